@@ -1,0 +1,203 @@
+package net.hybridproxy.proxy.nativeio;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.VarHandle;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * The few libc calls the appliance needs that Netty and the JDK do not expose, bound with the FFM API.
+ *
+ * <p>Every call captures {@code errno} atomically with the call (through {@link Linker.Option#captureCallState}),
+ * because anything the JVM does between the native call and a later read of errno could overwrite it.
+ * Failures surface as {@link NativeException} with the errno name, never as a raw -1.
+ *
+ * <p>None of these calls block: sockets are non-blocking and netlink reads are done with MSG_DONTWAIT or on a
+ * dedicated thread. They are therefore safe on an event loop.
+ */
+public final class Libc {
+    private static final Linker LINKER = Linker.nativeLinker();
+    private static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
+    private static final VarHandle ERRNO =
+            CALL_STATE.varHandle(java.lang.foreign.MemoryLayout.PathElement.groupElement("errno"));
+    private static final Linker.Option CAPTURE_ERRNO = Linker.Option.captureCallState("errno");
+
+    private static final MethodHandle SOCKET = bind("socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle DUP3 = bind("dup3", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle CLOSE = bind("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    private static final MethodHandle SETSOCKOPT =
+            bind("setsockopt", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle GETSOCKOPT =
+            bind("getsockopt", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+    private static final MethodHandle BIND = bind("bind", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle SENDTO =
+            bind("sendto", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle RECV =
+            bind("recv", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+    private static final MethodHandle IF_NAMETOINDEX =
+            LINKER.downcallHandle(LINKER.defaultLookup().find("if_nametoindex").orElseThrow(),
+                    FunctionDescriptor.of(JAVA_INT, ADDRESS));
+
+    private Libc() {
+    }
+
+    private static MethodHandle bind(String name, FunctionDescriptor descriptor) {
+        MemorySegment symbol = LINKER.defaultLookup().find(name)
+                .orElseThrow(() -> new UnsatisfiedLinkError("libc has no symbol " + name));
+        return LINKER.downcallHandle(symbol, descriptor, CAPTURE_ERRNO);
+    }
+
+    /** {@code socket(2)}; returns the new file descriptor. */
+    public static int socket(int domain, int type, int protocol) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(CALL_STATE);
+            int fd = (int) SOCKET.invokeExact(state, domain, type, protocol);
+            return check(fd, state, "socket");
+        } catch (NativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** {@code dup3(2)}: makes {@code newFd} refer to the socket behind {@code oldFd}, atomically. */
+    public static void dup3(int oldFd, int newFd, int flags) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(CALL_STATE);
+            int rc = (int) DUP3.invokeExact(state, oldFd, newFd, flags);
+            check(rc, state, "dup3");
+        } catch (NativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** {@code close(2)}. Only for descriptors this process created through {@link #socket}. */
+    public static void close(int fd) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(CALL_STATE);
+            int rc = (int) CLOSE.invokeExact(state, fd);
+            check(rc, state, "close");
+        } catch (NativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    public static void setsockopt(int fd, int level, int name, MemorySegment value) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(CALL_STATE);
+            int rc = (int) SETSOCKOPT.invokeExact(state, fd, level, name, value, Math.toIntExact(value.byteSize()));
+            check(rc, state, "setsockopt(" + level + ", " + name + ")");
+        } catch (NativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    public static void setsockoptInt(int fd, int level, int name, int value) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            setsockopt(fd, level, name, arena.allocateFrom(JAVA_INT, value));
+        }
+    }
+
+    /**
+     * {@code getsockopt(2)} into {@code buffer}; returns the length the kernel wrote, which may be shorter than
+     * the buffer (older kernels know fewer fields).
+     */
+    public static int getsockopt(int fd, int level, int name, MemorySegment buffer) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(CALL_STATE);
+            MemorySegment length = arena.allocateFrom(JAVA_INT, Math.toIntExact(buffer.byteSize()));
+            int rc = (int) GETSOCKOPT.invokeExact(state, fd, level, name, buffer, length);
+            check(rc, state, "getsockopt(" + level + ", " + name + ")");
+            return length.get(JAVA_INT, 0);
+        } catch (NativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    public static int getsockoptInt(int fd, int level, int name) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment value = arena.allocate(JAVA_INT);
+            getsockopt(fd, level, name, value);
+            return value.get(JAVA_INT, 0);
+        }
+    }
+
+    public static void bind(int fd, MemorySegment sockaddr) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(CALL_STATE);
+            int rc = (int) BIND.invokeExact(state, fd, sockaddr, Math.toIntExact(sockaddr.byteSize()));
+            check(rc, state, "bind");
+        } catch (NativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** {@code sendto(2)} of the whole segment to {@code address} (may be {@link MemorySegment#NULL}). */
+    public static long sendto(int fd, MemorySegment data, int flags, MemorySegment address) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(CALL_STATE);
+            long rc = (long) SENDTO.invokeExact(state, fd, data, data.byteSize(), flags, address,
+                    Math.toIntExact(address.byteSize()));
+            return check(rc, state, "sendto");
+        } catch (NativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** {@code recv(2)} into {@code buffer}; returns the number of bytes received. */
+    public static long recv(int fd, MemorySegment buffer, int flags) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(CALL_STATE);
+            long rc = (long) RECV.invokeExact(state, fd, buffer, buffer.byteSize(), flags);
+            return check(rc, state, "recv");
+        } catch (NativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** {@code if_nametoindex(3)}; 0 when there is no such interface. */
+    public static int interfaceIndex(String name) {
+        try (Arena arena = Arena.ofConfined()) {
+            return (int) IF_NAMETOINDEX.invokeExact(arena.allocateFrom(name));
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    private static int check(int rc, MemorySegment state, String call) throws NativeException {
+        if (rc < 0) {
+            throw new NativeException(call, (int) ERRNO.get(state, 0L));
+        }
+        return rc;
+    }
+
+    private static long check(long rc, MemorySegment state, String call) throws NativeException {
+        if (rc < 0) {
+            throw new NativeException(call, (int) ERRNO.get(state, 0L));
+        }
+        return rc;
+    }
+
+}
