@@ -1,0 +1,169 @@
+package net.hybridproxy.proxy.cli;
+
+import io.netty.channel.Channel;
+import net.hybridproxy.proxy.Appliance;
+import net.hybridproxy.proxy.config.AppConfig;
+import net.hybridproxy.proxy.config.ConfigLoader;
+import net.hybridproxy.proxy.transport.MptcpSubflowInfo;
+import net.hybridproxy.proxy.transport.MptcpSubflowInfo.Subflow;
+
+import java.io.PrintStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * {@code hybridproxy demo}: a concentrator, a CPE with an explicit listener and a local target in one process,
+ * MPTCP over two loopback addresses standing in for DSL and LTE. It moves verified bytes both ways, shows what each
+ * subflow carried, and compares with the same transfer made directly (no proxy).
+ *
+ * <p>Managing MPTCP endpoints needs CAP_NET_ADMIN in the current network namespace; the launcher runs the demo in
+ * a private namespace so the host's own endpoints are never touched. Without the capability the demo still runs,
+ * on one subflow, and says so.
+ */
+final class Demo {
+    static final long DEFAULT_BYTES = 256L * 1024 * 1024;
+
+    private Demo() {
+    }
+
+    static int run(long bytes, PrintStream out) throws Exception {
+        boolean canManageEndpoints = Check.hasCapability(12);
+        InetAddress dsl = InetAddress.getByName("127.0.0.1");
+        InetAddress lte = InetAddress.getByName("127.0.0.2");
+        int concentratorPort = freePort(dsl);
+        int cpePort = freePort(dsl);
+        try (DemoTarget target = new DemoTarget(dsl)) {
+            InetSocketAddress targetAddress = target.address();
+            AppConfig concentratorConfig = ConfigLoader.parseString("""
+                    hybridproxy {
+                      role = concentrator
+                      path-manager.manage-endpoints = false
+                      concentrator {
+                        listen = ["127.0.0.1:%d"]
+                        authorized-cidrs = ["127.0.0.0/8"]
+                        keys = [{ id = "demo-cpe", key = "hex:000102030405060708090a0b0c0d0e0f" }]
+                        # Loopback is denied by default; the demo's target lives there.
+                        destinations.allow = ["127.0.0.0/8"]
+                      }
+                    }
+                    """.formatted(concentratorPort));
+            AppConfig cpeConfig = ConfigLoader.parseString("""
+                    hybridproxy {
+                      role = cpe
+                      uplinks = [
+                        { name = dsl, interface = lo, address = "127.0.0.1", role = primary }
+                        { name = lte, interface = lo, address = "127.0.0.2", role = primary }
+                      ]
+                      path-manager { manage-endpoints = %s, install-routes = false }
+                      cpe {
+                        concentrator = "127.0.0.1:%d"
+                        listeners = [{ name = demo, mode = explicit, bind = "127.0.0.1:%d", destination = "%s" }]
+                        key-id = "demo-cpe"
+                        key = "hex:000102030405060708090a0b0c0d0e0f"
+                      }
+                    }
+                    """.formatted(canManageEndpoints, concentratorPort, cpePort,
+                    net.hybridproxy.proxy.config.Endpoint.format(targetAddress)));
+            out.println("hybridproxy demo: target " + targetAddress + ", concentrator 127.0.0.1:" + concentratorPort
+                    + " (MPTCP), cpe explicit listener 127.0.0.1:" + cpePort);
+            if (!canManageEndpoints) {
+                out.println("  note: no CAP_NET_ADMIN here, so no MPTCP endpoint for the second uplink: one subflow "
+                        + "only. Run the demo through bin/hybridproxy, which gives it a private network namespace.");
+            }
+            try (Appliance concentrator = new Appliance(concentratorConfig).start();
+                 Appliance cpe = new Appliance(cpeConfig).start()) {
+                out.println("  transport: " + cpe.transport().label() + "; uplinks: dsl=127.0.0.1, lte=127.0.0.2 "
+                        + "(both on lo)");
+                InetSocketAddress viaProxy = new InetSocketAddress(dsl, cpePort);
+
+                double directUp = DemoTarget.upload(targetAddress, bytes);
+                double directDown = DemoTarget.download(targetAddress, bytes);
+
+                SubflowSampler sampler = new SubflowSampler(cpe);
+                double proxyUp;
+                double proxyDown;
+                try (sampler) {
+                    proxyUp = DemoTarget.upload(viaProxy, bytes);
+                    sampler.finishConnection();
+                    proxyDown = DemoTarget.download(viaProxy, bytes);
+                    sampler.finishConnection();
+                }
+                out.printf("%n  %-30s %12s %12s%n", "transfer (" + (bytes >> 20) + " MiB, SHA-256 verified)",
+                        "upload", "download");
+                out.printf("  %-30s %9.0f Mb/s %7.0f Mb/s%n", "direct TCP (no proxy)", directUp, directDown);
+                out.printf("  %-30s %9.0f Mb/s %7.0f Mb/s%n", "cpe -> MPTCP -> concentrator", proxyUp, proxyDown);
+                out.printf("  %-30s %11.2f %12.2f%n", "ratio proxy/direct", proxyUp / directUp, proxyDown / directDown);
+                out.println();
+                out.println("  What went over which subflow (cpe side of each MPTCP connection):");
+                sampler.print(out);
+                out.printf("%n  connections: %d accepted by the cpe, %d MPTCP fallbacks, %d by the concentrator%n",
+                        cpe.counters().accepted(), cpe.counters().mptcpFallbacks(),
+                        concentrator.counters().accepted());
+            }
+        }
+        return 0;
+    }
+
+    private static int freePort(InetAddress address) throws java.io.IOException {
+        try (var socket = new java.net.ServerSocket(0, 1, address)) {
+            return socket.getLocalPort();
+        }
+    }
+
+    /**
+     * Samples the cpe's open MPTCP connections every 20 ms and keeps the last reading per connection, so the
+     * figures survive the connection's close.
+     */
+    private static final class SubflowSampler implements AutoCloseable {
+        private final Appliance cpe;
+        private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor();
+        private final Map<Channel, List<Subflow>> latest = new LinkedHashMap<>();
+        private final List<List<Subflow>> finished = new ArrayList<>();
+
+        SubflowSampler(Appliance cpe) {
+            this.cpe = cpe;
+            timer.scheduleAtFixedRate(this::sample, 0, 20, TimeUnit.MILLISECONDS);
+        }
+
+        private synchronized void sample() {
+            for (Channel channel : cpe.multipathChannels()) {
+                try {
+                    latest.put(channel, MptcpSubflowInfo.read(channel));
+                } catch (Exception e) {
+                    // closed between listing and reading: the previous sample stands
+                }
+            }
+        }
+
+        synchronized void finishConnection() {
+            finished.addAll(latest.values());
+            latest.clear();
+        }
+
+        @Override
+        public void close() {
+            timer.shutdownNow();
+        }
+
+        synchronized void print(PrintStream out) {
+            int n = 0;
+            for (List<Subflow> connection : finished) {
+                out.printf("    connection %d%n", ++n);
+                out.printf("      %-24s %-24s %12s %12s %8s %6s%n", "local", "remote", "sent MiB", "recv MiB",
+                        "rtt ms", "cwnd");
+                for (Subflow s : connection) {
+                    out.printf("      %-24s %-24s %12.1f %12.1f %8.2f %6d%n", s.local(), s.remote(),
+                            s.bytesSent() / 1048576.0, s.bytesReceived() / 1048576.0, s.rttMicros() / 1000.0,
+                            s.congestionWindow());
+                }
+            }
+        }
+    }
+}

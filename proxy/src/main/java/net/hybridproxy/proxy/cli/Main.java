@@ -1,0 +1,115 @@
+package net.hybridproxy.proxy.cli;
+
+import net.hybridproxy.proxy.Appliance;
+import net.hybridproxy.proxy.config.AppConfig;
+import net.hybridproxy.proxy.config.ConfigLoader;
+import net.hybridproxy.proxy.config.InvalidConfigException;
+
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+
+/**
+ * The launcher: {@code run --config FILE}, {@code check [--config FILE]}, {@code demo}. Operator mistakes end with
+ * one line on stderr and exit code 2; nothing here prints a stack trace for a bad config or a missing kernel
+ * feature.
+ */
+public final class Main {
+    static final String USAGE = """
+            usage: hybridproxy <command> [options]
+              run --config FILE      run the role described in FILE (cpe, concentrator or sidecar)
+              check [--config FILE]  report what this host offers (kernel MPTCP, io_uring, epoll, capabilities,
+                                     sysctls) and what to fix; with a config, validate it and print the host
+                                     changes it implies (endpoints, routes, capture rules)
+              demo [--bytes N]       self-contained showcase on this machine: concentrator + cpe + a local
+                                     target, MPTCP over two loopback uplinks, and what went over which subflow
+            """;
+
+    private Main() {
+    }
+
+    public static void main(String[] args) {
+        Logging.configure();
+        System.exit(run(args, System.out, System.err));
+    }
+
+    static int run(String[] args, PrintStream out, PrintStream err) {
+        if (args.length == 0 || args[0].equals("-h") || args[0].equals("--help")) {
+            out.print(USAGE);
+            return args.length == 0 ? 2 : 0;
+        }
+        List<String> rest = Arrays.asList(args).subList(1, args.length);
+        try {
+            return switch (args[0]) {
+                case "run" -> runRole(option(rest, "--config").map(Path::of).orElseThrow(
+                        () -> new UsageException("run needs --config FILE")), err);
+                case "check" -> Check.run(option(rest, "--config").map(Path::of), out);
+                case "demo" -> Demo.run(option(rest, "--bytes").map(Long::parseLong).orElse(Demo.DEFAULT_BYTES), out);
+                default -> throw new UsageException("unknown command '" + args[0] + "'");
+            };
+        } catch (UsageException e) {
+            err.println("hybridproxy: " + e.getMessage());
+            err.print(USAGE);
+            return 2;
+        } catch (InvalidConfigException e) {
+            err.println("hybridproxy: invalid configuration: " + e.getMessage());
+            return 2;
+        } catch (NumberFormatException e) {
+            err.println("hybridproxy: not a number: " + e.getMessage());
+            return 2;
+        } catch (Exception e) {
+            err.println("hybridproxy: " + rootMessage(e));
+            return 1;
+        }
+    }
+
+    private static int runRole(Path configFile, PrintStream err) throws Exception {
+        AppConfig config = ConfigLoader.load(configFile);
+        Appliance appliance = new Appliance(config);
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            appliance.close();
+            stopped.countDown();
+        }, "hybridproxy-shutdown"));
+        try {
+            appliance.start();
+        } catch (Exception e) {
+            appliance.close();
+            throw e;
+        }
+        stopped.await();
+        return 0;
+    }
+
+    static java.util.Optional<String> option(List<String> args, String name) throws UsageException {
+        int i = args.indexOf(name);
+        if (i < 0) {
+            return java.util.Optional.empty();
+        }
+        if (i + 1 >= args.size()) {
+            throw new UsageException(name + " needs a value");
+        }
+        return java.util.Optional.of(args.get(i + 1));
+    }
+
+    /** The innermost message, which is the one that says what went wrong (Netty wraps bind/connect failures). */
+    static String rootMessage(Throwable e) {
+        Throwable t = e;
+        String message = e.getMessage();
+        while (t.getCause() != null && t.getCause() != t) {
+            t = t.getCause();
+            if (t.getMessage() != null) {
+                message = t.getMessage();
+            }
+        }
+        return message == null ? e.toString() : message;
+    }
+
+    static final class UsageException extends Exception {
+        UsageException(String message) {
+            super(message);
+        }
+    }
+}

@@ -1,0 +1,76 @@
+package net.hybridproxy.proxy.config;
+
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+
+/** The validated configuration of one process. Built only by {@link ConfigLoader}. */
+public record AppConfig(
+        Role role,
+        Engine engine,
+        TransportPreference transport,
+        int eventLoopThreads,
+        int maxConnections,
+        List<Uplink> uplinks,
+        PathManager pathManager,
+        Relay relay,
+        Optional<Cpe> cpe,
+        Optional<Concentrator> concentrator,
+        Optional<Sidecar> sidecar) {
+
+    public enum Role { CPE, CONCENTRATOR, SIDECAR }
+
+    public enum Engine { KERNEL }
+
+    public enum TransportPreference { AUTO, IO_URING, EPOLL, NIO }
+
+    public enum UplinkRole { PRIMARY, OVERFLOW, BACKUP }
+
+    public record Uplink(String name, String interfaceName, InetAddress address, Optional<InetAddress> gateway,
+                         UplinkRole role) {
+    }
+
+    public record PathManager(boolean manageEndpoints, boolean installRoutes, int routeTableBase,
+                              int rulePriorityBase, int maxSubflows, int maxAddAddrAccepted,
+                              List<InetAddress> announce) {
+    }
+
+    public record Relay(Duration connectTimeout, Duration idleTimeout, int writeBufferHighWaterMark,
+                        int writeBufferLowWaterMark) {
+    }
+
+    public enum ListenerMode { TPROXY, REDIRECT, EXPLICIT }
+
+    public record Listener(String name, ListenerMode mode, InetSocketAddress bind,
+                           Optional<InetSocketAddress> destination, Optional<String> captureInterface,
+                           List<String> capturePorts) {
+    }
+
+    public record Cpe(InetSocketAddress concentrator, List<Listener> listeners, boolean fastOpen,
+                      boolean installCaptureRules, Optional<KeyRef> key) {
+    }
+
+    /** A pre-shared key as configured; the secret is held only in memory. */
+    public record KeyRef(String id, byte[] secret) {
+        @Override
+        public String toString() {
+            return "KeyRef[id=" + id + ", secret=<redacted>]";
+        }
+    }
+
+    public record DestinationRules(List<String> allow, List<String> deny, List<String> allowPorts,
+                                   List<String> denyPorts) {
+    }
+
+    public record Concentrator(List<InetSocketAddress> listen, List<String> authorizedCidrs, List<KeyRef> keys,
+                               Duration maxClockSkew, int replayCacheSize, DestinationRules destinations,
+                               int fastOpenQueue) {
+    }
+
+    public enum SidecarMode { MPTCP_TO_TCP, TCP_TO_MPTCP }
+
+    public record Sidecar(SidecarMode mode, InetSocketAddress listen, InetSocketAddress upstream) {
+    }
+}

@@ -1,0 +1,434 @@
+package net.hybridproxy.proxy.config;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigException;
+import com.typesafe.config.ConfigFactory;
+import com.typesafe.config.ConfigParseOptions;
+import com.typesafe.config.ConfigResolveOptions;
+import net.hybridproxy.engine.auth.CpeKey;
+import net.hybridproxy.engine.policy.Cidr;
+import net.hybridproxy.engine.policy.PortRange;
+import net.hybridproxy.proxy.config.AppConfig.Concentrator;
+import net.hybridproxy.proxy.config.AppConfig.Cpe;
+import net.hybridproxy.proxy.config.AppConfig.DestinationRules;
+import net.hybridproxy.proxy.config.AppConfig.KeyRef;
+import net.hybridproxy.proxy.config.AppConfig.Listener;
+import net.hybridproxy.proxy.config.AppConfig.ListenerMode;
+import net.hybridproxy.proxy.config.AppConfig.PathManager;
+import net.hybridproxy.proxy.config.AppConfig.Relay;
+import net.hybridproxy.proxy.config.AppConfig.Role;
+import net.hybridproxy.proxy.config.AppConfig.Sidecar;
+import net.hybridproxy.proxy.config.AppConfig.Uplink;
+
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Optional;
+import java.util.Set;
+import java.util.regex.Pattern;
+
+/**
+ * Loads a HOCON file over {@code reference.conf} and validates it completely before anything starts. Every
+ * failure names the key (with the file and line where HOCON knows it) and says why, in one line.
+ */
+public final class ConfigLoader {
+    private static final String ROOT = "hybridproxy";
+    private static final Pattern NAME = Pattern.compile("[a-z0-9][a-z0-9_-]{0,15}");
+    private static final Pattern INTERFACE = Pattern.compile("[A-Za-z0-9_.:@-]{1,15}");
+
+    private ConfigLoader() {
+    }
+
+    public static AppConfig load(Path file) throws InvalidConfigException {
+        if (!Files.isReadable(file)) {
+            throw new InvalidConfigException(file + ": cannot read the configuration file");
+        }
+        Config parsed;
+        try {
+            parsed = ConfigFactory.parseFile(file.toFile(), ConfigParseOptions.defaults().setAllowMissing(false));
+        } catch (ConfigException e) {
+            throw new InvalidConfigException(e.getMessage());
+        }
+        return fromConfig(parsed);
+    }
+
+    public static AppConfig parseString(String hocon) throws InvalidConfigException {
+        try {
+            return fromConfig(ConfigFactory.parseString(hocon));
+        } catch (ConfigException e) {
+            throw new InvalidConfigException(e.getMessage());
+        }
+    }
+
+    static AppConfig fromConfig(Config site) throws InvalidConfigException {
+        Config merged;
+        try {
+            merged = site.withFallback(ConfigFactory.defaultReference(ConfigLoader.class.getClassLoader()))
+                    .resolve(ConfigResolveOptions.defaults());
+        } catch (ConfigException e) {
+            throw new InvalidConfigException(e.getMessage());
+        }
+        rejectUnknownKeys(site);
+        try {
+            return build(merged.getConfig(ROOT));
+        } catch (ConfigException e) {
+            // Typesafe's messages already carry "file: line: path: problem".
+            throw new InvalidConfigException(e.getMessage());
+        }
+    }
+
+    /** A misspelt key would otherwise be ignored silently and its default used instead. */
+    private static void rejectUnknownKeys(Config site) throws InvalidConfigException {
+        Config reference = ConfigFactory.defaultReference(ConfigLoader.class.getClassLoader());
+        for (var entry : site.entrySet()) {
+            String key = entry.getKey();
+            if (!key.startsWith(ROOT + ".")) {
+                throw InvalidConfigException.at(key, "unknown key (every key lives under '" + ROOT + "')");
+            }
+            if (!reference.hasPathOrNull(key)) {
+                throw InvalidConfigException.at(key, "unknown key" + origin(site, key));
+            }
+        }
+    }
+
+    private static String origin(Config config, String key) {
+        var origin = config.getValue(key).origin();
+        return origin.lineNumber() > 0 ? " (" + origin.description() + ")" : "";
+    }
+
+    private static AppConfig build(Config c) throws InvalidConfigException {
+        Role role = enumValue(c, "role", Role.class, "cpe, concentrator or sidecar");
+        AppConfig.Engine engine = enumValue(c, "engine", AppConfig.Engine.class, "kernel");
+        AppConfig.TransportPreference transport =
+                enumValue(c, "transport", AppConfig.TransportPreference.class, "auto, io_uring, epoll or nio");
+        int threads = intInRange(c, "event-loop-threads", 0, 1024);
+        int maxConnections = intInRange(c, "max-connections", 1, 10_000_000);
+        List<Uplink> uplinks = uplinks(c);
+        PathManager pathManager = pathManager(c);
+        Relay relay = relay(c);
+        Optional<Cpe> cpe = Optional.empty();
+        Optional<Concentrator> concentrator = Optional.empty();
+        Optional<Sidecar> sidecar = Optional.empty();
+        switch (role) {
+            case CPE -> {
+                cpe = Optional.of(cpe(c.getConfig("cpe")));
+                if (uplinks.isEmpty()) {
+                    throw InvalidConfigException.at(key("uplinks"),
+                            "a cpe needs at least one uplink (name, interface, address)");
+                }
+            }
+            case CONCENTRATOR -> concentrator = Optional.of(concentrator(c.getConfig("concentrator")));
+            case SIDECAR -> sidecar = Optional.of(sidecar(c.getConfig("sidecar")));
+        }
+        if (!pathManager.announce().isEmpty() && role != Role.CONCENTRATOR) {
+            throw InvalidConfigException.at(key("path-manager.announce"), "only a concentrator announces addresses");
+        }
+        return new AppConfig(role, engine, transport, threads, maxConnections, uplinks, pathManager, relay, cpe,
+                concentrator, sidecar);
+    }
+
+    private static List<Uplink> uplinks(Config c) throws InvalidConfigException {
+        List<Uplink> result = new ArrayList<>();
+        Set<String> names = new HashSet<>();
+        Set<InetAddress> addresses = new HashSet<>();
+        List<? extends Config> entries = c.getConfigList("uplinks");
+        for (int i = 0; i < entries.size(); i++) {
+            Config u = entries.get(i);
+            String at = key("uplinks[" + i + "]");
+            allowOnly(u, at, "name", "interface", "address", "gateway", "role");
+            String name = requiredString(u, at, "name");
+            if (!NAME.matcher(name).matches()) {
+                throw InvalidConfigException.at(at + ".name",
+                        "'" + name + "' must be 1-16 lowercase letters, digits, '-' or '_' (it becomes a metric label)");
+            }
+            if (!names.add(name)) {
+                throw InvalidConfigException.at(at + ".name", "duplicate uplink name '" + name + "'");
+            }
+            String iface = requiredString(u, at, "interface");
+            if (!INTERFACE.matcher(iface).matches()) {
+                throw InvalidConfigException.at(at + ".interface", "'" + iface + "' is not a Linux interface name");
+            }
+            InetAddress address = literalAddress(requiredString(u, at, "address"), at + ".address");
+            if (!addresses.add(address)) {
+                throw InvalidConfigException.at(at + ".address", "two uplinks share " + address.getHostAddress());
+            }
+            Optional<InetAddress> gateway = u.hasPath("gateway")
+                    ? Optional.of(literalAddress(u.getString("gateway"), at + ".gateway")) : Optional.empty();
+            AppConfig.UplinkRole uplinkRole = u.hasPath("role")
+                    ? enumText(u.getString("role"), at + ".role", AppConfig.UplinkRole.class, "primary, overflow or backup")
+                    : AppConfig.UplinkRole.PRIMARY;
+            result.add(new Uplink(name, iface, address, gateway, uplinkRole));
+        }
+        if (!result.isEmpty() && result.stream().allMatch(u -> u.role() == AppConfig.UplinkRole.BACKUP)) {
+            throw InvalidConfigException.at(key("uplinks"), "every uplink is a backup; at least one must be primary");
+        }
+        return List.copyOf(result);
+    }
+
+    private static PathManager pathManager(Config c) throws InvalidConfigException {
+        Config p = c.getConfig("path-manager");
+        String at = "path-manager.";
+        List<InetAddress> announce = new ArrayList<>();
+        for (String a : p.getStringList("announce")) {
+            announce.add(literalAddress(a, key(at + "announce")));
+        }
+        return new PathManager(p.getBoolean("manage-endpoints"), p.getBoolean("install-routes"),
+                intInRange(p, at, "route-table-base", 1, 252 - 16),
+                intInRange(p, at, "rule-priority-base", 1, 32000),
+                intInRange(p, at, "max-subflows", 0, 8),
+                intInRange(p, at, "max-add-addr-accepted", 0, 8),
+                List.copyOf(announce));
+    }
+
+    private static Relay relay(Config c) throws InvalidConfigException {
+        Config r = c.getConfig("relay");
+        Duration connect = positiveDuration(r, "relay.", "connect-timeout");
+        Duration idle = positiveDuration(r, "relay.", "idle-timeout");
+        long high = r.getBytes("write-buffer-high-water-mark");
+        long low = r.getBytes("write-buffer-low-water-mark");
+        if (high < 8 * 1024 || high > 64L * 1024 * 1024) {
+            throw InvalidConfigException.at(key("relay.write-buffer-high-water-mark"), "must be between 8KiB and 64MiB");
+        }
+        if (low <= 0 || low >= high) {
+            throw InvalidConfigException.at(key("relay.write-buffer-low-water-mark"),
+                    "must be positive and below write-buffer-high-water-mark (" + high + " bytes)");
+        }
+        return new Relay(connect, idle, (int) high, (int) low);
+    }
+
+    private static Cpe cpe(Config c) throws InvalidConfigException {
+        String at = "cpe.";
+        InetSocketAddress concentrator = endpoint(c, at, "concentrator");
+        List<Listener> listeners = new ArrayList<>();
+        Set<String> names = new HashSet<>();
+        List<? extends Config> entries = c.getConfigList("listeners");
+        if (entries.isEmpty()) {
+            throw InvalidConfigException.at(key(at + "listeners"), "a cpe needs at least one LAN listener");
+        }
+        for (int i = 0; i < entries.size(); i++) {
+            Config l = entries.get(i);
+            String lat = key(at + "listeners[" + i + "]");
+            allowOnly(l, lat, "name", "mode", "bind", "destination", "interface", "ports");
+            String name = requiredString(l, lat, "name");
+            if (!NAME.matcher(name).matches() || !names.add(name)) {
+                throw InvalidConfigException.at(lat + ".name", "'" + name + "' must be a unique short lowercase label");
+            }
+            ListenerMode mode = enumText(requiredString(l, lat, "mode"), lat + ".mode", ListenerMode.class,
+                    "tproxy, redirect or explicit");
+            InetSocketAddress bind = endpointText(requiredString(l, lat, "bind"), lat + ".bind");
+            Optional<InetSocketAddress> destination = l.hasPath("destination")
+                    ? Optional.of(endpointText(l.getString("destination"), lat + ".destination")) : Optional.empty();
+            if (mode == ListenerMode.EXPLICIT && destination.isEmpty()) {
+                throw InvalidConfigException.at(lat + ".destination", "an explicit listener needs a destination");
+            }
+            if (mode != ListenerMode.EXPLICIT && destination.isPresent()) {
+                throw InvalidConfigException.at(lat + ".destination",
+                        "only explicit listeners have a fixed destination; " + mode.name().toLowerCase(Locale.ROOT)
+                                + " takes the client's original destination");
+            }
+            Optional<String> iface = l.hasPath("interface") ? Optional.of(l.getString("interface")) : Optional.empty();
+            List<String> ports = l.hasPath("ports") ? l.getStringList("ports") : List.of();
+            for (String port : ports) {
+                parsePortRange(port, lat + ".ports");
+            }
+            listeners.add(new Listener(name, mode, bind, destination, iface, List.copyOf(ports)));
+        }
+        boolean installCapture = c.getBoolean("install-capture-rules");
+        if (installCapture) {
+            for (int i = 0; i < listeners.size(); i++) {
+                Listener l = listeners.get(i);
+                if (l.mode() != ListenerMode.EXPLICIT && l.captureInterface().isEmpty()) {
+                    throw InvalidConfigException.at(key(at + "listeners[" + i + "].interface"),
+                            "install-capture-rules needs the LAN interface to capture on");
+                }
+            }
+        }
+        Optional<KeyRef> keyRef = optionalKey(c, at);
+        return new Cpe(concentrator, List.copyOf(listeners), c.getBoolean("fast-open"), installCapture, keyRef);
+    }
+
+    private static Optional<KeyRef> optionalKey(Config c, String at) throws InvalidConfigException {
+        boolean hasId = c.hasPath("key-id");
+        boolean hasKey = c.hasPath("key");
+        if (hasId != hasKey) {
+            throw InvalidConfigException.at(key(at + (hasId ? "key" : "key-id")), "key-id and key go together");
+        }
+        if (!hasId) {
+            return Optional.empty();
+        }
+        return Optional.of(keyRef(c.getString("key-id"), c.getString("key"), key(at + "key")));
+    }
+
+    private static KeyRef keyRef(String id, String secretText, String at) throws InvalidConfigException {
+        try {
+            CpeKey key = new CpeKey(id, CpeKey.parseSecret(secretText));
+            return new KeyRef(key.id(), key.secret());
+        } catch (IllegalArgumentException e) {
+            throw InvalidConfigException.at(at, e.getMessage());
+        }
+    }
+
+    private static Concentrator concentrator(Config c) throws InvalidConfigException {
+        String at = "concentrator.";
+        List<InetSocketAddress> listen = new ArrayList<>();
+        for (String l : c.getStringList("listen")) {
+            listen.add(endpointText(l, key(at + "listen")));
+        }
+        if (listen.isEmpty()) {
+            throw InvalidConfigException.at(key(at + "listen"), "a concentrator needs at least one listener");
+        }
+        List<String> cidrs = c.getStringList("authorized-cidrs");
+        for (String cidr : cidrs) {
+            parseCidr(cidr, key(at + "authorized-cidrs"));
+        }
+        List<KeyRef> keys = new ArrayList<>();
+        Set<String> ids = new HashSet<>();
+        List<? extends Config> keyEntries = c.getConfigList("keys");
+        for (int i = 0; i < keyEntries.size(); i++) {
+            Config k = keyEntries.get(i);
+            String kat = key(at + "keys[" + i + "]");
+            allowOnly(k, kat, "id", "key");
+            KeyRef ref = keyRef(requiredString(k, kat, "id"), requiredString(k, kat, "key"), kat);
+            if (!ids.add(ref.id())) {
+                throw InvalidConfigException.at(kat + ".id", "duplicate key id '" + ref.id() + "'");
+            }
+            keys.add(ref);
+        }
+        if (cidrs.isEmpty() && keys.isEmpty()) {
+            throw InvalidConfigException.at(key(at + "authorized-cidrs"),
+                    "set authorized-cidrs and/or keys: without either this concentrator would be an open proxy");
+        }
+        Config d = c.getConfig("destinations");
+        DestinationRules rules = new DestinationRules(d.getStringList("allow"), d.getStringList("deny"),
+                d.getStringList("allow-ports"), d.getStringList("deny-ports"));
+        for (String cidr : rules.allow()) {
+            parseCidr(cidr, key(at + "destinations.allow"));
+        }
+        for (String cidr : rules.deny()) {
+            parseCidr(cidr, key(at + "destinations.deny"));
+        }
+        for (String p : rules.allowPorts()) {
+            parsePortRange(p, key(at + "destinations.allow-ports"));
+        }
+        for (String p : rules.denyPorts()) {
+            parsePortRange(p, key(at + "destinations.deny-ports"));
+        }
+        return new Concentrator(List.copyOf(listen), List.copyOf(cidrs), List.copyOf(keys),
+                positiveDuration(c, at, "max-clock-skew"), intInRange(c, at, "replay-cache-size", 16, 16_777_216),
+                rules, intInRange(c, at, "fast-open-queue", 0, 65535));
+    }
+
+    private static Sidecar sidecar(Config c) throws InvalidConfigException {
+        String at = "sidecar.";
+        AppConfig.SidecarMode mode = enumText(c.getString("mode"), key(at + "mode"), AppConfig.SidecarMode.class,
+                "mptcp-to-tcp or tcp-to-mptcp");
+        return new Sidecar(mode, endpoint(c, at, "listen"), endpoint(c, at, "upstream"));
+    }
+
+    // ---- small typed readers; each failure names the full key ----
+
+    private static String key(String relative) {
+        return ROOT + "." + relative;
+    }
+
+    private static void allowOnly(Config entry, String at, String... allowed) throws InvalidConfigException {
+        Set<String> ok = Set.of(allowed);
+        for (var e : entry.root().keySet()) {
+            if (!ok.contains(e)) {
+                throw InvalidConfigException.at(at + "." + e, "unknown key (allowed: " + String.join(", ", allowed) + ")");
+            }
+        }
+    }
+
+    private static String requiredString(Config c, String at, String name) throws InvalidConfigException {
+        if (!c.hasPath(name)) {
+            throw InvalidConfigException.at(at + "." + name, "missing");
+        }
+        return c.getString(name);
+    }
+
+    private static <E extends Enum<E>> E enumValue(Config c, String name, Class<E> type, String expected)
+            throws InvalidConfigException {
+        if (!c.hasPath(name)) {
+            throw InvalidConfigException.at(key(name), "missing (expected " + expected + ")");
+        }
+        return enumText(c.getString(name), key(name), type, expected);
+    }
+
+    private static <E extends Enum<E>> E enumText(String text, String at, Class<E> type, String expected)
+            throws InvalidConfigException {
+        try {
+            return Enum.valueOf(type, text.trim().toUpperCase(Locale.ROOT).replace('-', '_'));
+        } catch (IllegalArgumentException e) {
+            throw InvalidConfigException.at(at, "'" + text + "' is not one of " + expected);
+        }
+    }
+
+    private static int intInRange(Config c, String name, int min, int max) throws InvalidConfigException {
+        return intInRange(c, "", name, min, max);
+    }
+
+    private static int intInRange(Config c, String at, String name, int min, int max) throws InvalidConfigException {
+        int value = c.getInt(name);
+        if (value < min || value > max) {
+            throw InvalidConfigException.at(key(at + name), value + " is outside " + min + "-" + max);
+        }
+        return value;
+    }
+
+    private static Duration positiveDuration(Config c, String at, String name) throws InvalidConfigException {
+        Duration d = c.getDuration(name);
+        if (d.isNegative() || d.isZero()) {
+            throw InvalidConfigException.at(key(at + name), "must be a positive duration such as 10s");
+        }
+        return d;
+    }
+
+    private static InetSocketAddress endpoint(Config c, String at, String name) throws InvalidConfigException {
+        if (!c.hasPath(name)) {
+            throw InvalidConfigException.at(key(at + name), "missing (expected host:port)");
+        }
+        return endpointText(c.getString(name), key(at + name));
+    }
+
+    private static InetSocketAddress endpointText(String text, String at) throws InvalidConfigException {
+        try {
+            return Endpoint.parse(text);
+        } catch (IllegalArgumentException e) {
+            throw InvalidConfigException.at(at, e.getMessage());
+        }
+    }
+
+    private static InetAddress literalAddress(String text, String at) throws InvalidConfigException {
+        if (!text.matches("[0-9a-fA-F:.]+")) {
+            throw InvalidConfigException.at(at, "'" + text + "' is not an IP address literal");
+        }
+        try {
+            return Endpoint.address(text);
+        } catch (IllegalArgumentException e) {
+            throw InvalidConfigException.at(at, e.getMessage());
+        }
+    }
+
+    private static void parseCidr(String text, String at) throws InvalidConfigException {
+        try {
+            Cidr.parse(text);
+        } catch (IllegalArgumentException e) {
+            throw InvalidConfigException.at(at, e.getMessage());
+        }
+    }
+
+    private static void parsePortRange(String text, String at) throws InvalidConfigException {
+        try {
+            PortRange.parse(text);
+        } catch (IllegalArgumentException e) {
+            throw InvalidConfigException.at(at, e.getMessage());
+        }
+    }
+}

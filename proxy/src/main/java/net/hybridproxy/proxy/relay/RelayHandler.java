@@ -1,0 +1,146 @@
+package net.hybridproxy.proxy.relay;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.channel.socket.DuplexChannel;
+import io.netty.handler.timeout.IdleStateEvent;
+import io.netty.util.ReferenceCountUtil;
+
+import java.io.IOException;
+
+/**
+ * One direction of a relay: what this channel reads is written to {@code peer}.
+ *
+ * <p>Backpressure instead of buffering: both channels run with AUTO_READ off, and this side asks for the next read
+ * only while the peer is writable (below its high water mark). When the peer drains below its low water mark, the
+ * peer's handler resumes reading here. So each direction holds at most one high water mark of data in memory.
+ *
+ * <p>Half-close is propagated, not turned into a close: a FIN read here becomes {@code shutdownOutput()} on the
+ * peer once everything before it is flushed, and the pair closes only when both directions have finished. A reset
+ * read here is reproduced as a reset on the peer (SO_LINGER 0), so clients see what the far end did.
+ */
+final class RelayHandler extends ChannelInboundHandlerAdapter {
+    private final Channel peer;
+    private final RelaySession session;
+    private final boolean upstream;
+
+    RelayHandler(Channel peer, RelaySession session, boolean upstream) {
+        this.peer = peer;
+        this.session = session;
+        this.upstream = upstream;
+    }
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) {
+        if (ctx.channel().isActive()) {
+            ctx.read();
+        }
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        if (!(msg instanceof ByteBuf buf)) {
+            ReferenceCountUtil.release(msg);
+            return;
+        }
+        if (!peer.isActive()) {
+            buf.release();
+            return;
+        }
+        session.count(upstream, buf.readableBytes());
+        peer.write(buf, peer.voidPromise());
+    }
+
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) {
+        peer.flush();
+        if (peer.isWritable()) {
+            ctx.read();
+        }
+        // Otherwise the peer's channelWritabilityChanged resumes us once it has drained.
+    }
+
+    @Override
+    public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+        // Our own outbound drained: the peer may read again.
+        if (ctx.channel().isWritable() && !isInputShutdown(peer)) {
+            peer.read();
+        }
+        ctx.fireChannelWritabilityChanged();
+    }
+
+    @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+        if (evt instanceof ChannelInputShutdownEvent) {
+            // FIN from this side: forward it after everything read before it.
+            peer.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener((ChannelFutureListener) f -> {
+                if (peer instanceof DuplexChannel duplex && peer.isActive()) {
+                    duplex.shutdownOutput().addListener(done -> closeIfBothFinished(ctx.channel()));
+                } else {
+                    closeBoth(ctx.channel());
+                }
+            });
+        } else if (evt instanceof IdleStateEvent) {
+            session.closeReason("idle timeout");
+            closeBoth(ctx.channel());
+        } else {
+            ctx.fireUserEventTriggered(evt);
+        }
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        // Let whatever is queued for the peer go out, then close it.
+        if (peer.isActive()) {
+            peer.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+        }
+        session.closed();
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        if (cause instanceof IOException) {
+            // Reset (or another transport error) on this side: reproduce it as a reset on the other side.
+            session.closeReason("reset by " + (upstream ? "client side" : "server side") + ": " + cause.getMessage());
+            resetAndClose(peer);
+            ctx.close();
+        } else {
+            session.closeReason("internal error: " + cause);
+            ctx.close();
+            peer.close();
+        }
+    }
+
+    private void closeIfBothFinished(Channel self) {
+        if (isInputShutdown(self) && isInputShutdown(peer)) {
+            closeBoth(self);
+        }
+    }
+
+    private void closeBoth(Channel self) {
+        self.close();
+        peer.close();
+    }
+
+    static boolean isInputShutdown(Channel channel) {
+        return channel instanceof DuplexChannel duplex && duplex.isInputShutdown();
+    }
+
+    /** Closes with a TCP RST rather than a FIN, so the far side learns the connection failed. */
+    static void resetAndClose(Channel channel) {
+        if (channel.isOpen()) {
+            try {
+                channel.config().setOption(ChannelOption.SO_LINGER, 0);
+            } catch (RuntimeException ignored) {
+                // Some socket types refuse SO_LINGER; a FIN is the best we can do then.
+            }
+            channel.close();
+        }
+    }
+}

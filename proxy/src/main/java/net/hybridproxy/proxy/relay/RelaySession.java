@@ -1,0 +1,92 @@
+package net.hybridproxy.proxy.relay;
+
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelPipeline;
+import io.netty.handler.timeout.IdleStateHandler;
+
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+
+/**
+ * A relayed connection: two channels joined both ways, and the byte counts and close reason for its log line.
+ * All state is touched only from the pair's event loop (both channels share one loop), so nothing here is
+ * synchronised.
+ */
+public final class RelaySession {
+    private static final String IDLE = "relay-idle";
+    private static final String RELAY = "relay";
+
+    private final String label;
+    private final Consumer<RelaySession> onClosed;
+    private long bytesUpstream;
+    private long bytesDownstream;
+    private String closeReason = "closed";
+    private int openSides = 2;
+
+    private RelaySession(String label, Consumer<RelaySession> onClosed) {
+        this.label = label;
+        this.onClosed = onClosed;
+    }
+
+    /**
+     * Joins {@code client} (the side that connected to us) and {@code server} (the side we connected to). Both
+     * must be active, on the same event loop, with AUTO_READ off and ALLOW_HALF_CLOSURE on. Handlers already in
+     * the pipelines stay in front of the relay (e.g. a decoder that strips a Convert reply first).
+     */
+    public static RelaySession join(Channel client, Channel server, Duration idleTimeout, String label,
+                                    Consumer<RelaySession> onClosed) {
+        RelaySession session = new RelaySession(label, onClosed);
+        install(client.pipeline(), new RelayHandler(server, session, true), idleTimeout);
+        install(server.pipeline(), new RelayHandler(client, session, false), idleTimeout);
+        return session;
+    }
+
+    private static void install(ChannelPipeline pipeline, RelayHandler handler, Duration idleTimeout) {
+        pipeline.addLast(IDLE, new IdleStateHandler(0, 0, idleTimeout.toMillis(), TimeUnit.MILLISECONDS));
+        pipeline.addLast(RELAY, handler);
+    }
+
+    void count(boolean upstream, int bytes) {
+        if (upstream) {
+            bytesUpstream += bytes;
+        } else {
+            bytesDownstream += bytes;
+        }
+    }
+
+    void closeReason(String reason) {
+        if ("closed".equals(closeReason)) {
+            closeReason = reason;
+        }
+    }
+
+    void closed() {
+        if (--openSides == 0) {
+            onClosed.accept(this);
+        }
+    }
+
+    public String label() {
+        return label;
+    }
+
+    /** Bytes from the client side to the server side. */
+    public long bytesUpstream() {
+        return bytesUpstream;
+    }
+
+    /** Bytes from the server side to the client side. */
+    public long bytesDownstream() {
+        return bytesDownstream;
+    }
+
+    public String closeReason() {
+        return closeReason;
+    }
+
+    /** Resets a channel (SO_LINGER 0, then close): for refusing a client the way a refusing server would. */
+    public static void reset(Channel channel) {
+        RelayHandler.resetAndClose(channel);
+    }
+}

@@ -1,0 +1,118 @@
+package net.hybridproxy.proxy.role;
+
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFactory;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.socket.SocketChannel;
+import net.hybridproxy.engine.auth.ConvertAuthenticator;
+import net.hybridproxy.engine.auth.CpeKey;
+import net.hybridproxy.engine.convert.ConvertMessage;
+import net.hybridproxy.proxy.config.AppConfig.Listener;
+import net.hybridproxy.proxy.nativeio.NativeException;
+import net.hybridproxy.proxy.relay.RelaySession;
+import net.hybridproxy.proxy.transport.NativeSocketOptions;
+
+import java.lang.System.Logger.Level;
+import java.net.InetSocketAddress;
+import java.security.SecureRandom;
+import java.util.Optional;
+
+/**
+ * CPE, one LAN connection: find where the client meant to go, open an MPTCP connection to the concentrator whose
+ * first bytes are the RFC 8803 Convert message naming that destination, then relay. Client bytes follow the
+ * Convert message at once (0-RTT: the client does not wait for the concentrator's answer); the concentrator's
+ * answer is consumed by {@link ConvertReplyHandler} before server bytes reach the client.
+ */
+final class CpeClientHandler extends ChannelInboundHandlerAdapter {
+    private static final System.Logger LOG = System.getLogger("hybridproxy.cpe");
+    private static final SecureRandom NONCES = new SecureRandom();
+
+    private final RoleContext context;
+    private final Listener listener;
+    private final InetSocketAddress concentrator;
+    private final ChannelFactory<SocketChannel> multipathFactory;
+    private final Optional<CpeKey> key;
+
+    CpeClientHandler(RoleContext context, Listener listener, InetSocketAddress concentrator,
+                     ChannelFactory<SocketChannel> multipathFactory, Optional<CpeKey> key) {
+        this.context = context;
+        this.listener = listener;
+        this.concentrator = concentrator;
+        this.multipathFactory = multipathFactory;
+        this.key = key;
+    }
+
+    @Override
+    public void channelActive(ChannelHandlerContext ctx) {
+        Channel client = ctx.channel();
+        ctx.pipeline().remove(this);
+        if (!context.counters().tryAdmit()) {
+            LOG.log(Level.WARNING, "connection limit reached; refusing " + client.remoteAddress());
+            RelaySession.reset(client);
+            return;
+        }
+        InetSocketAddress destination;
+        try {
+            destination = originalDestination(client);
+        } catch (NativeException e) {
+            context.counters().release();
+            LOG.log(Level.WARNING, "cannot find the original destination of " + client.remoteAddress() + ": "
+                    + e.getMessage());
+            RelaySession.reset(client);
+            return;
+        }
+        String label = listener.name() + " " + RoleContext.describe((InetSocketAddress) client.remoteAddress())
+                + " -> " + RoleContext.describe(destination);
+        byte[] convert = convertMessage(destination).encode();
+
+        ChannelFuture connect = context.outboundBootstrap(client, multipathFactory)
+                .handler(new ConvertReplyHandler(client, context.counters(), label))
+                .connect(concentrator);
+        Channel multipath = connect.channel();
+        // A client that leaves before the concentrator connection is up takes the half-open attempt with it.
+        client.closeFuture().addListener(f -> {
+            if (!connect.isDone()) {
+                connect.cancel(false);
+                multipath.close();
+            }
+        });
+        connect.addListener(f -> {
+            if (!f.isSuccess()) {
+                context.counters().release();
+                LOG.log(Level.WARNING, label + ": cannot reach the concentrator " + RoleContext.describe(concentrator)
+                        + ": " + (f.cause() == null ? "cancelled" : f.cause().getMessage()));
+                RelaySession.reset(client);
+                return;
+            }
+            if (!client.isActive()) {
+                context.counters().release();
+                multipath.close();
+                return;
+            }
+            context.multipathChannels().add(multipath);
+            // With TCP_FASTOPEN_CONNECT this first write is what the kernel puts in the SYN.
+            multipath.writeAndFlush(Unpooled.wrappedBuffer(convert), multipath.voidPromise());
+            context.relay(client, multipath, label);
+        });
+    }
+
+    private InetSocketAddress originalDestination(Channel client) throws NativeException {
+        return switch (listener.mode()) {
+            // TPROXY keeps the destination untouched: the accepted socket's local address is where the client went.
+            case TPROXY -> (InetSocketAddress) client.localAddress();
+            case REDIRECT -> NativeSocketOptions.originalDestination(client);
+            case EXPLICIT -> listener.destination().orElseThrow();
+        };
+    }
+
+    private ConvertMessage convertMessage(InetSocketAddress destination) {
+        return ConvertMessage.connect(destination, key.map(k -> {
+            byte[] nonce = new byte[16];
+            NONCES.nextBytes(nonce);
+            return ConvertAuthenticator.prove(k, destination, System.currentTimeMillis(), nonce);
+        }));
+    }
+}

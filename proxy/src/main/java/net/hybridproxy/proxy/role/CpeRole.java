@@ -1,0 +1,93 @@
+package net.hybridproxy.proxy.role;
+
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelException;
+import io.netty.channel.ChannelFactory;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.socket.ServerSocketChannel;
+import io.netty.channel.socket.SocketChannel;
+import net.hybridproxy.engine.auth.CpeKey;
+import net.hybridproxy.proxy.config.AppConfig;
+import net.hybridproxy.proxy.config.AppConfig.Listener;
+import net.hybridproxy.proxy.config.AppConfig.ListenerMode;
+import net.hybridproxy.proxy.nativeio.NativeException;
+import net.hybridproxy.proxy.transport.NativeSocketOptions;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+/** The CPE: LAN listeners (TPROXY, REDIRECT, explicit) whose connections leave as MPTCP to the concentrator. */
+public final class CpeRole implements Role {
+    private static final System.Logger LOG = System.getLogger("hybridproxy.cpe");
+
+    private final RoleContext context;
+    private final AppConfig.Cpe cpe;
+    private final List<Channel> listeners = new ArrayList<>();
+
+    public CpeRole(RoleContext context) {
+        this.context = context;
+        this.cpe = context.config().cpe().orElseThrow();
+    }
+
+    @Override
+    public void start() throws Exception {
+        ChannelFactory<SocketChannel> multipath = multipathFactory();
+        Optional<CpeKey> key = cpe.key().map(k -> new CpeKey(k.id(), k.secret()));
+        for (Listener listener : cpe.listeners()) {
+            Channel channel = context.serverBootstrap(lanListenerFactory(listener))
+                    .childHandler(new ChannelInitializer<SocketChannel>() {
+                        @Override
+                        protected void initChannel(SocketChannel ch) {
+                            ch.pipeline().addLast(new CpeClientHandler(context, listener, cpe.concentrator(),
+                                    multipath, key));
+                        }
+                    })
+                    .bind(listener.bind()).sync().channel();
+            listeners.add(channel);
+            LOG.log(System.Logger.Level.INFO, "cpe listener " + listener.name() + " (" + listener.mode().name()
+                    .toLowerCase() + ") on " + channel.localAddress() + " -> concentrator "
+                    + RoleContext.describe(cpe.concentrator()));
+        }
+    }
+
+    private ChannelFactory<ServerSocketChannel> lanListenerFactory(Listener listener) {
+        ChannelFactory<ServerSocketChannel> plain = context.transport().tcpServer();
+        if (listener.mode() != ListenerMode.TPROXY) {
+            return plain;
+        }
+        return () -> {
+            ServerSocketChannel channel = plain.newChannel();
+            try {
+                NativeSocketOptions.setTransparent(channel);
+            } catch (NativeException e) {
+                channel.unsafe().closeForcibly();
+                throw new ChannelException("listener " + listener.name()
+                        + ": IP_TRANSPARENT refused (TPROXY needs CAP_NET_ADMIN): " + e.getMessage(), e);
+            }
+            return channel;
+        };
+    }
+
+    private ChannelFactory<SocketChannel> multipathFactory() {
+        ChannelFactory<SocketChannel> mptcp = context.transport().mptcpClient();
+        if (!cpe.fastOpen()) {
+            return mptcp;
+        }
+        return () -> {
+            SocketChannel channel = mptcp.newChannel();
+            NativeSocketOptions.trySetFastOpenConnect(channel);
+            return channel;
+        };
+    }
+
+    @Override
+    public List<Channel> listeners() {
+        return List.copyOf(listeners);
+    }
+
+    @Override
+    public void close() {
+        listeners.forEach(Channel::close);
+    }
+}

@@ -1,0 +1,116 @@
+package net.hybridproxy.proxy.role;
+
+import net.hybridproxy.engine.convert.ConvertErrorCode;
+import net.hybridproxy.proxy.relay.RelaySession;
+
+import java.lang.System.Logger.Level;
+import java.util.EnumMap;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * Process-wide counters, cheap enough for the data path (LongAdder: no contention between event loops). The
+ * metrics exporter reads them; so do the demo and the tests.
+ */
+public final class ProxyCounters {
+    private static final System.Logger LOG = System.getLogger("hybridproxy.relay");
+
+    private final int maxConnections;
+    private final AtomicInteger active = new AtomicInteger();
+    private final LongAdder accepted = new LongAdder();
+    private final LongAdder refusedOverLimit = new LongAdder();
+    private final LongAdder mptcpFallbacks = new LongAdder();
+    private final LongAdder authFailures = new LongAdder();
+    private final LongAdder policyDenials = new LongAdder();
+    private final LongAdder bytesUpstream = new LongAdder();
+    private final LongAdder bytesDownstream = new LongAdder();
+    private final Map<ConvertErrorCode, LongAdder> convertErrors = new EnumMap<>(ConvertErrorCode.class);
+
+    public ProxyCounters(int maxConnections) {
+        this.maxConnections = maxConnections;
+        for (ConvertErrorCode code : ConvertErrorCode.values()) {
+            convertErrors.put(code, new LongAdder());
+        }
+    }
+
+    /** Admits one more connection unless the configured bound is reached. */
+    public boolean tryAdmit() {
+        while (true) {
+            int now = active.get();
+            if (now >= maxConnections) {
+                refusedOverLimit.increment();
+                return false;
+            }
+            if (active.compareAndSet(now, now + 1)) {
+                accepted.increment();
+                return true;
+            }
+        }
+    }
+
+    /** Releases a connection admitted by {@link #tryAdmit} that ended before it became a relay. */
+    public void release() {
+        active.decrementAndGet();
+    }
+
+    void relayClosed(RelaySession session) {
+        active.decrementAndGet();
+        bytesUpstream.add(session.bytesUpstream());
+        bytesDownstream.add(session.bytesDownstream());
+        LOG.log(Level.DEBUG, () -> session.label() + " closed (" + session.closeReason() + "): "
+                + session.bytesUpstream() + " bytes up, " + session.bytesDownstream() + " bytes down");
+    }
+
+    public void mptcpFallback() {
+        mptcpFallbacks.increment();
+    }
+
+    public void authFailure() {
+        authFailures.increment();
+    }
+
+    public void policyDenial() {
+        policyDenials.increment();
+    }
+
+    public void convertError(ConvertErrorCode code) {
+        convertErrors.get(code).increment();
+    }
+
+    public int active() {
+        return active.get();
+    }
+
+    public long accepted() {
+        return accepted.sum();
+    }
+
+    public long refusedOverLimit() {
+        return refusedOverLimit.sum();
+    }
+
+    public long mptcpFallbacks() {
+        return mptcpFallbacks.sum();
+    }
+
+    public long authFailures() {
+        return authFailures.sum();
+    }
+
+    public long policyDenials() {
+        return policyDenials.sum();
+    }
+
+    public long bytesUpstream() {
+        return bytesUpstream.sum();
+    }
+
+    public long bytesDownstream() {
+        return bytesDownstream.sum();
+    }
+
+    public long convertErrors(ConvertErrorCode code) {
+        return convertErrors.get(code).sum();
+    }
+}

@@ -1,0 +1,69 @@
+package net.hybridproxy.proxy.role;
+
+import io.netty.bootstrap.Bootstrap;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFactory;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.WriteBufferWaterMark;
+import io.netty.channel.group.ChannelGroup;
+import io.netty.channel.socket.ServerSocketChannel;
+import io.netty.channel.socket.SocketChannel;
+import net.hybridproxy.proxy.config.AppConfig;
+import net.hybridproxy.proxy.relay.RelaySession;
+import net.hybridproxy.proxy.transport.Transport;
+
+import java.net.InetSocketAddress;
+
+/**
+ * What every role needs: the configuration, the transport and its event loops, the process counters, and the
+ * open MPTCP-side channels (closed ones leave the group by themselves), which is where per-subflow state is read.
+ */
+public record RoleContext(AppConfig config, Transport transport, EventLoopGroup acceptGroup, EventLoopGroup workerGroup,
+                          ProxyCounters counters, ChannelGroup multipathChannels) {
+
+    /** A listener whose accepted children are ready for relaying: AUTO_READ off, half-close on, bounded buffers. */
+    public ServerBootstrap serverBootstrap(ChannelFactory<? extends ServerSocketChannel> factory) {
+        AppConfig.Relay relay = config.relay();
+        return new ServerBootstrap()
+                .group(acceptGroup, workerGroup)
+                .channelFactory(factory)
+                .option(ChannelOption.SO_REUSEADDR, true)
+                .option(ChannelOption.SO_BACKLOG, 4096)
+                .childOption(ChannelOption.AUTO_READ, false)
+                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .childOption(ChannelOption.TCP_NODELAY, true)
+                .childOption(ChannelOption.SO_KEEPALIVE, true)
+                .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK,
+                        new WriteBufferWaterMark(relay.writeBufferLowWaterMark(), relay.writeBufferHighWaterMark()));
+    }
+
+    /**
+     * An outbound connection on the inbound channel's own event loop, so the pair never crosses threads (the
+     * Netty proxy idiom): no locks, no handoff, and both sides' state lives on one loop.
+     */
+    public Bootstrap outboundBootstrap(Channel inbound, ChannelFactory<? extends SocketChannel> factory) {
+        AppConfig.Relay relay = config.relay();
+        return new Bootstrap()
+                .group(inbound.eventLoop())
+                .channelFactory(factory)
+                .option(ChannelOption.AUTO_READ, false)
+                .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .option(ChannelOption.TCP_NODELAY, true)
+                .option(ChannelOption.SO_KEEPALIVE, true)
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.min(Integer.MAX_VALUE,
+                        relay.connectTimeout().toMillis()))
+                .option(ChannelOption.WRITE_BUFFER_WATER_MARK,
+                        new WriteBufferWaterMark(relay.writeBufferLowWaterMark(), relay.writeBufferHighWaterMark()));
+    }
+
+    /** Joins two active channels into a relay that updates the counters and logs when it ends. */
+    public RelaySession relay(Channel client, Channel server, String label) {
+        return RelaySession.join(client, server, config.relay().idleTimeout(), label, counters::relayClosed);
+    }
+
+    public static String describe(InetSocketAddress address) {
+        return net.hybridproxy.proxy.config.Endpoint.format(address);
+    }
+}

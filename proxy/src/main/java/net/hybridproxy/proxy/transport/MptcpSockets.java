@@ -1,0 +1,86 @@
+package net.hybridproxy.proxy.transport;
+
+import io.netty.channel.Channel;
+import io.netty.channel.unix.UnixChannel;
+import net.hybridproxy.proxy.nativeio.Libc;
+import net.hybridproxy.proxy.nativeio.NativeException;
+
+import static net.hybridproxy.proxy.nativeio.SocketConstants.AF_INET6;
+import static net.hybridproxy.proxy.nativeio.SocketConstants.IPPROTO_MPTCP;
+import static net.hybridproxy.proxy.nativeio.SocketConstants.IPV6_V6ONLY;
+import static net.hybridproxy.proxy.nativeio.SocketConstants.O_CLOEXEC;
+import static net.hybridproxy.proxy.nativeio.SocketConstants.SOCK_CLOEXEC;
+import static net.hybridproxy.proxy.nativeio.SocketConstants.SOCK_NONBLOCK;
+import static net.hybridproxy.proxy.nativeio.SocketConstants.SOCK_STREAM;
+import static net.hybridproxy.proxy.nativeio.SocketConstants.SOL_IPV6;
+import static net.hybridproxy.proxy.nativeio.SocketConstants.SOL_SOCKET;
+import static net.hybridproxy.proxy.nativeio.SocketConstants.SO_DOMAIN;
+import static net.hybridproxy.proxy.nativeio.SocketConstants.SO_PROTOCOL;
+
+/**
+ * Turns a freshly created, unregistered Netty epoll or io_uring channel into an MPTCP one.
+ *
+ * <p>No Netty release can ask for IPPROTO_MPTCP. Netty's own sockets are created in the channel constructor, so
+ * before the channel is registered we create {@code socket(family, SOCK_STREAM, IPPROTO_MPTCP)} in the same address
+ * family Netty chose and {@code dup3()} it over Netty's descriptor: the descriptor number Netty holds now refers to
+ * the MPTCP socket, and Netty's TCP socket is released by that same call. Netty owns the descriptor afterwards;
+ * this class never closes it. (The fd-taking constructors are no alternative: epoll's marks an unconnected fd
+ * active at registration, and io_uring has none.)
+ */
+public final class MptcpSockets {
+    private MptcpSockets() {
+    }
+
+    /** Replaces the channel's socket with an MPTCP socket of the same family. Call before registration. */
+    public static void replaceWithMptcp(Channel channel) throws MptcpUnavailableException {
+        if (!(channel instanceof UnixChannel unix)) {
+            throw new IllegalArgumentException("MPTCP needs an epoll or io_uring channel, not " + channel.getClass());
+        }
+        if (channel.isRegistered()) {
+            throw new IllegalStateException("the socket must be replaced before the channel is registered");
+        }
+        int fd = unix.fd().intValue();
+        int temporary = -1;
+        try {
+            int family = Libc.getsockoptInt(fd, SOL_SOCKET, SO_DOMAIN);
+            temporary = Libc.socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_MPTCP);
+            if (family == AF_INET6) {
+                // Netty chose IPv6 because the host prefers it; keep IPv4 reachable through mapped addresses.
+                Libc.setsockoptInt(temporary, SOL_IPV6, IPV6_V6ONLY, 0);
+            }
+            Libc.dup3(temporary, fd, O_CLOEXEC);
+        } catch (NativeException e) {
+            throw MptcpUnavailableException.from(e);
+        } finally {
+            if (temporary >= 0) {
+                closeQuietly(temporary);
+            }
+        }
+    }
+
+    /** Whether the kernel lets this process create MPTCP sockets at all; the failure explains why not. */
+    public static void probe() throws MptcpUnavailableException {
+        int fd;
+        try {
+            fd = Libc.socket(net.hybridproxy.proxy.nativeio.SocketConstants.AF_INET,
+                    SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_MPTCP);
+        } catch (NativeException e) {
+            throw MptcpUnavailableException.from(e);
+        }
+        closeQuietly(fd);
+    }
+
+    /** The socket's protocol: {@code IPPROTO_MPTCP} for an MPTCP socket, 6 for plain TCP. */
+    public static int protocolOf(Channel channel) throws NativeException {
+        return Libc.getsockoptInt(((UnixChannel) channel).fd().intValue(), SOL_SOCKET, SO_PROTOCOL);
+    }
+
+    private static void closeQuietly(int fd) {
+        try {
+            Libc.close(fd);
+        } catch (NativeException ignored) {
+            // The descriptor was created by us a moment ago; close can only fail with EINTR/EIO, and either way
+            // the kernel has released it.
+        }
+    }
+}

@@ -1,0 +1,136 @@
+package net.hybridproxy.proxy.transport;
+
+import io.netty.channel.Channel;
+import io.netty.channel.unix.UnixChannel;
+import net.hybridproxy.proxy.nativeio.Errno;
+import net.hybridproxy.proxy.nativeio.Libc;
+import net.hybridproxy.proxy.nativeio.NativeException;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
+import java.nio.ByteOrder;
+
+import static net.hybridproxy.proxy.nativeio.SocketConstants.AF_INET;
+import static net.hybridproxy.proxy.nativeio.SocketConstants.AF_INET6;
+import static net.hybridproxy.proxy.nativeio.SocketConstants.IPV6_TRANSPARENT;
+import static net.hybridproxy.proxy.nativeio.SocketConstants.IP_TRANSPARENT;
+import static net.hybridproxy.proxy.nativeio.SocketConstants.SOL_IP;
+import static net.hybridproxy.proxy.nativeio.SocketConstants.SOL_IPV6;
+import static net.hybridproxy.proxy.nativeio.SocketConstants.SOL_SOCKET;
+import static net.hybridproxy.proxy.nativeio.SocketConstants.SOL_TCP;
+import static net.hybridproxy.proxy.nativeio.SocketConstants.SO_DOMAIN;
+import static net.hybridproxy.proxy.nativeio.SocketConstants.SO_ORIGINAL_DST;
+import static net.hybridproxy.proxy.nativeio.SocketConstants.TCP_FASTOPEN;
+import static net.hybridproxy.proxy.nativeio.SocketConstants.TCP_FASTOPEN_CONNECT;
+import static net.hybridproxy.proxy.nativeio.SocketConstants.TCP_IS_MPTCP;
+
+/**
+ * Socket options set and read through FFM on the channel's descriptor, so that they behave the same on epoll and
+ * io_uring and on MPTCP sockets (where several of Netty's own option paths would touch options MPTCP rejects).
+ */
+public final class NativeSocketOptions {
+    private NativeSocketOptions() {
+    }
+
+    static int fd(Channel channel) {
+        return ((UnixChannel) channel).fd().intValue();
+    }
+
+    public static int family(Channel channel) throws NativeException {
+        return Libc.getsockoptInt(fd(channel), SOL_SOCKET, SO_DOMAIN);
+    }
+
+    /**
+     * IP_TRANSPARENT (and IPV6_TRANSPARENT on IPv6 sockets): lets a listener accept connections TPROXY steered to
+     * it for addresses that are not local. Needs CAP_NET_ADMIN.
+     */
+    public static void setTransparent(Channel channel) throws NativeException {
+        int fd = fd(channel);
+        if (family(channel) == AF_INET6) {
+            Libc.setsockoptInt(fd, SOL_IPV6, IPV6_TRANSPARENT, 1);
+        }
+        Libc.setsockoptInt(fd, SOL_IP, IP_TRANSPARENT, 1);
+    }
+
+    /** TCP_FASTOPEN on a listener with the given queue length (Linux 6.2+ for MPTCP listeners). */
+    public static void setFastOpenListener(Channel channel, int queueLength) throws NativeException {
+        Libc.setsockoptInt(fd(channel), SOL_TCP, TCP_FASTOPEN, queueLength);
+    }
+
+    /**
+     * TCP_FASTOPEN_CONNECT: connect() returns at once and the first write goes out in the SYN when the kernel holds
+     * a Fast Open cookie for the peer; otherwise the kernel does an ordinary handshake. Returns false when the
+     * kernel refuses the option (no Fast Open for this socket type), so the caller just connects normally.
+     */
+    public static boolean trySetFastOpenConnect(Channel channel) {
+        try {
+            Libc.setsockoptInt(fd(channel), SOL_TCP, TCP_FASTOPEN_CONNECT, 1);
+            return true;
+        } catch (NativeException e) {
+            return false;
+        }
+    }
+
+    /**
+     * Whether the connection really runs MPTCP. 0 means the peer did not answer MP_CAPABLE (or a middlebox
+     * stripped it) and the kernel fell back to plain TCP; a plain TCP socket also reports 0.
+     */
+    public static boolean isMptcp(Channel channel) {
+        try {
+            return Libc.getsockoptInt(fd(channel), SOL_TCP, TCP_IS_MPTCP) == 1;
+        } catch (NativeException e) {
+            if (e.errno() == Errno.ENOPROTOOPT) {
+                return false; // kernel older than 5.16, or a plain socket on such a kernel
+            }
+            return false;
+        }
+    }
+
+    /**
+     * The destination the client asked for before netfilter's REDIRECT/DNAT rewrote it (SO_ORIGINAL_DST for IPv4,
+     * IP6T_SO_ORIGINAL_DST for IPv6; both are option 80).
+     */
+    public static InetSocketAddress originalDestination(Channel channel) throws NativeException {
+        int fd = fd(channel);
+        int family = family(channel);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment sockaddr = arena.allocate(28);
+            if (family == AF_INET6) {
+                try {
+                    Libc.getsockopt(fd, SOL_IPV6, SO_ORIGINAL_DST, sockaddr);
+                    return decodeSockaddr(sockaddr);
+                } catch (NativeException e) {
+                    // An IPv4 client on a dual-stack socket was redirected by the IPv4 NAT table.
+                    if (e.errno() != Errno.ENOENT && e.errno() != Errno.ENOPROTOOPT) {
+                        throw e;
+                    }
+                }
+            }
+            Libc.getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, sockaddr);
+            return decodeSockaddr(sockaddr);
+        }
+    }
+
+    /** Decodes a kernel sockaddr_in or sockaddr_in6. */
+    public static InetSocketAddress decodeSockaddr(MemorySegment sockaddr) {
+        int family = sockaddr.get(ValueLayout.JAVA_SHORT, 0) & 0xffff;
+        int port = Short.toUnsignedInt(sockaddr.get(ValueLayout.JAVA_SHORT.withOrder(ByteOrder.BIG_ENDIAN), 2));
+        byte[] address;
+        if (family == AF_INET) {
+            address = sockaddr.asSlice(4, 4).toArray(ValueLayout.JAVA_BYTE);
+        } else if (family == AF_INET6) {
+            address = sockaddr.asSlice(8, 16).toArray(ValueLayout.JAVA_BYTE);
+        } else {
+            throw new IllegalArgumentException("unexpected address family " + family);
+        }
+        try {
+            return new InetSocketAddress(InetAddress.getByAddress(address), port);
+        } catch (UnknownHostException e) {
+            throw new AssertionError(e); // only thrown for a wrong-length array
+        }
+    }
+}

@@ -1,0 +1,24 @@
+package net.hybridproxy.proxy.relay;
+
+import io.netty.channel.ChannelFactory;
+import io.netty.channel.socket.ServerSocketChannel;
+import io.netty.channel.socket.SocketChannel;
+import net.hybridproxy.proxy.transport.Transport;
+
+/** The same relay behaviour with MPTCP sockets on both Netty sides (listener and backend connection). */
+class IoUringMptcpRelayTest extends RelayTransportSuite {
+    @Override
+    Transport transport() {
+        return Transport.IO_URING;
+    }
+
+    @Override
+    ChannelFactory<? extends SocketChannel> backendFactory(Transport transport) {
+        return transport.mptcpClient();
+    }
+
+    @Override
+    ChannelFactory<? extends ServerSocketChannel> listenerFactory(Transport transport) {
+        return transport.mptcpServer();
+    }
+}
