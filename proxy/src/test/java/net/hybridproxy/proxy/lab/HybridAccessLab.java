@@ -1,0 +1,555 @@
+package net.hybridproxy.proxy.lab;
+
+import java.net.URISyntaxException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * A hybrid-access network built from four network namespaces joined by veth pairs:
+ *
+ * <pre>
+ *   client --lan-- cpe ==dsl== conc --srv-- server
+ *                      ==lte==
+ * </pre>
+ *
+ * <table>
+ *   <caption>Addresses</caption>
+ *   <tr><th>namespace</th><th>interface</th><th>address</th><th>notes</th></tr>
+ *   <tr><td>client</td><td>lan</td><td>198.18.1.2/24</td><td>default via 198.18.1.1</td></tr>
+ *   <tr><td>cpe</td><td>lan</td><td>198.18.1.1/24</td><td></td></tr>
+ *   <tr><td>cpe</td><td>dsl</td><td>198.18.10.1/24</td><td>main table: default via 198.18.10.2 dev dsl;
+ *       table 10 (from 198.18.10.1): default via 198.18.10.2 dev dsl</td></tr>
+ *   <tr><td>cpe</td><td>lte</td><td>198.18.20.1/24</td><td>table 20 (from 198.18.20.1):
+ *       default via 198.18.20.2 dev lte</td></tr>
+ *   <tr><td>conc</td><td>dsl</td><td>198.18.10.2/24</td><td>198.18.1.0/24 via 198.18.10.1 dev dsl</td></tr>
+ *   <tr><td>conc</td><td>lte</td><td>198.18.20.2/24</td><td></td></tr>
+ *   <tr><td>conc</td><td>srv</td><td>198.18.30.1/24</td><td></td></tr>
+ *   <tr><td>conc</td><td>lo</td><td>198.18.100.1/32</td><td>service address the CPE connects to</td></tr>
+ *   <tr><td>server</td><td>srv</td><td>198.18.30.2/24</td><td>default via 198.18.30.1</td></tr>
+ * </table>
+ *
+ * <p>cpe and conc forward IPv4, so client-to-server traffic is routed end to end without any
+ * proxy (the baseline). The per-source tables on the cpe send packets from each uplink address
+ * out of that uplink, the usual setup for a multihomed MPTCP host.
+ *
+ * <p>Shaping: token bucket (tbf) on the egress of both ends of a link, so each direction is
+ * limited independently; defaults dsl 200 Mbit/s, lte 100 Mbit/s, lan and srv unshaped.
+ *
+ * <p>Namespaces are named {@code hpx<pid>-<n>-<role>} ({@link #prefix()}), so concurrent runs
+ * and labs cannot collide, and leftovers of dead runs can be recognised and removed on start.
+ */
+public final class HybridAccessLab implements AutoCloseable {
+    public static final String CLIENT_ADDR = "198.18.1.2";
+    public static final String CPE_LAN_ADDR = "198.18.1.1";
+    public static final String CPE_DSL_ADDR = "198.18.10.1";
+    public static final String CONC_DSL_ADDR = "198.18.10.2";
+    public static final String CPE_LTE_ADDR = "198.18.20.1";
+    public static final String CONC_LTE_ADDR = "198.18.20.2";
+    public static final String CONC_SRV_ADDR = "198.18.30.1";
+    public static final String SERVER_ADDR = "198.18.30.2";
+    /** Concentrator service address, on the concentrator's loopback. */
+    public static final String SERVICE_ADDR = "198.18.100.1";
+    public static final String CLIENT_SUBNET = "198.18.1.0/24";
+    /** Port the lab's traffic servers listen on by convention. */
+    public static final int TRAFFIC_PORT = 5001;
+
+    /** The four namespaces. */
+    public enum Role {
+        CLIENT, CPE, CONC, SERVER;
+
+        String suffix() {
+            return name().toLowerCase(Locale.ROOT);
+        }
+    }
+
+    /** A veth link; side A is the end nearer the CPE, whose counters {@link #counters} reads. */
+    public enum Link {
+        LAN("lan", Role.CPE, CPE_LAN_ADDR, Role.CLIENT, CLIENT_ADDR, 0),
+        DSL("dsl", Role.CPE, CPE_DSL_ADDR, Role.CONC, CONC_DSL_ADDR, 200),
+        LTE("lte", Role.CPE, CPE_LTE_ADDR, Role.CONC, CONC_LTE_ADDR, 100),
+        SRV("srv", Role.CONC, CONC_SRV_ADDR, Role.SERVER, SERVER_ADDR, 0);
+
+        private final String ifname;
+        private final Role sideA;
+        private final String addrA;
+        private final Role sideB;
+        private final String addrB;
+        private final double defaultMbit;
+
+        Link(String ifname, Role sideA, String addrA, Role sideB, String addrB, double defaultMbit) {
+            this.ifname = ifname;
+            this.sideA = sideA;
+            this.addrA = addrA;
+            this.sideB = sideB;
+            this.addrB = addrB;
+            this.defaultMbit = defaultMbit;
+        }
+
+        /** Interface name, the same in both namespaces. */
+        public String ifname() {
+            return ifname;
+        }
+
+        public Role sideA() {
+            return sideA;
+        }
+
+        public Role sideB() {
+            return sideB;
+        }
+
+        public String addressA() {
+            return addrA;
+        }
+
+        public String addressB() {
+            return addrB;
+        }
+    }
+
+    /** Builder; every link not configured keeps its default shaping. */
+    public static final class Builder {
+        private final Map<Link, Shaping> shaping = new EnumMap<>(Link.class);
+        private Path logDir;
+
+        private Builder() {
+            for (Link l : Link.values()) {
+                shaping.put(l, new Shaping(l.defaultMbit, 0, 0));
+            }
+        }
+
+        /** Rate of a link in Mbit/s in each direction; 0 means unshaped. */
+        public Builder rate(Link link, double mbit) {
+            Shaping s = shaping.get(link);
+            shaping.put(link, new Shaping(mbit, s.burstBytes(), s.limitBytes()));
+            return this;
+        }
+
+        /** Token bucket size in bytes (0 = derived from the rate). */
+        public Builder burst(Link link, int bytes) {
+            Shaping s = shaping.get(link);
+            shaping.put(link, new Shaping(s.rateMbit(), bytes, s.limitBytes()));
+            return this;
+        }
+
+        /** Bytes that may queue behind the bucket before drops (0 = derived from the rate). */
+        public Builder queueLimit(Link link, int bytes) {
+            Shaping s = shaping.get(link);
+            shaping.put(link, new Shaping(s.rateMbit(), s.burstBytes(), bytes));
+            return this;
+        }
+
+        public Builder unshaped(Link link) {
+            return rate(link, 0);
+        }
+
+        /** Where process logs go; default {@code target/lab-logs/<prefix>}. */
+        public Builder logDir(Path dir) {
+            this.logDir = dir;
+            return this;
+        }
+
+        /** Creates the namespaces and links; on any failure removes what was created and throws. */
+        public HybridAccessLab build() {
+            HybridAccessLab lab = new HybridAccessLab(this);
+            try {
+                lab.setUp();
+                return lab;
+            } catch (RuntimeException | Error e) {
+                try {
+                    lab.close();
+                } catch (RuntimeException cleanup) {
+                    e.addSuppressed(cleanup);
+                }
+                throw e;
+            }
+        }
+    }
+
+    /**
+     * Shaping of one link: rate in Mbit/s (0 = unshaped), tbf burst and limit in bytes
+     * (0 = derived from the rate).
+     */
+    public record Shaping(double rateMbit, int burstBytes, int limitBytes) {
+        boolean shaped() {
+            return rateMbit > 0;
+        }
+
+        /**
+         * At least 4 ms of line rate: the bucket must refill across timer granularity or the
+         * rate undershoots; at least 16 KiB so one segmented GSO burst passes at low rates.
+         */
+        int effectiveBurst() {
+            return burstBytes > 0 ? burstBytes : (int) Math.max(16 * 1024, bytesPerSecond() * 0.004);
+        }
+
+        /** About 50 ms of queueing at line rate: a plausible access-link buffer, not bufferbloat. */
+        int effectiveLimit() {
+            return limitBytes > 0 ? limitBytes : (int) Math.max(64 * 1024, effectiveBurst() + bytesPerSecond() * 0.05);
+        }
+
+        private double bytesPerSecond() {
+            return rateMbit * 1_000_000 / 8;
+        }
+    }
+
+    private record Route(Role role, Link link, List<String> args) {
+    }
+
+    private static final Pattern LAB_NS = Pattern.compile("^hpx(\\d+)-.*");
+    private static final AtomicInteger SEQ = new AtomicInteger();
+
+    private final String prefix;
+    private final Path logDir;
+    private final Map<Link, Shaping> shaping;
+    private final Map<Role, Netns> namespaces = new EnumMap<>(Role.class);
+    private final Set<Link> blackholed = EnumSet.noneOf(Link.class);
+    private final List<Route> routes = new ArrayList<>();
+    private final AtomicBoolean closed = new AtomicBoolean();
+    private final Thread shutdownHook;
+
+    private HybridAccessLab(Builder b) {
+        this.prefix = "hpx" + ProcessHandle.current().pid() + "-" + SEQ.incrementAndGet() + "-";
+        this.logDir = b.logDir != null ? b.logDir : defaultLogRoot().resolve(prefix.substring(0, prefix.length() - 1));
+        this.shaping = new EnumMap<>(b.shaping);
+        // Registered before anything exists so even a half-built lab is removed if the JVM exits.
+        this.shutdownHook = new Thread(this::closeQuietly, "lab-cleanup-" + prefix);
+        Runtime.getRuntime().addShutdownHook(shutdownHook);
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    private void setUp() {
+        removeStaleNamespaces();
+        for (Role r : Role.values()) {
+            namespaces.put(r, Netns.create(prefix + r.suffix(), logDir));
+        }
+        for (Netns ns : namespaces.values()) {
+            ns.ip("link", "set", "lo", "up");
+            // Loose reverse-path filtering everywhere, set on "default" before the veths exist so
+            // they inherit it. Strict mode would drop legitimate multipath traffic: the cpe's
+            // route to the service address points at dsl, so a packet from the service address
+            // arriving on lte (an LTE subflow's return traffic) fails a strict check unless the
+            // per-source rules happen to match; likewise the concentrator would drop an LTE
+            // subflow the cpe sent out of dsl. Loose still rejects unroutable sources.
+            ns.sysctl("net.ipv4.conf.all.rp_filter", "2");
+            ns.sysctl("net.ipv4.conf.default.rp_filter", "2");
+        }
+        cpe().sysctl("net.ipv4.ip_forward", "1");
+        conc().sysctl("net.ipv4.ip_forward", "1");
+
+        for (Link l : Link.values()) {
+            Netns a = ns(l.sideA);
+            Netns b = ns(l.sideB);
+            // Created inside side A with the peer placed straight into side B, so the pair
+            // never appears in the root namespace.
+            a.ip("link", "add", l.ifname, "type", "veth", "peer", "name", l.ifname, "netns", b.name());
+            a.ip("addr", "add", l.addrA + "/24", "dev", l.ifname);
+            b.ip("addr", "add", l.addrB + "/24", "dev", l.ifname);
+            a.ip("link", "set", l.ifname, "up");
+            b.ip("link", "set", l.ifname, "up");
+        }
+        conc().ip("addr", "add", SERVICE_ADDR + "/32", "dev", "lo");
+
+        routes.add(new Route(Role.CLIENT, Link.LAN, List.of("default", "via", CPE_LAN_ADDR, "dev", "lan")));
+        routes.add(new Route(Role.SERVER, Link.SRV, List.of("default", "via", CONC_SRV_ADDR, "dev", "srv")));
+        routes.add(new Route(Role.CPE, Link.DSL, List.of("default", "via", CONC_DSL_ADDR, "dev", "dsl")));
+        routes.add(new Route(Role.CPE, Link.DSL, List.of("default", "via", CONC_DSL_ADDR, "dev", "dsl", "table", "10")));
+        routes.add(new Route(Role.CPE, Link.LTE, List.of("default", "via", CONC_LTE_ADDR, "dev", "lte", "table", "20")));
+        routes.add(new Route(Role.CONC, Link.DSL, List.of(CLIENT_SUBNET, "via", CPE_DSL_ADDR, "dev", "dsl")));
+        for (Route r : routes) {
+            applyRoute(r);
+        }
+        cpe().ip("rule", "add", "from", CPE_DSL_ADDR, "lookup", "10", "priority", "1000");
+        cpe().ip("rule", "add", "from", CPE_LTE_ADDR, "lookup", "20", "priority", "1001");
+
+        for (Link l : Link.values()) {
+            applyShaping(l);
+        }
+    }
+
+    // ---------------------------------------------------------------- accessors
+
+    public Netns client() {
+        return ns(Role.CLIENT);
+    }
+
+    public Netns cpe() {
+        return ns(Role.CPE);
+    }
+
+    public Netns conc() {
+        return ns(Role.CONC);
+    }
+
+    public Netns server() {
+        return ns(Role.SERVER);
+    }
+
+    public Netns ns(Role role) {
+        Netns ns = namespaces.get(role);
+        if (ns == null) {
+            throw new LabException("namespace " + role + " does not exist");
+        }
+        return ns;
+    }
+
+    /** Per-run namespace name prefix, e.g. {@code hpx4242-1-}. */
+    public String prefix() {
+        return prefix;
+    }
+
+    public Path logDir() {
+        return logDir;
+    }
+
+    public synchronized Shaping shaping(Link link) {
+        return shaping.get(link);
+    }
+
+    /** Counters of the side-A end of a link (cpe for lan, dsl and lte; conc for srv). */
+    public InterfaceCounters counters(Link link) {
+        return ns(link.sideA).readInterfaceCounters(link.ifname);
+    }
+
+    // ---------------------------------------------------------------- runtime changes
+
+    /** Changes a link's rate in both directions; 0 removes shaping. Burst/limit are re-derived unless set explicitly. */
+    public synchronized void setRate(Link link, double mbit) {
+        Shaping s = shaping.get(link);
+        shaping.put(link, new Shaping(mbit, s.burstBytes(), s.limitBytes()));
+        applyShaping(link);
+    }
+
+    /** Takes both ends of a link administratively down (the peers see carrier loss). */
+    public synchronized void linkDown(Link link) {
+        ns(link.sideA).ip("link", "set", link.ifname, "down");
+        ns(link.sideB).ip("link", "set", link.ifname, "down");
+    }
+
+    /**
+     * Brings both ends back up and restores the link's gateway routes, which the kernel deleted
+     * when the device went down (addresses and connected routes come back by themselves).
+     */
+    public synchronized void linkUp(Link link) {
+        ns(link.sideA).ip("link", "set", link.ifname, "up");
+        ns(link.sideB).ip("link", "set", link.ifname, "up");
+        for (Route r : routes) {
+            if (r.link == link) {
+                applyRoute(r);
+            }
+        }
+    }
+
+    /**
+     * Drops every frame arriving on either end of the link while the link stays up, so
+     * endpoints see silence rather than an interface event, as on a broken path. Uses a netdev
+     * ingress hook, which runs before IP and so also swallows ARP.
+     */
+    public synchronized void blackhole(Link link, boolean on) {
+        if (on == blackholed.contains(link)) {
+            return;
+        }
+        String table = "hpxbh_" + link.ifname;
+        for (Role side : List.of(link.sideA, link.sideB)) {
+            if (on) {
+                ns(side).exec("nft", "add table netdev " + table + " { chain ingress_drop { type filter hook ingress"
+                        + " device \"" + link.ifname + "\" priority -500; policy drop; }; }");
+            } else {
+                ns(side).exec("nft", "delete table netdev " + table);
+            }
+        }
+        if (on) {
+            blackholed.add(link);
+        } else {
+            blackholed.remove(link);
+        }
+    }
+
+    // ---------------------------------------------------------------- traffic helpers
+
+    /** The command line running {@link TrafficPeer} with {@code args} in a child JVM. */
+    public static String[] trafficPeerCommand(String... args) {
+        return JavaLauncher.trafficPeer(args);
+    }
+
+    /** Starts a TrafficPeer server in {@code ns} on 0.0.0.0:{@code port} and waits until it listens. */
+    public LabProcess startTrafficServer(Netns ns, int port) {
+        LabProcess p = ns.startLogged("traffic-server-" + port,
+                trafficPeerCommand("server", "--listen", "0.0.0.0:" + port));
+        p.awaitStdoutLine(l -> l.startsWith("LISTENING "), Duration.ofSeconds(30));
+        return p;
+    }
+
+    /**
+     * Runs one TrafficPeer client transfer in {@code ns} and returns its parsed result, whatever
+     * the exit code; throws only if the client produced no result line.
+     */
+    public TrafficResult runTrafficClient(Netns ns, Duration timeout, String... clientArgs) {
+        String[] args = new String[clientArgs.length + 1];
+        args[0] = "client";
+        System.arraycopy(clientArgs, 0, args, 1, clientArgs.length);
+        ExecResult r = ns.tryExec(timeout, trafficPeerCommand(args));
+        List<String> json = r.stdout().lines().filter(l -> l.startsWith("{")).toList();
+        if (json.isEmpty()) {
+            throw new LabException("traffic client printed no result in " + ns.name() + ": " + r.describe());
+        }
+        return TrafficResult.parse(json.getLast(), r.exitCode());
+    }
+
+    // ---------------------------------------------------------------- cleanup
+
+    /**
+     * Kills every process started in the lab's namespaces, then deletes the namespaces (their
+     * veths go with them). Idempotent; also run by a JVM shutdown hook.
+     */
+    @Override
+    public void close() {
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
+        LabException failure = null;
+        // Kill everywhere first: a process in one namespace may be talking to another.
+        for (Netns ns : namespaces.values()) {
+            try {
+                ns.killAll();
+            } catch (RuntimeException e) {
+                failure = accumulate(failure, e);
+            }
+        }
+        for (Netns ns : namespaces.values()) {
+            try {
+                ns.delete();
+            } catch (RuntimeException e) {
+                failure = accumulate(failure, e);
+            }
+        }
+        // A half-built lab may have created a namespace it never recorded; sweep by prefix.
+        try {
+            for (String n : Netns.list()) {
+                if (n.startsWith(prefix)) {
+                    Netns.killPidsOf(n);
+                    Netns.deleteByName(n);
+                }
+            }
+        } catch (RuntimeException e) {
+            failure = accumulate(failure, e);
+        }
+        try {
+            Runtime.getRuntime().removeShutdownHook(shutdownHook);
+        } catch (IllegalStateException | IllegalArgumentException ignored) {
+            // Already shutting down (we may be running inside the hook itself).
+        }
+        if (failure != null) {
+            throw failure;
+        }
+    }
+
+    public boolean isClosed() {
+        return closed.get();
+    }
+
+    /**
+     * Deletes {@code hpx<pid>-*} namespaces whose pid is no longer a live process: leftovers of
+     * a run that crashed before it could clean up. Returns their names. Namespaces of live
+     * processes are never touched, so parallel runs are safe.
+     */
+    public static List<String> removeStaleNamespaces() {
+        List<String> removed = new ArrayList<>();
+        for (String n : Netns.list()) {
+            Matcher m = LAB_NS.matcher(n);
+            if (!m.matches()) {
+                continue;
+            }
+            long pid;
+            try {
+                pid = Long.parseLong(m.group(1));
+            } catch (NumberFormatException e) {
+                continue;
+            }
+            boolean alive = ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
+            if (!alive) {
+                Netns.killPidsOf(n);
+                Netns.deleteByName(n);
+                removed.add(n);
+            }
+        }
+        return removed;
+    }
+
+    /** Names of namespaces that currently exist with the given prefix. */
+    public static List<String> namespacesWithPrefix(String prefix) {
+        return Netns.list().stream().filter(n -> n.startsWith(prefix)).toList();
+    }
+
+    private void closeQuietly() {
+        try {
+            close();
+        } catch (RuntimeException e) {
+            System.err.println("lab cleanup failed: " + e);
+        }
+    }
+
+    private static LabException accumulate(LabException failure, RuntimeException e) {
+        if (failure == null) {
+            return new LabException("lab cleanup failed", e);
+        }
+        failure.addSuppressed(e);
+        return failure;
+    }
+
+    private void applyRoute(Route r) {
+        List<String> args = new ArrayList<>(List.of("route", "replace"));
+        args.addAll(r.args);
+        ns(r.role).ip(args.toArray(String[]::new));
+    }
+
+    private void applyShaping(Link l) {
+        Shaping s = shaping.get(l);
+        for (Role side : List.of(l.sideA, l.sideB)) {
+            Netns ns = ns(side);
+            if (s.shaped()) {
+                ns.exec("tc", "qdisc", "replace", "dev", l.ifname, "root", "tbf",
+                        "rate", Math.round(s.rateMbit() * 1000) + "kbit",
+                        "burst", String.valueOf(s.effectiveBurst()),
+                        "limit", String.valueOf(s.effectiveLimit()));
+            } else {
+                // Fails harmlessly when there is no root qdisc to remove (never shaped).
+                ns.tryExec(Netns.DEFAULT_TIMEOUT, "tc", "qdisc", "del", "dev", l.ifname, "root");
+            }
+        }
+    }
+
+    private static Path defaultLogRoot() {
+        try {
+            var src = HybridAccessLab.class.getProtectionDomain().getCodeSource();
+            if (src != null) {
+                Path p = Path.of(src.getLocation().toURI());
+                if (p.getFileName() != null && p.getFileName().toString().equals("test-classes")) {
+                    return p.resolveSibling("lab-logs");
+                }
+            }
+        } catch (URISyntaxException | SecurityException ignored) {
+            // Fall through to the temp directory.
+        }
+        return Path.of(System.getProperty("java.io.tmpdir"), "lab-logs");
+    }
+
+    @Override
+    public String toString() {
+        return "HybridAccessLab[" + prefix + "*]";
+    }
+}

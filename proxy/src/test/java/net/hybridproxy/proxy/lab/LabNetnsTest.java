@@ -1,0 +1,205 @@
+package net.hybridproxy.proxy.lab;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.File;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import net.hybridproxy.proxy.lab.HybridAccessLab.Link;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.TestMethodOrder;
+
+/**
+ * Smoke test of the namespace lab with plain routed TCP (no proxy): client to server through
+ * cpe and conc over the dsl link, verified by SHA-256. Needs root, ip and nft; skipped otherwise.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class LabNetnsTest {
+    private static final long PAYLOAD = 32L * 1024 * 1024;
+    private static final Duration TRANSFER_TIMEOUT = Duration.ofSeconds(60);
+
+    private HybridAccessLab lab;
+    private String target;
+
+    @BeforeAll
+    void up() {
+        Assumptions.assumeTrue(canRunLab(), "needs root with ip and nft on PATH to build network namespaces");
+        lab = HybridAccessLab.builder().build();
+        lab.startTrafficServer(lab.server(), HybridAccessLab.TRAFFIC_PORT);
+        target = HybridAccessLab.SERVER_ADDR + ":" + HybridAccessLab.TRAFFIC_PORT;
+    }
+
+    @AfterAll
+    void down() {
+        if (lab != null) {
+            lab.close();
+        }
+    }
+
+    @Test
+    @Order(1)
+    void topologyIsAsDocumented() {
+        assertEquals("1", lab.cpe().sysctl("net.ipv4.ip_forward"));
+        assertEquals("1", lab.conc().sysctl("net.ipv4.ip_forward"));
+        String cpeRoutes = lab.cpe().ip("route", "show").stdout();
+        assertTrue(cpeRoutes.contains("default via " + HybridAccessLab.CONC_DSL_ADDR + " dev dsl"), cpeRoutes);
+        assertTrue(lab.conc().ip("addr", "show", "dev", "lo").stdout().contains(HybridAccessLab.SERVICE_ADDR + "/32"));
+        String qdisc = lab.cpe().exec("tc", "qdisc", "show", "dev", "dsl").stdout();
+        assertTrue(qdisc.contains("tbf") && qdisc.contains("200Mbit"), qdisc);
+        assertTrue(lab.conc().exec("tc", "qdisc", "show", "dev", "lte").stdout().contains("100Mbit"));
+        Map<String, Long> mptcp = lab.cpe().mptcpExtCounters();
+        assertTrue(mptcp.containsKey("MPCapableSYNTX"), mptcp.keySet().toString());
+        assertTrue(lab.cpe().tcpExtCounters().containsKey("TCPTimeouts"));
+    }
+
+    @Test
+    @Order(2)
+    void serviceAddressIsReachableFromEachUplinkAddressOverThatUplink() {
+        lab.startTrafficServer(lab.conc(), 5002);
+        String service = HybridAccessLab.SERVICE_ADDR + ":5002";
+        for (Link uplink : List.of(Link.DSL, Link.LTE)) {
+            InterfaceCounters before = lab.counters(uplink);
+            TrafficResult r = lab.runTrafficClient(lab.cpe(), TRANSFER_TIMEOUT,
+                    "--connect", service, "--bind", uplink.addressA(), "--up", String.valueOf(4 << 20));
+            long grew = lab.counters(uplink).since(before).txBytes();
+            assertTrue(r.ok(), r.line());
+            assertEquals(uplink.addressA(), r.peerIpSeenByServer(), r.line());
+            assertTrue(grew >= 4 << 20, uplink + " tx grew by " + grew);
+        }
+    }
+
+    @Test
+    @Order(3)
+    void routedUploadIsIntactAndCrossesDsl() {
+        InterfaceCounters before = lab.counters(Link.DSL);
+        TrafficResult r = lab.runTrafficClient(lab.client(), TRANSFER_TIMEOUT,
+                "--connect", target, "--up", String.valueOf(PAYLOAD));
+        InterfaceCounters grew = lab.counters(Link.DSL).since(before);
+        System.out.println("routed up: " + r.line());
+        assertTrue(r.ok() && r.exitCode() == 0, r.line());
+        assertEquals(PAYLOAD, r.transferred());
+        // Plain routing keeps the client's address end to end (a proxy would change this).
+        assertEquals(HybridAccessLab.CLIENT_ADDR, r.peerIpSeenByServer());
+        assertTrue(grew.txBytes() >= PAYLOAD, "dsl tx grew by " + grew.txBytes());
+    }
+
+    @Test
+    @Order(4)
+    void routedDownloadIsIntactAndCrossesDsl() {
+        InterfaceCounters before = lab.counters(Link.DSL);
+        TrafficResult r = lab.runTrafficClient(lab.client(), TRANSFER_TIMEOUT,
+                "--connect", target, "--down", String.valueOf(PAYLOAD), "--seed", "7");
+        InterfaceCounters grew = lab.counters(Link.DSL).since(before);
+        System.out.println("routed down: " + r.line());
+        assertTrue(r.ok() && r.exitCode() == 0, r.line());
+        assertEquals(PAYLOAD, r.transferred());
+        assertTrue(grew.rxBytes() >= PAYLOAD, "dsl rx grew by " + grew.rxBytes());
+        // The server checks the client's GOT digest after its own half-close and logs the verdict.
+        LabProcess server = lab.server().processes().getFirst();
+        String conn = server.awaitStdoutLine(l -> l.contains("op=DOWN") && l.contains("bytes=" + PAYLOAD),
+                Duration.ofSeconds(10));
+        assertTrue(conn.contains("result=MATCH") && conn.contains("peer=" + HybridAccessLab.CLIENT_ADDR + ":"), conn);
+    }
+
+    @Test
+    @Order(5)
+    void rateAndLinkStateChangeAtRuntime() {
+        lab.setRate(Link.LTE, 20);
+        assertTrue(lab.cpe().exec("tc", "qdisc", "show", "dev", "lte").stdout().contains("20Mbit"));
+        assertTrue(lab.conc().exec("tc", "qdisc", "show", "dev", "lte").stdout().contains("20Mbit"));
+        String service = HybridAccessLab.SERVICE_ADDR + ":5002";
+        lab.linkDown(Link.LTE);
+        TrafficResult down = lab.runTrafficClient(lab.cpe(), TRANSFER_TIMEOUT, "--connect", service,
+                "--bind", HybridAccessLab.CPE_LTE_ADDR, "--up", "1000", "--connect-timeout-ms", "2000");
+        assertFalse(down.ok(), down.line());
+        lab.linkUp(Link.LTE);
+        // The per-source route was flushed with the device and must have been restored.
+        assertTrue(lab.cpe().ip("route", "show", "table", "20").stdout().contains("dev lte"));
+        TrafficResult up = lab.runTrafficClient(lab.cpe(), TRANSFER_TIMEOUT, "--connect", service,
+                "--bind", HybridAccessLab.CPE_LTE_ADDR, "--up", String.valueOf(2 << 20));
+        assertTrue(up.ok(), up.line());
+        assertTrue(up.mbps() < 25, "lte shaped to 20 Mbit/s but measured " + up.mbps());
+        lab.setRate(Link.LTE, 100);
+    }
+
+    @Test
+    @Order(6)
+    void blackholedDslFailsNewTransferAndRecovers() {
+        lab.blackhole(Link.DSL, true);
+        try {
+            long t0 = System.nanoTime();
+            TrafficResult r = lab.runTrafficClient(lab.client(), Duration.ofSeconds(30),
+                    "--connect", target, "--up", "65536", "--connect-timeout-ms", "3000", "--timeout-ms", "5000");
+            double secs = (System.nanoTime() - t0) / 1e9;
+            assertFalse(r.ok(), r.line());
+            assertEquals(1, r.exitCode(), r.line());
+            assertEquals("timeout", r.outcome(), r.line());
+            assertTrue(secs < 15, "failure took " + secs + " s");
+        } finally {
+            lab.blackhole(Link.DSL, false);
+        }
+        TrafficResult again = lab.runTrafficClient(lab.client(), TRANSFER_TIMEOUT,
+                "--connect", target, "--up", "65536");
+        assertTrue(again.ok(), again.line());
+    }
+
+    @Test
+    @Order(7)
+    void closeRemovesEveryNamespaceAndProcess() {
+        String runPrefix = "hpx" + ProcessHandle.current().pid() + "-";
+        List<LabProcess> procs = lab.server().processes();
+        lab.close();
+        lab.close(); // idempotent
+        assertEquals(List.of(), HybridAccessLab.namespacesWithPrefix(runPrefix));
+        procs.forEach(p -> assertFalse(p.isAlive(), p + " survived close"));
+    }
+
+    @Test
+    @Order(8)
+    void leftoversOfDeadRunsAreRemovedButLiveRunsAreNot() throws Exception {
+        Process gone = new ProcessBuilder("true").start();
+        gone.waitFor();
+        String stale = "hpx" + gone.pid() + "-1-cpe";
+        String live = "hpx" + ProcessHandle.current().pid() + "-999-cpe";
+        try (Netns staleNs = Netns.create(stale); Netns liveNs = Netns.create(live)) {
+            // A process left behind by the crashed run would pin the namespace; it must die too.
+            LabProcess orphan = staleNs.start("sleep", "600");
+            List<String> removed = HybridAccessLab.removeStaleNamespaces();
+            assertTrue(removed.contains(stale), removed.toString());
+            assertFalse(removed.contains(live), removed.toString());
+            assertFalse(Netns.list().contains(stale));
+            assertTrue(Netns.list().contains(liveNs.name()));
+            assertTrue(orphan.waitFor(Duration.ofSeconds(5)) != 0);
+        }
+        assertFalse(Netns.list().contains(live));
+    }
+
+    static boolean canRunLab() {
+        if (!"root".equals(System.getProperty("user.name"))) {
+            return false;
+        }
+        return onPath("ip") && onPath("nft") && onPath("tc");
+    }
+
+    private static boolean onPath(String prog) {
+        String path = System.getenv().getOrDefault("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+        for (String dir : path.split(File.pathSeparator)) {
+            if (Files.isExecutable(Path.of(dir, prog))) {
+                return true;
+            }
+        }
+        return false;
+    }
+}

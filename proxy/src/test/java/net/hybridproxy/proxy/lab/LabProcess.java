@@ -1,0 +1,221 @@
+package net.hybridproxy.proxy.lab;
+
+import java.io.IOException;
+import java.io.Writer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
+
+/**
+ * A long-running process started inside a namespace. Its stdout and stderr are kept as bounded
+ * in-memory tails (and, if a log file was given, also written there in full, stderr lines
+ * prefixed with {@code !}). Closing kills the process together with everything it spawned, so a
+ * failed test cannot leave a server holding a namespace alive.
+ */
+public final class LabProcess implements AutoCloseable {
+    private static final int TAIL_CHARS = 256 * 1024;
+
+    private final String label;
+    private final List<String> command;
+    private final Process process;
+    private final Path logFile;
+    private final Writer log;
+    private final OutputTail out = new OutputTail(TAIL_CHARS);
+    private final OutputTail err = new OutputTail(TAIL_CHARS);
+    private final Thread outPump;
+    private final Thread errPump;
+
+    private LabProcess(String label, List<String> command, Process process, Path logFile, Writer log) {
+        this.label = label;
+        this.command = List.copyOf(command);
+        this.process = process;
+        this.logFile = logFile;
+        this.log = log;
+        this.outPump = out.pump(label + "-stdout", process.getInputStream(), log);
+        this.errPump = err.pump(label + "-stderr", process.getErrorStream(), log == null ? null : new PrefixWriter(log));
+    }
+
+    static LabProcess start(String label, List<String> command, Path logFile) {
+        Writer log = null;
+        try {
+            if (logFile != null) {
+                Files.createDirectories(logFile.toAbsolutePath().getParent());
+                log = Files.newBufferedWriter(logFile, StandardCharsets.UTF_8);
+                log.write("# " + String.join(" ", command) + "\n");
+            }
+            ProcessBuilder pb = new ProcessBuilder(command);
+            pb.redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()));
+            return new LabProcess(label, command, pb.start(), logFile, log);
+        } catch (IOException e) {
+            closeQuietly(log);
+            throw new LabException("cannot start " + String.join(" ", command), e);
+        }
+    }
+
+    public String label() {
+        return label;
+    }
+
+    public List<String> command() {
+        return command;
+    }
+
+    public long pid() {
+        return process.pid();
+    }
+
+    public boolean isAlive() {
+        return process.isAlive();
+    }
+
+    /** The full log file, or null if output is kept in memory only. */
+    public Path logFile() {
+        return logFile;
+    }
+
+    /** Retained stdout tail. */
+    public String stdout() {
+        return out.text();
+    }
+
+    /** Retained stderr tail. */
+    public String stderr() {
+        return err.text();
+    }
+
+    public List<String> stdoutLines() {
+        return out.lines();
+    }
+
+    /**
+     * Waits until the process prints a stdout line matching {@code match} and returns it. Fails
+     * with both output tails if the process exits first or the timeout passes.
+     */
+    public String awaitStdoutLine(Predicate<String> match, Duration timeout) {
+        try {
+            return out.await(match, timeout).orElseThrow(() -> new LabException(
+                    label + ": no matching output line within " + timeout
+                            + (process.isAlive() ? "" : " (process exited " + process.exitValue() + ")")
+                            + describeOutput()));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new LabException(label + ": interrupted while waiting for output", e);
+        }
+    }
+
+    /** Waits for exit and returns the exit code; throws (leaving the process running) on timeout. */
+    public int waitFor(Duration timeout) {
+        try {
+            if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+                throw new LabException(label + ": still running after " + timeout + describeOutput());
+            }
+            // Let the pumps drain so callers see the complete output of a finished process.
+            outPump.join(2000);
+            errPump.join(2000);
+            return process.exitValue();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new LabException(label + ": interrupted while waiting", e);
+        }
+    }
+
+    /**
+     * Asks the process tree to terminate (SIGTERM), then kills whatever is left after
+     * {@code grace}. Descendants are collected before the parent dies; afterwards they would be
+     * reparented and impossible to find from here.
+     */
+    public void stop(Duration grace) {
+        List<ProcessHandle> tree = process.descendants().toList();
+        if (!grace.isZero()) {
+            tree.forEach(ProcessHandle::destroy);
+            process.destroy();
+            try {
+                process.waitFor(grace.toMillis(), TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        killTree(process.toHandle(), tree);
+        try {
+            process.waitFor(5, TimeUnit.SECONDS);
+            outPump.join(2000);
+            errPump.join(2000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        closeQuietly(log);
+    }
+
+    @Override
+    public void close() {
+        stop(Duration.ofSeconds(1));
+    }
+
+    static void killTree(ProcessHandle root, List<ProcessHandle> knownDescendants) {
+        // Re-read descendants too: children forked after the first snapshot must not escape.
+        root.descendants().forEach(ProcessHandle::destroyForcibly);
+        knownDescendants.forEach(ProcessHandle::destroyForcibly);
+        root.destroyForcibly();
+    }
+
+    String describeOutput() {
+        return "\n--- " + label + " stdout ---\n" + out.text() + "--- " + label + " stderr ---\n" + err.text()
+                + (logFile == null ? "" : "(full log: " + logFile + ")\n");
+    }
+
+    @Override
+    public String toString() {
+        return label + "[pid " + process.pid() + "]";
+    }
+
+    private static void closeQuietly(Writer w) {
+        if (w != null) {
+            try {
+                synchronized (w) {
+                    w.close();
+                }
+            } catch (IOException ignored) {
+                // Nothing useful to do about a log file that cannot be flushed during teardown.
+            }
+        }
+    }
+
+    /** Marks stderr lines in the shared log file; shares the underlying writer's lock. */
+    private static final class PrefixWriter extends Writer {
+        private final Writer target;
+        private boolean lineStart = true;
+
+        PrefixWriter(Writer target) {
+            this.target = target;
+        }
+
+        @Override
+        public void write(char[] cbuf, int off, int len) throws IOException {
+            synchronized (target) {
+                for (int i = off; i < off + len; i++) {
+                    if (lineStart) {
+                        target.write("! ");
+                    }
+                    target.write(cbuf[i]);
+                    lineStart = cbuf[i] == '\n';
+                }
+            }
+        }
+
+        @Override
+        public void flush() throws IOException {
+            synchronized (target) {
+                target.flush();
+            }
+        }
+
+        @Override
+        public void close() {
+            // The target is owned and closed by the LabProcess.
+        }
+    }
+}
