@@ -122,11 +122,21 @@ public final class HybridAccessLab implements AutoCloseable {
     public static final class Builder {
         private final Map<Link, Shaping> shaping = new EnumMap<>(Link.class);
         private Path logDir;
+        private boolean uplinkPolicyRouting = true;
 
         private Builder() {
             for (Link l : Link.values()) {
                 shaping.put(l, new Shaping(l.defaultMbit, 0, 0));
             }
+        }
+
+        /**
+         * Whether the lab itself installs the cpe's per-uplink source routing (tables 10 and 20). Off when
+         * the appliance under test is expected to install its own, so the test proves that it does.
+         */
+        public Builder uplinkPolicyRouting(boolean install) {
+            this.uplinkPolicyRouting = install;
+            return this;
         }
 
         /** Rate of a link in Mbit/s in each direction; 0 means unshaped. */
@@ -219,10 +229,13 @@ public final class HybridAccessLab implements AutoCloseable {
     private final AtomicBoolean closed = new AtomicBoolean();
     private final Thread shutdownHook;
 
+    private final boolean uplinkPolicyRouting;
+
     private HybridAccessLab(Builder b) {
         this.prefix = "hpx" + ProcessHandle.current().pid() + "-" + SEQ.incrementAndGet() + "-";
         this.logDir = b.logDir != null ? b.logDir : defaultLogRoot().resolve(prefix.substring(0, prefix.length() - 1));
         this.shaping = new EnumMap<>(b.shaping);
+        this.uplinkPolicyRouting = b.uplinkPolicyRouting;
         // Registered before anything exists so even a half-built lab is removed if the JVM exits.
         this.shutdownHook = new Thread(this::closeQuietly, "lab-cleanup-" + prefix);
         Runtime.getRuntime().addShutdownHook(shutdownHook);
@@ -267,14 +280,18 @@ public final class HybridAccessLab implements AutoCloseable {
         routes.add(new Route(Role.CLIENT, Link.LAN, List.of("default", "via", CPE_LAN_ADDR, "dev", "lan")));
         routes.add(new Route(Role.SERVER, Link.SRV, List.of("default", "via", CONC_SRV_ADDR, "dev", "srv")));
         routes.add(new Route(Role.CPE, Link.DSL, List.of("default", "via", CONC_DSL_ADDR, "dev", "dsl")));
-        routes.add(new Route(Role.CPE, Link.DSL, List.of("default", "via", CONC_DSL_ADDR, "dev", "dsl", "table", "10")));
-        routes.add(new Route(Role.CPE, Link.LTE, List.of("default", "via", CONC_LTE_ADDR, "dev", "lte", "table", "20")));
+        if (uplinkPolicyRouting) {
+            routes.add(new Route(Role.CPE, Link.DSL, List.of("default", "via", CONC_DSL_ADDR, "dev", "dsl", "table", "10")));
+            routes.add(new Route(Role.CPE, Link.LTE, List.of("default", "via", CONC_LTE_ADDR, "dev", "lte", "table", "20")));
+        }
         routes.add(new Route(Role.CONC, Link.DSL, List.of(CLIENT_SUBNET, "via", CPE_DSL_ADDR, "dev", "dsl")));
         for (Route r : routes) {
             applyRoute(r);
         }
-        cpe().ip("rule", "add", "from", CPE_DSL_ADDR, "lookup", "10", "priority", "1000");
-        cpe().ip("rule", "add", "from", CPE_LTE_ADDR, "lookup", "20", "priority", "1001");
+        if (uplinkPolicyRouting) {
+            cpe().ip("rule", "add", "from", CPE_DSL_ADDR, "lookup", "10", "priority", "1000");
+            cpe().ip("rule", "add", "from", CPE_LTE_ADDR, "lookup", "20", "priority", "1001");
+        }
 
         for (Link l : Link.values()) {
             applyShaping(l);

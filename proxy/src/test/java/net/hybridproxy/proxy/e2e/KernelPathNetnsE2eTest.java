@@ -1,0 +1,231 @@
+package net.hybridproxy.proxy.e2e;
+
+import net.hybridproxy.proxy.lab.HybridAccessLab;
+import net.hybridproxy.proxy.lab.HybridAccessLab.Link;
+import net.hybridproxy.proxy.lab.InterfaceCounters;
+import net.hybridproxy.proxy.lab.JavaLauncher;
+import net.hybridproxy.proxy.lab.LabProcess;
+import net.hybridproxy.proxy.lab.Netns;
+import net.hybridproxy.proxy.lab.TrafficResult;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.TestMethodOrder;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The kernel-MPTCP data path end to end, black-box, in network namespaces:
+ * client → cpe (nftables TPROXY capture, installed by the appliance) → dsl + lte (tbf-limited) → concentrator →
+ * server. The appliance processes run exactly as an operator runs them ({@code run --config FILE}); the
+ * assertions read what the kernel and the links say, as the kernel's own MPTCP selftests do.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class KernelPathNetnsE2eTest {
+    private static final long MIB = 1024 * 1024;
+    private static final long BULK = 64 * MIB;
+    private static final String KEY = "hex:00112233445566778899aabbccddeeff";
+    private static final int CONCENTRATOR_PORT = 5100;
+    private static final int REFUSING_PORT = 5003;
+    private static final int DENIED_PORT = 5002;
+    private static final int WRONG_KEY_LISTENER_PORT = 12400;
+
+    private HybridAccessLab lab;
+    private LabProcess concentrator;
+    private LabProcess cpe;
+    private Path configs;
+
+    @BeforeAll
+    void startLabAndAppliances() throws Exception {
+        Assumptions.assumeTrue("root".equals(System.getProperty("user.name")),
+                "needs root for network namespaces (runs in CI as root)");
+        Assumptions.assumeTrue(Files.isExecutable(Path.of("/usr/sbin/nft")) || Files.isExecutable(Path.of("/sbin/nft")),
+                "needs nft (Debian package nftables)");
+        lab = HybridAccessLab.builder()
+                .rate(Link.DSL, 200).rate(Link.LTE, 100)
+                .uplinkPolicyRouting(false) // the cpe must install its own
+                .build();
+        for (Netns ns : List.of(lab.cpe(), lab.conc())) {
+            ns.sysctl("net.ipv4.tcp_fastopen", "3");
+        }
+        configs = Files.createTempDirectory("hybridproxy-e2e");
+        Path concentratorConf = write("concentrator.conf", """
+                hybridproxy {
+                  role = concentrator
+                  concentrator {
+                    listen = ["[::]:%d"]
+                    authorized-cidrs = ["198.18.10.0/24", "198.18.20.0/24"]
+                    keys = [{ id = "cpe-e2e", key = "%s" }]
+                    destinations.deny-ports = ["%d"]
+                  }
+                }
+                """.formatted(CONCENTRATOR_PORT, KEY, DENIED_PORT));
+        Path cpeConf = write("cpe.conf", """
+                hybridproxy {
+                  role = cpe
+                  uplinks = [
+                    { name = dsl, interface = dsl, address = "%s", gateway = "%s" }
+                    { name = lte, interface = lte, address = "%s", gateway = "%s" }
+                  ]
+                  cpe {
+                    concentrator = "%s:%d"
+                    install-capture-rules = true
+                    listeners = [{ name = lan, mode = tproxy, bind = "0.0.0.0:12345", interface = lan,
+                                   ports = ["5001", "%d", "%d"] }]
+                    key-id = "cpe-e2e"
+                    key = "%s"
+                  }
+                }
+                """.formatted(HybridAccessLab.CPE_DSL_ADDR, HybridAccessLab.CONC_DSL_ADDR,
+                HybridAccessLab.CPE_LTE_ADDR, HybridAccessLab.CONC_LTE_ADDR, HybridAccessLab.SERVICE_ADDR,
+                CONCENTRATOR_PORT, DENIED_PORT, REFUSING_PORT, KEY));
+        lab.startTrafficServer(lab.server(), HybridAccessLab.TRAFFIC_PORT);
+        lab.startTrafficServer(lab.server(), DENIED_PORT);
+        concentrator = startAppliance(lab.conc(), concentratorConf, "concentrator listening");
+        cpe = startAppliance(lab.cpe(), cpeConf, "cpe listener lan");
+    }
+
+    @AfterAll
+    void stopEverything() throws IOException {
+        if (lab != null) {
+            lab.close();
+        }
+    }
+
+    @Test
+    @Order(1)
+    void bulkTransfersThroughTransparentCaptureAreByteExactAndUseBothUplinks() {
+        InterfaceCounters dslBefore = lab.counters(Link.DSL);
+        InterfaceCounters lteBefore = lab.counters(Link.LTE);
+        Map<String, Long> concBefore = lab.conc().mptcpExtCounters();
+
+        TrafficResult up = transfer("--up", BULK);
+        TrafficResult down = transfer("--down", BULK);
+
+        assertTrue(up.ok(), () -> "upload: " + up + "\n" + logs());
+        assertTrue(down.ok(), () -> "download: " + down + "\n" + logs());
+        // The server saw the concentrator, not the client: the bytes went through the proxy pair.
+        assertEquals(HybridAccessLab.CONC_SRV_ADDR, up.peerIpSeenByServer(), "upload bypassed the proxy");
+
+        Map<String, Long> concAfter = lab.conc().mptcpExtCounters();
+        assertTrue(delta(concBefore, concAfter, "MPCapableSYNRX") >= 2, "no MP_CAPABLE handshake: " + concAfter);
+        assertTrue(delta(concBefore, concAfter, "MPJoinAckRx") >= 2, "no MP_JOIN subflow: " + concAfter);
+
+        long payload = 2 * BULK;
+        InterfaceCounters dsl = lab.counters(Link.DSL).since(dslBefore);
+        InterfaceCounters lte = lab.counters(Link.LTE).since(lteBefore);
+        long dslBytes = dsl.txBytes() + dsl.rxBytes();
+        long lteBytes = lte.txBytes() + lte.rxBytes();
+        String shares = "dsl " + dslBytes / MIB + " MiB, lte " + lteBytes / MIB + " MiB of " + payload / MIB
+                + " MiB payload; upload " + up.mbps() + " Mb/s, download " + down.mbps() + " Mb/s";
+        System.out.println("e2e link shares: " + shares);
+        assertTrue(dslBytes + lteBytes >= payload, "links carried less than the payload: " + shares);
+        assertTrue(dslBytes >= payload / 10, "dsl carried no real share: " + shares);
+        assertTrue(lteBytes >= payload / 10, "lte carried no real share: " + shares);
+    }
+
+    @Test
+    @Order(2)
+    void theCpeInstalledItsOwnPolicyRoutingForEachUplink() {
+        String rules = lab.cpe().exec("ip", "rule", "show").stdout();
+        assertTrue(rules.contains("from " + HybridAccessLab.CPE_DSL_ADDR + " lookup"), rules);
+        assertTrue(rules.contains("from " + HybridAccessLab.CPE_LTE_ADDR + " lookup"), rules);
+        String endpoints = lab.cpe().exec("ip", "mptcp", "endpoint", "show").stdout();
+        assertTrue(endpoints.contains(HybridAccessLab.CPE_LTE_ADDR) && endpoints.contains("subflow"), endpoints);
+    }
+
+    @Test
+    @Order(3)
+    void aRefusingDestinationResetsTheClientAndTheConcentratorAnswersConnectionReset() throws Exception {
+        TrafficResult refused = lab.runTrafficClient(lab.client(), Duration.ofSeconds(30), "--connect",
+                HybridAccessLab.SERVER_ADDR + ":" + REFUSING_PORT, "--up", "1024", "--expect-refused");
+        assertTrue(refused.ok(), () -> refused + "\n" + logs());
+        awaitLog(concentrator, "CONNECTION_RESET");
+    }
+
+    @Test
+    @Order(4)
+    void theDestinationPolicyIsEnforced() throws Exception {
+        TrafficResult denied = lab.runTrafficClient(lab.client(), Duration.ofSeconds(30), "--connect",
+                HybridAccessLab.SERVER_ADDR + ":" + DENIED_PORT, "--up", "1024", "--expect-refused");
+        assertTrue(denied.ok(), () -> denied + "\n" + logs());
+        awaitLog(concentrator, "denied");
+    }
+
+    @Test
+    @Order(5)
+    void aCpeWithoutTheRightKeyIsRejected() throws Exception {
+        Path impostorConf = write("impostor.conf", """
+                hybridproxy {
+                  role = cpe
+                  uplinks = [{ name = dsl, interface = dsl, address = "%s" }]
+                  path-manager { manage-endpoints = false, install-routes = false }
+                  cpe {
+                    concentrator = "%s:%d"
+                    listeners = [{ name = impostor, mode = explicit, bind = "%s:%d", destination = "%s:5001" }]
+                    key-id = "cpe-e2e"
+                    key = "hex:ffeeddccbbaa99887766554433221100"
+                  }
+                }
+                """.formatted(HybridAccessLab.CPE_DSL_ADDR, HybridAccessLab.SERVICE_ADDR, CONCENTRATOR_PORT,
+                HybridAccessLab.CPE_LAN_ADDR, WRONG_KEY_LISTENER_PORT, HybridAccessLab.SERVER_ADDR));
+        try (LabProcess impostor = startAppliance(lab.cpe(), impostorConf, "cpe listener impostor")) {
+            TrafficResult rejected = lab.runTrafficClient(lab.client(), Duration.ofSeconds(30), "--connect",
+                    HybridAccessLab.CPE_LAN_ADDR + ":" + WRONG_KEY_LISTENER_PORT, "--up", "1024", "--expect-refused");
+            assertTrue(rejected.ok(), () -> rejected + "\n" + impostor.stdout() + "\n" + logs());
+            awaitLog(concentrator, "authentication failed");
+            awaitLog(impostor, "NOT_AUTHORIZED");
+        }
+    }
+
+    private TrafficResult transfer(String direction, long bytes) {
+        return lab.runTrafficClient(lab.client(), Duration.ofSeconds(120), "--connect",
+                HybridAccessLab.SERVER_ADDR + ":" + HybridAccessLab.TRAFFIC_PORT, direction, String.valueOf(bytes));
+    }
+
+    private LabProcess startAppliance(Netns ns, Path config, String readyLine) throws Exception {
+        List<String> jvm = new ArrayList<>(JavaLauncher.DEFAULT_JVM_ARGS);
+        jvm.add("--enable-native-access=ALL-UNNAMED");
+        List<String> java = JavaLauncher.command(jvm, "net.hybridproxy.proxy.cli.Main", "run", "--config",
+                config.toString());
+        // One stream for the log: the appliance logs to stderr.
+        String shell = String.join(" ", java.stream().map(KernelPathNetnsE2eTest::quote).toList()) + " 2>&1";
+        LabProcess process = ns.start("sh", "-c", "exec " + shell);
+        process.awaitStdoutLine(line -> line.contains(readyLine), Duration.ofSeconds(30));
+        return process;
+    }
+
+    private static void awaitLog(LabProcess process, String text) {
+        process.awaitStdoutLine(line -> line.contains(text), Duration.ofSeconds(10));
+    }
+
+    private String logs() {
+        return "--- concentrator ---\n" + concentrator.stdout() + "\n--- cpe ---\n" + cpe.stdout();
+    }
+
+    private Path write(String name, String content) throws IOException {
+        return Files.writeString(configs.resolve(name), content);
+    }
+
+    private static long delta(Map<String, Long> before, Map<String, Long> after, String key) {
+        return after.getOrDefault(key, 0L) - before.getOrDefault(key, 0L);
+    }
+
+    private static String quote(String arg) {
+        return "'" + arg.replace("'", "'\\''") + "'";
+    }
+}
