@@ -1,0 +1,298 @@
+package net.hybridproxy.engine.auth;
+
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.security.GeneralSecurityException;
+import java.security.MessageDigest;
+import java.time.Duration;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.PriorityQueue;
+import javax.crypto.Mac;
+import javax.crypto.spec.SecretKeySpec;
+import net.hybridproxy.engine.convert.ConnectTlv;
+import net.hybridproxy.engine.convert.ConvertErrorCode;
+import net.hybridproxy.engine.convert.CookieTlv;
+
+/**
+ * Proves a CPE holds its key without sending the key, and checks such proofs at the concentrator.
+ *
+ * <h2>Why the Cookie TLV</h2>
+ * The proof rides in the RFC 8803 Cookie TLV. The Cookie TLV is the RFC's own mechanism for a
+ * Converter to decide whether a Client may use it (RFC 8803 §6.2.7: "A Transport Converter may
+ * want to verify that a Client can receive the packets that it sends to prevent attacks from
+ * spoofed addresses. [...] This Cookie can be configured on the Client by means that are outside
+ * of this document"), and §9.2 expects that "Subsequent Connect messages will be authorized as a
+ * function of the content of the Cookie TLV". Carrying an HMAC proof there keeps every byte on the
+ * standard wire format: no private TLV type, no change to the header, nothing a capture tool
+ * cannot already dissect. The RFC's example binds the Cookie to the Client's IP address; a CPE
+ * reaches the concentrator over DSL and LTE with different, possibly translated, source addresses
+ * per subflow, so the proof is bound to the CPE's key and to the requested destination instead.
+ *
+ * <h2>Proof layout, version 1</h2>
+ * The Cookie is, in network byte order:
+ * <pre>
+ * offset   size  field
+ * 0        1     proof version, 1
+ * 1        1     key id length n, 1..64
+ * 2        n     key id, visible ASCII
+ * 2+n      8     timestamp, milliseconds since the Unix epoch, signed
+ * 10+n     16    nonce, fresh random bytes for every proof
+ * 26+n     32    MAC = HMAC-SHA256(secret, LABEL || bytes 0..26+n of this Cookie
+ *                                         || destination port (2 bytes)
+ *                                         || destination address (16 bytes, IPv4 IPv4-mapped))
+ * 58+n     0-3   zero padding, so the Cookie (and the TLV) ends on a 32-bit boundary
+ * </pre>
+ * LABEL is the ASCII string {@value #LABEL_TEXT} followed by one zero byte. It separates this MAC
+ * from any other use of the same secret; the version byte and the length-prefixed key id inside
+ * the MAC keep every field boundary unambiguous. The destination is the Connect TLV's, encoded as
+ * on the wire, so a proof cannot be replayed towards another Server. A later layout takes a new
+ * version byte; a verifier refuses versions it does not know.
+ *
+ * <h2>No Cookie</h2>
+ * A request without a Cookie TLV is refused with Not Authorized, not Missing Cookie. RFC 8803
+ * §6.2.8: "the Transport Converter MUST return this error to the requesting Client only if it
+ * computes a cookie for this Client", with "the Cookie computed by the Transport Converter for this
+ * Client" in the Value; a concentrator cannot compute a proof, which only the key holder can, so
+ * Missing Cookie does not apply. Not Authorized covers it: "a lack of authorization (e.g.,
+ * administratively prohibited, authorization failure, or invalid Cookie TLV)".
+ */
+public final class ConvertAuthenticator {
+
+    public static final int PROOF_VERSION = 1;
+
+    public static final int NONCE_BYTES = 16;
+
+    public static final int MAC_BYTES = 32;
+
+    /** The domain-separation label, without its terminating zero byte. */
+    public static final String LABEL_TEXT = "hybridproxy convert cookie proof";
+
+    private static final byte[] LABEL = (LABEL_TEXT + "\0").getBytes(StandardCharsets.US_ASCII);
+
+    private static final int TIMESTAMP_BYTES = 8;
+
+    /** Version, id length, timestamp, nonce and MAC: everything but the id and the padding. */
+    private static final int FIXED_BYTES = 2 + TIMESTAMP_BYTES + NONCE_BYTES + MAC_BYTES;
+
+    private ConvertAuthenticator() {
+    }
+
+    /**
+     * The Cookie TLV proving that the holder of {@code key} asks for {@code destination} at
+     * {@code nowEpochMillis}.
+     *
+     * @param nonce16 16 fresh random bytes, never reused with this key
+     */
+    public static CookieTlv prove(CpeKey key, InetSocketAddress destination, long nowEpochMillis, byte[] nonce16) {
+        Objects.requireNonNull(key, "key");
+        InetAddress address = resolved(destination);
+        if (nonce16.length != NONCE_BYTES) {
+            throw new IllegalArgumentException("nonce must be " + NONCE_BYTES + " bytes, not " + nonce16.length);
+        }
+        byte[] id = key.id().getBytes(StandardCharsets.US_ASCII);
+        ByteBuffer proof = ByteBuffer.allocate(proofLength(id.length));
+        proof.put((byte) PROOF_VERSION).put((byte) id.length).put(id).putLong(nowEpochMillis).put(nonce16);
+        proof.put(mac(key.secretForMac(), proof.array(), proof.position(), destination.getPort(), address));
+        return new CookieTlv(proof.array());
+    }
+
+    /** Cookie length for a key id of {@code idLength} bytes, padding included. */
+    static int proofLength(int idLength) {
+        return (FIXED_BYTES + idLength + 3) & ~3;
+    }
+
+    private static byte[] mac(byte[] secret, byte[] proof, int signedLength, int port, InetAddress address) {
+        try {
+            Mac mac = Mac.getInstance("HmacSHA256");
+            mac.init(new SecretKeySpec(secret, "HmacSHA256"));
+            mac.update(LABEL);
+            mac.update(proof, 0, signedLength);
+            mac.update((byte) (port >>> 8));
+            mac.update((byte) port);
+            mac.update(ConnectTlv.wireAddress(address));
+            return mac.doFinal();
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException("HmacSHA256 is a required JDK algorithm", e);
+        }
+    }
+
+    private static InetAddress resolved(InetSocketAddress destination) {
+        Objects.requireNonNull(destination, "destination");
+        if (destination.isUnresolved()) {
+            throw new IllegalArgumentException("destination " + destination + " is unresolved");
+        }
+        return destination.getAddress();
+    }
+
+    /**
+     * Checks proofs at the concentrator: MAC, clock skew, and replay.
+     *
+     * <p>Thread-safe: one instance is shared by all event-loop threads. MACs are computed without
+     * holding any lock; only the replay cache is guarded, by a single lock held for a few map
+     * operations.
+     *
+     * <p>Replay: a proof is accepted while its timestamp is within {@code maxClockSkew} of the
+     * current time, so its (key id, nonce) pair is remembered until the timestamp is more than
+     * {@code maxClockSkew} in the past. The cache holds at most {@code replayCacheCapacity} such
+     * pairs; when it is full of pairs that are still needed, new proofs are refused with Resource
+     * Exceeded rather than letting the cache grow or forgetting a pair early (fail closed).
+     *
+     * <p>Time: {@code nowEpochMillis} comes from the caller's wall clock. It is treated as never
+     * going backwards: a smaller value than one already seen is replaced by the largest seen, so
+     * that a pair dropped from the cache can never become acceptable again.
+     */
+    public static final class Verifier {
+
+        private static final Duration MAX_SKEW_LIMIT = Duration.ofDays(1);
+
+        private final Map<String, CpeKey> keys;
+        private final long skewMillis;
+        private final int capacity;
+
+        private final Object lock = new Object();
+        private final Map<ReplayKey, Long> seen = new HashMap<>();
+        private final PriorityQueue<Expiry> expiries = new PriorityQueue<>();
+        private long latestNow = Long.MIN_VALUE;
+
+        /**
+         * @param keys                 the CPE keys; ids must be distinct (an empty set refuses every proof)
+         * @param maxClockSkew         how far a proof's timestamp may be from now, more than zero and
+         *                             at most one day
+         * @param replayCacheCapacity  how many (key id, nonce) pairs to remember, at least one
+         */
+        public Verifier(Collection<CpeKey> keys, Duration maxClockSkew, int replayCacheCapacity) {
+            Map<String, CpeKey> byId = new HashMap<>();
+            for (CpeKey key : keys) {
+                if (byId.putIfAbsent(key.id(), key) != null) {
+                    throw new IllegalArgumentException("two CPE keys have the id '" + key.id() + "'");
+                }
+            }
+            this.keys = Map.copyOf(byId);
+            if (maxClockSkew.isNegative() || maxClockSkew.isZero() || maxClockSkew.compareTo(MAX_SKEW_LIMIT) > 0) {
+                throw new IllegalArgumentException("maxClockSkew " + maxClockSkew + " must be more than zero and at most "
+                        + MAX_SKEW_LIMIT);
+            }
+            if (replayCacheCapacity < 1) {
+                throw new IllegalArgumentException("replayCacheCapacity " + replayCacheCapacity + " must be at least 1");
+            }
+            this.skewMillis = maxClockSkew.toMillis();
+            this.capacity = replayCacheCapacity;
+        }
+
+        /**
+         * Checks the Cookie TLV of a Connect request for {@code destination}.
+         *
+         * @param cookie         the request's Cookie TLV, if any
+         * @param destination    the destination of the request's Connect TLV
+         * @param nowEpochMillis the current wall-clock time
+         */
+        public AuthResult verify(Optional<CookieTlv> cookie, InetSocketAddress destination, long nowEpochMillis) {
+            InetAddress address = resolved(destination);
+            if (cookie.isEmpty()) {
+                return notAuthorized("no Cookie TLV; a CPE proof is required");
+            }
+            byte[] proof = cookie.get().cookie();
+            if (proof.length < 2) {
+                return notAuthorized("Cookie of " + proof.length + " bytes is too short for a proof");
+            }
+            int version = proof[0] & 0xFF;
+            if (version != PROOF_VERSION) {
+                return notAuthorized("proof version " + version + " is not supported");
+            }
+            int idLength = proof[1] & 0xFF;
+            if (idLength < 1 || idLength > CpeKey.MAX_ID_LENGTH || proof.length != proofLength(idLength)) {
+                return notAuthorized("Cookie of " + proof.length + " bytes with a key id of " + idLength
+                        + " bytes is not a version 1 proof");
+            }
+            int signedLength = 2 + idLength + TIMESTAMP_BYTES + NONCE_BYTES;
+            for (int i = signedLength + MAC_BYTES; i < proof.length; i++) {
+                if (proof[i] != 0) {
+                    return notAuthorized("proof padding is not zero");
+                }
+            }
+            String keyId = new String(proof, 2, idLength, StandardCharsets.US_ASCII);
+            if (CpeKey.idProblem(keyId) != null) {
+                return notAuthorized("proof key id is not visible ASCII");
+            }
+            CpeKey key = keys.get(keyId);
+            if (key == null) {
+                return notAuthorized("unknown key id '" + keyId + "'");
+            }
+            byte[] expected = mac(key.secretForMac(), proof, signedLength, destination.getPort(), address);
+            byte[] received = new byte[MAC_BYTES];
+            System.arraycopy(proof, signedLength, received, 0, MAC_BYTES);
+            // MessageDigest.isEqual compares in time independent of where the bytes differ.
+            if (!MessageDigest.isEqual(expected, received)) {
+                return notAuthorized("MAC does not verify for key '" + keyId
+                        + "' (wrong secret, or a proof made for another destination)");
+            }
+            ByteBuffer fields = ByteBuffer.wrap(proof, 2 + idLength, TIMESTAMP_BYTES + NONCE_BYTES);
+            long timestamp = fields.getLong();
+            ReplayKey replayKey = new ReplayKey(keyId, fields.getLong(), fields.getLong());
+            return admit(keyId, timestamp, replayKey, nowEpochMillis);
+        }
+
+        private AuthResult admit(String keyId, long timestamp, ReplayKey replayKey, long nowEpochMillis) {
+            synchronized (lock) {
+                latestNow = Math.max(latestNow, nowEpochMillis);
+                long now = latestNow;
+                // A pair is needed while its proof could still pass the timestamp check below.
+                while (!expiries.isEmpty() && expiries.peek().at() < now) {
+                    seen.remove(expiries.poll().key());
+                }
+                if (timestamp < saturatedAdd(now, -skewMillis) || timestamp > saturatedAdd(now, skewMillis)) {
+                    return notAuthorized("proof timestamp " + timestamp + " is more than " + skewMillis
+                            + " ms from now (" + now + ")");
+                }
+                if (seen.containsKey(replayKey)) {
+                    return notAuthorized("replayed nonce for key '" + keyId + "'");
+                }
+                if (seen.size() >= capacity) {
+                    return new AuthResult.Rejected("replay cache is full (" + capacity
+                            + " proofs within the skew window); refusing rather than forgetting",
+                            ConvertErrorCode.RESOURCE_EXCEEDED);
+                }
+                long expiresAt = saturatedAdd(timestamp, skewMillis);
+                seen.put(replayKey, expiresAt);
+                expiries.add(new Expiry(expiresAt, replayKey));
+                return new AuthResult.Accepted(keyId);
+            }
+        }
+
+        /** How many (key id, nonce) pairs are remembered right now. */
+        public int replayCacheSize() {
+            synchronized (lock) {
+                return seen.size();
+            }
+        }
+
+        private static AuthResult notAuthorized(String reason) {
+            return new AuthResult.Rejected(reason, ConvertErrorCode.NOT_AUTHORIZED);
+        }
+
+        private static long saturatedAdd(long a, long b) {
+            long sum = a + b;
+            // Overflow happened iff both operands have the same sign and the sum's sign differs.
+            if (((a ^ sum) & (b ^ sum)) < 0) {
+                return a < 0 ? Long.MIN_VALUE : Long.MAX_VALUE;
+            }
+            return sum;
+        }
+
+        private record ReplayKey(String keyId, long nonceHigh, long nonceLow) {
+        }
+
+        private record Expiry(long at, ReplayKey key) implements Comparable<Expiry> {
+            @Override
+            public int compareTo(Expiry other) {
+                return Long.compare(at, other.at);
+            }
+        }
+    }
+}
