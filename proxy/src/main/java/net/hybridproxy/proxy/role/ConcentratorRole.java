@@ -128,7 +128,7 @@ public final class ConcentratorRole implements Role {
         }
 
         void validateRequest(ConvertMessage request) throws ConvertProtocolException {
-            ConvertRules.validateClientRequest(request);
+            ConvertRules.checkClientRequest(request, Set.of());
         }
 
         AuthResult authenticate(ConvertMessage request, InetSocketAddress destination, long nowEpochMillis) {

@@ -91,7 +91,7 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
         try {
             result = ConvertDecoder.decode(pending.nioBuffer());
         } catch (ConvertProtocolException e) {
-            refuse(ctx, e.code(), "bad Convert message: " + e.getMessage());
+            refuse(ctx, e, "bad Convert message");
             return;
         }
         switch (result) {
@@ -120,7 +120,7 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
         try {
             gate.validateRequest(request);
         } catch (ConvertProtocolException e) {
-            refuse(ctx, e.code(), "bad Convert request: " + e.getMessage());
+            refuse(ctx, e, "bad Convert request");
             return;
         }
         ConnectTlv connect = request.connectTlv().orElseThrow();
@@ -164,7 +164,7 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
                 return;
             }
             // RFC 8803: the converter answers with a Convert message before it relays the server's bytes.
-            client.writeAndFlush(Unpooled.wrappedBuffer(ConvertMessage.reply().encode()), client.voidPromise());
+            client.writeAndFlush(Unpooled.wrappedBuffer(ConvertMessage.of().encode()), client.voidPromise());
             ByteBuf early = pending;
             pending = null;
             if (early.isReadable()) {
@@ -200,6 +200,21 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
             return ConvertErrorCode.NETWORK_FAILURE;
         }
         return ConvertErrorCode.NETWORK_FAILURE;
+    }
+
+    /** Refuses as the RFC asks for this violation: with its Error TLV, or silently when the RFC says so. */
+    private void refuse(ChannelHandlerContext ctx, ConvertProtocolException e, String what) {
+        if (e.isSilent()) {
+            decided = true;
+            release();
+            context.counters().release();
+            context.counters().convertError(e.code());
+            LOG.log(Level.INFO, () -> "closed " + ctx.channel().remoteAddress() + " silently: " + what + ": "
+                    + e.reason());
+            ctx.close();
+            return;
+        }
+        refuse(ctx, e.code(), what + ": " + e.reason());
     }
 
     private void refuse(ChannelHandlerContext ctx, ConvertErrorCode code, String reason) {
