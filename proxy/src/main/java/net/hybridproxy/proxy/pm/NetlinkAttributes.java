@@ -1,0 +1,70 @@
+package net.hybridproxy.proxy.pm;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+import static net.hybridproxy.proxy.pm.NetlinkConstants.NLA_F_NESTED;
+import static net.hybridproxy.proxy.pm.NetlinkConstants.NLA_HDRLEN;
+import static net.hybridproxy.proxy.pm.NetlinkConstants.NLA_TYPE_MASK;
+import static net.hybridproxy.proxy.pm.NetlinkConstants.align;
+
+/** A parsed run of attributes, in the order the kernel sent them. Unknown types are kept, and simply not asked for. */
+final class NetlinkAttributes {
+    private final List<NetlinkAttribute> attributes;
+
+    private NetlinkAttributes(List<NetlinkAttribute> attributes) {
+        this.attributes = List.copyOf(attributes);
+    }
+
+    /**
+     * Parses every attribute in {@code region} (from its position to its limit). The last attribute may omit its
+     * trailing padding; any other length inconsistency is an error.
+     */
+    static NetlinkAttributes parse(ByteBuffer region, String where) throws MalformedNetlinkMessageException {
+        ByteBuffer buf = region.slice().order(ByteOrder.nativeOrder());
+        int end = buf.limit();
+        int at = 0;
+        List<NetlinkAttribute> out = new ArrayList<>();
+        while (at < end) {
+            int remaining = end - at;
+            if (remaining < NLA_HDRLEN) {
+                throw new MalformedNetlinkMessageException(
+                        where + ": " + remaining + " trailing bytes, too short for an attribute header");
+            }
+            int len = buf.getShort(at) & 0xffff;
+            int rawType = buf.getShort(at + 2) & 0xffff;
+            if (len < NLA_HDRLEN || len > remaining) {
+                throw new MalformedNetlinkMessageException(where + ": attribute " + (rawType & NLA_TYPE_MASK)
+                        + " claims " + len + " bytes but " + remaining + " remain");
+            }
+            ByteBuffer value = buf.slice(at + NLA_HDRLEN, len - NLA_HDRLEN);
+            out.add(new NetlinkAttribute(rawType & NLA_TYPE_MASK, (rawType & NLA_F_NESTED) != 0, value));
+            at += Math.min(align(len), remaining);
+        }
+        return new NetlinkAttributes(out);
+    }
+
+    List<NetlinkAttribute> all() {
+        return attributes;
+    }
+
+    Optional<NetlinkAttribute> first(int type) {
+        for (NetlinkAttribute a : attributes) {
+            if (a.type() == type) {
+                return Optional.of(a);
+            }
+        }
+        return Optional.empty();
+    }
+
+    NetlinkAttribute require(int type, String what) throws MalformedNetlinkMessageException {
+        return first(type).orElseThrow(() -> new MalformedNetlinkMessageException("missing attribute " + what));
+    }
+
+    boolean has(int type) {
+        return first(type).isPresent();
+    }
+}

@@ -1,0 +1,134 @@
+package net.hybridproxy.proxy.pm;
+
+import net.hybridproxy.proxy.nativeio.Errno;
+import net.hybridproxy.proxy.nativeio.Libc;
+import net.hybridproxy.proxy.nativeio.NativeException;
+import net.hybridproxy.proxy.nativeio.SocketConstants;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.time.Duration;
+
+/**
+ * A blocking NETLINK_GENERIC socket. It belongs to the network namespace of the thread that opened it, whichever
+ * thread later uses it. Not thread-safe: each owner serialises its own use.
+ */
+final class NetlinkSocket implements AutoCloseable {
+    /** Kernel netlink dumps are capped at 32 KiB per datagram; twice that leaves room and detects anything odd. */
+    static final int RECEIVE_BUFFER = 64 * 1024;
+
+    private static final int SO_RCVBUF = 8;
+    private static final int SO_RCVTIMEO = 20;
+    private static final int MSG_TRUNC = 0x20;
+
+    private final Arena arena = Arena.ofShared();
+    private final MemorySegment receiveBuffer = arena.allocate(RECEIVE_BUFFER);
+    private final MemorySegment kernelAddress;
+    private final int fd;
+    private volatile boolean closed;
+
+    private NetlinkSocket(int fd) {
+        this.fd = fd;
+        // struct sockaddr_nl { sa_family_t nl_family; u16 nl_pad; u32 nl_pid; u32 nl_groups; }: pid 0 is the kernel.
+        this.kernelAddress = arena.allocate(12);
+        kernelAddress.set(ValueLayout.JAVA_SHORT, 0, (short) SocketConstants.AF_NETLINK);
+    }
+
+    /**
+     * Opens a socket and asks for extended acks (error strings) and capped acks (errors do not echo our whole
+     * request). Both are best effort: kernels without them still report the errno.
+     */
+    static NetlinkSocket open(Duration receiveTimeout) throws IOException {
+        int fd = Libc.socket(SocketConstants.AF_NETLINK, SocketConstants.SOCK_RAW | SocketConstants.SOCK_CLOEXEC,
+                SocketConstants.NETLINK_GENERIC);
+        NetlinkSocket socket = new NetlinkSocket(fd);
+        try {
+            socket.optionalOption(SocketConstants.NETLINK_EXT_ACK);
+            socket.optionalOption(NetlinkConstants.NETLINK_CAP_ACK);
+            socket.setReceiveTimeout(receiveTimeout);
+        } catch (IOException | RuntimeException e) {
+            socket.close();
+            throw e;
+        }
+        return socket;
+    }
+
+    private void optionalOption(int option) throws NativeException {
+        try {
+            Libc.setsockoptInt(fd, SocketConstants.SOL_NETLINK, option, 1);
+        } catch (NativeException e) {
+            if (e.errno() != Errno.ENOPROTOOPT) {
+                throw e;
+            }
+        }
+    }
+
+    private void setReceiveTimeout(Duration timeout) throws NativeException {
+        try (Arena a = Arena.ofConfined()) {
+            // struct timeval { long tv_sec; long tv_usec; } on LP64.
+            MemorySegment tv = a.allocate(16);
+            tv.set(ValueLayout.JAVA_LONG, 0, timeout.toSeconds());
+            tv.set(ValueLayout.JAVA_LONG, 8, timeout.toNanosPart() / 1000L);
+            Libc.setsockopt(fd, SocketConstants.SOL_SOCKET, SO_RCVTIMEO, tv);
+        }
+    }
+
+    /** Asks for a bigger receive queue, so bursts of multicast events are less likely to be dropped. */
+    void requestReceiveBuffer(int bytes) throws NativeException {
+        Libc.setsockoptInt(fd, SocketConstants.SOL_SOCKET, SO_RCVBUF, bytes);
+    }
+
+    void joinGroup(int groupId) throws NativeException {
+        Libc.setsockoptInt(fd, SocketConstants.SOL_NETLINK, SocketConstants.NETLINK_ADD_MEMBERSHIP, groupId);
+    }
+
+    void send(byte[] message) throws IOException {
+        ensureOpen();
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment data = a.allocate(message.length);
+            MemorySegment.copy(message, 0, data, ValueLayout.JAVA_BYTE, 0, message.length);
+            long sent = Libc.sendto(fd, data, 0, kernelAddress);
+            if (sent != message.length) {
+                throw new IOException("netlink sendto wrote " + sent + " of " + message.length + " bytes");
+            }
+        }
+    }
+
+    /**
+     * Receives one datagram. Throws {@link NativeException} with EAGAIN when the receive timeout expires and
+     * ENOBUFS when the kernel had to drop messages because our queue was full.
+     */
+    byte[] receive() throws IOException {
+        ensureOpen();
+        // MSG_TRUNC makes recv return the datagram's real size, so a truncated read cannot pass for a whole one.
+        long n = Libc.recv(fd, receiveBuffer, MSG_TRUNC);
+        if (n > RECEIVE_BUFFER) {
+            throw new MalformedNetlinkMessageException(
+                    "netlink datagram of " + n + " bytes exceeds the " + RECEIVE_BUFFER + "-byte receive buffer");
+        }
+        return receiveBuffer.asSlice(0, n).toArray(ValueLayout.JAVA_BYTE);
+    }
+
+    private void ensureOpen() throws IOException {
+        if (closed) {
+            throw new IOException("netlink socket is closed");
+        }
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        try {
+            Libc.close(fd);
+        } catch (NativeException ignored) {
+            // Nothing useful to do: the descriptor is gone either way.
+        } finally {
+            arena.close();
+        }
+    }
+}
