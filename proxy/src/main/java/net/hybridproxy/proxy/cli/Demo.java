@@ -35,52 +35,56 @@ final class Demo {
 
     static int run(long bytes, PrintStream out) throws Exception {
         boolean canManageEndpoints = Check.hasCapability(12);
-        InetAddress dsl = InetAddress.getByName("127.0.0.1");
-        InetAddress lte = InetAddress.getByName("127.0.0.2");
+        // The launcher's private namespace has 198.18.0.1-3 on lo: two "uplinks" and a target that is not a
+        // loopback address (RFC 8803 converters refuse loopback destinations). Elsewhere: 127.0.0.1/2 as uplinks
+        // and any non-loopback local address as the target.
+        boolean privateLab = isLocal(InetAddress.getByName(PRIVATE_TARGET));
+        InetAddress dsl = InetAddress.getByName(privateLab ? "198.18.0.1" : "127.0.0.1");
+        InetAddress lte = InetAddress.getByName(privateLab ? "198.18.0.2" : "127.0.0.2");
+        InetAddress targetHost = privateLab ? InetAddress.getByName(PRIVATE_TARGET) : nonLoopbackLocalAddress();
         int concentratorPort = freePort(dsl);
         int cpePort = freePort(dsl);
-        try (DemoTarget target = new DemoTarget(dsl)) {
+        try (DemoTarget target = new DemoTarget(targetHost)) {
             InetSocketAddress targetAddress = target.address();
             AppConfig concentratorConfig = ConfigLoader.parseString("""
                     hybridproxy {
                       role = concentrator
                       path-manager.manage-endpoints = false
                       concentrator {
-                        listen = ["127.0.0.1:%d"]
-                        authorized-cidrs = ["127.0.0.0/8"]
+                        listen = ["%s:%d"]
+                        authorized-cidrs = ["127.0.0.0/8", "198.18.0.0/15"]
                         keys = [{ id = "demo-cpe", key = "hex:000102030405060708090a0b0c0d0e0f" }]
-                        # Loopback is denied by default; the demo's target lives there.
-                        destinations.allow = ["127.0.0.0/8"]
                       }
                     }
-                    """.formatted(concentratorPort));
+                    """.formatted(dsl.getHostAddress(), concentratorPort));
             AppConfig cpeConfig = ConfigLoader.parseString("""
                     hybridproxy {
                       role = cpe
                       uplinks = [
-                        { name = dsl, interface = lo, address = "127.0.0.1", role = primary }
-                        { name = lte, interface = lo, address = "127.0.0.2", role = primary }
+                        { name = dsl, interface = lo, address = "%s", role = primary }
+                        { name = lte, interface = lo, address = "%s", role = primary }
                       ]
                       path-manager { manage-endpoints = %s, install-routes = false }
                       cpe {
-                        concentrator = "127.0.0.1:%d"
-                        listeners = [{ name = demo, mode = explicit, bind = "127.0.0.1:%d", destination = "%s" }]
+                        concentrator = "%s:%d"
+                        listeners = [{ name = demo, mode = explicit, bind = "%s:%d", destination = "%s" }]
                         key-id = "demo-cpe"
                         key = "hex:000102030405060708090a0b0c0d0e0f"
                       }
                     }
-                    """.formatted(canManageEndpoints, concentratorPort, cpePort,
+                    """.formatted(dsl.getHostAddress(), lte.getHostAddress(), canManageEndpoints,
+                    dsl.getHostAddress(), concentratorPort, dsl.getHostAddress(), cpePort,
                     net.hybridproxy.proxy.config.Endpoint.format(targetAddress)));
-            out.println("hybridproxy demo: target " + targetAddress + ", concentrator 127.0.0.1:" + concentratorPort
-                    + " (MPTCP), cpe explicit listener 127.0.0.1:" + cpePort);
+            out.println("hybridproxy demo: target " + targetAddress + ", concentrator " + dsl.getHostAddress() + ":"
+                    + concentratorPort + " (MPTCP), cpe explicit listener " + dsl.getHostAddress() + ":" + cpePort);
             if (!canManageEndpoints) {
                 out.println("  note: no CAP_NET_ADMIN here, so no MPTCP endpoint for the second uplink: one subflow "
                         + "only. Run the demo through bin/hybridproxy, which gives it a private network namespace.");
             }
             try (Appliance concentrator = new Appliance(concentratorConfig).start();
                  Appliance cpe = new Appliance(cpeConfig).start()) {
-                out.println("  transport: " + cpe.transport().label() + "; uplinks: dsl=127.0.0.1, lte=127.0.0.2 "
-                        + "(both on lo)");
+                out.println("  transport: " + cpe.transport().label() + "; uplinks: dsl=" + dsl.getHostAddress()
+                        + ", lte=" + lte.getHostAddress() + " (both on lo)");
                 InetSocketAddress viaProxy = new InetSocketAddress(dsl, cpePort);
 
                 double directUp = DemoTarget.upload(targetAddress, bytes);
@@ -109,6 +113,25 @@ final class Demo {
             }
         }
         return 0;
+    }
+
+    static final String PRIVATE_TARGET = "198.18.0.3";
+
+    private static boolean isLocal(InetAddress address) throws java.net.SocketException {
+        return java.net.NetworkInterface.getByInetAddress(address) != null;
+    }
+
+    private static InetAddress nonLoopbackLocalAddress() throws java.net.SocketException {
+        for (var nif : java.util.Collections.list(java.net.NetworkInterface.getNetworkInterfaces())) {
+            for (var address : java.util.Collections.list(nif.getInetAddresses())) {
+                if (address instanceof java.net.Inet4Address && !address.isLoopbackAddress()
+                        && !address.isLinkLocalAddress()) {
+                    return address;
+                }
+            }
+        }
+        throw new IllegalStateException("the demo needs a non-loopback local address for its target: run it "
+                + "through bin/hybridproxy, which gives it a private network namespace");
     }
 
     private static int freePort(InetAddress address) throws java.io.IOException {

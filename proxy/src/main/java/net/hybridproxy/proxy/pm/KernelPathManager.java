@@ -1,0 +1,125 @@
+package net.hybridproxy.proxy.pm;
+
+import net.hybridproxy.proxy.config.AppConfig;
+import net.hybridproxy.proxy.config.AppConfig.Uplink;
+import net.hybridproxy.proxy.config.AppConfig.UplinkRole;
+
+import java.io.IOException;
+import java.lang.System.Logger.Level;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * The appliance's use of the kernel path manager at start: the configured uplinks (CPE) or announced addresses
+ * (concentrator) become the kernel's MPTCP endpoints and limits, and each CPE uplink gets source-based policy
+ * routing so its subflows leave by its own interface. {@link #close()} removes the routes it installed; endpoints
+ * stay (harmless without the process, and the next start reconciles them).
+ */
+public final class KernelPathManager implements AutoCloseable {
+    private static final System.Logger LOG = System.getLogger("hybridproxy.pm");
+
+    private final Optional<UplinkRouting> routing;
+
+    private KernelPathManager(Optional<UplinkRouting> routing) {
+        this.routing = routing;
+    }
+
+    /** Does what the configuration asks of the kernel; empty when it asks nothing. Needs CAP_NET_ADMIN. */
+    public static Optional<KernelPathManager> prepare(AppConfig config) throws IOException {
+        AppConfig.PathManager pm = config.pathManager();
+        List<DesiredEndpoint> desired = desiredEndpoints(config);
+        boolean manageEndpoints = pm.manageEndpoints() && (!desired.isEmpty() || config.role() != AppConfig.Role.SIDECAR);
+        if (manageEndpoints) {
+            try (MptcpPathManagerClient client = MptcpPathManagerClient.open()) {
+                ReconcileReport report = new EndpointReconciler(client)
+                        .reconcile(desired, new Limits(pm.maxSubflows(), pm.maxAddAddrAccepted()));
+                LOG.log(Level.INFO, "MPTCP endpoints: " + report);
+            }
+        }
+        Optional<UplinkRouting> routing = Optional.empty();
+        if (pm.installRoutes() && config.role() == AppConfig.Role.CPE) {
+            UplinkRouting policy = policyRouting(config);
+            policy.install();
+            routing = Optional.of(policy);
+            LOG.log(Level.INFO, "policy routing installed for " + config.uplinks().size() + " uplinks");
+        }
+        return manageEndpoints || routing.isPresent() ? Optional.of(new KernelPathManager(routing)) : Optional.empty();
+    }
+
+    static List<DesiredEndpoint> desiredEndpoints(AppConfig config) {
+        List<DesiredEndpoint> desired = new ArrayList<>();
+        if (config.role() == AppConfig.Role.CPE) {
+            for (Uplink uplink : config.uplinks()) {
+                // "subflow": the kernel opens an extra subflow from this address on every connection.
+                // "backup": that subflow carries data only when no non-backup subflow can (RFC 8684 MP_PRIO).
+                Set<EndpointFlag> flags = uplink.role() == UplinkRole.BACKUP
+                        ? EnumSet.of(EndpointFlag.SUBFLOW, EndpointFlag.BACKUP) : EnumSet.of(EndpointFlag.SUBFLOW);
+                desired.add(new DesiredEndpoint(uplink.name(), uplink.address(), uplink.interfaceName(), flags));
+            }
+        }
+        for (var address : config.pathManager().announce()) {
+            // "signal": announced to peers with ADD_ADDR so they can join towards it.
+            desired.add(new DesiredEndpoint("announce", address, null, EnumSet.of(EndpointFlag.SIGNAL)));
+        }
+        return desired;
+    }
+
+    static UplinkRouting policyRouting(AppConfig config) {
+        List<UplinkRouting.UplinkRoute> routes = new ArrayList<>();
+        AppConfig.PathManager pm = config.pathManager();
+        for (int i = 0; i < config.uplinks().size(); i++) {
+            Uplink u = config.uplinks().get(i);
+            routes.add(new UplinkRouting.UplinkRoute(u.name(), u.interfaceName(), u.address(), u.gateway().orElse(null),
+                    pm.routeTableBase() + i, pm.rulePriorityBase() + i));
+        }
+        return new UplinkRouting(routes);
+    }
+
+    /** The host changes {@link #prepare} would make, as text for {@code check}. */
+    public static String describe(AppConfig config) {
+        StringBuilder s = new StringBuilder();
+        if (config.pathManager().manageEndpoints()) {
+            AppConfig.PathManager pm = config.pathManager();
+            s.append("# MPTCP endpoints (reconciled over netlink; equivalent ip commands)\n");
+            s.append("ip mptcp endpoint flush\n");
+            for (DesiredEndpoint d : desiredEndpoints(config)) {
+                s.append("ip mptcp endpoint add ").append(d.address().getHostAddress());
+                if (d.interfaceName() != null) {
+                    s.append(" dev ").append(d.interfaceName());
+                }
+                d.flags().forEach(f -> s.append(' ').append(f.name().toLowerCase()));
+                s.append("   # ").append(d.uplinkName()).append('\n');
+            }
+            s.append("ip mptcp limits set subflows ").append(pm.maxSubflows()).append(" add_addr_accepted ")
+                    .append(pm.maxAddAddrAccepted()).append('\n');
+        }
+        if (config.pathManager().installRoutes() && config.role() == AppConfig.Role.CPE) {
+            s.append("# per-uplink source routing\n").append(policyRouting(config).describe());
+        }
+        return s.toString();
+    }
+
+    /** Empty when the mptcp_pm netlink family answers; otherwise what is wrong. */
+    public static Optional<String> probeNetlink() {
+        try (MptcpPathManagerClient client = MptcpPathManagerClient.open()) {
+            client.limits();
+            return Optional.empty();
+        } catch (IOException | RuntimeException e) {
+            return Optional.of(e.getMessage());
+        }
+    }
+
+    @Override
+    public void close() {
+        routing.ifPresent(r -> {
+            try {
+                r.remove();
+            } catch (Exception e) {
+                LOG.log(Level.WARNING, "could not remove policy routing: " + e.getMessage());
+            }
+        });
+    }
+}
