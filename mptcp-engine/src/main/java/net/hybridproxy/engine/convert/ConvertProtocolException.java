@@ -1,5 +1,6 @@
 package net.hybridproxy.engine.convert;
 
+import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 
@@ -91,6 +92,6 @@ public final class ConvertProtocolException extends Exception {
             return Optional.empty();
         }
         ErrorTlv tlv = errorValue == null ? ErrorTlv.of(code) : new ErrorTlv(code.code(), errorValue);
-        return Optional.of(new ConvertMessage(java.util.List.of(tlv)));
+        return Optional.of(new ConvertMessage(List.of(tlv)));
     }
 }

@@ -103,7 +103,6 @@ public final class ConvertRules {
     public static ClientRequest checkClientRequest(ConvertMessage request, Set<Integer> supportedTcpOptionKinds)
             throws ConvertProtocolException {
         Objects.requireNonNull(supportedTcpOptionKinds, "supportedTcpOptionKinds");
-        byte[] echo = request.encode();
         // RFC 8803 §6: "Absent any policy, the Transport Converter SHOULD silently ignore SYNs with
         // no Convert TLVs."
         if (request.tlvs().isEmpty()) {
@@ -129,9 +128,8 @@ public final class ConvertRules {
             // RFC 8803 §6.2.8: "Unsupported Message (2): This error code is sent to indicate that a
             // message type received from a Client is not supported."
             if (converterOnly != null) {
-                throw ConvertProtocolException.withErrorValue(ConvertErrorCode.UNSUPPORTED_MESSAGE,
-                        "Client sent " + converterOnly + ", which only a Converter sends",
-                        ErrorTlv.echoing(ConvertErrorCode.UNSUPPORTED_MESSAGE, echo).value());
+                throw echoing(ConvertErrorCode.UNSUPPORTED_MESSAGE,
+                        "Client sent " + converterOnly + ", which only a Converter sends", request);
             }
         }
         Optional<CookieTlv> cookie = request.cookieTlv();
@@ -141,12 +139,11 @@ public final class ConvertRules {
             if (info) {
                 return new ClientRequest.Info(cookie);
             }
-            throw ConvertProtocolException.withErrorValue(ConvertErrorCode.MALFORMED_MESSAGE,
-                    "Client message has neither a Connect TLV nor an Info TLV",
-                    ErrorTlv.echoing(ConvertErrorCode.MALFORMED_MESSAGE, echo).value());
+            throw echoing(ConvertErrorCode.MALFORMED_MESSAGE,
+                    "Client message has neither a Connect TLV nor an Info TLV", request);
         }
         ConnectTlv tlv = connect.get();
-        checkRemotePeerAddress(tlv.address(), echo);
+        checkRemotePeerAddress(tlv.address(), request);
         checkRequestedOptions(tlv, supportedTcpOptionKinds);
         return new ClientRequest.Connect(tlv, cookie, info);
     }
@@ -158,7 +155,8 @@ public final class ConvertRules {
      * connection." Only the limited broadcast address is recognisable without knowing subnets;
      * the destination policy refuses the rest of what a Converter must not reach.
      */
-    private static void checkRemotePeerAddress(InetAddress address, byte[] echo) throws ConvertProtocolException {
+    private static void checkRemotePeerAddress(InetAddress address, ConvertMessage request)
+            throws ConvertProtocolException {
         String kind = null;
         if (address.isMulticastAddress()) {
             kind = "multicast";
@@ -168,10 +166,18 @@ public final class ConvertRules {
             kind = "broadcast";
         }
         if (kind != null) {
-            throw ConvertProtocolException.withErrorValue(ConvertErrorCode.MALFORMED_MESSAGE,
-                    "Connect TLV names the " + kind + " address " + address.getHostAddress(),
-                    ErrorTlv.echoing(ConvertErrorCode.MALFORMED_MESSAGE, echo).value());
+            throw echoing(ConvertErrorCode.MALFORMED_MESSAGE,
+                    "Connect TLV names the " + kind + " address " + address.getHostAddress(), request);
         }
+    }
+
+    /**
+     * RFC 8803 §6.2.8 asks Malformed and Unsupported Message errors to echo the received message.
+     * The decoded message is re-encoded for that: it differs from the bytes received only where
+     * the decoder dropped NOPs or surplus zero padding.
+     */
+    private static ConvertProtocolException echoing(ConvertErrorCode code, String reason, ConvertMessage request) {
+        return ConvertProtocolException.withErrorValue(code, reason, ErrorTlv.echoing(code, request.encode()).value());
     }
 
     private static boolean isLimitedBroadcast(InetAddress address) {
