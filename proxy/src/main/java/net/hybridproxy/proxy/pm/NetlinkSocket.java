@@ -45,6 +45,7 @@ final class NetlinkSocket implements AutoCloseable {
                 SocketConstants.NETLINK_GENERIC);
         NetlinkSocket socket = new NetlinkSocket(fd);
         try {
+            socket.bindToKernelAssignedPort();
             socket.optionalOption(SocketConstants.NETLINK_EXT_ACK);
             socket.optionalOption(NetlinkConstants.NETLINK_CAP_ACK);
             socket.setReceiveTimeout(receiveTimeout);
@@ -53,6 +54,18 @@ final class NetlinkSocket implements AutoCloseable {
             throw e;
         }
         return socket;
+    }
+
+    /**
+     * Binds with nl_pid 0 so the kernel assigns a port id now. Sending would do this implicitly, but a socket that
+     * only listens to multicast never sends, and the kernel skips unbound (port 0) sockets when broadcasting.
+     */
+    private void bindToKernelAssignedPort() throws NativeException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment self = a.allocate(12);
+            self.set(ValueLayout.JAVA_SHORT, 0, (short) SocketConstants.AF_NETLINK);
+            Libc.bind(fd, self);
+        }
     }
 
     private void optionalOption(int option) throws NativeException {

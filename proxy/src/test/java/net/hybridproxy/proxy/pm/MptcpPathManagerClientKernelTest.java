@@ -7,7 +7,9 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
+import java.io.IOException;
 import java.net.InetAddress;
+import java.time.Duration;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
@@ -132,6 +134,20 @@ class MptcpPathManagerClientKernelTest {
                 assertTrue(shown.contains("add_addr_accepted 4 subflows 3"), shown);
                 ns.ip("mptcp", "limits", "set", "subflows", "1", "add_addr_accepted", "2");
                 assertEquals(new Limits(1, 2), pm.limits());
+            }
+        });
+    }
+
+    /** The kernel here has MPTCP, so the missing-family path is exercised with a family name nobody registers. */
+    @Test
+    void missingFamilyGivesTheConfiguredAdvice() throws Exception {
+        ns.run(() -> {
+            try (GenlConnection c = GenlConnection.open(Duration.ofSeconds(2))) {
+                IOException e = assertThrows(IOException.class,
+                        () -> c.resolveFamily("hpx_no_such_fam", MptcpPathManagerClient.MISSING_FAMILY));
+                assertEquals("the kernel has no MPTCP path-manager netlink family: is CONFIG_MPTCP enabled?",
+                        e.getMessage());
+                assertEquals(Errno.ENOENT, ((NetlinkException) e.getCause()).errno());
             }
         });
     }
