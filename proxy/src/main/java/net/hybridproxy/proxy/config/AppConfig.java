@@ -33,7 +33,7 @@ public record AppConfig(
     }
 
     public record PathManager(boolean manageEndpoints, boolean installRoutes, int routeTableBase,
-                              int rulePriorityBase, int maxSubflows, int maxAddAddrAccepted,
+                              int rulePriority, int maxSubflows, int maxAddAddrAccepted,
                               List<InetAddress> announce) {
     }
 

@@ -180,7 +180,7 @@ public final class ConfigLoader {
         }
         return new PathManager(p.getBoolean("manage-endpoints"), p.getBoolean("install-routes"),
                 intInRange(p, at, "route-table-base", 1, 252 - 16),
-                intInRange(p, at, "rule-priority-base", 1, 32000),
+                intInRange(p, at, "rule-priority", 1, 32765),
                 intInRange(p, at, "max-subflows", 0, 8),
                 intInRange(p, at, "max-add-addr-accepted", 0, 8),
                 List.copyOf(announce));

@@ -21,9 +21,9 @@ import java.util.Set;
 public final class KernelPathManager implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger("hybridproxy.pm");
 
-    private final Optional<UplinkRouting> routing;
+    private final Optional<PolicyRouting> routing;
 
-    private KernelPathManager(Optional<UplinkRouting> routing) {
+    private KernelPathManager(Optional<PolicyRouting> routing) {
         this.routing = routing;
     }
 
@@ -39,9 +39,9 @@ public final class KernelPathManager implements AutoCloseable {
                 LOG.log(Level.INFO, "MPTCP endpoints: " + report);
             }
         }
-        Optional<UplinkRouting> routing = Optional.empty();
+        Optional<PolicyRouting> routing = Optional.empty();
         if (pm.installRoutes() && config.role() == AppConfig.Role.CPE) {
-            UplinkRouting policy = policyRouting(config);
+            PolicyRouting policy = policyRouting(config);
             policy.install();
             routing = Optional.of(policy);
             LOG.log(Level.INFO, "policy routing installed for " + config.uplinks().size() + " uplinks");
@@ -67,15 +67,16 @@ public final class KernelPathManager implements AutoCloseable {
         return desired;
     }
 
-    static UplinkRouting policyRouting(AppConfig config) {
-        List<UplinkRouting.UplinkRoute> routes = new ArrayList<>();
+    static PolicyRouting policyRouting(AppConfig config) {
+        List<PolicyRouting.Uplink> routes = new ArrayList<>();
         AppConfig.PathManager pm = config.pathManager();
         for (int i = 0; i < config.uplinks().size(); i++) {
             Uplink u = config.uplinks().get(i);
-            routes.add(new UplinkRouting.UplinkRoute(u.name(), u.interfaceName(), u.address(), u.gateway().orElse(null),
-                    pm.routeTableBase() + i, pm.rulePriorityBase() + i));
+            routes.add(new PolicyRouting.Uplink(u.name(), u.interfaceName(), u.address(), u.gateway().orElse(null),
+                    pm.routeTableBase() + i));
         }
-        return new UplinkRouting(routes);
+        // One priority for all uplink rules: their "from" selectors never overlap, so order among them is moot.
+        return new PolicyRouting(List.of("ip"), routes, pm.rulePriority(), java.time.Duration.ofSeconds(10));
     }
 
     /** The host changes {@link #prepare} would make, as text for {@code check}. */

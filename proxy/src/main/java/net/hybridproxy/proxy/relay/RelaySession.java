@@ -39,6 +39,15 @@ public final class RelaySession {
         RelaySession session = new RelaySession(label, onClosed);
         install(client.pipeline(), new RelayHandler(server, session, true), idleTimeout);
         install(server.pipeline(), new RelayHandler(client, session, false), idleTimeout);
+        for (Channel side : new Channel[] {client, server}) {
+            var early = side.pipeline().context(EarlyInbound.class);
+            if (early != null) {
+                ((EarlyInbound) early.handler()).replay(early);
+            }
+            if (!RelayHandler.isInputShutdown(side)) {
+                side.read();
+            }
+        }
         return session;
     }
 

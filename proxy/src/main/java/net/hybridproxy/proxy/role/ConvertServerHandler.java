@@ -43,6 +43,7 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
     private final ConcentratorRole.Gate gate;
     private ByteBuf pending;
     private boolean decided;
+    private boolean finSeen;
 
     ConvertServerHandler(RoleContext context, ConcentratorRole.Gate gate) {
         this.context = context;
@@ -174,6 +175,9 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
             }
             ctx.pipeline().remove(this);
             context.relay(client, server, label);
+            if (finSeen) {
+                client.pipeline().fireUserEventTriggered(io.netty.channel.socket.ChannelInputShutdownEvent.INSTANCE);
+            }
             LOG.log(Level.DEBUG, () -> label + " relaying");
         });
     }
@@ -249,7 +253,10 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
         if (evt instanceof io.netty.channel.socket.ChannelInputShutdownEvent) {
             if (!decided) {
                 refuse(ctx, ConvertErrorCode.MALFORMED_MESSAGE, "connection half-closed before a full Convert message");
-            } else if (pending == null) {
+            } else if (pending != null) {
+                finSeen = true; // still connecting: the relay replays this FIN once it exists
+                return;
+            } else {
                 ctx.close(); // a refused client finished: nothing more to wait for
             }
         }

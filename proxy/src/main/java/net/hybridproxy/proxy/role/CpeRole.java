@@ -8,6 +8,7 @@ import io.netty.channel.socket.ServerSocketChannel;
 import io.netty.channel.socket.SocketChannel;
 import net.hybridproxy.engine.auth.CpeKey;
 import net.hybridproxy.proxy.config.AppConfig;
+import net.hybridproxy.proxy.relay.EarlyInbound;
 import net.hybridproxy.proxy.config.AppConfig.Listener;
 import net.hybridproxy.proxy.config.AppConfig.ListenerMode;
 import net.hybridproxy.proxy.nativeio.NativeException;
@@ -39,6 +40,7 @@ public final class CpeRole implements Role {
                     .childHandler(new ChannelInitializer<SocketChannel>() {
                         @Override
                         protected void initChannel(SocketChannel ch) {
+                            ch.pipeline().addLast(new EarlyInbound());
                             ch.pipeline().addLast(new CpeClientHandler(context, listener, cpe.concentrator(),
                                     multipath, key));
                         }

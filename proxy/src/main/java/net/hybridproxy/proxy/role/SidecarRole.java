@@ -9,6 +9,7 @@ import io.netty.channel.ChannelInitializer;
 import io.netty.channel.socket.ServerSocketChannel;
 import io.netty.channel.socket.SocketChannel;
 import net.hybridproxy.proxy.config.AppConfig;
+import net.hybridproxy.proxy.relay.EarlyInbound;
 import net.hybridproxy.proxy.relay.RelaySession;
 import net.hybridproxy.proxy.transport.NativeSocketOptions;
 
@@ -44,7 +45,7 @@ public final class SidecarRole implements Role {
                 .childHandler(new ChannelInitializer<SocketChannel>() {
                     @Override
                     protected void initChannel(SocketChannel ch) {
-                        ch.pipeline().addLast(new FixedUpstreamHandler(upstream, mptcpIn));
+                        ch.pipeline().addLast(new EarlyInbound(), new FixedUpstreamHandler(upstream, mptcpIn));
                     }
                 })
                 .bind(sidecar.listen()).sync().channel();
