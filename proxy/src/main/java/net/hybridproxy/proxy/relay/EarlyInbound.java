@@ -53,10 +53,13 @@ public final class EarlyInbound extends ChannelInboundHandlerAdapter {
 
     /** Removes this handler, replaying held bytes and a held FIN to the handlers behind it. */
     void replay(ChannelHandlerContext ctx) {
+        // Take the bytes out before removing: removal releases whatever is still held.
+        ArrayDeque<ByteBuf> replayed = new ArrayDeque<>(held);
+        held.clear();
         ctx.pipeline().remove(this);
-        boolean any = !held.isEmpty();
-        while (!held.isEmpty()) {
-            ctx.fireChannelRead(held.poll());
+        boolean any = !replayed.isEmpty();
+        while (!replayed.isEmpty()) {
+            ctx.fireChannelRead(replayed.poll());
         }
         if (any) {
             ctx.fireChannelReadComplete();
@@ -68,7 +71,7 @@ public final class EarlyInbound extends ChannelInboundHandlerAdapter {
 
     @Override
     public void handlerRemoved(ChannelHandlerContext ctx) {
-        // replay() empties the queue first; anything left here belongs to a channel that closed before relaying.
+        // Anything left here belongs to a channel that closed before relaying.
         while (!held.isEmpty()) {
             held.poll().release();
         }

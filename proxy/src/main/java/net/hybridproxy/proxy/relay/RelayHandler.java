@@ -54,7 +54,7 @@ final class RelayHandler extends ChannelInboundHandlerAdapter {
     public void channelReadComplete(ChannelHandlerContext ctx) {
         peer.flush();
         if (peer.isWritable()) {
-            ctx.read();
+            requestRead(ctx.channel());
         }
         // Otherwise the peer's channelWritabilityChanged resumes us once it has drained.
     }
@@ -62,8 +62,8 @@ final class RelayHandler extends ChannelInboundHandlerAdapter {
     @Override
     public void channelWritabilityChanged(ChannelHandlerContext ctx) {
         // Our own outbound drained: the peer may read again.
-        if (ctx.channel().isWritable() && !isInputShutdown(peer)) {
-            peer.read();
+        if (ctx.channel().isWritable()) {
+            requestRead(peer);
         }
         ctx.fireChannelWritabilityChanged();
     }
@@ -119,6 +119,17 @@ final class RelayHandler extends ChannelInboundHandlerAdapter {
     private void closeBoth(Channel self) {
         self.close();
         peer.close();
+    }
+
+    /**
+     * Asks for the next read unless the channel's input is already finished. Not only pointless then: Netty 4.2's
+     * epoll transport has dropped the fd from its epoll set once it delivered the input shutdown, and a read
+     * request fails with epoll_ctl ENOENT, which would tear down a half-closed connection still sending.
+     */
+    static void requestRead(Channel channel) {
+        if (!isInputShutdown(channel)) {
+            channel.read();
+        }
     }
 
     static boolean isInputShutdown(Channel channel) {

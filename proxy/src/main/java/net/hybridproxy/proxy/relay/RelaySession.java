@@ -44,9 +44,7 @@ public final class RelaySession {
             if (early != null) {
                 ((EarlyInbound) early.handler()).replay(early);
             }
-            if (!RelayHandler.isInputShutdown(side)) {
-                side.read();
-            }
+            RelayHandler.requestRead(side);
         }
         return session;
     }

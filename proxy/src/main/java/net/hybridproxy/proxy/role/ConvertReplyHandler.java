@@ -84,7 +84,8 @@ final class ConvertReplyHandler extends ChannelInboundHandlerAdapter {
             ErrorTlv tlv = error.get();
             ConvertErrorCode code = tlv.errorCode().orElse(ConvertErrorCode.MALFORMED_MESSAGE);
             counters.convertError(code);
-            LOG.log(Level.INFO, () -> label + " refused by concentrator: " + code + " (" + tlv.code() + ")");
+            LOG.log(Level.INFO, () -> label + " refused by concentrator: " + tlv.errorCode()
+                    .map(ConvertErrorCode::toString).orElse("unassigned error code " + tlv.code()));
             RelaySession.reset(client);
             ctx.close();
             return;
