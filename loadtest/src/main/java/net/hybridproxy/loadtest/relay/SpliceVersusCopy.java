@@ -1,0 +1,187 @@
+package net.hybridproxy.loadtest.relay;
+
+import io.netty.bootstrap.Bootstrap;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.WriteBufferWaterMark;
+import io.netty.channel.epoll.AbstractEpollStreamChannel;
+import io.netty.channel.epoll.EpollServerSocketChannel;
+import io.netty.channel.epoll.EpollSocketChannel;
+import net.hybridproxy.proxy.relay.RelaySession;
+import net.hybridproxy.proxy.transport.Transport;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Splice versus copy for the relay on the epoll transport, over loopback: one bulk stream of {@code --bytes} from a
+ * sender through a one-thread epoll relay to a sink, timed at the sink, alternating the two relay modes for
+ * {@code --rounds} rounds so that machine noise hits both alike.
+ *
+ * <ul>
+ *   <li><b>copy</b>: {@link RelaySession}, the relay the appliance runs — bytes are read into pooled buffers and
+ *   written out, with writability backpressure.</li>
+ *   <li><b>splice</b>: Netty's {@code AbstractEpollStreamChannel.spliceTo}, which moves bytes socket → pipe → socket
+ *   in the kernel without copying them to user space.</li>
+ * </ul>
+ *
+ * <p>Usage: {@code SpliceVersusCopy [--bytes N] [--rounds R]}. Prints one line per run and the median per mode.
+ */
+public final class SpliceVersusCopy {
+    private static final InetAddress LOOPBACK = InetAddress.getLoopbackAddress();
+    private static final int CHUNK = 256 * 1024;
+
+    enum Mode { COPY, SPLICE }
+
+    public static void main(String[] args) throws Exception {
+        long bytes = 2L << 30;
+        int rounds = 5;
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--bytes" -> bytes = Long.parseLong(args[++i]);
+                case "--rounds" -> rounds = Integer.parseInt(args[++i]);
+                default -> {
+                    System.err.println("usage: SpliceVersusCopy [--bytes N] [--rounds R]");
+                    System.exit(2);
+                }
+            }
+        }
+        if (!Transport.EPOLL.isAvailable()) {
+            System.err.println("epoll unavailable: " + Transport.EPOLL.unavailabilityCause().orElse(""));
+            System.exit(1);
+        }
+        List<Double> copy = new ArrayList<>();
+        List<Double> splice = new ArrayList<>();
+        // A warm-up run of each mode is discarded: JIT compilation would otherwise penalise whichever runs first.
+        run(Mode.COPY, bytes / 4);
+        run(Mode.SPLICE, bytes / 4);
+        for (int round = 0; round < rounds; round++) {
+            for (Mode mode : round % 2 == 0 ? new Mode[] {Mode.COPY, Mode.SPLICE} : new Mode[] {Mode.SPLICE, Mode.COPY}) {
+                double gbps = run(mode, bytes);
+                (mode == Mode.COPY ? copy : splice).add(gbps);
+                System.out.printf(Locale.ROOT, "round %d %-6s %6.2f Gb/s%n", round + 1, mode.name().toLowerCase(), gbps);
+            }
+        }
+        System.out.printf(Locale.ROOT, "median  copy %6.2f Gb/s, splice %6.2f Gb/s, splice/copy %.2f%n",
+                median(copy), median(splice), median(splice) / median(copy));
+    }
+
+    /** Moves {@code bytes} through a fresh relay in the given mode; returns goodput in Gb/s measured at the sink. */
+    static double run(Mode mode, long bytes) throws Exception {
+        EventLoopGroup loop = Transport.EPOLL.newEventLoopGroup(1, "relay-bench");
+        ExecutorService io = Executors.newVirtualThreadPerTaskExecutor();
+        try (ServerSocket sink = new ServerSocket(0, 50, LOOPBACK)) {
+            InetSocketAddress sinkAddress = (InetSocketAddress) sink.getLocalSocketAddress();
+            Channel listener = new ServerBootstrap()
+                    .group(loop)
+                    .channel(EpollServerSocketChannel.class)
+                    .childOption(ChannelOption.AUTO_READ, false)
+                    .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                    .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, new WriteBufferWaterMark(256 << 10, 1 << 20))
+                    .childHandler(new ChannelInitializer<EpollSocketChannel>() {
+                        @Override
+                        protected void initChannel(EpollSocketChannel client) {
+                            client.pipeline().addLast(new ChannelInboundHandlerAdapter() {
+                                @Override
+                                public void channelActive(ChannelHandlerContext ctx) {
+                                    ctx.pipeline().remove(this);
+                                    connectAndRelay(mode, client, sinkAddress);
+                                }
+                            });
+                        }
+                    })
+                    .bind(new InetSocketAddress(LOOPBACK, 0)).sync().channel();
+            Future<Long> received = io.submit(() -> drain(sink, bytes));
+            Future<?> sent = io.submit(() -> send((InetSocketAddress) listener.localAddress(), bytes));
+            long start = System.nanoTime();
+            long nanos = received.get(10, TimeUnit.MINUTES) - start;
+            sent.get(1, TimeUnit.MINUTES);
+            listener.close().sync();
+            return bytes * 8.0 / nanos;
+        } finally {
+            io.shutdownNow();
+            loop.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
+        }
+    }
+
+    @SuppressWarnings("deprecation") // spliceTo is deprecated in Netty 4.2: measuring it is the point.
+    private static void connectAndRelay(Mode mode, EpollSocketChannel client, InetSocketAddress sink) {
+        ChannelFuture connect = new Bootstrap()
+                .group(client.eventLoop())
+                .channel(EpollSocketChannel.class)
+                .option(ChannelOption.AUTO_READ, false)
+                .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .option(ChannelOption.WRITE_BUFFER_WATER_MARK, new WriteBufferWaterMark(256 << 10, 1 << 20))
+                .handler(new ChannelInboundHandlerAdapter())
+                .connect(sink);
+        connect.addListener(f -> {
+            if (!f.isSuccess()) {
+                client.close();
+                return;
+            }
+            Channel server = connect.channel();
+            switch (mode) {
+                case COPY -> RelaySession.join(client, server, Duration.ofMinutes(5), "bench", session -> { });
+                case SPLICE -> {
+                    client.spliceTo((AbstractEpollStreamChannel) server, Integer.MAX_VALUE);
+                    client.config().setAutoRead(true);
+                }
+            }
+        });
+    }
+
+    private static void send(InetSocketAddress to, long bytes) {
+        try (Socket socket = new Socket(to.getAddress(), to.getPort())) {
+            OutputStream out = socket.getOutputStream();
+            byte[] chunk = new byte[CHUNK];
+            for (long left = bytes; left > 0; left -= CHUNK) {
+                out.write(chunk, 0, (int) Math.min(CHUNK, left));
+            }
+            socket.shutdownOutput();
+        } catch (IOException e) {
+            throw new RuntimeException(e);
+        }
+    }
+
+    /** Reads until {@code bytes} arrived; returns the nanoTime of the last byte. */
+    private static long drain(ServerSocket sink, long bytes) throws IOException {
+        try (Socket socket = sink.accept()) {
+            InputStream in = socket.getInputStream();
+            byte[] chunk = new byte[CHUNK];
+            long got = 0;
+            while (got < bytes) {
+                int n = in.read(chunk);
+                if (n < 0) {
+                    throw new IOException("stream ended after " + got + " of " + bytes + " bytes");
+                }
+                got += n;
+            }
+            return System.nanoTime();
+        }
+    }
+
+    private static double median(List<Double> values) {
+        List<Double> sorted = values.stream().sorted().toList();
+        int mid = sorted.size() / 2;
+        return sorted.size() % 2 == 1 ? sorted.get(mid) : (sorted.get(mid - 1) + sorted.get(mid)) / 2;
+    }
+}
