@@ -59,6 +59,21 @@ final class Check {
         return failed ? 1 : 0;
     }
 
+    /**
+     * Strict reverse-path filtering (1) drops a subflow's packets when they arrive on an uplink that is not the
+     * route back to their source, which is exactly what a second uplink's subflows do on a multi-homed host without
+     * matching policy routes. The kernel applies the maximum of "all" and the interface's own value.
+     */
+    static Item reversePathFilter(String value) {
+        return switch (value) {
+            case "0" -> new Item("rp_filter", Status.OK, "0 (off)");
+            case "2" -> new Item("rp_filter", Status.OK, "2 (loose)");
+            default -> new Item("rp_filter", Status.WARN, value + " (strict): subflows on a second uplink can be "
+                    + "dropped; the appliance's policy routes avoid it on the cpe, otherwise run "
+                    + "'sysctl -w net.ipv4.conf.all.rp_filter=2'");
+        };
+    }
+
     static List<Item> inspectHost() {
         List<Item> items = new ArrayList<>();
         String release = read("/proc/sys/kernel/osrelease").orElse("unknown");
@@ -97,13 +112,18 @@ final class Check {
             items.add(t.unavailabilityCause()
                     .map(c -> new Item(t.label(), t == Transport.IO_URING ? Status.WARN : Status.FAIL,
                             "unavailable: " + c + (t == Transport.IO_URING
-                                    ? " (epoll is used instead; io_uring may be disabled by kernel.io_uring_disabled)"
+                                    ? " (only used when transport = io_uring; io_uring may be disabled by "
+                                    + "kernel.io_uring_disabled)"
                                     : "")))
-                    .orElse(new Item(t.label(), Status.OK, "available")));
+                    .orElse(new Item(t.label(), Status.OK, "available" + (t.canConnectMptcp() ? ""
+                            : " (MPTCP listeners only: outbound MPTCP connections need epoll)"))));
         }
         Transport chosen = Transport.select(AppConfig.TransportPreference.AUTO);
         items.add(new Item("transport (auto)", chosen.canCarryMptcp() ? Status.OK : Status.FAIL,
                 chosen.label() + (chosen.canCarryMptcp() ? "" : ": NIO cannot carry MPTCP")));
+
+        items.add(read("/proc/sys/net/ipv4/conf/all/rp_filter").map(Check::reversePathFilter)
+                .orElse(new Item("rp_filter", Status.WARN, "unknown")));
 
         items.add(read("/proc/sys/net/ipv4/tcp_fastopen").map(Check::fastOpen)
                 .orElse(new Item("tcp_fastopen", Status.WARN, "unknown")));

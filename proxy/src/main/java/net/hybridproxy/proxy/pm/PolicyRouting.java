@@ -1,18 +1,14 @@
 package net.hybridproxy.proxy.pm;
 
+import net.hybridproxy.proxy.exec.Command;
+
 import java.io.IOException;
-import java.io.InputStream;
 import java.net.Inet4Address;
 import java.net.InetAddress;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.regex.Pattern;
 
 /**
@@ -173,50 +169,22 @@ public final class PolicyRouting {
     /** Runs one ip command; a failure whose output contains one of {@code tolerated} counts as success. */
     private void run(Uplink u, List<String> args, String... tolerated) throws IOException {
         List<String> cmd = command(args);
-        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
-        pb.environment().put("LC_ALL", "C"); // the tolerated messages are strerror texts: keep them in English
-        Process p;
+        Command.Result result;
         try {
-            p = pb.start();
+            result = Command.execute(cmd, null, timeout);
         } catch (IOException e) {
-            throw new IOException("uplink " + u.name() + ": cannot run " + String.join(" ", cmd) + ": "
-                    + e.getMessage(), e);
+            throw new IOException("uplink " + u.name() + ": " + e.getMessage(), e);
         }
-        p.getOutputStream().close();
-        // Read on the side so a chatty ip cannot block on a full pipe while we wait with a timeout.
-        CompletableFuture<String> output = CompletableFuture.supplyAsync(() -> readAll(p.getInputStream()),
-                Thread::startVirtualThread);
-        try {
-            if (!p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
-                p.destroyForcibly();
-                throw new IOException("uplink " + u.name() + ": " + String.join(" ", cmd) + " timed out after "
-                        + timeout.toMillis() + " ms");
-            }
-            String text = output.get(timeout.toMillis(), TimeUnit.MILLISECONDS).strip();
-            if (p.exitValue() == 0) {
+        if (result.succeeded()) {
+            return;
+        }
+        String text = result.output().strip();
+        for (String ok : tolerated) {
+            if (text.contains(ok)) {
                 return;
             }
-            for (String ok : tolerated) {
-                if (text.contains(ok)) {
-                    return;
-                }
-            }
-            throw new IOException("uplink " + u.name() + ": " + String.join(" ", cmd) + " failed (exit "
-                    + p.exitValue() + "): " + text);
-        } catch (InterruptedException e) {
-            p.destroyForcibly();
-            Thread.currentThread().interrupt();
-            throw new IOException("uplink " + u.name() + ": interrupted running " + String.join(" ", cmd), e);
-        } catch (ExecutionException | TimeoutException e) {
-            throw new IOException("uplink " + u.name() + ": cannot read output of " + String.join(" ", cmd), e);
         }
-    }
-
-    private static String readAll(InputStream in) {
-        try (in) {
-            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            return "";
-        }
+        throw new IOException("uplink " + u.name() + ": " + String.join(" ", cmd) + " failed (exit "
+                + result.exitCode() + "): " + text);
     }
 }
