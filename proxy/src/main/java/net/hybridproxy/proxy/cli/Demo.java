@@ -149,6 +149,8 @@ final class Demo {
         private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor();
         private final Map<Channel, List<Subflow>> latest = new LinkedHashMap<>();
         private final List<List<Subflow>> finished = new ArrayList<>();
+        /** Connections already reported: a closing channel stays listed in the group for a moment. */
+        private final java.util.Set<Channel> reported = new java.util.HashSet<>();
 
         SubflowSampler(Appliance cpe) {
             this.cpe = cpe;
@@ -157,6 +159,9 @@ final class Demo {
 
         private synchronized void sample() {
             for (Channel channel : cpe.multipathChannels()) {
+                if (reported.contains(channel)) {
+                    continue;
+                }
                 try {
                     latest.put(channel, MptcpSubflowInfo.read(channel));
                 } catch (Exception e) {
@@ -167,6 +172,7 @@ final class Demo {
 
         synchronized void finishConnection() {
             finished.addAll(latest.values());
+            reported.addAll(latest.keySet());
             latest.clear();
         }
 
