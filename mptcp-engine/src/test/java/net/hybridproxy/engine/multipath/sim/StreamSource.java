@@ -1,0 +1,43 @@
+package net.hybridproxy.engine.multipath.sim;
+
+/** A sending application: writes {@link Pattern} bytes, all at once or at a fixed rate, then finishes. */
+final class StreamSource {
+
+    final long streamId;
+    final long total;
+    final double bitsPerSecond;
+    long written;
+    double allowance;
+    long lastRefill = -1;
+    boolean finished;
+
+    /**
+     * @param total         bytes to send, {@code Long.MAX_VALUE} for as many as the run allows
+     * @param bitsPerSecond offered load, 0 for as fast as the session takes
+     */
+    StreamSource(long streamId, long total, double bitsPerSecond) {
+        this.streamId = streamId;
+        this.total = total;
+        this.bitsPerSecond = bitsPerSecond;
+    }
+
+    /** How many bytes the application wants to write now. */
+    long wanted(long now) {
+        long left = total - written;
+        if (bitsPerSecond <= 0) {
+            return left;
+        }
+        if (lastRefill >= 0) {
+            allowance += bitsPerSecond / 8 * ((now - lastRefill) / 1e9);
+        }
+        lastRefill = now;
+        return Math.min(left, (long) allowance);
+    }
+
+    void wrote(long bytes) {
+        written += bytes;
+        if (bitsPerSecond > 0) {
+            allowance -= bytes;
+        }
+    }
+}
