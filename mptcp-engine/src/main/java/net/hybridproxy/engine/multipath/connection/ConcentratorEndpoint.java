@@ -174,10 +174,15 @@ public final class ConcentratorEndpoint {
 
     private Accept join(JoinSyn join, long now) {
         Session session = byToken.get(join.token());
-        if (session == null || !session.isEstablished()) {
+        if (session == null || session.isClosed()) {
             mib.increment(MibCounter.JOIN_NO_TOKEN);
             // Permanent: the cpe learns that this session is gone and starts a new one.
             return refuse(ResetReason.PROTOCOL_ERROR, "no session has token " + Integer.toHexString(join.token()));
+        }
+        if (!session.isEstablished()) {
+            // A cpe joins only after the concentrator confirmed the session; transient, so it retries.
+            return new Refused(new SubflowReset(ResetReason.PROTOCOL_ERROR, true).encode(),
+                    "session " + Integer.toHexString(join.token()) + " is still in its capable handshake");
         }
         long id = session.acceptSubflow(join, now);
         if (id < 0) {

@@ -102,6 +102,13 @@ public final class Session {
     private final CpeKey cpeKey;
 
     private State state = State.HANDSHAKING;
+    /**
+     * cpe: the concentrator has sent a frame after CAPABLE_SYNACK, so it has verified our
+     * CAPABLE_ACK and knows the session as established. Joins wait for this: a JOIN_SYN racing the
+     * CAPABLE_ACK over a faster path would find a session still in its handshake.
+     */
+    private boolean peerConfirmed;
+    private long capableSubflowId = -1;
     private long localKey;
     private long remoteKey;
     private long handshakeDeadline;
@@ -119,7 +126,6 @@ public final class Session {
     private final ArrayDeque<Frame> sessionControl = new ArrayDeque<>();
     private final ArrayDeque<SessionEvent> events = new ArrayDeque<>();
     private final Map<Integer, AddAddr> announcedByPeer = new LinkedHashMap<>();
-    private long subflowRotation;
 
     private Session(Role role, SessionConfig config, CpeKey cpeKey, RandomGenerator random, PathManager pathManager,
                     long now) {
@@ -402,6 +408,11 @@ public final class Session {
         return List.copyOf(streams.keySet());
     }
 
+    /** Whether the stream is open. */
+    public boolean hasStream(long streamId) {
+        return streams.containsKey(streamId);
+    }
+
     // ------------------------------------------------------------------ management
 
     /** Changes a subflow's priority and tells the peer with MP_PRIO. */
@@ -485,17 +496,10 @@ public final class Session {
     }
 
     private Transmit transmitSubflowControl(ByteBuffer out) {
-        int n = subflows.size();
-        if (n == 0) {
-            return null;
-        }
-        List<Subflow> list = new ArrayList<>(subflows.values());
-        for (int k = 0; k < n; k++) {
-            Subflow subflow = list.get((int) ((subflowRotation + k) % n));
+        for (Subflow subflow : subflows.values()) {
             if (subflow.control().isEmpty() || subflow.state() == SubflowState.CONNECTING) {
                 continue;
             }
-            subflowRotation++;
             int start = out.position();
             Frame frame;
             while ((frame = subflow.control().peekFirst()) != null && frame.encodedLength() <= out.remaining()) {
@@ -834,6 +838,10 @@ public final class Session {
     // ------------------------------------------------------------------ frames
 
     private void onFrame(Subflow subflow, Frame frame, long now) throws FrameException {
+        if (role == Role.CPE && !peerConfirmed && subflow.id() == capableSubflowId && !(frame instanceof CapableSynAck)) {
+            peerConfirmed = true;
+            startHandshakes(now);
+        }
         switch (frame) {
             case CapableSynAck synAck -> onCapableSynAck(subflow, synAck, now);
             case CapableAck ack -> onCapableAck(subflow, ack, now);
@@ -1122,6 +1130,13 @@ public final class Session {
         subflow.state(SubflowState.ATTACHED);
         subflow.attachedAt(now);
         subflow.nextProbeAt(now);
+        if (role == Role.CONCENTRATOR) {
+            // The first probe goes out at once: on the initial subflow it is the frame that tells
+            // the cpe its CAPABLE_ACK verified, and that it may join (docs/userspace-protocol.md §4.2).
+            long value = random.nextLong();
+            subflow.queueControl(new Ping(value));
+            subflow.probeSent(value, now);
+        }
         mib.increment(MibCounter.SUBFLOWS_ATTACHED);
         events.add(new SessionEvent.SubflowAttached(subflow.id(), subflow.uplink()));
     }
@@ -1137,6 +1152,9 @@ public final class Session {
                 continue;
             }
             if (state == State.ESTABLISHED) {
+                if (!peerConfirmed) {
+                    continue;
+                }
                 subflow.localNonce(random.nextInt());
                 subflow.queueControl(new JoinSyn(CapableSyn.VERSION, subflow.priority(), subflow.addressId(),
                         MptcpCrypto.token(remoteKey), subflow.localNonce()));
@@ -1144,6 +1162,7 @@ public final class Session {
             } else if (!capableInProgress) {
                 subflow.queueControl(new CapableSyn(CapableSyn.VERSION, subflow.priority(), localKey, cpeKey.id()));
                 subflow.state(SubflowState.CAPABLE_SENT);
+                capableSubflowId = subflow.id();
                 capableInProgress = true;
             }
         }

@@ -211,7 +211,7 @@ final class SimPair {
     private boolean pump(Session session, Map<Long, StreamSource> sources) {
         boolean progress = false;
         for (StreamSource source : sources.values()) {
-            if (source.finished || !session.streamIds().contains(source.streamId)) {
+            if (source.finished || !session.hasStream(source.streamId)) {
                 continue;
             }
             long wanted = Math.min(source.wanted(now()), session.writable(source.streamId));
