@@ -4,6 +4,7 @@ import java.time.Duration;
 import java.util.Objects;
 import net.hybridproxy.engine.multipath.frame.Data;
 import net.hybridproxy.engine.multipath.pm.ProbePolicy;
+import net.hybridproxy.engine.multipath.reassembly.SendBuffer;
 import net.hybridproxy.engine.multipath.sched.Schedulers;
 
 /**
@@ -17,7 +18,7 @@ import net.hybridproxy.engine.multipath.sched.Schedulers;
  * @param sessionReceiveBudget bytes of receive window all streams of a session may hold together
  * @param maxStreams           concurrent streams per session
  * @param maxSubflows          subflows per session (at most 64: they are tracked in a bit mask)
- * @param maxOutOfOrderPieces  out-of-order pieces a stream holds
+ * @param maxOutOfOrderPieces  out-of-order pieces a stream holds, at least {@link SendBuffer#MAX_SEGMENTS_IN_FLIGHT}
  * @param probes               probe and stall timing
  * @param handshakeTimeout     how long a subflow may take to authenticate
  * @param reconnectBackoff     the path manager's first retry delay
@@ -39,10 +40,10 @@ public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration
                     + " bytes (send) and " + Stream.INITIAL_WINDOW + " bytes (receive)");
         }
         if (sessionReceiveBudget < Stream.INITIAL_WINDOW || maxStreams < 1 || maxSubflows < 1 || maxSubflows > 64
-                || maxOutOfOrderPieces < 1) {
+                || maxOutOfOrderPieces < SendBuffer.MAX_SEGMENTS_IN_FLIGHT) {
             throw new IllegalArgumentException("session receive budget " + sessionReceiveBudget + ", max streams "
                     + maxStreams + ", max subflows " + maxSubflows + " (1..64), out-of-order pieces "
-                    + maxOutOfOrderPieces);
+                    + maxOutOfOrderPieces + " (at least " + SendBuffer.MAX_SEGMENTS_IN_FLIGHT + ")");
         }
         Objects.requireNonNull(probes, "probes");
     }

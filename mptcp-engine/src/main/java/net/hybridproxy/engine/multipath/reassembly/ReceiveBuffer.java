@@ -13,7 +13,10 @@ import java.util.TreeMap;
  * and the right edge is at most {@code capacity} bytes past what the application has read, so
  * in-order and out-of-order bytes together never exceed {@code capacity}. The number of
  * out-of-order pieces is bounded as well (a peer sending one-byte frames cannot make the
- * bookkeeping outgrow the bytes).
+ * bookkeeping outgrow the bytes): an honest sender keeps at most
+ * {@link SendBuffer#MAX_SEGMENTS_IN_FLIGHT} frames un-acknowledged, so more pieces than that are
+ * a protocol violation that closes the stream. In-window data is never dropped silently: nothing
+ * would ever send it again.
  *
  * <p>RFC 8684 §3.3.5: "If a receiver receives data ... with a data sequence number that has
  * already been received ... [it] MUST be discarded" — duplicates, from reinjection or redundant
@@ -39,8 +42,6 @@ public final class ReceiveBuffer {
     private long rightEdge;
     private long outOfOrderBytes;
     private long finDsn = -1;
-    /** Bytes the last {@link #insert} refused because {@code maxPieces} was reached. */
-    private int droppedForPieces;
 
     /**
      * @param capacity      the most bytes buffered (the largest window), at least 1
@@ -60,8 +61,9 @@ public final class ReceiveBuffer {
     /**
      * Accepts the payload of a DATA frame at {@code dsn} and the DATA_FIN after it if {@code fin}.
      *
-     * @throws IllegalStateException naming the conflict if the peer moves a DATA_FIN it sent
-     *                               before (a protocol error that closes the stream)
+     * @throws IllegalStateException naming the violation if the peer moves a DATA_FIN it sent
+     *                               before, or exceeds the out-of-order piece limit (a protocol
+     *                               error that closes the stream)
      */
     public Received receive(long dsn, byte[] payload, boolean fin) {
         long end = dsn + payload.length;
@@ -87,10 +89,8 @@ public final class ReceiveBuffer {
             long to = Math.min(end, rightEdge);
             beyond = (int) (end - Math.max(from, to));
             if (from < to) {
-                droppedForPieces = 0;
                 fresh = insert(from, to, payload, dsn);
-                duplicate += (int) (to - from) - fresh - droppedForPieces;
-                beyond += droppedForPieces;
+                duplicate += (int) (to - from) - fresh;
             }
         }
         advance();
@@ -114,9 +114,8 @@ public final class ReceiveBuffer {
             Long nextKey = outOfOrder.higherKey(cursor);
             long pieceEnd = nextKey == null ? to : Math.min(to, nextKey);
             if (outOfOrder.size() >= maxPieces && cursor != rcvNext) {
-                droppedForPieces += (int) (pieceEnd - cursor);
-                cursor = pieceEnd;
-                continue;
+                throw new IllegalStateException("more than " + maxPieces + " out-of-order pieces; a sender keeps at most "
+                        + SendBuffer.MAX_SEGMENTS_IN_FLIGHT + " frames unacknowledged");
             }
             byte[] piece = new byte[(int) (pieceEnd - cursor)];
             System.arraycopy(payload, (int) (cursor - payloadDsn), piece, 0, piece.length);

@@ -24,6 +24,13 @@ import java.util.TreeMap;
  */
 public final class SendBuffer {
 
+    /**
+     * The most DATA frames of one stream a sender keeps un-DATA_ACKed (docs/userspace-protocol.md
+     * §5.3). A receiver holds at least this many out-of-order pieces per stream, so an honest
+     * sender never makes it refuse in-window data, however small its frames.
+     */
+    public static final int MAX_SEGMENTS_IN_FLIGHT = 1024;
+
     /** A segment to put in one DATA frame. */
     public record Chunk(long dsn, byte[] payload, boolean fin, boolean retransmission) {
         public long end() {
@@ -154,11 +161,14 @@ public final class SendBuffer {
     }
 
     private boolean finPending() {
-        return finDsn >= 0 && !finSent && nextNew == finDsn;
+        return finDsn >= 0 && !finSent && nextNew == finDsn && segments.size() < MAX_SEGMENTS_IN_FLIGHT;
     }
 
     /** New bytes written and allowed by the window, not yet sent. */
     public long newSendable() {
+        if (segments.size() >= MAX_SEGMENTS_IN_FLIGHT) {
+            return 0;
+        }
         return Math.max(0, Math.min(writeEnd, peerRightEdge) - nextNew);
     }
 

@@ -21,16 +21,20 @@ final class StreamSource {
         this.bitsPerSecond = bitsPerSecond;
     }
 
-    /** How many bytes the application wants to write now. */
+    /**
+     * How many bytes the application wants to write now. A rate-limited application produces its
+     * bytes once per millisecond, as a relay reading a client socket does: in reads, not bytes.
+     */
     long wanted(long now) {
         long left = total - written;
         if (bitsPerSecond <= 0) {
             return left;
         }
-        if (lastRefill >= 0) {
-            allowance += bitsPerSecond / 8 * ((now - lastRefill) / 1e9);
+        long tick = now / SimPair.MS;
+        if (lastRefill >= 0 && tick > lastRefill) {
+            allowance += bitsPerSecond / 8 / 1000 * (tick - lastRefill);
         }
-        lastRefill = now;
+        lastRefill = tick;
         return Math.min(left, (long) allowance);
     }
 
