@@ -1280,6 +1280,9 @@ public final class Session {
             events.add(new SessionEvent.StreamReset(stream.id, resetReason, false));
         }
         for (Subflow subflow : List.copyOf(subflows.values())) {
+            if (subflow.state() == SubflowState.CLOSING) {
+                continue; // its reset is already queued
+            }
             if (subflow.control().isEmpty() || subflow.state() == SubflowState.CONNECTING) {
                 subflow.state(SubflowState.CLOSED);
                 subflows.remove(subflow.id());

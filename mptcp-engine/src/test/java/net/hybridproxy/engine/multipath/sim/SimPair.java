@@ -55,14 +55,19 @@ final class SimPair {
 
     SimPair(SessionConfig cpeConfig, SessionConfig concentratorConfig, List<SimLink> links,
             List<SubflowPriority> priorities, long seed) {
+        this(cpeConfig, concentratorConfig, links, priorities, seed, KEY, List.of(KEY));
+    }
+
+    SimPair(SessionConfig cpeConfig, SessionConfig concentratorConfig, List<SimLink> links,
+            List<SubflowPriority> priorities, long seed, CpeKey cpeKey, List<CpeKey> concentratorKeys) {
         this.links = List.copyOf(links);
         List<Uplink> uplinks = new ArrayList<>();
         for (int i = 0; i < links.size(); i++) {
             uplinks.add(new Uplink(links.get(i).name, i + 1, priorities.get(i), 1));
             linkByUplink.put(links.get(i).name, links.get(i));
         }
-        this.endpoint = new ConcentratorEndpoint(concentratorConfig, List.of(KEY), 16, new SplittableRandom(seed + 1));
-        this.cpe = Session.cpe(cpeConfig, KEY, uplinks, new SplittableRandom(seed), 0);
+        this.endpoint = new ConcentratorEndpoint(concentratorConfig, concentratorKeys, 16, new SplittableRandom(seed + 1));
+        this.cpe = Session.cpe(cpeConfig, cpeKey, uplinks, new SplittableRandom(seed), 0);
     }
 
     SimPair(SessionConfig config, List<SimLink> links, List<SubflowPriority> priorities) {
