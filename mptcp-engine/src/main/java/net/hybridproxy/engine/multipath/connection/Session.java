@@ -394,13 +394,9 @@ public final class Session {
     /** Closes a stream abruptly (FAST_CLOSE): the client connection was reset. */
     public void reset(long streamId, ResetReason reason, long now) {
         Stream stream = streams.get(streamId);
-        if (stream == null) {
-            return;
+        if (stream != null) {
+            resetStream(stream, reason, now);
         }
-        queueSessionControl(new FastClose(streamId, remoteKey, reason));
-        drop(stream);
-        mib.increment(MibCounter.STREAMS_RESET);
-        events.add(new SessionEvent.StreamReset(streamId, reason, false));
     }
 
     /** The ids of the open streams. */
@@ -1070,7 +1066,7 @@ public final class Session {
     }
 
     private void onFastClose(FastClose fastClose, long now) {
-        // RFC 8684 §3.5: the option carries "the key of the peer (the receiver of the option)".
+        // RFC 8684 §3.5: MP_FASTCLOSE carries the key of its receiver, which authenticates it.
         if (fastClose.receiverKey() != localKey) {
             mib.increment(MibCounter.FAST_CLOSE_BAD_KEY);
             return;

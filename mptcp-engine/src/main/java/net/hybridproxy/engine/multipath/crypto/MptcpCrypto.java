@@ -23,16 +23,16 @@ public final class MptcpCrypto {
     /**
      * The token that names a session to the holder of the other key.
      *
-     * <p>RFC 8684 §3.2: "The token is ... a cryptographic hash of the receiver's key ... the token
-     * is the most significant 32 bits of the SHA-256 hash of the key".
+     * <p>RFC 8684 §3.2 (paraphrased): The token is ... a cryptographic hash of the receiver's key ... the token
+     * is the most significant 32 bits of the SHA-256 hash of the key.
      */
     public static int token(long key) {
         return ByteBuffer.wrap(sha256(key)).getInt(0);
     }
 
     /**
-     * RFC 8684 §3.1: "The Initial Data Sequence Number (IDSN) ... is the least significant 64 bits
-     * of the SHA-256 hash of the key." Version 1 starts each stream's data sequence space at 0
+     * RFC 8684 §3.1 (paraphrased): The Initial Data Sequence Number (IDSN) ... is the least significant 64 bits
+     * of the SHA-256 hash of the key. Version 1 starts each stream's data sequence space at 0
      * (docs/userspace-protocol.md explains why); the IDSN is kept for diagnostics and vectors.
      */
     public static long idsn(long key) {
@@ -56,7 +56,7 @@ public final class MptcpCrypto {
         return ByteBuffer.wrap(joinHmac(ownKey, peerKey, ownNonce, peerNonce)).getLong(0);
     }
 
-    /** RFC 8684 §3.2: the third ACK carries "the leftmost 160 bits of an HMAC". */
+    /** RFC 8684 §3.2: the third ACK carries the leftmost 160 bits of the HMAC. */
     public static byte[] joinHmac160(long ownKey, long peerKey, int ownNonce, int peerNonce) {
         byte[] full = joinHmac(ownKey, peerKey, ownNonce, peerNonce);
         byte[] truncated = new byte[20];
@@ -67,11 +67,11 @@ public final class MptcpCrypto {
     /**
      * The ADD_ADDR HMAC sent by the host whose key is {@code senderKey}.
      *
-     * <p>RFC 8684 §3.4.1: "the Truncated HMAC ... is the rightmost 64 bits of an HMAC ... the key
+     * <p>RFC 8684 §3.4.1 (paraphrased): the Truncated HMAC ... is the rightmost 64 bits of an HMAC ... the key
      * for the HMAC algorithm, in the case of the message transmitted by Host A, will be Key-A
      * followed by Key-B ... the 'Message' for the HMAC algorithm is the Address ID, IP Address,
      * and Port ... If the port is not present ... the HMAC message will nevertheless include two
-     * octets of value zero."
+     * octets of value zero.
      */
     public static long addAddrHmac(long senderKey, long receiverKey, int addressId, InetAddress address, int port) {
         byte[] raw = address.getAddress();

@@ -16,12 +16,12 @@ import java.util.Objects;
  *   | Truncated HMAC (8, absent when E is set)
  * </pre>
  *
- * <p>RFC 8684 §3.4.1: "the Truncated HMAC ... is the rightmost 64 bits of an HMAC, negotiated and
+ * <p>RFC 8684 §3.4.1 (paraphrased): the Truncated HMAC ... is the rightmost 64 bits of an HMAC, negotiated and
  * calculated in the same way as for MP_JOIN ... the key for the HMAC algorithm, in the case of the
  * message transmitted by Host A, will be Key-A followed by Key-B ... the 'Message' for the HMAC
  * algorithm is the Address ID, IP Address, and Port that precede the HMAC in the ADD_ADDR option.
  * If the port is not present in the ADD_ADDR option, the HMAC message will nevertheless include
- * two octets of value zero." And: "The echo flag (E) ... an ADD_ADDR with the E flag set ...
+ * two octets of value zero. And: "The echo flag (E) ... an ADD_ADDR with the E flag set ...
  * MUST NOT ... [carry] the HMAC": the receiver acknowledges an announcement by echoing it.
  *
  * @param addressId     the sender's id for this address

@@ -13,7 +13,7 @@ import java.util.Arrays;
  *                                                    || Version || Key-A || Key-B)
  * </pre>
  *
- * <p>RFC 8684 §3.1: "The ACK with MP_CAPABLE ... contains both Key-A and Key-B". Binding the proof
+ * <p>RFC 8684 §3.1 (paraphrased): The ACK with MP_CAPABLE ... contains both Key-A and Key-B. Binding the proof
  * to Key-B, which the concentrator drew at random for this session, makes a recorded proof
  * useless for any other session: no clock and no replay cache are needed.
  *

@@ -12,8 +12,8 @@ import java.util.Objects;
  * Magic (4) = "HPMP" | Version (1) | Priority (1) | Key-A (8) | Key Id Length (1) | Key Id (1..64)
  * </pre>
  *
- * <p>RFC 8684 §3.1: "The SYN with MP_CAPABLE ... [contains] the 64-bit key that the sender has
- * generated for this MPTCP connection". The magic lets a concentrator refuse a connection that is
+ * <p>RFC 8684 §3.1 (paraphrased): The SYN with MP_CAPABLE ... [contains] the 64-bit key that the sender has
+ * generated for this MPTCP connection. The magic lets a concentrator refuse a connection that is
  * not speaking this protocol at all (a port scan, a misdirected client) on its first four bytes.
  *
  * @param version  the protocol version the cpe speaks

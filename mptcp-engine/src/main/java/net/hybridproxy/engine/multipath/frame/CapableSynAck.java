@@ -12,7 +12,7 @@ import java.util.Arrays;
  *                                                          || Version || Key-A || Key-B)
  * </pre>
  *
- * <p>RFC 8684 §3.1: "The SYN/ACK with MP_CAPABLE ... contains the key of the responder (Key-B)".
+ * <p>RFC 8684 §3.1 (paraphrased): The SYN/ACK with MP_CAPABLE ... contains the key of the responder (Key-B).
  *
  * @param version the version the concentrator chose (at most the cpe's)
  * @param key     Key-B, the concentrator's 64-bit session key

@@ -11,13 +11,13 @@ import java.util.Arrays;
  * Stream ID (4) | Data Sequence Number (8) | Payload (Body Length - 12, at most 16384)
  * </pre>
  *
- * <p>RFC 8684 §3.3.1: "The data sequence mapping specifies a mapping from the subflow sequence
- * space to the data sequence space." Here the frame boundary is the mapping: the payload's bytes
+ * <p>RFC 8684 §3.3.1 (paraphrased): The data sequence mapping specifies a mapping from the subflow sequence
+ * space to the data sequence space. Here the frame boundary is the mapping: the payload's bytes
  * are data sequence numbers {@code dsn .. dsn+length-1} of the stream, wherever the frame sits in
  * the subflow's byte stream, so no subflow sequence number and no Data-Level Length are needed.
  *
- * <p>RFC 8684 §3.3.3: "The DATA_FIN flag ... indicates 'No more data will be sent' ... The
- * DATA_FIN is ... considered to occupy one octet of data sequence space": with F set, the FIN is
+ * <p>RFC 8684 §3.3.3 (paraphrased): The DATA_FIN flag ... indicates 'No more data will be sent' ... The
+ * DATA_FIN is ... considered to occupy one octet of data sequence space: with F set, the FIN is
  * at {@code dsn + payload length}. A frame with F and no payload is a bare DATA_FIN.
  *
  * <p>Data sequence numbers are 64-bit and start at 0 on every stream; values at or above 2^63

@@ -10,8 +10,8 @@ import java.util.Objects;
  * Stream ID (4, 0 = the session) | Receiver's Key (8) | Reason (1)
  * </pre>
  *
- * <p>RFC 8684 §3.5: "MP_FASTCLOSE ... [is] the equivalent of TCP RST for an MPTCP connection
- * ... the option contains the key of the peer (the receiver of the option)". The key check is
+ * <p>RFC 8684 §3.5 (paraphrased): MP_FASTCLOSE ... [is] the equivalent of TCP RST for an MPTCP connection
+ * ... the option contains the key of the peer (the receiver of the option). The key check is
  * kept: a FAST_CLOSE whose key is not the receiver's is ignored (and counted), as a blind or
  * confused peer cannot then tear down what it does not own. The reason byte (RFC 8684 §3.6 codes)
  * goes into the receiver's log.

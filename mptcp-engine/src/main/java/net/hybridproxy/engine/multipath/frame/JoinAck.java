@@ -10,8 +10,8 @@ import java.util.Arrays;
  * Sender's HMAC (20) = leftmost 160 bits of HMAC-SHA256(Key=(Key-A+Key-B), Msg=(R-A+R-B))
  * </pre>
  *
- * <p>RFC 8684 §3.2: "The third ACK ... containing the sender's authentication information ...
- * the leftmost 160 bits of an HMAC". A subflow whose JOIN_ACK does not verify is reset and
+ * <p>RFC 8684 §3.2 (paraphrased): The third ACK ... containing the sender's authentication information ...
+ * the leftmost 160 bits of an HMAC. A subflow whose JOIN_ACK does not verify is reset and
  * counted, never attached.
  *
  * @param hmac 20 bytes (copied in and out)

@@ -10,8 +10,8 @@ import java.util.Objects;
  * Magic (4) = "HPMP" | Version (1) | Priority (1) | Address ID (1) | Receiver's Token (4) | Sender's Nonce (4)
  * </pre>
  *
- * <p>RFC 8684 §3.2: "The SYN with MP_JOIN contains the MP_JOIN option with the token of the
- * receiver ... a random number (nonce) [...] and an address ID". The Priority byte generalises
+ * <p>RFC 8684 §3.2 (paraphrased): The SYN with MP_JOIN contains the MP_JOIN option with the token of the
+ * receiver ... a random number (nonce) [...] and an address ID. The Priority byte generalises
  * the RFC's B bit (see {@link SubflowPriority}).
  *
  * @param version   the protocol version

@@ -9,8 +9,8 @@ import java.nio.ByteBuffer;
  * Address ID (1) | Sender's Truncated HMAC (8) | Sender's Nonce (4)
  * </pre>
  *
- * <p>RFC 8684 §3.2: "the SYN/ACK with MP_JOIN contains ... a truncated (leftmost 64 bits)
- * Hash-based Message Authentication Code (HMAC) ... and a random number (nonce)". The HMAC is
+ * <p>RFC 8684 §3.2 (paraphrased): the SYN/ACK with MP_JOIN contains ... a truncated (leftmost 64 bits)
+ * Hash-based Message Authentication Code (HMAC) ... and a random number (nonce). The HMAC is
  * "HMAC(Key=(Key-B+Key-A), Msg=(R-B+R-A))".
  *
  * @param addressId     the concentrator's id for its address of this subflow

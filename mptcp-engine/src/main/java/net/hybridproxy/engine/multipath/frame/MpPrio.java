@@ -10,8 +10,8 @@ import java.util.Objects;
  * Priority (1)
  * </pre>
  *
- * <p>RFC 8684 §3.3.8: "the MP_PRIO option ... can be used to change the priority of subflows
- * ... This option applies to the subflow on which it is sent."
+ * <p>RFC 8684 §3.3.8 (paraphrased): the MP_PRIO option ... can be used to change the priority of subflows
+ * ... This option applies to the subflow on which it is sent.
  *
  * @param priority the subflow's new priority
  */

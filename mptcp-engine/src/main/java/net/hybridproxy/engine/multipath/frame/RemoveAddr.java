@@ -10,9 +10,9 @@ import java.util.List;
  * Address ID (1) ... (1 to 255 of them)
  * </pre>
  *
- * <p>RFC 8684 §3.4.2: "If, during the lifetime of an MPTCP connection, a previously announced
+ * <p>RFC 8684 §3.4.2 (paraphrased): If, during the lifetime of an MPTCP connection, a previously announced
  * address becomes invalid (e.g., if the interface disappears) ... the affected host SHOULD
- * announce this ... [and] the receiver ... SHOULD close any subflows using the address".
+ * announce this ... [and] the receiver ... SHOULD close any subflows using the address.
  *
  * @param addressIds the ids, 1..255 of them, each 0..255
  */

@@ -4,9 +4,9 @@ package net.hybridproxy.engine.multipath.frame;
  * Why a subflow or a stream is closed abruptly: the reason codes of RFC 8684 §3.6 (MP_TCPRST),
  * carried in {@link SubflowReset} and {@link FastClose}.
  *
- * <p>RFC 8684 §3.6: "A host sends a TCP RST in order to close a subflow or reject an attempt to
+ * <p>RFC 8684 §3.6 (paraphrased): A host sends a TCP RST in order to close a subflow or reject an attempt to
  * open a subflow (MP_JOIN). In order to let the receiving host know why a subflow is being closed
- * or rejected, the TCP RST packet MAY include the MP_TCPRST option." Codes this implementation
+ * or rejected, the TCP RST packet MAY include the MP_TCPRST option. Codes this implementation
  * does not know decode to {@link #UNSPECIFIED}, as an unknown reason carries no rule.
  */
 public enum ResetReason {

@@ -4,8 +4,8 @@ package net.hybridproxy.engine.multipath.frame;
  * How a subflow's uplink should be used, carried in {@link CapableSyn}, {@link JoinSyn} and
  * {@link MpPrio}.
  *
- * <p>RFC 8684 has one bit for this (B, "backup"): §3.3.8: "the sender would prefer the other host
- * not to send data over this subflow unless there are no non-backup subflows available". A
+ * <p>RFC 8684 has one bit for this (B, "backup"); §3.3.8 (paraphrased): the sender would prefer the other host
+ * not to send data over this subflow unless there are no non-backup subflows available. A
  * hybrid-access operator needs a third class between "always" and "only on failure": an uplink
  * that carries traffic only when the primaries are saturated (LTE next to DSL). The wire field is
  * one byte so that both ends' schedulers see the same classes; {@link #BACKUP} keeps the RFC's

@@ -11,10 +11,10 @@ import java.util.Objects;
  * Reason (1)
  * </pre>
  *
- * <p>RFC 8684 §3.6: "The 'T' flag is used by the sender to indicate whether the error condition
+ * <p>RFC 8684 §3.6 (paraphrased): The 'T' flag is used by the sender to indicate whether the error condition
  * that is reported is Transient (T bit set to 1) or Permanent (T bit set to 0). If the error
  * condition is considered to be Transient by the sender of the RST segment, the recipient of this
- * RST segment MAY try to reestablish a subflow for this connection over the failed path."
+ * RST segment MAY try to reestablish a subflow for this connection over the failed path.
  *
  * @param reason    why the subflow is closed
  * @param transientError whether the peer may try this path again

@@ -38,22 +38,21 @@ final class WireReader {
     }
 
     long u32(String field) throws FrameException {
-        need(4, field);
-        long v = 0;
-        for (int i = 0; i < 4; i++) {
-            v = (v << 8) | (bytes[position + i] & 0xFF);
-        }
-        position += 4;
-        return v;
+        return unsigned(4, field);
     }
 
     long u64(String field) throws FrameException {
-        need(8, field);
+        return unsigned(8, field);
+    }
+
+    /** A big-endian number of {@code count} bytes (a u64 comes back as its two's-complement long). */
+    private long unsigned(int count, String field) throws FrameException {
+        need(count, field);
         long v = 0;
-        for (int i = 0; i < 8; i++) {
+        for (int i = 0; i < count; i++) {
             v = (v << 8) | (bytes[position + i] & 0xFF);
         }
-        position += 8;
+        position += count;
         return v;
     }
 

@@ -18,11 +18,11 @@ import java.util.TreeMap;
  * a protocol violation that closes the stream. In-window data is never dropped silently: nothing
  * would ever send it again.
  *
- * <p>RFC 8684 §3.3.5: "If a receiver receives data ... with a data sequence number that has
- * already been received ... [it] MUST be discarded" — duplicates, from reinjection or redundant
+ * <p>RFC 8684 §3.3.5 (paraphrased): If a receiver receives data ... with a data sequence number that has
+ * already been received ... [it] MUST be discarded — duplicates, from reinjection or redundant
  * scheduling, are dropped by data sequence number here and counted.
  *
- * <p>RFC 8684 §3.3.4: "The receive window is relative to the DATA_ACK"; and a window once
+ * <p>RFC 8684 §3.3.4 (paraphrased): The receive window is relative to the DATA_ACK; and a window once
  * advertised is never taken back: the right edge only moves forward, so a sender is never
  * punished for data it was allowed to send.
  */

@@ -16,8 +16,8 @@ import java.util.TreeMap;
  * bounded by {@code capacity}; {@link #write} accepts only what fits (backpressure, not
  * buffering).
  *
- * <p>New data is sent only below the peer's right edge (RFC 8684 §3.3.4: the sender "MUST NOT
- * send data beyond the window").
+ * <p>New data is sent only below the peer's right edge (RFC 8684 §3.3.4, paraphrased: the sender must not
+ * send data beyond the window).
  *
  * <p>Every segment sent is remembered with a bit mask of the subflows (by slot, 0..63) that carried
  * a copy; a segment is reinjected when every subflow that carried it has failed.

@@ -10,9 +10,9 @@ final class Candidates {
     }
 
     /**
-     * Whether backups are the only subflows to use. RFC 8684 §3.3.8: a backup subflow is one the
-     * peer "would prefer ... not to send data over ... unless there are no non-backup subflows
-     * available".
+     * Whether backups are the only subflows to use. RFC 8684 §3.3.8 (paraphrased): a backup
+     * subflow is one the peer would prefer not to carry data unless no non-backup subflow is
+     * available.
      */
     static boolean onlyBackups(List<SubflowView> subflows) {
         for (SubflowView view : subflows) {

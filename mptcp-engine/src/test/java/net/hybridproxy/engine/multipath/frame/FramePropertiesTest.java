@@ -26,7 +26,7 @@ class FramePropertiesTest {
         return FrameArbitraries.frames();
     }
 
-    @Property(tries = 3000)
+    @Property(tries = 1000)
     void everyFrameEncodesToItsEncodedLengthAndDecodesToItself(@ForAll("frames") Frame frame) throws Exception {
         byte[] bytes = frame.encode();
 
@@ -39,7 +39,7 @@ class FramePropertiesTest {
         assertArrayEquals(bytes, decoded.frame().encode());
     }
 
-    @Property(tries = 1000)
+    @Property(tries = 500)
     void aPrefixOfAFrameOnlyEverAsksForMore(@ForAll("frames") Frame frame, @ForAll double cut) throws Exception {
         byte[] bytes = frame.encode();
         int split = (int) (Math.abs(cut % 1.0) * bytes.length);
@@ -50,7 +50,7 @@ class FramePropertiesTest {
         assertTrue(more.atLeast() > split && more.atLeast() <= bytes.length, more + " for a prefix of " + split);
     }
 
-    @Property(tries = 500)
+    @Property(tries = 200)
     void aStreamOfFramesCutAnywhereReadsBackTheSameFrames(@ForAll @Size(min = 1, max = 12) List<@net.jqwik.api.From("frames") Frame> frames,
                                                            @ForAll @IntRange(min = 1, max = 5000) int pieceSize)
             throws Exception {
@@ -85,7 +85,7 @@ class FramePropertiesTest {
         checkTotal(bytes);
     }
 
-    @Property(tries = 3000)
+    @Property(tries = 1000)
     void damagedFramesDecodeAskForMoreOrAreRefused(@ForAll("frames") Frame frame,
                                                    @ForAll @IntRange(min = 0, max = 100_000) int where,
                                                    @ForAll byte value) {

@@ -18,7 +18,7 @@ class AggregationScenarioTest {
     @Test
     void twoEqualLinksAggregateToAtLeast95PercentOfTheirSum() {
         Bulk.Run run = Bulk.download(SessionConfig.defaults(),
-                List.of(SimLink.of("dsl", 50, 20, 1), SimLink.of("lte", 50, 20, 2)), BOTH_PRIMARY, 8);
+                List.of(SimLink.of("dsl", 50, 20, 1), SimLink.of("lte", 50, 20, 2)), BOTH_PRIMARY, 6);
 
         double goodput = run.megabitsPerSecond();
         System.out.printf("equal 50+50 Mb/s, 20 ms: %.1f Mb/s%n", goodput);
@@ -28,7 +28,7 @@ class AggregationScenarioTest {
     @Test
     void fiftyAt20msAndThirtyAt50msAggregateToAtLeast90PercentOfTheirSum() {
         Bulk.Run run = Bulk.download(SessionConfig.defaults(),
-                List.of(SimLink.of("dsl", 50, 20, 1), SimLink.of("lte", 30, 50, 2)), BOTH_PRIMARY, 8);
+                List.of(SimLink.of("dsl", 50, 20, 1), SimLink.of("lte", 30, 50, 2)), BOTH_PRIMARY, 6);
 
         double goodput = run.megabitsPerSecond();
         System.out.printf("50 Mb/s 20 ms + 30 Mb/s 50 ms: %.1f Mb/s%n", goodput);
@@ -41,9 +41,9 @@ class AggregationScenarioTest {
      */
     @Test
     void aSlowShortPathNextToAFastLongOneNeverFallsBelowTheBestSinglePathAndReaches95PercentOfTheSum() {
-        double lteAlone = Bulk.singlePath(SimLink.of("lte", 100, 70, 2), 8);
+        double lteAlone = Bulk.singlePath(SimLink.of("lte", 100, 70, 2), 6);
         Bulk.Run run = Bulk.download(SessionConfig.defaults(),
-                List.of(SimLink.of("dsl", 8, 15, 1), SimLink.of("lte", 100, 70, 2)), BOTH_PRIMARY, 8);
+                List.of(SimLink.of("dsl", 8, 15, 1), SimLink.of("lte", 100, 70, 2)), BOTH_PRIMARY, 6);
 
         double goodput = run.megabitsPerSecond();
         double worstSecond = run.worstWindowMegabitsPerSecond(SimPair.SECOND);
