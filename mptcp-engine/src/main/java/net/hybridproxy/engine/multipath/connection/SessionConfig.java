@@ -1,0 +1,99 @@
+package net.hybridproxy.engine.multipath.connection;
+
+import java.time.Duration;
+import java.util.Objects;
+import net.hybridproxy.engine.multipath.frame.Data;
+import net.hybridproxy.engine.multipath.pm.ProbePolicy;
+import net.hybridproxy.engine.multipath.reassembly.SendBuffer;
+import net.hybridproxy.engine.multipath.sched.Schedulers;
+
+/**
+ * Every bound and timer of a session. {@link #defaults()} documents each default and why.
+ *
+ * @param scheduler            scheduler name, one of {@link Schedulers#NAMES}
+ * @param overflowBudgetBytes  {@code primary-first} spill-over budget per period, {@code Long.MAX_VALUE} for none
+ * @param overflowBudgetPeriod the budget's period
+ * @param streamSendBuffer     bytes a stream holds until DATA_ACKed
+ * @param streamReceiveWindow  the largest receive window of a stream, bytes
+ * @param sessionReceiveBudget bytes of receive window all streams of a session may hold together
+ * @param maxStreams           concurrent streams per session
+ * @param maxSubflows          subflows per session (at most 64: they are tracked in a bit mask)
+ * @param maxOutOfOrderPieces  out-of-order pieces a stream holds, at least {@link SendBuffer#MAX_SEGMENTS_IN_FLIGHT}
+ * @param probes               probe and stall timing
+ * @param handshakeTimeout     how long a subflow may take to authenticate
+ * @param reconnectBackoff     the path manager's first retry delay
+ * @param maxReconnectBackoff  the path manager's longest retry delay
+ * @param stableAfter          attached this long, a subflow resets its uplink's backoff
+ * @param orphanTimeout        concentrator: how long a session without subflows waits for a rejoin
+ */
+public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration overflowBudgetPeriod,
+                            int streamSendBuffer, int streamReceiveWindow, long sessionReceiveBudget,
+                            int maxStreams, int maxSubflows, int maxOutOfOrderPieces, ProbePolicy probes,
+                            Duration handshakeTimeout, Duration reconnectBackoff, Duration maxReconnectBackoff,
+                            Duration stableAfter, Duration orphanTimeout) {
+
+    public SessionConfig {
+        Objects.requireNonNull(scheduler, "scheduler");
+        Schedulers.create(scheduler, overflowBudgetBytes, Math.max(1, overflowBudgetPeriod.toNanos()));
+        if (streamSendBuffer < Data.MAX_PAYLOAD || streamReceiveWindow < Stream.INITIAL_WINDOW) {
+            throw new IllegalArgumentException("stream buffers must be at least " + Data.MAX_PAYLOAD
+                    + " bytes (send) and " + Stream.INITIAL_WINDOW + " bytes (receive)");
+        }
+        if (sessionReceiveBudget < Stream.INITIAL_WINDOW || maxStreams < 1 || maxSubflows < 1 || maxSubflows > 64
+                || maxOutOfOrderPieces < SendBuffer.MAX_SEGMENTS_IN_FLIGHT) {
+            throw new IllegalArgumentException("session receive budget " + sessionReceiveBudget + ", max streams "
+                    + maxStreams + ", max subflows " + maxSubflows + " (1..64), out-of-order pieces "
+                    + maxOutOfOrderPieces + " (at least " + SendBuffer.MAX_SEGMENTS_IN_FLIGHT + ")");
+        }
+        Objects.requireNonNull(probes, "probes");
+    }
+
+    /**
+     * The defaults:
+     * <ul>
+     * <li>{@code lowest-rtt}, no budget: the kernel's behaviour, so that switching engines changes
+     *     nothing an operator did not ask for;</li>
+     * <li>4 MiB send buffer and receive window per stream: covers 100 Mb/s over a 70 ms LTE path
+     *     with 150 ms of reordering against DSL (100e6/8 * 0.22 s = 2.75 MB), the heterogeneous
+     *     case of the issue, with margin; Linux's tcp_rmem maximum is 6 MiB;</li>
+     * <li>64 MiB of receive window per session, 1024 streams, 8 subflows: a household's worth,
+     *     bounded whatever the peer does;</li>
+     * <li>probes every 100 ms (1 s when idle), stall at 3 RTT + 4 RTTVAR clamped to 200..700 ms,
+     *     close after 5 s stalled: blackhole detection well under a second;</li>
+     * <li>5 s to authenticate, reconnect backoff 100 ms doubling to 10 s, stable after 10 s,
+     *     60 s for an orphaned session to be rejoined.</li>
+     * </ul>
+     */
+    public static SessionConfig defaults() {
+        return new SessionConfig("lowest-rtt", Long.MAX_VALUE, Duration.ofHours(1), 4 << 20, 4 << 20, 64L << 20,
+                1024, 8, 2048,
+                new ProbePolicy(ms(100), ms(1000), 3, ms(200), ms(700), ms(5000)),
+                Duration.ofSeconds(5), Duration.ofMillis(100), Duration.ofSeconds(10), Duration.ofSeconds(10),
+                Duration.ofSeconds(60));
+    }
+
+    /** The same configuration with another scheduler. */
+    public SessionConfig withScheduler(String name) {
+        return new SessionConfig(name, overflowBudgetBytes, overflowBudgetPeriod, streamSendBuffer,
+                streamReceiveWindow, sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes,
+                handshakeTimeout, reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout);
+    }
+
+    /** The same configuration with an overflow budget. */
+    public SessionConfig withOverflowBudget(long bytes, Duration period) {
+        return new SessionConfig(scheduler, bytes, period, streamSendBuffer, streamReceiveWindow,
+                sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes, handshakeTimeout,
+                reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout);
+    }
+
+    /** The same configuration with other stream buffer sizes. */
+    public SessionConfig withStreamBuffers(int sendBuffer, int receiveWindow) {
+        return new SessionConfig(scheduler, overflowBudgetBytes, overflowBudgetPeriod, sendBuffer, receiveWindow,
+                sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes, handshakeTimeout,
+                reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout);
+    }
+
+    private static long ms(long millis) {
+        return millis * 1_000_000L;
+    }
+}

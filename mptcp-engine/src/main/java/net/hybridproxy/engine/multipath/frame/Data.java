@@ -1,0 +1,119 @@
+package net.hybridproxy.engine.multipath.frame;
+
+import java.nio.ByteBuffer;
+import java.util.Arrays;
+
+/**
+ * Stream bytes with their data sequence mapping: RFC 8684's DSS mapping and payload in one frame.
+ * Flags bit 0 is F (DATA_FIN).
+ *
+ * <pre>
+ * Stream ID (4) | Data Sequence Number (8) | Payload (Body Length - 12, at most 16384)
+ * </pre>
+ *
+ * <p>RFC 8684 §3.3.1 (paraphrased): The data sequence mapping specifies a mapping from the subflow sequence
+ * space to the data sequence space. Here the frame boundary is the mapping: the payload's bytes
+ * are data sequence numbers {@code dsn .. dsn+length-1} of the stream, wherever the frame sits in
+ * the subflow's byte stream, so no subflow sequence number and no Data-Level Length are needed.
+ *
+ * <p>RFC 8684 §3.3.3 (paraphrased): The DATA_FIN flag ... indicates 'No more data will be sent' ... The
+ * DATA_FIN is ... considered to occupy one octet of data sequence space: with F set, the FIN is
+ * at {@code dsn + payload length}. A frame with F and no payload is a bare DATA_FIN.
+ *
+ * <p>Data sequence numbers are 64-bit and start at 0 on every stream; values at or above 2^63
+ * are refused (a stream never carries 8 EiB), so that comparisons are plain signed arithmetic.
+ *
+ * <p>The payload array is not copied: the decoder gives every frame a fresh one, and a sender
+ * must not change an array it handed over.
+ *
+ * @param streamId the stream, 1..2^32-1
+ * @param dsn      the data sequence number of the first payload byte (or of the FIN)
+ * @param fin      whether the DATA_FIN follows the payload
+ * @param payload  up to {@link #MAX_PAYLOAD} bytes
+ */
+public record Data(long streamId, long dsn, boolean fin, byte[] payload) implements Frame {
+
+    public static final int MAX_PAYLOAD = 16384;
+
+    public static final int FIXED_BODY_LENGTH = 4 + 8;
+
+    public static final int FLAG_FIN = 0x01;
+
+    public Data {
+        Frame.checkU32("stream id", streamId);
+        if (streamId == 0) {
+            throw new IllegalArgumentException("stream id 0 names the session, not a stream");
+        }
+        if (payload.length > MAX_PAYLOAD) {
+            throw new IllegalArgumentException("payload of " + payload.length + " bytes exceeds " + MAX_PAYLOAD);
+        }
+        if (payload.length == 0 && !fin) {
+            throw new IllegalArgumentException("a DATA frame carries payload, a DATA_FIN, or both");
+        }
+        if (dsn < 0 || dsn > Long.MAX_VALUE - payload.length - 1) {
+            throw new IllegalArgumentException("data sequence number " + Long.toUnsignedString(dsn)
+                    + " plus the payload reaches 2^63");
+        }
+    }
+
+    /** The data sequence number after this frame's payload and FIN. */
+    public long end() {
+        return dsn + payload.length + (fin ? 1 : 0);
+    }
+
+    @Override
+    public int type() {
+        return FrameType.DATA;
+    }
+
+    @Override
+    public int flags() {
+        return fin ? FLAG_FIN : 0;
+    }
+
+    @Override
+    public int bodyLength() {
+        return FIXED_BODY_LENGTH + payload.length;
+    }
+
+    @Override
+    public void encodeBody(ByteBuffer out) {
+        out.putInt((int) streamId).putLong(dsn).put(payload);
+    }
+
+    static Data parse(int flags, WireReader in) throws FrameException {
+        long streamId = in.u32("stream id");
+        long dsn = in.u64("data sequence number");
+        int length = in.remaining();
+        boolean fin = (flags & FLAG_FIN) != 0;
+        if (streamId == 0) {
+            throw new FrameException("DATA for stream 0");
+        }
+        if (length > MAX_PAYLOAD) {
+            throw new FrameException("DATA payload of " + length + " bytes exceeds " + MAX_PAYLOAD);
+        }
+        if (length == 0 && !fin) {
+            throw new FrameException("DATA frame with neither payload nor DATA_FIN");
+        }
+        if (dsn < 0 || dsn > Long.MAX_VALUE - length - 1) {
+            throw new FrameException("DATA sequence number " + Long.toUnsignedString(dsn) + " reaches 2^63");
+        }
+        return new Data(streamId, dsn, fin, in.bytes(length, "payload"));
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof Data other && streamId == other.streamId && dsn == other.dsn && fin == other.fin
+                && Arrays.equals(payload, other.payload);
+    }
+
+    @Override
+    public int hashCode() {
+        return Long.hashCode(streamId * 31 + dsn) * 31 + Arrays.hashCode(payload);
+    }
+
+    @Override
+    public String toString() {
+        return "Data[stream=" + streamId + ", dsn=" + dsn + ", length=" + payload.length + (fin ? ", FIN" : "") + "]";
+    }
+}

@@ -1,0 +1,36 @@
+package net.hybridproxy.engine.multipath.frame;
+
+import java.util.Objects;
+
+/** What {@link FrameCodec#decode} made of the bytes received so far. */
+public sealed interface FrameDecodeResult {
+
+    /**
+     * The frame is not complete yet.
+     *
+     * @param atLeast readable bytes, from the buffer's position, that the next call needs at least
+     */
+    record NeedMoreBytes(int atLeast) implements FrameDecodeResult {
+        public NeedMoreBytes {
+            if (atLeast < 1 || atLeast > Frame.MAX_FRAME_LENGTH) {
+                throw new IllegalArgumentException("atLeast " + atLeast + " is outside 1.." + Frame.MAX_FRAME_LENGTH);
+            }
+        }
+    }
+
+    /**
+     * A whole frame.
+     *
+     * @param frame         the frame
+     * @param consumedBytes its length on the wire, header included
+     */
+    record Decoded(Frame frame, int consumedBytes) implements FrameDecodeResult {
+        public Decoded {
+            Objects.requireNonNull(frame, "frame");
+            if (consumedBytes != frame.encodedLength()) {
+                throw new IllegalArgumentException("consumed " + consumedBytes + " bytes for a frame of "
+                        + frame.encodedLength());
+            }
+        }
+    }
+}

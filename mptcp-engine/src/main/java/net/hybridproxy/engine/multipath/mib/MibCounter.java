@@ -1,0 +1,68 @@
+package net.hybridproxy.engine.multipath.mib;
+
+/**
+ * Everything the engine counts, one line each (the counterpart of Linux {@code net/mptcp/mib.h}).
+ * The adapter exports them as Prometheus counters; the names are bounded by this enum.
+ */
+public enum MibCounter {
+    /** Sessions whose capable handshake completed (both proofs verified). */
+    SESSIONS_ESTABLISHED,
+    /** CAPABLE_SYN naming a key id the concentrator does not know. */
+    CAPABLE_UNKNOWN_KEY_ID,
+    /** CAPABLE_ACK (at the concentrator) or CAPABLE_SYNACK (at the cpe) whose proof did not verify. */
+    CAPABLE_PROOF_FAILED,
+    /** CAPABLE_SYN with a version this implementation does not speak. */
+    CAPABLE_BAD_VERSION,
+    /** JOIN_SYN whose token names no session. */
+    JOIN_NO_TOKEN,
+    /** JOIN_SYNACK or JOIN_ACK whose HMAC did not verify: the subflow was closed, never attached. */
+    JOIN_HMAC_FAILED,
+    /** Subflows refused because the session already has its maximum. */
+    JOIN_REFUSED_LIMIT,
+    /** Subflows attached to a session (initial and joined). */
+    SUBFLOWS_ATTACHED,
+    /** Subflows closed because of a malformed or unexpected frame. */
+    SUBFLOW_PROTOCOL_ERRORS,
+    /** Subflows the peer closed with SUBFLOW_RESET. */
+    SUBFLOW_RESETS_RECEIVED,
+    /** Subflows declared stalled: a probe went unanswered for the stall timeout. */
+    SUBFLOW_STALLS,
+    /** Stalled subflows that answered again. */
+    SUBFLOW_RECOVERIES,
+    /** Subflows closed after staying stalled too long. */
+    SUBFLOW_STALL_CLOSES,
+    /** DATA payload bytes sent, first transmissions and retransmissions. */
+    DATA_BYTES_SENT,
+    /** DATA payload bytes sent again on another subflow after their subflow failed or stalled. */
+    REINJECTED_BYTES,
+    /** Segments sent again because the receive window blocked on them (Raiciu et al.). */
+    OPPORTUNISTIC_RETRANSMITS,
+    /** Times a slow subflow was penalised after an opportunistic retransmission. */
+    PENALISATIONS,
+    /** DATA payload bytes sent as redundant copies. */
+    REDUNDANT_BYTES,
+    /** Received DATA bytes dropped as duplicates by data sequence number. */
+    DUPLICATE_BYTES_RECEIVED,
+    /** Received DATA bytes dropped because they lay beyond the advertised window. */
+    BEYOND_WINDOW_BYTES_RECEIVED,
+    /** DATA payload bytes delivered in order to the application. */
+    DATA_BYTES_DELIVERED,
+    /** Streams opened, by either side. */
+    STREAMS_OPENED,
+    /** Streams refused because the session had its maximum or no receive memory left. */
+    STREAMS_REFUSED,
+    /** Streams closed abruptly with FAST_CLOSE, sent or received. */
+    STREAMS_RESET,
+    /** FAST_CLOSE frames ignored because they did not carry this host's key. */
+    FAST_CLOSE_BAD_KEY,
+    /** ADD_ADDR frames whose HMAC did not verify (dropped). */
+    ADD_ADDR_BAD_HMAC,
+    /** ADD_ADDR frames accepted. */
+    ADD_ADDR_ACCEPTED,
+    /** REMOVE_ADDR frames received. */
+    REMOVE_ADDR_RECEIVED,
+    /** MP_PRIO frames received. */
+    MP_PRIO_RECEIVED,
+    /** Bytes sent on overflow subflows while a primary was usable (the primary-first budget counts these). */
+    OVERFLOW_BYTES_SENT
+}

@@ -1,0 +1,332 @@
+package net.hybridproxy.engine.multipath.reassembly;
+
+import java.nio.ByteBuffer;
+import java.util.ArrayDeque;
+import java.util.Iterator;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * One stream's send side: the data sequence space from the oldest byte not yet DATA_ACKed to the
+ * last byte the application wrote, what was sent on which subflow, and what must be sent again.
+ *
+ * <p>Bytes stay here until DATA_ACKed, not merely until a subflow took them: RFC 8684 §3.3.6:
+ * "The sender MUST keep data in its send buffer as long as the data has not been acknowledged at
+ * the connection level". That is what makes reinjection possible when a subflow fails. Memory is
+ * bounded by {@code capacity}; {@link #write} accepts only what fits (backpressure, not
+ * buffering).
+ *
+ * <p>New data is sent only below the peer's right edge (RFC 8684 §3.3.4, paraphrased: the sender must not
+ * send data beyond the window).
+ *
+ * <p>Every segment sent is remembered with a bit mask of the subflows (by slot, 0..63) that carried
+ * a copy; a segment is reinjected when every subflow that carried it has failed.
+ */
+public final class SendBuffer {
+
+    /**
+     * The most DATA frames of one stream a sender keeps un-DATA_ACKed (docs/userspace-protocol.md
+     * §5.3). A receiver holds at least this many out-of-order pieces per stream, so an honest
+     * sender never makes it refuse in-window data, however small its frames.
+     */
+    public static final int MAX_SEGMENTS_IN_FLIGHT = 1024;
+
+    /** A segment to put in one DATA frame. */
+    public record Chunk(long dsn, byte[] payload, boolean fin, boolean retransmission) {
+        public long end() {
+            return dsn + payload.length + (fin ? 1 : 0);
+        }
+    }
+
+    /** A segment that was sent: where, when, and whether it was sent again opportunistically. */
+    private static final class Segment {
+        final int length;
+        final boolean fin;
+        long subflows;
+        long sentAt;
+        boolean opportunisticallyRetransmitted;
+
+        Segment(int length, boolean fin, long subflows, long sentAt) {
+            this.length = length;
+            this.fin = fin;
+            this.subflows = subflows;
+            this.sentAt = sentAt;
+        }
+    }
+
+    private final int capacity;
+    private byte[] ring;
+    private int head;
+    private long una;
+    private long writeEnd;
+    private long nextNew;
+    private long finDsn = -1;
+    private boolean finSent;
+    private long peerRightEdge;
+    private final TreeMap<Long, Segment> segments = new TreeMap<>();
+    private final ArrayDeque<Long> retransmit = new ArrayDeque<>();
+
+    /**
+     * @param capacity      the most bytes held (written and not yet DATA_ACKed)
+     * @param initialWindow the peer's right edge before its first DATA_ACK
+     */
+    public SendBuffer(int capacity, long initialWindow) {
+        if (capacity < 1 || initialWindow < 0) {
+            throw new IllegalArgumentException("capacity " + capacity + ", initial window " + initialWindow);
+        }
+        this.capacity = capacity;
+        this.ring = new byte[Math.min(capacity, 64 * 1024)];
+        this.peerRightEdge = initialWindow;
+    }
+
+    /** Copies as many bytes from {@code src} as fit and returns how many. */
+    public int write(ByteBuffer src) {
+        if (finDsn >= 0) {
+            throw new IllegalStateException("stream already finished");
+        }
+        int n = (int) Math.min(src.remaining(), freeBytes());
+        if (n == 0) {
+            return 0;
+        }
+        ensureRing((int) (writeEnd - una) + n);
+        int pos = index(writeEnd);
+        int first = Math.min(n, ring.length - pos);
+        src.get(ring, pos, first);
+        if (first < n) {
+            src.get(ring, 0, n - first);
+        }
+        writeEnd += n;
+        return n;
+    }
+
+    /** Bytes {@link #write} would accept now. */
+    public long freeBytes() {
+        return finDsn >= 0 ? 0 : capacity - (writeEnd - una);
+    }
+
+    /** No more bytes will be written; a DATA_FIN follows the last one. */
+    public void finish() {
+        if (finDsn < 0) {
+            finDsn = writeEnd;
+        }
+    }
+
+    public boolean isFinishing() {
+        return finDsn >= 0;
+    }
+
+    /** Whether the DATA_FIN has been DATA_ACKed, i.e. the peer received everything. */
+    public boolean finAcked() {
+        return finDsn >= 0 && una > finDsn;
+    }
+
+    /**
+     * Applies a DATA_ACK.
+     *
+     * @return bytes newly acknowledged
+     * @throws IllegalStateException if the peer acknowledges data never sent
+     */
+    public long onDataAck(long dataAck, long window) {
+        long highestSent = finSent ? finDsn + 1 : nextNew;
+        if (dataAck > highestSent) {
+            throw new IllegalStateException("DATA_ACK " + dataAck + " beyond the highest data sent, " + highestSent);
+        }
+        peerRightEdge = Math.max(peerRightEdge, dataAck + window);
+        if (dataAck <= una) {
+            return 0;
+        }
+        long acked = dataAck - una;
+        long dataAcked = Math.min(dataAck, writeEnd) - una;
+        head = (int) ((head + dataAcked) % ring.length);
+        una = dataAck;
+        while (!segments.isEmpty()) {
+            Map.Entry<Long, Segment> first = segments.firstEntry();
+            if (first.getKey() + first.getValue().length + (first.getValue().fin ? 1 : 0) <= una) {
+                segments.pollFirstEntry();
+            } else {
+                break;
+            }
+        }
+        return acked;
+    }
+
+    /** Whether anything can be sent now: a reinjection, new data within the window, or the DATA_FIN. */
+    public boolean hasSendable() {
+        return !retransmit.isEmpty() || newSendable() > 0 || finPending();
+    }
+
+    /** Whether segments wait to be sent again. */
+    public boolean hasRetransmission() {
+        return !retransmit.isEmpty();
+    }
+
+    private boolean finPending() {
+        return finDsn >= 0 && !finSent && nextNew == finDsn && segments.size() < MAX_SEGMENTS_IN_FLIGHT;
+    }
+
+    /** New bytes written and allowed by the window, not yet sent. */
+    public long newSendable() {
+        if (segments.size() >= MAX_SEGMENTS_IN_FLIGHT) {
+            return 0;
+        }
+        return Math.max(0, Math.min(writeEnd, peerRightEdge) - nextNew);
+    }
+
+    /** Bytes written but not yet sent, whatever the window. */
+    public long unsentBytes() {
+        return writeEnd - nextNew;
+    }
+
+    /** Whether new data is waiting that the peer's window does not let us send. */
+    public boolean blockedByWindow() {
+        return writeEnd > nextNew && nextNew >= peerRightEdge;
+    }
+
+    /**
+     * Takes the next segment to send, at most {@code maxPayload} bytes: a reinjection first, then
+     * new data, then a bare DATA_FIN. Records it as sent on subflow slot {@code subflow}.
+     *
+     * @return the segment, or null if nothing can be sent
+     */
+    public Chunk take(int maxPayload, int subflow, long now) {
+        while (!retransmit.isEmpty()) {
+            long dsn = retransmit.pollFirst();
+            Segment segment = segments.get(dsn);
+            if (segment == null || dsn + segment.length + (segment.fin ? 1 : 0) <= una) {
+                continue;
+            }
+            segment.subflows |= 1L << subflow;
+            segment.sentAt = now;
+            return new Chunk(dsn, copy(dsn, segment.length), segment.fin, true);
+        }
+        long sendable = newSendable();
+        if (sendable > 0) {
+            int length = (int) Math.min(sendable, maxPayload);
+            long dsn = nextNew;
+            nextNew += length;
+            boolean fin = finDsn >= 0 && nextNew == finDsn;
+            finSent |= fin;
+            segments.put(dsn, new Segment(length, fin, 1L << subflow, now));
+            return new Chunk(dsn, copy(dsn, length), fin, false);
+        }
+        if (finPending()) {
+            finSent = true;
+            segments.put(finDsn, new Segment(0, true, 1L << subflow, now));
+            return new Chunk(finDsn, new byte[0], true, false);
+        }
+        return null;
+    }
+
+    /** A copy of the segment at {@code dsn} for another subflow (redundant scheduling), or null once acked. */
+    public Chunk copyOf(long dsn, int subflow) {
+        Segment segment = segments.get(dsn);
+        if (segment == null || dsn + segment.length + (segment.fin ? 1 : 0) <= una) {
+            return null;
+        }
+        segment.subflows |= 1L << subflow;
+        return new Chunk(dsn, copy(dsn, segment.length), segment.fin, true);
+    }
+
+    /**
+     * Queues for reinjection every segment that subflow slot {@code failed} carried and no
+     * subflow in {@code live} carried as well.
+     *
+     * @return bytes queued
+     */
+    public long reinject(int failed, long live) {
+        long queued = 0;
+        long bit = 1L << failed;
+        for (Iterator<Map.Entry<Long, Segment>> it = segments.entrySet().iterator(); it.hasNext(); ) {
+            Map.Entry<Long, Segment> entry = it.next();
+            Segment segment = entry.getValue();
+            if ((segment.subflows & bit) == 0) {
+                continue;
+            }
+            segment.subflows &= ~bit;
+            if ((segment.subflows & live) == 0 && !retransmit.contains(entry.getKey())) {
+                retransmit.addLast(entry.getKey());
+                queued += segment.length;
+            }
+        }
+        return queued;
+    }
+
+    /**
+     * The oldest unacknowledged segment if it qualifies for opportunistic retransmission on
+     * subflow slot {@code candidate}: it was not carried by {@code candidate}, and was not
+     * retransmitted this way before. Marks it as retransmitted and returns it, or returns null.
+     *
+     * <p>Raiciu et al., "How Hard Can It Be? Designing and Implementing a Deployable Multipath TCP"
+     * (NSDI 2012), §4.2: when the connection-level receive window blocks the sender, the segment
+     * holding the window is sent again on a subflow that has room, so the fast subflow does not sit
+     * idle behind the slow one.
+     */
+    public Chunk takeOpportunistic(int candidate) {
+        Map.Entry<Long, Segment> first = segments.firstEntry();
+        if (first == null) {
+            return null;
+        }
+        Segment segment = first.getValue();
+        if (segment.opportunisticallyRetransmitted || (segment.subflows & (1L << candidate)) != 0) {
+            return null;
+        }
+        segment.opportunisticallyRetransmitted = true;
+        segment.subflows |= 1L << candidate;
+        return new Chunk(first.getKey(), copy(first.getKey(), segment.length), segment.fin, true);
+    }
+
+    /** The subflow slots that carried the oldest unacknowledged segment (0 if none). */
+    public long headSubflows() {
+        Map.Entry<Long, Segment> first = segments.firstEntry();
+        return first == null ? 0 : first.getValue().subflows;
+    }
+
+    /** Bytes written and not yet DATA_ACKed. */
+    public long bufferedBytes() {
+        return writeEnd - una;
+    }
+
+    public long una() {
+        return una;
+    }
+
+    public long nextNew() {
+        return nextNew;
+    }
+
+    public long peerRightEdge() {
+        return peerRightEdge;
+    }
+
+    private byte[] copy(long dsn, int length) {
+        byte[] out = new byte[length];
+        int pos = index(dsn);
+        int first = Math.min(length, ring.length - pos);
+        System.arraycopy(ring, pos, out, 0, first);
+        if (first < length) {
+            System.arraycopy(ring, 0, out, first, length - first);
+        }
+        return out;
+    }
+
+    private int index(long dsn) {
+        return (int) ((head + (dsn - una)) % ring.length);
+    }
+
+    private void ensureRing(int needed) {
+        if (needed <= ring.length) {
+            return;
+        }
+        int size = ring.length;
+        while (size < needed) {
+            size = (int) Math.min((long) size * 2, capacity);
+        }
+        byte[] bigger = new byte[size];
+        int used = (int) (writeEnd - una);
+        int first = Math.min(used, ring.length - head);
+        System.arraycopy(ring, head, bigger, 0, first);
+        System.arraycopy(ring, 0, bigger, first, used - first);
+        ring = bigger;
+        head = 0;
+    }
+}

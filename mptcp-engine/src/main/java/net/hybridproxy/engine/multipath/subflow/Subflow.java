@@ -1,0 +1,283 @@
+package net.hybridproxy.engine.multipath.subflow;
+
+import java.util.ArrayDeque;
+import java.util.Objects;
+import net.hybridproxy.engine.multipath.frame.Frame;
+import net.hybridproxy.engine.multipath.frame.FrameReader;
+import net.hybridproxy.engine.multipath.frame.SubflowPriority;
+
+/**
+ * One TCP connection of a session, as the engine sees it: its state, the frames queued for it
+ * alone, the adapter's estimates, and its probe state. The counterpart of Linux
+ * {@code net/mptcp/subflow.c}'s per-subflow context. Driven by the session; not thread-safe.
+ */
+public final class Subflow {
+
+    /** Frames queued for this subflow alone (handshake, probes, MP_PRIO, reset) are few. */
+    public static final int MAX_CONTROL_FRAMES = 16;
+
+    private final long id;
+    private final int slot;
+    private final int addressId;
+    private final String uplink;
+    private SubflowPriority priority;
+    private SubflowState state;
+    private final FrameReader reader = new FrameReader();
+    private final ArrayDeque<Frame> control = new ArrayDeque<>();
+    private final ArrayDeque<long[]> redundantCopies = new ArrayDeque<>();
+    private SubflowEstimates estimates = SubflowEstimates.unknown(0);
+    private long spaceLeft;
+
+    private int localNonce;
+    private int remoteNonce;
+
+    private long nextProbeAt;
+    private long probeValue;
+    private long probeSentAt = -1;
+    private long probeRttNanos;
+    private long probeRttVarNanos;
+    private long stalledSince = -1;
+    private long penalisedUntil;
+    private long attachedAt = -1;
+
+    private String closeWhy;
+    private boolean bookkept;
+
+    private long bytesSent;
+    private long bytesReceived;
+    private long dataBytesSent;
+
+    public Subflow(long id, int slot, int addressId, String uplink, SubflowPriority priority, SubflowState state) {
+        this.id = id;
+        this.slot = slot;
+        this.addressId = addressId;
+        this.uplink = Objects.requireNonNull(uplink, "uplink");
+        this.priority = Objects.requireNonNull(priority, "priority");
+        this.state = Objects.requireNonNull(state, "state");
+    }
+
+    public long id() {
+        return id;
+    }
+
+    /** The bit this subflow occupies in segment masks, 0..63; unique among the session's live subflows. */
+    public int slot() {
+        return slot;
+    }
+
+    public int addressId() {
+        return addressId;
+    }
+
+    /** The uplink's name (cpe) or a name derived from the address id (concentrator). */
+    public String uplink() {
+        return uplink;
+    }
+
+    public SubflowPriority priority() {
+        return priority;
+    }
+
+    public void priority(SubflowPriority priority) {
+        this.priority = Objects.requireNonNull(priority, "priority");
+    }
+
+    public SubflowState state() {
+        return state;
+    }
+
+    public void state(SubflowState state) {
+        this.state = Objects.requireNonNull(state, "state");
+    }
+
+    public FrameReader reader() {
+        return reader;
+    }
+
+    /** Queues a frame for this subflow alone; false if the queue is full (the frame is dropped). */
+    public boolean queueControl(Frame frame) {
+        if (control.size() >= MAX_CONTROL_FRAMES) {
+            return false;
+        }
+        control.addLast(frame);
+        return true;
+    }
+
+    public ArrayDeque<Frame> control() {
+        return control;
+    }
+
+    /** Copies of (stream id, dsn) segments this subflow should also carry (redundant scheduler). */
+    public ArrayDeque<long[]> redundantCopies() {
+        return redundantCopies;
+    }
+
+    public SubflowEstimates estimates() {
+        return estimates;
+    }
+
+    /** Takes the adapter's latest estimates; the space left is reset to what the socket reports. */
+    public void estimates(SubflowEstimates estimates) {
+        this.estimates = Objects.requireNonNull(estimates, "estimates");
+        this.spaceLeft = estimates.sendSpaceBytes();
+    }
+
+    /** Bytes the engine may still hand to this subflow before the adapter reports again. */
+    public long spaceLeft() {
+        return spaceLeft;
+    }
+
+    /** Records {@code bytes} handed to the adapter for this subflow. */
+    public void consumed(int bytes) {
+        spaceLeft = Math.max(0, spaceLeft - bytes);
+        bytesSent += bytes;
+    }
+
+    public void received(int bytes) {
+        bytesReceived += bytes;
+    }
+
+    public void dataSent(int bytes) {
+        dataBytesSent += bytes;
+    }
+
+    /**
+     * The RTT the scheduler uses: TCP's smoothed RTT if the adapter knows it, else the probe RTT
+     * (which includes the local socket queue), else {@code fallback}.
+     */
+    public long srttNanos(long fallback) {
+        if (estimates.srttNanos() > 0) {
+            return estimates.srttNanos();
+        }
+        return probeRttNanos > 0 ? probeRttNanos : fallback;
+    }
+
+    public int localNonce() {
+        return localNonce;
+    }
+
+    public void localNonce(int nonce) {
+        this.localNonce = nonce;
+    }
+
+    public int remoteNonce() {
+        return remoteNonce;
+    }
+
+    public void remoteNonce(int nonce) {
+        this.remoteNonce = nonce;
+    }
+
+    // --- probes ---
+
+    public long nextProbeAt() {
+        return nextProbeAt;
+    }
+
+    public void nextProbeAt(long at) {
+        this.nextProbeAt = at;
+    }
+
+    /** Whether a probe is outstanding. */
+    public boolean probeOutstanding() {
+        return probeSentAt >= 0;
+    }
+
+    public long probeSentAt() {
+        return probeSentAt;
+    }
+
+    public long probeValue() {
+        return probeValue;
+    }
+
+    public void probeSent(long value, long now) {
+        this.probeValue = value;
+        this.probeSentAt = now;
+    }
+
+    /**
+     * Records a probe answer and returns its RTT. Smoothing follows RFC 6298 §2.3 (alpha 1/8,
+     * beta 1/4), the same estimator TCP uses for its own RTT.
+     */
+    public long probeAnswered(long now) {
+        long rtt = Math.max(1, now - probeSentAt);
+        probeSentAt = -1;
+        if (probeRttNanos == 0) {
+            probeRttNanos = rtt;
+            probeRttVarNanos = rtt / 2;
+        } else {
+            probeRttVarNanos = (3 * probeRttVarNanos + Math.abs(probeRttNanos - rtt)) / 4;
+            probeRttNanos = (7 * probeRttNanos + rtt) / 8;
+        }
+        return rtt;
+    }
+
+    public long probeRttNanos() {
+        return probeRttNanos;
+    }
+
+    public long probeRttVarNanos() {
+        return probeRttVarNanos;
+    }
+
+    public long stalledSince() {
+        return stalledSince;
+    }
+
+    public void stalledSince(long at) {
+        this.stalledSince = at;
+    }
+
+    public long penalisedUntil() {
+        return penalisedUntil;
+    }
+
+    public void penalisedUntil(long until) {
+        this.penalisedUntil = until;
+    }
+
+    public long attachedAt() {
+        return attachedAt;
+    }
+
+    public void attachedAt(long at) {
+        this.attachedAt = at;
+    }
+
+    public long bytesSent() {
+        return bytesSent;
+    }
+
+    public long bytesReceived() {
+        return bytesReceived;
+    }
+
+    public long dataBytesSent() {
+        return dataBytesSent;
+    }
+
+    /** Records why the subflow is being closed, for the close event. */
+    public void closeReason(net.hybridproxy.engine.multipath.frame.ResetReason reason, String why) {
+        this.closeWhy = reason + ": " + why;
+    }
+
+    /** Why the subflow is being closed, or null. */
+    public String closeWhy() {
+        return closeWhy;
+    }
+
+    /** Whether the path manager has been told this subflow is gone. */
+    public boolean bookkept() {
+        return bookkept;
+    }
+
+    public void markBookkept() {
+        this.bookkept = true;
+    }
+
+    @Override
+    public String toString() {
+        return "Subflow[" + id + " " + uplink + " " + priority + " " + state + "]";
+    }
+}

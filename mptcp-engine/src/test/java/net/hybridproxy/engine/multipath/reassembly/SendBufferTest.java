@@ -1,0 +1,126 @@
+package net.hybridproxy.engine.multipath.reassembly;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.ByteBuffer;
+import org.junit.jupiter.api.Test;
+
+class SendBufferTest {
+
+    @Test
+    void writesStopAtTheCapacityAndResumeWhenDataIsAcknowledged() {
+        SendBuffer buffer = new SendBuffer(100, 1000);
+
+        assertEquals(100, buffer.write(ByteBuffer.allocate(150)));
+        assertEquals(0, buffer.freeBytes());
+        buffer.take(60, 0, 0);
+        buffer.onDataAck(60, 1000);
+
+        assertEquals(60, buffer.freeBytes());
+    }
+
+    @Test
+    void newDataStaysBelowThePeersRightEdge() {
+        SendBuffer buffer = new SendBuffer(1000, 50);
+        buffer.write(ByteBuffer.allocate(200));
+
+        assertEquals(50, buffer.take(100, 0, 0).payload().length);
+        assertNull(buffer.take(100, 0, 0));
+        assertTrue(buffer.blockedByWindow());
+        buffer.onDataAck(50, 100);
+        assertEquals(100, buffer.take(500, 0, 0).payload().length);
+    }
+
+    @Test
+    void aFailedSubflowsSegmentsAreReinjectedUnlessAnotherLiveSubflowCarriedThem() {
+        SendBuffer buffer = new SendBuffer(1000, 1000);
+        buffer.write(ByteBuffer.allocate(300));
+        buffer.take(100, 0, 0);
+        buffer.take(100, 1, 0);
+        buffer.take(100, 0, 0);
+
+        assertEquals(200, buffer.reinject(0, 1L << 1));
+        SendBuffer.Chunk first = buffer.take(1000, 1, 1);
+        SendBuffer.Chunk second = buffer.take(1000, 1, 1);
+
+        assertTrue(first.retransmission() && second.retransmission());
+        assertEquals(0, first.dsn());
+        assertEquals(200, second.dsn());
+        assertFalse(buffer.hasSendable());
+    }
+
+    @Test
+    void theDataFinFollowsTheLastByteAndIsAcknowledgedLikeOne() {
+        SendBuffer buffer = new SendBuffer(1000, 1000);
+        buffer.write(ByteBuffer.allocate(10));
+        buffer.finish();
+
+        SendBuffer.Chunk chunk = buffer.take(100, 0, 0);
+
+        assertTrue(chunk.fin());
+        assertEquals(11, chunk.end());
+        assertFalse(buffer.finAcked());
+        buffer.onDataAck(11, 1000);
+        assertTrue(buffer.finAcked());
+        assertThrows(IllegalStateException.class, () -> buffer.write(ByteBuffer.allocate(1)));
+    }
+
+    @Test
+    void anAcknowledgementOfDataNeverSentIsRefused() {
+        SendBuffer buffer = new SendBuffer(1000, 1000);
+        buffer.write(ByteBuffer.allocate(100));
+        buffer.take(50, 0, 0);
+
+        assertThrows(IllegalStateException.class, () -> buffer.onDataAck(51, 1000));
+    }
+
+    @Test
+    void theHeadSegmentIsRetransmittedOpportunisticallyOnlyOnceAndNotOnItsOwnSubflow() {
+        SendBuffer buffer = new SendBuffer(1000, 100);
+        buffer.write(ByteBuffer.allocate(500));
+        buffer.take(100, 0, 0);
+
+        assertNull(buffer.takeOpportunistic(0));
+        assertEquals(0, buffer.takeOpportunistic(1).dsn());
+        assertNull(buffer.takeOpportunistic(2));
+    }
+
+    @Test
+    void atMostAThousandAndTwentyFourFramesAreInFlight() {
+        SendBuffer buffer = new SendBuffer(1 << 20, 1 << 20);
+        buffer.write(ByteBuffer.allocate(SendBuffer.MAX_SEGMENTS_IN_FLIGHT + 10));
+        for (int i = 0; i < SendBuffer.MAX_SEGMENTS_IN_FLIGHT; i++) {
+            buffer.take(1, 0, 0);
+        }
+
+        assertNull(buffer.take(1, 0, 0));
+        buffer.onDataAck(1, 1 << 20);
+        assertEquals(1, buffer.take(1, 0, 0).payload().length);
+    }
+
+    @Test
+    void bytesSurviveTheRingWrappingAndGrowing() {
+        SendBuffer buffer = new SendBuffer(200_000, 1 << 20);
+        long written = 0;
+        long acked = 0;
+        for (int round = 0; round < 50; round++) {
+            byte[] data = new byte[7_000 + round * 100];
+            for (int i = 0; i < data.length; i++) {
+                data[i] = (byte) (written + i);
+            }
+            written += buffer.write(ByteBuffer.wrap(data));
+            SendBuffer.Chunk chunk;
+            while ((chunk = buffer.take(4_000, 0, 0)) != null) {
+                for (int i = 0; i < chunk.payload().length; i++) {
+                    assertEquals((byte) (chunk.dsn() + i), chunk.payload()[i]);
+                }
+            }
+            acked = Math.min(written, acked + 5_000);
+            buffer.onDataAck(acked, 1 << 20);
+        }
+    }
+}

@@ -1,0 +1,53 @@
+package net.hybridproxy.engine.multipath.sim;
+
+import java.util.List;
+import net.hybridproxy.engine.multipath.connection.SessionConfig;
+import net.hybridproxy.engine.multipath.frame.SubflowPriority;
+
+/** Runs of one bulk download over a set of links, and their goodput. */
+final class Bulk {
+
+    /** Warm-up before measuring: the session, slow start and the reorder buffer settle. */
+    static final long WARMUP = 2 * SimPair.SECOND;
+
+    private Bulk() {
+    }
+
+    /** The result of one download: the pair (for its counters) and the sink (for its log). */
+    record Run(SimPair pair, StreamSink sink, long start, long end) {
+        double megabitsPerSecond() {
+            return sink.megabitsPerSecond(start, end);
+        }
+
+        /** The lowest goodput over consecutive windows of {@code window} nanoseconds. */
+        double worstWindowMegabitsPerSecond(long window) {
+            double worst = Double.MAX_VALUE;
+            for (long t = start; t + window <= end; t += window) {
+                worst = Math.min(worst, sink.megabitsPerSecond(t, t + window));
+            }
+            return worst;
+        }
+    }
+
+    /** A download as fast as the session goes, measured for {@code seconds} after the warm-up. */
+    static Run download(SessionConfig config, List<SimLink> links, List<SubflowPriority> priorities, int seconds) {
+        SimPair pair = new SimPair(config, links, priorities);
+        pair.runFor(SimPair.SECOND / 2);
+        pair.onConcentratorStream(id -> pair.sendFromConcentrator(id, Long.MAX_VALUE, 0));
+        long id = pair.openStream(100);
+        long start = pair.now() + WARMUP;
+        long end = start + seconds * SimPair.SECOND;
+        pair.runUntil(end);
+        StreamSink sink = pair.cpeSinks.get(id);
+        if (sink.corruption != null) {
+            throw new AssertionError(sink.corruption);
+        }
+        return new Run(pair, sink, start, end);
+    }
+
+    /** The same download over one link alone: the best a single path does in this simulator. */
+    static double singlePath(SimLink link, int seconds) {
+        return download(SessionConfig.defaults(), List.of(link), List.of(SubflowPriority.PRIMARY), seconds)
+                .megabitsPerSecond();
+    }
+}

@@ -1,0 +1,64 @@
+package net.hybridproxy.engine.multipath.sim;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.ArrayList;
+import java.util.List;
+import net.hybridproxy.engine.multipath.connection.SessionConfig;
+import net.hybridproxy.engine.multipath.frame.SubflowPriority;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The measurements behind multiplexing streams over warm subflows (docs/userspace-protocol.md §2):
+ * a new connection's first byte costs one round trip, not a TCP and a capable handshake more, and
+ * one bulk download does not starve the others.
+ */
+class MultiplexingScenarioTest {
+
+    private static List<SimLink> dslAndLte() {
+        return List.of(SimLink.of("dsl", 50, 20, 1), SimLink.of("lte", 30, 50, 2));
+    }
+
+    @Test
+    void aShortRequestBehindABulkDownloadGetsItsFirstByteWithinAFewRoundTrips() {
+        SimPair pair = new SimPair(SessionConfig.defaults(), dslAndLte(),
+                List.of(SubflowPriority.PRIMARY, SubflowPriority.PRIMARY));
+        pair.runFor(SimPair.SECOND / 2);
+        List<Long> bulk = new ArrayList<>();
+        pair.onConcentratorStream(id -> pair.sendFromConcentrator(id, bulk.isEmpty() ? Long.MAX_VALUE : 20_000, 0));
+        bulk.add(pair.openStream(100));
+        pair.runFor(3 * SimPair.SECOND);
+
+        long opened = pair.now();
+        long shortId = pair.openStream(100);
+        pair.runFor(2 * SimPair.SECOND);
+        StreamSink sink = pair.cpeSinks.get(shortId);
+
+        double ttfbMs = (sink.firstByteAt - opened) / 1e6;
+        System.out.printf("short request behind a bulk download: first byte after %.1f ms, all 20 kB %s%n", ttfbMs,
+                sink.received == 20_000 ? "delivered" : "NOT delivered");
+        assertTrue(sink.received == 20_000 && sink.ended);
+        // One round trip on the 20 ms path plus the queues a saturated download keeps on both paths.
+        assertTrue(ttfbMs < 250, ttfbMs + " ms");
+    }
+
+    @Test
+    void twoBulkDownloadsShareTheSessionFairly() {
+        SimPair pair = new SimPair(SessionConfig.defaults(), dslAndLte(),
+                List.of(SubflowPriority.PRIMARY, SubflowPriority.PRIMARY));
+        pair.runFor(SimPair.SECOND / 2);
+        pair.onConcentratorStream(id -> pair.sendFromConcentrator(id, Long.MAX_VALUE, 0));
+        long a = pair.openStream(100);
+        long b = pair.openStream(100);
+        pair.runFor(2 * SimPair.SECOND);
+        long from = pair.now();
+        pair.runFor(4 * SimPair.SECOND);
+
+        double rateA = pair.cpeSinks.get(a).megabitsPerSecond(from, pair.now());
+        double rateB = pair.cpeSinks.get(b).megabitsPerSecond(from, pair.now());
+        double jain = Math.pow(rateA + rateB, 2) / (2 * (rateA * rateA + rateB * rateB));
+        System.out.printf("two bulk downloads: %.1f and %.1f Mb/s, Jain index %.3f%n", rateA, rateB, jain);
+        assertTrue(jain > 0.95, "Jain's fairness index " + jain);
+        assertTrue(rateA + rateB >= 0.9 * 80, "together " + (rateA + rateB));
+    }
+}

@@ -1,0 +1,73 @@
+package net.hybridproxy.engine.multipath.sim;
+
+import java.util.SplittableRandom;
+
+/**
+ * One uplink between the cpe and the concentrator: a bottleneck in each direction with a rate, a
+ * propagation delay (half the base RTT each way), a drop-tail queue limit, random loss, jitter
+ * (which reorders nothing inside a TCP connection, but delays its in-order delivery), and a
+ * blackhole switch that silently drops everything in both directions.
+ *
+ * <p>Rates are TCP payload rates: IP and TCP headers are not modelled, so "the sum of the links"
+ * is the sum of what TCP could carry over each alone.
+ */
+final class SimLink {
+
+    final String name;
+    final long rateBitsPerSecond;
+    final long rttNanos;
+    final long queueLimitBytes;
+    double lossRate;
+    long jitterNanos;
+    boolean blackholed;
+    private final long[] busyUntil = new long[2];
+    private final SplittableRandom random;
+    long bytesCarried;
+
+    SimLink(String name, double megabitsPerSecond, double rttMillis, long queueLimitBytes, long seed) {
+        this.name = name;
+        this.rateBitsPerSecond = (long) (megabitsPerSecond * 1e6);
+        this.rttNanos = (long) (rttMillis * 1e6);
+        this.queueLimitBytes = queueLimitBytes;
+        this.random = new SplittableRandom(seed);
+    }
+
+    /** A link whose queue holds one bandwidth-delay product (a common, well-sized buffer). */
+    static SimLink of(String name, double megabitsPerSecond, double rttMillis, long seed) {
+        long bdp = (long) (megabitsPerSecond * 1e6 / 8 * rttMillis / 1000);
+        return new SimLink(name, megabitsPerSecond, rttMillis, Math.max(64 * 1024, bdp), seed);
+    }
+
+    long bdpBytes() {
+        return (long) (rateBitsPerSecond / 8.0 * rttNanos / 1e9);
+    }
+
+    /**
+     * Offers a segment to direction {@code dir} (0 up, 1 down) at {@code now}.
+     *
+     * @return its arrival time at the far end, or -1 if it was dropped (blackhole, full queue, loss)
+     */
+    long transmit(int dir, int bytes, long now) {
+        if (blackholed) {
+            return -1;
+        }
+        long queuedNanos = Math.max(0, busyUntil[dir] - now);
+        long queuedBytes = (long) (queuedNanos * (rateBitsPerSecond / 8e9));
+        if (queuedBytes + bytes > queueLimitBytes) {
+            return -1;
+        }
+        if (lossRate > 0 && random.nextDouble() < lossRate) {
+            return -1;
+        }
+        long start = Math.max(now, busyUntil[dir]);
+        busyUntil[dir] = start + (long) (bytes * 8e9 / rateBitsPerSecond);
+        bytesCarried += bytes;
+        long jitter = jitterNanos > 0 ? random.nextLong(jitterNanos) : 0;
+        return busyUntil[dir] + rttNanos / 2 + jitter;
+    }
+
+    /** When an acknowledgement sent now arrives back (ACKs are small: delay only), or -1 if lost. */
+    long ackArrival(long now) {
+        return blackholed ? -1 : now + rttNanos / 2;
+    }
+}

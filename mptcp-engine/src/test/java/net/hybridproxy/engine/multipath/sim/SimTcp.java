@@ -1,0 +1,206 @@
+package net.hybridproxy.engine.multipath.sim;
+
+import java.nio.ByteBuffer;
+import java.util.ArrayDeque;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.function.Consumer;
+import net.hybridproxy.engine.multipath.subflow.SubflowEstimates;
+
+/**
+ * A TCP connection over one {@link SimLink}, as the engine above it sees TCP: a reliable, in-order
+ * byte stream in each direction with a congestion window, a send queue and an RTT.
+ *
+ * <p>The model: segments of {@value #MSS} bytes leave while the bytes in flight fit the window;
+ * the window starts at 10 segments, doubles every RTT (slow start) and grows by one segment per
+ * RTT after a loss (congestion avoidance), and is capped at the link's bandwidth-delay product
+ * plus its queue (the most a loss-free TCP would keep in flight). A dropped segment (random loss,
+ * a full queue) is sent again after about one RTT (fast retransmit) and halves the window; under
+ * a blackhole, retransmission timeouts start at max(200 ms, 2 RTT) and double. The receiver
+ * delivers only in order, so one lost segment holds back everything behind it, as in TCP.
+ * The send queue reports room up to {@code notSentLowat} unsent bytes, like a socket with
+ * {@code TCP_NOTSENT_LOWAT} set.
+ */
+final class SimTcp {
+
+    static final int MSS = 1448;
+
+    /** One direction of the connection. */
+    final class Pipe {
+        private final int dir;
+        private Consumer<ByteBuffer> receiver;
+        private final ArrayDeque<byte[]> notSent = new ArrayDeque<>();
+        private int headOffset;
+        private long notSentBytes;
+        private long nextSeq;
+        private long inflight;
+        private double cwnd = 10 * MSS;
+        private double ssthresh = Double.MAX_VALUE;
+        private final double maxCwnd;
+        private long lastReductionAt = Long.MIN_VALUE;
+        private final Map<Long, Segment> unacked = new HashMap<>();
+        private long rcvNext;
+        private final TreeMap<Long, byte[]> outOfOrder = new TreeMap<>();
+        private double srttNanos;
+        long bytesDelivered;
+
+        private Pipe(int dir) {
+            this.dir = dir;
+            this.maxCwnd = Math.max(20 * MSS, link.bdpBytes() + link.queueLimitBytes);
+            this.srttNanos = link.rttNanos;
+        }
+
+        void receiver(Consumer<ByteBuffer> receiver) {
+            this.receiver = receiver;
+        }
+
+        void write(byte[] bytes) {
+            if (closed || bytes.length == 0) {
+                return;
+            }
+            notSent.addLast(bytes);
+            notSentBytes += bytes.length;
+            trySend();
+        }
+
+        SubflowEstimates estimates() {
+            return new SubflowEstimates((long) srttNanos, (long) cwnd, inflight, notSentBytes,
+                    Math.max(0, notSentLowat - notSentBytes));
+        }
+
+        private void trySend() {
+            while (!closed && notSentBytes > 0 && (inflight == 0 || inflight + MSS <= cwnd)) {
+                int length = (int) Math.min(MSS, notSentBytes);
+                byte[] data = new byte[length];
+                int filled = 0;
+                while (filled < length) {
+                    byte[] head = notSent.peekFirst();
+                    int n = Math.min(length - filled, head.length - headOffset);
+                    System.arraycopy(head, headOffset, data, filled, n);
+                    filled += n;
+                    headOffset += n;
+                    if (headOffset == head.length) {
+                        notSent.pollFirst();
+                        headOffset = 0;
+                    }
+                }
+                notSentBytes -= length;
+                Segment segment = new Segment(nextSeq, data);
+                nextSeq += length;
+                inflight += length;
+                unacked.put(segment.seq, segment);
+                transmit(segment);
+            }
+        }
+
+        private void transmit(Segment segment) {
+            long now = queue.now();
+            segment.sentAt = now;
+            segment.transmissions++;
+            long arrival = link.transmit(dir, segment.data.length, now);
+            if (arrival < 0) {
+                lost(segment);
+                return;
+            }
+            int transmission = segment.transmissions;
+            queue.at(arrival, () -> arrive(segment, transmission));
+        }
+
+        private void lost(Segment segment) {
+            long now = queue.now();
+            long delay;
+            if (link.blackholed) {
+                segment.rtoBackoff = segment.rtoBackoff == 0 ? 1 : Math.min(segment.rtoBackoff * 2, 8);
+                delay = Math.max(200_000_000L, 2 * (long) srttNanos) * segment.rtoBackoff;
+            } else {
+                delay = (long) srttNanos + 2_000_000L;
+                if (now - lastReductionAt > srttNanos) {
+                    ssthresh = Math.max(2 * MSS, cwnd / 2);
+                    cwnd = ssthresh;
+                    lastReductionAt = now;
+                }
+            }
+            queue.at(now + delay, () -> {
+                if (!closed && unacked.containsKey(segment.seq)) {
+                    transmit(segment);
+                }
+            });
+        }
+
+        private void arrive(Segment segment, int transmission) {
+            if (closed) {
+                return;
+            }
+            if (segment.seq >= rcvNext && !outOfOrder.containsKey(segment.seq)) {
+                outOfOrder.put(segment.seq, segment.data);
+                while (!outOfOrder.isEmpty() && outOfOrder.firstKey() == rcvNext) {
+                    byte[] data = outOfOrder.pollFirstEntry().getValue();
+                    rcvNext += data.length;
+                    bytesDelivered += data.length;
+                    receiver.accept(ByteBuffer.wrap(data));
+                    if (closed) {
+                        return;
+                    }
+                }
+            }
+            long ackAt = link.ackArrival(queue.now());
+            if (ackAt >= 0) {
+                queue.at(ackAt, () -> acked(segment, transmission));
+            }
+        }
+
+        private void acked(Segment segment, int transmission) {
+            if (closed || unacked.remove(segment.seq) == null) {
+                return;
+            }
+            inflight -= segment.data.length;
+            if (transmission == segment.transmissions) {
+                double sample = queue.now() - segment.sentAt;
+                srttNanos = 0.875 * srttNanos + 0.125 * sample;
+            }
+            if (cwnd < ssthresh) {
+                cwnd += segment.data.length;
+            } else {
+                cwnd += (double) MSS * segment.data.length / cwnd;
+            }
+            cwnd = Math.min(cwnd, maxCwnd);
+            trySend();
+            onProgress.run();
+        }
+    }
+
+    private static final class Segment {
+        final long seq;
+        final byte[] data;
+        long sentAt;
+        int transmissions;
+        int rtoBackoff;
+
+        Segment(long seq, byte[] data) {
+            this.seq = seq;
+            this.data = data;
+        }
+    }
+
+    final SimLink link;
+    private final EventQueue queue;
+    private final long notSentLowat;
+    private final Runnable onProgress;
+    final Pipe up;
+    final Pipe down;
+    boolean closed;
+
+    SimTcp(SimLink link, EventQueue queue, long notSentLowat, Runnable onProgress) {
+        this.link = link;
+        this.queue = queue;
+        this.notSentLowat = notSentLowat;
+        this.onProgress = onProgress;
+        this.up = new Pipe(0);
+        this.down = new Pipe(1);
+    }
+
+    void close() {
+        closed = true;
+    }
+}
