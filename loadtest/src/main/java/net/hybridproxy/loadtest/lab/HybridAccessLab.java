@@ -1,4 +1,4 @@
-package net.hybridproxy.proxy.lab;
+package net.hybridproxy.loadtest.lab;
 
 import java.net.URISyntaxException;
 import java.nio.file.Path;
@@ -555,7 +555,8 @@ public final class HybridAccessLab implements AutoCloseable {
             var src = HybridAccessLab.class.getProtectionDomain().getCodeSource();
             if (src != null) {
                 Path p = Path.of(src.getLocation().toURI());
-                if (p.getFileName() != null && p.getFileName().toString().equals("test-classes")) {
+                String dir = p.getFileName() == null ? "" : p.getFileName().toString();
+                if (dir.equals("classes") || dir.equals("test-classes")) {
                     return p.resolveSibling("lab-logs");
                 }
             }

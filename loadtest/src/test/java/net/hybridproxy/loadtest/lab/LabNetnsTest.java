@@ -1,4 +1,4 @@
-package net.hybridproxy.proxy.lab;
+package net.hybridproxy.loadtest.lab;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -10,7 +10,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
-import net.hybridproxy.proxy.lab.HybridAccessLab.Link;
+import net.hybridproxy.loadtest.lab.HybridAccessLab.Link;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
