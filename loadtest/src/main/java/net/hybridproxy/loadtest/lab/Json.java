@@ -1,32 +1,97 @@
 package net.hybridproxy.loadtest.lab;
 
+import java.util.ArrayList;
+import java.util.Collection;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
- * Just enough JSON for one flat object per line (strings, numbers, booleans, null). The traffic
- * tool must stay JDK-only, and its result line is the only JSON the lab reads or writes.
+ * Just enough JSON for the lab's result lines and benchmark reports: objects, arrays, strings, numbers,
+ * booleans and null. The traffic tools must stay free of extra dependencies, and nothing here needs more.
+ * Objects parse to insertion-ordered maps, arrays to lists, integers to Long and other numbers to Double.
  */
-final class Json {
+public final class Json {
     private Json() {
     }
 
-    static String write(Map<String, ?> fields) {
-        StringBuilder sb = new StringBuilder("{");
-        for (Map.Entry<String, ?> e : fields.entrySet()) {
-            if (sb.length() > 1) {
+    /** One line of JSON. Maps, collections, primitive arrays, numbers, booleans and null map as expected. */
+    public static String write(Object value) {
+        StringBuilder sb = new StringBuilder();
+        write(value, sb, -1, 0);
+        return sb.toString();
+    }
+
+    /** Indented JSON for files people read and diff. */
+    public static String writePretty(Object value) {
+        StringBuilder sb = new StringBuilder();
+        write(value, sb, 2, 0);
+        return sb.append('\n').toString();
+    }
+
+    private static void write(Object v, StringBuilder sb, int indent, int depth) {
+        switch (v) {
+            case null -> sb.append("null");
+            case Double d when d.isNaN() || d.isInfinite() -> sb.append("null");
+            case Float f when f.isNaN() || f.isInfinite() -> sb.append("null");
+            case Number n -> sb.append(n);
+            case Boolean b -> sb.append(b);
+            case Map<?, ?> m -> {
+                sb.append('{');
+                boolean first = true;
+                for (Map.Entry<?, ?> e : m.entrySet()) {
+                    if (!first) {
+                        sb.append(',');
+                    }
+                    first = false;
+                    newline(sb, indent, depth + 1);
+                    quote(String.valueOf(e.getKey()), sb);
+                    sb.append(indent >= 0 ? ": " : ":");
+                    write(e.getValue(), sb, indent, depth + 1);
+                }
+                if (!m.isEmpty()) {
+                    newline(sb, indent, depth);
+                }
+                sb.append('}');
+            }
+            case Collection<?> c -> writeArray(List.copyOf(c.stream().map(x -> x == null ? NULL : x).toList()), sb,
+                    indent, depth);
+            case double[] a -> writeArray(java.util.Arrays.stream(a).boxed().map(x -> (Object) x).toList(), sb, -1, depth);
+            case long[] a -> writeArray(java.util.Arrays.stream(a).boxed().map(x -> (Object) x).toList(), sb, -1, depth);
+            default -> quote(v.toString(), sb);
+        }
+    }
+
+    private static final Object NULL = new Object() {
+        @Override
+        public String toString() {
+            return "null";
+        }
+    };
+
+    private static void writeArray(List<?> items, StringBuilder sb, int indent, int depth) {
+        // Arrays of plain values stay on one line even in pretty output: timelines would otherwise fill pages.
+        boolean scalars = items.stream().allMatch(x -> x == NULL || x instanceof Number || x instanceof Boolean);
+        int inner = scalars ? -1 : indent;
+        sb.append('[');
+        for (int i = 0; i < items.size(); i++) {
+            if (i > 0) {
                 sb.append(',');
             }
-            quote(e.getKey(), sb);
-            sb.append(':');
-            Object v = e.getValue();
-            if (v == null || v instanceof Number || v instanceof Boolean) {
-                sb.append(v);
-            } else {
-                quote(v.toString(), sb);
-            }
+            newline(sb, inner, depth + 1);
+            Object x = items.get(i);
+            write(x == NULL ? null : x, sb, inner, depth + 1);
         }
-        return sb.append('}').toString();
+        if (!items.isEmpty()) {
+            newline(sb, inner, depth);
+        }
+        sb.append(']');
+    }
+
+    private static void newline(StringBuilder sb, int indent, int depth) {
+        if (indent >= 0) {
+            sb.append('\n').append(" ".repeat(indent * depth));
+        }
     }
 
     private static void quote(String s, StringBuilder sb) {
@@ -51,34 +116,27 @@ final class Json {
         sb.append('"');
     }
 
-    /** Parses one flat object; values become String, Long, Double, Boolean or null. */
+    /** Parses one object (kept for the traffic tool's flat result lines). */
     static Map<String, Object> parseFlat(String text) {
+        return parseObject(text);
+    }
+
+    /** Parses a JSON object. */
+    @SuppressWarnings("unchecked")
+    public static Map<String, Object> parseObject(String text) {
+        Object v = parse(text);
+        if (!(v instanceof Map)) {
+            throw new IllegalArgumentException("not a JSON object: " + text);
+        }
+        return (Map<String, Object>) v;
+    }
+
+    /** Parses any JSON value. */
+    public static Object parse(String text) {
         Parser p = new Parser(text.strip());
-        Map<String, Object> out = new LinkedHashMap<>();
-        p.expect('{');
-        p.skipWs();
-        if (p.peek() == '}') {
-            p.pos++;
-            p.end();
-            return out;
-        }
-        while (true) {
-            p.skipWs();
-            String key = p.string();
-            p.skipWs();
-            p.expect(':');
-            p.skipWs();
-            out.put(key, p.value());
-            p.skipWs();
-            char c = p.next();
-            if (c == '}') {
-                p.end();
-                return out;
-            }
-            if (c != ',') {
-                throw p.error("expected , or }");
-            }
-        }
+        Object v = p.value();
+        p.end();
+        return v;
     }
 
     private static final class Parser {
@@ -122,12 +180,19 @@ final class Json {
         }
 
         Object value() {
+            skipWs();
             char c = peek();
             if (c == '"') {
                 return string();
             }
+            if (c == '{') {
+                return object();
+            }
+            if (c == '[') {
+                return array();
+            }
             int start = pos;
-            while (pos < s.length() && ",}".indexOf(s.charAt(pos)) < 0 && !Character.isWhitespace(s.charAt(pos))) {
+            while (pos < s.length() && ",}]".indexOf(s.charAt(pos)) < 0 && !Character.isWhitespace(s.charAt(pos))) {
                 pos++;
             }
             String tok = s.substring(start, pos);
@@ -143,6 +208,52 @@ final class Json {
                     }
                 }
             };
+        }
+
+        Map<String, Object> object() {
+            expect('{');
+            Map<String, Object> out = new LinkedHashMap<>();
+            skipWs();
+            if (peek() == '}') {
+                pos++;
+                return out;
+            }
+            while (true) {
+                skipWs();
+                String key = string();
+                skipWs();
+                expect(':');
+                out.put(key, value());
+                skipWs();
+                char c = next();
+                if (c == '}') {
+                    return out;
+                }
+                if (c != ',') {
+                    throw error("expected , or }");
+                }
+            }
+        }
+
+        List<Object> array() {
+            expect('[');
+            List<Object> out = new ArrayList<>();
+            skipWs();
+            if (peek() == ']') {
+                pos++;
+                return out;
+            }
+            while (true) {
+                out.add(value());
+                skipWs();
+                char c = next();
+                if (c == ']') {
+                    return out;
+                }
+                if (c != ',') {
+                    throw error("expected , or ]");
+                }
+            }
         }
 
         String string() {

@@ -103,6 +103,16 @@ public final class Netns implements AutoCloseable {
         return logDir == null ? start(cmd) : start(logDir.resolve(name + "-" + logName + ".log"), cmd);
     }
 
+    /**
+     * Starts a long-running process whose standard input is a pipe from this JVM, for processes controlled by
+     * {@link LabProcess#request}; output goes to {@code <logDir>/<namespace>-<logName>.log} as with
+     * {@link #startLogged}.
+     */
+    public LabProcess startControlled(String logName, String... cmd) {
+        Path logFile = logDir == null ? null : logDir.resolve(name + "-" + logName + ".log");
+        return track(LabProcess.start(label(cmd), inside(cmd), logFile, true));
+    }
+
     /** Processes started here and not yet closed. */
     public List<LabProcess> processes() {
         return List.copyOf(processes);
