@@ -1,16 +1,15 @@
 package net.hybridproxy.proxy.testing;
 
+import net.hybridproxy.proxy.exec.Command;
 import net.hybridproxy.proxy.nativeio.Libc;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.Callable;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 
@@ -18,6 +17,10 @@ import java.util.concurrent.atomic.AtomicReference;
  * A network namespace a test creates and always deletes, named {@code hpxpm-<pid>-<n>-<tag>} so that parallel
  * runs and leftovers are recognisable. Code can run inside it on a fresh thread that has entered it with
  * setns(2): sockets, netlink sockets included, belong to the namespace of the thread that creates them.
+ *
+ * <p>This is the in-process helper for the path-manager kernel tests. The process-oriented namespace lab
+ * (topology, link emulation, child processes) lives in the loadtest module, which depends on this one, so it
+ * cannot be shared from here without a dependency cycle; both run their commands through {@link Command}.
  */
 public final class NetNs implements AutoCloseable {
     private static final AtomicInteger COUNTER = new AtomicInteger();
@@ -139,24 +142,8 @@ public final class NetNs implements AutoCloseable {
         void run() throws Exception;
     }
 
-    static String run(List<String> cmd) throws IOException {
-        Process p = new ProcessBuilder(cmd).start();
-        try {
-            if (!p.waitFor(20, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                throw new IOException(String.join(" ", cmd) + ": timed out");
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            p.destroyForcibly();
-            throw new IOException("interrupted", e);
-        }
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
-        if (p.exitValue() != 0) {
-            throw new IOException(String.join(" ", cmd) + " exited " + p.exitValue() + ": " + err.strip());
-        }
-        return out;
+    private static String run(List<String> cmd) throws IOException {
+        return Command.run(cmd, null).output();
     }
 
     @Override

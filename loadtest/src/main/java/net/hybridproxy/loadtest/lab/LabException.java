@@ -1,4 +1,4 @@
-package net.hybridproxy.proxy.lab;
+package net.hybridproxy.loadtest.lab;
 
 /**
  * Failure of a lab operation (a command that exited non-zero, timed out, or a topology step that

@@ -1,12 +1,12 @@
-package net.hybridproxy.proxy.e2e;
+package net.hybridproxy.loadtest.e2e;
 
-import net.hybridproxy.proxy.lab.HybridAccessLab;
-import net.hybridproxy.proxy.lab.HybridAccessLab.Link;
-import net.hybridproxy.proxy.lab.InterfaceCounters;
-import net.hybridproxy.proxy.lab.JavaLauncher;
-import net.hybridproxy.proxy.lab.LabProcess;
-import net.hybridproxy.proxy.lab.Netns;
-import net.hybridproxy.proxy.lab.TrafficResult;
+import net.hybridproxy.loadtest.lab.HybridAccessLab;
+import net.hybridproxy.loadtest.lab.HybridAccessLab.Link;
+import net.hybridproxy.loadtest.lab.InterfaceCounters;
+import net.hybridproxy.loadtest.lab.JavaLauncher;
+import net.hybridproxy.loadtest.lab.LabProcess;
+import net.hybridproxy.loadtest.lab.Netns;
+import net.hybridproxy.loadtest.lab.TrafficResult;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;

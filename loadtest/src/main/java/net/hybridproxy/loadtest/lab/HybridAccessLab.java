@@ -1,4 +1,6 @@
-package net.hybridproxy.proxy.lab;
+package net.hybridproxy.loadtest.lab;
+
+import net.hybridproxy.loadtest.lab.emu.Impairment;
 
 import java.net.URISyntaxException;
 import java.nio.file.Path;
@@ -43,8 +45,15 @@ import java.util.regex.Pattern;
  * proxy (the baseline). The per-source tables on the cpe send packets from each uplink address
  * out of that uplink, the usual setup for a multihomed MPTCP host.
  *
- * <p>Shaping: token bucket (tbf) on the egress of both ends of a link, so each direction is
- * limited independently; defaults dsl 200 Mbit/s, lte 100 Mbit/s, lan and srv unshaped.
+ * <p>Uplinks (dsl, lte) are emulated per direction: rate, one-way delay, jitter, random loss and queue limit
+ * ({@link Impairment}). Where the kernel has netem, the uplinks are veth pairs with a netem qdisc on each end.
+ * Where it does not (netem is an optional module many kernels leave out), each uplink is a pair of TUN devices
+ * joined by a {@link net.hybridproxy.loadtest.lab.emu.LinkEmulator} process in the lab's own {@code emu}
+ * namespace; {@link #emulation()} says which. Defaults: dsl 200 Mbit/s, lte 100 Mbit/s, no delay, no loss.
+ * lan and srv are veth pairs, unshaped unless given a rate (then tbf on both ends).
+ *
+ * <p>Faults at runtime: {@link #linkDown}/{@link #linkUp}, {@link #blackhole}, {@link #setImpairment} (loss,
+ * rate, RTT spikes), and {@link #stripMptcpOption}, a middlebox that blanks the MPTCP option on one path.
  *
  * <p>Namespaces are named {@code hpx<pid>-<n>-<role>} ({@link #prefix()}), so concurrent runs
  * and labs cannot collide, and leftovers of dead runs can be recognised and removed on start.
@@ -73,7 +82,20 @@ public final class HybridAccessLab implements AutoCloseable {
         }
     }
 
-    /** A veth link; side A is the end nearer the CPE, whose counters {@link #counters} reads. */
+    /** Direction on a link: UP leaves side A (the end nearer the client), DOWN arrives at it. */
+    public enum Direction { UP, DOWN }
+
+    /** How uplinks get their delay, loss and rate. */
+    public enum Emulation {
+        /** netem if this kernel has it, else the TUN emulator. */
+        AUTO,
+        /** veth pairs with a netem qdisc on each end. */
+        NETEM,
+        /** TUN device pairs joined by a user-space {@link net.hybridproxy.loadtest.lab.emu.LinkEmulator}. */
+        TUN
+    }
+
+    /** A link; side A is the end nearer the CPE, whose counters {@link #counters} reads. */
     public enum Link {
         LAN("lan", Role.CPE, CPE_LAN_ADDR, Role.CLIENT, CLIENT_ADDR, 0),
         DSL("dsl", Role.CPE, CPE_DSL_ADDR, Role.CONC, CONC_DSL_ADDR, 200),
@@ -116,18 +138,89 @@ public final class HybridAccessLab implements AutoCloseable {
         public String addressB() {
             return addrB;
         }
+
+        /** dsl and lte: the emulated access links. lan and srv are plain veth pairs. */
+        public boolean isUplink() {
+            return this == DSL || this == LTE;
+        }
     }
 
     /** Builder; every link not configured keeps its default shaping. */
     public static final class Builder {
         private final Map<Link, Shaping> shaping = new EnumMap<>(Link.class);
+        private final Map<Link, Impairment[]> impairments = new EnumMap<>(Link.class);
         private Path logDir;
         private boolean uplinkPolicyRouting = true;
+        private Emulation emulation = Emulation.AUTO;
+        private int uplinkMtu = 1500;
+        private long seed = 1;
 
         private Builder() {
             for (Link l : Link.values()) {
                 shaping.put(l, new Shaping(l.defaultMbit, 0, 0));
+                if (l.isUplink()) {
+                    Impairment i = Impairment.NONE.withRateMbit(l.defaultMbit);
+                    impairments.put(l, new Impairment[] {i, i});
+                }
             }
+        }
+
+        /** How uplinks are emulated; default {@link Emulation#AUTO}. */
+        public Builder emulation(Emulation how) {
+            this.emulation = how;
+            return this;
+        }
+
+        /** MTU of both uplinks (default 1500, as on most access lines). */
+        public Builder uplinkMtu(int mtu) {
+            this.uplinkMtu = mtu;
+            return this;
+        }
+
+        /** Seed of the emulators' loss and jitter, so a run can be repeated. */
+        public Builder seed(long seed) {
+            this.seed = seed;
+            return this;
+        }
+
+        /** Everything one direction of an uplink does to packets. */
+        public Builder impairment(Link link, Direction direction, Impairment impairment) {
+            requireUplink(link);
+            impairments.get(link)[direction.ordinal()] = impairment;
+            return this;
+        }
+
+        /** The same impairment in both directions of an uplink. */
+        public Builder impairment(Link link, Impairment both) {
+            return impairment(link, Direction.UP, both).impairment(link, Direction.DOWN, both);
+        }
+
+        /** One-way delay of an uplink, each direction. */
+        public Builder delay(Link link, Duration oneWay) {
+            return modify(link, i -> i.withDelay(oneWay));
+        }
+
+        /** Round-trip time of an uplink, split evenly between the directions. */
+        public Builder rtt(Link link, Duration rtt) {
+            return delay(link, rtt.dividedBy(2));
+        }
+
+        /** Jitter (±, uniform, order-preserving) of an uplink, each direction. */
+        public Builder jitter(Link link, Duration jitter) {
+            return modify(link, i -> i.withJitter(jitter));
+        }
+
+        /** Random loss of an uplink as a fraction (0.005 = 0.5 %), each direction. */
+        public Builder loss(Link link, double fraction) {
+            return modify(link, i -> i.withLoss(fraction));
+        }
+
+        private Builder modify(Link link, java.util.function.UnaryOperator<Impairment> change) {
+            requireUplink(link);
+            Impairment[] both = impairments.get(link);
+            both[0] = change.apply(both[0]);
+            both[1] = change.apply(both[1]);
+            return this;
         }
 
         /**
@@ -143,21 +236,21 @@ public final class HybridAccessLab implements AutoCloseable {
         public Builder rate(Link link, double mbit) {
             Shaping s = shaping.get(link);
             shaping.put(link, new Shaping(mbit, s.burstBytes(), s.limitBytes()));
-            return this;
+            return link.isUplink() ? modify(link, i -> i.withRateMbit(mbit)) : this;
         }
 
-        /** Token bucket size in bytes (0 = derived from the rate). */
+        /** Token bucket size in bytes (0 = derived from the rate); lan and srv only, uplinks have no bucket. */
         public Builder burst(Link link, int bytes) {
             Shaping s = shaping.get(link);
             shaping.put(link, new Shaping(s.rateMbit(), bytes, s.limitBytes()));
             return this;
         }
 
-        /** Bytes that may queue behind the bucket before drops (0 = derived from the rate). */
+        /** Bytes that may queue behind the rate limiter before drops (0 = derived from the rate). */
         public Builder queueLimit(Link link, int bytes) {
             Shaping s = shaping.get(link);
             shaping.put(link, new Shaping(s.rateMbit(), s.burstBytes(), bytes));
-            return this;
+            return link.isUplink() ? modify(link, i -> i.withQueueLimit(bytes)) : this;
         }
 
         public Builder unshaped(Link link) {
@@ -230,12 +323,24 @@ public final class HybridAccessLab implements AutoCloseable {
     private final Thread shutdownHook;
 
     private final boolean uplinkPolicyRouting;
+    private final Emulation requestedEmulation;
+    private final int uplinkMtu;
+    private final long seed;
+    private final Map<Link, Impairment[]> impairments = new EnumMap<>(Link.class);
+    private final Map<Link, EmulatedLink> emulators = new EnumMap<>(Link.class);
+    private final Set<Link> stripped = EnumSet.noneOf(Link.class);
+    private Emulation emulation;
+    private Netns emulatorNs;
 
     private HybridAccessLab(Builder b) {
         this.prefix = "hpx" + ProcessHandle.current().pid() + "-" + SEQ.incrementAndGet() + "-";
         this.logDir = b.logDir != null ? b.logDir : defaultLogRoot().resolve(prefix.substring(0, prefix.length() - 1));
         this.shaping = new EnumMap<>(b.shaping);
         this.uplinkPolicyRouting = b.uplinkPolicyRouting;
+        this.requestedEmulation = b.emulation;
+        this.uplinkMtu = b.uplinkMtu;
+        this.seed = b.seed;
+        b.impairments.forEach((link, both) -> impairments.put(link, both.clone()));
         // Registered before anything exists so even a half-built lab is removed if the JVM exits.
         this.shutdownHook = new Thread(this::closeQuietly, "lab-cleanup-" + prefix);
         Runtime.getRuntime().addShutdownHook(shutdownHook);
@@ -264,14 +369,29 @@ public final class HybridAccessLab implements AutoCloseable {
         cpe().sysctl("net.ipv4.ip_forward", "1");
         conc().sysctl("net.ipv4.ip_forward", "1");
 
+        emulation = requestedEmulation == Emulation.AUTO
+                ? (netemAvailable(client()) ? Emulation.NETEM : Emulation.TUN) : requestedEmulation;
+        if (emulation == Emulation.TUN) {
+            emulatorNs = Netns.create(prefix + "emu", logDir);
+        }
         for (Link l : Link.values()) {
             Netns a = ns(l.sideA);
             Netns b = ns(l.sideB);
+            if (l.isUplink() && emulation == Emulation.TUN) {
+                Impairment[] both = impairments.get(l);
+                emulators.put(l, EmulatedLink.start(emulatorNs, l.ifname, a, l.addrA, b, l.addrB, uplinkMtu,
+                        both[0], both[1], seed + l.ordinal()));
+                continue;
+            }
             // Created inside side A with the peer placed straight into side B, so the pair
             // never appears in the root namespace.
             a.ip("link", "add", l.ifname, "type", "veth", "peer", "name", l.ifname, "netns", b.name());
             a.ip("addr", "add", l.addrA + "/24", "dev", l.ifname);
             b.ip("addr", "add", l.addrB + "/24", "dev", l.ifname);
+            if (l.isUplink()) {
+                a.ip("link", "set", l.ifname, "mtu", String.valueOf(uplinkMtu));
+                b.ip("link", "set", l.ifname, "mtu", String.valueOf(uplinkMtu));
+            }
             a.ip("link", "set", l.ifname, "up");
             b.ip("link", "set", l.ifname, "up");
         }
@@ -294,8 +414,25 @@ public final class HybridAccessLab implements AutoCloseable {
         }
 
         for (Link l : Link.values()) {
-            applyShaping(l);
+            if (l.isUplink()) {
+                if (emulation == Emulation.NETEM) {
+                    applyNetem(l, Direction.UP);
+                    applyNetem(l, Direction.DOWN);
+                }
+            } else {
+                applyShaping(l);
+            }
         }
+    }
+
+    /** Whether this kernel offers netem, tried on a namespace's loopback (which is then left as it was). */
+    private static boolean netemAvailable(Netns ns) {
+        boolean ok = ns.tryExec(Netns.DEFAULT_TIMEOUT, "tc", "qdisc", "add", "dev", "lo", "root", "netem",
+                "delay", "1ms").ok();
+        if (ok) {
+            ns.exec("tc", "qdisc", "del", "dev", "lo", "root");
+        }
+        return ok;
     }
 
     // ---------------------------------------------------------------- accessors
@@ -337,6 +474,31 @@ public final class HybridAccessLab implements AutoCloseable {
         return shaping.get(link);
     }
 
+    /** How the uplinks are emulated in this lab. */
+    public Emulation emulation() {
+        return emulation;
+    }
+
+    /** The current impairment of one direction of an uplink. */
+    public synchronized Impairment impairment(Link link, Direction direction) {
+        requireUplink(link);
+        return impairments.get(link)[direction.ordinal()];
+    }
+
+    /**
+     * The TUN emulator's counters for an uplink (admitted, written, drops by cause) and its own added lateness
+     * percentiles in µs since the previous call, keyed {@code <link>-up} and {@code <link>-down}; empty with netem.
+     */
+    public Map<String, Object> emulatorStats(Link link) {
+        EmulatedLink e = emulators.get(link);
+        return e == null ? Map.of() : e.stats();
+    }
+
+    /** Pids of the emulator processes (to tell their CPU time apart from the system under test). */
+    public List<Long> emulatorPids() {
+        return emulators.values().stream().map(e -> e.process().pid()).toList();
+    }
+
     /** Counters of the side-A end of a link (cpe for lan, dsl and lte; conc for srv). */
     public InterfaceCounters counters(Link link) {
         return ns(link.sideA).readInterfaceCounters(link.ifname);
@@ -348,7 +510,62 @@ public final class HybridAccessLab implements AutoCloseable {
     public synchronized void setRate(Link link, double mbit) {
         Shaping s = shaping.get(link);
         shaping.put(link, new Shaping(mbit, s.burstBytes(), s.limitBytes()));
-        applyShaping(link);
+        if (link.isUplink()) {
+            for (Direction d : Direction.values()) {
+                setImpairment(link, d, impairment(link, d).withRateMbit(mbit));
+            }
+        } else {
+            applyShaping(link);
+        }
+    }
+
+    /**
+     * Changes what one direction of an uplink does from the next packet on: loss changes, rate changes and RTT
+     * spikes are all this call with a modified {@link Impairment}.
+     */
+    public synchronized void setImpairment(Link link, Direction direction, Impairment impairment) {
+        requireUplink(link);
+        impairments.get(link)[direction.ordinal()] = impairment;
+        EmulatedLink e = emulators.get(link);
+        if (e != null) {
+            e.configure(direction, impairment);
+        } else {
+            applyNetem(link, direction);
+        }
+    }
+
+    /** {@link #setImpairment} for both directions, each derived from its current value. */
+    public synchronized void changeImpairment(Link link, java.util.function.UnaryOperator<Impairment> change) {
+        for (Direction d : Direction.values()) {
+            setImpairment(link, d, change.apply(impairment(link, d)));
+        }
+    }
+
+    /**
+     * A middlebox on one uplink that blanks the MPTCP option (kind 30) in both directions, as some carrier
+     * equipment does: nftables in the cpe namespace rewrites the option to NOPs on packets leaving and arriving
+     * on the link. MPTCP then falls back to plain TCP on connections that start on this path, and joins over it
+     * fail.
+     */
+    public synchronized void stripMptcpOption(Link link, boolean on) {
+        if (on == stripped.contains(link)) {
+            return;
+        }
+        String table = "hpxstrip_" + link.ifname;
+        Netns ns = ns(link.sideA);
+        if (on) {
+            ns.exec("nft", "add table inet " + table + "; "
+                    + "add chain inet " + table + " out { type filter hook postrouting priority -300; }; "
+                    + "add chain inet " + table + " in { type filter hook prerouting priority -300; }; "
+                    + "add rule inet " + table + " out oifname \"" + link.ifname + "\" tcp option mptcp exists"
+                    + " reset tcp option mptcp; "
+                    + "add rule inet " + table + " in iifname \"" + link.ifname + "\" tcp option mptcp exists"
+                    + " reset tcp option mptcp");
+            stripped.add(link);
+        } else {
+            ns.exec("nft", "delete table inet " + table);
+            stripped.remove(link);
+        }
     }
 
     /** Takes both ends of a link administratively down (the peers see carrier loss). */
@@ -378,6 +595,16 @@ public final class HybridAccessLab implements AutoCloseable {
      */
     public synchronized void blackhole(Link link, boolean on) {
         if (on == blackholed.contains(link)) {
+            return;
+        }
+        EmulatedLink emulated = emulators.get(link);
+        if (emulated != null) {
+            emulated.blackhole(on);
+            if (on) {
+                blackholed.add(link);
+            } else {
+                blackholed.remove(link);
+            }
             return;
         }
         String table = "hpxbh_" + link.ifname;
@@ -439,15 +666,19 @@ public final class HybridAccessLab implements AutoCloseable {
             return;
         }
         LabException failure = null;
+        List<Netns> all = new ArrayList<>(namespaces.values());
+        if (emulatorNs != null) {
+            all.add(emulatorNs);
+        }
         // Kill everywhere first: a process in one namespace may be talking to another.
-        for (Netns ns : namespaces.values()) {
+        for (Netns ns : all) {
             try {
                 ns.killAll();
             } catch (RuntimeException e) {
                 failure = accumulate(failure, e);
             }
         }
-        for (Netns ns : namespaces.values()) {
+        for (Netns ns : all) {
             try {
                 ns.delete();
             } catch (RuntimeException e) {
@@ -534,6 +765,37 @@ public final class HybridAccessLab implements AutoCloseable {
         ns(r.role).ip(args.toArray(String[]::new));
     }
 
+    private static void requireUplink(Link link) {
+        if (!link.isUplink()) {
+            throw new IllegalArgumentException(link + " is not an emulated uplink");
+        }
+    }
+
+    /**
+     * netem on the egress of the sending end: UP on side A, DOWN on side B. netem's limit counts packets, so the
+     * byte limit is converted at the uplink MTU.
+     */
+    private void applyNetem(Link l, Direction d) {
+        Impairment i = impairments.get(l)[d.ordinal()];
+        Netns ns = ns(d == Direction.UP ? l.sideA : l.sideB);
+        List<String> cmd = new ArrayList<>(List.of("tc", "qdisc", "replace", "dev", l.ifname, "root", "netem",
+                "delay", i.delayMicros() + "us"));
+        if (i.jitterMicros() > 0) {
+            cmd.addAll(List.of(i.jitterMicros() + "us", "distribution", "uniform"));
+        }
+        if (i.lossPpm() > 0) {
+            cmd.addAll(List.of("loss", String.format(Locale.ROOT, "%.4f%%", i.lossPpm() / 10_000.0)));
+        }
+        if (i.rateLimited()) {
+            cmd.addAll(List.of("rate", i.rateKbit() + "kbit"));
+        }
+        // Unlimited rate: room for whatever is in flight during the delay at multi-Gbit/s rates.
+        long packets = !i.rateLimited() ? 100_000 : Math.max(16, i.effectiveQueueLimit() / uplinkMtu
+                + (long) ((i.delayMicros() + i.jitterMicros()) * i.rateKbit() / 8_000.0 / uplinkMtu));
+        cmd.addAll(List.of("limit", String.valueOf(packets)));
+        ns.exec(cmd.toArray(String[]::new));
+    }
+
     private void applyShaping(Link l) {
         Shaping s = shaping.get(l);
         for (Role side : List.of(l.sideA, l.sideB)) {
@@ -555,7 +817,8 @@ public final class HybridAccessLab implements AutoCloseable {
             var src = HybridAccessLab.class.getProtectionDomain().getCodeSource();
             if (src != null) {
                 Path p = Path.of(src.getLocation().toURI());
-                if (p.getFileName() != null && p.getFileName().toString().equals("test-classes")) {
+                String dir = p.getFileName() == null ? "" : p.getFileName().toString();
+                if (dir.equals("classes") || dir.equals("test-classes")) {
                     return p.resolveSibling("lab-logs");
                 }
             }

@@ -1,4 +1,4 @@
-package net.hybridproxy.proxy.lab;
+package net.hybridproxy.loadtest.lab;
 
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -22,6 +22,7 @@ final class OutputTail {
     private final ArrayDeque<String> lines = new ArrayDeque<>();
     private int chars;
     private long dropped;
+    private long total;
     private boolean closed;
 
     OutputTail(int maxChars) {
@@ -54,6 +55,7 @@ final class OutputTail {
 
     synchronized void add(String line) {
         lines.addLast(line);
+        total++;
         chars += line.length() + 1;
         while (chars > maxChars && lines.size() > 1) {
             chars -= lines.removeFirst().length() + 1;
@@ -65,6 +67,33 @@ final class OutputTail {
     synchronized void markClosed() {
         closed = true;
         notifyAll();
+    }
+
+    /** How many lines arrived so far, retained or not. */
+    synchronized long count() {
+        return total;
+    }
+
+    /**
+     * Waits for a line matching {@code match} among those that arrived after the first {@code seen} lines (see
+     * {@link #count()}). Returns empty if the stream ended or the timeout passed without one.
+     */
+    synchronized Optional<String> awaitAfter(long seen, Predicate<String> match, Duration timeout)
+            throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (true) {
+            long seq = total - lines.size();
+            for (String l : lines) {
+                if (seq++ >= seen && match.test(l)) {
+                    return Optional.of(l);
+                }
+            }
+            long left = deadline - System.nanoTime();
+            if (closed || left <= 0) {
+                return Optional.empty();
+            }
+            wait(Math.max(1, left / 1_000_000));
+        }
     }
 
     synchronized List<String> lines() {

@@ -1,4 +1,4 @@
-package net.hybridproxy.proxy.lab;
+package net.hybridproxy.loadtest.lab;
 
 /** Kernel byte and packet counters of one network interface, as seen from inside its namespace. */
 public record InterfaceCounters(long rxBytes, long rxPackets, long txBytes, long txPackets) {

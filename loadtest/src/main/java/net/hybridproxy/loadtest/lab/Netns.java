@@ -1,4 +1,4 @@
-package net.hybridproxy.proxy.lab;
+package net.hybridproxy.loadtest.lab;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -101,6 +101,16 @@ public final class Netns implements AutoCloseable {
      */
     public LabProcess startLogged(String logName, String... cmd) {
         return logDir == null ? start(cmd) : start(logDir.resolve(name + "-" + logName + ".log"), cmd);
+    }
+
+    /**
+     * Starts a long-running process whose standard input is a pipe from this JVM, for processes controlled by
+     * {@link LabProcess#request}; output goes to {@code <logDir>/<namespace>-<logName>.log} as with
+     * {@link #startLogged}.
+     */
+    public LabProcess startControlled(String logName, String... cmd) {
+        Path logFile = logDir == null ? null : logDir.resolve(name + "-" + logName + ".log");
+        return track(LabProcess.start(label(cmd), inside(cmd), logFile, true));
     }
 
     /** Processes started here and not yet closed. */

@@ -1,4 +1,4 @@
-package net.hybridproxy.proxy.lab;
+package net.hybridproxy.loadtest.lab;
 
 import java.io.File;
 import java.io.IOException;

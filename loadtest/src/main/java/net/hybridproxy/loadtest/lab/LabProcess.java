@@ -1,4 +1,4 @@
-package net.hybridproxy.proxy.lab;
+package net.hybridproxy.loadtest.lab;
 
 import java.io.IOException;
 import java.io.Writer;
@@ -28,8 +28,9 @@ public final class LabProcess implements AutoCloseable {
     private final OutputTail err = new OutputTail(TAIL_CHARS);
     private final Thread outPump;
     private final Thread errPump;
+    private final Writer stdin;
 
-    private LabProcess(String label, List<String> command, Process process, Path logFile, Writer log) {
+    private LabProcess(String label, List<String> command, Process process, Path logFile, Writer log, boolean keepStdin) {
         this.label = label;
         this.command = List.copyOf(command);
         this.process = process;
@@ -37,9 +38,18 @@ public final class LabProcess implements AutoCloseable {
         this.log = log;
         this.outPump = out.pump(label + "-stdout", process.getInputStream(), log);
         this.errPump = err.pump(label + "-stderr", process.getErrorStream(), log == null ? null : new PrefixWriter(log));
+        this.stdin = keepStdin ? new java.io.OutputStreamWriter(process.getOutputStream(), StandardCharsets.UTF_8) : null;
     }
 
     static LabProcess start(String label, List<String> command, Path logFile) {
+        return start(label, command, logFile, false);
+    }
+
+    /**
+     * Starts a process; with {@code keepStdin} its standard input stays a pipe from this JVM (see {@link #request}),
+     * otherwise it reads /dev/null. A process that exits on end of input then also dies with this JVM.
+     */
+    static LabProcess start(String label, List<String> command, Path logFile, boolean keepStdin) {
         Writer log = null;
         try {
             if (logFile != null) {
@@ -48,8 +58,10 @@ public final class LabProcess implements AutoCloseable {
                 log.write("# " + String.join(" ", command) + "\n");
             }
             ProcessBuilder pb = new ProcessBuilder(command);
-            pb.redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()));
-            return new LabProcess(label, command, pb.start(), logFile, log);
+            if (!keepStdin) {
+                pb.redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile()));
+            }
+            return new LabProcess(label, command, pb.start(), logFile, log, keepStdin);
         } catch (IOException e) {
             closeQuietly(log);
             throw new LabException("cannot start " + String.join(" ", command), e);
@@ -107,6 +119,35 @@ public final class LabProcess implements AutoCloseable {
         }
     }
 
+    /**
+     * Sends one line on the process's standard input and returns the first stdout line that follows starting with
+     * {@code OK} or {@code ERR}, for line-oriented control protocols. Throws on {@code ERR}, on timeout, and if the
+     * process was started without a stdin pipe. Callers serialise their requests.
+     */
+    public synchronized String request(String line, Duration timeout) {
+        if (stdin == null) {
+            throw new LabException(label + " was started without a stdin pipe");
+        }
+        long seen = out.count();
+        try {
+            stdin.write(line);
+            stdin.write('\n');
+            stdin.flush();
+            String reply = out.awaitAfter(seen, l -> l.startsWith("OK") || l.startsWith("ERR"), timeout)
+                    .orElseThrow(() -> new LabException(label + ": no reply to '" + line + "' within " + timeout
+                            + describeOutput()));
+            if (reply.startsWith("ERR")) {
+                throw new LabException(label + ": '" + line + "' failed: " + reply);
+            }
+            return reply;
+        } catch (IOException e) {
+            throw new LabException(label + ": cannot send '" + line + "'" + describeOutput(), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new LabException(label + ": interrupted waiting for a reply to '" + line + "'", e);
+        }
+    }
+
     /** Waits for exit and returns the exit code; throws (leaving the process running) on timeout. */
     public int waitFor(Duration timeout) {
         try {
@@ -148,6 +189,7 @@ public final class LabProcess implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         closeQuietly(log);
+        closeQuietly(stdin);
     }
 
     @Override

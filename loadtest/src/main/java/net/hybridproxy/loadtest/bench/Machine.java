@@ -1,0 +1,51 @@
+package net.hybridproxy.loadtest.bench;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/** What the benchmark ran on, so noisy figures can be read in context. */
+final class Machine {
+    private Machine() {
+    }
+
+    /** The 1-minute load average, or -1 where /proc/loadavg is missing. */
+    static double loadAverage() {
+        try {
+            return Double.parseDouble(Files.readString(Path.of("/proc/loadavg")).split("\\s+")[0]);
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
+    }
+
+    static Map<String, Object> describe() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("cores", Runtime.getRuntime().availableProcessors());
+        m.put("cpu", cpuModel());
+        m.put("memoryGiB", Math.round(memTotalKb() / 1024.0 / 1024.0 * 10) / 10.0);
+        m.put("kernel", System.getProperty("os.version"));
+        m.put("java", System.getProperty("java.version"));
+        m.put("loadAverage1m", loadAverage());
+        return m;
+    }
+
+    private static String cpuModel() {
+        try {
+            return Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("model name"))
+                    .map(l -> l.substring(l.indexOf(':') + 1).strip()).findFirst().orElse("unknown");
+        } catch (IOException e) {
+            return "unknown";
+        }
+    }
+
+    private static long memTotalKb() {
+        try {
+            return Files.readAllLines(Path.of("/proc/meminfo")).stream().filter(l -> l.startsWith("MemTotal:"))
+                    .map(l -> Long.parseLong(l.replaceAll("\\D+", ""))).findFirst().orElse(0L);
+        } catch (IOException | RuntimeException e) {
+            return 0;
+        }
+    }
+}

@@ -1,0 +1,95 @@
+package net.hybridproxy.loadtest.lab;
+
+import net.hybridproxy.loadtest.lab.emu.Impairment;
+import net.hybridproxy.loadtest.lab.emu.LinkEmulator;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * One uplink emulated in user space by a {@link LinkEmulator} process: the process runs in the lab's emulator
+ * namespace, creates the two TUN devices there, and this class moves {@code <name>-a} into the cpe namespace and
+ * {@code <name>-b} into the concentrator namespace, renaming both to the link's interface name. The devices live
+ * exactly as long as the process: killing it (or the lab's JVM, whose end closes the process's stdin) removes them.
+ */
+final class EmulatedLink {
+    private static final Duration CONTROL_TIMEOUT = Duration.ofSeconds(10);
+    /** Small heap: the packet ring is off-heap; the hot path allocates next to nothing. */
+    private static final List<String> JVM_ARGS = List.of("-Xmx96m", "-XX:+UseSerialGC", "-Xshare:auto",
+            "--enable-native-access=ALL-UNNAMED");
+
+    private final String ifname;
+    private final LabProcess process;
+    private Impairment up;
+    private Impairment down;
+
+    private EmulatedLink(String ifname, LabProcess process, Impairment up, Impairment down) {
+        this.ifname = ifname;
+        this.process = process;
+        this.up = up;
+        this.down = down;
+    }
+
+    /**
+     * Starts the emulator in {@code emulatorNs} and places its devices, with addresses, MTU and state up, in
+     * {@code sideA} (the cpe, direction up leaves from here) and {@code sideB}.
+     */
+    static EmulatedLink start(Netns emulatorNs, String ifname, Netns sideA, String addrA, Netns sideB, String addrB,
+                              int mtu, Impairment up, Impairment down, long seed) {
+        List<String> cmd = new ArrayList<>(JavaLauncher.command(JVM_ARGS, LinkEmulator.class.getName(),
+                "--name", ifname, "--mtu", String.valueOf(mtu), "--seed", String.valueOf(seed),
+                "--up", up.toWire(), "--down", down.toWire()));
+        LabProcess p = emulatorNs.startControlled("emulator-" + ifname, cmd.toArray(String[]::new));
+        EmulatedLink link = new EmulatedLink(ifname, p, up, down);
+        p.awaitStdoutLine(l -> l.startsWith("READY "), Duration.ofSeconds(30));
+        place(emulatorNs, ifname + "-a", sideA, ifname, addrA, mtu);
+        place(emulatorNs, ifname + "-b", sideB, ifname, addrB, mtu);
+        return link;
+    }
+
+    private static void place(Netns from, String device, Netns to, String ifname, String addr, int mtu) {
+        from.ip("link", "set", device, "netns", to.name());
+        to.ip("link", "set", device, "name", ifname);
+        to.ip("link", "set", ifname, "mtu", String.valueOf(mtu));
+        to.ip("addr", "add", addr + "/24", "dev", ifname);
+        // A TUN device's default transmit queue is 500 packets; the emulator's own queue is the one that matters.
+        to.ip("link", "set", ifname, "txqueuelen", "1000", "up");
+    }
+
+    synchronized Impairment impairment(HybridAccessLab.Direction direction) {
+        return direction == HybridAccessLab.Direction.UP ? up : down;
+    }
+
+    synchronized void configure(HybridAccessLab.Direction direction, Impairment impairment) {
+        String dir = direction == HybridAccessLab.Direction.UP ? "up" : "down";
+        process.request("set " + dir + " " + impairment.toWire(), CONTROL_TIMEOUT);
+        if (direction == HybridAccessLab.Direction.UP) {
+            up = impairment;
+        } else {
+            down = impairment;
+        }
+    }
+
+    void blackhole(boolean on) {
+        process.request("blackhole " + (on ? "on" : "off"), CONTROL_TIMEOUT);
+    }
+
+    /**
+     * Per-direction counters and the emulator's own added lateness since the previous call, keyed
+     * {@code <ifname>-up} and {@code <ifname>-down}.
+     */
+    Map<String, Object> stats() {
+        String reply = process.request("stats", CONTROL_TIMEOUT);
+        return Json.parseObject(reply.substring(reply.indexOf('{')));
+    }
+
+    LabProcess process() {
+        return process;
+    }
+
+    String ifname() {
+        return ifname;
+    }
+}
