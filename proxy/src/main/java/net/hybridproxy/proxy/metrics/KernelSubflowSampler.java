@@ -30,9 +30,10 @@ import java.util.concurrent.atomic.LongAdder;
  *   <li>publishes per-uplink gauges (open subflows, mean smoothed RTT, mean cwnd) and the subflow table for the
  *       status API.</li>
  * </ul>
- * Just before a connection closes, {@link MultipathConnections} hands it over for one last read on its event loop,
- * so bytes are counted exactly however long the interval. A subflow that closes while its connection lives on is
- * counted up to the last read before it closed.
+ * When the peer's DATA_FIN arrives and just before a connection closes, {@link MultipathConnections} hands it over
+ * for a read on its event loop, so bytes are counted at the end of each transfer however long the interval. A
+ * subflow that closes while its connection lives on (failover, or the kernel tearing subflows down after the
+ * DATA_FIN exchange) is counted up to the last read before it closed.
  *
  * <p>Cost: one getsockopt per connection per interval (the kernel takes the connection's socket lock for it, as
  * {@code ss} does), no allocation per connection beyond the result records; bounded by the connection limit.
@@ -77,7 +78,7 @@ public final class KernelSubflowSampler implements AutoCloseable {
         this.interval = interval;
         this.timer = Executors.newSingleThreadScheduledExecutor(r -> Thread.ofPlatform()
                 .name("hybridproxy-subflow-sampler").daemon(true).unstarted(r));
-        connections.onClosing(this::finalSample);
+        connections.onSettling(this::settlingSample);
     }
 
     public KernelSubflowSampler start() {
@@ -148,17 +149,18 @@ public final class KernelSubflowSampler implements AutoCloseable {
     }
 
     /**
-     * Runs on the closing channel's event loop, while its socket is still open. The ledger stays (marked closed)
-     * until the channel's close completes, so a pass that still lists the channel cannot count it afresh.
+     * Runs on the channel's event loop when the peer's DATA_FIN arrived and again just before the channel closes,
+     * socket still open. After the closing read the ledger stays (marked closed) until the close completes, so a
+     * pass that still lists the channel cannot count it afresh.
      */
-    private void finalSample(Channel channel) {
+    private void settlingSample(Channel channel, boolean closing) {
         Ledger ledger = ledgerFor(channel);
         synchronized (ledger) {
             if (ledger.closed) {
                 return;
             }
             read(closingReaders.get(), channel).ifPresent(i -> account(ledger, i));
-            ledger.closed = true;
+            ledger.closed = closing;
         }
     }
 

@@ -1,29 +1,31 @@
 package net.hybridproxy.proxy.transport;
 
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelDuplexHandler;
 import io.netty.channel.ChannelHandlerContext;
-import io.netty.channel.ChannelOutboundHandlerAdapter;
 import io.netty.channel.ChannelPromise;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
 
 import java.util.Iterator;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.function.Consumer;
 
 /**
  * The open MPTCP-side channels of this process, which is where per-subflow state is read. Roles {@link #add} a
  * channel once it is connected (outbound) or accepted (inbound); it leaves by itself when it closes.
  *
- * <p>Just before a tracked channel closes through its pipeline (every relay close does), the {@linkplain
- * #onClosing closing listener} runs on the channel's event loop while the socket is still open, so a sampler can
- * take the connection's final figures: byte counters are then exact at close, whatever the sampling interval.
- * The listener must be quick (one getsockopt); it runs once per connection.
+ * <p>The {@linkplain #onSettling settling listener} runs on the channel's event loop at the two moments a
+ * connection's byte counters are (nearly) final while its subflows still exist: when the peer's DATA_FIN arrives
+ * (input shutdown: everything the peer sent has been received, and usually everything we sent has been acked),
+ * and just before the channel closes through its pipeline (every relay close does), with {@code closing} set.
+ * The kernel closes subflows soon after both DATA_FINs, so waiting for the next periodic sample would lose the
+ * tail of the transfer. The listener must be quick (one getsockopt).
  */
 public final class MultipathConnections implements Iterable<Channel> {
     private static final String FINAL_SAMPLE = "final-sample";
 
     private final Set<Channel> open = ConcurrentHashMap.newKeySet();
-    private volatile Consumer<Channel> closing = channel -> { };
+    private volatile SettlingListener settling = (channel, closing) -> { };
     private volatile long lastAddedNanos;
     private volatile boolean everAdded;
 
@@ -42,9 +44,14 @@ public final class MultipathConnections implements Iterable<Channel> {
         }
     }
 
-    /** Sets what runs just before a tracked channel closes (on its event loop, socket still open). */
-    public void onClosing(Consumer<Channel> listener) {
-        this.closing = listener;
+    /** Told when a tracked channel's counters settle (see the class comment); runs on the channel's event loop. */
+    @FunctionalInterface
+    public interface SettlingListener {
+        void settling(Channel channel, boolean closing);
+    }
+
+    public void onSettling(SettlingListener listener) {
+        this.settling = listener;
     }
 
     public int size() {
@@ -62,22 +69,36 @@ public final class MultipathConnections implements Iterable<Channel> {
         return everAdded ? java.util.OptionalLong.of(lastAddedNanos) : java.util.OptionalLong.empty();
     }
 
-    /** Sits first in the pipeline, so every close that travels the pipeline passes it before reaching the socket. */
-    private final class FinalSample extends ChannelOutboundHandlerAdapter {
-        private boolean done;
+    /**
+     * Sits first in the pipeline: every close that travels the pipeline passes it before reaching the socket, and
+     * it sees the input shutdown before any other handler.
+     */
+    private final class FinalSample extends ChannelDuplexHandler {
+        private boolean closed;
+
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) throws Exception {
+            if (evt instanceof ChannelInputShutdownEvent && !closed) {
+                notify(ctx.channel(), false);
+            }
+            super.userEventTriggered(ctx, evt);
+        }
 
         @Override
         public void close(ChannelHandlerContext ctx, ChannelPromise promise) throws Exception {
-            if (!done) {
-                done = true;
-                try {
-                    closing.accept(ctx.channel());
-                } catch (RuntimeException e) {
-                    System.getLogger("hybridproxy.metrics").log(System.Logger.Level.WARNING,
-                            "final subflow sample failed", e);
-                }
+            if (!closed) {
+                closed = true;
+                notify(ctx.channel(), true);
             }
             super.close(ctx, promise);
+        }
+
+        private void notify(Channel channel, boolean closing) {
+            try {
+                settling.settling(channel, closing);
+            } catch (RuntimeException e) {
+                System.getLogger("hybridproxy.metrics").log(System.Logger.Level.WARNING, "subflow sample failed", e);
+            }
         }
     }
 }
