@@ -174,6 +174,7 @@ class KernelPathNetnsE2eTest {
                   role = cpe
                   uplinks = [{ name = dsl, interface = dsl, address = "%s" }]
                   path-manager { manage-endpoints = false, install-routes = false }
+                  admin.enabled = false
                   cpe {
                     concentrator = "%s:%d"
                     listeners = [{ name = impostor, mode = explicit, bind = "%s:%d", destination = "%s:5001" }]
