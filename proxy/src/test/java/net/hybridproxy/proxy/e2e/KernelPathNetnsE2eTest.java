@@ -7,6 +7,7 @@ import net.hybridproxy.proxy.lab.JavaLauncher;
 import net.hybridproxy.proxy.lab.LabProcess;
 import net.hybridproxy.proxy.lab.Netns;
 import net.hybridproxy.proxy.lab.TrafficResult;
+import net.hybridproxy.proxy.testing.NamespaceForwarder;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
@@ -17,6 +18,11 @@ import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.TestMethodOrder;
 
 import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -136,6 +142,48 @@ class KernelPathNetnsE2eTest {
         assertTrue(dslBytes + lteBytes >= payload, "links carried less than the payload: " + shares);
         assertTrue(dslBytes >= payload / 10, "dsl carried no real share: " + shares);
         assertTrue(lteBytes >= payload / 10, "lte carried no real share: " + shares);
+    }
+
+    /**
+     * The cpe's per-uplink counters (read by its admin server from MPTCP_FULL_INFO) account for the 64 MiB each
+     * way of the first test: every byte was sent (upload) and received (download) on some uplink's subflows, and
+     * the excess is no more than headers and MPTCP reinjection copies.
+     */
+    @Test
+    @Order(2)
+    void theCpesPerUplinkByteCountersAddUpToTheTransferredBytes() throws Exception {
+        String scrape;
+        try (NamespaceForwarder admin = new NamespaceForwarder(lab.cpe().name(),
+                new InetSocketAddress("127.0.0.1", 9190))) {
+            HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
+                    URI.create(admin.baseUri() + "/metrics")).build(), HttpResponse.BodyHandlers.ofString());
+            assertEquals(200, r.statusCode(), r.body());
+            scrape = r.body();
+        }
+        double sent = 0;
+        double received = 0;
+        for (String uplink : List.of("dsl", "lte")) {
+            sent += metric(scrape, "hybridproxy_uplink_sent_bytes_total", uplink)
+                    - metric(scrape, "hybridproxy_uplink_retransmitted_bytes_total", uplink);
+            received += metric(scrape, "hybridproxy_uplink_received_bytes_total", uplink);
+        }
+        String figures = "subflow bytes sent " + (long) sent + ", received " + (long) received + ", per direction "
+                + BULK + "; lte received " + (long) metric(scrape, "hybridproxy_uplink_received_bytes_total", "lte");
+        System.out.println("e2e per-uplink counters: " + figures);
+        // Reinjected data crosses twice; 2% covers it on these shaped links with room for the refused probes.
+        assertTrue(sent >= BULK && sent <= BULK * 1.02 + 64 * 1024, figures);
+        assertTrue(received >= BULK && received <= BULK * 1.02 + 64 * 1024, figures);
+        assertTrue(metric(scrape, "hybridproxy_uplink_received_bytes_total", "lte") >= BULK / 10, figures);
+    }
+
+    private static double metric(String scrape, String name, String uplink) {
+        String prefix = name + "{";
+        for (String line : scrape.split("\n")) {
+            if (line.startsWith(prefix) && line.contains("uplink=\"" + uplink + "\"")) {
+                return Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+            }
+        }
+        throw new AssertionError("no " + name + " for " + uplink + " in the scrape:\n" + scrape);
     }
 
     @Test

@@ -1,14 +1,19 @@
 package net.hybridproxy.proxy.testing;
 
+import net.hybridproxy.proxy.nativeio.Libc;
+
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 
 /**
  * A TCP forwarder from this process's network namespace into a test namespace: it listens on a loopback port
@@ -17,17 +22,38 @@ import java.util.concurrent.ConcurrentHashMap;
  * appliance's admin server bound to the namespace's own 127.0.0.1.
  */
 public final class NamespaceForwarder implements AutoCloseable {
-    private final NetNs ns;
+    private final String namespace;
     private final InetSocketAddress target;
     private final ServerSocket listener;
     private final Set<Socket> open = ConcurrentHashMap.newKeySet();
+    /** One thread that entered the namespace: every upstream socket is created there, so it belongs there. */
+    private final ExecutorService inside;
     private final Thread acceptor;
 
     public NamespaceForwarder(NetNs ns, InetSocketAddress target) throws IOException {
-        this.ns = ns;
+        this(ns.name(), target);
+    }
+
+    /** @param namespace a name under /run/netns, as {@code ip netns add} creates it */
+    public NamespaceForwarder(String namespace, InetSocketAddress target) throws IOException {
+        this.namespace = namespace;
         this.target = target;
+        this.inside = Executors.newSingleThreadExecutor(r -> Thread.ofPlatform().daemon()
+                .name("forward-in-" + namespace).unstarted(() -> {
+                    try {
+                        int fd = TestNative.open("/run/netns/" + namespace);
+                        try {
+                            TestNative.setns(fd, TestNative.CLONE_NEWNET);
+                        } finally {
+                            Libc.close(fd);
+                        }
+                    } catch (IOException e) {
+                        throw new UncheckedIOException("cannot enter namespace " + namespace, e);
+                    }
+                    r.run();
+                }));
         this.listener = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
-        this.acceptor = Thread.ofPlatform().daemon().name("forward-" + ns.name()).start(this::acceptLoop);
+        this.acceptor = Thread.ofPlatform().daemon().name("forward-" + namespace).start(this::acceptLoop);
     }
 
     /** Where to connect, in this process's namespace. */
@@ -45,7 +71,8 @@ public final class NamespaceForwarder implements AutoCloseable {
                 Socket client = listener.accept();
                 Socket upstream;
                 try {
-                    upstream = ns.call(() -> new Socket(target.getAddress(), target.getPort()));
+                    upstream = inside.submit(() -> new Socket(target.getAddress(), target.getPort()))
+                            .get(10, java.util.concurrent.TimeUnit.SECONDS);
                 } catch (Exception e) {
                     client.close();
                     continue;
@@ -97,6 +124,7 @@ public final class NamespaceForwarder implements AutoCloseable {
     @Override
     public void close() throws IOException {
         listener.close();
+        inside.shutdownNow();
         open.forEach(this::closeQuietly);
         try {
             acceptor.join(2000);
