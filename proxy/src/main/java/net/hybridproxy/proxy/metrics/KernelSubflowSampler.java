@@ -13,6 +13,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.PriorityQueue;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -43,6 +44,8 @@ public final class KernelSubflowSampler implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger("hybridproxy.metrics");
     /** The status API lists at most this many subflows (busiest first): bounded answers at any scale. */
     static final int STATUS_SUBFLOW_LIMIT = 200;
+    private static final Comparator<ApplianceStatus.Subflow> BY_BYTES =
+            Comparator.comparingLong(KernelSubflowSampler::total);
 
     private final MultipathConnections connections;
     private final UplinkStats stats;
@@ -104,7 +107,9 @@ public final class KernelSubflowSampler implements AutoCloseable {
     public Snapshot sampleAll(MptcpFullInfo.Reader reader) {
         long start = System.nanoTime();
         Map<UplinkStats.Uplink, double[]> sums = new HashMap<>(); // subflows, srtt sum, cwnd sum
-        List<ApplianceStatus.Subflow> rows = new ArrayList<>();
+        // The busiest STATUS_SUBFLOW_LIMIT subflows, least busy at the head: bounded work and memory per pass.
+        PriorityQueue<ApplianceStatus.Subflow> busiest = new PriorityQueue<>(STATUS_SUBFLOW_LIMIT + 1, BY_BYTES);
+        int subflowCount = 0;
         int sampled = 0;
         for (Channel channel : connections) {
             Ledger ledger = ledgerFor(channel);
@@ -126,9 +131,16 @@ public final class KernelSubflowSampler implements AutoCloseable {
                 sum[0]++;
                 sum[1] += sf.rttMicros() / 1e6;
                 sum[2] += sf.congestionWindow();
-                rows.add(new ApplianceStatus.Subflow(uplink.name(), ledger.connection, sf.id(),
-                        MptcpFullInfo.stateName(sf.state()), sf.rttMicros() / 1e6, sf.congestionWindow(),
-                        sf.bytesSent(), sf.bytesReceived(), sf.bytesRetransmitted()));
+                subflowCount++;
+                long bytes = sf.bytesSent() + sf.bytesReceived();
+                if (busiest.size() < STATUS_SUBFLOW_LIMIT || bytes > total(busiest.peek())) {
+                    busiest.add(new ApplianceStatus.Subflow(uplink.name(), ledger.connection, sf.id(),
+                            MptcpFullInfo.stateName(sf.state()), sf.rttMicros() / 1e6, sf.congestionWindow(),
+                            sf.bytesSent(), sf.bytesReceived(), sf.bytesRetransmitted()));
+                    if (busiest.size() > STATUS_SUBFLOW_LIMIT) {
+                        busiest.poll();
+                    }
+                }
             }
         }
         for (UplinkStats.Uplink uplink : stats.all()) {
@@ -136,14 +148,10 @@ public final class KernelSubflowSampler implements AutoCloseable {
             uplink.gauges = sum == null ? UplinkStats.Gauges.NONE
                     : new UplinkStats.Gauges((int) sum[0], sum[1] / sum[0], sum[2] / sum[0]);
         }
-        int omitted = Math.max(0, rows.size() - STATUS_SUBFLOW_LIMIT);
-        if (omitted > 0) {
-            rows.sort(Comparator.comparingLong((ApplianceStatus.Subflow s) -> s.bytesSent() + s.bytesReceived())
-                    .reversed());
-            rows = new ArrayList<>(rows.subList(0, STATUS_SUBFLOW_LIMIT));
-        }
-        Snapshot done = new Snapshot(System.currentTimeMillis(), List.copyOf(rows), omitted, sampled,
-                System.nanoTime() - start);
+        List<ApplianceStatus.Subflow> rows = new ArrayList<>(busiest);
+        rows.sort(BY_BYTES.reversed());
+        Snapshot done = new Snapshot(System.currentTimeMillis(), List.copyOf(rows), subflowCount - rows.size(),
+                sampled, System.nanoTime() - start);
         snapshot = done;
         return done;
     }
@@ -194,24 +202,31 @@ public final class KernelSubflowSampler implements AutoCloseable {
 
     /** Adds what each subflow's counters grew since the last read to its uplink. Caller holds the ledger's lock. */
     private void account(Ledger ledger, MptcpFullInfo info) {
-        Map<Integer, long[]> seen = new HashMap<>(info.subflows().size() * 2);
         for (MptcpFullInfo.Subflow sf : info.subflows()) {
-            long[] last = ledger.lastBySubflow.getOrDefault(sf.id(), new long[3]);
+            long[] last = ledger.lastBySubflow.computeIfAbsent(sf.id(), id -> new long[3]);
             UplinkStats.Uplink uplink = stats.forLocalAddress(sf.local() == null ? null : sf.local().getAddress());
             uplink.bytesSent.add(growth(sf.bytesSent(), last[0]));
             uplink.bytesReceived.add(growth(sf.bytesReceived(), last[1]));
             uplink.bytesRetransmitted.add(growth(sf.bytesRetransmitted(), last[2]));
-            seen.put(sf.id(), new long[] {sf.bytesSent(), sf.bytesReceived(), sf.bytesRetransmitted()});
+            last[0] = sf.bytesSent();
+            last[1] = sf.bytesReceived();
+            last[2] = sf.bytesRetransmitted();
         }
-        ledger.lastBySubflow.clear();
-        ledger.lastBySubflow.putAll(seen);
+        if (ledger.lastBySubflow.size() > info.subflows().size()) {
+            // Subflows that closed since the last read: forget them (their ids are never reused by the kernel).
+            ledger.lastBySubflow.keySet().removeIf(id -> info.subflows().stream().noneMatch(sf -> sf.id() == id));
+        }
         reinjectedBytes.add(growth(info.connection().bytesRetransmitted(), ledger.lastReinjected));
         ledger.lastReinjected = info.connection().bytesRetransmitted();
     }
 
-    /** A counter that went backwards belongs to a new subflow that reused the id: all of it is new. */
+    private static long total(ApplianceStatus.Subflow s) {
+        return s.bytesSent() + s.bytesReceived();
+    }
+
+    /** Kernel counters of one subflow only grow (subflow ids are unique per connection); never add a negative. */
     private static long growth(long now, long before) {
-        return now >= before ? now - before : now;
+        return Math.max(0, now - before);
     }
 
     public Snapshot snapshot() {
