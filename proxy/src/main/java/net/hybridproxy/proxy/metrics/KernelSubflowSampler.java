@@ -2,6 +2,7 @@ package net.hybridproxy.proxy.metrics;
 
 import io.netty.channel.Channel;
 import net.hybridproxy.admin.ApplianceStatus;
+import net.hybridproxy.proxy.nativeio.Errno;
 import net.hybridproxy.proxy.nativeio.NativeException;
 import net.hybridproxy.proxy.transport.MptcpFullInfo;
 import net.hybridproxy.proxy.transport.MultipathConnections;
@@ -194,6 +195,11 @@ public final class KernelSubflowSampler implements AutoCloseable {
         try {
             return reader.read(channel);
         } catch (NativeException e) {
+            if (e.errno() == Errno.ENOPROTOOPT || e.errno() == Errno.EOPNOTSUPP) {
+                // A connection that fell back to plain TCP answers SOL_MPTCP options as a TCP socket would: it has
+                // no subflows to report (it is counted in hybridproxy_mptcp_fallbacks_total instead).
+                return Optional.empty();
+            }
             sampleErrors.increment();
             LOG.log(System.Logger.Level.DEBUG, () -> "MPTCP_FULL_INFO failed: " + e.getMessage());
             return Optional.empty();
