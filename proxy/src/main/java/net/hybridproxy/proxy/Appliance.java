@@ -1,12 +1,33 @@
 package net.hybridproxy.proxy;
 
+import io.micrometer.core.instrument.config.MeterFilter;
+import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
+import io.micrometer.core.instrument.binder.system.FileDescriptorMetrics;
+import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
+import io.micrometer.core.instrument.binder.system.UptimeMetrics;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.netty.channel.EventLoopGroup;
-import io.netty.channel.group.ChannelGroup;
-import io.netty.channel.group.DefaultChannelGroup;
-import io.netty.util.concurrent.GlobalEventExecutor;
+import net.hybridproxy.admin.AdminBackend;
+import net.hybridproxy.admin.AdminServer;
+import net.hybridproxy.admin.AdminSettings;
 import net.hybridproxy.proxy.capture.CaptureRules;
 import net.hybridproxy.proxy.config.AppConfig;
+import net.hybridproxy.proxy.metrics.FailoverLog;
+import net.hybridproxy.proxy.metrics.KernelSubflowSampler;
+import net.hybridproxy.proxy.metrics.ProcessMetrics;
+import net.hybridproxy.proxy.metrics.SubflowLifecycle;
+import net.hybridproxy.proxy.metrics.UplinkMetrics;
+import net.hybridproxy.proxy.metrics.UplinkStats;
+import net.hybridproxy.proxy.ops.ConfigReloader;
+import net.hybridproxy.proxy.ops.ReadinessProbe;
+import net.hybridproxy.proxy.ops.StatusReporter;
+import net.hybridproxy.proxy.ops.UplinkController;
+import net.hybridproxy.proxy.pm.ConnectionTable;
 import net.hybridproxy.proxy.pm.KernelPathManager;
+import net.hybridproxy.proxy.pm.MptcpEventMonitor;
 import net.hybridproxy.proxy.role.ConcentratorRole;
 import net.hybridproxy.proxy.role.CpeRole;
 import net.hybridproxy.proxy.role.ProxyCounters;
@@ -14,37 +35,62 @@ import net.hybridproxy.proxy.role.Role;
 import net.hybridproxy.proxy.role.RoleContext;
 import net.hybridproxy.proxy.role.SidecarRole;
 import net.hybridproxy.proxy.transport.MptcpSockets;
+import net.hybridproxy.proxy.transport.MultipathConnections;
 import net.hybridproxy.proxy.transport.Transport;
 
+import java.io.IOException;
 import java.lang.System.Logger.Level;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.util.Locale;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * One running appliance: checks the kernel, prepares the host (MPTCP endpoints, policy routing, capture rules),
- * starts the role's listeners, and undoes its host changes on {@link #close()}. Start-up work that talks to the
- * kernel runs here, on the starting thread, never on an event loop.
+ * starts the role's listeners, its metrics and the admin server, and undoes its host changes on {@link #close()}.
+ * Start-up work that talks to the kernel runs here, on the starting thread, never on an event loop.
  */
 public final class Appliance implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger("hybridproxy");
 
-    private final AppConfig config;
+    private final AtomicReference<AppConfig> config;
+    private final Optional<Path> configFile;
     private final Transport transport;
     private final ProxyCounters counters;
-    private final ChannelGroup multipathChannels = new DefaultChannelGroup("multipath", GlobalEventExecutor.INSTANCE);
+    private final MultipathConnections multipathChannels = new MultipathConnections();
+    private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    private final UplinkStats uplinkStats;
+    private final FailoverLog failovers = new FailoverLog();
+    private final KernelSubflowSampler sampler;
+    private final UplinkController uplinkController;
     private EventLoopGroup acceptGroup;
     private EventLoopGroup workerGroup;
-    private Role role;
+    private volatile Role role;
     private Optional<KernelPathManager> pathManager = Optional.empty();
     private Optional<CaptureRules> captureRules = Optional.empty();
+    private Optional<MptcpEventMonitor> eventMonitor = Optional.empty();
+    private Optional<AdminServer> adminServer = Optional.empty();
+    private JvmGcMetrics gcMetrics;
 
     public Appliance(AppConfig config) {
-        this.config = config;
+        this(config, Optional.empty());
+    }
+
+    /** @param configFile where {@code config} was loaded from, re-read by {@code POST /api/v1/reload} */
+    public Appliance(AppConfig config, Optional<Path> configFile) {
+        this.config = new AtomicReference<>(config);
+        this.configFile = configFile;
         this.transport = Transport.select(config.transport());
         this.counters = new ProxyCounters(config.maxConnections());
+        this.uplinkStats = new UplinkStats(config.uplinks());
+        this.sampler = new KernelSubflowSampler(multipathChannels, uplinkStats, config.admin().sampleInterval());
+        this.uplinkController = new UplinkController(config);
     }
 
     public Appliance start() throws Exception {
+        AppConfig config = this.config.get();
         // Every role has one MPTCP side (even the sidecar), so the kernel engine must work before anything binds.
         if (config.engine() == AppConfig.Engine.KERNEL) {
             if (!transport.canCarryMptcp()) {
@@ -56,7 +102,9 @@ public final class Appliance implements AutoCloseable {
         }
         LOG.log(Level.INFO, "starting " + config.role().name().toLowerCase() + " on the " + transport.label()
                 + " transport, kernel MPTCP engine");
+        bindMetrics(config);
         pathManager = KernelPathManager.prepare(config);
+        uplinkController.start();
         if (config.cpe().map(AppConfig.Cpe::installCaptureRules).orElse(false)) {
             CaptureRules rules = new CaptureRules(config.cpe().orElseThrow());
             if (!rules.isEmpty()) {
@@ -65,6 +113,7 @@ public final class Appliance implements AutoCloseable {
                 LOG.log(Level.INFO, "installed capture rules (nftables table inet " + CaptureRules.TABLE + ")");
             }
         }
+        startEventMonitor(config);
         acceptGroup = transport.newEventLoopGroup(1, "hybridproxy-accept");
         workerGroup = transport.newEventLoopGroup(config.eventLoopThreads(), "hybridproxy-io");
         RoleContext context = new RoleContext(config, transport, acceptGroup, workerGroup, counters, multipathChannels);
@@ -74,7 +123,67 @@ public final class Appliance implements AutoCloseable {
             case SIDECAR -> new SidecarRole(context);
         };
         role.start();
+        sampler.start();
+        if (config.admin().enabled()) {
+            startAdmin(config);
+        }
         return this;
+    }
+
+    private void bindMetrics(AppConfig config) {
+        registry.config().commonTags("role", config.role().name().toLowerCase(Locale.ROOT),
+                "engine", config.engine().name().toLowerCase(Locale.ROOT));
+        // Two of Micrometer's system meters break Prometheus naming rules (promtool flags "system_cpu_count" and
+        // "process_cpu_time_ns_total"); the same facts are in process_cpu_usage and the host's node exporter.
+        registry.config().meterFilter(MeterFilter.deny(id -> id.getName().equals("system.cpu.count")
+                || id.getName().equals("process.cpu.time")));
+        new ProcessMetrics(counters).bindTo(registry);
+        new UplinkMetrics(uplinkStats, sampler, uplinkController).bindTo(registry);
+        new JvmMemoryMetrics().bindTo(registry);
+        new JvmThreadMetrics().bindTo(registry);
+        gcMetrics = new JvmGcMetrics();
+        gcMetrics.bindTo(registry);
+        new ProcessorMetrics().bindTo(registry);
+        new UptimeMetrics().bindTo(registry);
+        new FileDescriptorMetrics().bindTo(registry);
+    }
+
+    /**
+     * Subflow lifecycle counters come from the kernel's mptcp_pm events. Without them (no event group, no
+     * permission) the appliance still relays and samples; the lifecycle counters then stay at zero and the log
+     * says why.
+     */
+    private void startEventMonitor(AppConfig config) {
+        if (config.engine() != AppConfig.Engine.KERNEL) {
+            return;
+        }
+        boolean serverSide = switch (config.role()) {
+            case CPE -> false;
+            case CONCENTRATOR -> true;
+            case SIDECAR -> config.sidecar().orElseThrow().mode() == AppConfig.SidecarMode.MPTCP_TO_TCP;
+        };
+        ConnectionTable table = new ConnectionTable(Math.max(1, config.maxConnections()));
+        try {
+            eventMonitor = Optional.of(MptcpEventMonitor.open(new SubflowLifecycle(table, uplinkStats, failovers,
+                    serverSide, System::nanoTime, System::currentTimeMillis)));
+        } catch (IOException | RuntimeException e) {
+            LOG.log(Level.WARNING, "no MPTCP path-manager events (" + e.getMessage() + "): subflow lifecycle "
+                    + "metrics (joins, closes, failovers) will stay at zero");
+        }
+    }
+
+    private void startAdmin(AppConfig config) throws InterruptedException {
+        AdminSettings settings = new AdminSettings(config.admin().bind(), config.admin().token());
+        AtomicReference<AdminServer> server = new AtomicReference<>();
+        AdminBackend backend = new AdminBackend(registry,
+                new StatusReporter(this.config::get, transport.label(), counters, uplinkStats, sampler, failovers,
+                        uplinkController),
+                new ReadinessProbe(this.config::get, () -> role, uplinkController, multipathChannels, transport,
+                        workerGroup),
+                uplinkController,
+                new ConfigReloader(configFile, this.config, uplinkController, token -> server.get().updateToken(token)));
+        server.set(new AdminServer(settings, backend).start());
+        adminServer = Optional.of(server.get());
     }
 
     public Role role() {
@@ -86,7 +195,7 @@ public final class Appliance implements AutoCloseable {
     }
 
     /** Open MPTCP-side channels, for sampling per-subflow state. */
-    public ChannelGroup multipathChannels() {
+    public MultipathConnections multipathChannels() {
         return multipathChannels;
     }
 
@@ -98,8 +207,18 @@ public final class Appliance implements AutoCloseable {
         return pathManager;
     }
 
+    /** Where the admin server listens, when it runs. */
+    public Optional<InetSocketAddress> adminAddress() {
+        return adminServer.map(AdminServer::address);
+    }
+
+    public PrometheusMeterRegistry registry() {
+        return registry;
+    }
+
     @Override
     public void close() {
+        adminServer.ifPresent(AdminServer::close);
         if (role != null) {
             role.close();
         }
@@ -109,7 +228,14 @@ public final class Appliance implements AutoCloseable {
         if (acceptGroup != null) {
             acceptGroup.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
         }
+        sampler.close();
+        eventMonitor.ifPresent(MptcpEventMonitor::close);
+        uplinkController.close();
         captureRules.ifPresent(CaptureRules::remove);
         pathManager.ifPresent(KernelPathManager::close);
+        if (gcMetrics != null) {
+            gcMetrics.close();
+        }
+        registry.close();
     }
 }

@@ -7,6 +7,7 @@ import net.hybridproxy.loadtest.lab.JavaLauncher;
 import net.hybridproxy.loadtest.lab.LabProcess;
 import net.hybridproxy.loadtest.lab.Netns;
 import net.hybridproxy.loadtest.lab.TrafficResult;
+import net.hybridproxy.proxy.testing.NamespaceForwarder;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
@@ -17,6 +18,11 @@ import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.TestMethodOrder;
 
 import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -138,6 +144,62 @@ class KernelPathNetnsE2eTest {
         assertTrue(lteBytes >= payload / 10, "lte carried no real share: " + shares);
     }
 
+    /**
+     * The per-uplink counters (read by the admin servers from MPTCP_FULL_INFO) account for the 64 MiB each way of
+     * the first test. A sender's subflows carry every payload byte once plus what its MPTCP level reinjected (sent
+     * again on another subflow), so each direction is checked on its sender: upload on the cpe, download on the
+     * concentrator; the receiving cpe sees each byte at least once and at most once more per reinjected byte.
+     */
+    @Test
+    @Order(2)
+    void perUplinkByteCountersAddUpToTheTransferredBytes() throws Exception {
+        String cpeScrape = scrape(lab.cpe());
+        String concScrape = scrape(lab.conc());
+        double cpeSent = 0;
+        double cpeReceived = 0;
+        for (String uplink : List.of("dsl", "lte")) {
+            cpeSent += metric(cpeScrape, "hybridproxy_uplink_sent_bytes_total", uplink)
+                    - metric(cpeScrape, "hybridproxy_uplink_retransmitted_bytes_total", uplink);
+            cpeReceived += metric(cpeScrape, "hybridproxy_uplink_received_bytes_total", uplink);
+        }
+        // The concentrator knows no uplinks: all of its subflows count as "other".
+        double concSent = metric(concScrape, "hybridproxy_uplink_sent_bytes_total", "other")
+                - metric(concScrape, "hybridproxy_uplink_retransmitted_bytes_total", "other");
+        double cpeReinjected = metric(cpeScrape, "hybridproxy_reinjected_bytes_total", null);
+        double concReinjected = metric(concScrape, "hybridproxy_reinjected_bytes_total", null);
+        double lteReceived = metric(cpeScrape, "hybridproxy_uplink_received_bytes_total", "lte");
+        String figures = "payload per direction " + BULK + "; upload: cpe subflows sent " + (long) cpeSent
+                + ", cpe reinjected " + (long) cpeReinjected + "; download: concentrator subflows sent "
+                + (long) concSent + ", concentrator reinjected " + (long) concReinjected + ", cpe subflows received "
+                + (long) cpeReceived + " (lte " + (long) lteReceived + ")";
+        System.out.println("e2e per-uplink counters: " + figures);
+        long headers = 64 * 1024; // Convert messages and the few bytes of the other tests' connections
+        assertTrue(cpeSent >= BULK && cpeSent <= BULK + cpeReinjected + headers, figures);
+        assertTrue(concSent >= BULK && concSent <= BULK + concReinjected + headers, figures);
+        assertTrue(cpeReceived >= BULK && cpeReceived <= BULK + concReinjected + headers, figures);
+        assertTrue(lteReceived >= BULK / 10, "lte carried no real share: " + figures);
+    }
+
+    private static String scrape(Netns ns) throws Exception {
+        try (NamespaceForwarder admin = new NamespaceForwarder(ns.name(), new InetSocketAddress("127.0.0.1", 9190))) {
+            HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
+                    URI.create(admin.baseUri() + "/metrics")).build(), HttpResponse.BodyHandlers.ofString());
+            assertEquals(200, r.statusCode(), r.body());
+            return r.body();
+        }
+    }
+
+    /** A sample's value; {@code uplink} null for a metric without that label. */
+    private static double metric(String scrape, String name, String uplink) {
+        String prefix = name + "{";
+        for (String line : scrape.split("\n")) {
+            if (line.startsWith(prefix) && (uplink == null || line.contains("uplink=\"" + uplink + "\""))) {
+                return Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+            }
+        }
+        throw new AssertionError("no " + name + " for " + uplink + " in the scrape:\n" + scrape);
+    }
+
     @Test
     @Order(2)
     void theCpeInstalledItsOwnPolicyRoutingForEachUplink() {
@@ -174,6 +236,7 @@ class KernelPathNetnsE2eTest {
                   role = cpe
                   uplinks = [{ name = dsl, interface = dsl, address = "%s" }]
                   path-manager { manage-endpoints = false, install-routes = false }
+                  admin.enabled = false
                   cpe {
                     concentrator = "%s:%d"
                     listeners = [{ name = impostor, mode = explicit, bind = "%s:%d", destination = "%s:5001" }]

@@ -4,8 +4,8 @@ import io.netty.channel.Channel;
 import net.hybridproxy.proxy.Appliance;
 import net.hybridproxy.proxy.config.AppConfig;
 import net.hybridproxy.proxy.config.ConfigLoader;
-import net.hybridproxy.proxy.transport.MptcpSubflowInfo;
-import net.hybridproxy.proxy.transport.MptcpSubflowInfo.Subflow;
+import net.hybridproxy.proxy.transport.MptcpFullInfo;
+import net.hybridproxy.proxy.transport.MptcpFullInfo.Subflow;
 
 import java.io.PrintStream;
 import java.net.InetAddress;
@@ -49,6 +49,7 @@ final class Demo {
             AppConfig concentratorConfig = ConfigLoader.parseString("""
                     hybridproxy {
                       role = concentrator
+                      admin.enabled = false
                       path-manager.manage-endpoints = false
                       concentrator {
                         listen = ["%s:%d"]
@@ -60,6 +61,7 @@ final class Demo {
             AppConfig cpeConfig = ConfigLoader.parseString("""
                     hybridproxy {
                       role = cpe
+                      admin.bind = "127.0.0.1:0"
                       uplinks = [
                         { name = dsl, interface = lo, address = "%s", role = primary }
                         { name = lte, interface = lo, address = "%s", role = primary }
@@ -163,7 +165,7 @@ final class Demo {
                     continue;
                 }
                 try {
-                    latest.put(channel, MptcpSubflowInfo.read(channel));
+                    latest.put(channel, MptcpFullInfo.read(channel).subflows());
                 } catch (Exception e) {
                     // closed between listing and reading: the previous sample stands
                 }

@@ -67,7 +67,7 @@ public final class Main {
 
     private static int runRole(Path configFile, PrintStream err) throws Exception {
         AppConfig config = ConfigLoader.load(configFile);
-        Appliance appliance = new Appliance(config);
+        Appliance appliance = new Appliance(config, java.util.Optional.of(configFile));
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             appliance.close();

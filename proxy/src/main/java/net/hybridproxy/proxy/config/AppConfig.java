@@ -16,6 +16,7 @@ public record AppConfig(
         List<Uplink> uplinks,
         PathManager pathManager,
         Relay relay,
+        Admin admin,
         Optional<Cpe> cpe,
         Optional<Concentrator> concentrator,
         Optional<Sidecar> sidecar) {
@@ -35,6 +36,20 @@ public record AppConfig(
     public record PathManager(boolean manageEndpoints, boolean installRoutes, int routeTableBase,
                               int rulePriority, int maxSubflows, int maxAddAddrAccepted,
                               List<InetAddress> announce) {
+    }
+
+    /**
+     * The admin server: metrics, health, status API and page, uplink actions, reload.
+     *
+     * @param token          empty for none (then {@code bind} is a loopback address; the loader enforces it)
+     * @param sampleInterval how often per-subflow kernel state is sampled for metrics and the status page
+     */
+    public record Admin(boolean enabled, InetSocketAddress bind, String token, Duration sampleInterval) {
+        @Override
+        public String toString() {
+            return "Admin[enabled=" + enabled + ", bind=" + bind + ", token=" + (token.isEmpty() ? "none" : "<redacted>")
+                    + ", sampleInterval=" + sampleInterval + "]";
+        }
     }
 
     public record Relay(Duration connectTimeout, Duration idleTimeout, int writeBufferHighWaterMark,

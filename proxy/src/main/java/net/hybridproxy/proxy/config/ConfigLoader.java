@@ -5,6 +5,7 @@ import com.typesafe.config.ConfigException;
 import com.typesafe.config.ConfigFactory;
 import com.typesafe.config.ConfigParseOptions;
 import com.typesafe.config.ConfigResolveOptions;
+import net.hybridproxy.admin.AdminSettings;
 import net.hybridproxy.engine.auth.CpeKey;
 import net.hybridproxy.engine.policy.Cidr;
 import net.hybridproxy.engine.policy.PortRange;
@@ -112,6 +113,7 @@ public final class ConfigLoader {
         List<Uplink> uplinks = uplinks(c);
         PathManager pathManager = pathManager(c);
         Relay relay = relay(c);
+        AppConfig.Admin admin = admin(c);
         Optional<Cpe> cpe = Optional.empty();
         Optional<Concentrator> concentrator = Optional.empty();
         Optional<Sidecar> sidecar = Optional.empty();
@@ -129,8 +131,8 @@ public final class ConfigLoader {
         if (!pathManager.announce().isEmpty() && role != Role.CONCENTRATOR) {
             throw InvalidConfigException.at(key("path-manager.announce"), "only a concentrator announces addresses");
         }
-        return new AppConfig(role, engine, transport, threads, maxConnections, uplinks, pathManager, relay, cpe,
-                concentrator, sidecar);
+        return new AppConfig(role, engine, transport, threads, maxConnections, uplinks, pathManager, relay, admin,
+                cpe, concentrator, sidecar);
     }
 
     private static List<Uplink> uplinks(Config c) throws InvalidConfigException {
@@ -200,6 +202,22 @@ public final class ConfigLoader {
                     "must be positive and below write-buffer-high-water-mark (" + high + " bytes)");
         }
         return new Relay(connect, idle, (int) high, (int) low);
+    }
+
+    private static AppConfig.Admin admin(Config c) throws InvalidConfigException {
+        Config a = c.getConfig("admin");
+        String at = "admin.";
+        InetSocketAddress bind = endpoint(a, at, "bind");
+        String token = a.getIsNull("token") ? "" : a.getString("token");
+        String problem = AdminSettings.problem(bind, token);
+        if (problem != null) {
+            throw InvalidConfigException.at(key(at + (token.isEmpty() ? "bind" : "token")), problem);
+        }
+        Duration sample = positiveDuration(a, at, "sample-interval");
+        if (sample.compareTo(Duration.ofMillis(100)) < 0 || sample.compareTo(Duration.ofMinutes(5)) > 0) {
+            throw InvalidConfigException.at(key(at + "sample-interval"), "must be between 100ms and 5m");
+        }
+        return new AppConfig.Admin(a.getBoolean("enabled"), bind, token, sample);
     }
 
     private static Cpe cpe(Config c) throws InvalidConfigException {

@@ -188,6 +188,20 @@ public final class ConnectionTable {
         return new Snapshot(out, dropped, eventsLost, counts);
     }
 
+    /** The connection with this token, or empty; O(1), for per-event lookups. */
+    public synchronized java.util.Optional<Connection> find(long token) {
+        Entry e = connections.get(token);
+        return e == null ? java.util.Optional.empty() : java.util.Optional.of(e.toRecord());
+    }
+
+    /** Whether the connection currently holds a subflow with this four-tuple (its first subflow included). */
+    public synchronized boolean hasSubflow(long token, InetAddress localAddress, int localPort,
+                                           InetAddress remoteAddress, int remotePort) {
+        Entry e = connections.get(token);
+        return e != null && e.subflows.stream().anyMatch(f -> f.sameFourTuple(localAddress, localPort, remoteAddress,
+                remotePort));
+    }
+
     public synchronized int size() {
         return connections.size();
     }

@@ -49,7 +49,7 @@ public final class KernelPathManager implements AutoCloseable {
         return manageEndpoints || routing.isPresent() ? Optional.of(new KernelPathManager(routing)) : Optional.empty();
     }
 
-    static List<DesiredEndpoint> desiredEndpoints(AppConfig config) {
+    public static List<DesiredEndpoint> desiredEndpoints(AppConfig config) {
         List<DesiredEndpoint> desired = new ArrayList<>();
         if (config.role() == AppConfig.Role.CPE) {
             for (Uplink uplink : config.uplinks()) {

@@ -19,14 +19,24 @@ public final class RelaySession {
 
     private final String label;
     private final Consumer<RelaySession> onClosed;
+    private final ByteCounter byteCounter;
     private long bytesUpstream;
     private long bytesDownstream;
     private String closeReason = "closed";
     private int openSides = 2;
 
-    private RelaySession(String label, Consumer<RelaySession> onClosed) {
+    /** Told of every chunk relayed, as it is relayed (on the pair's event loop), e.g. for live byte metrics. */
+    @FunctionalInterface
+    public interface ByteCounter {
+        ByteCounter NONE = (upstream, bytes) -> { };
+
+        void relayed(boolean upstream, int bytes);
+    }
+
+    private RelaySession(String label, Consumer<RelaySession> onClosed, ByteCounter byteCounter) {
         this.label = label;
         this.onClosed = onClosed;
+        this.byteCounter = byteCounter;
     }
 
     /**
@@ -36,7 +46,13 @@ public final class RelaySession {
      */
     public static RelaySession join(Channel client, Channel server, Duration idleTimeout, String label,
                                     Consumer<RelaySession> onClosed) {
-        RelaySession session = new RelaySession(label, onClosed);
+        return join(client, server, idleTimeout, label, onClosed, ByteCounter.NONE);
+    }
+
+    /** As {@link #join(Channel, Channel, Duration, String, Consumer)}, also reporting bytes as they are relayed. */
+    public static RelaySession join(Channel client, Channel server, Duration idleTimeout, String label,
+                                    Consumer<RelaySession> onClosed, ByteCounter byteCounter) {
+        RelaySession session = new RelaySession(label, onClosed, byteCounter);
         install(client.pipeline(), new RelayHandler(server, session, true), idleTimeout);
         install(server.pipeline(), new RelayHandler(client, session, false), idleTimeout);
         for (Channel side : new Channel[] {client, server}) {
@@ -55,6 +71,7 @@ public final class RelaySession {
     }
 
     void count(boolean upstream, int bytes) {
+        byteCounter.relayed(upstream, bytes);
         if (upstream) {
             bytesUpstream += bytes;
         } else {

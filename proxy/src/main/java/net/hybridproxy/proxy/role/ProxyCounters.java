@@ -8,6 +8,7 @@ import java.util.EnumMap;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.function.LongConsumer;
 
 /**
  * Process-wide counters, cheap enough for the data path (LongAdder: no contention between event loops). The
@@ -26,6 +27,7 @@ public final class ProxyCounters {
     private final LongAdder bytesUpstream = new LongAdder();
     private final LongAdder bytesDownstream = new LongAdder();
     private final Map<ConvertErrorCode, LongAdder> convertErrors = new EnumMap<>(ConvertErrorCode.class);
+    private volatile LongConsumer setupLatencyNanos = nanos -> { };
 
     public ProxyCounters(int maxConnections) {
         this.maxConnections = maxConnections;
@@ -54,10 +56,22 @@ public final class ProxyCounters {
         active.decrementAndGet();
     }
 
+    /** Where each connection's setup time goes (the metrics' histogram); nothing until set. */
+    public void onSetupLatency(LongConsumer nanos) {
+        this.setupLatencyNanos = nanos;
+    }
+
+    void setupCompleted(long nanos) {
+        setupLatencyNanos.accept(nanos);
+    }
+
+    /** Relayed bytes, counted as they pass so that rates are live (not only when a connection ends). */
+    void relayed(boolean upstream, int bytes) {
+        (upstream ? bytesUpstream : bytesDownstream).add(bytes);
+    }
+
     void relayClosed(RelaySession session) {
         active.decrementAndGet();
-        bytesUpstream.add(session.bytesUpstream());
-        bytesDownstream.add(session.bytesDownstream());
         LOG.log(Level.DEBUG, () -> session.label() + " closed (" + session.closeReason() + "): "
                 + session.bytesUpstream() + " bytes up, " + session.bytesDownstream() + " bytes down");
     }
@@ -76,6 +90,10 @@ public final class ProxyCounters {
 
     public void convertError(ConvertErrorCode code) {
         convertErrors.get(code).increment();
+    }
+
+    public int maxConnections() {
+        return maxConnections;
     }
 
     public int active() {

@@ -4,24 +4,30 @@ import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFactory;
+import io.netty.channel.ChannelHandler;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.WriteBufferWaterMark;
-import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.socket.ServerSocketChannel;
 import io.netty.channel.socket.SocketChannel;
+import io.netty.util.AttributeKey;
 import net.hybridproxy.proxy.config.AppConfig;
 import net.hybridproxy.proxy.relay.RelaySession;
+import net.hybridproxy.proxy.transport.MultipathConnections;
 import net.hybridproxy.proxy.transport.Transport;
 
 import java.net.InetSocketAddress;
 
 /**
  * What every role needs: the configuration, the transport and its event loops, the process counters, and the
- * open MPTCP-side channels (closed ones leave the group by themselves), which is where per-subflow state is read.
+ * open MPTCP-side channels (closed ones leave by themselves), which is where per-subflow state is read.
  */
 public record RoleContext(AppConfig config, Transport transport, EventLoopGroup acceptGroup, EventLoopGroup workerGroup,
-                          ProxyCounters counters, ChannelGroup multipathChannels) {
+                          ProxyCounters counters, MultipathConnections multipathChannels) {
+    /** {@link System#nanoTime()} when a listener accepted the channel: the start of connection setup. */
+    static final AttributeKey<Long> ACCEPTED_NANOS = AttributeKey.valueOf("hybridproxy.acceptedNanos");
 
     /** A listener whose accepted children are ready for relaying: AUTO_READ off, half-close on, bounded buffers. */
     public ServerBootstrap serverBootstrap(ChannelFactory<? extends ServerSocketChannel> factory) {
@@ -31,6 +37,7 @@ public record RoleContext(AppConfig config, Transport transport, EventLoopGroup 
                 .channelFactory(factory)
                 .option(ChannelOption.SO_REUSEADDR, true)
                 .option(ChannelOption.SO_BACKLOG, 4096)
+                .handler(AcceptStamp.INSTANCE)
                 .childOption(ChannelOption.AUTO_READ, false)
                 .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .childOption(ChannelOption.TCP_NODELAY, true)
@@ -58,9 +65,34 @@ public record RoleContext(AppConfig config, Transport transport, EventLoopGroup 
                         new WriteBufferWaterMark(relay.writeBufferLowWaterMark(), relay.writeBufferHighWaterMark()));
     }
 
-    /** Joins two active channels into a relay that updates the counters and logs when it ends. */
+    /**
+     * Joins two active channels into a relay that updates the counters and logs when it ends. The time since the
+     * client was accepted is the connection's setup latency.
+     */
     public RelaySession relay(Channel client, Channel server, String label) {
-        return RelaySession.join(client, server, config.relay().idleTimeout(), label, counters::relayClosed);
+        Long accepted = client.attr(ACCEPTED_NANOS).get();
+        if (accepted != null) {
+            counters.setupCompleted(System.nanoTime() - accepted);
+        }
+        return RelaySession.join(client, server, config.relay().idleTimeout(), label, counters::relayClosed,
+                counters::relayed);
+    }
+
+    /**
+     * On a listener's own pipeline, in front of the acceptor: stamps each accepted child with the accept time.
+     * Roles set child handlers only, so this sees every connection without touching them.
+     */
+    @ChannelHandler.Sharable
+    private static final class AcceptStamp extends ChannelInboundHandlerAdapter {
+        static final AcceptStamp INSTANCE = new AcceptStamp();
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            if (msg instanceof Channel child) {
+                child.attr(ACCEPTED_NANOS).set(System.nanoTime());
+            }
+            ctx.fireChannelRead(msg);
+        }
     }
 
     public static String describe(InetSocketAddress address) {

@@ -6,13 +6,12 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.EventLoopGroup;
-import io.netty.channel.group.DefaultChannelGroup;
 import io.netty.channel.socket.ServerSocketChannel;
-import io.netty.util.concurrent.GlobalEventExecutor;
 import net.hybridproxy.proxy.config.AppConfig;
 import net.hybridproxy.proxy.config.ConfigLoader;
 import net.hybridproxy.proxy.role.ProxyCounters;
 import net.hybridproxy.proxy.role.RoleContext;
+import net.hybridproxy.proxy.transport.MultipathConnections;
 import net.hybridproxy.proxy.transport.Transport;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -91,7 +90,7 @@ abstract class RelayTransportSuite {
         group = transport.newEventLoopGroup(2, "relay-test-" + transport.label());
         counters = new ProxyCounters(100);
         RoleContext context = new RoleContext(config, transport, group, group, counters,
-                new DefaultChannelGroup(GlobalEventExecutor.INSTANCE));
+                new MultipathConnections());
         backend = new ServerSocket(0, 50, LOOPBACK);
         InetSocketAddress backendAddress = (InetSocketAddress) backend.getLocalSocketAddress();
         listener = context.serverBootstrap(listenerFactory(transport))

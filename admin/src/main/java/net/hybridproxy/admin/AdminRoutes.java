@@ -1,0 +1,203 @@
+package net.hybridproxy.admin;
+
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Supplier;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The admin API: which path and method do what, who may ask, and the exact answer, independent of Netty. Every
+ * outcome is a {@link Response} with a JSON (or page, or metrics) body; nothing here lets an exception or a stack
+ * trace reach the client.
+ *
+ * <pre>
+ * GET  /                                   status page (no token: it carries no data, its script asks for it)
+ * GET  /health/live                        200 while the process serves requests (no token)
+ * GET  /health/ready                       200 ready, 503 not ready; JSON lists each check (no token)
+ * GET  /metrics                            Prometheus text format 0.0.4
+ * GET  /api/v1/status                      JSON status
+ * POST /api/v1/uplinks/{name}/{action}     action = drain | disable | enable | backup
+ * POST /api/v1/reload                      re-read the configuration file
+ * </pre>
+ *
+ * Unknown path: 404. Known path, wrong method: 405 with {@code Allow}. Missing or wrong token: 401. A POST body
+ * that is not a JSON object of known fields: 400. Busy work queue: 503.
+ */
+final class AdminRoutes {
+    private static final System.Logger LOG = System.getLogger("hybridproxy.admin");
+    private static final Pattern UPLINK_ACTION = Pattern.compile("/api/v1/uplinks/([^/]+)/([^/]+)");
+    private static final int MAX_REASON_CHARS = 200;
+    static final String JSON = "application/json";
+    /** What {@code PrometheusMeterRegistry.scrape()} renders: the text exposition format 0.0.4. */
+    static final String PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8";
+
+    record Request(String method, String path, String authorization, String body) {
+    }
+
+    record Response(int status, String contentType, String body, Map<String, String> headers) {
+        static Response json(int status, String body) {
+            return new Response(status, JSON, body, Map.of());
+        }
+
+        static Response error(int status, String message) {
+            return json(status, StatusJson.message("error", message));
+        }
+    }
+
+    /** What to do for a request: answer at once, or run {@code action} on the work thread ({@code blocking}). */
+    record Routed(boolean blocking, Supplier<Response> action) {
+        static Routed now(Response response) {
+            return new Routed(false, () -> response);
+        }
+    }
+
+    private record Route(String method, String path, boolean needsToken, boolean blocking, Handler handler) {
+        boolean matchesPath(String requestPath) {
+            return path.equals(requestPath)
+                    || path.equals("/api/v1/uplinks/*/*") && UPLINK_ACTION.matcher(requestPath).matches();
+        }
+    }
+
+    @FunctionalInterface
+    private interface Handler {
+        Response handle(Request request) throws AdminException;
+    }
+
+    private final AdminBackend backend;
+    private final Supplier<AdminSettings> settings;
+    private final List<Route> routes = new ArrayList<>();
+
+    AdminRoutes(AdminBackend backend, Supplier<AdminSettings> settings, String statusPage) {
+        this.backend = backend;
+        this.settings = settings;
+        routes.add(new Route("GET", "/", false, false, r -> new Response(200, "text/html; charset=utf-8",
+                statusPage, Map.of("Content-Security-Policy", "default-src 'none'; script-src 'unsafe-inline'; "
+                        + "style-src 'unsafe-inline'; connect-src 'self'; img-src data:"))));
+        routes.add(new Route("GET", "/health/live", false, false,
+                r -> Response.json(200, StatusJson.message("status", "live"))));
+        routes.add(new Route("GET", "/health/ready", false, true, r -> {
+            Readiness readiness = backend.readiness().check();
+            return Response.json(readiness.ready() ? 200 : 503, StatusJson.readiness(readiness));
+        }));
+        routes.add(new Route("GET", "/metrics", true, true,
+                r -> new Response(200, PROMETHEUS_TEXT, backend.registry().scrape(), Map.of())));
+        routes.add(new Route("GET", "/api/v1/status", true, true,
+                r -> Response.json(200, StatusJson.status(backend.status().status()))));
+        routes.add(new Route("POST", "/api/v1/uplinks/*/*", true, true, this::uplinkAction));
+        routes.add(new Route("POST", "/api/v1/reload", true, true, r -> {
+            requireEmptyObject(r.body(), Set.of());
+            ConfigReload.Result result = backend.reload().reload();
+            LOG.log(System.Logger.Level.INFO, "configuration reloaded through the admin API: applied "
+                    + result.applied() + ", needs restart " + result.needsRestart());
+            return Response.json(200, StatusJson.reload(result));
+        }));
+    }
+
+    Routed route(Request request) {
+        String path = request.path();
+        List<Route> onPath = routes.stream().filter(r -> r.matchesPath(path)).toList();
+        if (onPath.isEmpty()) {
+            return Routed.now(Response.error(404, "no such path: " + truncate(path)));
+        }
+        Route route = onPath.stream().filter(r -> r.method().equals(request.method())).findFirst().orElse(null);
+        if (route == null) {
+            Set<String> allowed = new LinkedHashSet<>();
+            onPath.forEach(r -> allowed.add(r.method()));
+            String allow = String.join(", ", allowed);
+            return Routed.now(new Response(405, JSON, StatusJson.message("error", request.method() + " is not "
+                    + "allowed on " + truncate(path) + "; use " + allow), Map.of("Allow", allow)));
+        }
+        if (route.needsToken() && !authorized(request.authorization())) {
+            return Routed.now(new Response(401, JSON, StatusJson.message("error",
+                    "missing or wrong bearer token (send Authorization: Bearer TOKEN)"),
+                    Map.of("WWW-Authenticate", "Bearer realm=\"hybridproxy-admin\"")));
+        }
+        return new Routed(route.blocking(), () -> run(route, request));
+    }
+
+    private Response run(Route route, Request request) {
+        try {
+            return route.handler().handle(request);
+        } catch (AdminException e) {
+            return Response.error(e.status(), e.getMessage());
+        } catch (RuntimeException e) {
+            // A bug or an unexpected host failure: the operator gets a clear line, the log gets the trace.
+            LOG.log(System.Logger.Level.ERROR, "admin request " + request.method() + " " + request.path()
+                    + " failed", e);
+            return Response.error(500, "internal error while handling " + request.method() + " " + request.path()
+                    + ": " + e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage()));
+        }
+    }
+
+    private Response uplinkAction(Request request) throws AdminException {
+        Matcher m = UPLINK_ACTION.matcher(request.path());
+        if (!m.matches()) {
+            throw AdminException.notFound("no such path: " + truncate(request.path()));
+        }
+        String uplink = m.group(1);
+        UplinkAction action = UplinkAction.fromPathSegment(m.group(2)).orElseThrow(() -> AdminException.notFound(
+                "unknown uplink action '" + truncate(m.group(2)) + "' (drain, disable, enable or backup)"));
+        Map<String, Object> body = requireEmptyObject(request.body(), Set.of("reason"));
+        Object reasonValue = body.getOrDefault("reason", "");
+        if (!(reasonValue instanceof String reason) || reason.length() > MAX_REASON_CHARS) {
+            throw AdminException.badRequest("\"reason\" must be a string of at most " + MAX_REASON_CHARS
+                    + " characters");
+        }
+        String done = backend.uplinks().apply(uplink, action, reason);
+        LOG.log(System.Logger.Level.INFO, "uplink " + uplink + ": " + action.pathSegment() + " through the admin API"
+                + (reason.isEmpty() ? "" : " (" + reason + ")") + ": " + done);
+        return Response.json(200, new JsonWriter().beginObject().field("uplink", uplink)
+                .field("action", action.pathSegment()).field("result", done).endObject().toString());
+    }
+
+    /**
+     * An empty body is an empty object. Anything else must be a JSON object whose members are all in
+     * {@code allowed}: a misspelt field is an error, not silently ignored.
+     */
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> requireEmptyObject(String body, Set<String> allowed) throws AdminException {
+        if (body.isBlank()) {
+            return Map.of();
+        }
+        Object parsed;
+        try {
+            parsed = JsonReader.parse(body);
+        } catch (JsonReader.MalformedJsonException e) {
+            throw AdminException.badRequest(e.getMessage());
+        }
+        if (!(parsed instanceof Map<?, ?> map)) {
+            throw AdminException.badRequest("the request body must be a JSON object");
+        }
+        for (Object key : map.keySet()) {
+            if (!allowed.contains(key)) {
+                throw AdminException.badRequest("unknown field \"" + truncate((String) key) + "\""
+                        + (allowed.isEmpty() ? " (this request takes none)" : " (allowed: " + allowed + ")"));
+            }
+        }
+        return (Map<String, Object>) map;
+    }
+
+    private boolean authorized(String authorization) {
+        String token = settings.get().token();
+        if (token.isEmpty()) {
+            return true;
+        }
+        if (authorization == null || !authorization.regionMatches(true, 0, "Bearer ", 0, 7)) {
+            return false;
+        }
+        byte[] offered = authorization.substring(7).trim().getBytes(StandardCharsets.UTF_8);
+        // Constant-time: the comparison must not tell an attacker how many leading bytes were right.
+        return MessageDigest.isEqual(offered, token.getBytes(StandardCharsets.UTF_8));
+    }
+
+    /** Request text echoed in answers is cut short, so a huge path cannot make a huge error. */
+    private static String truncate(String s) {
+        return s.length() <= 100 ? s : s.substring(0, 100) + "...";
+    }
+}

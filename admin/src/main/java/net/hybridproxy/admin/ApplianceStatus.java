@@ -1,0 +1,66 @@
+package net.hybridproxy.admin;
+
+import java.util.List;
+
+/**
+ * What {@code GET /api/v1/status} returns and the status page shows: one consistent picture of the appliance.
+ * Byte figures are cumulative since start (the page turns them into rates); RTT and cwnd are from the latest
+ * sample. No client address or destination appears anywhere in it.
+ *
+ * @param role             cpe, concentrator or sidecar
+ * @param engine           the multipath engine, e.g. kernel
+ * @param transport        the Netty transport, e.g. epoll
+ * @param uptimeSeconds    since the appliance started
+ * @param sampledAtMillis  epoch milliseconds of the subflow sample the figures come from
+ * @param uplinks          every configured uplink, in configuration order
+ * @param subflows         open subflows, busiest first, at most {@code subflowLimit} of them
+ * @param subflowsOmitted  open subflows left out of {@code subflows} to keep the answer bounded
+ * @param connections      connection counters of the whole process
+ * @param recentFailovers  newest first, bounded
+ */
+public record ApplianceStatus(String role, String engine, String transport, long uptimeSeconds, long sampledAtMillis,
+                              List<Uplink> uplinks, List<Subflow> subflows, int subflowsOmitted,
+                              Connections connections, List<Failover> recentFailovers) {
+    public ApplianceStatus {
+        uplinks = List.copyOf(uplinks);
+        subflows = List.copyOf(subflows);
+        recentFailovers = List.copyOf(recentFailovers);
+    }
+
+    /**
+     * One uplink.
+     *
+     * @param adminState    active, backup, draining or disabled (what the admin API last set, or the configuration)
+     * @param usable        whether the interface is up with its address and not disabled
+     * @param usableDetail  why it is (not) usable, for the operator
+     * @param srttSeconds   mean smoothed RTT over its open subflows; NaN when it has none
+     * @param cwndSegments  mean congestion window over its open subflows, in segments; NaN when it has none
+     */
+    public record Uplink(String name, String interfaceName, String address, String configuredRole,
+                         String adminState, boolean usable, String usableDetail, int subflows, double srttSeconds,
+                         double cwndSegments, long bytesSent, long bytesReceived, long bytesRetransmitted,
+                         long subflowsOpened, long subflowsClosed, long joinFailures, long failovers) {
+    }
+
+    /**
+     * One open subflow. {@code connection} is a small per-process sequence number, so rows of one connection can
+     * be grouped without exposing the kernel token or any address.
+     */
+    public record Subflow(String uplink, long connection, int subflowId, String state, double srttSeconds,
+                          long cwndSegments, long bytesSent, long bytesReceived, long bytesRetransmitted) {
+    }
+
+    public record Connections(int active, int max, long total, long refused, long mptcpFallbacks,
+                              long authFailures, long convertErrors, long bytesUpstream, long bytesDownstream) {
+    }
+
+    /**
+     * A subflow lost while its connection lived on over other subflows.
+     *
+     * @param atMillis           epoch milliseconds
+     * @param reason             bounded vocabulary: timeout, reset, refused, unreachable, mptcp_reset, closed, ...
+     * @param remainingSubflows  subflows the connection still had right after
+     */
+    public record Failover(long atMillis, String uplink, String reason, int remainingSubflows) {
+    }
+}

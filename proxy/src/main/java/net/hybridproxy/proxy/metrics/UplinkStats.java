@@ -1,0 +1,142 @@
+package net.hybridproxy.proxy.metrics;
+
+import net.hybridproxy.proxy.config.AppConfig;
+
+import java.net.InetAddress;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.EnumMap;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * Per-uplink figures, written by the sampler and the event consumer and read by the meters and the status API.
+ * Counters are {@link LongAdder}s (writers on different threads, no locks); gauges are the latest sample's values,
+ * published as one immutable {@link Gauges} so a reader never mixes two samples.
+ */
+public final class UplinkStats {
+    /** The label for subflows whose local address is no configured uplink's (e.g. on a concentrator). */
+    public static final String OTHER = "other";
+
+    /** Why a join (an additional subflow) failed; a fixed vocabulary, so the label stays bounded. */
+    public enum JoinFailure {
+        TIMEOUT, REFUSED, RESET, UNREACHABLE, MPTCP_RESET, CLOSED, ERROR;
+
+        public String label() {
+            return name().toLowerCase(Locale.ROOT);
+        }
+
+        /** From the subflow's socket error (errno) and the MPTCP reset the peer sent, if any. */
+        public static JoinFailure from(int errno, boolean mptcpReset) {
+            return switch (errno) {
+                case 0 -> mptcpReset ? MPTCP_RESET : CLOSED;
+                case 110 -> TIMEOUT;      // ETIMEDOUT
+                case 111 -> REFUSED;      // ECONNREFUSED
+                case 104, 32 -> RESET;    // ECONNRESET, EPIPE
+                case 101, 113 -> UNREACHABLE; // ENETUNREACH, EHOSTUNREACH
+                default -> mptcpReset ? MPTCP_RESET : ERROR;
+            };
+        }
+    }
+
+    /** Latest-sample gauges; NaN when the uplink had no open subflow in that sample. */
+    public record Gauges(int subflows, double srttSeconds, double cwndSegments) {
+        static final Gauges NONE = new Gauges(0, Double.NaN, Double.NaN);
+    }
+
+    /** One uplink's accumulators. */
+    public static final class Uplink {
+        private final String name;
+        final LongAdder bytesSent = new LongAdder();
+        final LongAdder bytesReceived = new LongAdder();
+        final LongAdder bytesRetransmitted = new LongAdder();
+        final LongAdder subflowsOpened = new LongAdder();
+        final LongAdder subflowsClosed = new LongAdder();
+        final LongAdder joinAttempts = new LongAdder();
+        final LongAdder failovers = new LongAdder();
+        final Map<JoinFailure, LongAdder> joinFailures = new EnumMap<>(JoinFailure.class);
+        volatile Gauges gauges = Gauges.NONE;
+
+        Uplink(String name) {
+            this.name = name;
+            for (JoinFailure f : JoinFailure.values()) {
+                joinFailures.put(f, new LongAdder());
+            }
+        }
+
+        public String name() {
+            return name;
+        }
+
+        public long bytesSent() {
+            return bytesSent.sum();
+        }
+
+        public long bytesReceived() {
+            return bytesReceived.sum();
+        }
+
+        public long bytesRetransmitted() {
+            return bytesRetransmitted.sum();
+        }
+
+        public long subflowsOpened() {
+            return subflowsOpened.sum();
+        }
+
+        public long subflowsClosed() {
+            return subflowsClosed.sum();
+        }
+
+        public long joinAttempts() {
+            return joinAttempts.sum();
+        }
+
+        public long joinFailures() {
+            return joinFailures.values().stream().mapToLong(LongAdder::sum).sum();
+        }
+
+        public long failovers() {
+            return failovers.sum();
+        }
+
+        public Gauges gauges() {
+            return gauges;
+        }
+    }
+
+    private final Map<String, Uplink> byName;
+    private final Map<InetAddress, Uplink> byAddress;
+
+    public UplinkStats(List<AppConfig.Uplink> configured) {
+        Map<String, Uplink> names = new LinkedHashMap<>();
+        Map<InetAddress, Uplink> addresses = new HashMap<>();
+        for (AppConfig.Uplink u : configured) {
+            Uplink stats = new Uplink(u.name());
+            names.put(u.name(), stats);
+            addresses.put(u.address(), stats);
+        }
+        names.put(OTHER, new Uplink(OTHER));
+        this.byName = Collections.unmodifiableMap(names);
+        this.byAddress = Map.copyOf(addresses);
+    }
+
+    /** The uplink a subflow with this local address belongs to; {@link #OTHER} when none (or unknown). */
+    public Uplink forLocalAddress(InetAddress local) {
+        Uplink u = local == null ? null : byAddress.get(local);
+        return u != null ? u : byName.get(OTHER);
+    }
+
+    public Uplink byName(String name) {
+        return byName.get(name);
+    }
+
+    /** Configured uplinks in configuration order, then {@link #OTHER}. */
+    public List<Uplink> all() {
+        return new ArrayList<>(byName.values());
+    }
+}

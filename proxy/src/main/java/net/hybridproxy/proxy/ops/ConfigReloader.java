@@ -1,0 +1,204 @@
+package net.hybridproxy.proxy.ops;
+
+import net.hybridproxy.admin.AdminException;
+import net.hybridproxy.admin.ConfigReload;
+import net.hybridproxy.proxy.config.AppConfig;
+import net.hybridproxy.proxy.config.ConfigLoader;
+import net.hybridproxy.proxy.config.InvalidConfigException;
+
+import java.io.IOException;
+import java.lang.reflect.RecordComponent;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Consumer;
+
+/**
+ * {@code POST /api/v1/reload}: re-reads the file the process was started with, validates all of it, and applies
+ * what can change without touching established connections:
+ * <ul>
+ *   <li>{@code admin.token} (rotation without a restart);</li>
+ *   <li>{@code uplinks[*].role} when the uplinks are otherwise unchanged: endpoint backup flags are updated in
+ *       place (MP_PRIO on existing subflows), respecting uplinks an operator drained, disabled or backed up;</li>
+ *   <li>{@code path-manager.max-subflows} and {@code max-add-addr-accepted}: the kernel limits, which apply to
+ *       subflows opened from then on.</li>
+ * </ul>
+ * Every other change (listeners, addresses, keys, policy, relay settings, ...) is reported under
+ * {@code needsRestart} and left as it was, so a reload never half-applies a change the running listeners and
+ * connections cannot take. An invalid file changes nothing and answers 400 with the loader's message.
+ */
+public final class ConfigReloader implements ConfigReload {
+    private final Optional<Path> file;
+    private final AtomicReference<AppConfig> current;
+    private final UplinkController uplinks;
+    private final Consumer<String> tokenUpdate;
+
+    public ConfigReloader(Optional<Path> file, AtomicReference<AppConfig> current, UplinkController uplinks,
+                          Consumer<String> tokenUpdate) {
+        this.file = file;
+        this.current = current;
+        this.uplinks = uplinks;
+        this.tokenUpdate = tokenUpdate;
+    }
+
+    @Override
+    public synchronized Result reload() throws AdminException {
+        Path path = file.orElseThrow(() -> AdminException.conflict(
+                "this appliance was not started from a configuration file; nothing to reload"));
+        AppConfig next;
+        try {
+            next = ConfigLoader.load(path);
+        } catch (InvalidConfigException e) {
+            throw AdminException.badRequest("invalid configuration, nothing applied: " + e.getMessage());
+        }
+        AppConfig before = current.get();
+        List<String> applied = new ArrayList<>();
+        List<String> needsRestart = new ArrayList<>();
+        for (RecordComponent component : AppConfig.class.getRecordComponents()) {
+            String key = keyOf(component.getName());
+            Object a = value(component, before);
+            Object b = value(component, next);
+            if (sameValue(a, b)) {
+                continue;
+            }
+            switch (component.getName()) {
+                case "admin" -> {
+                    AppConfig.Admin x = before.admin();
+                    AppConfig.Admin y = next.admin();
+                    if (x.enabled() != y.enabled() || !x.bind().equals(y.bind())
+                            || !x.sampleInterval().equals(y.sampleInterval())) {
+                        needsRestart.add("admin (enabled, bind, sample-interval)");
+                    }
+                    if (!x.token().equals(y.token())) {
+                        applied.add("admin.token");
+                    }
+                }
+                case "uplinks" -> {
+                    if (sameExceptRoles(before.uplinks(), next.uplinks())) {
+                        applied.add("uplinks[*].role");
+                    } else {
+                        needsRestart.add(key);
+                    }
+                }
+                case "pathManager" -> {
+                    AppConfig.PathManager x = before.pathManager();
+                    AppConfig.PathManager y = next.pathManager();
+                    if (x.maxSubflows() != y.maxSubflows() || x.maxAddAddrAccepted() != y.maxAddAddrAccepted()) {
+                        applied.add("path-manager limits");
+                    }
+                    AppConfig.PathManager limitsOnly = new AppConfig.PathManager(x.manageEndpoints(),
+                            x.installRoutes(), x.routeTableBase(), x.rulePriority(), y.maxSubflows(),
+                            y.maxAddAddrAccepted(), x.announce());
+                    if (!limitsOnly.equals(y)) {
+                        needsRestart.add(key + " (other than the limits)");
+                    }
+                }
+                default -> needsRestart.add(key);
+            }
+        }
+        AppConfig effective = effective(before, next, applied);
+        if (!applied.isEmpty()) {
+            try {
+                if (applied.contains("admin.token")) {
+                    tokenUpdate.accept(next.admin().token());
+                }
+                if ((applied.contains("uplinks[*].role") || applied.contains("path-manager limits"))
+                        && effective.pathManager().manageEndpoints() && effective.role() == AppConfig.Role.CPE) {
+                    uplinks.reconcileEndpoints(effective, uplinks.states());
+                }
+            } catch (IOException | RuntimeException e) {
+                throw new AdminException(500, "reload failed while applying " + applied + ": " + e.getMessage(), e);
+            }
+            uplinks.configReloaded(effective);
+            current.set(effective);
+        }
+        return new Result(applied, needsRestart);
+    }
+
+    /** The running configuration with only the applied parts taken from the new file. */
+    private static AppConfig effective(AppConfig before, AppConfig next, List<String> applied) {
+        AppConfig.Admin admin = applied.contains("admin.token")
+                ? new AppConfig.Admin(before.admin().enabled(), before.admin().bind(), next.admin().token(),
+                before.admin().sampleInterval())
+                : before.admin();
+        List<AppConfig.Uplink> uplinkList = applied.contains("uplinks[*].role") ? next.uplinks() : before.uplinks();
+        AppConfig.PathManager pm = applied.contains("path-manager limits")
+                ? new AppConfig.PathManager(before.pathManager().manageEndpoints(),
+                before.pathManager().installRoutes(), before.pathManager().routeTableBase(),
+                before.pathManager().rulePriority(), next.pathManager().maxSubflows(),
+                next.pathManager().maxAddAddrAccepted(), before.pathManager().announce())
+                : before.pathManager();
+        return new AppConfig(before.role(), before.engine(), before.transport(), before.eventLoopThreads(),
+                before.maxConnections(), uplinkList, pm, before.relay(), admin, before.cpe(), before.concentrator(),
+                before.sidecar());
+    }
+
+    private static boolean sameExceptRoles(List<AppConfig.Uplink> a, List<AppConfig.Uplink> b) {
+        if (a.size() != b.size()) {
+            return false;
+        }
+        for (int i = 0; i < a.size(); i++) {
+            AppConfig.Uplink x = a.get(i);
+            AppConfig.Uplink y = b.get(i);
+            if (!x.name().equals(y.name()) || !x.interfaceName().equals(y.interfaceName())
+                    || !x.address().equals(y.address()) || !x.gateway().equals(y.gateway())) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Deep equality for configuration values: records by component, byte arrays (key secrets) by content. */
+    static boolean sameValue(Object a, Object b) {
+        if (a == b) {
+            return true;
+        }
+        if (a == null || b == null || a.getClass() != b.getClass()) {
+            return false;
+        }
+        if (a instanceof byte[] x) {
+            return Arrays.equals(x, (byte[]) b);
+        }
+        if (a instanceof Optional<?> x) {
+            return sameValue(x.orElse(null), ((Optional<?>) b).orElse(null));
+        }
+        if (a instanceof List<?> x) {
+            List<?> y = (List<?>) b;
+            if (x.size() != y.size()) {
+                return false;
+            }
+            for (int i = 0; i < x.size(); i++) {
+                if (!sameValue(x.get(i), y.get(i))) {
+                    return false;
+                }
+            }
+            return true;
+        }
+        if (a.getClass().isRecord()) {
+            for (RecordComponent c : a.getClass().getRecordComponents()) {
+                if (!sameValue(value(c, a), value(c, b))) {
+                    return false;
+                }
+            }
+            return true;
+        }
+        return Objects.equals(a, b);
+    }
+
+    private static Object value(RecordComponent component, Object record) {
+        try {
+            return component.getAccessor().invoke(record);
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("cannot read " + component.getName(), e);
+        }
+    }
+
+    /** Record component name to the HOCON key it comes from, e.g. maxConnections to max-connections. */
+    private static String keyOf(String component) {
+        return component.replaceAll("([A-Z])", "-$1").toLowerCase(java.util.Locale.ROOT);
+    }
+}

@@ -1,0 +1,130 @@
+package net.hybridproxy.proxy.ops;
+
+import io.netty.bootstrap.Bootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import net.hybridproxy.admin.Readiness;
+import net.hybridproxy.admin.ReadinessCheck;
+import net.hybridproxy.proxy.config.AppConfig;
+import net.hybridproxy.proxy.config.Endpoint;
+import net.hybridproxy.proxy.role.Role;
+import net.hybridproxy.proxy.transport.MultipathConnections;
+import net.hybridproxy.proxy.transport.Transport;
+
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.OptionalLong;
+import java.util.function.Supplier;
+
+/**
+ * What {@code /health/ready} means, per role:
+ * <ul>
+ *   <li>every role: all of its listeners are bound and open;</li>
+ *   <li>cpe: at least one uplink is usable (interface up, address present, not disabled), and the concentrator
+ *       is reachable: a connection to it succeeded in the last {@value #RECENT_SECONDS} s, or else an MPTCP
+ *       handshake to it completes within {@value #PROBE_TIMEOUT_MILLIS} ms. The probe is closed with a reset at
+ *       once, so the concentrator counts it as an admitted connection but never as a Convert error; its result
+ *       is reused for {@value #PROBE_REUSE_SECONDS} s so frequent readiness probes do not become load.</li>
+ * </ul>
+ * A concentrator or sidecar is ready when its listeners are bound: its peers are whoever connects.
+ */
+public final class ReadinessProbe implements ReadinessCheck {
+    static final int RECENT_SECONDS = 60;
+    static final int PROBE_TIMEOUT_MILLIS = 2000;
+    static final int PROBE_REUSE_SECONDS = 10;
+
+    private final Supplier<AppConfig> config;
+    private final Supplier<Role> role;
+    private final UplinkController uplinks;
+    private final MultipathConnections multipath;
+    private final Transport transport;
+    private final EventLoopGroup probeGroup;
+    private long probedAtNanos;
+    private Readiness.Check lastProbe;
+
+    public ReadinessProbe(Supplier<AppConfig> config, Supplier<Role> role, UplinkController uplinks,
+                          MultipathConnections multipath, Transport transport, EventLoopGroup probeGroup) {
+        this.config = config;
+        this.role = role;
+        this.uplinks = uplinks;
+        this.multipath = multipath;
+        this.transport = transport;
+        this.probeGroup = probeGroup;
+    }
+
+    @Override
+    public synchronized Readiness check() {
+        AppConfig c = config.get();
+        List<Readiness.Check> checks = new ArrayList<>();
+        Role r = role.get();
+        List<Channel> listeners = r == null ? List.of() : r.listeners();
+        boolean bound = !listeners.isEmpty() && listeners.stream().allMatch(Channel::isActive);
+        checks.add(new Readiness.Check("listeners", bound, bound ? listeners.size() + " bound"
+                : "not all listeners are bound"));
+        if (c.role() == AppConfig.Role.CPE) {
+            checks.add(uplinkCheck(c));
+            checks.add(concentratorCheck(c.cpe().orElseThrow().concentrator()));
+        }
+        return new Readiness(checks);
+    }
+
+    private Readiness.Check uplinkCheck(AppConfig c) {
+        List<String> usable = new ArrayList<>();
+        List<String> unusable = new ArrayList<>();
+        for (AppConfig.Uplink u : c.uplinks()) {
+            String why = uplinks.usability(u.name());
+            if (why == null) {
+                usable.add(u.name());
+            } else {
+                unusable.add(u.name() + ": " + why);
+            }
+        }
+        String detail = (usable.isEmpty() ? "no usable uplink" : "usable: " + String.join(", ", usable))
+                + (unusable.isEmpty() ? "" : "; unusable: " + String.join("; ", unusable));
+        return new Readiness.Check("uplinks", !usable.isEmpty(), detail);
+    }
+
+    private Readiness.Check concentratorCheck(InetSocketAddress concentrator) {
+        OptionalLong last = multipath.lastAddedNanos();
+        long now = System.nanoTime();
+        if (last.isPresent() && now - last.getAsLong() < Duration.ofSeconds(RECENT_SECONDS).toNanos()) {
+            return new Readiness.Check("concentrator", true, "last connection to " + Endpoint.format(concentrator)
+                    + " " + (now - last.getAsLong()) / 1_000_000_000L + " s ago");
+        }
+        if (lastProbe != null && now - probedAtNanos < Duration.ofSeconds(PROBE_REUSE_SECONDS).toNanos()) {
+            return lastProbe;
+        }
+        lastProbe = probe(concentrator);
+        probedAtNanos = System.nanoTime();
+        return lastProbe;
+    }
+
+    private Readiness.Check probe(InetSocketAddress concentrator) {
+        String target = Endpoint.format(concentrator);
+        ChannelFuture connect = new Bootstrap().group(probeGroup).channelFactory(transport.mptcpClient())
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, PROBE_TIMEOUT_MILLIS)
+                .handler(new ChannelInboundHandlerAdapter())
+                .connect(concentrator);
+        boolean done = connect.awaitUninterruptibly(PROBE_TIMEOUT_MILLIS + 500L);
+        if (done && connect.isSuccess()) {
+            Channel ch = connect.channel();
+            try {
+                ch.config().setOption(ChannelOption.SO_LINGER, 0);
+            } catch (RuntimeException ignored) {
+                // A FIN instead of a reset: the concentrator then logs one refused half-open connection.
+            }
+            ch.close();
+            return new Readiness.Check("concentrator", true, "MPTCP handshake with " + target + " succeeded (probe)");
+        }
+        connect.cancel(false);
+        connect.channel().close();
+        String why = !done ? "timed out" : connect.cause() == null ? "cancelled" : connect.cause().getMessage();
+        return new Readiness.Check("concentrator", false, "no connection to " + target + " in the last "
+                + RECENT_SECONDS + " s and a probe failed: " + why);
+    }
+}

@@ -1,0 +1,131 @@
+package net.hybridproxy.proxy.ops;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.openqa.selenium.By;
+import org.openqa.selenium.OutputType;
+import org.openqa.selenium.WebDriver;
+import org.openqa.selenium.WebElement;
+import org.openqa.selenium.chrome.ChromeDriver;
+import org.openqa.selenium.chrome.ChromeDriverService;
+import org.openqa.selenium.chrome.ChromeOptions;
+import org.openqa.selenium.support.ui.WebDriverWait;
+
+import java.io.File;
+import java.net.Socket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The status page in headless Chromium (Debian chromium + chromium-driver) against running appliances while
+ * traffic flows: the page must show both uplinks, the subflow table, and byte figures that grow between polls.
+ * It saves a screenshot to target/status-page.png (and to the path in the system property
+ * {@code hybridproxy.screenshot}, which is how the README's picture is made).
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class StatusPageBrowserTest {
+    private static final Path CHROMIUM = Path.of("/usr/bin/chromium");
+    private static final Path CHROMEDRIVER = Path.of("/usr/bin/chromedriver");
+    /** Traffic is paced (a chunk every few ms) and bounded in time, so the test cannot flood anything. */
+    private static final int CHUNK = 64 * 1024;
+    private static final Duration MAX_TRAFFIC = Duration.ofSeconds(60);
+
+    private RunningAppliances pair;
+    private final AtomicBoolean sending = new AtomicBoolean(true);
+    private Thread traffic;
+
+    @BeforeAll
+    void start() throws Exception {
+        String skip = RunningAppliances.skipReason();
+        Assumptions.assumeTrue(skip == null, skip);
+        Assumptions.assumeTrue(Files.isExecutable(CHROMIUM) && Files.isExecutable(CHROMEDRIVER),
+                "needs chromium and chromium-driver (Debian packages)");
+        pair = RunningAppliances.start("page");
+        Socket connection = pair.connect();
+        traffic = Thread.ofPlatform().daemon().name("page-traffic").start(() -> {
+            long deadline = System.nanoTime() + MAX_TRAFFIC.toNanos();
+            try (connection) {
+                while (sending.get() && System.nanoTime() < deadline) {
+                    RunningAppliances.write(connection, CHUNK);
+                    Thread.sleep(5); // about 12 MB/s at most
+                }
+                connection.shutdownOutput();
+                connection.getInputStream().read();
+            } catch (Exception ignored) {
+                // the test ended and closed everything
+            }
+        });
+    }
+
+    @AfterAll
+    void stop() throws Exception {
+        sending.set(false);
+        if (traffic != null) {
+            traffic.join(5000);
+        }
+        if (pair != null) {
+            pair.close();
+        }
+    }
+
+    @Test
+    void thePageShowsLiveFiguresForEveryUplink() throws Exception {
+        ChromeOptions options = new ChromeOptions();
+        options.setBinary(CHROMIUM.toFile());
+        options.addArguments("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1400,1100", "--no-first-run", "--disable-extensions");
+        ChromeDriverService service = new ChromeDriverService.Builder()
+                .usingDriverExecutable(CHROMEDRIVER.toFile()).usingAnyFreePort().build();
+        WebDriver browser = new ChromeDriver(service, options);
+        try {
+            browser.get(pair.cpeAdmin.baseUri() + "/#token=" + RunningAppliances.TOKEN);
+            WebDriverWait wait = new WebDriverWait(browser, Duration.ofSeconds(20));
+            wait.until(b -> !b.findElements(By.cssSelector("#uplinks tr[data-uplink='lte']")).isEmpty());
+            assertFalse(browser.getCurrentUrl().contains("token"), "the token must leave the address bar");
+
+            long first = totalBytes(browser);
+            wait.until(b -> totalBytes(b) > first + CHUNK);
+            // Rates need two samples; then both uplinks show a throughput and an RTT.
+            wait.until(b -> b.findElement(By.cssSelector("#uplinks tr[data-uplink='dsl'] .rate-send")).getText()
+                    .endsWith("/s"));
+            WebElement dsl = browser.findElement(By.cssSelector("#uplinks tr[data-uplink='dsl']"));
+            assertTrue(dsl.findElement(By.cssSelector(".rtt")).getText().endsWith("ms"), dsl.getText());
+            List<WebElement> subflows = browser.findElements(By.cssSelector("#subflows tbody tr[data-uplink]"));
+            assertTrue(subflows.stream().anyMatch(r -> "lte".equals(r.getDomAttribute("data-uplink"))),
+                    "no lte subflow listed");
+            assertTrue(browser.findElement(By.id("live-text")).getText().startsWith("live"));
+            assertEquals("", browser.findElement(By.id("error")).getText());
+
+            long sentBefore = Long.parseLong(dsl.getDomAttribute("data-bytes-sent"));
+            wait.until(b -> Long.parseLong(b.findElement(By.cssSelector("#uplinks tr[data-uplink='dsl']"))
+                    .getDomAttribute("data-bytes-sent")) > sentBefore);
+
+            File shot = ((ChromeDriver) browser).getScreenshotAs(OutputType.FILE);
+            Path target = Path.of("target", "status-page.png");
+            Files.copy(shot.toPath(), target, StandardCopyOption.REPLACE_EXISTING);
+            String docs = System.getProperty("hybridproxy.screenshot");
+            if (docs != null) {
+                Files.copy(shot.toPath(), Path.of(docs), StandardCopyOption.REPLACE_EXISTING);
+            }
+            assertTrue(Files.size(target) > 10_000, "screenshot looks empty");
+        } finally {
+            browser.quit();
+        }
+    }
+
+    private static long totalBytes(WebDriver browser) {
+        String value = browser.findElement(By.id("total-bytes")).getDomAttribute("data-bytes");
+        return value == null ? -1 : Long.parseLong(value);
+    }
+}
