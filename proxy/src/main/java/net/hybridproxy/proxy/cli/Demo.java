@@ -7,6 +7,7 @@ import net.hybridproxy.proxy.config.ConfigLoader;
 import net.hybridproxy.proxy.transport.MptcpFullInfo;
 import net.hybridproxy.proxy.transport.MptcpFullInfo.Subflow;
 
+import java.io.IOException;
 import java.io.PrintStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -44,6 +45,7 @@ final class Demo {
         InetAddress targetHost = privateLab ? InetAddress.getByName(PRIVATE_TARGET) : nonLoopbackLocalAddress();
         int concentratorPort = freePort(dsl);
         int cpePort = freePort(dsl);
+        int adminPort = freePort(InetAddress.getLoopbackAddress());
         try (DemoTarget target = new DemoTarget(targetHost)) {
             InetSocketAddress targetAddress = target.address();
             AppConfig concentratorConfig = ConfigLoader.parseString("""
@@ -61,7 +63,7 @@ final class Demo {
             AppConfig cpeConfig = ConfigLoader.parseString("""
                     hybridproxy {
                       role = cpe
-                      admin.bind = "127.0.0.1:0"
+                      admin.bind = "127.0.0.1:%d"
                       uplinks = [
                         { name = dsl, interface = lo, address = "%s", role = primary }
                         { name = lte, interface = lo, address = "%s", role = primary }
@@ -74,7 +76,7 @@ final class Demo {
                         key = "hex:000102030405060708090a0b0c0d0e0f"
                       }
                     }
-                    """.formatted(dsl.getHostAddress(), lte.getHostAddress(), canManageEndpoints,
+                    """.formatted(adminPort, dsl.getHostAddress(), lte.getHostAddress(), canManageEndpoints,
                     dsl.getHostAddress(), concentratorPort, dsl.getHostAddress(), cpePort,
                     net.hybridproxy.proxy.config.Endpoint.format(targetAddress)));
             out.println("hybridproxy demo: target " + targetAddress + ", concentrator " + dsl.getHostAddress() + ":"
@@ -112,9 +114,28 @@ final class Demo {
                 out.printf("%n  connections: %d accepted by the cpe, %d MPTCP fallbacks, %d by the concentrator%n",
                         cpe.counters().accepted(), cpe.counters().mptcpFallbacks(),
                         concentrator.counters().accepted());
+                printUplinkMetrics(out, adminPort);
             }
         }
         return 0;
+    }
+
+    /** The cpe's own per-uplink byte counters, as its admin server exports them to Prometheus. */
+    private static void printUplinkMetrics(PrintStream out, int adminPort) {
+        try (java.net.http.HttpClient http = java.net.http.HttpClient.newHttpClient()) {
+            String scrape = http.send(java.net.http.HttpRequest.newBuilder(
+                            java.net.URI.create("http://127.0.0.1:" + adminPort + "/metrics")).build(),
+                    java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+            out.println();
+            out.println("  The cpe's per-uplink metrics (GET http://127.0.0.1:" + adminPort + "/metrics, excerpt):");
+            scrape.lines()
+                    .filter(l -> l.startsWith("hybridproxy_uplink_sent_bytes_total")
+                            || l.startsWith("hybridproxy_uplink_received_bytes_total")
+                            || l.startsWith("hybridproxy_uplink_subflows_opened_total"))
+                    .forEach(l -> out.println("    " + l));
+        } catch (IOException | InterruptedException e) {
+            out.println("  (admin server not reachable: " + e.getMessage() + ")");
+        }
     }
 
     static final String PRIVATE_TARGET = "198.18.0.3";
@@ -165,7 +186,12 @@ final class Demo {
                     continue;
                 }
                 try {
-                    latest.put(channel, MptcpFullInfo.read(channel).subflows());
+                    // Only connected subflows: a sample taken mid-handshake has no remote port yet.
+                    List<Subflow> connected = MptcpFullInfo.read(channel).subflows().stream()
+                            .filter(s -> s.remote() != null && s.remote().getPort() != 0).toList();
+                    if (!connected.isEmpty()) {
+                        latest.put(channel, connected);
+                    }
                 } catch (Exception e) {
                     // closed between listing and reading: the previous sample stands
                 }
