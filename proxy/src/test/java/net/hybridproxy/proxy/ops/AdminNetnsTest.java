@@ -138,6 +138,9 @@ class AdminNetnsTest {
             // (the kernel reports subflow failures of established connections only).
             RunningAppliances.write(open, MIB);
             awaitTrue(() -> joinFailures("refused") > refusedBefore, "no refused join counted while draining");
+            // Finish the connection before moving on: its bytes must not land in a later test's sink count.
+            open.shutdownOutput();
+            assertEquals(-1, open.getInputStream().read());
         }
 
         assertEquals(200, action("lte", "disable").statusCode());
@@ -181,7 +184,8 @@ class AdminNetnsTest {
             live.shutdownOutput();
             assertEquals(-1, live.getInputStream().read());
         }
-        awaitTrue(() -> pair.sinkBytes() == sinkBefore + 2 * MIB, "the live connection lost bytes");
+        awaitTrue(() -> pair.sinkBytes() == sinkBefore + 2 * MIB, () -> "the destination got "
+                + (pair.sinkBytes() - sinkBefore) + " bytes from the live connection, not " + 2 * MIB);
     }
 
     private HttpResponse<String> action(String uplink, String action) throws Exception {
@@ -214,10 +218,15 @@ class AdminNetnsTest {
     }
 
     private void awaitTrue(BooleanSupplier condition, String message) throws InterruptedException {
+        awaitTrue(condition, () -> message);
+    }
+
+    private void awaitTrue(BooleanSupplier condition, java.util.function.Supplier<String> message)
+            throws InterruptedException {
         long deadline = System.nanoTime() + 15_000_000_000L;
         while (!condition.getAsBoolean()) {
             if (System.nanoTime() > deadline) {
-                throw new AssertionError(message + "\n" + pair.logs());
+                throw new AssertionError(message.get() + "\n" + pair.logs());
             }
             Thread.sleep(100);
         }

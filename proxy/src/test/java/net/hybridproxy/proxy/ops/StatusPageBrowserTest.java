@@ -6,9 +6,10 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 import org.openqa.selenium.By;
+import org.openqa.selenium.JavascriptExecutor;
+import org.openqa.selenium.StaleElementReferenceException;
 import org.openqa.selenium.OutputType;
 import org.openqa.selenium.WebDriver;
-import org.openqa.selenium.WebElement;
 import org.openqa.selenium.chrome.ChromeDriver;
 import org.openqa.selenium.chrome.ChromeDriverService;
 import org.openqa.selenium.chrome.ChromeOptions;
@@ -20,7 +21,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.time.Duration;
-import java.util.List;
+import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -91,6 +92,8 @@ class StatusPageBrowserTest {
         try {
             browser.get(pair.cpeAdmin.baseUri() + "/#token=" + RunningAppliances.TOKEN);
             WebDriverWait wait = new WebDriverWait(browser, Duration.ofSeconds(20));
+            // The page re-renders its tables on every poll: an element found before a poll is stale after it.
+            wait.ignoring(StaleElementReferenceException.class);
             wait.until(b -> !b.findElements(By.cssSelector("#uplinks tr[data-uplink='lte']")).isEmpty());
             assertFalse(browser.getCurrentUrl().contains("token"), "the token must leave the address bar");
 
@@ -99,15 +102,25 @@ class StatusPageBrowserTest {
             // Rates need two samples; then both uplinks show a throughput and an RTT.
             wait.until(b -> b.findElement(By.cssSelector("#uplinks tr[data-uplink='dsl'] .rate-send")).getText()
                     .endsWith("/s"));
-            WebElement dsl = browser.findElement(By.cssSelector("#uplinks tr[data-uplink='dsl']"));
-            assertTrue(dsl.findElement(By.cssSelector(".rtt")).getText().endsWith("ms"), dsl.getText());
-            List<WebElement> subflows = browser.findElements(By.cssSelector("#subflows tbody tr[data-uplink]"));
-            assertTrue(subflows.stream().anyMatch(r -> "lte".equals(r.getDomAttribute("data-uplink"))),
-                    "no lte subflow listed");
-            assertTrue(browser.findElement(By.id("live-text")).getText().startsWith("live"));
-            assertEquals("", browser.findElement(By.id("error")).getText());
+            // One snapshot taken by the page's own thread, so no re-render can happen between the reads.
+            @SuppressWarnings("unchecked")
+            Map<String, Object> page = (Map<String, Object>) ((JavascriptExecutor) browser).executeScript("""
+                    const dsl = document.querySelector("#uplinks tr[data-uplink='dsl']");
+                    return {
+                      rtt: dsl.querySelector('.rtt').textContent,
+                      dsl: dsl.textContent,
+                      sent: dsl.getAttribute('data-bytes-sent'),
+                      lteSubflow: [...document.querySelectorAll('#subflows tbody tr[data-uplink]')]
+                          .some(r => r.getAttribute('data-uplink') === 'lte'),
+                      live: document.getElementById('live-text').textContent,
+                      error: document.getElementById('error').textContent
+                    };""");
+            assertTrue(((String) page.get("rtt")).endsWith("ms"), String.valueOf(page.get("dsl")));
+            assertEquals(Boolean.TRUE, page.get("lteSubflow"), "no lte subflow listed");
+            assertTrue(((String) page.get("live")).startsWith("live"), String.valueOf(page.get("live")));
+            assertEquals("", page.get("error"));
 
-            long sentBefore = Long.parseLong(dsl.getDomAttribute("data-bytes-sent"));
+            long sentBefore = Long.parseLong((String) page.get("sent"));
             wait.until(b -> Long.parseLong(b.findElement(By.cssSelector("#uplinks tr[data-uplink='dsl']"))
                     .getDomAttribute("data-bytes-sent")) > sentBefore);
 
