@@ -55,7 +55,8 @@ public final class Appliance implements AutoCloseable {
             MptcpSockets.probe();
         }
         LOG.log(Level.INFO, "starting " + config.role().name().toLowerCase() + " on the " + transport.label()
-                + " transport, kernel MPTCP engine");
+                + " transport, " + (config.engine() == AppConfig.Engine.KERNEL ? "kernel MPTCP" : "userspace multipath")
+                + " engine");
         pathManager = KernelPathManager.prepare(config);
         if (config.cpe().map(AppConfig.Cpe::installCaptureRules).orElse(false)) {
             CaptureRules rules = new CaptureRules(config.cpe().orElseThrow());

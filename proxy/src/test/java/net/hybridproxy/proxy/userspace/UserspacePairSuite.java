@@ -1,0 +1,452 @@
+package net.hybridproxy.proxy.userspace;
+
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.WriteBufferWaterMark;
+import io.netty.channel.group.DefaultChannelGroup;
+import io.netty.util.concurrent.GlobalEventExecutor;
+import net.hybridproxy.engine.auth.CpeKey;
+import net.hybridproxy.engine.multipath.connection.SessionConfig;
+import net.hybridproxy.engine.multipath.frame.SubflowPriority;
+import net.hybridproxy.engine.multipath.pm.Uplink;
+import net.hybridproxy.proxy.config.AppConfig;
+import net.hybridproxy.proxy.config.ConfigLoader;
+import net.hybridproxy.proxy.relay.EarlyInbound;
+import net.hybridproxy.proxy.relay.RelaySession;
+import net.hybridproxy.proxy.role.ProxyCounters;
+import net.hybridproxy.proxy.role.RoleContext;
+import net.hybridproxy.proxy.transport.Transport;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.ByteBuffer;
+import java.security.MessageDigest;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * A cpe and a concentrator userspace engine over loopback, with two "uplinks" (127.0.0.1 and 127.0.0.2 as source
+ * addresses): a LAN listener turns each client connection into a {@link StreamChannel} of the cpe's session and
+ * relays it; the concentrator relays each stream to a backend. Between them run real TCP subflows, real
+ * {@link SessionDriver}s and the relay the roles use, so this pins the stream channel's TCP-like semantics: bulk
+ * both ways, half-close each way, reset propagation, backpressure, accounting. Once per transport, like the relay
+ * suite.
+ */
+@Timeout(value = 90, unit = TimeUnit.SECONDS)
+abstract class UserspacePairSuite {
+    private static final InetAddress LOOPBACK = InetAddress.getLoopbackAddress();
+    private static final int HIGH_WATER_MARK = 64 * 1024;
+    private static final CpeKey KEY = new CpeKey("cpe-test", "0123456789abcdef".getBytes());
+
+    private final ExecutorService blockingIo = Executors.newVirtualThreadPerTaskExecutor();
+    private EventLoopGroup group;
+    private ServerSocket backend;
+    private UserspaceConcentrator concentrator;
+    private UserspaceCpe cpe;
+    private Channel lanListener;
+    private ProxyCounters counters;
+
+    abstract Transport transport();
+
+    @BeforeEach
+    void startPair() throws Exception {
+        Transport transport = transport();
+        Assumptions.assumeTrue(transport.isAvailable(),
+                () -> transport.label() + " unavailable here: " + transport.unavailabilityCause().orElse(""));
+        AppConfig config = ConfigLoader.parseString("""
+                hybridproxy {
+                  role = sidecar
+                  sidecar.upstream = "127.0.0.1:9"
+                  relay {
+                    idle-timeout = 60s
+                    write-buffer-high-water-mark = %d
+                    write-buffer-low-water-mark = %d
+                  }
+                }
+                """.formatted(HIGH_WATER_MARK, HIGH_WATER_MARK / 4));
+        group = transport.newEventLoopGroup(2, "userspace-test-" + transport.label());
+        counters = new ProxyCounters(1000);
+        RoleContext context = new RoleContext(config, transport, group, group, counters,
+                new DefaultChannelGroup(GlobalEventExecutor.INSTANCE));
+        RoleContext concentratorContext = new RoleContext(config, transport, group, group, new ProxyCounters(1000),
+                new DefaultChannelGroup(GlobalEventExecutor.INSTANCE));
+        WriteBufferWaterMark marks = new WriteBufferWaterMark(HIGH_WATER_MARK / 4, HIGH_WATER_MARK);
+        UserspaceSettings settings = new UserspaceSettings(SessionConfig.defaults(), Duration.ofSeconds(5),
+                Duration.ofSeconds(10), Duration.ofMillis(200), new WriteBufferWaterMark(32 * 1024, 64 * 1024),
+                64 * 1024, 16);
+
+        backend = new ServerSocket(0, 50, LOOPBACK);
+        InetSocketAddress backendAddress = (InetSocketAddress) backend.getLocalSocketAddress();
+        concentrator = new UserspaceConcentrator(settings, List.of(KEY), source -> true,
+                session -> new ChannelInboundHandlerAdapter() {
+                    @Override
+                    public void channelActive(ChannelHandlerContext ctx) {
+                        ctx.read();
+                    }
+
+                    /** Strips the stream's first byte, the stand-in for the RFC 8803 Convert message. */
+                    @Override
+                    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                        io.netty.buffer.ByteBuf first = (io.netty.buffer.ByteBuf) msg;
+                        first.skipBytes(1);
+                        Channel stream = ctx.channel();
+                        ctx.pipeline().remove(this);
+                        concentratorContext.outboundBootstrap(stream, transport.tcpClient())
+                                .handler(new ChannelInboundHandlerAdapter())
+                                .connect(backendAddress)
+                                .addListener(f -> {
+                                    if (!f.isSuccess()) {
+                                        first.release();
+                                        RelaySession.reset(stream);
+                                        return;
+                                    }
+                                    Channel server = ((ChannelFuture) f).channel();
+                                    if (first.isReadable()) {
+                                        server.writeAndFlush(first);
+                                    } else {
+                                        first.release();
+                                    }
+                                    concentratorContext.relay(stream, server, "concentrator");
+                                });
+                    }
+                }, marks);
+        InetSocketAddress concentratorAddress = (InetSocketAddress) concentrator
+                .listen(new InetSocketAddress(LOOPBACK, 0), group, group, transport.tcpServer()).localAddress();
+
+        cpe = new UserspaceCpe(settings, KEY, concentratorAddress,
+                List.of(new Uplink("a", 1, SubflowPriority.PRIMARY, 1), new Uplink("b", 2, SubflowPriority.PRIMARY, 1)),
+                Map.of("a", InetAddress.getByName("127.0.0.1"), "b", InetAddress.getByName("127.0.0.2")), transport);
+        cpe.start(group);
+        lanListener = context.serverBootstrap(transport.tcpServer())
+                .childHandler(new ChannelInitializer<io.netty.channel.socket.SocketChannel>() {
+                    @Override
+                    protected void initChannel(io.netty.channel.socket.SocketChannel ch) {
+                        ch.pipeline().addLast(new EarlyInbound());
+                        ch.pipeline().addLast(new ChannelInboundHandlerAdapter() {
+                            @Override
+                            public void channelActive(ChannelHandlerContext ctx) {
+                                Channel client = ctx.channel();
+                                ctx.pipeline().remove(this);
+                                counters.tryAdmit();
+                                cpe.streamBootstrap(client, marks)
+                                        .handler(new ChannelInboundHandlerAdapter())
+                                        .connect(concentratorAddress)
+                                        .addListener(f -> {
+                                            if (f.isSuccess()) {
+                                                Channel stream = ((ChannelFuture) f).channel();
+                                                // A stream exists for the concentrator from its first byte; the
+                                                // roles send the Convert message first, this test one byte.
+                                                stream.writeAndFlush(io.netty.buffer.Unpooled.wrappedBuffer(
+                                                        new byte[] {0x2a}));
+                                                context.relay(client, stream, "cpe");
+                                            } else {
+                                                counters.release();
+                                                RelaySession.reset(client);
+                                            }
+                                        });
+                            }
+                        });
+                    }
+                })
+                .bind(new InetSocketAddress(LOOPBACK, 0)).sync().channel();
+        await(cpe::allEstablished, "cpe sessions established");
+    }
+
+    @AfterEach
+    void stopPair() throws Exception {
+        if (lanListener != null) {
+            lanListener.close().sync();
+        }
+        if (cpe != null) {
+            cpe.close();
+        }
+        if (concentrator != null) {
+            concentrator.close();
+        }
+        if (backend != null) {
+            backend.close();
+        }
+        if (group != null) {
+            group.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
+        }
+        blockingIo.shutdownNow();
+    }
+
+    private Socket connectThroughPair() throws IOException {
+        Socket socket = new Socket();
+        socket.connect(lanListener.localAddress(), 5_000);
+        socket.setSoTimeout(30_000);
+        return socket;
+    }
+
+    @Test
+    void everySessionRunsOverBothUplinks() throws Exception {
+        // Two worker loops: two cpe sessions, each with a subflow from 127.0.0.1 and one from 127.0.0.2.
+        await(() -> concentrator.sessionCount() == 2, "two sessions at the concentrator");
+        await(() -> unchecked(cpe::attachedSubflows) == 4, "four attached subflows");
+    }
+
+    @Test
+    void bulkBytesArriveIntactInBothDirectionsAtOnce() throws Exception {
+        byte[] up = randomBytes(16 << 20, 1);
+        byte[] down = randomBytes(16 << 20, 2);
+        CompletableFuture<byte[]> backendReceived = CompletableFuture.supplyAsync(() -> {
+            try (Socket s = backend.accept()) {
+                CompletableFuture<Void> send = CompletableFuture.runAsync(() -> writeAndHalfClose(s, down), blockingIo);
+                byte[] got = s.getInputStream().readAllBytes();
+                send.join();
+                return got;
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        }, blockingIo);
+        try (Socket client = connectThroughPair()) {
+            CompletableFuture<Void> send = CompletableFuture.runAsync(() -> writeAndHalfClose(client, up), blockingIo);
+            byte[] clientReceived = client.getInputStream().readAllBytes();
+            send.join();
+            assertArrayEquals(sha256(down), sha256(clientReceived), "download corrupted");
+        }
+        assertArrayEquals(sha256(up), sha256(backendReceived.get(30, TimeUnit.SECONDS)), "upload corrupted");
+    }
+
+    @Test
+    void clientHalfCloseReachesTheServerWhichCanStillAnswer() throws Exception {
+        CompletableFuture<Void> server = CompletableFuture.runAsync(() -> {
+            try (Socket s = backend.accept()) {
+                byte[] request = s.getInputStream().readAllBytes(); // returns only on the client's FIN
+                OutputStream out = s.getOutputStream();
+                out.write(("got " + request.length).getBytes());
+                out.flush();
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        }, blockingIo);
+        try (Socket client = connectThroughPair()) {
+            client.getOutputStream().write(new byte[1234]);
+            client.shutdownOutput();
+            assertEquals("got 1234", new String(client.getInputStream().readAllBytes()));
+        }
+        server.get(10, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void serverHalfCloseReachesTheClientWhichCanStillSend() throws Exception {
+        CompletableFuture<String> server = CompletableFuture.supplyAsync(() -> {
+            try (Socket s = backend.accept()) {
+                s.getOutputStream().write("hello".getBytes());
+                s.shutdownOutput();
+                return new String(s.getInputStream().readAllBytes());
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        }, blockingIo);
+        try (Socket client = connectThroughPair()) {
+            assertEquals("hello", new String(client.getInputStream().readAllBytes()));
+            client.getOutputStream().write("still talking".getBytes());
+            client.shutdownOutput();
+            assertEquals("still talking", server.get(10, TimeUnit.SECONDS));
+        }
+    }
+
+    @Test
+    void serverResetBecomesAClientReset() throws Exception {
+        CompletableFuture<Void> server = CompletableFuture.runAsync(() -> {
+            try {
+                Socket s = backend.accept();
+                s.getInputStream().read();
+                s.setSoLinger(true, 0);
+                s.close(); // RST
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        }, blockingIo);
+        try (Socket client = connectThroughPair()) {
+            client.getOutputStream().write(1);
+            server.get(10, TimeUnit.SECONDS);
+            IOException reset = assertThrows(IOException.class, () -> drainExpectingReset(client));
+            assertTrue(reset.getMessage().toLowerCase().contains("reset"), reset.getMessage());
+        }
+    }
+
+    @Test
+    void clientResetBecomesAServerReset() throws Exception {
+        CompletableFuture<IOException> server = CompletableFuture.supplyAsync(() -> {
+            try (Socket s = backend.accept()) {
+                s.setSoTimeout(20_000);
+                return assertThrows(IOException.class, () -> drainExpectingReset(s));
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        }, blockingIo);
+        Socket client = connectThroughPair();
+        client.getOutputStream().write(new byte[100]);
+        Thread.sleep(200); // the stream reaches the server first
+        client.setSoLinger(true, 0);
+        client.close();
+        IOException reset = server.get(20, TimeUnit.SECONDS);
+        assertTrue(reset.getMessage().toLowerCase().contains("reset"), reset.getMessage());
+    }
+
+    @Test
+    void aServerThatStopsReadingStopsTheClientInsteadOfFillingMemory() throws Exception {
+        CompletableFuture<Socket> accepted = CompletableFuture.supplyAsync(() -> {
+            try {
+                return backend.accept(); // never reads
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        }, blockingIo);
+        try (java.nio.channels.SocketChannel client =
+                     java.nio.channels.SocketChannel.open(lanListener.localAddress())) {
+            client.configureBlocking(false);
+            ByteBuffer chunk = ByteBuffer.allocate(64 * 1024);
+            long offered = 0;
+            int stalls = 0;
+            while (stalls < 300 && offered < 512L << 20) {
+                chunk.clear();
+                int n = client.write(chunk);
+                if (n == 0) {
+                    stalls++;
+                    Thread.sleep(5);
+                } else {
+                    stalls = 0;
+                    offered += n;
+                }
+            }
+            // Socket buffers, two relay water marks, the stream's 4 MiB send buffer and 4 MiB window: bounded,
+            // never the 512 MiB offered.
+            assertTrue(offered < 96L << 20, "the pair buffered " + (offered >> 20) + " MiB");
+        } finally {
+            accepted.get(10, TimeUnit.SECONDS).close();
+        }
+    }
+
+    @Test
+    void everyConnectionIsAccountedForWhenItEnds() throws Exception {
+        for (int i = 0; i < 20; i++) {
+            CompletableFuture<Void> server = CompletableFuture.runAsync(() -> {
+                try (Socket s = backend.accept()) {
+                    s.getInputStream().transferTo(s.getOutputStream());
+                } catch (IOException e) {
+                    throw new RuntimeException(e);
+                }
+            }, blockingIo);
+            try (Socket client = connectThroughPair()) {
+                client.getOutputStream().write("ping".getBytes());
+                client.shutdownOutput();
+                assertEquals("ping", new String(client.getInputStream().readAllBytes()));
+            }
+            server.get(10, TimeUnit.SECONDS);
+        }
+        await(() -> counters.active() == 0, "every relay closed");
+        await(() -> unchecked(cpe::openStreams) == 0, "every stream gone from the cpe sessions");
+        assertEquals(20 * 4, counters.bytesUpstream());
+        assertEquals(20 * 4, counters.bytesDownstream());
+    }
+
+    @Test
+    void aSubflowThatDiesMidTransferLosesNoByte() throws Exception {
+        byte[] down = randomBytes(32 << 20, 3);
+        CompletableFuture<Void> server = CompletableFuture.runAsync(() -> {
+            try (Socket s = backend.accept()) {
+                writeAndHalfClose(s, down);
+                s.getInputStream().readAllBytes();
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        }, blockingIo);
+        try (Socket client = connectThroughPair()) {
+            InputStream in = client.getInputStream();
+            byte[] first = in.readNBytes(4 << 20);
+            cpe.resetSubflows("a");
+            byte[] rest = in.readAllBytes();
+            client.shutdownOutput();
+            MessageDigest digest = MessageDigest.getInstance("SHA-256");
+            digest.update(first);
+            digest.update(rest);
+            assertEquals(down.length, first.length + rest.length);
+            assertArrayEquals(sha256(down), digest.digest(), "download corrupted across the subflow loss");
+        }
+        server.get(30, TimeUnit.SECONDS);
+    }
+
+    private static void drainExpectingReset(Socket socket) throws IOException {
+        InputStream in = socket.getInputStream();
+        while (in.read() >= 0) {
+            // drain until the reset arrives
+        }
+        throw new IOException("clean EOF instead of a reset");
+    }
+
+    private interface IntQuery {
+        int get() throws InterruptedException;
+    }
+
+    private static int unchecked(IntQuery query) {
+        try {
+            return query.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static void await(BooleanSupplier condition, String what) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("timed out waiting for: " + what);
+            }
+            Thread.sleep(10);
+        }
+    }
+
+    private static void writeAndHalfClose(Socket socket, byte[] data) {
+        try {
+            OutputStream out = socket.getOutputStream();
+            for (int offset = 0; offset < data.length; offset += 65536) {
+                out.write(data, offset, Math.min(65536, data.length - offset));
+            }
+            out.flush();
+            socket.shutdownOutput();
+        } catch (IOException e) {
+            throw new RuntimeException(e);
+        }
+    }
+
+    static byte[] randomBytes(int size, long seed) {
+        byte[] bytes = new byte[size];
+        new Random(seed).nextBytes(bytes);
+        return bytes;
+    }
+
+    static byte[] sha256(byte[] data) throws Exception {
+        return MessageDigest.getInstance("SHA-256").digest(data);
+    }
+}
