@@ -197,6 +197,7 @@ final class SessionDriver {
             return;
         }
         subflows.remove(subflowId);
+        LOG.log(Level.INFO, () -> name + ": subflow " + subflowId + " closed by the peer or the network");
         session.subflowClosed(subflowId, now());
         pump();
     }
@@ -461,8 +462,7 @@ final class SessionDriver {
 
     private void closeSubflow(SessionEvent.SubflowClose close) {
         SubflowLink link = subflows.remove(close.subflowId());
-        LOG.log(close.reason() == ResetReason.UNSPECIFIED ? Level.DEBUG : Level.INFO,
-                () -> name + ": closing subflow " + close.subflowId() + " (" + close.reason() + "): " + close.why());
+        LOG.log(Level.INFO, () -> name + ": closing subflow " + close.subflowId() + " (" + close.reason() + "): " + close.why());
         if (link != null) {
             // Whatever pollTransmit gave it (a SUBFLOW_RESET, say) goes out first.
             link.channel.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);

@@ -39,7 +39,7 @@ final class SubflowHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-        LOG.log(Level.DEBUG, () -> driver + ": subflow " + subflowId + " failed: " + cause);
+        LOG.log(Level.INFO, () -> driver + ": subflow " + subflowId + " failed: " + cause);
         ctx.close();
     }
 }

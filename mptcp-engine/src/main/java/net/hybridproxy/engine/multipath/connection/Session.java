@@ -618,7 +618,9 @@ public final class Session {
             if (stream.send.hasSendable()) {
                 sendOrder.addLast(streamId);
             }
-            if (out.remaining() < MIN_TRANSMIT_BUFFER / 2) {
+            // A reinjected segment keeps its original size (up to a full frame), whatever room is left: stop
+            // while a whole frame still fits, so no caller's buffer can overflow.
+            if (out.remaining() < Frame.MAX_FRAME_LENGTH) {
                 break;
             }
         }
