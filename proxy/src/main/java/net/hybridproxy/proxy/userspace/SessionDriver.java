@@ -81,6 +81,7 @@ final class SessionDriver {
     private final Owner owner;
     private final String name;
     private final Duration openTimeout;
+    private final int notSentLowWatermark;
     private final int maxPendingOpens;
     private final Map<Long, SubflowLink> subflows = new HashMap<>();
     private final Map<Long, StreamChannel> streams = new HashMap<>();
@@ -96,16 +97,16 @@ final class SessionDriver {
     private InetSocketAddress remoteAddress;
 
     /**
-     * @param openTimeout     cpe: how long a new stream may wait for the session to be established
-     * @param maxPendingOpens cpe: how many streams may wait so
+     * @param maxPendingOpens cpe: how many new streams may wait for the session to be established
      */
-    SessionDriver(EventLoop loop, Session session, Owner owner, String name, Duration openTimeout,
+    SessionDriver(EventLoop loop, Session session, Owner owner, String name, UserspaceSettings settings,
                   int maxPendingOpens) {
         this.loop = loop;
         this.session = session;
         this.owner = owner;
         this.name = name;
-        this.openTimeout = openTimeout;
+        this.openTimeout = settings.openTimeout();
+        this.notSentLowWatermark = settings.notSentLowWatermark();
         this.maxPendingOpens = maxPendingOpens;
     }
 
@@ -168,6 +169,8 @@ final class SessionDriver {
             localAddress = (InetSocketAddress) channel.localAddress();
             remoteAddress = (InetSocketAddress) channel.remoteAddress();
         }
+        // Both ends send data: both keep their sockets' unsent queues short (see UserspaceSettings).
+        TcpInfo.trySetNotSentLowWatermark(channel, notSentLowWatermark);
         subflows.put(subflowId, new SubflowLink(channel));
         channel.pipeline().addLast("userspace-subflow", new SubflowHandler(this, subflowId));
         channel.closeFuture().addListener(f -> subflowInactive(subflowId, channel));

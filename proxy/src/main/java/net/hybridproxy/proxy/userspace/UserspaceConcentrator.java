@@ -304,7 +304,7 @@ public final class UserspaceConcentrator implements AutoCloseable {
         synchronized (this) {
             name = "concentrator session " + sessionsStarted++ + " [" + session.keyId() + "]";
         }
-        SessionDriver driver = new SessionDriver(loop, session, new Owner(), name, settings.openTimeout(), 0);
+        SessionDriver driver = new SessionDriver(loop, session, new Owner(), name, settings, 0);
         drivers.put(session, driver);
         return driver;
     }

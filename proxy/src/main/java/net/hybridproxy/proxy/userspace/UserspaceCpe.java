@@ -14,7 +14,6 @@ import net.hybridproxy.engine.multipath.connection.Session;
 import net.hybridproxy.engine.multipath.connection.SessionEvent;
 import net.hybridproxy.engine.multipath.frame.ResetReason;
 import net.hybridproxy.engine.multipath.pm.Uplink;
-import net.hybridproxy.proxy.transport.TcpInfo;
 import net.hybridproxy.proxy.transport.Transport;
 
 import java.lang.System.Logger.Level;
@@ -90,7 +89,7 @@ public final class UserspaceCpe implements AutoCloseable {
             return;
         }
         Session session = Session.cpe(settings.session(), key, uplinks, random, SessionDriver.now());
-        SessionDriver driver = new SessionDriver(loop, session, new Owner(name), name, settings.openTimeout(),
+        SessionDriver driver = new SessionDriver(loop, session, new Owner(name), name, settings,
                 settings.session().maxStreams());
         drivers.put(loop, driver);
         driver.pump();
@@ -196,7 +195,6 @@ public final class UserspaceCpe implements AutoCloseable {
                     channel.close();
                     return;
                 }
-                TcpInfo.trySetNotSentLowWatermark(channel, settings.notSentLowWatermark());
                 driver.subflowConnected(id, channel);
             });
         }
