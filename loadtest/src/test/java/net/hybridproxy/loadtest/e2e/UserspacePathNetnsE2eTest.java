@@ -3,7 +3,6 @@ package net.hybridproxy.loadtest.e2e;
 import net.hybridproxy.loadtest.lab.HybridAccessLab;
 import net.hybridproxy.loadtest.lab.HybridAccessLab.Link;
 import net.hybridproxy.loadtest.lab.InterfaceCounters;
-import net.hybridproxy.loadtest.lab.JavaLauncher;
 import net.hybridproxy.loadtest.lab.LabException;
 import net.hybridproxy.loadtest.lab.LabProcess;
 import net.hybridproxy.loadtest.lab.Netns;
@@ -21,8 +20,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
@@ -203,15 +200,8 @@ class UserspacePathNetnsE2eTest {
         }
     }
 
-    private LabProcess startAppliance(Netns ns, Path config, String readyLine) throws Exception {
-        List<String> jvm = new ArrayList<>(JavaLauncher.DEFAULT_JVM_ARGS);
-        jvm.add("--enable-native-access=ALL-UNNAMED");
-        List<String> java = JavaLauncher.command(jvm, "net.hybridproxy.proxy.cli.Main", "run", "--config",
-                config.toString());
-        String shell = String.join(" ", java.stream().map(UserspacePathNetnsE2eTest::quote).toList()) + " 2>&1";
-        LabProcess process = ns.start("sh", "-c", "exec " + shell);
-        process.awaitStdoutLine(line -> line.contains(readyLine), Duration.ofSeconds(30));
-        return process;
+    private static LabProcess startAppliance(Netns ns, Path config, String readyLine) {
+        return Appliances.start(ns, config, readyLine);
     }
 
     private String logs() {
@@ -220,9 +210,5 @@ class UserspacePathNetnsE2eTest {
 
     private Path write(String name, String content) throws IOException {
         return Files.writeString(configs.resolve(name), content);
-    }
-
-    private static String quote(String arg) {
-        return "'" + arg.replace("'", "'\\''") + "'";
     }
 }

@@ -19,6 +19,7 @@ import net.hybridproxy.proxy.relay.EarlyInbound;
 import net.hybridproxy.proxy.relay.RelaySession;
 import net.hybridproxy.proxy.role.ProxyCounters;
 import net.hybridproxy.proxy.role.RoleContext;
+import net.hybridproxy.proxy.testing.ProxiedTcpContract;
 import net.hybridproxy.proxy.transport.Transport;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
@@ -28,20 +29,16 @@ import org.junit.jupiter.api.Timeout;
 
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
+import java.net.SocketAddress;
 import java.net.Socket;
-import java.nio.ByteBuffer;
 import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 
@@ -56,15 +53,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * relays it; the concentrator relays each stream to a backend. Between them run real TCP subflows, real
  * {@link SessionDriver}s and the relay the roles use, so this pins the stream channel's TCP-like semantics: bulk
  * both ways, half-close each way, reset propagation, backpressure, accounting. Once per transport, like the relay
- * suite.
+ * suite; the TCP-like behaviour is {@link ProxiedTcpContract}'s, the rest is the engine's own.
  */
 @Timeout(value = 90, unit = TimeUnit.SECONDS)
-abstract class UserspacePairSuite {
+abstract class UserspacePairSuite extends ProxiedTcpContract {
     private static final InetAddress LOOPBACK = InetAddress.getLoopbackAddress();
     private static final int HIGH_WATER_MARK = 64 * 1024;
     private static final CpeKey KEY = new CpeKey("cpe-test", "0123456789abcdef".getBytes());
 
-    private final ExecutorService blockingIo = Executors.newVirtualThreadPerTaskExecutor();
     private EventLoopGroup group;
     private ServerSocket backend;
     private UserspaceConcentrator concentrator;
@@ -195,103 +191,40 @@ abstract class UserspacePairSuite {
         if (group != null) {
             group.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
         }
-        blockingIo.shutdownNow();
     }
 
-    private Socket connectThroughPair() throws IOException {
-        Socket socket = new Socket();
-        socket.connect(lanListener.localAddress(), 5_000);
-        socket.setSoTimeout(30_000);
-        return socket;
+    @Override
+    protected ServerSocket backend() {
+        return backend;
     }
+
+    @Override
+    protected SocketAddress proxyAddress() {
+        return lanListener.localAddress();
+    }
+
+    @Override
+    protected ProxyCounters counters() {
+        return counters;
+    }
+
+    /** Socket buffers, two relay water marks, a stream's 4 MiB send buffer and its 4 MiB window. */
+    @Override
+    protected long maxBufferedBytes() {
+        return 96L << 20;
+    }
+
+    @Override
+    protected void afterEveryConnectionEnded() throws Exception {
+        await(() -> unchecked(cpe::openStreams) == 0, "every stream gone from the cpe sessions");
+    }
+
 
     @Test
     void everySessionRunsOverBothUplinks() throws Exception {
         // Two worker loops: two cpe sessions, each with a subflow from 127.0.0.1 and one from 127.0.0.2.
         await(() -> concentrator.sessionCount() == 2, "two sessions at the concentrator");
         await(() -> unchecked(cpe::attachedSubflows) == 4, "four attached subflows");
-    }
-
-    @Test
-    void bulkBytesArriveIntactInBothDirectionsAtOnce() throws Exception {
-        byte[] up = randomBytes(16 << 20, 1);
-        byte[] down = randomBytes(16 << 20, 2);
-        CompletableFuture<byte[]> backendReceived = CompletableFuture.supplyAsync(() -> {
-            try (Socket s = backend.accept()) {
-                CompletableFuture<Void> send = CompletableFuture.runAsync(() -> writeAndHalfClose(s, down), blockingIo);
-                byte[] got = s.getInputStream().readAllBytes();
-                send.join();
-                return got;
-            } catch (IOException e) {
-                throw new RuntimeException(e);
-            }
-        }, blockingIo);
-        try (Socket client = connectThroughPair()) {
-            CompletableFuture<Void> send = CompletableFuture.runAsync(() -> writeAndHalfClose(client, up), blockingIo);
-            byte[] clientReceived = client.getInputStream().readAllBytes();
-            send.join();
-            assertArrayEquals(sha256(down), sha256(clientReceived), "download corrupted");
-        }
-        assertArrayEquals(sha256(up), sha256(backendReceived.get(30, TimeUnit.SECONDS)), "upload corrupted");
-    }
-
-    @Test
-    void clientHalfCloseReachesTheServerWhichCanStillAnswer() throws Exception {
-        CompletableFuture<Void> server = CompletableFuture.runAsync(() -> {
-            try (Socket s = backend.accept()) {
-                byte[] request = s.getInputStream().readAllBytes(); // returns only on the client's FIN
-                OutputStream out = s.getOutputStream();
-                out.write(("got " + request.length).getBytes());
-                out.flush();
-            } catch (IOException e) {
-                throw new RuntimeException(e);
-            }
-        }, blockingIo);
-        try (Socket client = connectThroughPair()) {
-            client.getOutputStream().write(new byte[1234]);
-            client.shutdownOutput();
-            assertEquals("got 1234", new String(client.getInputStream().readAllBytes()));
-        }
-        server.get(10, TimeUnit.SECONDS);
-    }
-
-    @Test
-    void serverHalfCloseReachesTheClientWhichCanStillSend() throws Exception {
-        CompletableFuture<String> server = CompletableFuture.supplyAsync(() -> {
-            try (Socket s = backend.accept()) {
-                s.getOutputStream().write("hello".getBytes());
-                s.shutdownOutput();
-                return new String(s.getInputStream().readAllBytes());
-            } catch (IOException e) {
-                throw new RuntimeException(e);
-            }
-        }, blockingIo);
-        try (Socket client = connectThroughPair()) {
-            assertEquals("hello", new String(client.getInputStream().readAllBytes()));
-            client.getOutputStream().write("still talking".getBytes());
-            client.shutdownOutput();
-            assertEquals("still talking", server.get(10, TimeUnit.SECONDS));
-        }
-    }
-
-    @Test
-    void serverResetBecomesAClientReset() throws Exception {
-        CompletableFuture<Void> server = CompletableFuture.runAsync(() -> {
-            try {
-                Socket s = backend.accept();
-                s.getInputStream().read();
-                s.setSoLinger(true, 0);
-                s.close(); // RST
-            } catch (IOException e) {
-                throw new RuntimeException(e);
-            }
-        }, blockingIo);
-        try (Socket client = connectThroughPair()) {
-            client.getOutputStream().write(1);
-            server.get(10, TimeUnit.SECONDS);
-            IOException reset = assertThrows(IOException.class, () -> drainExpectingReset(client));
-            assertTrue(reset.getMessage().toLowerCase().contains("reset"), reset.getMessage());
-        }
     }
 
     @Test
@@ -304,70 +237,13 @@ abstract class UserspacePairSuite {
                 throw new RuntimeException(e);
             }
         }, blockingIo);
-        Socket client = connectThroughPair();
+        Socket client = connectThroughProxy();
         client.getOutputStream().write(new byte[100]);
         Thread.sleep(200); // the stream reaches the server first
         client.setSoLinger(true, 0);
         client.close();
         IOException reset = server.get(20, TimeUnit.SECONDS);
         assertTrue(reset.getMessage().toLowerCase().contains("reset"), reset.getMessage());
-    }
-
-    @Test
-    void aServerThatStopsReadingStopsTheClientInsteadOfFillingMemory() throws Exception {
-        CompletableFuture<Socket> accepted = CompletableFuture.supplyAsync(() -> {
-            try {
-                return backend.accept(); // never reads
-            } catch (IOException e) {
-                throw new RuntimeException(e);
-            }
-        }, blockingIo);
-        try (java.nio.channels.SocketChannel client =
-                     java.nio.channels.SocketChannel.open(lanListener.localAddress())) {
-            client.configureBlocking(false);
-            ByteBuffer chunk = ByteBuffer.allocate(64 * 1024);
-            long offered = 0;
-            int stalls = 0;
-            while (stalls < 300 && offered < 512L << 20) {
-                chunk.clear();
-                int n = client.write(chunk);
-                if (n == 0) {
-                    stalls++;
-                    Thread.sleep(5);
-                } else {
-                    stalls = 0;
-                    offered += n;
-                }
-            }
-            // Socket buffers, two relay water marks, the stream's 4 MiB send buffer and 4 MiB window: bounded,
-            // never the 512 MiB offered.
-            assertTrue(offered < 96L << 20, "the pair buffered " + (offered >> 20) + " MiB");
-        } finally {
-            accepted.get(10, TimeUnit.SECONDS).close();
-        }
-    }
-
-    @Test
-    void everyConnectionIsAccountedForWhenItEnds() throws Exception {
-        for (int i = 0; i < 20; i++) {
-            CompletableFuture<Void> server = CompletableFuture.runAsync(() -> {
-                try (Socket s = backend.accept()) {
-                    s.getInputStream().transferTo(s.getOutputStream());
-                } catch (IOException e) {
-                    throw new RuntimeException(e);
-                }
-            }, blockingIo);
-            try (Socket client = connectThroughPair()) {
-                client.getOutputStream().write("ping".getBytes());
-                client.shutdownOutput();
-                assertEquals("ping", new String(client.getInputStream().readAllBytes()));
-            }
-            server.get(10, TimeUnit.SECONDS);
-        }
-        await(() -> counters.active() == 0, "every relay closed");
-        await(() -> unchecked(cpe::openStreams) == 0, "every stream gone from the cpe sessions");
-        assertEquals(20 * 4, counters.bytesUpstream());
-        assertEquals(20 * 4, counters.bytesDownstream());
     }
 
     @Test
@@ -381,7 +257,7 @@ abstract class UserspacePairSuite {
                 throw new RuntimeException(e);
             }
         }, blockingIo);
-        try (Socket client = connectThroughPair()) {
+        try (Socket client = connectThroughProxy()) {
             InputStream in = client.getInputStream();
             byte[] first = in.readNBytes(4 << 20);
             cpe.resetSubflows("a");
@@ -396,13 +272,6 @@ abstract class UserspacePairSuite {
         server.get(30, TimeUnit.SECONDS);
     }
 
-    private static void drainExpectingReset(Socket socket) throws IOException {
-        InputStream in = socket.getInputStream();
-        while (in.read() >= 0) {
-            // drain until the reset arrives
-        }
-        throw new IOException("clean EOF instead of a reset");
-    }
 
     private interface IntQuery {
         int get() throws InterruptedException;
@@ -427,26 +296,6 @@ abstract class UserspacePairSuite {
         }
     }
 
-    private static void writeAndHalfClose(Socket socket, byte[] data) {
-        try {
-            OutputStream out = socket.getOutputStream();
-            for (int offset = 0; offset < data.length; offset += 65536) {
-                out.write(data, offset, Math.min(65536, data.length - offset));
-            }
-            out.flush();
-            socket.shutdownOutput();
-        } catch (IOException e) {
-            throw new RuntimeException(e);
-        }
-    }
 
-    static byte[] randomBytes(int size, long seed) {
-        byte[] bytes = new byte[size];
-        new Random(seed).nextBytes(bytes);
-        return bytes;
-    }
 
-    static byte[] sha256(byte[] data) throws Exception {
-        return MessageDigest.getInstance("SHA-256").digest(data);
-    }
 }
