@@ -101,7 +101,8 @@ public final class Appliance implements AutoCloseable {
             MptcpSockets.probe();
         }
         LOG.log(Level.INFO, "starting " + config.role().name().toLowerCase() + " on the " + transport.label()
-                + " transport, kernel MPTCP engine");
+                + " transport, " + (config.engine() == AppConfig.Engine.KERNEL ? "kernel MPTCP" : "userspace multipath")
+                + " engine");
         bindMetrics(config);
         pathManager = KernelPathManager.prepare(config);
         uplinkController.start();

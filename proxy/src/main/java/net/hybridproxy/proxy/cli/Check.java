@@ -36,8 +36,18 @@ final class Check {
             out.printf("  %-4s %-22s %s%n", item.status(), item.name(), item.detail());
         }
         boolean failed = items.stream().anyMatch(i -> i.status() == Status.FAIL);
+        String engine = "the kernel engine";
         if (configFile.isPresent()) {
             AppConfig config = ConfigLoader.load(configFile.get());
+            if (config.engine() == AppConfig.Engine.USERSPACE) {
+                // Plain TCP subflows: nothing MPTCP-related can stop this engine.
+                engine = "the userspace engine";
+                failed = items.stream().anyMatch(i -> i.status() == Status.FAIL && !isMptcpOnly(i));
+                out.println();
+                out.println("engine = userspace: needs no kernel MPTCP (the MPTCP lines above do not apply). It needs"
+                        + " plain TCP from every uplink's address to the concentrator's userspace listener, the cpe"
+                        + " key on both ends, and, on a cpe, the per-uplink source routing below.");
+            }
             out.println();
             out.println("hybridproxy check: " + configFile.get() + " is valid (role "
                     + config.role().name().toLowerCase() + ")");
@@ -54,9 +64,13 @@ final class Check {
                     });
         }
         out.println();
-        out.println(failed ? "Result: NOT READY for the kernel engine (fix the FAIL lines above)."
-                : "Result: ready.");
+        out.println(failed ? "Result: NOT READY for " + engine + " (fix the FAIL lines above)." : "Result: ready.");
         return failed ? 1 : 0;
+    }
+
+    /** Items that matter only to the kernel engine. */
+    private static boolean isMptcpOnly(Item item) {
+        return item.name().contains("mptcp") || item.name().contains("MPTCP") || item.name().startsWith("transport");
     }
 
     /**

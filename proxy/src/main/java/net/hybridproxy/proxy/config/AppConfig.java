@@ -19,11 +19,12 @@ public record AppConfig(
         Admin admin,
         Optional<Cpe> cpe,
         Optional<Concentrator> concentrator,
-        Optional<Sidecar> sidecar) {
+        Optional<Sidecar> sidecar,
+        Userspace userspace) {
 
     public enum Role { CPE, CONCENTRATOR, SIDECAR }
 
-    public enum Engine { KERNEL }
+    public enum Engine { KERNEL, USERSPACE }
 
     public enum TransportPreference { AUTO, IO_URING, EPOLL, NIO }
 
@@ -81,7 +82,18 @@ public record AppConfig(
 
     public record Concentrator(List<InetSocketAddress> listen, List<String> authorizedCidrs, List<KeyRef> keys,
                                Duration maxClockSkew, int replayCacheSize, DestinationRules destinations,
-                               int fastOpenQueue) {
+                               int fastOpenQueue, List<InetSocketAddress> userspaceListen) {
+    }
+
+    /**
+     * The userspace multipath engine's settings (reference.conf, block {@code userspace}).
+     *
+     * @param overflowBudgetBytes bytes per period the {@code primary-first} scheduler may spill onto overflow
+     *                            uplinks; empty for no limit
+     */
+    public record Userspace(String scheduler, int subflowsPerUplink, Optional<Long> overflowBudgetBytes,
+                            Duration overflowBudgetPeriod, Duration sessionStartTimeout, Duration sessionRestartDelay,
+                            int subflowSendQueue, int maxSessions) {
     }
 
     public enum SidecarMode { MPTCP_TO_TCP, TCP_TO_MPTCP }

@@ -7,6 +7,7 @@ import com.typesafe.config.ConfigParseOptions;
 import com.typesafe.config.ConfigResolveOptions;
 import net.hybridproxy.admin.AdminSettings;
 import net.hybridproxy.engine.auth.CpeKey;
+import net.hybridproxy.engine.multipath.sched.Schedulers;
 import net.hybridproxy.engine.policy.Cidr;
 import net.hybridproxy.engine.policy.PortRange;
 import net.hybridproxy.proxy.config.AppConfig.Concentrator;
@@ -105,7 +106,7 @@ public final class ConfigLoader {
 
     private static AppConfig build(Config c) throws InvalidConfigException {
         Role role = enumValue(c, "role", Role.class, "cpe, concentrator or sidecar");
-        AppConfig.Engine engine = enumValue(c, "engine", AppConfig.Engine.class, "kernel");
+        AppConfig.Engine engine = enumValue(c, "engine", AppConfig.Engine.class, "kernel or userspace");
         AppConfig.TransportPreference transport =
                 enumValue(c, "transport", AppConfig.TransportPreference.class, "auto, io_uring, epoll or nio");
         int threads = intInRange(c, "event-loop-threads", 0, 1024);
@@ -131,8 +132,14 @@ public final class ConfigLoader {
         if (!pathManager.announce().isEmpty() && role != Role.CONCENTRATOR) {
             throw InvalidConfigException.at(key("path-manager.announce"), "only a concentrator announces addresses");
         }
+        AppConfig.Userspace userspace = userspace(c);
+        checkEngine(engine, role, cpe, concentrator);
+        if (engine == AppConfig.Engine.USERSPACE && uplinks.size() * userspace.subflowsPerUplink() > 8) {
+            throw InvalidConfigException.at(key("userspace.subflows-per-uplink"), uplinks.size() + " uplinks x "
+                    + userspace.subflowsPerUplink() + " subflows exceeds the 8 subflows a session may have");
+        }
         return new AppConfig(role, engine, transport, threads, maxConnections, uplinks, pathManager, relay, admin,
-                cpe, concentrator, sidecar);
+                cpe, concentrator, sidecar, userspace);
     }
 
     private static List<Uplink> uplinks(Config c) throws InvalidConfigException {
@@ -298,7 +305,11 @@ public final class ConfigLoader {
         for (String l : c.getStringList("listen")) {
             listen.add(endpointText(l, key(at + "listen")));
         }
-        if (listen.isEmpty()) {
+        List<InetSocketAddress> userspaceListen = new ArrayList<>();
+        for (String l : c.getStringList("userspace-listen")) {
+            userspaceListen.add(endpointText(l, key(at + "userspace-listen")));
+        }
+        if (listen.isEmpty() && userspaceListen.isEmpty()) {
             throw InvalidConfigException.at(key(at + "listen"), "a concentrator needs at least one listener");
         }
         List<String> cidrs = c.getStringList("authorized-cidrs");
@@ -339,7 +350,62 @@ public final class ConfigLoader {
         }
         return new Concentrator(List.copyOf(listen), List.copyOf(cidrs), List.copyOf(keys),
                 positiveDuration(c, at, "max-clock-skew"), intInRange(c, at, "replay-cache-size", 16, 16_777_216),
-                rules, intInRange(c, at, "fast-open-queue", 0, 65535));
+                rules, intInRange(c, at, "fast-open-queue", 0, 65535), List.copyOf(userspaceListen));
+    }
+
+    private static AppConfig.Userspace userspace(Config c) throws InvalidConfigException {
+        Config u = c.getConfig("userspace");
+        String at = "userspace.";
+        String scheduler = u.getString("scheduler");
+        if (!Schedulers.NAMES.contains(scheduler)) {
+            throw InvalidConfigException.at(key(at + "scheduler"), "'" + scheduler + "' is not one of "
+                    + String.join(", ", Schedulers.NAMES));
+        }
+        Optional<Long> budget = Optional.empty();
+        if (u.hasPath("overflow-budget")) {
+            long bytes = u.getBytes("overflow-budget");
+            if (bytes < 0) {
+                throw InvalidConfigException.at(key(at + "overflow-budget"), "must not be negative");
+            }
+            budget = Optional.of(bytes);
+        }
+        long queue = u.getBytes("subflow-send-queue");
+        if (queue < 16 * 1024 || queue > 16L * 1024 * 1024) {
+            throw InvalidConfigException.at(key(at + "subflow-send-queue"), "must be between 16KiB and 16MiB");
+        }
+        return new AppConfig.Userspace(scheduler, intInRange(u, at, "subflows-per-uplink", 1, 8), budget,
+                positiveDuration(u, at, "overflow-budget-period"), positiveDuration(u, at, "session-start-timeout"),
+                positiveDuration(u, at, "session-restart-delay"), (int) queue,
+                intInRange(u, at, "max-sessions", 1, 1_000_000));
+    }
+
+    /** What each engine needs that the role's own block does not check. */
+    private static void checkEngine(AppConfig.Engine engine, Role role, Optional<Cpe> cpe,
+                                    Optional<Concentrator> concentrator) throws InvalidConfigException {
+        if (engine != AppConfig.Engine.USERSPACE) {
+            return;
+        }
+        switch (role) {
+            case CPE -> {
+                if (cpe.orElseThrow().key().isEmpty()) {
+                    throw InvalidConfigException.at(key("cpe.key-id"), "the userspace engine authenticates its "
+                            + "session with the cpe's pre-shared key: set cpe.key-id and cpe.key");
+                }
+            }
+            case CONCENTRATOR -> {
+                Concentrator conc = concentrator.orElseThrow();
+                if (conc.userspaceListen().isEmpty()) {
+                    throw InvalidConfigException.at(key("concentrator.userspace-listen"),
+                            "engine = userspace needs at least one userspace listener");
+                }
+                if (conc.keys().isEmpty()) {
+                    throw InvalidConfigException.at(key("concentrator.keys"), "userspace sessions are "
+                            + "authenticated with the cpes' pre-shared keys: configure at least one");
+                }
+            }
+            case SIDECAR -> throw InvalidConfigException.at(key("engine"), "the sidecar bridges an application's "
+                    + "MPTCP socket, which only the kernel engine provides");
+        }
     }
 
     private static Sidecar sidecar(Config c) throws InvalidConfigException {

@@ -36,6 +36,8 @@ public final class SocketConstants {
     public static final int TCP_FASTOPEN_CONNECT = 30;
     /** Linux 5.16+: 1 when the socket is MPTCP and has not fallen back to plain TCP. */
     public static final int TCP_IS_MPTCP = 43;
+    public static final int TCP_INFO = 11;
+    public static final int TCP_NOTSENT_LOWAT = 25;
 
     public static final int MPTCP_INFO = 1;
     public static final int MPTCP_TCPINFO = 2;

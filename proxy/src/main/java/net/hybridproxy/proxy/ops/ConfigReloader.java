@@ -134,7 +134,7 @@ public final class ConfigReloader implements ConfigReload {
                 : before.pathManager();
         return new AppConfig(before.role(), before.engine(), before.transport(), before.eventLoopThreads(),
                 before.maxConnections(), uplinkList, pm, before.relay(), admin, before.cpe(), before.concentrator(),
-                before.sidecar());
+                before.sidecar(), before.userspace());
     }
 
     private static boolean sameExceptRoles(List<AppConfig.Uplink> a, List<AppConfig.Uplink> b) {

@@ -31,7 +31,9 @@ public final class KernelPathManager implements AutoCloseable {
     public static Optional<KernelPathManager> prepare(AppConfig config) throws IOException {
         AppConfig.PathManager pm = config.pathManager();
         List<DesiredEndpoint> desired = desiredEndpoints(config);
-        boolean manageEndpoints = pm.manageEndpoints() && (!desired.isEmpty() || config.role() != AppConfig.Role.SIDECAR);
+        // The userspace engine's subflows are plain TCP: no kernel endpoints, only the per-uplink routes.
+        boolean manageEndpoints = pm.manageEndpoints() && config.engine() == AppConfig.Engine.KERNEL
+                && (!desired.isEmpty() || config.role() != AppConfig.Role.SIDECAR);
         if (manageEndpoints) {
             try (MptcpPathManagerClient client = MptcpPathManagerClient.open()) {
                 ReconcileReport report = new EndpointReconciler(client)
@@ -82,7 +84,7 @@ public final class KernelPathManager implements AutoCloseable {
     /** The host changes {@link #prepare} would make, as text for {@code check}. */
     public static String describe(AppConfig config) {
         StringBuilder s = new StringBuilder();
-        if (config.pathManager().manageEndpoints()) {
+        if (config.pathManager().manageEndpoints() && config.engine() == AppConfig.Engine.KERNEL) {
             AppConfig.PathManager pm = config.pathManager();
             s.append("# MPTCP endpoints (reconciled over netlink; equivalent ip commands)\n");
             s.append("ip mptcp endpoint flush\n");

@@ -4,6 +4,7 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelException;
 import io.netty.channel.ChannelFactory;
 import io.netty.channel.ChannelInitializer;
+import io.netty.channel.WriteBufferWaterMark;
 import io.netty.channel.socket.ServerSocketChannel;
 import io.netty.channel.socket.SocketChannel;
 import net.hybridproxy.engine.auth.AuthResult;
@@ -19,6 +20,8 @@ import net.hybridproxy.engine.policy.PortRange;
 import net.hybridproxy.proxy.config.AppConfig;
 import net.hybridproxy.proxy.nativeio.NativeException;
 import net.hybridproxy.proxy.transport.NativeSocketOptions;
+import net.hybridproxy.proxy.userspace.UserspaceConcentrator;
+import net.hybridproxy.proxy.userspace.UserspaceSettings;
 
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -38,6 +41,7 @@ public final class ConcentratorRole implements Role {
     private final RoleContext context;
     private final AppConfig.Concentrator concentrator;
     private final List<Channel> listeners = new ArrayList<>();
+    private Optional<UserspaceConcentrator> userspace = Optional.empty();
 
     public ConcentratorRole(RoleContext context) {
         this.context = context;
@@ -47,6 +51,12 @@ public final class ConcentratorRole implements Role {
     @Override
     public void start() throws Exception {
         Gate gate = Gate.from(concentrator, localAddresses());
+        if (!concentrator.userspaceListen().isEmpty()) {
+            startUserspace(gate);
+        }
+        if (context.config().engine() != AppConfig.Engine.KERNEL) {
+            return; // no kernel MPTCP listeners: this host may have no MPTCP at all
+        }
         ChannelFactory<ServerSocketChannel> factory = listenerFactory();
         for (InetSocketAddress address : concentrator.listen()) {
             Channel channel = context.serverBootstrap(factory)
@@ -59,6 +69,23 @@ public final class ConcentratorRole implements Role {
                     .bind(address).sync().channel();
             listeners.add(channel);
             LOG.log(System.Logger.Level.INFO, "concentrator listening (MPTCP) on " + channel.localAddress());
+        }
+    }
+
+    private void startUserspace(Gate gate) throws InterruptedException {
+        AppConfig.Relay relay = context.config().relay();
+        UserspaceConcentrator engine = new UserspaceConcentrator(UserspaceSettings.from(context.config()),
+                concentrator.keys().stream().map(k -> new CpeKey(k.id(), k.secret())).toList(),
+                gate::sourceAllowed,
+                session -> new ConvertServerHandler(context, gate.forSession(session.keyId())),
+                new WriteBufferWaterMark(relay.writeBufferLowWaterMark(), relay.writeBufferHighWaterMark()));
+        userspace = Optional.of(engine);
+        for (InetSocketAddress address : concentrator.userspaceListen()) {
+            Channel channel = engine.listen(address, context.acceptGroup(), context.workerGroup(),
+                    context.transport().tcpServer());
+            listeners.add(channel);
+            LOG.log(System.Logger.Level.INFO, "concentrator listening (userspace multipath) on "
+                    + channel.localAddress());
         }
     }
 
@@ -100,11 +127,21 @@ public final class ConcentratorRole implements Role {
     @Override
     public void close() {
         listeners.forEach(Channel::close);
+        userspace.ifPresent(UserspaceConcentrator::close);
     }
 
-    /** Who may use this concentrator and where to: shared, immutable after start (the verifier is thread-safe). */
+    /** The userspace engine, when userspace listeners are configured. */
+    public Optional<UserspaceConcentrator> userspace() {
+        return userspace;
+    }
+
+    /**
+     * Who may use this concentrator and where to: shared, immutable after start (the verifier is thread-safe).
+     * {@code sessionKeyId} is set for the streams of a userspace session, which proved its cpe key when it was
+     * established: their Convert messages need no Cookie TLV, and their sources were checked per subflow.
+     */
     record Gate(ClientAllowlist sources, boolean checkSources, Optional<ConvertAuthenticator.Verifier> verifier,
-                DestinationPolicy policy) {
+                DestinationPolicy policy, Optional<String> sessionKeyId) {
 
         static Gate from(AppConfig.Concentrator config, Set<InetAddress> localAddresses) {
             List<Cidr> cidrs = config.authorizedCidrs().stream().map(Cidr::parse).toList();
@@ -120,7 +157,12 @@ public final class ConcentratorRole implements Role {
                     rules.denyPorts().stream().map(PortRange::parse).toList(),
                     Set.copyOf(config.listen()),
                     Set.copyOf(localAddresses));
-            return new Gate(new ClientAllowlist(cidrs), !cidrs.isEmpty(), verifier, policy);
+            return new Gate(new ClientAllowlist(cidrs), !cidrs.isEmpty(), verifier, policy, Optional.empty());
+        }
+
+        /** The gate for the streams of a session authenticated with the key {@code keyId}. */
+        Gate forSession(String keyId) {
+            return new Gate(sources, false, Optional.empty(), policy, Optional.of(keyId));
         }
 
         boolean sourceAllowed(InetAddress source) {
@@ -132,6 +174,9 @@ public final class ConcentratorRole implements Role {
         }
 
         AuthResult authenticate(ConvertMessage request, InetSocketAddress destination, long nowEpochMillis) {
+            if (sessionKeyId.isPresent()) {
+                return new AuthResult.Accepted(sessionKeyId.get());
+            }
             return verifier.map(v -> v.verify(request.cookieTlv(), destination, nowEpochMillis))
                     .orElse(new AuthResult.Accepted("source-cidr"));
         }

@@ -90,7 +90,8 @@ final class ConvertReplyHandler extends ChannelInboundHandlerAdapter {
             ctx.close();
             return;
         }
-        if (!net.hybridproxy.proxy.transport.NativeSocketOptions.isMptcp(ctx.channel())) {
+        if (net.hybridproxy.proxy.transport.NativeSocketOptions.isKernelSocket(ctx.channel())
+                && !net.hybridproxy.proxy.transport.NativeSocketOptions.isMptcp(ctx.channel())) {
             counters.mptcpFallback();
             LOG.log(Level.WARNING, () -> label + ": the concentrator connection fell back to plain TCP "
                     + "(MPTCP option stripped or refused on the path)");

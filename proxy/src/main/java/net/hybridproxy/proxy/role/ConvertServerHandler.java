@@ -59,10 +59,13 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
             refuseWithoutAdmission(ctx, ConvertErrorCode.RESOURCE_EXCEEDED);
             return;
         }
-        if (!NativeSocketOptions.isMptcp(client)) {
-            context.counters().mptcpFallback();
+        // A userspace stream is not a socket: it has neither an MPTCP fallback nor kernel subflows to sample.
+        if (NativeSocketOptions.isKernelSocket(client)) {
+            if (!NativeSocketOptions.isMptcp(client)) {
+                context.counters().mptcpFallback();
+            }
+            context.multipathChannels().add(client);
         }
-        context.multipathChannels().add(client);
         InetSocketAddress source = (InetSocketAddress) client.remoteAddress();
         if (!gate.sourceAllowed(source.getAddress())) {
             context.counters().authFailure();

@@ -1,12 +1,11 @@
 package net.hybridproxy.proxy.role;
 
+import io.netty.bootstrap.Bootstrap;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
-import io.netty.channel.ChannelFactory;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
-import io.netty.channel.socket.SocketChannel;
 import net.hybridproxy.engine.auth.ConvertAuthenticator;
 import net.hybridproxy.engine.auth.CpeKey;
 import net.hybridproxy.engine.convert.ConvertMessage;
@@ -19,6 +18,7 @@ import java.lang.System.Logger.Level;
 import java.net.InetSocketAddress;
 import java.security.SecureRandom;
 import java.util.Optional;
+import java.util.function.Function;
 
 /**
  * CPE, one LAN connection: find where the client meant to go, open an MPTCP connection to the concentrator whose
@@ -33,15 +33,20 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
     private final RoleContext context;
     private final Listener listener;
     private final InetSocketAddress concentrator;
-    private final ChannelFactory<SocketChannel> multipathFactory;
+    private final Function<Channel, Bootstrap> multipath;
     private final Optional<CpeKey> key;
 
+    /**
+     * @param multipath the bootstrap of the connection to the concentrator, on the client's loop: a kernel MPTCP
+     *                  socket or a userspace stream
+     * @param key       the key to prove in the Cookie TLV on every connection (empty: no Cookie TLV)
+     */
     CpeClientHandler(RoleContext context, Listener listener, InetSocketAddress concentrator,
-                     ChannelFactory<SocketChannel> multipathFactory, Optional<CpeKey> key) {
+                     Function<Channel, Bootstrap> multipath, Optional<CpeKey> key) {
         this.context = context;
         this.listener = listener;
         this.concentrator = concentrator;
-        this.multipathFactory = multipathFactory;
+        this.multipath = multipath;
         this.key = key;
     }
 
@@ -68,15 +73,15 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
                 + " -> " + RoleContext.describe(destination);
         byte[] convert = convertMessage(destination).encode();
 
-        ChannelFuture connect = context.outboundBootstrap(client, multipathFactory)
+        ChannelFuture connect = multipath.apply(client)
                 .handler(new ConvertReplyHandler(client, context.counters(), label))
                 .connect(concentrator);
-        Channel multipath = connect.channel();
+        Channel outbound = connect.channel();
         // A client that leaves before the concentrator connection is up takes the half-open attempt with it.
         client.closeFuture().addListener(f -> {
             if (!connect.isDone()) {
                 connect.cancel(false);
-                multipath.close();
+                outbound.close();
             }
         });
         connect.addListener(f -> {
@@ -89,13 +94,15 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
             }
             if (!client.isActive()) {
                 context.counters().release();
-                multipath.close();
+                outbound.close();
                 return;
             }
-            context.multipathChannels().add(multipath);
+            if (NativeSocketOptions.isKernelSocket(outbound)) {
+                context.multipathChannels().add(outbound);
+            }
             // With TCP_FASTOPEN_CONNECT this first write is what the kernel puts in the SYN.
-            multipath.writeAndFlush(Unpooled.wrappedBuffer(convert), multipath.voidPromise());
-            context.relay(client, multipath, label);
+            outbound.writeAndFlush(Unpooled.wrappedBuffer(convert), outbound.voidPromise());
+            context.relay(client, outbound, label);
         });
     }
 

@@ -1,9 +1,11 @@
 package net.hybridproxy.proxy.role;
 
+import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelException;
 import io.netty.channel.ChannelFactory;
 import io.netty.channel.ChannelInitializer;
+import io.netty.channel.WriteBufferWaterMark;
 import io.netty.channel.socket.ServerSocketChannel;
 import io.netty.channel.socket.SocketChannel;
 import net.hybridproxy.engine.auth.CpeKey;
@@ -13,10 +15,13 @@ import net.hybridproxy.proxy.config.AppConfig.Listener;
 import net.hybridproxy.proxy.config.AppConfig.ListenerMode;
 import net.hybridproxy.proxy.nativeio.NativeException;
 import net.hybridproxy.proxy.transport.NativeSocketOptions;
+import net.hybridproxy.proxy.userspace.UserspaceCpe;
+import net.hybridproxy.proxy.userspace.UserspaceSettings;
 
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.function.Function;
 
 /** The CPE: LAN listeners (TPROXY, REDIRECT, explicit) whose connections leave as MPTCP to the concentrator. */
 public final class CpeRole implements Role {
@@ -25,6 +30,7 @@ public final class CpeRole implements Role {
     private final RoleContext context;
     private final AppConfig.Cpe cpe;
     private final List<Channel> listeners = new ArrayList<>();
+    private Optional<UserspaceCpe> userspace = Optional.empty();
 
     public CpeRole(RoleContext context) {
         this.context = context;
@@ -33,8 +39,26 @@ public final class CpeRole implements Role {
 
     @Override
     public void start() throws Exception {
-        ChannelFactory<SocketChannel> multipath = multipathFactory();
         Optional<CpeKey> key = cpe.key().map(k -> new CpeKey(k.id(), k.secret()));
+        Function<Channel, Bootstrap> multipath;
+        Optional<CpeKey> cookieKey;
+        if (context.config().engine() == AppConfig.Engine.USERSPACE) {
+            UserspaceCpe engine = new UserspaceCpe(UserspaceSettings.from(context.config()), key.orElseThrow(),
+                    cpe.concentrator(), UserspaceSettings.uplinks(context.config()),
+                    UserspaceSettings.uplinkAddresses(context.config()), context.transport());
+            engine.start(context.workerGroup());
+            userspace = Optional.of(engine);
+            AppConfig.Relay relay = context.config().relay();
+            WriteBufferWaterMark marks = new WriteBufferWaterMark(relay.writeBufferLowWaterMark(),
+                    relay.writeBufferHighWaterMark());
+            multipath = client -> engine.streamBootstrap(client, marks);
+            // The session proved the key once for all its streams (docs/userspace-protocol.md §4.1).
+            cookieKey = Optional.empty();
+        } else {
+            ChannelFactory<SocketChannel> factory = multipathFactory();
+            multipath = client -> context.outboundBootstrap(client, factory);
+            cookieKey = key;
+        }
         for (Listener listener : cpe.listeners()) {
             Channel channel = context.serverBootstrap(lanListenerFactory(listener))
                     .childHandler(new ChannelInitializer<SocketChannel>() {
@@ -42,7 +66,7 @@ public final class CpeRole implements Role {
                         protected void initChannel(SocketChannel ch) {
                             ch.pipeline().addLast(new EarlyInbound());
                             ch.pipeline().addLast(new CpeClientHandler(context, listener, cpe.concentrator(),
-                                    multipath, key));
+                                    multipath, cookieKey));
                         }
                     })
                     .bind(listener.bind()).sync().channel();
@@ -91,5 +115,11 @@ public final class CpeRole implements Role {
     @Override
     public void close() {
         listeners.forEach(Channel::close);
+        userspace.ifPresent(UserspaceCpe::close);
+    }
+
+    /** The userspace engine, when it is the one selected. */
+    public Optional<UserspaceCpe> userspace() {
+        return userspace;
     }
 }

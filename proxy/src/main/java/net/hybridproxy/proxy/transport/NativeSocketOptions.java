@@ -75,6 +75,11 @@ public final class NativeSocketOptions {
         }
     }
 
+    /** Whether the channel is a kernel socket whose descriptor these options can reach (not NIO, not a stream). */
+    public static boolean isKernelSocket(Channel channel) {
+        return channel instanceof UnixChannel;
+    }
+
     /**
      * Whether the connection really runs MPTCP. 0 means the peer did not answer MP_CAPABLE (or a middlebox
      * stripped it) and the kernel fell back to plain TCP; a plain TCP socket also reports 0.

@@ -519,6 +519,7 @@ public final class Session {
             sessionControl.pollFirst();
             frame.encodeTo(out);
         }
+        List<Stream> lastAckSent = null;
         for (Stream stream : streams.values()) {
             if (!stream.ackPending) {
                 continue;
@@ -529,6 +530,16 @@ public final class Session {
             }
             ack.encodeTo(out);
             stream.ackPending = false;
+            if (stream.isDone()) {
+                // The acknowledgement of the peer's DATA_FIN was all that kept this stream open.
+                if (lastAckSent == null) {
+                    lastAckSent = new ArrayList<>();
+                }
+                lastAckSent.add(stream);
+            }
+        }
+        if (lastAckSent != null) {
+            lastAckSent.forEach(this::closeIfDone);
         }
     }
 
@@ -607,7 +618,9 @@ public final class Session {
             if (stream.send.hasSendable()) {
                 sendOrder.addLast(streamId);
             }
-            if (out.remaining() < MIN_TRANSMIT_BUFFER / 2) {
+            // A reinjected segment keeps its original size (up to a full frame), whatever room is left: stop
+            // while a whole frame still fits, so no caller's buffer can overflow.
+            if (out.remaining() < Frame.MAX_FRAME_LENGTH) {
                 break;
             }
         }

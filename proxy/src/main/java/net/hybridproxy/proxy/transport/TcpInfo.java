@@ -1,0 +1,77 @@
+package net.hybridproxy.proxy.transport;
+
+import io.netty.channel.Channel;
+import io.netty.channel.unix.UnixChannel;
+import net.hybridproxy.proxy.nativeio.Libc;
+import net.hybridproxy.proxy.nativeio.NativeException;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Optional;
+
+import static net.hybridproxy.proxy.nativeio.SocketConstants.SOL_TCP;
+import static net.hybridproxy.proxy.nativeio.SocketConstants.TCP_INFO;
+import static net.hybridproxy.proxy.nativeio.SocketConstants.TCP_NOTSENT_LOWAT;
+
+/**
+ * The few fields of a plain TCP socket's {@code struct tcp_info} (getsockopt(SOL_TCP, TCP_INFO)) a multipath
+ * scheduler needs, and TCP_NOTSENT_LOWAT, on the native transports. NIO exposes no descriptor: there both return
+ * nothing and the caller falls back to what the channel itself knows.
+ *
+ * @param rttMicros        tcpi_rtt, smoothed RTT in microseconds
+ * @param rttVarMicros     tcpi_rttvar
+ * @param congestionWindow tcpi_snd_cwnd in bytes (segments times tcpi_snd_mss)
+ * @param unackedBytes     tcpi_unacked in bytes (segments times the MSS)
+ * @param notSentBytes     tcpi_notsent_bytes
+ */
+public record TcpInfo(long rttMicros, long rttVarMicros, long congestionWindow, long unackedBytes,
+                      long notSentBytes) {
+    /** Offsets in struct tcp_info (include/uapi/linux/tcp.h); every field we read ends before byte 148. */
+    private static final int SIZE = 148;
+    private static final int SND_MSS = 16;
+    private static final int UNACKED = 24;
+    private static final int RTT = 68;
+    private static final int RTTVAR = 72;
+    private static final int SND_CWND = 80;
+    private static final int NOTSENT_BYTES = 144;
+
+    /** Reads the socket's TCP_INFO, or nothing on NIO or when the socket is already gone. */
+    public static Optional<TcpInfo> read(Channel channel) {
+        if (!(channel instanceof UnixChannel unix) || !channel.isOpen()) {
+            return Optional.empty();
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment info = arena.allocate(SIZE);
+            int length = Libc.getsockopt(unix.fd().intValue(), SOL_TCP, TCP_INFO, info);
+            if (length < SIZE) {
+                return Optional.empty(); // a kernel older than 4.6 has no tcpi_notsent_bytes
+            }
+            long mss = Integer.toUnsignedLong(info.get(ValueLayout.JAVA_INT, SND_MSS));
+            return Optional.of(new TcpInfo(
+                    Integer.toUnsignedLong(info.get(ValueLayout.JAVA_INT, RTT)),
+                    Integer.toUnsignedLong(info.get(ValueLayout.JAVA_INT, RTTVAR)),
+                    Integer.toUnsignedLong(info.get(ValueLayout.JAVA_INT, SND_CWND)) * mss,
+                    Integer.toUnsignedLong(info.get(ValueLayout.JAVA_INT, UNACKED)) * mss,
+                    Integer.toUnsignedLong(info.get(ValueLayout.JAVA_INT, NOTSENT_BYTES))));
+        } catch (NativeException e) {
+            return Optional.empty();
+        }
+    }
+
+    /**
+     * TCP_NOTSENT_LOWAT: the socket reports itself full once this many bytes wait unsent in it, so bytes stay in
+     * user space where a scheduler can still send them over another path. Returns false on NIO or if refused.
+     */
+    public static boolean trySetNotSentLowWatermark(Channel channel, int bytes) {
+        if (!(channel instanceof UnixChannel unix)) {
+            return false;
+        }
+        try {
+            Libc.setsockoptInt(unix.fd().intValue(), SOL_TCP, TCP_NOTSENT_LOWAT, bytes);
+            return true;
+        } catch (NativeException e) {
+            return false;
+        }
+    }
+}

@@ -1,0 +1,223 @@
+package net.hybridproxy.proxy.userspace;
+
+import io.netty.bootstrap.Bootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoop;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.WriteBufferWaterMark;
+import io.netty.util.concurrent.EventExecutor;
+import net.hybridproxy.engine.auth.CpeKey;
+import net.hybridproxy.engine.multipath.connection.Session;
+import net.hybridproxy.engine.multipath.connection.SessionEvent;
+import net.hybridproxy.engine.multipath.frame.ResetReason;
+import net.hybridproxy.engine.multipath.pm.Uplink;
+import net.hybridproxy.proxy.transport.Transport;
+
+import java.lang.System.Logger.Level;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.function.ToIntFunction;
+
+/**
+ * The cpe's side of the userspace engine: one session per worker event loop, each with its own warm subflows over
+ * every uplink (plain TCP, bound to the uplink's source address, so the per-uplink policy routes send it out the
+ * right interface). A LAN connection accepted on a loop becomes a stream of that loop's session
+ * ({@link #streamBootstrap}): no TCP handshake on its critical path and nothing crossing threads.
+ *
+ * <p>A session that ends (the concentrator restarted, every uplink failed for its orphan timeout) is replaced by a
+ * new one after {@link UserspaceSettings#restartDelay()}; its streams were reset, as a kernel MPTCP connection's
+ * would be.
+ */
+public final class UserspaceCpe implements AutoCloseable {
+    private static final System.Logger LOG = System.getLogger("hybridproxy.userspace");
+
+    private final UserspaceSettings settings;
+    private final CpeKey key;
+    private final InetSocketAddress concentrator;
+    private final List<Uplink> uplinks;
+    private final Map<String, InetAddress> uplinkAddresses;
+    private final Transport transport;
+    private final SecureRandom random = new SecureRandom();
+    private final Map<EventLoop, SessionDriver> drivers = new ConcurrentHashMap<>();
+    private volatile boolean closing;
+
+    /**
+     * @param uplinkAddresses the source address of each uplink, by name
+     */
+    public UserspaceCpe(UserspaceSettings settings, CpeKey key, InetSocketAddress concentrator, List<Uplink> uplinks,
+                        Map<String, InetAddress> uplinkAddresses, Transport transport) {
+        this.settings = Objects.requireNonNull(settings, "settings");
+        this.key = Objects.requireNonNull(key, "key");
+        this.concentrator = Objects.requireNonNull(concentrator, "concentrator");
+        this.uplinks = List.copyOf(uplinks);
+        this.uplinkAddresses = Map.copyOf(uplinkAddresses);
+        this.transport = transport;
+    }
+
+    /** Starts one session on every loop of {@code workers}; returns once each has asked for its subflows. */
+    public void start(EventLoopGroup workers) throws InterruptedException {
+        List<io.netty.util.concurrent.Future<?>> started = new ArrayList<>();
+        int n = 0;
+        for (EventExecutor executor : workers) {
+            EventLoop loop = (EventLoop) executor;
+            String name = "cpe session " + n++;
+            started.add(loop.submit(() -> startSession(loop, name)));
+        }
+        for (var f : started) {
+            f.sync();
+        }
+        LOG.log(Level.INFO, "userspace engine: " + n + " sessions to " + describe(concentrator) + " over "
+                + uplinks.stream().map(u -> u.name() + " (" + u.priority().name().toLowerCase() + ", "
+                + u.subflows() + " subflow" + (u.subflows() == 1 ? "" : "s") + ")").toList()
+                + ", scheduler " + settings.session().scheduler());
+    }
+
+    private void startSession(EventLoop loop, String name) {
+        if (closing) {
+            return;
+        }
+        Session session = Session.cpe(settings.session(), key, uplinks, random, SessionDriver.now());
+        SessionDriver driver = new SessionDriver(loop, session, new Owner(name), name, settings,
+                settings.session().maxStreams());
+        drivers.put(loop, driver);
+        driver.pump();
+    }
+
+    /** Whether every loop's session is established (for readiness checks and tests). */
+    public boolean allEstablished() {
+        return !drivers.isEmpty() && drivers.values().stream().allMatch(d -> d.session().isEstablished());
+    }
+
+    /** Attached subflows over all sessions. */
+    public int attachedSubflows() throws InterruptedException {
+        return sumOverSessions(d -> (int) d.session().subflows().stream().filter(s -> s.state().isAttached()).count());
+    }
+
+    /** Streams open over all sessions. */
+    public int openStreams() throws InterruptedException {
+        return sumOverSessions(d -> d.session().streamIds().size());
+    }
+
+    /**
+     * Closes every subflow over {@code uplink} in every session, as a failing line would: what they carried and
+     * was not acknowledged goes over the others, and the path manager reconnects them after its backoff.
+     */
+    public void resetSubflows(String uplink) throws InterruptedException {
+        sumOverSessions(d -> d.closeSubflows(uplink));
+    }
+
+    private int sumOverSessions(ToIntFunction<SessionDriver> f) throws InterruptedException {
+        int sum = 0;
+        for (SessionDriver driver : List.copyOf(drivers.values())) {
+            try {
+                sum += driver.loop().submit(() -> f.applyAsInt(driver)).get();
+            } catch (ExecutionException e) {
+                throw new IllegalStateException(e.getCause());
+            }
+        }
+        return sum;
+    }
+
+    /**
+     * A bootstrap for the stream that carries one LAN connection: on the client's own loop, AUTO_READ off and
+     * half-closure on, like the kernel engine's outbound MPTCP connection. Its {@code connect(address)} opens a
+     * stream (the address is only what the channel reports as its peer).
+     */
+    public Bootstrap streamBootstrap(Channel client, WriteBufferWaterMark waterMark) {
+        return new Bootstrap()
+                .group(client.eventLoop())
+                .channelFactory(() -> new StreamChannel(drivers::get))
+                .option(ChannelOption.AUTO_READ, false)
+                .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .option(ChannelOption.WRITE_BUFFER_WATER_MARK, waterMark);
+    }
+
+    @Override
+    public void close() {
+        closing = true;
+        for (SessionDriver driver : List.copyOf(drivers.values())) {
+            if (!driver.loop().isShuttingDown()) {
+                driver.loop().execute(() -> driver.close(ResetReason.UNSPECIFIED));
+            }
+        }
+    }
+
+    private static String describe(InetSocketAddress address) {
+        return address.getAddress().getHostAddress() + ":" + address.getPort();
+    }
+
+    private final class Owner implements SessionDriver.Owner {
+        private final String name;
+
+        Owner(String name) {
+            this.name = name;
+        }
+
+        @Override
+        public void subflowRequested(SessionDriver driver, SessionEvent.SubflowRequested request) {
+            InetSocketAddress remote = request.remote() == null ? concentrator
+                    : new InetSocketAddress(request.remote(),
+                    request.remotePort() == 0 ? concentrator.getPort() : request.remotePort());
+            InetAddress source = uplinkAddresses.get(request.uplink());
+            ChannelFuture connect = new Bootstrap()
+                    .group(driver.loop())
+                    .channelFactory(transport.tcpClient())
+                    .option(ChannelOption.AUTO_READ, true)
+                    .option(ChannelOption.TCP_NODELAY, true)
+                    .option(ChannelOption.SO_KEEPALIVE, true)
+                    .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, millis(settings.connectTimeout()))
+                    .option(ChannelOption.WRITE_BUFFER_WATER_MARK, settings.subflowWaterMark())
+                    .handler(new ChannelInboundHandlerAdapter())
+                    .localAddress(new InetSocketAddress(source, 0))
+                    .connect(remote);
+            long id = request.subflowId();
+            connect.addListener(f -> {
+                Channel channel = connect.channel();
+                if (!f.isSuccess()) {
+                    LOG.log(Level.DEBUG, () -> name + ": subflow " + id + " over " + request.uplink() + " to "
+                            + describe(remote) + " failed: " + f.cause());
+                    driver.subflowFailed(id);
+                    return;
+                }
+                if (driver.isClosed()) {
+                    channel.close();
+                    return;
+                }
+                driver.subflowConnected(id, channel);
+            });
+        }
+
+        @Override
+        public void streamOpened(SessionDriver driver, long streamId) {
+            // Only the cpe opens streams; the session never reports one here.
+        }
+
+        @Override
+        public void sessionClosed(SessionDriver driver, String reason) {
+            drivers.remove(driver.loop(), driver);
+            if (!closing && !driver.loop().isShuttingDown()) {
+                LOG.log(Level.WARNING, name + " ended (" + reason + "); a new session starts in "
+                        + settings.restartDelay().toMillis() + " ms");
+                driver.loop().schedule(() -> startSession(driver.loop(), name),
+                        settings.restartDelay().toNanos(), TimeUnit.NANOSECONDS);
+            }
+        }
+    }
+
+    /** For {@code Duration}-typed settings that Netty wants as milliseconds. */
+    static int millis(Duration d) {
+        return (int) Math.min(Integer.MAX_VALUE, d.toMillis());
+    }
+}

@@ -1,0 +1,77 @@
+package net.hybridproxy.proxy.userspace;
+
+import io.netty.channel.WriteBufferWaterMark;
+import net.hybridproxy.engine.multipath.connection.SessionConfig;
+import net.hybridproxy.engine.multipath.frame.SubflowPriority;
+import net.hybridproxy.engine.multipath.pm.Uplink;
+import net.hybridproxy.proxy.config.AppConfig;
+
+import java.net.InetAddress;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * How the adapters run the userspace engine; built from the {@code hybridproxy.userspace} configuration block
+ * (reference.conf documents each value and its default).
+ *
+ * @param session             the engine's own bounds and timers (scheduler, budgets, buffers)
+ * @param connectTimeout      cpe: how long a subflow's TCP handshake may take
+ * @param openTimeout         cpe: how long a new LAN connection waits for its session to be established
+ * @param restartDelay        cpe: the wait before a session that ended is replaced
+ * @param subflowWaterMark    subflow channels' write buffer water marks: the scheduler's "room" on a subflow
+ * @param notSentLowWatermark TCP_NOTSENT_LOWAT on subflow sockets (native transports)
+ * @param maxSessions         concentrator: sessions at most, established or in handshake
+ */
+public record UserspaceSettings(SessionConfig session, Duration connectTimeout, Duration openTimeout,
+                                Duration restartDelay, WriteBufferWaterMark subflowWaterMark, int notSentLowWatermark,
+                                int maxSessions) {
+    public UserspaceSettings {
+        Objects.requireNonNull(session, "session");
+        Objects.requireNonNull(subflowWaterMark, "subflowWaterMark");
+        if (notSentLowWatermark < 1 || maxSessions < 1) {
+            throw new IllegalArgumentException("notSentLowWatermark " + notSentLowWatermark + " and maxSessions "
+                    + maxSessions + " must be positive");
+        }
+    }
+
+    /** The settings a configuration asks for. */
+    public static UserspaceSettings from(AppConfig config) {
+        AppConfig.Userspace u = config.userspace();
+        SessionConfig session = SessionConfig.defaults().withScheduler(u.scheduler());
+        if (u.overflowBudgetBytes().isPresent()) {
+            session = session.withOverflowBudget(u.overflowBudgetBytes().get(), u.overflowBudgetPeriod());
+        }
+        int queue = u.subflowSendQueue();
+        return new UserspaceSettings(session, config.relay().connectTimeout(), u.sessionStartTimeout(),
+                u.sessionRestartDelay(), new WriteBufferWaterMark(queue / 2, queue), queue, u.maxSessions());
+    }
+
+    /** The cpe's uplinks as the engine plans subflows over them: address ids 1, 2, ... in configuration order. */
+    public static List<Uplink> uplinks(AppConfig config) {
+        List<Uplink> uplinks = new ArrayList<>();
+        for (int i = 0; i < config.uplinks().size(); i++) {
+            AppConfig.Uplink u = config.uplinks().get(i);
+            uplinks.add(new Uplink(u.name(), i + 1, priority(u.role()), config.userspace().subflowsPerUplink()));
+        }
+        return uplinks;
+    }
+
+    /** Each uplink's source address, by name. */
+    public static Map<String, InetAddress> uplinkAddresses(AppConfig config) {
+        Map<String, InetAddress> addresses = new LinkedHashMap<>();
+        config.uplinks().forEach(u -> addresses.put(u.name(), u.address()));
+        return addresses;
+    }
+
+    static SubflowPriority priority(AppConfig.UplinkRole role) {
+        return switch (role) {
+            case PRIMARY -> SubflowPriority.PRIMARY;
+            case OVERFLOW -> SubflowPriority.OVERFLOW;
+            case BACKUP -> SubflowPriority.BACKUP;
+        };
+    }
+}

@@ -1,0 +1,300 @@
+package net.hybridproxy.proxy.userspace;
+
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.WriteBufferWaterMark;
+import net.hybridproxy.proxy.transport.MultipathConnections;
+import net.hybridproxy.engine.auth.CpeKey;
+import net.hybridproxy.engine.multipath.connection.SessionConfig;
+import net.hybridproxy.engine.multipath.frame.SubflowPriority;
+import net.hybridproxy.engine.multipath.pm.Uplink;
+import net.hybridproxy.proxy.config.AppConfig;
+import net.hybridproxy.proxy.config.ConfigLoader;
+import net.hybridproxy.proxy.relay.EarlyInbound;
+import net.hybridproxy.proxy.relay.RelaySession;
+import net.hybridproxy.proxy.role.ProxyCounters;
+import net.hybridproxy.proxy.role.RoleContext;
+import net.hybridproxy.proxy.testing.ProxiedTcpContract;
+import net.hybridproxy.proxy.transport.Transport;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.SocketAddress;
+import java.net.Socket;
+import java.security.MessageDigest;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * A cpe and a concentrator userspace engine over loopback, with two "uplinks" (127.0.0.1 and 127.0.0.2 as source
+ * addresses): a LAN listener turns each client connection into a {@link StreamChannel} of the cpe's session and
+ * relays it; the concentrator relays each stream to a backend. Between them run real TCP subflows, real
+ * {@link SessionDriver}s and the relay the roles use, so this pins the stream channel's TCP-like semantics: bulk
+ * both ways, half-close each way, reset propagation, backpressure, accounting. Once per transport, like the relay
+ * suite; the TCP-like behaviour is {@link ProxiedTcpContract}'s, the rest is the engine's own.
+ */
+@Timeout(value = 90, unit = TimeUnit.SECONDS)
+abstract class UserspacePairSuite extends ProxiedTcpContract {
+    private static final InetAddress LOOPBACK = InetAddress.getLoopbackAddress();
+    private static final int HIGH_WATER_MARK = 64 * 1024;
+    private static final CpeKey KEY = new CpeKey("cpe-test", "0123456789abcdef".getBytes());
+
+    private EventLoopGroup group;
+    private ServerSocket backend;
+    private UserspaceConcentrator concentrator;
+    private UserspaceCpe cpe;
+    private Channel lanListener;
+    private ProxyCounters counters;
+
+    abstract Transport transport();
+
+    @BeforeEach
+    void startPair() throws Exception {
+        Transport transport = transport();
+        Assumptions.assumeTrue(transport.isAvailable(),
+                () -> transport.label() + " unavailable here: " + transport.unavailabilityCause().orElse(""));
+        AppConfig config = ConfigLoader.parseString("""
+                hybridproxy {
+                  role = sidecar
+                  sidecar.upstream = "127.0.0.1:9"
+                  relay {
+                    idle-timeout = 60s
+                    write-buffer-high-water-mark = %d
+                    write-buffer-low-water-mark = %d
+                  }
+                }
+                """.formatted(HIGH_WATER_MARK, HIGH_WATER_MARK / 4));
+        group = transport.newEventLoopGroup(2, "userspace-test-" + transport.label());
+        counters = new ProxyCounters(1000);
+        RoleContext context = new RoleContext(config, transport, group, group, counters,
+                new MultipathConnections());
+        RoleContext concentratorContext = new RoleContext(config, transport, group, group, new ProxyCounters(1000),
+                new MultipathConnections());
+        WriteBufferWaterMark marks = new WriteBufferWaterMark(HIGH_WATER_MARK / 4, HIGH_WATER_MARK);
+        UserspaceSettings settings = new UserspaceSettings(SessionConfig.defaults(), Duration.ofSeconds(5),
+                Duration.ofSeconds(10), Duration.ofMillis(200), new WriteBufferWaterMark(32 * 1024, 64 * 1024),
+                64 * 1024, 16);
+
+        backend = new ServerSocket(0, 50, LOOPBACK);
+        InetSocketAddress backendAddress = (InetSocketAddress) backend.getLocalSocketAddress();
+        concentrator = new UserspaceConcentrator(settings, List.of(KEY), source -> true,
+                session -> new ChannelInboundHandlerAdapter() {
+                    @Override
+                    public void channelActive(ChannelHandlerContext ctx) {
+                        ctx.read();
+                    }
+
+                    /** Strips the stream's first byte, the stand-in for the RFC 8803 Convert message. */
+                    @Override
+                    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                        io.netty.buffer.ByteBuf first = (io.netty.buffer.ByteBuf) msg;
+                        first.skipBytes(1);
+                        Channel stream = ctx.channel();
+                        ctx.pipeline().remove(this);
+                        concentratorContext.outboundBootstrap(stream, transport.tcpClient())
+                                .handler(new ChannelInboundHandlerAdapter())
+                                .connect(backendAddress)
+                                .addListener(f -> {
+                                    if (!f.isSuccess()) {
+                                        first.release();
+                                        RelaySession.reset(stream);
+                                        return;
+                                    }
+                                    Channel server = ((ChannelFuture) f).channel();
+                                    if (first.isReadable()) {
+                                        server.writeAndFlush(first);
+                                    } else {
+                                        first.release();
+                                    }
+                                    concentratorContext.relay(stream, server, "concentrator");
+                                });
+                    }
+                }, marks);
+        InetSocketAddress concentratorAddress = (InetSocketAddress) concentrator
+                .listen(new InetSocketAddress(LOOPBACK, 0), group, group, transport.tcpServer()).localAddress();
+
+        cpe = new UserspaceCpe(settings, KEY, concentratorAddress,
+                List.of(new Uplink("a", 1, SubflowPriority.PRIMARY, 1), new Uplink("b", 2, SubflowPriority.PRIMARY, 1)),
+                Map.of("a", InetAddress.getByName("127.0.0.1"), "b", InetAddress.getByName("127.0.0.2")), transport);
+        cpe.start(group);
+        lanListener = context.serverBootstrap(transport.tcpServer())
+                .childHandler(new ChannelInitializer<io.netty.channel.socket.SocketChannel>() {
+                    @Override
+                    protected void initChannel(io.netty.channel.socket.SocketChannel ch) {
+                        ch.pipeline().addLast(new EarlyInbound());
+                        ch.pipeline().addLast(new ChannelInboundHandlerAdapter() {
+                            @Override
+                            public void channelActive(ChannelHandlerContext ctx) {
+                                Channel client = ctx.channel();
+                                ctx.pipeline().remove(this);
+                                counters.tryAdmit();
+                                cpe.streamBootstrap(client, marks)
+                                        .handler(new ChannelInboundHandlerAdapter())
+                                        .connect(concentratorAddress)
+                                        .addListener(f -> {
+                                            if (f.isSuccess()) {
+                                                Channel stream = ((ChannelFuture) f).channel();
+                                                // A stream exists for the concentrator from its first byte; the
+                                                // roles send the Convert message first, this test one byte.
+                                                stream.writeAndFlush(io.netty.buffer.Unpooled.wrappedBuffer(
+                                                        new byte[] {0x2a}));
+                                                context.relay(client, stream, "cpe");
+                                            } else {
+                                                counters.release();
+                                                RelaySession.reset(client);
+                                            }
+                                        });
+                            }
+                        });
+                    }
+                })
+                .bind(new InetSocketAddress(LOOPBACK, 0)).sync().channel();
+        await(cpe::allEstablished, "cpe sessions established");
+    }
+
+    @AfterEach
+    void stopPair() throws Exception {
+        if (lanListener != null) {
+            lanListener.close().sync();
+        }
+        if (cpe != null) {
+            cpe.close();
+        }
+        if (concentrator != null) {
+            concentrator.close();
+        }
+        if (backend != null) {
+            backend.close();
+        }
+        if (group != null) {
+            group.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
+        }
+    }
+
+    @Override
+    protected ServerSocket backend() {
+        return backend;
+    }
+
+    @Override
+    protected SocketAddress proxyAddress() {
+        return lanListener.localAddress();
+    }
+
+    @Override
+    protected ProxyCounters counters() {
+        return counters;
+    }
+
+    /** Socket buffers, two relay water marks, a stream's 4 MiB send buffer and its 4 MiB window. */
+    @Override
+    protected long maxBufferedBytes() {
+        return 96L << 20;
+    }
+
+    @Override
+    protected void afterEveryConnectionEnded() throws Exception {
+        await(() -> unchecked(cpe::openStreams) == 0, "every stream gone from the cpe sessions");
+    }
+
+
+    @Test
+    void everySessionRunsOverBothUplinks() throws Exception {
+        // Two worker loops: two cpe sessions, each with a subflow from 127.0.0.1 and one from 127.0.0.2.
+        await(() -> concentrator.sessionCount() == 2, "two sessions at the concentrator");
+        await(() -> unchecked(cpe::attachedSubflows) == 4, "four attached subflows");
+    }
+
+    @Test
+    void clientResetBecomesAServerReset() throws Exception {
+        CompletableFuture<IOException> server = CompletableFuture.supplyAsync(() -> {
+            try (Socket s = backend.accept()) {
+                s.setSoTimeout(20_000);
+                return assertThrows(IOException.class, () -> drainExpectingReset(s));
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        }, blockingIo);
+        Socket client = connectThroughProxy();
+        client.getOutputStream().write(new byte[100]);
+        Thread.sleep(200); // the stream reaches the server first
+        client.setSoLinger(true, 0);
+        client.close();
+        IOException reset = server.get(20, TimeUnit.SECONDS);
+        assertTrue(reset.getMessage().toLowerCase().contains("reset"), reset.getMessage());
+    }
+
+    @Test
+    void aSubflowThatDiesMidTransferLosesNoByte() throws Exception {
+        byte[] down = randomBytes(32 << 20, 3);
+        CompletableFuture<Void> server = CompletableFuture.runAsync(() -> {
+            try (Socket s = backend.accept()) {
+                writeAndHalfClose(s, down);
+                s.getInputStream().readAllBytes();
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        }, blockingIo);
+        try (Socket client = connectThroughProxy()) {
+            InputStream in = client.getInputStream();
+            byte[] first = in.readNBytes(4 << 20);
+            cpe.resetSubflows("a");
+            byte[] rest = in.readAllBytes();
+            client.shutdownOutput();
+            MessageDigest digest = MessageDigest.getInstance("SHA-256");
+            digest.update(first);
+            digest.update(rest);
+            assertEquals(down.length, first.length + rest.length);
+            assertArrayEquals(sha256(down), digest.digest(), "download corrupted across the subflow loss");
+        }
+        server.get(30, TimeUnit.SECONDS);
+    }
+
+
+    private interface IntQuery {
+        int get() throws InterruptedException;
+    }
+
+    private static int unchecked(IntQuery query) {
+        try {
+            return query.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static void await(BooleanSupplier condition, String what) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("timed out waiting for: " + what);
+            }
+            Thread.sleep(10);
+        }
+    }
+
+
+
+}
