@@ -92,7 +92,12 @@ public final class HybridAccessLab implements AutoCloseable {
         /** veth pairs with a netem qdisc on each end. */
         NETEM,
         /** TUN device pairs joined by a user-space {@link net.hybridproxy.loadtest.lab.emu.LinkEmulator}. */
-        TUN
+        TUN,
+        /**
+         * Plain veth pairs with no delay, loss or rate at all: for CPU-ceiling runs, where any emulator would be
+         * the bottleneck. Every uplink impairment must then be {@link Impairment#NONE}.
+         */
+        NONE
     }
 
     /** A link; side A is the end nearer the CPE, whose counters {@link #counters} reads. */
@@ -371,6 +376,13 @@ public final class HybridAccessLab implements AutoCloseable {
 
         emulation = requestedEmulation == Emulation.AUTO
                 ? (netemAvailable(client()) ? Emulation.NETEM : Emulation.TUN) : requestedEmulation;
+        if (emulation == Emulation.NONE) {
+            for (Impairment[] both : impairments.values()) {
+                if (!both[0].equals(Impairment.NONE) || !both[1].equals(Impairment.NONE)) {
+                    throw new IllegalArgumentException("emulation NONE needs unimpaired uplinks (rate 0, no delay)");
+                }
+            }
+        }
         if (emulation == Emulation.TUN) {
             emulatorNs = Netns.create(prefix + "emu", logDir);
         }
@@ -529,8 +541,10 @@ public final class HybridAccessLab implements AutoCloseable {
         EmulatedLink e = emulators.get(link);
         if (e != null) {
             e.configure(direction, impairment);
-        } else {
+        } else if (emulation == Emulation.NETEM) {
             applyNetem(link, direction);
+        } else {
+            throw new IllegalStateException("uplinks of a lab without emulation cannot be impaired");
         }
     }
 

@@ -34,7 +34,8 @@ import java.util.concurrent.atomic.AtomicLongArray;
  * <ul>
  *   <li>{@code bulk --direction up|down --connections N --duration-ms T}: N parallel streams for T ms, every byte
  *       checked against the pattern and both ends' SHA-256 compared; goodput counts only verified bytes; a
- *       {@code --timeline-ms} bucketed timeline of received (down) or written (up) bytes.</li>
+ *       {@code --timeline-ms} bucketed timeline of received (down) or written (up) bytes; downloads can be paced
+ *       by the server with {@code --rate-kbit} (offered load).</li>
  *   <li>{@code rr --connections N --size B --duration-ms T}: request/response on persistent connections; latency
  *       percentiles from an HdrHistogram.</li>
  *   <li>{@code ttfb --count K --concurrency C --size B}: a new connection per small object; connect time, time to
@@ -124,10 +125,12 @@ public final class LoadClient {
         long intervalMs = longOpt("timeline-ms", 100);
         AtomicLongArray timeline = new AtomicLongArray((int) ((durationMs + 60_000) / intervalMs) + 1);
         CountDownLatch done = new CountDownLatch(connections);
+        // /proc/uptime is one clock for every namespace: it lines this timeline up with the lab's fault times.
+        double startUptime = uptimeSeconds();
         long start = System.nanoTime();
         List<Bulk> streams = new ArrayList<>();
         for (int i = 0; i < connections; i++) {
-            Bulk b = new Bulk(up, durationMs, seed + i, start, intervalMs, timeline, done);
+            Bulk b = new Bulk(up, durationMs, seed + i, longOpt("rate-kbit", 0), start, intervalMs, timeline, done);
             streams.add(b);
             bootstrap.clone().handler(new ChannelInitializer<SocketChannel>() {
                 @Override
@@ -176,9 +179,20 @@ public final class LoadClient {
         r.put("seconds", seconds);
         r.put("goodputMbps", verified * 8 / seconds / 1e6);
         r.put("outcomes", outcomes);
+        r.put("startUptimeSeconds", startUptime);
         r.put("timelineMs", intervalMs);
         r.put("timelineBytes", series);
         return r;
+    }
+
+    /** Seconds since boot from /proc/uptime, the same in every network namespace; -1 if unreadable. */
+    public static double uptimeSeconds() {
+        try {
+            return Double.parseDouble(java.nio.file.Files.readString(java.nio.file.Path.of("/proc/uptime"))
+                    .split("\\s+")[0]);
+        } catch (java.io.IOException | RuntimeException e) {
+            return -1;
+        }
     }
 
     /** One bulk stream. Event-loop confined apart from the final read of its fields under its lock. */
@@ -187,6 +201,7 @@ public final class LoadClient {
         private final boolean up;
         private final long durationMs;
         private final long seed;
+        private final long paceKbit;
         private final long start;
         private final long intervalMs;
         private final AtomicLongArray timeline;
@@ -202,9 +217,10 @@ public final class LoadClient {
         private long lastByteNanos;
         private String outcome;
 
-        Bulk(boolean up, long durationMs, long seed, long start, long intervalMs, AtomicLongArray timeline,
-             CountDownLatch done) {
+        Bulk(boolean up, long durationMs, long seed, long paceKbit, long start, long intervalMs,
+             AtomicLongArray timeline, CountDownLatch done) {
             this.up = up;
+            this.paceKbit = paceKbit;
             this.durationMs = durationMs;
             this.seed = seed;
             this.start = start;
@@ -230,7 +246,8 @@ public final class LoadClient {
                 sending = true;
                 send(ctx);
             } else {
-                ctx.writeAndFlush(LineReader.encode(ctx.alloc().buffer(), "BULKDOWN " + durationMs + " " + seed));
+                ctx.writeAndFlush(LineReader.encode(ctx.alloc().buffer(), "BULKDOWN " + durationMs + " " + seed
+                        + (paceKbit > 0 ? " " + paceKbit : "")));
             }
         }
 

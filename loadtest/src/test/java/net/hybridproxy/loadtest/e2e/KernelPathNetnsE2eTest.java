@@ -1,9 +1,9 @@
 package net.hybridproxy.loadtest.e2e;
 
+import net.hybridproxy.loadtest.lab.ApplianceLauncher;
 import net.hybridproxy.loadtest.lab.HybridAccessLab;
 import net.hybridproxy.loadtest.lab.HybridAccessLab.Link;
 import net.hybridproxy.loadtest.lab.InterfaceCounters;
-import net.hybridproxy.loadtest.lab.JavaLauncher;
 import net.hybridproxy.loadtest.lab.LabProcess;
 import net.hybridproxy.loadtest.lab.Netns;
 import net.hybridproxy.loadtest.lab.TrafficResult;
@@ -20,7 +20,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
@@ -197,16 +196,8 @@ class KernelPathNetnsE2eTest {
                 HybridAccessLab.SERVER_ADDR + ":" + HybridAccessLab.TRAFFIC_PORT, direction, String.valueOf(bytes));
     }
 
-    private LabProcess startAppliance(Netns ns, Path config, String readyLine) throws Exception {
-        List<String> jvm = new ArrayList<>(JavaLauncher.DEFAULT_JVM_ARGS);
-        jvm.add("--enable-native-access=ALL-UNNAMED");
-        List<String> java = JavaLauncher.command(jvm, "net.hybridproxy.proxy.cli.Main", "run", "--config",
-                config.toString());
-        // One stream for the log: the appliance logs to stderr.
-        String shell = String.join(" ", java.stream().map(KernelPathNetnsE2eTest::quote).toList()) + " 2>&1";
-        LabProcess process = ns.start("sh", "-c", "exec " + shell);
-        process.awaitStdoutLine(line -> line.contains(readyLine), Duration.ofSeconds(30));
-        return process;
+    private LabProcess startAppliance(Netns ns, Path config, String readyLine) {
+        return ApplianceLauncher.start(ns, config, readyLine);
     }
 
     private static void awaitLog(LabProcess process, String text) {
@@ -223,9 +214,5 @@ class KernelPathNetnsE2eTest {
 
     private static long delta(Map<String, Long> before, Map<String, Long> after, String key) {
         return after.getOrDefault(key, 0L) - before.getOrDefault(key, 0L);
-    }
-
-    private static String quote(String arg) {
-        return "'" + arg.replace("'", "'\\''") + "'";
     }
 }
