@@ -48,7 +48,7 @@ public final class BenchmarkRunner {
     private final long durationMs;
     private final Path out;
 
-    private BenchmarkRunner(long durationMs, Path out) {
+    BenchmarkRunner(long durationMs, Path out) {
         this.durationMs = durationMs;
         this.out = out;
     }
