@@ -112,7 +112,7 @@ final class Report {
         if (Boolean.FALSE.equals(r.get("ok"))) {
             n.add("transfer not verified: " + r.get("outcomes"));
         }
-        if (r.get("serverVerdict") instanceof String v && !v.contains("MATCH")) {
+        if (r.get("serverVerdict") instanceof String v && !v.contains("result=MATCH")) {
             n.add("server: " + v);
         }
         if (r.get("hold") instanceof Map<?, ?> h) {

@@ -1,5 +1,6 @@
 package net.hybridproxy.loadtest.bench;
 
+import net.hybridproxy.loadtest.lab.ApplianceConfigs;
 import net.hybridproxy.loadtest.lab.ApplianceLauncher;
 import net.hybridproxy.loadtest.lab.HybridAccessLab;
 import net.hybridproxy.loadtest.lab.LabProcess;
@@ -181,9 +182,11 @@ final class Systems {
     };
 
     private static String haproxyConfig(String bind, String server) {
+        // HAProxy refuses to start if maxconn needs more descriptors than it may open (two per relayed connection).
+        long maxconn = Math.max(1000, (Machine.openFileHardLimit() - 200) / 2);
         return """
                 global
-                    maxconn 40000
+                    maxconn %d
                 defaults
                     mode tcp
                     timeout connect 5s
@@ -194,7 +197,7 @@ final class Systems {
                     default_backend out
                 backend out
                     server next %s
-                """.formatted(bind, server);
+                """.formatted(maxconn, bind, server);
     }
 
     static final SystemUnderTest HYBRIDPROXY = new SystemUnderTest() {
@@ -207,37 +210,10 @@ final class Systems {
         }
 
         public Running start(HybridAccessLab lab, Path work) throws IOException {
-            String key = "hex:00112233445566778899aabbccddeeff";
-            Path concConf = Files.writeString(work.resolve("concentrator.conf"), """
-                    hybridproxy {
-                      role = concentrator
-                      concentrator {
-                        listen = ["%s:%d"]
-                        authorized-cidrs = ["198.18.10.0/24", "198.18.20.0/24"]
-                        keys = [{ id = "bench", key = "%s" }]
-                      }
-                    }
-                    """.formatted(HybridAccessLab.SERVICE_ADDR, HYBRIDPROXY_CONC_PORT, key));
-            Path cpeConf = Files.writeString(work.resolve("cpe.conf"), """
-                    hybridproxy {
-                      role = cpe
-                      uplinks = [
-                        { name = dsl, interface = dsl, address = "%s", gateway = "%s" }
-                        { name = lte, interface = lte, address = "%s", gateway = "%s" }
-                      ]
-                      path-manager { install-routes = false }
-                      cpe {
-                        concentrator = "%s:%d"
-                        install-capture-rules = true
-                        listeners = [{ name = lan, mode = tproxy, bind = "0.0.0.0:12345", interface = lan,
-                                       ports = ["%d"] }]
-                        key-id = "bench"
-                        key = "%s"
-                      }
-                    }
-                    """.formatted(HybridAccessLab.CPE_DSL_ADDR, HybridAccessLab.CONC_DSL_ADDR,
-                    HybridAccessLab.CPE_LTE_ADDR, HybridAccessLab.CONC_LTE_ADDR, HybridAccessLab.SERVICE_ADDR,
-                    HYBRIDPROXY_CONC_PORT, PLAIN_PORT, key));
+            Path concConf = Files.writeString(work.resolve("concentrator.conf"), ApplianceConfigs.concentrator(
+                    HybridAccessLab.SERVICE_ADDR + ":" + HYBRIDPROXY_CONC_PORT, "bench", ""));
+            Path cpeConf = Files.writeString(work.resolve("cpe.conf"), ApplianceConfigs.cpe(
+                    HybridAccessLab.SERVICE_ADDR + ":" + HYBRIDPROXY_CONC_PORT, "bench", false, List.of(PLAIN_PORT)));
             LabProcess conc = ApplianceLauncher.start(lab.conc(), concConf, "concentrator listening");
             LabProcess cpe = ApplianceLauncher.start(lab.cpe(), cpeConf, "cpe listener lan");
             return new Running(SERVER + ":" + PLAIN_PORT, false, List.of(cpe, conc), () -> {
