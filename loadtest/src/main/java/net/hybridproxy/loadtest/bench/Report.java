@@ -109,7 +109,7 @@ final class Report {
         if (Boolean.FALSE.equals(r.get("recovered"))) {
             n.add("never recovered while the server was sending");
         }
-        if (Boolean.FALSE.equals(r.get("ok"))) {
+        if (Boolean.FALSE.equals(r.get("ok")) && r.get("outcomes") != null) {
             n.add("transfer not verified: " + r.get("outcomes"));
         }
         if (r.get("serverVerdict") instanceof String v && !v.contains("result=MATCH")) {
@@ -118,6 +118,10 @@ final class Report {
         if (r.get("hold") instanceof Map<?, ?> h) {
             n.add(h.get("verified") + "/" + h.get("connections") + " connections verified, " + h.get("errors")
                     + " errors, " + fmt(h.get("connectionsPerSecond")) + " conn/s");
+            if (r.get("holdConnectionsRequested") instanceof Number asked
+                    && asked.longValue() != ((Number) h.get("connections")).longValue()) {
+                n.add(asked + " asked for: the open-file limit allows a relay no more");
+            }
         }
         if (Boolean.FALSE.equals(r.get("ttfbOk"))) {
             n.add("some small objects failed");

@@ -18,7 +18,8 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * A hybrid-access network built from four network namespaces joined by veth pairs:
+ * A hybrid-access network built from four network namespaces (plus one holding the link emulators, when those
+ * are used):
  *
  * <pre>
  *   client --lan-- cpe ==dsl== conc --srv-- server
@@ -82,7 +83,7 @@ public final class HybridAccessLab implements AutoCloseable {
         }
     }
 
-    /** Direction on a link: UP leaves side A (the end nearer the client), DOWN arrives at it. */
+    /** Direction on a link: UP travels from side A (the cpe, for uplinks) to side B, DOWN the other way. */
     public enum Direction { UP, DOWN }
 
     /** How uplinks get their delay, loss and rate. */
@@ -604,8 +605,9 @@ public final class HybridAccessLab implements AutoCloseable {
 
     /**
      * Drops every frame arriving on either end of the link while the link stays up, so
-     * endpoints see silence rather than an interface event, as on a broken path. Uses a netdev
-     * ingress hook, which runs before IP and so also swallows ARP.
+     * endpoints see silence rather than an interface event, as on a broken path. An emulated uplink
+     * drops in its emulator; a veth link uses a netdev ingress hook, which runs before IP and so also
+     * swallows ARP.
      */
     public synchronized void blackhole(Link link, boolean on) {
         if (on == blackholed.contains(link)) {

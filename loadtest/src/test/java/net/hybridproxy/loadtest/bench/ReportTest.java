@@ -24,6 +24,8 @@ class ReportTest {
         // A transfer that never comes back stalls until the sender stops.
         long[] dead = {62_500, 62_500, 0, 0, 0, 0};
         assertEquals(0.4, BenchmarkRunner.longestStall(dead, 0.2, 0.5, 1.0), 1e-9);
+        assertEquals(0, BenchmarkRunner.deliveredAfter(dead, 0.2));
+        assertEquals(100 + 62_500 + 62_500, BenchmarkRunner.deliveredAfter(buckets, 0.8));
     }
 
     @Test
