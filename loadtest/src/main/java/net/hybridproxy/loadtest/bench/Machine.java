@@ -20,6 +20,30 @@ final class Machine {
         }
     }
 
+    /**
+     * The hard open-file limit this process may raise its children to ({@code Max open files} in
+     * /proc/self/limits); raising it further needs CAP_SYS_RESOURCE, which containers often drop.
+     */
+    static long openFileHardLimit() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/limits"))) {
+                if (line.startsWith("Max open files")) {
+                    String hard = line.substring("Max open files".length()).strip().split("\\s+")[1];
+                    return hard.equals("unlimited") ? 1 << 20 : Long.parseLong(hard);
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // Fall through to the usual default.
+        }
+        return 4096;
+    }
+
+    /** The prlimit option giving a child every file descriptor this process may grant. */
+    static String nofileOption() {
+        long limit = openFileHardLimit();
+        return "--nofile=" + limit + ":" + limit;
+    }
+
     static Map<String, Object> describe() {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("cores", Runtime.getRuntime().availableProcessors());
@@ -28,6 +52,7 @@ final class Machine {
         m.put("kernel", System.getProperty("os.version"));
         m.put("java", System.getProperty("java.version"));
         m.put("loadAverage1m", loadAverage());
+        m.put("openFileHardLimit", openFileHardLimit());
         return m;
     }
 

@@ -18,7 +18,8 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * A hybrid-access network built from four network namespaces joined by veth pairs:
+ * A hybrid-access network built from four network namespaces (plus one holding the link emulators, when those
+ * are used):
  *
  * <pre>
  *   client --lan-- cpe ==dsl== conc --srv-- server
@@ -82,7 +83,7 @@ public final class HybridAccessLab implements AutoCloseable {
         }
     }
 
-    /** Direction on a link: UP leaves side A (the end nearer the client), DOWN arrives at it. */
+    /** Direction on a link: UP travels from side A (the cpe, for uplinks) to side B, DOWN the other way. */
     public enum Direction { UP, DOWN }
 
     /** How uplinks get their delay, loss and rate. */
@@ -92,7 +93,12 @@ public final class HybridAccessLab implements AutoCloseable {
         /** veth pairs with a netem qdisc on each end. */
         NETEM,
         /** TUN device pairs joined by a user-space {@link net.hybridproxy.loadtest.lab.emu.LinkEmulator}. */
-        TUN
+        TUN,
+        /**
+         * Plain veth pairs with no delay, loss or rate at all: for CPU-ceiling runs, where any emulator would be
+         * the bottleneck. Every uplink impairment must then be {@link Impairment#NONE}.
+         */
+        NONE
     }
 
     /** A link; side A is the end nearer the CPE, whose counters {@link #counters} reads. */
@@ -371,6 +377,13 @@ public final class HybridAccessLab implements AutoCloseable {
 
         emulation = requestedEmulation == Emulation.AUTO
                 ? (netemAvailable(client()) ? Emulation.NETEM : Emulation.TUN) : requestedEmulation;
+        if (emulation == Emulation.NONE) {
+            for (Impairment[] both : impairments.values()) {
+                if (!both[0].equals(Impairment.NONE) || !both[1].equals(Impairment.NONE)) {
+                    throw new IllegalArgumentException("emulation NONE needs unimpaired uplinks (rate 0, no delay)");
+                }
+            }
+        }
         if (emulation == Emulation.TUN) {
             emulatorNs = Netns.create(prefix + "emu", logDir);
         }
@@ -529,8 +542,10 @@ public final class HybridAccessLab implements AutoCloseable {
         EmulatedLink e = emulators.get(link);
         if (e != null) {
             e.configure(direction, impairment);
-        } else {
+        } else if (emulation == Emulation.NETEM) {
             applyNetem(link, direction);
+        } else {
+            throw new IllegalStateException("uplinks of a lab without emulation cannot be impaired");
         }
     }
 
@@ -590,8 +605,9 @@ public final class HybridAccessLab implements AutoCloseable {
 
     /**
      * Drops every frame arriving on either end of the link while the link stays up, so
-     * endpoints see silence rather than an interface event, as on a broken path. Uses a netdev
-     * ingress hook, which runs before IP and so also swallows ARP.
+     * endpoints see silence rather than an interface event, as on a broken path. An emulated uplink
+     * drops in its emulator; a veth link uses a netdev ingress hook, which runs before IP and so also
+     * swallows ARP.
      */
     public synchronized void blackhole(Link link, boolean on) {
         if (on == blackholed.contains(link)) {

@@ -34,7 +34,8 @@ import java.util.concurrent.atomic.AtomicLongArray;
  * <ul>
  *   <li>{@code bulk --direction up|down --connections N --duration-ms T}: N parallel streams for T ms, every byte
  *       checked against the pattern and both ends' SHA-256 compared; goodput counts only verified bytes; a
- *       {@code --timeline-ms} bucketed timeline of received (down) or written (up) bytes.</li>
+ *       {@code --timeline-ms} bucketed timeline of received (down) or written (up) bytes; downloads can be paced
+ *       by the server with {@code --rate-kbit} (offered load).</li>
  *   <li>{@code rr --connections N --size B --duration-ms T}: request/response on persistent connections; latency
  *       percentiles from an HdrHistogram.</li>
  *   <li>{@code ttfb --count K --concurrency C --size B}: a new connection per small object; connect time, time to
@@ -42,7 +43,9 @@ import java.util.concurrent.atomic.AtomicLongArray;
  *   <li>{@code hold --connections N --concurrency C --duration-ms T}: opens N connections, keeps them, verifies one
  *       small object on each and reports how many made it.</li>
  * </ul>
- * Common: {@code --connect host:port [--bind addr] [--mptcp] [--seed S] [--connect-timeout-ms 10000]}.
+ * Common: {@code --connect host:port [--bind addr] [--mptcp] [--seed S] [--connect-timeout-ms 10000]}; bulk also
+ * {@code --grace-ms} (longest wait after the sending period, default 60 s) and {@code --idle-ms} (give up once
+ * nothing arrived for this long after the sending period, default 5 s).
  */
 public final class LoadClient {
     private final Map<String, String> opts;
@@ -124,10 +127,12 @@ public final class LoadClient {
         long intervalMs = longOpt("timeline-ms", 100);
         AtomicLongArray timeline = new AtomicLongArray((int) ((durationMs + 60_000) / intervalMs) + 1);
         CountDownLatch done = new CountDownLatch(connections);
+        // /proc/uptime is one clock for every namespace: it lines this timeline up with the lab's fault times.
+        double startUptime = uptimeSeconds();
         long start = System.nanoTime();
         List<Bulk> streams = new ArrayList<>();
         for (int i = 0; i < connections; i++) {
-            Bulk b = new Bulk(up, durationMs, seed + i, start, intervalMs, timeline, done);
+            Bulk b = new Bulk(up, durationMs, seed + i, longOpt("rate-kbit", 0), start, intervalMs, timeline, done);
             streams.add(b);
             bootstrap.clone().handler(new ChannelInitializer<SocketChannel>() {
                 @Override
@@ -140,8 +145,8 @@ public final class LoadClient {
                 }
             });
         }
-        boolean finished = done.await(durationMs + Long.parseLong(opts.getOrDefault("grace-ms", "60000")),
-                TimeUnit.MILLISECONDS);
+        boolean finished = awaitBulk(timeline, done, start, durationMs, longOpt("grace-ms", 60_000),
+                longOpt("idle-ms", 5_000));
         long end = System.nanoTime();
         long verified = 0;
         long unverified = 0;
@@ -176,9 +181,49 @@ public final class LoadClient {
         r.put("seconds", seconds);
         r.put("goodputMbps", verified * 8 / seconds / 1e6);
         r.put("outcomes", outcomes);
+        r.put("startUptimeSeconds", startUptime);
         r.put("timelineMs", intervalMs);
         r.put("timelineBytes", series);
         return r;
+    }
+
+    /**
+     * Waits until every stream has finished, or the grace time after the sending period has passed, or — after
+     * the sending period — no stream has moved a byte for {@code idleMs}: a relay that buffered a lot is
+     * given time to drain, a connection that is dead is not waited for in full.
+     */
+    private static boolean awaitBulk(AtomicLongArray timeline, CountDownLatch done, long start, long durationMs,
+                                     long graceMs, long idleMs) throws InterruptedException {
+        long end = start + (durationMs + graceMs) * 1_000_000;
+        long sendingEnds = start + durationMs * 1_000_000;
+        long lastTotal = -1;
+        long lastProgress = System.nanoTime();
+        while (!done.await(200, TimeUnit.MILLISECONDS)) {
+            long now = System.nanoTime();
+            // The timeline counts bytes received (down) or written to the socket (up), so it moves with progress.
+            long total = 0;
+            for (int i = 0; i < timeline.length(); i++) {
+                total += timeline.get(i);
+            }
+            if (total != lastTotal) {
+                lastTotal = total;
+                lastProgress = now;
+            }
+            if (now - end >= 0 || (now - sendingEnds >= 0 && now - lastProgress >= idleMs * 1_000_000)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Seconds since boot from /proc/uptime, the same in every network namespace; -1 if unreadable. */
+    public static double uptimeSeconds() {
+        try {
+            return Double.parseDouble(java.nio.file.Files.readString(java.nio.file.Path.of("/proc/uptime"))
+                    .split("\\s+")[0]);
+        } catch (java.io.IOException | RuntimeException e) {
+            return -1;
+        }
     }
 
     /** One bulk stream. Event-loop confined apart from the final read of its fields under its lock. */
@@ -187,6 +232,7 @@ public final class LoadClient {
         private final boolean up;
         private final long durationMs;
         private final long seed;
+        private final long paceKbit;
         private final long start;
         private final long intervalMs;
         private final AtomicLongArray timeline;
@@ -202,9 +248,10 @@ public final class LoadClient {
         private long lastByteNanos;
         private String outcome;
 
-        Bulk(boolean up, long durationMs, long seed, long start, long intervalMs, AtomicLongArray timeline,
-             CountDownLatch done) {
+        Bulk(boolean up, long durationMs, long seed, long paceKbit, long start, long intervalMs,
+             AtomicLongArray timeline, CountDownLatch done) {
             this.up = up;
+            this.paceKbit = paceKbit;
             this.durationMs = durationMs;
             this.seed = seed;
             this.start = start;
@@ -230,7 +277,8 @@ public final class LoadClient {
                 sending = true;
                 send(ctx);
             } else {
-                ctx.writeAndFlush(LineReader.encode(ctx.alloc().buffer(), "BULKDOWN " + durationMs + " " + seed));
+                ctx.writeAndFlush(LineReader.encode(ctx.alloc().buffer(), "BULKDOWN " + durationMs + " " + seed
+                        + (paceKbit > 0 ? " " + paceKbit : "")));
             }
         }
 
@@ -491,58 +539,48 @@ public final class LoadClient {
         return r;
     }
 
-    private Map<String, Object> ttfb() throws InterruptedException {
-        int count = (int) longOpt("count", 200);
-        int concurrency = (int) longOpt("concurrency", 8);
-        int size = (int) longOpt("size", 10_000);
-        Histogram connect = new Histogram(60_000_000L, 3);
-        Histogram firstByte = new Histogram(60_000_000L, 3);
-        Histogram total = new Histogram(60_000_000L, 3);
+    /** One object fetched over its own connection, with its timestamps (System.nanoTime). */
+    private record Fetch(Channel channel, Exchange exchange, long begin, long connected, long firstByte, long done,
+                         boolean intact) {
+    }
+
+    /**
+     * Opens {@code count} connections, at most {@code concurrency} in progress at a time, fetches one object of
+     * {@code size} bytes over each and hands it to {@code fetched} (or reports {@code failed}); the next connection
+     * starts as one finishes. Callbacks run on the event loop.
+     */
+    private void fetchOnePerConnection(int count, int concurrency, int size, java.util.function.Consumer<Fetch> fetched,
+                                       Runnable failed) {
         AtomicInteger started = new AtomicInteger();
-        AtomicInteger errors = new AtomicInteger();
-        AtomicInteger corrupt = new AtomicInteger();
-        CountDownLatch done = new CountDownLatch(count);
-        long t0 = System.nanoTime();
         Runnable[] next = new Runnable[1];
         next[0] = () -> {
             if (started.incrementAndGet() > count) {
                 return;
             }
             long begin = System.nanoTime();
+            long[] connectedAt = new long[1];
             Exchange ex = new Exchange(size, new Exchange.Listener() {
                 @Override
                 public void connected(Channel ch, Exchange ex) {
-                    synchronized (connect) {
-                        connect.recordValue(Math.max(1, (System.nanoTime() - begin) / 1000));
-                    }
+                    connectedAt[0] = System.nanoTime();
                     ex.request(ch);
                 }
 
                 @Override
                 public void responded(Channel ch, Exchange ex, long firstByteNanos, long doneNanos, boolean intact) {
-                    synchronized (connect) {
-                        firstByte.recordValue(Math.max(1, (firstByteNanos - begin) / 1000));
-                        total.recordValue(Math.max(1, (doneNanos - begin) / 1000));
-                    }
-                    if (!intact) {
-                        corrupt.incrementAndGet();
-                    }
-                    ex.closeQuietly(ch);
-                    done.countDown();
+                    fetched.accept(new Fetch(ch, ex, begin, connectedAt[0], firstByteNanos, doneNanos, intact));
                     next[0].run();
                 }
 
                 @Override
                 public void failed(String why) {
-                    errors.incrementAndGet();
-                    done.countDown();
+                    failed.run();
                     next[0].run();
                 }
             });
             open(ex).addListener(f -> {
                 if (!f.isSuccess()) {
-                    errors.incrementAndGet();
-                    done.countDown();
+                    failed.run();
                     next[0].run();
                 }
             });
@@ -550,6 +588,34 @@ public final class LoadClient {
         for (int i = 0; i < concurrency; i++) {
             next[0].run();
         }
+    }
+
+    private Map<String, Object> ttfb() throws InterruptedException {
+        int count = (int) longOpt("count", 200);
+        int concurrency = (int) longOpt("concurrency", 8);
+        int size = (int) longOpt("size", 10_000);
+        Histogram connect = new Histogram(60_000_000L, 3);
+        Histogram firstByte = new Histogram(60_000_000L, 3);
+        Histogram total = new Histogram(60_000_000L, 3);
+        AtomicInteger errors = new AtomicInteger();
+        AtomicInteger corrupt = new AtomicInteger();
+        CountDownLatch done = new CountDownLatch(count);
+        long t0 = System.nanoTime();
+        fetchOnePerConnection(count, concurrency, size, f -> {
+            synchronized (connect) {
+                connect.recordValue(Math.max(1, (f.connected() - f.begin()) / 1000));
+                firstByte.recordValue(Math.max(1, (f.firstByte() - f.begin()) / 1000));
+                total.recordValue(Math.max(1, (f.done() - f.begin()) / 1000));
+            }
+            if (!f.intact()) {
+                corrupt.incrementAndGet();
+            }
+            f.exchange().closeQuietly(f.channel());
+            done.countDown();
+        }, () -> {
+            errors.incrementAndGet();
+            done.countDown();
+        });
         boolean finished = done.await(Long.parseLong(opts.getOrDefault("timeout-ms", "120000")), TimeUnit.MILLISECONDS);
         double seconds = (System.nanoTime() - t0) / 1e9;
         Map<String, Object> r = new LinkedHashMap<>();
@@ -578,49 +644,19 @@ public final class LoadClient {
         List<Map.Entry<Channel, Exchange>> open = java.util.Collections.synchronizedList(new ArrayList<>());
         AtomicInteger errors = new AtomicInteger();
         AtomicInteger verified = new AtomicInteger();
-        AtomicInteger started = new AtomicInteger();
         CountDownLatch established = new CountDownLatch(connections);
         long t0 = System.nanoTime();
-        Runnable[] next = new Runnable[1];
-        next[0] = () -> {
-            if (started.incrementAndGet() > connections) {
-                return;
+        // A connection counts once an object came back through it: the proxy really relays it.
+        fetchOnePerConnection(connections, concurrency, size, f -> {
+            if (f.intact()) {
+                verified.incrementAndGet();
             }
-            Exchange ex = new Exchange(size, new Exchange.Listener() {
-                @Override
-                public void connected(Channel ch, Exchange ex) {
-                    // A connection counts once an object came back through it: the proxy really relays it.
-                    ex.request(ch);
-                }
-
-                @Override
-                public void responded(Channel ch, Exchange ex, long firstByteNanos, long doneNanos, boolean intact) {
-                    if (intact) {
-                        verified.incrementAndGet();
-                    }
-                    open.add(Map.entry(ch, ex));
-                    established.countDown();
-                    next[0].run();
-                }
-
-                @Override
-                public void failed(String why) {
-                    errors.incrementAndGet();
-                    established.countDown();
-                    next[0].run();
-                }
-            });
-            open(ex).addListener(f -> {
-                if (!f.isSuccess()) {
-                    errors.incrementAndGet();
-                    established.countDown();
-                    next[0].run();
-                }
-            });
-        };
-        for (int i = 0; i < concurrency; i++) {
-            next[0].run();
-        }
+            open.add(Map.entry(f.channel(), f.exchange()));
+            established.countDown();
+        }, () -> {
+            errors.incrementAndGet();
+            established.countDown();
+        });
         boolean all = established.await(Long.parseLong(opts.getOrDefault("timeout-ms", "120000")), TimeUnit.MILLISECONDS);
         double openSeconds = (System.nanoTime() - t0) / 1e9;
         int peak = open.size();

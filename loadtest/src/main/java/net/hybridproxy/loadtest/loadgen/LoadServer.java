@@ -24,7 +24,8 @@ import java.util.concurrent.ConcurrentHashMap;
 /**
  * The far end of every load-generator test, built on Netty. One control line per request, then data:
  * <ul>
- *   <li>{@code BULKDOWN <ms> <seed>}: streams the pattern for {@code ms} milliseconds, half-closes, then expects
+ *   <li>{@code BULKDOWN <ms> <seed> [<kbit/s>]}: streams the pattern for {@code ms} milliseconds (paced to the
+ *       rate if one is given, else as fast as the connection takes it), half-closes, then expects
  *       {@code GOT <bytes> <sha256>} and prints {@code DONE op=BULKDOWN sent=.. received=.. result=MATCH|MISMATCH};
  *       a connection that dies first is printed with {@code result=BROKEN} and the bytes it had sent.</li>
  *   <li>{@code BULKUP <seed>}: reads the pattern until the client half-closes, checking every byte, then answers
@@ -96,6 +97,9 @@ public final class LoadServer {
         private Pattern pattern;
         private long position;
         private long deadline;
+        private long startedAt;
+        private long paceKbit;
+        private boolean paceScheduled;
         private boolean mismatch;
 
         Session(PrintStream log) {
@@ -143,8 +147,10 @@ public final class LoadServer {
             String[] w = line.split(" ");
             switch (w[0]) {
                 case "BULKDOWN" -> {
-                    deadline = System.nanoTime() + Long.parseLong(w[1]) * 1_000_000;
+                    startedAt = System.nanoTime();
+                    deadline = startedAt + Long.parseLong(w[1]) * 1_000_000;
                     pattern = pattern(Long.parseLong(w[2]));
+                    paceKbit = w.length > 3 ? Long.parseLong(w[3]) : 0;
                     state = State.SENDING;
                     send(ctx);
                 }
@@ -180,7 +186,23 @@ public final class LoadServer {
                             .addListener(f -> ((DuplexChannel) ch).shutdownOutput());
                     return;
                 }
-                ByteBuf s = pattern.slice(position, CHUNK);
+                int chunk = CHUNK;
+                if (paceKbit > 0) {
+                    // Offered load: never ahead of rate × elapsed; come back when the next chunk is due.
+                    long allowed = (System.nanoTime() - startedAt) / 1000 * paceKbit / 8000 + CHUNK;
+                    if (position >= allowed) {
+                        if (!paceScheduled) {
+                            paceScheduled = true;
+                            ctx.executor().schedule(() -> {
+                                paceScheduled = false;
+                                send(ctx);
+                            }, 2, java.util.concurrent.TimeUnit.MILLISECONDS);
+                        }
+                        break;
+                    }
+                    chunk = (int) Math.min(CHUNK, allowed - position);
+                }
+                ByteBuf s = pattern.slice(position, chunk);
                 Pattern.update(digest, s);
                 position += s.readableBytes();
                 ctx.write(s);

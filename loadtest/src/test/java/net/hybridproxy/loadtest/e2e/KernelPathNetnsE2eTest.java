@@ -1,5 +1,7 @@
 package net.hybridproxy.loadtest.e2e;
 
+import net.hybridproxy.loadtest.lab.ApplianceConfigs;
+import net.hybridproxy.loadtest.lab.ApplianceLauncher;
 import net.hybridproxy.loadtest.lab.HybridAccessLab;
 import net.hybridproxy.loadtest.lab.HybridAccessLab.Link;
 import net.hybridproxy.loadtest.lab.InterfaceCounters;
@@ -42,7 +44,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class KernelPathNetnsE2eTest {
     private static final long MIB = 1024 * 1024;
     private static final long BULK = 64 * MIB;
-    private static final String KEY = "hex:00112233445566778899aabbccddeeff";
     private static final int CONCENTRATOR_PORT = 5100;
     private static final int REFUSING_PORT = 5003;
     private static final int DENIED_PORT = 5002;
@@ -59,6 +60,7 @@ class KernelPathNetnsE2eTest {
                 "needs root for network namespaces (runs in CI as root)");
         Assumptions.assumeTrue(Files.isExecutable(Path.of("/usr/sbin/nft")) || Files.isExecutable(Path.of("/sbin/nft")),
                 "needs nft (Debian package nftables)");
+        Assumptions.assumeTrue(Files.exists(Path.of("/dev/net/tun")), "needs /dev/net/tun for the lab's link emulator");
         lab = HybridAccessLab.builder()
                 .rate(Link.DSL, 200).rate(Link.LTE, 100)
                 .uplinkPolicyRouting(false) // the cpe must install its own
@@ -67,36 +69,11 @@ class KernelPathNetnsE2eTest {
             ns.sysctl("net.ipv4.tcp_fastopen", "3");
         }
         configs = Files.createTempDirectory("hybridproxy-e2e");
-        Path concentratorConf = write("concentrator.conf", """
-                hybridproxy {
-                  role = concentrator
-                  concentrator {
-                    listen = ["[::]:%d"]
-                    authorized-cidrs = ["198.18.10.0/24", "198.18.20.0/24"]
-                    keys = [{ id = "cpe-e2e", key = "%s" }]
-                    destinations.deny-ports = ["%d"]
-                  }
-                }
-                """.formatted(CONCENTRATOR_PORT, KEY, DENIED_PORT));
-        Path cpeConf = write("cpe.conf", """
-                hybridproxy {
-                  role = cpe
-                  uplinks = [
-                    { name = dsl, interface = dsl, address = "%s", gateway = "%s" }
-                    { name = lte, interface = lte, address = "%s", gateway = "%s" }
-                  ]
-                  cpe {
-                    concentrator = "%s:%d"
-                    install-capture-rules = true
-                    listeners = [{ name = lan, mode = tproxy, bind = "0.0.0.0:12345", interface = lan,
-                                   ports = ["5001", "%d", "%d"] }]
-                    key-id = "cpe-e2e"
-                    key = "%s"
-                  }
-                }
-                """.formatted(HybridAccessLab.CPE_DSL_ADDR, HybridAccessLab.CONC_DSL_ADDR,
-                HybridAccessLab.CPE_LTE_ADDR, HybridAccessLab.CONC_LTE_ADDR, HybridAccessLab.SERVICE_ADDR,
-                CONCENTRATOR_PORT, DENIED_PORT, REFUSING_PORT, KEY));
+        Path concentratorConf = write("concentrator.conf", ApplianceConfigs.concentrator("[::]:" + CONCENTRATOR_PORT,
+                "cpe-e2e", "destinations.deny-ports = [\"" + DENIED_PORT + "\"]"));
+        // The cpe installs its own per-uplink routing here (the lab does not), so the test proves that it does.
+        Path cpeConf = write("cpe.conf", ApplianceConfigs.cpe(HybridAccessLab.SERVICE_ADDR + ":" + CONCENTRATOR_PORT,
+                "cpe-e2e", true, List.of(HybridAccessLab.TRAFFIC_PORT, DENIED_PORT, REFUSING_PORT)));
         lab.startTrafficServer(lab.server(), HybridAccessLab.TRAFFIC_PORT);
         lab.startTrafficServer(lab.server(), DENIED_PORT);
         concentrator = startAppliance(lab.conc(), concentratorConf, "concentrator listening");
@@ -259,7 +236,7 @@ class KernelPathNetnsE2eTest {
     }
 
     private static LabProcess startAppliance(Netns ns, Path config, String readyLine) {
-        return Appliances.start(ns, config, readyLine);
+        return ApplianceLauncher.start(ns, config, readyLine);
     }
 
     private static void awaitLog(LabProcess process, String text) {

@@ -1,5 +1,6 @@
 package net.hybridproxy.loadtest.e2e;
 
+import net.hybridproxy.loadtest.lab.ApplianceLauncher;
 import net.hybridproxy.loadtest.lab.HybridAccessLab;
 import net.hybridproxy.loadtest.lab.HybridAccessLab.Link;
 import net.hybridproxy.loadtest.lab.InterfaceCounters;
@@ -201,7 +202,7 @@ class UserspacePathNetnsE2eTest {
     }
 
     private static LabProcess startAppliance(Netns ns, Path config, String readyLine) {
-        return Appliances.start(ns, config, readyLine);
+        return ApplianceLauncher.start(ns, config, readyLine);
     }
 
     private String logs() {

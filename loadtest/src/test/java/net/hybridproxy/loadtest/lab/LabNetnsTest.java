@@ -12,6 +12,8 @@ import java.util.List;
 import java.util.Map;
 import net.hybridproxy.loadtest.lab.HybridAccessLab.Direction;
 import net.hybridproxy.loadtest.lab.HybridAccessLab.Link;
+import net.hybridproxy.loadtest.loadgen.LoadClient;
+import net.hybridproxy.loadtest.loadgen.LoadServer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
@@ -36,7 +38,7 @@ class LabNetnsTest {
 
     @BeforeAll
     void up() {
-        Assumptions.assumeTrue(canRunLab(), "needs root with ip and nft on PATH to build network namespaces");
+        Assumptions.assumeTrue(canRunLab(), "needs root with ip, nft, tc and /dev/net/tun to build the lab");
         lab = HybridAccessLab.builder().build();
         lab.startTrafficServer(lab.server(), HybridAccessLab.TRAFFIC_PORT);
         target = HybridAccessLab.SERVER_ADDR + ":" + HybridAccessLab.TRAFFIC_PORT;
@@ -162,6 +164,35 @@ class LabNetnsTest {
 
     @Test
     @Order(7)
+    void theStrippingMiddleboxMakesMptcpFallBackOnThatPathOnly() {
+        LabProcess server = lab.conc().startLogged("mptcp-server", JavaLauncher.command(JavaLauncher.DEFAULT_JVM_ARGS,
+                LoadServer.class.getName(), "--listen", HybridAccessLab.SERVICE_ADDR + ":5301", "--mptcp")
+                .toArray(String[]::new));
+        server.awaitStdoutLine(l -> l.startsWith("LISTENING "), Duration.ofSeconds(30));
+        assertEquals(1, mptcpHandshakesAtConc(Link.DSL), "an MPTCP connection over dsl must start as MPTCP");
+        lab.stripMptcpOption(Link.DSL, true);
+        try {
+            assertEquals(0, mptcpHandshakesAtConc(Link.DSL), "the option must not reach the concentrator over dsl");
+            assertEquals(1, mptcpHandshakesAtConc(Link.LTE), "lte is not affected");
+        } finally {
+            lab.stripMptcpOption(Link.DSL, false);
+        }
+        server.close();
+    }
+
+    /** Opens one MPTCP connection from the cpe's address on {@code uplink}; returns the MP_CAPABLE SYNs conc saw. */
+    private long mptcpHandshakesAtConc(Link uplink) {
+        long before = lab.conc().mptcpExtCounters().getOrDefault("MPCapableSYNRX", 0L);
+        ExecResult r = lab.cpe().tryExec(Duration.ofSeconds(60), JavaLauncher.command(JavaLauncher.DEFAULT_JVM_ARGS,
+                LoadClient.class.getName(), "ttfb", "--connect", HybridAccessLab.SERVICE_ADDR + ":5301", "--bind",
+                uplink.addressA(), "--mptcp", "--count", "1", "--concurrency", "1", "--size", "1000")
+                .toArray(String[]::new));
+        assertTrue(r.ok(), r.describe());
+        return lab.conc().mptcpExtCounters().getOrDefault("MPCapableSYNRX", 0L) - before;
+    }
+
+    @Test
+    @Order(8)
     void closeRemovesEveryNamespaceAndProcess() {
         String runPrefix = "hpx" + ProcessHandle.current().pid() + "-";
         List<LabProcess> procs = lab.server().processes();
@@ -172,7 +203,7 @@ class LabNetnsTest {
     }
 
     @Test
-    @Order(8)
+    @Order(9)
     void leftoversOfDeadRunsAreRemovedButLiveRunsAreNot() throws Exception {
         Process gone = new ProcessBuilder("true").start();
         gone.waitFor();
@@ -195,7 +226,8 @@ class LabNetnsTest {
         if (!"root".equals(System.getProperty("user.name"))) {
             return false;
         }
-        return onPath("ip") && onPath("nft") && onPath("tc");
+        // Uplinks are TUN devices driven by the link emulator unless the kernel has netem.
+        return onPath("ip") && onPath("nft") && onPath("tc") && Files.exists(Path.of("/dev/net/tun"));
     }
 
     private static boolean onPath(String prog) {

@@ -123,7 +123,9 @@ final class DelayLine {
     }
 
     private void writeLoop() {
-        Tun.setTimerSlack(1_000);
+        if (!Tun.setTimerSlack(1_000)) {
+            System.err.println(name + ": cannot lower the timer slack; expect up to 50 µs more lateness");
+        }
         try (Arena arena = Arena.ofConfined()) {
             Tun.Io io = egress.io(arena);
             while (true) {
@@ -157,7 +159,11 @@ final class DelayLine {
         }
     }
 
-    /** Counters and the emulator's own lateness since the previous call, as a JSON object body. */
+    /**
+     * Counters and the emulator's own lateness since the previous call, as a JSON object body. Called from the
+     * control thread: the schedule's counters are plain fields of the reader thread, so a value may be a packet or
+     * two old, which is fine for statistics.
+     */
     String stats() {
         var h = lateness.getIntervalHistogram();
         return "\"" + name + "\":{\"admitted\":" + schedule.admitted() + ",\"written\":" + writtenPackets

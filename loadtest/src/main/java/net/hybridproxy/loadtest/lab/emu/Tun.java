@@ -105,16 +105,11 @@ public final class Tun implements AutoCloseable {
 
     /**
      * Lowers the calling thread's timer slack to {@code nanos}. The default 50 µs slack lets the kernel defer a
-     * timed wake-up by that much, which would show up as delay-line jitter.
+     * timed wake-up by that much, which would show up as delay-line jitter. Returns false if the kernel refused.
      */
-    public static void setTimerSlack(long nanos) {
+    public static boolean setTimerSlack(long nanos) {
         try (Arena arena = Arena.ofConfined()) {
-            int rc = (int) PRCTL.invokeExact(arena.allocate(CALL_STATE), PR_SET_TIMERSLACK, nanos);
-            if (rc < 0) {
-                throw new IllegalStateException("prctl(PR_SET_TIMERSLACK) failed");
-            }
-        } catch (IllegalStateException e) {
-            throw e;
+            return (int) PRCTL.invokeExact(arena.allocate(CALL_STATE), PR_SET_TIMERSLACK, nanos) == 0;
         } catch (Throwable t) {
             throw new AssertionError(t);
         }

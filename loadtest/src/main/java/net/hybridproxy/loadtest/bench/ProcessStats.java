@@ -1,0 +1,61 @@
+package net.hybridproxy.loadtest.bench;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+
+/**
+ * CPU time and peak resident memory of a set of processes and their descendants, from /proc. CPU is user plus
+ * system time in clock ticks (USER_HZ, 100 on Linux); peak memory is {@code VmHWM}, the resident high-water mark.
+ * A process that has exited counts as zero, so callers sample before they stop the processes.
+ */
+record ProcessStats(double cpuSeconds, long peakRssBytes) {
+    private static final double TICKS_PER_SECOND = 100.0;
+
+    static ProcessStats of(Collection<Long> roots) {
+        double cpu = 0;
+        long rss = 0;
+        for (long pid : withDescendants(roots)) {
+            cpu += cpuSeconds(pid);
+            rss += peakRss(pid);
+        }
+        return new ProcessStats(cpu, rss);
+    }
+
+    private static List<Long> withDescendants(Collection<Long> roots) {
+        List<Long> all = new ArrayList<>();
+        for (long pid : roots) {
+            all.add(pid);
+            ProcessHandle.of(pid).ifPresent(h -> h.descendants().forEach(d -> all.add(d.pid())));
+        }
+        return all;
+    }
+
+    private static double cpuSeconds(long pid) {
+        try {
+            String stat = Files.readString(Path.of("/proc", String.valueOf(pid), "stat"));
+            // The command name (field 2) may contain spaces; fields are counted after its closing parenthesis.
+            String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+            // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name and state.
+            return (Long.parseLong(f[11]) + Long.parseLong(f[12])) / TICKS_PER_SECOND;
+        } catch (IOException | RuntimeException e) {
+            return 0;
+        }
+    }
+
+    private static long peakRss(long pid) {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc", String.valueOf(pid), "status"))) {
+                if (line.startsWith("VmHWM:")) {
+                    return Long.parseLong(line.replaceAll("\\D+", "")) * 1024;
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // Gone: nothing to add.
+        }
+        return 0;
+    }
+}

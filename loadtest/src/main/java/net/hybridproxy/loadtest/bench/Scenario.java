@@ -1,0 +1,70 @@
+package net.hybridproxy.loadtest.bench;
+
+import net.hybridproxy.loadtest.lab.emu.Impairment;
+
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * One benchmark situation: what the two uplinks are like (rate and RTT each way, loss), what goes wrong during the
+ * run, and what load is offered.
+ *
+ * @param offeredFractionOfDsl for offered-load scenarios, the download rate the server paces itself to as a fraction
+ *                             of the DSL rate; 0 means as fast as possible
+ * @param holdConnections      for the scale scenario, how many concurrent connections to open; 0 otherwise
+ */
+record Scenario(String name, String title, Impairment dsl, Impairment lte, Fault fault, double offeredFractionOfDsl,
+                int holdConnections) {
+
+    enum Fault {
+        NONE,
+        /** A middlebox blanks the MPTCP option on the DSL path from the start. */
+        STRIP_MPTCP_ON_DSL,
+        /** DSL drops everything, staying up, from {@code BLACKHOLE_AT} into the download until its end. */
+        BLACKHOLE_DSL
+    }
+
+    static final Duration BLACKHOLE_AT = Duration.ofSeconds(3);
+
+    /** Sum of the downlink rates in Mbit/s (0 when unlimited). */
+    double linkSumMbit() {
+        return dsl.rateMbit() + lte.rateMbit();
+    }
+
+    boolean unlimited() {
+        return !dsl.rateLimited() && !lte.rateLimited();
+    }
+
+    private static Impairment link(double mbit, long rttMs) {
+        return Impairment.of(mbit, Duration.ofMillis(rttMs).dividedBy(2));
+    }
+
+    static final Scenario EQUAL = new Scenario("equal", "equal links 50M/20ms + 50M/20ms",
+            link(50, 20), link(50, 20), Fault.NONE, 0, 0);
+    static final Scenario HETEROGENEOUS = new Scenario("heterogeneous", "DSL 50M/20ms + LTE 30M/50ms",
+            link(50, 20), link(30, 50), Fault.NONE, 0, 0);
+    static final Scenario LOSSY_LTE = new Scenario("lossy-lte", "DSL 8M/15ms + LTE 100M/70ms, 0.5% loss on LTE",
+            link(8, 15), link(100, 70).withLoss(0.005), Fault.NONE, 0, 0);
+    static final Scenario STRIPPING = new Scenario("stripping", "MPTCP option stripped on DSL (50M/20ms + 30M/50ms)",
+            link(50, 20), link(30, 50), Fault.STRIP_MPTCP_ON_DSL, 0, 0);
+    static final Scenario BLACKHOLE = new Scenario("blackhole", "DSL blackholed mid-download (50M/20ms + 30M/50ms)",
+            link(50, 20), link(30, 50), Fault.BLACKHOLE_DSL, 0, 0);
+    static final Scenario OFFERED_50 = new Scenario("offered-50", "offered 50% of DSL (50M/20ms + 30M/50ms)",
+            link(50, 20), link(30, 50), Fault.NONE, 0.5, 0);
+    static final Scenario OFFERED_120 = new Scenario("offered-120", "offered 120% of DSL (50M/20ms + 30M/50ms)",
+            link(50, 20), link(30, 50), Fault.NONE, 1.2, 0);
+    static final Scenario UNLIMITED = new Scenario("unlimited", "unlimited links, no delay (CPU ceiling)",
+            Impairment.NONE, Impairment.NONE, Fault.NONE, 0, 0);
+    static final Scenario CONNECTIONS_10K = new Scenario("conn-10k", "10k concurrent connections (50M/20ms + 30M/50ms)",
+            link(50, 20), link(30, 50), Fault.NONE, 0, 10_000);
+
+    static final List<Scenario> QUICK = List.of(EQUAL, HETEROGENEOUS, STRIPPING, BLACKHOLE);
+    static final List<Scenario> FULL = List.of(EQUAL, HETEROGENEOUS, LOSSY_LTE, STRIPPING, BLACKHOLE, OFFERED_50,
+            OFFERED_120, UNLIMITED, CONNECTIONS_10K);
+
+    static Scenario byName(String name) {
+        return FULL.stream().filter(s -> s.name.equals(name)).findFirst()
+                .orElseThrow(() -> new IllegalArgumentException("unknown scenario " + name + "; known: "
+                        + FULL.stream().map(Scenario::name).toList()));
+    }
+}

@@ -1,0 +1,290 @@
+package net.hybridproxy.loadtest.bench;
+
+import net.hybridproxy.loadtest.lab.ApplianceConfigs;
+import net.hybridproxy.loadtest.lab.ApplianceLauncher;
+import net.hybridproxy.loadtest.lab.HybridAccessLab;
+import net.hybridproxy.loadtest.lab.LabProcess;
+import net.hybridproxy.loadtest.lab.Netns;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * The systems compared, each set up in a lab the runner has already built, torn down afterwards so the next one
+ * starts from the same lab. Every one is asked to carry the same load-generator traffic from the client to the
+ * server namespace; only how it gets there differs.
+ */
+final class Systems {
+    static final int PLAIN_PORT = 5201;
+    static final int MPTCP_PORT = 5202;
+    private static final int HAPROXY_CONC_PORT = 5203;
+    private static final int SS_PORT = 8388;
+    private static final int SS_REDIR_PORT = 1080;
+    private static final int HYBRIDPROXY_CONC_PORT = 5100;
+    /** A second client address whose packets the cpe routes over LTE: kernel MPTCP's second path. */
+    private static final String CLIENT_LTE_ADDR = "198.18.2.2";
+    private static final String CPE_LAN2_ADDR = "198.18.2.1";
+    private static final String SERVER = HybridAccessLab.SERVER_ADDR;
+
+    private Systems() {
+    }
+
+    /** A system the runner can start; {@link #unavailableReason()} is non-empty for one it must list but skip. */
+    interface SystemUnderTest {
+        String name();
+
+        String title();
+
+        default Optional<String> unavailableReason() {
+            return Optional.empty();
+        }
+
+        Running start(HybridAccessLab lab, Path work) throws IOException;
+    }
+
+    /**
+     * A started system: where the client connects, whether the client and server themselves speak MPTCP, the
+     * proxy processes (for CPU and memory), and how to undo the setup.
+     */
+    record Running(String target, boolean endToEndMptcp, List<LabProcess> proxies, Runnable undo) {
+        List<Long> proxyPids() {
+            return proxies.stream().map(LabProcess::pid).toList();
+        }
+
+        void stop() {
+            for (LabProcess p : proxies) {
+                p.stop(Duration.ofSeconds(2));
+            }
+            undo.run();
+        }
+    }
+
+    static final SystemUnderTest DIRECT = new SystemUnderTest() {
+        public String name() {
+            return "direct";
+        }
+
+        public String title() {
+            return "direct routed TCP (no proxy)";
+        }
+
+        public Running start(HybridAccessLab lab, Path work) {
+            return new Running(SERVER + ":" + PLAIN_PORT, false, List.of(), () -> { });
+        }
+    };
+
+    static final SystemUnderTest KERNEL_MPTCP = new SystemUnderTest() {
+        public String name() {
+            return "mptcp-e2e";
+        }
+
+        public String title() {
+            return "kernel MPTCP end to end";
+        }
+
+        public Running start(HybridAccessLab lab, Path work) {
+            lab.client().ip("addr", "add", CLIENT_LTE_ADDR + "/24", "dev", "lan");
+            lab.cpe().ip("addr", "add", CPE_LAN2_ADDR + "/24", "dev", "lan");
+            lab.cpe().ip("rule", "add", "from", "198.18.2.0/24", "lookup", "20", "priority", "1002");
+            lab.conc().ip("route", "replace", "198.18.2.0/24", "via", HybridAccessLab.CPE_LTE_ADDR, "dev", "lte");
+            lab.client().ip("mptcp", "limits", "set", "subflow", "2", "add_addr_accepted", "2");
+            lab.client().ip("mptcp", "endpoint", "add", CLIENT_LTE_ADDR, "dev", "lan", "subflow");
+            lab.server().ip("mptcp", "limits", "set", "subflow", "2", "add_addr_accepted", "2");
+            return new Running(SERVER + ":" + MPTCP_PORT, true, List.of(), () -> {
+                lab.client().ip("mptcp", "endpoint", "flush");
+                lab.client().ip("addr", "del", CLIENT_LTE_ADDR + "/24", "dev", "lan");
+                lab.cpe().ip("addr", "del", CPE_LAN2_ADDR + "/24", "dev", "lan");
+                lab.cpe().ip("rule", "del", "from", "198.18.2.0/24", "lookup", "20", "priority", "1002");
+                lab.conc().ip("route", "del", "198.18.2.0/24");
+            });
+        }
+    };
+
+    /** The cpe announces its LTE address as a subflow endpoint; both ends accept a second subflow. */
+    private static Runnable cpeSubflowOverLte(HybridAccessLab lab) {
+        lab.cpe().ip("mptcp", "limits", "set", "subflow", "2", "add_addr_accepted", "2");
+        lab.cpe().ip("mptcp", "endpoint", "add", HybridAccessLab.CPE_LTE_ADDR, "dev", "lte", "subflow");
+        lab.conc().ip("mptcp", "limits", "set", "subflow", "2", "add_addr_accepted", "2");
+        return () -> lab.cpe().ip("mptcp", "endpoint", "flush");
+    }
+
+    private static String[] mptcpize(String... cmd) {
+        List<String> full = new ArrayList<>(List.of("prlimit", Machine.nofileOption(), "--", "mptcpize", "run"));
+        full.addAll(List.of(cmd));
+        return full.toArray(String[]::new);
+    }
+
+    static final SystemUnderTest SHADOWSOCKS = new SystemUnderTest() {
+        public String name() {
+            return "shadowsocks";
+        }
+
+        public String title() {
+            return "shadowsocks-libev ss-redir/ss-server under mptcpize";
+        }
+
+        public Optional<String> unavailableReason() {
+            return missing("ss-server", "ss-redir", "mptcpize");
+        }
+
+        public Running start(HybridAccessLab lab, Path work) {
+            Runnable endpoints = cpeSubflowOverLte(lab);
+            // aes-256-gcm: an AEAD cipher with hardware support here; the cheapest choice a user would make.
+            LabProcess server = lab.conc().startLogged("ss-server", mptcpize("ss-server", "-s",
+                    HybridAccessLab.SERVICE_ADDR, "-p", String.valueOf(SS_PORT), "-k", "benchmark", "-m",
+                    "aes-256-gcm", "--no-delay", "-v"));
+            LabProcess redir = lab.cpe().startLogged("ss-redir", mptcpize("ss-redir", "-s",
+                    HybridAccessLab.SERVICE_ADDR, "-p", String.valueOf(SS_PORT), "-b", "0.0.0.0", "-l",
+                    String.valueOf(SS_REDIR_PORT), "-k", "benchmark", "-m", "aes-256-gcm", "--no-delay", "-v"));
+            lab.cpe().exec("nft", "add table ip hpxbench_ss; "
+                    + "add chain ip hpxbench_ss pre { type nat hook prerouting priority dstnat; }; "
+                    + "add rule ip hpxbench_ss pre iifname \"lan\" tcp dport " + PLAIN_PORT + " redirect to :"
+                    + SS_REDIR_PORT);
+            awaitListening(lab.conc(), SS_PORT, server);
+            awaitListening(lab.cpe(), SS_REDIR_PORT, redir);
+            return new Running(SERVER + ":" + PLAIN_PORT, false, List.of(redir, server), () -> {
+                lab.cpe().exec("nft", "delete table ip hpxbench_ss");
+                endpoints.run();
+            });
+        }
+    };
+
+    static final SystemUnderTest HAPROXY = new SystemUnderTest() {
+        public String name() {
+            return "haproxy";
+        }
+
+        public String title() {
+            return "HAProxy relay pair under mptcpize (explicit, not transparent)";
+        }
+
+        public Optional<String> unavailableReason() {
+            return missing("haproxy", "mptcpize");
+        }
+
+        public Running start(HybridAccessLab lab, Path work) throws IOException {
+            Runnable endpoints = cpeSubflowOverLte(lab);
+            Path cpeConf = Files.writeString(work.resolve("haproxy-cpe.cfg"), haproxyConfig(
+                    HybridAccessLab.CPE_LAN_ADDR + ":" + PLAIN_PORT, HybridAccessLab.SERVICE_ADDR + ":" + HAPROXY_CONC_PORT));
+            Path concConf = Files.writeString(work.resolve("haproxy-conc.cfg"), haproxyConfig(
+                    HybridAccessLab.SERVICE_ADDR + ":" + HAPROXY_CONC_PORT, SERVER + ":" + PLAIN_PORT));
+            LabProcess conc = lab.conc().startLogged("haproxy", mptcpize("haproxy", "-db", "-f", concConf.toString()));
+            LabProcess cpe = lab.cpe().startLogged("haproxy", mptcpize("haproxy", "-db", "-f", cpeConf.toString()));
+            awaitListening(lab.conc(), HAPROXY_CONC_PORT, conc);
+            awaitListening(lab.cpe(), PLAIN_PORT, cpe);
+            return new Running(HybridAccessLab.CPE_LAN_ADDR + ":" + PLAIN_PORT, false, List.of(cpe, conc), endpoints);
+        }
+    };
+
+    private static String haproxyConfig(String bind, String server) {
+        // HAProxy refuses to start if maxconn needs more descriptors than it may open (two per relayed connection).
+        long maxconn = Math.max(1000, (Machine.openFileHardLimit() - 200) / 2);
+        return """
+                global
+                    maxconn %d
+                defaults
+                    mode tcp
+                    timeout connect 5s
+                    timeout client 120s
+                    timeout server 120s
+                frontend in
+                    bind %s
+                    default_backend out
+                backend out
+                    server next %s
+                """.formatted(maxconn, bind, server);
+    }
+
+    static final SystemUnderTest HYBRIDPROXY = new SystemUnderTest() {
+        public String name() {
+            return "hybridproxy";
+        }
+
+        public String title() {
+            return "hybridproxy, kernel engine (transparent TPROXY capture)";
+        }
+
+        public Running start(HybridAccessLab lab, Path work) throws IOException {
+            Path concConf = Files.writeString(work.resolve("concentrator.conf"), ApplianceConfigs.concentrator(
+                    HybridAccessLab.SERVICE_ADDR + ":" + HYBRIDPROXY_CONC_PORT, "bench", ""));
+            Path cpeConf = Files.writeString(work.resolve("cpe.conf"), ApplianceConfigs.cpe(
+                    HybridAccessLab.SERVICE_ADDR + ":" + HYBRIDPROXY_CONC_PORT, "bench", false, List.of(PLAIN_PORT)));
+            LabProcess conc = ApplianceLauncher.start(lab.conc(), concConf, "concentrator listening");
+            LabProcess cpe = ApplianceLauncher.start(lab.cpe(), cpeConf, "cpe listener lan");
+            return new Running(SERVER + ":" + PLAIN_PORT, false, List.of(cpe, conc), () -> {
+                lab.cpe().ip("mptcp", "endpoint", "flush");
+            });
+        }
+    };
+
+    /** The second engine: listed so every table shows where its figures will go. */
+    static final SystemUnderTest HYBRIDPROXY_USERSPACE = new SystemUnderTest() {
+        public String name() {
+            return "hybridproxy-userspace";
+        }
+
+        public String title() {
+            return "hybridproxy, userspace engine";
+        }
+
+        public Optional<String> unavailableReason() {
+            return Optional.of("userspace engine: not yet available");
+        }
+
+        public Running start(HybridAccessLab lab, Path work) {
+            throw new UnsupportedOperationException(unavailableReason().orElseThrow());
+        }
+    };
+
+    static final List<SystemUnderTest> ALL = List.of(DIRECT, KERNEL_MPTCP, SHADOWSOCKS, HAPROXY, HYBRIDPROXY,
+            HYBRIDPROXY_USERSPACE);
+
+    static SystemUnderTest byName(String name) {
+        return ALL.stream().filter(s -> s.name().equals(name)).findFirst()
+                .orElseThrow(() -> new IllegalArgumentException("unknown system " + name + "; known: "
+                        + ALL.stream().map(SystemUnderTest::name).toList()));
+    }
+
+    private static Optional<String> missing(String... programs) {
+        for (String p : programs) {
+            boolean found = false;
+            for (String dir : System.getenv().getOrDefault("PATH", "/usr/sbin:/usr/bin:/sbin:/bin").split(":")) {
+                if (Files.isExecutable(Path.of(dir, p))) {
+                    found = true;
+                    break;
+                }
+            }
+            if (!found) {
+                return Optional.of(p + " not installed (Debian packages: shadowsocks-libev, haproxy, mptcpize)");
+            }
+        }
+        return Optional.empty();
+    }
+
+    /** Waits until something listens on {@code port} in {@code ns}; fails with the process's output otherwise. */
+    static void awaitListening(Netns ns, int port, LabProcess process) {
+        long deadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
+        while (System.nanoTime() < deadline) {
+            String listening = ns.exec("ss", "-Hltn", "sport = :" + port).stdout();
+            if (!listening.isBlank()) {
+                return;
+            }
+            if (!process.isAlive()) {
+                break;
+            }
+            try {
+                Thread.sleep(100);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        throw new IllegalStateException(process + " is not listening on port " + port + ":\n" + process.stdout()
+                + process.stderr());
+    }
+}

@@ -1,0 +1,66 @@
+package net.hybridproxy.loadtest.bench;
+
+import net.hybridproxy.loadtest.lab.HybridAccessLab;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+
+import java.io.File;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The benchmark runner's smoke scenario, as CI runs it: lab up (emulated DSL and LTE), the project in kernel mode
+ * carrying a short verified download and small objects, lab down, nothing left behind. Checks correctness, not
+ * speed.
+ */
+class BenchmarkSmokeTest {
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void aShortVerifiedDownloadGoesThroughTheProjectAndTheLabLeavesNothingBehind() throws Exception {
+        Assumptions.assumeTrue("root".equals(System.getProperty("user.name")),
+                "needs root for network namespaces (runs in CI as root)");
+        Assumptions.assumeTrue(onPath("ip") && onPath("nft") && Files.exists(Path.of("/dev/net/tun")),
+                "needs ip, nft and /dev/net/tun");
+        Path out = Files.createDirectories(Path.of("target", "bench-smoke"));
+        String runPrefix = "hpx" + ProcessHandle.current().pid() + "-";
+
+        Map<String, Object> report = new BenchmarkRunner(2000, out).run("smoke", List.of(Scenario.EQUAL),
+                List.of(Systems.HYBRIDPROXY));
+        Report.write(report, out);
+
+        Map<String, Object> row = ((List<Map<String, Object>>) report.get("results")).getFirst();
+        String verdict = String.valueOf(row.get("serverVerdict"));
+        assertEquals(Boolean.TRUE, row.get("ok"), () -> "download not verified: " + row);
+        assertTrue(verdict.contains("result=MATCH"), verdict);
+        // The server saw the concentrator, not the client: the bytes went through the proxy pair.
+        assertTrue(verdict.contains("peer=/" + HybridAccessLab.CONC_SRV_ADDR + ":"), verdict);
+        assertEquals(0L, ((Number) row.get("bytesLost")).longValue());
+        assertEquals(Boolean.TRUE, row.get("ttfbOk"), () -> "small objects failed: " + row);
+        double lteShare = ((Number) row.get("lteShare")).doubleValue();
+        assertTrue(lteShare > 0.05 && lteShare < 0.95, "both uplinks should carry the download: " + row);
+        assertTrue(Files.readString(out.resolve("results.md")).contains("| equal | hybridproxy |"));
+
+        assertEquals(List.of(), HybridAccessLab.namespacesWithPrefix(runPrefix), "namespaces left behind");
+        List<String> children = ProcessHandle.current().descendants()
+                .filter(ProcessHandle::isAlive)
+                .map(p -> p.info().commandLine().orElse("?"))
+                .filter(c -> c.contains("net.hybridproxy") || c.contains("ip netns"))
+                .toList();
+        assertEquals(List.of(), children, "processes left behind");
+    }
+
+    private static boolean onPath(String program) {
+        for (String dir : System.getenv().getOrDefault("PATH", "/usr/sbin:/usr/bin:/sbin:/bin").split(File.pathSeparator)) {
+            if (Files.isExecutable(Path.of(dir, program))) {
+                return true;
+            }
+        }
+        return false;
+    }
+}
