@@ -200,46 +200,44 @@ final class Systems {
                 """.formatted(maxconn, bind, server);
     }
 
-    static final SystemUnderTest HYBRIDPROXY = new SystemUnderTest() {
-        public String name() {
-            return "hybridproxy";
-        }
+    static final SystemUnderTest HYBRIDPROXY = hybridproxy("kernel", "hybridproxy",
+            "hybridproxy, kernel engine (transparent TPROXY capture)");
 
-        public String title() {
-            return "hybridproxy, kernel engine (transparent TPROXY capture)";
-        }
+    static final SystemUnderTest HYBRIDPROXY_USERSPACE = hybridproxy("userspace", "hybridproxy-userspace",
+            "hybridproxy, userspace engine (transparent TPROXY capture)");
 
-        public Running start(HybridAccessLab lab, Path work) throws IOException {
-            Path concConf = Files.writeString(work.resolve("concentrator.conf"), ApplianceConfigs.concentrator(
-                    HybridAccessLab.SERVICE_ADDR + ":" + HYBRIDPROXY_CONC_PORT, "bench", ""));
-            Path cpeConf = Files.writeString(work.resolve("cpe.conf"), ApplianceConfigs.cpe(
-                    HybridAccessLab.SERVICE_ADDR + ":" + HYBRIDPROXY_CONC_PORT, "bench", false, List.of(PLAIN_PORT)));
-            LabProcess conc = ApplianceLauncher.start(lab.conc(), concConf, "concentrator listening");
-            LabProcess cpe = ApplianceLauncher.start(lab.cpe(), cpeConf, "cpe listener lan");
-            return new Running(SERVER + ":" + PLAIN_PORT, false, List.of(cpe, conc), () -> {
-                lab.cpe().ip("mptcp", "endpoint", "flush");
-            });
-        }
-    };
+    /** This project with the given engine, started the way an operator runs it. */
+    private static SystemUnderTest hybridproxy(String engine, String name, String title) {
+        boolean kernel = engine.equals("kernel");
+        return new SystemUnderTest() {
+            public String name() {
+                return name;
+            }
 
-    /** The second engine: listed so every table shows where its figures will go. */
-    static final SystemUnderTest HYBRIDPROXY_USERSPACE = new SystemUnderTest() {
-        public String name() {
-            return "hybridproxy-userspace";
-        }
+            public String title() {
+                return title;
+            }
 
-        public String title() {
-            return "hybridproxy, userspace engine";
-        }
-
-        public Optional<String> unavailableReason() {
-            return Optional.of("userspace engine: not yet available");
-        }
-
-        public Running start(HybridAccessLab lab, Path work) {
-            throw new UnsupportedOperationException(unavailableReason().orElseThrow());
-        }
-    };
+            public Running start(HybridAccessLab lab, Path work) throws IOException {
+                Path concConf = Files.writeString(work.resolve("concentrator.conf"), ApplianceConfigs.concentrator(
+                        engine, HybridAccessLab.SERVICE_ADDR + ":" + HYBRIDPROXY_CONC_PORT, "bench", ""));
+                Path cpeConf = Files.writeString(work.resolve("cpe.conf"), ApplianceConfigs.cpe(engine,
+                        HybridAccessLab.SERVICE_ADDR + ":" + HYBRIDPROXY_CONC_PORT, "bench", false,
+                        List.of(PLAIN_PORT)));
+                LabProcess conc = ApplianceLauncher.start(lab.conc(), concConf, "concentrator listening");
+                LabProcess cpe = ApplianceLauncher.start(lab.cpe(), cpeConf, "cpe listener lan");
+                if (!kernel) {
+                    // Measure warm sessions: every session's subflow over lte has joined.
+                    cpe.awaitStdoutLine(line -> line.contains("over lte attached"), Duration.ofSeconds(20));
+                }
+                return new Running(SERVER + ":" + PLAIN_PORT, false, List.of(cpe, conc), () -> {
+                    if (kernel) {
+                        lab.cpe().ip("mptcp", "endpoint", "flush");
+                    }
+                });
+            }
+        };
+    }
 
     static final List<SystemUnderTest> ALL = List.of(DIRECT, KERNEL_MPTCP, SHADOWSOCKS, HAPROXY, HYBRIDPROXY,
             HYBRIDPROXY_USERSPACE);

@@ -20,17 +20,24 @@ public final class ApplianceConfigs {
      * {@code extra} is spliced into its {@code concentrator} block (e.g. a destination policy), or empty.
      */
     public static String concentrator(String listen, String keyId, String extra) {
+        return concentrator("kernel", listen, keyId, extra);
+    }
+
+    /** The same for {@code engine} ("kernel" or "userspace"): the userspace engine has a listener of its own. */
+    public static String concentrator(String engine, String listen, String keyId, String extra) {
         return """
                 hybridproxy {
                   role = concentrator
+                  engine = %s
                   concentrator {
-                    listen = ["%s"]
+                    %s = ["%s"]
                     authorized-cidrs = ["198.18.10.0/24", "198.18.20.0/24"]
                     keys = [{ id = "%s", key = "%s" }]
                     %s
                   }
                 }
-                """.formatted(listen, keyId, KEY, extra);
+                """.formatted(engine, engine.equals("kernel") ? "listen" : "userspace-listen", listen, keyId, KEY,
+                extra);
     }
 
     /**
@@ -39,10 +46,17 @@ public final class ApplianceConfigs {
      * used instead of the appliance's.
      */
     public static String cpe(String concentrator, String keyId, boolean installRoutes, List<Integer> ports) {
+        return cpe("kernel", concentrator, keyId, installRoutes, ports);
+    }
+
+    /** The same for {@code engine} ("kernel" or "userspace"). */
+    public static String cpe(String engine, String concentrator, String keyId, boolean installRoutes,
+                             List<Integer> ports) {
         String portList = ports.stream().map(p -> "\"" + p + "\"").collect(Collectors.joining(", "));
         return """
                 hybridproxy {
                   role = cpe
+                  engine = %s
                   uplinks = [
                     { name = dsl, interface = dsl, address = "%s", gateway = "%s" }
                     { name = lte, interface = lte, address = "%s", gateway = "%s" }
@@ -57,7 +71,7 @@ public final class ApplianceConfigs {
                     key = "%s"
                   }
                 }
-                """.formatted(HybridAccessLab.CPE_DSL_ADDR, HybridAccessLab.CONC_DSL_ADDR,
+                """.formatted(engine, HybridAccessLab.CPE_DSL_ADDR, HybridAccessLab.CONC_DSL_ADDR,
                 HybridAccessLab.CPE_LTE_ADDR, HybridAccessLab.CONC_LTE_ADDR, installRoutes, concentrator, portList,
                 keyId, KEY);
     }
