@@ -34,7 +34,8 @@ import java.util.concurrent.TimeUnit;
  * BenchmarkRunner [--suite quick|full] [--scenarios a,b] [--systems x,y] [--out DIR] [--duration-ms N]
  * </pre>
  *
- * <p>Per scenario and system: one download for {@code --duration-ms} on a single connection, every byte verified
+ * <p>Per scenario and system: for a proxy, an unmeasured 1.5 s warm-up download; then one download for
+ * {@code --duration-ms} on a single connection, every byte verified
  * (goodput counts verified bytes only), with the uplinks' counters sampled every 100 ms; proxy CPU seconds over
  * that download; then 10 kB objects over new connections for TTFB; peak RSS of the proxy processes at the end.
  * Needs root.
@@ -62,7 +63,7 @@ public final class BenchmarkRunner {
         List<SystemUnderTest> systems = opts.containsKey("systems")
                 ? Arrays.stream(opts.get("systems").split(",")).map(Systems::byName).toList()
                 : Systems.ALL;
-        long duration = Long.parseLong(opts.getOrDefault("duration-ms", suite.equals("full") ? "10000" : "5000"));
+        long duration = Long.parseLong(opts.getOrDefault("duration-ms", suite.equals("full") ? "10000" : "4000"));
         Path out = Path.of(opts.getOrDefault("out", "target/bench/" + suite));
         Files.createDirectories(out);
         Map<String, Object> report = new BenchmarkRunner(duration, out).run(suite, scenarios, systems);
@@ -103,6 +104,9 @@ public final class BenchmarkRunner {
             }
             LabProcess plain = startLoadServer(lab, Systems.PLAIN_PORT, false);
             LabProcess mptcp = startLoadServer(lab, Systems.MPTCP_PORT, true);
+            for (LabProcess server : List.of(plain, mptcp)) {
+                server.awaitStdoutLine(l -> l.startsWith("LISTENING "), Duration.ofSeconds(30));
+            }
             // System configs are scratch: kept out of the results directory, which may be committed.
             Path work = Files.createDirectories(Path.of(System.getProperty("java.io.tmpdir"),
                     "hybridproxy-bench-" + ProcessHandle.current().pid(), scenario.name()));
@@ -159,9 +163,8 @@ public final class BenchmarkRunner {
         }
         List<String> cmd = new ArrayList<>(List.of("prlimit", Machine.nofileOption(), "--"));
         cmd.addAll(JavaLauncher.command(LOADGEN_JVM, LoadServer.class.getName(), args.toArray(String[]::new)));
-        LabProcess p = lab.server().startLogged("loadserver-" + port, cmd.toArray(String[]::new));
-        p.awaitStdoutLine(l -> l.startsWith("LISTENING "), Duration.ofSeconds(30));
-        return p;
+        // Not waited for here: both servers' JVMs start side by side.
+        return lab.server().startLogged("loadserver-" + port, cmd.toArray(String[]::new));
     }
 
     private void measure(HybridAccessLab lab, Scenario scenario, Running running, LabProcess server,

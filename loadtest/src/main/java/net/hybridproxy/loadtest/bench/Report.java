@@ -15,8 +15,8 @@ import java.util.Set;
 
 /**
  * Turns the runner's rows into {@code results.json}, {@code results.md} (one table, every figure) and SVG plots:
- * {@code goodput.svg} (bars per system, grouped by scenario) and {@code failover-<system>.svg} (per-uplink download
- * rate through the DSL blackhole). Adds the ratios, which need every row of a scenario.
+ * {@code goodput.svg} (bars per system, grouped by scenario; {@code goodput-unlimited.svg} for the unlimited links)
+ * and {@code failover-<system>.svg} (per-uplink download rate through the DSL blackhole). Adds the ratios, which need every row of a scenario.
  */
 final class Report {
     private static final String PROJECT = "hybridproxy";
@@ -31,7 +31,19 @@ final class Report {
         addRatios(rows);
         Files.writeString(dir.resolve("results.json"), Json.writePretty(report));
         Files.writeString(dir.resolve("results.md"), markdown(report, rows));
-        Files.writeString(dir.resolve("goodput.svg"), goodputBars(rows));
+        // Rate-limited scenarios and the unlimited one differ by two orders of magnitude: one scale would flatten
+        // every bar but the unlimited ones, so they get a plot each.
+        // Connection-count scenarios measure no goodput and stay out of both.
+        Set<Object> holdScenarios = new LinkedHashSet<>();
+        rows.stream().filter(r -> r.get("hold") != null).forEach(r -> holdScenarios.add(r.get("scenario")));
+        List<Map<String, Object>> limited = rows.stream()
+                .filter(r -> r.get("linkSumMbit") != null && !holdScenarios.contains(r.get("scenario"))).toList();
+        List<Map<String, Object>> unlimited = rows.stream()
+                .filter(r -> r.get("linkSumMbit") == null && !holdScenarios.contains(r.get("scenario"))).toList();
+        Files.writeString(dir.resolve("goodput.svg"), goodputBars(limited));
+        if (!unlimited.isEmpty()) {
+            Files.writeString(dir.resolve("goodput-unlimited.svg"), goodputBars(unlimited));
+        }
         for (Map<String, Object> row : rows) {
             if (row.get("blackholeAtSeconds") != null && row.get("uplinkTimeline") != null) {
                 Files.writeString(dir.resolve("failover-" + row.get("system") + ".svg"), failoverPlot(row));
@@ -39,7 +51,14 @@ final class Report {
         }
     }
 
-    /** Goodput as a share of the link sum, and against the best system other than this project. */
+    /** Re-renders {@code results.md} and the plots from a directory's {@code results.json}. */
+    @SuppressWarnings("unchecked")
+    public static void main(String[] args) throws IOException {
+        Path dir = Path.of(args.length > 0 ? args[0] : ".");
+        write((Map<String, Object>) Json.parse(Files.readString(dir.resolve("results.json"))), dir);
+    }
+
+    /** Goodput as a share of the link sum, and against the best system that is not this project. */
     static void addRatios(List<Map<String, Object>> rows) {
         Map<String, Double> bestPeer = new LinkedHashMap<>();
         for (Map<String, Object> r : rows) {

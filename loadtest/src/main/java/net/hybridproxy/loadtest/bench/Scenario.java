@@ -20,11 +20,12 @@ record Scenario(String name, String title, Impairment dsl, Impairment lte, Fault
         NONE,
         /** A middlebox blanks the MPTCP option on the DSL path from the start. */
         STRIP_MPTCP_ON_DSL,
-        /** DSL drops everything, staying up, from {@code BLACKHOLE_AT} into the download until its end. */
+        /** DSL drops everything, staying up, from {@link #BLACKHOLE_AT} into the download until its end. */
         BLACKHOLE_DSL
     }
 
-    static final Duration BLACKHOLE_AT = Duration.ofSeconds(3);
+    /** Late enough for slow start to be over at these rates and RTTs, early enough to leave time to recover. */
+    static final Duration BLACKHOLE_AT = Duration.ofSeconds(2);
 
     /** Sum of the downlink rates in Mbit/s (0 when unlimited). */
     double linkSumMbit() {

@@ -224,8 +224,11 @@ final class Systems {
                 Path cpeConf = Files.writeString(work.resolve("cpe.conf"), ApplianceConfigs.cpe(engine,
                         HybridAccessLab.SERVICE_ADDR + ":" + HYBRIDPROXY_CONC_PORT, "bench", false,
                         List.of(PLAIN_PORT)));
-                LabProcess conc = ApplianceLauncher.start(lab.conc(), concConf, "concentrator listening");
-                LabProcess cpe = ApplianceLauncher.start(lab.cpe(), cpeConf, "cpe listener lan");
+                // Both JVMs start side by side; the cpe needs the concentrator only once traffic arrives.
+                LabProcess conc = ApplianceLauncher.launch(lab.conc(), concConf);
+                LabProcess cpe = ApplianceLauncher.launch(lab.cpe(), cpeConf);
+                ApplianceLauncher.awaitReady(conc, "concentrator listening");
+                ApplianceLauncher.awaitReady(cpe, "cpe listener lan");
                 if (!kernel) {
                     // Measure warm sessions: every session's subflow over lte has joined.
                     cpe.awaitStdoutLine(line -> line.contains("over lte attached"), Duration.ofSeconds(20));

@@ -22,14 +22,24 @@ public final class ApplianceLauncher {
      * Fails with the process's output if it exits or does not get there within 30 s.
      */
     public static LabProcess start(Netns ns, Path config, String readyLine) {
+        LabProcess process = launch(ns, config);
+        awaitReady(process, readyLine);
+        return process;
+    }
+
+    /** Starts {@code run --config config} in {@code ns} without waiting; see {@link #awaitReady}. */
+    public static LabProcess launch(Netns ns, Path config) {
         List<String> jvm = new ArrayList<>(JavaLauncher.DEFAULT_JVM_ARGS);
         jvm.add("--enable-native-access=ALL-UNNAMED");
         List<String> java = JavaLauncher.command(jvm, MAIN_CLASS, "run", "--config", config.toString());
         // exec: the JVM replaces the shell, so the process's pid is the appliance's (for CPU and memory figures).
         String shell = "exec " + String.join(" ", java.stream().map(ApplianceLauncher::quote).toList()) + " 2>&1";
-        LabProcess process = ns.startLogged("appliance-" + config.getFileName(), "sh", "-c", shell);
+        return ns.startLogged("appliance-" + config.getFileName(), "sh", "-c", shell);
+    }
+
+    /** Waits until the appliance logs a line containing {@code readyLine}; fails with its output after 30 s. */
+    public static void awaitReady(LabProcess process, String readyLine) {
         process.awaitStdoutLine(line -> line.contains(readyLine), Duration.ofSeconds(30));
-        return process;
     }
 
     /** Single-quotes {@code arg} for sh. */

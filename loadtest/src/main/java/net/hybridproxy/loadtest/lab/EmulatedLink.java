@@ -32,21 +32,24 @@ final class EmulatedLink {
         this.down = down;
     }
 
-    /**
-     * Starts the emulator in {@code emulatorNs} and places its devices, with addresses, MTU and state up, in
-     * {@code sideA} (the cpe, direction up leaves from here) and {@code sideB}.
-     */
-    static EmulatedLink start(Netns emulatorNs, String ifname, Netns sideA, String addrA, Netns sideB, String addrB,
-                              int mtu, Impairment up, Impairment down, long seed) {
+    /** Starts the emulator process in {@code emulatorNs}; see {@link #awaitAndPlace}. */
+    static EmulatedLink launch(Netns emulatorNs, String ifname, int mtu, Impairment up, Impairment down, long seed) {
         List<String> cmd = new ArrayList<>(JavaLauncher.command(JVM_ARGS, LinkEmulator.class.getName(),
                 "--name", ifname, "--mtu", String.valueOf(mtu), "--seed", String.valueOf(seed),
                 "--up", up.toWire(), "--down", down.toWire()));
         LabProcess p = emulatorNs.startControlled("emulator-" + ifname, cmd.toArray(String[]::new));
-        EmulatedLink link = new EmulatedLink(ifname, p, up, down);
-        p.awaitStdoutLine(l -> l.startsWith("READY "), Duration.ofSeconds(30));
+        return new EmulatedLink(ifname, p, up, down);
+    }
+
+    /**
+     * Waits until the emulator {@link #launch}ed in {@code emulatorNs} has created its devices, then places them,
+     * with addresses, MTU and state up, in {@code sideA} (the cpe: direction up leaves from here) and {@code sideB}.
+     * Launching every link before placing any lets the emulators' JVMs start side by side.
+     */
+    void awaitAndPlace(Netns emulatorNs, Netns sideA, String addrA, Netns sideB, String addrB, int mtu) {
+        process.awaitStdoutLine(l -> l.startsWith("READY "), Duration.ofSeconds(30));
         place(emulatorNs, ifname + "-a", sideA, ifname, addrA, mtu);
         place(emulatorNs, ifname + "-b", sideB, ifname, addrB, mtu);
-        return link;
     }
 
     private static void place(Netns from, String device, Netns to, String ifname, String addr, int mtu) {

@@ -387,13 +387,18 @@ public final class HybridAccessLab implements AutoCloseable {
         if (emulation == Emulation.TUN) {
             emulatorNs = Netns.create(prefix + "emu", logDir);
         }
+        if (emulation == Emulation.TUN) {
+            for (Link l : List.of(Link.DSL, Link.LTE)) {
+                Impairment[] both = impairments.get(l);
+                emulators.put(l, EmulatedLink.launch(emulatorNs, l.ifname, uplinkMtu, both[0], both[1],
+                        seed + l.ordinal()));
+            }
+        }
         for (Link l : Link.values()) {
             Netns a = ns(l.sideA);
             Netns b = ns(l.sideB);
-            if (l.isUplink() && emulation == Emulation.TUN) {
-                Impairment[] both = impairments.get(l);
-                emulators.put(l, EmulatedLink.start(emulatorNs, l.ifname, a, l.addrA, b, l.addrB, uplinkMtu,
-                        both[0], both[1], seed + l.ordinal()));
+            if (emulators.containsKey(l)) {
+                emulators.get(l).awaitAndPlace(emulatorNs, a, l.addrA, b, l.addrB, uplinkMtu);
                 continue;
             }
             // Created inside side A with the peer placed straight into side B, so the pair
