@@ -5,7 +5,7 @@ import net.hybridproxy.admin.StatusSource;
 import net.hybridproxy.engine.convert.ConvertErrorCode;
 import net.hybridproxy.proxy.config.AppConfig;
 import net.hybridproxy.proxy.metrics.FailoverLog;
-import net.hybridproxy.proxy.metrics.KernelSubflowSampler;
+import net.hybridproxy.proxy.metrics.SubflowSampler;
 import net.hybridproxy.proxy.metrics.UplinkStats;
 import net.hybridproxy.proxy.role.ProxyCounters;
 
@@ -23,13 +23,13 @@ public final class StatusReporter implements StatusSource {
     private final String transport;
     private final ProxyCounters counters;
     private final UplinkStats stats;
-    private final KernelSubflowSampler sampler;
+    private final SubflowSampler sampler;
     private final FailoverLog failovers;
     private final UplinkController uplinks;
     private final long startedNanos = System.nanoTime();
 
     public StatusReporter(Supplier<AppConfig> config, String transport, ProxyCounters counters, UplinkStats stats,
-                          KernelSubflowSampler sampler, FailoverLog failovers, UplinkController uplinks) {
+                          SubflowSampler sampler, FailoverLog failovers, UplinkController uplinks) {
         this.config = config;
         this.transport = transport;
         this.counters = counters;
@@ -42,7 +42,7 @@ public final class StatusReporter implements StatusSource {
     @Override
     public ApplianceStatus status() {
         AppConfig c = config.get();
-        KernelSubflowSampler.Snapshot sample = sampler.snapshot();
+        SubflowSampler.Snapshot sample = sampler.snapshot();
         List<ApplianceStatus.Uplink> rows = new ArrayList<>();
         for (AppConfig.Uplink u : c.uplinks()) {
             rows.add(row(u.name(), u.interfaceName(), u.address().getHostAddress(),
