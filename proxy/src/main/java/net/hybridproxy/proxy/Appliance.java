@@ -132,6 +132,9 @@ public final class Appliance implements AutoCloseable {
             case SIDECAR -> new SidecarRole(context);
         };
         role.start();
+        if (role instanceof CpeRole cpe) {
+            cpe.userspace().ifPresent(uplinkController::useUserspace);
+        }
         sampler.start();
         if (config.admin().enabled()) {
             startAdmin(config);
@@ -204,11 +207,11 @@ public final class Appliance implements AutoCloseable {
         AdminBackend backend = new AdminBackend(registry,
                 config.engine() == AppConfig.Engine.USERSPACE
                         ? new StatusReporter(this.config::get, transport.label(), counters, userspaceStats.uplinks(),
-                        userspaceStats, failovers, uplinkController)
+                        userspaceStats, failovers, uplinkController, userspaceStats)
                         : new StatusReporter(this.config::get, transport.label(), counters, uplinkStats, sampler,
-                        failovers, uplinkController),
+                        failovers, uplinkController, servesUserspace(config) ? userspaceStats : null),
                 new ReadinessProbe(this.config::get, () -> role, uplinkController, multipathChannels, transport,
-                        workerGroup),
+                        workerGroup, userspaceStats),
                 uplinkController,
                 new ConfigReloader(configFile, this.config, uplinkController, token -> server.get().updateToken(token)));
         server.set(new AdminServer(settings, backend).start());

@@ -79,7 +79,8 @@ final class SessionDriver {
         final String uplink;
         final UplinkStats.Uplink stats;
         TcpInfo info;
-        long infoAt = Long.MIN_VALUE;
+        /** When TCP_INFO was last read; "never" is one interval ago (Long.MIN_VALUE would overflow the test). */
+        long infoAt = now() - TCP_INFO_INTERVAL_NANOS;
         long retransmittedCounted;
         boolean attached;
         boolean stalled;
