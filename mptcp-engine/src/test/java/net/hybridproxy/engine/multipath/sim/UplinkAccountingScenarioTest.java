@@ -21,15 +21,11 @@ class UplinkAccountingScenarioTest {
 
     @Test
     void firstTransmissionsAddUpToThePayloadAndReinjectionsAreCountedOnTheirCarrier() {
-        SimLink dsl = SimLink.of("dsl", 50, 20, 1);
-        SimLink lte = SimLink.of("lte", 30, 50, 2);
-        SimPair pair = new SimPair(SessionConfig.defaults(), List.of(dsl, lte),
-                List.of(SubflowPriority.PRIMARY, SubflowPriority.PRIMARY));
-        pair.runFor(SimPair.SECOND / 2);
+        SimPair pair = dslAndLteSettled();
         long total = 30_000_000;
         long id = pair.openStream(total);
         pair.runFor(3 * SimPair.SECOND);
-        dsl.blackholed = true;
+        pair.links.getFirst().blackholed = true;
         pair.runFor(30 * SimPair.SECOND);
 
         StreamSink sink = pair.concentratorSinks.get(id);
@@ -49,11 +45,7 @@ class UplinkAccountingScenarioTest {
 
     @Test
     void anUplinkMadeBackupCarriesNothingNewWhileThePrimaryWorks() {
-        SimLink dsl = SimLink.of("dsl", 50, 20, 1);
-        SimLink lte = SimLink.of("lte", 30, 50, 2);
-        SimPair pair = new SimPair(SessionConfig.defaults(), List.of(dsl, lte),
-                List.of(SubflowPriority.PRIMARY, SubflowPriority.PRIMARY));
-        pair.runFor(SimPair.SECOND / 2);
+        SimPair pair = dslAndLteSettled();
         pair.cpe.setUplinkPriority("lte", SubflowPriority.BACKUP, pair.now());
         pair.runFor(SimPair.SECOND / 2);
         Session concentrator = pair.concentratorSessions.getFirst();
@@ -69,11 +61,7 @@ class UplinkAccountingScenarioTest {
 
     @Test
     void aDisabledUplinkLosesItsSubflowsAndGetsNoneUntilEnabled() {
-        SimLink dsl = SimLink.of("dsl", 50, 20, 1);
-        SimLink lte = SimLink.of("lte", 30, 50, 2);
-        SimPair pair = new SimPair(SessionConfig.defaults(), List.of(dsl, lte),
-                List.of(SubflowPriority.PRIMARY, SubflowPriority.PRIMARY));
-        pair.runFor(SimPair.SECOND / 2);
+        SimPair pair = dslAndLteSettled();
         long id = pair.openStream(30_000_000);
         pair.runFor(SimPair.SECOND);
 
@@ -91,6 +79,14 @@ class UplinkAccountingScenarioTest {
         pair.runFor(3 * SimPair.SECOND);
         assertTrue(pair.cpe.subflows().stream().anyMatch(s -> s.uplink().equals("lte") && s.state().isAttached()),
                 "enabled again: lte rejoined");
+    }
+
+    /** dsl 50 Mb/s 20 ms and lte 30 Mb/s 50 ms, both primary, half a second after start (both attached). */
+    private static SimPair dslAndLteSettled() {
+        SimPair pair = new SimPair(SessionConfig.defaults(), List.of(SimLink.of("dsl", 50, 20, 1),
+                SimLink.of("lte", 30, 50, 2)), List.of(SubflowPriority.PRIMARY, SubflowPriority.PRIMARY));
+        pair.runFor(SimPair.SECOND / 2);
+        return pair;
     }
 
     private static long sent(Session session, String uplink) {
