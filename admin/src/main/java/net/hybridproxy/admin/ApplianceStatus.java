@@ -17,14 +17,34 @@ import java.util.List;
  * @param subflowsOmitted  open subflows left out of {@code subflows} to keep the answer bounded
  * @param connections      connection counters of the whole process
  * @param recentFailovers  newest first, bounded
+ * @param sessions         the userspace engine's sessions, or null where it does not run
  */
 public record ApplianceStatus(String role, String engine, String transport, long uptimeSeconds, long sampledAtMillis,
                               List<Uplink> uplinks, List<Subflow> subflows, int subflowsOmitted,
-                              Connections connections, List<Failover> recentFailovers) {
+                              Connections connections, List<Failover> recentFailovers, Sessions sessions) {
     public ApplianceStatus {
         uplinks = List.copyOf(uplinks);
         subflows = List.copyOf(subflows);
         recentFailovers = List.copyOf(recentFailovers);
+    }
+
+    /** Without the userspace engine's sessions (the kernel engine has none). */
+    public ApplianceStatus(String role, String engine, String transport, long uptimeSeconds, long sampledAtMillis,
+                           List<Uplink> uplinks, List<Subflow> subflows, int subflowsOmitted,
+                           Connections connections, List<Failover> recentFailovers) {
+        this(role, engine, transport, uptimeSeconds, sampledAtMillis, uplinks, subflows, subflowsOmitted, connections,
+                recentFailovers, null);
+    }
+
+    /**
+     * The userspace engine's sessions (a cpe runs one per event loop; a concentrator one per cpe session).
+     *
+     * @param streams                 proxied connections carried as streams, over all sessions
+     * @param reorderBufferBytes      received bytes held out of order, waiting for a gap to fill
+     * @param overflowBudgetUsedBytes overflow (LTE) bytes counted against the primary-first budget this period
+     */
+    public record Sessions(int sessions, int established, int streams, long reorderBufferBytes,
+                           long overflowBudgetUsedBytes) {
     }
 
     /**

@@ -27,6 +27,16 @@ final class StatusJson {
                 .field("bytesUpstream", c.bytesUpstream())
                 .field("bytesDownstream", c.bytesDownstream())
                 .endObject();
+        if (s.sessions() != null) {
+            ApplianceStatus.Sessions x = s.sessions();
+            w.name("sessions").beginObject()
+                    .field("sessions", x.sessions())
+                    .field("established", x.established())
+                    .field("streams", x.streams())
+                    .field("reorderBufferBytes", x.reorderBufferBytes())
+                    .field("overflowBudgetUsedBytes", x.overflowBudgetUsedBytes())
+                    .endObject();
+        }
         w.name("uplinks").beginArray();
         for (ApplianceStatus.Uplink u : s.uplinks()) {
             w.beginObject()

@@ -1,5 +1,6 @@
 package net.hybridproxy.proxy;
 
+import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.config.MeterFilter;
 import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
@@ -20,6 +21,8 @@ import net.hybridproxy.proxy.metrics.KernelSubflowSampler;
 import net.hybridproxy.proxy.metrics.ProcessMetrics;
 import net.hybridproxy.proxy.metrics.SubflowLifecycle;
 import net.hybridproxy.proxy.metrics.UplinkMetrics;
+import net.hybridproxy.proxy.metrics.UserspaceMetrics;
+import net.hybridproxy.proxy.metrics.UserspaceStats;
 import net.hybridproxy.proxy.metrics.UplinkStats;
 import net.hybridproxy.proxy.ops.ConfigReloader;
 import net.hybridproxy.proxy.ops.ReadinessProbe;
@@ -64,6 +67,7 @@ public final class Appliance implements AutoCloseable {
     private final UplinkStats uplinkStats;
     private final FailoverLog failovers = new FailoverLog();
     private final KernelSubflowSampler sampler;
+    private final UserspaceStats userspaceStats;
     private final UplinkController uplinkController;
     private EventLoopGroup acceptGroup;
     private EventLoopGroup workerGroup;
@@ -86,6 +90,9 @@ public final class Appliance implements AutoCloseable {
         this.counters = new ProxyCounters(config.maxConnections());
         this.uplinkStats = new UplinkStats(config.uplinks());
         this.sampler = new KernelSubflowSampler(multipathChannels, uplinkStats, config.admin().sampleInterval());
+        this.userspaceStats = new UserspaceStats(config.uplinks().stream().map(AppConfig.Uplink::name).toList(),
+                failovers, config.admin().sampleInterval());
+        userspaceStats.onAuthFailures(counters::addAuthFailures);
         this.uplinkController = new UplinkController(config);
     }
 
@@ -117,13 +124,17 @@ public final class Appliance implements AutoCloseable {
         startEventMonitor(config);
         acceptGroup = transport.newEventLoopGroup(1, "hybridproxy-accept");
         workerGroup = transport.newEventLoopGroup(config.eventLoopThreads(), "hybridproxy-io");
-        RoleContext context = new RoleContext(config, transport, acceptGroup, workerGroup, counters, multipathChannels);
+        RoleContext context = new RoleContext(config, transport, acceptGroup, workerGroup, counters, multipathChannels,
+                userspaceStats);
         role = switch (config.role()) {
             case CPE -> new CpeRole(context);
             case CONCENTRATOR -> new ConcentratorRole(context);
             case SIDECAR -> new SidecarRole(context);
         };
         role.start();
+        if (role instanceof CpeRole cpe) {
+            cpe.userspace().ifPresent(uplinkController::useUserspace);
+        }
         sampler.start();
         if (config.admin().enabled()) {
             startAdmin(config);
@@ -139,7 +150,20 @@ public final class Appliance implements AutoCloseable {
         registry.config().meterFilter(MeterFilter.deny(id -> id.getName().equals("system.cpu.count")
                 || id.getName().equals("process.cpu.time")));
         new ProcessMetrics(counters).bindTo(registry);
-        new UplinkMetrics(uplinkStats, sampler, uplinkController).bindTo(registry);
+        // One set of per-uplink names for both engines (one dashboard). A kernel concentrator that also serves
+        // userspace cpes exports the userspace engine's figures beside the kernel's, labelled engine="userspace".
+        if (config.engine() == AppConfig.Engine.USERSPACE) {
+            new UplinkMetrics(userspaceStats.uplinks(), userspaceStats, uplinkController).bindTo(registry);
+            new UserspaceMetrics(userspaceStats, Tags.empty()).bindTo(registry);
+        } else {
+            new UplinkMetrics(uplinkStats, sampler, uplinkController).bindTo(registry);
+            if (servesUserspace(config)) {
+                Tags userspace = Tags.of("engine", "userspace");
+                new UplinkMetrics(userspaceStats.uplinks(), userspaceStats, uplinkController, userspace)
+                        .bindTo(registry);
+                new UserspaceMetrics(userspaceStats, userspace).bindTo(registry);
+            }
+        }
         new JvmMemoryMetrics().bindTo(registry);
         new JvmThreadMetrics().bindTo(registry);
         gcMetrics = new JvmGcMetrics();
@@ -147,6 +171,10 @@ public final class Appliance implements AutoCloseable {
         new ProcessorMetrics().bindTo(registry);
         new UptimeMetrics().bindTo(registry);
         new FileDescriptorMetrics().bindTo(registry);
+    }
+
+    private static boolean servesUserspace(AppConfig config) {
+        return config.concentrator().map(c -> !c.userspaceListen().isEmpty()).orElse(false);
     }
 
     /**
@@ -177,10 +205,13 @@ public final class Appliance implements AutoCloseable {
         AdminSettings settings = new AdminSettings(config.admin().bind(), config.admin().token());
         AtomicReference<AdminServer> server = new AtomicReference<>();
         AdminBackend backend = new AdminBackend(registry,
-                new StatusReporter(this.config::get, transport.label(), counters, uplinkStats, sampler, failovers,
-                        uplinkController),
+                config.engine() == AppConfig.Engine.USERSPACE
+                        ? new StatusReporter(this.config::get, transport.label(), counters, userspaceStats.uplinks(),
+                        userspaceStats, failovers, uplinkController, userspaceStats)
+                        : new StatusReporter(this.config::get, transport.label(), counters, uplinkStats, sampler,
+                        failovers, uplinkController, servesUserspace(config) ? userspaceStats : null),
                 new ReadinessProbe(this.config::get, () -> role, uplinkController, multipathChannels, transport,
-                        workerGroup),
+                        workerGroup, userspaceStats),
                 uplinkController,
                 new ConfigReloader(configFile, this.config, uplinkController, token -> server.get().updateToken(token)));
         server.set(new AdminServer(settings, backend).start());

@@ -12,7 +12,7 @@ public final class FailoverLog {
 
     private final ArrayDeque<ApplianceStatus.Failover> entries = new ArrayDeque<>(CAPACITY);
 
-    synchronized void add(ApplianceStatus.Failover failover) {
+    public synchronized void add(ApplianceStatus.Failover failover) {
         if (entries.size() == CAPACITY) {
             entries.removeLast();
         }

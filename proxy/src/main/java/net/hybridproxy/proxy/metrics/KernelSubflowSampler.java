@@ -41,7 +41,7 @@ import java.util.concurrent.atomic.LongAdder;
  * {@code ss} does), no allocation per connection beyond the result records; bounded by the connection limit.
  * The duration of each pass is exported as {@code hybridproxy_subflow_sample_duration_seconds}.
  */
-public final class KernelSubflowSampler implements AutoCloseable {
+public final class KernelSubflowSampler implements SubflowSampler, AutoCloseable {
     private static final System.Logger LOG = System.getLogger("hybridproxy.metrics");
     /** The status API lists at most this many subflows (busiest first): bounded answers at any scale. */
     static final int STATUS_SUBFLOW_LIMIT = 200;
@@ -57,12 +57,7 @@ public final class KernelSubflowSampler implements AutoCloseable {
     private final LongAdder sampleErrors = new LongAdder();
     private final ThreadLocal<MptcpFullInfo.Reader> closingReaders = ThreadLocal.withInitial(MptcpFullInfo.Reader::new);
     private final ScheduledExecutorService timer;
-    private volatile Snapshot snapshot = new Snapshot(System.currentTimeMillis(), List.of(), 0, 0, 0);
-
-    /** The latest pass: when, the busiest subflows, and what it cost. */
-    public record Snapshot(long sampledAtMillis, List<ApplianceStatus.Subflow> subflows, int subflowsOmitted,
-                           int connections, long durationNanos) {
-    }
+    private volatile Snapshot snapshot = Snapshot.empty(System.currentTimeMillis());
 
     /** What we last read of one connection, to turn cumulative kernel counters into increments. */
     private static final class Ledger {
@@ -235,14 +230,17 @@ public final class KernelSubflowSampler implements AutoCloseable {
         return Math.max(0, now - before);
     }
 
+    @Override
     public Snapshot snapshot() {
         return snapshot;
     }
 
+    @Override
     public long reinjectedBytes() {
         return reinjectedBytes.sum();
     }
 
+    @Override
     public long sampleErrors() {
         return sampleErrors.sum();
     }

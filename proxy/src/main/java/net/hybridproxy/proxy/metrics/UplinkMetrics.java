@@ -3,6 +3,7 @@ package net.hybridproxy.proxy.metrics;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.binder.MeterBinder;
 
 import java.util.function.ToDoubleFunction;
@@ -46,8 +47,9 @@ public final class UplinkMetrics implements MeterBinder {
     public static final String[] ADMIN_STATES = {"active", "backup", "draining", "disabled"};
 
     private final UplinkStats stats;
-    private final KernelSubflowSampler sampler;
+    private final SubflowSampler sampler;
     private final UplinkState state;
+    private final Tags tags;
 
     /** What the uplink controller knows about each uplink, for the state gauges. */
     public interface UplinkState {
@@ -56,10 +58,19 @@ public final class UplinkMetrics implements MeterBinder {
         String adminState(String uplink);
     }
 
-    public UplinkMetrics(UplinkStats stats, KernelSubflowSampler sampler, UplinkState state) {
+    public UplinkMetrics(UplinkStats stats, SubflowSampler sampler, UplinkState state) {
+        this(stats, sampler, state, Tags.empty());
+    }
+
+    /**
+     * @param tags added to every meter, e.g. {@code engine=userspace} for a concentrator's userspace listeners
+     *             when the process's engine (a common tag) is kernel
+     */
+    public UplinkMetrics(UplinkStats stats, SubflowSampler sampler, UplinkState state, Tags tags) {
         this.stats = stats;
         this.sampler = sampler;
         this.state = state;
+        this.tags = tags;
     }
 
     @Override
@@ -88,31 +99,31 @@ public final class UplinkMetrics implements MeterBinder {
                     "Subflows lost with an error while their connection continued on other uplinks");
             for (UplinkStats.JoinFailure reason : UplinkStats.JoinFailure.values()) {
                 FunctionCounter.builder("hybridproxy.uplink.join.failures", u, x -> x.joinFailures.get(reason).sum())
-                        .tag("uplink", name).tag("reason", reason.label())
+                        .tags(tags).tag("uplink", name).tag("reason", reason.label())
                         .description("Additional subflows (MP_JOIN) that failed, by reason").register(registry);
             }
             if (!name.equals(UplinkStats.OTHER)) {
-                Gauge.builder("hybridproxy.uplink.usable", state, s -> s.usable(name) ? 1 : 0).tag("uplink", name)
+                Gauge.builder("hybridproxy.uplink.usable", state, s -> s.usable(name) ? 1 : 0).tags(tags).tag("uplink", name)
                         .description("1 when the uplink's interface is up with its address and it is not disabled")
                         .register(registry);
                 for (String adminState : ADMIN_STATES) {
                     Gauge.builder("hybridproxy.uplink.admin.state", state,
                                     s -> adminState.equals(s.adminState(name)) ? 1 : 0)
-                            .tag("uplink", name).tag("state", adminState)
+                            .tags(tags).tag("uplink", name).tag("state", adminState)
                             .description("1 for the uplink's current administrative state").register(registry);
                 }
             }
         }
-        FunctionCounter.builder("hybridproxy.reinjected", sampler, KernelSubflowSampler::reinjectedBytes)
-                .baseUnit("bytes")
+        FunctionCounter.builder("hybridproxy.reinjected", sampler, SubflowSampler::reinjectedBytes)
+                .baseUnit("bytes").tags(tags)
                 .description("Data the MPTCP level sent again, typically on another subflow").register(registry);
         Gauge.builder("hybridproxy.subflow.sample.duration", sampler, s -> s.snapshot().durationNanos() / 1e9)
-                .baseUnit("seconds").description("Duration of the latest per-subflow sampling pass")
+                .baseUnit("seconds").tags(tags).description("Duration of the latest per-subflow sampling pass")
                 .register(registry);
         Gauge.builder("hybridproxy.subflow.sampled.connections", sampler, s -> s.snapshot().connections())
-                .description("Connections read in the latest per-subflow sampling pass").register(registry);
-        FunctionCounter.builder("hybridproxy.subflow.sample.errors", sampler, KernelSubflowSampler::sampleErrors)
-                .description("Connections whose per-subflow read failed").register(registry);
+                .tags(tags).description("Connections read in the latest per-subflow sampling pass").register(registry);
+        FunctionCounter.builder("hybridproxy.subflow.sample.errors", sampler, SubflowSampler::sampleErrors)
+                .tags(tags).description("Connections whose per-subflow read failed").register(registry);
     }
 
     private enum Uplinks {
@@ -131,15 +142,15 @@ public final class UplinkMetrics implements MeterBinder {
         }
     }
 
-    private static void gauge(MeterRegistry registry, String name, String unit, UplinkStats.Uplink u,
-                              ToDoubleFunction<UplinkStats.Uplink> value, String description) {
-        Gauge.builder(name, u, value).baseUnit(unit).tag("uplink", u.name()).description(description)
+    private void gauge(MeterRegistry registry, String name, String unit, UplinkStats.Uplink u,
+                       ToDoubleFunction<UplinkStats.Uplink> value, String description) {
+        Gauge.builder(name, u, value).baseUnit(unit).tags(tags).tag("uplink", u.name()).description(description)
                 .register(registry);
     }
 
-    private static void counter(MeterRegistry registry, String name, String unit, UplinkStats.Uplink u,
-                                Uplinks which, String description) {
-        FunctionCounter.builder(name, u, which::of).baseUnit(unit).tag("uplink", u.name())
+    private void counter(MeterRegistry registry, String name, String unit, UplinkStats.Uplink u,
+                         Uplinks which, String description) {
+        FunctionCounter.builder(name, u, which::of).baseUnit(unit).tags(tags).tag("uplink", u.name())
                 .description(description).register(registry);
     }
 }

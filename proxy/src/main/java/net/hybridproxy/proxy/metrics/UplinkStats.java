@@ -45,7 +45,7 @@ public final class UplinkStats {
 
     /** Latest-sample gauges; NaN when the uplink had no open subflow in that sample. */
     public record Gauges(int subflows, double srttSeconds, double cwndSegments) {
-        static final Gauges NONE = new Gauges(0, Double.NaN, Double.NaN);
+        public static final Gauges NONE = new Gauges(0, Double.NaN, Double.NaN);
     }
 
     /** One uplink's accumulators. */
@@ -107,18 +107,72 @@ public final class UplinkStats {
         public Gauges gauges() {
             return gauges;
         }
+
+        public long joinFailures(JoinFailure reason) {
+            return joinFailures.get(reason).sum();
+        }
+
+        // Writers for engines outside this package (the userspace engine counts on its event loops).
+
+        public void addBytesSent(long bytes) {
+            bytesSent.add(bytes);
+        }
+
+        public void addBytesReceived(long bytes) {
+            bytesReceived.add(bytes);
+        }
+
+        public void addBytesRetransmitted(long bytes) {
+            bytesRetransmitted.add(bytes);
+        }
+
+        public void subflowOpened() {
+            subflowsOpened.increment();
+        }
+
+        public void subflowClosed() {
+            subflowsClosed.increment();
+        }
+
+        public void joinAttempted() {
+            joinAttempts.increment();
+        }
+
+        public void joinFailed(JoinFailure reason) {
+            joinFailures.get(reason).increment();
+        }
+
+        public void failover() {
+            failovers.increment();
+        }
+
+        public void publish(Gauges latest) {
+            gauges = latest;
+        }
     }
 
     private final Map<String, Uplink> byName;
     private final Map<InetAddress, Uplink> byAddress;
 
     public UplinkStats(List<AppConfig.Uplink> configured) {
+        this(configured.stream().map(AppConfig.Uplink::name).toList(),
+                configured.stream().map(AppConfig.Uplink::address).toList());
+    }
+
+    /** Uplinks known by name only (the userspace engine names each subflow's uplink itself). */
+    public static UplinkStats ofNames(List<String> names) {
+        return new UplinkStats(names, List.of());
+    }
+
+    private UplinkStats(List<String> configured, List<InetAddress> addressesInOrder) {
         Map<String, Uplink> names = new LinkedHashMap<>();
         Map<InetAddress, Uplink> addresses = new HashMap<>();
-        for (AppConfig.Uplink u : configured) {
-            Uplink stats = new Uplink(u.name());
-            names.put(u.name(), stats);
-            addresses.put(u.address(), stats);
+        for (int i = 0; i < configured.size(); i++) {
+            Uplink stats = new Uplink(configured.get(i));
+            names.put(configured.get(i), stats);
+            if (i < addressesInOrder.size()) {
+                addresses.put(addressesInOrder.get(i), stats);
+            }
         }
         names.put(OTHER, new Uplink(OTHER));
         this.byName = Collections.unmodifiableMap(names);
@@ -133,6 +187,12 @@ public final class UplinkStats {
 
     public Uplink byName(String name) {
         return byName.get(name);
+    }
+
+    /** The uplink of that name, or {@link #OTHER} for any name that is no configured uplink's. */
+    public Uplink forName(String name) {
+        Uplink u = name == null ? null : byName.get(name);
+        return u != null ? u : byName.get(OTHER);
     }
 
     /** Configured uplinks in configuration order, then {@link #OTHER}. */

@@ -10,6 +10,7 @@ import net.hybridproxy.admin.Readiness;
 import net.hybridproxy.admin.ReadinessCheck;
 import net.hybridproxy.proxy.config.AppConfig;
 import net.hybridproxy.proxy.config.Endpoint;
+import net.hybridproxy.proxy.metrics.UserspaceStats;
 import net.hybridproxy.proxy.role.Role;
 import net.hybridproxy.proxy.transport.MultipathConnections;
 import net.hybridproxy.proxy.transport.Transport;
@@ -31,6 +32,9 @@ import java.util.function.Supplier;
  *       once, so the concentrator counts it as an admitted connection but never as a Convert error; its result
  *       is reused for {@value #PROBE_REUSE_SECONDS} s so frequent readiness probes do not become load.</li>
  * </ul>
+ * With the userspace engine, the cpe's concentrator check is its sessions instead of a probe (they keep warm
+ * subflows and reconnect on their own, so a probe would only duplicate them): ready when the latest sample saw an
+ * established session with an attached subflow, or a subflow attached in the last {@value #RECENT_SECONDS} s.
  * A concentrator or sidecar is ready when its listeners are bound: its peers are whoever connects.
  */
 public final class ReadinessProbe implements ReadinessCheck {
@@ -44,11 +48,20 @@ public final class ReadinessProbe implements ReadinessCheck {
     private final MultipathConnections multipath;
     private final Transport transport;
     private final EventLoopGroup probeGroup;
+    private final UserspaceStats userspace;
     private long probedAtNanos;
     private Readiness.Check lastProbe;
 
     public ReadinessProbe(Supplier<AppConfig> config, Supplier<Role> role, UplinkController uplinks,
                           MultipathConnections multipath, Transport transport, EventLoopGroup probeGroup) {
+        this(config, role, uplinks, multipath, transport, probeGroup, null);
+    }
+
+    /** @param userspace the userspace engine's figures; null where the kernel engine carries the cpe's traffic */
+    public ReadinessProbe(Supplier<AppConfig> config, Supplier<Role> role, UplinkController uplinks,
+                          MultipathConnections multipath, Transport transport, EventLoopGroup probeGroup,
+                          UserspaceStats userspace) {
+        this.userspace = userspace;
         this.config = config;
         this.role = role;
         this.uplinks = uplinks;
@@ -68,7 +81,9 @@ public final class ReadinessProbe implements ReadinessCheck {
                 : "not all listeners are bound"));
         if (c.role() == AppConfig.Role.CPE) {
             checks.add(uplinkCheck(c));
-            checks.add(concentratorCheck(c.cpe().orElseThrow().concentrator()));
+            InetSocketAddress concentrator = c.cpe().orElseThrow().concentrator();
+            checks.add(c.engine() == AppConfig.Engine.USERSPACE && userspace != null
+                    ? sessionCheck(concentrator) : concentratorCheck(concentrator));
         }
         return new Readiness(checks);
     }
@@ -87,6 +102,24 @@ public final class ReadinessProbe implements ReadinessCheck {
         String detail = (usable.isEmpty() ? "no usable uplink" : "usable: " + String.join(", ", usable))
                 + (unusable.isEmpty() ? "" : "; unusable: " + String.join("; ", unusable));
         return new Readiness.Check("uplinks", !usable.isEmpty(), detail);
+    }
+
+    private Readiness.Check sessionCheck(InetSocketAddress concentrator) {
+        String target = Endpoint.format(concentrator);
+        UserspaceStats.Sessions sessions = userspace.sessions();
+        int attached = userspace.uplinks().all().stream().mapToInt(u -> u.gauges().subflows()).sum();
+        if (sessions.established() > 0 && attached > 0) {
+            return new Readiness.Check("concentrator", true, sessions.established() + " of " + sessions.sessions()
+                    + " userspace sessions with " + target + " established, " + attached + " subflows attached");
+        }
+        long last = userspace.lastAttachNanos();
+        long now = System.nanoTime();
+        if (last != Long.MIN_VALUE && now - last < Duration.ofSeconds(RECENT_SECONDS).toNanos()) {
+            return new Readiness.Check("concentrator", true, "a subflow to " + target + " attached "
+                    + (now - last) / 1_000_000_000L + " s ago");
+        }
+        return new Readiness.Check("concentrator", false, "no userspace session with " + target
+                + " has an attached subflow, and none attached in the last " + RECENT_SECONDS + " s");
     }
 
     private Readiness.Check concentratorCheck(InetSocketAddress concentrator) {

@@ -5,8 +5,9 @@ import net.hybridproxy.admin.StatusSource;
 import net.hybridproxy.engine.convert.ConvertErrorCode;
 import net.hybridproxy.proxy.config.AppConfig;
 import net.hybridproxy.proxy.metrics.FailoverLog;
-import net.hybridproxy.proxy.metrics.KernelSubflowSampler;
+import net.hybridproxy.proxy.metrics.SubflowSampler;
 import net.hybridproxy.proxy.metrics.UplinkStats;
+import net.hybridproxy.proxy.metrics.UserspaceStats;
 import net.hybridproxy.proxy.role.ProxyCounters;
 
 import java.util.ArrayList;
@@ -23,13 +24,24 @@ public final class StatusReporter implements StatusSource {
     private final String transport;
     private final ProxyCounters counters;
     private final UplinkStats stats;
-    private final KernelSubflowSampler sampler;
+    private final SubflowSampler sampler;
     private final FailoverLog failovers;
     private final UplinkController uplinks;
+    private final UserspaceStats userspace;
     private final long startedNanos = System.nanoTime();
 
     public StatusReporter(Supplier<AppConfig> config, String transport, ProxyCounters counters, UplinkStats stats,
-                          KernelSubflowSampler sampler, FailoverLog failovers, UplinkController uplinks) {
+                          SubflowSampler sampler, FailoverLog failovers, UplinkController uplinks) {
+        this(config, transport, counters, stats, sampler, failovers, uplinks, null);
+    }
+
+    /**
+     * @param userspace the userspace engine's figures, for the sessions summary; null where it does not run
+     */
+    public StatusReporter(Supplier<AppConfig> config, String transport, ProxyCounters counters, UplinkStats stats,
+                          SubflowSampler sampler, FailoverLog failovers, UplinkController uplinks,
+                          UserspaceStats userspace) {
+        this.userspace = userspace;
         this.config = config;
         this.transport = transport;
         this.counters = counters;
@@ -42,7 +54,7 @@ public final class StatusReporter implements StatusSource {
     @Override
     public ApplianceStatus status() {
         AppConfig c = config.get();
-        KernelSubflowSampler.Snapshot sample = sampler.snapshot();
+        SubflowSampler.Snapshot sample = sampler.snapshot();
         List<ApplianceStatus.Uplink> rows = new ArrayList<>();
         for (AppConfig.Uplink u : c.uplinks()) {
             rows.add(row(u.name(), u.interfaceName(), u.address().getHostAddress(),
@@ -62,7 +74,16 @@ public final class StatusReporter implements StatusSource {
                 counters.authFailures(), convertErrors, counters.bytesUpstream(), counters.bytesDownstream());
         return new ApplianceStatus(c.role().name().toLowerCase(Locale.ROOT), c.engine().name().toLowerCase(Locale.ROOT),
                 transport, (System.nanoTime() - startedNanos) / 1_000_000_000L, sample.sampledAtMillis(), rows,
-                sample.subflows(), sample.subflowsOmitted(), connections, failovers.recent());
+                sample.subflows(), sample.subflowsOmitted(), connections, failovers.recent(), sessions());
+    }
+
+    private ApplianceStatus.Sessions sessions() {
+        if (userspace == null) {
+            return null;
+        }
+        UserspaceStats.Sessions s = userspace.sessions();
+        return new ApplianceStatus.Sessions(s.sessions(), s.established(), s.streams(), s.reorderBufferBytes(),
+                s.overflowBudgetUsed());
     }
 
     private ApplianceStatus.Uplink row(String name, String iface, String address, String role, String adminState,

@@ -3,6 +3,7 @@ package net.hybridproxy.proxy.ops;
 import net.hybridproxy.admin.AdminException;
 import net.hybridproxy.admin.UplinkAction;
 import net.hybridproxy.admin.UplinkControl;
+import net.hybridproxy.engine.multipath.frame.SubflowPriority;
 import net.hybridproxy.proxy.config.AppConfig;
 import net.hybridproxy.proxy.exec.Command;
 import net.hybridproxy.proxy.metrics.UplinkMetrics;
@@ -12,6 +13,7 @@ import net.hybridproxy.proxy.pm.EndpointReconciler;
 import net.hybridproxy.proxy.pm.KernelPathManager;
 import net.hybridproxy.proxy.pm.Limits;
 import net.hybridproxy.proxy.pm.MptcpPathManagerClient;
+import net.hybridproxy.proxy.userspace.UserspaceCpe;
 
 import java.io.IOException;
 import java.net.Inet6Address;
@@ -44,6 +46,18 @@ import java.util.Set;
  *       after disable, clearing a backup flag the configuration does not ask for).</li>
  * </ul>
  * A connection's first subflow follows the main routing table, not the endpoints, so none of these moves it.
+ *
+ * <p>With the userspace engine ({@link #useUserspace}) the same actions act on the cpe's sessions, every one of
+ * them (one per event loop), and on those started later:
+ * <ul>
+ *   <li><b>backup</b>: the uplink's subflows get priority backup, announced to the concentrator with MP_PRIO;
+ *       new subflows over it start as backup;</li>
+ *   <li><b>drain</b>: the path manager opens no new subflow over the uplink; existing ones carry on;</li>
+ *   <li><b>disable</b>: as drain, and its subflows are closed with a SUBFLOW_RESET (administratively
+ *       prohibited); what they carried unacknowledged is reinjected on the others;</li>
+ *   <li><b>enable</b>: the configured priority, new subflows opened again.</li>
+ * </ul>
+ * A concentrator's userspace sessions follow what each cpe does: actions there answer 409.
  * States live in memory: a restart returns to the configuration. They survive a reload.
  */
 public final class UplinkController implements UplinkControl, UplinkMetrics.UplinkState {
@@ -61,6 +75,7 @@ public final class UplinkController implements UplinkControl, UplinkMetrics.Upli
 
     private volatile AppConfig config;
     private final Map<String, State> states = Collections.synchronizedMap(new LinkedHashMap<>());
+    private volatile UserspaceCpe userspace;
 
     public UplinkController(AppConfig config) {
         this.config = config;
@@ -76,11 +91,19 @@ public final class UplinkController implements UplinkControl, UplinkMetrics.Upli
         }
     }
 
+    /** The cpe's userspace engine, once started: actions then act on its sessions. */
+    public void useUserspace(UserspaceCpe engine) {
+        this.userspace = engine;
+    }
+
     @Override
     public synchronized String apply(String name, UplinkAction action, String reason) throws AdminException {
         AppConfig.Uplink uplink = config.uplinks().stream().filter(u -> u.name().equals(name)).findFirst()
                 .orElseThrow(() -> AdminException.notFound("no uplink named '" + name + "' (configured: "
                         + config.uplinks().stream().map(AppConfig.Uplink::name).toList() + ")"));
+        if (config.engine() == AppConfig.Engine.USERSPACE) {
+            return applyUserspace(uplink, action);
+        }
         if (config.role() != AppConfig.Role.CPE || !config.pathManager().manageEndpoints()) {
             throw AdminException.conflict("uplink actions need a cpe that manages its MPTCP endpoints "
                     + "(path-manager.manage-endpoints = true); here another party owns them");
@@ -105,6 +128,41 @@ public final class UplinkController implements UplinkControl, UplinkMetrics.Upli
         }
         states.put(name, after);
         return describe(name, before, after);
+    }
+
+    private String applyUserspace(AppConfig.Uplink uplink, UplinkAction action) throws AdminException {
+        UserspaceCpe engine = userspace;
+        if (config.role() != AppConfig.Role.CPE || engine == null) {
+            throw AdminException.conflict("uplink actions act on a cpe's sessions; a concentrator's userspace "
+                    + "sessions follow what each cpe does");
+        }
+        String name = uplink.name();
+        State before = states.get(name);
+        if (action == UplinkAction.DRAIN && before == State.DISABLED) {
+            throw AdminException.conflict("uplink " + name + " is disabled: it has no subflows to drain; enable it first");
+        }
+        State after = action == UplinkAction.ENABLE ? configured(uplink) : switch (action) {
+            case DRAIN -> State.DRAINING;
+            case DISABLE -> State.DISABLED;
+            default -> State.BACKUP;
+        };
+        SubflowPriority configuredPriority = engine.configuredPriority(name);
+        UserspaceCpe.UplinkMode mode = switch (after) {
+            case ACTIVE -> new UserspaceCpe.UplinkMode(configuredPriority, false);
+            case BACKUP -> new UserspaceCpe.UplinkMode(SubflowPriority.BACKUP, false);
+            case DRAINING, DISABLED -> new UserspaceCpe.UplinkMode(configuredPriority, true);
+        };
+        int closed;
+        try {
+            closed = engine.applyUplinkMode(name, mode, after == State.DISABLED);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AdminException(503, "uplink " + name + ": interrupted while applying " + action.pathSegment());
+        } catch (RuntimeException e) {
+            throw new AdminException(500, "uplink " + name + ": " + action.pathSegment() + " failed: " + e.getMessage(), e);
+        }
+        states.put(name, after);
+        return describe(name, before, after) + (after == State.DISABLED ? " (" + closed + " closed)" : "");
     }
 
     private static String describe(String name, State before, State after) {

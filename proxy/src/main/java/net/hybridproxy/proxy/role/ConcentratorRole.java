@@ -78,7 +78,8 @@ public final class ConcentratorRole implements Role {
                 concentrator.keys().stream().map(k -> new CpeKey(k.id(), k.secret())).toList(),
                 gate::sourceAllowed,
                 session -> new ConvertServerHandler(context, gate.forSession(session.keyId())),
-                new WriteBufferWaterMark(relay.writeBufferLowWaterMark(), relay.writeBufferHighWaterMark()));
+                new WriteBufferWaterMark(relay.writeBufferLowWaterMark(), relay.writeBufferHighWaterMark()),
+                context.userspaceStats());
         userspace = Optional.of(engine);
         for (InetSocketAddress address : concentrator.userspaceListen()) {
             Channel channel = engine.listen(address, context.acceptGroup(), context.workerGroup(),

@@ -45,7 +45,7 @@ public final class CpeRole implements Role {
         if (context.config().engine() == AppConfig.Engine.USERSPACE) {
             UserspaceCpe engine = new UserspaceCpe(UserspaceSettings.from(context.config()), key.orElseThrow(),
                     cpe.concentrator(), UserspaceSettings.uplinks(context.config()),
-                    UserspaceSettings.uplinkAddresses(context.config()), context.transport());
+                    UserspaceSettings.uplinkAddresses(context.config()), context.transport(), context.userspaceStats());
             engine.start(context.workerGroup());
             userspace = Optional.of(engine);
             AppConfig.Relay relay = context.config().relay();

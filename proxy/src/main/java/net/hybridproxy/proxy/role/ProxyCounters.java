@@ -84,6 +84,11 @@ public final class ProxyCounters {
         authFailures.increment();
     }
 
+    /** Failures an engine counted itself (the userspace engine's session and join proofs). */
+    public void addAuthFailures(long count) {
+        authFailures.add(count);
+    }
+
     public void policyDenial() {
         policyDenials.increment();
     }

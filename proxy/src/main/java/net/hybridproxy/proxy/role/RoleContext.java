@@ -14,6 +14,8 @@ import io.netty.channel.socket.ServerSocketChannel;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.util.AttributeKey;
 import net.hybridproxy.proxy.config.AppConfig;
+import net.hybridproxy.proxy.metrics.FailoverLog;
+import net.hybridproxy.proxy.metrics.UserspaceStats;
 import net.hybridproxy.proxy.relay.RelaySession;
 import net.hybridproxy.proxy.transport.MultipathConnections;
 import net.hybridproxy.proxy.transport.Transport;
@@ -25,7 +27,16 @@ import java.net.InetSocketAddress;
  * open MPTCP-side channels (closed ones leave by themselves), which is where per-subflow state is read.
  */
 public record RoleContext(AppConfig config, Transport transport, EventLoopGroup acceptGroup, EventLoopGroup workerGroup,
-                          ProxyCounters counters, MultipathConnections multipathChannels) {
+                          ProxyCounters counters, MultipathConnections multipathChannels,
+                          UserspaceStats userspaceStats) {
+    /** A context whose userspace engine's figures go nowhere but its own stats (tests, tools). */
+    public RoleContext(AppConfig config, Transport transport, EventLoopGroup acceptGroup, EventLoopGroup workerGroup,
+                       ProxyCounters counters, MultipathConnections multipathChannels) {
+        this(config, transport, acceptGroup, workerGroup, counters, multipathChannels,
+                new UserspaceStats(config.uplinks().stream().map(AppConfig.Uplink::name).toList(), new FailoverLog(),
+                        config.admin().sampleInterval()));
+    }
+
     /** {@link System#nanoTime()} when a listener accepted the channel: the start of connection setup. */
     static final AttributeKey<Long> ACCEPTED_NANOS = AttributeKey.valueOf("hybridproxy.acceptedNanos");
 

@@ -24,11 +24,16 @@ import static net.hybridproxy.proxy.nativeio.SocketConstants.TCP_NOTSENT_LOWAT;
  * @param congestionWindow tcpi_snd_cwnd in bytes (segments times tcpi_snd_mss)
  * @param unackedBytes     tcpi_unacked in bytes (segments times the MSS)
  * @param notSentBytes     tcpi_notsent_bytes
+ * @param cwndSegments     tcpi_snd_cwnd, in segments (what the per-uplink cwnd gauge reports)
+ * @param bytesRetransmitted tcpi_bytes_retrans (Linux 4.19+), or -1 when the kernel does not report it
  */
 public record TcpInfo(long rttMicros, long rttVarMicros, long congestionWindow, long unackedBytes,
-                      long notSentBytes) {
-    /** Offsets in struct tcp_info (include/uapi/linux/tcp.h); every field we read ends before byte 148. */
+                      long notSentBytes, long cwndSegments, long bytesRetransmitted) {
+    /** Offsets in struct tcp_info (include/uapi/linux/tcp.h); every field we need ends before byte 148. */
     private static final int SIZE = 148;
+    /** ...and tcpi_bytes_retrans, when the kernel has it, ends at 216. */
+    private static final int SIZE_WITH_BYTES_RETRANS = 216;
+    private static final int BYTES_RETRANS = 208;
     private static final int SND_MSS = 16;
     private static final int UNACKED = 24;
     private static final int RTT = 68;
@@ -42,18 +47,21 @@ public record TcpInfo(long rttMicros, long rttVarMicros, long congestionWindow, 
             return Optional.empty();
         }
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment info = arena.allocate(SIZE);
+            MemorySegment info = arena.allocate(SIZE_WITH_BYTES_RETRANS);
             int length = Libc.getsockopt(unix.fd().intValue(), SOL_TCP, TCP_INFO, info);
             if (length < SIZE) {
                 return Optional.empty(); // a kernel older than 4.6 has no tcpi_notsent_bytes
             }
             long mss = Integer.toUnsignedLong(info.get(ValueLayout.JAVA_INT, SND_MSS));
+            long cwnd = Integer.toUnsignedLong(info.get(ValueLayout.JAVA_INT, SND_CWND));
             return Optional.of(new TcpInfo(
                     Integer.toUnsignedLong(info.get(ValueLayout.JAVA_INT, RTT)),
                     Integer.toUnsignedLong(info.get(ValueLayout.JAVA_INT, RTTVAR)),
-                    Integer.toUnsignedLong(info.get(ValueLayout.JAVA_INT, SND_CWND)) * mss,
+                    cwnd * mss,
                     Integer.toUnsignedLong(info.get(ValueLayout.JAVA_INT, UNACKED)) * mss,
-                    Integer.toUnsignedLong(info.get(ValueLayout.JAVA_INT, NOTSENT_BYTES))));
+                    Integer.toUnsignedLong(info.get(ValueLayout.JAVA_INT, NOTSENT_BYTES)),
+                    cwnd,
+                    length >= SIZE_WITH_BYTES_RETRANS ? info.get(ValueLayout.JAVA_LONG_UNALIGNED, BYTES_RETRANS) : -1));
         } catch (NativeException e) {
             return Optional.empty();
         }

@@ -12,13 +12,20 @@ import io.netty.util.concurrent.ScheduledFuture;
 import net.hybridproxy.engine.multipath.connection.Session;
 import net.hybridproxy.engine.multipath.connection.SessionEvent;
 import net.hybridproxy.engine.multipath.connection.Transmit;
+import net.hybridproxy.admin.ApplianceStatus;
 import net.hybridproxy.engine.multipath.frame.ResetReason;
+import net.hybridproxy.engine.multipath.mib.MibCounter;
+import net.hybridproxy.engine.multipath.mib.UplinkSends;
 import net.hybridproxy.engine.multipath.subflow.SubflowEstimates;
+import net.hybridproxy.proxy.metrics.UplinkStats;
+import net.hybridproxy.proxy.metrics.UserspaceStats;
 import net.hybridproxy.proxy.transport.TcpInfo;
 
 import java.io.IOException;
 import java.lang.System.Logger.Level;
+import io.netty.channel.ConnectTimeoutException;
 import java.net.ConnectException;
+import java.net.NoRouteToHostException;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.nio.ByteBuffer;
@@ -30,6 +37,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Drives one {@link Session} on one event loop, exactly as the session's contract asks
@@ -63,13 +71,24 @@ final class SessionDriver {
         void sessionClosed(SessionDriver driver, String reason);
     }
 
+    /** Numbers sessions for the status API's subflow table (groups rows without exposing a token). */
+    private static final AtomicLong SEQUENCE = new AtomicLong();
+
     private static final class SubflowLink {
         final Channel channel;
+        final String uplink;
+        final UplinkStats.Uplink stats;
         TcpInfo info;
-        long infoAt = Long.MIN_VALUE;
+        /** When TCP_INFO was last read; "never" is one interval ago (Long.MIN_VALUE would overflow the test). */
+        long infoAt = now() - TCP_INFO_INTERVAL_NANOS;
+        long retransmittedCounted;
+        boolean attached;
+        boolean stalled;
 
-        SubflowLink(Channel channel) {
+        SubflowLink(Channel channel, String uplink, UplinkStats.Uplink stats) {
             this.channel = channel;
+            this.uplink = uplink;
+            this.stats = stats;
         }
     }
 
@@ -95,12 +114,19 @@ final class SessionDriver {
     private boolean closed;
     private InetSocketAddress localAddress;
     private InetSocketAddress remoteAddress;
+    private final UserspaceStats stats;
+    private final long sequence = SEQUENCE.incrementAndGet();
+    /** The engine's counters as last added to {@link #stats}: their growth is added at each pass. */
+    private final long[] mibCounted = new long[MibCounter.values().length];
+    private final Map<String, long[]> sendsCounted = new HashMap<>();
+    private boolean capableAttached;
 
     /**
      * @param maxPendingOpens cpe: how many new streams may wait for the session to be established
      */
     SessionDriver(EventLoop loop, Session session, Owner owner, String name, UserspaceSettings settings,
-                  int maxPendingOpens) {
+                  int maxPendingOpens, UserspaceStats stats) {
+        this.stats = stats;
         this.loop = loop;
         this.session = session;
         this.owner = owner;
@@ -140,6 +166,10 @@ final class SessionDriver {
 
     /** cpe: the TCP connection for {@code subflowId} is up. */
     void subflowConnected(long subflowId, Channel channel) {
+        if (!session.hasSubflow(subflowId)) {
+            channel.close(); // its uplink was disabled while it connected
+            return;
+        }
         attach(subflowId, channel);
         session.subflowConnected(subflowId, now());
         updateEstimates(subflowId);
@@ -147,9 +177,45 @@ final class SessionDriver {
     }
 
     /** cpe: the TCP connection for {@code subflowId} could not be made. */
-    void subflowFailed(long subflowId) {
+    void subflowFailed(long subflowId, Throwable cause) {
+        if (session.isEstablished()) {
+            String uplink = uplinkOf(subflowId);
+            if (uplink != null) {
+                UplinkStats.Uplink u = stats.uplinks().forName(uplink);
+                u.joinAttempted();
+                u.joinFailed(joinFailure(cause));
+            }
+        }
         session.subflowClosed(subflowId, now());
         pump();
+    }
+
+    /** The connect failure in the vocabulary the kernel engine's join failures use. */
+    private static UplinkStats.JoinFailure joinFailure(Throwable cause) {
+        String message = String.valueOf(cause == null ? null : cause.getMessage()).toLowerCase(java.util.Locale.ROOT);
+        if (cause instanceof ConnectTimeoutException || message.contains("timed out")) {
+            return UplinkStats.JoinFailure.TIMEOUT;
+        }
+        if (message.contains("refused")) {
+            return UplinkStats.JoinFailure.REFUSED;
+        }
+        if (cause instanceof NoRouteToHostException || message.contains("unreachable")
+                || message.contains("no route")) {
+            return UplinkStats.JoinFailure.UNREACHABLE;
+        }
+        if (message.contains("reset")) {
+            return UplinkStats.JoinFailure.RESET;
+        }
+        return UplinkStats.JoinFailure.ERROR;
+    }
+
+    private String uplinkOf(long subflowId) {
+        for (Session.SubflowInfo info : session.subflows()) {
+            if (info.id() == subflowId) {
+                return info.uplink();
+            }
+        }
+        return null;
     }
 
     /** concentrator: an accepted connection was routed to this session as {@code subflowId}. */
@@ -171,7 +237,8 @@ final class SessionDriver {
         }
         // Both ends send data: both keep their sockets' unsent queues short (see UserspaceSettings).
         TcpInfo.trySetNotSentLowWatermark(channel, notSentLowWatermark);
-        subflows.put(subflowId, new SubflowLink(channel));
+        String uplink = uplinkOf(subflowId);
+        subflows.put(subflowId, new SubflowLink(channel, uplink, stats.uplinks().forName(uplink)));
         channel.pipeline().addLast("userspace-subflow", new SubflowHandler(this, subflowId));
         channel.closeFuture().addListener(f -> subflowInactive(subflowId, channel));
     }
@@ -184,6 +251,7 @@ final class SessionDriver {
                 return;
             }
             long now = now();
+            link.stats.addBytesReceived(bytes.readableBytes());
             for (ByteBuffer nio : bytes.nioBuffers(bytes.readerIndex(), bytes.readableBytes())) {
                 session.handleSubflowBytes(subflowId, nio, now);
             }
@@ -201,6 +269,7 @@ final class SessionDriver {
         }
         subflows.remove(subflowId);
         LOG.log(Level.INFO, () -> name + ": subflow " + subflowId + " closed by the peer or the network");
+        subflowGone(link, UserspaceStats.CONNECTION_CLOSED, true);
         session.subflowClosed(subflowId, now());
         pump();
     }
@@ -221,6 +290,10 @@ final class SessionDriver {
         if (now - link.infoAt >= TCP_INFO_INTERVAL_NANOS) {
             link.info = TcpInfo.read(ch).orElse(null);
             link.infoAt = now;
+            if (link.info != null && link.info.bytesRetransmitted() > link.retransmittedCounted) {
+                link.stats.addBytesRetransmitted(link.info.bytesRetransmitted() - link.retransmittedCounted);
+                link.retransmittedCounted = link.info.bytesRetransmitted();
+            }
         }
         long room = ch.isActive() ? ch.bytesBeforeUnwritable() : 0;
         TcpInfo info = link.info;
@@ -385,6 +458,7 @@ final class SessionDriver {
                 spare = buf;
             }
             link.channel.write(frame, link.channel.voidPromise());
+            link.stats.addBytesSent(t.bytes());
             touched.add(t.subflowId());
         }
     }
@@ -418,15 +492,28 @@ final class SessionDriver {
                     }
                 }
                 case SessionEvent.SubflowRequested r -> owner.subflowRequested(this, r);
-                case SessionEvent.SubflowAttached a ->
-                        LOG.log(Level.INFO, () -> name + ": subflow " + a.subflowId() + " over " + a.uplink()
-                                + " attached");
-                case SessionEvent.SubflowStalled s ->
-                        LOG.log(Level.WARNING, () -> name + ": subflow " + s.subflowId() + " over " + s.uplink()
-                                + " stalled; its data goes over the others");
-                case SessionEvent.SubflowRecovered r ->
-                        LOG.log(Level.INFO, () -> name + ": subflow " + r.subflowId() + " over " + r.uplink()
-                                + " recovered");
+                case SessionEvent.SubflowAttached a -> {
+                    LOG.log(Level.INFO, () -> name + ": subflow " + a.subflowId() + " over " + a.uplink()
+                            + " attached");
+                    subflowAttached(a.subflowId());
+                }
+                case SessionEvent.SubflowStalled s -> {
+                    LOG.log(Level.WARNING, () -> name + ": subflow " + s.subflowId() + " over " + s.uplink()
+                            + " stalled; its data goes over the others");
+                    SubflowLink link = subflows.get(s.subflowId());
+                    if (link != null && !link.stalled) {
+                        link.stalled = true;
+                        failover(link, "stall");
+                    }
+                }
+                case SessionEvent.SubflowRecovered r -> {
+                    LOG.log(Level.INFO, () -> name + ": subflow " + r.subflowId() + " over " + r.uplink()
+                            + " recovered");
+                    SubflowLink link = subflows.get(r.subflowId());
+                    if (link != null) {
+                        link.stalled = false;
+                    }
+                }
                 case SessionEvent.SubflowClose c -> closeSubflow(c);
                 case SessionEvent.StreamOpened o -> owner.streamOpened(this, o.streamId());
                 case SessionEvent.StreamReadable r -> {
@@ -463,10 +550,63 @@ final class SessionDriver {
         }
     }
 
+    private void subflowAttached(long subflowId) {
+        SubflowLink link = subflows.get(subflowId);
+        if (link == null) {
+            return;
+        }
+        link.attached = true;
+        link.stats.subflowOpened();
+        // A session has one capable subflow, the first to attach; every other one joined it (MP_JOIN's role).
+        if (capableAttached) {
+            link.stats.joinAttempted();
+        }
+        capableAttached = true;
+        stats.subflowAttached(now());
+    }
+
+    /**
+     * Lifecycle accounting of a subflow whose TCP connection is closing, once. An attached one counts as closed
+     * (by reason), and as a failover when the session keeps other attached subflows and loses it to an error
+     * rather than to the operator or the session's own end; one that never attached to an established session
+     * is a failed join.
+     */
+    private void subflowGone(SubflowLink link, String reason, boolean error) {
+        if (link.attached) {
+            link.stats.subflowClosed();
+            stats.subflowClosed(link.uplink, reason);
+            if (error && !link.stalled && !session.isClosed()) {
+                failover(link, reason);
+            }
+        } else if (session.isEstablished()) {
+            link.stats.joinAttempted();
+            link.stats.joinFailed(UserspaceStats.CONNECTION_CLOSED.equals(reason) ? UplinkStats.JoinFailure.CLOSED
+                    : UplinkStats.JoinFailure.MPTCP_RESET);
+        }
+    }
+
+    /** Counts a failover if another attached subflow took over what {@code link} carried. */
+    private void failover(SubflowLink link, String reason) {
+        int others = 0;
+        for (SubflowLink other : subflows.values()) {
+            if (other != link && other.attached && !other.stalled) {
+                others++;
+            }
+        }
+        if (others > 0) {
+            link.stats.failover();
+            stats.failovers().add(new ApplianceStatus.Failover(System.currentTimeMillis(), link.stats.name(), reason,
+                    others));
+        }
+    }
+
     private void closeSubflow(SessionEvent.SubflowClose close) {
         SubflowLink link = subflows.remove(close.subflowId());
         LOG.log(Level.INFO, () -> name + ": closing subflow " + close.subflowId() + " (" + close.reason() + "): " + close.why());
         if (link != null) {
+            // Administratively prohibited on an attached subflow: the operator disabled its uplink, no failure.
+            subflowGone(link, UserspaceStats.label(close.reason()),
+                    close.reason() != ResetReason.ADMINISTRATIVELY_PROHIBITED);
             // Whatever pollTransmit gave it (a SUBFLOW_RESET, say) goes out first.
             link.channel.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
         }
@@ -474,6 +614,7 @@ final class SessionDriver {
 
     private void sessionClosed(String reason) {
         closed = true;
+        countEngineCounters();
         LOG.log(Level.INFO, () -> name + ": session closed: " + reason);
         while (!pendingOpens.isEmpty()) {
             PendingOpen p = pendingOpens.poll();
@@ -522,6 +663,74 @@ final class SessionDriver {
         }
         session.handleTimeout(now());
         pump();
+    }
+
+    // ------------------------------------------------------------------ metrics (on this loop only)
+
+    /** What one pass over this loop's sessions adds up; filled on the loop, read by the sampler after. */
+    static final class LoopSample {
+        final Map<String, double[]> uplinkSums = new HashMap<>(); // label -> subflows, srtt sum, cwnd sum, cwnd n
+        final java.util.List<ApplianceStatus.Subflow> rows = new java.util.ArrayList<>();
+        int sessions;
+        int established;
+        int streams;
+        long reorderBytes;
+        long budgetUsed;
+    }
+
+    /** One sampling pass over this session; runs on its loop (the only thread that may read the session). */
+    void sample(LoopSample sample) {
+        countEngineCounters();
+        sample.sessions++;
+        if (session.isEstablished()) {
+            sample.established++;
+        }
+        sample.streams += session.streamIds().size();
+        sample.reorderBytes += session.reorderBufferedBytes();
+        sample.budgetUsed += session.overflowBudgetUsed(now());
+        for (Session.SubflowInfo info : session.subflows()) {
+            SubflowLink link = subflows.get(info.id());
+            if (link == null || !info.state().isAttached()) {
+                continue;
+            }
+            TcpInfo tcp = link.info;
+            double srtt = tcp != null ? tcp.rttMicros() / 1e6 : info.probeRttNanos() / 1e9;
+            double[] sum = sample.uplinkSums.computeIfAbsent(link.stats.name(), u -> new double[4]);
+            sum[0]++;
+            sum[1] += srtt;
+            if (tcp != null) {
+                sum[2] += tcp.cwndSegments();
+                sum[3]++;
+            }
+            sample.rows.add(new ApplianceStatus.Subflow(link.stats.name(), sequence, (int) info.id(),
+                    info.state().name().toLowerCase(java.util.Locale.ROOT), srtt, tcp != null ? tcp.cwndSegments() : 0,
+                    info.bytesSent(), info.bytesReceived(), Math.max(0, link.retransmittedCounted)));
+        }
+    }
+
+    /** Adds the growth of the session's counters since the last call to the process-wide adders. */
+    private void countEngineCounters() {
+        for (MibCounter counter : MibCounter.values()) {
+            long value = session.mib().get(counter);
+            if (value != mibCounted[counter.ordinal()]) {
+                stats.addMib(counter, value - mibCounted[counter.ordinal()]);
+                mibCounted[counter.ordinal()] = value;
+            }
+        }
+        UplinkSends.Kind[] kinds = UplinkSends.Kind.values();
+        for (Map.Entry<String, UplinkSends> e : session.sendsByUplink().entrySet()) {
+            long[] counted = sendsCounted.computeIfAbsent(e.getKey(), u -> new long[2 * kinds.length]);
+            for (UplinkSends.Kind kind : kinds) {
+                long frames = e.getValue().frames(kind);
+                long bytes = e.getValue().bytes(kind);
+                int i = 2 * kind.ordinal();
+                if (frames != counted[i]) {
+                    stats.addSends(e.getKey(), kind, frames - counted[i], bytes - counted[i + 1]);
+                    counted[i] = frames;
+                    counted[i + 1] = bytes;
+                }
+            }
+        }
     }
 
     @Override

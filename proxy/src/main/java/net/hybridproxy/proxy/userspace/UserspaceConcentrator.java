@@ -25,6 +25,8 @@ import net.hybridproxy.engine.multipath.connection.SessionEvent;
 import net.hybridproxy.engine.multipath.frame.Frame;
 import net.hybridproxy.engine.multipath.frame.FrameType;
 import net.hybridproxy.engine.multipath.frame.ResetReason;
+import net.hybridproxy.engine.multipath.mib.MibCounter;
+import net.hybridproxy.proxy.metrics.UserspaceStats;
 
 import java.lang.System.Logger.Level;
 import java.net.InetAddress;
@@ -66,16 +68,23 @@ public final class UserspaceConcentrator implements AutoCloseable {
     private final Map<Session, SessionDriver> drivers = new ConcurrentHashMap<>();
     private final List<Channel> listeners = new ArrayList<>();
     private int sessionsStarted;
+    private final UserspaceStats stats;
+    private final UserspaceSampler sampler;
+    /** The endpoint's counters as last added to {@link #stats}; touched by the sampler thread only. */
+    private final long[] endpointCounted = new long[MibCounter.values().length];
 
     /**
      * @param keys            the cpe keys that may authenticate a session
      * @param sourceAllowed   whether a subflow from this source address may connect at all
      * @param streamHandler   the handler for a new stream of the given session (runs on the session's loop)
      * @param streamWaterMark write buffer water marks of stream channels (the relay's)
+     * @param stats           where the sessions' figures go (metrics and status)
      */
     public UserspaceConcentrator(UserspaceSettings settings, Collection<CpeKey> keys,
                                  Predicate<InetAddress> sourceAllowed, Function<Session, ChannelHandler> streamHandler,
-                                 WriteBufferWaterMark streamWaterMark) {
+                                 WriteBufferWaterMark streamWaterMark, UserspaceStats stats) {
+        this.stats = stats;
+        this.sampler = new UserspaceSampler(stats, () -> List.copyOf(drivers.values()), this::countEndpoint).start();
         this.settings = settings;
         this.endpoint = new ConcentratorEndpoint(settings.session(), keys, settings.maxSessions(), new SecureRandom());
         this.sourceAllowed = sourceAllowed;
@@ -115,8 +124,31 @@ public final class UserspaceConcentrator implements AutoCloseable {
         }
     }
 
+    /** Adds the growth of the endpoint's counters (refusals before any session) to the process-wide ones. */
+    private void countEndpoint() {
+        long[] now = new long[endpointCounted.length];
+        synchronized (endpoint) {
+            for (MibCounter counter : MibCounter.values()) {
+                now[counter.ordinal()] = endpoint.mib().get(counter);
+            }
+        }
+        for (MibCounter counter : MibCounter.values()) {
+            int i = counter.ordinal();
+            if (now[i] != endpointCounted[i]) {
+                stats.addMib(counter, now[i] - endpointCounted[i]);
+                endpointCounted[i] = now[i];
+            }
+        }
+    }
+
+    /** One sampling pass now (tests; the sampler thread runs them periodically). */
+    public void sampleNow() {
+        sampler.sampleAll();
+    }
+
     @Override
     public void close() {
+        sampler.close();
         synchronized (listeners) {
             listeners.forEach(Channel::close);
             listeners.clear();
@@ -304,7 +336,7 @@ public final class UserspaceConcentrator implements AutoCloseable {
         synchronized (this) {
             name = "concentrator session " + sessionsStarted++ + " [" + session.keyId() + "]";
         }
-        SessionDriver driver = new SessionDriver(loop, session, new Owner(), name, settings, 0);
+        SessionDriver driver = new SessionDriver(loop, session, new Owner(), name, settings, 0, stats);
         drivers.put(session, driver);
         return driver;
     }

@@ -13,7 +13,9 @@ import net.hybridproxy.engine.auth.CpeKey;
 import net.hybridproxy.engine.multipath.connection.Session;
 import net.hybridproxy.engine.multipath.connection.SessionEvent;
 import net.hybridproxy.engine.multipath.frame.ResetReason;
+import net.hybridproxy.engine.multipath.frame.SubflowPriority;
 import net.hybridproxy.engine.multipath.pm.Uplink;
+import net.hybridproxy.proxy.metrics.UserspaceStats;
 import net.hybridproxy.proxy.transport.Transport;
 
 import java.lang.System.Logger.Level;
@@ -22,6 +24,7 @@ import java.net.InetSocketAddress;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -51,13 +54,29 @@ public final class UserspaceCpe implements AutoCloseable {
     private final Transport transport;
     private final SecureRandom random = new SecureRandom();
     private final Map<EventLoop, SessionDriver> drivers = new ConcurrentHashMap<>();
+    private final UserspaceStats stats;
+    private final UserspaceSampler sampler;
+    /** The operator's uplink states, applied to every session, including those started later. */
+    private final Map<String, UplinkMode> modes = new ConcurrentHashMap<>();
     private volatile boolean closing;
 
     /**
+     * How the operator wants an uplink used (the admin API's actions).
+     *
+     * @param priority the priority of its subflows (configured, or backup)
+     * @param paused   whether new subflows over it are opened
+     */
+    public record UplinkMode(SubflowPriority priority, boolean paused) {
+    }
+
+    /**
      * @param uplinkAddresses the source address of each uplink, by name
+     * @param stats           where the sessions' figures go (metrics and status)
      */
     public UserspaceCpe(UserspaceSettings settings, CpeKey key, InetSocketAddress concentrator, List<Uplink> uplinks,
-                        Map<String, InetAddress> uplinkAddresses, Transport transport) {
+                        Map<String, InetAddress> uplinkAddresses, Transport transport, UserspaceStats stats) {
+        this.stats = Objects.requireNonNull(stats, "stats");
+        this.sampler = new UserspaceSampler(stats, () -> List.copyOf(drivers.values()), () -> { });
         this.settings = Objects.requireNonNull(settings, "settings");
         this.key = Objects.requireNonNull(key, "key");
         this.concentrator = Objects.requireNonNull(concentrator, "concentrator");
@@ -78,6 +97,7 @@ public final class UserspaceCpe implements AutoCloseable {
         for (var f : started) {
             f.sync();
         }
+        sampler.start();
         LOG.log(Level.INFO, "userspace engine: " + n + " sessions to " + describe(concentrator) + " over "
                 + uplinks.stream().map(u -> u.name() + " (" + u.priority().name().toLowerCase() + ", "
                 + u.subflows() + " subflow" + (u.subflows() == 1 ? "" : "s") + ")").toList()
@@ -89,8 +109,12 @@ public final class UserspaceCpe implements AutoCloseable {
             return;
         }
         Session session = Session.cpe(settings.session(), key, uplinks, random, SessionDriver.now());
+        modes.forEach((uplink, mode) -> {
+            session.setUplinkPriority(uplink, mode.priority(), SessionDriver.now());
+            session.setUplinkPaused(uplink, mode.paused(), SessionDriver.now());
+        });
         SessionDriver driver = new SessionDriver(loop, session, new Owner(name), name, settings,
-                settings.session().maxStreams());
+                settings.session().maxStreams(), stats);
         drivers.put(loop, driver);
         driver.pump();
     }
@@ -116,6 +140,42 @@ public final class UserspaceCpe implements AutoCloseable {
      */
     public void resetSubflows(String uplink) throws InterruptedException {
         sumOverSessions(d -> d.closeSubflows(uplink));
+    }
+
+    /**
+     * Uses {@code uplink} as {@code mode} in every session from now on (MP_PRIO for a priority change), and, with
+     * {@code closeSubflows}, closes its subflows with a SUBFLOW_RESET (what they carried is reinjected on the
+     * others). Returns the number of subflows closed. Runs on each session's loop; the caller waits.
+     */
+    public int applyUplinkMode(String uplink, UplinkMode mode, boolean closeSubflows) throws InterruptedException {
+        if (uplinks.stream().noneMatch(u -> u.name().equals(uplink))) {
+            throw new IllegalArgumentException("no uplink named '" + uplink + "'");
+        }
+        modes.put(uplink, mode);
+        return sumOverSessions(d -> {
+            long now = SessionDriver.now();
+            Session session = d.session();
+            session.setUplinkPriority(uplink, mode.priority(), now);
+            session.setUplinkPaused(uplink, mode.paused(), now);
+            int closed = closeSubflows ? session.closeUplinkSubflows(uplink, now) : 0;
+            d.pump();
+            return closed;
+        });
+    }
+
+    /** The priority an uplink is configured with. */
+    public SubflowPriority configuredPriority(String uplink) {
+        return uplinks.stream().filter(u -> u.name().equals(uplink)).findFirst().orElseThrow().priority();
+    }
+
+    /** The sessions, for the sampler. */
+    Collection<SessionDriver> drivers() {
+        return List.copyOf(drivers.values());
+    }
+
+    /** One sampling pass now (tests; the sampler thread runs them periodically). */
+    public void sampleNow() {
+        sampler.sampleAll();
     }
 
     private int sumOverSessions(ToIntFunction<SessionDriver> f) throws InterruptedException {
@@ -147,6 +207,7 @@ public final class UserspaceCpe implements AutoCloseable {
     @Override
     public void close() {
         closing = true;
+        sampler.close();
         for (SessionDriver driver : List.copyOf(drivers.values())) {
             if (!driver.loop().isShuttingDown()) {
                 driver.loop().execute(() -> driver.close(ResetReason.UNSPECIFIED));
@@ -188,7 +249,7 @@ public final class UserspaceCpe implements AutoCloseable {
                 if (!f.isSuccess()) {
                     LOG.log(Level.DEBUG, () -> name + ": subflow " + id + " over " + request.uplink() + " to "
                             + describe(remote) + " failed: " + f.cause());
-                    driver.subflowFailed(id);
+                    driver.subflowFailed(id, f.cause());
                     return;
                 }
                 if (driver.isClosed()) {

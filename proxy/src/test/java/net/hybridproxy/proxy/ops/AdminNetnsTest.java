@@ -1,5 +1,6 @@
 package net.hybridproxy.proxy.ops;
 
+import net.hybridproxy.proxy.testing.Promtool;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
@@ -50,14 +51,14 @@ class AdminNetnsTest {
     @Test
     @Order(1)
     void scrapesPassPromtoolAndPerUplinkBytesAddUpToThePayload() throws Exception {
-        Assumptions.assumeTrue(RunningAppliances.hasPromtool(), "needs promtool (Debian package prometheus)");
+        Assumptions.assumeTrue(Promtool.available(), "needs promtool (Debian package prometheus)");
         long payload = pair.send(32 * MIB) + pair.send(8 * MIB);
         awaitTrue(() -> pair.sinkBytes() == payload, "the destination received " + pair.sinkBytes());
 
         String cpeScrape = pair.scrapeCpe();
         String concentratorScrape = pair.scrapeConcentrator();
-        assertEquals("", RunningAppliances.promtool(cpeScrape), "promtool on the cpe's scrape");
-        assertEquals("", RunningAppliances.promtool(concentratorScrape), "promtool on the concentrator's scrape");
+        assertEquals("", Promtool.checkMetrics(cpeScrape), "promtool on the cpe's scrape");
+        assertEquals("", Promtool.checkMetrics(concentratorScrape), "promtool on the concentrator's scrape");
 
         Map<String, Double> cpe = samples(cpeScrape);
         assertEquals(payload, value(cpe, "hybridproxy_relayed_bytes_total", "direction=\"upstream\""));

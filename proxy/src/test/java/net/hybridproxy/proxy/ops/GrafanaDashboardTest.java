@@ -1,5 +1,6 @@
 package net.hybridproxy.proxy.ops;
 
+import net.hybridproxy.proxy.testing.Promtool;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
@@ -66,7 +67,7 @@ class GrafanaDashboardTest {
 
     @Test
     void everyQueryIsValidPromql() throws Exception {
-        Assumptions.assumeTrue(RunningAppliances.hasPromtool(), "needs promtool (Debian package prometheus)");
+        Assumptions.assumeTrue(Promtool.available(), "needs promtool (Debian package prometheus)");
         StringBuilder rules = new StringBuilder("groups:\n  - name: dashboard\n    rules:\n");
         for (int i = 0; i < queries.size(); i++) {
             String concrete = queries.get(i).replace("$__rate_interval", "1m").replace("$instance", ".*")

@@ -280,29 +280,6 @@ final class RunningAppliances implements AutoCloseable {
         return found.getFirst();
     }
 
-    /** Runs promtool's metric linter over a scrape; returns its findings (empty when clean). */
-    static String promtool(String scrape) throws Exception {
-        Process p = new ProcessBuilder("promtool", "check", "metrics").redirectErrorStream(true).start();
-        try (OutputStream in = p.getOutputStream()) {
-            in.write(scrape.getBytes(StandardCharsets.UTF_8));
-        }
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        if (!p.waitFor(30, TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-            throw new AssertionError("promtool hung");
-        }
-        return p.exitValue() == 0 ? out.strip() : "exit " + p.exitValue() + ": " + out.strip();
-    }
-
-    static boolean hasPromtool() {
-        for (String dir : System.getenv().getOrDefault("PATH", "/usr/bin").split(":")) {
-            if (Files.isExecutable(Path.of(dir, "promtool"))) {
-                return true;
-            }
-        }
-        return false;
-    }
-
     String logs() {
         StringBuilder s = new StringBuilder();
         for (String name : List.of("concentrator", "cpe")) {

@@ -130,13 +130,14 @@ abstract class UserspacePairSuite extends ProxiedTcpContract {
                                     concentratorContext.relay(stream, server, "concentrator");
                                 });
                     }
-                }, marks);
+                }, marks, concentratorContext.userspaceStats());
         InetSocketAddress concentratorAddress = (InetSocketAddress) concentrator
                 .listen(new InetSocketAddress(LOOPBACK, 0), group, group, transport.tcpServer()).localAddress();
 
         cpe = new UserspaceCpe(settings, KEY, concentratorAddress,
                 List.of(new Uplink("a", 1, SubflowPriority.PRIMARY, 1), new Uplink("b", 2, SubflowPriority.PRIMARY, 1)),
-                Map.of("a", InetAddress.getByName("127.0.0.1"), "b", InetAddress.getByName("127.0.0.2")), transport);
+                Map.of("a", InetAddress.getByName("127.0.0.1"), "b", InetAddress.getByName("127.0.0.2")), transport,
+                context.userspaceStats());
         cpe.start(group);
         lanListener = context.serverBootstrap(transport.tcpServer())
                 .childHandler(new ChannelInitializer<io.netty.channel.socket.SocketChannel>() {

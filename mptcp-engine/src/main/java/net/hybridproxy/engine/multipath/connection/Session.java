@@ -4,6 +4,7 @@ import java.net.InetAddress;
 import java.nio.ByteBuffer;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -36,6 +37,7 @@ import net.hybridproxy.engine.multipath.frame.SubflowPriority;
 import net.hybridproxy.engine.multipath.frame.SubflowReset;
 import net.hybridproxy.engine.multipath.mib.Mib;
 import net.hybridproxy.engine.multipath.mib.MibCounter;
+import net.hybridproxy.engine.multipath.mib.UplinkSends;
 import net.hybridproxy.engine.multipath.pm.PathManager;
 import net.hybridproxy.engine.multipath.pm.ProbePolicy;
 import net.hybridproxy.engine.multipath.pm.Uplink;
@@ -126,6 +128,10 @@ public final class Session {
     private final ArrayDeque<Frame> sessionControl = new ArrayDeque<>();
     private final ArrayDeque<SessionEvent> events = new ArrayDeque<>();
     private final Map<Integer, AddAddr> announcedByPeer = new LinkedHashMap<>();
+    /**
+     * Per uplink (a cpe's configured names; on the concentrator {@code address-N}, N one byte): bounded by 256.
+     */
+    private final Map<String, UplinkSends> sendsByUplink = new LinkedHashMap<>();
 
     private Session(Role role, SessionConfig config, CpeKey cpeKey, RandomGenerator random, PathManager pathManager,
                     long now) {
@@ -462,6 +468,94 @@ public final class Session {
                               long probeRttNanos, long bytesSent, long bytesReceived, long dataBytesSent) {
     }
 
+    /** Whether the session still knows the subflow (a closed or refused one is forgotten). */
+    public boolean hasSubflow(long subflowId) {
+        return subflows.containsKey(subflowId);
+    }
+
+    /**
+     * DATA sent per uplink, by kind, cumulative over the session's life (closed subflows included), for metrics.
+     * A live view: read it on the session's thread.
+     */
+    public Map<String, UplinkSends> sendsByUplink() {
+        return Collections.unmodifiableMap(sendsByUplink);
+    }
+
+    /** Received bytes held out of order across all streams (waiting for a gap to fill), for metrics. */
+    public long reorderBufferedBytes() {
+        long held = 0;
+        for (Stream stream : streams.values()) {
+            held += stream.receive.outOfOrderBytes();
+        }
+        return held;
+    }
+
+    /** Overflow (LTE) bytes the scheduler's budget has counted in its current period, 0 without a budget. */
+    public long overflowBudgetUsed(long now) {
+        return scheduler.budgetUsed(now);
+    }
+
+    // ------------------------------------------------------------------ uplink administration (cpe)
+
+    /**
+     * cpe: uses {@code uplink} with {@code priority} from now on: MP_PRIO on its attached subflows (as RFC 8684
+     * §3.3.8 changes a subflow's backup flag), and new subflows over it start with it.
+     */
+    public void setUplinkPriority(String uplink, SubflowPriority priority, long now) {
+        requirePathManager().priority(uplink, priority);
+        for (Subflow subflow : subflows.values()) {
+            if (subflow.uplink().equals(uplink)) {
+                if (subflow.state().isAttached()) {
+                    setPriority(subflow.id(), priority, now);
+                } else {
+                    subflow.priority(priority);
+                }
+            }
+        }
+    }
+
+    /** cpe: opens no new subflow over {@code uplink} while paused; existing ones carry on. */
+    public void setUplinkPaused(String uplink, boolean paused, long now) {
+        requirePathManager().paused(uplink, paused);
+        if (!paused) {
+            requestSubflows(now);
+        }
+    }
+
+    /**
+     * cpe: closes every subflow over {@code uplink} with a SUBFLOW_RESET (administratively prohibited); what they
+     * carried unacknowledged is reinjected on the others. Returns how many were closed. Pause the uplink first, or
+     * the path manager reopens them after its backoff.
+     */
+    public int closeUplinkSubflows(String uplink, long now) {
+        requirePathManager();
+        int closed = 0;
+        for (Subflow subflow : List.copyOf(subflows.values())) {
+            if (!subflow.uplink().equals(uplink) || subflows.get(subflow.id()) != subflow) {
+                continue;
+            }
+            if (subflow.state() == SubflowState.CONNECTING) {
+                // No TCP connection yet: forget it; the adapter closes the connection if it still completes.
+                subflow.state(SubflowState.CLOSED);
+                subflows.remove(subflow.id());
+                closedBookkeeping(subflow, now);
+                events.add(new SessionEvent.SubflowClose(subflow.id(), ResetReason.ADMINISTRATIVELY_PROHIBITED,
+                        "uplink " + uplink + " disabled"));
+            } else {
+                fail(subflow, ResetReason.ADMINISTRATIVELY_PROHIBITED, "uplink " + uplink + " disabled", now);
+            }
+            closed++;
+        }
+        return closed;
+    }
+
+    private PathManager requirePathManager() {
+        if (pathManager == null) {
+            throw new IllegalStateException("only a cpe's session manages uplinks");
+        }
+        return pathManager;
+    }
+
     // ------------------------------------------------------------------ output
 
     /**
@@ -600,7 +694,8 @@ public final class Session {
                 sendOrder.pollFirst();
                 continue;
             }
-            int bytes = writeChunk(stream, chunk, subflow, out);
+            int bytes = writeChunk(stream, chunk, subflow, out,
+                    chunk.retransmission() ? UplinkSends.Kind.REINJECTION : UplinkSends.Kind.NEW);
             views.set(pick, view.afterSending(bytes));
             scheduler.sent(view, bytes, primaryUsable, now);
             if (view.priority() == SubflowPriority.OVERFLOW && primaryUsable) {
@@ -644,7 +739,7 @@ public final class Session {
                 Stream stream = streams.get(copy[0]);
                 SendBuffer.Chunk chunk = stream == null ? null : stream.send.copyOf(copy[1], subflow.slot());
                 if (chunk != null) {
-                    writeChunk(stream, chunk, subflow, out);
+                    writeChunk(stream, chunk, subflow, out, UplinkSends.Kind.REDUNDANT);
                     mib.add(MibCounter.REDUNDANT_BYTES, chunk.payload().length);
                 }
             }
@@ -691,7 +786,7 @@ public final class Session {
                 }
             }
             int start = out.position();
-            writeChunk(stream, chunk, subflow, out);
+            writeChunk(stream, chunk, subflow, out, UplinkSends.Kind.OPPORTUNISTIC);
             return transmitted(subflow, out.position() - start);
         }
         return null;
@@ -710,10 +805,12 @@ public final class Session {
         return any;
     }
 
-    private int writeChunk(Stream stream, SendBuffer.Chunk chunk, Subflow subflow, ByteBuffer out) {
+    private int writeChunk(Stream stream, SendBuffer.Chunk chunk, Subflow subflow, ByteBuffer out,
+                           UplinkSends.Kind kind) {
         Data frame = new Data(stream.id, chunk.dsn(), chunk.fin(), chunk.payload());
         frame.encodeTo(out);
         subflow.dataSent(chunk.payload().length);
+        sendsByUplink.computeIfAbsent(subflow.uplink(), u -> new UplinkSends()).record(kind, chunk.payload().length);
         mib.add(MibCounter.DATA_BYTES_SENT, chunk.payload().length);
         return frame.encodedLength();
     }
@@ -1187,8 +1284,8 @@ public final class Session {
                 return;
             }
             long id = nextSubflowId++;
-            Subflow subflow = new Subflow(id, slot, uplink.addressId(), uplink.name(), uplink.priority(),
-                    SubflowState.CONNECTING);
+            Subflow subflow = new Subflow(id, slot, uplink.addressId(), uplink.name(),
+                    pathManager.priority(uplink.name()), SubflowState.CONNECTING);
             subflow.nextProbeAt(Long.MAX_VALUE);
             subflows.put(id, subflow);
             pathManager.opening(uplink.name());

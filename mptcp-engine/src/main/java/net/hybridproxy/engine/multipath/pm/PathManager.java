@@ -5,6 +5,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import net.hybridproxy.engine.multipath.frame.SubflowPriority;
 
 /**
  * The cpe's path manager: keeps the configured number of warm subflows over every uplink and
@@ -21,12 +22,15 @@ public final class PathManager {
 
     private static final class UplinkState {
         final Uplink uplink;
+        SubflowPriority priority;
+        boolean paused;
         int open;
         int failures;
         long nextAttemptAt;
 
         UplinkState(Uplink uplink) {
             this.uplink = uplink;
+            this.priority = uplink.priority();
         }
     }
 
@@ -68,7 +72,7 @@ public final class PathManager {
     public List<Uplink> due(long now) {
         List<Uplink> due = new ArrayList<>();
         for (UplinkState state : uplinks.values()) {
-            if (state.open < state.uplink.subflows() && now >= state.nextAttemptAt) {
+            if (!state.paused && state.open < state.uplink.subflows() && now >= state.nextAttemptAt) {
                 due.add(state.uplink);
             }
         }
@@ -103,7 +107,7 @@ public final class PathManager {
     public long nextTimeout() {
         long next = Long.MAX_VALUE;
         for (UplinkState state : uplinks.values()) {
-            if (state.open < state.uplink.subflows()) {
+            if (!state.paused && state.open < state.uplink.subflows()) {
                 next = Math.min(next, state.nextAttemptAt);
             }
         }
@@ -113,6 +117,24 @@ public final class PathManager {
     /** The configured uplink of that name. */
     public Uplink uplink(String name) {
         return state(name).uplink;
+    }
+
+    /** The priority new subflows over {@code uplink} start with: configured, or changed by the operator. */
+    public SubflowPriority priority(String uplink) {
+        return state(uplink).priority;
+    }
+
+    public void priority(String uplink, SubflowPriority priority) {
+        state(uplink).priority = Objects.requireNonNull(priority, "priority");
+    }
+
+    /** A paused uplink gets no new subflow (the operator drains or disables it); its open ones are left alone. */
+    public void paused(String uplink, boolean paused) {
+        state(uplink).paused = paused;
+    }
+
+    public boolean paused(String uplink) {
+        return state(uplink).paused;
     }
 
     /** Consecutive failures of an uplink since it was last stable. */

@@ -77,6 +77,12 @@ public final class PrimaryFirstScheduler implements Scheduler {
         }
     }
 
+    /** Reads without rolling the period, so asking never shifts the period's boundaries. */
+    @Override
+    public long budgetUsed(long now) {
+        return periodStart != Long.MIN_VALUE && now - periodStart < periodNanos ? used : 0;
+    }
+
     /** Spill-over bytes used in the current period. */
     public long usedInPeriod() {
         return used;

@@ -30,6 +30,11 @@ public interface Scheduler {
     default void sent(SubflowView chosen, int bytes, boolean primaryUsable, long now) {
     }
 
+    /** Overflow bytes counted against a budget in the period that contains {@code now}; 0 without a budget. */
+    default long budgetUsed(long now) {
+        return 0;
+    }
+
     /** Whether every chunk should also be copied to every other usable subflow. */
     default boolean redundant() {
         return false;

@@ -1,0 +1,208 @@
+package net.hybridproxy.proxy.metrics;
+
+import net.hybridproxy.engine.multipath.frame.ResetReason;
+import net.hybridproxy.engine.multipath.mib.MibCounter;
+import net.hybridproxy.engine.multipath.mib.UplinkSends;
+
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.function.LongConsumer;
+
+/**
+ * The userspace engine's figures for the meters and the status API. Sessions are single-threaded on their event
+ * loops, so nothing here reads a session: each session's driver adds what it counts on its loop to these adders
+ * (bytes as they pass, subflow lifecycle as it happens, the engine's counters' growth at every sampling pass and
+ * when the session ends), and the sampler publishes gauges and the subflow table as immutable snapshots. A scrape
+ * reads adders and snapshots only: bounded work whatever the number of sessions.
+ */
+public final class UserspaceStats implements SubflowSampler {
+    /** Why an attached subflow closed: the RFC 8684 reset reasons, or the TCP connection closing under it. */
+    public static final List<String> CLOSE_REASONS = closeReasons();
+    public static final String CONNECTION_CLOSED = "connection_closed";
+
+    private final UplinkStats uplinks;
+    private final Map<String, LongAdder[]> sendFrames = new HashMap<>();
+    private final Map<String, LongAdder[]> sendBytes = new HashMap<>();
+    private final Map<String, Map<String, LongAdder>> closes = new HashMap<>();
+    private final LongAdder[] mib = adders(MibCounter.values().length);
+    private final FailoverLog failovers;
+    private volatile Snapshot snapshot = Snapshot.empty(System.currentTimeMillis());
+    private volatile Sessions sessions = new Sessions(0, 0, 0, 0, 0);
+    private volatile long lastAttachNanos = Long.MIN_VALUE;
+    private final LongAdder sampleErrors = new LongAdder();
+    private final Duration sampleInterval;
+    private volatile LongConsumer authFailureSink = n -> { };
+
+    /**
+     * Session-wide gauges from the latest pass.
+     *
+     * @param reorderBufferBytes  received bytes held out of order, all sessions
+     * @param overflowBudgetUsed  overflow (LTE) bytes counted against the primary-first budget in the current
+     *                            period, summed over sessions (each session has its own budget)
+     */
+    public record Sessions(int sessions, int established, int streams, long reorderBufferBytes,
+                           long overflowBudgetUsed) {
+    }
+
+    /**
+     * @param uplinkNames    the configured uplinks (labels); any other name counts as {@code other}
+     * @param sampleInterval how often the sampler reads every session (gauges, the subflow table, engine counters)
+     */
+    public UserspaceStats(List<String> uplinkNames, FailoverLog failovers, Duration sampleInterval) {
+        this.sampleInterval = sampleInterval;
+        this.uplinks = UplinkStats.ofNames(uplinkNames);
+        this.failovers = failovers;
+        for (UplinkStats.Uplink u : uplinks.all()) {
+            sendFrames.put(u.name(), adders(UplinkSends.Kind.values().length));
+            sendBytes.put(u.name(), adders(UplinkSends.Kind.values().length));
+            Map<String, LongAdder> byReason = new HashMap<>();
+            for (String reason : CLOSE_REASONS) {
+                byReason.put(reason, new LongAdder());
+            }
+            closes.put(u.name(), byReason);
+        }
+    }
+
+    public UplinkStats uplinks() {
+        return uplinks;
+    }
+
+    /** The label a session's uplink name becomes: a configured uplink's name, else {@code other}. */
+    public String label(String uplink) {
+        return uplinks.forName(uplink).name();
+    }
+
+    public void addSends(String uplink, UplinkSends.Kind kind, long frames, long bytes) {
+        String label = label(uplink);
+        sendFrames.get(label)[kind.ordinal()].add(frames);
+        sendBytes.get(label)[kind.ordinal()].add(bytes);
+    }
+
+    public long sendFrames(String label, UplinkSends.Kind kind) {
+        return sendFrames.get(label)[kind.ordinal()].sum();
+    }
+
+    public long sendBytes(String label, UplinkSends.Kind kind) {
+        return sendBytes.get(label)[kind.ordinal()].sum();
+    }
+
+    /** Payload this uplink's subflows carried that had been sent before: reinjections, opportunistic, redundant. */
+    public long reinjectedBytes(String label) {
+        LongAdder[] bytes = sendBytes.get(label);
+        return bytes[UplinkSends.Kind.REINJECTION.ordinal()].sum() + bytes[UplinkSends.Kind.OPPORTUNISTIC.ordinal()].sum()
+                + bytes[UplinkSends.Kind.REDUNDANT.ordinal()].sum();
+    }
+
+    public void subflowClosed(String uplink, String reason) {
+        closes.get(label(uplink)).get(reason).increment();
+    }
+
+    public long subflowCloses(String label, String reason) {
+        return closes.get(label).get(reason).sum();
+    }
+
+    public void addMib(MibCounter counter, long amount) {
+        mib[counter.ordinal()].add(amount);
+        if (counter == MibCounter.CAPABLE_UNKNOWN_KEY_ID || counter == MibCounter.CAPABLE_PROOF_FAILED
+                || counter == MibCounter.JOIN_HMAC_FAILED) {
+            authFailureSink.accept(amount);
+        }
+    }
+
+    /** Where authentication failures also go: the process's {@code hybridproxy_auth_failures_total}. */
+    public void onAuthFailures(LongConsumer sink) {
+        this.authFailureSink = sink;
+    }
+
+    public Duration sampleInterval() {
+        return sampleInterval;
+    }
+
+    public long mib(MibCounter counter) {
+        return mib[counter.ordinal()].sum();
+    }
+
+    /** Sessions and subflows that failed to authenticate: unknown key, a proof or a join HMAC that did not verify. */
+    public long authFailures() {
+        return mib(MibCounter.CAPABLE_UNKNOWN_KEY_ID) + mib(MibCounter.CAPABLE_PROOF_FAILED)
+                + mib(MibCounter.JOIN_HMAC_FAILED);
+    }
+
+    public FailoverLog failovers() {
+        return failovers;
+    }
+
+    public void subflowAttached(long nanoTime) {
+        lastAttachNanos = nanoTime;
+    }
+
+    /** {@link System#nanoTime()} of the latest subflow attached to any session, or {@code Long.MIN_VALUE}. */
+    public long lastAttachNanos() {
+        return lastAttachNanos;
+    }
+
+    public void publish(Snapshot latest, Sessions latestSessions) {
+        snapshot = latest;
+        sessions = latestSessions;
+    }
+
+    public Sessions sessions() {
+        return sessions;
+    }
+
+    public void sampleFailed() {
+        sampleErrors.increment();
+    }
+
+    @Override
+    public Snapshot snapshot() {
+        return snapshot;
+    }
+
+    @Override
+    public long reinjectedBytes() {
+        long sum = 0;
+        for (UplinkStats.Uplink u : uplinks.all()) {
+            sum += reinjectedBytes(u.name());
+        }
+        return sum;
+    }
+
+    @Override
+    public long sampleErrors() {
+        return sampleErrors.sum();
+    }
+
+    public static String label(UplinkSends.Kind kind) {
+        return kind.name().toLowerCase(Locale.ROOT);
+    }
+
+    public static String label(ResetReason reason) {
+        return reason.name().toLowerCase(Locale.ROOT);
+    }
+
+    public static String label(MibCounter counter) {
+        return counter.name().toLowerCase(Locale.ROOT);
+    }
+
+    private static List<String> closeReasons() {
+        List<String> reasons = new java.util.ArrayList<>();
+        for (ResetReason r : ResetReason.values()) {
+            reasons.add(label(r));
+        }
+        reasons.add(CONNECTION_CLOSED);
+        return List.copyOf(reasons);
+    }
+
+    private static LongAdder[] adders(int n) {
+        LongAdder[] a = new LongAdder[n];
+        for (int i = 0; i < n; i++) {
+            a[i] = new LongAdder();
+        }
+        return a;
+    }
+}
