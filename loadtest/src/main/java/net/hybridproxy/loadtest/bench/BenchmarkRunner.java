@@ -63,7 +63,7 @@ public final class BenchmarkRunner {
         List<SystemUnderTest> systems = opts.containsKey("systems")
                 ? Arrays.stream(opts.get("systems").split(",")).map(Systems::byName).toList()
                 : Systems.ALL;
-        long duration = Long.parseLong(opts.getOrDefault("duration-ms", suite.equals("full") ? "10000" : "4000"));
+        long duration = Long.parseLong(opts.getOrDefault("duration-ms", suite.equals("full") ? "10000" : "3000"));
         Path out = Path.of(opts.getOrDefault("out", "target/bench/" + suite));
         Files.createDirectories(out);
         Map<String, Object> report = new BenchmarkRunner(duration, out).run(suite, scenarios, systems);
