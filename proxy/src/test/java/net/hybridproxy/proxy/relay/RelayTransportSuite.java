@@ -8,7 +8,6 @@ import io.netty.channel.ChannelInitializer;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.socket.ServerSocketChannel;
 import net.hybridproxy.proxy.config.AppConfig;
-import net.hybridproxy.proxy.config.ConfigLoader;
 import net.hybridproxy.proxy.role.ProxyCounters;
 import net.hybridproxy.proxy.role.RoleContext;
 import net.hybridproxy.proxy.transport.MultipathConnections;
@@ -58,17 +57,7 @@ abstract class RelayTransportSuite extends ProxiedTcpContract {
         Transport transport = transport();
         org.junit.jupiter.api.Assumptions.assumeTrue(transport.isAvailable(),
                 () -> transport.label() + " unavailable here: " + transport.unavailabilityCause().orElse(""));
-        AppConfig config = ConfigLoader.parseString("""
-                hybridproxy {
-                  role = sidecar
-                  sidecar.upstream = "127.0.0.1:9"
-                  relay {
-                    idle-timeout = 30s
-                    write-buffer-high-water-mark = %d
-                    write-buffer-low-water-mark = %d
-                  }
-                }
-                """.formatted(HIGH_WATER_MARK, HIGH_WATER_MARK / 4));
+        AppConfig config = relayConfig("30s", HIGH_WATER_MARK);
         group = transport.newEventLoopGroup(2, "relay-test-" + transport.label());
         counters = new ProxyCounters(100);
         RoleContext context = new RoleContext(config, transport, group, group, counters,

@@ -1,5 +1,8 @@
 package net.hybridproxy.proxy.testing;
 
+import net.hybridproxy.proxy.config.AppConfig;
+import net.hybridproxy.proxy.config.ConfigLoader;
+import net.hybridproxy.proxy.config.InvalidConfigException;
 import net.hybridproxy.proxy.role.ProxyCounters;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -30,6 +33,24 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * path between them (the relay on each transport, the userspace engine pair) and say where it listens.
  */
 public abstract class ProxiedTcpContract {
+    /**
+     * The configuration both proxied-TCP suites run with: small write-buffer water marks (the low one a quarter of
+     * {@code highWaterMark}) make backpressure visible with little data. The role is irrelevant to the relay.
+     */
+    protected static AppConfig relayConfig(String idleTimeout, int highWaterMark) throws InvalidConfigException {
+        return ConfigLoader.parseString("""
+                hybridproxy {
+                  role = sidecar
+                  sidecar.upstream = "127.0.0.1:9"
+                  relay {
+                    idle-timeout = %s
+                    write-buffer-high-water-mark = %d
+                    write-buffer-low-water-mark = %d
+                  }
+                }
+                """.formatted(idleTimeout, highWaterMark, highWaterMark / 4));
+    }
+
     /**
      * The test's blocking socket work. Not the common pool: on a two-core machine it has one thread, and a task
      * blocked in accept() or read() would starve the tasks it waits for.

@@ -13,7 +13,6 @@ import net.hybridproxy.engine.multipath.connection.SessionConfig;
 import net.hybridproxy.engine.multipath.frame.SubflowPriority;
 import net.hybridproxy.engine.multipath.pm.Uplink;
 import net.hybridproxy.proxy.config.AppConfig;
-import net.hybridproxy.proxy.config.ConfigLoader;
 import net.hybridproxy.proxy.relay.EarlyInbound;
 import net.hybridproxy.proxy.relay.RelaySession;
 import net.hybridproxy.proxy.role.ProxyCounters;
@@ -74,17 +73,7 @@ abstract class UserspacePairSuite extends ProxiedTcpContract {
         Transport transport = transport();
         Assumptions.assumeTrue(transport.isAvailable(),
                 () -> transport.label() + " unavailable here: " + transport.unavailabilityCause().orElse(""));
-        AppConfig config = ConfigLoader.parseString("""
-                hybridproxy {
-                  role = sidecar
-                  sidecar.upstream = "127.0.0.1:9"
-                  relay {
-                    idle-timeout = 60s
-                    write-buffer-high-water-mark = %d
-                    write-buffer-low-water-mark = %d
-                  }
-                }
-                """.formatted(HIGH_WATER_MARK, HIGH_WATER_MARK / 4));
+        AppConfig config = relayConfig("60s", HIGH_WATER_MARK);
         group = transport.newEventLoopGroup(2, "userspace-test-" + transport.label());
         counters = new ProxyCounters(1000);
         RoleContext context = new RoleContext(config, transport, group, group, counters,
