@@ -20,8 +20,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * because anything the JVM does between the native call and a later read of errno could overwrite it.
  * Failures surface as {@link NativeException} with the errno name, never as a raw -1.
  *
- * <p>None of these calls block: sockets are non-blocking and netlink reads are done with MSG_DONTWAIT or on a
- * dedicated thread. They are therefore safe on an event loop.
+ * <p>Which calls may run on an event loop: socket options, socket creation, dup3 and close never wait. {@link #recv}
+ * blocks on a blocking socket, so the netlink event monitor calls it on its own thread, never on an event loop.
  */
 public final class Libc {
     private static final Linker LINKER = Linker.nativeLinker();
