@@ -4,6 +4,8 @@ import net.hybridproxy.proxy.Appliance;
 import net.hybridproxy.proxy.config.AppConfig;
 import net.hybridproxy.proxy.config.ConfigLoader;
 import net.hybridproxy.proxy.config.InvalidConfigException;
+import net.hybridproxy.proxy.logging.LogSettings;
+import net.hybridproxy.proxy.logging.Logging;
 
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -31,7 +33,13 @@ public final class Main {
     }
 
     public static void main(String[] args) {
-        Logging.configure();
+        try {
+            // The environment alone until a config file is read, so every line is in the chosen format.
+            Logging.configure(LogSettings.DEFAULTS.withEnvironment(System.getenv()));
+        } catch (IllegalArgumentException e) {
+            System.err.println("hybridproxy: " + e.getMessage());
+            System.exit(2);
+        }
         System.exit(run(args, System.out, System.err));
     }
 
@@ -67,6 +75,7 @@ public final class Main {
 
     private static int runRole(Path configFile, PrintStream err) throws Exception {
         AppConfig config = ConfigLoader.load(configFile);
+        Logging.configure(config.log().withEnvironment(System.getenv()));
         Appliance appliance = new Appliance(config, java.util.Optional.of(configFile));
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {

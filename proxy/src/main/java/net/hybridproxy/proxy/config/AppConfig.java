@@ -1,5 +1,7 @@
 package net.hybridproxy.proxy.config;
 
+import net.hybridproxy.proxy.logging.LogSettings;
+
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.time.Duration;
@@ -20,7 +22,8 @@ public record AppConfig(
         Optional<Cpe> cpe,
         Optional<Concentrator> concentrator,
         Optional<Sidecar> sidecar,
-        Userspace userspace) {
+        Userspace userspace,
+        LogSettings log) {
 
     public enum Role { CPE, CONCENTRATOR, SIDECAR }
 

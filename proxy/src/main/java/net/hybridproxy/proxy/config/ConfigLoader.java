@@ -21,6 +21,9 @@ import net.hybridproxy.proxy.config.AppConfig.Relay;
 import net.hybridproxy.proxy.config.AppConfig.Role;
 import net.hybridproxy.proxy.config.AppConfig.Sidecar;
 import net.hybridproxy.proxy.config.AppConfig.Uplink;
+import net.hybridproxy.proxy.logging.LogFormat;
+import net.hybridproxy.proxy.logging.LogLevel;
+import net.hybridproxy.proxy.logging.LogSettings;
 
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -139,7 +142,7 @@ public final class ConfigLoader {
                     + userspace.subflowsPerUplink() + " subflows exceeds the 8 subflows a session may have");
         }
         return new AppConfig(role, engine, transport, threads, maxConnections, uplinks, pathManager, relay, admin,
-                cpe, concentrator, sidecar, userspace);
+                cpe, concentrator, sidecar, userspace, log(c));
     }
 
     private static List<Uplink> uplinks(Config c) throws InvalidConfigException {
@@ -209,6 +212,23 @@ public final class ConfigLoader {
                     "must be positive and below write-buffer-high-water-mark (" + high + " bytes)");
         }
         return new Relay(connect, idle, (int) high, (int) low);
+    }
+
+    private static LogSettings log(Config c) throws InvalidConfigException {
+        Config l = c.getConfig("log");
+        LogLevel level;
+        LogFormat format;
+        try {
+            level = LogLevel.parse(l.getString("level"));
+        } catch (IllegalArgumentException e) {
+            throw InvalidConfigException.at(key("log.level"), e.getMessage());
+        }
+        try {
+            format = LogFormat.parse(l.getString("format"));
+        } catch (IllegalArgumentException e) {
+            throw InvalidConfigException.at(key("log.format"), e.getMessage());
+        }
+        return new LogSettings(level, format, intInRange(l, "log.", "connection-lines-per-second", 0, 100_000));
     }
 
     private static AppConfig.Admin admin(Config c) throws InvalidConfigException {

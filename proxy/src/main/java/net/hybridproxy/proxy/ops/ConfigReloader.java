@@ -5,6 +5,7 @@ import net.hybridproxy.admin.ConfigReload;
 import net.hybridproxy.proxy.config.AppConfig;
 import net.hybridproxy.proxy.config.ConfigLoader;
 import net.hybridproxy.proxy.config.InvalidConfigException;
+import net.hybridproxy.proxy.logging.Logging;
 
 import java.io.IOException;
 import java.lang.reflect.RecordComponent;
@@ -25,11 +26,14 @@ import java.util.function.Consumer;
  *   <li>{@code uplinks[*].role} when the uplinks are otherwise unchanged: endpoint backup flags are updated in
  *       place (MP_PRIO on existing subflows), respecting uplinks an operator drained, disabled or backed up;</li>
  *   <li>{@code path-manager.max-subflows} and {@code max-add-addr-accepted}: the kernel limits, which apply to
- *       subflows opened from then on.</li>
+ *       subflows opened from then on;</li>
+ *   <li>{@code log.*}.</li>
  * </ul>
  * Every other change (listeners, addresses, keys, policy, relay settings, ...) is reported under
  * {@code needsRestart} and left as it was, so a reload never half-applies a change the running listeners and
- * connections cannot take. An invalid file changes nothing and answers 400 with the loader's message.
+ * connections cannot take. The environment's {@code HYBRIDPROXY_LOG} and {@code HYBRIDPROXY_LOG_FORMAT} still win
+ * over the file's {@code log.*}, as at start. An invalid file changes nothing and answers 400 with the loader's
+ * message.
  */
 public final class ConfigReloader implements ConfigReload {
     private final Optional<Path> file;
@@ -97,12 +101,16 @@ public final class ConfigReloader implements ConfigReload {
                         needsRestart.add(key + " (other than the limits)");
                     }
                 }
+                case "log" -> applied.add("log");
                 default -> needsRestart.add(key);
             }
         }
         AppConfig effective = effective(before, next, applied);
         if (!applied.isEmpty()) {
             try {
+                if (applied.contains("log")) {
+                    Logging.configure(next.log().withEnvironment(System.getenv()));
+                }
                 if (applied.contains("admin.token")) {
                     tokenUpdate.accept(next.admin().token());
                 }
@@ -134,7 +142,7 @@ public final class ConfigReloader implements ConfigReload {
                 : before.pathManager();
         return new AppConfig(before.role(), before.engine(), before.transport(), before.eventLoopThreads(),
                 before.maxConnections(), uplinkList, pm, before.relay(), admin, before.cpe(), before.concentrator(),
-                before.sidecar(), before.userspace());
+                before.sidecar(), before.userspace(), applied.contains("log") ? next.log() : before.log());
     }
 
     private static boolean sameExceptRoles(List<AppConfig.Uplink> a, List<AppConfig.Uplink> b) {

@@ -20,6 +20,7 @@ public final class RelaySession {
     private final String label;
     private final Consumer<RelaySession> onClosed;
     private final ByteCounter byteCounter;
+    private final long openedNanos = System.nanoTime();
     private long bytesUpstream;
     private long bytesDownstream;
     private String closeReason = "closed";
@@ -89,6 +90,11 @@ public final class RelaySession {
         if (--openSides == 0) {
             onClosed.accept(this);
         }
+    }
+
+    /** How long the relay has been (or was, once closed) joined. */
+    public long ageNanos() {
+        return System.nanoTime() - openedNanos;
     }
 
     public String label() {

@@ -1,9 +1,9 @@
 package net.hybridproxy.proxy.role;
 
 import net.hybridproxy.engine.convert.ConvertErrorCode;
+import net.hybridproxy.proxy.logging.ConnectionLog;
 import net.hybridproxy.proxy.relay.RelaySession;
 
-import java.lang.System.Logger.Level;
 import java.util.EnumMap;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -15,8 +15,6 @@ import java.util.function.LongConsumer;
  * metrics exporter reads them; so do the demo and the tests.
  */
 public final class ProxyCounters {
-    private static final System.Logger LOG = System.getLogger("hybridproxy.relay");
-
     private final int maxConnections;
     private final AtomicInteger active = new AtomicInteger();
     private final LongAdder accepted = new LongAdder();
@@ -72,8 +70,8 @@ public final class ProxyCounters {
 
     void relayClosed(RelaySession session) {
         active.decrementAndGet();
-        LOG.log(Level.DEBUG, () -> session.label() + " closed (" + session.closeReason() + "): "
-                + session.bytesUpstream() + " bytes up, " + session.bytesDownstream() + " bytes down");
+        ConnectionLog.closed(session.label(), session.closeReason(), session.bytesUpstream(),
+                session.bytesDownstream(), session.ageNanos());
     }
 
     public void mptcpFallback() {
