@@ -100,7 +100,8 @@ public final class KernelPathManager implements AutoCloseable {
                     .append(pm.maxAddAddrAccepted()).append('\n');
         }
         if (config.pathManager().installRoutes() && config.role() == AppConfig.Role.CPE) {
-            s.append("# per-uplink source routing\n").append(policyRouting(config).describe());
+            s.append("# per-uplink source routing\n");
+            policyRouting(config).describe().forEach(command -> s.append(command).append('\n'));
         }
         return s.toString();
     }

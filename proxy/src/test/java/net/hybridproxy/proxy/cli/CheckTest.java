@@ -46,5 +46,10 @@ class CheckTest {
         assertTrue(Files.exists(config));
         assertTrue(report.contains("is valid (role cpe)"), report);
         assertTrue(report.contains("Host changes `run` will make:"), report);
+        // Every host change is a line an operator can paste into a shell, not a Java list.
+        String changes = report.substring(report.indexOf("Host changes `run` will make:"));
+        assertTrue(changes.lines().anyMatch(l -> l.strip().matches("ip -4 rule add from \\S+ lookup \\d+ priority \\d+")),
+                report);
+        assertTrue(changes.lines().noneMatch(l -> l.strip().startsWith("[") || l.contains(", ip ")), report);
     }
 }
