@@ -6,30 +6,47 @@ import net.hybridproxy.proxy.config.ConfigLoader;
 import net.hybridproxy.proxy.config.InvalidConfigException;
 import net.hybridproxy.proxy.logging.LogSettings;
 import net.hybridproxy.proxy.logging.Logging;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
+import java.io.IOException;
+import java.io.InputStream;
 import java.io.PrintStream;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.Arrays;
-import java.util.List;
+import java.util.Optional;
+import java.util.Properties;
+import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 
 /**
- * The launcher: {@code run --config FILE}, {@code check [--config FILE]}, {@code demo}. Operator mistakes end with
- * one line on stderr and exit code 2; nothing here prints a stack trace for a bad config or a missing kernel
- * feature.
+ * The command line: {@code run}, {@code check}, {@code demo}, each with {@code --help}, and {@code --version}.
+ * Conventions operators know from HAProxy and Envoy: {@code --config FILE} and {@code --config=FILE} both work, an
+ * unknown option or argument is refused (never ignored) with one line on stderr and exit code 2, usage goes to
+ * stderr when it answers a mistake and to stdout when asked for. Operator mistakes never print a stack trace.
  */
-public final class Main {
-    static final String USAGE = """
-            usage: hybridproxy <command> [options]
-              run --config FILE      run the role described in FILE (cpe, concentrator or sidecar)
-              check [--config FILE]  report what this host offers (kernel MPTCP, io_uring, epoll, capabilities,
-                                     sysctls) and what to fix; with a config, validate it and print the host
-                                     changes it implies (endpoints, routes, capture rules)
-              demo [--bytes N]       self-contained showcase on this machine: concentrator + cpe + a local
-                                     target, MPTCP over two loopback uplinks, and what went over which subflow
-            """;
+@Command(name = "hybridproxy", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+        description = "Transparent MPTCP-to-TCP proxy for hybrid access (RFC 8803 0-RTT TCP Convert).",
+        subcommands = {Main.Run.class, Main.CheckCommand.class, Main.DemoCommand.class},
+        exitCodeListHeading = "%nExit codes:%n", exitCodeList = {
+                "0:success (check: the host is ready)",
+                "1:failure while running (check: NOT READY, with the FAIL lines saying why)",
+                "2:usage error, invalid configuration or invalid HYBRIDPROXY_LOG* variable"})
+public final class Main implements Callable<Integer> {
+    static final int OK = 0;
+    static final int FAILED = 1;
+    static final int USAGE = 2;
 
-    private Main() {
+    @CommandLine.Spec
+    private CommandLine.Model.CommandSpec spec;
+
+    /** Where check's report and the demo's figures go (stdout, or a test's buffer). */
+    private final PrintStream out;
+
+    private Main(PrintStream out) {
+        this.out = out;
     }
 
     public static void main(String[] args) {
@@ -38,69 +55,126 @@ public final class Main {
             Logging.configure(LogSettings.DEFAULTS.withEnvironment(System.getenv()));
         } catch (IllegalArgumentException e) {
             System.err.println("hybridproxy: " + e.getMessage());
-            System.exit(2);
+            System.exit(USAGE);
         }
         System.exit(run(args, System.out, System.err));
     }
 
+    /** Runs one command line; what {@link #main} does short of exiting. */
     static int run(String[] args, PrintStream out, PrintStream err) {
-        if (args.length == 0 || args[0].equals("-h") || args[0].equals("--help")) {
-            out.print(USAGE);
-            return args.length == 0 ? 2 : 0;
-        }
-        List<String> rest = Arrays.asList(args).subList(1, args.length);
-        try {
-            return switch (args[0]) {
-                case "run" -> runRole(option(rest, "--config").map(Path::of).orElseThrow(
-                        () -> new UsageException("run needs --config FILE")), err);
-                case "check" -> Check.run(option(rest, "--config").map(Path::of), out);
-                case "demo" -> Demo.run(option(rest, "--bytes").map(Long::parseLong).orElse(Demo.DEFAULT_BYTES), out);
-                default -> throw new UsageException("unknown command '" + args[0] + "'");
-            };
-        } catch (UsageException e) {
-            err.println("hybridproxy: " + e.getMessage());
-            err.print(USAGE);
-            return 2;
-        } catch (InvalidConfigException e) {
-            err.println("hybridproxy: invalid configuration: " + e.getMessage());
-            return 2;
-        } catch (NumberFormatException e) {
-            err.println("hybridproxy: not a number: " + e.getMessage());
-            return 2;
-        } catch (Exception e) {
-            err.println("hybridproxy: " + rootMessage(e));
-            return 1;
+        CommandLine cli = new CommandLine(new Main(out));
+        PrintWriter errWriter = new PrintWriter(err, true, StandardCharsets.UTF_8);
+        cli.setOut(new PrintWriter(out, true, StandardCharsets.UTF_8));
+        cli.setErr(errWriter);
+        cli.setParameterExceptionHandler((e, arguments) -> {
+            CommandLine command = e.getCommandLine();
+            String name = command.getCommandSpec().qualifiedName();
+            command.getErr().println(name + ": " + lowerFirst(e.getMessage()) + " (see '" + name + " --help')");
+            return USAGE;
+        });
+        cli.setExecutionExceptionHandler((e, command, parseResult) -> {
+            String name = command.getCommandSpec().qualifiedName();
+            if (e instanceof InvalidConfigException) {
+                command.getErr().println(name + ": invalid configuration: " + e.getMessage());
+                return USAGE;
+            }
+            command.getErr().println(name + ": " + rootMessage(e));
+            return FAILED;
+        });
+        return cli.execute(args);
+    }
+
+    /** {@code hybridproxy} alone: the usage, on stderr, as the answer to a mistake. */
+    @Override
+    public Integer call() {
+        spec.commandLine().usage(spec.commandLine().getErr());
+        return USAGE;
+    }
+
+    @Command(name = "run", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+            description = "Run the role the configuration file describes (cpe, concentrator or sidecar) until"
+                    + " stopped (SIGINT or SIGTERM).")
+    static final class Run implements Callable<Integer> {
+        @Option(names = "--config", paramLabel = "FILE", required = true,
+                description = "HOCON configuration; reference.conf lists every key")
+        Path config;
+
+        @Override
+        public Integer call() throws Exception {
+            AppConfig loaded = ConfigLoader.load(config);
+            Logging.configure(loaded.log().withEnvironment(System.getenv()));
+            Appliance appliance = new Appliance(loaded, Optional.of(config));
+            CountDownLatch stopped = new CountDownLatch(1);
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                appliance.close();
+                stopped.countDown();
+            }, "hybridproxy-shutdown"));
+            try {
+                appliance.start();
+            } catch (Exception e) {
+                appliance.close();
+                throw e;
+            }
+            stopped.await();
+            return OK;
         }
     }
 
-    private static int runRole(Path configFile, PrintStream err) throws Exception {
-        AppConfig config = ConfigLoader.load(configFile);
-        Logging.configure(config.log().withEnvironment(System.getenv()));
-        Appliance appliance = new Appliance(config, java.util.Optional.of(configFile));
-        CountDownLatch stopped = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            appliance.close();
-            stopped.countDown();
-        }, "hybridproxy-shutdown"));
-        try {
-            appliance.start();
-        } catch (Exception e) {
-            appliance.close();
-            throw e;
+    @Command(name = "check", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+            description = {"Report what this host offers (kernel MPTCP, io_uring, epoll, capabilities, sysctls)"
+                    + " and what to fix.",
+                    "With --config, also validate the file and print the host changes `run` would make, as"
+                            + " commands that can be pasted into a shell."})
+    static final class CheckCommand implements Callable<Integer> {
+        @Option(names = "--config", paramLabel = "FILE", description = "configuration to validate")
+        Path config;
+
+        @CommandLine.ParentCommand
+        private Main main;
+
+        @Override
+        public Integer call() throws Exception {
+            return Check.run(Optional.ofNullable(config), main.out);
         }
-        stopped.await();
-        return 0;
     }
 
-    static java.util.Optional<String> option(List<String> args, String name) throws UsageException {
-        int i = args.indexOf(name);
-        if (i < 0) {
-            return java.util.Optional.empty();
+    @Command(name = "demo", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+            description = "Self-contained showcase on this machine: a concentrator, a cpe and a local target, MPTCP"
+                    + " over two loopback uplinks, SHA-256-verified bytes both ways, and what went over which"
+                    + " subflow.")
+    static final class DemoCommand implements Callable<Integer> {
+        @Option(names = "--bytes", paramLabel = "N", description = "bytes to move each way (default: ${DEFAULT-VALUE})")
+        long bytes = Demo.DEFAULT_BYTES;
+
+        @CommandLine.Spec
+        private CommandLine.Model.CommandSpec spec;
+
+        @CommandLine.ParentCommand
+        private Main main;
+
+        @Override
+        public Integer call() throws Exception {
+            if (bytes <= 0) {
+                throw new CommandLine.ParameterException(spec.commandLine(), "--bytes must be positive");
+            }
+            return Demo.run(bytes, main.out);
         }
-        if (i + 1 >= args.size()) {
-            throw new UsageException(name + " needs a value");
+    }
+
+    /** {@code --version}: this build's version and the runtime it found, which a bug report needs. */
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() throws IOException {
+            Properties properties = new Properties();
+            try (InputStream in = Main.class.getResourceAsStream("version.properties")) {
+                if (in != null) {
+                    properties.load(in);
+                }
+            }
+            io.netty.util.Version netty = io.netty.util.Version.identify().get("netty-common");
+            return new String[] {"hybridproxy " + properties.getProperty("version", "unknown"),
+                    "Java " + Runtime.version() + ", Netty " + (netty == null ? "unknown" : netty.artifactVersion())};
         }
-        return java.util.Optional.of(args.get(i + 1));
     }
 
     /** The innermost message, which is the one that says what went wrong (Netty wraps bind/connect failures). */
@@ -116,9 +190,7 @@ public final class Main {
         return message == null ? e.toString() : message;
     }
 
-    static final class UsageException extends Exception {
-        UsageException(String message) {
-            super(message);
-        }
+    private static String lowerFirst(String message) {
+        return message.isEmpty() ? message : Character.toLowerCase(message.charAt(0)) + message.substring(1);
     }
 }
