@@ -152,8 +152,7 @@ final class AdminRoutes {
         String done = backend.uplinks().apply(uplink, action, reason);
         LOG.log(System.Logger.Level.INFO, "uplink " + uplink + ": " + action.pathSegment() + " through the admin API"
                 + (reason.isEmpty() ? "" : " (" + reason + ")") + ": " + done);
-        return Response.json(200, new JsonWriter().beginObject().field("uplink", uplink)
-                .field("action", action.pathSegment()).field("result", done).endObject().toString());
+        return Response.json(200, StatusJson.uplinkAction(uplink, action, done));
     }
 
     /**
@@ -167,8 +166,8 @@ final class AdminRoutes {
         }
         Object parsed;
         try {
-            parsed = JsonReader.parse(body);
-        } catch (JsonReader.MalformedJsonException e) {
+            parsed = AdminJson.parse(body);
+        } catch (AdminJson.MalformedJsonException e) {
             throw AdminException.badRequest(e.getMessage());
         }
         if (!(parsed instanceof Map<?, ?> map)) {

@@ -1,5 +1,8 @@
 package net.hybridproxy.admin;
 
+import com.fasterxml.jackson.core.JsonGenerator;
+
+import java.io.IOException;
 import java.util.List;
 
 /** The JSON forms of the admin API's answers; field names are the API's contract (see the docs). */
@@ -8,110 +11,137 @@ final class StatusJson {
     }
 
     static String status(ApplianceStatus s) {
-        JsonWriter w = new JsonWriter().beginObject()
-                .field("role", s.role())
-                .field("engine", s.engine())
-                .field("transport", s.transport())
-                .field("uptimeSeconds", s.uptimeSeconds())
-                .field("sampledAtMillis", s.sampledAtMillis());
-        w.name("connections");
-        ApplianceStatus.Connections c = s.connections();
-        w.beginObject()
-                .field("active", c.active())
-                .field("max", c.max())
-                .field("total", c.total())
-                .field("refused", c.refused())
-                .field("mptcpFallbacks", c.mptcpFallbacks())
-                .field("authFailures", c.authFailures())
-                .field("convertErrors", c.convertErrors())
-                .field("bytesUpstream", c.bytesUpstream())
-                .field("bytesDownstream", c.bytesDownstream())
-                .endObject();
-        if (s.sessions() != null) {
-            ApplianceStatus.Sessions x = s.sessions();
-            w.name("sessions").beginObject()
-                    .field("sessions", x.sessions())
-                    .field("established", x.established())
-                    .field("streams", x.streams())
-                    .field("reorderBufferBytes", x.reorderBufferBytes())
-                    .field("overflowBudgetUsedBytes", x.overflowBudgetUsedBytes())
-                    .endObject();
-        }
-        w.name("uplinks").beginArray();
-        for (ApplianceStatus.Uplink u : s.uplinks()) {
-            w.beginObject()
-                    .field("name", u.name())
-                    .field("interface", u.interfaceName())
-                    .field("address", u.address())
-                    .field("configuredRole", u.configuredRole())
-                    .field("adminState", u.adminState())
-                    .field("usable", u.usable())
-                    .field("usableDetail", u.usableDetail())
-                    .field("subflows", u.subflows())
-                    .field("srttSeconds", u.srttSeconds())
-                    .field("cwndSegments", u.cwndSegments())
-                    .field("bytesSent", u.bytesSent())
-                    .field("bytesReceived", u.bytesReceived())
-                    .field("bytesRetransmitted", u.bytesRetransmitted())
-                    .field("subflowsOpened", u.subflowsOpened())
-                    .field("subflowsClosed", u.subflowsClosed())
-                    .field("joinFailures", u.joinFailures())
-                    .field("failovers", u.failovers())
-                    .endObject();
-        }
-        w.endArray();
-        w.name("subflows").beginArray();
-        for (ApplianceStatus.Subflow f : s.subflows()) {
-            w.beginObject()
-                    .field("uplink", f.uplink())
-                    .field("connection", f.connection())
-                    .field("subflowId", f.subflowId())
-                    .field("state", f.state())
-                    .field("srttSeconds", f.srttSeconds())
-                    .field("cwndSegments", f.cwndSegments())
-                    .field("bytesSent", f.bytesSent())
-                    .field("bytesReceived", f.bytesReceived())
-                    .field("bytesRetransmitted", f.bytesRetransmitted())
-                    .endObject();
-        }
-        w.endArray();
-        w.field("subflowsOmitted", s.subflowsOmitted());
-        w.name("recentFailovers").beginArray();
-        for (ApplianceStatus.Failover f : s.recentFailovers()) {
-            w.beginObject()
-                    .field("atMillis", f.atMillis())
-                    .field("uplink", f.uplink())
-                    .field("reason", f.reason())
-                    .field("remainingSubflows", f.remainingSubflows())
-                    .endObject();
-        }
-        w.endArray();
-        return w.endObject().toString();
+        return AdminJson.write(w -> {
+            w.writeStartObject();
+            w.writeStringField("role", s.role());
+            w.writeStringField("engine", s.engine());
+            w.writeStringField("transport", s.transport());
+            w.writeNumberField("uptimeSeconds", s.uptimeSeconds());
+            w.writeNumberField("sampledAtMillis", s.sampledAtMillis());
+            ApplianceStatus.Connections c = s.connections();
+            w.writeObjectFieldStart("connections");
+            w.writeNumberField("active", c.active());
+            w.writeNumberField("max", c.max());
+            w.writeNumberField("total", c.total());
+            w.writeNumberField("refused", c.refused());
+            w.writeNumberField("mptcpFallbacks", c.mptcpFallbacks());
+            w.writeNumberField("authFailures", c.authFailures());
+            w.writeNumberField("convertErrors", c.convertErrors());
+            w.writeNumberField("bytesUpstream", c.bytesUpstream());
+            w.writeNumberField("bytesDownstream", c.bytesDownstream());
+            w.writeEndObject();
+            if (s.sessions() != null) {
+                ApplianceStatus.Sessions x = s.sessions();
+                w.writeObjectFieldStart("sessions");
+                w.writeNumberField("sessions", x.sessions());
+                w.writeNumberField("established", x.established());
+                w.writeNumberField("streams", x.streams());
+                w.writeNumberField("reorderBufferBytes", x.reorderBufferBytes());
+                w.writeNumberField("overflowBudgetUsedBytes", x.overflowBudgetUsedBytes());
+                w.writeEndObject();
+            }
+            w.writeArrayFieldStart("uplinks");
+            for (ApplianceStatus.Uplink u : s.uplinks()) {
+                w.writeStartObject();
+                w.writeStringField("name", u.name());
+                w.writeStringField("interface", u.interfaceName());
+                w.writeStringField("address", u.address());
+                w.writeStringField("configuredRole", u.configuredRole());
+                w.writeStringField("adminState", u.adminState());
+                w.writeBooleanField("usable", u.usable());
+                w.writeStringField("usableDetail", u.usableDetail());
+                w.writeNumberField("subflows", u.subflows());
+                AdminJson.number(w, "srttSeconds", u.srttSeconds());
+                AdminJson.number(w, "cwndSegments", u.cwndSegments());
+                w.writeNumberField("bytesSent", u.bytesSent());
+                w.writeNumberField("bytesReceived", u.bytesReceived());
+                w.writeNumberField("bytesRetransmitted", u.bytesRetransmitted());
+                w.writeNumberField("subflowsOpened", u.subflowsOpened());
+                w.writeNumberField("subflowsClosed", u.subflowsClosed());
+                w.writeNumberField("joinFailures", u.joinFailures());
+                w.writeNumberField("failovers", u.failovers());
+                w.writeEndObject();
+            }
+            w.writeEndArray();
+            w.writeArrayFieldStart("subflows");
+            for (ApplianceStatus.Subflow f : s.subflows()) {
+                w.writeStartObject();
+                w.writeStringField("uplink", f.uplink());
+                w.writeNumberField("connection", f.connection());
+                w.writeNumberField("subflowId", f.subflowId());
+                w.writeStringField("state", f.state());
+                AdminJson.number(w, "srttSeconds", f.srttSeconds());
+                w.writeNumberField("cwndSegments", f.cwndSegments());
+                w.writeNumberField("bytesSent", f.bytesSent());
+                w.writeNumberField("bytesReceived", f.bytesReceived());
+                w.writeNumberField("bytesRetransmitted", f.bytesRetransmitted());
+                w.writeEndObject();
+            }
+            w.writeEndArray();
+            w.writeNumberField("subflowsOmitted", s.subflowsOmitted());
+            w.writeArrayFieldStart("recentFailovers");
+            for (ApplianceStatus.Failover f : s.recentFailovers()) {
+                w.writeStartObject();
+                w.writeNumberField("atMillis", f.atMillis());
+                w.writeStringField("uplink", f.uplink());
+                w.writeStringField("reason", f.reason());
+                w.writeNumberField("remainingSubflows", f.remainingSubflows());
+                w.writeEndObject();
+            }
+            w.writeEndArray();
+            w.writeEndObject();
+        });
     }
 
     static String readiness(Readiness r) {
-        JsonWriter w = new JsonWriter().beginObject().field("ready", r.ready()).name("checks").beginArray();
-        for (Readiness.Check c : r.checks()) {
-            w.beginObject().field("name", c.name()).field("ok", c.ok()).field("detail", c.detail()).endObject();
-        }
-        return w.endArray().endObject().toString();
+        return AdminJson.write(w -> {
+            w.writeStartObject();
+            w.writeBooleanField("ready", r.ready());
+            w.writeArrayFieldStart("checks");
+            for (Readiness.Check c : r.checks()) {
+                w.writeStartObject();
+                w.writeStringField("name", c.name());
+                w.writeBooleanField("ok", c.ok());
+                w.writeStringField("detail", c.detail());
+                w.writeEndObject();
+            }
+            w.writeEndArray();
+            w.writeEndObject();
+        });
     }
 
     static String reload(ConfigReload.Result r) {
-        JsonWriter w = new JsonWriter().beginObject().name("applied");
-        strings(w, r.applied());
-        w.name("needsRestart");
-        strings(w, r.needsRestart());
-        return w.endObject().toString();
+        return AdminJson.write(w -> {
+            w.writeStartObject();
+            strings(w, "applied", r.applied());
+            strings(w, "needsRestart", r.needsRestart());
+            w.writeEndObject();
+        });
+    }
+
+    static String uplinkAction(String uplink, UplinkAction action, String result) {
+        return AdminJson.write(w -> {
+            w.writeStartObject();
+            w.writeStringField("uplink", uplink);
+            w.writeStringField("action", action.pathSegment());
+            w.writeStringField("result", result);
+            w.writeEndObject();
+        });
     }
 
     static String message(String key, String text) {
-        return new JsonWriter().beginObject().field(key, text).endObject().toString();
+        return AdminJson.write(w -> {
+            w.writeStartObject();
+            w.writeStringField(key, text);
+            w.writeEndObject();
+        });
     }
 
-    private static void strings(JsonWriter w, List<String> values) {
-        w.beginArray();
-        values.forEach(w::value);
-        w.endArray();
+    private static void strings(JsonGenerator w, String name, List<String> values) throws IOException {
+        w.writeArrayFieldStart(name);
+        for (String value : values) {
+            w.writeString(value);
+        }
+        w.writeEndArray();
     }
 }
