@@ -73,7 +73,7 @@ final class AdminRoutes {
     private final Supplier<AdminSettings> settings;
     private final List<Route> routes = new ArrayList<>();
 
-    AdminRoutes(AdminBackend backend, Supplier<AdminSettings> settings, String statusPage) {
+    AdminRoutes(AdminBackend backend, Supplier<AdminSettings> settings, String statusPage, UplinkHistory history) {
         this.backend = backend;
         this.settings = settings;
         routes.add(new Route("GET", "/", false, false, r -> new Response(200, "text/html; charset=utf-8",
@@ -88,7 +88,7 @@ final class AdminRoutes {
         routes.add(new Route("GET", "/metrics", true, true,
                 r -> new Response(200, PROMETHEUS_TEXT, backend.registry().scrape(), Map.of())));
         routes.add(new Route("GET", "/api/v1/status", true, true,
-                r -> Response.json(200, StatusJson.status(backend.status().status()))));
+                r -> Response.json(200, StatusJson.status(backend.status().status(), history.series()))));
         routes.add(new Route("POST", "/api/v1/uplinks/*/*", true, true, this::uplinkAction));
         routes.add(new Route("POST", "/api/v1/reload", true, true, r -> {
             requireEmptyObject(r.body(), Set.of());

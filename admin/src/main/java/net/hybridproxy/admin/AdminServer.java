@@ -20,6 +20,7 @@ import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.ExecutorService;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -45,6 +46,7 @@ public final class AdminServer implements AutoCloseable {
     private final AtomicReference<AdminSettings> settings;
     private final String statusPage;
     private final AtomicInteger connections = new AtomicInteger();
+    private final UplinkHistory history = new UplinkHistory();
     private EventLoopGroup group;
     private ExecutorService work;
     private Channel listener;
@@ -61,7 +63,10 @@ public final class AdminServer implements AutoCloseable {
                 NioIoHandler.newFactory());
         work = new ThreadPoolExecutor(1, 1, 0, TimeUnit.SECONDS, new ArrayBlockingQueue<>(WORK_QUEUE),
                 new DefaultThreadFactory("hybridproxy-admin-work", true), new ThreadPoolExecutor.AbortPolicy());
-        AdminRoutes routes = new AdminRoutes(backend, settings::get, statusPage);
+        AdminRoutes routes = new AdminRoutes(backend, settings::get, statusPage, history);
+        // The sparklines' samples: taken on the work thread (a status is a copy, but the work thread is where
+        // the data plane's figures are read), skipped when the queue is full rather than queued behind requests.
+        group.next().scheduleAtFixedRate(this::sampleHistory, 0, UplinkHistory.INTERVAL_MILLIS, TimeUnit.MILLISECONDS);
         try {
             listener = new ServerBootstrap()
                     .group(group)
@@ -94,6 +99,20 @@ public final class AdminServer implements AutoCloseable {
         LOG.log(System.Logger.Level.INFO, "admin server on http://" + describe(address())
                 + (settings.get().token().isEmpty() ? " (no token: loopback only)" : " (bearer token required)"));
         return this;
+    }
+
+    private void sampleHistory() {
+        try {
+            work.execute(() -> {
+                try {
+                    history.record(System.currentTimeMillis(), backend.status().status());
+                } catch (RuntimeException e) {
+                    LOG.log(System.Logger.Level.WARNING, "status history sample failed", e);
+                }
+            });
+        } catch (RejectedExecutionException busy) {
+            // The work queue is full of requests: this interval's sample is skipped, the next one is taken.
+        }
     }
 
     /** The bound address (with the real port when the configured one was 0). */

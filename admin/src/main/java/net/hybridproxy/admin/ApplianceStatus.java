@@ -55,11 +55,14 @@ public record ApplianceStatus(String role, String engine, String transport, long
      * @param usableDetail  why it is (not) usable, for the operator
      * @param srttSeconds   mean smoothed RTT over its open subflows; NaN when it has none
      * @param cwndSegments  mean congestion window over its open subflows, in segments; NaN when it has none
+     * @param mptcpFallbacks connections whose first subflow left by this uplink and fell back to plain TCP (an
+     *                       MPTCP option stripped or refused on its path)
      */
     public record Uplink(String name, String interfaceName, String address, String configuredRole,
                          String adminState, boolean usable, String usableDetail, int subflows, double srttSeconds,
                          double cwndSegments, long bytesSent, long bytesReceived, long bytesRetransmitted,
-                         long subflowsOpened, long subflowsClosed, long joinFailures, long failovers) {
+                         long subflowsOpened, long subflowsClosed, long joinFailures, long failovers,
+                         long mptcpFallbacks) {
     }
 
     /**

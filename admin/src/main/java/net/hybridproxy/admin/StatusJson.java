@@ -10,7 +10,7 @@ final class StatusJson {
     private StatusJson() {
     }
 
-    static String status(ApplianceStatus s) {
+    static String status(ApplianceStatus s, List<UplinkHistory.Series> history) {
         return AdminJson.write(w -> {
             w.writeStartObject();
             w.writeStringField("role", s.role());
@@ -60,6 +60,11 @@ final class StatusJson {
                 w.writeNumberField("subflowsClosed", u.subflowsClosed());
                 w.writeNumberField("joinFailures", u.joinFailures());
                 w.writeNumberField("failovers", u.failovers());
+                w.writeNumberField("mptcpFallbacks", u.mptcpFallbacks());
+                UplinkHistory.Series window = history.stream().filter(h -> h.uplink().equals(u.name())).findFirst()
+                        .orElse(null);
+                w.writeBooleanField("mptcpImpaired", window != null && window.mptcpImpaired());
+                w.writeStringField("mptcpDetail", window == null ? "" : window.mptcpDetail());
                 w.writeEndObject();
             }
             w.writeEndArray();
@@ -79,6 +84,23 @@ final class StatusJson {
             }
             w.writeEndArray();
             w.writeNumberField("subflowsOmitted", s.subflowsOmitted());
+            w.writeObjectFieldStart("history");
+            w.writeNumberField("intervalSeconds", UplinkHistory.INTERVAL_MILLIS / 1000);
+            w.writeArrayFieldStart("uplinks");
+            for (UplinkHistory.Series h : history) {
+                w.writeStartObject();
+                w.writeStringField("name", h.uplink());
+                w.writeArrayFieldStart("atMillis");
+                for (long at : h.atMillis()) {
+                    w.writeNumber(at);
+                }
+                w.writeEndArray();
+                numbers(w, "sentBitsPerSecond", h.sentBitsPerSecond());
+                numbers(w, "receivedBitsPerSecond", h.receivedBitsPerSecond());
+                w.writeEndObject();
+            }
+            w.writeEndArray();
+            w.writeEndObject();
             w.writeArrayFieldStart("recentFailovers");
             for (ApplianceStatus.Failover f : s.recentFailovers()) {
                 w.writeStartObject();
@@ -135,6 +157,14 @@ final class StatusJson {
             w.writeStringField(key, text);
             w.writeEndObject();
         });
+    }
+
+    private static void numbers(JsonGenerator w, String name, List<Double> values) throws IOException {
+        w.writeArrayFieldStart(name);
+        for (double value : values) {
+            w.writeNumber(Math.round(value));
+        }
+        w.writeEndArray();
     }
 
     private static void strings(JsonGenerator w, String name, List<String> values) throws IOException {

@@ -42,7 +42,7 @@ class AdminServerTest {
         AdminBackend backend = new AdminBackend(registry,
                 () -> new ApplianceStatus("cpe", "kernel", "epoll", 5, 1_000, List.of(
                         new ApplianceStatus.Uplink("dsl", "dsl0", "198.18.10.1", "primary", "active", true, "up",
-                                1, 0.012, 10, 1000, 2000, 0, 1, 0, 0, 0)),
+                                1, 0.012, 10, 1000, 2000, 0, 1, 0, 0, 0, 0)),
                         List.of(), 0, new ApplianceStatus.Connections(1, 10, 2, 0, 0, 0, 0, 5, 6), List.of()),
                 () -> new Readiness(List.of(new Readiness.Check("uplinks", ready.get(), "dsl usable"))),
                 (uplink, action, reason) -> {
@@ -141,6 +141,10 @@ class AdminServerTest {
         assertEquals("application/json", r.headers().firstValue("content-type").orElseThrow());
         assertTrue(r.body().startsWith("{\"role\":\"cpe\",\"engine\":\"kernel\",\"transport\":\"epoll\""), r.body());
         assertTrue(r.body().contains("\"srttSeconds\":0.012"), r.body());
+        // The server samples its history from the start; two samples make the first interval.
+        assertTrue(r.body().contains("\"history\":{\"intervalSeconds\":5,\"uplinks\":["), r.body());
+        assertTrue(r.body().contains("\"mptcpFallbacks\":0,\"mptcpImpaired\":false,\"mptcpDetail\":\"\""),
+                r.body());
     }
 
     @Test

@@ -93,6 +93,7 @@ public final class Appliance implements AutoCloseable {
         this.userspaceStats = new UserspaceStats(config.uplinks().stream().map(AppConfig.Uplink::name).toList(),
                 failovers, config.admin().sampleInterval());
         userspaceStats.onAuthFailures(counters::addAuthFailures);
+        counters.onMptcpFallback(local -> uplinkStats.forLocalAddress(local).mptcpFallback());
         this.uplinkController = new UplinkController(config);
     }
 

@@ -230,6 +230,51 @@ class KernelPathNetnsE2eTest {
         }
     }
 
+    /**
+     * A middlebox stripping MPTCP's options on DSL (where the cpe's first subflows leave): connections fall back
+     * to plain TCP and still work, and the status API flags DSL, with the figures behind the flag, within one
+     * history interval. LTE is not flagged.
+     */
+    @Test
+    @Order(6)
+    void anUplinkWhosePathStripsMptcpIsFlagged() throws Exception {
+        lab.stripMptcpOption(Link.DSL, true);
+        try {
+            TrafficResult up = transfer("--up", MIB);
+            assertTrue(up.ok(), () -> "a stripped path must still carry traffic: " + up + "\n" + logs());
+            long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+            String dsl = "";
+            while (System.nanoTime() < deadline) {
+                dsl = uplinkStatus(lab.cpe(), "dsl");
+                if (dsl.contains("\"mptcpImpaired\":true")) {
+                    break;
+                }
+                Thread.sleep(500);
+            }
+            assertTrue(dsl.contains("\"mptcpImpaired\":true"), dsl);
+            assertTrue(dsl.contains("connections fell back to plain TCP"), dsl);
+            assertTrue(!dsl.contains("\"mptcpFallbacks\":0,"), dsl);
+            String lte = uplinkStatus(lab.cpe(), "lte");
+            assertTrue(lte.contains("\"mptcpImpaired\":false"), lte);
+            assertTrue(scrape(lab.cpe()).lines().anyMatch(l -> l.startsWith("hybridproxy_uplink_mptcp_fallbacks_total{")
+                    && l.contains("uplink=\"dsl\"") && !l.endsWith(" 0.0")), "no fallback metric for dsl");
+        } finally {
+            lab.stripMptcpOption(Link.DSL, false);
+        }
+    }
+
+    /** One uplink's object in the cpe's {@code /api/v1/status} (uplink objects hold no nested object). */
+    private static String uplinkStatus(Netns ns, String uplink) throws Exception {
+        try (NamespaceForwarder admin = new NamespaceForwarder(ns.name(), new InetSocketAddress("127.0.0.1", 9190))) {
+            HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
+                    URI.create(admin.baseUri() + "/api/v1/status")).build(), HttpResponse.BodyHandlers.ofString());
+            assertEquals(200, r.statusCode(), r.body());
+            int start = r.body().indexOf("{\"name\":\"" + uplink + "\"");
+            assertTrue(start >= 0, r.body());
+            return r.body().substring(start, r.body().indexOf('}', start) + 1);
+        }
+    }
+
     private TrafficResult transfer(String direction, long bytes) {
         return lab.runTrafficClient(lab.client(), Duration.ofSeconds(120), "--connect",
                 HybridAccessLab.SERVER_ADDR + ":" + HybridAccessLab.TRAFFIC_PORT, direction, String.valueOf(bytes));

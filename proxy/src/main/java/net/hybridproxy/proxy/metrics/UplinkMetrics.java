@@ -30,6 +30,8 @@ import java.util.function.ToDoubleFunction;
  *       reset, unreachable, mptcp_reset, closed or error;</li>
  *   <li>{@code hybridproxy_uplink_failovers_total{uplink}} (counter): subflows lost with an error while their
  *       connection continued on other uplinks;</li>
+ *   <li>{@code hybridproxy_uplink_mptcp_fallbacks_total{uplink}} (counter): connections whose first subflow left by
+ *       the uplink and fell back to plain TCP (an MPTCP option stripped or refused on that path);</li>
  *   <li>{@code hybridproxy_uplink_usable{uplink}} (gauge): 1 when the interface is up with its address and the
  *       uplink is not disabled;</li>
  *   <li>{@code hybridproxy_uplink_admin_state{uplink, state}} (gauge): 1 for the current state of active,
@@ -97,6 +99,8 @@ public final class UplinkMetrics implements MeterBinder {
                     "Additional subflows (MP_JOIN) tried on the uplink");
             counter(registry, "hybridproxy.uplink.failovers", null, u, Uplinks.FAILOVERS,
                     "Subflows lost with an error while their connection continued on other uplinks");
+            counter(registry, "hybridproxy.uplink.mptcp.fallbacks", null, u, Uplinks.MPTCP_FALLBACKS,
+                    "Connections whose first subflow left by the uplink and fell back to plain TCP");
             for (UplinkStats.JoinFailure reason : UplinkStats.JoinFailure.values()) {
                 FunctionCounter.builder("hybridproxy.uplink.join.failures", u, x -> x.joinFailures.get(reason).sum())
                         .tags(tags).tag("uplink", name).tag("reason", reason.label())
@@ -127,7 +131,7 @@ public final class UplinkMetrics implements MeterBinder {
     }
 
     private enum Uplinks {
-        SENT, RECEIVED, RETRANSMITTED, OPENED, CLOSED, JOIN_ATTEMPTS, FAILOVERS;
+        SENT, RECEIVED, RETRANSMITTED, OPENED, CLOSED, JOIN_ATTEMPTS, FAILOVERS, MPTCP_FALLBACKS;
 
         long of(UplinkStats.Uplink u) {
             return switch (this) {
@@ -138,6 +142,7 @@ public final class UplinkMetrics implements MeterBinder {
                 case CLOSED -> u.subflowsClosed();
                 case JOIN_ATTEMPTS -> u.joinAttempts();
                 case FAILOVERS -> u.failovers();
+                case MPTCP_FALLBACKS -> u.mptcpFallbacks();
             };
         }
     }

@@ -58,6 +58,7 @@ public final class UplinkStats {
         final LongAdder subflowsClosed = new LongAdder();
         final LongAdder joinAttempts = new LongAdder();
         final LongAdder failovers = new LongAdder();
+        final LongAdder mptcpFallbacks = new LongAdder();
         final Map<JoinFailure, LongAdder> joinFailures = new EnumMap<>(JoinFailure.class);
         volatile Gauges gauges = Gauges.NONE;
 
@@ -104,6 +105,11 @@ public final class UplinkStats {
             return failovers.sum();
         }
 
+        /** Connections whose first subflow left by this uplink and fell back to plain TCP. */
+        public long mptcpFallbacks() {
+            return mptcpFallbacks.sum();
+        }
+
         public Gauges gauges() {
             return gauges;
         }
@@ -144,6 +150,10 @@ public final class UplinkStats {
 
         public void failover() {
             failovers.increment();
+        }
+
+        public void mptcpFallback() {
+            mptcpFallbacks.increment();
         }
 
         public void publish(Gauges latest) {

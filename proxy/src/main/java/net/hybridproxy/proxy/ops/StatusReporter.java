@@ -93,6 +93,6 @@ public final class StatusReporter implements StatusSource {
         return new ApplianceStatus.Uplink(name, iface, address, role, adminState, unusable == null,
                 unusable == null ? "up" : unusable, g.subflows(), g.srttSeconds(), g.cwndSegments(), s.bytesSent(),
                 s.bytesReceived(), s.bytesRetransmitted(), s.subflowsOpened(), s.subflowsClosed(), s.joinFailures(),
-                s.failovers());
+                s.failovers(), s.mptcpFallbacks());
     }
 }

@@ -92,7 +92,7 @@ final class ConvertReplyHandler extends ChannelInboundHandlerAdapter {
         }
         if (net.hybridproxy.proxy.transport.NativeSocketOptions.isKernelSocket(ctx.channel())
                 && !net.hybridproxy.proxy.transport.NativeSocketOptions.isMptcp(ctx.channel())) {
-            counters.mptcpFallback();
+            counters.mptcpFallback(ctx.channel());
             LOG.log(Level.WARNING, () -> label + ": the concentrator connection fell back to plain TCP "
                     + "(MPTCP option stripped or refused on the path)");
         }

@@ -62,7 +62,7 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
         // A userspace stream is not a socket: it has neither an MPTCP fallback nor kernel subflows to sample.
         if (NativeSocketOptions.isKernelSocket(client)) {
             if (!NativeSocketOptions.isMptcp(client)) {
-                context.counters().mptcpFallback();
+                context.counters().mptcpFallback(client);
             }
             context.multipathChannels().add(client);
         }

@@ -1,13 +1,17 @@
 package net.hybridproxy.proxy.role;
 
+import io.netty.channel.Channel;
 import net.hybridproxy.engine.convert.ConvertErrorCode;
 import net.hybridproxy.proxy.logging.ConnectionLog;
 import net.hybridproxy.proxy.relay.RelaySession;
 
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.util.EnumMap;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.function.Consumer;
 import java.util.function.LongConsumer;
 
 /**
@@ -26,6 +30,7 @@ public final class ProxyCounters {
     private final LongAdder bytesDownstream = new LongAdder();
     private final Map<ConvertErrorCode, LongAdder> convertErrors = new EnumMap<>(ConvertErrorCode.class);
     private volatile LongConsumer setupLatencyNanos = nanos -> { };
+    private volatile Consumer<InetAddress> fallbackByLocalAddress = local -> { };
 
     public ProxyCounters(int maxConnections) {
         this.maxConnections = maxConnections;
@@ -74,8 +79,17 @@ public final class ProxyCounters {
                 session.bytesDownstream(), session.ageNanos());
     }
 
-    public void mptcpFallback() {
+    /** Where each fallback is attributed to an uplink, by the connection's local address; nothing until set. */
+    public void onMptcpFallback(Consumer<InetAddress> byLocalAddress) {
+        this.fallbackByLocalAddress = byLocalAddress;
+    }
+
+    /** A connection that was meant to be MPTCP and fell back to plain TCP, counted on its local address's uplink. */
+    public void mptcpFallback(Channel channel) {
         mptcpFallbacks.increment();
+        if (channel.localAddress() instanceof InetSocketAddress local) {
+            fallbackByLocalAddress.accept(local.getAddress());
+        }
     }
 
     public void authFailure() {

@@ -84,7 +84,7 @@ public final class SidecarRole implements Role {
             if (mptcpIn) {
                 context.multipathChannels().add(client);
                 if (!NativeSocketOptions.isMptcp(client)) {
-                    context.counters().mptcpFallback();
+                    context.counters().mptcpFallback(client);
                 }
             }
             String label = "sidecar " + RoleContext.describe((InetSocketAddress) client.remoteAddress()) + " -> "
@@ -110,7 +110,7 @@ public final class SidecarRole implements Role {
                 if (!mptcpIn) {
                     context.multipathChannels().add(connect.channel());
                     if (!NativeSocketOptions.isMptcp(connect.channel())) {
-                        context.counters().mptcpFallback();
+                        context.counters().mptcpFallback(connect.channel());
                     }
                 }
                 context.relay(client, connect.channel(), label);

@@ -233,6 +233,10 @@ final class RunningAppliances implements AutoCloseable {
         return ok(get(cpeAdmin, "/metrics", TOKEN));
     }
 
+    String cpeStatus() throws Exception {
+        return ok(get(cpeAdmin, "/api/v1/status", TOKEN));
+    }
+
     String scrapeConcentrator() throws Exception {
         return ok(get(concentratorAdmin, "/metrics", null));
     }

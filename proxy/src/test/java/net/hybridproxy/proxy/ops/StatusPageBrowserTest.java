@@ -31,8 +31,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * The status page in headless Chromium (Debian chromium + chromium-driver) against running appliances while
  * traffic flows: the page must show both uplinks, the subflow table, and byte figures that grow between polls.
- * It saves a screenshot to target/status-page.png (and to the path in the system property
- * {@code hybridproxy.screenshot}, which is how the README's picture is made).
+ * A second test drives the uplink buttons with the token and photographs the cpe's and the concentrator's pages.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class StatusPageBrowserTest {
@@ -80,15 +79,78 @@ class StatusPageBrowserTest {
         }
     }
 
-    @Test
-    void thePageShowsLiveFiguresForEveryUplink() throws Exception {
+    private static WebDriver browser() {
         ChromeOptions options = new ChromeOptions();
         options.setBinary(CHROMIUM.toFile());
         options.addArguments("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1400,1100", "--no-first-run", "--disable-extensions");
+                "--window-size=1700,1100", "--no-first-run", "--disable-extensions");
         ChromeDriverService service = new ChromeDriverService.Builder()
                 .usingDriverExecutable(CHROMEDRIVER.toFile()).usingAnyFreePort().build();
-        WebDriver browser = new ChromeDriver(service, options);
+        return new ChromeDriver(service, options);
+    }
+
+    /**
+     * The uplink buttons, as an operator uses them: the token is typed once into the page's form (never in the
+     * address), a click on lte's "drain" drains it (the API's own status says so), "enable" restores it. The
+     * sparklines fill with the server's 5 s samples, and the concentrator's page is photographed too.
+     */
+    @Test
+    void theButtonsActWithTheTokenAndTheSparklinesFill() throws Exception {
+        WebDriver browser = browser();
+        try {
+            browser.get(pair.cpeAdmin.baseUri() + "/");
+            WebDriverWait wait = new WebDriverWait(browser, Duration.ofSeconds(30));
+            wait.ignoring(StaleElementReferenceException.class);
+            wait.until(b -> b.findElement(By.id("auth")).isDisplayed());
+            browser.findElement(By.id("auth-token")).sendKeys(RunningAppliances.TOKEN);
+            browser.findElement(By.cssSelector("#auth-form button")).click();
+            wait.until(b -> !b.findElements(By.cssSelector("#uplinks tr[data-uplink='lte']")).isEmpty());
+            assertEquals(RunningAppliances.TOKEN, ((JavascriptExecutor) browser).executeScript(
+                    "return sessionStorage.getItem('hybridproxy-token')"), "the token is kept for the tab");
+
+            browser.findElement(By.cssSelector("#uplinks tr[data-uplink='lte'] button[data-action='drain']")).click();
+            wait.until(b -> "draining".equals(b.findElement(By.cssSelector("#uplinks tr[data-uplink='lte']"))
+                    .getDomAttribute("data-admin-state")));
+            assertTrue(pair.cpeStatus().contains("\"name\":\"lte\",\"interface\":\"lo\",\"address\":\""
+                    + RunningAppliances.LTE + "\",\"configuredRole\":\"primary\",\"adminState\":\"draining\""),
+                    "the API must agree with the page");
+            browser.findElement(By.cssSelector("#uplinks tr[data-uplink='lte'] button[data-action='enable']")).click();
+            wait.until(b -> "active".equals(b.findElement(By.cssSelector("#uplinks tr[data-uplink='lte']"))
+                    .getDomAttribute("data-admin-state")));
+            assertEquals("lte enable", browser.findElement(By.id("action-result")).getDomAttribute("data-done"));
+
+            // Two server samples (5 s apart) make the first point of each sparkline; the README's pictures are
+            // taken with more (-Dhybridproxy.sparkline-points=12: a minute of traffic).
+            int points = Integer.getInteger("hybridproxy.sparkline-points", 2);
+            new WebDriverWait(browser, Duration.ofSeconds(20 + 5L * points))
+                    .ignoring(StaleElementReferenceException.class)
+                    .until(b -> Integer.parseInt(b.findElement(By.cssSelector(
+                            "#uplinks tr[data-uplink='dsl'] svg.spark")).getDomAttribute("data-points")) >= points);
+            screenshot(browser, "status-page.png");
+
+            browser.get(pair.concentratorAdmin.baseUri() + "/");
+            wait.until(b -> b.findElement(By.id("live-text")).getText().startsWith("live"));
+            screenshot(browser, "status-page-concentrator.png");
+        } finally {
+            browser.quit();
+        }
+    }
+
+    /** Saves to target/NAME, and under the directory in {@code hybridproxy.screenshots} (the README's pictures). */
+    private static void screenshot(WebDriver browser, String name) throws Exception {
+        File shot = ((ChromeDriver) browser).getScreenshotAs(OutputType.FILE);
+        Path target = Path.of("target", name);
+        Files.copy(shot.toPath(), target, StandardCopyOption.REPLACE_EXISTING);
+        String docs = System.getProperty("hybridproxy.screenshots");
+        if (docs != null) {
+            Files.copy(shot.toPath(), Path.of(docs, name), StandardCopyOption.REPLACE_EXISTING);
+        }
+        assertTrue(Files.size(target) > 10_000, name + " looks empty");
+    }
+
+    @Test
+    void thePageShowsLiveFiguresForEveryUplink() throws Exception {
+        WebDriver browser = browser();
         try {
             browser.get(pair.cpeAdmin.baseUri() + "/#token=" + RunningAppliances.TOKEN);
             WebDriverWait wait = new WebDriverWait(browser, Duration.ofSeconds(20));
@@ -124,14 +186,6 @@ class StatusPageBrowserTest {
             wait.until(b -> Long.parseLong(b.findElement(By.cssSelector("#uplinks tr[data-uplink='dsl']"))
                     .getDomAttribute("data-bytes-sent")) > sentBefore);
 
-            File shot = ((ChromeDriver) browser).getScreenshotAs(OutputType.FILE);
-            Path target = Path.of("target", "status-page.png");
-            Files.copy(shot.toPath(), target, StandardCopyOption.REPLACE_EXISTING);
-            String docs = System.getProperty("hybridproxy.screenshot");
-            if (docs != null) {
-                Files.copy(shot.toPath(), Path.of(docs), StandardCopyOption.REPLACE_EXISTING);
-            }
-            assertTrue(Files.size(target) > 10_000, "screenshot looks empty");
         } finally {
             browser.quit();
         }
