@@ -3,8 +3,11 @@ package net.hybridproxy.proxy.ops;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.TestMethodOrder;
 import org.openqa.selenium.By;
 import org.openqa.selenium.JavascriptExecutor;
 import org.openqa.selenium.StaleElementReferenceException;
@@ -34,12 +37,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * A second test drives the uplink buttons with the token and photographs the cpe's and the concentrator's pages.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class StatusPageBrowserTest {
     private static final Path CHROMIUM = Path.of("/usr/bin/chromium");
     private static final Path CHROMEDRIVER = Path.of("/usr/bin/chromedriver");
     /** Traffic is paced (a chunk every few ms) and bounded in time, so the test cannot flood anything. */
     private static final int CHUNK = 64 * 1024;
-    private static final Duration MAX_TRAFFIC = Duration.ofSeconds(60);
+    private static final Duration MAX_TRAFFIC = Duration.ofSeconds(120);
 
     private RunningAppliances pair;
     private final AtomicBoolean sending = new AtomicBoolean(true);
@@ -95,6 +99,7 @@ class StatusPageBrowserTest {
      * sparklines fill with the server's 5 s samples, and the concentrator's page is photographed too.
      */
     @Test
+    @Order(2)
     void theButtonsActWithTheTokenAndTheSparklinesFill() throws Exception {
         WebDriver browser = browser();
         try {
@@ -108,13 +113,13 @@ class StatusPageBrowserTest {
             assertEquals(RunningAppliances.TOKEN, ((JavascriptExecutor) browser).executeScript(
                     "return sessionStorage.getItem('hybridproxy-token')"), "the token is kept for the tab");
 
-            browser.findElement(By.cssSelector("#uplinks tr[data-uplink='lte'] button[data-action='drain']")).click();
+            click(wait, "#uplinks tr[data-uplink='lte'] button[data-action='drain']");
             wait.until(b -> "draining".equals(b.findElement(By.cssSelector("#uplinks tr[data-uplink='lte']"))
                     .getDomAttribute("data-admin-state")));
             assertTrue(pair.cpeStatus().contains("\"name\":\"lte\",\"interface\":\"lo\",\"address\":\""
                     + RunningAppliances.LTE + "\",\"configuredRole\":\"primary\",\"adminState\":\"draining\""),
                     "the API must agree with the page");
-            browser.findElement(By.cssSelector("#uplinks tr[data-uplink='lte'] button[data-action='enable']")).click();
+            click(wait, "#uplinks tr[data-uplink='lte'] button[data-action='enable']");
             wait.until(b -> "active".equals(b.findElement(By.cssSelector("#uplinks tr[data-uplink='lte']"))
                     .getDomAttribute("data-admin-state")));
             assertEquals("lte enable", browser.findElement(By.id("action-result")).getDomAttribute("data-done"));
@@ -136,6 +141,14 @@ class StatusPageBrowserTest {
         }
     }
 
+    /** Clicks what the selector finds, finding it again if a poll re-rendered the table in between. */
+    private static void click(WebDriverWait wait, String selector) {
+        wait.until(b -> {
+            b.findElement(By.cssSelector(selector)).click();
+            return true;
+        });
+    }
+
     /** Saves to target/NAME, and under the directory in {@code hybridproxy.screenshots} (the README's pictures). */
     private static void screenshot(WebDriver browser, String name) throws Exception {
         File shot = ((ChromeDriver) browser).getScreenshotAs(OutputType.FILE);
@@ -149,6 +162,7 @@ class StatusPageBrowserTest {
     }
 
     @Test
+    @Order(1)
     void thePageShowsLiveFiguresForEveryUplink() throws Exception {
         WebDriver browser = browser();
         try {
