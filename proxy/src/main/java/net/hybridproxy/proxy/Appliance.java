@@ -73,7 +73,7 @@ public final class Appliance implements AutoCloseable {
     private EventLoopGroup workerGroup;
     private volatile Role role;
     private Optional<KernelPathManager> pathManager = Optional.empty();
-    private Optional<CaptureRules> captureRules = Optional.empty();
+    private volatile Optional<CaptureRules> captureRules = Optional.empty();
     private Optional<MptcpEventMonitor> eventMonitor = Optional.empty();
     private Optional<AdminServer> adminServer = Optional.empty();
     private JvmGcMetrics gcMetrics;
@@ -97,6 +97,17 @@ public final class Appliance implements AutoCloseable {
         this.uplinkController = new UplinkController(config);
     }
 
+    /** A reload's new bypass rules: the capture table replaced in one transaction, the routing adjusted. */
+    private synchronized void replaceCaptureRules(AppConfig next) throws Exception {
+        if (captureRules.isEmpty()) {
+            return; // the operator manages the firewall (cpe.install-capture-rules = false)
+        }
+        CaptureRules rules = new CaptureRules(next);
+        rules.install(captureRules);
+        captureRules = Optional.of(rules);
+        LOG.log(Level.INFO, "replaced capture rules: " + next.cpe().orElseThrow().bypass().size() + " bypass rules");
+    }
+
     public Appliance start() throws Exception {
         AppConfig config = this.config.get();
         // Every role has one MPTCP side (even the sidecar), so the kernel engine must work before anything binds.
@@ -115,7 +126,7 @@ public final class Appliance implements AutoCloseable {
         pathManager = KernelPathManager.prepare(config);
         uplinkController.start();
         if (config.cpe().map(AppConfig.Cpe::installCaptureRules).orElse(false)) {
-            CaptureRules rules = new CaptureRules(config.cpe().orElseThrow());
+            CaptureRules rules = new CaptureRules(config);
             if (!rules.isEmpty()) {
                 rules.install();
                 captureRules = Optional.of(rules);
@@ -214,7 +225,8 @@ public final class Appliance implements AutoCloseable {
                 new ReadinessProbe(this.config::get, () -> role, uplinkController, multipathChannels, transport,
                         workerGroup, userspaceStats),
                 uplinkController,
-                new ConfigReloader(configFile, this.config, uplinkController, token -> server.get().updateToken(token)));
+                new ConfigReloader(configFile, this.config, uplinkController, token -> server.get().updateToken(token),
+                        this::replaceCaptureRules));
         server.set(new AdminServer(settings, backend).start());
         adminServer = Optional.of(server.get());
     }

@@ -54,9 +54,10 @@ final class Check {
             out.println();
             out.println("Host changes `run` will make:");
             out.print(indent(KernelPathManager.describe(config)));
-            config.cpe().filter(AppConfig.Cpe::installCaptureRules).map(CaptureRules::new)
+            config.cpe().filter(AppConfig.Cpe::installCaptureRules).map(c -> new CaptureRules(config))
                     .filter(r -> !r.isEmpty()).ifPresent(r -> out.print(indent(r.describe())));
-            config.cpe().filter(c -> !c.installCaptureRules()).map(CaptureRules::new).filter(r -> !r.isEmpty())
+            config.cpe().filter(c -> !c.installCaptureRules()).map(c -> new CaptureRules(config))
+                    .filter(r -> !r.isEmpty())
                     .ifPresent(r -> {
                         out.println("  capture rules are not installed by the appliance (cpe.install-capture-rules"
                                 + " = false); the equivalent commands are:");

@@ -1,5 +1,7 @@
 package net.hybridproxy.proxy.config;
 
+import net.hybridproxy.engine.policy.Cidr;
+import net.hybridproxy.engine.policy.PortRange;
 import net.hybridproxy.proxy.logging.LogSettings;
 
 import java.net.InetAddress;
@@ -65,10 +67,45 @@ public record AppConfig(
     public record Listener(String name, ListenerMode mode, InetSocketAddress bind,
                            Optional<InetSocketAddress> destination, Optional<String> captureInterface,
                            List<String> capturePorts) {
+        /**
+         * Where this transparent listener accepts the connections a bypass rule pins to uplink number
+         * {@code uplinkIndex} (configuration order): its own port plus one plus that number.
+         */
+        public InetSocketAddress pinnedBind(int uplinkIndex) {
+            return new InetSocketAddress(bind.getAddress(), bind.getPort() + 1 + uplinkIndex);
+        }
     }
 
     public record Cpe(InetSocketAddress concentrator, List<Listener> listeners, boolean fastOpen,
-                      boolean installCaptureRules, Optional<KeyRef> key) {
+                      boolean installCaptureRules, Optional<KeyRef> key, List<Bypass> bypass) {
+        /** The same cpe with other bypass rules: what a reload may change without a restart. */
+        public Cpe withBypass(List<Bypass> rules) {
+            return new Cpe(concentrator, listeners, fastOpen, installCaptureRules, key, List.copyOf(rules));
+        }
+    }
+
+    /** What a bypass rule does with the LAN traffic it matches. */
+    public enum BypassAction {
+        /** Straight out the named uplink, routed and source-NATed by the cpe, not proxied. */
+        DIRECT,
+        /** Through the proxy, but on the named uplink only (one plain TCP path to the concentrator). */
+        PROXY
+    }
+
+    /**
+     * A per-destination exception to "every uplink for every connection": a streaming service or a bank that
+     * refuses the concentrator's address, a game that refuses VPN addresses. Matches LAN packets by destination
+     * CIDR, destination port, source CIDR and source MAC (every given criterion must match; an empty list matches
+     * anything, but a rule has at least one criterion). First match wins, in configuration order.
+     */
+    public record Bypass(String name, List<Cidr> destinations, List<PortRange> ports, List<Cidr> sources,
+                         List<String> sourceMacs, BypassAction action, String uplink) {
+        public Bypass {
+            destinations = List.copyOf(destinations);
+            ports = List.copyOf(ports);
+            sources = List.copyOf(sources);
+            sourceMacs = List.copyOf(sourceMacs);
+        }
     }
 
     /** A pre-shared key as configured; the secret is held only in memory. */

@@ -10,6 +10,7 @@ import net.hybridproxy.engine.auth.CpeKey;
 import net.hybridproxy.engine.multipath.sched.Schedulers;
 import net.hybridproxy.engine.policy.Cidr;
 import net.hybridproxy.engine.policy.PortRange;
+import net.hybridproxy.proxy.config.AppConfig.Bypass;
 import net.hybridproxy.proxy.config.AppConfig.Concentrator;
 import net.hybridproxy.proxy.config.AppConfig.Cpe;
 import net.hybridproxy.proxy.config.AppConfig.DestinationRules;
@@ -137,12 +138,58 @@ public final class ConfigLoader {
         }
         AppConfig.Userspace userspace = userspace(c);
         checkEngine(engine, role, cpe, concentrator);
+        if (cpe.isPresent()) {
+            checkBypass(cpe.get(), uplinks, pathManager, engine);
+        }
         if (engine == AppConfig.Engine.USERSPACE && uplinks.size() * userspace.subflowsPerUplink() > 8) {
             throw InvalidConfigException.at(key("userspace.subflows-per-uplink"), uplinks.size() + " uplinks x "
                     + userspace.subflowsPerUplink() + " subflows exceeds the 8 subflows a session may have");
         }
         return new AppConfig(role, engine, transport, threads, maxConnections, uplinks, pathManager, relay, admin,
                 cpe, concentrator, sidecar, userspace, log(c));
+    }
+
+    private static void checkBypass(Cpe cpe, List<Uplink> uplinks, PathManager pathManager, AppConfig.Engine engine)
+            throws InvalidConfigException {
+        for (int i = 0; i < cpe.bypass().size(); i++) {
+            Bypass rule = cpe.bypass().get(i);
+            String at = key("cpe.bypass[" + i + "]");
+            if (uplinks.stream().noneMatch(u -> u.name().equals(rule.uplink()))) {
+                throw InvalidConfigException.at(at + ".uplink", "no uplink named '" + rule.uplink() + "' (uplinks: "
+                        + uplinks.stream().map(Uplink::name).toList() + ")");
+            }
+            if (rule.action() == AppConfig.BypassAction.DIRECT && !pathManager.installRoutes()) {
+                throw InvalidConfigException.at(at + ".action", "direct leaves by the uplink's own routing table,"
+                        + " which the cpe installs only with path-manager.install-routes = true");
+            }
+            if (rule.action() == AppConfig.BypassAction.PROXY && engine == AppConfig.Engine.USERSPACE) {
+                throw InvalidConfigException.at(at + ".action", "proxy on one uplink is not available with the"
+                        + " userspace engine yet (its scheduler cannot pin a stream to one uplink); use direct, or"
+                        + " engine = kernel");
+            }
+            if (cpe.listeners().stream().allMatch(l -> l.mode() == ListenerMode.EXPLICIT)) {
+                throw InvalidConfigException.at(at, "bypass rules act on captured LAN traffic: they need a tproxy or"
+                        + " redirect listener");
+            }
+        }
+        if (cpe.bypass().stream().anyMatch(r -> r.action() == AppConfig.BypassAction.PROXY)) {
+            // Each transparent listener gets one more port per uplink for connections pinned to that uplink.
+            Set<InetSocketAddress> taken = new HashSet<>();
+            cpe.listeners().forEach(l -> taken.add(l.bind()));
+            for (Listener l : cpe.listeners()) {
+                if (l.mode() == ListenerMode.EXPLICIT) {
+                    continue;
+                }
+                for (int u = 0; u < uplinks.size(); u++) {
+                    InetSocketAddress pinned = l.pinnedBind(u);
+                    if (pinned.getPort() > 65535 || !taken.add(pinned)) {
+                        throw InvalidConfigException.at(key("cpe.listeners"), "listener " + l.name() + " pins its"
+                                + " uplink " + uplinks.get(u).name() + "'s connections on port " + pinned.getPort()
+                                + ", which is taken or out of range; move the listener's port");
+                    }
+                }
+            }
+        }
     }
 
     private static List<Uplink> uplinks(Config c) throws InvalidConfigException {
@@ -295,7 +342,63 @@ public final class ConfigLoader {
             }
         }
         Optional<KeyRef> keyRef = optionalKey(c, at);
-        return new Cpe(concentrator, List.copyOf(listeners), c.getBoolean("fast-open"), installCapture, keyRef);
+        return new Cpe(concentrator, List.copyOf(listeners), c.getBoolean("fast-open"), installCapture, keyRef,
+                bypass(c.getConfigList("bypass"), at));
+    }
+
+    private static final Pattern MAC = Pattern.compile("[0-9a-f]{2}(:[0-9a-f]{2}){5}");
+
+    private static List<Bypass> bypass(List<? extends Config> entries, String at) throws InvalidConfigException {
+        List<Bypass> rules = new ArrayList<>();
+        Set<String> names = new HashSet<>();
+        for (int i = 0; i < entries.size(); i++) {
+            Config b = entries.get(i);
+            String bat = key(at + "bypass[" + i + "]");
+            allowOnly(b, bat, "name", "destinations", "ports", "sources", "source-macs", "action", "uplink");
+            String name = requiredString(b, bat, "name");
+            if (!NAME.matcher(name).matches() || !names.add(name)) {
+                throw InvalidConfigException.at(bat + ".name", "'" + name + "' must be a unique short lowercase label");
+            }
+            List<Cidr> destinations = cidrs(b, bat, "destinations");
+            List<PortRange> ports = new ArrayList<>();
+            for (String p : b.hasPath("ports") ? b.getStringList("ports") : List.<String>of()) {
+                try {
+                    ports.add(PortRange.parse(p));
+                } catch (IllegalArgumentException e) {
+                    throw InvalidConfigException.at(bat + ".ports", e.getMessage());
+                }
+            }
+            List<Cidr> sources = cidrs(b, bat, "sources");
+            List<String> macs = new ArrayList<>();
+            for (String mac : b.hasPath("source-macs") ? b.getStringList("source-macs") : List.<String>of()) {
+                String normal = mac.trim().toLowerCase(Locale.ROOT).replace('-', ':');
+                if (!MAC.matcher(normal).matches()) {
+                    throw InvalidConfigException.at(bat + ".source-macs", "'" + mac
+                            + "' is not a MAC address (six hex pairs, e.g. 02:00:5e:10:00:01)");
+                }
+                macs.add(normal);
+            }
+            if (destinations.isEmpty() && ports.isEmpty() && sources.isEmpty() && macs.isEmpty()) {
+                throw InvalidConfigException.at(bat, "a bypass rule needs at least one of destinations, ports,"
+                        + " sources or source-macs (a rule matching everything would disable the proxy)");
+            }
+            AppConfig.BypassAction action = enumText(requiredString(b, bat, "action"), bat + ".action",
+                    AppConfig.BypassAction.class, "direct or proxy");
+            rules.add(new Bypass(name, destinations, ports, sources, macs, action, requiredString(b, bat, "uplink")));
+        }
+        return List.copyOf(rules);
+    }
+
+    private static List<Cidr> cidrs(Config c, String at, String name) throws InvalidConfigException {
+        List<Cidr> result = new ArrayList<>();
+        for (String text : c.hasPath(name) ? c.getStringList(name) : List.<String>of()) {
+            try {
+                result.add(Cidr.parse(text));
+            } catch (IllegalArgumentException e) {
+                throw InvalidConfigException.at(at + "." + name, e.getMessage());
+            }
+        }
+        return result;
     }
 
     private static Optional<KeyRef> optionalKey(Config c, String at) throws InvalidConfigException {

@@ -27,7 +27,9 @@ import java.util.function.Consumer;
  *       place (MP_PRIO on existing subflows), respecting uplinks an operator drained, disabled or backed up;</li>
  *   <li>{@code path-manager.max-subflows} and {@code max-add-addr-accepted}: the kernel limits, which apply to
  *       subflows opened from then on;</li>
- *   <li>{@code log.*}.</li>
+ *   <li>{@code log.*};</li>
+ *   <li>{@code cpe.bypass} when the rest of the cpe block is unchanged: the nftables table is replaced in one
+ *       transaction; connections already open keep their path.</li>
  * </ul>
  * Every other change (listeners, addresses, keys, policy, relay settings, ...) is reported under
  * {@code needsRestart} and left as it was, so a reload never half-applies a change the running listeners and
@@ -40,13 +42,21 @@ public final class ConfigReloader implements ConfigReload {
     private final AtomicReference<AppConfig> current;
     private final UplinkController uplinks;
     private final Consumer<String> tokenUpdate;
+    private final BypassUpdate bypassUpdate;
+
+    /** Replaces the installed capture and bypass rules with the ones a configuration implies. */
+    @FunctionalInterface
+    public interface BypassUpdate {
+        void apply(AppConfig next) throws Exception;
+    }
 
     public ConfigReloader(Optional<Path> file, AtomicReference<AppConfig> current, UplinkController uplinks,
-                          Consumer<String> tokenUpdate) {
+                          Consumer<String> tokenUpdate, BypassUpdate bypassUpdate) {
         this.file = file;
         this.current = current;
         this.uplinks = uplinks;
         this.tokenUpdate = tokenUpdate;
+        this.bypassUpdate = bypassUpdate;
     }
 
     @Override
@@ -102,6 +112,18 @@ public final class ConfigReloader implements ConfigReload {
                     }
                 }
                 case "log" -> applied.add("log");
+                case "cpe" -> {
+                    AppConfig.Cpe x = before.cpe().orElseThrow();
+                    AppConfig.Cpe y = next.cpe().orElseThrow();
+                    if (!sameValue(x.withBypass(y.bypass()), y)) {
+                        needsRestart.add(key + " (other than bypass)");
+                    } else if (!pinsAnUplink(x) && pinsAnUplink(y)) {
+                        // The pinned listeners are opened at start, only when some rule needs them.
+                        needsRestart.add("cpe.bypass (the first action = proxy rule opens listeners)");
+                    } else {
+                        applied.add("cpe.bypass");
+                    }
+                }
                 default -> needsRestart.add(key);
             }
         }
@@ -114,11 +136,14 @@ public final class ConfigReloader implements ConfigReload {
                 if (applied.contains("admin.token")) {
                     tokenUpdate.accept(next.admin().token());
                 }
+                if (applied.contains("cpe.bypass")) {
+                    bypassUpdate.apply(next);
+                }
                 if ((applied.contains("uplinks[*].role") || applied.contains("path-manager limits"))
                         && effective.pathManager().manageEndpoints() && effective.role() == AppConfig.Role.CPE) {
                     uplinks.reconcileEndpoints(effective, uplinks.states());
                 }
-            } catch (IOException | RuntimeException e) {
+            } catch (Exception e) {
                 throw new AdminException(500, "reload failed while applying " + applied + ": " + e.getMessage(), e);
             }
             uplinks.configReloaded(effective);
@@ -141,8 +166,14 @@ public final class ConfigReloader implements ConfigReload {
                 next.pathManager().maxAddAddrAccepted(), before.pathManager().announce())
                 : before.pathManager();
         return new AppConfig(before.role(), before.engine(), before.transport(), before.eventLoopThreads(),
-                before.maxConnections(), uplinkList, pm, before.relay(), admin, before.cpe(), before.concentrator(),
+                before.maxConnections(), uplinkList, pm, before.relay(), admin,
+                applied.contains("cpe.bypass") ? before.cpe().map(c -> c.withBypass(next.cpe().orElseThrow().bypass()))
+                        : before.cpe(), before.concentrator(),
                 before.sidecar(), before.userspace(), applied.contains("log") ? next.log() : before.log());
+    }
+
+    private static boolean pinsAnUplink(AppConfig.Cpe cpe) {
+        return cpe.bypass().stream().anyMatch(b -> b.action() == AppConfig.BypassAction.PROXY);
     }
 
     private static boolean sameExceptRoles(List<AppConfig.Uplink> a, List<AppConfig.Uplink> b) {

@@ -26,12 +26,15 @@ final class ConvertReplyHandler extends ChannelInboundHandlerAdapter {
     private final Channel client;
     private final ProxyCounters counters;
     private final String label;
+    private final boolean multipathExpected;
     private ByteBuf pending;
 
-    ConvertReplyHandler(Channel client, ProxyCounters counters, String label) {
+    /** @param multipathExpected whether the connection was opened as MPTCP (so plain TCP means a fallback) */
+    ConvertReplyHandler(Channel client, ProxyCounters counters, String label, boolean multipathExpected) {
         this.client = client;
         this.counters = counters;
         this.label = label;
+        this.multipathExpected = multipathExpected;
     }
 
     @Override
@@ -90,7 +93,7 @@ final class ConvertReplyHandler extends ChannelInboundHandlerAdapter {
             ctx.close();
             return;
         }
-        if (net.hybridproxy.proxy.transport.NativeSocketOptions.isKernelSocket(ctx.channel())
+        if (multipathExpected && net.hybridproxy.proxy.transport.NativeSocketOptions.isKernelSocket(ctx.channel())
                 && !net.hybridproxy.proxy.transport.NativeSocketOptions.isMptcp(ctx.channel())) {
             counters.mptcpFallback(ctx.channel());
             LOG.log(Level.WARNING, () -> label + ": the concentrator connection fell back to plain TCP "

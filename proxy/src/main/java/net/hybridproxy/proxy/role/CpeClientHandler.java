@@ -35,19 +35,23 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
     private final InetSocketAddress concentrator;
     private final Function<Channel, Bootstrap> multipath;
     private final Optional<CpeKey> key;
+    private final Optional<String> pinnedUplink;
 
     /**
-     * @param multipath the bootstrap of the connection to the concentrator, on the client's loop: a kernel MPTCP
-     *                  socket or a userspace stream
-     * @param key       the key to prove in the Cookie TLV on every connection (empty: no Cookie TLV)
+     * @param multipath    the bootstrap of the connection to the concentrator, on the client's loop: a kernel MPTCP
+     *                     socket or a userspace stream, or a plain TCP socket bound to one uplink
+     * @param key          the key to prove in the Cookie TLV on every connection (empty: no Cookie TLV)
+     * @param pinnedUplink the uplink a bypass rule pinned these connections to (then {@code multipath} opens plain
+     *                     TCP on it), or empty
      */
     CpeClientHandler(RoleContext context, Listener listener, InetSocketAddress concentrator,
-                     Function<Channel, Bootstrap> multipath, Optional<CpeKey> key) {
+                     Function<Channel, Bootstrap> multipath, Optional<CpeKey> key, Optional<String> pinnedUplink) {
         this.context = context;
         this.listener = listener;
         this.concentrator = concentrator;
         this.multipath = multipath;
         this.key = key;
+        this.pinnedUplink = pinnedUplink;
     }
 
     @Override
@@ -69,12 +73,13 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
             RelaySession.reset(client);
             return;
         }
-        String label = listener.name() + " " + RoleContext.describe((InetSocketAddress) client.remoteAddress())
-                + " -> " + RoleContext.describe(destination);
+        String label = listener.name() + pinnedUplink.map(u -> "@" + u).orElse("") + " "
+                + RoleContext.describe((InetSocketAddress) client.remoteAddress()) + " -> "
+                + RoleContext.describe(destination);
         byte[] convert = convertMessage(destination).encode();
 
         ChannelFuture connect = multipath.apply(client)
-                .handler(new ConvertReplyHandler(client, context.counters(), label))
+                .handler(new ConvertReplyHandler(client, context.counters(), label, pinnedUplink.isEmpty()))
                 .connect(concentrator);
         Channel outbound = connect.channel();
         // A client that leaves before the concentrator connection is up takes the half-open attempt with it.

@@ -10,14 +10,15 @@ import io.netty.channel.socket.ServerSocketChannel;
 import io.netty.channel.socket.SocketChannel;
 import net.hybridproxy.engine.auth.CpeKey;
 import net.hybridproxy.proxy.config.AppConfig;
-import net.hybridproxy.proxy.relay.EarlyInbound;
 import net.hybridproxy.proxy.config.AppConfig.Listener;
 import net.hybridproxy.proxy.config.AppConfig.ListenerMode;
+import net.hybridproxy.proxy.relay.EarlyInbound;
 import net.hybridproxy.proxy.nativeio.NativeException;
 import net.hybridproxy.proxy.transport.NativeSocketOptions;
 import net.hybridproxy.proxy.userspace.UserspaceCpe;
 import net.hybridproxy.proxy.userspace.UserspaceSettings;
 
+import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -59,22 +60,40 @@ public final class CpeRole implements Role {
             multipath = client -> context.outboundBootstrap(client, factory);
             cookieKey = key;
         }
+        boolean pinning = cpe.bypass().stream().anyMatch(b -> b.action() == AppConfig.BypassAction.PROXY);
+        List<AppConfig.Uplink> uplinks = context.config().uplinks();
         for (Listener listener : cpe.listeners()) {
-            Channel channel = context.serverBootstrap(lanListenerFactory(listener))
-                    .childHandler(new ChannelInitializer<SocketChannel>() {
-                        @Override
-                        protected void initChannel(SocketChannel ch) {
-                            ch.pipeline().addLast(new EarlyInbound());
-                            ch.pipeline().addLast(new CpeClientHandler(context, listener, cpe.concentrator(),
-                                    multipath, cookieKey));
-                        }
-                    })
-                    .bind(listener.bind()).sync().channel();
-            listeners.add(channel);
-            LOG.log(System.Logger.Level.INFO, "cpe listener " + listener.name() + " (" + listener.mode().name()
-                    .toLowerCase() + ") on " + channel.localAddress() + " -> concentrator "
-                    + RoleContext.describe(cpe.concentrator()));
+            listen(listener, listener.bind(), multipath, cookieKey, Optional.empty());
+            if (pinning && listener.mode() != ListenerMode.EXPLICIT) {
+                // Connections a bypass rule pins to one uplink: plain TCP from that uplink's address, which its
+                // policy route sends out that uplink only (ConfigLoader checked the engine and the ports).
+                for (int i = 0; i < uplinks.size(); i++) {
+                    AppConfig.Uplink uplink = uplinks.get(i);
+                    listen(listener, listener.pinnedBind(i), client -> context.outboundBootstrap(client,
+                                    context.transport().tcpClient()).localAddress(uplink.address(), 0),
+                            cookieKey, Optional.of(uplink.name()));
+                }
+            }
         }
+    }
+
+    private void listen(Listener listener, InetSocketAddress bind, Function<Channel, Bootstrap> outbound,
+                        Optional<CpeKey> cookieKey, Optional<String> pinnedUplink) throws InterruptedException {
+        Channel channel = context.serverBootstrap(lanListenerFactory(listener))
+                .childHandler(new ChannelInitializer<SocketChannel>() {
+                    @Override
+                    protected void initChannel(SocketChannel ch) {
+                        ch.pipeline().addLast(new EarlyInbound());
+                        ch.pipeline().addLast(new CpeClientHandler(context, listener, cpe.concentrator(),
+                                outbound, cookieKey, pinnedUplink));
+                    }
+                })
+                .bind(bind).sync().channel();
+        listeners.add(channel);
+        LOG.log(System.Logger.Level.INFO, "cpe listener " + listener.name() + pinnedUplink.map(u -> "@" + u)
+                .orElse("") + " (" + listener.mode().name().toLowerCase() + ") on " + channel.localAddress()
+                + " -> concentrator " + RoleContext.describe(cpe.concentrator())
+                + pinnedUplink.map(u -> " over " + u + " only").orElse(""));
     }
 
     private ChannelFactory<ServerSocketChannel> lanListenerFactory(Listener listener) {
