@@ -3,6 +3,7 @@ package net.hybridproxy.loadtest.lab;
 import net.hybridproxy.loadtest.lab.emu.Impairment;
 
 import java.net.URISyntaxException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -350,6 +351,36 @@ public final class HybridAccessLab implements AutoCloseable {
         // Registered before anything exists so even a half-built lab is removed if the JVM exits.
         this.shutdownHook = new Thread(this::closeQuietly, "lab-cleanup-" + prefix);
         Runtime.getRuntime().addShutdownHook(shutdownHook);
+    }
+
+    /**
+     * Null when the lab can be built here, else a one-line reason for a test to skip with: it needs root (network
+     * namespaces), ip, nft and tc on the PATH, and /dev/net/tun for the link emulator (the uplinks are TUN devices
+     * unless the kernel has netem). CI runs as root with all of them.
+     */
+    public static String skipReason() {
+        if (!"root".equals(System.getProperty("user.name"))) {
+            return "needs root for network namespaces (runs in CI as root)";
+        }
+        for (String program : List.of("ip", "nft", "tc")) {
+            if (!onPath(program)) {
+                return "needs " + program + " (Debian packages iproute2 and nftables)";
+            }
+        }
+        if (!Files.exists(Path.of("/dev/net/tun"))) {
+            return "needs /dev/net/tun for the lab's link emulator";
+        }
+        return null;
+    }
+
+    private static boolean onPath(String program) {
+        for (String dir : System.getenv().getOrDefault("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+                .split(java.io.File.pathSeparator)) {
+            if (Files.isExecutable(Path.of(dir, program))) {
+                return true;
+            }
+        }
+        return false;
     }
 
     public static Builder builder() {

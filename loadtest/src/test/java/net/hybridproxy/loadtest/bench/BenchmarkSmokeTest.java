@@ -4,7 +4,6 @@ import net.hybridproxy.loadtest.lab.HybridAccessLab;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
-import java.io.File;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -23,10 +22,8 @@ class BenchmarkSmokeTest {
     @Test
     @SuppressWarnings("unchecked")
     void aShortVerifiedDownloadGoesThroughTheProjectAndTheLabLeavesNothingBehind() throws Exception {
-        Assumptions.assumeTrue("root".equals(System.getProperty("user.name")),
-                "needs root for network namespaces (runs in CI as root)");
-        Assumptions.assumeTrue(onPath("ip") && onPath("nft") && Files.exists(Path.of("/dev/net/tun")),
-                "needs ip, nft and /dev/net/tun");
+        String skip = HybridAccessLab.skipReason();
+        Assumptions.assumeTrue(skip == null, skip);
         Path out = Files.createDirectories(Path.of("target", "bench-smoke"));
         String runPrefix = "hpx" + ProcessHandle.current().pid() + "-";
 
@@ -53,14 +50,5 @@ class BenchmarkSmokeTest {
                 .filter(c -> c.contains("net.hybridproxy") || c.contains("ip netns"))
                 .toList();
         assertEquals(List.of(), children, "processes left behind");
-    }
-
-    private static boolean onPath(String program) {
-        for (String dir : System.getenv().getOrDefault("PATH", "/usr/sbin:/usr/bin:/sbin:/bin").split(File.pathSeparator)) {
-            if (Files.isExecutable(Path.of(dir, program))) {
-                return true;
-            }
-        }
-        return false;
     }
 }

@@ -60,11 +60,8 @@ class BypassNetnsE2eTest {
 
     @BeforeAll
     void startLabAndAppliances() throws Exception {
-        Assumptions.assumeTrue("root".equals(System.getProperty("user.name")),
-                "needs root for network namespaces (runs in CI as root)");
-        Assumptions.assumeTrue(Files.isExecutable(Path.of("/usr/sbin/nft")) || Files.isExecutable(Path.of("/sbin/nft")),
-                "needs nft (Debian package nftables)");
-        Assumptions.assumeTrue(Files.exists(Path.of("/dev/net/tun")), "needs /dev/net/tun for the lab's link emulator");
+        String skip = HybridAccessLab.skipReason();
+        Assumptions.assumeTrue(skip == null, skip);
         lab = HybridAccessLab.builder().rate(Link.DSL, 100).rate(Link.LTE, 100).uplinkPolicyRouting(false).build();
         lab.server().exec("ip", "addr", "add", OTHER_SERVER_ADDR + "/24", "dev", "srv");
         lab.client().exec("ip", "addr", "add", OTHER_CLIENT_ADDR + "/24", "dev", "lan");

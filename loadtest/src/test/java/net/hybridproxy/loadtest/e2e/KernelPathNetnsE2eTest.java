@@ -56,11 +56,8 @@ class KernelPathNetnsE2eTest {
 
     @BeforeAll
     void startLabAndAppliances() throws Exception {
-        Assumptions.assumeTrue("root".equals(System.getProperty("user.name")),
-                "needs root for network namespaces (runs in CI as root)");
-        Assumptions.assumeTrue(Files.isExecutable(Path.of("/usr/sbin/nft")) || Files.isExecutable(Path.of("/sbin/nft")),
-                "needs nft (Debian package nftables)");
-        Assumptions.assumeTrue(Files.exists(Path.of("/dev/net/tun")), "needs /dev/net/tun for the lab's link emulator");
+        String skip = HybridAccessLab.skipReason();
+        Assumptions.assumeTrue(skip == null, skip);
         lab = HybridAccessLab.builder()
                 .rate(Link.DSL, 200).rate(Link.LTE, 100)
                 .uplinkPolicyRouting(false) // the cpe must install its own

@@ -74,10 +74,8 @@ class UserspacePathNetnsE2eTest {
 
     @BeforeAll
     void startLabAndAppliances() throws Exception {
-        Assumptions.assumeTrue("root".equals(System.getProperty("user.name")),
-                "needs root for network namespaces (runs in CI as root)");
-        Assumptions.assumeTrue(Files.isExecutable(Path.of("/usr/sbin/nft")) || Files.isExecutable(Path.of("/sbin/nft")),
-                "needs nft (Debian package nftables)");
+        String skip = HybridAccessLab.skipReason();
+        Assumptions.assumeTrue(skip == null, skip);
         lab = HybridAccessLab.builder()
                 .rate(Link.DSL, DSL_MBIT).rtt(Link.DSL, Duration.ofMillis(20))
                 .rate(Link.LTE, LTE_MBIT).rtt(Link.LTE, Duration.ofMillis(50))

@@ -4,9 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.File;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -38,7 +35,8 @@ class LabNetnsTest {
 
     @BeforeAll
     void up() {
-        Assumptions.assumeTrue(canRunLab(), "needs root with ip, nft, tc and /dev/net/tun to build the lab");
+        String skip = HybridAccessLab.skipReason();
+        Assumptions.assumeTrue(skip == null, skip);
         lab = HybridAccessLab.builder().build();
         lab.startTrafficServer(lab.server(), HybridAccessLab.TRAFFIC_PORT);
         target = HybridAccessLab.SERVER_ADDR + ":" + HybridAccessLab.TRAFFIC_PORT;
@@ -220,23 +218,5 @@ class LabNetnsTest {
             assertTrue(orphan.waitFor(Duration.ofSeconds(5)) != 0);
         }
         assertFalse(Netns.list().contains(live));
-    }
-
-    static boolean canRunLab() {
-        if (!"root".equals(System.getProperty("user.name"))) {
-            return false;
-        }
-        // Uplinks are TUN devices driven by the link emulator unless the kernel has netem.
-        return onPath("ip") && onPath("nft") && onPath("tc") && Files.exists(Path.of("/dev/net/tun"));
-    }
-
-    private static boolean onPath(String prog) {
-        String path = System.getenv().getOrDefault("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
-        for (String dir : path.split(File.pathSeparator)) {
-            if (Files.isExecutable(Path.of(dir, prog))) {
-                return true;
-            }
-        }
-        return false;
     }
 }
