@@ -68,6 +68,7 @@ class HelmChartTest {
         assertTrue(conf.contains("token = ${HYBRIDPROXY_ADMIN_TOKEN}"), conf);
         assertTrue(conf.contains("bind = \"0.0.0.0:9190\""), conf);
         assertTrue(conf.contains("announce += ${?HYBRIDPROXY_REPLICA_ADDRESS}"), conf);
+        assertTrue(conf.contains("allow-join-initial-address = false"), conf);
         assertFalse(conf.contains("hex:"), "a key in the ConfigMap: " + conf);
 
         Map<String, Object> publicService = r.named("Service", "rel-hybridproxy");
@@ -132,6 +133,7 @@ class HelmChartTest {
             assertTrue(out.contains("role") || out.contains(role), role + ":\n" + out);
             if (role.equals("concentrator")) {
                 assertTrue(out.contains("203.0.113.11"), "the replica address is not announced:\n" + out);
+                assertTrue(out.contains("allow_join_initial_addr_port=0"), "no C flag:\n" + out);
             }
         }
     }
