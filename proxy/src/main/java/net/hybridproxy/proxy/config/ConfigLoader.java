@@ -200,7 +200,8 @@ public final class ConfigLoader {
                 intInRange(p, at, "rule-priority", 1, 32765),
                 intInRange(p, at, "max-subflows", 0, 8),
                 intInRange(p, at, "max-add-addr-accepted", 0, 8),
-                List.copyOf(announce), p.getBoolean("allow-join-initial-address"));
+                List.copyOf(announce), p.getBoolean("allow-join-initial-address"),
+                intInRange(p, at, "announce-port", 0, 65535));
     }
 
     private static Relay relay(Config c) throws InvalidConfigException {

@@ -93,7 +93,8 @@ public final class KernelPathManager implements AutoCloseable {
         }
         for (var address : config.pathManager().announce()) {
             // "signal": announced to peers with ADD_ADDR so they can join towards it.
-            desired.add(new DesiredEndpoint("announce", address, null, EnumSet.of(EndpointFlag.SIGNAL)));
+            desired.add(new DesiredEndpoint("announce", address, null, EnumSet.of(EndpointFlag.SIGNAL),
+                    config.pathManager().announcePort()));
         }
         return desired;
     }
@@ -119,6 +120,9 @@ public final class KernelPathManager implements AutoCloseable {
             s.append("ip mptcp endpoint flush\n");
             for (DesiredEndpoint d : desiredEndpoints(config)) {
                 s.append("ip mptcp endpoint add ").append(d.address().getHostAddress());
+                if (d.port() != 0) {
+                    s.append(" port ").append(d.port());
+                }
                 if (d.interfaceName() != null) {
                     s.append(" dev ").append(d.interfaceName());
                 }
