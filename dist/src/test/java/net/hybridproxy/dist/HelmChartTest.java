@@ -69,6 +69,7 @@ class HelmChartTest {
         assertTrue(conf.contains("bind = \"0.0.0.0:9190\""), conf);
         assertTrue(conf.contains("announce += ${?HYBRIDPROXY_REPLICA_ADDRESS}"), conf);
         assertTrue(conf.contains("allow-join-initial-address = false"), conf);
+        assertTrue(conf.contains("announce-port = 5200"), conf);
         assertFalse(conf.contains("hex:"), "a key in the ConfigMap: " + conf);
 
         Map<String, Object> publicService = r.named("Service", "rel-hybridproxy");
@@ -94,11 +95,13 @@ class HelmChartTest {
         List<Map<String, Object>> sysctls = at(pod, "securityContext.sysctls");
         assertTrue(sysctls.contains(Map.of("name", "net.mptcp.allow_join_initial_addr_port", "value", "0")),
                 sysctls.toString());
+        assertTrue(sysctls.contains(Map.of("name", "net.ipv4.tcp_fastopen", "value", "515")), sysctls.toString());
         for (int i = 0; i < 2; i++) {
             Map<String, Object> svc = r.named("Service", "rel-hybridproxy-" + i);
             assertEquals("203.0.113.1" + (i + 1), at(svc, "spec.loadBalancerIP"));
             assertEquals("Local", at(svc, "spec.externalTrafficPolicy"));
             assertEquals("rel-hybridproxy-" + i, at(svc, "spec.selector.statefulset.kubernetes.io/pod-name"));
+            assertEquals(List.of(5100, 5200, 5101), ports(svc), "the join port goes to the replica too");
         }
         assertEquals("203.0.113.10", at(r.named("Service", "rel-hybridproxy"), "spec.loadBalancerIP"));
 
@@ -134,6 +137,7 @@ class HelmChartTest {
             if (role.equals("concentrator")) {
                 assertTrue(out.contains("203.0.113.11"), "the replica address is not announced:\n" + out);
                 assertTrue(out.contains("allow_join_initial_addr_port=0"), "no C flag:\n" + out);
+                assertTrue(out.contains("203.0.113.11 port 5200 signal"), "no join port:\n" + out);
             }
         }
     }
@@ -170,7 +174,8 @@ class HelmChartTest {
         Rendered r = render(t -> t.set("networkPolicy.enabled", "true")
                 .set("concentrator.authorizedCidrs[0]", "198.51.100.0/24"));
         List<Map<String, Object>> ingress = at(r.one("NetworkPolicy"), "spec.ingress");
-        assertEquals(List.of(Map.of("port", 5100, "protocol", "TCP"), Map.of("port", 5101, "protocol", "TCP")),
+        assertEquals(List.of(Map.of("port", 5100, "protocol", "TCP"), Map.of("port", 5200, "protocol", "TCP"),
+                        Map.of("port", 5101, "protocol", "TCP")),
                 ingress.get(0).get("ports"));
         assertEquals(List.of(Map.of("ipBlock", Map.of("cidr", "198.51.100.0/24"))), ingress.get(0).get("from"));
         assertEquals(List.of(Map.of("port", 9190, "protocol", "TCP")), ingress.get(1).get("ports"));
