@@ -1,8 +1,9 @@
 # hybridproxy container image: the cpe, concentrator or sidecar role, chosen by the mounted config.
 #
 #   docker build -t hybridproxy .
-#   docker run --cap-add NET_ADMIN -v ./configs/concentrator.conf:/etc/hybridproxy/hybridproxy.conf:ro \
-#       -p 5100:5100 hybridproxy
+#   docker run --user 0 --cap-add NET_ADMIN -p 5100:5100 \
+#       -v ./configs/concentrator.conf:/etc/hybridproxy/hybridproxy.conf:ro hybridproxy
+#   (podman: --cap-add NET_ADMIN suffices, it makes the capability ambient for the image's non-root user)
 #
 # Build arguments (defaults are the usual public images, so `docker build .` needs nothing else):
 #   BUILD_IMAGE    a JDK 25 with jlink, JAVA_HOME at /opt/java/openjdk (Eclipse Temurin's layout)
@@ -49,8 +50,9 @@ COPY --from=build /opt/hybridproxy /opt/hybridproxy
 COPY configs/ /usr/share/hybridproxy/examples/
 RUN ln -s /opt/hybridproxy/bin/hybridproxy /usr/local/bin/hybridproxy
 # Non-root. Roles that change kernel state (MPTCP endpoints, policy routes, capture rules) need
-# CAP_NET_ADMIN from the runtime: `--cap-add NET_ADMIN` (podman hands added capabilities to a
-# non-root user as ambient ones; Docker and Kubernetes do not, see docs/operations.md).
+# CAP_NET_ADMIN from the runtime: podman hands `--cap-add NET_ADMIN` to a non-root user as an ambient
+# capability; Docker and Kubernetes do not, so there the process runs as uid 0 holding only
+# NET_ADMIN (docs/operations.md). A sidecar needs no capability.
 USER 10001:10001
 ENV JAVA_HOME=/opt/hybridproxy/jre
 EXPOSE 5100 5101 8443 9190
