@@ -40,6 +40,9 @@ class DebPackageIT {
                 hybridproxy check
                 cp /usr/share/hybridproxy/examples/concentrator.conf /etc/hybridproxy/hybridproxy.conf
                 hybridproxy check --config /etc/hybridproxy/hybridproxy.conf | tail -n 3
+                ls /usr/share/hybridproxy/lib/ | grep -- '-linux-'
+                HYBRIDPROXY_JAVA_OPTS=-XX:+PrintFlagsFinal hybridproxy check | grep -E ' (UseSerialGC|MaxRAMPercentage) '
+                JAVA_OPTS='-XX:+UseParallelGC -Xmx48m -XX:+PrintFlagsFinal' hybridproxy check | grep -E ' (UseParallelGC|MaxHeapSize) '
                 """;
         String out = Podman.run(Duration.ofMinutes(10), "deb-install", List.of("podman", "run", "--rm",
                 "--network", "host", "-v", debs + ":/debs:ro", Podman.BASE_IMAGE, "bash", "-c", script));
@@ -49,6 +52,17 @@ class DebPackageIT {
         assertTrue(out.contains("concentrator.conf") && out.contains("cpe.conf"), "examples missing:\n" + out);
         assertTrue(out.contains("hybridproxy check: host") && out.contains("MPTCP sockets"), out);
         assertTrue(out.contains("Result:"), out);
+        for (String arch : List.of("x86_64", "aarch_64")) {
+            for (String transport : List.of("epoll", "io_uring")) {
+                assertTrue(out.contains("netty-transport-native-" + transport) && out.contains(transport
+                        + "-4.2.18.Final-linux-" + arch + ".jar"), transport + " natives for " + arch + " missing:\n" + out);
+            }
+        }
+        // The launcher's defaults (serial GC, a quarter of RAM), and JAVA_OPTS replacing them.
+        assertTrue(out.matches("(?s).*bool UseSerialGC\\s+= true.*"), out);
+        assertTrue(out.matches("(?s).*double MaxRAMPercentage\\s+= 25\\.0.*"), out);
+        assertTrue(out.matches("(?s).*bool UseParallelGC\\s+= true.*"), out);
+        assertTrue(out.matches("(?s).*size_t MaxHeapSize\\s+= 50331648.*"), out);
     }
 
     /** A runtime package: this JDK jlink'd to a JRE under /usr/lib/jvm, providing java25-runtime-headless. */
