@@ -41,7 +41,11 @@ public final class LabProcess implements AutoCloseable {
         this.stdin = keepStdin ? new java.io.OutputStreamWriter(process.getOutputStream(), StandardCharsets.UTF_8) : null;
     }
 
-    static LabProcess start(String label, List<String> command, Path logFile) {
+    /**
+     * Starts a process in this host's namespaces (not a lab namespace's), e.g. a container engine whose
+     * containers join a lab namespace themselves: {@code ip netns exec} would hide the host's cgroup mounts.
+     */
+    public static LabProcess start(String label, List<String> command, Path logFile) {
         return start(label, command, logFile, false);
     }
 

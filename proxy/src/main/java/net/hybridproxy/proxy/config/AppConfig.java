@@ -41,7 +41,13 @@ public record AppConfig(
 
     public record PathManager(boolean manageEndpoints, boolean installRoutes, int routeTableBase,
                               int rulePriority, int maxSubflows, int maxAddAddrAccepted,
-                              List<InetAddress> announce) {
+                              List<InetAddress> announce, boolean allowJoinInitialAddress, int announcePort) {
+        /** Joins to the initial address allowed (the kernel's default). */
+        public PathManager(boolean manageEndpoints, boolean installRoutes, int routeTableBase, int rulePriority,
+                           int maxSubflows, int maxAddAddrAccepted, List<InetAddress> announce) {
+            this(manageEndpoints, installRoutes, routeTableBase, rulePriority, maxSubflows, maxAddAddrAccepted,
+                    announce, true, 0);
+        }
     }
 
     /**

@@ -136,6 +136,14 @@ public final class ConfigLoader {
         if (!pathManager.announce().isEmpty() && role != Role.CONCENTRATOR) {
             throw InvalidConfigException.at(key("path-manager.announce"), "only a concentrator announces addresses");
         }
+        if (!pathManager.allowJoinInitialAddress() && role != Role.CONCENTRATOR) {
+            throw InvalidConfigException.at(key("path-manager.allow-join-initial-address"),
+                    "only a concentrator refuses joins to its initial address");
+        }
+        if (!pathManager.allowJoinInitialAddress() && pathManager.announce().isEmpty()) {
+            throw InvalidConfigException.at(key("path-manager.allow-join-initial-address"),
+                    "false leaves joins nowhere to go: announce this replica's own address in path-manager.announce");
+        }
         AppConfig.Userspace userspace = userspace(c);
         checkEngine(engine, role, cpe, concentrator);
         if (cpe.isPresent()) {
@@ -242,7 +250,8 @@ public final class ConfigLoader {
                 intInRange(p, at, "rule-priority", 1, 32765),
                 intInRange(p, at, "max-subflows", 0, 8),
                 intInRange(p, at, "max-add-addr-accepted", 0, 8),
-                List.copyOf(announce));
+                List.copyOf(announce), p.getBoolean("allow-join-initial-address"),
+                intInRange(p, at, "announce-port", 0, 65535));
     }
 
     private static Relay relay(Config c) throws InvalidConfigException {

@@ -106,7 +106,7 @@ public final class ConfigReloader implements ConfigReload {
                     }
                     AppConfig.PathManager limitsOnly = new AppConfig.PathManager(x.manageEndpoints(),
                             x.installRoutes(), x.routeTableBase(), x.rulePriority(), y.maxSubflows(),
-                            y.maxAddAddrAccepted(), x.announce());
+                            y.maxAddAddrAccepted(), x.announce(), x.allowJoinInitialAddress(), x.announcePort());
                     if (!limitsOnly.equals(y)) {
                         needsRestart.add(key + " (other than the limits)");
                     }
@@ -163,7 +163,8 @@ public final class ConfigReloader implements ConfigReload {
                 ? new AppConfig.PathManager(before.pathManager().manageEndpoints(),
                 before.pathManager().installRoutes(), before.pathManager().routeTableBase(),
                 before.pathManager().rulePriority(), next.pathManager().maxSubflows(),
-                next.pathManager().maxAddAddrAccepted(), before.pathManager().announce())
+                next.pathManager().maxAddAddrAccepted(), before.pathManager().announce(),
+                before.pathManager().allowJoinInitialAddress(), before.pathManager().announcePort())
                 : before.pathManager();
         return new AppConfig(before.role(), before.engine(), before.transport(), before.eventLoopThreads(),
                 before.maxConnections(), uplinkList, pm, before.relay(), admin,

@@ -14,10 +14,19 @@ import java.util.Set;
  * @param address       the uplink's local address
  * @param interfaceName interface to bind subflows to, or null to leave them unbound
  * @param flags         endpoint flags (never {@link EndpointFlag#IMPLICIT}, which only the kernel sets)
+ * @param port          0, or the port announced with the address ({@link EndpointFlag#SIGNAL} only); the kernel
+ *                      then listens there for joins
  */
 public record DesiredEndpoint(String uplinkName, InetAddress address, String interfaceName,
-                              Set<EndpointFlag> flags) {
+                              Set<EndpointFlag> flags, int port) {
+    public DesiredEndpoint(String uplinkName, InetAddress address, String interfaceName, Set<EndpointFlag> flags) {
+        this(uplinkName, address, interfaceName, flags, 0);
+    }
+
     public DesiredEndpoint {
+        if (port < 0 || port > 0xffff || (port != 0 && !flags.contains(EndpointFlag.SIGNAL))) {
+            throw new IllegalArgumentException("uplink " + uplinkName + ": a port (0..65535) only goes with signal");
+        }
         Objects.requireNonNull(uplinkName, "uplinkName");
         Objects.requireNonNull(address, "address");
         if (flags.contains(EndpointFlag.IMPLICIT)) {

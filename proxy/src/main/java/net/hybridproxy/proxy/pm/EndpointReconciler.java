@@ -67,7 +67,8 @@ public final class EndpointReconciler {
         Map<InetAddress, DesiredEndpoint> unmatched = new LinkedHashMap<>(wanted);
 
         for (Endpoint have : current) {
-            DesiredEndpoint want = have.port() == 0 ? unmatched.get(have.address()) : null;
+            DesiredEndpoint candidate = unmatched.get(have.address());
+            DesiredEndpoint want = candidate != null && candidate.port() == have.port() ? candidate : null;
             if (want == null) {
                 if (have.flags().contains(EndpointFlag.IMPLICIT)) {
                     changes.add(new ReconcileReport.Change(IMPLICIT_LEFT, null, have));
@@ -109,7 +110,8 @@ public final class EndpointReconciler {
         }
         for (DesiredEndpoint want : toAdd) {
             try {
-                client.addEndpoint(Endpoint.of(want.address(), want.flags(), wantedIndex.get(want.address())));
+                client.addEndpoint(new Endpoint(0, want.address(), want.port(), want.flags(),
+                        wantedIndex.get(want.address())));
             } catch (IOException ex) {
                 throw new IOException(uplinkPrefix(want) + ex.getMessage(), ex);
             }

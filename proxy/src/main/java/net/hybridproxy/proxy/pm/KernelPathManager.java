@@ -5,6 +5,8 @@ import net.hybridproxy.proxy.config.AppConfig.Uplink;
 import net.hybridproxy.proxy.config.AppConfig.UplinkRole;
 
 import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.lang.System.Logger.Level;
 import java.util.ArrayList;
 import java.util.EnumSet;
@@ -41,6 +43,9 @@ public final class KernelPathManager implements AutoCloseable {
                 LOG.log(Level.INFO, "MPTCP endpoints: " + report);
             }
         }
+        if (!pm.allowJoinInitialAddress() && config.engine() == AppConfig.Engine.KERNEL) {
+            refuseJoinsToInitialAddress();
+        }
         Optional<PolicyRouting> routing = Optional.empty();
         if (pm.installRoutes() && config.role() == AppConfig.Role.CPE) {
             PolicyRouting policy = policyRouting(config);
@@ -49,6 +54,30 @@ public final class KernelPathManager implements AutoCloseable {
             LOG.log(Level.INFO, "policy routing installed for " + config.uplinks().size() + " uplinks");
         }
         return manageEndpoints || routing.isPresent() ? Optional.of(new KernelPathManager(routing)) : Optional.empty();
+    }
+
+    /**
+     * Sets MP_CAPABLE's C flag on the connections this network namespace accepts, so that peers join only the
+     * announced addresses. A per-namespace sysctl, not a netlink attribute: the kernel reads it when it builds the
+     * MP_CAPABLE SYN/ACK. Read-only /proc/sys (an unprivileged container) fails with a message saying where to set
+     * it instead (a Kubernetes pod's securityContext.sysctls).
+     */
+    static void refuseJoinsToInitialAddress() throws IOException {
+        Path sysctl = Path.of("/proc/sys/net/mptcp/allow_join_initial_addr_port");
+        if (!Files.exists(sysctl)) {
+            throw new IOException("this kernel has no net.mptcp.allow_join_initial_addr_port (MPTCP's C flag needs 5.17+)");
+        }
+        if (Files.readString(sysctl).strip().equals("0")) {
+            LOG.log(Level.INFO, "MP_CAPABLE C flag already set (net.mptcp.allow_join_initial_addr_port = 0)");
+            return;
+        }
+        try {
+            Files.writeString(sysctl, "0");
+        } catch (IOException e) {
+            throw new IOException("cannot set net.mptcp.allow_join_initial_addr_port = 0 (" + e.getMessage()
+                    + "): set it for this network namespace before start (e.g. a pod's securityContext.sysctls)", e);
+        }
+        LOG.log(Level.INFO, "MP_CAPABLE C flag set: peers join only announced addresses");
     }
 
     public static List<DesiredEndpoint> desiredEndpoints(AppConfig config) {
@@ -64,7 +93,8 @@ public final class KernelPathManager implements AutoCloseable {
         }
         for (var address : config.pathManager().announce()) {
             // "signal": announced to peers with ADD_ADDR so they can join towards it.
-            desired.add(new DesiredEndpoint("announce", address, null, EnumSet.of(EndpointFlag.SIGNAL)));
+            desired.add(new DesiredEndpoint("announce", address, null, EnumSet.of(EndpointFlag.SIGNAL),
+                    config.pathManager().announcePort()));
         }
         return desired;
     }
@@ -90,6 +120,9 @@ public final class KernelPathManager implements AutoCloseable {
             s.append("ip mptcp endpoint flush\n");
             for (DesiredEndpoint d : desiredEndpoints(config)) {
                 s.append("ip mptcp endpoint add ").append(d.address().getHostAddress());
+                if (d.port() != 0) {
+                    s.append(" port ").append(d.port());
+                }
                 if (d.interfaceName() != null) {
                     s.append(" dev ").append(d.interfaceName());
                 }
@@ -98,6 +131,10 @@ public final class KernelPathManager implements AutoCloseable {
             }
             s.append("ip mptcp limits set subflows ").append(pm.maxSubflows()).append(" add_addr_accepted ")
                     .append(pm.maxAddAddrAccepted()).append('\n');
+        }
+        if (!config.pathManager().allowJoinInitialAddress() && config.engine() == AppConfig.Engine.KERNEL) {
+            s.append("# MP_CAPABLE C flag: joins only to announced addresses\n")
+                    .append("sysctl -w net.mptcp.allow_join_initial_addr_port=0\n");
         }
         if (config.pathManager().installRoutes() && config.role() == AppConfig.Role.CPE) {
             s.append("# per-uplink source routing\n");

@@ -123,4 +123,28 @@ class EndpointReconcilerKernelTest {
             }
         });
     }
+
+    /** A concentrator replica's announcement with a join port: added with its port, kept as is on the next run. */
+    @Test
+    void signalEndpointWithAPortIsAddedAndKept() throws Exception {
+        ns.run(() -> {
+            try (MptcpPathManagerClient pm = MptcpPathManagerClient.open()) {
+                // The same address without a port (an earlier configuration) is not the wanted endpoint.
+                pm.addEndpoint(Endpoint.of(InetAddress.getByName("198.18.30.1"), Set.of(EndpointFlag.SIGNAL), 0));
+                List<DesiredEndpoint> want = List.of(new DesiredEndpoint("announce",
+                        InetAddress.getByName("198.18.30.1"), null, Set.of(EndpointFlag.SIGNAL), 5200));
+                EndpointReconciler reconciler = new EndpointReconciler(pm);
+                ReconcileReport first = reconciler.reconcile(want, new Limits(8, 8));
+                assertEquals(1, first.changes(REMOVED).size(), first.toString());
+                assertEquals(1, first.changes(ADDED).size(), first.toString());
+                String shown = ns.ip("mptcp", "endpoint", "show");
+                assertTrue(shown.contains("198.18.30.1 port 5200 id ") && shown.contains("signal"), shown);
+                ReconcileReport second = reconciler.reconcile(want, new Limits(8, 8));
+                assertFalse(second.changedAnything(), second.toString());
+            }
+        });
+        assertThrows(IllegalArgumentException.class, () -> new DesiredEndpoint("dsl",
+                InetAddress.getByName("198.18.30.1"), null, Set.of(EndpointFlag.SUBFLOW), 5200),
+                "a port only goes with signal");
+    }
 }

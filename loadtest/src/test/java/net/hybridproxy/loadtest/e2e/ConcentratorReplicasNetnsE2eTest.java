@@ -1,0 +1,393 @@
+package net.hybridproxy.loadtest.e2e;
+
+import net.hybridproxy.loadtest.lab.ApplianceConfigs;
+import net.hybridproxy.loadtest.lab.ApplianceLauncher;
+import net.hybridproxy.loadtest.lab.ExecResult;
+import net.hybridproxy.loadtest.lab.HybridAccessLab;
+import net.hybridproxy.loadtest.lab.LabProcess;
+import net.hybridproxy.loadtest.lab.Netns;
+import net.hybridproxy.proxy.nativeio.Libc;
+import net.hybridproxy.proxy.testing.TestNative;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.TestMethodOrder;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Concentrator scale-out (docs/operations.md): two concentrator replicas in their own namespaces behind one public
+ * address, which an nftables DNAT balancer spreads at random over the replicas per new connection, as a cloud load
+ * balancer or a Kubernetes Service does. A connection's first subflow may land on either replica; each replica
+ * announces its own address (ADD_ADDR) and sets MP_CAPABLE's C flag, so the cpe's joins reach the replica holding
+ * the connection and never the balanced address.
+ *
+ * <pre>
+ *   cpe ──dsl/lte── lb (DNAT 198.18.100.10 → r1 | r2, random; the destination server) ──┬── r1 198.18.41.2
+ *                                                                                      └── r2 198.18.42.2
+ * </pre>
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class ConcentratorReplicasNetnsE2eTest {
+    private static final String VIP = "198.18.100.10";
+    private static final String SERVER = "198.18.50.1";
+    private static final String[] REPLICA = {"198.18.41.2", "198.18.42.2"};
+    private static final String CPE_LISTEN = "198.18.1.1";
+    private static final int PORT = 5100;
+    private static final int SERVER_PORT = 5001;
+    private static final int JOIN_PORT = 5200;
+    /**
+     * One TCP Fast Open key for all replicas, as for any TFO server farm behind one address: a cookie one replica
+     * issued must be valid on the others (docs/operations.md).
+     */
+    private static final String FAST_OPEN_KEY = "a1b2c3d4-e5f60718-293a4b5c-6d7e8f90";
+    private static final int KERNEL_LISTENER = 12000;
+    private static final int CONNECTIONS = 40;
+    private static final int HALF = 1 << 20;
+    private static final Pattern SUBFLOW = Pattern.compile("token:[0-9a-f]+\\(id:\\d+\\)/([0-9a-f]+)\\(id:\\d+\\)");
+
+    private final List<Netns> namespaces = new ArrayList<>();
+    private final LabProcess[] replicas = new LabProcess[2];
+    private Netns cpe;
+    private Netns lb;
+    private final Netns[] replicaNs = new Netns[2];
+    private Path configs;
+    private LabProcess cpeProcess;
+
+    @BeforeAll
+    void topology() throws Exception {
+        Assumptions.assumeTrue("root".equals(System.getProperty("user.name")),
+                "needs root for network namespaces (runs in CI as root)");
+        Assumptions.assumeTrue(Files.isExecutable(Path.of("/usr/sbin/nft")) || Files.isExecutable(Path.of("/sbin/nft")),
+                "needs nft (Debian package nftables)");
+        String prefix = "hpr" + ProcessHandle.current().pid() + "-";
+        cpe = ns(prefix + "cpe");
+        lb = ns(prefix + "lb");
+        for (int i = 0; i < 2; i++) {
+            replicaNs[i] = ns(prefix + "r" + (i + 1));
+        }
+        veth(cpe, "dsl", "198.18.10.1", lb, "198.18.10.2");
+        veth(cpe, "lte", "198.18.20.1", lb, "198.18.20.2");
+        for (int i = 0; i < 2; i++) {
+            String lbSide = "198.18.4" + (i + 1) + ".1";
+            veth(lb, "r" + (i + 1), lbSide, replicaNs[i], REPLICA[i]);
+            replicaNs[i].ip("route", "add", "default", "via", lbSide);
+            replicaNs[i].sysctl("net.ipv4.tcp_fastopen", "515");
+            replicaNs[i].sysctl("net.ipv4.tcp_fastopen_key", FAST_OPEN_KEY);
+        }
+        cpe.sysctl("net.ipv4.tcp_fastopen", "3");
+        cpe.ip("addr", "add", CPE_LISTEN + "/32", "dev", "lo");
+        cpe.ip("route", "add", "default", "via", "198.18.10.2", "dev", "dsl");
+        lb.sysctl("net.ipv4.ip_forward", "1");
+        lb.ip("addr", "add", SERVER + "/32", "dev", "lo");
+        balanceOver(List.of(REPLICA[0], REPLICA[1]));
+        configs = Files.createTempDirectory("hybridproxy-replicas");
+        lb.startLogged("traffic-server", HybridAccessLab.trafficPeerCommand("server", "--listen",
+                SERVER + ":" + SERVER_PORT)).awaitStdoutLine(l -> l.startsWith("LISTENING "), Duration.ofSeconds(30));
+        for (int i = 0; i < 2; i++) {
+            replicas[i] = startReplica(i);
+        }
+        Path cpeConf = Files.writeString(configs.resolve("cpe.conf"), """
+                hybridproxy {
+                  role = cpe
+                  uplinks = [
+                    { name = dsl, interface = dsl, address = "198.18.10.1", gateway = "198.18.10.2" }
+                    { name = lte, interface = lte, address = "198.18.20.1", gateway = "198.18.20.2" }
+                  ]
+                  admin.enabled = false
+                  cpe {
+                    concentrator = "%s:%d"
+                    listeners = [{ name = kernel, mode = explicit, bind = "%s:%d", destination = "%s:%d" }]
+                    key-id = "cpe-replicas"
+                    key = "%s"
+                  }
+                }
+                """.formatted(VIP, PORT, CPE_LISTEN, KERNEL_LISTENER, SERVER, SERVER_PORT, ApplianceConfigs.KEY));
+        cpeProcess = ApplianceLauncher.start(cpe, cpeConf, "cpe listener kernel");
+    }
+
+    @AfterAll
+    void tearDown() {
+        for (Netns ns : namespaces) {
+            ns.close();
+        }
+    }
+
+    @Test
+    @Order(1)
+    void everyConnectionKeepsAllItsSubflowsOnOneReplicaAndBothReplicasServe() throws Exception {
+        ExecutorService threads = Executors.newFixedThreadPool(CONNECTIONS, r -> Thread.ofPlatform().unstarted(
+                () -> inNamespace(cpe, r)));
+        CountDownLatch halfway = new CountDownLatch(CONNECTIONS);
+        CountDownLatch inspected = new CountDownLatch(1);
+        List<Future<String>> transfers = new ArrayList<>();
+        for (int c = 0; c < CONNECTIONS; c++) {
+            long seed = c;
+            transfers.add(threads.submit(() -> upload(seed, halfway, inspected)));
+        }
+        try {
+            assertTrue(halfway.await(60, TimeUnit.SECONDS), "connections did not get halfway: " + logs());
+            // Every connection is open and has moved bytes: the joins have had time to happen.
+            Map<String, Integer> perReplica = new HashMap<>();
+            List<Map<String, Integer>> subflows = new ArrayList<>();
+            long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+            while (true) {
+                subflows.clear();
+                for (Netns r : replicaNs) {
+                    subflows.add(subflowsPerConnection(r));
+                }
+                int total = subflows.get(0).size() + subflows.get(1).size();
+                boolean allJoined = subflows.stream().allMatch(m -> m.values().stream().allMatch(n -> n >= 2));
+                if ((total == CONNECTIONS && allJoined) || System.nanoTime() > deadline) {
+                    break;
+                }
+                Thread.sleep(200);
+            }
+            for (int i = 0; i < 2; i++) {
+                perReplica.put("r" + (i + 1), subflows.get(i).size());
+            }
+            String figures = "connections per replica " + perReplica + ", subflows per connection: r1 "
+                    + subflows.get(0).values() + ", r2 " + subflows.get(1).values();
+            System.out.println("replicas: " + figures);
+            assertEquals(CONNECTIONS, subflows.get(0).size() + subflows.get(1).size(),
+                    "a connection is missing or split across replicas: " + figures);
+            assertTrue(subflows.get(0).size() > 0 && subflows.get(1).size() > 0, "one replica idle: " + figures);
+            for (Map<String, Integer> m : subflows) {
+                for (int n : m.values()) {
+                    assertTrue(n >= 2, "a connection without its join on its replica: " + figures);
+                }
+            }
+        } finally {
+            inspected.countDown();
+        }
+        for (Future<String> t : transfers) {
+            String outcome = t.get(120, TimeUnit.SECONDS);
+            assertEquals("verified", outcome, () -> outcome + "\n" + logs());
+        }
+        threads.shutdown();
+    }
+
+    @Test
+    @Order(2)
+    void whenAReplicaDiesNewConnectionsSucceedWithinTwoSeconds() throws Exception {
+        // The balancer's health check, as a cloud load balancer's or kube-proxy's endpoints do it: every 200 ms a
+        // TCP connect to each replica's listener from the balancer; a replica that fails it leaves the DNAT map.
+        java.util.concurrent.atomic.AtomicBoolean checking = new java.util.concurrent.atomic.AtomicBoolean(true);
+        Thread healthCheck = Thread.ofPlatform().daemon().start(() -> inNamespace(lb, () -> {
+            List<String> live = List.of(REPLICA);
+            while (checking.get()) {
+                List<String> now = new ArrayList<>();
+                for (String replica : REPLICA) {
+                    try (Socket probe = new Socket()) {
+                        probe.connect(new InetSocketAddress(replica, PORT), 200);
+                        now.add(replica);
+                    } catch (IOException down) {
+                        // left out of the map until it answers again
+                    }
+                }
+                if (!now.equals(live) && !now.isEmpty()) {
+                    balanceOver(now);
+                    live = now;
+                }
+                try {
+                    Thread.sleep(200);
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+        }));
+        Thread.sleep(500);
+        replicas[0].stop(Duration.ZERO);
+        long killed = System.nanoTime();
+        long recovered = -1;
+        while (System.nanoTime() - killed < Duration.ofSeconds(10).toNanos()) {
+            ExecutorService one = Executors.newSingleThreadExecutor(r -> Thread.ofPlatform().unstarted(
+                    () -> inNamespace(cpe, r)));
+            try {
+                if ("verified".equals(one.submit(() -> upload(1000 + System.nanoTime() % 1000, null, null))
+                        .get(30, TimeUnit.SECONDS))) {
+                    recovered = System.nanoTime();
+                    break;
+                }
+            } finally {
+                one.shutdown();
+            }
+        }
+        assertTrue(recovered > 0, "no connection succeeded after the replica died: " + logs());
+        long millis = Duration.ofNanos(recovered - killed).toMillis();
+        System.out.println("replicas: first verified connection " + millis + " ms after replica r1 was killed");
+        assertTrue(millis <= 2000, "took " + millis + " ms");
+        checking.set(false);
+        healthCheck.join();
+        for (int i = 0; i < 10; i++) {
+            ExecutorService one = Executors.newSingleThreadExecutor(r -> Thread.ofPlatform().unstarted(
+                    () -> inNamespace(cpe, r)));
+            try {
+                long seed = 2000 + i;
+                assertEquals("verified", one.submit(() -> upload(seed, null, null)).get(30, TimeUnit.SECONDS));
+            } finally {
+                one.shutdown();
+            }
+        }
+    }
+
+    /**
+     * One transfer through the cpe's explicit listener in TrafficPeer's UP protocol: 2 x {@link #HALF} random bytes,
+     * the server answers with their SHA-256. Between the halves it waits for {@code inspected}.
+     */
+    private String upload(long seed, CountDownLatch halfway, CountDownLatch inspected) throws Exception {
+        byte[] half = new byte[HALF];
+        Random random = new Random(seed);
+        MessageDigest sha = MessageDigest.getInstance("SHA-256");
+        try (Socket s = new Socket()) {
+            s.connect(new InetSocketAddress(CPE_LISTEN, KERNEL_LISTENER), 10_000);
+            s.setSoTimeout(60_000);
+            OutputStream out = s.getOutputStream();
+            out.write(("UP " + 2L * HALF + "\n").getBytes(StandardCharsets.US_ASCII));
+            for (int part = 0; part < 2; part++) {
+                random.nextBytes(half);
+                sha.update(half);
+                out.write(half);
+                out.flush();
+                if (part == 0 && halfway != null) {
+                    halfway.countDown();
+                    inspected.await(60, TimeUnit.SECONDS);
+                }
+            }
+            s.shutdownOutput();
+            String reply = new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.US_ASCII))
+                    .readLine();
+            String expected = HexFormat.of().formatHex(sha.digest());
+            return reply != null && reply.startsWith("OK " + expected) ? "verified" : "server said: " + reply;
+        } catch (IOException e) {
+            return "failed: " + e;
+        }
+    }
+
+    /** The replica's MPTCP connections from the cpe by their token, each with its number of TCP subflows. */
+    private static Map<String, Integer> subflowsPerConnection(Netns replica) {
+        ExecResult ss = replica.exec("ss", "-HtinO", "state", "established",
+                "( sport = :" + PORT + " or sport = :" + JOIN_PORT + " )");
+        Map<String, Integer> count = new HashMap<>();
+        for (String line : ss.stdout().split("\n")) {
+            Matcher m = SUBFLOW.matcher(line);
+            if (line.contains("tcp-ulp-mptcp") && m.find()) {
+                count.merge(m.group(1), 1, Integer::sum);
+            }
+        }
+        return count;
+    }
+
+    /** Points the public address at {@code live} replicas, chosen at random per new connection. */
+    private synchronized void balanceOver(List<String> live) {
+        StringBuilder map = new StringBuilder();
+        for (int i = 0; i < live.size(); i++) {
+            map.append(i == 0 ? "" : ", ").append(i).append(" : ").append(live.get(i));
+        }
+        String script = """
+                table ip hpxlb
+                delete table ip hpxlb
+                table ip hpxlb {
+                  chain prerouting {
+                    type nat hook prerouting priority dstnat; policy accept;
+                    ip daddr %s tcp dport { %d, %d } dnat to numgen random mod %d map { %s }
+                  }
+                }
+                """.formatted(VIP, PORT, PORT + 1, live.size(), map);
+        Path file = configs == null ? null : configs.resolve("lb.nft");
+        try {
+            if (file == null) {
+                file = Files.createTempFile("lb", ".nft");
+            }
+            Files.writeString(file, script);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        lb.exec("nft", "-f", file.toString());
+    }
+
+    private LabProcess startReplica(int i) throws IOException {
+        Path conf = Files.writeString(configs.resolve("replica" + (i + 1) + ".conf"),
+                ApplianceConfigs.concentrator("[::]:" + PORT, "cpe-replicas", "")
+                        .replace("role = concentrator", """
+                                role = concentrator
+                                  path-manager {
+                                    announce = ["%s"]
+                                    announce-port = %d
+                                    allow-join-initial-address = false
+                                  }
+                                  admin.enabled = false""".formatted(REPLICA[i], JOIN_PORT)));
+        return ApplianceLauncher.start(replicaNs[i], conf, "concentrator listening");
+    }
+
+    private Netns ns(String name) {
+        Netns ns = Netns.create(name);
+        namespaces.add(ns);
+        ns.ip("link", "set", "lo", "up");
+        ns.sysctl("net.ipv4.conf.all.rp_filter", "2");
+        ns.sysctl("net.ipv4.conf.default.rp_filter", "2");
+        return ns;
+    }
+
+    private static void veth(Netns a, String name, String addrA, Netns b, String addrB) {
+        a.ip("link", "add", name, "type", "veth", "peer", "name", name, "netns", b.name());
+        a.ip("addr", "add", addrA + "/24", "dev", name);
+        b.ip("addr", "add", addrB + "/24", "dev", name);
+        a.ip("link", "set", name, "up");
+        b.ip("link", "set", name, "up");
+    }
+
+    private static void inNamespace(Netns ns, Runnable body) {
+        try {
+            int fd = TestNative.open("/run/netns/" + ns.name());
+            try {
+                TestNative.setns(fd, TestNative.CLONE_NEWNET);
+            } finally {
+                Libc.close(fd);
+            }
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        body.run();
+    }
+
+    private String logs() {
+        StringBuilder s = new StringBuilder();
+        for (int i = 0; i < 2; i++) {
+            s.append("\n--- replica r").append(i + 1).append(" ---\n").append(replicas[i].stdout());
+        }
+        return s.append("\n--- cpe ---\n").append(cpeProcess.stdout()).toString();
+    }
+}
