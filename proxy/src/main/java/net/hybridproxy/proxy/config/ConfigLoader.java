@@ -376,7 +376,9 @@ public final class ConfigLoader {
         return new AppConfig.Userspace(scheduler, intInRange(u, at, "subflows-per-uplink", 1, 8), budget,
                 positiveDuration(u, at, "overflow-budget-period"), positiveDuration(u, at, "session-start-timeout"),
                 positiveDuration(u, at, "session-restart-delay"), (int) queue,
-                intInRange(u, at, "max-sessions", 1, 1_000_000));
+                intInRange(u, at, "max-sessions", 1, 1_000_000), intInRange(u, at, "max-sessions-per-key", 1, 1_000_000),
+                intInRange(u, at, "max-pending-handshakes", 1, 1_000_000),
+                intInRange(u, at, "max-pending-handshakes-per-source", 1, 1_000_000));
     }
 
     /** What each engine needs that the role's own block does not check. */

@@ -15,6 +15,7 @@ import java.util.random.RandomGenerator;
 import net.hybridproxy.engine.auth.CpeKey;
 import net.hybridproxy.engine.multipath.crypto.CapableProof;
 import net.hybridproxy.engine.multipath.crypto.MptcpCrypto;
+import net.hybridproxy.engine.multipath.crypto.SessionSecret;
 import net.hybridproxy.engine.multipath.frame.AddAddr;
 import net.hybridproxy.engine.multipath.frame.CapableAck;
 import net.hybridproxy.engine.multipath.frame.CapableSyn;
@@ -113,6 +114,8 @@ public final class Session {
     private long capableSubflowId = -1;
     private long localKey;
     private long remoteKey;
+    /** Keys every MAC after the capable handshake (null before it); see {@link SessionSecret}. */
+    private SessionSecret secret;
     private long handshakeDeadline;
     private long orphanedSince = -1;
 
@@ -163,11 +166,35 @@ public final class Session {
         return session;
     }
 
-    /** A concentrator's session, created by {@link ConcentratorEndpoint} on a CAPABLE_SYN. */
-    static Session concentrator(SessionConfig config, CpeKey key, long localKey, RandomGenerator random, long now) {
+    /**
+     * A concentrator's session, created by {@link ConcentratorEndpoint} once a CAPABLE_ACK proved the cpe's key:
+     * established from the start, its first subflow attached by {@link #attachSubflow}.
+     */
+    static Session concentrator(SessionConfig config, CpeKey key, long localKey, long remoteKey, SessionSecret secret,
+                                RandomGenerator random, long now) {
         Session session = new Session(Role.CONCENTRATOR, config, key, random, null, now);
         session.localKey = localKey;
+        session.remoteKey = remoteKey;
+        session.secret = Objects.requireNonNull(secret, "secret");
+        session.establish(now);
         return session;
+    }
+
+    /** The session secret (concentrator: set at creation, never changes; read by the endpoint for joins). */
+    SessionSecret secret() {
+        return secret;
+    }
+
+    private SessionSecret.Sender self() {
+        return role == Role.CPE ? SessionSecret.Sender.A : SessionSecret.Sender.B;
+    }
+
+    private SessionSecret.Sender peer() {
+        return role == Role.CPE ? SessionSecret.Sender.B : SessionSecret.Sender.A;
+    }
+
+    private FastClose fastClose(long streamId, ResetReason reason) {
+        return new FastClose(streamId, secret.fastCloseMac(self(), streamId, reason.code()), reason);
     }
 
     public Role role() {
@@ -205,11 +232,10 @@ public final class Session {
     // ------------------------------------------------------------------ subflow lifecycle
 
     /**
-     * Registers a subflow the concentrator accepted, whose first frame was {@code first}.
-     * Returns its id, or -1 if it was refused (the refusal is then a SUBFLOW_RESET the caller
-     * sends on its own; see {@link ConcentratorEndpoint}).
+     * concentrator: attaches a subflow whose handshake the endpoint completed (the capable handshake, or a join whose
+     * JOIN_ACK verified). Returns its id, or -1 if the session is closed or has its maximum of subflows.
      */
-    long acceptSubflow(Frame first, long now) {
+    long attachSubflow(int addressId, SubflowPriority priority, long now) {
         if (state == State.CLOSED) {
             return -1;
         }
@@ -219,29 +245,10 @@ public final class Session {
             return -1;
         }
         long id = nextSubflowId++;
-        switch (first) {
-            case CapableSyn syn -> {
-                remoteKey = syn.key();
-                Subflow subflow = new Subflow(id, slot, 0, "address-0", syn.priority(), SubflowState.CAPABLE_RECEIVED);
-                subflows.put(id, subflow);
-                subflow.queueControl(new CapableSynAck(CapableSyn.VERSION, localKey,
-                        CapableProof.concentrator(cpeKey, CapableSyn.VERSION, remoteKey, localKey)));
-            }
-            case JoinSyn join -> {
-                Subflow subflow = new Subflow(id, slot, join.addressId(), "address-" + join.addressId(),
-                        join.priority(), SubflowState.JOIN_RECEIVED);
-                subflow.remoteNonce(join.nonce());
-                subflow.localNonce(random.nextInt());
-                subflow.attachedAt(now);
-                subflows.put(id, subflow);
-                subflow.queueControl(new JoinSynAck(0,
-                        MptcpCrypto.joinHmacTruncated(localKey, remoteKey, subflow.localNonce(), join.nonce()),
-                        subflow.localNonce()));
-            }
-            default -> throw new IllegalArgumentException("a subflow starts with CAPABLE_SYN or JOIN_SYN, not " + first);
-        }
-        subflows.get(id).nextProbeAt(Long.MAX_VALUE);
+        Subflow subflow = new Subflow(id, slot, addressId, "address-" + addressId, priority, SubflowState.ATTACHED);
+        subflows.put(id, subflow);
         orphanedSince = -1;
+        attach(subflow, now);
         return id;
     }
 
@@ -426,10 +433,16 @@ public final class Session {
         }
     }
 
-    /** concentrator: announces another address of the concentrator (ADD_ADDR with HMAC). */
+    /**
+     * concentrator: announces another address of the concentrator (ADD_ADDR, with a MAC keyed by the session
+     * secret). The cpe reports it as {@code AddressAnnounced}; its path manager may join there.
+     */
     public void announceAddress(int addressId, InetAddress address, int port, long now) {
+        if (secret == null) {
+            throw new IllegalStateException("no address can be announced before the session is established");
+        }
         queueSessionControl(new AddAddr(addressId, address, port, false,
-                MptcpCrypto.addAddrHmac(localKey, remoteKey, addressId, address, port)));
+                secret.addAddrHmac(self(), addressId, address, port)));
     }
 
     /** concentrator: withdraws addresses announced before (REMOVE_ADDR). */
@@ -444,7 +457,7 @@ public final class Session {
         }
         Subflow carrier = bestControlSubflow();
         if (carrier != null && state == State.ESTABLISHED) {
-            carrier.queueControl(new FastClose(FastClose.SESSION, remoteKey, reason));
+            carrier.queueControl(fastClose(FastClose.SESSION, reason));
         }
         terminate("closed locally: " + reason, reason, now);
     }
@@ -950,9 +963,7 @@ public final class Session {
         }
         switch (frame) {
             case CapableSynAck synAck -> onCapableSynAck(subflow, synAck, now);
-            case CapableAck ack -> onCapableAck(subflow, ack, now);
             case JoinSynAck synAck -> onJoinSynAck(subflow, synAck, now);
-            case JoinAck ack -> onJoinAck(subflow, ack, now);
             case SubflowReset reset -> {
                 mib.increment(MibCounter.SUBFLOW_RESETS_RECEIVED);
                 if (subflow.state() == SubflowState.JOIN_SENT && !reset.transientError()
@@ -1000,8 +1011,11 @@ public final class Session {
                     }
                 }
             }
+            // The endpoint runs the concentrator's side of both handshakes; none of these belongs on a session.
             case CapableSyn syn -> throw unexpected(subflow, frame);
             case JoinSyn syn -> throw unexpected(subflow, frame);
+            case CapableAck ack -> throw unexpected(subflow, frame);
+            case JoinAck ack -> throw unexpected(subflow, frame);
         }
     }
 
@@ -1031,6 +1045,7 @@ public final class Session {
                     "concentrator's proof does not verify with key '" + cpeKey.id() + "'");
         }
         remoteKey = synAck.key();
+        secret = SessionSecret.derive(cpeKey, CapableSyn.VERSION, localKey, remoteKey);
         subflow.queueControl(new CapableAck(localKey, remoteKey,
                 CapableProof.cpe(cpeKey, CapableSyn.VERSION, localKey, remoteKey)));
         establish(now);
@@ -1038,47 +1053,22 @@ public final class Session {
         startHandshakes(now);
     }
 
-    private void onCapableAck(Subflow subflow, CapableAck ack, long now) throws FrameException {
-        if (role != Role.CONCENTRATOR || subflow.state() != SubflowState.CAPABLE_RECEIVED) {
-            throw unexpected(subflow, ack);
-        }
-        byte[] expected = CapableProof.cpe(cpeKey, CapableSyn.VERSION, remoteKey, localKey);
-        if (ack.localKey() != remoteKey || ack.remoteKey() != localKey
-                || !MptcpCrypto.macEquals(expected, ack.proof())) {
-            mib.increment(MibCounter.CAPABLE_PROOF_FAILED);
-            fail(subflow, ResetReason.ADMINISTRATIVELY_PROHIBITED,
-                    "cpe's proof does not verify for key '" + cpeKey.id() + "'", now);
-            terminate("capable handshake failed authentication", ResetReason.ADMINISTRATIVELY_PROHIBITED, now);
-            return;
-        }
-        establish(now);
-        attach(subflow, now);
-    }
-
     private void onJoinSynAck(Subflow subflow, JoinSynAck synAck, long now) throws FrameException {
         if (role != Role.CPE || subflow.state() != SubflowState.JOIN_SENT) {
             throw unexpected(subflow, synAck);
         }
-        long expected = MptcpCrypto.joinHmacTruncated(remoteKey, localKey, synAck.nonce(), subflow.localNonce());
+        long expected = secret.joinSynAckHmac(synAck.nonce(), subflow.localNonce());
         if (expected != synAck.truncatedHmac()) {
+            // The concentrator answers a token it does not know (it restarted, or dropped this session) exactly as
+            // a known one, with a MAC it cannot make: the session is gone there, and a new one must start.
             mib.increment(MibCounter.JOIN_HMAC_FAILED);
-            throw new FrameException(ResetReason.ADMINISTRATIVELY_PROHIBITED, "JOIN_SYNACK HMAC does not verify");
+            fail(subflow, ResetReason.ADMINISTRATIVELY_PROHIBITED, "JOIN_SYNACK HMAC does not verify", now);
+            terminate("the concentrator does not know this session (JOIN_SYNACK HMAC does not verify)",
+                    ResetReason.PROTOCOL_ERROR, now);
+            return;
         }
         subflow.remoteNonce(synAck.nonce());
-        subflow.queueControl(new JoinAck(MptcpCrypto.joinHmac160(localKey, remoteKey, subflow.localNonce(),
-                synAck.nonce())));
-        attach(subflow, now);
-    }
-
-    private void onJoinAck(Subflow subflow, JoinAck ack, long now) throws FrameException {
-        if (role != Role.CONCENTRATOR || subflow.state() != SubflowState.JOIN_RECEIVED) {
-            throw unexpected(subflow, ack);
-        }
-        byte[] expected = MptcpCrypto.joinHmac160(remoteKey, localKey, subflow.remoteNonce(), subflow.localNonce());
-        if (!MptcpCrypto.macEquals(expected, ack.hmac())) {
-            mib.increment(MibCounter.JOIN_HMAC_FAILED);
-            throw new FrameException(ResetReason.ADMINISTRATIVELY_PROHIBITED, "JOIN_ACK HMAC does not verify");
-        }
+        subflow.queueControl(new JoinAck(secret.joinAckHmac(subflow.localNonce(), synAck.nonce())));
         attach(subflow, now);
     }
 
@@ -1136,7 +1126,7 @@ public final class Session {
         if (streams.size() >= config.maxStreams()
                 || receiveReserved + Stream.INITIAL_WINDOW > config.sessionReceiveBudget()) {
             mib.increment(MibCounter.STREAMS_REFUSED);
-            queueSessionControl(new FastClose(id, remoteKey, ResetReason.LACK_OF_RESOURCES));
+            queueSessionControl(fastClose(id, ResetReason.LACK_OF_RESOURCES));
             return null;
         }
         Stream stream = new Stream(id, config);
@@ -1176,8 +1166,8 @@ public final class Session {
     }
 
     private void onFastClose(FastClose fastClose, long now) {
-        // RFC 8684 §3.5: MP_FASTCLOSE carries the key of its receiver, which authenticates it.
-        if (fastClose.receiverKey() != localKey) {
+        // RFC 8684 §3.5's MP_FASTCLOSE carries the receiver's key; version 2 carries a MAC instead (FastClose).
+        if (fastClose.mac() != secret.fastCloseMac(peer(), fastClose.streamId(), fastClose.reason().code())) {
             mib.increment(MibCounter.FAST_CLOSE_BAD_KEY);
             return;
         }
@@ -1201,8 +1191,7 @@ public final class Session {
         if (addAddr.echo()) {
             return;
         }
-        long expected = MptcpCrypto.addAddrHmac(remoteKey, localKey, addAddr.addressId(), addAddr.address(),
-                addAddr.port());
+        long expected = secret.addAddrHmac(peer(), addAddr.addressId(), addAddr.address(), addAddr.port());
         if (expected != addAddr.truncatedHmac()) {
             mib.increment(MibCounter.ADD_ADDR_BAD_HMAC);
             return;
@@ -1366,8 +1355,7 @@ public final class Session {
             long attachedFor = subflow.attachedAt() >= 0 ? now - subflow.attachedAt() : -1;
             pathManager.closed(subflow.uplink(), attachedFor, now);
         }
-        boolean anyLeft = subflows.values().stream()
-                .anyMatch(s -> s != subflow && s.state() != SubflowState.CLOSING && s.state() != SubflowState.CLOSED);
+        boolean anyLeft = subflows.values().stream().anyMatch(s -> s != subflow && s.state().isAttached());
         if (role == Role.CONCENTRATOR && !anyLeft && state == State.ESTABLISHED) {
             orphanedSince = now;
         }
@@ -1403,7 +1391,7 @@ public final class Session {
     }
 
     private void resetStream(Stream stream, ResetReason reason, long now) {
-        queueSessionControl(new FastClose(stream.id, remoteKey, reason));
+        queueSessionControl(fastClose(stream.id, reason));
         drop(stream);
         mib.increment(MibCounter.STREAMS_RESET);
         events.add(new SessionEvent.StreamReset(stream.id, reason, false));
