@@ -20,6 +20,7 @@ import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
 import net.hybridproxy.engine.auth.CpeKey;
 import net.hybridproxy.engine.multipath.connection.ConcentratorEndpoint;
+import net.hybridproxy.engine.multipath.connection.MemoryBudget;
 import net.hybridproxy.engine.multipath.connection.Session;
 import net.hybridproxy.engine.multipath.connection.SessionEvent;
 import net.hybridproxy.engine.multipath.frame.Frame;
@@ -86,7 +87,8 @@ public final class UserspaceConcentrator implements AutoCloseable {
         this.stats = stats;
         this.sampler = new UserspaceSampler(stats, () -> List.copyOf(drivers.values()), this::countEndpoint).start();
         this.settings = settings;
-        this.endpoint = new ConcentratorEndpoint(settings.session(), keys, settings.endpointLimits(), new SecureRandom());
+        this.endpoint = new ConcentratorEndpoint(settings.session(), keys, settings.endpointLimits(),
+                new MemoryBudget(settings.processMemory()), new SecureRandom());
         this.sourceAllowed = sourceAllowed;
         this.streamHandler = streamHandler;
         this.streamWaterMark = streamWaterMark;

@@ -2,6 +2,7 @@ package net.hybridproxy.proxy.userspace;
 
 import io.netty.channel.WriteBufferWaterMark;
 import net.hybridproxy.engine.multipath.connection.ConcentratorEndpoint;
+import net.hybridproxy.engine.multipath.connection.MemoryBudget;
 import net.hybridproxy.engine.multipath.connection.SessionConfig;
 import net.hybridproxy.engine.multipath.frame.SubflowPriority;
 import net.hybridproxy.engine.multipath.pm.Uplink;
@@ -27,10 +28,11 @@ import java.util.Objects;
  * @param notSentLowWatermark TCP_NOTSENT_LOWAT on subflow sockets (native transports)
  * @param endpointLimits      concentrator: sessions in total and per key, handshakes in progress in total and per
  *                            source address
+ * @param processMemory       heap bytes all sessions of the process may hold together ({@link MemoryBudget})
  */
 public record UserspaceSettings(SessionConfig session, Duration connectTimeout, Duration openTimeout,
                                 Duration restartDelay, WriteBufferWaterMark subflowWaterMark, int notSentLowWatermark,
-                                ConcentratorEndpoint.Limits endpointLimits) {
+                                ConcentratorEndpoint.Limits endpointLimits, long processMemory) {
     public UserspaceSettings {
         Objects.requireNonNull(session, "session");
         Objects.requireNonNull(subflowWaterMark, "subflowWaterMark");
@@ -40,18 +42,22 @@ public record UserspaceSettings(SessionConfig session, Duration connectTimeout, 
         }
     }
 
+    /** reference.conf's {@code userspace.process-memory}. */
+    public static final long DEFAULT_PROCESS_MEMORY = 128L << 20;
+
     /** Settings with the endpoint's default limits around {@code maxSessions}. */
     public UserspaceSettings(SessionConfig session, Duration connectTimeout, Duration openTimeout,
                              Duration restartDelay, WriteBufferWaterMark subflowWaterMark, int notSentLowWatermark,
                              int maxSessions) {
         this(session, connectTimeout, openTimeout, restartDelay, subflowWaterMark, notSentLowWatermark,
-                ConcentratorEndpoint.Limits.defaults(maxSessions));
+                ConcentratorEndpoint.Limits.defaults(maxSessions), DEFAULT_PROCESS_MEMORY);
     }
 
     /** The settings a configuration asks for. */
     public static UserspaceSettings from(AppConfig config) {
         AppConfig.Userspace u = config.userspace();
-        SessionConfig session = SessionConfig.defaults().withScheduler(u.scheduler());
+        SessionConfig session = SessionConfig.defaults().withScheduler(u.scheduler())
+                .withSessionMemoryBudget(u.sessionMemory());
         if (u.overflowBudgetBytes().isPresent()) {
             session = session.withOverflowBudget(u.overflowBudgetBytes().get(), u.overflowBudgetPeriod());
         }
@@ -59,7 +65,7 @@ public record UserspaceSettings(SessionConfig session, Duration connectTimeout, 
         return new UserspaceSettings(session, config.relay().connectTimeout(), u.sessionStartTimeout(),
                 u.sessionRestartDelay(), new WriteBufferWaterMark(queue / 2, queue), queue,
                 new ConcentratorEndpoint.Limits(u.maxSessions(), u.maxSessionsPerKey(), u.maxPendingHandshakes(),
-                        u.maxPendingHandshakesPerSource()));
+                        u.maxPendingHandshakesPerSource()), u.processMemory());
     }
 
     /** The cpe's uplinks as the engine plans subflows over them: address ids 1, 2, ... in configuration order. */

@@ -122,6 +122,7 @@ public final class ConcentratorEndpoint {
     private final Map<String, CpeKey> keys;
     private final RandomGenerator random;
     private final Limits limits;
+    private final MemoryBudget memory;
     private final Map<Integer, Session> byToken = new HashMap<>();
     private final Map<String, Integer> sessionsByKey = new HashMap<>();
     private final Map<String, Integer> pendingBySource = new HashMap<>();
@@ -141,6 +142,13 @@ public final class ConcentratorEndpoint {
     }
 
     public ConcentratorEndpoint(SessionConfig config, Collection<CpeKey> keys, Limits limits, RandomGenerator random) {
+        this(config, keys, limits, MemoryBudget.unlimited(), random);
+    }
+
+    /** @param memory the process-wide memory budget every session also counts against */
+    public ConcentratorEndpoint(SessionConfig config, Collection<CpeKey> keys, Limits limits, MemoryBudget memory,
+                                RandomGenerator random) {
+        this.memory = Objects.requireNonNull(memory, "memory");
         this.config = Objects.requireNonNull(config, "config");
         Map<String, CpeKey> byId = new HashMap<>();
         for (CpeKey key : keys) {
@@ -332,7 +340,7 @@ public final class ConcentratorEndpoint {
                 return refuse(ResetReason.LACK_OF_RESOURCES, "token collision; retry");
             }
             SessionSecret secret = SessionSecret.derive(key, CapableSyn.VERSION, syn.key(), localKey);
-            Session session = Session.concentrator(config, key, localKey, syn.key(), secret, random, now);
+            Session session = Session.concentrator(config, key, localKey, syn.key(), secret, random, memory, now);
             long id = session.attachSubflow(0, syn.priority(), now);
             byToken.put(session.localToken(), session);
             sessionsByKey.merge(key.id(), 1, Integer::sum);

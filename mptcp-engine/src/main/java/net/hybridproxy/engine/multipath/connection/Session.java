@@ -92,8 +92,15 @@ public final class Session {
     /** Chunks smaller than this are not sent while more data waits: tiny frames waste headers. */
     private static final int MIN_CHUNK = 1024;
 
-    /** Stream ids above the watermark remembered as seen (concentrator); beyond this the cpe is misbehaving. */
-    private static final int MAX_SEEN_ABOVE_WATERMARK = 65536;
+    /**
+     * Stream ids above the watermark remembered as seen (concentrator); beyond this the cpe is misbehaving (an
+     * honest cpe leaves a gap only while a new stream's first frame is in flight). 4096 entries of a TreeSet cost
+     * about 230 KB.
+     */
+    private static final int MAX_SEEN_ABOVE_WATERMARK = 4096;
+
+    /** Windows are resized at most once per this long, or per the slowest subflow's RTT if longer. */
+    private static final long MIN_AUTOTUNE_PERIOD = 10_000_000L;
 
     private final Role role;
     private final SessionConfig config;
@@ -103,6 +110,9 @@ public final class Session {
     private final Mib mib = new Mib();
     private final PathManager pathManager;
     private final CpeKey cpeKey;
+    private final MemoryBudget processMemory;
+    /** Heap bytes this session holds for its streams, reserved in {@link #processMemory} as well. */
+    private long memoryUsed;
 
     private State state = State.HANDSHAKING;
     /**
@@ -137,8 +147,9 @@ public final class Session {
     private final Map<String, UplinkSends> sendsByUplink = new LinkedHashMap<>();
 
     private Session(Role role, SessionConfig config, CpeKey cpeKey, RandomGenerator random, PathManager pathManager,
-                    long now) {
+                    MemoryBudget processMemory, long now) {
         this.role = role;
+        this.processMemory = Objects.requireNonNull(processMemory, "processMemory");
         this.config = Objects.requireNonNull(config, "config");
         this.cpeKey = Objects.requireNonNull(cpeKey, "cpeKey");
         this.random = Objects.requireNonNull(random, "random");
@@ -157,9 +168,15 @@ public final class Session {
      */
     public static Session cpe(SessionConfig config, CpeKey key, List<Uplink> uplinks, RandomGenerator random,
                               long now) {
+        return cpe(config, key, uplinks, random, MemoryBudget.unlimited(), now);
+    }
+
+    /** A cpe's session whose streams' memory also counts against {@code processMemory}. */
+    public static Session cpe(SessionConfig config, CpeKey key, List<Uplink> uplinks, RandomGenerator random,
+                              MemoryBudget processMemory, long now) {
         PathManager pm = new PathManager(uplinks, config.reconnectBackoff().toNanos(),
                 config.maxReconnectBackoff().toNanos(), config.stableAfter().toNanos());
-        Session session = new Session(Role.CPE, config, key, random, pm, now);
+        Session session = new Session(Role.CPE, config, key, random, pm, processMemory, now);
         session.localKey = MptcpCrypto.newKey(random);
         session.handshakeDeadline = Long.MAX_VALUE;
         session.requestSubflows(now);
@@ -171,8 +188,8 @@ public final class Session {
      * established from the start, its first subflow attached by {@link #attachSubflow}.
      */
     static Session concentrator(SessionConfig config, CpeKey key, long localKey, long remoteKey, SessionSecret secret,
-                                RandomGenerator random, long now) {
-        Session session = new Session(Role.CONCENTRATOR, config, key, random, null, now);
+                                RandomGenerator random, MemoryBudget processMemory, long now) {
+        Session session = new Session(Role.CONCENTRATOR, config, key, random, null, processMemory, now);
         session.localKey = localKey;
         session.remoteKey = remoteKey;
         session.secret = Objects.requireNonNull(secret, "secret");
@@ -332,8 +349,15 @@ public final class Session {
             mib.increment(MibCounter.STREAMS_REFUSED);
             throw new IllegalStateException("session has its maximum of " + config.maxStreams() + " streams");
         }
+        if (!tryCharge(Stream.INITIAL_COST)) {
+            mib.increment(MibCounter.STREAMS_REFUSED);
+            throw new IllegalStateException("session has no memory left for a stream (" + memoryUsed + " of "
+                    + config.sessionMemoryBudget() + " bytes, process " + processMemory.used() + " of "
+                    + processMemory.limit() + ")");
+        }
         long id = nextStreamId++;
-        Stream stream = new Stream(id, config);
+        Stream stream = new Stream(id, config, now);
+        stream.charged = Stream.INITIAL_COST;
         receiveReserved += stream.receive.reservedBytes();
         streams.put(id, stream);
         mib.increment(MibCounter.STREAMS_OPENED);
@@ -349,7 +373,16 @@ public final class Session {
         if (stream == null) {
             throw new IllegalStateException("no stream " + streamId);
         }
-        int n = stream.send.write(src);
+        // Backpressure, not buffering: take only what the send buffer can hold within the memory budgets.
+        int allowed = (int) Math.min(src.remaining(), stream.send.writableWithin(memoryLeft()));
+        int n = 0;
+        if (allowed > 0) {
+            int limit = src.limit();
+            src.limit(src.position() + allowed);
+            n = stream.send.write(src);
+            src.limit(limit);
+            syncMemory(stream);
+        }
         if (src.hasRemaining()) {
             stream.writeBlocked = true;
         }
@@ -362,7 +395,7 @@ public final class Session {
     /** Bytes {@link #write} would take now on this stream. */
     public long writable(long streamId) {
         Stream stream = streams.get(streamId);
-        return stream == null ? 0 : stream.send.freeBytes();
+        return stream == null ? 0 : stream.send.writableWithin(memoryLeft());
     }
 
     /** No more bytes on this stream from this side: a DATA_FIN follows the last byte (half-close). */
@@ -389,7 +422,9 @@ public final class Session {
         if (n > 0) {
             receiveReserved -= n;
             mib.add(MibCounter.DATA_BYTES_DELIVERED, n);
+            autotuneReceive(stream, n, now);
             maybeOpenWindow(stream);
+            syncMemory(stream);
         }
         if (stream.receive.readableBytes() == 0) {
             stream.readableSignalled = false;
@@ -590,17 +625,23 @@ public final class Session {
         if (carrier == null) {
             return null;
         }
-        int start = out.position();
-        writeSessionControl(carrier, out);
-        if (out.position() > start) {
-            return transmitted(carrier, out.position() - start);
+        // Control frames respect the subflow's room like data: a peer that stops reading gets no growing queue of
+        // DATA_ACKs and PONGs in our socket buffers (they wait here, one flag per stream, or are dropped when the
+        // subflow's bounded control queue is full).
+        if (carrier.spaceLeft() > 0) {
+            int start = out.position();
+            writeSessionControl(carrier, out);
+            if (out.position() > start) {
+                return transmitted(carrier, out.position() - start);
+            }
         }
         return transmitData(now, out);
     }
 
     private Transmit transmitSubflowControl(ByteBuffer out) {
         for (Subflow subflow : subflows.values()) {
-            if (subflow.control().isEmpty() || subflow.state() == SubflowState.CONNECTING) {
+            if (subflow.control().isEmpty() || subflow.state() == SubflowState.CONNECTING
+                    || (subflow.state().isAttached() && subflow.spaceLeft() <= 0)) {
                 continue;
             }
             int start = out.position();
@@ -822,6 +863,7 @@ public final class Session {
                            UplinkSends.Kind kind) {
         Data frame = new Data(stream.id, chunk.dsn(), chunk.fin(), chunk.payload());
         frame.encodeTo(out);
+        syncMemory(stream); // a new segment in flight
         subflow.dataSent(chunk.payload().length);
         sendsByUplink.computeIfAbsent(subflow.uplink(), u -> new UplinkSends()).record(kind, chunk.payload().length);
         mib.add(MibCounter.DATA_BYTES_SENT, chunk.payload().length);
@@ -1104,6 +1146,13 @@ public final class Session {
         }
         mib.add(MibCounter.DUPLICATE_BYTES_RECEIVED, received.duplicateBytes());
         mib.add(MibCounter.BEYOND_WINDOW_BYTES_RECEIVED, received.beyondWindowBytes());
+        if (!syncMemory(stream)) {
+            // The peer's frames cost more heap than the window it was given (one-byte pieces out of order) and the
+            // budget has no room for the difference: this stream is reset, the session and its other streams go on.
+            mib.increment(MibCounter.STREAMS_RESET_MEMORY);
+            resetStream(stream, ResetReason.LACK_OF_RESOURCES, now);
+            return;
+        }
         // Acknowledge every frame, duplicates too: a duplicate may mean our DATA_ACK was lost with
         // a subflow, and the sender holds the data until it hears one.
         stream.ackPending = true;
@@ -1120,16 +1169,20 @@ public final class Session {
             return null; // a late frame for a stream that is gone
         }
         if (seenAboveWatermark.size() >= MAX_SEEN_ABOVE_WATERMARK) {
-            return null;
-        }
-        markSeen(id);
-        if (streams.size() >= config.maxStreams()
-                || receiveReserved + Stream.INITIAL_WINDOW > config.sessionReceiveBudget()) {
             mib.increment(MibCounter.STREAMS_REFUSED);
             queueSessionControl(fastClose(id, ResetReason.LACK_OF_RESOURCES));
             return null;
         }
-        Stream stream = new Stream(id, config);
+        markSeen(id);
+        if (streams.size() >= config.maxStreams()
+                || receiveReserved + Stream.INITIAL_WINDOW > config.sessionReceiveBudget()
+                || !tryCharge(Stream.INITIAL_COST)) {
+            mib.increment(MibCounter.STREAMS_REFUSED);
+            queueSessionControl(fastClose(id, ResetReason.LACK_OF_RESOURCES));
+            return null;
+        }
+        Stream stream = new Stream(id, config, now);
+        stream.charged = Stream.INITIAL_COST;
         receiveReserved += stream.receive.reservedBytes();
         streams.put(id, stream);
         mib.increment(MibCounter.STREAMS_OPENED);
@@ -1149,11 +1202,17 @@ public final class Session {
         if (stream == null) {
             return;
         }
+        long acked;
         try {
-            stream.send.onDataAck(ack.dataAck(), ack.window());
+            acked = stream.send.onDataAck(ack.dataAck(), ack.window());
         } catch (IllegalStateException e) {
             resetStream(stream, ResetReason.PROTOCOL_ERROR, now);
             return;
+        }
+        if (acked > 0) {
+            autotuneSend(stream, acked, now);
+            stream.send.trim();
+            syncMemory(stream);
         }
         if (stream.send.hasSendable()) {
             scheduleSend(stream);
@@ -1177,7 +1236,9 @@ public final class Session {
         }
         Stream stream = streams.get(fastClose.streamId());
         if (stream == null) {
-            if (role == Role.CONCENTRATOR && fastClose.streamId() >= streamWatermark) {
+            // Remembered like a stream seen, within the same bound: FAST_CLOSEs for ever new ids cannot grow it.
+            if (role == Role.CONCENTRATOR && fastClose.streamId() >= streamWatermark
+                    && seenAboveWatermark.size() < MAX_SEEN_ABOVE_WATERMARK) {
                 markSeen(fastClose.streamId());
             }
             return;
@@ -1402,6 +1463,8 @@ public final class Session {
             return;
         }
         stream.closed = true;
+        release(stream.charged);
+        stream.charged = 0;
         receiveReserved -= stream.receive.reservedBytes();
         streams.remove(stream.id);
         sendOrder.remove(stream.id);
@@ -1423,12 +1486,108 @@ public final class Session {
         if (deficit < WINDOW_UPDATE_THRESHOLD && window >= WINDOW_UPDATE_THRESHOLD) {
             return;
         }
-        long grant = Math.min(deficit, config.sessionReceiveBudget() - receiveReserved);
+        long grant = Math.min(Math.min(deficit, config.sessionReceiveBudget() - receiveReserved), memoryLeft());
         long moved = stream.receive.openWindow(grant);
         if (moved > 0) {
             receiveReserved += moved;
             stream.ackPending = true;
         }
+    }
+
+    // ------------------------------------------------------------------ memory
+
+    /**
+     * Charges or releases the difference between what {@code stream} holds now and what it was charged: its send
+     * buffer's heap, and on the receive side the larger of what its buffer holds and the window it was granted
+     * beyond the initial one. Growth of a send buffer and window grants were limited to {@link #memoryLeft()}
+     * beforehand, so they are charged unconditionally. The initial window (a protocol constant every stream gets)
+     * is charged only as data fills it, and what received frames cost only if it fits.
+     *
+     * @return false if received data did not fit (the caller resets the stream)
+     */
+    private boolean syncMemory(Stream stream) {
+        if (stream.closed) {
+            return true;
+        }
+        long promised = Math.max(0, stream.receive.reservedBytes() - Stream.INITIAL_WINDOW);
+        long held = stream.receive.allocatedBytes();
+        long target = Stream.OVERHEAD + stream.send.allocatedBytes() + Math.max(promised, held);
+        long delta = target - stream.charged;
+        if (delta <= 0) {
+            release(-delta);
+        } else if (held > promised) {
+            if (!tryCharge(delta)) {
+                return false;
+            }
+        } else {
+            memoryUsed += delta;
+            processMemory.force(delta);
+        }
+        stream.charged = target;
+        return true;
+    }
+
+    private boolean tryCharge(long bytes) {
+        if (memoryUsed + bytes > config.sessionMemoryBudget() || !processMemory.tryReserve(bytes)) {
+            return false;
+        }
+        memoryUsed += bytes;
+        return true;
+    }
+
+    private void release(long bytes) {
+        memoryUsed -= bytes;
+        processMemory.release(bytes);
+    }
+
+    /** Heap bytes this session may still take: the smaller of its own budget's and the process's remainder. */
+    private long memoryLeft() {
+        return Math.max(0, Math.min(config.sessionMemoryBudget() - memoryUsed, processMemory.available()));
+    }
+
+    /** Concentrator: stream ids remembered above the watermark (bounded), for diagnostics and tests. */
+    public int rememberedStreamIds() {
+        return seenAboveWatermark.size();
+    }
+
+    /** Heap bytes this session's streams hold (buffers and their overhead), as counted against the budgets. */
+    public long memoryUsed() {
+        return memoryUsed;
+    }
+
+    /**
+     * Receive-space autotuning, the shape of Linux's {@code tcp_rcv_space_adjust()}: once per measurement period
+     * (the slowest attached subflow's RTT, which also spans the reordering between paths), if the application
+     * read more than half the stream's receive limit, the limit grows to twice what it read. Grows only, up to
+     * {@code streamReceiveWindow}; the window then opens as far as the memory budgets allow.
+     */
+    private void autotuneReceive(Stream stream, int read, long now) {
+        stream.readInPeriod += read;
+        if (now - stream.receivePeriodStart >= autotunePeriod()) {
+            stream.receive.limit(2 * stream.readInPeriod);
+            stream.receivePeriodStart = now;
+            stream.readInPeriod = 0;
+        }
+    }
+
+    /** The same for the send buffer, from what the peer acknowledged per period. */
+    private void autotuneSend(Stream stream, long acked, long now) {
+        stream.ackedInPeriod += acked;
+        if (now - stream.sendPeriodStart >= autotunePeriod()) {
+            stream.send.limit(2 * stream.ackedInPeriod);
+            stream.sendPeriodStart = now;
+            stream.ackedInPeriod = 0;
+        }
+    }
+
+    private long autotunePeriod() {
+        long slowest = MIN_AUTOTUNE_PERIOD;
+        for (Subflow s : subflows.values()) {
+            if (s.state() == SubflowState.ATTACHED) {
+                slowest = Math.max(slowest, s.srttNanos(probes.minStall()));
+            }
+        }
+        return slowest;
     }
 
     private long probeInterval() {

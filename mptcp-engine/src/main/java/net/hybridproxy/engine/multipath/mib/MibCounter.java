@@ -59,6 +59,8 @@ public enum MibCounter {
     STREAMS_REFUSED,
     /** Streams closed abruptly with FAST_CLOSE, sent or received. */
     STREAMS_RESET,
+    /** Streams reset because the peer's frames cost more heap than their window and the memory budget had no room. */
+    STREAMS_RESET_MEMORY,
     /** FAST_CLOSE frames ignored because their MAC did not verify. */
     FAST_CLOSE_BAD_KEY,
     /** ADD_ADDR frames whose HMAC did not verify (dropped). */

@@ -10,6 +10,7 @@ import java.util.SplittableRandom;
 import java.util.function.LongConsumer;
 import net.hybridproxy.engine.auth.CpeKey;
 import net.hybridproxy.engine.multipath.connection.ConcentratorEndpoint;
+import net.hybridproxy.engine.multipath.connection.MemoryBudget;
 import net.hybridproxy.engine.multipath.connection.Session;
 import net.hybridproxy.engine.multipath.connection.SessionConfig;
 import net.hybridproxy.engine.multipath.connection.SessionEvent;
@@ -62,13 +63,22 @@ final class SimPair {
 
     SimPair(SessionConfig cpeConfig, SessionConfig concentratorConfig, List<SimLink> links,
             List<SubflowPriority> priorities, long seed, CpeKey cpeKey, List<CpeKey> concentratorKeys) {
+        this(cpeConfig, concentratorConfig, links, priorities, seed, cpeKey, concentratorKeys,
+                MemoryBudget.unlimited());
+    }
+
+    /** A pair whose concentrator's sessions count against {@code concentratorMemory}, a process-wide budget. */
+    SimPair(SessionConfig cpeConfig, SessionConfig concentratorConfig, List<SimLink> links,
+            List<SubflowPriority> priorities, long seed, CpeKey cpeKey, List<CpeKey> concentratorKeys,
+            MemoryBudget concentratorMemory) {
         this.links = List.copyOf(links);
         List<Uplink> uplinks = new ArrayList<>();
         for (int i = 0; i < links.size(); i++) {
             uplinks.add(new Uplink(links.get(i).name, i + 1, priorities.get(i), 1));
             linkByUplink.put(links.get(i).name, links.get(i));
         }
-        this.endpoint = new ConcentratorEndpoint(concentratorConfig, concentratorKeys, 16, new SplittableRandom(seed + 1));
+        this.endpoint = new ConcentratorEndpoint(concentratorConfig, concentratorKeys,
+                ConcentratorEndpoint.Limits.defaults(16), concentratorMemory, new SplittableRandom(seed + 1));
         this.cpe = Session.cpe(cpeConfig, cpeKey, uplinks, new SplittableRandom(seed), 0);
     }
 
