@@ -3,9 +3,7 @@ package net.hybridproxy.engine.multipath.connection;
 import java.net.InetAddress;
 import java.nio.ByteBuffer;
 import java.util.ArrayDeque;
-import java.util.ArrayList;
 import java.util.Iterator;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -91,17 +89,16 @@ public final class Session {
     private final RandomGenerator random;
     final ProbePolicy probes;
     private final Mib mib = new Mib();
-    private final PathManager pathManager;
+    final SubflowTable subflows;
     final Handshake handshake;
     final StreamTable streams;
     final TransmitAssembly transmit;
     private final TimerTable timers = new TimerTable();
 
+    private final Addresses addresses;
+
     private State state = State.HANDSHAKING;
-    final Map<Long, Subflow> subflows = new LinkedHashMap<>();
-    private long nextSubflowId;
     final ArrayDeque<SessionEvent> events = new ArrayDeque<>();
-    private final Map<Integer, AddAddr> announcedByPeer = new LinkedHashMap<>();
 
     private Session(Role role, SessionConfig config, CpeKey cpeKey, RandomGenerator random, PathManager pathManager,
                     MemoryBudget processMemory) {
@@ -109,7 +106,8 @@ public final class Session {
         this.config = Objects.requireNonNull(config, "config");
         this.random = Objects.requireNonNull(random, "random");
         this.probes = config.probes();
-        this.pathManager = pathManager;
+        this.subflows = new SubflowTable(this, config, mib, random, pathManager);
+        this.addresses = new Addresses(this, mib);
         this.handshake = new Handshake(this, Objects.requireNonNull(cpeKey, "cpeKey"), mib, random);
         this.streams = new StreamTable(this, config, mib, Objects.requireNonNull(processMemory, "processMemory"));
         this.transmit = new TransmitAssembly(this, streams, config);
@@ -133,7 +131,7 @@ public final class Session {
                 config.maxReconnectBackoff().toNanos(), config.stableAfter().toNanos());
         Session session = new Session(Role.CPE, config, key, random, pm, processMemory);
         session.handshake.newLocalKey();
-        session.requestSubflows(now);
+        session.subflows.requestDue(now);
         return session;
     }
 
@@ -196,17 +194,12 @@ public final class Session {
         if (state == State.CLOSED) {
             return -1;
         }
-        int slot = freeSlot();
-        if (slot < 0) {
-            mib.increment(MibCounter.JOIN_REFUSED_LIMIT);
+        Subflow subflow = subflows.attachNew(addressId, priority, now);
+        if (subflow == null) {
             return -1;
         }
-        long id = nextSubflowId++;
-        Subflow subflow = new Subflow(id, slot, addressId, "address-" + addressId, priority, SubflowState.ATTACHED);
-        subflows.put(id, subflow);
         timers.stop(Timer.ORPHAN);
-        attach(subflow, now);
-        return id;
+        return subflow.id();
     }
 
     /**
@@ -220,7 +213,7 @@ public final class Session {
         }
         subflow.state(SubflowState.WAITING_FOR_SESSION);
         subflow.attachedAt(now);
-        handshake.start(subflows.values());
+        handshake.start(subflows.all());
     }
 
     /**
@@ -232,13 +225,7 @@ public final class Session {
         if (subflow == null) {
             return;
         }
-        if (subflow.state() != SubflowState.CLOSED) {
-            reinject(subflow);
-            subflow.state(SubflowState.CLOSED);
-            subflows.remove(subflow.id());
-            closedBookkeeping(subflow, now);
-        }
-        subflows.remove(subflow.id());
+        subflows.closed(subflow, now);
     }
 
     /**
@@ -271,7 +258,7 @@ public final class Session {
             }
         } catch (FrameException e) {
             mib.increment(MibCounter.SUBFLOW_PROTOCOL_ERRORS);
-            fail(subflow, e.reason(), e.getMessage(), now);
+            subflows.fail(subflow, e.reason(), e.getMessage(), now);
         }
         in.position(in.limit());
     }
@@ -376,9 +363,8 @@ public final class Session {
     /** Changes a subflow's priority and tells the peer with MP_PRIO. */
     public void setPriority(long subflowId, SubflowPriority priority, long now) {
         Subflow subflow = subflows.get(subflowId);
-        if (subflow != null && subflow.state().isAttached()) {
-            subflow.priority(priority);
-            subflow.queueControl(new MpPrio(priority));
+        if (subflow != null) {
+            subflows.setPriority(subflow, priority);
         }
     }
 
@@ -396,12 +382,7 @@ public final class Session {
 
     /** A view of every subflow, for metrics and logs. */
     public List<SubflowInfo> subflows() {
-        List<SubflowInfo> out = new ArrayList<>(subflows.size());
-        for (Subflow s : subflows.values()) {
-            out.add(new SubflowInfo(s.id(), s.uplink(), s.priority(), s.state(), s.probeRttNanos(), s.bytesSent(),
-                    s.bytesReceived(), s.dataBytesSent()));
-        }
-        return out;
+        return subflows.infos();
     }
 
     /**
@@ -415,7 +396,7 @@ public final class Session {
 
     /** Whether the session still knows the subflow (a closed or refused one is forgotten). */
     public boolean hasSubflow(long subflowId) {
-        return subflows.containsKey(subflowId);
+        return subflows.get(subflowId) != null;
     }
 
     /**
@@ -438,43 +419,12 @@ public final class Session {
      * secret). The cpe reports it as {@code AddressAnnounced}; its path manager may join there.
      */
     public void announceAddress(int addressId, InetAddress address, int port, long now) {
-        if (handshake.secret() == null) {
-            throw new IllegalStateException("no address can be announced before the session is established");
-        }
-        transmit.queueSessionControl(new AddAddr(addressId, address, port, false,
-                handshake.addAddrHmac(addressId, address, port)));
+        addresses.announce(addressId, address, port);
     }
 
     /** concentrator: withdraws addresses announced before (REMOVE_ADDR). */
     public void withdrawAddresses(List<Integer> addressIds, long now) {
-        transmit.queueSessionControl(new RemoveAddr(addressIds));
-    }
-
-    /** An ADD_ADDR from the peer: verified, remembered (at most 255), echoed and reported as AddressAnnounced. */
-    private void onAddAddr(AddAddr addAddr) {
-        if (addAddr.echo()) {
-            return;
-        }
-        if (!handshake.verifiesAddAddr(addAddr.addressId(), addAddr.address(), addAddr.port(),
-                addAddr.truncatedHmac())) {
-            mib.increment(MibCounter.ADD_ADDR_BAD_HMAC);
-            return;
-        }
-        mib.increment(MibCounter.ADD_ADDR_ACCEPTED);
-        if (announcedByPeer.size() < 255 || announcedByPeer.containsKey(addAddr.addressId())) {
-            announcedByPeer.put(addAddr.addressId(), addAddr);
-        }
-        transmit.queueSessionControl(addAddr.echoed());
-        events.add(new SessionEvent.AddressAnnounced(addAddr.addressId(), addAddr.address(), addAddr.port()));
-    }
-
-    private void onRemoveAddr(RemoveAddr removeAddr) {
-        mib.increment(MibCounter.REMOVE_ADDR_RECEIVED);
-        for (int id : removeAddr.addressIds()) {
-            if (announcedByPeer.remove(id) != null) {
-                events.add(new SessionEvent.AddressWithdrawn(id));
-            }
-        }
+        addresses.withdraw(addressIds);
     }
 
     // ------------------------------------------------------------------ uplink administration (cpe)
@@ -484,24 +434,12 @@ public final class Session {
      * §3.3.8 changes a subflow's backup flag), and new subflows over it start with it.
      */
     public void setUplinkPriority(String uplink, SubflowPriority priority, long now) {
-        requirePathManager().priority(uplink, priority);
-        for (Subflow subflow : subflows.values()) {
-            if (subflow.uplink().equals(uplink)) {
-                if (subflow.state().isAttached()) {
-                    setPriority(subflow.id(), priority, now);
-                } else {
-                    subflow.priority(priority);
-                }
-            }
-        }
+        subflows.setUplinkPriority(uplink, priority);
     }
 
     /** cpe: opens no new subflow over {@code uplink} while paused; existing ones carry on. */
     public void setUplinkPaused(String uplink, boolean paused, long now) {
-        requirePathManager().paused(uplink, paused);
-        if (!paused) {
-            requestSubflows(now);
-        }
+        subflows.setUplinkPaused(uplink, paused, now);
     }
 
     /**
@@ -510,32 +448,7 @@ public final class Session {
      * the path manager reopens them after its backoff.
      */
     public int closeUplinkSubflows(String uplink, long now) {
-        requirePathManager();
-        int closed = 0;
-        for (Subflow subflow : List.copyOf(subflows.values())) {
-            if (!subflow.uplink().equals(uplink) || subflows.get(subflow.id()) != subflow) {
-                continue;
-            }
-            if (subflow.state() == SubflowState.CONNECTING) {
-                // No TCP connection yet: forget it; the adapter closes the connection if it still completes.
-                subflow.state(SubflowState.CLOSED);
-                subflows.remove(subflow.id());
-                closedBookkeeping(subflow, now);
-                events.add(new SessionEvent.SubflowClose(subflow.id(), ResetReason.ADMINISTRATIVELY_PROHIBITED,
-                        "uplink " + uplink + " disabled"));
-            } else {
-                fail(subflow, ResetReason.ADMINISTRATIVELY_PROHIBITED, "uplink " + uplink + " disabled", now);
-            }
-            closed++;
-        }
-        return closed;
-    }
-
-    private PathManager requirePathManager() {
-        if (pathManager == null) {
-            throw new IllegalStateException("only a cpe's session manages uplinks");
-        }
-        return pathManager;
+        return subflows.closeUplink(uplink, now);
     }
 
     // ------------------------------------------------------------------ output, timers, events
@@ -562,24 +475,9 @@ public final class Session {
         if (state == State.CLOSED) {
             return Long.MAX_VALUE;
         }
-        timers.set(Timer.RECONNECT, pathManager == null ? Long.MAX_VALUE : pathManager.nextTimeout());
-        long probes = Long.MAX_VALUE;
-        for (Subflow s : subflows.values()) {
-            if (s.state().isAttached()) {
-                probes = Math.min(probes, probeDeadline(s));
-            }
-        }
-        timers.set(Timer.PROBES, probes);
+        timers.set(Timer.RECONNECT, state == State.CLOSED ? Long.MAX_VALUE : subflows.nextReconnect());
+        timers.set(Timer.PROBES, subflows.nextProbeDeadline());
         return timers.next();
-    }
-
-    /** When {@code subflow} next needs attention: its next probe, its stall, or its close after a long stall. */
-    private long probeDeadline(Subflow s) {
-        if (!s.probeOutstanding()) {
-            return s.nextProbeAt();
-        }
-        return s.state() == SubflowState.STALLED ? s.stalledSince() + probes.closeAfter()
-                : s.probeSentAt() + probes.stallTimeout(s.probeRttNanos(), s.probeRttVarNanos());
     }
 
     /** Runs every timer due at {@code now}. Call {@link #pollTransmit} afterwards. */
@@ -591,24 +489,8 @@ public final class Session {
             terminate("no subflow for " + config.orphanTimeout(), ResetReason.UNSPECIFIED, now);
             return;
         }
-        for (Subflow s : List.copyOf(subflows.values())) {
-            if (!s.state().isAttached() || subflows.get(s.id()) != s || now < probeDeadline(s)) {
-                continue;
-            }
-            if (!s.probeOutstanding()) {
-                long value = random.nextLong();
-                if (s.queueControl(new Ping(value))) {
-                    s.probeSent(value, now);
-                }
-            } else if (s.state() == SubflowState.STALLED) {
-                mib.increment(MibCounter.SUBFLOW_STALL_CLOSES);
-                fail(s, ResetReason.UNACCEPTABLE_PERFORMANCE, "stalled for " + probes.closeAfter() / 1_000_000 + " ms",
-                        now);
-            } else {
-                stall(s, now);
-            }
-        }
-        requestSubflows(now);
+        subflows.handleProbeTimers(now);
+        subflows.requestDue(now);
     }
 
     /** The next event, or null. Drain after every call on this session. */
@@ -620,7 +502,7 @@ public final class Session {
 
     private void onFrame(Subflow subflow, Frame frame, long now) throws FrameException {
         if (handshake.confirmedBy(subflow, frame instanceof CapableSynAck)) {
-            handshake.start(subflows.values());
+            handshake.start(subflows.all());
         }
         switch (frame) {
             case CapableSynAck synAck -> {
@@ -629,17 +511,18 @@ public final class Session {
                 }
                 handshake.onCapableSynAck(subflow, synAck);
                 establish(now);
-                attach(subflow, now);
-                handshake.start(subflows.values());
+                subflows.attach(subflow, now);
+                handshake.start(subflows.all());
             }
             case JoinSynAck synAck -> {
                 if (role != Role.CPE || subflow.state() != SubflowState.JOIN_SENT) {
                     throw unexpected(subflow, synAck);
                 }
                 if (handshake.onJoinSynAck(subflow, synAck)) {
-                    attach(subflow, now);
+                    subflows.attach(subflow, now);
                 } else {
-                    fail(subflow, ResetReason.ADMINISTRATIVELY_PROHIBITED, "JOIN_SYNACK HMAC does not verify", now);
+                    subflows.fail(subflow, ResetReason.ADMINISTRATIVELY_PROHIBITED, "JOIN_SYNACK HMAC does not verify",
+                            now);
                     terminate("the concentrator does not know this session (JOIN_SYNACK HMAC does not verify)",
                             ResetReason.PROTOCOL_ERROR, now);
                 }
@@ -669,11 +552,11 @@ public final class Session {
             }
             case AddAddr addAddr -> {
                 requireAttached(subflow, frame);
-                onAddAddr(addAddr);
+                addresses.onAddAddr(addAddr);
             }
             case RemoveAddr removeAddr -> {
                 requireAttached(subflow, frame);
-                onRemoveAddr(removeAddr);
+                addresses.onRemoveAddr(removeAddr);
             }
             // The endpoint runs the concentrator's side of both handshakes; none of these belongs on a session.
             case CapableSyn syn -> throw unexpected(subflow, frame);
@@ -702,23 +585,14 @@ public final class Session {
             terminate("concentrator refused a join permanently; the session is gone", ResetReason.PROTOCOL_ERROR, now);
             return;
         }
-        forget(subflow, reset.reason(), "peer reset the subflow (" + reset.reason() + ")");
-        closedBookkeeping(subflow, now);
+        subflows.forget(subflow, reset.reason(), "peer reset the subflow (" + reset.reason() + ")");
+        subflows.closedBookkeeping(subflow, now);
     }
 
     private void onPong(Subflow subflow, Pong pong, long now) throws FrameException {
         requireAttached(subflow, pong);
-        if (!subflow.probeOutstanding() || pong.value() != subflow.probeValue()) {
-            return;
-        }
-        subflow.probeAnswered(now);
-        subflow.nextProbeAt(now + probeInterval());
-        if (subflow.state() == SubflowState.STALLED) {
-            subflow.state(SubflowState.ATTACHED);
-            subflow.stalledSince(-1);
-            mib.increment(MibCounter.SUBFLOW_RECOVERIES);
-            events.add(new SessionEvent.SubflowRecovered(subflow.id(), subflow.uplink()));
-        }
+        subflows.onPong(subflow, pong, now,
+                streams.isEmpty() ? config.probes().idleInterval() : config.probes().activeInterval());
     }
 
     private void onFastClose(FastClose fastClose, long now) {
@@ -745,108 +619,14 @@ public final class Session {
         streams.sendable().forEach(transmit::scheduleSend);
     }
 
-    private void attach(Subflow subflow, long now) {
-        subflow.state(SubflowState.ATTACHED);
-        subflow.attachedAt(now);
-        subflow.nextProbeAt(now);
-        if (role == Role.CONCENTRATOR) {
-            // The first probe goes out at once: on the initial subflow it is the frame that tells
-            // the cpe its CAPABLE_ACK verified, and that it may join (docs/userspace-protocol.md §4.2).
-            long value = random.nextLong();
-            subflow.queueControl(new Ping(value));
-            subflow.probeSent(value, now);
-        }
-        mib.increment(MibCounter.SUBFLOWS_ATTACHED);
-        events.add(new SessionEvent.SubflowAttached(subflow.id(), subflow.uplink()));
-    }
-
-    private void requestSubflows(long now) {
-        if (pathManager == null || state == State.CLOSED) {
-            return;
-        }
-        for (Uplink uplink : pathManager.due(now)) {
-            int slot = freeSlot();
-            if (slot < 0) {
-                return;
-            }
-            long id = nextSubflowId++;
-            Subflow subflow = new Subflow(id, slot, uplink.addressId(), uplink.name(),
-                    pathManager.priority(uplink.name()), SubflowState.CONNECTING);
-            subflow.nextProbeAt(Long.MAX_VALUE);
-            subflows.put(id, subflow);
-            pathManager.opening(uplink.name());
-            events.add(new SessionEvent.SubflowRequested(id, uplink.name(), null, 0));
-        }
-    }
-
-    private void stall(Subflow subflow, long now) {
-        subflow.state(SubflowState.STALLED);
-        subflow.stalledSince(now);
-        mib.increment(MibCounter.SUBFLOW_STALLS);
-        events.add(new SessionEvent.SubflowStalled(subflow.id(), subflow.uplink()));
-        reinject(subflow);
-    }
-
-    /** Queues what {@code failed} carried and nobody else did for sending on the other subflows. */
-    private void reinject(Subflow failed) {
-        long live = 0;
-        for (Subflow s : subflows.values()) {
-            if (s != failed && s.state() == SubflowState.ATTACHED) {
-                live |= 1L << s.slot();
-            }
-        }
-        for (Stream stream : streams.all()) {
-            long queued = stream.send.reinject(failed.slot(), live);
-            if (queued > 0) {
-                mib.add(MibCounter.REINJECTED_BYTES, queued);
-                transmit.scheduleSend(stream);
-            }
-        }
-        failed.redundantCopies().clear();
-    }
-
-    /** Closes a subflow because of what it carried or did: a SUBFLOW_RESET goes out first. */
-    private void fail(Subflow subflow, ResetReason reason, String why, long now) {
-        if (subflow.state() == SubflowState.CLOSING || subflow.state() == SubflowState.CLOSED) {
-            return;
-        }
-        reinject(subflow);
-        subflow.control().clear();
-        subflow.queueControl(new SubflowReset(reason, reason != ResetReason.ADMINISTRATIVELY_PROHIBITED
-                && reason != ResetReason.PROTOCOL_ERROR));
-        subflow.state(SubflowState.CLOSING);
-        subflow.redundantCopies().clear();
-        subflow.closeReason(reason, why);
-        closedBookkeeping(subflow, now);
-    }
-
-    /** Forgets a subflow whose reset frame was written or received, and tells the adapter to close it. */
-    void forget(Subflow subflow, ResetReason reason, String why) {
-        if (subflow.state() != SubflowState.CLOSING) {
-            reinject(subflow);
-        }
-        subflow.state(SubflowState.CLOSED);
-        subflows.remove(subflow.id());
-        events.add(new SessionEvent.SubflowClose(subflow.id(), reason,
-                subflow.closeWhy() != null ? subflow.closeWhy() : why));
-    }
-
-    /** Path manager and orphan bookkeeping after a subflow is gone or going. */
-    private void closedBookkeeping(Subflow subflow, long now) {
-        if (subflow.bookkept()) {
-            return;
-        }
-        subflow.markBookkept();
-        if (pathManager != null) {
-            long attachedFor = subflow.attachedAt() >= 0 ? now - subflow.attachedAt() : -1;
-            pathManager.closed(subflow.uplink(), attachedFor, now);
-        }
-        boolean anyLeft = subflows.values().stream().anyMatch(s -> s != subflow && s.state().isAttached());
-        if (role == Role.CONCENTRATOR && !anyLeft && state == State.ESTABLISHED && !timers.isSet(Timer.ORPHAN)) {
+    /** A subflow is gone or going; {@code anyAttachedLeft} says whether the session keeps one. */
+    void subflowGone(boolean anyAttachedLeft, long now) {
+        if (role == Role.CONCENTRATOR && !anyAttachedLeft && state == State.ESTABLISHED
+                && !timers.isSet(Timer.ORPHAN)) {
             timers.set(Timer.ORPHAN, now + config.orphanTimeout().toNanos());
         }
         if (role == Role.CPE) {
-            handshake.start(subflows.values());
+            handshake.start(subflows.all());
         }
     }
 
@@ -857,20 +637,7 @@ public final class Session {
         state = State.CLOSED;
         timers.stopAll();
         streams.dropAll(resetReason);
-        for (Subflow subflow : List.copyOf(subflows.values())) {
-            if (subflow.state() == SubflowState.CLOSING) {
-                continue; // its reset is already queued
-            }
-            if (subflow.control().isEmpty() || subflow.state() == SubflowState.CONNECTING) {
-                subflow.state(SubflowState.CLOSED);
-                subflows.remove(subflow.id());
-                events.add(new SessionEvent.SubflowClose(subflow.id(), resetReason, reason));
-            } else {
-                // Let the FAST_CLOSE or reset already queued go out; then the adapter closes it.
-                subflow.queueControl(new SubflowReset(resetReason, false));
-                subflow.state(SubflowState.CLOSING);
-            }
-        }
+        subflows.closeAll(reason, resetReason);
         events.add(new SessionEvent.SessionClosed(reason));
     }
 
@@ -878,33 +645,7 @@ public final class Session {
 
     /** The slowest attached subflow's smoothed RTT: the period over which windows are autotuned. */
     long slowestRttNanos() {
-        long slowest = 0;
-        for (Subflow s : subflows.values()) {
-            if (s.state() == SubflowState.ATTACHED) {
-                slowest = Math.max(slowest, s.srttNanos(probes.minStall()));
-            }
-        }
-        return slowest;
-    }
-
-    private long probeInterval() {
-        return streams.isEmpty() ? probes.idleInterval() : probes.activeInterval();
-    }
-
-    private int freeSlot() {
-        if (subflows.size() >= config.maxSubflows()) {
-            return -1;
-        }
-        long used = 0;
-        for (Subflow s : subflows.values()) {
-            used |= 1L << s.slot();
-        }
-        for (int slot = 0; slot < 64; slot++) {
-            if ((used & (1L << slot)) == 0) {
-                return slot;
-            }
-        }
-        return -1;
+        return subflows.slowestRttNanos();
     }
 
     @Override
@@ -915,6 +656,6 @@ public final class Session {
 
     /** For tests and diagnostics: the internal subflow objects. */
     Iterator<Subflow> subflowIterator() {
-        return subflows.values().iterator();
+        return subflows.all().iterator();
     }
 }

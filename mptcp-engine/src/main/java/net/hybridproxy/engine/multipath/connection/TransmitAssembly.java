@@ -65,7 +65,7 @@ final class TransmitAssembly {
     /** A stream is gone: it leaves the send order and no subflow keeps a copy of its frames to send. */
     void forget(Stream stream) {
         sendOrder.remove(stream.id);
-        for (Subflow s : session.subflows.values()) {
+        for (Subflow s : session.subflows.all()) {
             s.redundantCopies().removeIf(copy -> copy[0] == stream.id);
         }
     }
@@ -94,7 +94,7 @@ final class TransmitAssembly {
     }
 
     private Transmit transmitSubflowControl(ByteBuffer out) {
-        for (Subflow subflow : session.subflows.values()) {
+        for (Subflow subflow : session.subflows.all()) {
             if (subflow.control().isEmpty() || subflow.state() == SubflowState.CONNECTING
                     || (subflow.state().isAttached() && subflow.spaceLeft() <= 0)) {
                 continue;
@@ -107,7 +107,7 @@ final class TransmitAssembly {
                 if (frame instanceof SubflowReset reset) {
                     subflow.control().clear();
                     subflow.consumed(out.position() - start);
-                    session.forget(subflow, reset.reason(), "reset sent");
+                    session.subflows.forget(subflow, reset.reason(), "reset sent");
                     return new Transmit(subflow.id(), out.position() - start);
                 }
             }
@@ -155,7 +155,7 @@ final class TransmitAssembly {
     private Transmit transmitData(long now, ByteBuffer out) {
         List<Subflow> usable = new ArrayList<>();
         List<SubflowView> views = new ArrayList<>();
-        for (Subflow subflow : session.subflows.values()) {
+        for (Subflow subflow : session.subflows.all()) {
             if (subflow.state() == SubflowState.ATTACHED) {
                 usable.add(subflow);
                 views.add(view(subflow, now));
@@ -303,7 +303,7 @@ final class TransmitAssembly {
 
     private boolean slowerCarriers(long carriers, long candidateRtt, List<Subflow> usable, long now) {
         boolean any = false;
-        for (Subflow s : session.subflows.values()) {
+        for (Subflow s : session.subflows.all()) {
             if ((carriers & (1L << s.slot())) != 0) {
                 any = true;
                 if (s.state() == SubflowState.ATTACHED && s.srttNanos(session.probes.minStall()) <= candidateRtt) {
@@ -347,14 +347,14 @@ final class TransmitAssembly {
     /** The attached subflow with the lowest RTT: session-level control frames (DATA_ACK) go there. */
     Subflow bestControlSubflow() {
         Subflow best = null;
-        for (Subflow s : session.subflows.values()) {
+        for (Subflow s : session.subflows.all()) {
             if (s.state() == SubflowState.ATTACHED
                     && (best == null || s.srttNanos(session.probes.minStall()) < best.srttNanos(session.probes.minStall()))) {
                 best = s;
             }
         }
         if (best == null) {
-            for (Subflow s : session.subflows.values()) {
+            for (Subflow s : session.subflows.all()) {
                 if (s.state() == SubflowState.STALLED) {
                     return s;
                 }
