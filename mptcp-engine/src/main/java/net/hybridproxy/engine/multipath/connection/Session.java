@@ -249,7 +249,7 @@ public final class Session {
             in.position(in.limit());
             return;
         }
-        subflow.received(in.remaining());
+        subflow.received(in.remaining(), now);
         try {
             Frame frame;
             while (subflows.get(subflowId) == subflow && subflow.state() != SubflowState.CLOSING
@@ -373,7 +373,7 @@ public final class Session {
         if (state == State.CLOSED) {
             return;
         }
-        Subflow carrier = transmit.bestControlSubflow();
+        Subflow carrier = transmit.bestControlSubflow(now);
         if (carrier != null && state == State.ESTABLISHED) {
             carrier.queueControl(handshake.fastClose(FastClose.SESSION, reason));
         }

@@ -76,7 +76,7 @@ final class TransmitAssembly {
         if (control != null || !session.isEstablished()) {
             return control;
         }
-        Subflow carrier = bestControlSubflow();
+        Subflow carrier = bestControlSubflow(now);
         if (carrier == null) {
             return null;
         }
@@ -344,14 +344,31 @@ final class TransmitAssembly {
         return pending;
     }
 
-    /** The attached subflow with the lowest RTT: session-level control frames (DATA_ACK) go there. */
-    Subflow bestControlSubflow() {
+    /**
+     * Where session-level control frames (DATA_ACK, FAST_CLOSE, ADD_ADDR) go: the attached subflow with the lowest
+     * RTT among those heard from within two of their RTTs and 20 ms (a subflow whose path went silent would swallow
+     * the DATA_ACKs until its probes declare it stalled, and the peer would hold, and count as late, everything it
+     * sent meanwhile); the lowest RTT overall when none was heard from lately; a stalled one when nothing else is.
+     */
+    Subflow bestControlSubflow(long now) {
         Subflow best = null;
+        Subflow bestHeard = null;
+        long fallback = session.probes.minStall();
         for (Subflow s : session.subflows.all()) {
-            if (s.state() == SubflowState.ATTACHED
-                    && (best == null || s.srttNanos(session.probes.minStall()) < best.srttNanos(session.probes.minStall()))) {
+            if (s.state() != SubflowState.ATTACHED) {
+                continue;
+            }
+            long srtt = s.srttNanos(fallback);
+            if (best == null || srtt < best.srttNanos(fallback)) {
                 best = s;
             }
+            boolean heard = s.lastReceivedAt() != Long.MIN_VALUE && now - s.lastReceivedAt() <= 2 * srtt + 20_000_000L;
+            if (heard && (bestHeard == null || srtt < bestHeard.srttNanos(fallback))) {
+                bestHeard = s;
+            }
+        }
+        if (bestHeard != null) {
+            return bestHeard;
         }
         if (best == null) {
             for (Subflow s : session.subflows.all()) {
