@@ -209,6 +209,12 @@ public final class BenchmarkRunner {
                 blackholeAt[0] = LoadClient.uptimeSeconds();
             }, Scenario.BLACKHOLE_AT.toMillis() + 700, TimeUnit.MILLISECONDS);
         }
+        if (scenario.fault() == Scenario.Fault.LTE_COLLAPSE) {
+            long at = Scenario.BLACKHOLE_AT.toMillis() + 700;
+            faults.schedule(() -> lab.setRate(Link.LTE, Scenario.COLLAPSED_LTE_MBIT), at, TimeUnit.MILLISECONDS);
+            faults.schedule(() -> lab.setRate(Link.LTE, scenario.lte().rateMbit()),
+                    at + Scenario.COLLAPSE_FOR.toMillis(), TimeUnit.MILLISECONDS);
+        }
         Map<String, Object> bulk;
         try {
             bulk = client(lab, running, "bulk", bulkArgs.toArray(String[]::new));

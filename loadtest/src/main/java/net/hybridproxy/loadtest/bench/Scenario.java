@@ -21,8 +21,15 @@ record Scenario(String name, String title, Impairment dsl, Impairment lte, Fault
         /** A middlebox blanks the MPTCP option on the DSL path from the start. */
         STRIP_MPTCP_ON_DSL,
         /** DSL drops everything, staying up, from {@link #BLACKHOLE_AT} into the download until its end. */
-        BLACKHOLE_DSL
+        BLACKHOLE_DSL,
+        /** LTE falls to {@link #COLLAPSED_LTE_MBIT} from {@link #BLACKHOLE_AT} for {@link #COLLAPSE_FOR}, then recovers. */
+        LTE_COLLAPSE
     }
+
+    /** The LTE rate during a collapse (the userspace engine issue: 60 to 3 Mbit/s for 3 s). */
+    static final double COLLAPSED_LTE_MBIT = 3;
+
+    static final Duration COLLAPSE_FOR = Duration.ofSeconds(3);
 
     /** Late enough for slow start to be over at these rates and RTTs, early enough to leave time to recover. */
     static final Duration BLACKHOLE_AT = Duration.ofSeconds(2);
@@ -46,6 +53,10 @@ record Scenario(String name, String title, Impairment dsl, Impairment lte, Fault
             link(50, 20), link(30, 50), Fault.NONE, 0, 0);
     static final Scenario LOSSY_LTE = new Scenario("lossy-lte", "DSL 8M/15ms + LTE 100M/70ms, 0.5% loss on LTE",
             link(8, 15), link(100, 70).withLoss(0.005), Fault.NONE, 0, 0);
+    static final Scenario LOSSY_MIXED = new Scenario("lossy-mixed", "DSL 50M/20ms + LTE 30M/50ms, 1% loss on LTE",
+            link(50, 20), link(30, 50).withLoss(0.01), Fault.NONE, 0, 0);
+    static final Scenario LTE_COLLAPSE = new Scenario("lte-collapse", "LTE 60M/50ms falls to 3M for 3 s, DSL 20M/20ms",
+            link(20, 20), link(60, 50), Fault.LTE_COLLAPSE, 0, 0);
     static final Scenario STRIPPING = new Scenario("stripping", "MPTCP option stripped on DSL (50M/20ms + 30M/50ms)",
             link(50, 20), link(30, 50), Fault.STRIP_MPTCP_ON_DSL, 0, 0);
     static final Scenario BLACKHOLE = new Scenario("blackhole", "DSL blackholed mid-download (50M/20ms + 30M/50ms)",
@@ -61,7 +72,7 @@ record Scenario(String name, String title, Impairment dsl, Impairment lte, Fault
 
     static final List<Scenario> QUICK = List.of(EQUAL, HETEROGENEOUS, STRIPPING, BLACKHOLE);
     static final List<Scenario> FULL = List.of(EQUAL, HETEROGENEOUS, LOSSY_LTE, STRIPPING, BLACKHOLE, OFFERED_50,
-            OFFERED_120, UNLIMITED, CONNECTIONS_10K);
+            OFFERED_120, UNLIMITED, CONNECTIONS_10K, LOSSY_MIXED, LTE_COLLAPSE);
 
     static Scenario byName(String name) {
         return FULL.stream().filter(s -> s.name.equals(name)).findFirst()

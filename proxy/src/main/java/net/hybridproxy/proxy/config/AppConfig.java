@@ -136,10 +136,16 @@ public record AppConfig(
      *
      * @param overflowBudgetBytes bytes per period the {@code primary-first} scheduler may spill onto overflow
      *                            uplinks; empty for no limit
+     * @param maxSessionsPerKey   concentrator: sessions one cpe key may hold
+     * @param maxPendingHandshakes          concentrator: connections in their handshake at once
+     * @param maxPendingHandshakesPerSource concentrator: connections in their handshake from one source address
+     * @param sessionMemory       heap bytes one session's streams may hold (buffers with their overhead)
+     * @param processMemory       heap bytes all sessions of the process may hold together
      */
     public record Userspace(String scheduler, int subflowsPerUplink, Optional<Long> overflowBudgetBytes,
                             Duration overflowBudgetPeriod, Duration sessionStartTimeout, Duration sessionRestartDelay,
-                            int subflowSendQueue, int maxSessions) {
+                            int subflowSendQueue, int maxSessions, int maxSessionsPerKey, int maxPendingHandshakes,
+                            int maxPendingHandshakesPerSource, long sessionMemory, long processMemory) {
     }
 
     public enum SidecarMode { MPTCP_TO_TCP, TCP_TO_MPTCP }

@@ -508,7 +508,20 @@ public final class ConfigLoader {
         return new AppConfig.Userspace(scheduler, intInRange(u, at, "subflows-per-uplink", 1, 8), budget,
                 positiveDuration(u, at, "overflow-budget-period"), positiveDuration(u, at, "session-start-timeout"),
                 positiveDuration(u, at, "session-restart-delay"), (int) queue,
-                intInRange(u, at, "max-sessions", 1, 1_000_000));
+                intInRange(u, at, "max-sessions", 1, 1_000_000), intInRange(u, at, "max-sessions-per-key", 1, 1_000_000),
+                intInRange(u, at, "max-pending-handshakes", 1, 1_000_000),
+                intInRange(u, at, "max-pending-handshakes-per-source", 1, 1_000_000),
+                bytesInRange(u, at, "session-memory", 1L << 20, 1L << 40),
+                bytesInRange(u, at, "process-memory", 1L << 20, 1L << 44));
+    }
+
+    private static long bytesInRange(Config c, String at, String name, long min, long max)
+            throws InvalidConfigException {
+        long bytes = c.getBytes(name);
+        if (bytes < min || bytes > max) {
+            throw InvalidConfigException.at(key(at + name), "must be between " + min + " and " + max + " bytes");
+        }
+        return bytes;
     }
 
     /** What each engine needs that the role's own block does not check. */

@@ -20,6 +20,7 @@ import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
 import net.hybridproxy.engine.auth.CpeKey;
 import net.hybridproxy.engine.multipath.connection.ConcentratorEndpoint;
+import net.hybridproxy.engine.multipath.connection.MemoryBudget;
 import net.hybridproxy.engine.multipath.connection.Session;
 import net.hybridproxy.engine.multipath.connection.SessionEvent;
 import net.hybridproxy.engine.multipath.frame.Frame;
@@ -86,7 +87,8 @@ public final class UserspaceConcentrator implements AutoCloseable {
         this.stats = stats;
         this.sampler = new UserspaceSampler(stats, () -> List.copyOf(drivers.values()), this::countEndpoint).start();
         this.settings = settings;
-        this.endpoint = new ConcentratorEndpoint(settings.session(), keys, settings.maxSessions(), new SecureRandom());
+        this.endpoint = new ConcentratorEndpoint(settings.session(), keys, settings.endpointLimits(),
+                new MemoryBudget(settings.processMemory()), new SecureRandom());
         this.sourceAllowed = sourceAllowed;
         this.streamHandler = streamHandler;
         this.streamWaterMark = streamWaterMark;
@@ -107,7 +109,7 @@ public final class UserspaceConcentrator implements AutoCloseable {
                 .childHandler(new ChannelInitializer<SocketChannel>() {
                     @Override
                     protected void initChannel(SocketChannel ch) {
-                        ch.pipeline().addLast(new FirstFrameHandler());
+                        ch.pipeline().addLast(new HandshakeHandler());
                     }
                 })
                 .bind(address).sync().channel();
@@ -117,7 +119,7 @@ public final class UserspaceConcentrator implements AutoCloseable {
         return channel;
     }
 
-    /** Sessions known to the endpoint (established or in handshake). */
+    /** Sessions known to the endpoint (all authenticated). */
     public int sessionCount() {
         synchronized (endpoint) {
             return endpoint.sessionCount();
@@ -161,12 +163,16 @@ public final class UserspaceConcentrator implements AutoCloseable {
     }
 
     /**
-     * Reads one accepted connection's first frame (bounded: one frame of at most {@link Frame#MAX_FRAME_LENGTH}
-     * bytes, within the handshake timeout), routes it, and hands the connection to its session's driver.
+     * Runs one accepted connection's handshake with the endpoint (bounded: one frame of at most
+     * {@link Frame#MAX_FRAME_LENGTH} bytes at a time, within the handshake timeout and the pending-handshake quotas),
+     * writes its answers, and hands the connection to its session's driver once routed. A join is first moved to
+     * the loop of the session its token names, so the endpoint touches that session only on its own thread.
      */
-    private final class FirstFrameHandler extends ChannelInboundHandlerAdapter {
+    private final class HandshakeHandler extends ChannelInboundHandlerAdapter {
         private ByteBuf held;
         private ScheduledFuture<?> deadline;
+        private ConcentratorEndpoint.Incoming incoming;
+        private boolean firstFrameSeen;
         private boolean moving;
 
         @Override
@@ -178,12 +184,24 @@ public final class UserspaceConcentrator implements AutoCloseable {
                 ctx.close();
                 return;
             }
-            deadline = ctx.executor().schedule(() -> {
-                LOG.log(Level.INFO, () -> "closed " + ctx.channel().remoteAddress() + ": no first frame within "
-                        + settings.session().handshakeTimeout().toMillis() + " ms");
-                ctx.close();
-            }, settings.session().handshakeTimeout().toNanos(), TimeUnit.NANOSECONDS);
+            long now = SessionDriver.now();
+            synchronized (endpoint) {
+                incoming = endpoint.incoming(source.getHostAddress(), now);
+            }
+            scheduleDeadline(ctx, now);
             ctx.fireChannelActive();
+        }
+
+        private void scheduleDeadline(ChannelHandlerContext ctx, long now) {
+            deadline = ctx.executor().schedule(() -> {
+                ConcentratorEndpoint.Accept accept;
+                synchronized (endpoint) {
+                    accept = incoming.handleTimeout(SessionDriver.now());
+                }
+                if (accept instanceof ConcentratorEndpoint.Refused refused) {
+                    refuse(ctx, refused);
+                }
+            }, Math.max(0, incoming.deadline() - now), TimeUnit.NANOSECONDS);
         }
 
         @Override
@@ -201,21 +219,26 @@ public final class UserspaceConcentrator implements AutoCloseable {
                 buf.release();
                 held = joined;
             }
-            if (moving || !firstFrameComplete(held)) {
-                return; // a moving connection is routed on arrival, with whatever it holds by then
+            if (moving || incoming == null || incoming.isDone()) {
+                return; // a moving connection is handled on arrival, with whatever it holds by then
             }
-            Channel channel = ctx.channel();
-            EventLoop owner = held.getUnsignedByte(held.readerIndex()) == FrameType.JOIN_SYN
-                    ? tokenLoops.get(held.getInt(held.readerIndex() + JOIN_TOKEN_OFFSET)) : null;
-            if (owner == null || owner == channel.eventLoop()) {
-                route(ctx);
-            } else {
-                move(ctx, owner);
+            if (!firstFrameSeen) {
+                if (!frameComplete(held)) {
+                    return;
+                }
+                firstFrameSeen = true;
+                EventLoop owner = held.getUnsignedByte(held.readerIndex()) == FrameType.JOIN_SYN
+                        ? tokenLoops.get(held.getInt(held.readerIndex() + JOIN_TOKEN_OFFSET)) : null;
+                if (owner != null && owner != ctx.channel().eventLoop()) {
+                    move(ctx, owner);
+                    return;
+                }
             }
+            handshake(ctx);
         }
 
         /** The header alone says how long the frame is; a malformed one is left for the endpoint to refuse. */
-        private static boolean firstFrameComplete(ByteBuf bytes) {
+        private static boolean frameComplete(ByteBuf bytes) {
             if (bytes.readableBytes() < Frame.HEADER_LENGTH) {
                 return false;
             }
@@ -243,7 +266,8 @@ public final class UserspaceConcentrator implements AutoCloseable {
                         return;
                     }
                     moving = false;
-                    route(ctx);
+                    channel.config().setAutoRead(true);
+                    handshake(ctx);
                 });
             });
         }
@@ -254,52 +278,59 @@ public final class UserspaceConcentrator implements AutoCloseable {
             ctx.channel().close();
         }
 
-        private void route(ChannelHandlerContext ctx) {
+        /** Feeds the endpoint every complete frame held, writing its answers, until it routes or refuses. */
+        private void handshake(ChannelHandlerContext ctx) {
             Channel channel = ctx.channel();
-            EventLoop loop = channel.eventLoop();
-            ByteBuffer first = held.nioBuffer();
-            ConcentratorEndpoint.Accept accept;
-            synchronized (endpoint) {
-                // A join is routed only on the loop that owns its session: the endpoint then touches that session.
-                if (first.remaining() > JOIN_TOKEN_OFFSET + 4 && first.get(0) == FrameType.JOIN_SYN) {
-                    EventLoop owner = tokenLoops.get(first.getInt(JOIN_TOKEN_OFFSET));
-                    if (owner != null && owner != loop) {
-                        move(ctx, owner);
+            while (held != null && held.isReadable()) {
+                ByteBuffer bytes = held.nioBuffer();
+                ConcentratorEndpoint.Accept accept;
+                synchronized (endpoint) {
+                    accept = incoming.handleBytes(bytes, SessionDriver.now());
+                    if (accept instanceof ConcentratorEndpoint.Routed routed && routed.newSession()) {
+                        tokenLoops.put(routed.session().localToken(), channel.eventLoop());
+                    }
+                }
+                held.skipBytes(held.readableBytes() - bytes.remaining());
+                switch (accept) {
+                    case ConcentratorEndpoint.NeedMoreBytes more -> {
+                        return;
+                    }
+                    case ConcentratorEndpoint.Answer answer ->
+                            channel.writeAndFlush(Unpooled.wrappedBuffer(answer.reply()));
+                    case ConcentratorEndpoint.Refused refused -> {
+                        refuse(ctx, refused);
+                        return;
+                    }
+                    case ConcentratorEndpoint.Routed routed -> {
+                        routeTo(ctx, routed);
                         return;
                     }
                 }
-                accept = endpoint.incoming().handleBytes(first, SessionDriver.now());
-                if (accept instanceof ConcentratorEndpoint.Routed routed && routed.newSession()) {
-                    tokenLoops.put(routed.session().localToken(), loop);
-                }
             }
-            held.skipBytes(held.readableBytes() - first.remaining());
-            switch (accept) {
-                case ConcentratorEndpoint.NeedMoreBytes more -> fail(ctx, "sent a first frame the endpoint could not "
-                        + "complete");
-                case ConcentratorEndpoint.Refused refused -> {
-                    LOG.log(Level.INFO, () -> "refused subflow from " + channel.remoteAddress() + ": "
-                            + refused.reason());
-                    release();
-                    channel.writeAndFlush(Unpooled.wrappedBuffer(refused.reply()))
-                            .addListener(ChannelFutureListener.CLOSE);
-                }
-                case ConcentratorEndpoint.Routed routed -> {
-                    SessionDriver driver = routed.newSession() ? newDriver(routed.session(), loop)
-                            : drivers.get(routed.session());
-                    ByteBuf rest = held;
-                    held = null;
-                    cancelDeadline();
-                    ctx.pipeline().remove(this);
-                    if (driver == null) {
-                        rest.release();
-                        channel.close();
-                        return;
-                    }
-                    driver.subflowAccepted(routed.subflowId(), channel, rest);
-                    channel.config().setAutoRead(true);
-                }
+        }
+
+        private void refuse(ChannelHandlerContext ctx, ConcentratorEndpoint.Refused refused) {
+            Channel channel = ctx.channel();
+            LOG.log(Level.INFO, () -> "refused subflow from " + channel.remoteAddress() + ": " + refused.reason());
+            release();
+            channel.writeAndFlush(Unpooled.wrappedBuffer(refused.reply())).addListener(ChannelFutureListener.CLOSE);
+        }
+
+        private void routeTo(ChannelHandlerContext ctx, ConcentratorEndpoint.Routed routed) {
+            Channel channel = ctx.channel();
+            SessionDriver driver = routed.newSession() ? newDriver(routed.session(), channel.eventLoop())
+                    : drivers.get(routed.session());
+            ByteBuf rest = held;
+            held = null;
+            cancelDeadline();
+            ctx.pipeline().remove(this);
+            if (driver == null) {
+                rest.release();
+                channel.close();
+                return;
             }
+            driver.subflowAccepted(routed.subflowId(), channel, rest);
+            channel.config().setAutoRead(true);
         }
 
         private void cancelDeadline() {
@@ -320,13 +351,18 @@ public final class UserspaceConcentrator implements AutoCloseable {
         @Override
         public void channelInactive(ChannelHandlerContext ctx) {
             release();
+            if (incoming != null) {
+                synchronized (endpoint) {
+                    incoming.close();
+                }
+            }
             ctx.fireChannelInactive();
         }
 
         @Override
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-            LOG.log(Level.DEBUG, () -> "subflow from " + ctx.channel().remoteAddress() + " failed before its "
-                    + "first frame: " + cause);
+            LOG.log(Level.DEBUG, () -> "subflow from " + ctx.channel().remoteAddress() + " failed in its "
+                    + "handshake: " + cause);
             ctx.close();
         }
     }

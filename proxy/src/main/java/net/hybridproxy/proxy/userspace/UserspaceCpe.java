@@ -10,6 +10,7 @@ import io.netty.channel.EventLoopGroup;
 import io.netty.channel.WriteBufferWaterMark;
 import io.netty.util.concurrent.EventExecutor;
 import net.hybridproxy.engine.auth.CpeKey;
+import net.hybridproxy.engine.multipath.connection.MemoryBudget;
 import net.hybridproxy.engine.multipath.connection.Session;
 import net.hybridproxy.engine.multipath.connection.SessionEvent;
 import net.hybridproxy.engine.multipath.frame.ResetReason;
@@ -53,6 +54,7 @@ public final class UserspaceCpe implements AutoCloseable {
     private final Map<String, InetAddress> uplinkAddresses;
     private final Transport transport;
     private final SecureRandom random = new SecureRandom();
+    private final MemoryBudget memory;
     private final Map<EventLoop, SessionDriver> drivers = new ConcurrentHashMap<>();
     private final UserspaceStats stats;
     private final UserspaceSampler sampler;
@@ -75,6 +77,7 @@ public final class UserspaceCpe implements AutoCloseable {
      */
     public UserspaceCpe(UserspaceSettings settings, CpeKey key, InetSocketAddress concentrator, List<Uplink> uplinks,
                         Map<String, InetAddress> uplinkAddresses, Transport transport, UserspaceStats stats) {
+        this.memory = new MemoryBudget(settings.processMemory());
         this.stats = Objects.requireNonNull(stats, "stats");
         this.sampler = new UserspaceSampler(stats, () -> List.copyOf(drivers.values()), () -> { });
         this.settings = Objects.requireNonNull(settings, "settings");
@@ -108,7 +111,7 @@ public final class UserspaceCpe implements AutoCloseable {
         if (closing) {
             return;
         }
-        Session session = Session.cpe(settings.session(), key, uplinks, random, SessionDriver.now());
+        Session session = Session.cpe(settings.session(), key, uplinks, random, memory, SessionDriver.now());
         modes.forEach((uplink, mode) -> {
             session.setUplinkPriority(uplink, mode.priority(), SessionDriver.now());
             session.setUplinkPaused(uplink, mode.paused(), SessionDriver.now());

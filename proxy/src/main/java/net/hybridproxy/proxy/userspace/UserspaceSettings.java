@@ -1,6 +1,8 @@
 package net.hybridproxy.proxy.userspace;
 
 import io.netty.channel.WriteBufferWaterMark;
+import net.hybridproxy.engine.multipath.connection.ConcentratorEndpoint;
+import net.hybridproxy.engine.multipath.connection.MemoryBudget;
 import net.hybridproxy.engine.multipath.connection.SessionConfig;
 import net.hybridproxy.engine.multipath.frame.SubflowPriority;
 import net.hybridproxy.engine.multipath.pm.Uplink;
@@ -24,30 +26,46 @@ import java.util.Objects;
  * @param restartDelay        cpe: the wait before a session that ended is replaced
  * @param subflowWaterMark    subflow channels' write buffer water marks: the scheduler's "room" on a subflow
  * @param notSentLowWatermark TCP_NOTSENT_LOWAT on subflow sockets (native transports)
- * @param maxSessions         concentrator: sessions at most, established or in handshake
+ * @param endpointLimits      concentrator: sessions in total and per key, handshakes in progress in total and per
+ *                            source address
+ * @param processMemory       heap bytes all sessions of the process may hold together ({@link MemoryBudget})
  */
 public record UserspaceSettings(SessionConfig session, Duration connectTimeout, Duration openTimeout,
                                 Duration restartDelay, WriteBufferWaterMark subflowWaterMark, int notSentLowWatermark,
-                                int maxSessions) {
+                                ConcentratorEndpoint.Limits endpointLimits, long processMemory) {
     public UserspaceSettings {
         Objects.requireNonNull(session, "session");
         Objects.requireNonNull(subflowWaterMark, "subflowWaterMark");
-        if (notSentLowWatermark < 1 || maxSessions < 1) {
-            throw new IllegalArgumentException("notSentLowWatermark " + notSentLowWatermark + " and maxSessions "
-                    + maxSessions + " must be positive");
+        Objects.requireNonNull(endpointLimits, "endpointLimits");
+        if (notSentLowWatermark < 1) {
+            throw new IllegalArgumentException("notSentLowWatermark " + notSentLowWatermark + " must be positive");
         }
+    }
+
+    /** reference.conf's {@code userspace.process-memory}. */
+    public static final long DEFAULT_PROCESS_MEMORY = 128L << 20;
+
+    /** Settings with the endpoint's default limits around {@code maxSessions}. */
+    public UserspaceSettings(SessionConfig session, Duration connectTimeout, Duration openTimeout,
+                             Duration restartDelay, WriteBufferWaterMark subflowWaterMark, int notSentLowWatermark,
+                             int maxSessions) {
+        this(session, connectTimeout, openTimeout, restartDelay, subflowWaterMark, notSentLowWatermark,
+                ConcentratorEndpoint.Limits.defaults(maxSessions), DEFAULT_PROCESS_MEMORY);
     }
 
     /** The settings a configuration asks for. */
     public static UserspaceSettings from(AppConfig config) {
         AppConfig.Userspace u = config.userspace();
-        SessionConfig session = SessionConfig.defaults().withScheduler(u.scheduler());
+        SessionConfig session = SessionConfig.defaults().withScheduler(u.scheduler())
+                .withSessionMemoryBudget(u.sessionMemory());
         if (u.overflowBudgetBytes().isPresent()) {
             session = session.withOverflowBudget(u.overflowBudgetBytes().get(), u.overflowBudgetPeriod());
         }
         int queue = u.subflowSendQueue();
         return new UserspaceSettings(session, config.relay().connectTimeout(), u.sessionStartTimeout(),
-                u.sessionRestartDelay(), new WriteBufferWaterMark(queue / 2, queue), queue, u.maxSessions());
+                u.sessionRestartDelay(), new WriteBufferWaterMark(queue / 2, queue), queue,
+                new ConcentratorEndpoint.Limits(u.maxSessions(), u.maxSessionsPerKey(), u.maxPendingHandshakes(),
+                        u.maxPendingHandshakesPerSource()), u.processMemory());
     }
 
     /** The cpe's uplinks as the engine plans subflows over them: address ids 1, 2, ... in configuration order. */

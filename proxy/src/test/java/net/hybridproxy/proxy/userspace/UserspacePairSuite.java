@@ -261,6 +261,84 @@ abstract class UserspacePairSuite extends ProxiedTcpContract {
         server.get(30, TimeUnit.SECONDS);
     }
 
+    /**
+     * Issue: ApacheBench with 32 parallel clients and a new connection per 10 KB response saw the cpe reset 32
+     * streams at once. Short connections, 32 at a time, each answer checked byte for byte, not one reset.
+     * {@code -Dhybridproxy.shortConnections=10000} runs the issue's 10 000 (about a minute here).
+     */
+    @Test
+    @Timeout(value = 600, unit = TimeUnit.SECONDS)
+    void thirtyTwoParallelClientsWithShortConnectionsSeeNoResetAndEveryByteArrives() throws Exception {
+        int total = Integer.getInteger("hybridproxy.shortConnections", 2000);
+        int parallel = 32;
+        int responseSize = 10 * 1024;
+        byte[] response = randomBytes(responseSize, 11);
+        java.util.concurrent.ExecutorService servers = java.util.concurrent.Executors.newFixedThreadPool(parallel + 4);
+        java.util.concurrent.ExecutorService clients = java.util.concurrent.Executors.newFixedThreadPool(parallel);
+        java.util.concurrent.atomic.AtomicBoolean serving = new java.util.concurrent.atomic.AtomicBoolean(true);
+        Thread acceptor = new Thread(() -> {
+            while (serving.get()) {
+                try {
+                    Socket s = backend.accept();
+                    servers.execute(() -> {
+                        try (s) {
+                            s.setSoTimeout(30_000);
+                            s.getInputStream().readNBytes(100); // the request
+                            writeAndHalfClose(s, response);
+                            s.getInputStream().readAllBytes();
+                        } catch (IOException e) {
+                            // counted on the client side
+                        }
+                    });
+                } catch (IOException e) {
+                    return; // closed
+                }
+            }
+        }, "short-connection-backend");
+        acceptor.start();
+        java.util.concurrent.atomic.AtomicInteger resets = new java.util.concurrent.atomic.AtomicInteger();
+        java.util.concurrent.atomic.AtomicInteger verified = new java.util.concurrent.atomic.AtomicInteger();
+        java.util.Queue<String> failures = new java.util.concurrent.ConcurrentLinkedQueue<>();
+        java.util.concurrent.atomic.AtomicInteger next = new java.util.concurrent.atomic.AtomicInteger();
+        List<java.util.concurrent.Future<?>> workers = new java.util.ArrayList<>();
+        for (int w = 0; w < parallel; w++) {
+            workers.add(clients.submit(() -> {
+                while (next.getAndIncrement() < total) {
+                    try (Socket client = connectThroughProxy()) {
+                        client.setSoTimeout(30_000);
+                        client.getOutputStream().write(new byte[100]);
+                        byte[] got = client.getInputStream().readAllBytes();
+                        client.shutdownOutput();
+                        if (java.util.Arrays.equals(got, response)) {
+                            verified.incrementAndGet();
+                        } else {
+                            failures.add("got " + got.length + " bytes, not the response");
+                        }
+                    } catch (IOException e) {
+                        if (String.valueOf(e.getMessage()).toLowerCase().contains("reset")) {
+                            resets.incrementAndGet();
+                        }
+                        failures.add(e.toString());
+                    }
+                }
+                return null;
+            }));
+        }
+        try {
+            for (java.util.concurrent.Future<?> worker : workers) {
+                worker.get(300, TimeUnit.SECONDS);
+            }
+        } finally {
+            serving.set(false);
+            backend.close();
+            clients.shutdownNow();
+            servers.shutdownNow();
+        }
+        System.out.printf("%d short connections, %d parallel: %d verified, %d resets%n", total, parallel,
+                verified.get(), resets.get());
+        assertEquals(0, resets.get(), "resets: " + failures.stream().limit(5).toList());
+        assertEquals(total, verified.get(), "failures: " + failures.stream().limit(5).toList());
+    }
 
     private interface IntQuery {
         int get() throws InterruptedException;

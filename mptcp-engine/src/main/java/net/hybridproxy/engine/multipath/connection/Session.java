@@ -3,18 +3,15 @@ package net.hybridproxy.engine.multipath.connection;
 import java.net.InetAddress;
 import java.nio.ByteBuffer;
 import java.util.ArrayDeque;
-import java.util.ArrayList;
-import java.util.Collections;
 import java.util.Iterator;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.TreeSet;
 import java.util.random.RandomGenerator;
 import net.hybridproxy.engine.auth.CpeKey;
-import net.hybridproxy.engine.multipath.crypto.CapableProof;
+import net.hybridproxy.engine.multipath.connection.TimerTable.Timer;
 import net.hybridproxy.engine.multipath.crypto.MptcpCrypto;
+import net.hybridproxy.engine.multipath.crypto.SessionSecret;
 import net.hybridproxy.engine.multipath.frame.AddAddr;
 import net.hybridproxy.engine.multipath.frame.CapableAck;
 import net.hybridproxy.engine.multipath.frame.CapableSyn;
@@ -41,11 +38,6 @@ import net.hybridproxy.engine.multipath.mib.UplinkSends;
 import net.hybridproxy.engine.multipath.pm.PathManager;
 import net.hybridproxy.engine.multipath.pm.ProbePolicy;
 import net.hybridproxy.engine.multipath.pm.Uplink;
-import net.hybridproxy.engine.multipath.reassembly.ReceiveBuffer;
-import net.hybridproxy.engine.multipath.reassembly.SendBuffer;
-import net.hybridproxy.engine.multipath.sched.Scheduler;
-import net.hybridproxy.engine.multipath.sched.Schedulers;
-import net.hybridproxy.engine.multipath.sched.SubflowView;
 import net.hybridproxy.engine.multipath.subflow.Subflow;
 import net.hybridproxy.engine.multipath.subflow.SubflowEstimates;
 import net.hybridproxy.engine.multipath.subflow.SubflowState;
@@ -74,6 +66,13 @@ import net.hybridproxy.engine.multipath.subflow.SubflowState;
  * Malformed or unauthenticated input closes the subflow that carried it (a {@code SubflowClose}
  * event, counted in {@link #mib()}); a stream-level violation resets that stream; nothing throws
  * for any bytes received.
+ *
+ * <h2>Parts</h2>
+ * This class coordinates; each concern is a class of its own, split by what it owns (quinn-proto's
+ * {@code connection/}): {@link StreamTable} (streams, windows, memory), {@link TransmitAssembly} (what goes out
+ * next: control, data, reinjection, redundant and opportunistic sends), {@link Handshake} (keys, the cpe's
+ * handshakes, the MACs) and {@link TimerTable}. Here: subflow lifecycle, frame dispatch, probes and stalls,
+ * addresses (ADD_ADDR, REMOVE_ADDR), uplink administration and the session's own state.
  */
 public final class Session {
 
@@ -85,65 +84,33 @@ public final class Session {
     /** pollTransmit needs room for at least one full frame. */
     public static final int MIN_TRANSMIT_BUFFER = Frame.MAX_FRAME_LENGTH;
 
-    /** A window update is worth a frame once it opens this much (or the window was nearly shut). */
-    private static final int WINDOW_UPDATE_THRESHOLD = 64 * 1024;
-
-    /** Chunks smaller than this are not sent while more data waits: tiny frames waste headers. */
-    private static final int MIN_CHUNK = 1024;
-
-    /** Stream ids above the watermark remembered as seen (concentrator); beyond this the cpe is misbehaving. */
-    private static final int MAX_SEEN_ABOVE_WATERMARK = 65536;
-
     private final Role role;
-    private final SessionConfig config;
+    final SessionConfig config;
     private final RandomGenerator random;
-    private final Scheduler scheduler;
-    private final ProbePolicy probes;
+    final ProbePolicy probes;
     private final Mib mib = new Mib();
-    private final PathManager pathManager;
-    private final CpeKey cpeKey;
+    final SubflowTable subflows;
+    final Handshake handshake;
+    final StreamTable streams;
+    final TransmitAssembly transmit;
+    private final TimerTable timers = new TimerTable();
+
+    private final Addresses addresses;
 
     private State state = State.HANDSHAKING;
-    /**
-     * cpe: the concentrator has sent a frame after CAPABLE_SYNACK, so it has verified our
-     * CAPABLE_ACK and knows the session as established. Joins wait for this: a JOIN_SYN racing the
-     * CAPABLE_ACK over a faster path would find a session still in its handshake.
-     */
-    private boolean peerConfirmed;
-    private long capableSubflowId = -1;
-    private long localKey;
-    private long remoteKey;
-    private long handshakeDeadline;
-    private long orphanedSince = -1;
-
-    private final Map<Long, Subflow> subflows = new LinkedHashMap<>();
-    private long nextSubflowId;
-    private final Map<Long, Stream> streams = new LinkedHashMap<>();
-    private final ArrayDeque<Long> sendOrder = new ArrayDeque<>();
-    private long nextStreamId = 1;
-    private long streamWatermark = 1;
-    private final TreeSet<Long> seenAboveWatermark = new TreeSet<>();
-    private long receiveReserved;
-
-    private final ArrayDeque<Frame> sessionControl = new ArrayDeque<>();
-    private final ArrayDeque<SessionEvent> events = new ArrayDeque<>();
-    private final Map<Integer, AddAddr> announcedByPeer = new LinkedHashMap<>();
-    /**
-     * Per uplink (a cpe's configured names; on the concentrator {@code address-N}, N one byte): bounded by 256.
-     */
-    private final Map<String, UplinkSends> sendsByUplink = new LinkedHashMap<>();
+    final ArrayDeque<SessionEvent> events = new ArrayDeque<>();
 
     private Session(Role role, SessionConfig config, CpeKey cpeKey, RandomGenerator random, PathManager pathManager,
-                    long now) {
+                    MemoryBudget processMemory) {
         this.role = role;
         this.config = Objects.requireNonNull(config, "config");
-        this.cpeKey = Objects.requireNonNull(cpeKey, "cpeKey");
         this.random = Objects.requireNonNull(random, "random");
-        this.scheduler = Schedulers.create(config.scheduler(), config.overflowBudgetBytes(),
-                Math.max(1, config.overflowBudgetPeriod().toNanos()));
         this.probes = config.probes();
-        this.pathManager = pathManager;
-        this.handshakeDeadline = now + config.handshakeTimeout().toNanos();
+        this.subflows = new SubflowTable(this, config, mib, random, pathManager);
+        this.addresses = new Addresses(this, mib);
+        this.handshake = new Handshake(this, Objects.requireNonNull(cpeKey, "cpeKey"), mib, random);
+        this.streams = new StreamTable(this, config, mib, Objects.requireNonNull(processMemory, "processMemory"));
+        this.transmit = new TransmitAssembly(this, streams, config);
     }
 
     /**
@@ -154,20 +121,35 @@ public final class Session {
      */
     public static Session cpe(SessionConfig config, CpeKey key, List<Uplink> uplinks, RandomGenerator random,
                               long now) {
+        return cpe(config, key, uplinks, random, MemoryBudget.unlimited(), now);
+    }
+
+    /** A cpe's session whose streams' memory also counts against {@code processMemory}. */
+    public static Session cpe(SessionConfig config, CpeKey key, List<Uplink> uplinks, RandomGenerator random,
+                              MemoryBudget processMemory, long now) {
         PathManager pm = new PathManager(uplinks, config.reconnectBackoff().toNanos(),
                 config.maxReconnectBackoff().toNanos(), config.stableAfter().toNanos());
-        Session session = new Session(Role.CPE, config, key, random, pm, now);
-        session.localKey = MptcpCrypto.newKey(random);
-        session.handshakeDeadline = Long.MAX_VALUE;
-        session.requestSubflows(now);
+        Session session = new Session(Role.CPE, config, key, random, pm, processMemory);
+        session.handshake.newLocalKey();
+        session.subflows.requestDue(now);
         return session;
     }
 
-    /** A concentrator's session, created by {@link ConcentratorEndpoint} on a CAPABLE_SYN. */
-    static Session concentrator(SessionConfig config, CpeKey key, long localKey, RandomGenerator random, long now) {
-        Session session = new Session(Role.CONCENTRATOR, config, key, random, null, now);
-        session.localKey = localKey;
+    /**
+     * A concentrator's session, created by {@link ConcentratorEndpoint} once a CAPABLE_ACK proved the cpe's key:
+     * established from the start, its first subflow attached by {@link #attachSubflow}.
+     */
+    static Session concentrator(SessionConfig config, CpeKey key, long localKey, long remoteKey, SessionSecret secret,
+                                RandomGenerator random, MemoryBudget processMemory, long now) {
+        Session session = new Session(Role.CONCENTRATOR, config, key, random, null, processMemory);
+        session.handshake.completed(localKey, remoteKey, Objects.requireNonNull(secret, "secret"));
+        session.establish(now);
         return session;
+    }
+
+    /** The session secret (concentrator: set at creation, never changes; read by the endpoint for joins). */
+    SessionSecret secret() {
+        return handshake.secret();
     }
 
     public Role role() {
@@ -176,17 +158,17 @@ public final class Session {
 
     /** This side's 64-bit key. */
     public long localKey() {
-        return localKey;
+        return handshake.localKey();
     }
 
     /** The token that names this session to the peer: the hash of this side's key. */
     public int localToken() {
-        return MptcpCrypto.token(localKey);
+        return MptcpCrypto.token(handshake.localKey());
     }
 
     /** The id of the cpe key that authenticated (or is authenticating) this session. */
     public String keyId() {
-        return cpeKey.id();
+        return handshake.keyId();
     }
 
     public boolean isEstablished() {
@@ -205,44 +187,19 @@ public final class Session {
     // ------------------------------------------------------------------ subflow lifecycle
 
     /**
-     * Registers a subflow the concentrator accepted, whose first frame was {@code first}.
-     * Returns its id, or -1 if it was refused (the refusal is then a SUBFLOW_RESET the caller
-     * sends on its own; see {@link ConcentratorEndpoint}).
+     * concentrator: attaches a subflow whose handshake the endpoint completed (the capable handshake, or a join whose
+     * JOIN_ACK verified). Returns its id, or -1 if the session is closed or has its maximum of subflows.
      */
-    long acceptSubflow(Frame first, long now) {
+    long attachSubflow(int addressId, SubflowPriority priority, long now) {
         if (state == State.CLOSED) {
             return -1;
         }
-        int slot = freeSlot();
-        if (slot < 0) {
-            mib.increment(MibCounter.JOIN_REFUSED_LIMIT);
+        Subflow subflow = subflows.attachNew(addressId, priority, now);
+        if (subflow == null) {
             return -1;
         }
-        long id = nextSubflowId++;
-        switch (first) {
-            case CapableSyn syn -> {
-                remoteKey = syn.key();
-                Subflow subflow = new Subflow(id, slot, 0, "address-0", syn.priority(), SubflowState.CAPABLE_RECEIVED);
-                subflows.put(id, subflow);
-                subflow.queueControl(new CapableSynAck(CapableSyn.VERSION, localKey,
-                        CapableProof.concentrator(cpeKey, CapableSyn.VERSION, remoteKey, localKey)));
-            }
-            case JoinSyn join -> {
-                Subflow subflow = new Subflow(id, slot, join.addressId(), "address-" + join.addressId(),
-                        join.priority(), SubflowState.JOIN_RECEIVED);
-                subflow.remoteNonce(join.nonce());
-                subflow.localNonce(random.nextInt());
-                subflow.attachedAt(now);
-                subflows.put(id, subflow);
-                subflow.queueControl(new JoinSynAck(0,
-                        MptcpCrypto.joinHmacTruncated(localKey, remoteKey, subflow.localNonce(), join.nonce()),
-                        subflow.localNonce()));
-            }
-            default -> throw new IllegalArgumentException("a subflow starts with CAPABLE_SYN or JOIN_SYN, not " + first);
-        }
-        subflows.get(id).nextProbeAt(Long.MAX_VALUE);
-        orphanedSince = -1;
-        return id;
+        timers.stop(Timer.ORPHAN);
+        return subflow.id();
     }
 
     /**
@@ -256,7 +213,7 @@ public final class Session {
         }
         subflow.state(SubflowState.WAITING_FOR_SESSION);
         subflow.attachedAt(now);
-        startHandshakes(now);
+        handshake.start(subflows.all());
     }
 
     /**
@@ -268,7 +225,7 @@ public final class Session {
         if (subflow == null) {
             return;
         }
-        remove(subflow, now);
+        subflows.closed(subflow, now);
     }
 
     /**
@@ -292,7 +249,7 @@ public final class Session {
             in.position(in.limit());
             return;
         }
-        subflow.received(in.remaining());
+        subflow.received(in.remaining(), now);
         try {
             Frame frame;
             while (subflows.get(subflowId) == subflow && subflow.state() != SubflowState.CLOSING
@@ -301,18 +258,18 @@ public final class Session {
             }
         } catch (FrameException e) {
             mib.increment(MibCounter.SUBFLOW_PROTOCOL_ERRORS);
-            fail(subflow, e.reason(), e.getMessage(), now);
+            subflows.fail(subflow, e.reason(), e.getMessage(), now);
         }
         in.position(in.limit());
     }
 
-    // ------------------------------------------------------------------ streams
+    // ------------------------------------------------------------------ streams (StreamTable holds them)
 
     /**
      * cpe: opens a stream. Bytes written before the session is established wait for it.
      *
      * @return the stream id
-     * @throws IllegalStateException if the session is closed or has its maximum of streams
+     * @throws IllegalStateException if the session is closed, has its maximum of streams or no memory left
      */
     public long openStream(long now) {
         if (role != Role.CPE) {
@@ -321,41 +278,25 @@ public final class Session {
         if (state == State.CLOSED) {
             throw new IllegalStateException("session is closed");
         }
-        if (streams.size() >= config.maxStreams()) {
-            mib.increment(MibCounter.STREAMS_REFUSED);
-            throw new IllegalStateException("session has its maximum of " + config.maxStreams() + " streams");
-        }
-        long id = nextStreamId++;
-        Stream stream = new Stream(id, config);
-        receiveReserved += stream.receive.reservedBytes();
-        streams.put(id, stream);
-        mib.increment(MibCounter.STREAMS_OPENED);
-        return id;
+        return streams.open(now);
     }
 
     /**
-     * Writes stream bytes; returns how many were taken (0 when the send buffer is full: wait for
-     * {@code StreamWritable}). Call {@link #pollTransmit} afterwards.
+     * Writes stream bytes; returns how many were taken (0 when the send buffer is full or the memory budget is
+     * spent: wait for {@code StreamWritable}). Call {@link #pollTransmit} afterwards.
      */
     public int write(long streamId, ByteBuffer src, long now) {
         Stream stream = streams.get(streamId);
         if (stream == null) {
             throw new IllegalStateException("no stream " + streamId);
         }
-        int n = stream.send.write(src);
-        if (src.hasRemaining()) {
-            stream.writeBlocked = true;
-        }
-        if (n > 0) {
-            scheduleSend(stream);
-        }
-        return n;
+        return streams.write(stream, src);
     }
 
     /** Bytes {@link #write} would take now on this stream. */
     public long writable(long streamId) {
         Stream stream = streams.get(streamId);
-        return stream == null ? 0 : stream.send.freeBytes();
+        return stream == null ? 0 : streams.writable(stream);
     }
 
     /** No more bytes on this stream from this side: a DATA_FIN follows the last byte (half-close). */
@@ -365,7 +306,7 @@ public final class Session {
             return;
         }
         stream.send.finish();
-        scheduleSend(stream);
+        transmit.scheduleSend(stream);
     }
 
     /**
@@ -375,20 +316,7 @@ public final class Session {
      */
     public int read(long streamId, ByteBuffer dst, long now) {
         Stream stream = streams.get(streamId);
-        if (stream == null) {
-            return -1;
-        }
-        int n = stream.receive.read(dst);
-        if (n > 0) {
-            receiveReserved -= n;
-            mib.add(MibCounter.DATA_BYTES_DELIVERED, n);
-            maybeOpenWindow(stream);
-        }
-        if (stream.receive.readableBytes() == 0) {
-            stream.readableSignalled = false;
-        }
-        closeIfDone(stream);
-        return n;
+        return stream == null ? -1 : streams.read(stream, dst, now);
     }
 
     /** Bytes ready to read on this stream. */
@@ -401,18 +329,33 @@ public final class Session {
     public void reset(long streamId, ResetReason reason, long now) {
         Stream stream = streams.get(streamId);
         if (stream != null) {
-            resetStream(stream, reason, now);
+            streams.reset(stream, reason);
         }
     }
 
     /** The ids of the open streams. */
     public List<Long> streamIds() {
-        return List.copyOf(streams.keySet());
+        return streams.ids();
     }
 
     /** Whether the stream is open. */
     public boolean hasStream(long streamId) {
-        return streams.containsKey(streamId);
+        return streams.get(streamId) != null;
+    }
+
+    /** Concentrator: stream ids remembered above the watermark (bounded), for diagnostics and tests. */
+    public int rememberedStreamIds() {
+        return streams.rememberedIds();
+    }
+
+    /** Heap bytes this session's streams hold (buffers and their overhead), as counted against the budgets. */
+    public long memoryUsed() {
+        return streams.memoryUsed();
+    }
+
+    /** Received bytes held out of order across all streams (waiting for a gap to fill), for metrics. */
+    public long reorderBufferedBytes() {
+        return streams.reorderBufferedBytes();
     }
 
     // ------------------------------------------------------------------ management
@@ -420,21 +363,9 @@ public final class Session {
     /** Changes a subflow's priority and tells the peer with MP_PRIO. */
     public void setPriority(long subflowId, SubflowPriority priority, long now) {
         Subflow subflow = subflows.get(subflowId);
-        if (subflow != null && subflow.state().isAttached()) {
-            subflow.priority(priority);
-            subflow.queueControl(new MpPrio(priority));
+        if (subflow != null) {
+            subflows.setPriority(subflow, priority);
         }
-    }
-
-    /** concentrator: announces another address of the concentrator (ADD_ADDR with HMAC). */
-    public void announceAddress(int addressId, InetAddress address, int port, long now) {
-        queueSessionControl(new AddAddr(addressId, address, port, false,
-                MptcpCrypto.addAddrHmac(localKey, remoteKey, addressId, address, port)));
-    }
-
-    /** concentrator: withdraws addresses announced before (REMOVE_ADDR). */
-    public void withdrawAddresses(List<Integer> addressIds, long now) {
-        queueSessionControl(new RemoveAddr(addressIds));
     }
 
     /** Closes the whole session at once (FAST_CLOSE for stream 0); every stream is reset. */
@@ -442,21 +373,16 @@ public final class Session {
         if (state == State.CLOSED) {
             return;
         }
-        Subflow carrier = bestControlSubflow();
+        Subflow carrier = transmit.bestControlSubflow(now);
         if (carrier != null && state == State.ESTABLISHED) {
-            carrier.queueControl(new FastClose(FastClose.SESSION, remoteKey, reason));
+            carrier.queueControl(handshake.fastClose(FastClose.SESSION, reason));
         }
         terminate("closed locally: " + reason, reason, now);
     }
 
     /** A view of every subflow, for metrics and logs. */
     public List<SubflowInfo> subflows() {
-        List<SubflowInfo> out = new ArrayList<>(subflows.size());
-        for (Subflow s : subflows.values()) {
-            out.add(new SubflowInfo(s.id(), s.uplink(), s.priority(), s.state(), s.probeRttNanos(), s.bytesSent(),
-                    s.bytesReceived(), s.dataBytesSent()));
-        }
-        return out;
+        return subflows.infos();
     }
 
     /**
@@ -470,7 +396,7 @@ public final class Session {
 
     /** Whether the session still knows the subflow (a closed or refused one is forgotten). */
     public boolean hasSubflow(long subflowId) {
-        return subflows.containsKey(subflowId);
+        return subflows.get(subflowId) != null;
     }
 
     /**
@@ -478,21 +404,27 @@ public final class Session {
      * A live view: read it on the session's thread.
      */
     public Map<String, UplinkSends> sendsByUplink() {
-        return Collections.unmodifiableMap(sendsByUplink);
-    }
-
-    /** Received bytes held out of order across all streams (waiting for a gap to fill), for metrics. */
-    public long reorderBufferedBytes() {
-        long held = 0;
-        for (Stream stream : streams.values()) {
-            held += stream.receive.outOfOrderBytes();
-        }
-        return held;
+        return transmit.sendsByUplink();
     }
 
     /** Overflow (LTE) bytes the scheduler's budget has counted in its current period, 0 without a budget. */
     public long overflowBudgetUsed(long now) {
-        return scheduler.budgetUsed(now);
+        return transmit.overflowBudgetUsed(now);
+    }
+
+    // ------------------------------------------------------------------ addresses (ADD_ADDR, REMOVE_ADDR)
+
+    /**
+     * concentrator: announces another address of the concentrator (ADD_ADDR, with a MAC keyed by the session
+     * secret). The cpe reports it as {@code AddressAnnounced}; its path manager may join there.
+     */
+    public void announceAddress(int addressId, InetAddress address, int port, long now) {
+        addresses.announce(addressId, address, port);
+    }
+
+    /** concentrator: withdraws addresses announced before (REMOVE_ADDR). */
+    public void withdrawAddresses(List<Integer> addressIds, long now) {
+        addresses.withdraw(addressIds);
     }
 
     // ------------------------------------------------------------------ uplink administration (cpe)
@@ -502,24 +434,12 @@ public final class Session {
      * §3.3.8 changes a subflow's backup flag), and new subflows over it start with it.
      */
     public void setUplinkPriority(String uplink, SubflowPriority priority, long now) {
-        requirePathManager().priority(uplink, priority);
-        for (Subflow subflow : subflows.values()) {
-            if (subflow.uplink().equals(uplink)) {
-                if (subflow.state().isAttached()) {
-                    setPriority(subflow.id(), priority, now);
-                } else {
-                    subflow.priority(priority);
-                }
-            }
-        }
+        subflows.setUplinkPriority(uplink, priority);
     }
 
     /** cpe: opens no new subflow over {@code uplink} while paused; existing ones carry on. */
     public void setUplinkPaused(String uplink, boolean paused, long now) {
-        requirePathManager().paused(uplink, paused);
-        if (!paused) {
-            requestSubflows(now);
-        }
+        subflows.setUplinkPaused(uplink, paused, now);
     }
 
     /**
@@ -528,35 +448,10 @@ public final class Session {
      * the path manager reopens them after its backoff.
      */
     public int closeUplinkSubflows(String uplink, long now) {
-        requirePathManager();
-        int closed = 0;
-        for (Subflow subflow : List.copyOf(subflows.values())) {
-            if (!subflow.uplink().equals(uplink) || subflows.get(subflow.id()) != subflow) {
-                continue;
-            }
-            if (subflow.state() == SubflowState.CONNECTING) {
-                // No TCP connection yet: forget it; the adapter closes the connection if it still completes.
-                subflow.state(SubflowState.CLOSED);
-                subflows.remove(subflow.id());
-                closedBookkeeping(subflow, now);
-                events.add(new SessionEvent.SubflowClose(subflow.id(), ResetReason.ADMINISTRATIVELY_PROHIBITED,
-                        "uplink " + uplink + " disabled"));
-            } else {
-                fail(subflow, ResetReason.ADMINISTRATIVELY_PROHIBITED, "uplink " + uplink + " disabled", now);
-            }
-            closed++;
-        }
-        return closed;
+        return subflows.closeUplink(uplink, now);
     }
 
-    private PathManager requirePathManager() {
-        if (pathManager == null) {
-            throw new IllegalStateException("only a cpe's session manages uplinks");
-        }
-        return pathManager;
-    }
-
-    // ------------------------------------------------------------------ output
+    // ------------------------------------------------------------------ output, timers, events
 
     /**
      * Writes the next bytes to send into {@code out} (from its position; at least
@@ -569,304 +464,8 @@ public final class Session {
             throw new IllegalArgumentException("pollTransmit needs " + MIN_TRANSMIT_BUFFER + " bytes of room, has "
                     + out.remaining());
         }
-        Transmit control = transmitSubflowControl(out);
-        if (control != null || state != State.ESTABLISHED) {
-            return control;
-        }
-        Subflow carrier = bestControlSubflow();
-        if (carrier == null) {
-            return null;
-        }
-        int start = out.position();
-        writeSessionControl(carrier, out);
-        if (out.position() > start) {
-            return transmitted(carrier, out.position() - start);
-        }
-        return transmitData(now, out);
+        return transmit.poll(now, out);
     }
-
-    private Transmit transmitSubflowControl(ByteBuffer out) {
-        for (Subflow subflow : subflows.values()) {
-            if (subflow.control().isEmpty() || subflow.state() == SubflowState.CONNECTING) {
-                continue;
-            }
-            int start = out.position();
-            Frame frame;
-            while ((frame = subflow.control().peekFirst()) != null && frame.encodedLength() <= out.remaining()) {
-                subflow.control().pollFirst();
-                frame.encodeTo(out);
-                if (frame instanceof SubflowReset reset) {
-                    subflow.control().clear();
-                    subflow.consumed(out.position() - start);
-                    forget(subflow, reset.reason(), "reset sent");
-                    return new Transmit(subflow.id(), out.position() - start);
-                }
-            }
-            return transmitted(subflow, out.position() - start);
-        }
-        return null;
-    }
-
-    private void writeSessionControl(Subflow carrier, ByteBuffer out) {
-        Frame frame;
-        while ((frame = sessionControl.peekFirst()) != null && frame.encodedLength() <= out.remaining()) {
-            sessionControl.pollFirst();
-            frame.encodeTo(out);
-        }
-        List<Stream> lastAckSent = null;
-        for (Stream stream : streams.values()) {
-            if (!stream.ackPending) {
-                continue;
-            }
-            DataAck ack = new DataAck(stream.id, stream.receive.dataAck(), stream.receive.window());
-            if (ack.encodedLength() > out.remaining()) {
-                break;
-            }
-            ack.encodeTo(out);
-            stream.ackPending = false;
-            if (stream.isDone()) {
-                // The acknowledgement of the peer's DATA_FIN was all that kept this stream open.
-                if (lastAckSent == null) {
-                    lastAckSent = new ArrayList<>();
-                }
-                lastAckSent.add(stream);
-            }
-        }
-        if (lastAckSent != null) {
-            lastAckSent.forEach(this::closeIfDone);
-        }
-    }
-
-    private Transmit transmitted(Subflow subflow, int bytes) {
-        subflow.consumed(bytes);
-        return new Transmit(subflow.id(), bytes);
-    }
-
-    /** New data, reinjections, redundant copies and opportunistic retransmissions, for one subflow. */
-    private Transmit transmitData(long now, ByteBuffer out) {
-        List<Subflow> usable = new ArrayList<>();
-        List<SubflowView> views = new ArrayList<>();
-        for (Subflow subflow : subflows.values()) {
-            if (subflow.state() == SubflowState.ATTACHED) {
-                usable.add(subflow);
-                views.add(view(subflow, now));
-            }
-        }
-        if (usable.isEmpty()) {
-            return null;
-        }
-        Transmit copies = transmitRedundantCopies(usable, out);
-        if (copies != null) {
-            return copies;
-        }
-        int chosen = -1;
-        int start = out.position();
-        boolean primaryUsable = views.stream().anyMatch(v -> v.priority() == SubflowPriority.PRIMARY);
-        // Bounded: every turn either sends a frame (and out shrinks) or drops a stream from the order.
-        for (int guard = 4 * sendOrder.size() + 16; guard > 0; guard--) {
-            Long streamId = sendOrder.peekFirst();
-            if (streamId == null) {
-                break;
-            }
-            Stream stream = streams.get(streamId);
-            if (stream == null || !stream.send.hasSendable()) {
-                sendOrder.pollFirst();
-                continue;
-            }
-            long pending = pendingBytes();
-            int want = (int) Math.min(Data.MAX_PAYLOAD, Math.max(1, stream.send.hasRetransmission()
-                    ? Data.MAX_PAYLOAD : stream.send.newSendable()));
-            int frameBytes = Frame.HEADER_LENGTH + Data.FIXED_BODY_LENGTH + Math.min(want, MIN_CHUNK);
-            int pick = scheduler.pick(views, frameBytes, pending, now);
-            if (pick < 0 || (chosen >= 0 && pick != chosen)) {
-                break;
-            }
-            chosen = pick;
-            SubflowView view = views.get(pick);
-            Subflow subflow = usable.get(pick);
-            int room = (int) Math.min(out.remaining(), view.spaceBytes());
-            int maxPayload = Math.min(Data.MAX_PAYLOAD, room - Frame.HEADER_LENGTH - Data.FIXED_BODY_LENGTH);
-            if (maxPayload < Math.min(want, MIN_CHUNK)) {
-                break;
-            }
-            SendBuffer.Chunk chunk = stream.send.take(maxPayload, subflow.slot(), now);
-            if (chunk == null) {
-                sendOrder.pollFirst();
-                continue;
-            }
-            int bytes = writeChunk(stream, chunk, subflow, out,
-                    chunk.retransmission() ? UplinkSends.Kind.REINJECTION : UplinkSends.Kind.NEW);
-            views.set(pick, view.afterSending(bytes));
-            scheduler.sent(view, bytes, primaryUsable, now);
-            if (view.priority() == SubflowPriority.OVERFLOW && primaryUsable) {
-                mib.add(MibCounter.OVERFLOW_BYTES_SENT, chunk.payload().length);
-            }
-            if (scheduler.redundant()) {
-                for (Subflow other : usable) {
-                    if (other != subflow && other.redundantCopies().size() < 4096) {
-                        other.redundantCopies().addLast(new long[] {stream.id, chunk.dsn()});
-                    }
-                }
-            }
-            // Round robin between streams: one frame per stream per turn.
-            sendOrder.pollFirst();
-            if (stream.send.hasSendable()) {
-                sendOrder.addLast(streamId);
-            }
-            // A reinjected segment keeps its original size (up to a full frame), whatever room is left: stop
-            // while a whole frame still fits, so no caller's buffer can overflow.
-            if (out.remaining() < Frame.MAX_FRAME_LENGTH) {
-                break;
-            }
-        }
-        if (chosen >= 0 && out.position() > start) {
-            return transmitted(usable.get(chosen), out.position() - start);
-        }
-        return transmitOpportunistic(usable, views, out, now);
-    }
-
-    private Transmit transmitRedundantCopies(List<Subflow> usable, ByteBuffer out) {
-        if (!scheduler.redundant()) {
-            return null;
-        }
-        for (Subflow subflow : usable) {
-            int start = out.position();
-            long[] copy;
-            while ((copy = subflow.redundantCopies().peekFirst()) != null && subflow.spaceLeft() - (out.position() - start)
-                    > Frame.HEADER_LENGTH + Data.FIXED_BODY_LENGTH + MIN_CHUNK
-                    && out.remaining() >= Frame.MAX_FRAME_LENGTH) {
-                subflow.redundantCopies().pollFirst();
-                Stream stream = streams.get(copy[0]);
-                SendBuffer.Chunk chunk = stream == null ? null : stream.send.copyOf(copy[1], subflow.slot());
-                if (chunk != null) {
-                    writeChunk(stream, chunk, subflow, out, UplinkSends.Kind.REDUNDANT);
-                    mib.add(MibCounter.REDUNDANT_BYTES, chunk.payload().length);
-                }
-            }
-            if (out.position() > start) {
-                return transmitted(subflow, out.position() - start);
-            }
-        }
-        return null;
-    }
-
-    /**
-     * Raiciu et al., NSDI 2012, §4.2: "opportunistic retransmission" sends the segment that holds
-     * the connection-level window again on a faster subflow that has room, and "penalizing slow
-     * subflows" halves what the slow subflow may take for one of its RTTs, so that it stops
-     * blocking the window.
-     */
-    private Transmit transmitOpportunistic(List<Subflow> usable, List<SubflowView> views, ByteBuffer out, long now) {
-        for (Stream stream : streams.values()) {
-            if (!stream.send.blockedByWindow()) {
-                continue;
-            }
-            long carriers = stream.send.headSubflows();
-            int fastest = -1;
-            for (int i = 0; i < views.size(); i++) {
-                SubflowView v = views.get(i);
-                if (v.fits(Frame.MAX_FRAME_LENGTH) && (carriers & (1L << v.slot())) == 0
-                        && (fastest < 0 || v.srttNanos() < views.get(fastest).srttNanos())) {
-                    fastest = i;
-                }
-            }
-            if (fastest < 0 || !slowerCarriers(carriers, views.get(fastest).srttNanos(), usable, now)) {
-                continue;
-            }
-            Subflow subflow = usable.get(fastest);
-            SendBuffer.Chunk chunk = stream.send.takeOpportunistic(subflow.slot());
-            if (chunk == null) {
-                continue;
-            }
-            mib.increment(MibCounter.OPPORTUNISTIC_RETRANSMITS);
-            for (Subflow slow : usable) {
-                if ((carriers & (1L << slow.slot())) != 0 && slow.penalisedUntil() <= now) {
-                    slow.penalisedUntil(now + slow.srttNanos(probes.minStall()));
-                    mib.increment(MibCounter.PENALISATIONS);
-                }
-            }
-            int start = out.position();
-            writeChunk(stream, chunk, subflow, out, UplinkSends.Kind.OPPORTUNISTIC);
-            return transmitted(subflow, out.position() - start);
-        }
-        return null;
-    }
-
-    private boolean slowerCarriers(long carriers, long candidateRtt, List<Subflow> usable, long now) {
-        boolean any = false;
-        for (Subflow s : subflows.values()) {
-            if ((carriers & (1L << s.slot())) != 0) {
-                any = true;
-                if (s.state() == SubflowState.ATTACHED && s.srttNanos(probes.minStall()) <= candidateRtt) {
-                    return false;
-                }
-            }
-        }
-        return any;
-    }
-
-    private int writeChunk(Stream stream, SendBuffer.Chunk chunk, Subflow subflow, ByteBuffer out,
-                           UplinkSends.Kind kind) {
-        Data frame = new Data(stream.id, chunk.dsn(), chunk.fin(), chunk.payload());
-        frame.encodeTo(out);
-        subflow.dataSent(chunk.payload().length);
-        sendsByUplink.computeIfAbsent(subflow.uplink(), u -> new UplinkSends()).record(kind, chunk.payload().length);
-        mib.add(MibCounter.DATA_BYTES_SENT, chunk.payload().length);
-        return frame.encodedLength();
-    }
-
-    private SubflowView view(Subflow subflow, long now) {
-        SubflowEstimates e = subflow.estimates();
-        long space = subflow.spaceLeft();
-        boolean penalised = subflow.penalisedUntil() > now;
-        if (penalised) {
-            space /= 2;
-        }
-        return new SubflowView(subflow.id(), subflow.slot(), subflow.priority(), subflow.srttNanos(probes.minStall()),
-                subflow.probeRttVarNanos(), e.cwndBytes(), e.inflightBytes(), e.notSentBytes(), space, penalised);
-    }
-
-    private long pendingBytes() {
-        long pending = 0;
-        for (Stream stream : streams.values()) {
-            pending += stream.send.newSendable();
-        }
-        return pending;
-    }
-
-    /** The attached subflow with the lowest RTT: session-level control frames (DATA_ACK) go there. */
-    private Subflow bestControlSubflow() {
-        Subflow best = null;
-        for (Subflow s : subflows.values()) {
-            if (s.state() == SubflowState.ATTACHED
-                    && (best == null || s.srttNanos(probes.minStall()) < best.srttNanos(probes.minStall()))) {
-                best = s;
-            }
-        }
-        if (best == null) {
-            for (Subflow s : subflows.values()) {
-                if (s.state() == SubflowState.STALLED) {
-                    return s;
-                }
-            }
-        }
-        return best;
-    }
-
-    private void scheduleSend(Stream stream) {
-        if (!sendOrder.contains(stream.id)) {
-            sendOrder.addLast(stream.id);
-        }
-    }
-
-    private void queueSessionControl(Frame frame) {
-        // Bounded: one FAST_CLOSE per stream and a handful of address frames at most.
-        if (sessionControl.size() < config.maxStreams() + 64) {
-            sessionControl.addLast(frame);
-        }
-    }
-
-    // ------------------------------------------------------------------ timers and events
 
     /**
      * The next time {@link #handleTimeout} must be called, or {@code Long.MAX_VALUE} for never.
@@ -876,26 +475,9 @@ public final class Session {
         if (state == State.CLOSED) {
             return Long.MAX_VALUE;
         }
-        long next = handshakeDeadline;
-        if (pathManager != null) {
-            next = Math.min(next, pathManager.nextTimeout());
-        }
-        if (orphanedSince >= 0) {
-            next = Math.min(next, orphanedSince + config.orphanTimeout().toNanos());
-        }
-        for (Subflow s : subflows.values()) {
-            if (!s.state().isAttached()) {
-                continue;
-            }
-            if (s.probeOutstanding()) {
-                next = Math.min(next, s.state() == SubflowState.STALLED
-                        ? s.stalledSince() + probes.closeAfter()
-                        : s.probeSentAt() + probes.stallTimeout(s.probeRttNanos(), s.probeRttVarNanos()));
-            } else {
-                next = Math.min(next, s.nextProbeAt());
-            }
-        }
-        return next;
+        timers.set(Timer.RECONNECT, state == State.CLOSED ? Long.MAX_VALUE : subflows.nextReconnect());
+        timers.set(Timer.PROBES, subflows.nextProbeDeadline());
+        return timers.next();
     }
 
     /** Runs every timer due at {@code now}. Call {@link #pollTransmit} afterwards. */
@@ -903,37 +485,12 @@ public final class Session {
         if (state == State.CLOSED) {
             return;
         }
-        if (now >= handshakeDeadline && state == State.HANDSHAKING) {
-            terminate("capable handshake not completed within " + config.handshakeTimeout(),
-                    ResetReason.PROTOCOL_ERROR, now);
-            return;
-        }
-        if (orphanedSince >= 0 && now >= orphanedSince + config.orphanTimeout().toNanos()) {
+        if (timers.expired(Timer.ORPHAN, now)) {
             terminate("no subflow for " + config.orphanTimeout(), ResetReason.UNSPECIFIED, now);
             return;
         }
-        for (Subflow s : List.copyOf(subflows.values())) {
-            if (!s.state().isAttached() || subflows.get(s.id()) != s) {
-                continue;
-            }
-            if (s.probeOutstanding()) {
-                if (s.state() == SubflowState.STALLED) {
-                    if (now >= s.stalledSince() + probes.closeAfter()) {
-                        mib.increment(MibCounter.SUBFLOW_STALL_CLOSES);
-                        fail(s, ResetReason.UNACCEPTABLE_PERFORMANCE,
-                                "stalled for " + probes.closeAfter() / 1_000_000 + " ms", now);
-                    }
-                } else if (now >= s.probeSentAt() + probes.stallTimeout(s.probeRttNanos(), s.probeRttVarNanos())) {
-                    stall(s, now);
-                }
-            } else if (now >= s.nextProbeAt()) {
-                long value = random.nextLong();
-                if (s.queueControl(new Ping(value))) {
-                    s.probeSent(value, now);
-                }
-            }
-        }
-        requestSubflows(now);
+        subflows.handleProbeTimers(now);
+        subflows.requestDue(now);
     }
 
     /** The next event, or null. Drain after every call on this session. */
@@ -944,27 +501,33 @@ public final class Session {
     // ------------------------------------------------------------------ frames
 
     private void onFrame(Subflow subflow, Frame frame, long now) throws FrameException {
-        if (role == Role.CPE && !peerConfirmed && subflow.id() == capableSubflowId && !(frame instanceof CapableSynAck)) {
-            peerConfirmed = true;
-            startHandshakes(now);
+        if (handshake.confirmedBy(subflow, frame instanceof CapableSynAck)) {
+            handshake.start(subflows.all());
         }
         switch (frame) {
-            case CapableSynAck synAck -> onCapableSynAck(subflow, synAck, now);
-            case CapableAck ack -> onCapableAck(subflow, ack, now);
-            case JoinSynAck synAck -> onJoinSynAck(subflow, synAck, now);
-            case JoinAck ack -> onJoinAck(subflow, ack, now);
-            case SubflowReset reset -> {
-                mib.increment(MibCounter.SUBFLOW_RESETS_RECEIVED);
-                if (subflow.state() == SubflowState.JOIN_SENT && !reset.transientError()
-                        && reset.reason() == ResetReason.PROTOCOL_ERROR) {
-                    // The concentrator no longer knows our token: it restarted or dropped us.
-                    terminate("concentrator refused a join permanently; the session is gone",
-                            ResetReason.PROTOCOL_ERROR, now);
-                    return;
+            case CapableSynAck synAck -> {
+                if (role != Role.CPE || subflow.state() != SubflowState.CAPABLE_SENT) {
+                    throw unexpected(subflow, synAck);
                 }
-                forget(subflow, reset.reason(), "peer reset the subflow (" + reset.reason() + ")");
-                closedBookkeeping(subflow, now);
+                handshake.onCapableSynAck(subflow, synAck);
+                establish(now);
+                subflows.attach(subflow, now);
+                handshake.start(subflows.all());
             }
+            case JoinSynAck synAck -> {
+                if (role != Role.CPE || subflow.state() != SubflowState.JOIN_SENT) {
+                    throw unexpected(subflow, synAck);
+                }
+                if (handshake.onJoinSynAck(subflow, synAck)) {
+                    subflows.attach(subflow, now);
+                } else {
+                    subflows.fail(subflow, ResetReason.ADMINISTRATIVELY_PROHIBITED, "JOIN_SYNACK HMAC does not verify",
+                            now);
+                    terminate("the concentrator does not know this session (JOIN_SYNACK HMAC does not verify)",
+                            ResetReason.PROTOCOL_ERROR, now);
+                }
+            }
+            case SubflowReset reset -> onSubflowReset(subflow, reset, now);
             case Ping ping -> {
                 requireAttached(subflow, frame);
                 subflow.queueControl(new Pong(ping.value()));
@@ -977,11 +540,11 @@ public final class Session {
             }
             case Data data -> {
                 requireAttached(subflow, frame);
-                onData(data, now);
+                streams.onData(data, now);
             }
             case DataAck ack -> {
                 requireAttached(subflow, frame);
-                onDataAck(ack, now);
+                streams.onDataAck(ack, now);
             }
             case FastClose fastClose -> {
                 requireAttached(subflow, frame);
@@ -989,19 +552,17 @@ public final class Session {
             }
             case AddAddr addAddr -> {
                 requireAttached(subflow, frame);
-                onAddAddr(addAddr);
+                addresses.onAddAddr(addAddr);
             }
             case RemoveAddr removeAddr -> {
                 requireAttached(subflow, frame);
-                mib.increment(MibCounter.REMOVE_ADDR_RECEIVED);
-                for (int id : removeAddr.addressIds()) {
-                    if (announcedByPeer.remove(id) != null) {
-                        events.add(new SessionEvent.AddressWithdrawn(id));
-                    }
-                }
+                addresses.onRemoveAddr(removeAddr);
             }
+            // The endpoint runs the concentrator's side of both handshakes; none of these belongs on a session.
             case CapableSyn syn -> throw unexpected(subflow, frame);
             case JoinSyn syn -> throw unexpected(subflow, frame);
+            case CapableAck ack -> throw unexpected(subflow, frame);
+            case JoinAck ack -> throw unexpected(subflow, frame);
         }
     }
 
@@ -1016,168 +577,26 @@ public final class Session {
         }
     }
 
-    private void onCapableSynAck(Subflow subflow, CapableSynAck synAck, long now) throws FrameException {
-        if (role != Role.CPE || subflow.state() != SubflowState.CAPABLE_SENT) {
-            throw unexpected(subflow, synAck);
-        }
-        if (synAck.version() != CapableSyn.VERSION) {
-            throw new FrameException("concentrator chose version " + synAck.version() + "; this cpe speaks "
-                    + CapableSyn.VERSION);
-        }
-        byte[] expected = CapableProof.concentrator(cpeKey, CapableSyn.VERSION, localKey, synAck.key());
-        if (!MptcpCrypto.macEquals(expected, synAck.proof())) {
-            mib.increment(MibCounter.CAPABLE_PROOF_FAILED);
-            throw new FrameException(ResetReason.ADMINISTRATIVELY_PROHIBITED,
-                    "concentrator's proof does not verify with key '" + cpeKey.id() + "'");
-        }
-        remoteKey = synAck.key();
-        subflow.queueControl(new CapableAck(localKey, remoteKey,
-                CapableProof.cpe(cpeKey, CapableSyn.VERSION, localKey, remoteKey)));
-        establish(now);
-        attach(subflow, now);
-        startHandshakes(now);
-    }
-
-    private void onCapableAck(Subflow subflow, CapableAck ack, long now) throws FrameException {
-        if (role != Role.CONCENTRATOR || subflow.state() != SubflowState.CAPABLE_RECEIVED) {
-            throw unexpected(subflow, ack);
-        }
-        byte[] expected = CapableProof.cpe(cpeKey, CapableSyn.VERSION, remoteKey, localKey);
-        if (ack.localKey() != remoteKey || ack.remoteKey() != localKey
-                || !MptcpCrypto.macEquals(expected, ack.proof())) {
-            mib.increment(MibCounter.CAPABLE_PROOF_FAILED);
-            fail(subflow, ResetReason.ADMINISTRATIVELY_PROHIBITED,
-                    "cpe's proof does not verify for key '" + cpeKey.id() + "'", now);
-            terminate("capable handshake failed authentication", ResetReason.ADMINISTRATIVELY_PROHIBITED, now);
+    private void onSubflowReset(Subflow subflow, SubflowReset reset, long now) {
+        mib.increment(MibCounter.SUBFLOW_RESETS_RECEIVED);
+        if (subflow.state() == SubflowState.JOIN_SENT && !reset.transientError()
+                && reset.reason() == ResetReason.PROTOCOL_ERROR) {
+            // The concentrator refused our JOIN_SYN itself (not its token, which it answers like any other).
+            terminate("concentrator refused a join permanently; the session is gone", ResetReason.PROTOCOL_ERROR, now);
             return;
         }
-        establish(now);
-        attach(subflow, now);
-    }
-
-    private void onJoinSynAck(Subflow subflow, JoinSynAck synAck, long now) throws FrameException {
-        if (role != Role.CPE || subflow.state() != SubflowState.JOIN_SENT) {
-            throw unexpected(subflow, synAck);
-        }
-        long expected = MptcpCrypto.joinHmacTruncated(remoteKey, localKey, synAck.nonce(), subflow.localNonce());
-        if (expected != synAck.truncatedHmac()) {
-            mib.increment(MibCounter.JOIN_HMAC_FAILED);
-            throw new FrameException(ResetReason.ADMINISTRATIVELY_PROHIBITED, "JOIN_SYNACK HMAC does not verify");
-        }
-        subflow.remoteNonce(synAck.nonce());
-        subflow.queueControl(new JoinAck(MptcpCrypto.joinHmac160(localKey, remoteKey, subflow.localNonce(),
-                synAck.nonce())));
-        attach(subflow, now);
-    }
-
-    private void onJoinAck(Subflow subflow, JoinAck ack, long now) throws FrameException {
-        if (role != Role.CONCENTRATOR || subflow.state() != SubflowState.JOIN_RECEIVED) {
-            throw unexpected(subflow, ack);
-        }
-        byte[] expected = MptcpCrypto.joinHmac160(remoteKey, localKey, subflow.remoteNonce(), subflow.localNonce());
-        if (!MptcpCrypto.macEquals(expected, ack.hmac())) {
-            mib.increment(MibCounter.JOIN_HMAC_FAILED);
-            throw new FrameException(ResetReason.ADMINISTRATIVELY_PROHIBITED, "JOIN_ACK HMAC does not verify");
-        }
-        attach(subflow, now);
+        subflows.forget(subflow, reset.reason(), "peer reset the subflow (" + reset.reason() + ")");
+        subflows.closedBookkeeping(subflow, now);
     }
 
     private void onPong(Subflow subflow, Pong pong, long now) throws FrameException {
         requireAttached(subflow, pong);
-        if (!subflow.probeOutstanding() || pong.value() != subflow.probeValue()) {
-            return;
-        }
-        subflow.probeAnswered(now);
-        subflow.nextProbeAt(now + probeInterval());
-        if (subflow.state() == SubflowState.STALLED) {
-            subflow.state(SubflowState.ATTACHED);
-            subflow.stalledSince(-1);
-            mib.increment(MibCounter.SUBFLOW_RECOVERIES);
-            events.add(new SessionEvent.SubflowRecovered(subflow.id(), subflow.uplink()));
-        }
-    }
-
-    private void onData(Data data, long now) {
-        Stream stream = streams.get(data.streamId());
-        if (stream == null) {
-            stream = acceptStream(data.streamId(), now);
-            if (stream == null) {
-                return;
-            }
-        }
-        ReceiveBuffer.Received received;
-        try {
-            received = stream.receive.receive(data.dsn(), data.payload(), data.fin());
-        } catch (IllegalStateException e) {
-            resetStream(stream, ResetReason.PROTOCOL_ERROR, now);
-            return;
-        }
-        mib.add(MibCounter.DUPLICATE_BYTES_RECEIVED, received.duplicateBytes());
-        mib.add(MibCounter.BEYOND_WINDOW_BYTES_RECEIVED, received.beyondWindowBytes());
-        // Acknowledge every frame, duplicates too: a duplicate may mean our DATA_ACK was lost with
-        // a subflow, and the sender holds the data until it hears one.
-        stream.ackPending = true;
-        if ((received.newBytes() > 0 || received.finNew()) && !stream.readableSignalled
-                && (stream.receive.readableBytes() > 0 || stream.receive.finReceived())) {
-            stream.readableSignalled = true;
-            events.add(new SessionEvent.StreamReadable(stream.id));
-        }
-        closeIfDone(stream);
-    }
-
-    private Stream acceptStream(long id, long now) {
-        if (role != Role.CONCENTRATOR || id < streamWatermark || seenAboveWatermark.contains(id)) {
-            return null; // a late frame for a stream that is gone
-        }
-        if (seenAboveWatermark.size() >= MAX_SEEN_ABOVE_WATERMARK) {
-            return null;
-        }
-        markSeen(id);
-        if (streams.size() >= config.maxStreams()
-                || receiveReserved + Stream.INITIAL_WINDOW > config.sessionReceiveBudget()) {
-            mib.increment(MibCounter.STREAMS_REFUSED);
-            queueSessionControl(new FastClose(id, remoteKey, ResetReason.LACK_OF_RESOURCES));
-            return null;
-        }
-        Stream stream = new Stream(id, config);
-        receiveReserved += stream.receive.reservedBytes();
-        streams.put(id, stream);
-        mib.increment(MibCounter.STREAMS_OPENED);
-        events.add(new SessionEvent.StreamOpened(id));
-        return stream;
-    }
-
-    private void markSeen(long id) {
-        seenAboveWatermark.add(id);
-        while (seenAboveWatermark.remove(streamWatermark)) {
-            streamWatermark++;
-        }
-    }
-
-    private void onDataAck(DataAck ack, long now) {
-        Stream stream = streams.get(ack.streamId());
-        if (stream == null) {
-            return;
-        }
-        try {
-            stream.send.onDataAck(ack.dataAck(), ack.window());
-        } catch (IllegalStateException e) {
-            resetStream(stream, ResetReason.PROTOCOL_ERROR, now);
-            return;
-        }
-        if (stream.send.hasSendable()) {
-            scheduleSend(stream);
-        }
-        if (stream.writeBlocked && stream.send.freeBytes() > 0) {
-            stream.writeBlocked = false;
-            events.add(new SessionEvent.StreamWritable(stream.id));
-        }
-        closeIfDone(stream);
+        subflows.onPong(subflow, pong, now,
+                streams.isEmpty() ? config.probes().idleInterval() : config.probes().activeInterval());
     }
 
     private void onFastClose(FastClose fastClose, long now) {
-        // RFC 8684 §3.5: MP_FASTCLOSE carries the key of its receiver, which authenticates it.
-        if (fastClose.receiverKey() != localKey) {
+        if (!handshake.verifies(fastClose)) {
             mib.increment(MibCounter.FAST_CLOSE_BAD_KEY);
             return;
         }
@@ -1185,34 +604,7 @@ public final class Session {
             terminate("peer closed the session (" + fastClose.reason() + ")", fastClose.reason(), now);
             return;
         }
-        Stream stream = streams.get(fastClose.streamId());
-        if (stream == null) {
-            if (role == Role.CONCENTRATOR && fastClose.streamId() >= streamWatermark) {
-                markSeen(fastClose.streamId());
-            }
-            return;
-        }
-        drop(stream);
-        mib.increment(MibCounter.STREAMS_RESET);
-        events.add(new SessionEvent.StreamReset(stream.id, fastClose.reason(), true));
-    }
-
-    private void onAddAddr(AddAddr addAddr) {
-        if (addAddr.echo()) {
-            return;
-        }
-        long expected = MptcpCrypto.addAddrHmac(remoteKey, localKey, addAddr.addressId(), addAddr.address(),
-                addAddr.port());
-        if (expected != addAddr.truncatedHmac()) {
-            mib.increment(MibCounter.ADD_ADDR_BAD_HMAC);
-            return;
-        }
-        mib.increment(MibCounter.ADD_ADDR_ACCEPTED);
-        if (announcedByPeer.size() < 255 || announcedByPeer.containsKey(addAddr.addressId())) {
-            announcedByPeer.put(addAddr.addressId(), addAddr);
-        }
-        queueSessionControl(addAddr.echoed());
-        events.add(new SessionEvent.AddressAnnounced(addAddr.addressId(), addAddr.address(), addAddr.port()));
+        streams.onFastClose(fastClose);
     }
 
     // ------------------------------------------------------------------ state changes
@@ -1222,157 +614,19 @@ public final class Session {
             return;
         }
         state = State.ESTABLISHED;
-        handshakeDeadline = Long.MAX_VALUE;
         mib.increment(MibCounter.SESSIONS_ESTABLISHED);
         events.add(new SessionEvent.Established());
-        for (Stream stream : streams.values()) {
-            if (stream.send.hasSendable()) {
-                scheduleSend(stream);
-            }
-        }
+        streams.sendable().forEach(transmit::scheduleSend);
     }
 
-    private void attach(Subflow subflow, long now) {
-        subflow.state(SubflowState.ATTACHED);
-        subflow.attachedAt(now);
-        subflow.nextProbeAt(now);
-        if (role == Role.CONCENTRATOR) {
-            // The first probe goes out at once: on the initial subflow it is the frame that tells
-            // the cpe its CAPABLE_ACK verified, and that it may join (docs/userspace-protocol.md §4.2).
-            long value = random.nextLong();
-            subflow.queueControl(new Ping(value));
-            subflow.probeSent(value, now);
-        }
-        mib.increment(MibCounter.SUBFLOWS_ATTACHED);
-        events.add(new SessionEvent.SubflowAttached(subflow.id(), subflow.uplink()));
-    }
-
-    /** cpe: sends CAPABLE_SYN on one waiting subflow if no session exists, JOIN_SYN on all once it does. */
-    private void startHandshakes(long now) {
-        if (role != Role.CPE) {
-            return;
-        }
-        boolean capableInProgress = subflows.values().stream().anyMatch(s -> s.state() == SubflowState.CAPABLE_SENT);
-        for (Subflow subflow : subflows.values()) {
-            if (subflow.state() != SubflowState.WAITING_FOR_SESSION) {
-                continue;
-            }
-            if (state == State.ESTABLISHED) {
-                if (!peerConfirmed) {
-                    continue;
-                }
-                subflow.localNonce(random.nextInt());
-                subflow.queueControl(new JoinSyn(CapableSyn.VERSION, subflow.priority(), subflow.addressId(),
-                        MptcpCrypto.token(remoteKey), subflow.localNonce()));
-                subflow.state(SubflowState.JOIN_SENT);
-            } else if (!capableInProgress) {
-                subflow.queueControl(new CapableSyn(CapableSyn.VERSION, subflow.priority(), localKey, cpeKey.id()));
-                subflow.state(SubflowState.CAPABLE_SENT);
-                capableSubflowId = subflow.id();
-                capableInProgress = true;
-            }
-        }
-    }
-
-    private void requestSubflows(long now) {
-        if (pathManager == null || state == State.CLOSED) {
-            return;
-        }
-        for (Uplink uplink : pathManager.due(now)) {
-            int slot = freeSlot();
-            if (slot < 0) {
-                return;
-            }
-            long id = nextSubflowId++;
-            Subflow subflow = new Subflow(id, slot, uplink.addressId(), uplink.name(),
-                    pathManager.priority(uplink.name()), SubflowState.CONNECTING);
-            subflow.nextProbeAt(Long.MAX_VALUE);
-            subflows.put(id, subflow);
-            pathManager.opening(uplink.name());
-            events.add(new SessionEvent.SubflowRequested(id, uplink.name(), null, 0));
-        }
-    }
-
-    private void stall(Subflow subflow, long now) {
-        subflow.state(SubflowState.STALLED);
-        subflow.stalledSince(now);
-        mib.increment(MibCounter.SUBFLOW_STALLS);
-        events.add(new SessionEvent.SubflowStalled(subflow.id(), subflow.uplink()));
-        reinject(subflow);
-    }
-
-    /** Queues what {@code failed} carried and nobody else did for sending on the other subflows. */
-    private void reinject(Subflow failed) {
-        long live = 0;
-        for (Subflow s : subflows.values()) {
-            if (s != failed && s.state() == SubflowState.ATTACHED) {
-                live |= 1L << s.slot();
-            }
-        }
-        for (Stream stream : streams.values()) {
-            long queued = stream.send.reinject(failed.slot(), live);
-            if (queued > 0) {
-                mib.add(MibCounter.REINJECTED_BYTES, queued);
-                scheduleSend(stream);
-            }
-        }
-        failed.redundantCopies().clear();
-    }
-
-    /** Closes a subflow because of what it carried or did: a SUBFLOW_RESET goes out first. */
-    private void fail(Subflow subflow, ResetReason reason, String why, long now) {
-        if (subflow.state() == SubflowState.CLOSING || subflow.state() == SubflowState.CLOSED) {
-            return;
-        }
-        reinject(subflow);
-        subflow.control().clear();
-        subflow.queueControl(new SubflowReset(reason, reason != ResetReason.ADMINISTRATIVELY_PROHIBITED
-                && reason != ResetReason.PROTOCOL_ERROR));
-        subflow.state(SubflowState.CLOSING);
-        subflow.redundantCopies().clear();
-        subflow.closeReason(reason, why);
-        closedBookkeeping(subflow, now);
-    }
-
-    /** The adapter reported the TCP connection gone. */
-    private void remove(Subflow subflow, long now) {
-        if (subflow.state() != SubflowState.CLOSED) {
-            reinject(subflow);
-            subflow.state(SubflowState.CLOSED);
-            subflows.remove(subflow.id());
-            closedBookkeeping(subflow, now);
-        }
-        subflows.remove(subflow.id());
-    }
-
-    /** Forgets a subflow whose reset frame was written or received, and tells the adapter to close it. */
-    private void forget(Subflow subflow, ResetReason reason, String why) {
-        if (subflow.state() != SubflowState.CLOSING) {
-            reinject(subflow);
-        }
-        subflow.state(SubflowState.CLOSED);
-        subflows.remove(subflow.id());
-        events.add(new SessionEvent.SubflowClose(subflow.id(), reason,
-                subflow.closeWhy() != null ? subflow.closeWhy() : why));
-    }
-
-    /** Path manager and orphan bookkeeping after a subflow is gone or going. */
-    private void closedBookkeeping(Subflow subflow, long now) {
-        if (subflow.bookkept()) {
-            return;
-        }
-        subflow.markBookkept();
-        if (pathManager != null) {
-            long attachedFor = subflow.attachedAt() >= 0 ? now - subflow.attachedAt() : -1;
-            pathManager.closed(subflow.uplink(), attachedFor, now);
-        }
-        boolean anyLeft = subflows.values().stream()
-                .anyMatch(s -> s != subflow && s.state() != SubflowState.CLOSING && s.state() != SubflowState.CLOSED);
-        if (role == Role.CONCENTRATOR && !anyLeft && state == State.ESTABLISHED) {
-            orphanedSince = now;
+    /** A subflow is gone or going; {@code anyAttachedLeft} says whether the session keeps one. */
+    void subflowGone(boolean anyAttachedLeft, long now) {
+        if (role == Role.CONCENTRATOR && !anyAttachedLeft && state == State.ESTABLISHED
+                && !timers.isSet(Timer.ORPHAN)) {
+            timers.set(Timer.ORPHAN, now + config.orphanTimeout().toNanos());
         }
         if (role == Role.CPE) {
-            startHandshakes(now);
+            handshake.start(subflows.all());
         }
     }
 
@@ -1381,96 +635,27 @@ public final class Session {
             return;
         }
         state = State.CLOSED;
-        for (Stream stream : List.copyOf(streams.values())) {
-            drop(stream);
-            events.add(new SessionEvent.StreamReset(stream.id, resetReason, false));
-        }
-        for (Subflow subflow : List.copyOf(subflows.values())) {
-            if (subflow.state() == SubflowState.CLOSING) {
-                continue; // its reset is already queued
-            }
-            if (subflow.control().isEmpty() || subflow.state() == SubflowState.CONNECTING) {
-                subflow.state(SubflowState.CLOSED);
-                subflows.remove(subflow.id());
-                events.add(new SessionEvent.SubflowClose(subflow.id(), resetReason, reason));
-            } else {
-                // Let the FAST_CLOSE or reset already queued go out; then the adapter closes it.
-                subflow.queueControl(new SubflowReset(resetReason, false));
-                subflow.state(SubflowState.CLOSING);
-            }
-        }
+        timers.stopAll();
+        streams.dropAll(resetReason);
+        subflows.closeAll(reason, resetReason);
         events.add(new SessionEvent.SessionClosed(reason));
     }
 
-    private void resetStream(Stream stream, ResetReason reason, long now) {
-        queueSessionControl(new FastClose(stream.id, remoteKey, reason));
-        drop(stream);
-        mib.increment(MibCounter.STREAMS_RESET);
-        events.add(new SessionEvent.StreamReset(stream.id, reason, false));
-    }
+    // ------------------------------------------------------------------ helpers
 
-    private void drop(Stream stream) {
-        if (stream.closed) {
-            return;
-        }
-        stream.closed = true;
-        receiveReserved -= stream.receive.reservedBytes();
-        streams.remove(stream.id);
-        sendOrder.remove(stream.id);
-        for (Subflow s : subflows.values()) {
-            s.redundantCopies().removeIf(copy -> copy[0] == stream.id);
-        }
-    }
-
-    private void closeIfDone(Stream stream) {
-        if (!stream.closed && stream.isDone() && !stream.ackPending) {
-            drop(stream);
-            events.add(new SessionEvent.StreamClosed(stream.id));
-        }
-    }
-
-    private void maybeOpenWindow(Stream stream) {
-        long deficit = stream.receive.windowDeficit();
-        long window = stream.receive.window();
-        if (deficit < WINDOW_UPDATE_THRESHOLD && window >= WINDOW_UPDATE_THRESHOLD) {
-            return;
-        }
-        long grant = Math.min(deficit, config.sessionReceiveBudget() - receiveReserved);
-        long moved = stream.receive.openWindow(grant);
-        if (moved > 0) {
-            receiveReserved += moved;
-            stream.ackPending = true;
-        }
-    }
-
-    private long probeInterval() {
-        return streams.isEmpty() ? probes.idleInterval() : probes.activeInterval();
-    }
-
-    private int freeSlot() {
-        if (subflows.size() >= config.maxSubflows()) {
-            return -1;
-        }
-        long used = 0;
-        for (Subflow s : subflows.values()) {
-            used |= 1L << s.slot();
-        }
-        for (int slot = 0; slot < 64; slot++) {
-            if ((used & (1L << slot)) == 0) {
-                return slot;
-            }
-        }
-        return -1;
+    /** The slowest attached subflow's smoothed RTT: the period over which windows are autotuned. */
+    long slowestRttNanos() {
+        return subflows.slowestRttNanos();
     }
 
     @Override
     public String toString() {
-        return "Session[" + role + " key=" + cpeKey.id() + " token=" + Integer.toHexString(localToken()) + " " + state
-                + " subflows=" + subflows.size() + " streams=" + streams.size() + "]";
+        return "Session[" + role + " key=" + keyId() + " token=" + Integer.toHexString(localToken()) + " " + state
+                + " subflows=" + subflows.size() + " streams=" + streams.all().size() + "]";
     }
 
     /** For tests and diagnostics: the internal subflow objects. */
     Iterator<Subflow> subflowIterator() {
-        return subflows.values().iterator();
+        return subflows.all().iterator();
     }
 }

@@ -25,12 +25,14 @@ import net.hybridproxy.engine.multipath.sched.Schedulers;
  * @param maxReconnectBackoff  the path manager's longest retry delay
  * @param stableAfter          attached this long, a subflow resets its uplink's backoff
  * @param orphanTimeout        concentrator: how long a session without subflows waits for a rejoin
+ * @param sessionMemoryBudget  heap bytes the session's streams may hold together (buffers with their overhead,
+ *                             {@link MemoryBudget}); the process-wide budget bounds all sessions together
  */
 public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration overflowBudgetPeriod,
                             int streamSendBuffer, int streamReceiveWindow, long sessionReceiveBudget,
                             int maxStreams, int maxSubflows, int maxOutOfOrderPieces, ProbePolicy probes,
                             Duration handshakeTimeout, Duration reconnectBackoff, Duration maxReconnectBackoff,
-                            Duration stableAfter, Duration orphanTimeout) {
+                            Duration stableAfter, Duration orphanTimeout, long sessionMemoryBudget) {
 
     public SessionConfig {
         Objects.requireNonNull(scheduler, "scheduler");
@@ -46,6 +48,10 @@ public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration
                     + maxOutOfOrderPieces + " (at least " + SendBuffer.MAX_SEGMENTS_IN_FLIGHT + ")");
         }
         Objects.requireNonNull(probes, "probes");
+        if (sessionMemoryBudget < 2L * Stream.INITIAL_WINDOW) {
+            throw new IllegalArgumentException("session memory budget " + sessionMemoryBudget + " must be at least "
+                    + 2 * Stream.INITIAL_WINDOW + " bytes (one stream's initial windows)");
+        }
     }
 
     /**
@@ -69,28 +75,35 @@ public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration
                 1024, 8, 2048,
                 new ProbePolicy(ms(100), ms(1000), 3, ms(200), ms(700), ms(5000)),
                 Duration.ofSeconds(5), Duration.ofMillis(100), Duration.ofSeconds(10), Duration.ofSeconds(10),
-                Duration.ofSeconds(60));
+                Duration.ofSeconds(60), 32L << 20);
     }
 
     /** The same configuration with another scheduler. */
     public SessionConfig withScheduler(String name) {
         return new SessionConfig(name, overflowBudgetBytes, overflowBudgetPeriod, streamSendBuffer,
                 streamReceiveWindow, sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes,
-                handshakeTimeout, reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout);
+                handshakeTimeout, reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, sessionMemoryBudget);
     }
 
     /** The same configuration with an overflow budget. */
     public SessionConfig withOverflowBudget(long bytes, Duration period) {
         return new SessionConfig(scheduler, bytes, period, streamSendBuffer, streamReceiveWindow,
                 sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes, handshakeTimeout,
-                reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout);
+                reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, sessionMemoryBudget);
     }
 
     /** The same configuration with other stream buffer sizes. */
     public SessionConfig withStreamBuffers(int sendBuffer, int receiveWindow) {
         return new SessionConfig(scheduler, overflowBudgetBytes, overflowBudgetPeriod, sendBuffer, receiveWindow,
                 sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes, handshakeTimeout,
-                reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout);
+                reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, sessionMemoryBudget);
+    }
+
+    /** The same configuration with another per-session memory budget. */
+    public SessionConfig withSessionMemoryBudget(long bytes) {
+        return new SessionConfig(scheduler, overflowBudgetBytes, overflowBudgetPeriod, streamSendBuffer,
+                streamReceiveWindow, sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes,
+                handshakeTimeout, reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, bytes);
     }
 
     private static long ms(long millis) {

@@ -18,6 +18,16 @@ final class Stream {
      */
     static final int INITIAL_WINDOW = 256 * 1024;
 
+    /** Heap bytes of a stream's objects besides its buffers (Stream, both buffers' fields, maps, deques). */
+    static final int OVERHEAD = 1024;
+
+    /**
+     * What a new stream is charged: its objects and its empty send ring. The initial window it grants is charged
+     * as data fills it (a peer that fills it beyond the budget has the stream reset), so that a thousand mostly
+     * idle streams cost about 5 MB, not 256 MB.
+     */
+    static final long INITIAL_COST = OVERHEAD + SendBuffer.initialAllocation();
+
     final long id;
     final SendBuffer send;
     final ReceiveBuffer receive;
@@ -25,11 +35,23 @@ final class Stream {
     boolean readableSignalled;
     boolean writeBlocked;
     boolean closed;
+    /** Heap bytes charged to the session's memory budget for this stream. */
+    long charged;
+    /** Autotuning: bytes the application read, and the peer acknowledged, since the period started. */
+    long readInPeriod;
+    long receivePeriodStart;
+    long ackedInPeriod;
+    long sendPeriodStart;
 
-    Stream(long id, SessionConfig config) {
+    Stream(long id, SessionConfig config, long now) {
         this.id = id;
         this.send = new SendBuffer(config.streamSendBuffer(), INITIAL_WINDOW);
         this.receive = new ReceiveBuffer(config.streamReceiveWindow(), INITIAL_WINDOW, config.maxOutOfOrderPieces());
+        // Both start at the initial window and grow with what the stream measures (Session.autotuneReceive).
+        this.send.initialLimit(INITIAL_WINDOW);
+        this.receive.initialLimit(INITIAL_WINDOW);
+        this.receivePeriodStart = now;
+        this.sendPeriodStart = now;
     }
 
     /** Both directions are done: our DATA_FIN was acknowledged and the peer's was read. */

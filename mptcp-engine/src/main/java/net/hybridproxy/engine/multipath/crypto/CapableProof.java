@@ -34,7 +34,7 @@ public final class CapableProof {
         return proof(key.secret(), CPE_LABEL, version, cpeKey, concentratorKey);
     }
 
-    static byte[] proof(byte[] secret, String label, int version, long cpeKey, long concentratorKey) {
+    public static byte[] proof(byte[] secret, String label, int version, long cpeKey, long concentratorKey) {
         byte[] labelBytes = label.getBytes(StandardCharsets.US_ASCII);
         ByteBuffer message = ByteBuffer.allocate(labelBytes.length + 1 + 1 + 16);
         message.put(labelBytes).put((byte) 0).put((byte) version).putLong(cpeKey).putLong(concentratorKey);

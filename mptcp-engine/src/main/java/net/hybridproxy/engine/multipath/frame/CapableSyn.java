@@ -27,7 +27,7 @@ public record CapableSyn(int version, SubflowPriority priority, long key, String
     public static final int MAGIC = 0x48504D50;
 
     /** The version this implementation speaks. */
-    public static final int VERSION = 1;
+    public static final int VERSION = 2;
 
     public static final int MAX_KEY_ID_LENGTH = 64;
 

@@ -13,8 +13,14 @@ public enum MibCounter {
     CAPABLE_PROOF_FAILED,
     /** CAPABLE_SYN with a version this implementation does not speak. */
     CAPABLE_BAD_VERSION,
-    /** JOIN_SYN whose token names no session. */
+    /** JOIN_SYN whose token names no session (answered like any other, so that tokens cannot be probed). */
     JOIN_NO_TOKEN,
+    /** Connections whose capable or join handshake did not complete within the handshake timeout. */
+    HANDSHAKES_TIMED_OUT,
+    /** Connections refused at once because the pending-handshake quota (total or per source) was full. */
+    HANDSHAKES_REFUSED_QUOTA,
+    /** Authenticated sessions refused because their key already holds its maximum of sessions. */
+    SESSIONS_REFUSED_KEY_LIMIT,
     /** JOIN_SYNACK or JOIN_ACK whose HMAC did not verify: the subflow was closed, never attached. */
     JOIN_HMAC_FAILED,
     /** Subflows refused because the session already has its maximum. */
@@ -53,7 +59,9 @@ public enum MibCounter {
     STREAMS_REFUSED,
     /** Streams closed abruptly with FAST_CLOSE, sent or received. */
     STREAMS_RESET,
-    /** FAST_CLOSE frames ignored because they did not carry this host's key. */
+    /** Streams reset because the peer's frames cost more heap than their window and the memory budget had no room. */
+    STREAMS_RESET_MEMORY,
+    /** FAST_CLOSE frames ignored because their MAC did not verify. */
     FAST_CLOSE_BAD_KEY,
     /** ADD_ADDR frames whose HMAC did not verify (dropped). */
     ADD_ADDR_BAD_HMAC,

@@ -2,6 +2,7 @@ package net.hybridproxy.engine.multipath.reassembly;
 
 import java.nio.ByteBuffer;
 import java.util.ArrayDeque;
+import java.util.Arrays;
 import java.util.Map;
 import java.util.TreeMap;
 
@@ -32,11 +33,20 @@ public final class ReceiveBuffer {
     public record Received(int newBytes, int duplicateBytes, int beyondWindowBytes, boolean finNew) {
     }
 
+    /** In-order pieces smaller than this are copied into a shared chunk instead of being held one by one. */
+    static final int COALESCE_BELOW = 4096;
+    /** The size of a chunk that small in-order pieces are copied into. */
+    static final int COALESCE_CHUNK = 16 * 1024;
+
     private final int capacity;
+    private long limit;
     private final int maxPieces;
     private final TreeMap<Long, byte[]> outOfOrder = new TreeMap<>();
     private final ArrayDeque<byte[]> inOrder = new ArrayDeque<>();
+    /** Bytes used of the last in-order chunk (it may be a coalescing chunk that is not full). */
+    private int tailFill;
     private int firstChunkOffset;
+    private long allocated;
     private long readOffset;
     private long rcvNext;
     private long rightEdge;
@@ -54,8 +64,35 @@ public final class ReceiveBuffer {
                     + ", pieces " + maxPieces);
         }
         this.capacity = capacity;
+        this.limit = capacity;
         this.maxPieces = maxPieces;
         this.rightEdge = initialWindow;
+    }
+
+    /**
+     * The most bytes this stream may buffer from now on: the window's right edge stays within {@code limit} of
+     * what the application read. Grows only (a window once granted is kept), up to the capacity.
+     */
+    public void limit(long newLimit) {
+        limit = Math.max(limit, Math.min(capacity, newLimit));
+    }
+
+    /** Starts the limit at {@code initial} (at least the window already granted); {@link #limit(long)} grows it. */
+    public void initialLimit(long initial) {
+        limit = Math.max(rightEdge - readOffset, Math.min(capacity, initial));
+    }
+
+    /** See {@link #limit(long)}. */
+    public long limit() {
+        return limit;
+    }
+
+    /**
+     * Heap bytes this buffer holds for received data ({@link MemoryCost}): pieces out of order with their map
+     * entries, in-order chunks waiting to be read.
+     */
+    public long allocatedBytes() {
+        return allocated;
     }
 
     /**
@@ -120,6 +157,7 @@ public final class ReceiveBuffer {
             byte[] piece = new byte[(int) (pieceEnd - cursor)];
             System.arraycopy(payload, (int) (cursor - payloadDsn), piece, 0, piece.length);
             outOfOrder.put(cursor, piece);
+            allocated += MemoryCost.array(piece.length) + MemoryCost.TREE_ENTRY;
             outOfOrderBytes += piece.length;
             fresh += piece.length;
             cursor = pieceEnd;
@@ -131,13 +169,46 @@ public final class ReceiveBuffer {
         Map.Entry<Long, byte[]> first;
         while ((first = outOfOrder.firstEntry()) != null && first.getKey() == rcvNext) {
             outOfOrder.pollFirstEntry();
-            outOfOrderBytes -= first.getValue().length;
-            inOrder.addLast(first.getValue());
-            rcvNext += first.getValue().length;
+            byte[] piece = first.getValue();
+            outOfOrderBytes -= piece.length;
+            allocated -= MemoryCost.array(piece.length) + MemoryCost.TREE_ENTRY;
+            appendInOrder(piece);
+            rcvNext += piece.length;
         }
         if (finDsn >= 0 && rcvNext == finDsn) {
             rcvNext = finDsn + 1;
         }
+    }
+
+    /**
+     * Queues an in-order piece for reading. Small pieces are copied into a shared chunk, so a peer sending
+     * one-byte frames costs about a byte per byte here, not 24.
+     */
+    private void appendInOrder(byte[] piece) {
+        byte[] tail = inOrder.peekLast();
+        if (piece.length < COALESCE_BELOW && tail != null && tail.length == COALESCE_CHUNK
+                && tail.length - tailFill >= piece.length) {
+            System.arraycopy(piece, 0, tail, tailFill, piece.length);
+            tailFill += piece.length;
+            return;
+        }
+        if (tail != null && tailFill < tail.length) {
+            // Every chunk but the last is read to its end: cut the partly filled chunk to what it holds.
+            inOrder.pollLast();
+            inOrder.addLast(Arrays.copyOf(tail, tailFill));
+            allocated += MemoryCost.array(tailFill) - MemoryCost.array(tail.length);
+        }
+        if (piece.length < COALESCE_BELOW) {
+            byte[] chunk = new byte[COALESCE_CHUNK];
+            System.arraycopy(piece, 0, chunk, 0, piece.length);
+            inOrder.addLast(chunk);
+            allocated += MemoryCost.array(COALESCE_CHUNK);
+            tailFill = piece.length;
+            return;
+        }
+        inOrder.addLast(piece);
+        allocated += MemoryCost.array(piece.length);
+        tailFill = piece.length;
     }
 
     /**
@@ -150,13 +221,22 @@ public final class ReceiveBuffer {
         int copied = 0;
         while (dst.hasRemaining() && !inOrder.isEmpty()) {
             byte[] chunk = inOrder.peekFirst();
-            int n = Math.min(dst.remaining(), chunk.length - firstChunkOffset);
+            boolean tail = inOrder.size() == 1;
+            int valid = tail ? tailFill : chunk.length;
+            int n = Math.min(dst.remaining(), valid - firstChunkOffset);
+            if (n == 0) {
+                break;
+            }
             dst.put(chunk, firstChunkOffset, n);
             firstChunkOffset += n;
             copied += n;
-            if (firstChunkOffset == chunk.length) {
+            if (firstChunkOffset == valid) {
                 inOrder.pollFirst();
+                allocated -= MemoryCost.array(chunk.length);
                 firstChunkOffset = 0;
+                if (tail) {
+                    tailFill = 0;
+                }
             }
         }
         readOffset += copied;
@@ -201,7 +281,7 @@ public final class ReceiveBuffer {
      * returns how many bytes it moved. The right edge never moves back.
      */
     public long openWindow(long grant) {
-        long target = Math.min(readOffset + capacity, rightEdge + Math.max(0, grant));
+        long target = Math.min(readOffset + limit, rightEdge + Math.max(0, grant));
         if (target <= rightEdge) {
             return 0;
         }
@@ -212,7 +292,7 @@ public final class ReceiveBuffer {
 
     /** How far the right edge could move right now if memory allowed. */
     public long windowDeficit() {
-        return Math.max(0, readOffset + capacity - rightEdge);
+        return Math.max(0, readOffset + limit - rightEdge);
     }
 
     /** Bytes of memory this stream holds or has promised: from what was read to the right edge. */

@@ -54,7 +54,16 @@ public final class SendBuffer {
         }
     }
 
+    /**
+     * The ring's size when empty: small, as most streams are short or idle. It grows by doubling as bytes are
+     * written (a bulk stream reaches its size after a few doublings) and shrinks back once everything is acked.
+     */
+    static final int MIN_RING = 4 * 1024;
+    /** Heap bytes per segment in flight: its TreeMap entry and boxed key, and the Segment (40 bytes). */
+    static final int SEGMENT_COST = MemoryCost.TREE_ENTRY + 40;
+
     private final int capacity;
+    private long limit;
     private byte[] ring;
     private int head;
     private long una;
@@ -75,8 +84,55 @@ public final class SendBuffer {
             throw new IllegalArgumentException("capacity " + capacity + ", initial window " + initialWindow);
         }
         this.capacity = capacity;
-        this.ring = new byte[Math.min(capacity, 64 * 1024)];
+        this.limit = capacity;
+        this.ring = new byte[Math.min(capacity, MIN_RING)];
         this.peerRightEdge = initialWindow;
+    }
+
+    /**
+     * The most bytes this stream may hold from now on (written and not yet DATA_ACKed). Grows only, up to the
+     * capacity; a lower value than what is held only stops further writes.
+     */
+    public void limit(long newLimit) {
+        limit = Math.max(limit, Math.min(capacity, newLimit));
+    }
+
+    /** Starts the limit at {@code initial} (at most the capacity); later calls to {@link #limit(long)} grow it. */
+    public void initialLimit(long initial) {
+        limit = Math.max(1, Math.min(capacity, initial));
+    }
+
+    public long limit() {
+        return limit;
+    }
+
+    /** What a new, empty buffer allocates. */
+    public static long initialAllocation() {
+        return MemoryCost.array(MIN_RING);
+    }
+
+    /** Heap bytes this buffer holds ({@link MemoryCost}): the ring and the segments in flight. */
+    public long allocatedBytes() {
+        return MemoryCost.array(ring.length) + (long) segments.size() * SEGMENT_COST;
+    }
+
+    /** Bytes {@link #write} would take now without growing the ring by more than {@code growth} heap bytes. */
+    public long writableWithin(long growth) {
+        long free = freeBytes();
+        int used = (int) (writeEnd - una);
+        long size = ring.length;
+        while (size < capacity && Math.min(size * 2, capacity) - ring.length <= growth) {
+            size = Math.min(size * 2, capacity);
+        }
+        return Math.max(0, Math.min(free, size - used));
+    }
+
+    /** Gives the ring back to its initial size once every byte written has been acknowledged. */
+    public void trim() {
+        if (una >= writeEnd && ring.length > MIN_RING) {
+            ring = new byte[MIN_RING];
+            head = 0;
+        }
     }
 
     /** Copies as many bytes from {@code src} as fit and returns how many. */
@@ -101,7 +157,7 @@ public final class SendBuffer {
 
     /** Bytes {@link #write} would accept now. */
     public long freeBytes() {
-        return finDsn >= 0 ? 0 : capacity - (writeEnd - una);
+        return finDsn >= 0 ? 0 : Math.max(0, limit - (writeEnd - una));
     }
 
     /** No more bytes will be written; a DATA_FIN follows the last one. */

@@ -38,6 +38,7 @@ public final class Subflow {
     private long probeRttVarNanos;
     private long stalledSince = -1;
     private long penalisedUntil;
+    private long lastReceivedAt = Long.MIN_VALUE;
     private long attachedAt = -1;
 
     private String closeWhy;
@@ -122,6 +123,11 @@ public final class Subflow {
         this.spaceLeft = estimates.sendSpaceBytes();
     }
 
+    /** When bytes last arrived on this subflow ({@code Long.MIN_VALUE} before any). */
+    public long lastReceivedAt() {
+        return lastReceivedAt;
+    }
+
     /** Bytes the engine may still hand to this subflow before the adapter reports again. */
     public long spaceLeft() {
         return spaceLeft;
@@ -133,8 +139,9 @@ public final class Subflow {
         bytesSent += bytes;
     }
 
-    public void received(int bytes) {
+    public void received(int bytes, long now) {
         bytesReceived += bytes;
+        lastReceivedAt = now;
     }
 
     public void dataSent(int bytes) {

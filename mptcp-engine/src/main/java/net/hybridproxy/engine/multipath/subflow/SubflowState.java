@@ -8,8 +8,7 @@ package net.hybridproxy.engine.multipath.subflow;
  *      |                         |  (cpe: sends CAPABLE_SYN if no session exists yet)
  *      |                         v
  *      |                     CAPABLE_SENT --SYNACK verified--> ATTACHED
- *  (concentrator) CAPABLE_SYN --> CAPABLE_RECEIVED --ACK verified--> ATTACHED
- *  (concentrator) JOIN_SYN --> JOIN_RECEIVED --JOIN_ACK verified--> ATTACHED
+ *  (concentrator) the endpoint runs both handshakes; a subflow exists from ATTACHED on
  *  JOIN_SENT --SYNACK verified--> ATTACHED
  *  ATTACHED <--probe answered / unanswered--> STALLED
  *  any --protocol error, reset, stall too long, TCP closed--> CLOSING --> CLOSED
@@ -22,12 +21,8 @@ public enum SubflowState {
     WAITING_FOR_SESSION,
     /** cpe: CAPABLE_SYN sent on this subflow. */
     CAPABLE_SENT,
-    /** concentrator: CAPABLE_SYN received, CAPABLE_SYNACK sent, waiting for CAPABLE_ACK. */
-    CAPABLE_RECEIVED,
     /** cpe: JOIN_SYN sent. */
     JOIN_SENT,
-    /** concentrator: JOIN_SYN received, JOIN_SYNACK sent, waiting for JOIN_ACK. */
-    JOIN_RECEIVED,
     /** Authenticated and carrying data. */
     ATTACHED,
     /** Attached, but a probe went unanswered: carries no new data; its data was reinjected. */

@@ -8,12 +8,12 @@ import net.jqwik.api.Arbitrary;
 import net.jqwik.api.Combinators;
 
 /** Generators of every frame of version 1, over the whole range of each field. */
-final class FrameArbitraries {
+public final class FrameArbitraries {
 
     private FrameArbitraries() {
     }
 
-    static Arbitrary<Frame> frames() {
+    public static Arbitrary<Frame> frames() {
         return Arbitraries.oneOf(List.of(capableSyn(), capableSynAck(), capableAck(), joinSyn(), joinSynAck(),
                 joinAck(), subflowReset(), data(), dataAck(), fastClose(), addAddr(), removeAddr(), mpPrio(),
                 Arbitraries.longs().map(Ping::new), Arbitraries.longs().map(Pong::new)));

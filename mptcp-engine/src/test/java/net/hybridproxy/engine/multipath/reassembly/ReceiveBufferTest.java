@@ -121,4 +121,53 @@ class ReceiveBufferTest {
         assertArrayEquals(bytes(0, offset), readAll(buffer));
         assertEquals(0, buffer.outOfOrderBytes());
     }
+
+    /** Pieces of any size, in order or not, read in any amounts, come out as sent; small ones cost little heap. */
+    @Property(tries = 300)
+    void piecesOfAnySizeReadInAnyAmountsComeOutInOrder(@ForAll long seed) {
+        java.util.SplittableRandom random = new java.util.SplittableRandom(seed);
+        int total = 200_000;
+        ReceiveBuffer buffer = new ReceiveBuffer(1 << 20, 1 << 20, 4096);
+        List<int[]> pieces = new ArrayList<>();
+        for (int at = 0; at < total; ) {
+            int length = Math.min(total - at, random.nextBoolean() ? 1 + random.nextInt(8) : 1 + random.nextInt(16384));
+            pieces.add(new int[] {at, length});
+            at += length;
+        }
+        // Swap neighbours now and then: out of order, never more than a few pieces apart.
+        for (int i = 1; i < pieces.size(); i++) {
+            if (random.nextInt(4) == 0) {
+                Collections.swap(pieces, i - 1, i);
+            }
+        }
+        ByteBuffer out = ByteBuffer.allocate(total);
+        for (int[] piece : pieces) {
+            buffer.receive(piece[0], bytes(piece[0], piece[1]), false);
+            if (random.nextInt(5) == 0) {
+                // A copy overlapping what came before (reinjection, redundant scheduling).
+                int from = Math.max(0, piece[0] - random.nextInt(20_000));
+                int length = Math.min(total - from, 1 + random.nextInt(16384));
+                buffer.receive(from, bytes(from, length), false);
+            }
+            if (random.nextInt(3) == 0) {
+                ByteBuffer some = out.slice(out.position(), Math.min(out.remaining(), 1 + random.nextInt(20_000)));
+                int n = buffer.read(some);
+                out.position(out.position() + Math.max(0, n));
+            }
+        }
+        while (out.hasRemaining() && buffer.read(out) > 0) {
+            // the rest
+        }
+        assertEquals(total, out.position());
+        assertArrayEquals(bytes(0, total), out.array());
+    }
+
+    @Test
+    void oneBytePiecesInOrderCostAboutAByteEach() {
+        ReceiveBuffer buffer = new ReceiveBuffer(1 << 20, 1 << 20, 4096);
+        for (int i = 0; i < 100_000; i++) {
+            buffer.receive(i, new byte[] {(byte) i}, false);
+        }
+        assertTrue(buffer.allocatedBytes() < 2 * 100_000, buffer.allocatedBytes() + " bytes of heap for 100000");
+    }
 }

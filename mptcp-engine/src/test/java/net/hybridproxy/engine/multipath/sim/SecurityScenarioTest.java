@@ -1,5 +1,6 @@
 package net.hybridproxy.engine.multipath.sim;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
@@ -16,11 +17,12 @@ import net.hybridproxy.engine.multipath.connection.ConcentratorEndpoint;
 import net.hybridproxy.engine.multipath.connection.Session;
 import net.hybridproxy.engine.multipath.connection.SessionConfig;
 import net.hybridproxy.engine.multipath.connection.SessionEvent;
-import net.hybridproxy.engine.multipath.crypto.MptcpCrypto;
+import net.hybridproxy.engine.multipath.crypto.SessionSecret;
 import net.hybridproxy.engine.multipath.frame.AddAddr;
 import net.hybridproxy.engine.multipath.frame.CapableAck;
 import net.hybridproxy.engine.multipath.frame.CapableSyn;
 import net.hybridproxy.engine.multipath.frame.FastClose;
+import net.hybridproxy.engine.multipath.frame.Frame;
 import net.hybridproxy.engine.multipath.frame.JoinAck;
 import net.hybridproxy.engine.multipath.frame.JoinSyn;
 import net.hybridproxy.engine.multipath.frame.ResetReason;
@@ -71,58 +73,57 @@ class SecurityScenarioTest {
     }
 
     @Test
-    void aForgedCapableAckClosesTheSubflowAndTheHalfOpenSession() {
+    void aForgedCapableAckIsRefusedAndNoSessionEverExisted() {
         ConcentratorEndpoint endpoint = new ConcentratorEndpoint(SessionConfig.defaults(), List.of(SimPair.KEY), 4,
                 new SplittableRandom(3));
-        ConcentratorEndpoint.Incoming incoming = endpoint.incoming();
-        ByteBuffer syn = ByteBuffer.wrap(new CapableSyn(1, SubflowPriority.PRIMARY, 0x1234, SimPair.KEY.id()).encode());
-        ConcentratorEndpoint.Routed routed = assertInstanceOf(ConcentratorEndpoint.Routed.class,
-                incoming.handleBytes(syn, 0));
-        Session session = routed.session();
+        ConcentratorEndpoint.Incoming incoming = endpoint.incoming("attacker", 0);
+        ConcentratorEndpoint.Answer answer = assertInstanceOf(ConcentratorEndpoint.Answer.class,
+                incoming.handleBytes(ByteBuffer.wrap(capableSyn(0x1234, SimPair.KEY.id())), 0));
+        long concentratorKey = ByteBuffer.wrap(answer.reply()).getLong(Frame.HEADER_LENGTH + 1);
+        assertEquals(0, endpoint.sessionCount());
 
-        session.handleSubflowBytes(routed.subflowId(),
-                ByteBuffer.wrap(new CapableAck(0x1234, session.localKey(), new byte[32]).encode()), 1);
-        drainTransmit(session, 1);
-        List<SessionEvent> events = drain(session);
+        ConcentratorEndpoint.Accept accept = incoming.handleBytes(
+                ByteBuffer.wrap(new CapableAck(0x1234, concentratorKey, new byte[32]).encode()), 1);
 
-        assertEquals(1, session.mib().get(MibCounter.CAPABLE_PROOF_FAILED));
-        assertEquals(0, session.mib().get(MibCounter.SUBFLOWS_ATTACHED));
-        assertTrue(session.isClosed());
-        assertTrue(events.stream().anyMatch(e -> e instanceof SessionEvent.SubflowClose));
-        assertTrue(events.stream().anyMatch(e -> e instanceof SessionEvent.SessionClosed));
+        assertInstanceOf(ConcentratorEndpoint.Refused.class, accept);
+        assertEquals(1, endpoint.mib().get(MibCounter.CAPABLE_PROOF_FAILED));
+        assertEquals(0, endpoint.sessionCount());
+        assertEquals(0, endpoint.pendingCount());
     }
 
     @Test
-    void aJoinWithAWrongHmacIsClosedCountedAndNeverAttached() {
+    void aJoinWithAWrongHmacIsRefusedCountedAndNeverAttached() {
         SimPair pair = established();
         Session concentrator = pair.concentratorSessions.get(0);
         long attachedBefore = concentrator.mib().get(MibCounter.SUBFLOWS_ATTACHED);
+        int subflowsBefore = concentrator.subflows().size();
 
-        ConcentratorEndpoint.Incoming incoming = pair.endpoint.incoming();
-        JoinSyn join = new JoinSyn(1, SubflowPriority.PRIMARY, 9, concentrator.localToken(), 0x55);
-        ConcentratorEndpoint.Routed routed = assertInstanceOf(ConcentratorEndpoint.Routed.class,
+        ConcentratorEndpoint.Incoming incoming = pair.endpoint.incoming("attacker", pair.now());
+        JoinSyn join = new JoinSyn(CapableSyn.VERSION, SubflowPriority.PRIMARY, 9, concentrator.localToken(), 0x55);
+        assertInstanceOf(ConcentratorEndpoint.Answer.class,
                 incoming.handleBytes(ByteBuffer.wrap(join.encode()), pair.now()));
-        drainTransmit(concentrator, pair.now());
-        concentrator.handleSubflowBytes(routed.subflowId(), ByteBuffer.wrap(new JoinAck(new byte[20]).encode()),
+        ConcentratorEndpoint.Accept accept = incoming.handleBytes(ByteBuffer.wrap(new JoinAck(new byte[20]).encode()),
                 pair.now());
 
-        assertEquals(1, concentrator.mib().get(MibCounter.JOIN_HMAC_FAILED));
+        assertInstanceOf(ConcentratorEndpoint.Refused.class, accept);
+        assertEquals(1, pair.endpoint.mib().get(MibCounter.JOIN_HMAC_FAILED));
         assertEquals(attachedBefore, concentrator.mib().get(MibCounter.SUBFLOWS_ATTACHED));
+        assertEquals(subflowsBefore, concentrator.subflows().size(), "a join attaches nothing before it verifies");
         assertTrue(concentrator.isEstablished(), "the session itself is unaffected");
-        assertTrue(concentrator.subflows().stream().noneMatch(s -> s.id() == routed.subflowId() && s.state().isAttached()));
     }
 
     @Test
-    void aJoinForAnUnknownTokenIsRefusedAndCounted() {
+    void aJoinForAnUnknownTokenIsAnsweredLikeAValidOneThenRefusedAndCounted() {
         SimPair pair = established();
-        ConcentratorEndpoint.Incoming incoming = pair.endpoint.incoming();
         int unknown = pair.concentratorSessions.get(0).localToken() + 1;
 
-        ConcentratorEndpoint.Accept accept = incoming.handleBytes(
-                ByteBuffer.wrap(new JoinSyn(1, SubflowPriority.PRIMARY, 9, unknown, 1).encode()), pair.now());
+        List<byte[]> unknownAnswers = joinWithWrongAck(pair, unknown);
+        List<byte[]> validAnswers = joinWithWrongAck(pair, pair.concentratorSessions.get(0).localToken());
 
-        assertInstanceOf(ConcentratorEndpoint.Refused.class, accept);
         assertEquals(1, pair.endpoint.mib().get(MibCounter.JOIN_NO_TOKEN));
+        assertEquals(unknownAnswers.get(0).length, validAnswers.get(0).length, "JOIN_SYNACK either way");
+        assertEquals(unknownAnswers.get(0)[0], validAnswers.get(0)[0]);
+        assertArrayEquals(unknownAnswers.get(1), validAnswers.get(1), "the same refusal either way");
     }
 
     @Test
@@ -156,13 +157,14 @@ class SecurityScenarioTest {
         pair.runFor(SimPair.SECOND / 4);
         long subflow = pair.cpe.subflows().get(0).id();
 
+        long mac = secret(pair).fastCloseMac(SessionSecret.Sender.B, id, ResetReason.UNSPECIFIED.code());
         pair.cpe.handleSubflowBytes(subflow, ByteBuffer.wrap(
-                new FastClose(id, pair.cpe.localKey() + 1, ResetReason.UNSPECIFIED).encode()), pair.now());
+                new FastClose(id, mac ^ 1, ResetReason.UNSPECIFIED).encode()), pair.now());
         assertEquals(1, pair.cpe.mib().get(MibCounter.FAST_CLOSE_BAD_KEY));
         assertTrue(pair.cpe.hasStream(id));
 
         pair.cpe.handleSubflowBytes(subflow, ByteBuffer.wrap(
-                new FastClose(id, pair.cpe.localKey(), ResetReason.UNSPECIFIED).encode()), pair.now());
+                new FastClose(id, mac, ResetReason.UNSPECIFIED).encode()), pair.now());
         assertFalse(pair.cpe.hasStream(id));
         assertTrue(drain(pair.cpe).stream().anyMatch(e -> e instanceof SessionEvent.StreamReset r && r.byPeer()));
     }
@@ -178,11 +180,31 @@ class SecurityScenarioTest {
         assertTrue(pair.cpeEvents.contains(new SessionEvent.AddressAnnounced(3, second, 8443)));
         assertEquals(1, pair.cpe.mib().get(MibCounter.ADD_ADDR_ACCEPTED));
 
-        long wrongHmac = MptcpCrypto.addAddrHmac(concentrator.localKey(), pair.cpe.localKey(), 4, second, 8443) ^ 1;
+        long wrongHmac = secret(pair).addAddrHmac(SessionSecret.Sender.B, 4, second, 8443) ^ 1;
         pair.cpe.handleSubflowBytes(pair.cpe.subflows().get(0).id(),
                 ByteBuffer.wrap(new AddAddr(4, second, 8443, false, wrongHmac).encode()), pair.now());
         assertEquals(1, pair.cpe.mib().get(MibCounter.ADD_ADDR_BAD_HMAC));
         assertEquals(1, pair.cpe.mib().get(MibCounter.ADD_ADDR_ACCEPTED));
+    }
+
+    static SessionSecret secret(SimPair pair) {
+        return SessionSecret.derive(SimPair.KEY, CapableSyn.VERSION, pair.cpe.localKey(),
+                pair.concentratorSessions.get(0).localKey());
+    }
+
+    static byte[] capableSyn(long key, String keyId) {
+        return new CapableSyn(CapableSyn.VERSION, SubflowPriority.PRIMARY, key, keyId).encode();
+    }
+
+    /** A JOIN_SYN for {@code token}, then a JOIN_ACK with a zero HMAC: the two answers, as bytes. */
+    static List<byte[]> joinWithWrongAck(SimPair pair, int token) {
+        ConcentratorEndpoint.Incoming incoming = pair.endpoint.incoming("prober", pair.now());
+        ConcentratorEndpoint.Answer answer = assertInstanceOf(ConcentratorEndpoint.Answer.class, incoming.handleBytes(
+                ByteBuffer.wrap(new JoinSyn(CapableSyn.VERSION, SubflowPriority.PRIMARY, 9, token, 7).encode()),
+                pair.now()));
+        ConcentratorEndpoint.Refused refused = assertInstanceOf(ConcentratorEndpoint.Refused.class,
+                incoming.handleBytes(ByteBuffer.wrap(new JoinAck(new byte[20]).encode()), pair.now()));
+        return List.of(answer.reply(), refused.reply());
     }
 
     private static List<SessionEvent> drain(Session session) {

@@ -14,7 +14,8 @@ import java.util.SplittableRandom;
 final class SimLink {
 
     final String name;
-    final long rateBitsPerSecond;
+    /** Mutable: a scenario may change the rate mid-transfer (an LTE cell collapsing). */
+    long rateBitsPerSecond;
     final long rttNanos;
     final long queueLimitBytes;
     double lossRate;

@@ -10,6 +10,7 @@ import java.util.SplittableRandom;
 import java.util.function.LongConsumer;
 import net.hybridproxy.engine.auth.CpeKey;
 import net.hybridproxy.engine.multipath.connection.ConcentratorEndpoint;
+import net.hybridproxy.engine.multipath.connection.MemoryBudget;
 import net.hybridproxy.engine.multipath.connection.Session;
 import net.hybridproxy.engine.multipath.connection.SessionConfig;
 import net.hybridproxy.engine.multipath.connection.SessionEvent;
@@ -52,6 +53,8 @@ final class SimPair {
     final Map<String, Long> bytesSentByUplinkDown = new HashMap<>();
     private final ByteBuffer scratch = ByteBuffer.allocate(2 * Session.MIN_TRANSMIT_BUFFER);
     private LongConsumer onConcentratorStream = id -> { };
+    /** When the cpe reported its session established, -1 before. */
+    long establishedAtNanos = -1;
 
     SimPair(SessionConfig cpeConfig, SessionConfig concentratorConfig, List<SimLink> links,
             List<SubflowPriority> priorities, long seed) {
@@ -60,13 +63,22 @@ final class SimPair {
 
     SimPair(SessionConfig cpeConfig, SessionConfig concentratorConfig, List<SimLink> links,
             List<SubflowPriority> priorities, long seed, CpeKey cpeKey, List<CpeKey> concentratorKeys) {
+        this(cpeConfig, concentratorConfig, links, priorities, seed, cpeKey, concentratorKeys,
+                MemoryBudget.unlimited());
+    }
+
+    /** A pair whose concentrator's sessions count against {@code concentratorMemory}, a process-wide budget. */
+    SimPair(SessionConfig cpeConfig, SessionConfig concentratorConfig, List<SimLink> links,
+            List<SubflowPriority> priorities, long seed, CpeKey cpeKey, List<CpeKey> concentratorKeys,
+            MemoryBudget concentratorMemory) {
         this.links = List.copyOf(links);
         List<Uplink> uplinks = new ArrayList<>();
         for (int i = 0; i < links.size(); i++) {
             uplinks.add(new Uplink(links.get(i).name, i + 1, priorities.get(i), 1));
             linkByUplink.put(links.get(i).name, links.get(i));
         }
-        this.endpoint = new ConcentratorEndpoint(concentratorConfig, concentratorKeys, 16, new SplittableRandom(seed + 1));
+        this.endpoint = new ConcentratorEndpoint(concentratorConfig, concentratorKeys,
+                ConcentratorEndpoint.Limits.defaults(16), concentratorMemory, new SplittableRandom(seed + 1));
         this.cpe = Session.cpe(cpeConfig, cpeKey, uplinks, new SplittableRandom(seed), 0);
     }
 
@@ -250,6 +262,8 @@ final class SimPair {
             cpeEvents.add(event);
             switch (event) {
                 case SessionEvent.SubflowRequested r -> connect(r.subflowId(), linkByUplink.get(r.uplink()));
+                case SessionEvent.Established e -> establishedAtNanos = establishedAtNanos < 0 ? now()
+                        : establishedAtNanos;
                 case SessionEvent.SubflowClose c -> closeFromCpe(c.subflowId());
                 case SessionEvent.StreamReadable r -> readAll(cpe, cpeSinks, r.streamId());
                 default -> {
@@ -317,7 +331,7 @@ final class SimPair {
                 cpe.handleSubflowBytes(subflowId, bytes, now());
             }
         });
-        ConcentratorEndpoint.Incoming incoming = endpoint.incoming();
+        ConcentratorEndpoint.Incoming incoming = endpoint.incoming(link.name, now());
         tcp.up.receiver(bytes -> concentratorReceive(tcp, incoming, bytes));
         queue.at(now() + link.rttNanos, () -> cpe.subflowConnected(subflowId, now()));
     }
@@ -331,25 +345,29 @@ final class SimPair {
             }
             return;
         }
-        switch (incoming.handleBytes(bytes, now())) {
-            case ConcentratorEndpoint.NeedMoreBytes more -> {
-            }
-            case ConcentratorEndpoint.Routed routed -> {
-                Session s = routed.session();
-                if (routed.newSession()) {
-                    concentratorSessions.add(s);
-                    concentratorTcp.put(s, new HashMap<>());
+        while (!incoming.isDone()) {
+            switch (incoming.handleBytes(bytes, now())) {
+                case ConcentratorEndpoint.NeedMoreBytes more -> {
+                    return;
                 }
-                concentratorTcp.get(s).put(routed.subflowId(), tcp);
-                concentratorRoute.put(tcp, new long[] {routed.subflowId()});
-                concentratorRouteSession.put(tcp, s);
-                if (bytes.hasRemaining()) {
-                    s.handleSubflowBytes(routed.subflowId(), bytes, now());
+                case ConcentratorEndpoint.Answer answer -> tcp.down.write(answer.reply());
+                case ConcentratorEndpoint.Routed routed -> {
+                    Session s = routed.session();
+                    if (routed.newSession()) {
+                        concentratorSessions.add(s);
+                        concentratorTcp.put(s, new HashMap<>());
+                    }
+                    concentratorTcp.get(s).put(routed.subflowId(), tcp);
+                    concentratorRoute.put(tcp, new long[] {routed.subflowId()});
+                    concentratorRouteSession.put(tcp, s);
+                    if (bytes.hasRemaining()) {
+                        s.handleSubflowBytes(routed.subflowId(), bytes, now());
+                    }
                 }
-            }
-            case ConcentratorEndpoint.Refused refused -> {
-                tcp.down.write(refused.reply());
-                queue.at(now() + tcp.link.rttNanos, tcp::close);
+                case ConcentratorEndpoint.Refused refused -> {
+                    tcp.down.write(refused.reply());
+                    queue.at(now() + tcp.link.rttNanos, tcp::close);
+                }
             }
         }
     }

@@ -1,0 +1,419 @@
+package net.hybridproxy.engine.multipath.connection;
+
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
+import net.hybridproxy.engine.multipath.frame.Data;
+import net.hybridproxy.engine.multipath.frame.DataAck;
+import net.hybridproxy.engine.multipath.frame.FastClose;
+import net.hybridproxy.engine.multipath.frame.ResetReason;
+import net.hybridproxy.engine.multipath.mib.Mib;
+import net.hybridproxy.engine.multipath.mib.MibCounter;
+import net.hybridproxy.engine.multipath.reassembly.ReceiveBuffer;
+
+/**
+ * A session's streams (quinn-proto's {@code connection/streams/}): which exist, which ids were seen, what each
+ * holds, the stream-level frames (DATA, DATA_ACK, a stream's FAST_CLOSE), windows and their autotuning, and the
+ * memory the streams hold against the session's and the process's budgets. The session coordinates; this table
+ * never touches a subflow.
+ */
+final class StreamTable {
+
+    /**
+     * Stream ids above the watermark remembered as seen (concentrator); beyond this the cpe is misbehaving (an
+     * honest cpe leaves a gap only while a new stream's first frame is in flight). 4096 entries of a TreeSet cost
+     * about 230 KB.
+     */
+    static final int MAX_SEEN_ABOVE_WATERMARK = 4096;
+
+    /** A window update is worth a frame once it opens this much (or the window was nearly shut). */
+    private static final int WINDOW_UPDATE_THRESHOLD = 64 * 1024;
+
+    /** Windows are resized at most once per this long, or per the slowest subflow's RTT if longer. */
+    private static final long MIN_AUTOTUNE_PERIOD = 10_000_000L;
+
+    private final Session session;
+    private final SessionConfig config;
+    private final Mib mib;
+    private final MemoryBudget processMemory;
+    private final Map<Long, Stream> streams = new LinkedHashMap<>();
+    private long nextStreamId = 1;
+    private long streamWatermark = 1;
+    private final TreeSet<Long> seenAboveWatermark = new TreeSet<>();
+    private long receiveReserved;
+    /** Heap bytes the streams hold, reserved in {@link #processMemory} as well. */
+    private long memoryUsed;
+
+    StreamTable(Session session, SessionConfig config, Mib mib, MemoryBudget processMemory) {
+        this.session = session;
+        this.config = config;
+        this.mib = mib;
+        this.processMemory = processMemory;
+    }
+
+    Stream get(long id) {
+        return streams.get(id);
+    }
+
+    Collection<Stream> all() {
+        return streams.values();
+    }
+
+    List<Long> ids() {
+        return List.copyOf(streams.keySet());
+    }
+
+    boolean isEmpty() {
+        return streams.isEmpty();
+    }
+
+    int rememberedIds() {
+        return seenAboveWatermark.size();
+    }
+
+    long memoryUsed() {
+        return memoryUsed;
+    }
+
+    // ------------------------------------------------------------------ opening
+
+    /** Cpe: a new stream, or an exception saying why none can be opened. */
+    long open(long now) {
+        if (streams.size() >= config.maxStreams()) {
+            mib.increment(MibCounter.STREAMS_REFUSED);
+            throw new IllegalStateException("session has its maximum of " + config.maxStreams() + " streams");
+        }
+        if (!tryCharge(Stream.INITIAL_COST)) {
+            mib.increment(MibCounter.STREAMS_REFUSED);
+            throw new IllegalStateException("session has no memory left for a stream (" + memoryUsed + " of "
+                    + config.sessionMemoryBudget() + " bytes, process " + processMemory.used() + " of "
+                    + processMemory.limit() + ")");
+        }
+        return add(nextStreamId++, now).id;
+    }
+
+    /** Concentrator: the first frame of stream {@code id} arrived; the stream, or null if it is gone or refused. */
+    private Stream accept(long id, long now) {
+        if (id < streamWatermark || seenAboveWatermark.contains(id)) {
+            return null; // a late frame for a stream that is gone
+        }
+        if (seenAboveWatermark.size() >= MAX_SEEN_ABOVE_WATERMARK) {
+            refuse(id);
+            return null;
+        }
+        markSeen(id);
+        if (streams.size() >= config.maxStreams()
+                || receiveReserved + Stream.INITIAL_WINDOW > config.sessionReceiveBudget()
+                || !tryCharge(Stream.INITIAL_COST)) {
+            refuse(id);
+            return null;
+        }
+        Stream stream = add(id, now);
+        session.events.add(new SessionEvent.StreamOpened(id));
+        return stream;
+    }
+
+    private Stream add(long id, long now) {
+        Stream stream = new Stream(id, config, now);
+        stream.charged = Stream.INITIAL_COST;
+        receiveReserved += stream.receive.reservedBytes();
+        streams.put(id, stream);
+        mib.increment(MibCounter.STREAMS_OPENED);
+        return stream;
+    }
+
+    private void refuse(long id) {
+        mib.increment(MibCounter.STREAMS_REFUSED);
+        session.transmit.queueSessionControl(session.handshake.fastClose(id, ResetReason.LACK_OF_RESOURCES));
+    }
+
+    private void markSeen(long id) {
+        seenAboveWatermark.add(id);
+        while (seenAboveWatermark.remove(streamWatermark)) {
+            streamWatermark++;
+        }
+    }
+
+    // ------------------------------------------------------------------ the application's side
+
+    /** See {@link Session#write}. */
+    int write(Stream stream, ByteBuffer src) {
+        // Backpressure, not buffering: take only what the send buffer can hold within the memory budgets.
+        int allowed = (int) Math.min(src.remaining(), stream.send.writableWithin(memoryLeft()));
+        int n = 0;
+        if (allowed > 0) {
+            int limit = src.limit();
+            src.limit(src.position() + allowed);
+            n = stream.send.write(src);
+            src.limit(limit);
+            syncMemory(stream);
+        }
+        if (src.hasRemaining()) {
+            stream.writeBlocked = true;
+        }
+        if (n > 0) {
+            session.transmit.scheduleSend(stream);
+        }
+        return n;
+    }
+
+    /** See {@link Session#writable}. */
+    long writable(Stream stream) {
+        return stream.send.writableWithin(memoryLeft());
+    }
+
+    /** See {@link Session#read}. */
+    int read(Stream stream, ByteBuffer dst, long now) {
+        int n = stream.receive.read(dst);
+        if (n > 0) {
+            receiveReserved -= n;
+            mib.add(MibCounter.DATA_BYTES_DELIVERED, n);
+            autotuneReceive(stream, n, now);
+            maybeOpenWindow(stream);
+            syncMemory(stream);
+        }
+        if (stream.receive.readableBytes() == 0) {
+            stream.readableSignalled = false;
+        }
+        closeIfDone(stream);
+        return n;
+    }
+
+    // ------------------------------------------------------------------ frames
+
+    void onData(Data data, long now) {
+        Stream stream = streams.get(data.streamId());
+        if (stream == null) {
+            if (session.role() != Session.Role.CONCENTRATOR) {
+                return; // a late frame for a stream that is gone
+            }
+            stream = accept(data.streamId(), now);
+            if (stream == null) {
+                return;
+            }
+        }
+        ReceiveBuffer.Received received;
+        try {
+            received = stream.receive.receive(data.dsn(), data.payload(), data.fin());
+        } catch (IllegalStateException e) {
+            reset(stream, ResetReason.PROTOCOL_ERROR);
+            return;
+        }
+        mib.add(MibCounter.DUPLICATE_BYTES_RECEIVED, received.duplicateBytes());
+        mib.add(MibCounter.BEYOND_WINDOW_BYTES_RECEIVED, received.beyondWindowBytes());
+        if (!syncMemory(stream)) {
+            // The peer's frames cost more heap than the window it was given (one-byte pieces out of order) and the
+            // budget has no room for the difference: this stream is reset, the session and its other streams go on.
+            mib.increment(MibCounter.STREAMS_RESET_MEMORY);
+            reset(stream, ResetReason.LACK_OF_RESOURCES);
+            return;
+        }
+        // Acknowledge every frame, duplicates too: a duplicate may mean our DATA_ACK was lost with
+        // a subflow, and the sender holds the data until it hears one.
+        stream.ackPending = true;
+        if ((received.newBytes() > 0 || received.finNew()) && !stream.readableSignalled
+                && (stream.receive.readableBytes() > 0 || stream.receive.finReceived())) {
+            stream.readableSignalled = true;
+            session.events.add(new SessionEvent.StreamReadable(stream.id));
+        }
+        closeIfDone(stream);
+    }
+
+    void onDataAck(DataAck ack, long now) {
+        Stream stream = streams.get(ack.streamId());
+        if (stream == null) {
+            return;
+        }
+        long acked;
+        try {
+            acked = stream.send.onDataAck(ack.dataAck(), ack.window());
+        } catch (IllegalStateException e) {
+            reset(stream, ResetReason.PROTOCOL_ERROR);
+            return;
+        }
+        if (acked > 0) {
+            autotuneSend(stream, acked, now);
+            stream.send.trim();
+            syncMemory(stream);
+        }
+        if (stream.send.hasSendable()) {
+            session.transmit.scheduleSend(stream);
+        }
+        if (stream.writeBlocked && stream.send.freeBytes() > 0) {
+            stream.writeBlocked = false;
+            session.events.add(new SessionEvent.StreamWritable(stream.id));
+        }
+        closeIfDone(stream);
+    }
+
+    /** A verified FAST_CLOSE for one stream (not the session). */
+    void onFastClose(FastClose fastClose) {
+        Stream stream = streams.get(fastClose.streamId());
+        if (stream == null) {
+            // Remembered like a stream seen, within the same bound: FAST_CLOSEs for ever new ids cannot grow it.
+            if (session.role() == Session.Role.CONCENTRATOR && fastClose.streamId() >= streamWatermark
+                    && seenAboveWatermark.size() < MAX_SEEN_ABOVE_WATERMARK) {
+                markSeen(fastClose.streamId());
+            }
+            return;
+        }
+        drop(stream);
+        mib.increment(MibCounter.STREAMS_RESET);
+        session.events.add(new SessionEvent.StreamReset(stream.id, fastClose.reason(), true));
+    }
+
+    // ------------------------------------------------------------------ closing
+
+    /** Resets a stream: FAST_CLOSE to the peer, StreamReset to the adapter. */
+    void reset(Stream stream, ResetReason reason) {
+        session.transmit.queueSessionControl(session.handshake.fastClose(stream.id, reason));
+        drop(stream);
+        mib.increment(MibCounter.STREAMS_RESET);
+        session.events.add(new SessionEvent.StreamReset(stream.id, reason, false));
+    }
+
+    /** Every stream is gone with the session. */
+    void dropAll(ResetReason reason) {
+        for (Stream stream : List.copyOf(streams.values())) {
+            drop(stream);
+            session.events.add(new SessionEvent.StreamReset(stream.id, reason, false));
+        }
+    }
+
+    void drop(Stream stream) {
+        if (stream.closed) {
+            return;
+        }
+        stream.closed = true;
+        release(stream.charged);
+        stream.charged = 0;
+        receiveReserved -= stream.receive.reservedBytes();
+        streams.remove(stream.id);
+        session.transmit.forget(stream);
+    }
+
+    void closeIfDone(Stream stream) {
+        if (!stream.closed && stream.isDone() && !stream.ackPending) {
+            drop(stream);
+            session.events.add(new SessionEvent.StreamClosed(stream.id));
+        }
+    }
+
+    /** Received bytes held out of order across all streams. */
+    long reorderBufferedBytes() {
+        long held = 0;
+        for (Stream stream : streams.values()) {
+            held += stream.receive.outOfOrderBytes();
+        }
+        return held;
+    }
+
+    /** Streams with data waiting to be sent once the session is established. */
+    List<Stream> sendable() {
+        List<Stream> out = new ArrayList<>();
+        for (Stream stream : streams.values()) {
+            if (stream.send.hasSendable()) {
+                out.add(stream);
+            }
+        }
+        return out;
+    }
+
+    // ------------------------------------------------------------------ windows and memory
+
+    private void maybeOpenWindow(Stream stream) {
+        long deficit = stream.receive.windowDeficit();
+        long window = stream.receive.window();
+        if (deficit < WINDOW_UPDATE_THRESHOLD && window >= WINDOW_UPDATE_THRESHOLD) {
+            return;
+        }
+        long grant = Math.min(Math.min(deficit, config.sessionReceiveBudget() - receiveReserved), memoryLeft());
+        long moved = stream.receive.openWindow(grant);
+        if (moved > 0) {
+            receiveReserved += moved;
+            stream.ackPending = true;
+        }
+    }
+
+    /**
+     * Receive-space autotuning, the shape of Linux's {@code tcp_rcv_space_adjust()}: once per measurement period
+     * (the slowest attached subflow's RTT, which also spans the reordering between paths), if the application
+     * read more than half the stream's receive limit, the limit grows to twice what it read. Grows only, up to
+     * {@code streamReceiveWindow}; the window then opens as far as the memory budgets allow.
+     */
+    private void autotuneReceive(Stream stream, int read, long now) {
+        stream.readInPeriod += read;
+        if (now - stream.receivePeriodStart >= autotunePeriod()) {
+            stream.receive.limit(2 * stream.readInPeriod);
+            stream.receivePeriodStart = now;
+            stream.readInPeriod = 0;
+        }
+    }
+
+    /** The same for the send buffer, from what the peer acknowledged per period. */
+    private void autotuneSend(Stream stream, long acked, long now) {
+        stream.ackedInPeriod += acked;
+        if (now - stream.sendPeriodStart >= autotunePeriod()) {
+            stream.send.limit(2 * stream.ackedInPeriod);
+            stream.sendPeriodStart = now;
+            stream.ackedInPeriod = 0;
+        }
+    }
+
+    private long autotunePeriod() {
+        return Math.max(MIN_AUTOTUNE_PERIOD, session.slowestRttNanos());
+    }
+
+    /**
+     * Charges or releases the difference between what {@code stream} holds now and what it was charged: its send
+     * buffer's heap, and on the receive side the larger of what its buffer holds and the window it was granted
+     * beyond the initial one. Growth of a send buffer and window grants were limited to {@link #memoryLeft()}
+     * beforehand, so they are charged unconditionally. The initial window (a protocol constant every stream gets)
+     * is charged only as data fills it, and what received frames cost only if it fits.
+     *
+     * @return false if received data did not fit (the caller resets the stream)
+     */
+    boolean syncMemory(Stream stream) {
+        if (stream.closed) {
+            return true;
+        }
+        long promised = Math.max(0, stream.receive.reservedBytes() - Stream.INITIAL_WINDOW);
+        long held = stream.receive.allocatedBytes();
+        long target = Stream.OVERHEAD + stream.send.allocatedBytes() + Math.max(promised, held);
+        long delta = target - stream.charged;
+        if (delta <= 0) {
+            release(-delta);
+        } else if (held > promised) {
+            if (!tryCharge(delta)) {
+                return false;
+            }
+        } else {
+            memoryUsed += delta;
+            processMemory.force(delta);
+        }
+        stream.charged = target;
+        return true;
+    }
+
+    private boolean tryCharge(long bytes) {
+        if (memoryUsed + bytes > config.sessionMemoryBudget() || !processMemory.tryReserve(bytes)) {
+            return false;
+        }
+        memoryUsed += bytes;
+        return true;
+    }
+
+    private void release(long bytes) {
+        memoryUsed -= bytes;
+        processMemory.release(bytes);
+    }
+
+    /** Heap bytes the streams may still take: the smaller of the session budget's and the process's remainder. */
+    private long memoryLeft() {
+        return Math.max(0, Math.min(config.sessionMemoryBudget() - memoryUsed, processMemory.available()));
+    }
+}

@@ -1,0 +1,362 @@
+package net.hybridproxy.engine.multipath.connection;
+
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.random.RandomGenerator;
+import net.hybridproxy.engine.multipath.frame.MpPrio;
+import net.hybridproxy.engine.multipath.frame.Ping;
+import net.hybridproxy.engine.multipath.frame.Pong;
+import net.hybridproxy.engine.multipath.frame.ResetReason;
+import net.hybridproxy.engine.multipath.frame.SubflowPriority;
+import net.hybridproxy.engine.multipath.frame.SubflowReset;
+import net.hybridproxy.engine.multipath.mib.Mib;
+import net.hybridproxy.engine.multipath.mib.MibCounter;
+import net.hybridproxy.engine.multipath.pm.PathManager;
+import net.hybridproxy.engine.multipath.pm.ProbePolicy;
+import net.hybridproxy.engine.multipath.pm.Uplink;
+import net.hybridproxy.engine.multipath.subflow.Subflow;
+import net.hybridproxy.engine.multipath.subflow.SubflowState;
+
+/**
+ * A session's subflows (quinn-proto's {@code paths.rs}, Linux {@code subflow.c} with the path manager glue of
+ * {@code pm.c}): which exist and in which slot, their probes and stalls, what a failed or stalled one carried and
+ * must be reinjected, how they close, and the cpe's uplink administration (priority, pause, disable) over the
+ * {@link PathManager}.
+ */
+final class SubflowTable {
+
+    private final Session session;
+    private final SessionConfig config;
+    private final ProbePolicy probes;
+    private final Mib mib;
+    private final RandomGenerator random;
+    private final PathManager pathManager;
+    private final Map<Long, Subflow> subflows = new LinkedHashMap<>();
+    private long nextSubflowId;
+
+    SubflowTable(Session session, SessionConfig config, Mib mib, RandomGenerator random, PathManager pathManager) {
+        this.session = session;
+        this.config = config;
+        this.probes = config.probes();
+        this.mib = mib;
+        this.random = random;
+        this.pathManager = pathManager;
+    }
+
+    Subflow get(long id) {
+        return subflows.get(id);
+    }
+
+    Collection<Subflow> all() {
+        return subflows.values();
+    }
+
+    int size() {
+        return subflows.size();
+    }
+
+    // ------------------------------------------------------------------ opening
+
+    /** Concentrator: a subflow whose handshake the endpoint completed; null if no slot is free. */
+    Subflow attachNew(int addressId, SubflowPriority priority, long now) {
+        int slot = freeSlot();
+        if (slot < 0) {
+            mib.increment(MibCounter.JOIN_REFUSED_LIMIT);
+            return null;
+        }
+        long id = nextSubflowId++;
+        Subflow subflow = new Subflow(id, slot, addressId, "address-" + addressId, priority, SubflowState.ATTACHED);
+        subflows.put(id, subflow);
+        attach(subflow, now);
+        return subflow;
+    }
+
+    void attach(Subflow subflow, long now) {
+        subflow.state(SubflowState.ATTACHED);
+        subflow.attachedAt(now);
+        subflow.nextProbeAt(now);
+        if (session.role() == Session.Role.CONCENTRATOR) {
+            // The first probe goes out at once: on the initial subflow it is the frame that tells
+            // the cpe its CAPABLE_ACK verified, and that it may join (docs/userspace-protocol.md §4.2).
+            long value = random.nextLong();
+            subflow.queueControl(new Ping(value));
+            subflow.probeSent(value, now);
+        }
+        mib.increment(MibCounter.SUBFLOWS_ATTACHED);
+        session.events.add(new SessionEvent.SubflowAttached(subflow.id(), subflow.uplink()));
+    }
+
+    /** Cpe: asks the adapter for a subflow over every uplink the path manager says is due. */
+    void requestDue(long now) {
+        if (pathManager == null) {
+            return;
+        }
+        for (Uplink uplink : pathManager.due(now)) {
+            int slot = freeSlot();
+            if (slot < 0) {
+                return;
+            }
+            long id = nextSubflowId++;
+            Subflow subflow = new Subflow(id, slot, uplink.addressId(), uplink.name(),
+                    pathManager.priority(uplink.name()), SubflowState.CONNECTING);
+            subflow.nextProbeAt(Long.MAX_VALUE);
+            subflows.put(id, subflow);
+            pathManager.opening(uplink.name());
+            session.events.add(new SessionEvent.SubflowRequested(id, uplink.name(), null, 0));
+        }
+    }
+
+    /** Cpe: the path manager's next reconnect, {@code Long.MAX_VALUE} without one. */
+    long nextReconnect() {
+        return pathManager == null ? Long.MAX_VALUE : pathManager.nextTimeout();
+    }
+
+    private int freeSlot() {
+        if (subflows.size() >= config.maxSubflows()) {
+            return -1;
+        }
+        long used = 0;
+        for (Subflow s : subflows.values()) {
+            used |= 1L << s.slot();
+        }
+        for (int slot = 0; slot < 64; slot++) {
+            if ((used & (1L << slot)) == 0) {
+                return slot;
+            }
+        }
+        return -1;
+    }
+
+    // ------------------------------------------------------------------ probes and stalls
+
+    /** The earliest time a subflow needs attention (a probe to send, a stall, a close), for the timer table. */
+    long nextProbeDeadline() {
+        long next = Long.MAX_VALUE;
+        for (Subflow s : subflows.values()) {
+            if (s.state().isAttached()) {
+                next = Math.min(next, probeDeadline(s));
+            }
+        }
+        return next;
+    }
+
+    private long probeDeadline(Subflow s) {
+        if (!s.probeOutstanding()) {
+            return s.nextProbeAt();
+        }
+        return s.state() == SubflowState.STALLED ? s.stalledSince() + probes.closeAfter()
+                : s.probeSentAt() + probes.stallTimeout(s.probeRttNanos(), s.probeRttVarNanos());
+    }
+
+    /** Sends the probes due, declares unanswered ones stalled, closes subflows stalled too long. */
+    void handleProbeTimers(long now) {
+        for (Subflow s : List.copyOf(subflows.values())) {
+            if (!s.state().isAttached() || subflows.get(s.id()) != s || now < probeDeadline(s)) {
+                continue;
+            }
+            if (!s.probeOutstanding()) {
+                long value = random.nextLong();
+                if (s.queueControl(new Ping(value))) {
+                    s.probeSent(value, now);
+                }
+            } else if (s.state() == SubflowState.STALLED) {
+                mib.increment(MibCounter.SUBFLOW_STALL_CLOSES);
+                fail(s, ResetReason.UNACCEPTABLE_PERFORMANCE, "stalled for " + probes.closeAfter() / 1_000_000 + " ms",
+                        now);
+            } else {
+                stall(s, now);
+            }
+        }
+    }
+
+    void onPong(Subflow subflow, Pong pong, long now, long probeInterval) {
+        if (!subflow.probeOutstanding() || pong.value() != subflow.probeValue()) {
+            return;
+        }
+        subflow.probeAnswered(now);
+        subflow.nextProbeAt(now + probeInterval);
+        if (subflow.state() == SubflowState.STALLED) {
+            subflow.state(SubflowState.ATTACHED);
+            subflow.stalledSince(-1);
+            mib.increment(MibCounter.SUBFLOW_RECOVERIES);
+            session.events.add(new SessionEvent.SubflowRecovered(subflow.id(), subflow.uplink()));
+        }
+    }
+
+    private void stall(Subflow subflow, long now) {
+        subflow.state(SubflowState.STALLED);
+        subflow.stalledSince(now);
+        mib.increment(MibCounter.SUBFLOW_STALLS);
+        session.events.add(new SessionEvent.SubflowStalled(subflow.id(), subflow.uplink()));
+        reinject(subflow);
+    }
+
+    /** Queues what {@code failed} carried and nobody else did for sending on the other subflows. */
+    private void reinject(Subflow failed) {
+        long live = 0;
+        for (Subflow s : subflows.values()) {
+            if (s != failed && s.state() == SubflowState.ATTACHED) {
+                live |= 1L << s.slot();
+            }
+        }
+        for (Stream stream : session.streams.all()) {
+            long queued = stream.send.reinject(failed.slot(), live);
+            if (queued > 0) {
+                mib.add(MibCounter.REINJECTED_BYTES, queued);
+                session.transmit.scheduleSend(stream);
+            }
+        }
+        failed.redundantCopies().clear();
+    }
+
+    /** The slowest attached subflow's smoothed RTT (0 without one). */
+    long slowestRttNanos() {
+        long slowest = 0;
+        for (Subflow s : subflows.values()) {
+            if (s.state() == SubflowState.ATTACHED) {
+                slowest = Math.max(slowest, s.srttNanos(probes.minStall()));
+            }
+        }
+        return slowest;
+    }
+
+    // ------------------------------------------------------------------ closing
+
+    /** Closes a subflow because of what it carried or did: a SUBFLOW_RESET goes out first. */
+    void fail(Subflow subflow, ResetReason reason, String why, long now) {
+        if (subflow.state() == SubflowState.CLOSING || subflow.state() == SubflowState.CLOSED) {
+            return;
+        }
+        reinject(subflow);
+        subflow.control().clear();
+        subflow.queueControl(new SubflowReset(reason, reason != ResetReason.ADMINISTRATIVELY_PROHIBITED
+                && reason != ResetReason.PROTOCOL_ERROR));
+        subflow.state(SubflowState.CLOSING);
+        subflow.redundantCopies().clear();
+        subflow.closeReason(reason, why);
+        closedBookkeeping(subflow, now);
+    }
+
+    /** The adapter reported the TCP connection gone. */
+    void closed(Subflow subflow, long now) {
+        if (subflow.state() != SubflowState.CLOSED) {
+            reinject(subflow);
+            subflow.state(SubflowState.CLOSED);
+            subflows.remove(subflow.id());
+            closedBookkeeping(subflow, now);
+        }
+        subflows.remove(subflow.id());
+    }
+
+    /** Forgets a subflow whose reset frame was written or received, and tells the adapter to close it. */
+    void forget(Subflow subflow, ResetReason reason, String why) {
+        if (subflow.state() != SubflowState.CLOSING) {
+            reinject(subflow);
+        }
+        subflow.state(SubflowState.CLOSED);
+        subflows.remove(subflow.id());
+        session.events.add(new SessionEvent.SubflowClose(subflow.id(), reason,
+                subflow.closeWhy() != null ? subflow.closeWhy() : why));
+    }
+
+    /** Path manager bookkeeping after a subflow is gone or going; then the session's. */
+    void closedBookkeeping(Subflow subflow, long now) {
+        if (subflow.bookkept()) {
+            return;
+        }
+        subflow.markBookkept();
+        if (pathManager != null) {
+            long attachedFor = subflow.attachedAt() >= 0 ? now - subflow.attachedAt() : -1;
+            pathManager.closed(subflow.uplink(), attachedFor, now);
+        }
+        boolean anyLeft = subflows.values().stream().anyMatch(s -> s != subflow && s.state().isAttached());
+        session.subflowGone(anyLeft, now);
+    }
+
+    /** The session ended: every subflow closes, after the reset or FAST_CLOSE already queued on it. */
+    void closeAll(String reason, ResetReason resetReason) {
+        for (Subflow subflow : List.copyOf(subflows.values())) {
+            if (subflow.state() == SubflowState.CLOSING) {
+                continue; // its reset is already queued
+            }
+            if (subflow.control().isEmpty() || subflow.state() == SubflowState.CONNECTING) {
+                subflow.state(SubflowState.CLOSED);
+                subflows.remove(subflow.id());
+                session.events.add(new SessionEvent.SubflowClose(subflow.id(), resetReason, reason));
+            } else {
+                subflow.queueControl(new SubflowReset(resetReason, false));
+                subflow.state(SubflowState.CLOSING);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ uplink administration (cpe)
+
+    void setPriority(Subflow subflow, SubflowPriority priority) {
+        if (subflow.state().isAttached()) {
+            subflow.priority(priority);
+            subflow.queueControl(new MpPrio(priority));
+        }
+    }
+
+    void setUplinkPriority(String uplink, SubflowPriority priority) {
+        requirePathManager().priority(uplink, priority);
+        for (Subflow subflow : subflows.values()) {
+            if (subflow.uplink().equals(uplink)) {
+                if (subflow.state().isAttached()) {
+                    setPriority(subflow, priority);
+                } else {
+                    subflow.priority(priority);
+                }
+            }
+        }
+    }
+
+    void setUplinkPaused(String uplink, boolean paused, long now) {
+        requirePathManager().paused(uplink, paused);
+        if (!paused) {
+            requestDue(now);
+        }
+    }
+
+    int closeUplink(String uplink, long now) {
+        requirePathManager();
+        int closed = 0;
+        for (Subflow subflow : List.copyOf(subflows.values())) {
+            if (!subflow.uplink().equals(uplink) || subflows.get(subflow.id()) != subflow) {
+                continue;
+            }
+            if (subflow.state() == SubflowState.CONNECTING) {
+                // No TCP connection yet: forget it; the adapter closes the connection if it still completes.
+                subflow.state(SubflowState.CLOSED);
+                subflows.remove(subflow.id());
+                closedBookkeeping(subflow, now);
+                session.events.add(new SessionEvent.SubflowClose(subflow.id(),
+                        ResetReason.ADMINISTRATIVELY_PROHIBITED, "uplink " + uplink + " disabled"));
+            } else {
+                fail(subflow, ResetReason.ADMINISTRATIVELY_PROHIBITED, "uplink " + uplink + " disabled", now);
+            }
+            closed++;
+        }
+        return closed;
+    }
+
+    private PathManager requirePathManager() {
+        if (pathManager == null) {
+            throw new IllegalStateException("only a cpe's session manages uplinks");
+        }
+        return pathManager;
+    }
+
+    List<Session.SubflowInfo> infos() {
+        List<Session.SubflowInfo> out = new ArrayList<>(subflows.size());
+        for (Subflow s : subflows.values()) {
+            out.add(new Session.SubflowInfo(s.id(), s.uplink(), s.priority(), s.state(), s.probeRttNanos(),
+                    s.bytesSent(), s.bytesReceived(), s.dataBytesSent()));
+        }
+        return out;
+    }
+}

