@@ -65,7 +65,18 @@ public record AppConfig(
     }
 
     public record Cpe(InetSocketAddress concentrator, List<Listener> listeners, boolean fastOpen,
-                      boolean installCaptureRules, Optional<KeyRef> key) {
+                      boolean installCaptureRules, Optional<KeyRef> key, WarmPool warmPool) {
+    }
+
+    /**
+     * Established MPTCP connections to the concentrator kept ready for new LAN connections (kernel engine): the
+     * Convert request is then the first data on a connection whose handshake, and usually whose second subflow,
+     * is already done.
+     *
+     * @param size    connections kept ready per process (0 disables); each event loop keeps its share
+     * @param maxIdle a ready connection unused this long is closed and replaced
+     */
+    public record WarmPool(int size, Duration maxIdle) {
     }
 
     /** A pre-shared key as configured; the secret is held only in memory. */

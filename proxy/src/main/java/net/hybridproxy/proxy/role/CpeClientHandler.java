@@ -35,19 +35,22 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
     private final InetSocketAddress concentrator;
     private final Function<Channel, Bootstrap> multipath;
     private final Optional<CpeKey> key;
+    private final Optional<WarmPool> pool;
 
     /**
      * @param multipath the bootstrap of the connection to the concentrator, on the client's loop: a kernel MPTCP
      *                  socket or a userspace stream
      * @param key       the key to prove in the Cookie TLV on every connection (empty: no Cookie TLV)
+     * @param pool      ready kernel MPTCP connections to take before opening one (empty: always open one)
      */
     CpeClientHandler(RoleContext context, Listener listener, InetSocketAddress concentrator,
-                     Function<Channel, Bootstrap> multipath, Optional<CpeKey> key) {
+                     Function<Channel, Bootstrap> multipath, Optional<CpeKey> key, Optional<WarmPool> pool) {
         this.context = context;
         this.listener = listener;
         this.concentrator = concentrator;
         this.multipath = multipath;
         this.key = key;
+        this.pool = pool;
     }
 
     @Override
@@ -73,6 +76,15 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
                 + " -> " + RoleContext.describe(destination);
         byte[] convert = convertMessage(destination).encode();
 
+        Optional<Channel> ready = pool.flatMap(p -> p.take(client.eventLoop()));
+        if (ready.isPresent()) {
+            Channel outbound = ready.get();
+            WarmPool.prepareForRelay(outbound);
+            outbound.pipeline().replace(WarmPool.ReadyHandler.class, null,
+                    new ConvertReplyHandler(client, context.counters(), label));
+            carry(client, outbound, convert, label);
+            return;
+        }
         ChannelFuture connect = multipath.apply(client)
                 .handler(new ConvertReplyHandler(client, context.counters(), label))
                 .connect(concentrator);
@@ -97,13 +109,19 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
                 outbound.close();
                 return;
             }
-            if (NativeSocketOptions.isKernelSocket(outbound)) {
-                context.multipathChannels().add(outbound);
-            }
-            // With TCP_FASTOPEN_CONNECT this first write is what the kernel puts in the SYN.
-            outbound.writeAndFlush(Unpooled.wrappedBuffer(convert), outbound.voidPromise());
-            context.relay(client, outbound, label);
+            carry(client, outbound, convert, label);
         });
+    }
+
+    /** The Convert request first, then the client's bytes: relay the pair. */
+    private void carry(Channel client, Channel outbound, byte[] convert, String label) {
+        if (NativeSocketOptions.isKernelSocket(outbound)) {
+            context.multipathChannels().add(outbound);
+        }
+        // With TCP_FASTOPEN_CONNECT this first write is what the kernel puts in the SYN; on a ready connection
+        // from the warm pool it is the connection's first data.
+        outbound.writeAndFlush(Unpooled.wrappedBuffer(convert), outbound.voidPromise());
+        context.relay(client, outbound, label);
     }
 
     private InetSocketAddress originalDestination(Channel client) throws NativeException {

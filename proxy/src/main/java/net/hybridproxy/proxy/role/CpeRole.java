@@ -14,6 +14,7 @@ import net.hybridproxy.proxy.relay.EarlyInbound;
 import net.hybridproxy.proxy.config.AppConfig.Listener;
 import net.hybridproxy.proxy.config.AppConfig.ListenerMode;
 import net.hybridproxy.proxy.nativeio.NativeException;
+import net.hybridproxy.proxy.transport.MptcpFastOpen;
 import net.hybridproxy.proxy.transport.NativeSocketOptions;
 import net.hybridproxy.proxy.userspace.UserspaceCpe;
 import net.hybridproxy.proxy.userspace.UserspaceSettings;
@@ -31,6 +32,7 @@ public final class CpeRole implements Role {
     private final AppConfig.Cpe cpe;
     private final List<Channel> listeners = new ArrayList<>();
     private Optional<UserspaceCpe> userspace = Optional.empty();
+    private Optional<WarmPool> pool = Optional.empty();
 
     public CpeRole(RoleContext context) {
         this.context = context;
@@ -58,7 +60,14 @@ public final class CpeRole implements Role {
             ChannelFactory<SocketChannel> factory = multipathFactory();
             multipath = client -> context.outboundBootstrap(client, factory);
             cookieKey = key;
+            if (cpe.warmPool().size() > 0) {
+                WarmPool warm = new WarmPool(context, cpe.concentrator(), context.transport().mptcpClient(),
+                        cpe.warmPool());
+                warm.start();
+                pool = Optional.of(warm);
+            }
         }
+        Optional<WarmPool> readyConnections = pool;
         for (Listener listener : cpe.listeners()) {
             Channel channel = context.serverBootstrap(lanListenerFactory(listener))
                     .childHandler(new ChannelInitializer<SocketChannel>() {
@@ -66,7 +75,7 @@ public final class CpeRole implements Role {
                         protected void initChannel(SocketChannel ch) {
                             ch.pipeline().addLast(new EarlyInbound());
                             ch.pipeline().addLast(new CpeClientHandler(context, listener, cpe.concentrator(),
-                                    multipath, cookieKey));
+                                    multipath, cookieKey, readyConnections));
                         }
                     })
                     .bind(listener.bind()).sync().channel();
@@ -100,6 +109,12 @@ public final class CpeRole implements Role {
         if (!cpe.fastOpen()) {
             return mptcp;
         }
+        if (!MptcpFastOpen.usableHere()) {
+            LOG.log(System.Logger.Level.INFO, "not using TCP Fast Open on MPTCP sockets: kernel "
+                    + MptcpFastOpen.runningRelease().orElse("(unknown)") + " collapses MPTCP fast open connections "
+                    + "(docs/decisions.md); the warm pool gives the 0-RTT start");
+            return mptcp;
+        }
         return () -> {
             SocketChannel channel = mptcp.newChannel();
             NativeSocketOptions.trySetFastOpenConnect(channel);
@@ -115,6 +130,7 @@ public final class CpeRole implements Role {
     @Override
     public void close() {
         listeners.forEach(Channel::close);
+        pool.ifPresent(WarmPool::close);
         userspace.ifPresent(UserspaceCpe::close);
     }
 
