@@ -8,6 +8,7 @@ import net.hybridproxy.loadtest.lab.HybridAccessLab.Link;
 import net.hybridproxy.loadtest.lab.JavaLauncher;
 import net.hybridproxy.loadtest.lab.Json;
 import net.hybridproxy.loadtest.lab.LabProcess;
+import net.hybridproxy.loadtest.lab.Stalls;
 import net.hybridproxy.loadtest.lab.Netns;
 import net.hybridproxy.loadtest.loadgen.LoadClient;
 import net.hybridproxy.loadtest.loadgen.LoadServer;
@@ -244,6 +245,7 @@ public final class BenchmarkRunner {
         row.put("goodputTimeline", Arrays.stream(goodput).mapToDouble(b -> round(b * 8 / (TIMELINE_MS / 1000.0) / 1e6, 2))
                 .toArray());
         row.put("uplinkTimeline", CounterSampler.timeline(samples, startUptime));
+        row.put("longestStallMs", Stalls.longestMs(goodput));
         CounterSampler.Sample first = samples.getFirst();
         CounterSampler.Sample last = samples.getLast();
         long dslBytes = last.dslRx() - first.dslRx();
