@@ -288,6 +288,7 @@ public final class TrafficPeer {
             if (opts.containsKey("bind")) {
                 s.bind(new InetSocketAddress(InetAddress.getByName(opts.get("bind")), 0));
             }
+            long connectStart = System.nanoTime();
             s.connect(target, connectTimeoutMs);
             s.setSoTimeout(timeoutMs);
             r.put("local", format(s.getLocalSocketAddress()));
@@ -338,6 +339,10 @@ public final class TrafficPeer {
                 long firstMismatch = -1;
                 int n;
                 while ((n = in.read(buf)) >= 0) {
+                    if (!gotReply) {
+                        // Time to first byte on a new connection: from connect() to the first byte of the object.
+                        r.put("ttfbMs", round((System.nanoTime() - connectStart) / 1e6));
+                    }
                     gotReply = true;
                     int bucket = (int) ((System.nanoTime() - t0) / (Stalls.BUCKET_MS * 1_000_000L));
                     timeline[Math.min(bucket, timeline.length - 1)] += n;
