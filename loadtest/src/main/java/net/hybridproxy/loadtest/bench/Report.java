@@ -110,7 +110,7 @@ final class Report {
                 sb.append(fmt(r.get("ttfbP50Ms"))).append(" / ").append(fmt(r.get("ttfbP99Ms")));
             }
             Object setup = r.get("hold") instanceof Map<?, ?> h ? h.get("connectionsPerSecond")
-                    : r.get("connectionsPerSecond");
+                    : r.get("setupPerSecond32");
             sb.append(" | ").append(fmt(setup));
             sb.append(" | ").append(fmt(r.get("cpuSecondsPerGB"))).append(" | ")
                     .append(r.get("peakRssBytes") instanceof Number n ? fmt(n.longValue() / 1048576.0) : "")
@@ -120,8 +120,8 @@ final class Report {
         sb.append("\nGoodput counts only bytes verified against the pattern and the server's SHA-256. Failover stall:"
                 + " longest run of 100 ms intervals after the blackhole below 10 % of the LTE rate. Longest stall:"
                 + " longest run of 100 ms intervals, after the download's first second, below 10 % of its mean"
-                + " goodput. Setup /s: new connections per second (10 kB objects, 4 at a time; in the held-"
-                + "connections scenario, connections opened per second). Bytes lost: bytes the"
+                + " goodput. Setup /s: new connections per second, a 10 kB object each, 32 clients at once (in the held-"
+                + "connections scenario: connections opened per second, 500 at once). Bytes lost: bytes the"
                 + " server sent that the client did not verify (blank when the stream never ended, so the server"
                 + " could not say what it sent). × best peer: against the best system that is not"
                 + " this project. CPU and RSS are the proxy processes' (none for direct and kernel MPTCP).\n");
@@ -149,6 +149,11 @@ final class Report {
                     && asked.longValue() != ((Number) h.get("connections")).longValue()) {
                 n.add(asked + " asked for: the open-file limit allows a relay no more");
             }
+        }
+        if (r.get("seriesLongestStallMs") instanceof List<?> stalls) {
+            n.add(r.get("downloads") + " downloads: longest stall per download " + stalls + " ms; "
+                    + r.get("downloadsWithStallOver200Ms") + " with a stall of 200 ms or more; goodput "
+                    + r.get("seriesGoodputMbps") + " Mb/s");
         }
         if (Boolean.FALSE.equals(r.get("ttfbOk"))) {
             n.add("some small objects failed");
