@@ -286,14 +286,14 @@ public final class BenchmarkRunner {
             row.put("recovered", deliveredAfter(goodput, atSeconds + stall) > 0);
         } else if (scenario.fault() != Scenario.Fault.BLACKHOLE_DSL) {
             Map<String, Object> ttfb = client(lab, running, "ttfb", "--count", "40", "--concurrency", "4", "--size",
-                    "10000");
+                    "10000", "--warmup", "40");
             row.put("ttfbOk", ttfb.get("ok"));
             row.put("ttfbP50Ms", ((Map<?, ?>) ttfb.get("ttfb")).get("p50Ms"));
             row.put("ttfbP99Ms", ((Map<?, ?>) ttfb.get("ttfb")).get("p99Ms"));
             row.put("connectionsPerSecond", round(((Number) ttfb.get("connectionsPerSecond")).doubleValue(), 1));
             // Setup rate under load: 32 clients at once, a new connection per 10 kB object (as ApacheBench -c 32).
             Map<String, Object> setup = client(lab, running, "ttfb", "--count", String.valueOf(SETUP_OBJECTS),
-                    "--concurrency", "32", "--size", "10000");
+                    "--concurrency", "32", "--size", "10000", "--warmup", "100");
             row.put("setupOk", setup.get("ok"));
             row.put("setupPerSecond32", round(((Number) setup.get("connectionsPerSecond")).doubleValue(), 1));
         }

@@ -101,7 +101,7 @@ class WarmPoolNetnsE2eTest {
         assertTrue(first.ok(), () -> first + "\n" + logs());
         // Then time to first byte the way the benchmark measures it: one load-generator JVM, a new connection per
         // 10 kB object. A first, unmeasured round warms up the appliances' JIT-compiled paths (and the pool keeps
-        // refilling meanwhile); the measured round fetches one object at a time.
+        // refilling meanwhile); the measured round fetches one object at a time, after warming its own JVM.
         ttfb(200, 4);
         Map<String, Object> ttfb = ttfb(OBJECTS, 1);
         double medianMs = ((Number) ((Map<?, ?>) ttfb.get("ttfb")).get("p50Ms")).doubleValue();
@@ -147,7 +147,7 @@ class WarmPoolNetnsE2eTest {
     private Map<String, Object> ttfb(int count, int concurrency) {
         List<String> command = JavaLauncher.command(JavaLauncher.DEFAULT_JVM_ARGS, LoadClient.class.getName(), "ttfb",
                 "--connect", HybridAccessLab.SERVER_ADDR + ":" + LOAD_PORT, "--count", String.valueOf(count),
-                "--concurrency", String.valueOf(concurrency), "--size", "10000");
+                "--concurrency", String.valueOf(concurrency), "--size", "10000", "--warmup", "20");
         ExecResult run = lab.client().tryExec(Duration.ofSeconds(60), command.toArray(String[]::new));
         String json = run.stdout().lines().filter(l -> l.startsWith("{")).reduce((a, b) -> b)
                 .orElseThrow(() -> new AssertionError("load client printed no result: " + run.describe()));
