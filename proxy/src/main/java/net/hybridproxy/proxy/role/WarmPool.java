@@ -93,11 +93,6 @@ final class WarmPool implements AutoCloseable {
         }
     }
 
-    /** Number of ready connections across loops (approximate: read from another thread). */
-    int readyApproximately() {
-        return shares.values().stream().mapToInt(s -> s.ready.size()).sum();
-    }
-
     @Override
     public void close() {
         shares.values().forEach(share -> share.loop.execute(share::drain));
