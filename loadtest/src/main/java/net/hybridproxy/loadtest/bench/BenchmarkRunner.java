@@ -8,6 +8,7 @@ import net.hybridproxy.loadtest.lab.HybridAccessLab.Link;
 import net.hybridproxy.loadtest.lab.JavaLauncher;
 import net.hybridproxy.loadtest.lab.Json;
 import net.hybridproxy.loadtest.lab.LabProcess;
+import net.hybridproxy.loadtest.lab.Stalls;
 import net.hybridproxy.loadtest.lab.Netns;
 import net.hybridproxy.loadtest.loadgen.LoadClient;
 import net.hybridproxy.loadtest.loadgen.LoadServer;
@@ -43,30 +44,46 @@ import java.util.concurrent.TimeUnit;
 public final class BenchmarkRunner {
     private static final Duration CLIENT_TIMEOUT = Duration.ofMinutes(3);
     private static final int TIMELINE_MS = 100;
+    /** Objects fetched by the 32-client setup-rate measurement: a few seconds per system. */
+    private static final int SETUP_OBJECTS = 800;
+    /** The stall series: downloads per system and scenario, and the stall that fails a download. */
+    static final int SERIES_DOWNLOADS = 20;
+    static final long SERIES_STALL_LIMIT_MS = 200;
     private static final List<String> LOADGEN_JVM = List.of("-Xmx512m", "-XX:+UseSerialGC", "-Xshare:auto",
             "--enable-native-access=ALL-UNNAMED");
 
     private final long durationMs;
     private final Path out;
 
+    /** Downloads per system in the stall series (suite "stalls"); 0 for the other suites. */
+    private final int series;
+
     BenchmarkRunner(long durationMs, Path out) {
+        this(durationMs, out, 0);
+    }
+
+    BenchmarkRunner(long durationMs, Path out, int series) {
         this.durationMs = durationMs;
         this.out = out;
+        this.series = series;
     }
 
     public static void main(String[] args) throws Exception {
         Map<String, String> opts = Options.parse(args);
         String suite = opts.getOrDefault("suite", "quick");
+        boolean stalls = suite.equals("stalls");
         List<Scenario> scenarios = opts.containsKey("scenarios")
                 ? Arrays.stream(opts.get("scenarios").split(",")).map(Scenario::byName).toList()
-                : suite.equals("full") ? Scenario.FULL : Scenario.QUICK;
+                : stalls ? Scenario.STALL_SERIES : suite.equals("full") ? Scenario.FULL : Scenario.QUICK;
         List<SystemUnderTest> systems = opts.containsKey("systems")
                 ? Arrays.stream(opts.get("systems").split(",")).map(Systems::byName).toList()
-                : Systems.ALL;
-        long duration = Long.parseLong(opts.getOrDefault("duration-ms", suite.equals("full") ? "10000" : "3000"));
+                : stalls ? List.of(Systems.HYBRIDPROXY) : Systems.ALL;
+        long duration = Long.parseLong(opts.getOrDefault("duration-ms",
+                suite.equals("full") || stalls ? "10000" : "3000"));
+        int series = stalls ? Integer.parseInt(opts.getOrDefault("downloads", String.valueOf(SERIES_DOWNLOADS))) : 0;
         Path out = Path.of(opts.getOrDefault("out", "target/bench/" + suite));
         Files.createDirectories(out);
-        Map<String, Object> report = new BenchmarkRunner(duration, out).run(suite, scenarios, systems);
+        Map<String, Object> report = new BenchmarkRunner(duration, out, series).run(suite, scenarios, systems);
         Report.write(report, out);
         System.out.println(Files.readString(out.resolve("results.md")));
         System.out.println("written: " + out.toAbsolutePath());
@@ -126,7 +143,11 @@ public final class BenchmarkRunner {
                 Running running = null;
                 try {
                     running = system.start(lab, work);
-                    measure(lab, scenario, running, running.endToEndMptcp() ? mptcp : plain, row);
+                    if (series > 0) {
+                        measureSeries(lab, running, series, row);
+                    } else {
+                        measure(lab, scenario, running, running.endToEndMptcp() ? mptcp : plain, row);
+                    }
                 } catch (RuntimeException | IOException e) {
                     row.put("error", e.getClass().getSimpleName() + ": " + firstLine(e.getMessage()));
                     e.printStackTrace();
@@ -250,6 +271,7 @@ public final class BenchmarkRunner {
         row.put("goodputTimeline", Arrays.stream(goodput).mapToDouble(b -> round(b * 8 / (TIMELINE_MS / 1000.0) / 1e6, 2))
                 .toArray());
         row.put("uplinkTimeline", CounterSampler.timeline(samples, startUptime));
+        row.put("longestStallMs", Stalls.longestMs(goodput));
         CounterSampler.Sample first = samples.getFirst();
         CounterSampler.Sample last = samples.getLast();
         long dslBytes = last.dslRx() - first.dslRx();
@@ -269,16 +291,57 @@ public final class BenchmarkRunner {
             row.put("failoverStallSeconds", round(stall, 2));
             row.put("recovered", deliveredAfter(goodput, atSeconds + stall) > 0);
         } else if (scenario.fault() != Scenario.Fault.BLACKHOLE_DSL) {
+            // 200 unmeasured objects first: the JIT-compiled systems' connection-setup paths are then compiled, as
+            // they are in a running appliance (40 left them interpreted and added ~20 ms to every first byte).
             Map<String, Object> ttfb = client(lab, running, "ttfb", "--count", "40", "--concurrency", "4", "--size",
-                    "10000");
+                    "10000", "--warmup", "200");
             row.put("ttfbOk", ttfb.get("ok"));
             row.put("ttfbP50Ms", ((Map<?, ?>) ttfb.get("ttfb")).get("p50Ms"));
             row.put("ttfbP99Ms", ((Map<?, ?>) ttfb.get("ttfb")).get("p99Ms"));
             row.put("connectionsPerSecond", round(((Number) ttfb.get("connectionsPerSecond")).doubleValue(), 1));
+            // Setup rate under load: 32 clients at once, a new connection per 10 kB object (as ApacheBench -c 32).
+            Map<String, Object> setup = client(lab, running, "ttfb", "--count", String.valueOf(SETUP_OBJECTS),
+                    "--concurrency", "32", "--size", "10000", "--warmup", "100");
+            row.put("setupOk", setup.get("ok"));
+            row.put("setupPerSecond32", round(((Number) setup.get("connectionsPerSecond")).doubleValue(), 1));
         }
         if (!running.proxies().isEmpty()) {
             row.put("peakRssBytes", ProcessStats.of(running.proxyPids()).peakRssBytes());
         }
+    }
+
+    /**
+     * The stall series: {@code downloads} consecutive single-connection downloads of {@code durationMs} each, every
+     * one judged by the stall criterion ({@link Stalls}); the row keeps each download's goodput and longest stall.
+     */
+    private void measureSeries(HybridAccessLab lab, Running running, int downloads, Map<String, Object> row) {
+        if (!running.proxies().isEmpty()) {
+            client(lab, running, "bulk", "--direction", "down", "--connections", "1", "--duration-ms", "1500",
+                    "--idle-ms", "3000");
+        }
+        List<Double> goodputs = new ArrayList<>();
+        List<Long> stalls = new ArrayList<>();
+        boolean allOk = true;
+        for (int i = 0; i < downloads; i++) {
+            Map<String, Object> bulk = client(lab, running, "bulk", "--direction", "down", "--connections", "1",
+                    "--duration-ms", String.valueOf(durationMs), "--timeline-ms", String.valueOf(TIMELINE_MS),
+                    "--grace-ms", "60000", "--idle-ms", "5000");
+            allOk &= Boolean.TRUE.equals(bulk.get("ok"));
+            goodputs.add(round(((Number) bulk.get("goodputMbps")).doubleValue(), 1));
+            stalls.add(Stalls.longestMs(toLongs(bulk.get("timelineBytes"))));
+            System.err.println("   download " + (i + 1) + ": " + goodputs.getLast() + " Mb/s, longest stall "
+                    + stalls.getLast() + " ms");
+        }
+        List<Long> sortedStalls = stalls.stream().sorted().toList();
+        List<Double> sortedGoodput = goodputs.stream().sorted().toList();
+        row.put("ok", allOk);
+        row.put("downloads", downloads);
+        row.put("goodputMbps", sortedGoodput.get(sortedGoodput.size() / 2));
+        row.put("seriesGoodputMbps", goodputs);
+        row.put("seriesLongestStallMs", stalls);
+        row.put("longestStallMs", sortedStalls.getLast());
+        row.put("medianStallMs", sortedStalls.get(sortedStalls.size() / 2));
+        row.put("downloadsWithStallOver200Ms", stalls.stream().filter(ms -> ms >= SERIES_STALL_LIMIT_MS).count());
     }
 
     /**

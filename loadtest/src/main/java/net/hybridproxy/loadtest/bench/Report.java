@@ -92,28 +92,36 @@ final class Report {
                 .append(" at start, ").append(report.get("loadAverageAtEnd")).append(" at end. Download ")
                 .append(report.get("downloadMs")).append(" ms on one connection per system; systems interleaved"
                         + " within each scenario.\n\n");
-        sb.append("| scenario | system | goodput Mb/s | × link sum | × best peer | stall s | bytes lost | TTFB p50/p99 ms"
-                + " | CPU s/GB | peak RSS MiB | LTE share | notes |\n");
-        sb.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+        sb.append("| scenario | system | goodput Mb/s | × link sum | × best peer | failover stall s | longest stall ms"
+                + " | bytes lost | TTFB p50/p99 ms | setup /s | CPU s/GB | peak RSS MiB | LTE share | notes |\n");
+        sb.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
         for (Map<String, Object> r : rows) {
             sb.append("| ").append(r.get("scenario")).append(" | ").append(r.get("system")).append(" | ");
             if (r.containsKey("skipped")) {
-                sb.append("| | | | | | | | | ").append(r.get("skipped")).append(" |\n");
+                sb.append("| | | | | | | | | | | ").append(r.get("skipped")).append(" |\n");
                 continue;
             }
             sb.append(fmt(r.get("goodputMbps"))).append(" | ").append(fmt(r.get("ratioToLinkSum"))).append(" | ")
                     .append(fmt(r.get("ratioToBestPeer"))).append(" | ").append(fmt(r.get("failoverStallSeconds")))
+                    .append(" | ").append(r.get("longestStallMs") instanceof Number n ? String.valueOf(n.longValue())
+                            : "")
                     .append(" | ").append(bytes(r.get("bytesLost"))).append(" | ");
             if (r.get("ttfbP50Ms") != null) {
                 sb.append(fmt(r.get("ttfbP50Ms"))).append(" / ").append(fmt(r.get("ttfbP99Ms")));
             }
+            Object setup = r.get("hold") instanceof Map<?, ?> h ? h.get("connectionsPerSecond")
+                    : r.get("setupPerSecond32");
+            sb.append(" | ").append(fmt(setup));
             sb.append(" | ").append(fmt(r.get("cpuSecondsPerGB"))).append(" | ")
                     .append(r.get("peakRssBytes") instanceof Number n ? fmt(n.longValue() / 1048576.0) : "")
                     .append(" | ").append(r.get("lteShare") instanceof Number n ? fmt(n.doubleValue() * 100) + " %" : "")
                     .append(" | ").append(notes(r)).append(" |\n");
         }
-        sb.append("\nGoodput counts only bytes verified against the pattern and the server's SHA-256. Stall: longest"
-                + " run of 100 ms intervals after the blackhole below 10 % of the LTE rate. Bytes lost: bytes the"
+        sb.append("\nGoodput counts only bytes verified against the pattern and the server's SHA-256. Failover stall:"
+                + " longest run of 100 ms intervals after the blackhole below 10 % of the LTE rate. Longest stall:"
+                + " longest run of 100 ms intervals, after the download's first second, below 10 % of its mean"
+                + " goodput. Setup /s: new connections per second, a 10 kB object each, 32 clients at once (in the held-"
+                + "connections scenario: connections opened per second, 500 at once). Bytes lost: bytes the"
                 + " server sent that the client did not verify (blank when the stream never ended, so the server"
                 + " could not say what it sent). × best peer: against the best system that is not"
                 + " this project. CPU and RSS are the proxy processes' (none for direct and kernel MPTCP).\n");
@@ -141,6 +149,11 @@ final class Report {
                     && asked.longValue() != ((Number) h.get("connections")).longValue()) {
                 n.add(asked + " asked for: the open-file limit allows a relay no more");
             }
+        }
+        if (r.get("seriesLongestStallMs") instanceof List<?> stalls) {
+            n.add(r.get("downloads") + " downloads: longest stall per download " + stalls + " ms; "
+                    + r.get("downloadsWithStallOver200Ms") + " with a stall of 200 ms or more; goodput "
+                    + r.get("seriesGoodputMbps") + " Mb/s");
         }
         if (Boolean.FALSE.equals(r.get("ttfbOk"))) {
             n.add("some small objects failed");

@@ -74,6 +74,9 @@ record Scenario(String name, String title, Impairment dsl, Impairment lte, Fault
     static final List<Scenario> FULL = List.of(EQUAL, HETEROGENEOUS, LOSSY_LTE, STRIPPING, BLACKHOLE, OFFERED_50,
             OFFERED_120, UNLIMITED, CONNECTIONS_10K, LOSSY_MIXED, LTE_COLLAPSE);
 
+    /** The stall series (bin/benchmark stalls): heterogeneous rates, and unlimited links. */
+    static final List<Scenario> STALL_SERIES = List.of(HETEROGENEOUS, UNLIMITED);
+
     static Scenario byName(String name) {
         return FULL.stream().filter(s -> s.name.equals(name)).findFirst()
                 .orElseThrow(() -> new IllegalArgumentException("unknown scenario " + name + "; known: "

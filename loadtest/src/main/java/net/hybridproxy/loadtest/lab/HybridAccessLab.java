@@ -402,6 +402,10 @@ public final class HybridAccessLab implements AutoCloseable {
             // subflow the cpe sent out of dsl. Loose still rejects unroutable sources.
             ns.sysctl("net.ipv4.conf.all.rp_filter", "2");
             ns.sysctl("net.ipv4.conf.default.rp_filter", "2");
+            // What `hybridproxy check` recommends, so every scenario and e2e test runs as users do: TCP Fast Open
+            // as client and server. The appliance itself keeps it off MPTCP sockets on kernels whose MPTCP fast
+            // open collapses (docs/decisions.md); this makes sure nothing else in the lab hides that.
+            ns.sysctl("net.ipv4.tcp_fastopen", "3");
         }
         cpe().sysctl("net.ipv4.ip_forward", "1");
         conc().sysctl("net.ipv4.ip_forward", "1");

@@ -278,6 +278,8 @@ public final class TrafficPeer {
             }
         });
         long[] transferred = {0};
+        // Bytes received per 100 ms, for the stall criterion (downloads): bounded by the timeout.
+        long[] timeline = new long[timeoutMs / Stalls.BUCKET_MS + 2];
         boolean gotReply = false;
         String outcome;
         String error = null;
@@ -286,6 +288,7 @@ public final class TrafficPeer {
             if (opts.containsKey("bind")) {
                 s.bind(new InetSocketAddress(InetAddress.getByName(opts.get("bind")), 0));
             }
+            long connectStart = System.nanoTime();
             s.connect(target, connectTimeoutMs);
             s.setSoTimeout(timeoutMs);
             r.put("local", format(s.getLocalSocketAddress()));
@@ -336,7 +339,13 @@ public final class TrafficPeer {
                 long firstMismatch = -1;
                 int n;
                 while ((n = in.read(buf)) >= 0) {
+                    if (!gotReply) {
+                        // Time to first byte on a new connection: from connect() to the first byte of the object.
+                        r.put("ttfbMs", round((System.nanoTime() - connectStart) / 1e6));
+                    }
                     gotReply = true;
+                    int bucket = (int) ((System.nanoTime() - t0) / (Stalls.BUCKET_MS * 1_000_000L));
+                    timeline[Math.min(bucket, timeline.length - 1)] += n;
                     digest.update(buf, 0, n);
                     if (transferred[0] + n > bytes) {
                         break; // more than requested: counted below, never trusted
@@ -383,6 +392,7 @@ public final class TrafficPeer {
         r.put("transferred", transferred[0]);
         r.put("seconds", round(secs));
         r.put("mbps", secs > 0 ? round(transferred[0] * 8 / secs / 1e6) : 0.0);
+        r.put("longestStallMs", up ? 0L : Stalls.longestMs(timeline));
         boolean refusedLike = !gotReply && (outcome.equals("refused") || outcome.equals("reset")
                 || outcome.equals("eof-before-reply"));
         r.put("outcome", outcome);

@@ -38,8 +38,9 @@ import java.util.concurrent.atomic.AtomicLongArray;
  *       by the server with {@code --rate-kbit} (offered load).</li>
  *   <li>{@code rr --connections N --size B --duration-ms T}: request/response on persistent connections; latency
  *       percentiles from an HdrHistogram.</li>
- *   <li>{@code ttfb --count K --concurrency C --size B}: a new connection per small object; connect time, time to
- *       first byte and total time percentiles, and the connection setup rate.</li>
+ *   <li>{@code ttfb --count K --concurrency C --size B [--warmup W]}: a new connection per small object; connect
+ *       time, time to first byte and total time percentiles, and the connection setup rate. W objects fetched first
+ *       and not counted warm up this JVM's own code paths, so its JIT does not weigh on the figures.</li>
  *   <li>{@code hold --connections N --concurrency C --duration-ms T}: opens N connections, keeps them, verifies one
  *       small object on each and reports how many made it.</li>
  * </ul>
@@ -599,6 +600,15 @@ public final class LoadClient {
         Histogram total = new Histogram(60_000_000L, 3);
         AtomicInteger errors = new AtomicInteger();
         AtomicInteger corrupt = new AtomicInteger();
+        int warmup = (int) longOpt("warmup", 0);
+        if (warmup > 0) {
+            CountDownLatch warm = new CountDownLatch(warmup);
+            fetchOnePerConnection(warmup, concurrency, size, f -> {
+                f.exchange().closeQuietly(f.channel());
+                warm.countDown();
+            }, warm::countDown);
+            warm.await(Long.parseLong(opts.getOrDefault("timeout-ms", "120000")), TimeUnit.MILLISECONDS);
+        }
         CountDownLatch done = new CountDownLatch(count);
         long t0 = System.nanoTime();
         fetchOnePerConnection(count, concurrency, size, f -> {

@@ -39,6 +39,8 @@ class BenchmarkSmokeTest {
         assertTrue(verdict.contains("peer=/" + HybridAccessLab.CONC_SRV_ADDR + ":"), verdict);
         assertEquals(0L, ((Number) row.get("bytesLost")).longValue());
         assertEquals(Boolean.TRUE, row.get("ttfbOk"), () -> "small objects failed: " + row);
+        assertEquals(Boolean.TRUE, row.get("setupOk"), () -> "objects failed with 32 clients at once: " + row);
+        assertTrue(row.get("longestStallMs") instanceof Number, () -> "no stall figure: " + row);
         double lteShare = ((Number) row.get("lteShare")).doubleValue();
         assertTrue(lteShare > 0.05 && lteShare < 0.95, "both uplinks should carry the download: " + row);
         assertTrue(Files.readString(out.resolve("results.md")).contains("| equal | hybridproxy |"));

@@ -48,6 +48,11 @@ class KernelPathNetnsE2eTest {
     private static final int REFUSING_PORT = 5003;
     private static final int DENIED_PORT = 5002;
     private static final int WRONG_KEY_LISTENER_PORT = 12400;
+    /**
+     * No stall (Stalls: a 100 ms interval after the first second under 10 % of the mean) this long. Generous against
+     * the emulator's own scheduling on a busy 2-core CI machine; the benchmark's stall series holds the 200 ms bar.
+     */
+    private static final long STALL_LIMIT_MS = 500;
 
     private HybridAccessLab lab;
     private LabProcess concentrator;
@@ -62,9 +67,6 @@ class KernelPathNetnsE2eTest {
                 .rate(Link.DSL, 200).rate(Link.LTE, 100)
                 .uplinkPolicyRouting(false) // the cpe must install its own
                 .build();
-        for (Netns ns : List.of(lab.cpe(), lab.conc())) {
-            ns.sysctl("net.ipv4.tcp_fastopen", "3");
-        }
         configs = Files.createTempDirectory("hybridproxy-e2e");
         Path concentratorConf = write("concentrator.conf", ApplianceConfigs.concentrator("[::]:" + CONCENTRATOR_PORT,
                 "cpe-e2e", "destinations.deny-ports = [\"" + DENIED_PORT + "\"]"));
@@ -114,6 +116,11 @@ class KernelPathNetnsE2eTest {
         assertTrue(dslBytes + lteBytes >= payload, "links carried less than the payload: " + shares);
         assertTrue(dslBytes >= payload / 10, "dsl carried no real share: " + shares);
         assertTrue(lteBytes >= payload / 10, "lte carried no real share: " + shares);
+        // The lab runs with net.ipv4.tcp_fastopen=3, as `check` recommends: on a kernel whose MPTCP fast open
+        // collapses, the download would crawl at about 1 Mb/s with stalls between bursts (docs/decisions.md).
+        assertTrue(down.mbps() >= 0.2 * 300, "download collapsed: " + shares);
+        assertTrue(down.longestStallMs() < STALL_LIMIT_MS, "download stalled for " + down.longestStallMs()
+                + " ms: " + shares);
     }
 
     /**

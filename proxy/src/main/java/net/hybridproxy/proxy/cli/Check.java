@@ -6,6 +6,7 @@ import net.hybridproxy.proxy.config.ConfigLoader;
 import net.hybridproxy.proxy.pm.KernelPathManager;
 import net.hybridproxy.proxy.transport.MptcpSockets;
 import net.hybridproxy.proxy.transport.MptcpUnavailableException;
+import net.hybridproxy.proxy.transport.MptcpFastOpen;
 import net.hybridproxy.proxy.transport.Transport;
 
 import java.io.IOException;
@@ -142,6 +143,7 @@ final class Check {
 
         items.add(read("/proc/sys/net/ipv4/tcp_fastopen").map(Check::fastOpen)
                 .orElse(new Item("tcp_fastopen", Status.WARN, "unknown")));
+        items.add(mptcpFastOpen(MptcpFastOpen.runningRelease().orElse("unknown")));
 
         boolean netAdmin = hasCapability(12);
         items.add(new Item("CAP_NET_ADMIN", netAdmin ? Status.OK : Status.WARN, netAdmin ? "present"
@@ -158,7 +160,7 @@ final class Check {
         return items;
     }
 
-    private static Item fastOpen(String value) {
+    static Item fastOpen(String value) {
         int v;
         try {
             v = Integer.parseInt(value);
@@ -172,18 +174,28 @@ final class Check {
             return new Item("tcp_fastopen", Status.OK, detail);
         }
         return new Item("tcp_fastopen", Status.WARN, detail + ": the Convert message rides in the SYN only with "
-                + "both; run 'sysctl -w net.ipv4.tcp_fastopen=3' (connections still work without)");
+                + "both, on kernels whose MPTCP fast open works (see 'mptcp fast open'); run "
+                + "'sysctl -w net.ipv4.tcp_fastopen=3' (connections still work without)");
+    }
+
+    /** Whether this kernel's MPTCP fast open path is usable; on affected kernels TFO is never set on MPTCP sockets. */
+    static Item mptcpFastOpen(String release) {
+        if (!MptcpFastOpen.atLeast(release, 6, 2)) {
+            return new Item("mptcp fast open", Status.OK, "not in kernel " + release
+                    + " (6.2+); the warm pool (cpe.warm-pool) gives the 0-RTT start");
+        }
+        if (MptcpFastOpen.brokenOn(release)) {
+            return new Item("mptcp fast open", Status.WARN, "kernel " + release + " is affected by the MPTCP fast "
+                    + "open collapse (a TFO-opened MPTCP download drops to about 1 Mb/s; docs/decisions.md), so "
+                    + "hybridproxy never sets TCP Fast Open on MPTCP sockets here, whatever tcp_fastopen says; "
+                    + "0-RTT comes from the warm pool (cpe.warm-pool). Other MPTCP software on this host should "
+                    + "not use fast open either");
+        }
+        return new Item("mptcp fast open", Status.OK, "kernel " + release + ": used when cpe.fast-open is on");
     }
 
     static boolean kernelAtLeast(String release, int major, int minor) {
-        String[] parts = release.split("[.-]");
-        try {
-            int ma = Integer.parseInt(parts[0]);
-            int mi = Integer.parseInt(parts[1]);
-            return ma > major || (ma == major && mi >= minor);
-        } catch (RuntimeException e) {
-            return false;
-        }
+        return MptcpFastOpen.atLeast(release, major, minor);
     }
 
     static boolean hasCapability(int bit) {

@@ -83,10 +83,10 @@ public record AppConfig(
     }
 
     public record Cpe(InetSocketAddress concentrator, List<Listener> listeners, boolean fastOpen,
-                      boolean installCaptureRules, Optional<KeyRef> key, List<Bypass> bypass) {
+                      boolean installCaptureRules, Optional<KeyRef> key, WarmPool warmPool, List<Bypass> bypass) {
         /** The same cpe with other bypass rules: what a reload may change without a restart. */
         public Cpe withBypass(List<Bypass> rules) {
-            return new Cpe(concentrator, listeners, fastOpen, installCaptureRules, key, List.copyOf(rules));
+            return new Cpe(concentrator, listeners, fastOpen, installCaptureRules, key, warmPool, List.copyOf(rules));
         }
     }
 
@@ -112,6 +112,17 @@ public record AppConfig(
             sources = List.copyOf(sources);
             sourceMacs = List.copyOf(sourceMacs);
         }
+    }
+
+    /**
+     * Established MPTCP connections to the concentrator kept ready for new LAN connections (kernel engine): the
+     * Convert request is then the first data on a connection whose handshake, and usually whose second subflow,
+     * is already done.
+     *
+     * @param size    connections kept ready per process (0 disables); each event loop keeps its share
+     * @param maxIdle a ready connection unused this long is closed and replaced
+     */
+    public record WarmPool(int size, Duration maxIdle) {
     }
 
     /** A pre-shared key as configured; the secret is held only in memory. */

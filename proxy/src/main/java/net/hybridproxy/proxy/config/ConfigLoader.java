@@ -351,8 +351,17 @@ public final class ConfigLoader {
             }
         }
         Optional<KeyRef> keyRef = optionalKey(c, at);
+        Config pool = c.getConfig("warm-pool");
+        allowOnly(pool, key(at + "warm-pool"), "size", "max-idle");
+        Duration maxIdle = positiveDuration(pool, at + "warm-pool.", "max-idle");
+        if (maxIdle.compareTo(Duration.ofSeconds(1)) < 0 || maxIdle.compareTo(Duration.ofSeconds(25)) > 0) {
+            // The concentrator closes a connection that has sent nothing for 30 s (first-byte timeout).
+            throw InvalidConfigException.at(key(at + "warm-pool.max-idle"), "must be between 1s and 25s");
+        }
+        AppConfig.WarmPool warmPool = new AppConfig.WarmPool(intInRange(pool, at + "warm-pool.", "size", 0, 32),
+                maxIdle);
         return new Cpe(concentrator, List.copyOf(listeners), c.getBoolean("fast-open"), installCapture, keyRef,
-                bypass(c.getConfigList("bypass"), at));
+                warmPool, bypass(c.getConfigList("bypass"), at));
     }
 
     private static final Pattern MAC = Pattern.compile("[0-9a-f]{2}(:[0-9a-f]{2}){5}");

@@ -20,6 +20,9 @@ public final class SocketConstants {
     public static final int SOL_IP = 0;
     public static final int SOL_IPV6 = 41;
     public static final int SOL_TCP = 6;
+    /** Seconds of idle before the first keepalive probe, and between probes (linux/tcp.h). */
+    public static final int TCP_KEEPIDLE = 4;
+    public static final int TCP_KEEPINTVL = 5;
     public static final int SOL_MPTCP = 284;
     public static final int SOL_NETLINK = 270;
 

@@ -19,6 +19,7 @@ import net.hybridproxy.engine.policy.DestinationPolicy;
 import net.hybridproxy.engine.policy.PortRange;
 import net.hybridproxy.proxy.config.AppConfig;
 import net.hybridproxy.proxy.nativeio.NativeException;
+import net.hybridproxy.proxy.transport.MptcpFastOpen;
 import net.hybridproxy.proxy.transport.NativeSocketOptions;
 import net.hybridproxy.proxy.userspace.UserspaceConcentrator;
 import net.hybridproxy.proxy.userspace.UserspaceSettings;
@@ -94,6 +95,12 @@ public final class ConcentratorRole implements Role {
         ChannelFactory<ServerSocketChannel> mptcp = context.transport().mptcpServer();
         int queue = concentrator.fastOpenQueue();
         if (queue == 0) {
+            return mptcp;
+        }
+        if (!MptcpFastOpen.usableHere()) {
+            // A TFO-opened MPTCP connection collapses on this kernel (docs/decisions.md), whatever the clients do.
+            LOG.log(System.Logger.Level.INFO, "not enabling TCP Fast Open on the MPTCP listeners: kernel "
+                    + MptcpFastOpen.runningRelease().orElse("(unknown)") + " collapses MPTCP fast open connections");
             return mptcp;
         }
         return () -> {

@@ -36,6 +36,7 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
     private final Function<Channel, Bootstrap> multipath;
     private final Optional<CpeKey> key;
     private final Optional<String> pinnedUplink;
+    private final Optional<WarmPool> pool;
 
     /**
      * @param multipath    the bootstrap of the connection to the concentrator, on the client's loop: a kernel MPTCP
@@ -43,15 +44,18 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
      * @param key          the key to prove in the Cookie TLV on every connection (empty: no Cookie TLV)
      * @param pinnedUplink the uplink a bypass rule pinned these connections to (then {@code multipath} opens plain
      *                     TCP on it), or empty
+     * @param pool         ready kernel MPTCP connections to take before opening one (empty: always open one)
      */
     CpeClientHandler(RoleContext context, Listener listener, InetSocketAddress concentrator,
-                     Function<Channel, Bootstrap> multipath, Optional<CpeKey> key, Optional<String> pinnedUplink) {
+                     Function<Channel, Bootstrap> multipath, Optional<CpeKey> key, Optional<String> pinnedUplink,
+                     Optional<WarmPool> pool) {
         this.context = context;
         this.listener = listener;
         this.concentrator = concentrator;
         this.multipath = multipath;
         this.key = key;
         this.pinnedUplink = pinnedUplink;
+        this.pool = pool;
     }
 
     @Override
@@ -78,6 +82,15 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
                 + RoleContext.describe(destination);
         byte[] convert = convertMessage(destination).encode();
 
+        Optional<Channel> ready = pool.flatMap(p -> p.take(client.eventLoop()));
+        if (ready.isPresent()) {
+            Channel outbound = ready.get();
+            WarmPool.prepareForRelay(outbound);
+            outbound.pipeline().replace(WarmPool.ReadyHandler.class, null,
+                    new ConvertReplyHandler(client, context.counters(), label, true));
+            carry(client, outbound, convert, label);
+            return;
+        }
         ChannelFuture connect = multipath.apply(client)
                 .handler(new ConvertReplyHandler(client, context.counters(), label, pinnedUplink.isEmpty()))
                 .connect(concentrator);
@@ -102,13 +115,19 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
                 outbound.close();
                 return;
             }
-            if (NativeSocketOptions.isKernelSocket(outbound)) {
-                context.multipathChannels().add(outbound);
-            }
-            // With TCP_FASTOPEN_CONNECT this first write is what the kernel puts in the SYN.
-            outbound.writeAndFlush(Unpooled.wrappedBuffer(convert), outbound.voidPromise());
-            context.relay(client, outbound, label);
+            carry(client, outbound, convert, label);
         });
+    }
+
+    /** The Convert request first, then the client's bytes: relay the pair. */
+    private void carry(Channel client, Channel outbound, byte[] convert, String label) {
+        if (NativeSocketOptions.isKernelSocket(outbound)) {
+            context.multipathChannels().add(outbound);
+        }
+        // With TCP_FASTOPEN_CONNECT this first write is what the kernel puts in the SYN; on a ready connection
+        // from the warm pool it is the connection's first data.
+        outbound.writeAndFlush(Unpooled.wrappedBuffer(convert), outbound.voidPromise());
+        context.relay(client, outbound, label);
     }
 
     private InetSocketAddress originalDestination(Channel client) throws NativeException {

@@ -14,6 +14,7 @@ import net.hybridproxy.proxy.config.AppConfig.Listener;
 import net.hybridproxy.proxy.config.AppConfig.ListenerMode;
 import net.hybridproxy.proxy.relay.EarlyInbound;
 import net.hybridproxy.proxy.nativeio.NativeException;
+import net.hybridproxy.proxy.transport.MptcpFastOpen;
 import net.hybridproxy.proxy.transport.NativeSocketOptions;
 import net.hybridproxy.proxy.userspace.UserspaceCpe;
 import net.hybridproxy.proxy.userspace.UserspaceSettings;
@@ -32,6 +33,7 @@ public final class CpeRole implements Role {
     private final AppConfig.Cpe cpe;
     private final List<Channel> listeners = new ArrayList<>();
     private Optional<UserspaceCpe> userspace = Optional.empty();
+    private Optional<WarmPool> pool = Optional.empty();
 
     public CpeRole(RoleContext context) {
         this.context = context;
@@ -59,33 +61,41 @@ public final class CpeRole implements Role {
             ChannelFactory<SocketChannel> factory = multipathFactory();
             multipath = client -> context.outboundBootstrap(client, factory);
             cookieKey = key;
+            if (cpe.warmPool().size() > 0) {
+                WarmPool warm = new WarmPool(context, cpe.concentrator(), context.transport().mptcpClient(),
+                        cpe.warmPool());
+                warm.start();
+                pool = Optional.of(warm);
+            }
         }
         boolean pinning = cpe.bypass().stream().anyMatch(b -> b.action() == AppConfig.BypassAction.PROXY);
         List<AppConfig.Uplink> uplinks = context.config().uplinks();
         for (Listener listener : cpe.listeners()) {
-            listen(listener, listener.bind(), multipath, cookieKey, Optional.empty());
+            listen(listener, listener.bind(), multipath, cookieKey, Optional.empty(), pool);
             if (pinning && listener.mode() != ListenerMode.EXPLICIT) {
                 // Connections a bypass rule pins to one uplink: plain TCP from that uplink's address, which its
-                // policy route sends out that uplink only (ConfigLoader checked the engine and the ports).
+                // policy route sends out that uplink only (ConfigLoader checked the engine and the ports). The
+                // warm pool's connections are multipath, so these never take one.
                 for (int i = 0; i < uplinks.size(); i++) {
                     AppConfig.Uplink uplink = uplinks.get(i);
                     listen(listener, listener.pinnedBind(i), client -> context.outboundBootstrap(client,
                                     context.transport().tcpClient()).localAddress(uplink.address(), 0),
-                            cookieKey, Optional.of(uplink.name()));
+                            cookieKey, Optional.of(uplink.name()), Optional.empty());
                 }
             }
         }
     }
 
     private void listen(Listener listener, InetSocketAddress bind, Function<Channel, Bootstrap> outbound,
-                        Optional<CpeKey> cookieKey, Optional<String> pinnedUplink) throws InterruptedException {
+                        Optional<CpeKey> cookieKey, Optional<String> pinnedUplink, Optional<WarmPool> readyConnections)
+            throws InterruptedException {
         Channel channel = context.serverBootstrap(lanListenerFactory(listener))
                 .childHandler(new ChannelInitializer<SocketChannel>() {
                     @Override
                     protected void initChannel(SocketChannel ch) {
                         ch.pipeline().addLast(new EarlyInbound());
                         ch.pipeline().addLast(new CpeClientHandler(context, listener, cpe.concentrator(),
-                                outbound, cookieKey, pinnedUplink));
+                                outbound, cookieKey, pinnedUplink, readyConnections));
                     }
                 })
                 .bind(bind).sync().channel();
@@ -119,6 +129,12 @@ public final class CpeRole implements Role {
         if (!cpe.fastOpen()) {
             return mptcp;
         }
+        if (!MptcpFastOpen.usableHere()) {
+            LOG.log(System.Logger.Level.INFO, "not using TCP Fast Open on MPTCP sockets: kernel "
+                    + MptcpFastOpen.runningRelease().orElse("(unknown)") + " collapses MPTCP fast open connections "
+                    + "(docs/decisions.md); the warm pool gives the 0-RTT start");
+            return mptcp;
+        }
         return () -> {
             SocketChannel channel = mptcp.newChannel();
             NativeSocketOptions.trySetFastOpenConnect(channel);
@@ -134,6 +150,7 @@ public final class CpeRole implements Role {
     @Override
     public void close() {
         listeners.forEach(Channel::close);
+        pool.ifPresent(WarmPool::close);
         userspace.ifPresent(UserspaceCpe::close);
     }
 

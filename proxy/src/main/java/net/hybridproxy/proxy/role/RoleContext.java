@@ -62,9 +62,14 @@ public record RoleContext(AppConfig config, Transport transport, EventLoopGroup 
      * Netty proxy idiom): no locks, no handoff, and both sides' state lives on one loop.
      */
     public Bootstrap outboundBootstrap(Channel inbound, ChannelFactory<? extends SocketChannel> factory) {
+        return outboundBootstrap(inbound.eventLoop(), factory);
+    }
+
+    /** An outbound connection on {@code loop}, configured for relaying like {@link #outboundBootstrap(Channel, ChannelFactory)}. */
+    public Bootstrap outboundBootstrap(io.netty.channel.EventLoop loop, ChannelFactory<? extends SocketChannel> factory) {
         AppConfig.Relay relay = config.relay();
         return new Bootstrap()
-                .group(inbound.eventLoop())
+                .group(loop)
                 .channelFactory(factory)
                 .option(ChannelOption.AUTO_READ, false)
                 .option(ChannelOption.ALLOW_HALF_CLOSURE, true)

@@ -56,6 +56,16 @@ public final class NativeSocketOptions {
         Libc.setsockoptInt(fd, SOL_IP, IP_TRANSPARENT, 1);
     }
 
+    /**
+     * Keepalive probes after {@code idleSeconds} of silence, then every {@code idleSeconds} (SO_KEEPALIVE must be on).
+     * On an MPTCP socket the kernel applies them to every subflow.
+     */
+    public static void setKeepaliveIdle(Channel channel, int idleSeconds) throws NativeException {
+        int fd = fd(channel);
+        Libc.setsockoptInt(fd, SOL_TCP, net.hybridproxy.proxy.nativeio.SocketConstants.TCP_KEEPIDLE, idleSeconds);
+        Libc.setsockoptInt(fd, SOL_TCP, net.hybridproxy.proxy.nativeio.SocketConstants.TCP_KEEPINTVL, idleSeconds);
+    }
+
     /** TCP_FASTOPEN on a listener with the given queue length (Linux 6.2+ for MPTCP listeners). */
     public static void setFastOpenListener(Channel channel, int queueLength) throws NativeException {
         Libc.setsockoptInt(fd(channel), SOL_TCP, TCP_FASTOPEN, queueLength);

@@ -23,12 +23,24 @@ class CheckTest {
     }
 
     @Test
+    void kernelsWithTheMptcpFastOpenCollapseAreNamedAndFastOpenIsNotUsedThere() {
+        Check.Item affected = Check.mptcpFastOpen("6.18.44-fc-v595");
+        assertEquals(Check.Status.WARN, affected.status());
+        assertTrue(affected.detail().contains("never sets TCP Fast Open on MPTCP sockets"), affected.detail());
+        assertEquals(Check.Status.WARN, Check.mptcpFastOpen("6.2.0").status());
+        assertEquals(Check.Status.OK, Check.mptcpFastOpen("5.15.0-91-generic").status());
+        assertTrue(net.hybridproxy.proxy.transport.MptcpFastOpen.brokenOn("6.12.1"));
+        assertTrue(!net.hybridproxy.proxy.transport.MptcpFastOpen.brokenOn("6.1.0"));
+        assertTrue(!net.hybridproxy.proxy.transport.MptcpFastOpen.brokenOn("garbage"));
+    }
+
+    @Test
     void theReportHasOneLinePerItemAndAVerdictMatchingItsFailures() throws Exception {
         ByteArrayOutputStream buffer = new ByteArrayOutputStream();
         int exit = Check.run(Optional.empty(), new PrintStream(buffer, true, StandardCharsets.UTF_8));
         String report = buffer.toString(StandardCharsets.UTF_8);
         for (String item : new String[] {"kernel", "net.mptcp.enabled", "MPTCP sockets", "io_uring", "epoll",
-                "transport (auto)", "rp_filter", "tcp_fastopen", "CAP_NET_ADMIN"}) {
+                "transport (auto)", "rp_filter", "tcp_fastopen", "mptcp fast open", "CAP_NET_ADMIN"}) {
             assertTrue(report.lines().anyMatch(l -> l.matches("\\s+(OK|WARN|FAIL)\\s+" + java.util.regex.Pattern
                     .quote(item) + "\\s.*")), () -> "no line for " + item + " in\n" + report);
         }

@@ -1,0 +1,169 @@
+package net.hybridproxy.loadtest.e2e;
+
+import net.hybridproxy.engine.multipath.crypto.MptcpCrypto;
+import net.hybridproxy.loadtest.lab.ApplianceConfigs;
+import net.hybridproxy.loadtest.lab.ApplianceLauncher;
+import net.hybridproxy.loadtest.lab.ExecResult;
+import net.hybridproxy.loadtest.lab.JavaLauncher;
+import net.hybridproxy.loadtest.lab.Json;
+import net.hybridproxy.loadtest.lab.HybridAccessLab;
+import net.hybridproxy.loadtest.lab.HybridAccessLab.Link;
+import net.hybridproxy.loadtest.lab.LabProcess;
+import net.hybridproxy.loadtest.lab.Pcap;
+import net.hybridproxy.loadtest.lab.Pcap.Segment;
+import net.hybridproxy.loadtest.lab.TrafficResult;
+import net.hybridproxy.loadtest.loadgen.LoadClient;
+import net.hybridproxy.loadtest.loadgen.LoadServer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * 0-RTT for real, on the wire: the cpe's warm pool holds established MPTCP connections to the concentrator, so a new
+ * LAN connection's Convert request is the first data on a connection whose handshake was done long before and whose
+ * LTE subflow has already joined; a 10 kB object then arrives one DSL round trip after the client asked for it. The
+ * lab runs with net.ipv4.tcp_fastopen=3, as `hybridproxy check` recommends.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class WarmPoolNetnsE2eTest {
+    private static final Duration DSL_RTT = Duration.ofMillis(20);
+    private static final int CONCENTRATOR_PORT = 5100;
+    private static final int OBJECTS = 40;
+    private static final int LOAD_PORT = 5201;
+
+    private HybridAccessLab lab;
+    private LabProcess concentrator;
+    private LabProcess cpe;
+    private final List<LabProcess> captures = new ArrayList<>();
+    private Path dir;
+
+    @BeforeAll
+    void startLabWithCapturesAndAppliances() throws Exception {
+        Assumptions.assumeTrue("root".equals(System.getProperty("user.name")),
+                "needs root for network namespaces (runs in CI as root)");
+        Assumptions.assumeTrue(Files.exists(Path.of("/dev/net/tun")), "needs /dev/net/tun for the lab's link emulator");
+        Assumptions.assumeTrue(Files.isExecutable(Path.of("/usr/bin/tcpdump"))
+                || Files.isExecutable(Path.of("/usr/sbin/tcpdump")), "needs tcpdump (Debian package tcpdump)");
+        lab = HybridAccessLab.builder()
+                .rate(Link.DSL, 50).rtt(Link.DSL, DSL_RTT)
+                .rate(Link.LTE, 30).rtt(Link.LTE, Duration.ofMillis(50))
+                .build();
+        dir = Files.createTempDirectory("hybridproxy-warm-pool");
+        for (String uplink : List.of("dsl", "lte")) {
+            // Started before the appliances, so the pooled connections' handshakes are in the capture.
+            captures.add(lab.conc().startLogged("tcpdump-" + uplink, "tcpdump", "-n", "-U", "-s", "256", "-i", uplink,
+                    "-w", dir.resolve(uplink + ".pcap").toString(), "tcp port " + CONCENTRATOR_PORT));
+        }
+        Thread.sleep(500);
+        lab.startTrafficServer(lab.server(), HybridAccessLab.TRAFFIC_PORT);
+        LabProcess loadServer = lab.server().startLogged("loadserver", JavaLauncher.command(
+                JavaLauncher.DEFAULT_JVM_ARGS, LoadServer.class.getName(), "--listen", "0.0.0.0:" + LOAD_PORT)
+                .toArray(String[]::new));
+        loadServer.awaitStdoutLine(l -> l.startsWith("LISTENING"), Duration.ofSeconds(30));
+        Path concentratorConf = Files.writeString(dir.resolve("concentrator.conf"), ApplianceConfigs.concentrator(
+                "[::]:" + CONCENTRATOR_PORT, "cpe-pool", ""));
+        Path cpeConf = Files.writeString(dir.resolve("cpe.conf"), ApplianceConfigs.cpe(
+                HybridAccessLab.SERVICE_ADDR + ":" + CONCENTRATOR_PORT, "cpe-pool", false,
+                List.of(HybridAccessLab.TRAFFIC_PORT, LOAD_PORT)) + "hybridproxy.cpe.warm-pool.size = 4\n");
+        concentrator = ApplianceLauncher.start(lab.conc(), concentratorConf, "concentrator listening");
+        cpe = ApplianceLauncher.start(lab.cpe(), cpeConf, "cpe listener lan");
+    }
+
+    @AfterAll
+    void stopEverything() {
+        if (lab != null) {
+            lab.close();
+        }
+    }
+
+    @Test
+    void theConvertRequestIsTheFirstDataOnAnEstablishedConnectionWithBothSubflowsAndTheObjectTakesOneRtt()
+            throws Exception {
+        // Time for the pool to connect and for the kernel to join the LTE subflow (first keepalive after 1 s).
+        Thread.sleep(2500);
+        // The first new connection after the pool is ready: the one the capture must show.
+        TrafficResult first = lab.runTrafficClient(lab.client(), Duration.ofSeconds(30), "--connect",
+                HybridAccessLab.SERVER_ADDR + ":" + HybridAccessLab.TRAFFIC_PORT, "--down", "10000");
+        assertTrue(first.ok(), () -> first + "\n" + logs());
+        // Then time to first byte the way the benchmark measures it: one load-generator JVM, a new connection per
+        // 10 kB object. A first, unmeasured round warms up the appliances' JIT-compiled paths (and the pool keeps
+        // refilling meanwhile); the measured round fetches one object at a time, after warming its own JVM.
+        ttfb(200, 4);
+        Map<String, Object> ttfb = ttfb(OBJECTS, 1);
+        double medianMs = ((Number) ((Map<?, ?>) ttfb.get("ttfb")).get("p50Ms")).doubleValue();
+        System.out.println("warm pool: 10 kB objects on new connections, time to first byte " + ttfb.get("ttfb")
+                + ", DSL RTT " + DSL_RTT.toMillis() + " ms");
+        captures.forEach(c -> c.stop(Duration.ofSeconds(2)));
+
+        List<Segment> dsl = Pcap.read(dir.resolve("dsl.pcap"));
+        List<Segment> lte = Pcap.read(dir.resolve("lte.pcap"));
+        Segment convert = dsl.stream().filter(s -> s.destinationPort() == CONCENTRATOR_PORT && isConvertRequest(s))
+                .findFirst().orElseThrow(() -> new AssertionError("no Convert request on the DSL capture: "
+                        + dsl.size() + " segments\n" + logs()));
+        Segment syn = dsl.stream().filter(s -> s.flow().equals(convert.flow()) && s.syn() && !s.ack()).findFirst()
+                .orElseThrow(() -> new AssertionError("no SYN of " + convert.flow() + " in the capture"));
+        Segment synAck = dsl.stream().filter(s -> s.flow().equals(convert.reverseFlow()) && s.syn() && s.ack())
+                .findFirst().orElseThrow(() -> new AssertionError("no SYN-ACK of " + convert.flow()));
+        assertTrue(syn.mptcpSubtype().equals(Optional.of(0)), "the pooled connection's SYN has no MP_CAPABLE");
+        assertTrue(syn.payload().length == 0, "data in the SYN: the pool must not depend on TCP Fast Open");
+        double establishedFor = convert.seconds() - synAck.seconds();
+        assertTrue(establishedFor > 2 * DSL_RTT.toMillis() / 1000.0, "the Convert request left only "
+                + establishedFor + " s after the handshake: not a ready connection");
+
+        long concentratorKey = ByteBuffer.wrap(synAck.mptcpOption().orElseThrow(), 4, 8).getLong();
+        int token = MptcpCrypto.token(concentratorKey);
+        Segment joinSyn = lte.stream().filter(s -> s.syn() && !s.ack() && s.mptcpSubtype().equals(Optional.of(1))
+                        && ByteBuffer.wrap(s.mptcpOption().orElseThrow(), 4, 4).getInt() == token).findFirst()
+                .orElseThrow(() -> new AssertionError("no MP_JOIN on LTE for the connection that carried the first"
+                        + " Convert request (token " + Integer.toHexString(token) + ")"));
+        Segment joinSynAck = lte.stream().filter(s -> s.flow().equals(joinSyn.reverseFlow()) && s.syn() && s.ack())
+                .findFirst().orElseThrow(() -> new AssertionError("the LTE join was not answered"));
+        assertTrue(joinSynAck.seconds() < convert.seconds(), "the LTE subflow joined only after the Convert request");
+        System.out.println("warm pool on the wire: " + convert.flow() + " established " + Math.round(establishedFor
+                * 1000) + " ms before its Convert request; LTE subflow " + joinSyn.flow() + " joined "
+                + Math.round((convert.seconds() - joinSynAck.seconds()) * 1000) + " ms before it");
+
+        // The goal is 1.2 DSL round trips (docs/decisions.md has the figures); the test holds a bound a loaded CI
+        // machine meets and that any path needing a second round trip (a handshake to the concentrator, or no
+        // 0-RTT start at all) cannot: 1.5 round trips.
+        assertTrue(medianMs <= 1.5 * DSL_RTT.toMillis(), "first byte after " + medianMs + " ms at the median ("
+                + ttfb.get("ttfb") + "): not a 0-RTT start");
+    }
+
+    private Map<String, Object> ttfb(int count, int concurrency) {
+        List<String> command = JavaLauncher.command(JavaLauncher.DEFAULT_JVM_ARGS, LoadClient.class.getName(), "ttfb",
+                "--connect", HybridAccessLab.SERVER_ADDR + ":" + LOAD_PORT, "--count", String.valueOf(count),
+                "--concurrency", String.valueOf(concurrency), "--size", "10000", "--warmup", "20");
+        ExecResult run = lab.client().tryExec(Duration.ofSeconds(60), command.toArray(String[]::new));
+        String json = run.stdout().lines().filter(l -> l.startsWith("{")).reduce((a, b) -> b)
+                .orElseThrow(() -> new AssertionError("load client printed no result: " + run.describe()));
+        Map<String, Object> result = Json.parseObject(json);
+        assertTrue(Boolean.TRUE.equals(result.get("ok")), () -> json + "\n" + logs());
+        return result;
+    }
+
+    /** RFC 8803 §6.1: version 1, a length in 32-bit words, then the Magic Number 0x2263, from the cpe. */
+    private static boolean isConvertRequest(Segment s) {
+        byte[] p = s.payload();
+        return p.length >= 4 && p[0] == 1 && (p[2] & 0xff) == 0x22 && (p[3] & 0xff) == 0x63;
+    }
+
+    private String logs() {
+        return "--- concentrator ---\n" + (concentrator == null ? "" : concentrator.stdout()) + "\n--- cpe ---\n"
+                + (cpe == null ? "" : cpe.stdout());
+    }
+}

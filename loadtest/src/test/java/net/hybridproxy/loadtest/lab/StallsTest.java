@@ -1,0 +1,44 @@
+package net.hybridproxy.loadtest.lab;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.Arrays;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+class StallsTest {
+    @Test
+    void aSteadyTransferHasNoStall() {
+        long[] steady = new long[50];
+        Arrays.fill(steady, 1000);
+        assertEquals(0, Stalls.longestMs(steady));
+    }
+
+    @Test
+    void consecutiveIntervalsBelowATenthOfTheMeanAfterTheFirstSecondAreOneStall() {
+        long[] buckets = new long[50];
+        Arrays.fill(buckets, 1000);
+        // The collapse pattern: nothing, then a burst of a few per cent of the mean, then nothing again.
+        buckets[20] = 0;
+        buckets[21] = 30;
+        buckets[22] = 0;
+        buckets[30] = 50;
+        assertEquals(300, Stalls.longestMs(buckets));
+    }
+
+    @Test
+    void theFirstSecondAndTheFinalPartialIntervalNeverCount() {
+        long[] buckets = new long[40];
+        Arrays.fill(buckets, 1000);
+        Arrays.fill(buckets, 0, 9, 0);
+        buckets[39] = 1; // the last, partial interval
+        assertEquals(0, Stalls.longestMs(buckets));
+    }
+
+    @Test
+    void intervalsAfterTheLastByteAreNotPartOfTheTransfer() {
+        long[] buckets = new long[40];
+        Arrays.fill(buckets, 0, 20, 1000);
+        assertEquals(0, Stalls.longestMs(buckets));
+    }
+}

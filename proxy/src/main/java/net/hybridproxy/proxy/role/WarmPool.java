@@ -1,0 +1,232 @@
+package net.hybridproxy.proxy.role;
+
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFactory;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.EventLoop;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.channel.socket.SocketChannel;
+import io.netty.util.ReferenceCountUtil;
+import io.netty.util.concurrent.EventExecutor;
+import net.hybridproxy.proxy.config.AppConfig;
+import net.hybridproxy.proxy.nativeio.NativeException;
+import net.hybridproxy.proxy.transport.NativeSocketOptions;
+
+import java.lang.System.Logger.Level;
+import java.net.InetSocketAddress;
+import java.util.ArrayDeque;
+import java.util.IdentityHashMap;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * CPE, kernel engine: established MPTCP connections to the concentrator kept ready, so that a new LAN connection's
+ * RFC 8803 Convert request is the first data on a connection whose handshake is done and whose other subflows have
+ * joined. That is the 0-RTT start TCP Fast Open was meant to give, without the kernel's MPTCP fast open path
+ * (docs/decisions.md).
+ *
+ * <p>Each event loop owns its share of the pool and touches it only on its own thread, and a LAN connection takes a
+ * ready connection from its own loop, so the relay pair never crosses threads. A connection taken is replaced at
+ * once; one unused for {@code max-idle} is closed and replaced, well before the concentrator's first-byte timeout.
+ * A ready connection carries nothing, so the concentrator sees a connection whose first byte comes later: that is
+ * what RFC 8803 §5 allows (the Convert message need not ride in the SYN).
+ */
+final class WarmPool implements AutoCloseable {
+    private static final System.Logger LOG = System.getLogger("hybridproxy.cpe");
+    /**
+     * Keepalive on a ready connection after one second of silence. The concentrator's answer to the probe carries
+     * its first DATA_ACK, which completes the MPTCP handshake on our side (RFC 8684 §3.1: the initiator retransmits
+     * MP_CAPABLE until it sees a DSS); only then does the kernel open the other subflows, so without it a ready
+     * connection would keep one subflow until the first data.
+     */
+    private static final int READY_KEEPALIVE_SECONDS = 1;
+    /** Once a connection carries a relay: the usual TCP keepalive timing (tcp_keepalive_time's default). */
+    private static final int RELAY_KEEPALIVE_SECONDS = 7200;
+    /** After a failed connect, wait before trying again instead of hammering an unreachable concentrator. */
+    private static final long RETRY_MILLIS = 1000;
+
+    private final RoleContext context;
+    private final InetSocketAddress concentrator;
+    private final ChannelFactory<SocketChannel> factory;
+    private final long maxIdleMillis;
+    private final Map<EventLoop, LoopShare> shares = new IdentityHashMap<>();
+
+    WarmPool(RoleContext context, InetSocketAddress concentrator, ChannelFactory<SocketChannel> factory,
+             AppConfig.WarmPool settings) {
+        this.context = context;
+        this.concentrator = concentrator;
+        this.factory = factory;
+        this.maxIdleMillis = settings.maxIdle().toMillis();
+        int loops = 0;
+        for (EventExecutor ignored : context.workerGroup()) {
+            loops++;
+        }
+        int perLoop = Math.max(1, (settings.size() + loops - 1) / loops);
+        for (EventExecutor executor : context.workerGroup()) {
+            EventLoop loop = (EventLoop) executor;
+            shares.put(loop, new LoopShare(loop, perLoop));
+        }
+    }
+
+    void start() {
+        shares.values().forEach(share -> share.loop.execute(share::fill));
+        LOG.log(Level.INFO, "warm pool: " + shares.size() + " x " + shares.values().iterator().next().target
+                + " ready MPTCP connections to " + RoleContext.describe(concentrator) + ", replaced after "
+                + maxIdleMillis / 1000 + " s unused");
+    }
+
+    /** On {@code loop}: a ready connection to the concentrator, now owned by the caller, or empty. */
+    Optional<Channel> take(EventLoop loop) {
+        LoopShare share = shares.get(loop);
+        return share == null ? Optional.empty() : share.take();
+    }
+
+    /** Turns a taken connection back into an ordinary relay connection; its pool handler is replaced by the caller. */
+    static void prepareForRelay(Channel channel) {
+        try {
+            NativeSocketOptions.setKeepaliveIdle(channel, RELAY_KEEPALIVE_SECONDS);
+        } catch (NativeException e) {
+            // Only the probe timing is lost; the relay is unaffected.
+        }
+    }
+
+    @Override
+    public void close() {
+        shares.values().forEach(share -> share.loop.execute(share::drain));
+    }
+
+    /** One event loop's share; every method runs on that loop. */
+    private final class LoopShare {
+        final EventLoop loop;
+        final int target;
+        final ArrayDeque<Channel> ready = new ArrayDeque<>();
+        int connecting;
+        boolean retryScheduled;
+        boolean closed;
+
+        LoopShare(EventLoop loop, int target) {
+            this.loop = loop;
+            this.target = target;
+        }
+
+        void fill() {
+            while (!closed && !retryScheduled && ready.size() + connecting < target) {
+                connectOne();
+            }
+        }
+
+        private void connectOne() {
+            connecting++;
+            ChannelFuture connect = context.outboundBootstrap(loop, factory)
+                    .handler(new ReadyHandler(this))
+                    .connect(concentrator);
+            connect.addListener(done -> {
+                connecting--;
+                Channel channel = connect.channel();
+                if (closed) {
+                    channel.close();
+                    return;
+                }
+                if (!done.isSuccess()) {
+                    LOG.log(Level.DEBUG, () -> "warm pool: cannot reach " + RoleContext.describe(concentrator) + ": "
+                            + (done.cause() == null ? "cancelled" : done.cause().getMessage()));
+                    scheduleRetry();
+                    return;
+                }
+                try {
+                    NativeSocketOptions.setKeepaliveIdle(channel, READY_KEEPALIVE_SECONDS);
+                } catch (NativeException e) {
+                    LOG.log(Level.DEBUG, () -> "warm pool: keepalive timing refused: " + e.getMessage());
+                }
+                ready.addLast(channel);
+                // Notices a concentrator that closes a ready connection (the pool never reads otherwise).
+                channel.read();
+                loop.schedule(() -> retire(channel), maxIdleMillis, TimeUnit.MILLISECONDS);
+            });
+        }
+
+        private void scheduleRetry() {
+            if (retryScheduled) {
+                return;
+            }
+            retryScheduled = true;
+            loop.schedule(() -> {
+                retryScheduled = false;
+                fill();
+            }, RETRY_MILLIS, TimeUnit.MILLISECONDS);
+        }
+
+        Optional<Channel> take() {
+            Channel channel;
+            while ((channel = ready.pollFirst()) != null) {
+                if (channel.isActive()) {
+                    fill();
+                    return Optional.of(channel);
+                }
+                channel.close();
+            }
+            fill();
+            return Optional.empty();
+        }
+
+        void retire(Channel channel) {
+            if (ready.remove(channel)) {
+                channel.close();
+                fill();
+            }
+        }
+
+        void lost(Channel channel) {
+            if (ready.remove(channel)) {
+                channel.close();
+                // The concentrator closed it: it may be restarting, so do not reconnect in a tight loop.
+                scheduleRetry();
+            }
+        }
+
+        void drain() {
+            closed = true;
+            ready.forEach(Channel::close);
+            ready.clear();
+        }
+    }
+
+    /** On a ready connection until it is taken: nothing may arrive before the Convert request is sent. */
+    static final class ReadyHandler extends ChannelInboundHandlerAdapter {
+        private final LoopShare share;
+
+        private ReadyHandler(LoopShare share) {
+            this.share = share;
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            ReferenceCountUtil.release(msg);
+            share.lost(ctx.channel());
+            ctx.close();
+        }
+
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+            if (evt instanceof ChannelInputShutdownEvent) {
+                share.lost(ctx.channel());
+                ctx.close();
+            }
+            ReferenceCountUtil.release(evt);
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            share.lost(ctx.channel());
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            share.lost(ctx.channel());
+            ctx.close();
+        }
+    }
+}
