@@ -82,7 +82,23 @@ public record AppConfig(
 
     public record Concentrator(List<InetSocketAddress> listen, List<String> authorizedCidrs, List<KeyRef> keys,
                                Duration maxClockSkew, int replayCacheSize, DestinationRules destinations,
-                               int fastOpenQueue, List<InetSocketAddress> userspaceListen) {
+                               int fastOpenQueue, List<InetSocketAddress> userspaceListen, Admission admission) {
+    }
+
+    /**
+     * How the concentrator keeps one source or one subscriber from taking service away from the others
+     * (reference.conf, block {@code concentrator}: the deadlines and quotas on connections before and after their
+     * Convert header).
+     *
+     * @param firstByteTimeout          a connection that has sent nothing is closed after this long
+     * @param convertHeaderTimeout      the whole Convert header must arrive within this long of its first byte
+     * @param maxPendingPerSource       connections per source address whose Convert header is not complete
+     * @param maxConnectionsPerSource   connections per source address, pending or relaying
+     * @param maxConnectionsPerKey      relayed connections per authenticated cpe key
+     * @param refusalLogInterval        refusals are logged once per this interval per (reason, source), counted
+     */
+    public record Admission(Duration firstByteTimeout, Duration convertHeaderTimeout, int maxPendingPerSource,
+                            int maxConnectionsPerSource, int maxConnectionsPerKey, Duration refusalLogInterval) {
     }
 
     /**

@@ -350,7 +350,17 @@ public final class ConfigLoader {
         }
         return new Concentrator(List.copyOf(listen), List.copyOf(cidrs), List.copyOf(keys),
                 positiveDuration(c, at, "max-clock-skew"), intInRange(c, at, "replay-cache-size", 16, 16_777_216),
-                rules, intInRange(c, at, "fast-open-queue", 0, 65535), List.copyOf(userspaceListen));
+                rules, intInRange(c, at, "fast-open-queue", 0, 65535), List.copyOf(userspaceListen),
+                admission(c, at));
+    }
+
+    private static AppConfig.Admission admission(Config c, String at) throws InvalidConfigException {
+        return new AppConfig.Admission(positiveDuration(c, at, "first-byte-timeout"),
+                positiveDuration(c, at, "convert-header-timeout"),
+                intInRange(c, at, "max-pending-per-source", 1, 1_000_000),
+                intInRange(c, at, "max-connections-per-source", 1, 10_000_000),
+                intInRange(c, at, "max-connections-per-key", 1, 10_000_000),
+                positiveDuration(c, at, "refusal-log-interval"));
     }
 
     private static AppConfig.Userspace userspace(Config c) throws InvalidConfigException {

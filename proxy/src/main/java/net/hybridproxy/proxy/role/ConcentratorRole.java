@@ -42,10 +42,12 @@ public final class ConcentratorRole implements Role {
     private final AppConfig.Concentrator concentrator;
     private final List<Channel> listeners = new ArrayList<>();
     private Optional<UserspaceConcentrator> userspace = Optional.empty();
+    private final ConcentratorAdmission admission;
 
     public ConcentratorRole(RoleContext context) {
         this.context = context;
         this.concentrator = context.config().concentrator().orElseThrow();
+        this.admission = ConcentratorAdmission.from(concentrator.admission(), LOG);
     }
 
     @Override
@@ -63,7 +65,7 @@ public final class ConcentratorRole implements Role {
                     .childHandler(new ChannelInitializer<SocketChannel>() {
                         @Override
                         protected void initChannel(SocketChannel ch) {
-                            ch.pipeline().addLast(new ConvertServerHandler(context, gate));
+                            ch.pipeline().addLast(new ConvertServerHandler(context, gate, admission));
                         }
                     })
                     .bind(address).sync().channel();
@@ -77,7 +79,7 @@ public final class ConcentratorRole implements Role {
         UserspaceConcentrator engine = new UserspaceConcentrator(UserspaceSettings.from(context.config()),
                 concentrator.keys().stream().map(k -> new CpeKey(k.id(), k.secret())).toList(),
                 gate::sourceAllowed,
-                session -> new ConvertServerHandler(context, gate.forSession(session.keyId())),
+                session -> new ConvertServerHandler(context, gate.forSession(session.keyId()), admission),
                 new WriteBufferWaterMark(relay.writeBufferLowWaterMark(), relay.writeBufferHighWaterMark()),
                 context.userspaceStats());
         userspace = Optional.of(engine);
@@ -174,12 +176,21 @@ public final class ConcentratorRole implements Role {
             ConvertRules.checkClientRequest(request, Set.of());
         }
 
-        AuthResult authenticate(ConvertMessage request, InetSocketAddress destination, long nowEpochMillis) {
+        AuthResult authenticate(ConvertMessage request, InetSocketAddress destination, long nowEpochMillis,
+                                long nowMonotonicNanos) {
             if (sessionKeyId.isPresent()) {
                 return new AuthResult.Accepted(sessionKeyId.get());
             }
-            return verifier.map(v -> v.verify(request.cookieTlv(), destination, nowEpochMillis))
-                    .orElse(new AuthResult.Accepted("source-cidr"));
+            return verifier.map(v -> v.verify(request.cookieTlv(), destination, nowEpochMillis, nowMonotonicNanos))
+                    .orElse(new AuthResult.Accepted(SOURCE_CIDR));
         }
+
+        /** The key whose connection quota this accepted request counts against; none when only the CIDR vouched. */
+        Optional<String> quotaKey(AuthResult.Accepted accepted) {
+            return SOURCE_CIDR.equals(accepted.keyId()) && verifier.isEmpty() && sessionKeyId.isEmpty()
+                    ? Optional.empty() : Optional.of(accepted.keyId());
+        }
+
+        private static final String SOURCE_CIDR = "source-cidr";
     }
 }

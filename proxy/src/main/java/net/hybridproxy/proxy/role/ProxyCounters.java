@@ -27,12 +27,16 @@ public final class ProxyCounters {
     private final LongAdder bytesUpstream = new LongAdder();
     private final LongAdder bytesDownstream = new LongAdder();
     private final Map<ConvertErrorCode, LongAdder> convertErrors = new EnumMap<>(ConvertErrorCode.class);
+    private final Map<AdmissionRefusal, LongAdder> admissionRefusals = new EnumMap<>(AdmissionRefusal.class);
     private volatile LongConsumer setupLatencyNanos = nanos -> { };
 
     public ProxyCounters(int maxConnections) {
         this.maxConnections = maxConnections;
         for (ConvertErrorCode code : ConvertErrorCode.values()) {
             convertErrors.put(code, new LongAdder());
+        }
+        for (AdmissionRefusal reason : AdmissionRefusal.values()) {
+            admissionRefusals.put(reason, new LongAdder());
         }
     }
 
@@ -95,6 +99,15 @@ public final class ProxyCounters {
 
     public void convertError(ConvertErrorCode code) {
         convertErrors.get(code).increment();
+    }
+
+    /** A connection refused or closed by the concentrator's deadlines and fair-share quotas. */
+    public void admissionRefusal(AdmissionRefusal reason) {
+        admissionRefusals.get(reason).increment();
+    }
+
+    public long admissionRefusals(AdmissionRefusal reason) {
+        return admissionRefusals.get(reason).sum();
     }
 
     public int maxConnections() {
