@@ -107,7 +107,7 @@ public final class AdminServer implements AutoCloseable {
      * @throws IllegalArgumentException when the new token is not acceptable for the bound address
      */
     public void updateToken(String token) {
-        settings.set(new AdminSettings(settings.get().bind(), token));
+        settings.set(new AdminSettings(settings.get().bind(), token, settings.get().allowedHosts()));
     }
 
     @Override

@@ -202,7 +202,8 @@ public final class Appliance implements AutoCloseable {
     }
 
     private void startAdmin(AppConfig config) throws InterruptedException {
-        AdminSettings settings = new AdminSettings(config.admin().bind(), config.admin().token());
+        AdminSettings settings = new AdminSettings(config.admin().bind(), config.admin().token(),
+                config.admin().allowedHosts());
         AtomicReference<AdminServer> server = new AtomicReference<>();
         AdminBackend backend = new AdminBackend(registry,
                 config.engine() == AppConfig.Engine.USERSPACE

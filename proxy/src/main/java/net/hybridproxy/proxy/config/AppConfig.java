@@ -45,7 +45,8 @@ public record AppConfig(
      * @param token          empty for none (then {@code bind} is a loopback address; the loader enforces it)
      * @param sampleInterval how often per-subflow kernel state is sampled for metrics and the status page
      */
-    public record Admin(boolean enabled, InetSocketAddress bind, String token, Duration sampleInterval) {
+    public record Admin(boolean enabled, InetSocketAddress bind, String token, Duration sampleInterval,
+                        List<String> allowedHosts) {
         @Override
         public String toString() {
             return "Admin[enabled=" + enabled + ", bind=" + bind + ", token=" + (token.isEmpty() ? "none" : "<redacted>")

@@ -224,7 +224,14 @@ public final class ConfigLoader {
         if (sample.compareTo(Duration.ofMillis(100)) < 0 || sample.compareTo(Duration.ofMinutes(5)) > 0) {
             throw InvalidConfigException.at(key(at + "sample-interval"), "must be between 100ms and 5m");
         }
-        return new AppConfig.Admin(a.getBoolean("enabled"), bind, token, sample);
+        List<String> allowedHosts = a.getStringList("allowed-hosts");
+        for (String host : allowedHosts) {
+            if (!AdminSettings.isHostName(host)) {
+                throw InvalidConfigException.at(key(at + "allowed-hosts"), "'" + host
+                        + "' is not a host name (letters, digits, '-' and '.'; no port)");
+            }
+        }
+        return new AppConfig.Admin(a.getBoolean("enabled"), bind, token, sample, List.copyOf(allowedHosts));
     }
 
     private static Cpe cpe(Config c) throws InvalidConfigException {

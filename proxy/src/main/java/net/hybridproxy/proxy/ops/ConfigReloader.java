@@ -123,7 +123,7 @@ public final class ConfigReloader implements ConfigReload {
     private static AppConfig effective(AppConfig before, AppConfig next, List<String> applied) {
         AppConfig.Admin admin = applied.contains("admin.token")
                 ? new AppConfig.Admin(before.admin().enabled(), before.admin().bind(), next.admin().token(),
-                before.admin().sampleInterval())
+                before.admin().sampleInterval(), before.admin().allowedHosts())
                 : before.admin();
         List<AppConfig.Uplink> uplinkList = applied.contains("uplinks[*].role") ? next.uplinks() : before.uplinks();
         AppConfig.PathManager pm = applied.contains("path-manager limits")
