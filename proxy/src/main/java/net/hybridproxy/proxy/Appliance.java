@@ -25,6 +25,7 @@ import net.hybridproxy.proxy.metrics.UserspaceMetrics;
 import net.hybridproxy.proxy.metrics.UserspaceStats;
 import net.hybridproxy.proxy.metrics.UplinkStats;
 import net.hybridproxy.proxy.ops.ConfigReloader;
+import net.hybridproxy.proxy.ops.FileDescriptorBudget;
 import net.hybridproxy.proxy.ops.ReadinessProbe;
 import net.hybridproxy.proxy.ops.StatusReporter;
 import net.hybridproxy.proxy.ops.UplinkController;
@@ -98,6 +99,16 @@ public final class Appliance implements AutoCloseable {
 
     public Appliance start() throws Exception {
         AppConfig config = this.config.get();
+        java.util.OptionalLong nofile = FileDescriptorBudget.currentLimit();
+        if (nofile.isPresent()) {
+            FileDescriptorBudget.Verdict fds = FileDescriptorBudget.assess(nofile.getAsLong(), config);
+            if (fds.fatal()) {
+                throw new IllegalStateException(fds.message());
+            }
+            if (!fds.message().isEmpty()) {
+                LOG.log(Level.WARNING, fds.message());
+            }
+        }
         // Every role has one MPTCP side (even the sidecar), so the kernel engine must work before anything binds.
         if (config.engine() == AppConfig.Engine.KERNEL) {
             if (!transport.canCarryMptcp()) {
