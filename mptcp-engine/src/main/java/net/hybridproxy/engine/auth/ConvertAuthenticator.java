@@ -194,6 +194,24 @@ public final class ConvertAuthenticator {
             this.windows = Map.copyOf(byKey);
         }
 
+        private Verifier(Verifier previous, Collection<CpeKey> keys, Duration maxClockSkew, int replayCacheCapacity) {
+            this(keys, maxClockSkew, replayCacheCapacity);
+            for (Map.Entry<String, ReplayWindow> kept : previous.windows.entrySet()) {
+                ReplayWindow fresh = windows.get(kept.getKey());
+                if (fresh != null) {
+                    fresh.takeOver(kept.getValue());
+                }
+            }
+        }
+
+        /**
+         * A verifier for a reloaded key set that remembers every nonce this one remembers for the keys both have:
+         * a reload must not reopen the window for a replay of a proof accepted just before it.
+         */
+        public Verifier reconfigured(Collection<CpeKey> keys, Duration maxClockSkew, int replayCacheCapacity) {
+            return new Verifier(this, keys, maxClockSkew, replayCacheCapacity);
+        }
+
         /**
          * Checks the Cookie TLV of a Connect request for {@code destination}, with the wall clock
          * standing in for the monotonic clock (tests and tools that step no clock).
@@ -259,7 +277,8 @@ public final class ConvertAuthenticator {
                 return notAuthorized("proof timestamp " + timestamp + " is more than " + skewMillis
                         + " ms from now (" + nowEpochMillis + ")");
             }
-            return windows.get(keyId).admit(keyId, timestamp, nonce, nowEpochMillis, nowMonotonicNanos);
+            return windows.get(keyId).admit(keyId, timestamp, nonce, nowEpochMillis, nowMonotonicNanos, skewMillis,
+                    capacity);
         }
 
         /** How many nonces are remembered right now, over all keys. */
@@ -293,11 +312,22 @@ public final class ConvertAuthenticator {
         }
 
         /** One key's remembered nonces, oldest accepted first. */
-        private final class ReplayWindow {
+        private static final class ReplayWindow {
             private final Set<Nonce> seen = new HashSet<>();
             private final ArrayDeque<Remembered> byAge = new ArrayDeque<>();
 
-            synchronized AuthResult admit(String keyId, long timestamp, Nonce nonce, long nowWall, long nowMono) {
+            /** Takes over {@code old}'s nonces (a reload); {@code old} is no longer used by anyone. */
+            void takeOver(ReplayWindow old) {
+                synchronized (old) {
+                    synchronized (this) {
+                        seen.addAll(old.seen);
+                        byAge.addAll(old.byAge);
+                    }
+                }
+            }
+
+            synchronized AuthResult admit(String keyId, long timestamp, Nonce nonce, long nowWall, long nowMono,
+                                          long skewMillis, int capacity) {
                 long keepNanos = 2 * skewMillis * 1_000_000L;
                 // Monotonic ages grow in acceptance order, so the head is always the first to go.
                 while (!byAge.isEmpty()) {

@@ -287,6 +287,18 @@ class ConvertAuthenticatorTest {
                 "replayed nonce");
     }
 
+    /** A reload (new key added, the old one kept) must not forget a nonce: the proof is still a replay. */
+    @Test
+    void aReconfiguredVerifierRemembersTheNoncesOfTheKeysItKeeps() {
+        ConvertAuthenticator.Verifier before = new ConvertAuthenticator.Verifier(List.of(KEY), SKEW, 10);
+        Optional<CookieTlv> captured = proof(KEY, DEST, NOW, 1);
+        assertInstanceOf(AuthResult.Accepted.class, before.verify(captured, DEST, NOW));
+
+        ConvertAuthenticator.Verifier after = before.reconfigured(List.of(KEY, OTHER), SKEW, 10);
+        assertRejected(after.verify(captured, DEST, NOW + 1), ConvertErrorCode.NOT_AUTHORIZED, "replayed nonce");
+        assertInstanceOf(AuthResult.Accepted.class, after.verify(proof(OTHER, DEST, NOW, 1), DEST, NOW));
+    }
+
     static Stream<Arguments> malformedCookies() {
         byte[] good = proof(KEY, DEST, NOW, 1).orElseThrow().cookie();
         byte[] version2 = good.clone();

@@ -1,5 +1,7 @@
 package net.hybridproxy.proxy.cli;
 
+import net.hybridproxy.admin.AdminException;
+import net.hybridproxy.admin.ConfigReload;
 import net.hybridproxy.proxy.Appliance;
 import net.hybridproxy.proxy.config.AppConfig;
 import net.hybridproxy.proxy.config.ConfigLoader;
@@ -10,6 +12,7 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * The launcher: {@code run --config FILE}, {@code check [--config FILE]}, {@code demo}. Operator mistakes end with
@@ -65,22 +68,59 @@ public final class Main {
         }
     }
 
+    /**
+     * Runs the role until SIGTERM or SIGINT, which drain it gracefully (not ready, listeners closed, open
+     * connections given {@code shutdown-grace-period}) before closing. SIGHUP reloads the configuration file.
+     */
     private static int runRole(Path configFile, PrintStream err) throws Exception {
         AppConfig config = ConfigLoader.load(configFile);
         Appliance appliance = new Appliance(config, java.util.Optional.of(configFile));
         CountDownLatch stopped = new CountDownLatch(1);
+        AtomicBoolean started = new AtomicBoolean();
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            appliance.close();
-            stopped.countDown();
+            try {
+                if (started.get()) {
+                    appliance.drain();
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } finally {
+                appliance.close();
+                stopped.countDown();
+            }
         }, "hybridproxy-shutdown"));
         try {
             appliance.start();
+            started.set(true);
         } catch (Exception e) {
             appliance.close();
             throw e;
         }
+        onSighup(() -> Thread.ofPlatform().name("hybridproxy-reload").start(() -> {
+            try {
+                ConfigReload.Result result = appliance.reload();
+                System.getLogger("hybridproxy").log(System.Logger.Level.INFO, "configuration reloaded (SIGHUP): "
+                        + "applied " + result.applied() + ", needs restart " + result.needsRestart());
+            } catch (AdminException e) {
+                System.getLogger("hybridproxy").log(System.Logger.Level.WARNING, "reload (SIGHUP) failed, nothing "
+                        + "changed: " + e.getMessage());
+            }
+        }));
         stopped.await();
         return 0;
+    }
+
+    /**
+     * SIGHUP, the daemon convention for "re-read your configuration" (systemd's ExecReload=kill -HUP $MAINPID).
+     * The JDK has no public API for it; sun.misc.Signal (module jdk.unsupported) is the supported way to catch it.
+     */
+    private static void onSighup(Runnable action) {
+        try {
+            sun.misc.Signal.handle(new sun.misc.Signal("HUP"), signal -> action.run());
+        } catch (IllegalArgumentException e) {
+            System.getLogger("hybridproxy").log(System.Logger.Level.WARNING, "SIGHUP unavailable (" + e.getMessage()
+                    + "); reload with POST /api/v1/reload");
+        }
     }
 
     static java.util.Optional<String> option(List<String> args, String name) throws UsageException {

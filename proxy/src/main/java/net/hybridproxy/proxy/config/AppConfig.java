@@ -20,7 +20,8 @@ public record AppConfig(
         Optional<Cpe> cpe,
         Optional<Concentrator> concentrator,
         Optional<Sidecar> sidecar,
-        Userspace userspace) {
+        Userspace userspace,
+        Duration shutdownGracePeriod) {
 
     public enum Role { CPE, CONCENTRATOR, SIDECAR }
 

@@ -139,7 +139,7 @@ public final class ConfigLoader {
                     + userspace.subflowsPerUplink() + " subflows exceeds the 8 subflows a session may have");
         }
         return new AppConfig(role, engine, transport, threads, maxConnections, uplinks, pathManager, relay, admin,
-                cpe, concentrator, sidecar, userspace);
+                cpe, concentrator, sidecar, userspace, positiveDuration(c, "", "shutdown-grace-period"));
     }
 
     private static List<Uplink> uplinks(Config c) throws InvalidConfigException {

@@ -6,7 +6,6 @@ import net.hybridproxy.proxy.config.AppConfig;
 import net.hybridproxy.proxy.config.ConfigLoader;
 import net.hybridproxy.proxy.config.InvalidConfigException;
 
-import java.io.IOException;
 import java.lang.reflect.RecordComponent;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -26,23 +25,45 @@ import java.util.function.Consumer;
  *       place (MP_PRIO on existing subflows), respecting uplinks an operator drained, disabled or backed up;</li>
  *   <li>{@code path-manager.max-subflows} and {@code max-add-addr-accepted}: the kernel limits, which apply to
  *       subflows opened from then on.</li>
+ *   <li>the concentrator's kernel-engine listeners, authorized CIDRs, keys, clock skew, replay cache size and
+ *       destination policy, together, when nothing else in its block changed: new connections see them, existing
+ *       ones go on (see {@code ConcentratorRole.reconfigure});</li>
+ *   <li>{@code shutdown-grace-period}, read when a drain starts.</li>
  * </ul>
- * Every other change (listeners, addresses, keys, policy, relay settings, ...) is reported under
- * {@code needsRestart} and left as it was, so a reload never half-applies a change the running listeners and
- * connections cannot take. An invalid file changes nothing and answers 400 with the loader's message.
+ * Every other change (uplink addresses, the userspace engine, admission quotas, relay settings, ...) is reported
+ * under {@code needsRestart} and left as it was, so a reload never half-applies a change the running listeners and
+ * connections cannot take. An invalid file changes nothing and answers 400 with the loader's message. SIGHUP runs
+ * the same reload.
  */
 public final class ConfigReloader implements ConfigReload {
+    static final String CONCENTRATOR_RELOADABLE =
+            "concentrator (listen, authorized-cidrs, keys, max-clock-skew, replay-cache-size, destinations)";
     private final Optional<Path> file;
     private final AtomicReference<AppConfig> current;
     private final UplinkController uplinks;
     private final Consumer<String> tokenUpdate;
+    private final ConcentratorUpdate concentratorUpdate;
+
+    /** Applies a reloaded concentrator block to the running role. */
+    @FunctionalInterface
+    public interface ConcentratorUpdate {
+        void apply(AppConfig.Concentrator next) throws Exception;
+    }
 
     public ConfigReloader(Optional<Path> file, AtomicReference<AppConfig> current, UplinkController uplinks,
                           Consumer<String> tokenUpdate) {
+        this(file, current, uplinks, tokenUpdate, next -> {
+            throw new IllegalStateException("no concentrator to reconfigure");
+        });
+    }
+
+    public ConfigReloader(Optional<Path> file, AtomicReference<AppConfig> current, UplinkController uplinks,
+                          Consumer<String> tokenUpdate, ConcentratorUpdate concentratorUpdate) {
         this.file = file;
         this.current = current;
         this.uplinks = uplinks;
         this.tokenUpdate = tokenUpdate;
+        this.concentratorUpdate = concentratorUpdate;
     }
 
     @Override
@@ -97,12 +118,28 @@ public final class ConfigReloader implements ConfigReload {
                         needsRestart.add(key + " (other than the limits)");
                     }
                 }
+                case "concentrator" -> {
+                    AppConfig.Concentrator x = before.concentrator().orElseThrow();
+                    AppConfig.Concentrator y = next.concentrator().orElseThrow();
+                    if (x.userspaceListen().equals(y.userspaceListen()) && x.fastOpenQueue() == y.fastOpenQueue()
+                            && x.admission().equals(y.admission())
+                            && (y.userspaceListen().isEmpty() || x.keys().equals(y.keys()))) {
+                        applied.add(CONCENTRATOR_RELOADABLE);
+                    } else {
+                        needsRestart.add(key + " (userspace-listen, or keys with userspace-listen, fast-open-queue, "
+                                + "admission: nothing of the block was applied)");
+                    }
+                }
+                case "shutdownGracePeriod" -> applied.add(key);
                 default -> needsRestart.add(key);
             }
         }
         AppConfig effective = effective(before, next, applied);
         if (!applied.isEmpty()) {
             try {
+                if (applied.contains(CONCENTRATOR_RELOADABLE)) {
+                    concentratorUpdate.apply(next.concentrator().orElseThrow());
+                }
                 if (applied.contains("admin.token")) {
                     tokenUpdate.accept(next.admin().token());
                 }
@@ -110,7 +147,7 @@ public final class ConfigReloader implements ConfigReload {
                         && effective.pathManager().manageEndpoints() && effective.role() == AppConfig.Role.CPE) {
                     uplinks.reconcileEndpoints(effective, uplinks.states());
                 }
-            } catch (IOException | RuntimeException e) {
+            } catch (Exception e) {
                 throw new AdminException(500, "reload failed while applying " + applied + ": " + e.getMessage(), e);
             }
             uplinks.configReloaded(effective);
@@ -133,8 +170,9 @@ public final class ConfigReloader implements ConfigReload {
                 next.pathManager().maxAddAddrAccepted(), before.pathManager().announce())
                 : before.pathManager();
         return new AppConfig(before.role(), before.engine(), before.transport(), before.eventLoopThreads(),
-                before.maxConnections(), uplinkList, pm, before.relay(), admin, before.cpe(), before.concentrator(),
-                before.sidecar(), before.userspace());
+                before.maxConnections(), uplinkList, pm, before.relay(), admin, before.cpe(),
+                applied.contains(CONCENTRATOR_RELOADABLE) ? next.concentrator() : before.concentrator(),
+                before.sidecar(), before.userspace(), next.shutdownGracePeriod());
     }
 
     private static boolean sameExceptRoles(List<AppConfig.Uplink> a, List<AppConfig.Uplink> b) {
