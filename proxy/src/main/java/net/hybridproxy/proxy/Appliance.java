@@ -131,6 +131,14 @@ public final class Appliance implements AutoCloseable {
         bindMetrics(config);
         pathManager = KernelPathManager.prepare(config);
         uplinkController.start();
+        if (config.role() == AppConfig.Role.CPE) {
+            // Whatever this start's configuration says: a blackhole left by a killed run must not outlive it.
+            java.util.List<String> leftovers = CaptureRules.removeLeftovers();
+            if (!leftovers.isEmpty()) {
+                LOG.log(Level.WARNING, "removed capture rules an earlier run left behind (it did not exit cleanly): "
+                        + leftovers);
+            }
+        }
         if (config.cpe().map(AppConfig.Cpe::installCaptureRules).orElse(false)) {
             CaptureRules rules = new CaptureRules(config.cpe().orElseThrow());
             if (!rules.isEmpty()) {

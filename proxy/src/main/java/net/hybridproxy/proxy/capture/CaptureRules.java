@@ -19,6 +19,12 @@ import java.util.List;
  *
  * <p>Everything lives in one table, {@code inet hybridproxy}, so removal is one command and never touches rules
  * that belong to the operator.
+ *
+ * <p>Crash leftovers: a cpe killed with SIGKILL or by the OOM killer cannot remove its rules, and LAN TCP would stay
+ * steered into a listener that no longer exists. The table {@link #install()} creates carries {@link #MARKER} as
+ * its comment, so the next start ({@link #removeLeftovers()}, whatever that start's configuration says) and
+ * {@code hybridproxy cleanup} can tell it from a table an operator created from {@code check}'s printout, which
+ * they leave alone.
  */
 public final class CaptureRules {
     public static final String TABLE = "hybridproxy";
@@ -26,6 +32,9 @@ public final class CaptureRules {
     static final int TPROXY_MARK = 0x4850;
     static final int TPROXY_TABLE = 250;
     static final int TPROXY_RULE_PRIORITY = 9000;
+
+    /** The comment on a table this process installed (and so may remove after a crash). */
+    public static final String MARKER = "installed by the hybridproxy cpe; removed at exit, reconciled at start";
 
     private final List<Listener> listeners;
 
@@ -39,8 +48,15 @@ public final class CaptureRules {
 
     /** The nft script, also printed by {@code check} for operators who manage their own firewall. */
     public String nftScript() {
+        return nftScript(false);
+    }
+
+    private String nftScript(boolean marked) {
         StringBuilder s = new StringBuilder();
         s.append("table inet ").append(TABLE).append(" {\n");
+        if (marked) {
+            s.append("  comment \"").append(MARKER).append("\"\n");
+        }
         s.append("  chain prerouting {\n    type filter hook prerouting priority mangle; policy accept;\n");
         for (Listener l : listeners) {
             if (l.mode() == ListenerMode.TPROXY) {
@@ -71,16 +87,39 @@ public final class CaptureRules {
         return " th dport { " + String.join(", ", l.capturePorts()) + " }";
     }
 
+    /**
+     * Removes what an earlier run of the cpe installed and could not remove (it was killed): the marked table, and
+     * with it the TPROXY fwmark rules and their local route. A table without the marker is the operator's and is
+     * left alone. Returns what was removed, empty when nothing was left.
+     */
+    public static List<String> removeLeftovers() {
+        Command.Result listed = Command.runIgnoringFailure(List.of("nft", "list", "table", "inet", TABLE));
+        if (listed.exitCode() != 0 || !listed.output().contains(MARKER)) {
+            return List.of();
+        }
+        List<String> removed = new ArrayList<>();
+        if (Command.runIgnoringFailure(List.of("nft", "delete", "table", "inet", TABLE)).exitCode() == 0) {
+            removed.add("nft table inet " + TABLE);
+        }
+        for (List<String> c : tproxyRouting(false)) {
+            if (Command.runIgnoringFailure(c).exitCode() == 0) {
+                removed.add(String.join(" ", c.subList(1, c.size())));
+            }
+        }
+        return removed;
+    }
+
     private boolean hasTproxy() {
         return listeners.stream().anyMatch(l -> l.mode() == ListenerMode.TPROXY);
     }
 
     /** The routing commands TPROXY needs, as argument vectors for {@code ip}. */
     List<List<String>> routingCommands(boolean add) {
+        return hasTproxy() ? tproxyRouting(add) : List.of();
+    }
+
+    private static List<List<String>> tproxyRouting(boolean add) {
         List<List<String>> commands = new ArrayList<>();
-        if (!hasTproxy()) {
-            return commands;
-        }
         for (String family : List.of("-4", "-6")) {
             commands.add(List.of("ip", family, "rule", add ? "add" : "del", "fwmark", String.valueOf(TPROXY_MARK),
                     "lookup", String.valueOf(TPROXY_TABLE), "priority", String.valueOf(TPROXY_RULE_PRIORITY)));
@@ -102,7 +141,7 @@ public final class CaptureRules {
     /** Installs the table (replacing an older copy of it) and the TPROXY routing. Needs CAP_NET_ADMIN. */
     public void install() throws Exception {
         remove();
-        Command.run(List.of("nft", "-f", "-"), nftScript());
+        Command.run(List.of("nft", "-f", "-"), nftScript(true));
         for (List<String> c : routingCommands(true)) {
             if (c.contains("rule")) {
                 Command.runIgnoringFailure(withVerb(c, "del")); // keep exactly one copy of the rule

@@ -28,6 +28,9 @@ public final class Main {
                                      changes it implies (endpoints, routes, capture rules)
               demo [--bytes N]       self-contained showcase on this machine: concentrator + cpe + a local
                                      target, MPTCP over two loopback uplinks, and what went over which subflow
+              cleanup [--config FILE]
+                                     remove what a cpe installed and could not remove (killed): its nftables
+                                     table and TPROXY routing; with the cpe's config, its per-uplink routing too
             """;
 
     private Main() {
@@ -50,6 +53,7 @@ public final class Main {
                         () -> new UsageException("run needs --config FILE")), err);
                 case "check" -> Check.run(option(rest, "--config").map(Path::of), out);
                 case "demo" -> Demo.run(option(rest, "--bytes").map(Long::parseLong).orElse(Demo.DEFAULT_BYTES), out);
+                case "cleanup" -> cleanup(option(rest, "--config").map(Path::of), out);
                 default -> throw new UsageException("unknown command '" + args[0] + "'");
             };
         } catch (UsageException e) {
@@ -74,6 +78,9 @@ public final class Main {
      */
     private static int runRole(Path configFile, PrintStream err) throws Exception {
         AppConfig config = ConfigLoader.load(configFile);
+        ConfigHygiene.refuseSampleKeys(config);
+        ConfigHygiene.permissionWarning(configFile, config).ifPresent(warning ->
+                System.getLogger("hybridproxy").log(System.Logger.Level.WARNING, warning));
         Appliance appliance = new Appliance(config, java.util.Optional.of(configFile));
         CountDownLatch stopped = new CountDownLatch(1);
         AtomicBoolean started = new AtomicBoolean();
@@ -121,6 +128,27 @@ public final class Main {
             System.getLogger("hybridproxy").log(System.Logger.Level.WARNING, "SIGHUP unavailable (" + e.getMessage()
                     + "); reload with POST /api/v1/reload");
         }
+    }
+
+    /**
+     * Removes what a cpe installs on the host (the marked nftables table, the TPROXY fwmark rules and their local
+     * route; with {@code --config}, the per-uplink policy routing), for a cpe that was killed and will not start
+     * again soon. Safe to run twice; a table the operator created (no marker) is left alone.
+     */
+    private static int cleanup(java.util.Optional<Path> configFile, PrintStream out) throws Exception {
+        List<String> removed = new java.util.ArrayList<>(net.hybridproxy.proxy.capture.CaptureRules.removeLeftovers());
+        if (configFile.isPresent()) {
+            AppConfig config = ConfigLoader.load(configFile.get());
+            if (config.role() == AppConfig.Role.CPE && config.pathManager().installRoutes()) {
+                net.hybridproxy.proxy.pm.PolicyRouting routing =
+                        net.hybridproxy.proxy.pm.KernelPathManager.policyRouting(config);
+                routing.remove();
+                removed.addAll(routing.describeRemoval());
+            }
+        }
+        out.println(removed.isEmpty() ? "hybridproxy cleanup: nothing left to remove"
+                : "hybridproxy cleanup: removed\n  " + String.join("\n  ", removed));
+        return 0;
     }
 
     static java.util.Optional<String> option(List<String> args, String name) throws UsageException {
