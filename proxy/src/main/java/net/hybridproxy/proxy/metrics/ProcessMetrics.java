@@ -86,6 +86,8 @@ public final class ProcessMetrics implements MeterBinder {
         FunctionCounter.builder("hybridproxy.auth.failures", counters, ProxyCounters::authFailures)
                 .description("Connections refused for failed CPE authentication (source CIDR or key proof)")
                 .register(registry);
+        FunctionCounter.builder("hybridproxy.self.loops.refused", counters, ProxyCounters::selfLoopsRefused)
+                .description("cpe connections refused because they were addressed to the cpe itself").register(registry);
         FunctionCounter.builder("hybridproxy.policy.denials", counters, ProxyCounters::policyDenials)
                 .description("Destinations refused by the destination policy").register(registry);
         FunctionCounter.builder("hybridproxy.mptcp.fallbacks", counters, ProxyCounters::mptcpFallbacks)

@@ -10,6 +10,7 @@ import net.hybridproxy.engine.auth.ConvertAuthenticator;
 import net.hybridproxy.engine.auth.CpeKey;
 import net.hybridproxy.engine.convert.ConvertMessage;
 import net.hybridproxy.proxy.config.AppConfig.Listener;
+import net.hybridproxy.proxy.config.AppConfig.ListenerMode;
 import net.hybridproxy.proxy.nativeio.NativeException;
 import net.hybridproxy.proxy.relay.RelaySession;
 import net.hybridproxy.proxy.transport.NativeSocketOptions;
@@ -35,6 +36,7 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
     private final InetSocketAddress concentrator;
     private final Function<Channel, Bootstrap> multipath;
     private final Optional<CpeKey> key;
+    private final LocalAddresses localAddresses;
 
     /**
      * @param multipath the bootstrap of the connection to the concentrator, on the client's loop: a kernel MPTCP
@@ -42,7 +44,8 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
      * @param key       the key to prove in the Cookie TLV on every connection (empty: no Cookie TLV)
      */
     CpeClientHandler(RoleContext context, Listener listener, InetSocketAddress concentrator,
-                     Function<Channel, Bootstrap> multipath, Optional<CpeKey> key) {
+                     Function<Channel, Bootstrap> multipath, Optional<CpeKey> key, LocalAddresses localAddresses) {
+        this.localAddresses = localAddresses;
         this.context = context;
         this.listener = listener;
         this.concentrator = concentrator;
@@ -71,6 +74,17 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
         }
         String label = listener.name() + " " + RoleContext.describe((InetSocketAddress) client.remoteAddress())
                 + " -> " + RoleContext.describe(destination);
+        // A transparent listener also accepts connections made to it directly (the capture rule skips local
+        // destinations): a client that dialled this host itself, e.g. the WAN address on the listener's port. Sent
+        // on, the concentrator would dial that address, reach this listener from outside, and loop until both
+        // sides are full. This host is served locally or not at all.
+        if (listener.mode() != ListenerMode.EXPLICIT && localAddresses.contains(destination.getAddress())) {
+            context.counters().release();
+            context.counters().selfLoopRefused();
+            LOG.log(Level.DEBUG, () -> label + ": refused, the destination is this cpe itself (self-loop)");
+            RelaySession.reset(client);
+            return;
+        }
         byte[] convert = convertMessage(destination).encode();
 
         ChannelFuture connect = multipath.apply(client)

@@ -31,6 +31,7 @@ public final class CpeRole implements Role {
     private final AppConfig.Cpe cpe;
     private final List<Channel> listeners = new ArrayList<>();
     private Optional<UserspaceCpe> userspace = Optional.empty();
+    private final LocalAddresses localAddresses = new LocalAddresses(java.time.Duration.ofSeconds(2));
 
     public CpeRole(RoleContext context) {
         this.context = context;
@@ -66,7 +67,7 @@ public final class CpeRole implements Role {
                         protected void initChannel(SocketChannel ch) {
                             ch.pipeline().addLast(new EarlyInbound());
                             ch.pipeline().addLast(new CpeClientHandler(context, listener, cpe.concentrator(),
-                                    multipath, cookieKey));
+                                    multipath, cookieKey, localAddresses));
                         }
                     })
                     .bind(listener.bind()).sync().channel();
@@ -116,6 +117,7 @@ public final class CpeRole implements Role {
     public void close() {
         listeners.forEach(Channel::close);
         userspace.ifPresent(UserspaceCpe::close);
+        localAddresses.close();
     }
 
     /** The userspace engine, when it is the one selected. */

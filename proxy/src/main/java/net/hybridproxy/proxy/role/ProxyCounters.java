@@ -24,6 +24,7 @@ public final class ProxyCounters {
     private final LongAdder mptcpFallbacks = new LongAdder();
     private final LongAdder authFailures = new LongAdder();
     private final LongAdder policyDenials = new LongAdder();
+    private final LongAdder selfLoopsRefused = new LongAdder();
     private final LongAdder bytesUpstream = new LongAdder();
     private final LongAdder bytesDownstream = new LongAdder();
     private final Map<ConvertErrorCode, LongAdder> convertErrors = new EnumMap<>(ConvertErrorCode.class);
@@ -95,6 +96,15 @@ public final class ProxyCounters {
 
     public void policyDenial() {
         policyDenials.increment();
+    }
+
+    /** A cpe connection refused because its destination was the cpe itself. */
+    public void selfLoopRefused() {
+        selfLoopsRefused.increment();
+    }
+
+    public long selfLoopsRefused() {
+        return selfLoopsRefused.sum();
     }
 
     public void convertError(ConvertErrorCode code) {
