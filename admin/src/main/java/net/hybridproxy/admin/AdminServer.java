@@ -78,11 +78,7 @@ public final class AdminServer implements AutoCloseable {
                                 return;
                             }
                             ch.closeFuture().addListener(f -> connections.decrementAndGet());
-                            ch.pipeline().addLast(
-                                    new IdleStateHandler(0, 0, IDLE_SECONDS, TimeUnit.SECONDS),
-                                    new HttpServerCodec(4096, 8192, 8192),
-                                    new HttpObjectAggregator(MAX_REQUEST_BYTES),
-                                    new AdminHandler(routes, work));
+                            addHandlers(ch.pipeline(), routes, work);
                             ch.read();
                         }
                     })
@@ -94,6 +90,15 @@ public final class AdminServer implements AutoCloseable {
         LOG.log(System.Logger.Level.INFO, "admin server on http://" + describe(address())
                 + (settings.get().token().isEmpty() ? " (no token: loopback only)" : " (bearer token required)"));
         return this;
+    }
+
+    /** One admin connection's handlers: bounded HTTP decoding, then {@link AdminHandler} (and the fuzz tests). */
+    static void addHandlers(io.netty.channel.ChannelPipeline pipeline, AdminRoutes routes, ExecutorService work) {
+        pipeline.addLast(
+                new IdleStateHandler(0, 0, IDLE_SECONDS, TimeUnit.SECONDS),
+                new HttpServerCodec(4096, 8192, 8192),
+                new HttpObjectAggregator(MAX_REQUEST_BYTES),
+                new AdminHandler(routes, work));
     }
 
     /** The bound address (with the real port when the configured one was 0). */

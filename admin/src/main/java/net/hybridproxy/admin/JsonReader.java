@@ -191,7 +191,12 @@ final class JsonReader {
             }
             digits();
         }
-        return new BigDecimal(text.substring(start, pos));
+        try {
+            return new BigDecimal(text.substring(start, pos));
+        } catch (NumberFormatException e) {
+            // An exponent beyond an int ("1e99999999999"), found by fuzzing: a client error, not a server error.
+            throw error("bad number: " + e.getMessage());
+        }
     }
 
     private void digits() {

@@ -37,4 +37,11 @@ class JsonReaderTest {
                 .name("l").beginArray().value(1).value("x").endArray().endObject().toString();
         assertEquals("{\"s\":\"a\\\"b\\\\c\\n\\u003c/script>\\u0001\",\"n\":null,\"l\":[1,\"x\"]}", json);
     }
+
+    /** Found by AdminFuzzTest: BigDecimal refuses an exponent beyond an int with NumberFormatException. */
+    @org.junit.jupiter.api.Test
+    void aHugeExponentIsMalformedJsonNotAServerError() {
+        org.junit.jupiter.api.Assertions.assertThrows(JsonReader.MalformedJsonException.class,
+                () -> JsonReader.parse("1e" + "9".repeat(400)));
+    }
 }
