@@ -79,9 +79,8 @@ class AttackSuiteNetnsTest {
     private HybridAccessLab lab;
     private LabProcess concentrator;
     private LabProcess cpe;
-    private NetNs clientNs;
     private NetNs cpeNs;
-    private ServerSocket echo;
+    private LabEcho echo;
     private long normalSetupNanos;
     private final ExecutorService threads = Executors.newVirtualThreadPerTaskExecutor();
 
@@ -93,12 +92,9 @@ class AttackSuiteNetnsTest {
                 "needs nft (Debian package nftables)");
         Assumptions.assumeTrue(Files.exists(Path.of("/dev/net/tun")), "needs /dev/net/tun for the lab's link emulator");
         lab = HybridAccessLab.builder().rate(Link.DSL, 100).rate(Link.LTE, 50).uplinkPolicyRouting(false).build();
-        clientNs = NetNs.existing(lab.client().name());
         cpeNs = NetNs.existing(lab.cpe().name());
         lab.cpe().ip("addr", "add", ATTACKER + "/32", "dev", "dsl");
-        echo = NetNs.existing(lab.server().name()).call(() ->
-                new ServerSocket(ECHO_PORT, 500, InetAddress.ofLiteral(HybridAccessLab.SERVER_ADDR)));
-        Thread.ofVirtual().start(this::echoLoop);
+        echo = new LabEcho(lab, ECHO_PORT);
 
         Path configs = Files.createTempDirectory("hybridproxy-attacks");
         String concentratorConf = ApplianceConfigs.concentrator("[::]:" + CONCENTRATOR_PORT, "cpe-e2e", """
@@ -117,12 +113,12 @@ class AttackSuiteNetnsTest {
                 "cpe listener lan");
         try {
             for (int i = 0; i < 5; i++) {
-                setupNanos(); // warm up: JIT, ARP, the first MPTCP handshakes
+                echo.setupNanos(); // warm up: JIT, ARP, the first MPTCP handshakes
             }
         } catch (IOException e) {
             throw new AssertionError("the legitimate client does not work: " + e + "\n" + logs(), e);
         }
-        normalSetupNanos = medianSetup();
+        normalSetupNanos = echo.medianSetupNanos();
         System.out.printf("attack suite: normal setup %.1f ms%n", normalSetupNanos / 1e6);
     }
 
@@ -139,7 +135,7 @@ class AttackSuiteNetnsTest {
 
     @BeforeEach
     void legitimateTrafficWorks() throws Exception {
-        verifiedTransfer();
+        echo.verifiedTransfer(256 * 1024);
     }
 
     /** Verified attack 1: Info-only Convert messages leaked a slot each, for good. */
@@ -227,7 +223,7 @@ class AttackSuiteNetnsTest {
         NetNs concNs = NetNs.existing(lab.conc().name());
         underAttack("self-loop", 1, stop -> {
             while (!stop.get()) {
-                knock(clientSocketUnconnected(), HybridAccessLab.CPE_LAN_ADDR);
+                knock(echo.unconnected(), HybridAccessLab.CPE_LAN_ADDR);
                 knock(concNs.call(() -> {
                     Socket socket = new Socket();
                     socket.bind(new InetSocketAddress(HybridAccessLab.CONC_DSL_ADDR, 0));
@@ -265,8 +261,7 @@ class AttackSuiteNetnsTest {
     void policyGapsToTheConcentratorItself() throws Exception {
         for (String self : List.of(HybridAccessLab.CONC_SRV_ADDR, HybridAccessLab.SERVICE_ADDR)) {
             for (int port : List.of(22, 9100)) {
-                try (Socket s = clientSocketUnconnected()) {
-                    s.connect(new InetSocketAddress(self, port), 5_000);
+                try (Socket s = echo.connect(self, port)) {
                     s.setSoTimeout(5_000);
                     s.getOutputStream().write(1);
                     int got;
@@ -319,10 +314,10 @@ class AttackSuiteNetnsTest {
         }
         try {
             Thread.sleep(500); // let the attack build up
-            long underAttack = medianSetup();
-            verifiedTransfer();
+            long underAttack = echo.medianSetupNanos();
+            echo.verifiedTransfer(256 * 1024);
             Thread.sleep(Math.max(0, 2_500 - underAttack / 1_000_000 * 7));
-            long later = medianSetup();
+            long later = echo.medianSetupNanos();
             System.out.printf("attack suite: %s: setup %.1f / %.1f ms (normal %.1f ms)%n", name, underAttack / 1e6,
                     later / 1e6, normalSetupNanos / 1e6);
             long bound = 2 * Math.max(normalSetupNanos, 10_000_000L);
@@ -337,78 +332,6 @@ class AttackSuiteNetnsTest {
                     throw new AssertionError(name + ": the attacker failed: " + e.getCause() + "\n" + logs(),
                             e.getCause());
                 }
-            }
-        }
-    }
-
-    /** Median of 7 setups: connect through the cpe until the first echoed byte is back. */
-    private long medianSetup() throws Exception {
-        long[] setups = new long[7];
-        for (int i = 0; i < setups.length; i++) {
-            setups[i] = setupNanos();
-        }
-        Arrays.sort(setups);
-        return setups[setups.length / 2];
-    }
-
-    private long setupNanos() throws Exception {
-        long start = System.nanoTime();
-        try (Socket s = clientSocket()) {
-            s.getOutputStream().write(42);
-            if (s.getInputStream().read() != 42) {
-                throw new IOException("no echo");
-            }
-            return System.nanoTime() - start;
-        }
-    }
-
-    private void verifiedTransfer() throws Exception {
-        byte[] payload = new byte[256 * 1024];
-        RANDOM.nextBytes(payload);
-        try (Socket s = clientSocket()) {
-            Future<?> writer = threads.submit(() -> {
-                s.getOutputStream().write(payload);
-                s.shutdownOutput();
-                return null;
-            });
-            byte[] back = s.getInputStream().readAllBytes();
-            writer.get(30, TimeUnit.SECONDS);
-            assertTrue(Arrays.equals(payload, back), "echo differs: " + back.length + " bytes back\n" + logs());
-        }
-    }
-
-    /**
-     * A socket of the client namespace. Bound inside it: a Java socket gets its file descriptor, and with it its
-     * namespace, only when first bound or connected.
-     */
-    private Socket clientSocketUnconnected() throws Exception {
-        return clientNs.call(() -> {
-            Socket socket = new Socket();
-            socket.bind(new InetSocketAddress(HybridAccessLab.CLIENT_ADDR, 0));
-            return socket;
-        });
-    }
-
-    private Socket clientSocket() throws Exception {
-        Socket s = clientSocketUnconnected();
-        s.connect(new InetSocketAddress(HybridAccessLab.SERVER_ADDR, ECHO_PORT), 5_000);
-        s.setSoTimeout(30_000);
-        return s;
-    }
-
-    private void echoLoop() {
-        while (!echo.isClosed()) {
-            try {
-                Socket s = echo.accept();
-                Thread.ofVirtual().start(() -> {
-                    try (s) {
-                        s.getInputStream().transferTo(s.getOutputStream());
-                    } catch (IOException ignored) {
-                        // the client reset
-                    }
-                });
-            } catch (IOException e) {
-                return;
             }
         }
     }

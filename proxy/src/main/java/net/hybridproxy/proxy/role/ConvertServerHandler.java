@@ -65,6 +65,8 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
     /** This connection holds one of max-connections' slots, not yet handed to a relay. */
     private boolean slotHeld;
     private boolean headerStarted;
+    /** Admitted: the connection to the destination is being opened; early data waits in {@link #pending}. */
+    private boolean connecting;
     private ScheduledFuture<?> deadline;
     private Optional<Quota<Object>.Permit> pendingPermit = Optional.empty();
     private InetAddress source;
@@ -151,8 +153,20 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
-        if (!(msg instanceof ByteBuf buf) || decided) {
+        if (!(msg instanceof ByteBuf buf)) {
             ReferenceCountUtil.release(msg);
+            return;
+        }
+        if (decided) {
+            // One read can deliver several buffers: those after the one that completed the header are the client's
+            // early data, to be replayed to the server with the rest once connected (they were once dropped here,
+            // which lost bytes mid-stream). A refused connection keeps nothing. Bounded: no read is requested again
+            // until the relay takes over.
+            if (connecting && pending != null) {
+                append(ctx, buf);
+            } else {
+                buf.release();
+            }
             return;
         }
         if (!headerStarted && buf.isReadable()) {
@@ -164,15 +178,7 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
                     () -> headerTimedOut(ctx, AdmissionRefusal.HEADER_TIMEOUT),
                     admission.settings().convertHeaderTimeout().toNanos(), TimeUnit.NANOSECONDS);
         }
-        if (pending == null) {
-            pending = buf;
-        } else {
-            ByteBuf joined = ctx.alloc().buffer(pending.readableBytes() + buf.readableBytes());
-            joined.writeBytes(pending).writeBytes(buf);
-            pending.release();
-            buf.release();
-            pending = joined;
-        }
+        append(ctx, buf);
         DecodeResult result;
         try {
             result = ConvertDecoder.decode(pending.nioBuffer());
@@ -194,6 +200,18 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
                 pending.skipBytes(decoded.consumedBytes());
                 admit(ctx, decoded.message());
             }
+        }
+    }
+
+    private void append(ChannelHandlerContext ctx, ByteBuf buf) {
+        if (pending == null) {
+            pending = buf;
+        } else {
+            ByteBuf joined = ctx.alloc().buffer(pending.readableBytes() + buf.readableBytes());
+            joined.writeBytes(pending).writeBytes(buf);
+            pending.release();
+            buf.release();
+            pending = joined;
         }
     }
 
@@ -248,6 +266,7 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
         String label = RoleContext.describe((InetSocketAddress) client.remoteAddress()) + " -> "
                 + RoleContext.describe(destination)
                 + (auth instanceof AuthResult.Accepted accepted ? " [" + accepted.keyId() + "]" : "");
+        connecting = true;
         ChannelFuture connectFuture = context.outboundBootstrap(client, context.transport().tcpClient())
                 .handler(new ChannelInboundHandlerAdapter())
                 .connect(destination);
@@ -272,6 +291,7 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
 
     private void connected(ChannelHandlerContext ctx, Future<?> f, Channel server, String label) {
         Channel client = ctx.channel();
+        connecting = false;
         if (!f.isSuccess()) {
             ConvertErrorCode code = codeFor(f.cause());
             refuse(ctx, code, "destination failed",

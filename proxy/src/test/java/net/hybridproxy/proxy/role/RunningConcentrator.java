@@ -194,6 +194,22 @@ final class RunningConcentrator implements AutoCloseable {
         }
     }
 
+    /**
+     * Keeps every event loop busy for {@code millis}, so that what clients send meanwhile (data and FIN) is all
+     * waiting in the kernel when the concentrator first reads.
+     */
+    void stallEventLoops(long millis) {
+        for (io.netty.util.concurrent.EventExecutor loop : group) {
+            loop.execute(() -> {
+                try {
+                    Thread.sleep(millis);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+        }
+    }
+
     /** Waits until no connection holds a slot (the relays of closed connections end asynchronously). */
     void awaitIdle() throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
