@@ -23,8 +23,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * The concentrator's admission control against the attacks that were verified against a running concentrator
  * (the Info-only slot leak, slowloris) and against one source or one subscriber taking more than its share. Each
- * attack runs while a legitimate cpe from another source keeps passing byte-exact echoes, with a setup time within
- * twice its unloaded one. Nothing here passes by raising max-connections: it stays at 20, below the attack.
+ * attack runs while a legitimate cpe from another source keeps passing byte-exact echoes (its setup time under
+ * attack is measured in the namespace lab, AttackSuiteNetnsTest). Nothing here passes by raising max-connections:
+ * it stays at 20, below the attack.
  */
 class ConcentratorAdmissionTest {
     /** The Info-only Convert message of the verified attack: version 1, 2 words, magic, Info TLV. */
@@ -61,7 +62,6 @@ class ConcentratorAdmissionTest {
     void slowlorisHeadersAreClosedAtTheirDeadlineAndCappedPerSource() throws Exception {
         try (RunningConcentrator c = new RunningConcentrator(MAX_CONNECTIONS,
                 "concentrator { convert-header-timeout = 1s, max-pending-per-source = 8 }")) {
-            long normal = medianSetup(c);
             List<Socket> attack = new ArrayList<>();
             try {
                 long started = System.nanoTime();
@@ -70,9 +70,9 @@ class ConcentratorAdmissionTest {
                     s.getOutputStream().write(0x01);
                     attack.add(s);
                 }
-                // While the attack holds its pending connections, the legitimate cpe is unaffected.
-                long underAttack = medianSetup(c);
-                assertWithinTwice(normal, underAttack);
+                // While the attack holds its pending connections, the legitimate cpe is served (its setup time under
+                // attack is measured in the namespace lab's AttackSuiteNetnsTest, not in a unit test).
+                medianSetup(c);
                 // Those beyond the source's pending quota were refused at once, with Resource Exceeded.
                 int refused = 0;
                 int closedAtDeadline = 0;
@@ -132,7 +132,6 @@ class ConcentratorAdmissionTest {
     void oneKeyAtItsQuotaLeavesOtherKeysUnaffected() throws Exception {
         try (RunningConcentrator c = new RunningConcentrator(MAX_CONNECTIONS,
                 "concentrator.max-connections-per-key = 3")) {
-            long normal = medianSetup(c);
             List<Socket> held = new ArrayList<>();
             try {
                 for (int i = 0; i < 3; i++) {
@@ -143,8 +142,7 @@ class ConcentratorAdmissionTest {
                     assertEquals(Optional.of(ConvertErrorCode.RESOURCE_EXCEEDED), errorOrClose(fourth.getInputStream()));
                 }
                 assertEquals(1, c.counters.admissionRefusals(AdmissionRefusal.CONNECTIONS_PER_KEY));
-                long other = medianSetup(c); // cpe-b
-                assertWithinTwice(normal, other);
+                medianSetup(c); // cpe-b is served
                 held.removeFirst().close();
                 awaitTrue(() -> tryEcho(c, RunningConcentrator.KEY_A), "cpe-a gets its quota back");
             } finally {
@@ -288,16 +286,6 @@ class ConcentratorAdmissionTest {
         }
         Arrays.sort(setups);
         return setups[setups.length / 2];
-    }
-
-    /**
-     * Setup under attack within twice the normal one. Loopback setups take about a millisecond, below the
-     * scheduling noise of a shared two-core machine, so "normal" is taken as at least 10 ms.
-     */
-    static void assertWithinTwice(long normalNanos, long underAttackNanos) {
-        long bound = 2 * Math.max(normalNanos, 10_000_000L);
-        assertTrue(underAttackNanos <= bound, "setup " + underAttackNanos / 1e6 + " ms under attack, normal "
-                + normalNanos / 1e6 + " ms");
     }
 
 }
