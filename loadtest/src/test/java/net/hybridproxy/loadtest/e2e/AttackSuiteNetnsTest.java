@@ -300,8 +300,9 @@ class AttackSuiteNetnsTest {
     }
 
     /**
-     * Runs {@code attack} on {@code parallelism} threads for 3 s; meanwhile the legitimate client's setup time
-     * stays within twice the normal one and a transfer is verified. The attack must have run the whole time.
+     * Runs {@code attack} on {@code parallelism} threads for about 3 s; meanwhile the legitimate client's median
+     * setup time stays within twice the normal one and a transfer is verified. The attack must have run the whole
+     * time (an attacker thread that failed fails the test).
      */
     private void underAttack(String name, int parallelism, Attack attack) throws Exception {
         AtomicBoolean stop = new AtomicBoolean();
@@ -314,15 +315,22 @@ class AttackSuiteNetnsTest {
         }
         try {
             Thread.sleep(500); // let the attack build up
-            long underAttack = echo.medianSetupNanos();
-            echo.verifiedTransfer(256 * 1024);
-            Thread.sleep(Math.max(0, 2_500 - underAttack / 1_000_000 * 7));
-            long later = echo.medianSetupNanos();
-            System.out.printf("attack suite: %s: setup %.1f / %.1f ms (normal %.1f ms)%n", name, underAttack / 1e6,
-                    later / 1e6, normalSetupNanos / 1e6);
+            // 21 new connections spread over the attack's 3 s; their median is compared with the unloaded median.
+            long[] setups = new long[21];
+            for (int i = 0; i < setups.length; i++) {
+                setups[i] = echo.setupNanos();
+                if (i == 10) {
+                    echo.verifiedTransfer(256 * 1024);
+                }
+                Thread.sleep(100);
+            }
+            Arrays.sort(setups);
+            long median = setups[setups.length / 2];
+            System.out.printf("attack suite: %s: setup median %.1f ms, max %.1f ms (normal %.1f ms)%n", name,
+                    median / 1e6, setups[setups.length - 1] / 1e6, normalSetupNanos / 1e6);
             long bound = 2 * Math.max(normalSetupNanos, 10_000_000L);
-            assertTrue(underAttack <= bound && later <= bound, name + ": setup " + underAttack / 1e6 + " and "
-                    + later / 1e6 + " ms, normal " + normalSetupNanos / 1e6 + " ms\n" + logs());
+            assertTrue(median <= bound, name + ": setup median " + median / 1e6 + " ms under attack, normal "
+                    + normalSetupNanos / 1e6 + " ms\n" + logs());
         } finally {
             stop.set(true);
             for (Future<?> a : attackers) {
