@@ -68,7 +68,9 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
         String path = new QueryStringDecoder(request.uri()).path();
         AdminRoutes.Request req = new AdminRoutes.Request(request.method().name(), path,
                 request.headers().get(HttpHeaderNames.AUTHORIZATION),
-                request.content().toString(StandardCharsets.UTF_8));
+                request.content().toString(StandardCharsets.UTF_8),
+                request.headers().get(HttpHeaderNames.HOST), request.headers().get(HttpHeaderNames.ORIGIN),
+                request.headers().contains(AdminRoutes.CSRF_HEADER));
         AdminRoutes.Routed routed = routes.route(req);
         if (!routed.blocking()) {
             respond(ctx, routed.action().get(), keepAlive);

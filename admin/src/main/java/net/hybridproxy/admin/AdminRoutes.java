@@ -28,6 +28,14 @@ import java.util.regex.Pattern;
  *
  * Unknown path: 404. Known path, wrong method: 405 with {@code Allow}. Missing or wrong token: 401. A POST body
  * that is not a JSON object of known fields: 400. Busy work queue: 503.
+ *
+ * <p>Browsers: a web page the operator happens to visit must neither act nor read. Everything but the health
+ * probes is refused (403) when it carries an {@code Origin} other than the server's own (a cross-site request), and,
+ * without a token, when its {@code Host} is a name other than {@code localhost} or one of
+ * {@code admin.allowed-hosts} (DNS rebinding: a name the attacker controls, resolved to 127.0.0.1). Every POST must
+ * carry a header a page cannot send without a CORS preflight, which this server never grants: the bearer token's
+ * {@code Authorization}, or {@value #CSRF_HEADER} (any value) when no token is set. A form or a simple
+ * {@code fetch} therefore cannot drain an uplink.
  */
 final class AdminRoutes {
     private static final System.Logger LOG = System.getLogger("hybridproxy.admin");
@@ -37,7 +45,20 @@ final class AdminRoutes {
     /** What {@code PrometheusMeterRegistry.scrape()} renders: the text exposition format 0.0.4. */
     static final String PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8";
 
-    record Request(String method, String path, String authorization, String body) {
+    /** The header that marks a POST as not sent by a web page (a "non-simple" header needs a CORS preflight). */
+    static final String CSRF_HEADER = "X-Hybridproxy-Admin";
+
+    /**
+     * @param host         the Host header, null when absent
+     * @param origin       the Origin header, null when absent
+     * @param csrfHeader   whether {@link #CSRF_HEADER} was sent
+     */
+    record Request(String method, String path, String authorization, String body, String host, String origin,
+                   boolean csrfHeader) {
+        /** A request from a non-browser client on loopback (tests). */
+        Request(String method, String path, String authorization, String body) {
+            this(method, path, authorization, body, "127.0.0.1", null, true);
+        }
     }
 
     record Response(int status, String contentType, String body, Map<String, String> headers) {
@@ -112,6 +133,12 @@ final class AdminRoutes {
             String allow = String.join(", ", allowed);
             return Routed.now(new Response(405, JSON, StatusJson.message("error", request.method() + " is not "
                     + "allowed on " + truncate(path) + "; use " + allow), Map.of("Allow", allow)));
+        }
+        if (!path.startsWith("/health/")) {
+            String refusal = browserRefusal(request);
+            if (refusal != null) {
+                return Routed.now(Response.error(403, refusal));
+            }
         }
         if (route.needsToken() && !authorized(request.authorization())) {
             return Routed.now(new Response(401, JSON, StatusJson.message("error",
@@ -193,6 +220,62 @@ final class AdminRoutes {
         byte[] offered = authorization.substring(7).trim().getBytes(StandardCharsets.UTF_8);
         // Constant-time: the comparison must not tell an attacker how many leading bytes were right.
         return MessageDigest.isEqual(offered, token.getBytes(StandardCharsets.UTF_8));
+    }
+
+    /** Null when a browser could not have been made to send {@code request} by another site, else why. */
+    private String browserRefusal(Request request) {
+        String host = request.host();
+        if (host == null || host.isBlank()) {
+            return "a Host header is required";
+        }
+        if (request.origin() != null && !sameOrigin(request.origin(), host)) {
+            return "cross-origin request refused (Origin " + truncate(request.origin()) + ", Host " + truncate(host)
+                    + ")";
+        }
+        AdminSettings current = settings.get();
+        if (current.token().isEmpty() && !trustedHost(hostName(host), current.allowedHosts())) {
+            return "Host " + truncate(host) + " is not an address, localhost or one of admin.allowed-hosts "
+                    + "(refused against DNS rebinding)";
+        }
+        if (request.method().equals("POST") && request.authorization() == null && !request.csrfHeader()) {
+            return "a POST needs the Authorization header or " + CSRF_HEADER + ": 1 (refused against cross-site "
+                    + "requests)";
+        }
+        return null;
+    }
+
+    private static boolean sameOrigin(String origin, String host) {
+        String prefix = "http://";
+        return origin.regionMatches(true, 0, prefix, 0, prefix.length())
+                && origin.substring(prefix.length()).equalsIgnoreCase(host.strip());
+    }
+
+    /** The name or address in a Host header, without its port and brackets. */
+    static String hostName(String host) {
+        String h = host.strip();
+        if (h.startsWith("[")) {
+            int end = h.indexOf(']');
+            return end < 0 ? h : h.substring(1, end);
+        }
+        int colon = h.indexOf(':');
+        return colon >= 0 && colon == h.lastIndexOf(':') ? h.substring(0, colon) : h;
+    }
+
+    private static final Pattern DOTTED_QUAD = Pattern.compile("\\d{1,3}(\\.\\d{1,3}){3}");
+
+    static boolean trustedHost(String name, List<String> allowedHosts) {
+        if (name.equalsIgnoreCase("localhost") || allowedHosts.stream().anyMatch(name::equalsIgnoreCase)) {
+            return true;
+        }
+        if (name.indexOf(':') >= 0 || DOTTED_QUAD.matcher(name).matches()) {
+            try {
+                java.net.InetAddress.ofLiteral(name); // a literal, never a DNS lookup
+                return true;
+            } catch (IllegalArgumentException e) {
+                return false;
+            }
+        }
+        return false;
     }
 
     /** Request text echoed in answers is cut short, so a huge path cannot make a huge error. */

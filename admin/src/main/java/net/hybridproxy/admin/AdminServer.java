@@ -83,11 +83,7 @@ public final class AdminServer implements AutoCloseable {
                                 return;
                             }
                             ch.closeFuture().addListener(f -> connections.decrementAndGet());
-                            ch.pipeline().addLast(
-                                    new IdleStateHandler(0, 0, IDLE_SECONDS, TimeUnit.SECONDS),
-                                    new HttpServerCodec(4096, 8192, 8192),
-                                    new HttpObjectAggregator(MAX_REQUEST_BYTES),
-                                    new AdminHandler(routes, work));
+                            addHandlers(ch.pipeline(), routes, work);
                             ch.read();
                         }
                     })
@@ -115,6 +111,15 @@ public final class AdminServer implements AutoCloseable {
         }
     }
 
+    /** One admin connection's handlers: bounded HTTP decoding, then {@link AdminHandler} (and the fuzz tests). */
+    static void addHandlers(io.netty.channel.ChannelPipeline pipeline, AdminRoutes routes, ExecutorService work) {
+        pipeline.addLast(
+                new IdleStateHandler(0, 0, IDLE_SECONDS, TimeUnit.SECONDS),
+                new HttpServerCodec(4096, 8192, 8192),
+                new HttpObjectAggregator(MAX_REQUEST_BYTES),
+                new AdminHandler(routes, work));
+    }
+
     /** The bound address (with the real port when the configured one was 0). */
     public InetSocketAddress address() {
         return (InetSocketAddress) listener.localAddress();
@@ -126,7 +131,7 @@ public final class AdminServer implements AutoCloseable {
      * @throws IllegalArgumentException when the new token is not acceptable for the bound address
      */
     public void updateToken(String token) {
-        settings.set(new AdminSettings(settings.get().bind(), token));
+        settings.set(new AdminSettings(settings.get().bind(), token, settings.get().allowedHosts()));
     }
 
     @Override

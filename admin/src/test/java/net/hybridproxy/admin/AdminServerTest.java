@@ -38,6 +38,10 @@ class AdminServerTest {
     private AdminServer server;
 
     private AdminServer start(String token) throws Exception {
+        return start(token, List.of());
+    }
+
+    private AdminServer start(String token, List<String> allowedHosts) throws Exception {
         registry.counter("hybridproxy.test.events").increment(3);
         AdminBackend backend = new AdminBackend(registry,
                 () -> new ApplianceStatus("cpe", "kernel", "epoll", 5, 1_000, List.of(
@@ -53,7 +57,8 @@ class AdminServerTest {
                     return "done";
                 },
                 () -> new ConfigReload.Result(List.of("admin.token"), List.of("relay.idle-timeout")));
-        server = new AdminServer(new AdminSettings(new InetSocketAddress("127.0.0.1", 0), token), backend).start();
+        server = new AdminServer(new AdminSettings(new InetSocketAddress("127.0.0.1", 0), token, allowedHosts),
+                backend).start();
         return server;
     }
 
@@ -72,12 +77,78 @@ class AdminServerTest {
         return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
     }
 
+    /** A POST as the documented command-line use sends it: with the header a web page cannot send. */
     private HttpResponse<String> post(String path, String body, String... headers) throws Exception {
-        HttpRequest.Builder b = HttpRequest.newBuilder(uri(path)).POST(HttpRequest.BodyPublishers.ofString(body));
+        HttpRequest.Builder b = HttpRequest.newBuilder(uri(path)).POST(HttpRequest.BodyPublishers.ofString(body))
+                .header("X-Hybridproxy-Admin", "1");
         if (headers.length > 0) {
             b.headers(headers);
         }
         return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    /** A request written by hand, so that Host and Origin are exactly what a browser would send; the status line. */
+    private String raw(String method, String path, String... headerLines) throws Exception {
+        try (java.net.Socket s = new java.net.Socket("127.0.0.1", server.address().getPort())) {
+            StringBuilder request = new StringBuilder(method + " " + path + " HTTP/1.1\r\n");
+            for (String line : headerLines) {
+                request.append(line).append("\r\n");
+            }
+            request.append("Content-Length: 0\r\nConnection: close\r\n\r\n");
+            s.getOutputStream().write(request.toString().getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            String answer = new String(s.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+            return answer.substring(0, answer.indexOf("\r\n"));
+        }
+    }
+
+    // ---- browsers: CSRF and DNS rebinding against the default loopback server without a token ----
+
+    @Test
+    void aCrossSiteFormPostCannotActOnUplinks() throws Exception {
+        start("");
+        String host = "Host: 127.0.0.1:" + server.address().getPort();
+        // What <form method=post action=http://127.0.0.1:9190/api/v1/uplinks/dsl/drain> sends from another site.
+        assertEquals("HTTP/1.1 403 Forbidden", raw("POST", "/api/v1/uplinks/dsl/drain", host,
+                "Origin: http://evil.example", "Content-Type: application/x-www-form-urlencoded"));
+        // The same without Origin (older browsers, some redirects): still no non-simple header, still refused.
+        assertEquals("HTTP/1.1 403 Forbidden", raw("POST", "/api/v1/uplinks/dsl/drain", host,
+                "Content-Type: text/plain"));
+        assertEquals("HTTP/1.1 403 Forbidden", raw("POST", "/api/v1/reload", host));
+        assertTrue(actions.isEmpty(), "a cross-site request must not act: " + actions);
+        // A client that sends the header (curl, scripts) acts.
+        assertEquals("HTTP/1.1 200 OK", raw("POST", "/api/v1/uplinks/dsl/drain", host, "X-Hybridproxy-Admin: 1"));
+        assertEquals(1, actions.size());
+    }
+
+    @Test
+    void dnsRebindingCannotReadTheStatus() throws Exception {
+        start("");
+        int port = server.address().getPort();
+        // evil.example re-resolved to 127.0.0.1: the browser sends the attacker's name as the Host.
+        assertEquals("HTTP/1.1 403 Forbidden", raw("GET", "/api/v1/status", "Host: evil.example:" + port));
+        assertEquals("HTTP/1.1 403 Forbidden", raw("GET", "/metrics", "Host: evil.example"));
+        assertEquals("HTTP/1.1 403 Forbidden", raw("GET", "/api/v1/status", "Host: 127.0.0.1.evil.example"));
+        assertEquals("HTTP/1.1 200 OK", raw("GET", "/api/v1/status", "Host: 127.0.0.1:" + port));
+        assertEquals("HTTP/1.1 200 OK", raw("GET", "/api/v1/status", "Host: [::1]:" + port));
+        assertEquals("HTTP/1.1 200 OK", raw("GET", "/api/v1/status", "Host: localhost:" + port));
+        // The probes carry no data and are asked for by orchestrators under any name.
+        assertEquals("HTTP/1.1 200 OK", raw("GET", "/health/live", "Host: evil.example"));
+    }
+
+    @Test
+    void theStatusPageItselfIsSameOriginAndWorks() throws Exception {
+        start("");
+        String origin = "127.0.0.1:" + server.address().getPort();
+        assertEquals("HTTP/1.1 200 OK", raw("GET", "/api/v1/status", "Host: " + origin, "Origin: http://" + origin));
+        assertEquals("HTTP/1.1 403 Forbidden", raw("GET", "/api/v1/status", "Host: " + origin,
+                "Origin: http://localhost:1"));
+    }
+
+    @Test
+    void anOperatorMayNameTheHostsTheAdminServerAnswersTo() throws Exception {
+        start("", List.of("cpe-17.example.net"));
+        assertEquals("HTTP/1.1 200 OK", raw("GET", "/api/v1/status", "Host: cpe-17.example.net:9190"));
+        assertEquals("HTTP/1.1 403 Forbidden", raw("GET", "/api/v1/status", "Host: other.example.net"));
     }
 
     private URI uri(String path) {
@@ -232,7 +303,7 @@ class AdminServerTest {
     void pipelinedRequestsAreAnsweredInOrder() throws Exception {
         start("");
         try (Socket s = new Socket("127.0.0.1", server.address().getPort())) {
-            String two = "GET /api/v1/status HTTP/1.1\r\nHost: x\r\n\r\nGET /health/live HTTP/1.1\r\nHost: x\r\n"
+            String two = "GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /health/live HTTP/1.1\r\nHost: x\r\n"
                     + "Connection: close\r\n\r\n";
             s.getOutputStream().write(two.getBytes(StandardCharsets.US_ASCII));
             String answer = new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8);

@@ -12,6 +12,9 @@ import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.netty.channel.EventLoopGroup;
 import net.hybridproxy.admin.AdminBackend;
+import net.hybridproxy.admin.AdminException;
+import net.hybridproxy.admin.ConfigReload;
+import net.hybridproxy.admin.Readiness;
 import net.hybridproxy.admin.AdminServer;
 import net.hybridproxy.admin.AdminSettings;
 import net.hybridproxy.proxy.capture.CaptureRules;
@@ -25,6 +28,7 @@ import net.hybridproxy.proxy.metrics.UserspaceMetrics;
 import net.hybridproxy.proxy.metrics.UserspaceStats;
 import net.hybridproxy.proxy.metrics.UplinkStats;
 import net.hybridproxy.proxy.ops.ConfigReloader;
+import net.hybridproxy.proxy.ops.FileDescriptorBudget;
 import net.hybridproxy.proxy.ops.ReadinessProbe;
 import net.hybridproxy.proxy.ops.StatusReporter;
 import net.hybridproxy.proxy.ops.UplinkController;
@@ -45,6 +49,7 @@ import java.io.IOException;
 import java.lang.System.Logger.Level;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Locale;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
@@ -76,6 +81,9 @@ public final class Appliance implements AutoCloseable {
     private volatile Optional<CaptureRules> captureRules = Optional.empty();
     private Optional<MptcpEventMonitor> eventMonitor = Optional.empty();
     private Optional<AdminServer> adminServer = Optional.empty();
+    private ConfigReloader reloader;
+    /** Set when a graceful drain starts: readiness fails first, so load balancers stop sending. */
+    private volatile boolean draining;
     private JvmGcMetrics gcMetrics;
 
     public Appliance(AppConfig config) {
@@ -110,6 +118,16 @@ public final class Appliance implements AutoCloseable {
 
     public Appliance start() throws Exception {
         AppConfig config = this.config.get();
+        java.util.OptionalLong nofile = FileDescriptorBudget.currentLimit();
+        if (nofile.isPresent()) {
+            FileDescriptorBudget.Verdict fds = FileDescriptorBudget.assess(nofile.getAsLong(), config);
+            if (fds.fatal()) {
+                throw new IllegalStateException(fds.message());
+            }
+            if (!fds.message().isEmpty()) {
+                LOG.log(Level.WARNING, fds.message());
+            }
+        }
         // Every role has one MPTCP side (even the sidecar), so the kernel engine must work before anything binds.
         if (config.engine() == AppConfig.Engine.KERNEL) {
             if (!transport.canCarryMptcp()) {
@@ -125,6 +143,14 @@ public final class Appliance implements AutoCloseable {
         bindMetrics(config);
         pathManager = KernelPathManager.prepare(config);
         uplinkController.start();
+        if (config.role() == AppConfig.Role.CPE) {
+            // Whatever this start's configuration says: a blackhole left by a killed run must not outlive it.
+            java.util.List<String> leftovers = CaptureRules.removeLeftovers();
+            if (!leftovers.isEmpty()) {
+                LOG.log(Level.WARNING, "removed capture rules an earlier run left behind (it did not exit cleanly): "
+                        + leftovers);
+            }
+        }
         if (config.cpe().map(AppConfig.Cpe::installCaptureRules).orElse(false)) {
             CaptureRules rules = new CaptureRules(config);
             if (!rules.isEmpty()) {
@@ -144,6 +170,14 @@ public final class Appliance implements AutoCloseable {
             case SIDECAR -> new SidecarRole(context);
         };
         role.start();
+        reloader = new ConfigReloader(configFile, this.config, uplinkController,
+                token -> adminServer.ifPresent(s -> s.updateToken(token)),
+                this::replaceCaptureRules,
+                next -> {
+                    if (role instanceof ConcentratorRole concentrator) {
+                        concentrator.reconfigure(next);
+                    }
+                });
         if (role instanceof CpeRole cpe) {
             cpe.userspace().ifPresent(uplinkController::useUserspace);
         }
@@ -214,25 +248,57 @@ public final class Appliance implements AutoCloseable {
     }
 
     private void startAdmin(AppConfig config) throws InterruptedException {
-        AdminSettings settings = new AdminSettings(config.admin().bind(), config.admin().token());
-        AtomicReference<AdminServer> server = new AtomicReference<>();
+        AdminSettings settings = new AdminSettings(config.admin().bind(), config.admin().token(),
+                config.admin().allowedHosts());
+        ReadinessProbe probe = new ReadinessProbe(this.config::get, () -> role, uplinkController, multipathChannels,
+                transport, workerGroup, userspaceStats);
         AdminBackend backend = new AdminBackend(registry,
                 config.engine() == AppConfig.Engine.USERSPACE
                         ? new StatusReporter(this.config::get, transport.label(), counters, userspaceStats.uplinks(),
                         userspaceStats, failovers, uplinkController, userspaceStats)
                         : new StatusReporter(this.config::get, transport.label(), counters, uplinkStats, sampler,
                         failovers, uplinkController, servesUserspace(config) ? userspaceStats : null),
-                new ReadinessProbe(this.config::get, () -> role, uplinkController, multipathChannels, transport,
-                        workerGroup, userspaceStats),
+                () -> draining ? new Readiness(java.util.List.of(new Readiness.Check("draining", false,
+                        "shutting down: not accepting new connections"))) : probe.check(),
                 uplinkController,
-                new ConfigReloader(configFile, this.config, uplinkController, token -> server.get().updateToken(token),
-                        this::replaceCaptureRules));
-        server.set(new AdminServer(settings, backend).start());
-        adminServer = Optional.of(server.get());
+                reloader);
+        adminServer = Optional.of(new AdminServer(settings, backend).start());
     }
 
     public Role role() {
         return role;
+    }
+
+    /**
+     * Graceful drain (SIGTERM): readiness fails at once, the listeners close, and open connections may finish for
+     * up to {@code shutdown-grace-period}; returns when none is left or the period is over. {@link #close()} then
+     * closes whatever remains.
+     */
+    public void drain() throws InterruptedException {
+        Duration grace = config.get().shutdownGracePeriod();
+        draining = true;
+        if (role == null) {
+            return;
+        }
+        role.stopAccepting();
+        int open = counters.active();
+        LOG.log(Level.INFO, "draining: not ready, listeners closed; " + open + " connections may finish within "
+                + grace.toSeconds() + " s");
+        long deadline = System.nanoTime() + grace.toNanos();
+        while (counters.active() > 0 && System.nanoTime() < deadline) {
+            Thread.sleep(100);
+        }
+        int left = counters.active();
+        LOG.log(left == 0 ? Level.INFO : Level.WARNING, left == 0 ? "drained: every connection finished"
+                : "grace period over: closing " + left + " connections still open");
+    }
+
+    /** Re-reads the configuration file (SIGHUP; the same as {@code POST /api/v1/reload}). */
+    public ConfigReload.Result reload() throws AdminException {
+        if (reloader == null) {
+            throw AdminException.conflict("not started");
+        }
+        return reloader.reload();
     }
 
     public ProxyCounters counters() {

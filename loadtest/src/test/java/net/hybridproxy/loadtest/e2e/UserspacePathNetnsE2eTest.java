@@ -390,7 +390,7 @@ class UserspacePathNetnsE2eTest {
         try (NamespaceForwarder admin = new NamespaceForwarder(ns.name(), new InetSocketAddress("127.0.0.1", 9190))) {
             HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
                             URI.create(admin.baseUri() + path)).method(method, HttpRequest.BodyPublishers.noBody())
-                    .build(), HttpResponse.BodyHandlers.ofString());
+                    .header("X-Hybridproxy-Admin", "1").build(), HttpResponse.BodyHandlers.ofString());
             assertEquals(expectedStatus, r.statusCode(), method + " " + path + ": " + r.body());
             return r.body();
         }

@@ -7,12 +7,14 @@ import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
 import java.security.MessageDigest;
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.Collection;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.PriorityQueue;
+import java.util.HashSet;
+import java.util.Set;
 import javax.crypto.Mac;
 import javax.crypto.spec.SecretKeySpec;
 import net.hybridproxy.engine.convert.ConnectTlv;
@@ -134,37 +136,39 @@ public final class ConvertAuthenticator {
      * Checks proofs at the concentrator: MAC, clock skew, and replay.
      *
      * <p>Thread-safe: one instance is shared by all event-loop threads. MACs are computed without
-     * holding any lock; only the replay cache is guarded, by a single lock held for a few map
-     * operations.
+     * holding any lock; each key's replay window has its own lock, held for a few queue operations,
+     * so cpes never wait for each other.
      *
      * <p>Replay: a proof is accepted while its timestamp is within {@code maxClockSkew} of the
-     * current time, so its (key id, nonce) pair is remembered until the timestamp is more than
-     * {@code maxClockSkew} in the past. The cache holds at most {@code replayCacheCapacity} such
-     * pairs; when it is full of pairs that are still needed, new proofs are refused with Resource
-     * Exceeded rather than letting the cache grow or forgetting a pair early (fail closed).
+     * current time, so its nonce is remembered, in the window of its key, for as long as it could
+     * pass that check again. Each key's window holds at most {@code replayCacheCapacity} nonces;
+     * when it is full of nonces that are still needed, new proofs <em>for that key</em> are refused
+     * with Resource Exceeded rather than letting the window grow or forgetting a nonce early (fail
+     * closed). Only proofs whose MAC verifies reach a window, so only the key's holder can fill it:
+     * one subscriber (or one LAN device behind its cpe) flooding proofs is refused on its own key
+     * and every other cpe is unaffected.
      *
-     * <p>Time: {@code nowEpochMillis} comes from the caller's wall clock. It is treated as never
-     * going backwards: a smaller value than one already seen is replaced by the largest seen, so
-     * that a pair dropped from the cache can never become acceptable again.
+     * <p>Time: the skew check uses the caller's wall clock as it is now, so a wall clock stepped
+     * forward (NTP, a VM resume) and corrected back accepts proofs again at once. Forgetting a nonce
+     * needs both clocks to agree that its proof can no longer pass: the wall clock is past its
+     * timestamp plus the skew, and the monotonic clock says twice the skew has really elapsed since
+     * it was accepted. So neither a forward step (which would make every nonce look old) nor a
+     * backward step (which would make old proofs current again) can revive a remembered proof.
      */
     public static final class Verifier {
 
         private static final Duration MAX_SKEW_LIMIT = Duration.ofDays(1);
 
         private final Map<String, CpeKey> keys;
+        private final Map<String, ReplayWindow> windows;
         private final long skewMillis;
         private final int capacity;
-
-        private final Object lock = new Object();
-        private final Map<ReplayKey, Long> seen = new HashMap<>();
-        private final PriorityQueue<Expiry> expiries = new PriorityQueue<>();
-        private long latestNow = Long.MIN_VALUE;
 
         /**
          * @param keys                 the CPE keys; ids must be distinct (an empty set refuses every proof)
          * @param maxClockSkew         how far a proof's timestamp may be from now, more than zero and
          *                             at most one day
-         * @param replayCacheCapacity  how many (key id, nonce) pairs to remember, at least one
+         * @param replayCacheCapacity  how many nonces to remember per key, at least one
          */
         public Verifier(Collection<CpeKey> keys, Duration maxClockSkew, int replayCacheCapacity) {
             Map<String, CpeKey> byId = new HashMap<>();
@@ -183,16 +187,49 @@ public final class ConvertAuthenticator {
             }
             this.skewMillis = maxClockSkew.toMillis();
             this.capacity = replayCacheCapacity;
+            Map<String, ReplayWindow> byKey = new HashMap<>();
+            for (String id : byId.keySet()) {
+                byKey.put(id, new ReplayWindow());
+            }
+            this.windows = Map.copyOf(byKey);
+        }
+
+        private Verifier(Verifier previous, Collection<CpeKey> keys, Duration maxClockSkew, int replayCacheCapacity) {
+            this(keys, maxClockSkew, replayCacheCapacity);
+            for (Map.Entry<String, ReplayWindow> kept : previous.windows.entrySet()) {
+                ReplayWindow fresh = windows.get(kept.getKey());
+                if (fresh != null) {
+                    fresh.takeOver(kept.getValue());
+                }
+            }
+        }
+
+        /**
+         * A verifier for a reloaded key set that remembers every nonce this one remembers for the keys both have:
+         * a reload must not reopen the window for a replay of a proof accepted just before it.
+         */
+        public Verifier reconfigured(Collection<CpeKey> keys, Duration maxClockSkew, int replayCacheCapacity) {
+            return new Verifier(this, keys, maxClockSkew, replayCacheCapacity);
+        }
+
+        /**
+         * Checks the Cookie TLV of a Connect request for {@code destination}, with the wall clock
+         * standing in for the monotonic clock (tests and tools that step no clock).
+         */
+        public AuthResult verify(Optional<CookieTlv> cookie, InetSocketAddress destination, long nowEpochMillis) {
+            return verify(cookie, destination, nowEpochMillis, nowEpochMillis * 1_000_000L);
         }
 
         /**
          * Checks the Cookie TLV of a Connect request for {@code destination}.
          *
-         * @param cookie         the request's Cookie TLV, if any
-         * @param destination    the destination of the request's Connect TLV
-         * @param nowEpochMillis the current wall-clock time
+         * @param cookie          the request's Cookie TLV, if any
+         * @param destination     the destination of the request's Connect TLV
+         * @param nowEpochMillis  the current wall-clock time
+         * @param nowMonotonicNanos a monotonic clock (System.nanoTime()), which never steps
          */
-        public AuthResult verify(Optional<CookieTlv> cookie, InetSocketAddress destination, long nowEpochMillis) {
+        public AuthResult verify(Optional<CookieTlv> cookie, InetSocketAddress destination, long nowEpochMillis,
+                                 long nowMonotonicNanos) {
             InetAddress address = resolved(destination);
             if (cookie.isEmpty()) {
                 return notAuthorized("no Cookie TLV; a CPE proof is required");
@@ -234,42 +271,25 @@ public final class ConvertAuthenticator {
             }
             ByteBuffer fields = ByteBuffer.wrap(proof, 2 + idLength, TIMESTAMP_BYTES + NONCE_BYTES);
             long timestamp = fields.getLong();
-            ReplayKey replayKey = new ReplayKey(keyId, fields.getLong(), fields.getLong());
-            return admit(keyId, timestamp, replayKey, nowEpochMillis);
-        }
-
-        private AuthResult admit(String keyId, long timestamp, ReplayKey replayKey, long nowEpochMillis) {
-            synchronized (lock) {
-                latestNow = Math.max(latestNow, nowEpochMillis);
-                long now = latestNow;
-                // A pair is needed while its proof could still pass the timestamp check below.
-                while (!expiries.isEmpty() && expiries.peek().at() < now) {
-                    seen.remove(expiries.poll().key());
-                }
-                if (timestamp < saturatedAdd(now, -skewMillis) || timestamp > saturatedAdd(now, skewMillis)) {
-                    return notAuthorized("proof timestamp " + timestamp + " is more than " + skewMillis
-                            + " ms from now (" + now + ")");
-                }
-                if (seen.containsKey(replayKey)) {
-                    return notAuthorized("replayed nonce for key '" + keyId + "'");
-                }
-                if (seen.size() >= capacity) {
-                    return new AuthResult.Rejected("replay cache is full (" + capacity
-                            + " proofs within the skew window); refusing rather than forgetting",
-                            ConvertErrorCode.RESOURCE_EXCEEDED);
-                }
-                long expiresAt = saturatedAdd(timestamp, skewMillis);
-                seen.put(replayKey, expiresAt);
-                expiries.add(new Expiry(expiresAt, replayKey));
-                return new AuthResult.Accepted(keyId);
+            Nonce nonce = new Nonce(fields.getLong(), fields.getLong());
+            if (timestamp < saturatedAdd(nowEpochMillis, -skewMillis)
+                    || timestamp > saturatedAdd(nowEpochMillis, skewMillis)) {
+                return notAuthorized("proof timestamp " + timestamp + " is more than " + skewMillis
+                        + " ms from now (" + nowEpochMillis + ")");
             }
+            return windows.get(keyId).admit(keyId, timestamp, nonce, nowEpochMillis, nowMonotonicNanos, skewMillis,
+                    capacity);
         }
 
-        /** How many (key id, nonce) pairs are remembered right now. */
+        /** How many nonces are remembered right now, over all keys. */
         public int replayCacheSize() {
-            synchronized (lock) {
-                return seen.size();
-            }
+            return windows.values().stream().mapToInt(ReplayWindow::size).sum();
+        }
+
+        /** How many nonces are remembered right now for {@code keyId}. */
+        public int replayCacheSize(String keyId) {
+            ReplayWindow window = windows.get(keyId);
+            return window == null ? 0 : window.size();
         }
 
         private static AuthResult notAuthorized(String reason) {
@@ -285,13 +305,53 @@ public final class ConvertAuthenticator {
             return sum;
         }
 
-        private record ReplayKey(String keyId, long nonceHigh, long nonceLow) {
+        private record Nonce(long high, long low) {
         }
 
-        private record Expiry(long at, ReplayKey key) implements Comparable<Expiry> {
-            @Override
-            public int compareTo(Expiry other) {
-                return Long.compare(at, other.at);
+        private record Remembered(Nonce nonce, long expiresAtWallMillis, long acceptedAtMonotonicNanos) {
+        }
+
+        /** One key's remembered nonces, oldest accepted first. */
+        private static final class ReplayWindow {
+            private final Set<Nonce> seen = new HashSet<>();
+            private final ArrayDeque<Remembered> byAge = new ArrayDeque<>();
+
+            /** Takes over {@code old}'s nonces (a reload); {@code old} is no longer used by anyone. */
+            void takeOver(ReplayWindow old) {
+                synchronized (old) {
+                    synchronized (this) {
+                        seen.addAll(old.seen);
+                        byAge.addAll(old.byAge);
+                    }
+                }
+            }
+
+            synchronized AuthResult admit(String keyId, long timestamp, Nonce nonce, long nowWall, long nowMono,
+                                          long skewMillis, int capacity) {
+                long keepNanos = 2 * skewMillis * 1_000_000L;
+                // Monotonic ages grow in acceptance order, so the head is always the first to go.
+                while (!byAge.isEmpty()) {
+                    Remembered head = byAge.peekFirst();
+                    if (head.expiresAtWallMillis() >= nowWall || nowMono - head.acceptedAtMonotonicNanos() <= keepNanos) {
+                        break;
+                    }
+                    seen.remove(byAge.pollFirst().nonce());
+                }
+                if (seen.contains(nonce)) {
+                    return notAuthorized("replayed nonce for key '" + keyId + "'");
+                }
+                if (seen.size() >= capacity) {
+                    return new AuthResult.Rejected("replay cache of key '" + keyId + "' is full (" + capacity
+                            + " proofs within the skew window); refusing rather than forgetting",
+                            ConvertErrorCode.RESOURCE_EXCEEDED);
+                }
+                seen.add(nonce);
+                byAge.addLast(new Remembered(nonce, saturatedAdd(timestamp, skewMillis), nowMono));
+                return new AuthResult.Accepted(keyId);
+            }
+
+            synchronized int size() {
+                return seen.size();
             }
         }
     }

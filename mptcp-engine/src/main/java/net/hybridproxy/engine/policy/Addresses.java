@@ -8,7 +8,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /** Strict address literals and the one normal form every policy comparison uses. */
-final class Addresses {
+public final class Addresses {
 
     private static final Pattern DOTTED_QUAD = Pattern.compile("(\\d{1,3})\\.(\\d{1,3})\\.(\\d{1,3})\\.(\\d{1,3})");
 
@@ -58,7 +58,7 @@ final class Addresses {
     }
 
     /** The address without host name or scope, IPv4-mapped addresses as IPv4. */
-    static InetAddress normalize(InetAddress address) {
+    public static InetAddress normalize(InetAddress address) {
         return fromBytes(normalBytes(address));
     }
 

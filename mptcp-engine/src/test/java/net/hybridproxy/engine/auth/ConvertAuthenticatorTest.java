@@ -188,7 +188,10 @@ class ConvertAuthenticatorTest {
         v.verify(cookie, DEST, NOW);
 
         assertRejected(v.verify(cookie, DEST, NOW + SKEW.toMillis() + 1), ConvertErrorCode.NOT_AUTHORIZED, "timestamp");
-        assertEquals(0, v.replayCacheSize());
+        // Forgotten once twice the skew has passed on both clocks (the next accepted proof sweeps the window).
+        long later = NOW + 2 * SKEW.toMillis() + 1;
+        assertInstanceOf(AuthResult.Accepted.class, v.verify(proof(KEY, DEST, later, 8), DEST, later));
+        assertEquals(1, v.replayCacheSize());
     }
 
     @Test
@@ -209,12 +212,91 @@ class ConvertAuthenticatorTest {
         }
 
         assertRejected(v.verify(proof(KEY, DEST, NOW, 3), DEST, NOW + 1), ConvertErrorCode.RESOURCE_EXCEEDED,
-                "replay cache is full");
+                "is full");
         assertEquals(3, v.replayCacheSize());
         // Once the remembered proofs are too old to be accepted anyway, their room is reused.
-        long later = NOW + SKEW.toMillis() + 1;
+        long later = NOW + 2 * SKEW.toMillis() + 1;
         assertInstanceOf(AuthResult.Accepted.class, v.verify(proof(KEY, DEST, later, 3), DEST, later));
         assertEquals(1, v.replayCacheSize());
+    }
+
+    // ---- fairness and clock steps (hardening) ----
+
+    /** One cpe (or one LAN device behind it) flooding proofs fills its own key's window, never another key's. */
+    @Test
+    void aKeyWhoseReplayWindowIsFullDoesNotLockOutOtherKeys() {
+        ConvertAuthenticator.Verifier v = new ConvertAuthenticator.Verifier(List.of(KEY, OTHER), SKEW, 3);
+        for (int n = 0; n < 3; n++) {
+            assertInstanceOf(AuthResult.Accepted.class, v.verify(proof(KEY, DEST, NOW, n), DEST, NOW));
+        }
+        assertRejected(v.verify(proof(KEY, DEST, NOW, 3), DEST, NOW), ConvertErrorCode.RESOURCE_EXCEEDED,
+                "replay cache of key 'cpe-0001' is full");
+
+        for (int n = 0; n < 3; n++) {
+            assertInstanceOf(AuthResult.Accepted.class, v.verify(proof(OTHER, DEST, NOW, n), DEST, NOW),
+                    "the other cpe must keep its own window");
+        }
+        assertEquals(3, v.replayCacheSize("cpe-0001"));
+        assertEquals(3, v.replayCacheSize("cpe-0002"));
+    }
+
+    /** Proofs that fail the MAC or the timestamp check take no room: an outsider cannot fill a window. */
+    @Test
+    void proofsThatDoNotVerifyTakeNoRoom() {
+        ConvertAuthenticator.Verifier v = new ConvertAuthenticator.Verifier(List.of(KEY), SKEW, 2);
+        CpeKey impostor = new CpeKey("cpe-0001", range(1, 33));
+        for (int n = 0; n < 100; n++) {
+            v.verify(proof(impostor, DEST, NOW, n), DEST, NOW);
+            v.verify(proof(KEY, DEST, NOW - 10 * SKEW.toMillis(), n), DEST, NOW);
+        }
+        assertEquals(0, v.replayCacheSize());
+        assertInstanceOf(AuthResult.Accepted.class, v.verify(proof(KEY, DEST, NOW, 1), DEST, NOW));
+    }
+
+    /**
+     * The concentrator's wall clock steps a day forward (a VM resume, a bad NTP answer) and is corrected: proofs
+     * made at the right time are accepted again at once, without a restart.
+     */
+    @Test
+    void aForwardClockStepThatIsCorrectedDoesNotRejectProofsUntilRestart() {
+        ConvertAuthenticator.Verifier v = verifier();
+        long mono = 5_000_000_000L;
+        long day = Duration.ofDays(1).toMillis();
+        assertInstanceOf(AuthResult.Accepted.class, v.verify(proof(KEY, DEST, NOW, 1), DEST, NOW, mono));
+        // During the step a correct cpe's proof is a day old: refused, as it must be.
+        assertRejected(v.verify(proof(KEY, DEST, NOW + 1_000, 2), DEST, NOW + day, mono + 1_000_000_000L),
+                ConvertErrorCode.NOT_AUTHORIZED, "timestamp");
+        // Corrected ten seconds later.
+        long corrected = NOW + 10_000;
+        assertInstanceOf(AuthResult.Accepted.class,
+                v.verify(proof(KEY, DEST, corrected, 3), DEST, corrected, mono + 10_000_000_000L));
+    }
+
+    /** While the wall clock is a day ahead, nonces are kept until the monotonic clock says they are old too. */
+    @Test
+    void aForwardClockStepCannotMakeARememberedProofForgettable() {
+        ConvertAuthenticator.Verifier v = verifier();
+        long mono = 0;
+        long day = Duration.ofDays(1).toMillis();
+        Optional<CookieTlv> captured = proof(KEY, DEST, NOW, 1);
+        v.verify(captured, DEST, NOW, mono);
+        // A proof accepted during the step sweeps the window with the wall clock far ahead.
+        v.verify(proof(KEY, DEST, NOW + day, 2), DEST, NOW + day, mono + 1_000_000_000L);
+        // Corrected: the captured proof is still within the skew and must still be refused as a replay.
+        assertRejected(v.verify(captured, DEST, NOW + 2_000, mono + 2_000_000_000L), ConvertErrorCode.NOT_AUTHORIZED,
+                "replayed nonce");
+    }
+
+    /** A reload (new key added, the old one kept) must not forget a nonce: the proof is still a replay. */
+    @Test
+    void aReconfiguredVerifierRemembersTheNoncesOfTheKeysItKeeps() {
+        ConvertAuthenticator.Verifier before = new ConvertAuthenticator.Verifier(List.of(KEY), SKEW, 10);
+        Optional<CookieTlv> captured = proof(KEY, DEST, NOW, 1);
+        assertInstanceOf(AuthResult.Accepted.class, before.verify(captured, DEST, NOW));
+
+        ConvertAuthenticator.Verifier after = before.reconfigured(List.of(KEY, OTHER), SKEW, 10);
+        assertRejected(after.verify(captured, DEST, NOW + 1), ConvertErrorCode.NOT_AUTHORIZED, "replayed nonce");
+        assertInstanceOf(AuthResult.Accepted.class, after.verify(proof(OTHER, DEST, NOW, 1), DEST, NOW));
     }
 
     static Stream<Arguments> malformedCookies() {

@@ -106,7 +106,7 @@ class DestinationPolicyTest {
             assertFalse(d.allowed(), self);
             assertTrue(d.reason().contains("own listeners"), d.reason());
         }
-        assertTrue(p.check(dest("203.0.113.1", 5125)).allowed(), "another port of the concentrator");
+        assertFalse(p.check(dest("203.0.113.1", 5125)).allowed(), "another port of the concentrator");
         assertTrue(p.check(dest("127.0.0.1", 5125)).allowed(), "explicitly allowed loopback, another port");
         assertTrue(p.check(dest("198.18.30.2", 5124)).allowed(), "the listener's port elsewhere");
     }
@@ -118,7 +118,60 @@ class DestinationPolicyTest {
 
         assertFalse(p.check(dest("203.0.113.1", 8080)).allowed());
         assertFalse(p.check(dest("::ffff:203.0.113.1", 8080)).allowed());
-        assertTrue(p.check(dest("2001:db8:1::1", 8080)).allowed());
+        DestinationPolicy.Decision otherSelf = p.check(dest("2001:db8:1::1", 8080));
+        assertFalse(otherSelf.allowed(), "a self address, though no listener is bound there");
+        assertTrue(otherSelf.reason().contains("own addresses"), otherSelf.reason());
+    }
+
+    // ---- hardening: the concentrator itself and the special-purpose forms ----
+
+    /** self:9100 (metrics), self:22 (SSH) and the userspace listener's port were reachable through the proxy. */
+    @ParameterizedTest(name = "{0} port 9100/22/5101 is denied")
+    @ValueSource(strings = {"203.0.113.1", "2001:db8:1::1", "::ffff:203.0.113.1"})
+    void theConcentratorsOwnAddressesAreDeniedOnEveryPort(String self) {
+        DestinationPolicy p = policy(cidrs("0.0.0.0/0", "::/0", "203.0.113.0/24"), List.of(), List.of(), List.of());
+        for (int port : new int[] {9100, 22, 5101, 443}) {
+            DestinationPolicy.Decision d = p.check(dest(self, port));
+            assertFalse(d.allowed(), d.reason());
+            assertTrue(d.reason().contains("own addresses"), d.reason());
+        }
+    }
+
+    @Test
+    void anOperatorOpensASelfAddressOnlyByNamingIt() {
+        DestinationPolicy p = policy(cidrs("203.0.113.1/32"), List.of(), List.of(), List.of());
+
+        assertTrue(p.check(dest("203.0.113.1", 443)).allowed());
+        assertFalse(p.check(dest("203.0.113.1", 5124)).allowed(), "listeners stay closed whatever is allowed");
+    }
+
+    @ParameterizedTest(name = "{0} is denied by default")
+    @ValueSource(strings = {"64:ff9b::10.0.0.1", "64:ff9b::7f00:1", "64:ff9b::169.254.169.254",
+            "64:ff9b::192.168.1.1", "64:ff9b::203.0.113.1", "64:ff9b::224.0.0.1", "2002:7f00:1::1", "2002:c0a8:101::1",
+            "::7f00:1", "::10.0.0.1", "::ffff:0:7f00:1", "2001:0:4136:e378:8000:63bf:3fff:fdd2", "64:ff9b:1::a00:1",
+            "192.0.0.192", "192.0.0.1", "240.0.0.1", "254.255.255.255", "fec0::1", "::ffff:240.0.0.1"})
+    void specialPurposeAndEmbeddedIpv4FormsAreDeniedByDefault(String literal) {
+        DestinationPolicy allowAll = policy(cidrs("0.0.0.0/0", "::/0"), List.of(), List.of(), List.of());
+        DestinationPolicy.Decision d = allowAll.check(dest(literal, 80));
+
+        assertFalse(d.allowed(), d.reason());
+    }
+
+    @Test
+    void nat64ToAPublicAddressIsJudgedAsThatAddress() {
+        DestinationPolicy p = policy(List.of(), List.of(), List.of(), List.of());
+        assertTrue(p.check(dest("64:ff9b::198.18.30.2", 443)).allowed());
+        DestinationPolicy denyIt = policy(List.of(), cidrs("198.18.30.0/24"), List.of(), List.of());
+        assertFalse(denyIt.check(dest("64:ff9b::198.18.30.2", 443)).allowed());
+    }
+
+    @Test
+    void anOperatorMayOpenASpecialBlockExplicitly() {
+        DestinationPolicy p = policy(cidrs("192.0.0.192/32", "fec0::/16", "0.0.0.0/0"), List.of(), List.of(),
+                List.of());
+        assertTrue(p.check(dest("192.0.0.192", 80)).allowed());
+        assertTrue(p.check(dest("fec0::1", 80)).allowed());
+        assertFalse(p.check(dest("192.0.0.193", 80)).allowed());
     }
 
     @Test

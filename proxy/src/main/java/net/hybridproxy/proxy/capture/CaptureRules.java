@@ -36,6 +36,12 @@ import java.util.stream.Collectors;
  * <p>Everything lives in one table, {@code inet hybridproxy}, so removal is one command and never touches rules
  * that belong to the operator; installing replaces the table in one nft transaction, so a reload never leaves a
  * moment without capture.
+ *
+ * <p>Crash leftovers: a cpe killed with SIGKILL or by the OOM killer cannot remove its rules, and LAN TCP would stay
+ * steered into a listener that no longer exists. The table {@link #install()} creates carries {@link #MARKER} as
+ * its comment, so the next start ({@link #removeLeftovers()}, whatever that start's configuration says) and
+ * {@code hybridproxy cleanup} can tell it from a table an operator created from {@code check}'s printout, which
+ * they leave alone.
  */
 public final class CaptureRules {
     public static final String TABLE = "hybridproxy";
@@ -47,6 +53,11 @@ public final class CaptureRules {
     static final int DIRECT_MARK = 0x4860;
     static final int DIRECT_MARK_MASK = 0xfffffff0;
     static final int DIRECT_RULE_PRIORITY = 8990;
+    /** Uplinks a direct bypass can name: the marks 0x4860 to 0x486f. */
+    private static final int MAX_DIRECT_UPLINKS = 16;
+
+    /** The comment on a table this process installed (and so may remove after a crash). */
+    public static final String MARKER = "installed by the hybridproxy cpe; removed at exit, reconciled at start";
 
     private final List<Listener> listeners;
     private final List<Bypass> bypass;
@@ -67,8 +78,15 @@ public final class CaptureRules {
 
     /** The nft script, also printed by {@code check} for operators who manage their own firewall. */
     public String nftScript() {
+        return nftScript(false);
+    }
+
+    private String nftScript(boolean marked) {
         StringBuilder s = new StringBuilder();
         s.append("table inet ").append(TABLE).append(" {\n");
+        if (marked) {
+            s.append("  comment \"").append(MARKER).append("\"\n");
+        }
         s.append("  chain prerouting {\n    type filter hook prerouting priority mangle; policy accept;\n");
         for (Bypass rule : bypass) {
             int uplink = uplinkIndex(rule.uplink());
@@ -216,6 +234,35 @@ public final class CaptureRules {
         return result;
     }
 
+    /**
+     * Removes what an earlier run of the cpe installed and could not remove (it was killed): the marked table, and
+     * with it the TPROXY fwmark rules and their local route and the direct bypass fwmark rules. A table without the
+     * marker is the operator's and is left alone. Returns what was removed, empty when nothing was left.
+     */
+    public static List<String> removeLeftovers() {
+        Command.Result listed = Command.runIgnoringFailure(List.of("nft", "list", "table", "inet", TABLE));
+        if (listed.exitCode() != 0 || !listed.output().contains(MARKER)) {
+            return List.of();
+        }
+        List<String> removed = new ArrayList<>();
+        if (Command.runIgnoringFailure(List.of("nft", "delete", "table", "inet", TABLE)).exitCode() == 0) {
+            removed.add("nft table inet " + TABLE);
+        }
+        List<List<String>> routing = new ArrayList<>(tproxyRouting(false));
+        for (int i = 0; i < MAX_DIRECT_UPLINKS; i++) {
+            for (String family : List.of("-4", "-6")) {
+                routing.add(List.of("ip", family, "rule", "del", "fwmark", String.valueOf(DIRECT_MARK + i),
+                        "priority", String.valueOf(DIRECT_RULE_PRIORITY)));
+            }
+        }
+        for (List<String> c : routing) {
+            if (Command.runIgnoringFailure(c).exitCode() == 0) {
+                removed.add(String.join(" ", c.subList(1, c.size())));
+            }
+        }
+        return removed;
+    }
+
     private boolean hasTproxy() {
         return listeners.stream().anyMatch(l -> l.mode() == ListenerMode.TPROXY);
     }
@@ -226,19 +273,22 @@ public final class CaptureRules {
 
     /** The routing commands TPROXY and direct bypass need, as argument vectors for {@code ip}. */
     List<List<String>> routingCommands(boolean add) {
-        List<List<String>> commands = new ArrayList<>();
-        if (hasTproxy()) {
-            for (String family : List.of("-4", "-6")) {
-                commands.add(List.of("ip", family, "rule", add ? "add" : "del", "fwmark", String.valueOf(TPROXY_MARK),
-                        "lookup", String.valueOf(TPROXY_TABLE), "priority", String.valueOf(TPROXY_RULE_PRIORITY)));
-                commands.add(List.of("ip", family, "route", add ? "replace" : "del", "local", "default", "dev", "lo",
-                        "table", String.valueOf(TPROXY_TABLE)));
-            }
-        }
+        List<List<String>> commands = new ArrayList<>(hasTproxy() ? tproxyRouting(add) : List.of());
         for (int i : directUplinks()) {
             String family = uplinks.get(i).address() instanceof Inet4Address ? "-4" : "-6";
             commands.add(List.of("ip", family, "rule", add ? "add" : "del", "fwmark", String.valueOf(DIRECT_MARK + i),
                     "lookup", String.valueOf(routeTableBase + i), "priority", String.valueOf(DIRECT_RULE_PRIORITY)));
+        }
+        return commands;
+    }
+
+    private static List<List<String>> tproxyRouting(boolean add) {
+        List<List<String>> commands = new ArrayList<>();
+        for (String family : List.of("-4", "-6")) {
+            commands.add(List.of("ip", family, "rule", add ? "add" : "del", "fwmark", String.valueOf(TPROXY_MARK),
+                    "lookup", String.valueOf(TPROXY_TABLE), "priority", String.valueOf(TPROXY_RULE_PRIORITY)));
+            commands.add(List.of("ip", family, "route", add ? "replace" : "del", "local", "default", "dev", "lo",
+                    "table", String.valueOf(TPROXY_TABLE)));
         }
         return commands;
     }
@@ -265,7 +315,7 @@ public final class CaptureRules {
             previous.get().routingCommands(false).stream().filter(c -> !kept.contains(c))
                     .forEach(Command::runIgnoringFailure);
         }
-        String replace = "table inet " + TABLE + "\ndelete table inet " + TABLE + "\n" + nftScript();
+        String replace = "table inet " + TABLE + "\ndelete table inet " + TABLE + "\n" + nftScript(true);
         Command.run(List.of("nft", "-f", "-"), replace);
         for (List<String> c : routingCommands(true)) {
             if (c.contains("rule")) {

@@ -57,9 +57,12 @@ final class Demo {
                         listen = ["%s:%d"]
                         authorized-cidrs = ["127.0.0.0/8", "198.18.0.0/15"]
                         keys = [{ id = "demo-cpe", key = "hex:000102030405060708090a0b0c0d0e0f" }]
+                        # The demo's target is an address of this host, which the policy opens only by name.
+                        destinations.allow = ["%s/%d"]
                       }
                     }
-                    """.formatted(dsl.getHostAddress(), concentratorPort));
+                    """.formatted(dsl.getHostAddress(), concentratorPort, targetAddress.getAddress().getHostAddress(),
+                    targetAddress.getAddress().getAddress().length * 8));
             AppConfig cpeConfig = ConfigLoader.parseString("""
                     hybridproxy {
                       role = cpe

@@ -1,11 +1,16 @@
 package net.hybridproxy.proxy.cli;
 
+import net.hybridproxy.admin.AdminException;
+import net.hybridproxy.admin.ConfigReload;
 import net.hybridproxy.proxy.Appliance;
+import net.hybridproxy.proxy.capture.CaptureRules;
 import net.hybridproxy.proxy.config.AppConfig;
 import net.hybridproxy.proxy.config.ConfigLoader;
 import net.hybridproxy.proxy.config.InvalidConfigException;
 import net.hybridproxy.proxy.logging.LogSettings;
 import net.hybridproxy.proxy.logging.Logging;
+import net.hybridproxy.proxy.pm.KernelPathManager;
+import net.hybridproxy.proxy.pm.PolicyRouting;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -16,20 +21,24 @@ import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
 import java.util.Properties;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
- * The command line: {@code run}, {@code check}, {@code demo}, each with {@code --help}, and {@code --version}.
+ * The command line: {@code run}, {@code check}, {@code demo}, {@code cleanup}, each with {@code --help}, and
+ * {@code --version}.
  * Conventions operators know from HAProxy and Envoy: {@code --config FILE} and {@code --config=FILE} both work, an
  * unknown option or argument is refused (never ignored) with one line on stderr and exit code 2, usage goes to
  * stderr when it answers a mistake and to stdout when asked for. Operator mistakes never print a stack trace.
  */
 @Command(name = "hybridproxy", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Transparent MPTCP-to-TCP proxy for hybrid access (RFC 8803 0-RTT TCP Convert).",
-        subcommands = {Main.Run.class, Main.CheckCommand.class, Main.DemoCommand.class},
+        subcommands = {Main.Run.class, Main.CheckCommand.class, Main.DemoCommand.class, Main.Cleanup.class},
         exitCodeListHeading = "%nExit codes:%n", exitCodeList = {
                 "0:success (check: the host is ready)",
                 "1:failure while running (check: NOT READY, with the FAIL lines saying why)",
@@ -92,8 +101,9 @@ public final class Main implements Callable<Integer> {
     }
 
     @Command(name = "run", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
-            description = "Run the role the configuration file describes (cpe, concentrator or sidecar) until"
-                    + " stopped (SIGINT or SIGTERM).")
+            description = {"Run the role the configuration file describes (cpe, concentrator or sidecar).",
+                    "SIGTERM or SIGINT drain it gracefully (not ready, listeners closed, open connections given"
+                            + " shutdown-grace-period) before it exits; SIGHUP reloads the configuration file."})
     static final class Run implements Callable<Integer> {
         @Option(names = "--config", paramLabel = "FILE", required = true,
                 description = "HOCON configuration; reference.conf lists every key")
@@ -103,19 +113,85 @@ public final class Main implements Callable<Integer> {
         public Integer call() throws Exception {
             AppConfig loaded = ConfigLoader.load(config);
             Logging.configure(loaded.log().withEnvironment(System.getenv()));
+            ConfigHygiene.refuseSampleKeys(loaded);
+            ConfigHygiene.permissionWarning(config, loaded).ifPresent(warning ->
+                    System.getLogger("hybridproxy").log(System.Logger.Level.WARNING, warning));
             Appliance appliance = new Appliance(loaded, Optional.of(config));
             CountDownLatch stopped = new CountDownLatch(1);
+            AtomicBoolean started = new AtomicBoolean();
             Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-                appliance.close();
-                stopped.countDown();
+                try {
+                    if (started.get()) {
+                        appliance.drain();
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                } finally {
+                    appliance.close();
+                    stopped.countDown();
+                }
             }, "hybridproxy-shutdown"));
             try {
                 appliance.start();
+                started.set(true);
             } catch (Exception e) {
                 appliance.close();
                 throw e;
             }
+            onSighup(() -> Thread.ofPlatform().name("hybridproxy-reload").start(() -> {
+                try {
+                    ConfigReload.Result result = appliance.reload();
+                    System.getLogger("hybridproxy").log(System.Logger.Level.INFO, "configuration reloaded (SIGHUP):"
+                            + " applied " + result.applied() + ", needs restart " + result.needsRestart());
+                } catch (AdminException e) {
+                    System.getLogger("hybridproxy").log(System.Logger.Level.WARNING, "reload (SIGHUP) failed,"
+                            + " nothing changed: " + e.getMessage());
+                }
+            }));
             stopped.await();
+            return OK;
+        }
+
+        /**
+         * SIGHUP, the daemon convention for "re-read your configuration" (systemd's ExecReload=kill -HUP $MAINPID).
+         * The JDK has no public API for it; sun.misc.Signal (module jdk.unsupported) is the supported way to catch
+         * it.
+         */
+        private static void onSighup(Runnable action) {
+            try {
+                sun.misc.Signal.handle(new sun.misc.Signal("HUP"), signal -> action.run());
+            } catch (IllegalArgumentException e) {
+                System.getLogger("hybridproxy").log(System.Logger.Level.WARNING, "SIGHUP unavailable ("
+                        + e.getMessage() + "); reload with POST /api/v1/reload");
+            }
+        }
+    }
+
+    @Command(name = "cleanup", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+            description = {"Remove what a cpe installed and could not remove (it was killed): its nftables table, the"
+                    + " TPROXY and bypass fwmark rules and the TPROXY route; with --config, its per-uplink policy"
+                    + " routing too.",
+                    "Safe to run twice; a table the operator created (without the cpe's marker) is left alone."})
+    static final class Cleanup implements Callable<Integer> {
+        @Option(names = "--config", paramLabel = "FILE", description = "the cpe's configuration")
+        Path config;
+
+        @CommandLine.ParentCommand
+        private Main main;
+
+        @Override
+        public Integer call() throws Exception {
+            List<String> removed = new ArrayList<>(CaptureRules.removeLeftovers());
+            if (config != null) {
+                AppConfig loaded = ConfigLoader.load(config);
+                if (loaded.role() == AppConfig.Role.CPE && loaded.pathManager().installRoutes()) {
+                    PolicyRouting routing = KernelPathManager.policyRouting(loaded);
+                    routing.remove();
+                    removed.addAll(routing.describeRemoval());
+                }
+            }
+            main.out.println(removed.isEmpty() ? "hybridproxy cleanup: nothing left to remove"
+                    : "hybridproxy cleanup: removed\n  " + String.join("\n  ", removed));
             return OK;
         }
     }

@@ -25,7 +25,8 @@ public record AppConfig(
         Optional<Concentrator> concentrator,
         Optional<Sidecar> sidecar,
         Userspace userspace,
-        LogSettings log) {
+        LogSettings log,
+        Duration shutdownGracePeriod) {
 
     public enum Role { CPE, CONCENTRATOR, SIDECAR }
 
@@ -56,7 +57,8 @@ public record AppConfig(
      * @param token          empty for none (then {@code bind} is a loopback address; the loader enforces it)
      * @param sampleInterval how often per-subflow kernel state is sampled for metrics and the status page
      */
-    public record Admin(boolean enabled, InetSocketAddress bind, String token, Duration sampleInterval) {
+    public record Admin(boolean enabled, InetSocketAddress bind, String token, Duration sampleInterval,
+                        List<String> allowedHosts) {
         @Override
         public String toString() {
             return "Admin[enabled=" + enabled + ", bind=" + bind + ", token=" + (token.isEmpty() ? "none" : "<redacted>")
@@ -139,7 +141,23 @@ public record AppConfig(
 
     public record Concentrator(List<InetSocketAddress> listen, List<String> authorizedCidrs, List<KeyRef> keys,
                                Duration maxClockSkew, int replayCacheSize, DestinationRules destinations,
-                               int fastOpenQueue, List<InetSocketAddress> userspaceListen) {
+                               int fastOpenQueue, List<InetSocketAddress> userspaceListen, Admission admission) {
+    }
+
+    /**
+     * How the concentrator keeps one source or one subscriber from taking service away from the others
+     * (reference.conf, block {@code concentrator}: the deadlines and quotas on connections before and after their
+     * Convert header).
+     *
+     * @param firstByteTimeout          a connection that has sent nothing is closed after this long
+     * @param convertHeaderTimeout      the whole Convert header must arrive within this long of its first byte
+     * @param maxPendingPerSource       connections per source address whose Convert header is not complete
+     * @param maxConnectionsPerSource   connections per source address, pending or relaying
+     * @param maxConnectionsPerKey      relayed connections per authenticated cpe key
+     * @param refusalLogInterval        refusals are logged once per this interval per (reason, source), counted
+     */
+    public record Admission(Duration firstByteTimeout, Duration convertHeaderTimeout, int maxPendingPerSource,
+                            int maxConnectionsPerSource, int maxConnectionsPerKey, Duration refusalLogInterval) {
     }
 
     /**

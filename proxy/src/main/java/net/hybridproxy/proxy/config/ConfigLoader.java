@@ -154,7 +154,7 @@ public final class ConfigLoader {
                     + userspace.subflowsPerUplink() + " subflows exceeds the 8 subflows a session may have");
         }
         return new AppConfig(role, engine, transport, threads, maxConnections, uplinks, pathManager, relay, admin,
-                cpe, concentrator, sidecar, userspace, log(c));
+                cpe, concentrator, sidecar, userspace, log(c), positiveDuration(c, "", "shutdown-grace-period"));
     }
 
     private static void checkBypass(Cpe cpe, List<Uplink> uplinks, PathManager pathManager, AppConfig.Engine engine)
@@ -300,7 +300,14 @@ public final class ConfigLoader {
         if (sample.compareTo(Duration.ofMillis(100)) < 0 || sample.compareTo(Duration.ofMinutes(5)) > 0) {
             throw InvalidConfigException.at(key(at + "sample-interval"), "must be between 100ms and 5m");
         }
-        return new AppConfig.Admin(a.getBoolean("enabled"), bind, token, sample);
+        List<String> allowedHosts = a.getStringList("allowed-hosts");
+        for (String host : allowedHosts) {
+            if (!AdminSettings.isHostName(host)) {
+                throw InvalidConfigException.at(key(at + "allowed-hosts"), "'" + host
+                        + "' is not a host name (letters, digits, '-' and '.'; no port)");
+            }
+        }
+        return new AppConfig.Admin(a.getBoolean("enabled"), bind, token, sample, List.copyOf(allowedHosts));
     }
 
     private static Cpe cpe(Config c) throws InvalidConfigException {
@@ -491,7 +498,17 @@ public final class ConfigLoader {
         }
         return new Concentrator(List.copyOf(listen), List.copyOf(cidrs), List.copyOf(keys),
                 positiveDuration(c, at, "max-clock-skew"), intInRange(c, at, "replay-cache-size", 16, 16_777_216),
-                rules, intInRange(c, at, "fast-open-queue", 0, 65535), List.copyOf(userspaceListen));
+                rules, intInRange(c, at, "fast-open-queue", 0, 65535), List.copyOf(userspaceListen),
+                admission(c, at));
+    }
+
+    private static AppConfig.Admission admission(Config c, String at) throws InvalidConfigException {
+        return new AppConfig.Admission(positiveDuration(c, at, "first-byte-timeout"),
+                positiveDuration(c, at, "convert-header-timeout"),
+                intInRange(c, at, "max-pending-per-source", 1, 1_000_000),
+                intInRange(c, at, "max-connections-per-source", 1, 10_000_000),
+                intInRange(c, at, "max-connections-per-key", 1, 10_000_000),
+                positiveDuration(c, at, "refusal-log-interval"));
     }
 
     private static AppConfig.Userspace userspace(Config c) throws InvalidConfigException {

@@ -6,6 +6,7 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.binder.MeterBinder;
 import net.hybridproxy.engine.convert.ConvertErrorCode;
+import net.hybridproxy.proxy.role.AdmissionRefusal;
 import net.hybridproxy.proxy.role.ProxyCounters;
 
 import java.time.Duration;
@@ -75,9 +76,18 @@ public final class ProcessMetrics implements MeterBinder {
                     .tag("error", code.name().toLowerCase(Locale.ROOT))
                     .description("RFC 8803 Convert errors sent or received, by code").register(registry);
         }
+        for (AdmissionRefusal reason : AdmissionRefusal.values()) {
+            FunctionCounter.builder("hybridproxy.admission.refusals", counters, c -> c.admissionRefusals(reason))
+                    .tag("reason", reason.label())
+                    .description("Connections the concentrator refused or closed to keep one source or cpe key "
+                            + "from taking service away from others (deadlines and fair-share quotas)")
+                    .register(registry);
+        }
         FunctionCounter.builder("hybridproxy.auth.failures", counters, ProxyCounters::authFailures)
                 .description("Connections refused for failed CPE authentication (source CIDR or key proof)")
                 .register(registry);
+        FunctionCounter.builder("hybridproxy.self.loops.refused", counters, ProxyCounters::selfLoopsRefused)
+                .description("cpe connections refused because they were addressed to the cpe itself").register(registry);
         FunctionCounter.builder("hybridproxy.policy.denials", counters, ProxyCounters::policyDenials)
                 .description("Destinations refused by the destination policy").register(registry);
         FunctionCounter.builder("hybridproxy.mptcp.fallbacks", counters, ProxyCounters::mptcpFallbacks)

@@ -7,7 +7,6 @@ import net.hybridproxy.proxy.config.ConfigLoader;
 import net.hybridproxy.proxy.config.InvalidConfigException;
 import net.hybridproxy.proxy.logging.Logging;
 
-import java.io.IOException;
 import java.lang.reflect.RecordComponent;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -29,20 +28,27 @@ import java.util.function.Consumer;
  *       subflows opened from then on;</li>
  *   <li>{@code log.*};</li>
  *   <li>{@code cpe.bypass} when the rest of the cpe block is unchanged: the nftables table is replaced in one
- *       transaction; connections already open keep their path.</li>
+ *       transaction; connections already open keep their path;</li>
+ *   <li>the concentrator's kernel-engine listeners, authorized CIDRs, keys, clock skew, replay cache size and
+ *       destination policy, together, when nothing else in its block changed: new connections see them, existing
+ *       ones go on (see {@code ConcentratorRole.reconfigure});</li>
+ *   <li>{@code shutdown-grace-period}, read when a drain starts.</li>
  * </ul>
- * Every other change (listeners, addresses, keys, policy, relay settings, ...) is reported under
- * {@code needsRestart} and left as it was, so a reload never half-applies a change the running listeners and
+ * Every other change (uplink addresses, the userspace engine, admission quotas, relay settings, ...) is reported
+ * under {@code needsRestart} and left as it was, so a reload never half-applies a change the running listeners and
  * connections cannot take. The environment's {@code HYBRIDPROXY_LOG} and {@code HYBRIDPROXY_LOG_FORMAT} still win
  * over the file's {@code log.*}, as at start. An invalid file changes nothing and answers 400 with the loader's
- * message.
+ * message. SIGHUP runs the same reload.
  */
 public final class ConfigReloader implements ConfigReload {
+    static final String CONCENTRATOR_RELOADABLE =
+            "concentrator (listen, authorized-cidrs, keys, max-clock-skew, replay-cache-size, destinations)";
     private final Optional<Path> file;
     private final AtomicReference<AppConfig> current;
     private final UplinkController uplinks;
     private final Consumer<String> tokenUpdate;
     private final BypassUpdate bypassUpdate;
+    private final ConcentratorUpdate concentratorUpdate;
 
     /** Replaces the installed capture and bypass rules with the ones a configuration implies. */
     @FunctionalInterface
@@ -50,13 +56,31 @@ public final class ConfigReloader implements ConfigReload {
         void apply(AppConfig next) throws Exception;
     }
 
+    /** Applies a reloaded concentrator block to the running role. */
+    @FunctionalInterface
+    public interface ConcentratorUpdate {
+        void apply(AppConfig.Concentrator next) throws Exception;
+    }
+
+    /** For a process with neither bypass rules nor a concentrator to update (tests, tools). */
     public ConfigReloader(Optional<Path> file, AtomicReference<AppConfig> current, UplinkController uplinks,
-                          Consumer<String> tokenUpdate, BypassUpdate bypassUpdate) {
+                          Consumer<String> tokenUpdate) {
+        this(file, current, uplinks, tokenUpdate, next -> {
+            throw new IllegalStateException("no capture rules to replace");
+        }, next -> {
+            throw new IllegalStateException("no concentrator to reconfigure");
+        });
+    }
+
+    public ConfigReloader(Optional<Path> file, AtomicReference<AppConfig> current, UplinkController uplinks,
+                          Consumer<String> tokenUpdate, BypassUpdate bypassUpdate,
+                          ConcentratorUpdate concentratorUpdate) {
         this.file = file;
         this.current = current;
         this.uplinks = uplinks;
         this.tokenUpdate = tokenUpdate;
         this.bypassUpdate = bypassUpdate;
+        this.concentratorUpdate = concentratorUpdate;
     }
 
     @Override
@@ -124,6 +148,19 @@ public final class ConfigReloader implements ConfigReload {
                         applied.add("cpe.bypass");
                     }
                 }
+                case "concentrator" -> {
+                    AppConfig.Concentrator x = before.concentrator().orElseThrow();
+                    AppConfig.Concentrator y = next.concentrator().orElseThrow();
+                    if (x.userspaceListen().equals(y.userspaceListen()) && x.fastOpenQueue() == y.fastOpenQueue()
+                            && x.admission().equals(y.admission())
+                            && (y.userspaceListen().isEmpty() || x.keys().equals(y.keys()))) {
+                        applied.add(CONCENTRATOR_RELOADABLE);
+                    } else {
+                        needsRestart.add(key + " (userspace-listen, or keys with userspace-listen, fast-open-queue, "
+                                + "admission: nothing of the block was applied)");
+                    }
+                }
+                case "shutdownGracePeriod" -> applied.add(key);
                 default -> needsRestart.add(key);
             }
         }
@@ -132,6 +169,9 @@ public final class ConfigReloader implements ConfigReload {
             try {
                 if (applied.contains("log")) {
                     Logging.configure(next.log().withEnvironment(System.getenv()));
+                }
+                if (applied.contains(CONCENTRATOR_RELOADABLE)) {
+                    concentratorUpdate.apply(next.concentrator().orElseThrow());
                 }
                 if (applied.contains("admin.token")) {
                     tokenUpdate.accept(next.admin().token());
@@ -156,7 +196,7 @@ public final class ConfigReloader implements ConfigReload {
     private static AppConfig effective(AppConfig before, AppConfig next, List<String> applied) {
         AppConfig.Admin admin = applied.contains("admin.token")
                 ? new AppConfig.Admin(before.admin().enabled(), before.admin().bind(), next.admin().token(),
-                before.admin().sampleInterval())
+                before.admin().sampleInterval(), before.admin().allowedHosts())
                 : before.admin();
         List<AppConfig.Uplink> uplinkList = applied.contains("uplinks[*].role") ? next.uplinks() : before.uplinks();
         AppConfig.PathManager pm = applied.contains("path-manager limits")
@@ -169,8 +209,10 @@ public final class ConfigReloader implements ConfigReload {
         return new AppConfig(before.role(), before.engine(), before.transport(), before.eventLoopThreads(),
                 before.maxConnections(), uplinkList, pm, before.relay(), admin,
                 applied.contains("cpe.bypass") ? before.cpe().map(c -> c.withBypass(next.cpe().orElseThrow().bypass()))
-                        : before.cpe(), before.concentrator(),
-                before.sidecar(), before.userspace(), applied.contains("log") ? next.log() : before.log());
+                        : before.cpe(),
+                applied.contains(CONCENTRATOR_RELOADABLE) ? next.concentrator() : before.concentrator(),
+                before.sidecar(), before.userspace(), applied.contains("log") ? next.log() : before.log(),
+                next.shutdownGracePeriod());
     }
 
     private static boolean pinsAnUplink(AppConfig.Cpe cpe) {

@@ -99,7 +99,7 @@ public final class KernelPathManager implements AutoCloseable {
         return desired;
     }
 
-    static PolicyRouting policyRouting(AppConfig config) {
+    public static PolicyRouting policyRouting(AppConfig config) {
         List<PolicyRouting.Uplink> routes = new ArrayList<>();
         AppConfig.PathManager pm = config.pathManager();
         for (int i = 0; i < config.uplinks().size(); i++) {

@@ -42,34 +42,90 @@ public final class ConcentratorRole implements Role {
     private final RoleContext context;
     private final AppConfig.Concentrator concentrator;
     private final List<Channel> listeners = new ArrayList<>();
+    /** The kernel-engine listeners by configured address (reload adds and removes them). */
+    private final java.util.Map<InetSocketAddress, Channel> kernelListeners = new java.util.LinkedHashMap<>();
+    /** Who may connect and where to; replaced as a whole by a reload, read by each new connection. */
+    private volatile Gate gate;
     private Optional<UserspaceConcentrator> userspace = Optional.empty();
+    private final ConcentratorAdmission admission;
 
     public ConcentratorRole(RoleContext context) {
         this.context = context;
         this.concentrator = context.config().concentrator().orElseThrow();
+        this.admission = ConcentratorAdmission.from(concentrator.admission(), LOG);
     }
 
     @Override
     public void start() throws Exception {
-        Gate gate = Gate.from(concentrator, localAddresses());
+        gate = Gate.from(concentrator, localAddresses(), Optional.empty());
         if (!concentrator.userspaceListen().isEmpty()) {
             startUserspace(gate);
         }
         if (context.config().engine() != AppConfig.Engine.KERNEL) {
             return; // no kernel MPTCP listeners: this host may have no MPTCP at all
         }
-        ChannelFactory<ServerSocketChannel> factory = listenerFactory();
         for (InetSocketAddress address : concentrator.listen()) {
-            Channel channel = context.serverBootstrap(factory)
-                    .childHandler(new ChannelInitializer<SocketChannel>() {
-                        @Override
-                        protected void initChannel(SocketChannel ch) {
-                            ch.pipeline().addLast(new ConvertServerHandler(context, gate));
-                        }
-                    })
-                    .bind(address).sync().channel();
+            bindKernelListener(address);
+        }
+    }
+
+    private void bindKernelListener(InetSocketAddress address) throws InterruptedException {
+        Channel channel = context.serverBootstrap(listenerFactory())
+                .childHandler(new ChannelInitializer<SocketChannel>() {
+                    @Override
+                    protected void initChannel(SocketChannel ch) {
+                        ch.pipeline().addLast(new ConvertServerHandler(context, gate, admission));
+                    }
+                })
+                .bind(address).sync().channel();
+        synchronized (listeners) {
             listeners.add(channel);
-            LOG.log(System.Logger.Level.INFO, "concentrator listening (MPTCP) on " + channel.localAddress());
+            kernelListeners.put(address, channel);
+        }
+        LOG.log(System.Logger.Level.INFO, "concentrator listening (MPTCP) on " + channel.localAddress());
+    }
+
+    /**
+     * Applies a reloaded configuration without touching established connections: new connections see the new
+     * keys, authorized CIDRs and destination policy (the replay windows of the keys that stay are kept); listeners
+     * that appeared are bound first (a failure applies nothing), those that disappeared stop accepting while their
+     * connections go on. The userspace engine's keys and listeners and the admission quotas need a restart.
+     */
+    public void reconfigure(AppConfig.Concentrator next) throws InterruptedException {
+        Gate nextGate = Gate.from(next, localAddresses(), gate.verifier());
+        List<InetSocketAddress> added = new ArrayList<>();
+        if (context.config().engine() == AppConfig.Engine.KERNEL) {
+            try {
+                for (InetSocketAddress address : next.listen()) {
+                    if (!kernelListeners.containsKey(address)) {
+                        bindKernelListener(address);
+                        added.add(address);
+                    }
+                }
+            } catch (RuntimeException | InterruptedException e) {
+                added.forEach(this::closeKernelListener);
+                throw e;
+            }
+        }
+        gate = nextGate;
+        for (InetSocketAddress address : List.copyOf(kernelListeners.keySet())) {
+            if (!next.listen().contains(address)) {
+                closeKernelListener(address);
+            }
+        }
+        LOG.log(System.Logger.Level.INFO, "concentrator reconfigured: " + next.keys().size() + " keys, "
+                + next.authorizedCidrs().size() + " authorized CIDRs, listeners " + kernelListeners.keySet());
+    }
+
+    private void closeKernelListener(InetSocketAddress address) {
+        Channel channel;
+        synchronized (listeners) {
+            channel = kernelListeners.remove(address);
+            listeners.remove(channel);
+        }
+        if (channel != null) {
+            channel.close();
+            LOG.log(System.Logger.Level.INFO, "concentrator stopped listening on " + address);
         }
     }
 
@@ -78,7 +134,7 @@ public final class ConcentratorRole implements Role {
         UserspaceConcentrator engine = new UserspaceConcentrator(UserspaceSettings.from(context.config()),
                 concentrator.keys().stream().map(k -> new CpeKey(k.id(), k.secret())).toList(),
                 gate::sourceAllowed,
-                session -> new ConvertServerHandler(context, gate.forSession(session.keyId())),
+                session -> new ConvertServerHandler(context, this.gate.forSession(session.keyId()), admission),
                 new WriteBufferWaterMark(relay.writeBufferLowWaterMark(), relay.writeBufferHighWaterMark()),
                 context.userspaceStats());
         userspace = Optional.of(engine);
@@ -129,12 +185,14 @@ public final class ConcentratorRole implements Role {
 
     @Override
     public List<Channel> listeners() {
-        return List.copyOf(listeners);
+        synchronized (listeners) {
+            return List.copyOf(listeners);
+        }
     }
 
     @Override
     public void close() {
-        listeners.forEach(Channel::close);
+        listeners().forEach(Channel::close);
         userspace.ifPresent(UserspaceConcentrator::close);
     }
 
@@ -151,12 +209,15 @@ public final class ConcentratorRole implements Role {
     record Gate(ClientAllowlist sources, boolean checkSources, Optional<ConvertAuthenticator.Verifier> verifier,
                 DestinationPolicy policy, Optional<String> sessionKeyId) {
 
-        static Gate from(AppConfig.Concentrator config, Set<InetAddress> localAddresses) {
+        /** @param previous the verifier this gate replaces, whose replay windows carry over (a reload) */
+        static Gate from(AppConfig.Concentrator config, Set<InetAddress> localAddresses,
+                         Optional<ConvertAuthenticator.Verifier> previous) {
             List<Cidr> cidrs = config.authorizedCidrs().stream().map(Cidr::parse).toList();
+            List<CpeKey> keys = config.keys().stream().map(k -> new CpeKey(k.id(), k.secret())).toList();
             Optional<ConvertAuthenticator.Verifier> verifier = config.keys().isEmpty() ? Optional.empty()
-                    : Optional.of(new ConvertAuthenticator.Verifier(
-                            config.keys().stream().map(k -> new CpeKey(k.id(), k.secret())).toList(),
-                            config.maxClockSkew(), config.replayCacheSize()));
+                    : Optional.of(previous.map(p -> p.reconfigured(keys, config.maxClockSkew(), config.replayCacheSize()))
+                            .orElseGet(() -> new ConvertAuthenticator.Verifier(keys, config.maxClockSkew(),
+                                    config.replayCacheSize())));
             AppConfig.DestinationRules rules = config.destinations();
             DestinationPolicy policy = new DestinationPolicy(
                     rules.allow().stream().map(Cidr::parse).toList(),
@@ -181,12 +242,21 @@ public final class ConcentratorRole implements Role {
             ConvertRules.checkClientRequest(request, Set.of());
         }
 
-        AuthResult authenticate(ConvertMessage request, InetSocketAddress destination, long nowEpochMillis) {
+        AuthResult authenticate(ConvertMessage request, InetSocketAddress destination, long nowEpochMillis,
+                                long nowMonotonicNanos) {
             if (sessionKeyId.isPresent()) {
                 return new AuthResult.Accepted(sessionKeyId.get());
             }
-            return verifier.map(v -> v.verify(request.cookieTlv(), destination, nowEpochMillis))
-                    .orElse(new AuthResult.Accepted("source-cidr"));
+            return verifier.map(v -> v.verify(request.cookieTlv(), destination, nowEpochMillis, nowMonotonicNanos))
+                    .orElse(new AuthResult.Accepted(SOURCE_CIDR));
         }
+
+        /** The key whose connection quota this accepted request counts against; none when only the CIDR vouched. */
+        Optional<String> quotaKey(AuthResult.Accepted accepted) {
+            return SOURCE_CIDR.equals(accepted.keyId()) && verifier.isEmpty() && sessionKeyId.isEmpty()
+                    ? Optional.empty() : Optional.of(accepted.keyId());
+        }
+
+        private static final String SOURCE_CIDR = "source-cidr";
     }
 }

@@ -8,8 +8,12 @@ import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ConnectTimeoutException;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.util.ReferenceCountUtil;
+import io.netty.util.concurrent.Future;
+import io.netty.util.concurrent.ScheduledFuture;
+import net.hybridproxy.engine.admission.Quota;
 import net.hybridproxy.engine.auth.AuthResult;
 import net.hybridproxy.engine.convert.ConnectTlv;
 import net.hybridproxy.engine.convert.ConvertDecoder;
@@ -17,22 +21,34 @@ import net.hybridproxy.engine.convert.ConvertErrorCode;
 import net.hybridproxy.engine.convert.ConvertMessage;
 import net.hybridproxy.engine.convert.ConvertProtocolException;
 import net.hybridproxy.engine.convert.DecodeResult;
+import net.hybridproxy.engine.convert.SupportedTcpExtensionsTlv;
+import net.hybridproxy.engine.policy.Addresses;
 import net.hybridproxy.engine.policy.DestinationPolicy;
 import net.hybridproxy.proxy.transport.NativeSocketOptions;
 
 import java.io.IOException;
 import java.lang.System.Logger.Level;
 import java.net.ConnectException;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.NoRouteToHostException;
+import java.net.SocketAddress;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Concentrator, one multipath connection: read the client's RFC 8803 Convert message (bounded), check who is
- * asking and where to, open plain TCP to the destination, answer, and relay. Any refusal is answered with an Error
- * TLV carrying the RFC's code before the connection is closed, so the CPE can tell its client what happened.
+ * Concentrator, one multipath connection: read the client's RFC 8803 Convert message (bounded in size and in time),
+ * check who is asking and where to, open plain TCP to the destination, answer, and relay. Any refusal is answered
+ * with an Error TLV carrying the RFC's code before the connection is closed, so the CPE can tell its client what
+ * happened.
+ *
+ * <p>Accounting, in the order it is taken: the source must be authorized (no slot is taken otherwise); one slot of
+ * {@code max-connections}; one permit of the source's connection quota; one of the source's pending quota until
+ * the header is complete; after the proof verified, one of the key's connection quota. The slot is released exactly
+ * once ({@link #releaseSlot}) unless the relay took it over; the permits are released when the channel closes,
+ * whichever path closed it. All of this state is touched only on the channel's event loop.
  */
 final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
     private static final System.Logger LOG = System.getLogger("hybridproxy.concentrator");
@@ -41,24 +57,59 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
 
     private final RoleContext context;
     private final ConcentratorRole.Gate gate;
+    private final ConcentratorAdmission admission;
     private ByteBuf pending;
+    /** The Convert header has been dealt with (admitted or refused): nothing more is read as a header. */
     private boolean decided;
     private boolean finSeen;
+    /** This connection holds one of max-connections' slots, not yet handed to a relay. */
+    private boolean slotHeld;
+    private boolean headerStarted;
+    /** Admitted: the connection to the destination is being opened; early data waits in {@link #pending}. */
+    private boolean connecting;
+    private ScheduledFuture<?> deadline;
+    private Optional<Quota<Object>.Permit> pendingPermit = Optional.empty();
+    private InetAddress source;
 
-    ConvertServerHandler(RoleContext context, ConcentratorRole.Gate gate) {
+    ConvertServerHandler(RoleContext context, ConcentratorRole.Gate gate, ConcentratorAdmission admission) {
         this.context = context;
         this.gate = gate;
+        this.admission = admission;
     }
 
     @Override
     public void channelActive(ChannelHandlerContext ctx) {
         Channel client = ctx.channel();
-        if (!context.counters().tryAdmit()) {
-            decided = true;
-            LOG.log(Level.WARNING, "connection limit reached; refusing " + client.remoteAddress());
-            refuseWithoutAdmission(ctx, ConvertErrorCode.RESOURCE_EXCEEDED);
+        source = sourceAddress(client.remoteAddress());
+        if (!gate.sourceAllowed(source)) {
+            context.counters().authFailure();
+            refuseWithoutAdmission(ctx, ConvertErrorCode.NOT_AUTHORIZED, "source not authorized",
+                    () -> "source " + source.getHostAddress() + " is not in authorized-cidrs");
             return;
         }
+        if (!context.counters().tryAdmit()) {
+            refuseWithoutAdmission(ctx, ConvertErrorCode.RESOURCE_EXCEEDED, "max-connections",
+                    () -> "connection limit (" + context.counters().maxConnections() + ") reached");
+            return;
+        }
+        slotHeld = true;
+        Optional<Quota<InetAddress>.Permit> sourcePermit = admission.connectionsPerSource().tryAcquire(source);
+        if (sourcePermit.isEmpty()) {
+            context.counters().admissionRefusal(AdmissionRefusal.CONNECTIONS_PER_SOURCE);
+            refuse(ctx, ConvertErrorCode.RESOURCE_EXCEEDED, "source quota",
+                    () -> admission.connectionsPerSource() + " reached");
+            return;
+        }
+        client.closeFuture().addListener(f -> sourcePermit.get().release());
+        pendingPermit = admission.pendingPerSource().tryAcquire(pendingIdentity());
+        if (pendingPermit.isEmpty()) {
+            context.counters().admissionRefusal(AdmissionRefusal.PENDING_PER_SOURCE);
+            refuse(ctx, ConvertErrorCode.RESOURCE_EXCEEDED, "pending quota",
+                    () -> admission.pendingPerSource() + " reached");
+            return;
+        }
+        Quota<Object>.Permit pendingHeld = pendingPermit.get();
+        client.closeFuture().addListener(f -> pendingHeld.release());
         // A userspace stream is not a socket: it has neither an MPTCP fallback nor kernel subflows to sample.
         if (NativeSocketOptions.isKernelSocket(client)) {
             if (!NativeSocketOptions.isMptcp(client)) {
@@ -66,31 +117,68 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
             }
             context.multipathChannels().add(client);
         }
-        InetSocketAddress source = (InetSocketAddress) client.remoteAddress();
-        if (!gate.sourceAllowed(source.getAddress())) {
-            context.counters().authFailure();
-            refuse(ctx, ConvertErrorCode.NOT_AUTHORIZED, "source " + source.getAddress().getHostAddress()
-                    + " is not in authorized-cidrs");
+        deadline = client.eventLoop().schedule(() -> headerTimedOut(ctx, AdmissionRefusal.FIRST_BYTE_TIMEOUT),
+                admission.settings().firstByteTimeout().toNanos(), TimeUnit.NANOSECONDS);
+        ctx.read();
+    }
+
+    /**
+     * The pending quota's identity: the source address, or for the streams of a userspace session (whose subflows
+     * were admitted and authenticated already) the session's key.
+     */
+    private Object pendingIdentity() {
+        return gate.sessionKeyId().<Object>map(k -> "key " + k).orElse(source);
+    }
+
+    private static InetAddress sourceAddress(SocketAddress remote) {
+        return Addresses.normalize(((InetSocketAddress) remote).getAddress());
+    }
+
+    private void headerTimedOut(ChannelHandlerContext ctx, AdmissionRefusal which) {
+        if (decided || !ctx.channel().isActive()) {
             return;
         }
-        ctx.read();
+        decided = true;
+        cancelDeadline();
+        releaseSlot();
+        release();
+        context.counters().admissionRefusal(which);
+        admission.refusals().refused(which.label(), source, () -> "closed " + ctx.channel().remoteAddress() + ": "
+                + (which == AdmissionRefusal.FIRST_BYTE_TIMEOUT
+                ? "no byte within concentrator.first-byte-timeout (" + admission.settings().firstByteTimeout() + ")"
+                : "Convert header incomplete within concentrator.convert-header-timeout ("
+                + admission.settings().convertHeaderTimeout() + ") of its first byte"));
+        ctx.close();
     }
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
-        if (!(msg instanceof ByteBuf buf) || decided) {
+        if (!(msg instanceof ByteBuf buf)) {
             ReferenceCountUtil.release(msg);
             return;
         }
-        if (pending == null) {
-            pending = buf;
-        } else {
-            ByteBuf joined = ctx.alloc().buffer(pending.readableBytes() + buf.readableBytes());
-            joined.writeBytes(pending).writeBytes(buf);
-            pending.release();
-            buf.release();
-            pending = joined;
+        if (decided) {
+            // One read can deliver several buffers: those after the one that completed the header are the client's
+            // early data, to be replayed to the server with the rest once connected (they were once dropped here,
+            // which lost bytes mid-stream). A refused connection keeps nothing. Bounded: no read is requested again
+            // until the relay takes over.
+            if (connecting && pending != null) {
+                append(ctx, buf);
+            } else {
+                buf.release();
+            }
+            return;
         }
+        if (!headerStarted && buf.isReadable()) {
+            // The header deadline counts from its first byte, so a connection kept warm before its request is
+            // judged by first-byte-timeout alone.
+            headerStarted = true;
+            cancelDeadline();
+            deadline = ctx.channel().eventLoop().schedule(
+                    () -> headerTimedOut(ctx, AdmissionRefusal.HEADER_TIMEOUT),
+                    admission.settings().convertHeaderTimeout().toNanos(), TimeUnit.NANOSECONDS);
+        }
+        append(ctx, buf);
         DecodeResult result;
         try {
             result = ConvertDecoder.decode(pending.nioBuffer());
@@ -101,14 +189,29 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
         switch (result) {
             case DecodeResult.NeedMoreBytes more -> {
                 if (pending.readableBytes() >= ConvertLimits.MAX_MESSAGE_BYTES) {
-                    refuse(ctx, ConvertErrorCode.MALFORMED_MESSAGE, "Convert message larger than RFC 8803 allows");
+                    refuse(ctx, ConvertErrorCode.MALFORMED_MESSAGE, "malformed",
+                            () -> "Convert message larger than RFC 8803 allows");
                 }
             }
             case DecodeResult.Decoded decoded -> {
                 decided = true;
+                cancelDeadline();
+                pendingPermit.ifPresent(Quota.Permit::release);
                 pending.skipBytes(decoded.consumedBytes());
                 admit(ctx, decoded.message());
             }
+        }
+    }
+
+    private void append(ChannelHandlerContext ctx, ByteBuf buf) {
+        if (pending == null) {
+            pending = buf;
+        } else {
+            ByteBuf joined = ctx.alloc().buffer(pending.readableBytes() + buf.readableBytes());
+            joined.writeBytes(pending).writeBytes(buf);
+            pending.release();
+            buf.release();
+            pending = joined;
         }
     }
 
@@ -127,24 +230,43 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
             refuse(ctx, e, "bad Convert request");
             return;
         }
-        ConnectTlv connect = request.connectTlv().orElseThrow();
-        InetSocketAddress destination = new InetSocketAddress(connect.address(), connect.port());
-        AuthResult auth = gate.authenticate(request, destination, System.currentTimeMillis());
-        if (auth instanceof AuthResult.Rejected rejected) {
-            context.counters().authFailure();
-            refuse(ctx, rejected.code(), "authentication failed: " + rejected.reason());
+        Optional<ConnectTlv> connectTlv = request.connectTlv();
+        if (connectTlv.isEmpty()) {
+            answerInfo(ctx, request);
             return;
         }
+        ConnectTlv connect = connectTlv.get();
+        InetSocketAddress destination = new InetSocketAddress(connect.address(), connect.port());
+        // The policy first: a request this concentrator would refuse anyway must not spend a replay-cache entry.
         DestinationPolicy.Decision decision = gate.policy().check(destination);
         if (!decision.allowed()) {
             context.counters().policyDenial();
-            refuse(ctx, ConvertErrorCode.NOT_AUTHORIZED, "destination " + RoleContext.describe(destination)
-                    + " denied: " + decision.reason());
+            refuse(ctx, ConvertErrorCode.NOT_AUTHORIZED, "destination denied",
+                    () -> "destination " + RoleContext.describe(destination) + " denied: " + decision.reason());
             return;
+        }
+        AuthResult auth = gate.authenticate(request, destination, System.currentTimeMillis(), System.nanoTime());
+        if (auth instanceof AuthResult.Rejected rejected) {
+            context.counters().authFailure();
+            refuse(ctx, rejected.code(), "authentication failed",
+                    () -> "authentication failed: " + rejected.reason());
+            return;
+        }
+        if (auth instanceof AuthResult.Accepted accepted && gate.quotaKey(accepted).isPresent()) {
+            Optional<Quota<String>.Permit> keyPermit =
+                    admission.connectionsPerKey().tryAcquire(gate.quotaKey(accepted).get());
+            if (keyPermit.isEmpty()) {
+                context.counters().admissionRefusal(AdmissionRefusal.CONNECTIONS_PER_KEY);
+                refuse(ctx, ConvertErrorCode.RESOURCE_EXCEEDED, "key quota",
+                        () -> admission.connectionsPerKey() + " reached for key '" + accepted.keyId() + "'");
+                return;
+            }
+            client.closeFuture().addListener(f -> keyPermit.get().release());
         }
         String label = RoleContext.describe((InetSocketAddress) client.remoteAddress()) + " -> "
                 + RoleContext.describe(destination)
                 + (auth instanceof AuthResult.Accepted accepted ? " [" + accepted.keyId() + "]" : "");
+        connecting = true;
         ChannelFuture connectFuture = context.outboundBootstrap(client, context.transport().tcpClient())
                 .handler(new ChannelInboundHandlerAdapter())
                 .connect(destination);
@@ -156,33 +278,66 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
             }
         });
         connectFuture.addListener(f -> {
-            if (!f.isSuccess()) {
-                ConvertErrorCode code = codeFor(f.cause());
-                refuse(ctx, code, label + ": " + (f.cause() == null ? "cancelled" : f.cause().getMessage()));
-                return;
-            }
-            if (!client.isActive()) {
-                release();
-                server.close();
-                context.counters().release();
-                return;
-            }
-            // RFC 8803: the converter answers with a Convert message before it relays the server's bytes.
-            client.writeAndFlush(Unpooled.wrappedBuffer(ConvertMessage.of().encode()), client.voidPromise());
-            ByteBuf early = pending;
-            pending = null;
-            if (early.isReadable()) {
-                server.writeAndFlush(early, server.voidPromise());
+            // A bootstrap that could not even create or register the channel (no file descriptor left) completes
+            // its future on GlobalEventExecutor; everything below touches this handler's state, which belongs to
+            // the client's event loop.
+            if (client.eventLoop().inEventLoop()) {
+                connected(ctx, f, server, label);
             } else {
-                early.release();
+                client.eventLoop().execute(() -> connected(ctx, f, server, label));
             }
-            ctx.pipeline().remove(this);
-            context.relay(client, server, label);
-            if (finSeen) {
-                client.pipeline().fireUserEventTriggered(io.netty.channel.socket.ChannelInputShutdownEvent.INSTANCE);
-            }
-            LOG.log(Level.DEBUG, () -> label + " relaying");
         });
+    }
+
+    private void connected(ChannelHandlerContext ctx, Future<?> f, Channel server, String label) {
+        Channel client = ctx.channel();
+        connecting = false;
+        if (!f.isSuccess()) {
+            ConvertErrorCode code = codeFor(f.cause());
+            refuse(ctx, code, "destination failed",
+                    () -> label + ": " + (f.cause() == null ? "cancelled" : f.cause().getMessage()));
+            return;
+        }
+        if (!client.isActive()) {
+            release();
+            server.close();
+            releaseSlot();
+            return;
+        }
+        // RFC 8803: the converter answers with a Convert message before it relays the server's bytes.
+        client.writeAndFlush(Unpooled.wrappedBuffer(ConvertMessage.of().encode()), client.voidPromise());
+        ByteBuf early = pending;
+        pending = null;
+        if (early.isReadable()) {
+            server.writeAndFlush(early, server.voidPromise());
+        } else {
+            early.release();
+        }
+        ctx.pipeline().remove(this);
+        slotHeld = false; // the relay releases it when it ends
+        context.relay(client, server, label);
+        if (finSeen) {
+            client.pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
+        }
+        LOG.log(Level.DEBUG, () -> label + " relaying");
+    }
+
+    /**
+     * RFC 8803 §4.2.2: a Client may send an Info TLV alone "to request the TCP extensions that are supported by a
+     * Transport Converter"; the answer is a Supported TCP Extensions TLV. This converter relays no TCP options
+     * end to end, so the list is empty. A request with neither Connect nor Info asks for nothing this converter
+     * does: Unsupported Message.
+     */
+    private void answerInfo(ChannelHandlerContext ctx, ConvertMessage request) {
+        releaseSlot();
+        release();
+        if (request.infoTlv().isEmpty()) {
+            refuseWithoutAdmission(ctx, ConvertErrorCode.UNSUPPORTED_MESSAGE, "malformed",
+                    () -> "Convert request without a Connect or Info TLV");
+            return;
+        }
+        LOG.log(Level.DEBUG, () -> ctx.channel().remoteAddress() + " asked for the supported TCP extensions");
+        answerAndClose(ctx, ConvertMessage.of(new SupportedTcpExtensionsTlv(List.of())));
     }
 
     /**
@@ -213,33 +368,50 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
     private void refuse(ChannelHandlerContext ctx, ConvertProtocolException e, String what) {
         if (e.isSilent()) {
             decided = true;
+            cancelDeadline();
             release();
-            context.counters().release();
+            releaseSlot();
             context.counters().convertError(e.code());
-            LOG.log(Level.INFO, () -> "closed " + ctx.channel().remoteAddress() + " silently: " + what + ": "
-                    + e.reason());
+            admission.refusals().refused("silent " + e.code(), source, () -> "closed " + ctx.channel().remoteAddress()
+                    + " silently: " + what + ": " + e.reason());
             ctx.close();
             return;
         }
-        refuse(ctx, e.code(), what + ": " + e.reason());
+        refuse(ctx, e.code(), "malformed", () -> what + ": " + e.reason());
     }
 
-    private void refuse(ChannelHandlerContext ctx, ConvertErrorCode code, String reason) {
-        context.counters().release();
-        refuseWithoutAdmission(ctx, code);
-        LOG.log(Level.INFO, () -> "refused " + ctx.channel().remoteAddress() + " with " + code + ": " + reason);
+    private void refuse(ChannelHandlerContext ctx, ConvertErrorCode code, String reason,
+                        java.util.function.Supplier<String> detail) {
+        releaseSlot();
+        refuseWithoutAdmission(ctx, code, reason, detail);
+    }
+
+    /** Logs (rate-limited per reason and source) and answers with the Error TLV; holds no slot afterwards. */
+    private void refuseWithoutAdmission(ChannelHandlerContext ctx, ConvertErrorCode code, String reason,
+                                        java.util.function.Supplier<String> detail) {
+        context.counters().convertError(code);
+        admission.refusals().refused(code + " " + reason, source,
+                () -> "refused " + ctx.channel().remoteAddress() + " with " + code + ": " + detail.get());
+        answerAndClose(ctx, ConvertMessage.error(code));
     }
 
     /**
-     * Sends the Error TLV, half-closes, and drains what the client still sends for a short while: closing with
-     * unread data would make the kernel send a RST, which could destroy the Error TLV before the CPE reads it.
+     * Sends {@code answer}, half-closes, and drains what the client still sends for a short while: closing with
+     * unread data would make the kernel send a RST, which could destroy the answer before the CPE reads it. At most
+     * {@link ConcentratorAdmission#MAX_LINGERING} connections linger at once; beyond that they close at once.
      */
-    private void refuseWithoutAdmission(ChannelHandlerContext ctx, ConvertErrorCode code) {
+    private void answerAndClose(ChannelHandlerContext ctx, ConvertMessage answer) {
         decided = true;
+        cancelDeadline();
         release();
-        context.counters().convertError(code);
         Channel client = ctx.channel();
-        client.writeAndFlush(Unpooled.wrappedBuffer(ConvertMessage.error(code).encode()))
+        if (admission.lingering().incrementAndGet() > ConcentratorAdmission.MAX_LINGERING) {
+            admission.lingering().decrementAndGet();
+            client.writeAndFlush(Unpooled.wrappedBuffer(answer.encode())).addListener(ChannelFutureListener.CLOSE);
+            return;
+        }
+        client.closeFuture().addListener(f -> admission.lingering().decrementAndGet());
+        client.writeAndFlush(Unpooled.wrappedBuffer(answer.encode()))
                 .addListener((ChannelFutureListener) f -> {
                     if (client instanceof DuplexChannel duplex && f.isSuccess()) {
                         duplex.shutdownOutput();
@@ -253,9 +425,10 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
-        if (evt instanceof io.netty.channel.socket.ChannelInputShutdownEvent) {
+        if (evt instanceof ChannelInputShutdownEvent) {
             if (!decided) {
-                refuse(ctx, ConvertErrorCode.MALFORMED_MESSAGE, "connection half-closed before a full Convert message");
+                refuse(ctx, ConvertErrorCode.MALFORMED_MESSAGE, "malformed",
+                        () -> "connection half-closed before a full Convert message");
             } else if (pending != null) {
                 finSeen = true; // still connecting: the relay replays this FIN once it exists
                 return;
@@ -268,10 +441,9 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
-        if (!decided) {
-            context.counters().release();
-            decided = true;
-        }
+        decided = true;
+        cancelDeadline();
+        releaseSlot();
         release();
     }
 
@@ -279,6 +451,21 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
         LOG.log(Level.DEBUG, () -> "client connection error before relaying: " + cause);
         ctx.close();
+    }
+
+    /** Gives back this connection's max-connections slot, once, unless a relay took it over. */
+    private void releaseSlot() {
+        if (slotHeld) {
+            slotHeld = false;
+            context.counters().release();
+        }
+    }
+
+    private void cancelDeadline() {
+        if (deadline != null) {
+            deadline.cancel(false);
+            deadline = null;
+        }
     }
 
     private void release() {

@@ -10,6 +10,7 @@ import net.hybridproxy.engine.auth.ConvertAuthenticator;
 import net.hybridproxy.engine.auth.CpeKey;
 import net.hybridproxy.engine.convert.ConvertMessage;
 import net.hybridproxy.proxy.config.AppConfig.Listener;
+import net.hybridproxy.proxy.config.AppConfig.ListenerMode;
 import net.hybridproxy.proxy.nativeio.NativeException;
 import net.hybridproxy.proxy.relay.RelaySession;
 import net.hybridproxy.proxy.transport.NativeSocketOptions;
@@ -37,6 +38,7 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
     private final Optional<CpeKey> key;
     private final Optional<String> pinnedUplink;
     private final Optional<WarmPool> pool;
+    private final LocalAddresses localAddresses;
 
     /**
      * @param multipath    the bootstrap of the connection to the concentrator, on the client's loop: a kernel MPTCP
@@ -45,10 +47,12 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
      * @param pinnedUplink the uplink a bypass rule pinned these connections to (then {@code multipath} opens plain
      *                     TCP on it), or empty
      * @param pool         ready kernel MPTCP connections to take before opening one (empty: always open one)
+     * @param localAddresses this host's own addresses, which a transparent listener refuses as destinations
      */
     CpeClientHandler(RoleContext context, Listener listener, InetSocketAddress concentrator,
                      Function<Channel, Bootstrap> multipath, Optional<CpeKey> key, Optional<String> pinnedUplink,
-                     Optional<WarmPool> pool) {
+                     Optional<WarmPool> pool, LocalAddresses localAddresses) {
+        this.localAddresses = localAddresses;
         this.context = context;
         this.listener = listener;
         this.concentrator = concentrator;
@@ -80,6 +84,17 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
         String label = listener.name() + pinnedUplink.map(u -> "@" + u).orElse("") + " "
                 + RoleContext.describe((InetSocketAddress) client.remoteAddress()) + " -> "
                 + RoleContext.describe(destination);
+        // A transparent listener also accepts connections made to it directly (the capture rule skips local
+        // destinations): a client that dialled this host itself, e.g. the WAN address on the listener's port. Sent
+        // on, the concentrator would dial that address, reach this listener from outside, and loop until both
+        // sides are full. This host is served locally or not at all.
+        if (listener.mode() != ListenerMode.EXPLICIT && localAddresses.contains(destination.getAddress())) {
+            context.counters().release();
+            context.counters().selfLoopRefused();
+            LOG.log(Level.DEBUG, () -> label + ": refused, the destination is this cpe itself (self-loop)");
+            RelaySession.reset(client);
+            return;
+        }
         byte[] convert = convertMessage(destination).encode();
 
         Optional<Channel> ready = pool.flatMap(p -> p.take(client.eventLoop()));

@@ -34,6 +34,7 @@ public final class CpeRole implements Role {
     private final List<Channel> listeners = new ArrayList<>();
     private Optional<UserspaceCpe> userspace = Optional.empty();
     private Optional<WarmPool> pool = Optional.empty();
+    private final LocalAddresses localAddresses = new LocalAddresses(java.time.Duration.ofSeconds(2));
 
     public CpeRole(RoleContext context) {
         this.context = context;
@@ -95,7 +96,7 @@ public final class CpeRole implements Role {
                     protected void initChannel(SocketChannel ch) {
                         ch.pipeline().addLast(new EarlyInbound());
                         ch.pipeline().addLast(new CpeClientHandler(context, listener, cpe.concentrator(),
-                                outbound, cookieKey, pinnedUplink, readyConnections));
+                                outbound, cookieKey, pinnedUplink, readyConnections, localAddresses));
                     }
                 })
                 .bind(bind).sync().channel();
@@ -152,6 +153,7 @@ public final class CpeRole implements Role {
         listeners.forEach(Channel::close);
         pool.ifPresent(WarmPool::close);
         userspace.ifPresent(UserspaceCpe::close);
+        localAddresses.close();
     }
 
     /** The userspace engine, when it is the one selected. */

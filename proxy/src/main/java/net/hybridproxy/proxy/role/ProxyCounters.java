@@ -26,9 +26,11 @@ public final class ProxyCounters {
     private final LongAdder mptcpFallbacks = new LongAdder();
     private final LongAdder authFailures = new LongAdder();
     private final LongAdder policyDenials = new LongAdder();
+    private final LongAdder selfLoopsRefused = new LongAdder();
     private final LongAdder bytesUpstream = new LongAdder();
     private final LongAdder bytesDownstream = new LongAdder();
     private final Map<ConvertErrorCode, LongAdder> convertErrors = new EnumMap<>(ConvertErrorCode.class);
+    private final Map<AdmissionRefusal, LongAdder> admissionRefusals = new EnumMap<>(AdmissionRefusal.class);
     private volatile LongConsumer setupLatencyNanos = nanos -> { };
     private volatile Consumer<InetAddress> fallbackByLocalAddress = local -> { };
 
@@ -36,6 +38,9 @@ public final class ProxyCounters {
         this.maxConnections = maxConnections;
         for (ConvertErrorCode code : ConvertErrorCode.values()) {
             convertErrors.put(code, new LongAdder());
+        }
+        for (AdmissionRefusal reason : AdmissionRefusal.values()) {
+            admissionRefusals.put(reason, new LongAdder());
         }
     }
 
@@ -105,8 +110,26 @@ public final class ProxyCounters {
         policyDenials.increment();
     }
 
+    /** A cpe connection refused because its destination was the cpe itself. */
+    public void selfLoopRefused() {
+        selfLoopsRefused.increment();
+    }
+
+    public long selfLoopsRefused() {
+        return selfLoopsRefused.sum();
+    }
+
     public void convertError(ConvertErrorCode code) {
         convertErrors.get(code).increment();
+    }
+
+    /** A connection refused or closed by the concentrator's deadlines and fair-share quotas. */
+    public void admissionRefusal(AdmissionRefusal reason) {
+        admissionRefusals.get(reason).increment();
+    }
+
+    public long admissionRefusals(AdmissionRefusal reason) {
+        return admissionRefusals.get(reason).sum();
     }
 
     public int maxConnections() {

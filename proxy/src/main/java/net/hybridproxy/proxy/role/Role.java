@@ -12,6 +12,14 @@ public interface Role extends AutoCloseable {
     /** The bound listener channels, for logs, the demo and tests. */
     List<Channel> listeners();
 
+    /**
+     * Closes the listeners and leaves accepted connections alone (graceful drain): they finish on their own, or at
+     * {@link #close()}.
+     */
+    default void stopAccepting() {
+        listeners().forEach(Channel::close);
+    }
+
     @Override
     void close();
 }

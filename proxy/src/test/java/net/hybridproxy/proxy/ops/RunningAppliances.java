@@ -101,9 +101,10 @@ final class RunningAppliances implements AutoCloseable {
                   concentrator {
                     listen = ["%s:%d"]
                     authorized-cidrs = ["198.18.0.0/15"]
+                    destinations.allow = ["%s/32"] # the sink shares the concentrator's namespace
                   }
                 }
-                """.formatted(CONCENTRATOR_ADMIN_PORT, DSL, CONCENTRATOR_PORT));
+                """.formatted(CONCENTRATOR_ADMIN_PORT, DSL, CONCENTRATOR_PORT, TARGET));
         writeCpeConfig(TOKEN, "primary");
         launch("concentrator", concentratorConfig);
         launch("cpe", cpeConfig);

@@ -26,10 +26,24 @@ public final class NetNs implements AutoCloseable {
     private static final AtomicInteger COUNTER = new AtomicInteger();
 
     private final String name;
+    private final boolean owned;
     private volatile boolean closed;
 
     private NetNs(String name) {
+        this(name, true);
+    }
+
+    private NetNs(String name, boolean owned) {
         this.name = name;
+        this.owned = owned;
+    }
+
+    /**
+     * A namespace someone else created and deletes (the loadtest lab's), for running code inside it with
+     * {@link #call}; {@link #close()} leaves it alone.
+     */
+    public static NetNs existing(String name) {
+        return new NetNs(name, false);
     }
 
     /** Null when namespace tests can run here, else a one-line reason to skip them. */
@@ -150,6 +164,9 @@ public final class NetNs implements AutoCloseable {
     public void close() throws IOException {
         if (!closed) {
             closed = true;
+            if (!owned) {
+                return;
+            }
             run(List.of("ip", "netns", "del", name));
         }
     }

@@ -1,0 +1,66 @@
+package net.hybridproxy.proxy.ops;
+
+import net.hybridproxy.proxy.config.AppConfig;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.OptionalLong;
+
+/**
+ * Checks at start that the process may open the file descriptors its configuration promises. Each relayed
+ * connection holds two (the multipath side and the plain TCP side); a userspace concentrator's subflows hold one
+ * each. A process below one descriptor per connection cannot keep its promise at all and refuses to start; one below
+ * the full need starts with a warning that says how many connections it can really hold. Without this, the shortfall
+ * shows only under load, as accept() and connect() failing with EMFILE.
+ *
+ * <p>The JVM raises its soft RLIMIT_NOFILE to the hard limit at start on Linux, so the soft limit read here is
+ * what the process really has.
+ */
+public final class FileDescriptorBudget {
+    /** Listeners, netlink sockets, the admin server, jars, epoll and eventfd descriptors, logs. */
+    static final int HEADROOM = 256;
+
+    /** What the check concluded: {@code fatal} refuses to start; a non-empty message is logged either way. */
+    public record Verdict(boolean fatal, String message) {
+    }
+
+    private FileDescriptorBudget() {
+    }
+
+    /** The verdict for a process whose RLIMIT_NOFILE soft limit is {@code limit}. */
+    public static Verdict assess(long limit, AppConfig config) {
+        long connections = config.maxConnections();
+        long subflows = config.concentrator().filter(c -> !c.userspaceListen().isEmpty())
+                .map(c -> (long) config.userspace().maxSessions() * 8).orElse(0L);
+        long needed = 2 * connections + subflows + HEADROOM;
+        if (limit >= needed) {
+            return new Verdict(false, "");
+        }
+        String advice = "raise the limit (systemd: LimitNOFILE=" + needed + "; shell: ulimit -n " + needed
+                + "; container: --ulimit nofile=" + needed + ") or lower max-connections";
+        if (limit < connections + HEADROOM) {
+            return new Verdict(true, "RLIMIT_NOFILE is " + limit + " open files, fewer than max-connections = "
+                    + connections + " connections need (2 each, " + needed + " in all); " + advice);
+        }
+        long holdable = Math.max(0, (limit - HEADROOM - subflows) / 2);
+        return new Verdict(false, "RLIMIT_NOFILE is " + limit + " open files: about " + holdable
+                + " connections can be relayed, not max-connections = " + connections + " (2 descriptors each, "
+                + needed + " in all); beyond that new connections fail with EMFILE; " + advice);
+    }
+
+    /** This process's soft RLIMIT_NOFILE, from /proc/self/limits; empty when unknown (not Linux) or unlimited. */
+    public static OptionalLong currentLimit() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/limits"))) {
+                if (line.startsWith("Max open files")) {
+                    String soft = line.substring("Max open files".length()).trim().split("\\s+")[0];
+                    return soft.equals("unlimited") ? OptionalLong.empty() : OptionalLong.of(Long.parseLong(soft));
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            return OptionalLong.empty();
+        }
+        return OptionalLong.empty();
+    }
+}
