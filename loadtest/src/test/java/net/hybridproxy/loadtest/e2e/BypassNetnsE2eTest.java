@@ -187,7 +187,7 @@ class BypassNetnsE2eTest {
                 new InetSocketAddress("127.0.0.1", 9190))) {
             HttpResponse<String> r = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
                             URI.create(admin.baseUri() + "/api/v1/reload"))
-                    .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString("{}"))
+                    .header("Content-Type", "application/json").header("X-Hybridproxy-Admin", "1").POST(HttpRequest.BodyPublishers.ofString("{}"))
                     .build(), HttpResponse.BodyHandlers.ofString());
             assertEquals(200, r.statusCode(), r.body());
             assertTrue(r.body().contains("\"applied\":[\"cpe.bypass\"]"), r.body());

@@ -41,7 +41,8 @@ import java.util.stream.Collectors;
  * steered into a listener that no longer exists. The table {@link #install()} creates carries {@link #MARKER} as
  * its comment, so the next start ({@link #removeLeftovers()}, whatever that start's configuration says) and
  * {@code hybridproxy cleanup} can tell it from a table an operator created from {@code check}'s printout, which
- * they leave alone.
+ * they leave alone. The comment also names the installing process: a table whose cpe still runs is no leftover
+ * (a second cpe process on the host, or {@code cleanup} run while the cpe is up, must not tear its capture down).
  */
 public final class CaptureRules {
     public static final String TABLE = "hybridproxy";
@@ -58,6 +59,9 @@ public final class CaptureRules {
 
     /** The comment on a table this process installed (and so may remove after a crash). */
     public static final String MARKER = "installed by the hybridproxy cpe; removed at exit, reconciled at start";
+    private static final String OWNER = "; pid ";
+    private static final java.util.regex.Pattern OWNER_PID =
+            java.util.regex.Pattern.compile(java.util.regex.Pattern.quote(OWNER) + "(\\d+)");
 
     private final List<Listener> listeners;
     private final List<Bypass> bypass;
@@ -85,7 +89,8 @@ public final class CaptureRules {
         StringBuilder s = new StringBuilder();
         s.append("table inet ").append(TABLE).append(" {\n");
         if (marked) {
-            s.append("  comment \"").append(MARKER).append("\"\n");
+            s.append("  comment \"").append(MARKER).append(OWNER).append(ProcessHandle.current().pid())
+                    .append("\"\n");
         }
         s.append("  chain prerouting {\n    type filter hook prerouting priority mangle; policy accept;\n");
         for (Bypass rule : bypass) {
@@ -237,12 +242,17 @@ public final class CaptureRules {
     /**
      * Removes what an earlier run of the cpe installed and could not remove (it was killed): the marked table, and
      * with it the TPROXY fwmark rules and their local route and the direct bypass fwmark rules. A table without the
-     * marker is the operator's and is left alone. Returns what was removed, empty when nothing was left.
+     * marker is the operator's and is left alone, and so is one whose installing process still runs. Returns what was
+     * removed, empty when nothing was left.
      */
     public static List<String> removeLeftovers() {
         Command.Result listed = Command.runIgnoringFailure(List.of("nft", "list", "table", "inet", TABLE));
         if (listed.exitCode() != 0 || !listed.output().contains(MARKER)) {
             return List.of();
+        }
+        java.util.regex.Matcher owner = OWNER_PID.matcher(listed.output());
+        if (owner.find() && ProcessHandle.of(Long.parseLong(owner.group(1))).map(ProcessHandle::isAlive).orElse(false)) {
+            return List.of(); // its cpe is running: no leftover
         }
         List<String> removed = new ArrayList<>();
         if (Command.runIgnoringFailure(List.of("nft", "delete", "table", "inet", TABLE)).exitCode() == 0) {
