@@ -49,6 +49,11 @@ public final class BenchmarkRunner {
     /** The stall series: downloads per system and scenario, and the stall that fails a download. */
     static final int SERIES_DOWNLOADS = 20;
     static final long SERIES_STALL_LIMIT_MS = 200;
+    /**
+     * Longest wait for the server's line of the warm-up download after its client returned: immediate when it went
+     * well; a stalled one was seen torn down by the proxies about 3 s after its client gave up.
+     */
+    private static final Duration WARMUP_VERDICT_WAIT = Duration.ofSeconds(20);
     private static final List<String> LOADGEN_JVM = List.of("-Xmx512m", "-XX:+UseSerialGC", "-Xshare:auto",
             "--enable-native-access=ALL-UNNAMED");
 
@@ -208,8 +213,15 @@ public final class BenchmarkRunner {
         if (!running.proxies().isEmpty()) {
             // Every proxy gets the same short unmeasured download first, so a JIT-compiled one is not charged for
             // compiling its hot paths while natively compiled ones are measured warm.
+            int warmupLinesBefore = server.stdoutLines().size();
             client(lab, running, "bulk", "--direction", "down", "--connections", "1", "--duration-ms", "1500",
                     "--idle-ms", "3000");
+            // The server's line for the warm-up must be in before the measured download starts: a warm-up that
+            // stalled ends on the server only once the proxies tear it down, seconds after its client gave up, and
+            // that late line was taken for the measured download's verdict. It is kept in the row, not hidden.
+            String warmup = awaitServerVerdict(server, warmupLinesBefore, WARMUP_VERDICT_WAIT);
+            row.put("warmupServerVerdict", warmup == null
+                    ? "none within " + WARMUP_VERDICT_WAIT.toSeconds() + " s of the client's end" : warmup);
         }
         CounterSampler sampler = CounterSampler.start(lab.cpe());
         ProcessStats before = ProcessStats.of(running.proxyPids());
@@ -244,7 +256,7 @@ public final class BenchmarkRunner {
         }
         ProcessStats after = ProcessStats.of(running.proxyPids());
         List<CounterSampler.Sample> samples = sampler.stop();
-        String verdict = awaitServerVerdict(server, serverLinesBefore);
+        String verdict = awaitServerVerdict(server, serverLinesBefore, Duration.ofSeconds(5));
         if (verdict == null) {
             verdict = Boolean.TRUE.equals(bulk.get("ok"))
                     ? "no verdict: bytes checked by the client only; its digest sent after the server's FIN never"
@@ -387,8 +399,9 @@ public final class BenchmarkRunner {
         return Json.parseObject(json.getLast());
     }
 
-    private static String awaitServerVerdict(LabProcess server, int linesBefore) {
-        long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+    /** The first {@code DONE op=BULKDOWN} line the server prints after line {@code linesBefore}, or null. */
+    private static String awaitServerVerdict(LabProcess server, int linesBefore, Duration wait) {
+        long deadline = System.nanoTime() + wait.toNanos();
         while (System.nanoTime() < deadline) {
             List<String> lines = server.stdoutLines();
             for (int i = Math.min(linesBefore, lines.size()); i < lines.size(); i++) {
