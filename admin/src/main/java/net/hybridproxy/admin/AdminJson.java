@@ -74,6 +74,9 @@ final class AdminJson {
             throw new MalformedJsonException(offset, e.getOriginalMessage());
         } catch (IOException e) {
             throw new MalformedJsonException(0, e.getMessage());
+        } catch (NumberFormatException e) {
+            // A number jackson cannot represent (an exponent of hundreds of digits): bad input, not a server error.
+            throw new MalformedJsonException(0, "number out of range");
         }
     }
 

@@ -37,6 +37,14 @@ class AdminJsonTest {
         assertEquals(1, e.getMessage().lines().count(), e.getMessage());
     }
 
+    /** Found by the admin fuzz test: a number no BigDecimal can hold was an unchecked exception (a 500). */
+    @Test
+    void aNumberOutOfAnyRangeIsMalformedInput() {
+        AdminJson.MalformedJsonException e = assertThrows(AdminJson.MalformedJsonException.class,
+                () -> AdminJson.parse("{\"reason\": 1e" + "9".repeat(400) + "}"));
+        assertTrue(e.getMessage().startsWith("malformed JSON at offset "), e.getMessage());
+    }
+
     @Test
     void writerEscapesWhatMustBeEscapedAndWritesNoValueAsNull() {
         String json = AdminJson.write(w -> {

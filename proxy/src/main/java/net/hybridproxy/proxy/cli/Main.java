@@ -171,7 +171,8 @@ public final class Main implements Callable<Integer> {
             description = {"Remove what a cpe installed and could not remove (it was killed): its nftables table, the"
                     + " TPROXY and bypass fwmark rules and the TPROXY route; with --config, its per-uplink policy"
                     + " routing too.",
-                    "Safe to run twice; a table the operator created (without the cpe's marker) is left alone."})
+                    "Safe to run twice; a table the operator created (without the cpe's marker), or one whose cpe"
+                            + " still runs, is left alone."})
     static final class Cleanup implements Callable<Integer> {
         @Option(names = "--config", paramLabel = "FILE", description = "the cpe's configuration")
         Path config;
