@@ -112,6 +112,7 @@ final class SessionDriver {
     private boolean pumping;
     private boolean pumpAgain;
     private boolean closed;
+    private boolean established;
     private InetSocketAddress localAddress;
     private InetSocketAddress remoteAddress;
     private final UserspaceStats stats;
@@ -146,6 +147,11 @@ final class SessionDriver {
 
     boolean isClosed() {
         return closed;
+    }
+
+    /** Whether the session was established at some point (it may have ended since). */
+    boolean wasEstablished() {
+        return established;
     }
 
     /** The local address of the first subflow (what a stream channel reports as its own). */
@@ -483,6 +489,7 @@ final class SessionDriver {
         while ((event = session.pollEvent()) != null) {
             switch (event) {
                 case SessionEvent.Established e -> {
+                    established = true;
                     LOG.log(Level.INFO, () -> name + ": session established (token "
                             + Integer.toHexString(session.localToken()) + ")");
                     while (!pendingOpens.isEmpty()) {
