@@ -44,6 +44,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -95,6 +96,8 @@ class ConcentratorReplicasNetnsE2eTest {
     private static final String FAST_OPEN_KEY = "a1b2c3d4-e5f60718-293a4b5c-6d7e8f90";
     private static final int KERNEL_LISTENER = 12000;
     private static final int CONNECTIONS = 40;
+    /** A userspace cpe session established (a new one under the same name after one ended). */
+    private static final Pattern USERSPACE_ESTABLISHED = Pattern.compile("(cpe session \\d+): session established");
     /**
      * The cpe's warm pool (cpe.warm-pool.size, default 8): ready MPTCP connections to the balanced address, on top
      * of the ones carrying the transfers. They are balanced like any connection and checked the same way.
@@ -402,6 +405,7 @@ class ConcentratorReplicasNetnsE2eTest {
         System.out.println("replicas: userspace sessions re-established on r2: " + figures);
         assertEquals(USERSPACE_SESSIONS, onR2[0], () -> figures + logs());
         assertEquals(USERSPACE_SESSIONS, onR2[1], () -> figures + logs());
+        assertFalse(userspaceSessionsOnR1.isEmpty(), "the previous test found no userspace session on r1");
         for (String name : userspaceSessionsOnR1) {
             assertTrue(wholeOnR2(placed.get(name)), () -> name + " did not re-establish whole on r2: " + figures);
         }
@@ -455,6 +459,12 @@ class ConcentratorReplicasNetnsE2eTest {
         Map<String, List<String>> endpointsBySession = new HashMap<>();
         List<String> cpeLines = userspaceCpeProcess.stdoutLines();
         for (String line : cpeLines.subList(Math.min(fromLine, cpeLines.size()), cpeLines.size())) {
+            Matcher established = USERSPACE_ESTABLISHED.matcher(line);
+            if (established.find()) {
+                // A session that ended is replaced under the same name: only the latest one counts.
+                endpointsBySession.remove(established.group(1));
+                continue;
+            }
             Matcher m = USERSPACE_SUBFLOW.matcher(line);
             if (m.find() && m.group(1).startsWith("cpe")) {
                 endpointsBySession.computeIfAbsent(m.group(1), n -> new ArrayList<>()).add(m.group(2));
