@@ -44,6 +44,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -53,9 +54,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * announces its own address (ADD_ADDR) and sets MP_CAPABLE's C flag, so the cpe's joins reach the replica holding
  * the connection and never the balanced address.
  *
+ * <p>Both engines at once: the replicas also listen for the userspace engine, whose cpe (a second gateway) runs
+ * one session per event loop. Each replica announces its own address with the engine's ADD_ADDR ahead of the
+ * session's first frames, and the cpe's joins go there; a session is checked whole on one replica by matching
+ * the subflows both ends log.
+ *
  * <pre>
- *   cpe ──dsl/lte── lb (DNAT 198.18.100.10 → r1 | r2, random; the destination server) ──┬── r1 198.18.41.2
- *                                                                                      └── r2 198.18.42.2
+ *   cpe  ──dsl/lte──┐
+ *   ucpe ──dsl/lte──┴ lb (DNAT 198.18.100.10 → r1 | r2, random; the destination server) ──┬── r1 198.18.41.2
+ *                                                                                         └── r2 198.18.42.2
  * </pre>
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -68,6 +75,20 @@ class ConcentratorReplicasNetnsE2eTest {
     private static final int PORT = 5100;
     private static final int SERVER_PORT = 5001;
     private static final int JOIN_PORT = 5200;
+    /** The replicas' userspace listener: balanced like {@link #PORT}, and the port each replica announces. */
+    private static final int USERSPACE_PORT = PORT + 1;
+    private static final int USERSPACE_LISTENER = 12001;
+    /**
+     * The userspace cpe's event loops, one session each. With 16 sessions placed at random, all on one replica
+     * happens once in 2^15 runs.
+     */
+    private static final int USERSPACE_SESSIONS = 16;
+    private static final String UCPE_DSL = "198.18.11.1";
+    private static final String UCPE_LTE = "198.18.21.1";
+    /** A userspace subflow attached, as both ends log it: session name, then its local and remote endpoints. */
+    private static final Pattern USERSPACE_SUBFLOW = Pattern.compile(
+            "((?:cpe|concentrator) session \\d+)(?: \\[[^\\]]*])?: subflow \\d+ over \\S+ attached \\(\\S*?([0-9.]+:\\d+) -> "
+                    + "\\S*?([0-9.]+:\\d+)\\)");
     /**
      * One TCP Fast Open key for all replicas, as for any TFO server farm behind one address: a cookie one replica
      * issued must be valid on the others (docs/operations.md).
@@ -75,6 +96,8 @@ class ConcentratorReplicasNetnsE2eTest {
     private static final String FAST_OPEN_KEY = "a1b2c3d4-e5f60718-293a4b5c-6d7e8f90";
     private static final int KERNEL_LISTENER = 12000;
     private static final int CONNECTIONS = 40;
+    /** A userspace cpe session established (a new one under the same name after one ended). */
+    private static final Pattern USERSPACE_ESTABLISHED = Pattern.compile("(cpe session \\d+): session established");
     /**
      * The cpe's warm pool (cpe.warm-pool.size, default 8): ready MPTCP connections to the balanced address, on top
      * of the ones carrying the transfers. They are balanced like any connection and checked the same way.
@@ -86,10 +109,14 @@ class ConcentratorReplicasNetnsE2eTest {
     private final List<Netns> namespaces = new ArrayList<>();
     private final LabProcess[] replicas = new LabProcess[2];
     private Netns cpe;
+    private Netns userspaceCpe;
     private Netns lb;
     private final Netns[] replicaNs = new Netns[2];
     private Path configs;
     private LabProcess cpeProcess;
+    private LabProcess userspaceCpeProcess;
+    /** The userspace cpe's sessions the first test found on replica r1 (index 0). */
+    private final java.util.Set<String> userspaceSessionsOnR1 = new java.util.TreeSet<>();
 
     @BeforeAll
     void topology() throws Exception {
@@ -99,12 +126,15 @@ class ConcentratorReplicasNetnsE2eTest {
                 "needs nft (Debian package nftables)");
         String prefix = "hpr" + ProcessHandle.current().pid() + "-";
         cpe = ns(prefix + "cpe");
+        userspaceCpe = ns(prefix + "ucpe");
         lb = ns(prefix + "lb");
         for (int i = 0; i < 2; i++) {
             replicaNs[i] = ns(prefix + "r" + (i + 1));
         }
         veth(cpe, "dsl", "198.18.10.1", lb, "198.18.10.2");
         veth(cpe, "lte", "198.18.20.1", lb, "198.18.20.2");
+        veth(userspaceCpe, "dsl", UCPE_DSL, lb, "udsl", "198.18.11.2");
+        veth(userspaceCpe, "lte", UCPE_LTE, lb, "ulte", "198.18.21.2");
         for (int i = 0; i < 2; i++) {
             String lbSide = "198.18.4" + (i + 1) + ".1";
             veth(lb, "r" + (i + 1), lbSide, replicaNs[i], REPLICA[i]);
@@ -115,6 +145,8 @@ class ConcentratorReplicasNetnsE2eTest {
         cpe.sysctl("net.ipv4.tcp_fastopen", "3");
         cpe.ip("addr", "add", CPE_LISTEN + "/32", "dev", "lo");
         cpe.ip("route", "add", "default", "via", "198.18.10.2", "dev", "dsl");
+        userspaceCpe.ip("addr", "add", CPE_LISTEN + "/32", "dev", "lo");
+        userspaceCpe.ip("route", "add", "default", "via", "198.18.11.2", "dev", "dsl");
         lb.sysctl("net.ipv4.ip_forward", "1");
         lb.ip("addr", "add", SERVER + "/32", "dev", "lo");
         balanceOver(List.of(REPLICA[0], REPLICA[1]));
@@ -143,6 +175,26 @@ class ConcentratorReplicasNetnsE2eTest {
                 """.formatted(VIP, PORT, CPE_LISTEN, KERNEL_LISTENER, SERVER, SERVER_PORT, ApplianceConfigs.KEY,
                 WARM_POOL));
         cpeProcess = ApplianceLauncher.start(cpe, cpeConf, "cpe listener kernel");
+        Path userspaceCpeConf = Files.writeString(configs.resolve("ucpe.conf"), """
+                hybridproxy {
+                  role = cpe
+                  engine = userspace
+                  event-loop-threads = %d
+                  uplinks = [
+                    { name = dsl, interface = dsl, address = "%s", gateway = "198.18.11.2" }
+                    { name = lte, interface = lte, address = "%s", gateway = "198.18.21.2" }
+                  ]
+                  admin.enabled = false
+                  cpe {
+                    concentrator = "%s:%d"
+                    listeners = [{ name = userspace, mode = explicit, bind = "%s:%d", destination = "%s:%d" }]
+                    key-id = "cpe-replicas"
+                    key = "%s"
+                  }
+                }
+                """.formatted(USERSPACE_SESSIONS, UCPE_DSL, UCPE_LTE, VIP, USERSPACE_PORT, CPE_LISTEN,
+                USERSPACE_LISTENER, SERVER, SERVER_PORT, ApplianceConfigs.KEY));
+        userspaceCpeProcess = ApplianceLauncher.start(userspaceCpe, userspaceCpeConf, "cpe listener userspace");
     }
 
     @AfterAll
@@ -211,6 +263,66 @@ class ConcentratorReplicasNetnsE2eTest {
 
     @Test
     @Order(2)
+    void everyUserspaceSessionKeepsAllItsSubflowsOnOneReplicaAndBothReplicasServe() throws Exception {
+        ExecutorService threads = Executors.newFixedThreadPool(CONNECTIONS, r -> Thread.ofPlatform().unstarted(
+                () -> inNamespace(userspaceCpe, r)));
+        CountDownLatch halfway = new CountDownLatch(CONNECTIONS);
+        CountDownLatch inspected = new CountDownLatch(1);
+        List<Future<String>> transfers = new ArrayList<>();
+        for (int c = 0; c < CONNECTIONS; c++) {
+            long seed = 100 + c;
+            transfers.add(threads.submit(() -> upload(USERSPACE_LISTENER, seed, halfway, inspected)));
+        }
+        try {
+            assertTrue(halfway.await(60, TimeUnit.SECONDS), "connections did not get halfway: " + logs());
+            // Every stream is carried by its event loop's session: a session whole on one replica carries its
+            // streams there. Wait until every session shows both uplinks' subflows.
+            Map<String, Placement> sessions = Map.of();
+            long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+            while (System.nanoTime() < deadline) {
+                sessions = userspacePlacement(0);
+                // The logs that place each subflow may trail the sockets by a moment (-1: not placed yet).
+                if (sessions.size() == USERSPACE_SESSIONS && sessions.values().stream()
+                        .allMatch(p -> p.subflows() >= 2 && !p.replicas().contains(-1))) {
+                    break;
+                }
+                Thread.sleep(200);
+            }
+            int[] perReplica = new int[2];
+            sessions.values().forEach(p -> p.replicas().stream().filter(r -> r >= 0).forEach(r -> perReplica[r]++));
+            int[][] uplinks = {userspaceSubflowsByUplink(replicaNs[0]), userspaceSubflowsByUplink(replicaNs[1])};
+            String figures = "userspace sessions per replica r1 " + perReplica[0] + ", r2 " + perReplica[1]
+                    + "; subflows (dsl, lte) r1 " + java.util.Arrays.toString(uplinks[0]) + ", r2 "
+                    + java.util.Arrays.toString(uplinks[1]) + "; sessions " + sessions;
+            System.out.println("replicas: " + figures);
+            assertEquals(USERSPACE_SESSIONS, sessions.size(), () -> "a session is missing: " + figures + logs());
+            for (Map.Entry<String, Placement> e : sessions.entrySet()) {
+                assertEquals(1, e.getValue().holders().size(),
+                        () -> e.getKey() + " is not whole on one replica session: " + figures + logs());
+                assertTrue(e.getValue().subflows() >= 2, () -> e.getKey() + " has no join: " + figures);
+            }
+            assertTrue(perReplica[0] > 0 && perReplica[1] > 0, "one replica idle: " + figures);
+            for (int i = 0; i < 2; i++) {
+                assertEquals(perReplica[i], uplinks[i][0], "dsl subflows on r" + (i + 1) + ": " + figures);
+                assertEquals(perReplica[i], uplinks[i][1], "lte subflows on r" + (i + 1) + ": " + figures);
+            }
+            sessions.forEach((name, p) -> {
+                if (p.replicas().contains(0)) {
+                    userspaceSessionsOnR1.add(name);
+                }
+            });
+        } finally {
+            inspected.countDown();
+        }
+        for (Future<String> t : transfers) {
+            String outcome = t.get(120, TimeUnit.SECONDS);
+            assertEquals("verified", outcome, () -> outcome + "\n" + logs());
+        }
+        threads.shutdown();
+    }
+
+    @Test
+    @Order(3)
     void whenAReplicaDiesNewConnectionsSucceedWithinTwoSeconds() throws Exception {
         // The balancer's health check, as a cloud load balancer's or kube-proxy's endpoints do it: every 200 ms a
         // TCP connect to each replica's listener from the balancer; a replica that fails it leaves the DNAT map.
@@ -239,38 +351,150 @@ class ConcentratorReplicasNetnsE2eTest {
             }
         }));
         Thread.sleep(500);
+        int userspaceLogFrom = userspaceCpeProcess.stdoutLines().size();
         replicas[0].stop(Duration.ZERO);
         long killed = System.nanoTime();
-        long recovered = -1;
-        while (System.nanoTime() - killed < Duration.ofSeconds(10).toNanos()) {
-            ExecutorService one = Executors.newSingleThreadExecutor(r -> Thread.ofPlatform().unstarted(
-                    () -> inNamespace(cpe, r)));
-            try {
-                if ("verified".equals(one.submit(() -> upload(1000 + System.nanoTime() % 1000, null, null))
-                        .get(30, TimeUnit.SECONDS))) {
-                    recovered = System.nanoTime();
-                    break;
+        // Both engines, each through its own cpe: the first verified connection after the kill.
+        long[] recovered = {-1, -1};
+        ExecutorService both = Executors.newFixedThreadPool(2);
+        List<Future<?>> firsts = new ArrayList<>();
+        for (int engine = 0; engine < 2; engine++) {
+            int e = engine;
+            Netns ns = e == 0 ? cpe : userspaceCpe;
+            int port = e == 0 ? KERNEL_LISTENER : USERSPACE_LISTENER;
+            firsts.add(both.submit(() -> {
+                while (System.nanoTime() - killed < Duration.ofSeconds(10).toNanos()) {
+                    if ("verified".equals(uploadIn(ns, port, 1000 + e * 1000 + System.nanoTime() % 1000))) {
+                        recovered[e] = System.nanoTime();
+                        return null;
+                    }
                 }
-            } finally {
-                one.shutdown();
-            }
+                return null;
+            }));
         }
-        assertTrue(recovered > 0, "no connection succeeded after the replica died: " + logs());
-        long millis = Duration.ofNanos(recovered - killed).toMillis();
-        System.out.println("replicas: first verified connection " + millis + " ms after replica r1 was killed");
-        assertTrue(millis <= 2000, "took " + millis + " ms");
+        for (Future<?> f : firsts) {
+            f.get(60, TimeUnit.SECONDS);
+        }
+        both.shutdown();
+        for (int e = 0; e < 2; e++) {
+            String engine = e == 0 ? "kernel" : "userspace";
+            assertTrue(recovered[e] > 0, "no " + engine + " connection succeeded after the replica died: " + logs());
+            long millis = Duration.ofNanos(recovered[e] - killed).toMillis();
+            System.out.println("replicas: first verified " + engine + " connection " + millis
+                    + " ms after replica r1 was killed");
+            assertTrue(millis <= 2000, () -> engine + " took " + millis + " ms" + logs());
+        }
+        // The userspace sessions that were on r1 start again, through the balancer, on r2: every session is then
+        // whole on r2, with both uplinks' subflows.
+        long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+        int[] onR2 = userspaceSubflowsByUplink(replicaNs[1]);
+        while (System.nanoTime() < deadline && !(onR2[0] == USERSPACE_SESSIONS && onR2[1] == USERSPACE_SESSIONS)) {
+            Thread.sleep(100);
+            onR2 = userspaceSubflowsByUplink(replicaNs[1]);
+        }
+        long reestablished = Duration.ofNanos(System.nanoTime() - killed).toMillis();
+        // The logs that place each session may trail the sockets by a moment.
+        Map<String, Placement> restarted = userspacePlacement(userspaceLogFrom);
+        while (System.nanoTime() < deadline && !allWholeOnR2(restarted)) {
+            Thread.sleep(100);
+            restarted = userspacePlacement(userspaceLogFrom);
+        }
+        Map<String, Placement> placed = restarted;
+        String figures = "subflows (dsl, lte) on r2 " + java.util.Arrays.toString(onR2) + " after " + reestablished
+                + " ms; sessions that were on r1 " + userspaceSessionsOnR1 + "; placed since the kill " + placed;
+        System.out.println("replicas: userspace sessions re-established on r2: " + figures);
+        assertEquals(USERSPACE_SESSIONS, onR2[0], () -> figures + logs());
+        assertEquals(USERSPACE_SESSIONS, onR2[1], () -> figures + logs());
+        assertFalse(userspaceSessionsOnR1.isEmpty(), "the previous test found no userspace session on r1");
+        for (String name : userspaceSessionsOnR1) {
+            assertTrue(wholeOnR2(placed.get(name)), () -> name + " did not re-establish whole on r2: " + figures);
+        }
         checking.set(false);
         healthCheck.join();
         for (int i = 0; i < 10; i++) {
-            ExecutorService one = Executors.newSingleThreadExecutor(r -> Thread.ofPlatform().unstarted(
-                    () -> inNamespace(cpe, r)));
-            try {
-                long seed = 2000 + i;
-                assertEquals("verified", one.submit(() -> upload(seed, null, null)).get(30, TimeUnit.SECONDS));
-            } finally {
-                one.shutdown();
+            assertEquals("verified", uploadIn(cpe, KERNEL_LISTENER, 2000 + i));
+            assertEquals("verified", uploadIn(userspaceCpe, USERSPACE_LISTENER, 3000 + i));
+        }
+    }
+
+    private boolean allWholeOnR2(Map<String, Placement> placements) {
+        return userspaceSessionsOnR1.stream().allMatch(name -> wholeOnR2(placements.get(name)));
+    }
+
+    private static boolean wholeOnR2(Placement p) {
+        return p != null && p.replicas().equals(java.util.Set.of(1)) && p.holders().size() == 1 && p.subflows() >= 2;
+    }
+
+    /** One transfer through the cpe in {@code ns}, from a thread in that namespace. */
+    private String uploadIn(Netns ns, int port, long seed) throws Exception {
+        ExecutorService one = Executors.newSingleThreadExecutor(r -> Thread.ofPlatform().unstarted(
+                () -> inNamespace(ns, r)));
+        try {
+            return one.submit(() -> upload(port, seed, null, null)).get(30, TimeUnit.SECONDS);
+        } finally {
+            one.shutdown();
+        }
+    }
+
+    /**
+     * Where a userspace cpe session's subflows are, from what both ends log when a subflow attaches: the replicas
+     * (0 or 1) and the replicas' sessions holding them (each "rN/concentrator session K"), and how many attached.
+     */
+    record Placement(java.util.Set<Integer> replicas, java.util.Set<String> holders, int subflows) {
+    }
+
+    /** Each cpe session's placement, from the cpe's log lines from {@code fromLine} on (a restarted one's). */
+    private Map<String, Placement> userspacePlacement(int fromLine) {
+        Map<String, String> holderByCpeEndpoint = new HashMap<>();
+        Map<String, Integer> replicaByCpeEndpoint = new HashMap<>();
+        for (int r = 0; r < 2; r++) {
+            for (String line : replicas[r].stdoutLines()) {
+                Matcher m = USERSPACE_SUBFLOW.matcher(line);
+                if (m.find() && m.group(1).startsWith("concentrator")) {
+                    holderByCpeEndpoint.put(m.group(3), "r" + (r + 1) + "/" + m.group(1));
+                    replicaByCpeEndpoint.put(m.group(3), r);
+                }
             }
         }
+        Map<String, List<String>> endpointsBySession = new HashMap<>();
+        List<String> cpeLines = userspaceCpeProcess.stdoutLines();
+        for (String line : cpeLines.subList(Math.min(fromLine, cpeLines.size()), cpeLines.size())) {
+            Matcher established = USERSPACE_ESTABLISHED.matcher(line);
+            if (established.find()) {
+                // A session that ended is replaced under the same name: only the latest one counts.
+                endpointsBySession.remove(established.group(1));
+                continue;
+            }
+            Matcher m = USERSPACE_SUBFLOW.matcher(line);
+            if (m.find() && m.group(1).startsWith("cpe")) {
+                endpointsBySession.computeIfAbsent(m.group(1), n -> new ArrayList<>()).add(m.group(2));
+            }
+        }
+        Map<String, Placement> placements = new java.util.TreeMap<>();
+        endpointsBySession.forEach((session, endpoints) -> {
+            java.util.Set<Integer> at = new java.util.TreeSet<>();
+            java.util.Set<String> holders = new java.util.TreeSet<>();
+            for (String endpoint : endpoints) {
+                at.add(replicaByCpeEndpoint.getOrDefault(endpoint, -1));
+                holders.add(holderByCpeEndpoint.getOrDefault(endpoint, "nowhere"));
+            }
+            placements.put(session, new Placement(at, holders, endpoints.size()));
+        });
+        return placements;
+    }
+
+    /** The replica's established userspace subflows from the userspace cpe: {dsl, lte}. */
+    private static int[] userspaceSubflowsByUplink(Netns replica) {
+        ExecResult ss = replica.exec("ss", "-Htn", "state", "established", "( sport = :" + USERSPACE_PORT + " )");
+        int[] count = new int[2];
+        for (String line : ss.stdout().split("\n")) {
+            if (line.contains(" " + UCPE_DSL + ":") || line.contains("[::ffff:" + UCPE_DSL + "]:")) {
+                count[0]++;
+            } else if (line.contains(" " + UCPE_LTE + ":") || line.contains("[::ffff:" + UCPE_LTE + "]:")) {
+                count[1]++;
+            }
+        }
+        return count;
     }
 
     /**
@@ -278,11 +502,16 @@ class ConcentratorReplicasNetnsE2eTest {
      * the server answers with their SHA-256. Between the halves it waits for {@code inspected}.
      */
     private String upload(long seed, CountDownLatch halfway, CountDownLatch inspected) throws Exception {
+        return upload(KERNEL_LISTENER, seed, halfway, inspected);
+    }
+
+    /** The same through the cpe listening on {@code port} (the kernel or the userspace one). */
+    private String upload(int port, long seed, CountDownLatch halfway, CountDownLatch inspected) throws Exception {
         byte[] half = new byte[HALF];
         Random random = new Random(seed);
         MessageDigest sha = MessageDigest.getInstance("SHA-256");
         try (Socket s = new Socket()) {
-            s.connect(new InetSocketAddress(CPE_LISTEN, KERNEL_LISTENER), 10_000);
+            s.connect(new InetSocketAddress(CPE_LISTEN, port), 10_000);
             s.setSoTimeout(60_000);
             OutputStream out = s.getOutputStream();
             out.write(("UP " + 2L * HALF + "\n").getBytes(StandardCharsets.US_ASCII));
@@ -350,7 +579,10 @@ class ConcentratorReplicasNetnsE2eTest {
 
     private LabProcess startReplica(int i) throws IOException {
         Path conf = Files.writeString(configs.resolve("replica" + (i + 1) + ".conf"),
-                ApplianceConfigs.concentrator("[::]:" + PORT, "cpe-replicas", "")
+                ApplianceConfigs.concentrator("[::]:" + PORT, "cpe-replicas", """
+                                userspace-listen = ["[::]:%d"]
+                                authorized-cidrs = ["198.18.10.0/24", "198.18.20.0/24", "198.18.11.0/24", "198.18.21.0/24"]
+                                """.formatted(USERSPACE_PORT))
                         .replace("role = concentrator", """
                                 role = concentrator
                                   path-manager {
@@ -372,11 +604,15 @@ class ConcentratorReplicasNetnsE2eTest {
     }
 
     private static void veth(Netns a, String name, String addrA, Netns b, String addrB) {
-        a.ip("link", "add", name, "type", "veth", "peer", "name", name, "netns", b.name());
+        veth(a, name, addrA, b, name, addrB);
+    }
+
+    private static void veth(Netns a, String name, String addrA, Netns b, String nameB, String addrB) {
+        a.ip("link", "add", name, "type", "veth", "peer", "name", nameB, "netns", b.name());
         a.ip("addr", "add", addrA + "/24", "dev", name);
-        b.ip("addr", "add", addrB + "/24", "dev", name);
+        b.ip("addr", "add", addrB + "/24", "dev", nameB);
         a.ip("link", "set", name, "up");
-        b.ip("link", "set", name, "up");
+        b.ip("link", "set", nameB, "up");
     }
 
     private static void inNamespace(Netns ns, Runnable body) {
@@ -398,6 +634,7 @@ class ConcentratorReplicasNetnsE2eTest {
         for (int i = 0; i < 2; i++) {
             s.append("\n--- replica r").append(i + 1).append(" ---\n").append(replicas[i].stdout());
         }
-        return s.append("\n--- cpe ---\n").append(cpeProcess.stdout()).toString();
+        return s.append("\n--- cpe ---\n").append(cpeProcess.stdout())
+                .append("\n--- userspace cpe ---\n").append(userspaceCpeProcess.stdout()).toString();
     }
 }

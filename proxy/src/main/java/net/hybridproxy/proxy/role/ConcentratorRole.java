@@ -138,6 +138,13 @@ public final class ConcentratorRole implements Role {
                 new WriteBufferWaterMark(relay.writeBufferLowWaterMark(), relay.writeBufferHighWaterMark()),
                 context.userspaceStats());
         userspace = Optional.of(engine);
+        List<InetSocketAddress> announced = UserspaceSettings.announcements(context.config());
+        if (!announced.isEmpty()) {
+            engine.announceToNewSessions(announced);
+            LOG.log(System.Logger.Level.INFO, "userspace sessions announce " + announced.stream()
+                    .map(a -> a.getAddress().getHostAddress() + ":" + a.getPort()).toList()
+                    + "; cpes join there (path-manager.announce)");
+        }
         for (InetSocketAddress address : concentrator.userspaceListen()) {
             Channel channel = engine.listen(address, context.acceptGroup(), context.workerGroup(),
                     context.transport().tcpServer());

@@ -112,6 +112,7 @@ final class SessionDriver {
     private boolean pumping;
     private boolean pumpAgain;
     private boolean closed;
+    private boolean established;
     private InetSocketAddress localAddress;
     private InetSocketAddress remoteAddress;
     private final UserspaceStats stats;
@@ -146,6 +147,11 @@ final class SessionDriver {
 
     boolean isClosed() {
         return closed;
+    }
+
+    /** Whether the session was established at some point (it may have ended since). */
+    boolean wasEstablished() {
+        return established;
     }
 
     /** The local address of the first subflow (what a stream channel reports as its own). */
@@ -483,6 +489,7 @@ final class SessionDriver {
         while ((event = session.pollEvent()) != null) {
             switch (event) {
                 case SessionEvent.Established e -> {
+                    established = true;
                     LOG.log(Level.INFO, () -> name + ": session established (token "
                             + Integer.toHexString(session.localToken()) + ")");
                     while (!pendingOpens.isEmpty()) {
@@ -494,7 +501,7 @@ final class SessionDriver {
                 case SessionEvent.SubflowRequested r -> owner.subflowRequested(this, r);
                 case SessionEvent.SubflowAttached a -> {
                     LOG.log(Level.INFO, () -> name + ": subflow " + a.subflowId() + " over " + a.uplink()
-                            + " attached");
+                            + " attached" + endpointsOf(a.subflowId()));
                     subflowAttached(a.subflowId());
                 }
                 case SessionEvent.SubflowStalled s -> {
@@ -542,12 +549,18 @@ final class SessionDriver {
                 }
                 case SessionEvent.AddressAnnounced a ->
                         LOG.log(Level.INFO, () -> name + ": concentrator announced address " + a.addressId() + " "
-                                + a.address().getHostAddress() + " (not used yet: subflows go to the configured address)");
+                                + a.address().getHostAddress() + ":" + a.port() + "; joins go there");
                 case SessionEvent.AddressWithdrawn w ->
                         LOG.log(Level.INFO, () -> name + ": concentrator withdrew address " + w.addressId());
                 case SessionEvent.SessionClosed c -> sessionClosed(c.reason());
             }
         }
+    }
+
+    private String endpointsOf(long subflowId) {
+        SubflowLink link = subflows.get(subflowId);
+        return link == null || link.channel.remoteAddress() == null ? ""
+                : " (" + link.channel.localAddress() + " -> " + link.channel.remoteAddress() + ")";
     }
 
     private void subflowAttached(long subflowId) {
@@ -578,7 +591,7 @@ final class SessionDriver {
             if (error && !link.stalled && !session.isClosed()) {
                 failover(link, reason);
             }
-        } else if (session.isEstablished()) {
+        } else if (session.isEstablished() && error) {
             link.stats.joinAttempted();
             link.stats.joinFailed(UserspaceStats.CONNECTION_CLOSED.equals(reason) ? UplinkStats.JoinFailure.CLOSED
                     : UplinkStats.JoinFailure.MPTCP_RESET);

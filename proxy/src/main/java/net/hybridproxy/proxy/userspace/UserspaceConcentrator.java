@@ -119,6 +119,16 @@ public final class UserspaceConcentrator implements AutoCloseable {
         return channel;
     }
 
+    /**
+     * Announces these addresses to every session created from now on, ahead of its first frames, so the cpe's
+     * joins go there (a replica's own address behind a balanced public one; docs/operations.md).
+     */
+    public void announceToNewSessions(List<InetSocketAddress> addresses) {
+        synchronized (endpoint) {
+            endpoint.announceToNewSessions(addresses);
+        }
+    }
+
     /** Sessions known to the endpoint (all authenticated). */
     public int sessionCount() {
         synchronized (endpoint) {

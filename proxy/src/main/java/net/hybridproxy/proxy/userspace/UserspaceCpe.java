@@ -41,8 +41,8 @@ import java.util.function.ToIntFunction;
  * ({@link #streamBootstrap}): no TCP handshake on its critical path and nothing crossing threads.
  *
  * <p>A session that ends (the concentrator restarted, every uplink failed for its orphan timeout) is replaced by a
- * new one after {@link UserspaceSettings#restartDelay()}; its streams were reset, as a kernel MPTCP connection's
- * would be.
+ * new one, at once if it had been established (at most once per {@link UserspaceSettings#restartDelay()}), else
+ * after that delay; its streams were reset, as a kernel MPTCP connection's would be.
  */
 public final class UserspaceCpe implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger("hybridproxy.userspace");
@@ -224,6 +224,8 @@ public final class UserspaceCpe implements AutoCloseable {
 
     private final class Owner implements SessionDriver.Owner {
         private final String name;
+        /** When a session of this loop was last replaced without delay; touched on the loop only. */
+        private long lastImmediateRestart = SessionDriver.now() - Long.MAX_VALUE / 2;
 
         Owner(String name) {
             this.name = name;
@@ -272,10 +274,19 @@ public final class UserspaceCpe implements AutoCloseable {
         public void sessionClosed(SessionDriver driver, String reason) {
             drivers.remove(driver.loop(), driver);
             if (!closing && !driver.loop().isShuttingDown()) {
+                // A session that was established is replaced at once (its concentrator or replica is gone, and
+                // new LAN connections on this loop wait for the next one); the delay applies when the one before
+                // was replaced at once less than a delay ago, so a concentrator that keeps ending sessions is
+                // not hammered.
+                long now = SessionDriver.now();
+                long delay = driver.wasEstablished() && now - lastImmediateRestart >= settings.restartDelay().toNanos()
+                        ? 0 : settings.restartDelay().toNanos();
+                if (delay == 0) {
+                    lastImmediateRestart = now;
+                }
                 LOG.log(Level.WARNING, name + " ended (" + reason + "); a new session starts in "
-                        + settings.restartDelay().toMillis() + " ms");
-                driver.loop().schedule(() -> startSession(driver.loop(), name),
-                        settings.restartDelay().toNanos(), TimeUnit.NANOSECONDS);
+                        + TimeUnit.NANOSECONDS.toMillis(delay) + " ms");
+                driver.loop().schedule(() -> startSession(driver.loop(), name), delay, TimeUnit.NANOSECONDS);
             }
         }
     }

@@ -9,6 +9,7 @@ import net.hybridproxy.engine.multipath.pm.Uplink;
 import net.hybridproxy.proxy.config.AppConfig;
 
 import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -76,6 +77,22 @@ public record UserspaceSettings(SessionConfig session, Duration connectTimeout, 
             uplinks.add(new Uplink(u.name(), i + 1, priority(u.role()), config.userspace().subflowsPerUplink()));
         }
         return uplinks;
+    }
+
+    /**
+     * concentrator: what every new session announces (ADD_ADDR), so the cpe's joins go there: each
+     * {@code path-manager.announce} address (a replica's own, docs/operations.md) with the port of the first
+     * {@code concentrator.userspace-listen} listener, which accepts joins at that address as at any other. The
+     * kernel's {@code path-manager.announce-port} is not used: it is a kernel MPTCP listener's port.
+     */
+    public static List<InetSocketAddress> announcements(AppConfig config) {
+        List<InetSocketAddress> listen = config.concentrator().map(AppConfig.Concentrator::userspaceListen)
+                .orElse(List.of());
+        if (listen.isEmpty()) {
+            return List.of();
+        }
+        int port = listen.get(0).getPort();
+        return config.pathManager().announce().stream().map(a -> new InetSocketAddress(a, port)).toList();
     }
 
     /** Each uplink's source address, by name. */

@@ -4,7 +4,10 @@ import net.hybridproxy.engine.multipath.frame.SubflowPriority;
 import net.hybridproxy.proxy.userspace.UserspaceSettings;
 import org.junit.jupiter.api.Test;
 
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.nio.file.Path;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -28,6 +31,7 @@ class UserspaceConfigTest {
               %s
             }
             """;
+    private static final String CONCENTRATOR_KEY = "hex:00112233445566778899aabbccddeeff";
     private static final String KEY = "key-id = \"cpe-1\"\nkey = \"hex:00112233445566778899aabbccddeeff\"";
 
     @Test
@@ -52,6 +56,24 @@ class UserspaceConfigTest {
         assertEquals("lowest-rtt", settings.session().scheduler());
         assertEquals(256 * 1024, settings.notSentLowWatermark());
         assertEquals(Long.MAX_VALUE, settings.session().overflowBudgetBytes());
+    }
+
+    @Test
+    void aReplicaAnnouncesItsAddressWithItsUserspaceListenersPort() throws Exception {
+        AppConfig replica = ConfigLoader.parseString("""
+                hybridproxy { role = concentrator
+                  concentrator { authorized-cidrs = ["198.18.0.0/15"], userspace-listen = ["[::]:5101", "[::]:6101"]
+                                 keys = [{ id = "cpe-1", key = "%s" }] }
+                  path-manager { announce = ["198.18.41.2"], announce-port = 5200 }
+                }""".formatted(CONCENTRATOR_KEY));
+        assertEquals(List.of(new InetSocketAddress(InetAddress.getByName("198.18.41.2"), 5101)),
+                UserspaceSettings.announcements(replica));
+        AppConfig single = ConfigLoader.parseString("""
+                hybridproxy { role = concentrator
+                  concentrator { authorized-cidrs = ["198.18.0.0/15"], userspace-listen = ["[::]:5101"]
+                                 keys = [{ id = "cpe-1", key = "%s" }] }
+                }""".formatted(CONCENTRATOR_KEY));
+        assertEquals(List.of(), UserspaceSettings.announcements(single), "nothing announced unless configured");
     }
 
     @Test

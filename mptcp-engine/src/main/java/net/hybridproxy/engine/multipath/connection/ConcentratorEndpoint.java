@@ -1,8 +1,10 @@
 package net.hybridproxy.engine.multipath.connection;
 
+import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.util.Collection;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.random.RandomGenerator;
@@ -130,6 +132,8 @@ public final class ConcentratorEndpoint {
     /** Proofs and MACs for unknown key ids and tokens are computed with this, so that they cost the same time. */
     private final byte[] decoySecret = new byte[32];
     private final Mib mib = new Mib();
+    /** This concentrator's own addresses, announced to every new session (ADD_ADDR ids 1, 2, ...). */
+    private List<InetSocketAddress> announced = List.of();
 
     /**
      * @param keys        the cpe keys that may authenticate
@@ -160,6 +164,19 @@ public final class ConcentratorEndpoint {
         this.limits = Objects.requireNonNull(limits, "limits");
         this.random = Objects.requireNonNull(random, "random");
         random.nextBytes(decoySecret);
+    }
+
+    /**
+     * Announces these addresses (ADD_ADDR, ids 1, 2, ... in this order) on the first subflow of every session
+     * created from now on, before the frame that confirms the session, so that the cpe knows where to join before
+     * it sends its first JOIN_SYN. A replica behind a balanced public address announces its own
+     * (docs/operations.md, "Concentrator scale-out"): the cpe's joins then reach the replica holding the session.
+     */
+    public void announceToNewSessions(List<InetSocketAddress> addresses) {
+        if (addresses.size() > 255) {
+            throw new IllegalArgumentException(addresses.size() + " addresses to announce; address ids are 1..255");
+        }
+        announced = List.copyOf(addresses);
     }
 
     /**
@@ -341,6 +358,7 @@ public final class ConcentratorEndpoint {
             }
             SessionSecret secret = SessionSecret.derive(key, CapableSyn.VERSION, syn.key(), localKey);
             Session session = Session.concentrator(config, key, localKey, syn.key(), secret, random, memory, now);
+            session.announceOnFirstSubflow(announced);
             long id = session.attachSubflow(0, syn.priority(), now);
             byToken.put(session.localToken(), session);
             sessionsByKey.merge(key.id(), 1, Integer::sum);

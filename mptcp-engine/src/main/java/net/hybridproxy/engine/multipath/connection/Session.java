@@ -95,7 +95,7 @@ public final class Session {
     final TransmitAssembly transmit;
     private final TimerTable timers = new TimerTable();
 
-    private final Addresses addresses;
+    final Addresses addresses;
 
     private State state = State.HANDSHAKING;
     final ArrayDeque<SessionEvent> events = new ArrayDeque<>();
@@ -422,6 +422,15 @@ public final class Session {
         addresses.announce(addressId, address, port);
     }
 
+    /**
+     * concentrator: announces these addresses on the session's first subflow, ahead of the PING that confirms the
+     * session to the cpe, so its joins go there from the first one ({@link ConcentratorEndpoint}).
+     */
+    void announceOnFirstSubflow(List<java.net.InetSocketAddress> addresses) {
+        addresses.forEach(Objects::requireNonNull);
+        this.addresses.announceOnFirstSubflow(addresses);
+    }
+
     /** concentrator: withdraws addresses announced before (REMOVE_ADDR). */
     public void withdrawAddresses(List<Integer> addressIds, long now) {
         addresses.withdraw(addressIds);
@@ -501,9 +510,19 @@ public final class Session {
     // ------------------------------------------------------------------ frames
 
     private void onFrame(Subflow subflow, Frame frame, long now) throws FrameException {
-        if (handshake.confirmedBy(subflow, frame instanceof CapableSynAck)) {
-            handshake.start(subflows.all());
+        // Joins start once the frame that confirms the session is handled: it may be the ADD_ADDR that says
+        // where they go.
+        boolean confirming = handshake.confirmedBy(subflow, frame instanceof CapableSynAck);
+        try {
+            onConfirmedFrame(subflow, frame, now);
+        } finally {
+            if (confirming) {
+                handshake.start(subflows.all());
+            }
         }
+    }
+
+    private void onConfirmedFrame(Subflow subflow, Frame frame, long now) throws FrameException {
         switch (frame) {
             case CapableSynAck synAck -> {
                 if (role != Role.CPE || subflow.state() != SubflowState.CAPABLE_SENT) {
@@ -552,7 +571,7 @@ public final class Session {
             }
             case AddAddr addAddr -> {
                 requireAttached(subflow, frame);
-                addresses.onAddAddr(addAddr);
+                addresses.onAddAddr(addAddr, now);
             }
             case RemoveAddr removeAddr -> {
                 requireAttached(subflow, frame);

@@ -2,10 +2,13 @@ package net.hybridproxy.engine.multipath.connection;
 
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.random.RandomGenerator;
+import net.hybridproxy.engine.multipath.frame.AddAddr;
 import net.hybridproxy.engine.multipath.frame.MpPrio;
 import net.hybridproxy.engine.multipath.frame.Ping;
 import net.hybridproxy.engine.multipath.frame.Pong;
@@ -35,6 +38,8 @@ final class SubflowTable {
     private final RandomGenerator random;
     private final PathManager pathManager;
     private final Map<Long, Subflow> subflows = new LinkedHashMap<>();
+    /** Cpe: subflows requested towards an address the concentrator announced and not attached yet. */
+    private final Set<Long> towardsAnnounced = new HashSet<>();
     private long nextSubflowId;
 
     SubflowTable(Session session, SessionConfig config, Mib mib, RandomGenerator random, PathManager pathManager) {
@@ -70,6 +75,9 @@ final class SubflowTable {
         long id = nextSubflowId++;
         Subflow subflow = new Subflow(id, slot, addressId, "address-" + addressId, priority, SubflowState.ATTACHED);
         subflows.put(id, subflow);
+        if (id == 0) {
+            session.addresses.queueFirstAnnouncements(subflow); // ahead of the PING that confirms the session
+        }
         attach(subflow, now);
         return subflow;
     }
@@ -78,6 +86,8 @@ final class SubflowTable {
         subflow.state(SubflowState.ATTACHED);
         subflow.attachedAt(now);
         subflow.nextProbeAt(now);
+        towardsAnnounced.remove(subflow.id());
+        session.addresses.subflowAttached();
         if (session.role() == Session.Role.CONCENTRATOR) {
             // The first probe goes out at once: on the initial subflow it is the frame that tells
             // the cpe its CAPABLE_ACK verified, and that it may join (docs/userspace-protocol.md §4.2).
@@ -105,8 +115,36 @@ final class SubflowTable {
             subflow.nextProbeAt(Long.MAX_VALUE);
             subflows.put(id, subflow);
             pathManager.opening(uplink.name());
-            session.events.add(new SessionEvent.SubflowRequested(id, uplink.name(), null, 0));
+            // The session's first subflows go to the configured address; joins to the one announced, if any.
+            AddAddr target = session.isEstablished() ? session.addresses.joinTarget() : null;
+            if (target != null) {
+                towardsAnnounced.add(id);
+            }
+            session.events.add(new SessionEvent.SubflowRequested(id, uplink.name(),
+                    target == null ? null : target.address(), target == null ? 0 : target.port()));
         }
+    }
+
+    /**
+     * Cpe: the concentrator announced where joins go. Subflows opened towards the initial address that have not
+     * sent their JOIN_SYN yet are closed and requested again towards the announced one, without counting as a
+     * failure of their uplink.
+     */
+    void redirectJoins(long now) {
+        for (Subflow subflow : List.copyOf(subflows.values())) {
+            boolean unused = subflow.state() == SubflowState.CONNECTING
+                    || subflow.state() == SubflowState.WAITING_FOR_SESSION;
+            if (!unused || towardsAnnounced.contains(subflow.id())) {
+                continue;
+            }
+            subflow.state(SubflowState.CLOSED);
+            subflows.remove(subflow.id());
+            subflow.markBookkept();
+            pathManager.released(subflow.uplink());
+            session.events.add(new SessionEvent.SubflowClose(subflow.id(), ResetReason.ADMINISTRATIVELY_PROHIBITED,
+                    "its join goes to the address the concentrator announced"));
+        }
+        requestDue(now);
     }
 
     /** Cpe: the path manager's next reconnect, {@code Long.MAX_VALUE} without one. */
@@ -268,11 +306,15 @@ final class SubflowTable {
             return;
         }
         subflow.markBookkept();
+        boolean joinFailed = towardsAnnounced.remove(subflow.id());
         if (pathManager != null) {
             long attachedFor = subflow.attachedAt() >= 0 ? now - subflow.attachedAt() : -1;
             pathManager.closed(subflow.uplink(), attachedFor, now);
         }
         boolean anyLeft = subflows.values().stream().anyMatch(s -> s != subflow && s.state().isAttached());
+        if (joinFailed && !anyLeft) {
+            session.addresses.announcedAddressFailed();
+        }
         session.subflowGone(anyLeft, now);
     }
 

@@ -103,6 +103,15 @@ public final class PathManager {
         state.nextAttemptAt = now + backoff;
     }
 
+    /**
+     * A subflow over {@code uplink} that was being opened is given up for a reason that is no failure of the
+     * uplink (its join goes elsewhere): it may be replaced at once.
+     */
+    public void released(String uplink) {
+        UplinkState state = state(uplink);
+        state.open = Math.max(0, state.open - 1);
+    }
+
     /** The earliest time an uplink will be due, or {@code Long.MAX_VALUE}. */
     public long nextTimeout() {
         long next = Long.MAX_VALUE;
