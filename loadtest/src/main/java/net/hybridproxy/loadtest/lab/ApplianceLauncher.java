@@ -13,6 +13,17 @@ import java.util.List;
 public final class ApplianceLauncher {
     /** Main class of the appliance's command line. */
     public static final String MAIN_CLASS = "net.hybridproxy.proxy.cli.Main";
+    /**
+     * The JVM options {@code bin/hybridproxy} (and the .deb's launcher) use when JAVA_OPTS is unset: the lab runs the
+     * appliance the way users do. {@code LauncherDefaultsTest} keeps the two in step.
+     */
+    public static final List<String> LAUNCHER_JVM_ARGS = List.of("-XX:+UseSerialGC", "-Xms16m",
+            "-XX:MaxRAMPercentage=25", "-Xss512k", "-XX:+ExitOnOutOfMemoryError");
+    /**
+     * Environment variable: the memory the appliance's JVM believes the machine has ({@code -XX:MaxRAM}), e.g.
+     * {@code 512m} to measure the launcher's defaults as on a 512 MB router. Unset: the real machine's.
+     */
+    public static final String MAX_RAM_VARIABLE = "HYBRIDPROXY_LAB_MAX_RAM";
 
     private ApplianceLauncher() {
     }
@@ -29,7 +40,11 @@ public final class ApplianceLauncher {
 
     /** Starts {@code run --config config} in {@code ns} without waiting; see {@link #awaitReady}. */
     public static LabProcess launch(Netns ns, Path config) {
-        List<String> jvm = new ArrayList<>(JavaLauncher.DEFAULT_JVM_ARGS);
+        List<String> jvm = new ArrayList<>(LAUNCHER_JVM_ARGS);
+        String maxRam = System.getenv(MAX_RAM_VARIABLE);
+        if (maxRam != null && !maxRam.isBlank()) {
+            jvm.add("-XX:MaxRAM=" + maxRam.trim());
+        }
         jvm.add("--enable-native-access=ALL-UNNAMED");
         List<String> java = JavaLauncher.command(jvm, MAIN_CLASS, "run", "--config", config.toString());
         // exec: the JVM replaces the shell, so the process's pid is the appliance's (for CPU and memory figures).
