@@ -66,7 +66,19 @@ public record UserspaceSettings(SessionConfig session, Duration connectTimeout, 
         return new UserspaceSettings(session, config.relay().connectTimeout(), u.sessionStartTimeout(),
                 u.sessionRestartDelay(), new WriteBufferWaterMark(queue / 2, queue), queue,
                 new ConcentratorEndpoint.Limits(u.maxSessions(), u.maxSessionsPerKey(), u.maxPendingHandshakes(),
-                        u.maxPendingHandshakesPerSource()), u.processMemory());
+                        u.maxPendingHandshakesPerSource()),
+                effectiveProcessMemory(u.processMemory(), Runtime.getRuntime().maxMemory()));
+    }
+
+    /**
+     * The process-wide budget actually enforced: the configured one, but never more than half the JVM's maximum
+     * heap. A budget as large as the heap would let the sessions exhaust it, and the launcher's
+     * ExitOnOutOfMemoryError would then end every connection instead of refusing one stream; the other half is
+     * left to Netty's buffers, the relays and everything else (on a 512 MB router the launcher's defaults give a
+     * 128 MiB heap, so 64 MiB for sessions).
+     */
+    static long effectiveProcessMemory(long configured, long maxHeapBytes) {
+        return Math.min(configured, Math.max(1L << 20, maxHeapBytes / 2));
     }
 
     /** The cpe's uplinks as the engine plans subflows over them: address ids 1, 2, ... in configuration order. */
