@@ -1,6 +1,7 @@
 package net.hybridproxy.loadtest.e2e;
 
 import net.hybridproxy.loadtest.lab.HybridAccessLab;
+import net.hybridproxy.proxy.testing.EchoServer;
 import net.hybridproxy.proxy.testing.NetNs;
 
 import java.io.IOException;
@@ -33,7 +34,7 @@ final class LabEcho implements AutoCloseable {
         this.port = port;
         this.server = NetNs.existing(lab.server().name()).call(() ->
                 new ServerSocket(port, 500, InetAddress.ofLiteral(HybridAccessLab.SERVER_ADDR)));
-        Thread.ofVirtual().start(this::serve);
+        EchoServer.start(server);
     }
 
     /**
@@ -97,23 +98,6 @@ final class LabEcho implements AutoCloseable {
             if (!Arrays.equals(payload, back)) {
                 throw new IOException("echo differs: " + back.length + " of " + bytes + " bytes back"
                         + (back.length == bytes ? ", same length, different bytes" : ""));
-            }
-        }
-    }
-
-    private void serve() {
-        while (!server.isClosed()) {
-            try {
-                Socket s = server.accept();
-                Thread.ofVirtual().start(() -> {
-                    try (s) {
-                        s.getInputStream().transferTo(s.getOutputStream());
-                    } catch (IOException ignored) {
-                        // the client reset
-                    }
-                });
-            } catch (IOException e) {
-                return;
             }
         }
     }

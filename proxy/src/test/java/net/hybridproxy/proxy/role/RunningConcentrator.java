@@ -8,6 +8,7 @@ import net.hybridproxy.engine.convert.ConvertMessage;
 import net.hybridproxy.engine.convert.DecodeResult;
 import net.hybridproxy.proxy.config.AppConfig;
 import net.hybridproxy.proxy.config.ConfigLoader;
+import net.hybridproxy.proxy.testing.EchoServer;
 import net.hybridproxy.proxy.testing.NetNs;
 import net.hybridproxy.proxy.transport.MultipathConnections;
 import net.hybridproxy.proxy.transport.Transport;
@@ -79,7 +80,7 @@ final class RunningConcentrator implements AutoCloseable {
             }
             echoServer = ns.call(() -> new ServerSocket(0, 200, ECHO));
             echo = (InetSocketAddress) echoServer.getLocalSocketAddress();
-            Thread.ofVirtual().start(this::echoLoop);
+            EchoServer.start(echoServer);
             AppConfig config = ConfigLoader.parseString("""
                     hybridproxy {
                       role = concentrator
@@ -113,23 +114,6 @@ final class RunningConcentrator implements AutoCloseable {
         } catch (Exception | Error e) {
             ns.close();
             throw e;
-        }
-    }
-
-    private void echoLoop() {
-        while (!echoServer.isClosed()) {
-            try {
-                Socket s = echoServer.accept();
-                Thread.ofVirtual().start(() -> {
-                    try (s) {
-                        s.getInputStream().transferTo(s.getOutputStream());
-                    } catch (IOException ignored) {
-                        // the client reset: nothing to echo
-                    }
-                });
-            } catch (IOException e) {
-                return;
-            }
         }
     }
 
