@@ -86,11 +86,8 @@ class AttackSuiteNetnsTest {
 
     @BeforeAll
     void startLab() throws Exception {
-        Assumptions.assumeTrue("root".equals(System.getProperty("user.name")),
-                "needs root for network namespaces (runs in CI as root)");
-        Assumptions.assumeTrue(Files.isExecutable(Path.of("/usr/sbin/nft")) || Files.isExecutable(Path.of("/sbin/nft")),
-                "needs nft (Debian package nftables)");
-        Assumptions.assumeTrue(Files.exists(Path.of("/dev/net/tun")), "needs /dev/net/tun for the lab's link emulator");
+        String skip = HybridAccessLab.skipReason();
+        Assumptions.assumeTrue(skip == null, skip);
         lab = HybridAccessLab.builder().rate(Link.DSL, 100).rate(Link.LTE, 50).uplinkPolicyRouting(false).build();
         cpeNs = NetNs.existing(lab.cpe().name());
         lab.cpe().ip("addr", "add", ATTACKER + "/32", "dev", "dsl");

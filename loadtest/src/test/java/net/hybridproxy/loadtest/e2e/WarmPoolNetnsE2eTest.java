@@ -53,9 +53,8 @@ class WarmPoolNetnsE2eTest {
 
     @BeforeAll
     void startLabWithCapturesAndAppliances() throws Exception {
-        Assumptions.assumeTrue("root".equals(System.getProperty("user.name")),
-                "needs root for network namespaces (runs in CI as root)");
-        Assumptions.assumeTrue(Files.exists(Path.of("/dev/net/tun")), "needs /dev/net/tun for the lab's link emulator");
+        String skip = HybridAccessLab.skipReason();
+        Assumptions.assumeTrue(skip == null, skip);
         Assumptions.assumeTrue(Files.isExecutable(Path.of("/usr/bin/tcpdump"))
                 || Files.isExecutable(Path.of("/usr/sbin/tcpdump")), "needs tcpdump (Debian package tcpdump)");
         lab = HybridAccessLab.builder()
