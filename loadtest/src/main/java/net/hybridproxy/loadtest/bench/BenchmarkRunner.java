@@ -60,6 +60,12 @@ public final class BenchmarkRunner {
     private final long durationMs;
     private final Path out;
 
+    /**
+     * The unmeasured warm-up download, ms (--warmup-ms): 1.5 s by default; steady-state CPU figures want longer, so
+     * that the JIT's compiler threads are done before the measured download starts.
+     */
+    private long warmupMs = 1500;
+
     /** Downloads per system in the stall series (suite "stalls"); 0 for the other suites. */
     private final int series;
 
@@ -88,7 +94,9 @@ public final class BenchmarkRunner {
         int series = stalls ? Integer.parseInt(opts.getOrDefault("downloads", String.valueOf(SERIES_DOWNLOADS))) : 0;
         Path out = Path.of(opts.getOrDefault("out", "target/bench/" + suite));
         Files.createDirectories(out);
-        Map<String, Object> report = new BenchmarkRunner(duration, out, series).run(suite, scenarios, systems);
+        BenchmarkRunner runner = new BenchmarkRunner(duration, out, series);
+        runner.warmupMs = Long.parseLong(opts.getOrDefault("warmup-ms", "1500"));
+        Map<String, Object> report = runner.run(suite, scenarios, systems);
         Report.write(report, out);
         System.out.println(Files.readString(out.resolve("results.md")));
         System.out.println("written: " + out.toAbsolutePath());
@@ -214,7 +222,8 @@ public final class BenchmarkRunner {
             // Every proxy gets the same short unmeasured download first, so a JIT-compiled one is not charged for
             // compiling its hot paths while natively compiled ones are measured warm.
             int warmupLinesBefore = server.stdoutLines().size();
-            client(lab, running, "bulk", "--direction", "down", "--connections", "1", "--duration-ms", "1500",
+            client(lab, running, "bulk", "--direction", "down", "--connections", "1", "--duration-ms",
+                    String.valueOf(warmupMs),
                     "--idle-ms", "3000");
             // The server's line for the warm-up must be in before the measured download starts: a warm-up that
             // stalled ends on the server only once the proxies tear it down, seconds after its client gave up, and
@@ -225,6 +234,7 @@ public final class BenchmarkRunner {
         }
         CounterSampler sampler = CounterSampler.start(lab.cpe());
         ProcessStats before = ProcessStats.of(running.proxyPids());
+        List<ProcessStats> beforeEach = running.proxyPids().stream().map(p -> ProcessStats.of(List.of(p))).toList();
         int serverLinesBefore = server.stdoutLines().size();
         List<String> bulkArgs = new ArrayList<>(List.of("--direction", "down", "--connections", "1", "--duration-ms",
                 String.valueOf(durationMs), "--timeline-ms", String.valueOf(TIMELINE_MS), "--grace-ms", "60000",
@@ -255,6 +265,7 @@ public final class BenchmarkRunner {
             faults.shutdownNow();
         }
         ProcessStats after = ProcessStats.of(running.proxyPids());
+        List<ProcessStats> afterEach = running.proxyPids().stream().map(p -> ProcessStats.of(List.of(p))).toList();
         List<CounterSampler.Sample> samples = sampler.stop();
         String verdict = awaitServerVerdict(server, serverLinesBefore, Duration.ofSeconds(5));
         if (verdict == null) {
@@ -275,6 +286,12 @@ public final class BenchmarkRunner {
         row.put("bytesLost", sent >= 0 ? Math.max(0, sent - verified) : null);
         if (!running.proxies().isEmpty()) {
             double cpu = after.cpuSeconds() - before.cpuSeconds();
+            Map<String, Double> cpuEach = new LinkedHashMap<>();
+            for (int i = 0; i < running.proxies().size(); i++) {
+                cpuEach.put(running.proxies().get(i).label(), round(afterEach.get(i).cpuSeconds()
+                        - beforeEach.get(i).cpuSeconds(), 2));
+            }
+            row.put("proxyCpuSecondsByProcess", cpuEach);
             row.put("proxyCpuSeconds", round(cpu, 2));
             row.put("cpuSecondsPerGB", verified > 0 ? round(cpu / (verified / 1e9), 2) : null);
         }
@@ -319,6 +336,8 @@ public final class BenchmarkRunner {
         }
         if (!running.proxies().isEmpty()) {
             row.put("peakRssBytes", ProcessStats.of(running.proxyPids()).peakRssBytes());
+            row.put("peakRssBytesByProcess", ProcessStats.peakRssEach(
+                    running.proxies().stream().map(LabProcess::label).toList(), running.proxyPids()));
         }
     }
 
@@ -328,7 +347,8 @@ public final class BenchmarkRunner {
      */
     private void measureSeries(HybridAccessLab lab, Running running, int downloads, Map<String, Object> row) {
         if (!running.proxies().isEmpty()) {
-            client(lab, running, "bulk", "--direction", "down", "--connections", "1", "--duration-ms", "1500",
+            client(lab, running, "bulk", "--direction", "down", "--connections", "1", "--duration-ms",
+                    String.valueOf(warmupMs),
                     "--idle-ms", "3000");
         }
         List<Double> goodputs = new ArrayList<>();

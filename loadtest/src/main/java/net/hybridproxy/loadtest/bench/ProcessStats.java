@@ -5,7 +5,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * CPU time and peak resident memory of a set of processes and their descendants, from /proc. CPU is user plus
@@ -23,6 +25,18 @@ record ProcessStats(double cpuSeconds, long peakRssBytes) {
             rss += peakRss(pid);
         }
         return new ProcessStats(cpu, rss);
+    }
+
+    /**
+     * Each process's own peak resident memory ({@code VmHWM}, with its descendants'), keyed by {@code labels}: one
+     * JVM's figure is what a memory target per JVM is about, the sum hides which one grew.
+     */
+    static Map<String, Long> peakRssEach(List<String> labels, List<Long> roots) {
+        Map<String, Long> out = new LinkedHashMap<>();
+        for (int i = 0; i < roots.size(); i++) {
+            out.put(labels.get(i), of(List.of(roots.get(i))).peakRssBytes());
+        }
+        return out;
     }
 
     private static List<Long> withDescendants(Collection<Long> roots) {

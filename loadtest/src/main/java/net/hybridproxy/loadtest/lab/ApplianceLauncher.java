@@ -24,6 +24,11 @@ public final class ApplianceLauncher {
      * {@code 512m} to measure the launcher's defaults as on a 512 MB router. Unset: the real machine's.
      */
     public static final String MAX_RAM_VARIABLE = "HYBRIDPROXY_LAB_MAX_RAM";
+    /**
+     * Environment variable: JVM options appended to the launcher's defaults, as {@code HYBRIDPROXY_JAVA_OPTS} is by
+     * {@code bin/hybridproxy}; e.g. {@code -XX:StartFlightRecording=...} to profile the appliances in a benchmark.
+     */
+    public static final String EXTRA_OPTS_VARIABLE = "HYBRIDPROXY_LAB_JAVA_OPTS";
 
     private ApplianceLauncher() {
     }
@@ -44,6 +49,10 @@ public final class ApplianceLauncher {
         String maxRam = System.getenv(MAX_RAM_VARIABLE);
         if (maxRam != null && !maxRam.isBlank()) {
             jvm.add("-XX:MaxRAM=" + maxRam.trim());
+        }
+        String extra = System.getenv(EXTRA_OPTS_VARIABLE);
+        if (extra != null && !extra.isBlank()) {
+            jvm.addAll(List.of(extra.trim().split("\\s+")));
         }
         jvm.add("--enable-native-access=ALL-UNNAMED");
         List<String> java = JavaLauncher.command(jvm, MAIN_CLASS, "run", "--config", config.toString());
