@@ -170,6 +170,9 @@ final class SubflowTable {
 
     // ------------------------------------------------------------------ probes and stalls
 
+    /** A subflow whose queue takes longer than this to drain at its delivery rate may be late (see below). */
+    static final long LATE_AFTER_NANOS = 200_000_000L;
+
     /** The earliest time a subflow needs attention (a probe to send, a stall, a close), for the timer table. */
     long nextProbeDeadline() {
         long next = Long.MAX_VALUE;
@@ -230,6 +233,49 @@ final class SubflowTable {
         mib.increment(MibCounter.SUBFLOW_STALLS);
         session.events.add(new SessionEvent.SubflowStalled(subflow.id(), subflow.uplink()));
         reinject(subflow);
+    }
+
+    /**
+     * Samples every attached subflow's delivery rate and reinjects what a subflow holds when it would take far
+     * longer to deliver than another path needs: its rate collapsed or it went silent, and in-order delivery would
+     * wait behind its queue (engine issue items 2 and 3). A subflow is late when its rate fell below a quarter of
+     * its recent peak ({@link net.hybridproxy.engine.multipath.subflow.DeliveryRate#collapsed()}) and draining what
+     * it holds at that rate takes more than {@link #LATE_AFTER_NANOS} and four of its minimum RTTs, and more than twice
+     * what another attached subflow needs to drain its own and cross; it is judged at most once per minimum RTT.
+     * Unlike a stall this needs no probe timeout: the rate follows within about one and a half minimum RTTs.
+     */
+    void reinjectFromLatePaths(long now) {
+        for (Subflow s : subflows.values()) {
+            if (s.state() == SubflowState.ATTACHED) {
+                s.sampleDelivery(now);
+            }
+        }
+        for (Subflow s : subflows.values()) {
+            if (s.state() != SubflowState.ATTACHED || !s.delivery().collapsed()) {
+                continue;
+            }
+            long minRtt = s.delivery().minRttNanos();
+            if (s.lateReinjectionAt() != Long.MIN_VALUE && now - s.lateReinjectionAt() < minRtt) {
+                continue;
+            }
+            long drain = s.delivery().drainNanos(s.backlogBytes());
+            if (drain <= Math.max(LATE_AFTER_NANOS, 4 * minRtt)) {
+                continue;
+            }
+            for (Subflow other : subflows.values()) {
+                if (other != s && other.state() == SubflowState.ATTACHED && other.delivery().known()
+                        && other.delivery().bytesPerSecond() > 0) {
+                    long otherDelay = other.delivery().drainNanos(other.backlogBytes())
+                            + other.srttNanos(probes.minStall());
+                    if (otherDelay < drain / 2) {
+                        s.lateReinjectionAt(now);
+                        mib.increment(MibCounter.LATE_REINJECTIONS);
+                        reinject(s);
+                        break;
+                    }
+                }
+            }
+        }
     }
 
     /** Queues what {@code failed} carried and nobody else did for sending on the other subflows. */

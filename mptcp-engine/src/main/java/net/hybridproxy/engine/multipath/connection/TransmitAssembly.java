@@ -44,6 +44,8 @@ final class TransmitAssembly {
      * Per uplink (a cpe's configured names; on the concentrator {@code address-N}, N one byte): bounded by 256.
      */
     private final Map<String, UplinkSends> sendsByUplink = new LinkedHashMap<>();
+    private final List<Subflow> usableScratch = new ArrayList<>();
+    private final List<SubflowView> viewScratch = new ArrayList<>();
 
     TransmitAssembly(Session session, StreamTable streams, SessionConfig config) {
         this.session = session;
@@ -153,8 +155,12 @@ final class TransmitAssembly {
 
     /** New data, reinjections, redundant copies and opportunistic retransmissions, for one subflow. */
     private Transmit transmitData(long now, ByteBuffer out) {
-        List<Subflow> usable = new ArrayList<>();
-        List<SubflowView> views = new ArrayList<>();
+        session.subflows.reinjectFromLatePaths(now);
+        // Reused from call to call (a poll is never re-entered): this runs once per batch of frames sent.
+        List<Subflow> usable = usableScratch;
+        List<SubflowView> views = viewScratch;
+        usable.clear();
+        views.clear();
         for (Subflow subflow : session.subflows.all()) {
             if (subflow.state() == SubflowState.ATTACHED) {
                 usable.add(subflow);
@@ -170,7 +176,10 @@ final class TransmitAssembly {
         }
         int chosen = -1;
         int start = out.position();
-        boolean primaryUsable = views.stream().anyMatch(v -> v.priority() == SubflowPriority.PRIMARY);
+        boolean primaryUsable = false;
+        for (SubflowView v : views) {
+            primaryUsable |= v.priority() == SubflowPriority.PRIMARY;
+        }
         // Bounded: every turn either sends a frame (and out shrinks) or drops a stream from the order.
         for (int guard = 4 * sendOrder.size() + 16; guard > 0; guard--) {
             Long streamId = sendOrder.peekFirst();
@@ -208,7 +217,7 @@ final class TransmitAssembly {
             views.set(pick, view.afterSending(bytes));
             scheduler.sent(view, bytes, primaryUsable, now);
             if (view.priority() == SubflowPriority.OVERFLOW && primaryUsable) {
-                session.mib().add(MibCounter.OVERFLOW_BYTES_SENT, chunk.payload().length);
+                session.mib().add(MibCounter.OVERFLOW_BYTES_SENT, chunk.length());
             }
             if (scheduler.redundant()) {
                 for (Subflow other : usable) {
@@ -249,7 +258,7 @@ final class TransmitAssembly {
                 SendBuffer.Chunk chunk = stream == null ? null : stream.send.copyOf(copy[1], subflow.slot());
                 if (chunk != null) {
                     writeChunk(stream, chunk, subflow, out, UplinkSends.Kind.REDUNDANT);
-                    session.mib().add(MibCounter.REDUNDANT_BYTES, chunk.payload().length);
+                    session.mib().add(MibCounter.REDUNDANT_BYTES, chunk.length());
                 }
             }
             if (out.position() > start) {
@@ -316,13 +325,17 @@ final class TransmitAssembly {
 
     private int writeChunk(Stream stream, SendBuffer.Chunk chunk, Subflow subflow, ByteBuffer out,
                            UplinkSends.Kind kind) {
-        Data frame = new Data(stream.id, chunk.dsn(), chunk.fin(), chunk.payload());
-        frame.encodeTo(out);
+        int encoded = Frame.HEADER_LENGTH + Data.FIXED_BODY_LENGTH + chunk.length();
+        if (out.remaining() < encoded) {
+            throw new java.nio.BufferOverflowException();
+        }
+        Data.encodeHeader(out, stream.id, chunk.dsn(), chunk.fin(), chunk.length());
+        stream.send.copyTo(chunk, out);
         streams.syncMemory(stream); // a new segment in flight
-        subflow.dataSent(chunk.payload().length);
-        sendsByUplink.computeIfAbsent(subflow.uplink(), u -> new UplinkSends()).record(kind, chunk.payload().length);
-        session.mib().add(MibCounter.DATA_BYTES_SENT, chunk.payload().length);
-        return frame.encodedLength();
+        subflow.dataSent(chunk.length());
+        sendsByUplink.computeIfAbsent(subflow.uplink(), u -> new UplinkSends()).record(kind, chunk.length());
+        session.mib().add(MibCounter.DATA_BYTES_SENT, chunk.length());
+        return encoded;
     }
 
     private SubflowView view(Subflow subflow, long now) {
@@ -332,9 +345,33 @@ final class TransmitAssembly {
         if (penalised) {
             space /= 2;
         }
+        space = Math.min(space, deliveryRoom(subflow));
         return new SubflowView(subflow.id(), subflow.slot(), subflow.priority(), subflow.srttNanos(session.probes.minStall()),
                 subflow.probeRttVarNanos(), e.cwndBytes(), e.inflightBytes(), e.notSentBytes(), space, penalised);
     }
+
+    /**
+     * What a subflow may be handed beyond what it holds: what it delivers, at its measured rate, in its minimum RTT
+     * plus a target queueing delay of a third of that RTT (at least {@link #QUEUE_TARGET_NANOS}), i.e. about 1.3
+     * bandwidth-delay products, enough to keep the path busy. A path whose rate collapsed is handed that much less,
+     * so that what it holds, and what in-order delivery would wait for behind it, stays small: its queue, not its
+     * RTT, is the signal (the RTT grows only as that queue drains). Unbounded until the rate is known; never below
+     * {@link #MIN_DELIVERY_ROOM}. The simulator's collapse, blackhole and lossy scenarios chose the target
+     * (docs/decisions.md): a whole minimum RTT left 100 ms intervals at 4 Mbit/s after the collapse.
+     */
+    private static long deliveryRoom(Subflow subflow) {
+        long minRtt = subflow.delivery().minRttNanos();
+        long allowed = subflow.delivery().bytesIn(minRtt + Math.max(minRtt / 3, QUEUE_TARGET_NANOS));
+        if (allowed == Long.MAX_VALUE) {
+            return Long.MAX_VALUE;
+        }
+        return Math.max(0, Math.max(MIN_DELIVERY_ROOM, allowed) - subflow.backlogBytes());
+    }
+
+    /** The shortest queueing delay a path's bound allows: on a path of a few ms a third of its RTT is too little. */
+    static final long QUEUE_TARGET_NANOS = 10_000_000L;
+    /** What a path may always hold, whatever its rate: enough to measure a recovered rate. */
+    static final long MIN_DELIVERY_ROOM = 16 * 1024;
 
     private long pendingBytes() {
         long pending = 0;

@@ -81,6 +81,18 @@ public record Data(long streamId, long dsn, boolean fin, byte[] payload) impleme
         out.putInt((int) streamId).putLong(dsn).put(payload);
     }
 
+    /**
+     * Writes a DATA frame's header and fixed body at {@code out}'s position, for a payload of {@code length} bytes
+     * the caller writes right after: the sender's path, which copies its payload once, from its send buffer into
+     * the frame, instead of into a {@link Data} first. The same bytes as {@link #encodeTo} of the same frame.
+     */
+    public static void encodeHeader(ByteBuffer out, long streamId, long dsn, boolean fin, int length) {
+        out.put((byte) FrameType.DATA);
+        out.put((byte) (fin ? FLAG_FIN : 0));
+        out.putShort((short) (FIXED_BODY_LENGTH + length));
+        out.putInt((int) streamId).putLong(dsn);
+    }
+
     static Data parse(int flags, WireReader in) throws FrameException {
         long streamId = in.u32("stream id");
         long dsn = in.u64("data sequence number");

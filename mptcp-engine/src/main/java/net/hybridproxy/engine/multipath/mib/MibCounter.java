@@ -41,6 +41,8 @@ public enum MibCounter {
     DATA_BYTES_SENT,
     /** DATA payload bytes sent again on another subflow after their subflow failed or stalled. */
     REINJECTED_BYTES,
+    /** Times a subflow's held segments were reinjected because it delivered them too slowly (its rate collapsed). */
+    LATE_REINJECTIONS,
     /** Segments sent again because the receive window blocked on them (Raiciu et al.). */
     OPPORTUNISTIC_RETRANSMITS,
     /** Times a slow subflow was penalised after an opportunistic retransmission. */

@@ -96,7 +96,8 @@ public final class ReceiveBuffer {
     }
 
     /**
-     * Accepts the payload of a DATA frame at {@code dsn} and the DATA_FIN after it if {@code fin}.
+     * Accepts the payload of a DATA frame at {@code dsn} and the DATA_FIN after it if {@code fin}. A payload that
+     * is new as a whole is kept rather than copied: the caller hands the array over and must not change it.
      *
      * @throws IllegalStateException naming the violation if the peer moves a DATA_FIN it sent
      *                               before, or exceeds the out-of-order piece limit (a protocol
@@ -154,8 +155,13 @@ public final class ReceiveBuffer {
                 throw new IllegalStateException("more than " + maxPieces + " out-of-order pieces; a sender keeps at most "
                         + SendBuffer.MAX_SEGMENTS_IN_FLIGHT + " frames unacknowledged");
             }
-            byte[] piece = new byte[(int) (pieceEnd - cursor)];
-            System.arraycopy(payload, (int) (cursor - payloadDsn), piece, 0, piece.length);
+            byte[] piece;
+            if (cursor == payloadDsn && pieceEnd - cursor == payload.length) {
+                piece = payload; // it lands whole: kept, not copied (a frame's payload is its own array)
+            } else {
+                piece = new byte[(int) (pieceEnd - cursor)];
+                System.arraycopy(payload, (int) (cursor - payloadDsn), piece, 0, piece.length);
+            }
             outOfOrder.put(cursor, piece);
             allocated += MemoryCost.array(piece.length) + MemoryCost.TREE_ENTRY;
             outOfOrderBytes += piece.length;

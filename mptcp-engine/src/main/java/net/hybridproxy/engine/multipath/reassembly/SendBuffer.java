@@ -31,10 +31,14 @@ public final class SendBuffer {
      */
     public static final int MAX_SEGMENTS_IN_FLIGHT = 1024;
 
-    /** A segment to put in one DATA frame. */
-    public record Chunk(long dsn, byte[] payload, boolean fin, boolean retransmission) {
+    /**
+     * A segment to put in one DATA frame: where it lies, not a copy of its bytes. Its payload is copied once, by
+     * {@link #copyTo}, straight into the frame being assembled, while the buffer still holds it (until the next
+     * DATA_ACK).
+     */
+    public record Chunk(long dsn, int length, boolean fin, boolean retransmission) {
         public long end() {
-            return dsn + payload.length + (fin ? 1 : 0);
+            return dsn + length + (fin ? 1 : 0);
         }
     }
 
@@ -253,7 +257,7 @@ public final class SendBuffer {
             }
             segment.subflows |= 1L << subflow;
             segment.sentAt = now;
-            return new Chunk(dsn, copy(dsn, segment.length), segment.fin, true);
+            return new Chunk(dsn, segment.length, segment.fin, true);
         }
         long sendable = newSendable();
         if (sendable > 0) {
@@ -263,12 +267,12 @@ public final class SendBuffer {
             boolean fin = finDsn >= 0 && nextNew == finDsn;
             finSent |= fin;
             segments.put(dsn, new Segment(length, fin, 1L << subflow, now));
-            return new Chunk(dsn, copy(dsn, length), fin, false);
+            return new Chunk(dsn, length, fin, false);
         }
         if (finPending()) {
             finSent = true;
             segments.put(finDsn, new Segment(0, true, 1L << subflow, now));
-            return new Chunk(finDsn, new byte[0], true, false);
+            return new Chunk(finDsn, 0, true, false);
         }
         return null;
     }
@@ -280,7 +284,7 @@ public final class SendBuffer {
             return null;
         }
         segment.subflows |= 1L << subflow;
-        return new Chunk(dsn, copy(dsn, segment.length), segment.fin, true);
+        return new Chunk(dsn, segment.length, segment.fin, true);
     }
 
     /**
@@ -328,7 +332,7 @@ public final class SendBuffer {
         }
         segment.opportunisticallyRetransmitted = true;
         segment.subflows |= 1L << candidate;
-        return new Chunk(first.getKey(), copy(first.getKey(), segment.length), segment.fin, true);
+        return new Chunk(first.getKey(), segment.length, segment.fin, true);
     }
 
     /** The subflow slots that carried the oldest unacknowledged segment (0 if none). */
@@ -354,15 +358,24 @@ public final class SendBuffer {
         return peerRightEdge;
     }
 
-    private byte[] copy(long dsn, int length) {
-        byte[] out = new byte[length];
-        int pos = index(dsn);
-        int first = Math.min(length, ring.length - pos);
-        System.arraycopy(ring, pos, out, 0, first);
-        if (first < length) {
-            System.arraycopy(ring, 0, out, first, length - first);
+    /** Writes {@code chunk}'s payload at {@code out}'s position; the chunk must come from this buffer, unacked. */
+    public void copyTo(Chunk chunk, ByteBuffer out) {
+        if (chunk.dsn() < una || chunk.dsn() + chunk.length() > writeEnd) {
+            throw new IllegalArgumentException("chunk " + chunk + " outside [" + una + ", " + writeEnd + ")");
         }
-        return out;
+        int pos = index(chunk.dsn());
+        int first = Math.min(chunk.length(), ring.length - pos);
+        out.put(ring, pos, first);
+        if (first < chunk.length()) {
+            out.put(ring, 0, chunk.length() - first);
+        }
+    }
+
+    /** A copy of {@code chunk}'s payload (tests and diagnostics; the transmit path uses {@link #copyTo}). */
+    public byte[] payload(Chunk chunk) {
+        ByteBuffer out = ByteBuffer.allocate(chunk.length());
+        copyTo(chunk, out);
+        return out.array();
     }
 
     private int index(long dsn) {

@@ -27,6 +27,8 @@ public final class Subflow {
     private final ArrayDeque<long[]> redundantCopies = new ArrayDeque<>();
     private SubflowEstimates estimates = SubflowEstimates.unknown(0);
     private long spaceLeft;
+    private final DeliveryRate delivery = new DeliveryRate();
+    private long lateReinjectionAt = Long.MIN_VALUE;
 
     private int localNonce;
     private int remoteNonce;
@@ -121,6 +123,40 @@ public final class Subflow {
     public void estimates(SubflowEstimates estimates) {
         this.estimates = Objects.requireNonNull(estimates, "estimates");
         this.spaceLeft = estimates.sendSpaceBytes();
+    }
+
+    /** How fast this subflow's connection delivers (fed by {@link #sampleDelivery}). */
+    public DeliveryRate delivery() {
+        return delivery;
+    }
+
+    /**
+     * Bytes the connection holds: in flight and not sent as the adapter last reported, plus what was handed to it
+     * since. 0 when the adapter does not know its TCP state.
+     */
+    public long backlogBytes() {
+        if (estimates.srttNanos() <= 0) {
+            return 0;
+        }
+        return estimates.inflightBytes() + estimates.notSentBytes()
+                + Math.max(0, estimates.sendSpaceBytes() - spaceLeft);
+    }
+
+    /** Feeds the delivery-rate estimate with the connection's state at {@code now} (needs the adapter's TCP state). */
+    public void sampleDelivery(long now) {
+        if (estimates.srttNanos() > 0) {
+            long backlog = backlogBytes();
+            delivery.update(now, bytesSent - backlog, backlog, estimates.srttNanos());
+        }
+    }
+
+    /** When this subflow's held segments were last reinjected because it delivered too slowly. */
+    public long lateReinjectionAt() {
+        return lateReinjectionAt;
+    }
+
+    public void lateReinjectionAt(long at) {
+        this.lateReinjectionAt = at;
     }
 
     /** When bytes last arrived on this subflow ({@code Long.MIN_VALUE} before any). */

@@ -28,11 +28,11 @@ class SendBufferTest {
         SendBuffer buffer = new SendBuffer(1000, 50);
         buffer.write(ByteBuffer.allocate(200));
 
-        assertEquals(50, buffer.take(100, 0, 0).payload().length);
+        assertEquals(50, buffer.take(100, 0, 0).length());
         assertNull(buffer.take(100, 0, 0));
         assertTrue(buffer.blockedByWindow());
         buffer.onDataAck(50, 100);
-        assertEquals(100, buffer.take(500, 0, 0).payload().length);
+        assertEquals(100, buffer.take(500, 0, 0).length());
     }
 
     @Test
@@ -99,7 +99,7 @@ class SendBufferTest {
 
         assertNull(buffer.take(1, 0, 0));
         buffer.onDataAck(1, 1 << 20);
-        assertEquals(1, buffer.take(1, 0, 0).payload().length);
+        assertEquals(1, buffer.take(1, 0, 0).length());
     }
 
     @Test
@@ -115,8 +115,10 @@ class SendBufferTest {
             written += buffer.write(ByteBuffer.wrap(data));
             SendBuffer.Chunk chunk;
             while ((chunk = buffer.take(4_000, 0, 0)) != null) {
-                for (int i = 0; i < chunk.payload().length; i++) {
-                    assertEquals((byte) (chunk.dsn() + i), chunk.payload()[i]);
+                byte[] payload = buffer.payload(chunk);
+                assertEquals(chunk.length(), payload.length);
+                for (int i = 0; i < payload.length; i++) {
+                    assertEquals((byte) (chunk.dsn() + i), payload[i]);
                 }
             }
             acked = Math.min(written, acked + 5_000);

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.util.List;
 import net.hybridproxy.engine.multipath.connection.SessionConfig;
 import net.hybridproxy.engine.multipath.frame.SubflowPriority;
+import net.hybridproxy.engine.multipath.mib.MibCounter;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -70,7 +71,8 @@ class LossyPathScenarioTest {
 
     /**
      * LTE drops from 60 to 3 Mb/s for 3 s while DSL stays at 20 Mb/s. Target (issue): no 100 ms interval below 10 %
-     * of the mean goodput, and at least 0.9 of what the links offered over the transfer.
+     * of the mean goodput, and at least 0.9 of what the links offered over the transfer. LTE's delivery rate falls
+     * with the cell; what it holds is reinjected on DSL and what it is handed shrinks to its new rate's worth.
      */
     @Test
     void lteCollapsingFromSixtyToThreeForThreeSecondsStarvesNoInterval() {
@@ -99,15 +101,15 @@ class LossyPathScenarioTest {
         System.out.printf("LTE 60 -> 3 -> 60 Mb/s, DSL 20: mean %.1f Mb/s (offered %.1f), worst 100 ms %.1f Mb/s%n",
                 mean, offered, worst);
         assertNull(sink.corruption);
-        // The issue's targets are no 100 ms interval below 10 % of the mean and 0.9 of the offered rate. Not met
-        // yet (docs/userspace-protocol.md §10): in-order delivery waits behind the collapsed path's queue. This
-        // holds the engine to what it does now, so that it cannot get worse unnoticed.
-        assertTrue(mean >= 0.8 * offered, mean + " Mb/s of " + offered + " offered");
+        assertTrue(worst >= 0.1 * mean, "a 100 ms interval at " + worst + " Mb/s, the mean " + mean);
+        assertTrue(mean >= 0.9 * offered, mean + " Mb/s of " + offered + " offered");
+        assertTrue(pair.concentratorCounter(MibCounter.LATE_REINJECTIONS) > 0, "the collapsed path's queue reinjected");
     }
 
     /**
-     * DSL blackholed mid-download (+ LTE 30/50): no byte lost, and a short gap. Target (issue): at most 200 ms;
-     * measured 285 ms (362 ms before DATA_ACKs moved off a subflow that went silent), held at 300 ms here.
+     * DSL blackholed mid-download (+ LTE 30/50): no byte lost, and a gap of at most 200 ms (the issue's target).
+     * DSL's delivery rate falls to 0 within about one and a half of its RTTs, and what it held is reinjected on LTE
+     * well before its probes would declare it stalled (measured 106 ms; 285 ms when only the stall reinjected).
      */
     @Test
     void aBlackholedDslLosesNoByteAndStallsDeliveryBriefly() {
@@ -128,7 +130,7 @@ class LossyPathScenarioTest {
         pair.runFor(30 * SimPair.SECOND);
 
         System.out.printf("DSL blackholed: longest delivery gap %.0f ms%n", gap / 1e6);
-        assertTrue(gap <= 300 * SimPair.MS, "delivery stopped for " + gap / 1e6 + " ms");
+        assertTrue(gap <= 200 * SimPair.MS, "delivery stopped for " + gap / 1e6 + " ms");
         assertNull(sink.corruption);
         assertEquals(total, sink.received);
     }
