@@ -347,7 +347,7 @@ public final class ConvertAuthenticator {
                 }
                 seen.add(nonce);
                 byAge.addLast(new Remembered(nonce, saturatedAdd(timestamp, skewMillis), nowMono));
-                return new AuthResult.Accepted(keyId);
+                return new AuthResult.Authenticated(keyId);
             }
 
             synchronized int size() {

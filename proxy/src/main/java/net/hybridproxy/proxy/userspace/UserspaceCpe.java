@@ -116,7 +116,7 @@ public final class UserspaceCpe implements AutoCloseable {
             session.setUplinkPriority(uplink, mode.priority(), SessionDriver.now());
             session.setUplinkPaused(uplink, mode.paused(), SessionDriver.now());
         });
-        SessionDriver driver = new SessionDriver(loop, session, new Owner(name), name, settings,
+        SessionDriver driver = new SessionDriver(loop, session, new CpeSessionOwner(name), name, settings,
                 settings.session().maxStreams(), stats);
         drivers.put(loop, driver);
         driver.pump();
@@ -222,12 +222,12 @@ public final class UserspaceCpe implements AutoCloseable {
         return address.getAddress().getHostAddress() + ":" + address.getPort();
     }
 
-    private final class Owner implements SessionDriver.Owner {
+    private final class CpeSessionOwner implements SessionDriver.SessionOwner {
         private final String name;
         /** When a session of this loop was last replaced without delay; touched on the loop only. */
         private long lastImmediateRestart = SessionDriver.now() - Long.MAX_VALUE / 2;
 
-        Owner(String name) {
+        CpeSessionOwner(String name) {
             this.name = name;
         }
 

@@ -85,7 +85,7 @@ public record UserspaceSettings(SessionConfig session, Duration connectTimeout, 
     public static List<Uplink> uplinks(AppConfig config) {
         List<Uplink> uplinks = new ArrayList<>();
         for (int i = 0; i < config.uplinks().size(); i++) {
-            AppConfig.Uplink u = config.uplinks().get(i);
+            AppConfig.UplinkConfig u = config.uplinks().get(i);
             uplinks.add(new Uplink(u.name(), i + 1, priority(u.role()), config.userspace().subflowsPerUplink()));
         }
         return uplinks;
