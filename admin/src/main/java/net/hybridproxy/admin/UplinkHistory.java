@@ -18,7 +18,7 @@ import java.util.Map;
  */
 public final class UplinkHistory {
     public static final long INTERVAL_MILLIS = 5_000;
-    public static final int SAMPLES = 61; // 60 intervals: five minutes
+    static final int SAMPLES = 61; // 60 intervals: five minutes
     static final int MAX_UPLINKS = 16;
 
     private record Counters(long bytesSent, long bytesReceived, long mptcpFallbacks, long joinFailures,

@@ -318,11 +318,6 @@ public final class Appliance implements AutoCloseable {
         return pathManager;
     }
 
-    /** Where the admin server listens, when it runs. */
-    public Optional<InetSocketAddress> adminAddress() {
-        return adminServer.map(AdminServer::address);
-    }
-
     public PrometheusMeterRegistry registry() {
         return registry;
     }

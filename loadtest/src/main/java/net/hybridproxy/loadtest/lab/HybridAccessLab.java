@@ -61,6 +61,7 @@ import java.util.regex.Pattern;
  * and labs cannot collide, and leftovers of dead runs can be recognised and removed on start.
  */
 public final class HybridAccessLab implements AutoCloseable {
+    private static final String CLIENT_SUBNET = "198.18.1.0/24";
     public static final String CLIENT_ADDR = "198.18.1.2";
     public static final String CPE_LAN_ADDR = "198.18.1.1";
     public static final String CPE_DSL_ADDR = "198.18.10.1";
@@ -71,7 +72,6 @@ public final class HybridAccessLab implements AutoCloseable {
     public static final String SERVER_ADDR = "198.18.30.2";
     /** Concentrator service address, on the concentrator's loopback. */
     public static final String SERVICE_ADDR = "198.18.100.1";
-    public static final String CLIENT_SUBNET = "198.18.1.0/24";
     /** Port the lab's traffic servers listen on by convention. */
     public static final int TRAFFIC_PORT = 5001;
 
@@ -128,14 +128,6 @@ public final class HybridAccessLab implements AutoCloseable {
         /** Interface name, the same in both namespaces. */
         public String ifname() {
             return ifname;
-        }
-
-        public Host sideA() {
-            return sideA;
-        }
-
-        public Host sideB() {
-            return sideB;
         }
 
         public String addressA() {
@@ -251,13 +243,6 @@ public final class HybridAccessLab implements AutoCloseable {
             Shaping s = shaping.get(link);
             shaping.put(link, new Shaping(s.rateMbit(), bytes, s.limitBytes()));
             return this;
-        }
-
-        /** Bytes that may queue behind the rate limiter before drops (0 = derived from the rate). */
-        public Builder queueLimit(Link link, int bytes) {
-            Shaping s = shaping.get(link);
-            shaping.put(link, new Shaping(s.rateMbit(), s.burstBytes(), bytes));
-            return link.isUplink() ? modify(link, i -> i.withQueueLimit(bytes)) : this;
         }
 
         public Builder unshaped(Link link) {
@@ -523,10 +508,6 @@ public final class HybridAccessLab implements AutoCloseable {
         return logDir;
     }
 
-    public synchronized Shaping shaping(Link link) {
-        return shaping.get(link);
-    }
-
     /** How the uplinks are emulated in this lab. */
     public Emulation emulation() {
         return emulation;
@@ -545,11 +526,6 @@ public final class HybridAccessLab implements AutoCloseable {
     public Map<String, Object> emulatorStats(Link link) {
         EmulatedLink e = emulators.get(link);
         return e == null ? Map.of() : e.stats();
-    }
-
-    /** Pids of the emulator processes (to tell their CPU time apart from the system under test). */
-    public List<Long> emulatorPids() {
-        return emulators.values().stream().map(e -> e.process().pid()).toList();
     }
 
     /** Counters of the side-A end of a link (cpe for lan, dsl and lte; conc for srv). */
@@ -576,7 +552,7 @@ public final class HybridAccessLab implements AutoCloseable {
      * Changes what one direction of an uplink does from the next packet on: loss changes, rate changes and RTT
      * spikes are all this call with a modified {@link Impairment}.
      */
-    public synchronized void setImpairment(Link link, Direction direction, Impairment impairment) {
+    private synchronized void setImpairment(Link link, Direction direction, Impairment impairment) {
         requireUplink(link);
         impairments.get(link)[direction.ordinal()] = impairment;
         EmulatedLink e = emulators.get(link);
@@ -586,13 +562,6 @@ public final class HybridAccessLab implements AutoCloseable {
             applyNetem(link, direction);
         } else {
             throw new IllegalStateException("uplinks of a lab without emulation cannot be impaired");
-        }
-    }
-
-    /** {@link #setImpairment} for both directions, each derived from its current value. */
-    public synchronized void changeImpairment(Link link, java.util.function.UnaryOperator<Impairment> change) {
-        for (Direction d : Direction.values()) {
-            setImpairment(link, d, change.apply(impairment(link, d)));
         }
     }
 
@@ -771,7 +740,7 @@ public final class HybridAccessLab implements AutoCloseable {
      * a run that crashed before it could clean up. Returns their names. Namespaces of live
      * processes are never touched, so parallel runs are safe.
      */
-    public static List<String> removeStaleNamespaces() {
+    static List<String> removeStaleNamespaces() {
         List<String> removed = new ArrayList<>();
         for (String n : Netns.list()) {
             Matcher m = LAB_NS.matcher(n);

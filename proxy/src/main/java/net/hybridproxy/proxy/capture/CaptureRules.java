@@ -58,7 +58,7 @@ public final class CaptureRules {
     private static final int MAX_DIRECT_UPLINKS = 16;
 
     /** The comment on a table this process installed (and so may remove after a crash). */
-    public static final String MARKER = "installed by the hybridproxy cpe; removed at exit, reconciled at start";
+    private static final String MARKER = "installed by the hybridproxy cpe; removed at exit, reconciled at start";
     private static final String OWNER = "; pid ";
     private static final java.util.regex.Pattern OWNER_PID =
             java.util.regex.Pattern.compile(java.util.regex.Pattern.quote(OWNER) + "(\\d+)");
@@ -81,7 +81,7 @@ public final class CaptureRules {
     }
 
     /** The nft script, also printed by {@code check} for operators who manage their own firewall. */
-    public String nftScript() {
+    String nftScript() {
         return nftScript(false);
     }
 

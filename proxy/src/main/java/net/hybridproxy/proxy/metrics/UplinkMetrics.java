@@ -46,7 +46,7 @@ import java.util.function.ToDoubleFunction;
  */
 public final class UplinkMetrics implements MeterBinder {
     /** Admin states in the order the status page lists them. */
-    public static final String[] ADMIN_STATES = {"active", "backup", "draining", "disabled"};
+    private static final String[] ADMIN_STATES = {"active", "backup", "draining", "disabled"};
 
     private final UplinkStats stats;
     private final SubflowSampler sampler;

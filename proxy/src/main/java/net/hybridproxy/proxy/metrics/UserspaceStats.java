@@ -86,10 +86,6 @@ public final class UserspaceStats implements SubflowSampler {
         return sendFrames.get(label)[kind.ordinal()].sum();
     }
 
-    public long sendBytes(String label, UplinkSends.Kind kind) {
-        return sendBytes.get(label)[kind.ordinal()].sum();
-    }
-
     /** Payload this uplink's subflows carried that had been sent before: reinjections, opportunistic, redundant. */
     public long reinjectedBytes(String label) {
         LongAdder[] bytes = sendBytes.get(label);

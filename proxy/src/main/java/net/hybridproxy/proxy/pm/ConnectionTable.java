@@ -105,11 +105,6 @@ public final class ConnectionTable {
         }
     }
 
-    /** A consumer for {@link MptcpEventMonitor#open} that stamps each event with {@code clock}. */
-    public Consumer<MptcpEvent> consumer(LongSupplier clock) {
-        return event -> apply(event, clock.getAsLong());
-    }
-
     public synchronized void apply(MptcpEvent event, long nowNanos) {
         counts.merge(event.kind(), 1L, Long::sum);
         switch (event) {

@@ -148,7 +148,7 @@ public final class MptcpPathManagerClient implements AutoCloseable {
     }
 
     /** Deletes every endpoint. */
-    public synchronized void flushEndpoints() throws IOException {
+    synchronized void flushEndpoints() throws IOException {
         ensureOpen();
         connection.execute(request(MPTCP_PM_CMD_FLUSH_ADDRS), commandName(MPTCP_PM_CMD_FLUSH_ADDRS), "");
     }

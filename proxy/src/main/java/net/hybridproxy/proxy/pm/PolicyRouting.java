@@ -25,7 +25,7 @@ import java.util.regex.Pattern;
  */
 public final class PolicyRouting {
     /** Between the local table's rule (0) and main (32766), clear of the low numbers other tools tend to use. */
-    public static final int DEFAULT_RULE_PRIORITY = 1000;
+    static final int DEFAULT_RULE_PRIORITY = 1000;
     private static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(5);
     private static final Pattern INTERFACE_NAME = Pattern.compile("[A-Za-z0-9_.:@-]{1,15}");
 

@@ -39,7 +39,7 @@ public record ReconcileReport(List<Change> changes, MptcpLimits limitsBefore, Mp
     }
 
     /** True when the kernel's state was modified (anything beyond KEPT / IMPLICIT_LEFT). */
-    public boolean changedAnything() {
+    boolean changedAnything() {
         return !limitsBefore.equals(limitsAfter) || changes.stream()
                 .anyMatch(c -> c.action() != Action.KEPT && c.action() != Action.IMPLICIT_LEFT);
     }

@@ -153,11 +153,6 @@ public final class UserspaceConcentrator implements AutoCloseable {
         }
     }
 
-    /** One sampling pass now (tests; the sampler thread runs them periodically). */
-    public void sampleNow() {
-        sampler.sampleAll();
-    }
-
     @Override
     public void close() {
         sampler.close();

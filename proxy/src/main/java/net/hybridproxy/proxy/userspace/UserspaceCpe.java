@@ -123,17 +123,17 @@ public final class UserspaceCpe implements AutoCloseable {
     }
 
     /** Whether every loop's session is established (for readiness checks and tests). */
-    public boolean allEstablished() {
+    boolean allEstablished() {
         return !drivers.isEmpty() && drivers.values().stream().allMatch(d -> d.session().isEstablished());
     }
 
     /** Attached subflows over all sessions. */
-    public int attachedSubflows() throws InterruptedException {
+    int attachedSubflows() throws InterruptedException {
         return sumOverSessions(d -> (int) d.session().subflows().stream().filter(s -> s.state().isAttached()).count());
     }
 
     /** Streams open over all sessions. */
-    public int openStreams() throws InterruptedException {
+    int openStreams() throws InterruptedException {
         return sumOverSessions(d -> d.session().streamIds().size());
     }
 
@@ -141,7 +141,7 @@ public final class UserspaceCpe implements AutoCloseable {
      * Closes every subflow over {@code uplink} in every session, as a failing line would: what they carried and
      * was not acknowledged goes over the others, and the path manager reconnects them after its backoff.
      */
-    public void resetSubflows(String uplink) throws InterruptedException {
+    void resetSubflows(String uplink) throws InterruptedException {
         sumOverSessions(d -> d.closeSubflows(uplink));
     }
 
@@ -174,11 +174,6 @@ public final class UserspaceCpe implements AutoCloseable {
     /** The sessions, for the sampler. */
     Collection<SessionDriver> drivers() {
         return List.copyOf(drivers.values());
-    }
-
-    /** One sampling pass now (tests; the sampler thread runs them periodically). */
-    public void sampleNow() {
-        sampler.sampleAll();
     }
 
     private int sumOverSessions(ToIntFunction<SessionDriver> f) throws InterruptedException {

@@ -44,7 +44,7 @@ public record UserspaceSettings(SessionConfig session, Duration connectTimeout, 
     }
 
     /** reference.conf's {@code userspace.process-memory}. */
-    public static final long DEFAULT_PROCESS_MEMORY = 128L << 20;
+    private static final long DEFAULT_PROCESS_MEMORY = 128L << 20;
 
     /** Settings with the endpoint's default limits around {@code maxSessions}. */
     public UserspaceSettings(SessionConfig session, Duration connectTimeout, Duration openTimeout,

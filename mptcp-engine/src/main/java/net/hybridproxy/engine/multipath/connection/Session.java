@@ -360,14 +360,6 @@ public final class Session {
 
     // ------------------------------------------------------------------ management
 
-    /** Changes a subflow's priority and tells the peer with MP_PRIO. */
-    public void setPriority(long subflowId, SubflowPriority priority, long now) {
-        Subflow subflow = subflows.get(subflowId);
-        if (subflow != null) {
-            subflows.setPriority(subflow, priority);
-        }
-    }
-
     /** Closes the whole session at once (FAST_CLOSE for stream 0); every stream is reset. */
     public void close(ResetReason reason, long now) {
         if (state == Lifecycle.CLOSED) {
@@ -429,11 +421,6 @@ public final class Session {
     void announceOnFirstSubflow(List<java.net.InetSocketAddress> addresses) {
         addresses.forEach(Objects::requireNonNull);
         this.addresses.announceOnFirstSubflow(addresses);
-    }
-
-    /** concentrator: withdraws addresses announced before (REMOVE_ADDR). */
-    public void withdrawAddresses(List<Integer> addressIds, long now) {
-        addresses.withdraw(addressIds);
     }
 
     // ------------------------------------------------------------------ uplink administration (cpe)

@@ -20,7 +20,7 @@ public final class FrameCodec {
      * The largest body a frame of {@code type} can have, or -1 if version 1 has no such type.
      * Exact for fixed-size frames, an upper bound for the others.
      */
-    public static int maxBodyLength(int type) {
+    static int maxBodyLength(int type) {
         return switch (type) {
             case FrameType.CAPABLE_SYN -> 4 + 1 + 1 + 8 + 1 + CapableSyn.MAX_KEY_ID_LENGTH;
             case FrameType.CAPABLE_SYNACK -> 1 + 8 + CapableSynAck.PROOF_LENGTH;

@@ -167,10 +167,6 @@ public final class SendBuffer {
         }
     }
 
-    public boolean isFinishing() {
-        return finDsn >= 0;
-    }
-
     /** Whether the DATA_FIN has been DATA_ACKed, i.e. the peer received everything. */
     public boolean finAcked() {
         return finDsn >= 0 && una > finDsn;
@@ -226,11 +222,6 @@ public final class SendBuffer {
             return 0;
         }
         return Math.max(0, Math.min(writeEnd, peerRightEdge) - nextNew);
-    }
-
-    /** Bytes written but not yet sent, whatever the window. */
-    public long unsentBytes() {
-        return writeEnd - nextNew;
     }
 
     /** Whether new data is waiting that the peer's window does not let us send. */
@@ -340,18 +331,6 @@ public final class SendBuffer {
     /** Bytes written and not yet DATA_ACKed. */
     public long bufferedBytes() {
         return writeEnd - una;
-    }
-
-    public long una() {
-        return una;
-    }
-
-    public long nextNew() {
-        return nextNew;
-    }
-
-    public long peerRightEdge() {
-        return peerRightEdge;
     }
 
     private byte[] copy(long dsn, int length) {
