@@ -142,10 +142,6 @@ public final class PathManager {
         state(uplink).paused = paused;
     }
 
-    public boolean paused(String uplink) {
-        return state(uplink).paused;
-    }
-
     /** Consecutive failures of an uplink since it was last stable. */
     public int failures(String uplink) {
         return state(uplink).failures;
