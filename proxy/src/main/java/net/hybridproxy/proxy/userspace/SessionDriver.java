@@ -55,12 +55,6 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 final class SessionDriver {
     private static final System.Logger LOG = System.getLogger("hybridproxy.userspace");
-    /**
-     * The buffer each {@code pollTransmit} fills: room for four full DATA frames, so that a bulk transfer costs one
-     * poll, one scheduling pass and one channel write per four frames rather than per frame (the profile's
-     * largest engine costs per byte were per frame, docs/decisions.md).
-     */
-    private static final int TRANSMIT_BUFFER = 4 * Session.MIN_TRANSMIT_BUFFER;
     /** Frames this short are copied out of the transmit buffer, which is then reused for the next one. */
     private static final int COPY_BELOW = 2048;
     /** TCP_INFO is a system call; per subflow it is read at most this often, the channel's room every time. */
@@ -455,7 +449,7 @@ final class SessionDriver {
         ByteBufAllocator alloc = ByteBufAllocator.DEFAULT;
         long now = now();
         while (true) {
-            ByteBuf buf = spare != null ? spare : alloc.directBuffer(TRANSMIT_BUFFER);
+            ByteBuf buf = spare != null ? spare : alloc.directBuffer(Session.MIN_TRANSMIT_BUFFER);
             spare = null;
             buf.clear();
             Transmit t = session.pollTransmit(now, buf.nioBuffer(0, buf.capacity()));
