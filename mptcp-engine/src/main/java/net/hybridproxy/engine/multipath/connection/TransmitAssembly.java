@@ -351,15 +351,18 @@ final class TransmitAssembly {
     }
 
     /**
-     * What a subflow may be handed beyond what it holds: what it delivers, at its measured rate, in its minimum RTT
-     * plus a target queueing delay of a third of that RTT (at least {@link #QUEUE_TARGET_NANOS}), i.e. about 1.3
-     * bandwidth-delay products, enough to keep the path busy. A path whose rate collapsed is handed that much less,
-     * so that what it holds, and what in-order delivery would wait for behind it, stays small: its queue, not its
-     * RTT, is the signal (the RTT grows only as that queue drains). Unbounded until the rate is known; never below
-     * {@link #MIN_DELIVERY_ROOM}. The simulator's collapse, blackhole and lossy scenarios chose the target
-     * (docs/decisions.md): a whole minimum RTT left 100 ms intervals at 4 Mbit/s after the collapse.
+     * What a subflow whose delivery rate collapsed ({@link net.hybridproxy.engine.multipath.subflow.DeliveryRate#collapsed()})
+     * may be handed beyond what it holds: what it delivers, at its measured rate, in its minimum RTT plus a third of
+     * that RTT (at least {@link #QUEUE_TARGET_NANOS}), about 1.3 bandwidth-delay products. Its queue, not its RTT, is
+     * the signal (the RTT grows only as that queue drains), so the scheduler stops feeding a queue in-order delivery
+     * would wait behind. Only then: applied to every path at all times it met every simulator target, but in the
+     * loaded lab it throttled healthy paths (an RTT inflated by CPU load, not by a queue, lowered the estimate and
+     * the bound with it; docs/decisions.md). Never below {@link #MIN_DELIVERY_ROOM}.
      */
     private static long deliveryRoom(Subflow subflow) {
+        if (!subflow.delivery().collapsed()) {
+            return Long.MAX_VALUE;
+        }
         long minRtt = subflow.delivery().minRttNanos();
         long allowed = subflow.delivery().bytesIn(minRtt + Math.max(minRtt / 3, QUEUE_TARGET_NANOS));
         if (allowed == Long.MAX_VALUE) {
