@@ -351,8 +351,7 @@ final class TransmitAssembly {
     }
 
     /**
-     * What a subflow whose delivery rate collapsed ({@link net.hybridproxy.engine.multipath.subflow.DeliveryRate#collapsed()})
-     * may be handed beyond what it holds: what it delivers, at its measured rate, in its minimum RTT plus a third of
+     * What a subflow whose delivery rate collapsed ({@code DeliveryRate.collapsed()}) may be handed beyond what it holds: what it delivers, at its measured rate, in its minimum RTT plus a third of
      * that RTT (at least {@link #QUEUE_TARGET_NANOS}), about 1.3 bandwidth-delay products. Its queue, not its RTT, is
      * the signal (the RTT grows only as that queue drains), so the scheduler stops feeding a queue in-order delivery
      * would wait behind. Only then: applied to every path at all times it met every simulator target, but in the
