@@ -165,7 +165,7 @@ public final class SpliceVersusCopy {
         });
     }
 
-    private static void send(InetSocketAddress to, long bytes) {
+    static void send(InetSocketAddress to, long bytes) {
         try (Socket socket = new Socket(to.getAddress(), to.getPort())) {
             OutputStream out = socket.getOutputStream();
             byte[] chunk = new byte[CHUNK];
@@ -179,7 +179,7 @@ public final class SpliceVersusCopy {
     }
 
     /** Reads until {@code bytes} arrived; returns the nanoTime of the last byte. */
-    private static long drain(ServerSocket sink, long bytes) throws IOException {
+    static long drain(ServerSocket sink, long bytes) throws IOException {
         try (Socket socket = sink.accept()) {
             InputStream in = socket.getInputStream();
             byte[] chunk = new byte[CHUNK];
@@ -195,7 +195,7 @@ public final class SpliceVersusCopy {
         }
     }
 
-    private static double median(List<Double> values) {
+    static double median(List<Double> values) {
         if (values.isEmpty()) {
             return Double.NaN;
         }
