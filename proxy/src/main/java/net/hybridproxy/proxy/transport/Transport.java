@@ -31,7 +31,9 @@ import java.util.function.Supplier;
  * Netty 4.2.18 an io_uring channel that <em>connects</em> an MPTCP socket breaks its relay: the accepted peer
  * channel on the same ring sees an end of stream the client never sent, and the FIN that follows is lost
  * (reproduced by {@code IoUringMptcpOutboundRelayTest}). Accepted MPTCP sockets on io_uring relay correctly, so
- * io_uring stays selectable explicitly where no outbound MPTCP connection is made.
+ * io_uring stays selectable explicitly where no outbound MPTCP connection is made. epoll is also the faster of the
+ * two for the relay itself: {@code loadtest}'s {@code TransportComparison} (plain TCP, where both work) measured
+ * 4.3 Gb/s on epoll against 2.9 on io_uring at the same CPU per gigabyte (docs/decisions.md, "Transport").
  */
 public enum Transport {
     IO_URING("io_uring", IoUringSocketChannel::new, IoUringServerSocketChannel::new),
