@@ -42,7 +42,7 @@ import java.util.concurrent.CompletableFuture;
  * channel's fd before registration). A JDK client and a JDK backend exchange 16 MiB each way at once, each half-
  * closing after its last byte; the relay forwards the half-closes. Prints what each side received.
  *
- * usage: java IoUringMptcpRelay io_uring|epoll mptcp|tcp [rounds]
+ * usage: java IoUringMptcpRelay io_uring|epoll mptcp|mptcp-ring|tcp [rounds]
  */
 public class IoUringMptcpRelay {
     static final int SIZE = 16 << 20;
@@ -75,9 +75,16 @@ public class IoUringMptcpRelay {
 
     public static void main(String[] args) throws Throwable {
         boolean uring = args[0].equals("io_uring");
-        boolean mptcp = args[1].equals("mptcp");
+        boolean mptcp = args[1].startsWith("mptcp");
+        // mptcp-ring: the outbound channel reads through a provided-buffer ring (multishot recv) instead of Netty's
+        // default single recv armed with IORING_RECVSEND_POLL_FIRST.
+        boolean ring = args[1].equals("mptcp-ring");
         int rounds = args.length > 2 ? Integer.parseInt(args[2]) : 5;
-        IoHandlerFactory handler = uring ? IoUringIoHandler.newFactory() : EpollIoHandler.newFactory();
+        IoHandlerFactory handler = !uring ? EpollIoHandler.newFactory() : !ring ? IoUringIoHandler.newFactory()
+                : IoUringIoHandler.newFactory(new io.netty.channel.uring.IoUringIoHandlerConfig().setBufferRingConfig(
+                        io.netty.channel.uring.IoUringBufferRingConfig.builder().bufferGroupId((short) 1)
+                                .bufferRingSize((short) 64).batchSize(16)
+                                .allocator(new io.netty.channel.uring.IoUringFixedBufferRingAllocator(16384)).build()));
         EventLoopGroup group = new MultiThreadIoEventLoopGroup(1, handler);
         InetAddress lo = InetAddress.getLoopbackAddress();
         ServerSocket backend = new ServerSocket(0, 50, lo);
@@ -95,6 +102,11 @@ public class IoUringMptcpRelay {
                                 new Bootstrap().group(client.eventLoop())
                                         .channelFactory(() -> {
                                             SocketChannel ch = uring ? new IoUringSocketChannel() : new EpollSocketChannel();
+                                            if (ring) {
+                                                ch.config().setOption(
+                                                        io.netty.channel.uring.IoUringChannelOption.IO_URING_BUFFER_GROUP_ID,
+                                                        (short) 1);
+                                            }
                                             if (mptcp) {
                                                 try {
                                                     makeMptcp(ch);

@@ -3,8 +3,9 @@
 # JDK 25 and the Netty 4.2.18 jars (the project's build copies them to loadtest/target/lib).
 # One namespace with loopback only. A Netty relay (plain TCP listener -> outbound connection, both on one event
 # loop) sits between a JDK client and a JDK backend that exchange 16 MiB each way at once and half-close after
-# their last byte. Three runs: io_uring with an MPTCP outbound socket (the failing case), and the two controls,
-# io_uring with a TCP outbound socket and epoll with an MPTCP outbound socket.
+# their last byte. Four runs: io_uring with an MPTCP outbound socket (the failing case), the two controls (io_uring
+# with a TCP outbound socket, epoll with an MPTCP outbound socket), and io_uring with the MPTCP outbound socket read
+# through a provided-buffer ring (the workaround hybridproxy uses).
 #   sh run.sh              # 3 rounds per case
 #   ROUNDS=10 sh run.sh
 set -e
@@ -16,7 +17,7 @@ NS=iouringmptcp$$
 trap 'ip netns pids $NS 2>/dev/null | xargs -r kill 2>/dev/null || true; ip netns del $NS 2>/dev/null || true' EXIT
 ip netns add $NS
 ip -n $NS link set lo up
-for case in "io_uring mptcp" "io_uring tcp" "epoll mptcp"; do
+for case in "io_uring mptcp" "io_uring tcp" "epoll mptcp" "io_uring mptcp-ring"; do
   echo "== $case"
   # IPv4: the reproducer creates its MPTCP socket as AF_INET.
   ip netns exec $NS "$JAVA" -Djava.net.preferIPv4Stack=true --enable-native-access=ALL-UNNAMED -cp "$CP" \
