@@ -1,16 +1,8 @@
 package net.hybridproxy.loadtest.relay;
 
-import io.netty.bootstrap.Bootstrap;
-import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
-import io.netty.channel.ChannelHandlerContext;
-import io.netty.channel.ChannelInboundHandlerAdapter;
-import io.netty.channel.ChannelInitializer;
-import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
-import io.netty.channel.WriteBufferWaterMark;
-import io.netty.channel.socket.SocketChannel;
 import net.hybridproxy.proxy.relay.RelaySession;
 import net.hybridproxy.proxy.transport.Transport;
 
@@ -101,25 +93,8 @@ public final class TransportComparison {
         ExecutorService io = Executors.newVirtualThreadPerTaskExecutor();
         try (ServerSocket sink = new ServerSocket(0, 50, LOOPBACK)) {
             InetSocketAddress sinkAddress = (InetSocketAddress) sink.getLocalSocketAddress();
-            Channel listener = new ServerBootstrap()
-                    .group(loop)
-                    .channelFactory(transport.tcpServer())
-                    .childOption(ChannelOption.AUTO_READ, false)
-                    .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                    .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, new WriteBufferWaterMark(256 << 10, 1 << 20))
-                    .childHandler(new ChannelInitializer<SocketChannel>() {
-                        @Override
-                        protected void initChannel(SocketChannel client) {
-                            client.pipeline().addLast(new ChannelInboundHandlerAdapter() {
-                                @Override
-                                public void channelActive(ChannelHandlerContext ctx) {
-                                    ctx.pipeline().remove(this);
-                                    connectAndRelay(transport, client, sinkAddress);
-                                }
-                            });
-                        }
-                    })
-                    .bind(new InetSocketAddress(LOOPBACK, 0)).sync().channel();
+            Channel listener = SpliceVersusCopy.listen(loop, transport.tcpServer(),
+                    client -> connectAndRelay(transport, client, sinkAddress));
             long cpuBefore = loop.submit(() -> threads.getCurrentThreadCpuTime()).get();
             Future<Long> received = io.submit(() -> SpliceVersusCopy.drain(sink, bytes));
             Future<?> sent = io.submit(() -> SpliceVersusCopy.send((InetSocketAddress) listener.localAddress(), bytes));
@@ -135,15 +110,8 @@ public final class TransportComparison {
         }
     }
 
-    private static void connectAndRelay(Transport transport, SocketChannel client, InetSocketAddress sink) {
-        ChannelFuture connect = new Bootstrap()
-                .group(client.eventLoop())
-                .channelFactory(transport.tcpClient())
-                .option(ChannelOption.AUTO_READ, false)
-                .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                .option(ChannelOption.WRITE_BUFFER_WATER_MARK, new WriteBufferWaterMark(256 << 10, 1 << 20))
-                .handler(new ChannelInboundHandlerAdapter())
-                .connect(sink);
+    private static void connectAndRelay(Transport transport, Channel client, InetSocketAddress sink) {
+        ChannelFuture connect = SpliceVersusCopy.outbound(client, transport.tcpClient()).connect(sink);
         connect.addListener(f -> {
             if (f.isSuccess()) {
                 RelaySession.join(client, connect.channel(), Duration.ofMinutes(5), "compare", session -> { });
