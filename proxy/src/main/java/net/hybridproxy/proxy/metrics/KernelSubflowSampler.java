@@ -51,6 +51,7 @@ public final class KernelSubflowSampler implements SubflowSampler, AutoCloseable
     private final MultipathConnections connections;
     private final UplinkStats stats;
     private final Duration interval;
+    private final CpeTable cpes;
     private final Map<Channel, Ledger> ledgers = new ConcurrentHashMap<>();
     private final AtomicLong connectionSequence = new AtomicLong();
     private final LongAdder reinjectedBytes = new LongAdder();
@@ -72,6 +73,16 @@ public final class KernelSubflowSampler implements SubflowSampler, AutoCloseable
     }
 
     public KernelSubflowSampler(MultipathConnections connections, UplinkStats stats, Duration interval) {
+        this(connections, stats, interval, null);
+    }
+
+    /**
+     * @param cpes the concentrator's per-cpe table, told each pass's subflows per cpe (by the cpe's address each
+     *             comes from); null where no table is kept
+     */
+    public KernelSubflowSampler(MultipathConnections connections, UplinkStats stats, Duration interval,
+                                CpeTable cpes) {
+        this.cpes = cpes;
         this.connections = connections;
         this.stats = stats;
         this.interval = interval;
@@ -107,6 +118,7 @@ public final class KernelSubflowSampler implements SubflowSampler, AutoCloseable
         PriorityQueue<ApplianceStatus.SubflowStatusView> busiest = new PriorityQueue<>(STATUS_SUBFLOW_LIMIT + 1, BY_BYTES);
         int subflowCount = 0;
         int sampled = 0;
+        Map<CpeTable.CpeId, Map<String, Integer>> perCpe = new HashMap<>();
         for (Channel channel : connections) {
             Ledger ledger = ledgerFor(channel);
             Optional<MptcpFullInfo> info;
@@ -121,7 +133,14 @@ public final class KernelSubflowSampler implements SubflowSampler, AutoCloseable
                 continue;
             }
             sampled++;
+            CpeTable.CpeId cpe = channel.attr(CpeTable.CPE).get();
+            Map<String, Integer> cpeSubflows = cpe == null ? null
+                    : perCpe.computeIfAbsent(cpe, c -> new HashMap<>());
             for (MptcpFullInfo.MptcpSubflowInfo sf : info.get().subflows()) {
+                if (cpeSubflows != null) {
+                    cpeSubflows.merge(sf.remote() == null ? CpeTable.OTHER : sf.remote().getAddress().getHostAddress(),
+                            1, Integer::sum);
+                }
                 UplinkStats.UplinkCounters uplink = stats.forLocalAddress(sf.local() == null ? null : sf.local().getAddress());
                 double[] sum = sums.computeIfAbsent(uplink, u -> new double[3]);
                 sum[0]++;
@@ -149,6 +168,11 @@ public final class KernelSubflowSampler implements SubflowSampler, AutoCloseable
         SubflowSnapshot done = new SubflowSnapshot(System.currentTimeMillis(), List.copyOf(rows), subflowCount - rows.size(),
                 sampled, System.nanoTime() - start);
         snapshot = done;
+        if (cpes != null) {
+            Map<CpeTable.CpeId, CpeTable.SampledCpe> seen = new HashMap<>();
+            perCpe.forEach((cpe, bySource) -> seen.put(cpe, new CpeTable.SampledCpe(0, bySource)));
+            cpes.publishSample("kernel", seen);
+        }
         return done;
     }
 

@@ -74,7 +74,8 @@ public final class StatusReporter implements StatusSource {
                 counters.authFailures(), convertErrors, counters.bytesUpstream(), counters.bytesDownstream());
         return new ApplianceStatus(c.role().name().toLowerCase(Locale.ROOT), c.engine().name().toLowerCase(Locale.ROOT),
                 transport, (System.nanoTime() - startedNanos) / 1_000_000_000L, sample.sampledAtMillis(), rows,
-                sample.subflows(), sample.subflowsOmitted(), connections, failovers.recent(), sessions());
+                sample.subflows(), sample.subflowsOmitted(), connections, failovers.recent(), sessions(),
+                c.role() == AppConfig.ApplianceRole.CONCENTRATOR ? counters.cpes().rows() : List.of());
     }
 
     private ApplianceStatus.SessionsStatusView sessions() {
