@@ -57,7 +57,7 @@ public record ApplianceStatus(String role, String engine, String transport, long
      * @param overflowBudgetUsedBytes overflow (LTE) bytes counted against the primary-first budget this period
      */
     public record SessionsStatusView(int sessions, int established, int streams, long reorderBufferBytes,
-                           long overflowBudgetUsedBytes) {
+                                     long overflowBudgetUsedBytes) {
     }
 
     /**
@@ -72,10 +72,10 @@ public record ApplianceStatus(String role, String engine, String transport, long
      *                       MPTCP option stripped or refused on its path)
      */
     public record UplinkStatusView(String name, String interfaceName, String address, String configuredRole,
-                         String adminState, boolean usable, String usableDetail, int subflows, double srttSeconds,
-                         double cwndSegments, long bytesSent, long bytesReceived, long bytesRetransmitted,
-                         long subflowsOpened, long subflowsClosed, long joinFailures, long failovers,
-                         long mptcpFallbacks) {
+                                   String adminState, boolean usable, String usableDetail, int subflows,
+                                   double srttSeconds, double cwndSegments, long bytesSent, long bytesReceived,
+                                   long bytesRetransmitted, long subflowsOpened, long subflowsClosed,
+                                   long joinFailures, long failovers, long mptcpFallbacks) {
     }
 
     /**
@@ -83,7 +83,7 @@ public record ApplianceStatus(String role, String engine, String transport, long
      * be grouped without exposing the kernel token or any address.
      */
     public record SubflowStatusView(String uplink, long connection, int subflowId, String state, double srttSeconds,
-                          long cwndSegments, long bytesSent, long bytesReceived, long bytesRetransmitted) {
+                                    long cwndSegments, long bytesSent, long bytesReceived, long bytesRetransmitted) {
     }
 
     public record Connections(int active, int max, long total, long refused, long mptcpFallbacks,

@@ -38,7 +38,7 @@ public final class CpeTable {
     static final int MAX_UPLINKS_PER_ROW = 8;
     /** The row that sums every cpe without a row of its own. */
     public static final String OTHER = "other";
-    /** The cpe a multipath connection belongs to: set when the Convert handler admits it, read by the kernel sampler. */
+    /** The cpe a multipath connection belongs to: set as the Convert handler admits it; the kernel sampler reads it. */
     public static final AttributeKey<CpeId> CPE = AttributeKey.valueOf("hybridproxy.cpe");
 
     /**
@@ -124,7 +124,7 @@ public final class CpeTable {
         this.maxRows = maxRows;
     }
 
-    /** Counts a proxied connection of {@code cpe}; call {@link Row#closeConnection} on the returned row when it ends. */
+    /** Counts a proxied connection of {@code cpe}; call {@link Row#closeConnection} on the row when it ends. */
     public synchronized Row openConnection(CpeId cpe) {
         Row row = rowFor(cpe);
         row.connections.incrementAndGet();

@@ -115,7 +115,8 @@ public final class KernelSubflowSampler implements SubflowSampler, AutoCloseable
         long start = System.nanoTime();
         Map<UplinkStats.UplinkCounters, double[]> sums = new HashMap<>(); // subflows, srtt sum, cwnd sum
         // The busiest STATUS_SUBFLOW_LIMIT subflows, least busy at the head: bounded work and memory per pass.
-        PriorityQueue<ApplianceStatus.SubflowStatusView> busiest = new PriorityQueue<>(STATUS_SUBFLOW_LIMIT + 1, BY_BYTES);
+        PriorityQueue<ApplianceStatus.SubflowStatusView> busiest =
+                new PriorityQueue<>(STATUS_SUBFLOW_LIMIT + 1, BY_BYTES);
         int subflowCount = 0;
         int sampled = 0;
         Map<CpeTable.CpeId, Map<String, Integer>> perCpe = new HashMap<>();
@@ -141,7 +142,8 @@ public final class KernelSubflowSampler implements SubflowSampler, AutoCloseable
                     cpeSubflows.merge(sf.remote() == null ? CpeTable.OTHER : sf.remote().getAddress().getHostAddress(),
                             1, Integer::sum);
                 }
-                UplinkStats.UplinkCounters uplink = stats.forLocalAddress(sf.local() == null ? null : sf.local().getAddress());
+                UplinkStats.UplinkCounters uplink =
+                        stats.forLocalAddress(sf.local() == null ? null : sf.local().getAddress());
                 double[] sum = sums.computeIfAbsent(uplink, u -> new double[3]);
                 sum[0]++;
                 sum[1] += sf.rttMicros() / 1e6;
@@ -165,8 +167,8 @@ public final class KernelSubflowSampler implements SubflowSampler, AutoCloseable
         }
         List<ApplianceStatus.SubflowStatusView> rows = new ArrayList<>(busiest);
         rows.sort(BY_BYTES.reversed());
-        SubflowSnapshot done = new SubflowSnapshot(System.currentTimeMillis(), List.copyOf(rows), subflowCount - rows.size(),
-                sampled, System.nanoTime() - start);
+        SubflowSnapshot done = new SubflowSnapshot(System.currentTimeMillis(), List.copyOf(rows),
+                subflowCount - rows.size(), sampled, System.nanoTime() - start);
         snapshot = done;
         if (cpes != null) {
             Map<CpeTable.CpeId, CpeTable.SampledCpe> seen = new HashMap<>();
@@ -229,7 +231,8 @@ public final class KernelSubflowSampler implements SubflowSampler, AutoCloseable
     private void account(Ledger ledger, MptcpFullInfo info) {
         for (MptcpFullInfo.MptcpSubflowInfo sf : info.subflows()) {
             long[] last = ledger.lastBySubflow.computeIfAbsent(sf.id(), id -> new long[3]);
-            UplinkStats.UplinkCounters uplink = stats.forLocalAddress(sf.local() == null ? null : sf.local().getAddress());
+            UplinkStats.UplinkCounters uplink =
+                    stats.forLocalAddress(sf.local() == null ? null : sf.local().getAddress());
             uplink.bytesSent.add(growth(sf.bytesSent(), last[0]));
             uplink.bytesReceived.add(growth(sf.bytesReceived(), last[1]));
             uplink.bytesRetransmitted.add(growth(sf.bytesRetransmitted(), last[2]));

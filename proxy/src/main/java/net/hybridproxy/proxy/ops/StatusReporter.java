@@ -83,12 +83,12 @@ public final class StatusReporter implements StatusSource {
             return null;
         }
         UserspaceStats.Sessions s = userspace.sessions();
-        return new ApplianceStatus.SessionsStatusView(s.sessions(), s.established(), s.streams(), s.reorderBufferBytes(),
-                s.overflowBudgetUsed());
+        return new ApplianceStatus.SessionsStatusView(s.sessions(), s.established(), s.streams(),
+                s.reorderBufferBytes(), s.overflowBudgetUsed());
     }
 
-    private ApplianceStatus.UplinkStatusView row(String name, String iface, String address, String role, String adminState,
-                                       String unusable) {
+    private ApplianceStatus.UplinkStatusView row(String name, String iface, String address, String role,
+                                                 String adminState, String unusable) {
         UplinkStats.UplinkCounters s = stats.byName(name);
         UplinkStats.Gauges g = s.gauges();
         return new ApplianceStatus.UplinkStatusView(name, iface, address, role, adminState, unusable == null,

@@ -386,7 +386,8 @@ public final class UserspaceConcentrator implements AutoCloseable {
         synchronized (this) {
             name = "concentrator session " + sessionsStarted++ + " [" + session.keyId() + "]";
         }
-        SessionDriver driver = new SessionDriver(loop, session, new ConcentratorSessionOwner(), name, settings, 0, stats);
+        SessionDriver driver =
+                new SessionDriver(loop, session, new ConcentratorSessionOwner(), name, settings, 0, stats);
         drivers.put(session, driver);
         return driver;
     }

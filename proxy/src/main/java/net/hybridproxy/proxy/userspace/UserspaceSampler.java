@@ -34,7 +34,8 @@ final class UserspaceSampler implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger("hybridproxy.metrics");
     static final int STATUS_SUBFLOW_LIMIT = 200;
     private static final Comparator<ApplianceStatus.SubflowStatusView> BUSIEST_FIRST =
-            Comparator.comparingLong((ApplianceStatus.SubflowStatusView s) -> s.bytesSent() + s.bytesReceived()).reversed();
+            Comparator.comparingLong((ApplianceStatus.SubflowStatusView s) -> s.bytesSent() + s.bytesReceived())
+                    .reversed();
 
     private final UserspaceStats stats;
     private final Supplier<Collection<SessionDriver>> drivers;
@@ -136,9 +137,10 @@ final class UserspaceSampler implements AutoCloseable {
                     : new UplinkStats.Gauges((int) sum[0], sum[1] / sum[0], sum[3] == 0 ? Double.NaN : sum[2] / sum[3]));
         }
         rows.sort(BUSIEST_FIRST);
-        List<ApplianceStatus.SubflowStatusView> busiest = List.copyOf(rows.subList(0, Math.min(rows.size(), STATUS_SUBFLOW_LIMIT)));
-        SubflowSampler.SubflowSnapshot snapshot = new SubflowSampler.SubflowSnapshot(System.currentTimeMillis(), busiest,
-                rows.size() - busiest.size(), sessions, System.nanoTime() - start);
+        List<ApplianceStatus.SubflowStatusView> busiest =
+                List.copyOf(rows.subList(0, Math.min(rows.size(), STATUS_SUBFLOW_LIMIT)));
+        SubflowSampler.SubflowSnapshot snapshot = new SubflowSampler.SubflowSnapshot(System.currentTimeMillis(),
+                busiest, rows.size() - busiest.size(), sessions, System.nanoTime() - start);
         stats.publish(snapshot, new UserspaceStats.Sessions(sessions, established, streams, reorder, budget));
         if (cpes != null) {
             Map<CpeTable.CpeId, CpeTable.SampledCpe> perCpe = new HashMap<>();
