@@ -9,8 +9,10 @@ import java.util.List;
 import java.util.Map;
 import net.hybridproxy.loadtest.lab.HybridAccessLab.Direction;
 import net.hybridproxy.loadtest.lab.HybridAccessLab.Link;
-import net.hybridproxy.loadtest.loadgen.LoadClient;
 import net.hybridproxy.loadtest.loadgen.LoadServer;
+import net.hybridproxy.loadtest.loadgen.LoadTarget;
+import net.hybridproxy.loadtest.loadgen.TtfbOptions;
+import net.hybridproxy.loadtest.loadgen.TtfbResult;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
@@ -114,7 +116,7 @@ class LabNetnsTest {
         assertTrue(grew.rxBytes() >= PAYLOAD, "dsl rx grew by " + grew.rxBytes());
         // The server checks the client's GOT digest after its own half-close and logs the verdict.
         LabProcess server = lab.server().processes().getFirst();
-        String conn = server.awaitStdoutLine(l -> l.contains("op=DOWN") && l.contains("bytes=" + PAYLOAD),
+        String conn = server.awaitStdoutLine(l -> l.contains("op=DOWN") && l.contains("sent=" + PAYLOAD),
                 Duration.ofSeconds(10));
         assertTrue(conn.contains("result=MATCH") && conn.contains("peer=" + HybridAccessLab.CLIENT_ADDR + ":"), conn);
     }
@@ -181,11 +183,10 @@ class LabNetnsTest {
     /** Opens one MPTCP connection from the cpe's address on {@code uplink}; returns the MP_CAPABLE SYNs conc saw. */
     private long mptcpHandshakesAtConc(Link uplink) {
         long before = lab.conc().mptcpExtCounters().getOrDefault("MPCapableSYNRX", 0L);
-        ExecResult r = lab.cpe().tryExec(Duration.ofSeconds(60), JavaLauncher.command(JavaLauncher.DEFAULT_JVM_ARGS,
-                LoadClient.class.getName(), "ttfb", "--connect", HybridAccessLab.SERVICE_ADDR + ":5301", "--bind",
-                uplink.addressA(), "--mptcp", "--count", "1", "--concurrency", "1", "--size", "1000")
-                .toArray(String[]::new));
-        assertTrue(r.ok(), r.describe());
+        TtfbResult r = HybridAccessLab.runLoadClient(lab.cpe(), Duration.ofSeconds(60), List.of(),
+                JavaLauncher.DEFAULT_JVM_ARGS, LoadTarget.of(HybridAccessLab.SERVICE_ADDR + ":5301")
+                        .withBind(uplink.addressA()).withMptcp(true), TtfbOptions.of(1, 1, 1000));
+        assertTrue(r.ok(), r::toString);
         return lab.conc().mptcpExtCounters().getOrDefault("MPCapableSYNRX", 0L) - before;
     }
 
