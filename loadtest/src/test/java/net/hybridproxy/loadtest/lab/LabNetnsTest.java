@@ -9,8 +9,12 @@ import java.util.List;
 import java.util.Map;
 import net.hybridproxy.loadtest.lab.HybridAccessLab.Direction;
 import net.hybridproxy.loadtest.lab.HybridAccessLab.Link;
+import net.hybridproxy.loadtest.loadgen.HoldOptions;
+import net.hybridproxy.loadtest.loadgen.HoldResult;
 import net.hybridproxy.loadtest.loadgen.LoadServer;
 import net.hybridproxy.loadtest.loadgen.LoadTarget;
+import net.hybridproxy.loadtest.loadgen.RequestResponseOptions;
+import net.hybridproxy.loadtest.loadgen.RequestResponseResult;
 import net.hybridproxy.loadtest.loadgen.TtfbOptions;
 import net.hybridproxy.loadtest.loadgen.TtfbResult;
 import org.junit.jupiter.api.AfterAll;
@@ -164,6 +168,25 @@ class LabNetnsTest {
 
     @Test
     @Order(7)
+    void requestResponseAndHeldConnectionsCrossTheLabVerified() {
+        LoadTarget routed = LoadTarget.of(target);
+        for (boolean fresh : new boolean[] {false, true}) {
+            RequestResponseResult rr = HybridAccessLab.runLoadClient(lab.client(), TRANSFER_TIMEOUT, List.of(),
+                    JavaLauncher.DEFAULT_JVM_ARGS, routed, new RequestResponseOptions(4, 20_000, 1500, fresh));
+            System.out.println("routed request/response: " + rr);
+            assertTrue(rr.ok(), rr::toString);
+            // Every request waits at least one round trip of the emulated links.
+            assertTrue(rr.latency().p50Ms() > 0 && rr.latency().count() >= 4, rr::toString);
+        }
+        HoldResult hold = HybridAccessLab.runLoadClient(lab.client(), TRANSFER_TIMEOUT, List.of(),
+                JavaLauncher.DEFAULT_JVM_ARGS, routed, new HoldOptions(300, 50, 1000, 30_000));
+        System.out.println("routed held connections: " + hold);
+        assertTrue(hold.ok(), hold::toString);
+        assertEquals(300, hold.stillOpenAfterHold());
+    }
+
+    @Test
+    @Order(8)
     void theStrippingMiddleboxMakesMptcpFallBackOnThatPathOnly() {
         LabProcess server = lab.conc().startLogged("mptcp-server", JavaLauncher.command(JavaLauncher.DEFAULT_JVM_ARGS,
                 LoadServer.class.getName(), "--listen", HybridAccessLab.SERVICE_ADDR + ":5301", "--mptcp")
@@ -191,7 +214,7 @@ class LabNetnsTest {
     }
 
     @Test
-    @Order(8)
+    @Order(9)
     void closeRemovesEveryNamespaceAndProcess() {
         String runPrefix = "hpx" + ProcessHandle.current().pid() + "-";
         List<LabProcess> procs = lab.server().processes();
@@ -202,7 +225,7 @@ class LabNetnsTest {
     }
 
     @Test
-    @Order(9)
+    @Order(10)
     void leftoversOfDeadRunsAreRemovedButLiveRunsAreNot() throws Exception {
         Process gone = new ProcessBuilder("true").start();
         gone.waitFor();
