@@ -46,7 +46,7 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
                     Double ratioToBestPeer) {
 
     BenchmarkRow withRatios(Double toLinkSum, Double toBestPeer) {
-        Builder b = new Builder(this);
+        RowBuilder b = new RowBuilder(this);
         b.ratioToLinkSum = toLinkSum;
         b.ratioToBestPeer = toBestPeer;
         return b.build();
@@ -54,7 +54,7 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
 
     /** The row without its long series, for one progress line. */
     BenchmarkRow summary() {
-        Builder b = new Builder(this);
+        RowBuilder b = new RowBuilder(this);
         b.goodputTimeline = null;
         b.uplinkTimeline = null;
         b.scenarioTitle = null;
@@ -63,7 +63,7 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
     }
 
     /** Collects a row's figures as the runner measures them. */
-    static final class Builder {
+    static final class RowBuilder {
         String scenario;
         String scenarioTitle;
         String system;
@@ -106,12 +106,12 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
         Double ratioToLinkSum;
         Double ratioToBestPeer;
 
-        Builder(String scenario, String system) {
+        RowBuilder(String scenario, String system) {
             this.scenario = scenario;
             this.system = system;
         }
 
-        Builder(BenchmarkRow r) {
+        RowBuilder(BenchmarkRow r) {
             scenario = r.scenario;
             scenarioTitle = r.scenarioTitle;
             system = r.system;

@@ -81,7 +81,7 @@ public final class BenchmarkRunner {
     }
 
     public static void main(String[] args) {
-        ToolCommandLine.exit(new Cli(), args);
+        ToolCommandLine.exit(new BenchmarkCommand(), args);
     }
 
     /** The command line; {@code bin/benchmark} passes the suite and the output directory. */
@@ -89,7 +89,7 @@ public final class BenchmarkRunner {
             description = "Side-by-side benchmark of the proxies in the namespace lab (needs root).",
             exitCodeListHeading = "%nExit codes:%n", exitCodeList = {"0:results written", "1:the run failed",
                     "2:usage error"})
-    static final class Cli implements Callable<Integer> {
+    static final class BenchmarkCommand implements Callable<Integer> {
         @Option(names = "--suite", defaultValue = "quick", paramLabel = "quick|full|stalls",
                 description = "which scenarios and systems (default: ${DEFAULT-VALUE})")
         String suite;
@@ -167,7 +167,7 @@ public final class BenchmarkRunner {
             Path work = Files.createDirectories(Path.of(System.getProperty("java.io.tmpdir"),
                     "hybridproxy-bench-" + ProcessHandle.current().pid(), scenario.name()));
             for (SystemUnderTest system : systems) {
-                BenchmarkRow.Builder row = new BenchmarkRow.Builder(scenario.name(), system.name());
+                BenchmarkRow.RowBuilder row = new BenchmarkRow.RowBuilder(scenario.name(), system.name());
                 row.scenarioTitle = scenario.title();
                 row.systemTitle = system.title();
                 row.linkSumMbit = scenario.unlimited() ? null : scenario.linkSumMbit();
@@ -218,7 +218,7 @@ public final class BenchmarkRunner {
     }
 
     private void measure(HybridAccessLab lab, Scenario scenario, Running running, LabProcess server,
-                         BenchmarkRow.Builder row) {
+                         BenchmarkRow.RowBuilder row) {
         if (scenario.holdConnections() > 0) {
             // A relay holds two descriptors per connection; ask for no more than the descriptor limit allows.
             long possible = (Machine.openFileHardLimit() - 1000) / 2;
@@ -342,7 +342,7 @@ public final class BenchmarkRunner {
      * The stall series: {@code downloads} consecutive single-connection downloads of {@code durationMs} each, every
      * one judged by the stall criterion ({@link Stalls}); the row keeps each download's goodput and longest stall.
      */
-    private void measureSeries(HybridAccessLab lab, Running running, int downloads, BenchmarkRow.Builder row) {
+    private void measureSeries(HybridAccessLab lab, Running running, int downloads, BenchmarkRow.RowBuilder row) {
         if (!running.proxies().isEmpty()) {
             client(lab, running, WARMUP);
         }

@@ -41,9 +41,9 @@ final class BulkWorkload {
         CountDownLatch done = new CountDownLatch(o.connections());
         double startUptime = LoadClient.uptimeSeconds();
         long start = System.nanoTime();
-        List<Stream> streams = new ArrayList<>();
+        List<BulkStreamHandler> streams = new ArrayList<>();
         for (int i = 0; i < o.connections(); i++) {
-            Stream s = new Stream(o, seed + i, start, timeline, done);
+            BulkStreamHandler s = new BulkStreamHandler(o, seed + i, start, timeline, done);
             streams.add(s);
             bootstrap.clone().handler(new ChannelInitializer<SocketChannel>() {
                 @Override
@@ -63,7 +63,7 @@ final class BulkWorkload {
         long lastByte = start;
         Map<String, Integer> outcomes = new LinkedHashMap<>();
         List<BulkStream> results = new ArrayList<>();
-        for (Stream s : streams) {
+        for (BulkStreamHandler s : streams) {
             BulkStream r = s.result();
             outcomes.merge(r.outcome(), 1, Integer::sum);
             if (r.outcome().equals("ok")) {
@@ -143,7 +143,7 @@ final class BulkWorkload {
     }
 
     /** One stream. Event-loop confined apart from {@link #result()}, read under its lock. */
-    private static final class Stream extends ChannelInboundHandlerAdapter {
+    private static final class BulkStreamHandler extends ChannelInboundHandlerAdapter {
         private final BulkOptions o;
         private final long seed;
         private final long start;
@@ -168,7 +168,7 @@ final class BulkWorkload {
         private String outcome;
         private String error;
 
-        Stream(BulkOptions o, long seed, long start, AtomicLongArray timeline, CountDownLatch done) {
+        BulkStreamHandler(BulkOptions o, long seed, long start, AtomicLongArray timeline, CountDownLatch done) {
             this.o = o;
             this.seed = seed;
             this.start = start;

@@ -31,7 +31,7 @@ import java.util.concurrent.TimeUnit;
  */
 @Command(name = "LoadClient", mixinStandardHelpOptions = true,
         description = "Load generator: verified bulk streams, request/response, time to first byte, held connections.",
-        subcommands = {LoadClient.Bulk.class, LoadClient.Rr.class, LoadClient.Ttfb.class, LoadClient.Hold.class},
+        subcommands = {LoadClient.BulkCommand.class, LoadClient.RequestResponseCommand.class, LoadClient.TtfbCommand.class, LoadClient.HoldCommand.class},
         exitCodeListHeading = "%nExit codes:%n", exitCodeList = {"0:the workload's result is ok",
                 "1:it is not (the JSON line says why)", "2:usage error"})
 public final class LoadClient implements Callable<Integer> {
@@ -144,17 +144,17 @@ public final class LoadClient implements Callable<Integer> {
     }
 
     @Command(name = "bulk", mixinStandardHelpOptions = true,
-            description = {"Bulk transfer, every byte checked against the pattern and both ends' SHA-256 compared.",
+            description = {"BulkCommand transfer, every byte checked against the pattern and both ends' SHA-256 compared.",
                     "Either a byte count per stream (--up N or --down N) or a sending period (--direction and"
                             + " --duration-ms)."})
-    static final class Bulk implements Callable<Integer> {
+    static final class BulkCommand implements Callable<Integer> {
         @Mixin
         TargetOptions target = new TargetOptions();
 
         @ArgGroup(multiplicity = "1")
-        Amount amount;
+        BulkAmount amount;
 
-        static final class Amount {
+        static final class BulkAmount {
             @Option(names = "--up", paramLabel = "BYTES", description = "upload exactly BYTES per stream")
             Long up;
 
@@ -165,9 +165,8 @@ public final class LoadClient implements Callable<Integer> {
             String direction;
         }
 
-        @Option(names = "--duration-ms", defaultValue = "10000",
-                description = "sending period of a timed transfer (default: ${DEFAULT-VALUE})")
-        long durationMs;
+        @Option(names = "--duration-ms", description = "sending period of a timed transfer (default: 10000)")
+        Long durationMs;
 
         @Option(names = "--connections", defaultValue = "1", description = "parallel streams (default: 1)")
         int connections;
@@ -196,12 +195,16 @@ public final class LoadClient implements Callable<Integer> {
 
         BulkOptions options() {
             boolean timed = amount.direction != null;
+            if (!timed && durationMs != null) {
+                throw new IllegalArgumentException("--duration-ms goes with --direction, not with a byte count");
+            }
             if (timed && !amount.direction.equals("up") && !amount.direction.equals("down")) {
                 throw new IllegalArgumentException("--direction must be up or down, not " + amount.direction);
             }
             boolean upload = timed ? amount.direction.equals("up") : amount.up != null;
             long bytes = timed ? 0 : upload ? amount.up : amount.down;
-            return new BulkOptions(upload, connections, bytes, timed ? durationMs : 0, rateKbit, timelineMs,
+            return new BulkOptions(upload, connections, bytes, timed ? durationMs == null ? 10_000 : durationMs : 0,
+                    rateKbit, timelineMs,
                     timeoutMs, idleMs, expectRefused);
         }
 
@@ -213,7 +216,7 @@ public final class LoadClient implements Callable<Integer> {
 
     @Command(name = "rr", mixinStandardHelpOptions = true,
             description = "Request/response: N clients ask for objects one after another for a while.")
-    static final class Rr implements Callable<Integer> {
+    static final class RequestResponseCommand implements Callable<Integer> {
         @Mixin
         TargetOptions target = new TargetOptions();
 
@@ -241,7 +244,7 @@ public final class LoadClient implements Callable<Integer> {
 
     @Command(name = "ttfb", mixinStandardHelpOptions = true,
             description = "Time to first byte: a new connection per object; connect, first-byte and total times.")
-    static final class Ttfb implements Callable<Integer> {
+    static final class TtfbCommand implements Callable<Integer> {
         @Mixin
         TargetOptions target = new TargetOptions();
 
@@ -271,7 +274,7 @@ public final class LoadClient implements Callable<Integer> {
 
     @Command(name = "hold", mixinStandardHelpOptions = true,
             description = "Held connections: open N, verify an object on each, hold them idle, count survivors.")
-    static final class Hold implements Callable<Integer> {
+    static final class HoldCommand implements Callable<Integer> {
         @Mixin
         TargetOptions target = new TargetOptions();
 

@@ -34,12 +34,12 @@ import java.util.concurrent.TimeUnit;
 final class ServedConnection extends ChannelInboundHandlerAdapter {
     private static final int CHUNK = 64 * 1024;
 
-    private enum Phase { REQUEST, SENDING, AWAIT_GOT, RECEIVING, DONE }
+    private enum ServingPhase { REQUEST, SENDING, AWAIT_GOT, RECEIVING, DONE }
 
     private final PrintStream log;
     private final LineReader lines = new LineReader();
     private final MessageDigest digest = PayloadPattern.sha256();
-    private Phase phase = Phase.REQUEST;
+    private ServingPhase phase = ServingPhase.REQUEST;
     private PayloadPattern pattern;
     private long position;
     private long byteLimit;
@@ -61,7 +61,7 @@ final class ServedConnection extends ChannelInboundHandlerAdapter {
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
         ByteBuf in = (ByteBuf) msg;
         try {
-            while (in.isReadable() && phase != Phase.DONE) {
+            while (in.isReadable() && phase != ServingPhase.DONE) {
                 switch (phase) {
                     case REQUEST -> {
                         String line = lines.take(in);
@@ -88,7 +88,7 @@ final class ServedConnection extends ChannelInboundHandlerAdapter {
             }
         } catch (IllegalArgumentException e) {
             log.println("BAD peer=" + peer(ctx) + " " + e.getMessage());
-            phase = Phase.DONE;
+            phase = ServingPhase.DONE;
             ctx.close();
         } finally {
             in.release();
@@ -125,12 +125,12 @@ final class ServedConnection extends ChannelInboundHandlerAdapter {
                 deadline = startedAt + Math.max(0, ms) * 1_000_000;
                 pattern = PayloadPattern.of(p.getOrDefault("seed", 0L));
                 paceKbit = p.getOrDefault("kbit", 0L);
-                phase = Phase.SENDING;
+                phase = ServingPhase.SENDING;
                 send(ctx);
             }
             case "UP" -> {
                 pattern = PayloadPattern.of(parameters(w).getOrDefault("seed", 0L));
-                phase = Phase.RECEIVING;
+                phase = ServingPhase.RECEIVING;
             }
             case "GET" -> {
                 long size;
@@ -161,9 +161,9 @@ final class ServedConnection extends ChannelInboundHandlerAdapter {
     /** Writes until the channel is unwritable or the transfer is over; resumed by writability changes. */
     private void send(ChannelHandlerContext ctx) {
         Channel ch = ctx.channel();
-        while (phase == Phase.SENDING && ch.isWritable()) {
+        while (phase == ServingPhase.SENDING && ch.isWritable()) {
             if (sendingOver()) {
-                phase = Phase.AWAIT_GOT;
+                phase = ServingPhase.AWAIT_GOT;
                 // Half-close only once every byte is written: shutdownOutput fails writes still queued.
                 ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(f -> ((DuplexChannel) ch).shutdownOutput());
                 return;
@@ -197,7 +197,7 @@ final class ServedConnection extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelWritabilityChanged(ChannelHandlerContext ctx) {
-        if (phase == Phase.SENDING && ctx.channel().isWritable()) {
+        if (phase == ServingPhase.SENDING && ctx.channel().isWritable()) {
             send(ctx);
         }
         ctx.fireChannelWritabilityChanged();
@@ -211,22 +211,22 @@ final class ServedConnection extends ChannelInboundHandlerAdapter {
         log.println("DONE op=DOWN peer=" + peer(ctx) + " sent=" + position + " received="
                 + (w.length > 1 ? w[1] : "?") + " result=" + (match ? "MATCH" : "MISMATCH"));
         log.flush();
-        phase = Phase.DONE;
+        phase = ServingPhase.DONE;
         ctx.close();
     }
 
     @Override
     public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
         if (evt instanceof ChannelInputShutdownEvent) {
-            if (phase == Phase.RECEIVING) {
+            if (phase == ServingPhase.RECEIVING) {
                 String sha = PayloadPattern.hex(digest);
                 log.println("DONE op=UP peer=" + peer(ctx) + " received=" + position + " result="
                         + (mismatch ? "MISMATCH" : "MATCH"));
                 log.flush();
-                phase = Phase.DONE;
+                phase = ServingPhase.DONE;
                 ctx.writeAndFlush(LineReader.encode(ctx.alloc().buffer(), "OK " + position + " " + sha + " "
                         + (mismatch ? "mismatch" : "ok") + " " + peer(ctx))).addListener(ChannelFutureListener.CLOSE);
-            } else if (phase != Phase.SENDING && phase != Phase.AWAIT_GOT) {
+            } else if (phase != ServingPhase.SENDING && phase != ServingPhase.AWAIT_GOT) {
                 ctx.close();
             }
         }
@@ -235,12 +235,12 @@ final class ServedConnection extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
-        if (phase == Phase.SENDING || phase == Phase.AWAIT_GOT || phase == Phase.RECEIVING) {
-            log.println("DONE op=" + (phase == Phase.RECEIVING ? "UP" : "DOWN") + " peer=" + peer(ctx)
-                    + (phase == Phase.RECEIVING ? " received=" : " sent=") + position + " result=BROKEN");
+        if (phase == ServingPhase.SENDING || phase == ServingPhase.AWAIT_GOT || phase == ServingPhase.RECEIVING) {
+            log.println("DONE op=" + (phase == ServingPhase.RECEIVING ? "UP" : "DOWN") + " peer=" + peer(ctx)
+                    + (phase == ServingPhase.RECEIVING ? " received=" : " sent=") + position + " result=BROKEN");
             log.flush();
         }
-        phase = Phase.DONE;
+        phase = ServingPhase.DONE;
     }
 
     @Override

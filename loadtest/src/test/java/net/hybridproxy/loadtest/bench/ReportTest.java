@@ -40,7 +40,7 @@ class ReportTest {
         rows.add(row("direct", 40.0).build());
         rows.add(row("mptcp-e2e", 80.0).build());
         rows.add(row("hybridproxy", 60.0).build());
-        BenchmarkRow.Builder skipped = row("hybridproxy-userspace", null);
+        BenchmarkRow.RowBuilder skipped = row("hybridproxy-userspace", null);
         skipped.skipped = "userspace engine: not yet available";
         rows.add(skipped.build());
         List<BenchmarkRow> withRatios = Report.addRatios(rows);
@@ -58,7 +58,7 @@ class ReportTest {
 
     @Test
     void aReportSurvivesItsJsonFileAndRendersTheSameAfterwards() throws IOException {
-        BenchmarkRow.Builder r = row("hybridproxy", 61.5);
+        BenchmarkRow.RowBuilder r = row("hybridproxy", 61.5);
         r.goodputTimeline = new double[] {0, 12.5, 60.25};
         r.uplinkTimeline = new UplinkTimeline(List.of(0.1, 0.2), List.of(30.0, 31.5), List.of(20.0, 0.0));
         r.blackholeAtSeconds = 0.15;
@@ -104,8 +104,8 @@ class ReportTest {
         assertTrue(identical > 0, "no committed results.md has today's table");
     }
 
-    private static BenchmarkRow.Builder row(String system, Double goodput) {
-        BenchmarkRow.Builder r = new BenchmarkRow.Builder("equal", system);
+    private static BenchmarkRow.RowBuilder row(String system, Double goodput) {
+        BenchmarkRow.RowBuilder r = new BenchmarkRow.RowBuilder("equal", system);
         r.linkSumMbit = 100.0;
         r.goodputMbps = goodput;
         return r;

@@ -23,18 +23,18 @@ class WorkloadRecordsTest {
         CommandLine.ParseResult parse = cli.parseArgs(LoadClient.arguments(target, workload).toArray(String[]::new));
         Object command = parse.subcommand().commandSpec().userObject();
         LoadClient.TargetOptions t = switch (command) {
-            case LoadClient.Bulk b -> b.target;
-            case LoadClient.Rr r -> r.target;
-            case LoadClient.Ttfb f -> f.target;
-            case LoadClient.Hold h -> h.target;
+            case LoadClient.BulkCommand b -> b.target;
+            case LoadClient.RequestResponseCommand r -> r.target;
+            case LoadClient.TtfbCommand f -> f.target;
+            case LoadClient.HoldCommand h -> h.target;
             default -> throw new AssertionError(command);
         };
         assertEquals(target, t.target());
         return switch (command) {
-            case LoadClient.Bulk b -> b.options();
-            case LoadClient.Rr r -> new RequestResponseOptions(r.clients, r.size, r.durationMs, r.newConnection);
-            case LoadClient.Ttfb f -> new TtfbOptions(f.count, f.concurrency, f.size, f.warmup, f.timeoutMs);
-            case LoadClient.Hold h -> new HoldOptions(h.connections, h.concurrency, h.durationMs, h.timeoutMs);
+            case LoadClient.BulkCommand b -> b.options();
+            case LoadClient.RequestResponseCommand r -> new RequestResponseOptions(r.clients, r.size, r.durationMs, r.newConnection);
+            case LoadClient.TtfbCommand f -> new TtfbOptions(f.count, f.concurrency, f.size, f.warmup, f.timeoutMs);
+            case LoadClient.HoldCommand h -> new HoldOptions(h.connections, h.concurrency, h.durationMs, h.timeoutMs);
             default -> throw new AssertionError(command);
         };
     }
@@ -61,7 +61,7 @@ class WorkloadRecordsTest {
         CommandLine cli = new CommandLine(new LoadClient(new PrintStream(new ByteArrayOutputStream())));
         Object bulk = cli.parseArgs(LoadClient.arguments(target, BulkOptions.transfer(true, 1))
                 .toArray(String[]::new)).subcommand().commandSpec().userObject();
-        return ((LoadClient.Bulk) bulk).target.target();
+        return ((LoadClient.BulkCommand) bulk).target.target();
     }
 
     @Test
@@ -71,6 +71,17 @@ class WorkloadRecordsTest {
         assertThrows(IllegalArgumentException.class, () -> new BulkOptions(false, 1, 10, 10, 0, 100, 1, 1, false));
         assertThrows(IllegalArgumentException.class, () -> new TtfbOptions(1, 1, LoadServer.MAX_GET + 1, 0, 1));
         assertThrows(IllegalArgumentException.class, () -> LoadTarget.of("no-port"));
+    }
+
+    @Test
+    void aByteCountAndADurationTogetherAreRefused() {
+        CommandLine cli = new CommandLine(new LoadClient(new PrintStream(new ByteArrayOutputStream())));
+        Object bulk = cli.parseArgs("bulk", "--connect", "127.0.0.1:1", "--up", "5", "--duration-ms", "3")
+                .subcommand().commandSpec().userObject();
+        assertThrows(IllegalArgumentException.class, ((LoadClient.BulkCommand) bulk)::options);
+        CommandLine again = new CommandLine(new LoadClient(new PrintStream(new ByteArrayOutputStream())));
+        assertThrows(CommandLine.ParameterException.class, () -> again.parseArgs("bulk", "--connect",
+                "127.0.0.1:1", "--up", "5", "--down", "5"));
     }
 
     @Test

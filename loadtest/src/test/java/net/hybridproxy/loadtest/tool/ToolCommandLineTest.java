@@ -20,16 +20,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class ToolCommandLineTest {
 
-    private record Run(int exitCode, String stdout, String stderr) {
+    private record ToolRun(int exitCode, String stdout, String stderr) {
     }
 
-    private static Run run(String mainClass, String... args) throws IOException, InterruptedException {
+    private static ToolRun run(String mainClass, String... args) throws IOException, InterruptedException {
         List<String> cmd = JavaLauncher.command(List.of("-Xmx64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"),
                 mainClass, args);
         Process p = new ProcessBuilder(cmd).start();
         p.getOutputStream().close();
         assertTrue(p.waitFor(60, TimeUnit.SECONDS), "still running: " + cmd);
-        return new Run(p.exitValue(), new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8),
+        return new ToolRun(p.exitValue(), new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8),
                 new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8));
     }
 
@@ -59,13 +59,13 @@ class ToolCommandLineTest {
     @MethodSource("programs")
     void helpUnknownOptionsAndMissingValues(String mainClass, List<String> incomplete, String complaint)
             throws Exception {
-        Run help = run(mainClass, "--help");
+        ToolRun help = run(mainClass, "--help");
         assertEquals(0, help.exitCode(), help::toString);
         assertTrue(help.stdout().contains("Usage: "), help::toString);
         assertEquals("", help.stderr(), help::toString);
 
         // With what is required given, so that the unknown option is the only mistake.
-        Run unknown = run(mainClass, mainClass.endsWith("LinkEmulator") ? new String[] {"--name", "t", "--frobnicate"}
+        ToolRun unknown = run(mainClass, mainClass.endsWith("LinkEmulator") ? new String[] {"--name", "t", "--frobnicate"}
                 : new String[] {"--frobnicate"});
         assertEquals(2, unknown.exitCode(), unknown::toString);
         assertEquals("", unknown.stdout(), unknown::toString);
@@ -73,7 +73,7 @@ class ToolCommandLineTest {
         assertTrue(unknown.stderr().contains("unknown option: '--frobnicate'")
                 && unknown.stderr().contains("--help"), unknown::toString);
 
-        Run missing = run(mainClass, incomplete.toArray(String[]::new));
+        ToolRun missing = run(mainClass, incomplete.toArray(String[]::new));
         assertEquals(2, missing.exitCode(), missing::toString);
         assertEquals(1, missing.stderr().lines().count(), missing::toString);
         assertTrue(missing.stderr().contains(complaint), missing::toString);

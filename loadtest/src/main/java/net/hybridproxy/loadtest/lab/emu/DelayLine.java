@@ -164,9 +164,9 @@ final class DelayLine {
      * schedule's counters are plain fields of the reader thread, so a value may be a packet or two old, which is fine
      * for statistics.
      */
-    EmulatorStats.Direction stats() {
+    EmulatorStats.DirectionStats stats() {
         var h = lateness.getIntervalHistogram();
-        return new EmulatorStats.Direction(name, schedule.admitted(), writtenPackets, writtenBytes,
+        return new EmulatorStats.DirectionStats(name, schedule.admitted(), writtenPackets, writtenBytes,
                 schedule.lossDrops(), schedule.queueDrops(), schedule.blackholeDrops(), ringDrops, writeErrors,
                 h.getValueAtPercentile(50), h.getValueAtPercentile(99), h.getValueAtPercentile(99.9), h.getMaxValue(),
                 h.getTotalCount());

@@ -4,7 +4,7 @@ package net.hybridproxy.loadtest.lab.emu;
  * What one link emulator reports for the period since its previous report, per direction ({@code stats} on its
  * control channel, as JSON).
  */
-public record EmulatorStats(Direction up, Direction down) {
+public record EmulatorStats(DirectionStats up, DirectionStats down) {
 
     /**
      * One direction of the link.
@@ -18,7 +18,7 @@ public record EmulatorStats(Direction up, Direction down) {
      * @param ringDrops      packets dropped because the emulator's ring was full (a sizing error)
      * @param lateUsP50      how late the emulator wrote packets compared with the schedule, µs (its own jitter)
      */
-    public record Direction(String name, long admitted, long written, long writtenBytes, long lossDrops,
+    public record DirectionStats(String name, long admitted, long written, long writtenBytes, long lossDrops,
                             long queueDrops, long blackholeDrops, long ringDrops, long writeErrors, long lateUsP50,
                             long lateUsP99, long lateUsP999, long lateUsMax, long lateSamples) {
     }
