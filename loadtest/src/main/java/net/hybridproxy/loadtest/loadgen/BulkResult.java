@@ -43,6 +43,16 @@ public record BulkResult(boolean ok, String direction, int connections, long byt
                              double ttfbMs, String error) {
     }
 
+    /** With the timeline's values (a record prints an array as its identity). */
+    @Override
+    public String toString() {
+        return "BulkResult[ok=" + ok + ", direction=" + direction + ", connections=" + connections + ", bytes=" + bytes
+                + ", durationMs=" + durationMs + ", verifiedBytes=" + verifiedBytes + ", unverifiedBytes="
+                + unverifiedBytes + ", seconds=" + seconds + ", goodputMbps=" + goodputMbps + ", outcomes=" + outcomes
+                + ", longestStallMs=" + longestStallMs + ", timelineMs=" + timelineMs + ", timelineBytes="
+                + java.util.Arrays.toString(timelineBytes) + ", streams=" + streams + "]";
+    }
+
     /** The only stream of a one-connection run. */
     public BulkStream stream() {
         if (streams == null || streams.size() != 1) {
