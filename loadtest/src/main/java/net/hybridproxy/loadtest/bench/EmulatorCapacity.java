@@ -22,7 +22,8 @@ import java.util.concurrent.CompletableFuture;
  * and the emulators report how late they wrote packets compared with the schedule — the jitter they add.
  */
 @Command(name = "EmulatorCapacity", mixinStandardHelpOptions = true,
-        description = "Checks that the link emulator is not the bottleneck: two uploads at the given rate (needs root).")
+        description = "Checks that the link emulator is not the bottleneck: two uploads at the given rate"
+                + " (needs root).")
 public final class EmulatorCapacity implements Callable<Integer> {
     @Option(names = "--rate", defaultValue = "400", description = "Mbit/s per uplink (default: ${DEFAULT-VALUE})")
     double rate;
