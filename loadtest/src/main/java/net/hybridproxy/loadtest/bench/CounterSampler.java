@@ -5,9 +5,7 @@ import net.hybridproxy.loadtest.lab.Netns;
 
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 
 /**
  * Samples the cpe's uplink byte counters every 100 ms with a shell loop inside the cpe namespace (its
@@ -34,6 +32,35 @@ final class CounterSampler {
     List<Sample> stop() {
         List<String> lines = process.stdoutLines();
         process.stop(Duration.ZERO);
+        List<Sample> samples = parse(lines);
+        if (samples.size() < 2) {
+            throw new IllegalStateException("the counter sampler produced " + samples.size() + " samples");
+        }
+        return samples;
+    }
+
+    /**
+     * Waits until the cpe has received {@code bytes} more over both uplinks than at the first sample, so that a fault
+     * lands a fixed time into the transfer itself rather than into the load client's JVM start (which took close to 2
+     * s on a loaded machine). Polls the samples taken so far; false if that did not happen within {@code timeout}.
+     */
+    boolean awaitReceived(long bytes, Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < deadline) {
+            List<Sample> samples = parse(process.stdoutLines());
+            if (samples.size() >= 2) {
+                Sample first = samples.getFirst();
+                Sample last = samples.getLast();
+                if (last.dslRx() - first.dslRx() + last.lteRx() - first.lteRx() >= bytes) {
+                    return true;
+                }
+            }
+            Thread.sleep(20);
+        }
+        return false;
+    }
+
+    private static List<Sample> parse(List<String> lines) {
         List<Sample> samples = new ArrayList<>();
         double t = -1;
         long[] v = new long[4];
@@ -57,14 +84,11 @@ final class CounterSampler {
                 samples.add(new Sample(t, v[0], v[1], v[2], v[3]));
             }
         }
-        if (samples.size() < 2) {
-            throw new IllegalStateException("the counter sampler produced " + samples.size() + " samples");
-        }
         return samples;
     }
 
     /** Download rate per uplink (received at the cpe) between samples, in Mbit/s, against seconds from {@code zero}. */
-    static Map<String, Object> timeline(List<Sample> samples, double zero) {
+    static UplinkTimeline timeline(List<Sample> samples, double zero) {
         List<Double> t = new ArrayList<>();
         List<Double> dsl = new ArrayList<>();
         List<Double> lte = new ArrayList<>();
@@ -79,10 +103,6 @@ final class CounterSampler {
             dsl.add(BenchmarkRunner.round((b.dslRx() - a.dslRx()) * 8 / dt / 1e6, 2));
             lte.add(BenchmarkRunner.round((b.lteRx() - a.lteRx()) * 8 / dt / 1e6, 2));
         }
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("seconds", t);
-        m.put("dslMbps", dsl);
-        m.put("lteMbps", lte);
-        return m;
+        return new UplinkTimeline(t, dsl, lte);
     }
 }

@@ -3,18 +3,23 @@ package net.hybridproxy.loadtest.relay;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelFactory;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
+import io.netty.channel.ServerChannel;
 import io.netty.channel.WriteBufferWaterMark;
 import io.netty.channel.epoll.AbstractEpollStreamChannel;
 import io.netty.channel.epoll.EpollServerSocketChannel;
 import io.netty.channel.epoll.EpollSocketChannel;
+import net.hybridproxy.loadtest.tool.ToolCommandLine;
 import net.hybridproxy.proxy.relay.RelaySession;
 import net.hybridproxy.proxy.transport.Transport;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -27,7 +32,9 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutorService;
+import java.util.function.Consumer;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
@@ -45,32 +52,34 @@ import java.util.concurrent.TimeoutException;
  *   in the kernel without copying them to user space.</li>
  * </ul>
  *
- * <p>Usage: {@code SpliceVersusCopy [--bytes N] [--rounds R]}. Prints one line per run and the median per mode;
+ * <p>Prints one line per run and the median per mode;
  * a run whose bytes do not all arrive is reported as stalled (Netty 4.2.18's splice path can fail at the end of
  * the stream with {@code epoll_ctl ENOENT}, see docs/decisions.md).
  */
-public final class SpliceVersusCopy {
+@Command(name = "SpliceVersusCopy", mixinStandardHelpOptions = true,
+        description = "Relay goodput over loopback: splice versus copy on the epoll transport.",
+        exitCodeListHeading = "%nExit codes:%n", exitCodeList = {"0:measured", "1:epoll unavailable or the run failed",
+                "2:usage error"})
+public final class SpliceVersusCopy implements Callable<Integer> {
     private static final InetAddress LOOPBACK = InetAddress.getLoopbackAddress();
     private static final int CHUNK = 256 * 1024;
 
     enum Mode { COPY, SPLICE }
 
-    public static void main(String[] args) throws Exception {
-        long bytes = 1L << 30;
-        int rounds = 5;
-        for (int i = 0; i < args.length; i++) {
-            switch (args[i]) {
-                case "--bytes" -> bytes = Long.parseLong(args[++i]);
-                case "--rounds" -> rounds = Integer.parseInt(args[++i]);
-                default -> {
-                    System.err.println("usage: SpliceVersusCopy [--bytes N] [--rounds R]");
-                    System.exit(2);
-                }
-            }
-        }
+    @Option(names = "--bytes", defaultValue = "1073741824", description = "bytes per run (default: ${DEFAULT-VALUE})")
+    long bytes;
+
+    @Option(names = "--rounds", defaultValue = "5", description = "rounds of both modes (default: ${DEFAULT-VALUE})")
+    int rounds;
+
+    public static void main(String[] args) {
+        ToolCommandLine.exit(new SpliceVersusCopy(), args);
+    }
+
+    @Override
+    public Integer call() throws Exception {
         if (!Transport.EPOLL.isAvailable()) {
-            System.err.println("epoll unavailable: " + Transport.EPOLL.unavailabilityCause().orElse(""));
-            System.exit(1);
+            throw new IllegalStateException("epoll unavailable: " + Transport.EPOLL.unavailabilityCause().orElse(""));
         }
         List<Double> copy = new ArrayList<>();
         List<Double> splice = new ArrayList<>();
@@ -98,6 +107,7 @@ public final class SpliceVersusCopy {
         }
         System.out.printf(Locale.ROOT, "median  copy %6.2f Gb/s (%d stalled), splice %6.2f Gb/s (%d stalled)%n",
                 median(copy), stalls[Mode.COPY.ordinal()], median(splice), stalls[Mode.SPLICE.ordinal()]);
+        return ToolCommandLine.OK;
     }
 
     /** Moves {@code bytes} through a fresh relay in the given mode; returns goodput in Gb/s measured at the sink. */
@@ -106,25 +116,8 @@ public final class SpliceVersusCopy {
         ExecutorService io = Executors.newVirtualThreadPerTaskExecutor();
         try (ServerSocket sink = new ServerSocket(0, 50, LOOPBACK)) {
             InetSocketAddress sinkAddress = (InetSocketAddress) sink.getLocalSocketAddress();
-            Channel listener = new ServerBootstrap()
-                    .group(loop)
-                    .channel(EpollServerSocketChannel.class)
-                    .childOption(ChannelOption.AUTO_READ, false)
-                    .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                    .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, new WriteBufferWaterMark(256 << 10, 1 << 20))
-                    .childHandler(new ChannelInitializer<EpollSocketChannel>() {
-                        @Override
-                        protected void initChannel(EpollSocketChannel client) {
-                            client.pipeline().addLast(new ChannelInboundHandlerAdapter() {
-                                @Override
-                                public void channelActive(ChannelHandlerContext ctx) {
-                                    ctx.pipeline().remove(this);
-                                    connectAndRelay(mode, client, sinkAddress);
-                                }
-                            });
-                        }
-                    })
-                    .bind(new InetSocketAddress(LOOPBACK, 0)).sync().channel();
+            Channel listener = listen(loop, EpollServerSocketChannel::new,
+                    client -> connectAndRelay(mode, (EpollSocketChannel) client, sinkAddress));
             Future<Long> received = io.submit(() -> drain(sink, bytes));
             Future<?> sent = io.submit(() -> send((InetSocketAddress) listener.localAddress(), bytes));
             long start = System.nanoTime();
@@ -141,14 +134,7 @@ public final class SpliceVersusCopy {
 
     @SuppressWarnings("deprecation") // spliceTo is deprecated in Netty 4.2: measuring it is the point.
     private static void connectAndRelay(Mode mode, EpollSocketChannel client, InetSocketAddress sink) {
-        ChannelFuture connect = new Bootstrap()
-                .group(client.eventLoop())
-                .channel(EpollSocketChannel.class)
-                .option(ChannelOption.AUTO_READ, false)
-                .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                .option(ChannelOption.WRITE_BUFFER_WATER_MARK, new WriteBufferWaterMark(256 << 10, 1 << 20))
-                .handler(new ChannelInboundHandlerAdapter())
-                .connect(sink);
+        ChannelFuture connect = outbound(client, EpollSocketChannel::new).connect(sink);
         connect.addListener(f -> {
             if (!f.isSuccess()) {
                 client.close();
@@ -165,7 +151,45 @@ public final class SpliceVersusCopy {
         });
     }
 
-    private static void send(InetSocketAddress to, long bytes) {
+    /**
+     * A relay listener on {@code loop}: accepted children have auto-read off, half-closure on and the benchmark's
+     * water marks, and {@code onActive} gets each one once it is active.
+     */
+    static Channel listen(EventLoopGroup loop, ChannelFactory<? extends ServerChannel> factory,
+                          Consumer<Channel> onActive) throws InterruptedException {
+        return new ServerBootstrap()
+                .group(loop)
+                .channelFactory(factory)
+                .childOption(ChannelOption.AUTO_READ, false)
+                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, new WriteBufferWaterMark(256 << 10, 1 << 20))
+                .childHandler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel child) {
+                        child.pipeline().addLast(new ChannelInboundHandlerAdapter() {
+                            @Override
+                            public void channelActive(ChannelHandlerContext ctx) {
+                                ctx.pipeline().remove(this);
+                                onActive.accept(ctx.channel());
+                            }
+                        });
+                    }
+                })
+                .bind(new InetSocketAddress(LOOPBACK, 0)).sync().channel();
+    }
+
+    /** The relay's connection to the sink, on the client's loop, configured like the accepted side. */
+    static Bootstrap outbound(Channel client, ChannelFactory<? extends Channel> factory) {
+        return new Bootstrap()
+                .group(client.eventLoop())
+                .channelFactory(factory)
+                .option(ChannelOption.AUTO_READ, false)
+                .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .option(ChannelOption.WRITE_BUFFER_WATER_MARK, new WriteBufferWaterMark(256 << 10, 1 << 20))
+                .handler(new ChannelInboundHandlerAdapter());
+    }
+
+    static void send(InetSocketAddress to, long bytes) {
         try (Socket socket = new Socket(to.getAddress(), to.getPort())) {
             OutputStream out = socket.getOutputStream();
             byte[] chunk = new byte[CHUNK];
@@ -179,7 +203,7 @@ public final class SpliceVersusCopy {
     }
 
     /** Reads until {@code bytes} arrived; returns the nanoTime of the last byte. */
-    private static long drain(ServerSocket sink, long bytes) throws IOException {
+    static long drain(ServerSocket sink, long bytes) throws IOException {
         try (Socket socket = sink.accept()) {
             InputStream in = socket.getInputStream();
             byte[] chunk = new byte[CHUNK];
@@ -195,7 +219,7 @@ public final class SpliceVersusCopy {
         }
     }
 
-    private static double median(List<Double> values) {
+    static double median(List<Double> values) {
         if (values.isEmpty()) {
             return Double.NaN;
         }
