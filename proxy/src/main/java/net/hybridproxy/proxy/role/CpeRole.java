@@ -18,6 +18,7 @@ import net.hybridproxy.proxy.transport.MptcpFastOpen;
 import net.hybridproxy.proxy.transport.NativeSocketOptions;
 import net.hybridproxy.proxy.userspace.UserspaceCpe;
 import net.hybridproxy.proxy.userspace.UserspaceSettings;
+import net.hybridproxy.proxy.upstream.ConcentratorMonitor;
 
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
@@ -35,10 +36,17 @@ public final class CpeRole implements Role {
     private Optional<UserspaceCpe> userspace = Optional.empty();
     private Optional<WarmPool> pool = Optional.empty();
     private final LocalAddresses localAddresses = new LocalAddresses(java.time.Duration.ofSeconds(2));
+    private final ConcentratorMonitor concentrators;
 
     public CpeRole(RoleContext context) {
         this.context = context;
         this.cpe = context.config().cpe().orElseThrow();
+        this.concentrators = new ConcentratorMonitor(cpe.concentrators(), cpe.healthCheck());
+    }
+
+    /** The concentrator list, its health and the active one. */
+    public ConcentratorMonitor concentrators() {
+        return concentrators;
     }
 
     @Override
@@ -46,9 +54,13 @@ public final class CpeRole implements Role {
         Optional<CpeKey> key = cpe.key().map(k -> new CpeKey(k.id(), k.secret()));
         Function<Channel, Bootstrap> multipath;
         Optional<CpeKey> cookieKey;
-        if (context.config().engine() == AppConfig.Engine.USERSPACE) {
+        boolean userspaceEngine = context.config().engine() == AppConfig.Engine.USERSPACE;
+        // Probes reach each concentrator the way the engine does: a plain TCP subflow or an MPTCP socket.
+        concentrators.start(context.workerGroup(), userspaceEngine ? context.transport().tcpClient()
+                : context.transport().mptcpClient());
+        if (userspaceEngine) {
             UserspaceCpe engine = new UserspaceCpe(UserspaceSettings.from(context.config()), key.orElseThrow(),
-                    cpe.concentrator(), UserspaceSettings.uplinks(context.config()),
+                    concentrators, UserspaceSettings.uplinks(context.config()),
                     UserspaceSettings.uplinkAddresses(context.config()), context.transport(), context.userspaceStats());
             engine.start(context.workerGroup());
             userspace = Optional.of(engine);
@@ -63,7 +75,7 @@ public final class CpeRole implements Role {
             multipath = client -> context.outboundBootstrap(client, factory);
             cookieKey = key;
             if (cpe.warmPool().size() > 0) {
-                WarmPool warm = new WarmPool(context, cpe.concentrator(), context.transport().mptcpClient(),
+                WarmPool warm = new WarmPool(context, concentrators, context.transport().mptcpClient(),
                         cpe.warmPool());
                 warm.start();
                 pool = Optional.of(warm);
@@ -95,7 +107,7 @@ public final class CpeRole implements Role {
                     @Override
                     protected void initChannel(SocketChannel ch) {
                         ch.pipeline().addLast(new EarlyInbound());
-                        ch.pipeline().addLast(new CpeClientHandler(context, listener, cpe.concentrator(),
+                        ch.pipeline().addLast(new CpeClientHandler(context, listener, concentrators,
                                 outbound, cookieKey, pinnedUplink, readyConnections, localAddresses));
                     }
                 })
@@ -103,7 +115,7 @@ public final class CpeRole implements Role {
         listeners.add(channel);
         LOG.log(System.Logger.Level.INFO, "cpe listener " + listener.name() + pinnedUplink.map(u -> "@" + u)
                 .orElse("") + " (" + listener.mode().name().toLowerCase() + ") on " + channel.localAddress()
-                + " -> concentrator " + RoleContext.describe(cpe.concentrator())
+                + " -> concentrators " + cpe.concentrators().stream().map(c -> c.name()).toList()
                 + pinnedUplink.map(u -> " over " + u + " only").orElse(""));
     }
 
@@ -151,6 +163,7 @@ public final class CpeRole implements Role {
     @Override
     public void close() {
         listeners.forEach(Channel::close);
+        concentrators.close();
         pool.ifPresent(WarmPool::close);
         userspace.ifPresent(UserspaceCpe::close);
         localAddresses.close();
