@@ -18,14 +18,38 @@ import java.util.List;
  * @param connections      connection counters of the whole process
  * @param recentFailovers  newest first, bounded
  * @param sessions         the userspace engine's sessions, or null where it does not run
+ * @param concentrators    cpe: its concentrators in priority order, with their health and the active one; empty
+ *                         on the other roles
  */
 public record ApplianceStatus(String role, String engine, String transport, long uptimeSeconds, long sampledAtMillis,
                               List<Uplink> uplinks, List<Subflow> subflows, int subflowsOmitted,
-                              Connections connections, List<Failover> recentFailovers, Sessions sessions) {
+                              Connections connections, List<Failover> recentFailovers, Sessions sessions,
+                              List<ConcentratorHealth> concentrators) {
     public ApplianceStatus {
         uplinks = List.copyOf(uplinks);
         subflows = List.copyOf(subflows);
         recentFailovers = List.copyOf(recentFailovers);
+        concentrators = List.copyOf(concentrators);
+    }
+
+    /** Without a concentrator list (a concentrator, a sidecar). */
+    public ApplianceStatus(String role, String engine, String transport, long uptimeSeconds, long sampledAtMillis,
+                           List<Uplink> uplinks, List<Subflow> subflows, int subflowsOmitted,
+                           Connections connections, List<Failover> recentFailovers, Sessions sessions) {
+        this(role, engine, transport, uptimeSeconds, sampledAtMillis, uplinks, subflows, subflowsOmitted, connections,
+                recentFailovers, sessions, List.of());
+    }
+
+    /**
+     * One of a cpe's concentrators.
+     *
+     * @param name        as configured (or its position in the list)
+     * @param address     "host:port"
+     * @param up          whether it passes its health checks
+     * @param active      whether new connections go to it
+     * @param lastFailure why its last probe or connection failed ("" when none since it was last up)
+     */
+    public record ConcentratorHealth(String name, String address, boolean up, boolean active, String lastFailure) {
     }
 
     /** Without the userspace engine's sessions (the kernel engine has none). */
