@@ -86,19 +86,24 @@ final class LabEcho implements AutoCloseable {
      * "noticed, not fixed"); these suites test the attacks and faults, not that defect.
      */
     void verifiedTransfer(int bytes) throws Exception {
+        try (Socket s = connect(HybridAccessLab.SERVER_ADDR, port)) {
+            verifiedTransfer(s, bytes);
+        }
+    }
+
+    /** The same over a connection already open (e.g. to an explicit listener of the cpe, which echoes here too). */
+    void verifiedTransfer(Socket s, int bytes) throws Exception {
         byte[] payload = new byte[bytes];
         RANDOM.nextBytes(payload);
-        try (Socket s = connect(HybridAccessLab.SERVER_ADDR, port)) {
-            Future<?> writer = threads.submit(() -> {
-                s.getOutputStream().write(payload);
-                return null;
-            });
-            byte[] back = s.getInputStream().readNBytes(bytes);
-            writer.get(60, TimeUnit.SECONDS);
-            if (!Arrays.equals(payload, back)) {
-                throw new IOException("echo differs: " + back.length + " of " + bytes + " bytes back"
-                        + (back.length == bytes ? ", same length, different bytes" : ""));
-            }
+        Future<?> writer = threads.submit(() -> {
+            s.getOutputStream().write(payload);
+            return null;
+        });
+        byte[] back = s.getInputStream().readNBytes(bytes);
+        writer.get(60, TimeUnit.SECONDS);
+        if (!Arrays.equals(payload, back)) {
+            throw new IOException("echo differs: " + back.length + " of " + bytes + " bytes back"
+                    + (back.length == bytes ? ", same length, different bytes" : ""));
         }
     }
 
