@@ -72,6 +72,7 @@ class BackupConcentratorNetnsE2eTest {
     private final LabProcess[] concentrators = new LabProcess[2];
     private final Path[] concentratorConf = new Path[2];
     private final LabProcess[] cpes = new LabProcess[2];
+    private final Path[] cpeConf = new Path[2];
     private final ExecutorService threads = Executors.newVirtualThreadPerTaskExecutor();
 
     @BeforeAll
@@ -102,7 +103,7 @@ class BackupConcentratorNetnsE2eTest {
         }
         for (int e = 0; e < 2; e++) {
             int port = e == 0 ? KERNEL_PORT : USERSPACE_PORT;
-            Path conf = Files.writeString(configs.resolve("cpe-" + ENGINE[e] + ".conf"), """
+            cpeConf[e] = Files.writeString(configs.resolve("cpe-" + ENGINE[e] + ".conf"), """
                     hybridproxy {
                       role = cpe
                       engine = %s
@@ -129,7 +130,7 @@ class BackupConcentratorNetnsE2eTest {
                     ADMIN_PORT[e], CONCENTRATOR[0], port, CONCENTRATOR[1], port, FAIL_BACK_AFTER.toSeconds(),
                     ENGINE[e], HybridAccessLab.CPE_LAN_ADDR, LISTENER[e], HybridAccessLab.SERVER_ADDR, ECHO_PORT,
                     ApplianceConfigs.KEY));
-            cpes[e] = ApplianceLauncher.start(lab.cpe(), conf, "cpe listener " + ENGINE[e]);
+            cpes[e] = ApplianceLauncher.start(lab.cpe(), cpeConf[e], "cpe listener " + ENGINE[e]);
         }
         awaitLog(cpes[1], "session established", USERSPACE_SESSIONS, Duration.ofSeconds(30));
     }
@@ -256,6 +257,25 @@ class BackupConcentratorNetnsE2eTest {
     }
 
     /** Times since the kill: started, first echoed byte back, 64 KiB verified; via 1 (backup) or -1 (failed). */
+    @Test
+    @Order(4)
+    void aReloadAppliesAChangedListToNewConnections() throws Exception {
+        for (int e = 0; e < 2; e++) {
+            // The backup first now: a SIGHUP moves new connections there, the primary's stay where they are.
+            int port = e == 0 ? KERNEL_PORT : USERSPACE_PORT;
+            String primary = "{ name = primary, address = \"" + CONCENTRATOR[0] + ":" + port + "\" }";
+            String backup = "{ name = backup, address = \"" + CONCENTRATOR[1] + ":" + port + "\" }";
+            String conf = Files.readString(cpeConf[e]);
+            assertTrue(conf.contains(primary) && conf.contains(backup), conf);
+            Files.writeString(cpeConf[e], conf.replace(primary, "@@").replace(backup, primary).replace("@@", backup));
+            assertEquals(0, new ProcessBuilder("kill", "-HUP", String.valueOf(cpes[e].pid())).start().waitFor());
+            awaitLog(cpes[e], "concentrators reloaded: [backup 198.18.42.2", 1, Duration.ofSeconds(10));
+            awaitLog(cpes[e], "concentrator switch: new connections go to backup", 2, Duration.ofSeconds(10));
+            assertEquals(1, verifiedConnectionVia(e, 256 * KIB, 0), ENGINE[e] + ": a reload did not move new "
+                    + "connections to the new first concentrator" + logs());
+        }
+    }
+
     private record Attempt(long startedNanos, long workingNanos, long doneNanos, int via) {
     }
 
