@@ -166,6 +166,12 @@ class BackupConcentratorNetnsE2eTest {
             assertEquals(0, verifiedConnectionVia(e, 256 * KIB, 0), ENGINE[e] + " did not use the primary" + logs());
         }
         for (int e = 0; e < 2; e++) {
+            long start = System.nanoTime();
+            try (Socket s = echo.connect(HybridAccessLab.CPE_LAN_ADDR, LISTENER[e])) {
+                s.getOutputStream().write(42);
+                assertEquals(42, s.getInputStream().read());
+                setupBeforeKill[e] = System.nanoTime() - start;
+            }
             String metrics = admin(e, "/metrics");
             assertTrue(metrics.contains("hybridproxy_cpe_concentrator_active{") && activeGauge(metrics, "primary")
                     && !activeGauge(metrics, "backup"), ENGINE[e] + " metrics:\n" + metrics);
@@ -178,9 +184,15 @@ class BackupConcentratorNetnsE2eTest {
     @Order(2)
     void whenThePrimaryIsKilledNewConnectionsSucceedThroughTheBackupWithinOneSecond() throws Exception {
         long killed = System.nanoTime();
-        concentrators[0].stop(Duration.ZERO); // SIGKILL: its sockets are reset by the kernel, nothing drains
-        // Both engines at once: a new connection every 200 ms for 3 s, each a verified 64 KiB echo after its first
-        // byte came back (the time that counts: when the connection works).
+        // SIGKILL: its sockets are closed by the kernel, nothing drains. stop() also waits for the output pumps, so
+        // it runs aside; the clock starts when the signal is sent.
+        Future<?> kill = threads.submit(() -> concentrators[0].stop(Duration.ZERO));
+        while (concentrators[0].isAlive()) {
+            Thread.sleep(5);
+        }
+        long gone = System.nanoTime() - killed;
+        // Both engines at once: a new connection every 100 ms for 3 s, each a verified 64 KiB echo after its first
+        // byte came back.
         List<List<Future<Attempt>>> attempts = List.of(new ArrayList<>(), new ArrayList<>());
         while (System.nanoTime() - killed < Duration.ofSeconds(3).toNanos()) {
             for (int e = 0; e < 2; e++) {
@@ -188,32 +200,39 @@ class BackupConcentratorNetnsE2eTest {
                 long started = System.nanoTime() - killed;
                 attempts.get(e).add(threads.submit(() -> attempt(engine, started, killed)));
             }
-            Thread.sleep(200);
+            Thread.sleep(100);
         }
+        kill.get(30, TimeUnit.SECONDS);
         for (int e = 0; e < 2; e++) {
-            long firstSuccess = Long.MAX_VALUE;
-            long firstVerified = Long.MAX_VALUE;
-            long lastFailedStart = -1;
-            int failed = 0;
+            List<Attempt> done = new ArrayList<>();
             for (Future<Attempt> f : attempts.get(e)) {
-                Attempt a = f.get(30, TimeUnit.SECONDS);
+                done.add(f.get(30, TimeUnit.SECONDS));
+            }
+            // From which start on every new connection succeeded (through the backup: the primary is gone).
+            long allGoodFrom = -1;
+            int failed = 0;
+            for (int i = done.size() - 1; i >= 0 && done.get(i).via() == 1; i--) {
+                allGoodFrom = done.get(i).startedNanos();
+            }
+            long firstWorking = Long.MAX_VALUE;
+            long firstVerified = Long.MAX_VALUE;
+            for (Attempt a : done) {
                 if (a.via() == 1) {
-                    firstSuccess = Math.min(firstSuccess, a.workingNanos());
+                    firstWorking = Math.min(firstWorking, a.workingNanos());
                     firstVerified = Math.min(firstVerified, a.doneNanos());
                 } else {
                     failed++;
-                    lastFailedStart = Math.max(lastFailedStart, a.startedNanos());
-                    assertTrue(a.via() != 0, ENGINE[e] + ": a connection went to the dead primary");
                 }
             }
-            double firstMs = firstSuccess / 1e6;
-            System.out.printf("backup concentrator (%s): primary killed (SIGKILL); first new connection working through "
-                            + "the backup %.0f ms later (its 64 KiB verified at %.0f ms); %d of %d attempts failed%s%n",
-                    ENGINE[e], firstMs, firstVerified / 1e6, failed, attempts.get(e).size(),
-                    failed == 0 ? "" : String.format(", the last failed one started at %.0f ms", lastFailedStart / 1e6));
-            assertTrue(firstMs <= 1000, ENGINE[e] + ": first success after " + firstMs + " ms" + logs());
-            assertTrue(lastFailedStart < Duration.ofSeconds(1).toNanos(), ENGINE[e]
-                    + ": a connection started more than 1 s after the kill failed" + logs());
+            System.out.printf("backup concentrator (%s): primary killed (SIGKILL, process gone after %.0f ms); every "
+                            + "new connection started from %.0f ms on succeeded through the backup; the first one "
+                            + "worked (echo) at %.0f ms, its 64 KiB verified at %.0f ms; %d of %d attempts failed "
+                            + "(before %.0f ms); a connection's setup through the primary before the kill: %.0f ms%n",
+                    ENGINE[e], gone / 1e6, allGoodFrom / 1e6, firstWorking / 1e6, firstVerified / 1e6, failed,
+                    done.size(), allGoodFrom / 1e6, setupBeforeKill[e] / 1e6);
+            assertTrue(allGoodFrom >= 0 && allGoodFrom <= Duration.ofSeconds(1).toNanos(), ENGINE[e]
+                    + ": new connections did not all succeed from 1 s after the kill on: from " + allGoodFrom / 1e6
+                    + " ms" + logs());
         }
         // Userspace: every loop's session re-established on the backup.
         awaitLog(cpes[1], "[backup]: session established", USERSPACE_SESSIONS, Duration.ofSeconds(10));
@@ -275,6 +294,9 @@ class BackupConcentratorNetnsE2eTest {
                     + "connections to the new first concentrator" + logs());
         }
     }
+
+    /** Per engine: how long a new connection took to echo its first byte through the primary, before the kill. */
+    private final long[] setupBeforeKill = new long[2];
 
     private record Attempt(long startedNanos, long workingNanos, long doneNanos, int via) {
     }

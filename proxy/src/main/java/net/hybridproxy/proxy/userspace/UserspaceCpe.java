@@ -48,7 +48,7 @@ import java.util.function.ToIntFunction;
  * after that delay; its streams were reset, as a kernel MPTCP connection's would be.
  *
  * <p>Sessions follow the active concentrator ({@link ConcentratorMonitor}). When it goes down, each loop's session
- * to it is closed and replaced by one to the new active concentrator at once. When new connections move for another
+ * to it is replaced at once by one to the new active concentrator, then closed (its streams are reset). When new connections move for another
  * reason (fail back to a recovered primary, a reload), each loop starts a session to the new one for its new
  * connections and keeps the old session, without new streams, until its last stream closes: nothing is cut.
  */
@@ -155,14 +155,15 @@ public final class UserspaceCpe implements AutoCloseable {
                         || owner.target.concentrator().equals(change.to().concentrator())) {
                     return;
                 }
+                // The replacement first: a LAN connection accepted on this loop meanwhile finds a session.
+                owner.retired = true;
+                drivers.remove(driver.loop(), driver);
+                startSession(driver.loop(), owner.name);
                 if (change.leftDown()) {
                     driver.close(ResetReason.UNSPECIFIED);
                     return;
                 }
-                owner.retired = true;
                 retiring.add(driver);
-                drivers.remove(driver.loop(), driver);
-                startSession(driver.loop(), owner.name);
                 closeWhenIdle(driver);
             });
         }
@@ -377,7 +378,12 @@ public final class UserspaceCpe implements AutoCloseable {
                 }
                 LOG.log(Level.WARNING, name + " ended (" + reason + "); a new session starts in "
                         + TimeUnit.NANOSECONDS.toMillis(delay) + " ms");
-                driver.loop().schedule(() -> startSession(driver.loop(), name), delay, TimeUnit.NANOSECONDS);
+                if (delay == 0) {
+                    // At once, on this turn of the loop: no LAN connection accepted meanwhile finds no session.
+                    startSession(driver.loop(), name);
+                } else {
+                    driver.loop().schedule(() -> startSession(driver.loop(), name), delay, TimeUnit.NANOSECONDS);
+                }
             }
         }
     }
