@@ -83,6 +83,11 @@ final class StreamTable {
 
     /** Cpe: a new stream, or an exception saying why none can be opened. */
     long open(long now) {
+        return open(now, null);
+    }
+
+    /** Cpe: a new stream whose data goes only over {@code pinnedUplink} (null: any uplink). */
+    long open(long now, String pinnedUplink) {
         if (streams.size() >= config.maxStreams()) {
             mib.increment(MibCounter.STREAMS_REFUSED);
             throw new IllegalStateException("session has its maximum of " + config.maxStreams() + " streams");
@@ -93,7 +98,9 @@ final class StreamTable {
                     + config.sessionMemoryBudget() + " bytes, process " + processMemory.used() + " of "
                     + processMemory.limit() + ")");
         }
-        return add(nextStreamId++, now).id;
+        Stream stream = add(nextStreamId++, now);
+        stream.pinnedUplink = pinnedUplink;
+        return stream.id;
     }
 
     /** Concentrator: the first frame of stream {@code id} arrived; the stream, or null if it is gone or refused. */
@@ -185,7 +192,8 @@ final class StreamTable {
 
     // ------------------------------------------------------------------ frames
 
-    void onData(Data data, long now) {
+    /** DATA for a stream, arrived over a subflow of {@code uplink}. */
+    void onData(Data data, String uplink, long now) {
         Stream stream = streams.get(data.streamId());
         if (stream == null) {
             if (session.role() != Session.Role.CONCENTRATOR) {
@@ -195,6 +203,10 @@ final class StreamTable {
             if (stream == null) {
                 return;
             }
+        }
+        if (data.pinned() && stream.pinnedUplink == null && session.role() == Session.Role.CONCENTRATOR) {
+            // The cpe carries this stream over one uplink only: so do we, over the address it arrives from.
+            stream.pinnedUplink = uplink;
         }
         ReceiveBuffer.Received received;
         try {
