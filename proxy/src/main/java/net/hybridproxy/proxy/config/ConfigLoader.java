@@ -170,11 +170,6 @@ public final class ConfigLoader {
                 throw InvalidConfigException.at(at + ".action", "direct leaves by the uplink's own routing table,"
                         + " which the cpe installs only with path-manager.install-routes = true");
             }
-            if (rule.action() == AppConfig.BypassAction.PROXY && engine == AppConfig.Engine.USERSPACE) {
-                throw InvalidConfigException.at(at + ".action", "proxy on one uplink is not available with the"
-                        + " userspace engine yet (its scheduler cannot pin a stream to one uplink); use direct, or"
-                        + " engine = kernel");
-            }
             if (cpe.listeners().stream().allMatch(l -> l.mode() == ListenerMode.EXPLICIT)) {
                 throw InvalidConfigException.at(at, "bypass rules act on captured LAN traffic: they need a tproxy or"
                         + " redirect listener");

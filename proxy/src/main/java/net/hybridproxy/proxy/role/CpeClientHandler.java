@@ -49,7 +49,8 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
      *                     socket or a userspace stream, or a plain TCP socket bound to one uplink
      * @param key          the key to prove in the Cookie TLV on every connection (empty: no Cookie TLV)
      * @param pinnedUplink the uplink a bypass rule pinned these connections to (then {@code multipath} opens plain
-     *                     TCP on it), or empty
+     *                     TCP on it with the kernel engine, a stream pinned to it with the userspace engine), or
+     *                     empty
      * @param pool         ready kernel MPTCP connections to take before opening one (empty: always open one)
      * @param localAddresses this host's own addresses, which a transparent listener refuses as destinations
      * @param concentrators  which concentrator a new connection goes to, and where its failures are reported
@@ -140,7 +141,7 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
                     return;
                 }
                 // A userspace stream fails with its session, which reports for itself (UserspaceCpe).
-                boolean socket = NativeSocketOptions.isKernelSocket(outbound) || pinnedUplink.isPresent();
+                boolean socket = !(outbound instanceof net.hybridproxy.proxy.userspace.StreamChannel);
                 if (socket) {
                     concentrators.connectFailed(target, f.cause());
                 }

@@ -53,6 +53,8 @@ public final class CpeRole implements Role {
     public void start() throws Exception {
         Optional<CpeKey> key = cpe.key().map(k -> new CpeKey(k.id(), k.secret()));
         Function<Channel, Bootstrap> multipath;
+        // A connection a bypass rule pins to the uplink with this index: how its outbound leg is opened.
+        java.util.function.IntFunction<Function<Channel, Bootstrap>> pinnedOutbound;
         Optional<CpeKey> cookieKey;
         boolean userspaceEngine = context.config().engine() == AppConfig.Engine.USERSPACE;
         // Probes reach each concentrator the way the engine does: a plain TCP subflow or an MPTCP socket.
@@ -68,11 +70,18 @@ public final class CpeRole implements Role {
             WriteBufferWaterMark marks = new WriteBufferWaterMark(relay.writeBufferLowWaterMark(),
                     relay.writeBufferHighWaterMark());
             multipath = client -> engine.streamBootstrap(client, marks);
+            // A stream of the loop's session whose frames use that uplink's subflows only (and ask the concentrator
+            // to answer over the same address): the session's key and the concentrator's port as for any stream.
+            pinnedOutbound = index -> client -> engine.streamBootstrap(client, marks,
+                    context.config().uplinks().get(index).name());
             // The session proved the key once for all its streams (docs/userspace-protocol.md §4.1).
             cookieKey = Optional.empty();
         } else {
             ChannelFactory<SocketChannel> factory = multipathFactory();
             multipath = client -> context.outboundBootstrap(client, factory);
+            // Plain TCP from that uplink's address, which its policy route sends out that uplink only.
+            pinnedOutbound = index -> client -> context.outboundBootstrap(client, context.transport().tcpClient())
+                    .localAddress(context.config().uplinks().get(index).address(), 0);
             cookieKey = key;
             if (cpe.warmPool().size() > 0) {
                 WarmPool warm = new WarmPool(context, concentrators, context.transport().mptcpClient(),
@@ -86,14 +95,11 @@ public final class CpeRole implements Role {
         for (Listener listener : cpe.listeners()) {
             listen(listener, listener.bind(), multipath, cookieKey, Optional.empty(), pool);
             if (pinning && listener.mode() != ListenerMode.EXPLICIT) {
-                // Connections a bypass rule pins to one uplink: plain TCP from that uplink's address, which its
-                // policy route sends out that uplink only (ConfigLoader checked the engine and the ports). The
-                // warm pool's connections are multipath, so these never take one.
+                // Connections a bypass rule pins to one uplink (ConfigLoader checked the ports). The warm pool's
+                // connections are multipath, so these never take one.
                 for (int i = 0; i < uplinks.size(); i++) {
-                    AppConfig.Uplink uplink = uplinks.get(i);
-                    listen(listener, listener.pinnedBind(i), client -> context.outboundBootstrap(client,
-                                    context.transport().tcpClient()).localAddress(uplink.address(), 0),
-                            cookieKey, Optional.of(uplink.name()), Optional.empty());
+                    listen(listener, listener.pinnedBind(i), pinnedOutbound.apply(i), cookieKey,
+                            Optional.of(uplinks.get(i).name()), Optional.empty());
                 }
             }
         }

@@ -271,9 +271,20 @@ public final class UserspaceCpe implements AutoCloseable {
      * stream (the address is only what the channel reports as its peer).
      */
     public Bootstrap streamBootstrap(Channel client, WriteBufferWaterMark waterMark) {
+        return streamBootstrap(client, waterMark, null);
+    }
+
+    /**
+     * The same for a connection a bypass rule pins to {@code pinnedUplink} (null: every uplink): its stream's bytes
+     * go over that uplink's subflows only, both ways (the DATA frames' P flag tells the concentrator).
+     */
+    public Bootstrap streamBootstrap(Channel client, WriteBufferWaterMark waterMark, String pinnedUplink) {
+        if (pinnedUplink != null && uplinks.stream().noneMatch(u -> u.name().equals(pinnedUplink))) {
+            throw new IllegalArgumentException("no uplink named '" + pinnedUplink + "'");
+        }
         return new Bootstrap()
                 .group(client.eventLoop())
-                .channelFactory(() -> new StreamChannel(drivers::get))
+                .channelFactory(() -> new StreamChannel(drivers::get, pinnedUplink))
                 .option(ChannelOption.AUTO_READ, false)
                 .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .option(ChannelOption.WRITE_BUFFER_WATER_MARK, waterMark);
