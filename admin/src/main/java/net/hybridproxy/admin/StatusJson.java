@@ -31,7 +31,7 @@ final class StatusJson {
             w.writeNumberField("bytesDownstream", c.bytesDownstream());
             w.writeEndObject();
             if (s.sessions() != null) {
-                ApplianceStatus.Sessions x = s.sessions();
+                ApplianceStatus.SessionsStatusView x = s.sessions();
                 w.writeObjectFieldStart("sessions");
                 w.writeNumberField("sessions", x.sessions());
                 w.writeNumberField("established", x.established());
@@ -54,7 +54,7 @@ final class StatusJson {
                 w.writeEndArray();
             }
             w.writeArrayFieldStart("uplinks");
-            for (ApplianceStatus.Uplink u : s.uplinks()) {
+            for (ApplianceStatus.UplinkStatusView u : s.uplinks()) {
                 w.writeStartObject();
                 w.writeStringField("name", u.name());
                 w.writeStringField("interface", u.interfaceName());
@@ -82,7 +82,7 @@ final class StatusJson {
             }
             w.writeEndArray();
             w.writeArrayFieldStart("subflows");
-            for (ApplianceStatus.Subflow f : s.subflows()) {
+            for (ApplianceStatus.SubflowStatusView f : s.subflows()) {
                 w.writeStartObject();
                 w.writeStringField("uplink", f.uplink());
                 w.writeNumberField("connection", f.connection());
@@ -133,7 +133,7 @@ final class StatusJson {
             w.writeStartObject();
             w.writeBooleanField("ready", r.ready());
             w.writeArrayFieldStart("checks");
-            for (Readiness.Check c : r.checks()) {
+            for (Readiness.Condition c : r.checks()) {
                 w.writeStartObject();
                 w.writeStringField("name", c.name());
                 w.writeBooleanField("ok", c.ok());
@@ -145,7 +145,7 @@ final class StatusJson {
         });
     }
 
-    static String reload(ConfigReload.Result r) {
+    static String reload(ConfigReload.ReloadResult r) {
         return AdminJson.write(w -> {
             w.writeStartObject();
             strings(w, "applied", r.applied());

@@ -98,7 +98,7 @@ public final class Appliance implements AutoCloseable {
         this.counters = new ProxyCounters(config.maxConnections());
         this.uplinkStats = new UplinkStats(config.uplinks());
         this.sampler = new KernelSubflowSampler(multipathChannels, uplinkStats, config.admin().sampleInterval());
-        this.userspaceStats = new UserspaceStats(config.uplinks().stream().map(AppConfig.Uplink::name).toList(),
+        this.userspaceStats = new UserspaceStats(config.uplinks().stream().map(AppConfig.UplinkConfig::name).toList(),
                 failovers, config.admin().sampleInterval());
         userspaceStats.onAuthFailures(counters::addAuthFailures);
         counters.onMptcpFallback(local -> uplinkStats.forLocalAddress(local).mptcpFallback());
@@ -143,7 +143,7 @@ public final class Appliance implements AutoCloseable {
         bindMetrics(config);
         pathManager = KernelPathManager.prepare(config);
         uplinkController.start();
-        if (config.role() == AppConfig.Role.CPE) {
+        if (config.role() == AppConfig.ApplianceRole.CPE) {
             // Whatever this start's configuration says: a blackhole left by a killed run must not outlive it.
             java.util.List<String> leftovers = CaptureRules.removeLeftovers();
             if (!leftovers.isEmpty()) {
@@ -266,7 +266,7 @@ public final class Appliance implements AutoCloseable {
                         failovers, uplinkController, servesUserspace(config) ? userspaceStats : null))
                         .withConcentrators(() -> role instanceof CpeRole cpe ? cpe.concentrators().health()
                                 : java.util.List.of()),
-                () -> draining ? new Readiness(java.util.List.of(new Readiness.Check("draining", false,
+                () -> draining ? new Readiness(java.util.List.of(new Readiness.Condition("draining", false,
                         "shutting down: not accepting new connections"))) : probe.check(),
                 uplinkController,
                 reloader);
@@ -302,7 +302,7 @@ public final class Appliance implements AutoCloseable {
     }
 
     /** Re-reads the configuration file (SIGHUP; the same as {@code POST /api/v1/reload}). */
-    public ConfigReload.Result reload() throws AdminException {
+    public ConfigReload.ReloadResult reload() throws AdminException {
         if (reloader == null) {
             throw AdminException.conflict("not started");
         }
@@ -324,11 +324,6 @@ public final class Appliance implements AutoCloseable {
 
     public Optional<KernelPathManager> pathManager() {
         return pathManager;
-    }
-
-    /** Where the admin server listens, when it runs. */
-    public Optional<InetSocketAddress> adminAddress() {
-        return adminServer.map(AdminServer::address);
     }
 
     public PrometheusMeterRegistry registry() {

@@ -88,11 +88,6 @@ public final class LabProcess implements AutoCloseable {
         return process.isAlive();
     }
 
-    /** The full log file, or null if output is kept in memory only. */
-    public Path logFile() {
-        return logFile;
-    }
-
     /** Retained stdout tail. */
     public String stdout() {
         return out.text();

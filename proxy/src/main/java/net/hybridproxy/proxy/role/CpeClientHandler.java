@@ -9,7 +9,7 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import net.hybridproxy.engine.auth.ConvertAuthenticator;
 import net.hybridproxy.engine.auth.CpeKey;
 import net.hybridproxy.engine.convert.ConvertMessage;
-import net.hybridproxy.proxy.config.AppConfig.Listener;
+import net.hybridproxy.proxy.config.AppConfig.ListenerConfig;
 import net.hybridproxy.proxy.config.AppConfig.ListenerMode;
 import net.hybridproxy.proxy.nativeio.NativeException;
 import net.hybridproxy.proxy.relay.RelaySession;
@@ -36,7 +36,7 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
     private static final SecureRandom NONCES = new SecureRandom();
 
     private final RoleContext context;
-    private final Listener listener;
+    private final ListenerConfig listener;
     private final ConcentratorMonitor concentrators;
     private final Function<Channel, Bootstrap> multipath;
     private final Optional<CpeKey> key;
@@ -55,7 +55,7 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
      * @param localAddresses this host's own addresses, which a transparent listener refuses as destinations
      * @param concentrators  which concentrator a new connection goes to, and where its failures are reported
      */
-    CpeClientHandler(RoleContext context, Listener listener, ConcentratorMonitor concentrators,
+    CpeClientHandler(RoleContext context, ListenerConfig listener, ConcentratorMonitor concentrators,
                      Function<Channel, Bootstrap> multipath, Optional<CpeKey> key, Optional<String> pinnedUplink,
                      Optional<WarmPool> pool, LocalAddresses localAddresses) {
         this.localAddresses = localAddresses;

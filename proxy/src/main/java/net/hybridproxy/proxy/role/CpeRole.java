@@ -10,7 +10,7 @@ import io.netty.channel.socket.ServerSocketChannel;
 import io.netty.channel.socket.SocketChannel;
 import net.hybridproxy.engine.auth.CpeKey;
 import net.hybridproxy.proxy.config.AppConfig;
-import net.hybridproxy.proxy.config.AppConfig.Listener;
+import net.hybridproxy.proxy.config.AppConfig.ListenerConfig;
 import net.hybridproxy.proxy.config.AppConfig.ListenerMode;
 import net.hybridproxy.proxy.relay.EarlyInbound;
 import net.hybridproxy.proxy.nativeio.NativeException;
@@ -91,8 +91,8 @@ public final class CpeRole implements Role {
             }
         }
         boolean pinning = cpe.bypass().stream().anyMatch(b -> b.action() == AppConfig.BypassAction.PROXY);
-        List<AppConfig.Uplink> uplinks = context.config().uplinks();
-        for (Listener listener : cpe.listeners()) {
+        List<AppConfig.UplinkConfig> uplinks = context.config().uplinks();
+        for (ListenerConfig listener : cpe.listeners()) {
             listen(listener, listener.bind(), multipath, cookieKey, Optional.empty(), pool);
             if (pinning && listener.mode() != ListenerMode.EXPLICIT) {
                 // Connections a bypass rule pins to one uplink (ConfigLoader checked the ports). The warm pool's
@@ -105,7 +105,7 @@ public final class CpeRole implements Role {
         }
     }
 
-    private void listen(Listener listener, InetSocketAddress bind, Function<Channel, Bootstrap> outbound,
+    private void listen(ListenerConfig listener, InetSocketAddress bind, Function<Channel, Bootstrap> outbound,
                         Optional<CpeKey> cookieKey, Optional<String> pinnedUplink, Optional<WarmPool> readyConnections)
             throws InterruptedException {
         Channel channel = context.serverBootstrap(lanListenerFactory(listener))
@@ -125,7 +125,7 @@ public final class CpeRole implements Role {
                 + pinnedUplink.map(u -> " over " + u + " only").orElse(""));
     }
 
-    private ChannelFactory<ServerSocketChannel> lanListenerFactory(Listener listener) {
+    private ChannelFactory<ServerSocketChannel> lanListenerFactory(ListenerConfig listener) {
         ChannelFactory<ServerSocketChannel> plain = context.transport().tcpServer();
         if (listener.mode() != ListenerMode.TPROXY) {
             return plain;

@@ -61,7 +61,7 @@ final class WarmPool implements AutoCloseable {
     private final Map<EventLoop, LoopShare> shares = new IdentityHashMap<>();
 
     WarmPool(RoleContext context, ConcentratorMonitor concentrators, ChannelFactory<SocketChannel> factory,
-             AppConfig.WarmPool settings) {
+             AppConfig.WarmPoolConfig settings) {
         this.context = context;
         this.concentrators = concentrators;
         this.factory = factory;

@@ -60,7 +60,7 @@ public final class UserspaceCpe implements AutoCloseable {
     private final ConcentratorMonitor concentrators;
     /** Sessions that carry no new streams (their concentrator is no longer the active one) until their last closes. */
     private final Set<SessionDriver> retiring = ConcurrentHashMap.newKeySet();
-    private final Map<SessionDriver, Owner> owners = new ConcurrentHashMap<>();
+    private final Map<SessionDriver, CpeSessionOwner> owners = new ConcurrentHashMap<>();
     /** Per loop: when a session of it was last replaced without delay; touched on the loop only. */
     private final Map<EventLoop, Long> lastImmediateRestart = new ConcurrentHashMap<>();
     private final List<Uplink> uplinks;
@@ -132,7 +132,7 @@ public final class UserspaceCpe implements AutoCloseable {
             session.setUplinkPriority(uplink, mode.priority(), SessionDriver.now());
             session.setUplinkPaused(uplink, mode.paused(), SessionDriver.now());
         });
-        Owner owner = new Owner(name, target);
+        CpeSessionOwner owner = new CpeSessionOwner(name, target);
         // With backups, the log names the concentrator each session goes to.
         String label = concentrators.all().size() > 1 ? name + " [" + target.concentrator().name() + "]" : name;
         SessionDriver driver = new SessionDriver(loop, session, owner, label, settings,
@@ -143,14 +143,14 @@ public final class UserspaceCpe implements AutoCloseable {
     }
 
     /**
-     * New connections go to another concentrator. On each loop: a session to one that is down is closed (its
-     * subflows are dead or dying; {@link Owner#sessionClosed} starts the next at once); one to a concentrator that
-     * is merely no longer first keeps its streams and takes no new ones, and a new session starts beside it.
+     * New connections go to another concentrator. On each loop a session to the new one starts at once; the old
+     * session is closed when its concentrator is down (its subflows are dead or dying), else it keeps its streams,
+     * takes no new ones, and ends with its last stream.
      */
     private void concentratorSwitched(ConcentratorSelector.Switch change) {
         for (SessionDriver driver : List.copyOf(drivers.values())) {
             driver.loop().execute(() -> {
-                Owner owner = owners.get(driver);
+                CpeSessionOwner owner = owners.get(driver);
                 if (closing || owner == null || driver.isClosed() || drivers.get(driver.loop()) != driver
                         || owner.target.concentrator().equals(change.to().concentrator())) {
                     return;
@@ -176,7 +176,7 @@ public final class UserspaceCpe implements AutoCloseable {
             return;
         }
         if (closing || driver.session().streamIds().isEmpty()) {
-            Owner owner = owners.get(driver);
+            CpeSessionOwner owner = owners.get(driver);
             if (owner != null) {
                 LOG.log(Level.INFO, owner.name + " to concentrator " + owner.target.concentrator().name()
                         + ": no stream left on this retired session; it ends");
@@ -195,17 +195,17 @@ public final class UserspaceCpe implements AutoCloseable {
     }
 
     /** Whether every loop's session is established (for readiness checks and tests). */
-    public boolean allEstablished() {
+    boolean allEstablished() {
         return !drivers.isEmpty() && drivers.values().stream().allMatch(d -> d.session().isEstablished());
     }
 
     /** Attached subflows over all sessions. */
-    public int attachedSubflows() throws InterruptedException {
+    int attachedSubflows() throws InterruptedException {
         return sumOverSessions(d -> (int) d.session().subflows().stream().filter(s -> s.state().isAttached()).count());
     }
 
     /** Streams open over all sessions. */
-    public int openStreams() throws InterruptedException {
+    int openStreams() throws InterruptedException {
         return sumOverSessions(d -> d.session().streamIds().size());
     }
 
@@ -213,7 +213,7 @@ public final class UserspaceCpe implements AutoCloseable {
      * Closes every subflow over {@code uplink} in every session, as a failing line would: what they carried and
      * was not acknowledged goes over the others, and the path manager reconnects them after its backoff.
      */
-    public void resetSubflows(String uplink) throws InterruptedException {
+    void resetSubflows(String uplink) throws InterruptedException {
         sumOverSessions(d -> d.closeSubflows(uplink));
     }
 
@@ -246,11 +246,6 @@ public final class UserspaceCpe implements AutoCloseable {
     /** The sessions, for the sampler. */
     Collection<SessionDriver> drivers() {
         return allDrivers();
-    }
-
-    /** One sampling pass now (tests; the sampler thread runs them periodically). */
-    public void sampleNow() {
-        sampler.sampleAll();
     }
 
     private int sumOverSessions(ToIntFunction<SessionDriver> f) throws InterruptedException {
@@ -305,14 +300,14 @@ public final class UserspaceCpe implements AutoCloseable {
         return address.getAddress().getHostAddress() + ":" + address.getPort();
     }
 
-    private final class Owner implements SessionDriver.Owner {
+    private final class CpeSessionOwner implements SessionDriver.SessionOwner {
         private final String name;
         /** The concentrator this session was started towards. */
         private final ConcentratorSelector.Choice target;
         /** Set on the loop when new streams go to another session: this one ends with its last stream. */
         private boolean retired;
 
-        Owner(String name, ConcentratorSelector.Choice target) {
+        CpeSessionOwner(String name, ConcentratorSelector.Choice target) {
             this.name = name;
             this.target = target;
         }

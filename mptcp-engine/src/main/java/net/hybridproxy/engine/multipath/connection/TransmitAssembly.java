@@ -340,7 +340,7 @@ final class TransmitAssembly {
     private int writeChunk(Stream stream, SendBuffer.Chunk chunk, Subflow subflow, ByteBuffer out,
                            UplinkSends.Kind kind) {
         Data frame = new Data(stream.id, chunk.dsn(), chunk.fin(), chunk.payload(),
-                stream.pinnedUplink != null && session.role() == Session.Role.CPE);
+                stream.pinnedUplink != null && session.role() == Session.Side.CPE);
         frame.encodeTo(out);
         streams.syncMemory(stream); // a new segment in flight
         subflow.dataSent(chunk.payload().length);
