@@ -51,7 +51,7 @@ public final class ConcentratorSelector {
                          long probeFailures) {
     }
 
-    private static final class Entry {
+    private static final class TrackedConcentrator {
         final UpstreamConcentrator concentrator;
         boolean up = true;
         int consecutiveFailures;
@@ -60,12 +60,12 @@ public final class ConcentratorSelector {
         String lastFailure = "";
         long probeFailures;
 
-        Entry(UpstreamConcentrator concentrator) {
+        TrackedConcentrator(UpstreamConcentrator concentrator) {
             this.concentrator = concentrator;
         }
     }
 
-    private List<Entry> entries;
+    private List<TrackedConcentrator> entries;
     private HealthCheck policy;
     private int active;
     private long generation;
@@ -97,7 +97,7 @@ public final class ConcentratorSelector {
     public synchronized List<Health> health() {
         List<Health> rows = new ArrayList<>();
         for (int i = 0; i < entries.size(); i++) {
-            Entry e = entries.get(i);
+            TrackedConcentrator e = entries.get(i);
             rows.add(new Health(i, e.concentrator.name(), net.hybridproxy.proxy.config.Endpoint.format(
                     e.concentrator.address()), e.up, i == active, e.lastFailure, e.probeFailures));
         }
@@ -106,7 +106,7 @@ public final class ConcentratorSelector {
 
     /** A probe of {@code of} ended: connected ({@code failure} empty) or not (why). */
     public synchronized Optional<Switch> probed(Choice of, Optional<String> failure, long now) {
-        Entry e = entry(of);
+        TrackedConcentrator e = entry(of);
         if (e == null) {
             return Optional.empty();
         }
@@ -131,7 +131,7 @@ public final class ConcentratorSelector {
      * @param refused whether the concentrator's host answered with a reset (nothing listens): down at once
      */
     public synchronized Optional<Switch> connectFailed(Choice of, String why, boolean refused, long now) {
-        Entry e = entry(of);
+        TrackedConcentrator e = entry(of);
         if (e == null) {
             return Optional.empty();
         }
@@ -141,7 +141,7 @@ public final class ConcentratorSelector {
 
     /** A connection to {@code of} was opened: its failure count starts again. */
     public synchronized void connected(Choice of) {
-        Entry e = entry(of);
+        TrackedConcentrator e = entry(of);
         if (e != null) {
             e.consecutiveFailures = 0;
         }
@@ -160,7 +160,7 @@ public final class ConcentratorSelector {
     public synchronized Optional<Switch> reconfigure(List<UpstreamConcentrator> concentrators, HealthCheck next,
                                                      long now) {
         Choice before = choice();
-        List<Entry> old = entries;
+        List<TrackedConcentrator> old = entries;
         install(concentrators, next, now, old);
         int kept = -1;
         for (int i = 0; i < entries.size(); i++) {
@@ -182,17 +182,17 @@ public final class ConcentratorSelector {
         return Optional.empty();
     }
 
-    private void install(List<UpstreamConcentrator> concentrators, HealthCheck next, long now, List<Entry> old) {
+    private void install(List<UpstreamConcentrator> concentrators, HealthCheck next, long now, List<TrackedConcentrator> old) {
         if (concentrators.isEmpty()) {
             throw new IllegalArgumentException("no concentrator");
         }
         this.policy = Objects.requireNonNull(next, "policy");
-        List<Entry> fresh = new ArrayList<>();
+        List<TrackedConcentrator> fresh = new ArrayList<>();
         for (UpstreamConcentrator c : concentrators) {
-            Entry e = new Entry(c);
+            TrackedConcentrator e = new TrackedConcentrator(c);
             // Up "for ever": a cpe starts on its primary without a hold-down.
             e.upSince = now - next.failBackAfter().toNanos();
-            for (Entry o : old) {
+            for (TrackedConcentrator o : old) {
                 if (o.concentrator.address().equals(c.address())) {
                     e.up = o.up;
                     e.upSince = o.upSince;
@@ -208,7 +208,7 @@ public final class ConcentratorSelector {
         generation++;
     }
 
-    private void fail(Entry e, String why, boolean definitive, long now) {
+    private void fail(TrackedConcentrator e, String why, boolean definitive, long now) {
         e.consecutiveSuccesses = 0;
         e.consecutiveFailures++;
         e.lastFailure = why;
@@ -218,7 +218,7 @@ public final class ConcentratorSelector {
     }
 
     private Optional<Switch> select(long now) {
-        Entry current = entries.get(active);
+        TrackedConcentrator current = entries.get(active);
         int next = active;
         String reason = null;
         if (!current.up) {
@@ -231,7 +231,7 @@ public final class ConcentratorSelector {
             }
         } else {
             for (int i = 0; i < active; i++) {
-                Entry e = entries.get(i);
+                TrackedConcentrator e = entries.get(i);
                 if (e.up && now - e.upSince >= policy.failBackAfter().toNanos()) {
                     next = i;
                     reason = "fail back: " + e.concentrator.name() + " has been up for "
@@ -250,7 +250,7 @@ public final class ConcentratorSelector {
         return Optional.of(new Switch(from, choice(active), !current.up, reason));
     }
 
-    private Entry entry(Choice of) {
+    private TrackedConcentrator entry(Choice of) {
         if (of.generation() != generation || of.index() >= entries.size()) {
             return null; // reported against a list a reload replaced
         }
