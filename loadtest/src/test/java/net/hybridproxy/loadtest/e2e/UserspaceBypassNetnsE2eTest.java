@@ -59,6 +59,32 @@ class UserspaceBypassNetnsE2eTest {
                 """.formatted(PINNED_RULE));
         concentrator = ApplianceLauncher.start(lab.conc(), concentratorConf, "concentrator listening");
         cpe = ApplianceLauncher.start(lab.cpe(), cpeConf, "cpe listener lan@lte");
+        awaitSessions();
+    }
+
+    /**
+     * Every session of the cpe established, and one unmatched transfer through: on a loaded machine a first session
+     * may miss the concentrator's handshake deadline and be replaced, and the measured transfers must not race that.
+     */
+    private void awaitSessions() throws InterruptedException {
+        String started = cpe.awaitStdoutLine(l -> l.contains("userspace engine: "), Duration.ofSeconds(30));
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("userspace engine: (\\d+) sessions").matcher(started);
+        assertTrue(m.find(), started);
+        int sessions = Integer.parseInt(m.group(1));
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        while (cpe.stdoutLines().stream().filter(l -> l.contains("session established")).count() < sessions) {
+            assertTrue(System.nanoTime() < deadline, () -> "sessions not established:\n" + cpe.stdout());
+            Thread.sleep(100);
+        }
+        for (int attempt = 0; attempt < 5; attempt++) {
+            TrafficResult warmUp = lab.runTrafficClient(lab.client(), Duration.ofSeconds(30), "--connect",
+                    HybridAccessLab.SERVER_ADDR + ":" + HybridAccessLab.TRAFFIC_PORT, "--up", String.valueOf(MIB));
+            if (warmUp.ok()) {
+                return;
+            }
+            Thread.sleep(1000);
+        }
+        throw new AssertionError("no warm-up transfer went through:\n" + cpe.stdout());
     }
 
     @AfterAll
