@@ -1,14 +1,14 @@
 package net.hybridproxy.engine.multipath.sim;
 
 import net.hybridproxy.engine.multipath.connection.Session;
-import net.hybridproxy.engine.multipath.connection.SessionConfig;
 import net.hybridproxy.engine.multipath.mib.UplinkSends;
-import net.hybridproxy.engine.multipath.frame.SubflowPriority;
 import org.junit.jupiter.api.Test;
 
-import java.util.List;
 import java.util.Map;
 
+import static net.hybridproxy.engine.multipath.sim.UplinkAccountingScenarioTest.dslAndLteSettled;
+import static net.hybridproxy.engine.multipath.sim.UplinkAccountingScenarioTest.sent;
+import static net.hybridproxy.engine.multipath.sim.UplinkAccountingScenarioTest.total;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -26,8 +26,8 @@ class PinnedStreamScenarioTest {
         long pinned = pair.openPinnedStream("lte", 8_000_000);
         pair.runFor(10 * SimPair.SECOND);
         assertComplete(pair, pinned, 8_000_000, 8_000_000);
-        assertEquals(0, dataBytes(pair.cpe, "dsl"), "the pinned stream's upload went over lte only");
-        assertTrue(dataBytes(pair.cpe, "lte") >= 8_000_000);
+        assertEquals(0, sent(pair.cpe, "dsl"), "the pinned stream's upload went over lte only");
+        assertTrue(sent(pair.cpe, "lte") >= 8_000_000);
         Session concentrator = pair.concentratorSessions.getFirst();
         assertEquals(1, concentrator.sendsByUplink().values().stream().filter(s -> total(s) > 0).count(),
                 "the concentrator answered over one address only: " + concentrator.sendsByUplink().keySet());
@@ -36,11 +36,11 @@ class PinnedStreamScenarioTest {
                 && total(concentrator.sendsByUplink().get(s.uplink())) > 0).findFirst().orElseThrow().uplink();
 
         // An ordinary stream of the same session afterwards: both uplinks carry it, both ways.
-        long dslBefore = dataBytes(pair.cpe, "dsl");
+        long dslBefore = sent(pair.cpe, "dsl");
         long ordinary = pair.openStream(20_000_000);
         pair.runFor(10 * SimPair.SECOND);
         assertComplete(pair, ordinary, 20_000_000, 8_000_000);
-        assertTrue(dataBytes(pair.cpe, "dsl") > dslBefore, "the ordinary stream used dsl too");
+        assertTrue(sent(pair.cpe, "dsl") > dslBefore, "the ordinary stream used dsl too");
         Map<String, UplinkSends> back = concentrator.sendsByUplink();
         assertTrue(back.entrySet().stream().anyMatch(e -> !e.getKey().equals(lteAtConcentrator) && total(e.getValue()) > 0),
                 "the concentrator used the other address for the ordinary stream");
@@ -52,15 +52,15 @@ class PinnedStreamScenarioTest {
         long pinned = pair.openPinnedStream("lte", 30_000_000);
         pair.runFor(2 * SimPair.SECOND);
         pair.links.get(1).blackholed = true;
-        long dslBefore = dataBytes(pair.cpe, "dsl");
+        long dslBefore = sent(pair.cpe, "dsl");
         pair.runFor(5 * SimPair.SECOND);
-        assertEquals(dslBefore, dataBytes(pair.cpe, "dsl"), "nothing of the pinned stream moved to dsl");
+        assertEquals(dslBefore, sent(pair.cpe, "dsl"), "nothing of the pinned stream moved to dsl");
         pair.links.get(1).blackholed = false;
         pair.runFor(30 * SimPair.SECOND);
         StreamSink sink = pair.concentratorSinks.get(pinned);
         assertNull(sink.corruption);
         assertEquals(30_000_000, sink.received, "lte back: the stream completed over it");
-        assertEquals(0, dataBytes(pair.cpe, "dsl"));
+        assertEquals(0, sent(pair.cpe, "dsl"));
     }
 
     private static void assertComplete(SimPair pair, long id, long upBytes, long downBytes) {
@@ -70,25 +70,5 @@ class PinnedStreamScenarioTest {
         StreamSink down = pair.cpeSinks.get(id);
         assertNull(down.corruption);
         assertEquals(downBytes, down.received);
-    }
-
-    private static SimPair dslAndLteSettled() {
-        SimPair pair = new SimPair(SessionConfig.defaults(), List.of(SimLink.of("dsl", 50, 20, 1),
-                SimLink.of("lte", 30, 50, 2)), List.of(SubflowPriority.PRIMARY, SubflowPriority.PRIMARY));
-        pair.runFor(SimPair.SECOND / 2);
-        return pair;
-    }
-
-    private static long dataBytes(Session session, String uplink) {
-        UplinkSends s = session.sendsByUplink().get(uplink);
-        return s == null ? 0 : total(s);
-    }
-
-    private static long total(UplinkSends s) {
-        long sum = 0;
-        for (UplinkSends.Kind kind : UplinkSends.Kind.values()) {
-            sum += s.bytes(kind);
-        }
-        return sum;
     }
 }
