@@ -97,7 +97,8 @@ public final class Appliance implements AutoCloseable {
         this.transport = Transport.select(config.transport());
         this.counters = new ProxyCounters(config.maxConnections());
         this.uplinkStats = new UplinkStats(config.uplinks());
-        this.sampler = new KernelSubflowSampler(multipathChannels, uplinkStats, config.admin().sampleInterval());
+        this.sampler = new KernelSubflowSampler(multipathChannels, uplinkStats, config.admin().sampleInterval(),
+                counters.cpes());
         this.userspaceStats = new UserspaceStats(config.uplinks().stream().map(AppConfig.UplinkConfig::name).toList(),
                 failovers, config.admin().sampleInterval());
         userspaceStats.onAuthFailures(counters::addAuthFailures);

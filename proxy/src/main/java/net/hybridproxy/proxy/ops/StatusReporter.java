@@ -76,6 +76,7 @@ public final class StatusReporter implements StatusSource {
         return new ApplianceStatus(c.role().name().toLowerCase(Locale.ROOT), c.engine().name().toLowerCase(Locale.ROOT),
                 transport, (System.nanoTime() - startedNanos) / 1_000_000_000L, sample.sampledAtMillis(), rows,
                 sample.subflows(), sample.subflowsOmitted(), connections, failovers.recent(), sessions(),
+                c.role() == AppConfig.ApplianceRole.CONCENTRATOR ? counters.cpes().rows() : List.of(),
                 concentrators.get().stream().map(h -> new ApplianceStatus.ConcentratorHealth(h.name(), h.address(),
                         h.up(), h.active(), h.lastFailure())).toList());
     }
@@ -92,12 +93,12 @@ public final class StatusReporter implements StatusSource {
             return null;
         }
         UserspaceStats.Sessions s = userspace.sessions();
-        return new ApplianceStatus.SessionsStatusView(s.sessions(), s.established(), s.streams(), s.reorderBufferBytes(),
-                s.overflowBudgetUsed());
+        return new ApplianceStatus.SessionsStatusView(s.sessions(), s.established(), s.streams(),
+                s.reorderBufferBytes(), s.overflowBudgetUsed());
     }
 
-    private ApplianceStatus.UplinkStatusView row(String name, String iface, String address, String role, String adminState,
-                                       String unusable) {
+    private ApplianceStatus.UplinkStatusView row(String name, String iface, String address, String role,
+                                                 String adminState, String unusable) {
         UplinkStats.UplinkCounters s = stats.byName(name);
         UplinkStats.Gauges g = s.gauges();
         return new ApplianceStatus.UplinkStatusView(name, iface, address, role, adminState, unusable == null,

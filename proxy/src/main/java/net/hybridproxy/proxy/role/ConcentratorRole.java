@@ -136,7 +136,7 @@ public final class ConcentratorRole implements Role {
                 gate::sourceAllowed,
                 session -> new ConvertServerHandler(context, this.gate.forSession(session.keyId()), admission),
                 new WriteBufferWaterMark(relay.writeBufferLowWaterMark(), relay.writeBufferHighWaterMark()),
-                context.userspaceStats());
+                context.userspaceStats(), context.counters().cpes());
         userspace = Optional.of(engine);
         List<InetSocketAddress> announced = UserspaceSettings.announcements(context.config());
         if (!announced.isEmpty()) {

@@ -27,6 +27,7 @@ import net.hybridproxy.engine.multipath.frame.Frame;
 import net.hybridproxy.engine.multipath.frame.FrameType;
 import net.hybridproxy.engine.multipath.frame.ResetReason;
 import net.hybridproxy.engine.multipath.mib.MibCounter;
+import net.hybridproxy.proxy.metrics.CpeTable;
 import net.hybridproxy.proxy.metrics.UserspaceStats;
 
 import java.lang.System.Logger.Level;
@@ -84,8 +85,16 @@ public final class UserspaceConcentrator implements AutoCloseable {
     public UserspaceConcentrator(UserspaceSettings settings, Collection<CpeKey> keys,
                                  Predicate<InetAddress> sourceAllowed, Function<Session, ChannelHandler> streamHandler,
                                  WriteBufferWaterMark streamWaterMark, UserspaceStats stats) {
+        this(settings, keys, sourceAllowed, streamHandler, streamWaterMark, stats, null);
+    }
+
+    /** @param cpes the per-cpe table, told each sampling pass's sessions and subflows per key; null for none */
+    public UserspaceConcentrator(UserspaceSettings settings, Collection<CpeKey> keys,
+                                 Predicate<InetAddress> sourceAllowed, Function<Session, ChannelHandler> streamHandler,
+                                 WriteBufferWaterMark streamWaterMark, UserspaceStats stats, CpeTable cpes) {
         this.stats = stats;
-        this.sampler = new UserspaceSampler(stats, () -> List.copyOf(drivers.values()), this::countEndpoint).start();
+        this.sampler = new UserspaceSampler(stats, () -> List.copyOf(drivers.values()), this::countEndpoint, cpes)
+                .start();
         this.settings = settings;
         this.endpoint = new ConcentratorEndpoint(settings.session(), keys, settings.endpointLimits(),
                 new MemoryBudget(settings.processMemory()), new SecureRandom());
@@ -377,7 +386,8 @@ public final class UserspaceConcentrator implements AutoCloseable {
         synchronized (this) {
             name = "concentrator session " + sessionsStarted++ + " [" + session.keyId() + "]";
         }
-        SessionDriver driver = new SessionDriver(loop, session, new ConcentratorSessionOwner(), name, settings, 0, stats);
+        SessionDriver driver =
+                new SessionDriver(loop, session, new ConcentratorSessionOwner(), name, settings, 0, stats);
         drivers.put(session, driver);
         return driver;
     }
