@@ -106,6 +106,8 @@ class UserspaceAttackSuiteNetnsTest {
                 "keys = [{ id = \"cpe-e2e\", key = \"" + ApplianceConfigs.KEY + "\" }, { id = \"cpe-attacker\", "
                         + "key = \"hex:ffeeddccbbaa99887766554433221100\" }]");
         assertTrue(concentratorConf.contains("cpe-attacker"), concentratorConf);
+        // Gauges and engine counters are sampled; once a second, so the assertions need not wait 5 s for them.
+        concentratorConf += "hybridproxy.admin.sample-interval = 1s\n";
         String cpeConf = ApplianceConfigs.cpe("userspace", HybridAccessLab.SERVICE_ADDR + ":" + CONCENTRATOR_PORT,
                 "cpe-e2e", true, List.of(ECHO_PORT));
         concentrator = ApplianceLauncher.start(lab.conc(), Files.writeString(configs.resolve("conc.conf"),
@@ -164,6 +166,8 @@ class UserspaceAttackSuiteNetnsTest {
     @Order(1)
     void capableSynFlood() throws Exception {
         String before = LabMetrics.scrape(lab.conc());
+        long interval = (long) (1e9 / (CAPABLE_SYN_RATE * 1.1)); // the rate and a margin, not flat out
+        AtomicLong nextSyn = new AtomicLong(System.nanoTime());
         Deque<Socket> held = new ArrayDeque<>();
         AtomicLong answered = new AtomicLong();
         AtomicLong lastAnswer = new AtomicLong();
@@ -172,6 +176,10 @@ class UserspaceAttackSuiteNetnsTest {
         try {
             underAttack("CAPABLE_SYN flood", 16, stop -> {
                 while (!stop.get()) {
+                    long due = nextSyn.getAndAdd(interval) - System.nanoTime();
+                    if (due > 0) {
+                        Thread.sleep(due / 1_000_000, (int) (due % 1_000_000));
+                    }
                     Socket s = attackerSockets.connect(CONCENTRATOR);
                     s.setSoLinger(true, 0);
                     s.getOutputStream().write(UserspaceAttacker.capableSyn("cpe-e2e"));
@@ -182,14 +190,18 @@ class UserspaceAttackSuiteNetnsTest {
                     hold(held, s, 4000);
                 }
             });
-            String after = LabMetrics.scrape(lab.conc()); // while the handshakes are still held open
+            Thread.sleep(2_000); // sampled, while the handshakes are still held open
+            String after = LabMetrics.scrape(lab.conc());
             double rate = answered.get() / ((lastAnswer.get() - started) / 1e9);
             long sessions = LabMetrics.sum(after, "hybridproxy_userspace_sessions");
             long refused = event(after, "handshakes_refused_quota") - event(before, "handshakes_refused_quota");
             System.out.printf("userspace attack suite: CAPABLE_SYN flood %.0f SYN/s (%d answered), %d refused at the "
                     + "per-source quota; sessions %d (legitimate %d); RSS +%d MiB%n", rate, answered.get(), refused,
                     sessions, legitimateSessions, (concentrator.memoryStatusBytes("VmRSS") - rss) >> 20);
+            long logged = concentrator.stdout().lines().filter(l -> l.contains("refused subflow")).count();
+            System.out.printf("userspace attack suite: CAPABLE_SYN flood: %d refusal lines logged%n", logged);
             assertTrue(sessions <= legitimateSessions, sessions + " sessions: the flood created some\n" + logs());
+            assertTrue(logged <= 10, logged + " refusal lines: the flood floods the log");
             assertTrue(refused > 0, "no handshake refused at the per-source quota");
             assertTrue(rate >= CAPABLE_SYN_RATE, "the flood reached only " + rate + " SYN/s");
         } finally {
@@ -208,6 +220,7 @@ class UserspaceAttackSuiteNetnsTest {
         Deque<Socket> held = new ArrayDeque<>();
         AtomicLong sent = new AtomicLong();
         try (UserspaceAttacker session = establishedAttacker()) {
+            Future<?> reader = readForever(session); // its own subflow answers PINGs: the session stays healthy
             int token = session.token();
             underAttack("half-open JOIN flood", 16, stop -> {
                 while (!stop.get()) {
@@ -220,7 +233,7 @@ class UserspaceAttackSuiteNetnsTest {
                     hold(held, s, 4000);
                 }
             });
-            Thread.sleep(6_000); // past the 5 s handshake deadline of the ones still held
+            Thread.sleep(7_000); // past the 5 s handshake deadline of the ones still held, and sampled
             String after = LabMetrics.scrape(lab.conc());
             long refused = event(after, "handshakes_refused_quota") - event(before, "handshakes_refused_quota");
             long timedOut = event(after, "handshakes_timed_out") - event(before, "handshakes_timed_out");
@@ -228,8 +241,9 @@ class UserspaceAttackSuiteNetnsTest {
                     + "%d timed out%n", sent.get(), refused, timedOut);
             assertTrue(refused > 0, "no join refused at the per-source quota");
             assertTrue(timedOut > 0, "no half-open join timed out\n" + logs());
-            session.send(new net.hybridproxy.engine.multipath.frame.Ping(1).encode());
-            session.expect(net.hybridproxy.engine.multipath.frame.Pong.class); // the attacker's session is intact
+            assertTrue(!reader.isDone(), "the attacker's own session failed: " + outcome(reader));
+            session.closeSession();
+            reader.cancel(true);
         } finally {
             closeAll(held);
         }
@@ -267,6 +281,7 @@ class UserspaceAttackSuiteNetnsTest {
             assertTrue(reset > 0, "no stream reset at the memory budget\n" + logs());
             assertTrue(grew <= RSS_GROWTH_BOUND, "the concentrator grew " + (grew >> 20) + " MiB");
             assertTrue(concentrator.isAlive());
+            attacker.closeSession(); // its never-completed streams would count against its source's pending quota
             reader.cancel(true);
         }
     }
@@ -297,10 +312,11 @@ class UserspaceAttackSuiteNetnsTest {
             long grew = concentrator.memoryStatusBytes("VmRSS") - rss;
             System.out.printf("userspace attack suite: never-acknowledging peer: %d MiB sent to it unacknowledged "
                     + "over 256 streams; RSS +%d MiB%n", attacker.dataBytesReceived() >> 20, grew >> 20);
-            assertTrue(attacker.dataBytesReceived() > 0, "the downloads never started\n" + logs());
+            assertTrue(attacker.dataBytesReceived() > 1 << 20, "the downloads never started\n" + logs());
             // What a session may hold unacknowledged is its memory budget (userspace.session-memory, 32 MiB).
             assertTrue(attacker.dataBytesReceived() <= 40L << 20, attacker.dataBytesReceived() + " bytes sent");
             assertTrue(grew <= RSS_GROWTH_BOUND, "the concentrator grew " + (grew >> 20) + " MiB");
+            attacker.closeSession();
             reader.cancel(true);
         }
     }
@@ -333,7 +349,10 @@ class UserspaceAttackSuiteNetnsTest {
             long grew = concentrator.memoryStatusBytes("VmRSS") - rss;
             System.out.printf("userspace attack suite: FAST_CLOSE id flood: %d ids; RSS +%d MiB%n", sent.get(),
                     grew >> 20);
-            assertTrue(sent.get() >= 100_000, "only " + sent.get() + " FAST_CLOSEs sent");
+            // Five times the 4096 ids a session remembers (the simulator sends 100 000; this machine is shared).
+            assertTrue(sent.get() >= 20_000, "only " + sent.get() + " FAST_CLOSEs sent");
+            assertTrue(!reader.isDone(), "the attacker's session failed: " + outcome(reader));
+            attacker.closeSession();
             assertTrue(grew <= RSS_GROWTH_BOUND, "the concentrator grew " + (grew >> 20) + " MiB");
             reader.cancel(true);
         }
@@ -359,6 +378,15 @@ class UserspaceAttackSuiteNetnsTest {
             }
             return null;
         });
+    }
+
+    private static String outcome(Future<?> reader) {
+        try {
+            reader.get();
+            return "ended";
+        } catch (Exception e) {
+            return e.toString();
+        }
     }
 
     private static void hold(Deque<Socket> held, Socket s, int max) throws IOException {

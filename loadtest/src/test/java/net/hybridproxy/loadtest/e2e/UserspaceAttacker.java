@@ -8,11 +8,13 @@ import net.hybridproxy.engine.multipath.frame.CapableAck;
 import net.hybridproxy.engine.multipath.frame.CapableSyn;
 import net.hybridproxy.engine.multipath.frame.CapableSynAck;
 import net.hybridproxy.engine.multipath.frame.Data;
+import net.hybridproxy.engine.multipath.frame.FastClose;
 import net.hybridproxy.engine.multipath.frame.Frame;
 import net.hybridproxy.engine.multipath.frame.FrameException;
 import net.hybridproxy.engine.multipath.frame.FrameReader;
 import net.hybridproxy.engine.multipath.frame.Ping;
 import net.hybridproxy.engine.multipath.frame.Pong;
+import net.hybridproxy.engine.multipath.frame.ResetReason;
 import net.hybridproxy.engine.multipath.frame.SubflowPriority;
 import net.hybridproxy.engine.multipath.frame.SubflowReset;
 
@@ -123,6 +125,12 @@ final class UserspaceAttacker implements AutoCloseable {
                 throw new IOException("refused: " + reset);
             }
         }
+    }
+
+    /** FAST_CLOSE of the whole session, with a valid MAC: the concentrator drops it and all its streams at once. */
+    void closeSession() throws IOException {
+        send(new FastClose(FastClose.SESSION, secret.fastCloseMac(SessionSecret.Sender.A, FastClose.SESSION,
+                ResetReason.UNSPECIFIED.code()), ResetReason.UNSPECIFIED).encode());
     }
 
     /** Payload bytes of DATA frames received (and never acknowledged). */

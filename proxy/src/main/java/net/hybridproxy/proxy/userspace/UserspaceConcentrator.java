@@ -28,12 +28,14 @@ import net.hybridproxy.engine.multipath.frame.FrameType;
 import net.hybridproxy.engine.multipath.frame.ResetReason;
 import net.hybridproxy.engine.multipath.mib.MibCounter;
 import net.hybridproxy.proxy.metrics.UserspaceStats;
+import net.hybridproxy.proxy.logging.RefusalLog;
 
 import java.lang.System.Logger.Level;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.security.SecureRandom;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
@@ -60,6 +62,7 @@ public final class UserspaceConcentrator implements AutoCloseable {
     private static final int JOIN_TOKEN_OFFSET = 11;
 
     private final UserspaceSettings settings;
+    private final RefusalLog refusals;
     private final ConcentratorEndpoint endpoint;
     private final Predicate<InetAddress> sourceAllowed;
     private final Function<Session, ChannelHandler> streamHandler;
@@ -84,6 +87,19 @@ public final class UserspaceConcentrator implements AutoCloseable {
     public UserspaceConcentrator(UserspaceSettings settings, Collection<CpeKey> keys,
                                  Predicate<InetAddress> sourceAllowed, Function<Session, ChannelHandler> streamHandler,
                                  WriteBufferWaterMark streamWaterMark, UserspaceStats stats) {
+        this(settings, keys, sourceAllowed, streamHandler, streamWaterMark, stats, Duration.ofSeconds(10));
+    }
+
+    /**
+     * @param refusalLogInterval refused subflows are logged once per this interval per (reason, source), with the
+     *                           count of the others ({@code concentrator.refusal-log-interval}): a flood of
+     *                           CAPABLE_SYNs or JOIN_SYNs must not flood the log
+     */
+    public UserspaceConcentrator(UserspaceSettings settings, Collection<CpeKey> keys,
+                                 Predicate<InetAddress> sourceAllowed, Function<Session, ChannelHandler> streamHandler,
+                                 WriteBufferWaterMark streamWaterMark, UserspaceStats stats,
+                                 Duration refusalLogInterval) {
+        this.refusals = new RefusalLog(LOG, refusalLogInterval, System::nanoTime);
         this.stats = stats;
         this.sampler = new UserspaceSampler(stats, () -> List.copyOf(drivers.values()), this::countEndpoint).start();
         this.settings = settings;
@@ -189,8 +205,8 @@ public final class UserspaceConcentrator implements AutoCloseable {
         public void channelActive(ChannelHandlerContext ctx) {
             InetAddress source = ((InetSocketAddress) ctx.channel().remoteAddress()).getAddress();
             if (!sourceAllowed.test(source)) {
-                LOG.log(Level.INFO, () -> "refused subflow from " + source.getHostAddress()
-                        + ": not in authorized-cidrs");
+                refusals.refused("not in authorized-cidrs", source, () -> "refused subflow from "
+                        + source.getHostAddress() + ": not in authorized-cidrs");
                 ctx.close();
                 return;
             }
@@ -321,7 +337,9 @@ public final class UserspaceConcentrator implements AutoCloseable {
 
         private void refuse(ChannelHandlerContext ctx, ConcentratorEndpoint.Refused refused) {
             Channel channel = ctx.channel();
-            LOG.log(Level.INFO, () -> "refused subflow from " + channel.remoteAddress() + ": " + refused.reason());
+            InetAddress source = ((InetSocketAddress) channel.remoteAddress()).getAddress();
+            refusals.refused(refused.reason(), source, () -> "refused subflow from " + channel.remoteAddress() + ": "
+                    + refused.reason());
             release();
             channel.writeAndFlush(Unpooled.wrappedBuffer(refused.reply())).addListener(ChannelFutureListener.CLOSE);
         }
