@@ -241,7 +241,7 @@ class UserspaceAttackSuiteNetnsTest {
                     + "%d timed out%n", sent.get(), refused, timedOut);
             assertTrue(refused > 0, "no join refused at the per-source quota");
             assertTrue(timedOut > 0, "no half-open join timed out\n" + logs());
-            assertTrue(!reader.isDone(), "the attacker's own session failed: " + outcome(reader));
+            assertTrue(!reader.isDone(), () -> "the attacker's own session failed: " + outcome(reader));
             session.closeSession();
             reader.cancel(true);
         } finally {
@@ -351,7 +351,7 @@ class UserspaceAttackSuiteNetnsTest {
                     grew >> 20);
             // Five times the 4096 ids a session remembers (the simulator sends 100 000; this machine is shared).
             assertTrue(sent.get() >= 20_000, "only " + sent.get() + " FAST_CLOSEs sent");
-            assertTrue(!reader.isDone(), "the attacker's session failed: " + outcome(reader));
+            assertTrue(!reader.isDone(), () -> "the attacker's session failed: " + outcome(reader));
             attacker.closeSession();
             assertTrue(grew <= RSS_GROWTH_BOUND, "the concentrator grew " + (grew >> 20) + " MiB");
             reader.cancel(true);
