@@ -71,7 +71,7 @@ final class AdminHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
                 request.content().toString(StandardCharsets.UTF_8),
                 request.headers().get(HttpHeaderNames.HOST), request.headers().get(HttpHeaderNames.ORIGIN),
                 request.headers().contains(AdminRoutes.CSRF_HEADER));
-        AdminRoutes.Routed routed = routes.route(req);
+        AdminRoutes.RoutedRequest routed = routes.route(req);
         if (!routed.blocking()) {
             respond(ctx, routed.action().get(), keepAlive);
             return;

@@ -72,9 +72,9 @@ final class AdminRoutes {
     }
 
     /** What to do for a request: answer at once, or run {@code action} on the work thread ({@code blocking}). */
-    record Routed(boolean blocking, Supplier<Response> action) {
-        static Routed now(Response response) {
-            return new Routed(false, () -> response);
+    record RoutedRequest(boolean blocking, Supplier<Response> action) {
+        static RoutedRequest now(Response response) {
+            return new RoutedRequest(false, () -> response);
         }
     }
 
@@ -113,39 +113,39 @@ final class AdminRoutes {
         routes.add(new Route("POST", "/api/v1/uplinks/*/*", true, true, this::uplinkAction));
         routes.add(new Route("POST", "/api/v1/reload", true, true, r -> {
             requireEmptyObject(r.body(), Set.of());
-            ConfigReload.Result result = backend.reload().reload();
+            ConfigReload.ReloadResult result = backend.reload().reload();
             LOG.log(System.Logger.Level.INFO, "configuration reloaded through the admin API: applied "
                     + result.applied() + ", needs restart " + result.needsRestart());
             return Response.json(200, StatusJson.reload(result));
         }));
     }
 
-    Routed route(Request request) {
+    RoutedRequest route(Request request) {
         String path = request.path();
         List<Route> onPath = routes.stream().filter(r -> r.matchesPath(path)).toList();
         if (onPath.isEmpty()) {
-            return Routed.now(Response.error(404, "no such path: " + truncate(path)));
+            return RoutedRequest.now(Response.error(404, "no such path: " + truncate(path)));
         }
         Route route = onPath.stream().filter(r -> r.method().equals(request.method())).findFirst().orElse(null);
         if (route == null) {
             Set<String> allowed = new LinkedHashSet<>();
             onPath.forEach(r -> allowed.add(r.method()));
             String allow = String.join(", ", allowed);
-            return Routed.now(new Response(405, JSON, StatusJson.message("error", request.method() + " is not "
+            return RoutedRequest.now(new Response(405, JSON, StatusJson.message("error", request.method() + " is not "
                     + "allowed on " + truncate(path) + "; use " + allow), Map.of("Allow", allow)));
         }
         if (!path.startsWith("/health/")) {
             String refusal = browserRefusal(request);
             if (refusal != null) {
-                return Routed.now(Response.error(403, refusal));
+                return RoutedRequest.now(Response.error(403, refusal));
             }
         }
         if (route.needsToken() && !authorized(request.authorization())) {
-            return Routed.now(new Response(401, JSON, StatusJson.message("error",
+            return RoutedRequest.now(new Response(401, JSON, StatusJson.message("error",
                     "missing or wrong bearer token (send Authorization: Bearer TOKEN)"),
                     Map.of("WWW-Authenticate", "Bearer realm=\"hybridproxy-admin\"")));
         }
-        return new Routed(route.blocking(), () -> run(route, request));
+        return new RoutedRequest(route.blocking(), () -> run(route, request));
     }
 
     private Response run(Route route, Request request) {

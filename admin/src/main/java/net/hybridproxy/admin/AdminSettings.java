@@ -19,7 +19,7 @@ public record AdminSettings(InetSocketAddress bind, String token, List<String> a
             "(?i)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*");
 
     /** Shorter tokens are refused: an admin API that can disable uplinks deserves more than a password. */
-    public static final int MIN_TOKEN_LENGTH = 16;
+    private static final int MIN_TOKEN_LENGTH = 16;
 
     public AdminSettings {
         Objects.requireNonNull(bind, "bind");

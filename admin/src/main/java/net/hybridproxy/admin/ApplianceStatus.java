@@ -20,8 +20,8 @@ import java.util.List;
  * @param sessions         the userspace engine's sessions, or null where it does not run
  */
 public record ApplianceStatus(String role, String engine, String transport, long uptimeSeconds, long sampledAtMillis,
-                              List<Uplink> uplinks, List<Subflow> subflows, int subflowsOmitted,
-                              Connections connections, List<Failover> recentFailovers, Sessions sessions) {
+                              List<UplinkStatusView> uplinks, List<SubflowStatusView> subflows, int subflowsOmitted,
+                              Connections connections, List<Failover> recentFailovers, SessionsStatusView sessions) {
     public ApplianceStatus {
         uplinks = List.copyOf(uplinks);
         subflows = List.copyOf(subflows);
@@ -30,7 +30,7 @@ public record ApplianceStatus(String role, String engine, String transport, long
 
     /** Without the userspace engine's sessions (the kernel engine has none). */
     public ApplianceStatus(String role, String engine, String transport, long uptimeSeconds, long sampledAtMillis,
-                           List<Uplink> uplinks, List<Subflow> subflows, int subflowsOmitted,
+                           List<UplinkStatusView> uplinks, List<SubflowStatusView> subflows, int subflowsOmitted,
                            Connections connections, List<Failover> recentFailovers) {
         this(role, engine, transport, uptimeSeconds, sampledAtMillis, uplinks, subflows, subflowsOmitted, connections,
                 recentFailovers, null);
@@ -43,7 +43,7 @@ public record ApplianceStatus(String role, String engine, String transport, long
      * @param reorderBufferBytes      received bytes held out of order, waiting for a gap to fill
      * @param overflowBudgetUsedBytes overflow (LTE) bytes counted against the primary-first budget this period
      */
-    public record Sessions(int sessions, int established, int streams, long reorderBufferBytes,
+    public record SessionsStatusView(int sessions, int established, int streams, long reorderBufferBytes,
                            long overflowBudgetUsedBytes) {
     }
 
@@ -58,7 +58,7 @@ public record ApplianceStatus(String role, String engine, String transport, long
      * @param mptcpFallbacks connections whose first subflow left by this uplink and fell back to plain TCP (an
      *                       MPTCP option stripped or refused on its path)
      */
-    public record Uplink(String name, String interfaceName, String address, String configuredRole,
+    public record UplinkStatusView(String name, String interfaceName, String address, String configuredRole,
                          String adminState, boolean usable, String usableDetail, int subflows, double srttSeconds,
                          double cwndSegments, long bytesSent, long bytesReceived, long bytesRetransmitted,
                          long subflowsOpened, long subflowsClosed, long joinFailures, long failovers,
@@ -69,7 +69,7 @@ public record ApplianceStatus(String role, String engine, String transport, long
      * One open subflow. {@code connection} is a small per-process sequence number, so rows of one connection can
      * be grouped without exposing the kernel token or any address.
      */
-    public record Subflow(String uplink, long connection, int subflowId, String state, double srttSeconds,
+    public record SubflowStatusView(String uplink, long connection, int subflowId, String state, double srttSeconds,
                           long cwndSegments, long bytesSent, long bytesReceived, long bytesRetransmitted) {
     }
 

@@ -12,14 +12,14 @@ public interface ConfigReload {
      * @throws AdminException 400 when the new configuration is invalid (nothing is applied then), 409 when this
      *                        process was not started from a file
      */
-    Result reload() throws AdminException;
+    ReloadResult reload() throws AdminException;
 
     /**
      * @param applied       what changed and took effect, one line each
      * @param needsRestart  keys that changed but only take effect on restart (left as they were)
      */
-    record Result(List<String> applied, List<String> needsRestart) {
-        public Result {
+    record ReloadResult(List<String> applied, List<String> needsRestart) {
+        public ReloadResult {
             applied = List.copyOf(applied);
             needsRestart = List.copyOf(needsRestart);
         }

@@ -31,7 +31,7 @@ final class StatusJson {
             w.writeNumberField("bytesDownstream", c.bytesDownstream());
             w.writeEndObject();
             if (s.sessions() != null) {
-                ApplianceStatus.Sessions x = s.sessions();
+                ApplianceStatus.SessionsStatusView x = s.sessions();
                 w.writeObjectFieldStart("sessions");
                 w.writeNumberField("sessions", x.sessions());
                 w.writeNumberField("established", x.established());
@@ -41,7 +41,7 @@ final class StatusJson {
                 w.writeEndObject();
             }
             w.writeArrayFieldStart("uplinks");
-            for (ApplianceStatus.Uplink u : s.uplinks()) {
+            for (ApplianceStatus.UplinkStatusView u : s.uplinks()) {
                 w.writeStartObject();
                 w.writeStringField("name", u.name());
                 w.writeStringField("interface", u.interfaceName());
@@ -69,7 +69,7 @@ final class StatusJson {
             }
             w.writeEndArray();
             w.writeArrayFieldStart("subflows");
-            for (ApplianceStatus.Subflow f : s.subflows()) {
+            for (ApplianceStatus.SubflowStatusView f : s.subflows()) {
                 w.writeStartObject();
                 w.writeStringField("uplink", f.uplink());
                 w.writeNumberField("connection", f.connection());
@@ -120,7 +120,7 @@ final class StatusJson {
             w.writeStartObject();
             w.writeBooleanField("ready", r.ready());
             w.writeArrayFieldStart("checks");
-            for (Readiness.Check c : r.checks()) {
+            for (Readiness.Condition c : r.checks()) {
                 w.writeStartObject();
                 w.writeStringField("name", c.name());
                 w.writeBooleanField("ok", c.ok());
@@ -132,7 +132,7 @@ final class StatusJson {
         });
     }
 
-    static String reload(ConfigReload.Result r) {
+    static String reload(ConfigReload.ReloadResult r) {
         return AdminJson.write(w -> {
             w.writeStartObject();
             strings(w, "applied", r.applied());

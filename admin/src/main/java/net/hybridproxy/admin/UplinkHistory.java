@@ -18,18 +18,18 @@ import java.util.Map;
  */
 public final class UplinkHistory {
     public static final long INTERVAL_MILLIS = 5_000;
-    public static final int SAMPLES = 61; // 60 intervals: five minutes
+    static final int SAMPLES = 61; // 60 intervals: five minutes
     static final int MAX_UPLINKS = 16;
 
     private record Counters(long bytesSent, long bytesReceived, long mptcpFallbacks, long joinFailures,
                             long subflowsOpened) {
-        static Counters of(ApplianceStatus.Uplink u) {
+        static Counters of(ApplianceStatus.UplinkStatusView u) {
             return new Counters(u.bytesSent(), u.bytesReceived(), u.mptcpFallbacks(), u.joinFailures(),
                     u.subflowsOpened());
         }
     }
 
-    private record Sample(long atMillis, Map<String, Counters> uplinks) {
+    private record Reading(long atMillis, Map<String, Counters> uplinks) {
     }
 
     /**
@@ -45,7 +45,7 @@ public final class UplinkHistory {
                          List<Double> receivedBitsPerSecond, boolean mptcpImpaired, String mptcpDetail) {
     }
 
-    private final Sample[] ring = new Sample[SAMPLES];
+    private final Reading[] ring = new Reading[SAMPLES];
     private int next;
     private int size;
 
@@ -55,13 +55,13 @@ public final class UplinkHistory {
             return; // a clock step backwards: keep the series monotonic rather than mixing intervals
         }
         Map<String, Counters> uplinks = new LinkedHashMap<>();
-        for (ApplianceStatus.Uplink u : status.uplinks()) {
+        for (ApplianceStatus.UplinkStatusView u : status.uplinks()) {
             if (uplinks.size() == MAX_UPLINKS) {
                 break;
             }
             uplinks.put(u.name(), Counters.of(u));
         }
-        ring[next] = new Sample(atMillis, uplinks);
+        ring[next] = new Reading(atMillis, uplinks);
         next = (next + 1) % SAMPLES;
         size = Math.min(size + 1, SAMPLES);
     }
@@ -72,14 +72,14 @@ public final class UplinkHistory {
         if (size < 2) {
             return result;
         }
-        Sample oldest = sample(0);
+        Reading oldest = sample(0);
         for (String uplink : newest().uplinks().keySet()) {
             List<Long> times = new ArrayList<>(size - 1);
             List<Double> sent = new ArrayList<>(size - 1);
             List<Double> received = new ArrayList<>(size - 1);
             for (int i = 1; i < size; i++) {
-                Sample before = sample(i - 1);
-                Sample after = sample(i);
+                Reading before = sample(i - 1);
+                Reading after = sample(i);
                 Counters a = before.uplinks().get(uplink);
                 Counters b = after.uplinks().get(uplink);
                 double seconds = (after.atMillis() - before.atMillis()) / 1000.0;
@@ -106,12 +106,12 @@ public final class UplinkHistory {
         return after < before || seconds <= 0 ? 0 : (after - before) * 8 / seconds;
     }
 
-    private Sample newest() {
+    private Reading newest() {
         return sample(size - 1);
     }
 
     /** The i-th sample, oldest first. */
-    private Sample sample(int i) {
+    private Reading sample(int i) {
         return ring[(next - size + i + SAMPLES) % SAMPLES];
     }
 }

@@ -45,7 +45,7 @@ class AdminFuzzTest {
             new PrometheusMeterRegistry(PrometheusConfig.DEFAULT),
             () -> new ApplianceStatus("cpe", "kernel", "epoll", 1, 10, List.of(), List.of(), 0,
                     new ApplianceStatus.Connections(0, 10, 0, 0, 0, 0, 0, 0, 0), List.of()),
-            () -> new Readiness(List.of(new Readiness.Check("ok", true, "fine"))),
+            () -> new Readiness(List.of(new Readiness.Condition("ok", true, "fine"))),
             (uplink, action, reason) -> {
                 if (!uplink.equals("dsl")) {
                     throw AdminException.notFound("no uplink named " + uplink);
@@ -53,7 +53,7 @@ class AdminFuzzTest {
                 actions.add(uplink + " " + action);
                 return "done";
             },
-            () -> new ConfigReload.Result(List.of(), List.of())),
+            () -> new ConfigReload.ReloadResult(List.of(), List.of())),
             () -> new AdminSettings(new InetSocketAddress("127.0.0.1", 9190), ""), "<html></html>",
             new UplinkHistory());
 

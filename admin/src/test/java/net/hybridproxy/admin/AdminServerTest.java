@@ -45,10 +45,10 @@ class AdminServerTest {
         registry.counter("hybridproxy.test.events").increment(3);
         AdminBackend backend = new AdminBackend(registry,
                 () -> new ApplianceStatus("cpe", "kernel", "epoll", 5, 1_000, List.of(
-                        new ApplianceStatus.Uplink("dsl", "dsl0", "198.18.10.1", "primary", "active", true, "up",
+                        new ApplianceStatus.UplinkStatusView("dsl", "dsl0", "198.18.10.1", "primary", "active", true, "up",
                                 1, 0.012, 10, 1000, 2000, 0, 1, 0, 0, 0, 0)),
                         List.of(), 0, new ApplianceStatus.Connections(1, 10, 2, 0, 0, 0, 0, 5, 6), List.of()),
-                () -> new Readiness(List.of(new Readiness.Check("uplinks", ready.get(), "dsl usable"))),
+                () -> new Readiness(List.of(new Readiness.Condition("uplinks", ready.get(), "dsl usable"))),
                 (uplink, action, reason) -> {
                     if (!uplink.equals("dsl")) {
                         throw AdminException.notFound("no uplink named " + uplink);
@@ -56,7 +56,7 @@ class AdminServerTest {
                     actions.add(uplink + " " + action + " " + reason);
                     return "done";
                 },
-                () -> new ConfigReload.Result(List.of("admin.token"), List.of("relay.idle-timeout")));
+                () -> new ConfigReload.ReloadResult(List.of("admin.token"), List.of("relay.idle-timeout")));
         server = new AdminServer(new AdminSettings(new InetSocketAddress("127.0.0.1", 0), token, allowedHosts),
                 backend).start();
         return server;

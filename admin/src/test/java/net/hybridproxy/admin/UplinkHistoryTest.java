@@ -19,9 +19,9 @@ class UplinkHistoryTest {
                 List.of(), 0, new ApplianceStatus.Connections(0, 10, 0, 0, 0, 0, 0, 0, 0), List.of());
     }
 
-    private static ApplianceStatus.Uplink uplink(String name, long sent, long received, long joinFailures,
+    private static ApplianceStatus.UplinkStatusView uplink(String name, long sent, long received, long joinFailures,
                                                  long opened, long fallbacks) {
-        return new ApplianceStatus.Uplink(name, name, "198.18.0.1", "primary", "active", true, "up", 1, 0.01, 10,
+        return new ApplianceStatus.UplinkStatusView(name, name, "198.18.0.1", "primary", "active", true, "up", 1, 0.01, 10,
                 sent, received, 0, opened, 0, joinFailures, 0, fallbacks);
     }
 

@@ -99,7 +99,7 @@ public final class Appliance implements AutoCloseable {
                 config));
         this.uplinkStats = new UplinkStats(config.uplinks());
         this.sampler = new KernelSubflowSampler(multipathChannels, uplinkStats, config.admin().sampleInterval());
-        this.userspaceStats = new UserspaceStats(config.uplinks().stream().map(AppConfig.Uplink::name).toList(),
+        this.userspaceStats = new UserspaceStats(config.uplinks().stream().map(AppConfig.UplinkConfig::name).toList(),
                 failovers, config.admin().sampleInterval());
         userspaceStats.onAuthFailures(counters::addAuthFailures);
         counters.onMptcpFallback(local -> uplinkStats.forLocalAddress(local).mptcpFallback());
@@ -144,7 +144,7 @@ public final class Appliance implements AutoCloseable {
         bindMetrics(config);
         pathManager = KernelPathManager.prepare(config);
         uplinkController.start();
-        if (config.role() == AppConfig.Role.CPE) {
+        if (config.role() == AppConfig.ApplianceRole.CPE) {
             // Whatever this start's configuration says: a blackhole left by a killed run must not outlive it.
             java.util.List<String> leftovers = CaptureRules.removeLeftovers();
             if (!leftovers.isEmpty()) {
@@ -259,7 +259,7 @@ public final class Appliance implements AutoCloseable {
                         userspaceStats, failovers, uplinkController, userspaceStats)
                         : new StatusReporter(this.config::get, transport.label(), counters, uplinkStats, sampler,
                         failovers, uplinkController, servesUserspace(config) ? userspaceStats : null),
-                () -> draining ? new Readiness(java.util.List.of(new Readiness.Check("draining", false,
+                () -> draining ? new Readiness(java.util.List.of(new Readiness.Condition("draining", false,
                         "shutting down: not accepting new connections"))) : probe.check(),
                 uplinkController,
                 reloader);
@@ -295,7 +295,7 @@ public final class Appliance implements AutoCloseable {
     }
 
     /** Re-reads the configuration file (SIGHUP; the same as {@code POST /api/v1/reload}). */
-    public ConfigReload.Result reload() throws AdminException {
+    public ConfigReload.ReloadResult reload() throws AdminException {
         if (reloader == null) {
             throw AdminException.conflict("not started");
         }
@@ -317,11 +317,6 @@ public final class Appliance implements AutoCloseable {
 
     public Optional<KernelPathManager> pathManager() {
         return pathManager;
-    }
-
-    /** Where the admin server listens, when it runs. */
-    public Optional<InetSocketAddress> adminAddress() {
-        return adminServer.map(AdminServer::address);
     }
 
     public PrometheusMeterRegistry registry() {

@@ -61,6 +61,7 @@ import java.util.regex.Pattern;
  * and labs cannot collide, and leftovers of dead runs can be recognised and removed on start.
  */
 public final class HybridAccessLab implements AutoCloseable {
+    private static final String CLIENT_SUBNET = "198.18.1.0/24";
     public static final String CLIENT_ADDR = "198.18.1.2";
     public static final String CPE_LAN_ADDR = "198.18.1.1";
     public static final String CPE_DSL_ADDR = "198.18.10.1";
@@ -71,12 +72,11 @@ public final class HybridAccessLab implements AutoCloseable {
     public static final String SERVER_ADDR = "198.18.30.2";
     /** Concentrator service address, on the concentrator's loopback. */
     public static final String SERVICE_ADDR = "198.18.100.1";
-    public static final String CLIENT_SUBNET = "198.18.1.0/24";
     /** Port the lab's traffic servers listen on by convention. */
     public static final int TRAFFIC_PORT = 5001;
 
     /** The four namespaces. */
-    public enum Role {
+    public enum Host {
         CLIENT, CPE, CONC, SERVER;
 
         String suffix() {
@@ -104,19 +104,19 @@ public final class HybridAccessLab implements AutoCloseable {
 
     /** A link; side A is the end nearer the CPE, whose counters {@link #counters} reads. */
     public enum Link {
-        LAN("lan", Role.CPE, CPE_LAN_ADDR, Role.CLIENT, CLIENT_ADDR, 0),
-        DSL("dsl", Role.CPE, CPE_DSL_ADDR, Role.CONC, CONC_DSL_ADDR, 200),
-        LTE("lte", Role.CPE, CPE_LTE_ADDR, Role.CONC, CONC_LTE_ADDR, 100),
-        SRV("srv", Role.CONC, CONC_SRV_ADDR, Role.SERVER, SERVER_ADDR, 0);
+        LAN("lan", Host.CPE, CPE_LAN_ADDR, Host.CLIENT, CLIENT_ADDR, 0),
+        DSL("dsl", Host.CPE, CPE_DSL_ADDR, Host.CONC, CONC_DSL_ADDR, 200),
+        LTE("lte", Host.CPE, CPE_LTE_ADDR, Host.CONC, CONC_LTE_ADDR, 100),
+        SRV("srv", Host.CONC, CONC_SRV_ADDR, Host.SERVER, SERVER_ADDR, 0);
 
         private final String ifname;
-        private final Role sideA;
+        private final Host sideA;
         private final String addrA;
-        private final Role sideB;
+        private final Host sideB;
         private final String addrB;
         private final double defaultMbit;
 
-        Link(String ifname, Role sideA, String addrA, Role sideB, String addrB, double defaultMbit) {
+        Link(String ifname, Host sideA, String addrA, Host sideB, String addrB, double defaultMbit) {
             this.ifname = ifname;
             this.sideA = sideA;
             this.addrA = addrA;
@@ -128,14 +128,6 @@ public final class HybridAccessLab implements AutoCloseable {
         /** Interface name, the same in both namespaces. */
         public String ifname() {
             return ifname;
-        }
-
-        public Role sideA() {
-            return sideA;
-        }
-
-        public Role sideB() {
-            return sideB;
         }
 
         public String addressA() {
@@ -253,13 +245,6 @@ public final class HybridAccessLab implements AutoCloseable {
             return this;
         }
 
-        /** Bytes that may queue behind the rate limiter before drops (0 = derived from the rate). */
-        public Builder queueLimit(Link link, int bytes) {
-            Shaping s = shaping.get(link);
-            shaping.put(link, new Shaping(s.rateMbit(), s.burstBytes(), bytes));
-            return link.isUplink() ? modify(link, i -> i.withQueueLimit(bytes)) : this;
-        }
-
         public Builder unshaped(Link link) {
             return rate(link, 0);
         }
@@ -314,7 +299,7 @@ public final class HybridAccessLab implements AutoCloseable {
         }
     }
 
-    private record Route(Role role, Link link, List<String> args) {
+    private record RouteCommand(Host role, Link link, List<String> args) {
     }
 
     private static final Pattern LAB_NS = Pattern.compile("^hpx(\\d+)-.*");
@@ -323,9 +308,9 @@ public final class HybridAccessLab implements AutoCloseable {
     private final String prefix;
     private final Path logDir;
     private final Map<Link, Shaping> shaping;
-    private final Map<Role, Netns> namespaces = new EnumMap<>(Role.class);
+    private final Map<Host, Netns> namespaces = new EnumMap<>(Host.class);
     private final Set<Link> blackholed = EnumSet.noneOf(Link.class);
-    private final List<Route> routes = new ArrayList<>();
+    private final List<RouteCommand> routes = new ArrayList<>();
     private final AtomicBoolean closed = new AtomicBoolean();
     private final Thread shutdownHook;
 
@@ -389,7 +374,7 @@ public final class HybridAccessLab implements AutoCloseable {
 
     private void setUp() {
         removeStaleNamespaces();
-        for (Role r : Role.values()) {
+        for (Host r : Host.values()) {
             namespaces.put(r, Netns.create(prefix + r.suffix(), logDir));
         }
         for (Netns ns : namespaces.values()) {
@@ -450,15 +435,15 @@ public final class HybridAccessLab implements AutoCloseable {
         }
         conc().ip("addr", "add", SERVICE_ADDR + "/32", "dev", "lo");
 
-        routes.add(new Route(Role.CLIENT, Link.LAN, List.of("default", "via", CPE_LAN_ADDR, "dev", "lan")));
-        routes.add(new Route(Role.SERVER, Link.SRV, List.of("default", "via", CONC_SRV_ADDR, "dev", "srv")));
-        routes.add(new Route(Role.CPE, Link.DSL, List.of("default", "via", CONC_DSL_ADDR, "dev", "dsl")));
+        routes.add(new RouteCommand(Host.CLIENT, Link.LAN, List.of("default", "via", CPE_LAN_ADDR, "dev", "lan")));
+        routes.add(new RouteCommand(Host.SERVER, Link.SRV, List.of("default", "via", CONC_SRV_ADDR, "dev", "srv")));
+        routes.add(new RouteCommand(Host.CPE, Link.DSL, List.of("default", "via", CONC_DSL_ADDR, "dev", "dsl")));
         if (uplinkPolicyRouting) {
-            routes.add(new Route(Role.CPE, Link.DSL, List.of("default", "via", CONC_DSL_ADDR, "dev", "dsl", "table", "10")));
-            routes.add(new Route(Role.CPE, Link.LTE, List.of("default", "via", CONC_LTE_ADDR, "dev", "lte", "table", "20")));
+            routes.add(new RouteCommand(Host.CPE, Link.DSL, List.of("default", "via", CONC_DSL_ADDR, "dev", "dsl", "table", "10")));
+            routes.add(new RouteCommand(Host.CPE, Link.LTE, List.of("default", "via", CONC_LTE_ADDR, "dev", "lte", "table", "20")));
         }
-        routes.add(new Route(Role.CONC, Link.DSL, List.of(CLIENT_SUBNET, "via", CPE_DSL_ADDR, "dev", "dsl")));
-        for (Route r : routes) {
+        routes.add(new RouteCommand(Host.CONC, Link.DSL, List.of(CLIENT_SUBNET, "via", CPE_DSL_ADDR, "dev", "dsl")));
+        for (RouteCommand r : routes) {
             applyRoute(r);
         }
         if (uplinkPolicyRouting) {
@@ -491,22 +476,22 @@ public final class HybridAccessLab implements AutoCloseable {
     // ---------------------------------------------------------------- accessors
 
     public Netns client() {
-        return ns(Role.CLIENT);
+        return ns(Host.CLIENT);
     }
 
     public Netns cpe() {
-        return ns(Role.CPE);
+        return ns(Host.CPE);
     }
 
     public Netns conc() {
-        return ns(Role.CONC);
+        return ns(Host.CONC);
     }
 
     public Netns server() {
-        return ns(Role.SERVER);
+        return ns(Host.SERVER);
     }
 
-    public Netns ns(Role role) {
+    public Netns ns(Host role) {
         Netns ns = namespaces.get(role);
         if (ns == null) {
             throw new LabException("namespace " + role + " does not exist");
@@ -521,10 +506,6 @@ public final class HybridAccessLab implements AutoCloseable {
 
     public Path logDir() {
         return logDir;
-    }
-
-    public synchronized Shaping shaping(Link link) {
-        return shaping.get(link);
     }
 
     /** How the uplinks are emulated in this lab. */
@@ -545,11 +526,6 @@ public final class HybridAccessLab implements AutoCloseable {
     public Map<String, Object> emulatorStats(Link link) {
         EmulatedLink e = emulators.get(link);
         return e == null ? Map.of() : e.stats();
-    }
-
-    /** Pids of the emulator processes (to tell their CPU time apart from the system under test). */
-    public List<Long> emulatorPids() {
-        return emulators.values().stream().map(e -> e.process().pid()).toList();
     }
 
     /** Counters of the side-A end of a link (cpe for lan, dsl and lte; conc for srv). */
@@ -576,7 +552,7 @@ public final class HybridAccessLab implements AutoCloseable {
      * Changes what one direction of an uplink does from the next packet on: loss changes, rate changes and RTT
      * spikes are all this call with a modified {@link Impairment}.
      */
-    public synchronized void setImpairment(Link link, Direction direction, Impairment impairment) {
+    private synchronized void setImpairment(Link link, Direction direction, Impairment impairment) {
         requireUplink(link);
         impairments.get(link)[direction.ordinal()] = impairment;
         EmulatedLink e = emulators.get(link);
@@ -586,13 +562,6 @@ public final class HybridAccessLab implements AutoCloseable {
             applyNetem(link, direction);
         } else {
             throw new IllegalStateException("uplinks of a lab without emulation cannot be impaired");
-        }
-    }
-
-    /** {@link #setImpairment} for both directions, each derived from its current value. */
-    public synchronized void changeImpairment(Link link, java.util.function.UnaryOperator<Impairment> change) {
-        for (Direction d : Direction.values()) {
-            setImpairment(link, d, change.apply(impairment(link, d)));
         }
     }
 
@@ -636,7 +605,7 @@ public final class HybridAccessLab implements AutoCloseable {
     public synchronized void linkUp(Link link) {
         ns(link.sideA).ip("link", "set", link.ifname, "up");
         ns(link.sideB).ip("link", "set", link.ifname, "up");
-        for (Route r : routes) {
+        for (RouteCommand r : routes) {
             if (r.link == link) {
                 applyRoute(r);
             }
@@ -664,7 +633,7 @@ public final class HybridAccessLab implements AutoCloseable {
             return;
         }
         String table = "hpxbh_" + link.ifname;
-        for (Role side : List.of(link.sideA, link.sideB)) {
+        for (Host side : List.of(link.sideA, link.sideB)) {
             if (on) {
                 ns(side).exec("nft", "add table netdev " + table + " { chain ingress_drop { type filter hook ingress"
                         + " device \"" + link.ifname + "\" priority -500; policy drop; }; }");
@@ -771,7 +740,7 @@ public final class HybridAccessLab implements AutoCloseable {
      * a run that crashed before it could clean up. Returns their names. Namespaces of live
      * processes are never touched, so parallel runs are safe.
      */
-    public static List<String> removeStaleNamespaces() {
+    static List<String> removeStaleNamespaces() {
         List<String> removed = new ArrayList<>();
         for (String n : Netns.list()) {
             Matcher m = LAB_NS.matcher(n);
@@ -815,7 +784,7 @@ public final class HybridAccessLab implements AutoCloseable {
         return failure;
     }
 
-    private void applyRoute(Route r) {
+    private void applyRoute(RouteCommand r) {
         List<String> args = new ArrayList<>(List.of("route", "replace"));
         args.addAll(r.args);
         ns(r.role).ip(args.toArray(String[]::new));
@@ -854,7 +823,7 @@ public final class HybridAccessLab implements AutoCloseable {
 
     private void applyShaping(Link l) {
         Shaping s = shaping.get(l);
-        for (Role side : List.of(l.sideA, l.sideB)) {
+        for (Host side : List.of(l.sideA, l.sideB)) {
             Netns ns = ns(side);
             if (s.shaped()) {
                 ns.exec("tc", "qdisc", "replace", "dev", l.ifname, "root", "tbf",

@@ -29,7 +29,7 @@ public final class JavaLauncher {
     }
 
     /** The java executable of the running JVM. */
-    public static String javaBinary() {
+    private static String javaBinary() {
         Optional<String> cmd = ProcessHandle.current().info().command();
         if (cmd.isPresent() && Files.isExecutable(Path.of(cmd.get()))) {
             return cmd.get();
@@ -46,7 +46,7 @@ public final class JavaLauncher {
      * a plain directory listing is easier to read in a failure message. The directory holding
      * this class and its sibling {@code classes} directory are added in case neither shows up.
      */
-    public static String classpath() {
+    private static String classpath() {
         String cp = cachedClasspath;
         if (cp == null) {
             cp = String.join(File.pathSeparator, computeClasspath());

@@ -110,11 +110,6 @@ public final class LabProcess implements AutoCloseable {
         return 0;
     }
 
-    /** The full log file, or null if output is kept in memory only. */
-    public Path logFile() {
-        return logFile;
-    }
-
     /** Retained stdout tail. */
     public String stdout() {
         return out.text();

@@ -147,7 +147,7 @@ public final class Netns implements AutoCloseable {
     }
 
     /** The TcpExt counters of this namespace's /proc/net/netstat, keyed by bare counter name. */
-    public Map<String, Long> tcpExtCounters() {
+    Map<String, Long> tcpExtCounters() {
         return netstat("TcpExt");
     }
 
@@ -155,7 +155,7 @@ public final class Netns implements AutoCloseable {
      * One group of /proc/net/netstat. The file holds pairs of lines, {@code Group: names...}
      * followed by {@code Group: values...}.
      */
-    public Map<String, Long> netstat(String group) {
+    private Map<String, Long> netstat(String group) {
         return parseNetstat(exec("cat", "/proc/net/netstat").stdout(), group);
     }
 
@@ -171,11 +171,6 @@ public final class Netns implements AutoCloseable {
             }
         }
         return result;
-    }
-
-    /** Pids of all processes whose network namespace is this one, however they were started. */
-    public List<Long> pids() {
-        return pidsOf(name);
     }
 
     /**

@@ -131,9 +131,9 @@ public final class LoadClient {
         // /proc/uptime is one clock for every namespace: it lines this timeline up with the lab's fault times.
         double startUptime = uptimeSeconds();
         long start = System.nanoTime();
-        List<Bulk> streams = new ArrayList<>();
+        List<BulkHandler> streams = new ArrayList<>();
         for (int i = 0; i < connections; i++) {
-            Bulk b = new Bulk(up, durationMs, seed + i, longOpt("rate-kbit", 0), start, intervalMs, timeline, done);
+            BulkHandler b = new BulkHandler(up, durationMs, seed + i, longOpt("rate-kbit", 0), start, intervalMs, timeline, done);
             streams.add(b);
             bootstrap.clone().handler(new ChannelInitializer<SocketChannel>() {
                 @Override
@@ -153,7 +153,7 @@ public final class LoadClient {
         long unverified = 0;
         long lastByte = start;
         Map<String, Integer> outcomes = new LinkedHashMap<>();
-        for (Bulk b : streams) {
+        for (BulkHandler b : streams) {
             synchronized (b) {
                 if (b.outcome == null) {
                     b.outcome = "timeout";
@@ -228,7 +228,7 @@ public final class LoadClient {
     }
 
     /** One bulk stream. Event-loop confined apart from the final read of its fields under its lock. */
-    private static final class Bulk extends ChannelInboundHandlerAdapter {
+    private static final class BulkHandler extends ChannelInboundHandlerAdapter {
         private static final int CHUNK = 64 * 1024;
         private final boolean up;
         private final long durationMs;
@@ -238,9 +238,9 @@ public final class LoadClient {
         private final long intervalMs;
         private final AtomicLongArray timeline;
         private final CountDownLatch done;
-        private final MessageDigest digest = Pattern.sha256();
+        private final MessageDigest digest = PayloadPattern.sha256();
         private final LineReader lines = new LineReader();
-        private Pattern pattern;
+        private PayloadPattern pattern;
         private long position;
         private long deadline;
         private boolean sending;
@@ -249,7 +249,7 @@ public final class LoadClient {
         private long lastByteNanos;
         private String outcome;
 
-        Bulk(boolean up, long durationMs, long seed, long paceKbit, long start, long intervalMs,
+        BulkHandler(boolean up, long durationMs, long seed, long paceKbit, long start, long intervalMs,
              AtomicLongArray timeline, CountDownLatch done) {
             this.up = up;
             this.paceKbit = paceKbit;
@@ -295,7 +295,7 @@ public final class LoadClient {
                 }
                 ByteBuf s = pattern.slice(position, CHUNK);
                 int n = s.readableBytes();
-                Pattern.update(digest, s);
+                PayloadPattern.update(digest, s);
                 position += n;
                 ctx.write(s).addListener(f -> {
                     if (f.isSuccess()) {
@@ -328,7 +328,7 @@ public final class LoadClient {
                 if (!mismatch && !pattern.matches(in, position)) {
                     mismatch = true;
                 }
-                Pattern.update(digest, in);
+                PayloadPattern.update(digest, in);
                 position += n;
                 synchronized (this) {
                     bytes += n;
@@ -343,7 +343,7 @@ public final class LoadClient {
         private void verdict(ChannelHandlerContext ctx, String line) {
             String[] w = line.split(" ");
             boolean match = w.length == 4 && w[0].equals("OK") && Long.parseLong(w[1]) == position
-                    && w[2].equals(Pattern.hex(digest)) && w[3].equals("ok");
+                    && w[2].equals(PayloadPattern.hex(digest)) && w[3].equals("ok");
             synchronized (this) {
                 bytes = w.length > 1 && w[0].equals("OK") ? Long.parseLong(w[1]) : 0;
                 lastByteNanos = System.nanoTime();
@@ -355,7 +355,7 @@ public final class LoadClient {
         @Override
         public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
             if (evt instanceof ChannelInputShutdownEvent && !up) {
-                String sha = Pattern.hex(digest);
+                String sha = PayloadPattern.hex(digest);
                 ctx.writeAndFlush(LineReader.encode(ctx.alloc().buffer(), "GOT " + position + " " + sha))
                         .addListener(f -> ctx.close());
                 finish(mismatch ? "mismatch" : "ok");
@@ -389,7 +389,7 @@ public final class LoadClient {
 
     /** Reads exactly {@code size} pattern bytes per request; reports timings to its owner. */
     private static final class Exchange extends ChannelInboundHandlerAdapter {
-        interface Listener {
+        interface ExchangeListener {
             void connected(Channel ch, Exchange ex);
 
             void responded(Channel ch, Exchange ex, long firstByteNanos, long doneNanos, boolean intact);
@@ -398,14 +398,14 @@ public final class LoadClient {
         }
 
         private final int size;
-        private final Listener listener;
-        private final Pattern pattern = LoadServer.pattern(0);
+        private final ExchangeListener listener;
+        private final PayloadPattern pattern = LoadServer.pattern(0);
         private long received;
         private long firstByte;
         private boolean intact = true;
         private boolean closedByUs;
 
-        Exchange(int size, Listener listener) {
+        Exchange(int size, ExchangeListener listener) {
             this.size = size;
             this.listener = listener;
         }
@@ -489,7 +489,7 @@ public final class LoadClient {
         CountDownLatch done = new CountDownLatch(connections);
         for (int i = 0; i < connections; i++) {
             long[] sent = new long[1];
-            Exchange ex = new Exchange(size, new Exchange.Listener() {
+            Exchange ex = new Exchange(size, new Exchange.ExchangeListener() {
                 @Override
                 public void connected(Channel ch, Exchange ex) {
                     sent[0] = System.nanoTime();
@@ -560,7 +560,7 @@ public final class LoadClient {
             }
             long begin = System.nanoTime();
             long[] connectedAt = new long[1];
-            Exchange ex = new Exchange(size, new Exchange.Listener() {
+            Exchange ex = new Exchange(size, new Exchange.ExchangeListener() {
                 @Override
                 public void connected(Channel ch, Exchange ex) {
                     connectedAt[0] = System.nanoTime();

@@ -38,7 +38,7 @@ public final class LoadServer {
     /** Objects up to this size are answered in one go from slices of the shared pattern block (no copying). */
     static final int MAX_GET = 64 << 20;
     private static final int CHUNK = 64 * 1024;
-    private static final Map<Long, Pattern> PATTERNS = new ConcurrentHashMap<>();
+    private static final Map<Long, PayloadPattern> PATTERNS = new ConcurrentHashMap<>();
 
     private LoadServer() {
     }
@@ -70,7 +70,7 @@ public final class LoadServer {
                 .childHandler(new ChannelInitializer<SocketChannel>() {
                     @Override
                     protected void initChannel(SocketChannel ch) {
-                        ch.pipeline().addLast(new Session(log));
+                        ch.pipeline().addLast(new ServerSession(log));
                     }
                 })
                 .bind(address).sync().channel();
@@ -79,22 +79,22 @@ public final class LoadServer {
         server.closeFuture().sync();
     }
 
-    static Pattern pattern(long seed) {
+    static PayloadPattern pattern(long seed) {
         if (PATTERNS.size() > 64) {
             PATTERNS.clear(); // bounded: clients use a handful of seeds
         }
-        return PATTERNS.computeIfAbsent(seed, Pattern::new);
+        return PATTERNS.computeIfAbsent(seed, PayloadPattern::new);
     }
 
-    private enum State { REQUEST, SENDING, AWAIT_GOT, RECEIVING, DONE }
+    private enum ExchangeState { REQUEST, SENDING, AWAIT_GOT, RECEIVING, DONE }
 
     /** One connection; runs on its event loop only. */
-    static final class Session extends ChannelInboundHandlerAdapter {
+    static final class ServerSession extends ChannelInboundHandlerAdapter {
         private final PrintStream log;
         private final LineReader lines = new LineReader();
-        private final MessageDigest digest = Pattern.sha256();
-        private State state = State.REQUEST;
-        private Pattern pattern;
+        private final MessageDigest digest = PayloadPattern.sha256();
+        private ExchangeState state = ExchangeState.REQUEST;
+        private PayloadPattern pattern;
         private long position;
         private long deadline;
         private long startedAt;
@@ -102,7 +102,7 @@ public final class LoadServer {
         private boolean paceScheduled;
         private boolean mismatch;
 
-        Session(PrintStream log) {
+        ServerSession(PrintStream log) {
             this.log = log;
         }
 
@@ -110,7 +110,7 @@ public final class LoadServer {
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
             ByteBuf in = (ByteBuf) msg;
             try {
-                while (in.isReadable() && state != State.DONE) {
+                while (in.isReadable() && state != ExchangeState.DONE) {
                     switch (state) {
                         case REQUEST -> {
                             String line = lines.take(in);
@@ -122,7 +122,7 @@ public final class LoadServer {
                             if (!mismatch && !pattern.matches(in, position)) {
                                 mismatch = true;
                             }
-                            Pattern.update(digest, in);
+                            PayloadPattern.update(digest, in);
                             position += in.readableBytes();
                             in.skipBytes(in.readableBytes());
                         }
@@ -151,19 +151,19 @@ public final class LoadServer {
                     deadline = startedAt + Long.parseLong(w[1]) * 1_000_000;
                     pattern = pattern(Long.parseLong(w[2]));
                     paceKbit = w.length > 3 ? Long.parseLong(w[3]) : 0;
-                    state = State.SENDING;
+                    state = ExchangeState.SENDING;
                     send(ctx);
                 }
                 case "BULKUP" -> {
                     pattern = pattern(Long.parseLong(w[1]));
-                    state = State.RECEIVING;
+                    state = ExchangeState.RECEIVING;
                 }
                 case "GET" -> {
                     long size = Long.parseLong(w[1]);
                     if (size < 0 || size > MAX_GET) {
                         throw new IllegalArgumentException("GET size out of range: " + size);
                     }
-                    Pattern p = pattern(0);
+                    PayloadPattern p = pattern(0);
                     for (long pos = 0; pos < size; ) {
                         ByteBuf s = p.slice(pos, (int) Math.min(CHUNK, size - pos));
                         pos += s.readableBytes();
@@ -178,9 +178,9 @@ public final class LoadServer {
         /** Writes until the channel is unwritable or the time is up; resumed by writability changes. */
         private void send(ChannelHandlerContext ctx) {
             Channel ch = ctx.channel();
-            while (state == State.SENDING && ch.isWritable()) {
+            while (state == ExchangeState.SENDING && ch.isWritable()) {
                 if (System.nanoTime() - deadline >= 0) {
-                    state = State.AWAIT_GOT;
+                    state = ExchangeState.AWAIT_GOT;
                     // Half-close only once every byte is written: shutdownOutput fails writes still queued.
                     ctx.writeAndFlush(io.netty.buffer.Unpooled.EMPTY_BUFFER)
                             .addListener(f -> ((DuplexChannel) ch).shutdownOutput());
@@ -203,7 +203,7 @@ public final class LoadServer {
                     chunk = (int) Math.min(CHUNK, allowed - position);
                 }
                 ByteBuf s = pattern.slice(position, chunk);
-                Pattern.update(digest, s);
+                PayloadPattern.update(digest, s);
                 position += s.readableBytes();
                 ctx.write(s);
             }
@@ -212,7 +212,7 @@ public final class LoadServer {
 
         @Override
         public void channelWritabilityChanged(ChannelHandlerContext ctx) {
-            if (state == State.SENDING && ctx.channel().isWritable()) {
+            if (state == ExchangeState.SENDING && ctx.channel().isWritable()) {
                 send(ctx);
             }
             ctx.fireChannelWritabilityChanged();
@@ -220,26 +220,26 @@ public final class LoadServer {
 
         private void got(ChannelHandlerContext ctx, String line) {
             String[] w = line.split(" ");
-            String sha = Pattern.hex(digest);
+            String sha = PayloadPattern.hex(digest);
             boolean match = w.length == 3 && w[0].equals("GOT") && Long.parseLong(w[1]) == position && w[2].equals(sha);
             log.println("DONE op=BULKDOWN peer=" + ctx.channel().remoteAddress() + " sent=" + position + " received="
                     + (w.length > 1 ? w[1] : "?") + " result=" + (match ? "MATCH" : "MISMATCH"));
-            state = State.DONE;
+            state = ExchangeState.DONE;
             ctx.close();
         }
 
         @Override
         public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
             if (evt instanceof ChannelInputShutdownEvent) {
-                if (state == State.RECEIVING) {
+                if (state == ExchangeState.RECEIVING) {
                     String verdict = mismatch ? "mismatch" : "ok";
-                    String sha = Pattern.hex(digest);
+                    String sha = PayloadPattern.hex(digest);
                     log.println("DONE op=BULKUP peer=" + ctx.channel().remoteAddress() + " received=" + position
                             + " result=" + (mismatch ? "MISMATCH" : "MATCH"));
-                    state = State.DONE;
+                    state = ExchangeState.DONE;
                     ctx.writeAndFlush(LineReader.encode(ctx.alloc().buffer(), "OK " + position + " " + sha + " " + verdict))
                             .addListener(ChannelFutureListener.CLOSE);
-                } else if (state != State.SENDING && state != State.AWAIT_GOT) {
+                } else if (state != ExchangeState.SENDING && state != ExchangeState.AWAIT_GOT) {
                     ctx.close();
                 }
             }
@@ -248,11 +248,11 @@ public final class LoadServer {
 
         @Override
         public void channelInactive(ChannelHandlerContext ctx) {
-            if (state == State.SENDING || state == State.AWAIT_GOT || state == State.RECEIVING) {
-                log.println("DONE op=" + (state == State.RECEIVING ? "BULKUP received=" : "BULKDOWN sent=") + position
+            if (state == ExchangeState.SENDING || state == ExchangeState.AWAIT_GOT || state == ExchangeState.RECEIVING) {
+                log.println("DONE op=" + (state == ExchangeState.RECEIVING ? "BULKUP received=" : "BULKDOWN sent=") + position
                         + " peer=" + ctx.channel().remoteAddress() + " result=BROKEN");
             }
-            state = State.DONE;
+            state = ExchangeState.DONE;
         }
 
         @Override

@@ -101,13 +101,13 @@ class BypassNetnsE2eTest {
     }
 
     /** One upload from the client and what each uplink carried meanwhile. */
-    private record Outcome(TrafficResult result, long dslBytes, long lteBytes) {
+    private record BytesByUplink(TrafficResult result, long dslBytes, long lteBytes) {
         String describe() {
             return result + "; dsl carried " + dslBytes + " B, lte " + lteBytes + " B";
         }
     }
 
-    private Outcome upload(String destination, int port, String... extra) {
+    private BytesByUplink upload(String destination, int port, String... extra) {
         InterfaceCounters dslBefore = lab.counters(Link.DSL);
         InterfaceCounters lteBefore = lab.counters(Link.LTE);
         List<String> args = new ArrayList<>(List.of("--connect", destination + ":" + port, "--up",
@@ -116,14 +116,14 @@ class BypassNetnsE2eTest {
         TrafficResult result = lab.runTrafficClient(lab.client(), Duration.ofSeconds(60), args.toArray(String[]::new));
         InterfaceCounters dsl = lab.counters(Link.DSL).since(dslBefore);
         InterfaceCounters lte = lab.counters(Link.LTE).since(lteBefore);
-        Outcome outcome = new Outcome(result, dsl.txBytes(), lte.txBytes());
+        BytesByUplink outcome = new BytesByUplink(result, dsl.txBytes(), lte.txBytes());
         assertTrue(result.ok(), () -> outcome.describe() + "\n" + logs());
         System.out.println("bypass e2e " + destination + ":" + port + " " + List.of(extra) + ": " + outcome.describe());
         return outcome;
     }
 
     /** All the payload went out {@code uplink}, next to nothing out the other one. */
-    private static void carriedBy(String uplink, Outcome o) {
+    private static void carriedBy(String uplink, BytesByUplink o) {
         long on = uplink.equals("dsl") ? o.dslBytes() : o.lteBytes();
         long off = uplink.equals("dsl") ? o.lteBytes() : o.dslBytes();
         assertTrue(on >= PAYLOAD, () -> uplink + " did not carry the payload: " + o.describe());
@@ -133,7 +133,7 @@ class BypassNetnsE2eTest {
     @Test
     @Order(1)
     void unmatchedTrafficIsStillProxiedOverBothUplinks() {
-        Outcome o = upload(HybridAccessLab.SERVER_ADDR, HybridAccessLab.TRAFFIC_PORT);
+        BytesByUplink o = upload(HybridAccessLab.SERVER_ADDR, HybridAccessLab.TRAFFIC_PORT);
         assertEquals(HybridAccessLab.CONC_SRV_ADDR, o.result().peerIpSeenByServer(), o.describe());
         assertTrue(o.dslBytes() >= PAYLOAD / 10 && o.lteBytes() >= PAYLOAD / 10, o.describe());
     }
@@ -141,7 +141,7 @@ class BypassNetnsE2eTest {
     @Test
     @Order(2)
     void aDestinationRuleSendsTrafficStraightOutItsUplink() {
-        Outcome o = upload(OTHER_SERVER_ADDR, HybridAccessLab.TRAFFIC_PORT);
+        BytesByUplink o = upload(OTHER_SERVER_ADDR, HybridAccessLab.TRAFFIC_PORT);
         assertEquals(HybridAccessLab.CPE_LTE_ADDR, o.result().peerIpSeenByServer(), o.describe());
         carriedBy("lte", o);
     }
@@ -149,7 +149,7 @@ class BypassNetnsE2eTest {
     @Test
     @Order(3)
     void aPortRuleSendsTrafficStraightOutItsUplink() {
-        Outcome o = upload(HybridAccessLab.SERVER_ADDR, PORT_RULE);
+        BytesByUplink o = upload(HybridAccessLab.SERVER_ADDR, PORT_RULE);
         assertEquals(HybridAccessLab.CPE_DSL_ADDR, o.result().peerIpSeenByServer(), o.describe());
         carriedBy("dsl", o);
     }
@@ -157,7 +157,7 @@ class BypassNetnsE2eTest {
     @Test
     @Order(4)
     void aSourceRuleSendsOneDevicesTrafficStraightOutItsUplink() {
-        Outcome o = upload(HybridAccessLab.SERVER_ADDR, HybridAccessLab.TRAFFIC_PORT, "--bind", OTHER_CLIENT_ADDR);
+        BytesByUplink o = upload(HybridAccessLab.SERVER_ADDR, HybridAccessLab.TRAFFIC_PORT, "--bind", OTHER_CLIENT_ADDR);
         assertEquals(HybridAccessLab.CPE_LTE_ADDR, o.result().peerIpSeenByServer(), o.describe());
         carriedBy("lte", o);
     }
@@ -165,7 +165,7 @@ class BypassNetnsE2eTest {
     @Test
     @Order(5)
     void aMacRuleSendsOneDevicesTrafficStraightOutItsUplink() {
-        Outcome o = upload(HybridAccessLab.SERVER_ADDR, MAC_RULE);
+        BytesByUplink o = upload(HybridAccessLab.SERVER_ADDR, MAC_RULE);
         assertEquals(HybridAccessLab.CPE_LTE_ADDR, o.result().peerIpSeenByServer(), o.describe());
         carriedBy("lte", o);
     }
@@ -173,7 +173,7 @@ class BypassNetnsE2eTest {
     @Test
     @Order(6)
     void aProxyRuleKeepsTheProxyButUsesOneUplinkOnly() {
-        Outcome o = upload(HybridAccessLab.SERVER_ADDR, PINNED_RULE);
+        BytesByUplink o = upload(HybridAccessLab.SERVER_ADDR, PINNED_RULE);
         assertEquals(HybridAccessLab.CONC_SRV_ADDR, o.result().peerIpSeenByServer(), "not proxied: " + o.describe());
         carriedBy("lte", o);
     }
@@ -192,11 +192,11 @@ class BypassNetnsE2eTest {
             assertEquals(200, r.statusCode(), r.body());
             assertTrue(r.body().contains("\"applied\":[\"cpe.bypass\"]"), r.body());
         }
-        Outcome o = upload(HybridAccessLab.SERVER_ADDR, PORT_RULE);
+        BytesByUplink o = upload(HybridAccessLab.SERVER_ADDR, PORT_RULE);
         assertEquals(HybridAccessLab.CPE_LTE_ADDR, o.result().peerIpSeenByServer(), o.describe());
         carriedBy("lte", o);
         assertEquals(pid, cpe.pid(), "the cpe restarted");
-        Outcome unmatched = upload(HybridAccessLab.SERVER_ADDR, HybridAccessLab.TRAFFIC_PORT);
+        BytesByUplink unmatched = upload(HybridAccessLab.SERVER_ADDR, HybridAccessLab.TRAFFIC_PORT);
         assertEquals(HybridAccessLab.CONC_SRV_ADDR, unmatched.result().peerIpSeenByServer(), unmatched.describe());
     }
 

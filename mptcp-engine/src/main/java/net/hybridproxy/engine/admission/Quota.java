@@ -54,7 +54,7 @@ public final class Quota<K> {
     }
 
     /** Keys holding at least one permit right now. */
-    public int keysInUse() {
+    int keysInUse() {
         return held.size();
     }
 
@@ -93,10 +93,6 @@ public final class Quota<K> {
             if (released.compareAndSet(false, true)) {
                 Quota.this.release(key);
             }
-        }
-
-        public boolean isReleased() {
-            return released.get();
         }
     }
 }

@@ -11,8 +11,8 @@ public sealed interface AuthResult {
      *
      * @param keyId the id of the key that made it
      */
-    record Accepted(String keyId) implements AuthResult {
-        public Accepted {
+    record Authenticated(String keyId) implements AuthResult {
+        public Authenticated {
             Objects.requireNonNull(keyId, "keyId");
         }
     }

@@ -66,14 +66,14 @@ import net.hybridproxy.engine.convert.CookieTlv;
  */
 public final class ConvertAuthenticator {
 
-    public static final int PROOF_VERSION = 1;
+    private static final int PROOF_VERSION = 1;
 
     public static final int NONCE_BYTES = 16;
 
-    public static final int MAC_BYTES = 32;
+    private static final int MAC_BYTES = 32;
 
     /** The domain-separation label, without its terminating zero byte. */
-    public static final String LABEL_TEXT = "hybridproxy convert cookie proof";
+    private static final String LABEL_TEXT = "hybridproxy convert cookie proof";
 
     private static final byte[] LABEL = (LABEL_TEXT + "\0").getBytes(StandardCharsets.US_ASCII);
 
@@ -347,7 +347,7 @@ public final class ConvertAuthenticator {
                 }
                 seen.add(nonce);
                 byAge.addLast(new Remembered(nonce, saturatedAdd(timestamp, skewMillis), nowMono));
-                return new AuthResult.Accepted(keyId);
+                return new AuthResult.Authenticated(keyId);
             }
 
             synchronized int size() {

@@ -21,7 +21,7 @@ public record CpeKey(String id, byte[] secret) {
 
     public static final int MAX_ID_LENGTH = 64;
 
-    public static final int MIN_SECRET_BYTES = 16;
+    private static final int MIN_SECRET_BYTES = 16;
 
     public CpeKey {
         Objects.requireNonNull(id, "id");

@@ -47,7 +47,7 @@ public enum ConvertErrorCode {
     }
 
     /** The name RFC 8803 gives this code. */
-    public String rfcName() {
+    String rfcName() {
         return rfcName;
     }
 

@@ -36,7 +36,7 @@ public record ConvertMessage(List<ConvertTlv> tlvs) {
     public static final int VERSION = 1;
 
     /** RFC 8803 §6.1: "The Magic Number field MUST be set to 0x2263." */
-    public static final int MAGIC_NUMBER = 0x2263;
+    private static final int MAGIC_NUMBER = 0x2263;
 
     /** The fixed header's size in bytes. */
     public static final int HEADER_LENGTH = Wire.HEADER_BYTES;

@@ -87,7 +87,7 @@ public final class ConvertProtocolException extends Exception {
      * The message a Transport Converter sends before closing the connection, or empty when the
      * RFC asks for no Error TLV (see {@link #isSilent()}).
      */
-    public Optional<ConvertMessage> errorReply() {
+    Optional<ConvertMessage> errorReply() {
         if (silent) {
             return Optional.empty();
         }

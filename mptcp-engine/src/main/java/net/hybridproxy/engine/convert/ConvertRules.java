@@ -19,7 +19,7 @@ import java.util.Set;
 public final class ConvertRules {
 
     /** TCP option Kind of the TCP Authentication Option (RFC 5925). */
-    public static final int TCP_AO_KIND = 29;
+    private static final int TCP_AO_KIND = 29;
 
     /**
      * Kinds a Converter ignores in a Connect TLV. RFC 8803 §7.1: "A Transport Converter MUST
@@ -27,7 +27,7 @@ public final class ConvertRules {
      * Converter MUST ignore option Kind=3 if it appears in a Connect TLV." §7.3: "a Transport
      * Converter MUST ignore option Kind=5 if it appears in a Connect TLV."
      */
-    public static final Set<Integer> IGNORED_CONNECT_OPTION_KINDS = Set.of(0, 1, 2, 3, 5);
+    private static final Set<Integer> IGNORED_CONNECT_OPTION_KINDS = Set.of(0, 1, 2, 3, 5);
 
     private ConvertRules() {
     }
@@ -226,7 +226,7 @@ public final class ConvertRules {
      * @return the Converter's answer: accepted, or refused with its Error TLV
      * @throws ConvertProtocolException if the reply breaks the protocol; the Client resets
      */
-    public static ConverterReply checkConverterReply(ConvertMessage reply, ConvertMessage request)
+    static ConverterReply checkConverterReply(ConvertMessage reply, ConvertMessage request)
             throws ConvertProtocolException {
         Optional<ErrorTlv> error = reply.errorTlv();
         if (error.isPresent()) {

@@ -28,7 +28,7 @@ public record CookieTlv(byte[] cookie) implements ConvertTlv {
     private static final int FIXED_BYTES = 4;
 
     /** The longest Cookie that fits in a Convert message. */
-    public static final int MAX_COOKIE_BYTES = Wire.MAX_TLV_BYTES - FIXED_BYTES;
+    static final int MAX_COOKIE_BYTES = Wire.MAX_TLV_BYTES - FIXED_BYTES;
 
     public CookieTlv {
         cookie = cookie.clone();

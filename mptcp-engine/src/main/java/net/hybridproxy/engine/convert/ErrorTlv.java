@@ -31,10 +31,10 @@ public record ErrorTlv(int code, byte[] value) implements ConvertTlv {
     private static final int FIXED_BYTES = 3;
 
     /** The longest Value that fits in a Convert message. */
-    public static final int MAX_VALUE_BYTES = Wire.MAX_TLV_BYTES - FIXED_BYTES;
+    static final int MAX_VALUE_BYTES = Wire.MAX_TLV_BYTES - FIXED_BYTES;
 
     /** The longest message echo that fits after the Error Code and its zero byte. */
-    public static final int MAX_ECHO_BYTES = MAX_VALUE_BYTES - 1;
+    private static final int MAX_ECHO_BYTES = MAX_VALUE_BYTES - 1;
 
     public ErrorTlv {
         if (code < 0 || code > 255) {

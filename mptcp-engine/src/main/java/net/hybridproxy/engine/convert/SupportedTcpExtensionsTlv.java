@@ -30,7 +30,7 @@ public record SupportedTcpExtensionsTlv(List<Integer> kinds) implements ConvertT
     private static final int FIXED_BYTES = 4;
 
     /** The most Kinds that fit in a Convert message. */
-    public static final int MAX_KINDS = Wire.MAX_TLV_BYTES - FIXED_BYTES;
+    private static final int MAX_KINDS = Wire.MAX_TLV_BYTES - FIXED_BYTES;
 
     public SupportedTcpExtensionsTlv {
         kinds = List.copyOf(kinds);

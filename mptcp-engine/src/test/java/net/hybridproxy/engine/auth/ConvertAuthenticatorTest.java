@@ -71,7 +71,7 @@ class ConvertAuthenticatorTest {
 
         assertArrayEquals(expected, cookie.cookie());
         assertEquals(0, cookie.encodedLength() % 4);
-        assertInstanceOf(AuthResult.Accepted.class,
+        assertInstanceOf(AuthResult.Authenticated.class,
                 new ConvertAuthenticator.Verifier(List.of(key), SKEW, 8).verify(Optional.of(cookie), dest, ts));
     }
 
@@ -110,7 +110,7 @@ class ConvertAuthenticatorTest {
 
     @Test
     void acceptsAFreshProofAndNamesItsKey() {
-        assertEquals(new AuthResult.Accepted("cpe-0001"), verifier().verify(proof(KEY, DEST, NOW, 1), DEST, NOW));
+        assertEquals(new AuthResult.Authenticated("cpe-0001"), verifier().verify(proof(KEY, DEST, NOW, 1), DEST, NOW));
     }
 
     @Test
@@ -160,8 +160,8 @@ class ConvertAuthenticatorTest {
         long skew = SKEW.toMillis();
         ConvertAuthenticator.Verifier v = verifier();
 
-        assertInstanceOf(AuthResult.Accepted.class, v.verify(proof(KEY, DEST, NOW - skew, 1), DEST, NOW));
-        assertInstanceOf(AuthResult.Accepted.class, v.verify(proof(KEY, DEST, NOW + skew, 2), DEST, NOW));
+        assertInstanceOf(AuthResult.Authenticated.class, v.verify(proof(KEY, DEST, NOW - skew, 1), DEST, NOW));
+        assertInstanceOf(AuthResult.Authenticated.class, v.verify(proof(KEY, DEST, NOW + skew, 2), DEST, NOW));
         assertRejected(v.verify(proof(KEY, DEST, NOW - skew - 1, 3), DEST, NOW), ConvertErrorCode.NOT_AUTHORIZED,
                 "timestamp");
         assertRejected(v.verify(proof(KEY, DEST, NOW + skew + 1, 4), DEST, NOW), ConvertErrorCode.NOT_AUTHORIZED,
@@ -175,10 +175,10 @@ class ConvertAuthenticatorTest {
         ConvertAuthenticator.Verifier v = verifier();
         Optional<CookieTlv> cookie = proof(KEY, DEST, NOW, 7);
 
-        assertInstanceOf(AuthResult.Accepted.class, v.verify(cookie, DEST, NOW));
+        assertInstanceOf(AuthResult.Authenticated.class, v.verify(cookie, DEST, NOW));
         assertRejected(v.verify(cookie, DEST, NOW + 10), ConvertErrorCode.NOT_AUTHORIZED, "replayed nonce");
         // The same nonce under another key is another pair.
-        assertInstanceOf(AuthResult.Accepted.class, v.verify(proof(OTHER, DEST, NOW, 7), DEST, NOW));
+        assertInstanceOf(AuthResult.Authenticated.class, v.verify(proof(OTHER, DEST, NOW, 7), DEST, NOW));
     }
 
     @Test
@@ -190,7 +190,7 @@ class ConvertAuthenticatorTest {
         assertRejected(v.verify(cookie, DEST, NOW + SKEW.toMillis() + 1), ConvertErrorCode.NOT_AUTHORIZED, "timestamp");
         // Forgotten once twice the skew has passed on both clocks (the next accepted proof sweeps the window).
         long later = NOW + 2 * SKEW.toMillis() + 1;
-        assertInstanceOf(AuthResult.Accepted.class, v.verify(proof(KEY, DEST, later, 8), DEST, later));
+        assertInstanceOf(AuthResult.Authenticated.class, v.verify(proof(KEY, DEST, later, 8), DEST, later));
         assertEquals(1, v.replayCacheSize());
     }
 
@@ -208,7 +208,7 @@ class ConvertAuthenticatorTest {
     void refusesWithResourceExceededWhenTheReplayCacheIsFullOfLivePairs() {
         ConvertAuthenticator.Verifier v = new ConvertAuthenticator.Verifier(List.of(KEY), SKEW, 3);
         for (int n = 0; n < 3; n++) {
-            assertInstanceOf(AuthResult.Accepted.class, v.verify(proof(KEY, DEST, NOW, n), DEST, NOW));
+            assertInstanceOf(AuthResult.Authenticated.class, v.verify(proof(KEY, DEST, NOW, n), DEST, NOW));
         }
 
         assertRejected(v.verify(proof(KEY, DEST, NOW, 3), DEST, NOW + 1), ConvertErrorCode.RESOURCE_EXCEEDED,
@@ -216,7 +216,7 @@ class ConvertAuthenticatorTest {
         assertEquals(3, v.replayCacheSize());
         // Once the remembered proofs are too old to be accepted anyway, their room is reused.
         long later = NOW + 2 * SKEW.toMillis() + 1;
-        assertInstanceOf(AuthResult.Accepted.class, v.verify(proof(KEY, DEST, later, 3), DEST, later));
+        assertInstanceOf(AuthResult.Authenticated.class, v.verify(proof(KEY, DEST, later, 3), DEST, later));
         assertEquals(1, v.replayCacheSize());
     }
 
@@ -227,13 +227,13 @@ class ConvertAuthenticatorTest {
     void aKeyWhoseReplayWindowIsFullDoesNotLockOutOtherKeys() {
         ConvertAuthenticator.Verifier v = new ConvertAuthenticator.Verifier(List.of(KEY, OTHER), SKEW, 3);
         for (int n = 0; n < 3; n++) {
-            assertInstanceOf(AuthResult.Accepted.class, v.verify(proof(KEY, DEST, NOW, n), DEST, NOW));
+            assertInstanceOf(AuthResult.Authenticated.class, v.verify(proof(KEY, DEST, NOW, n), DEST, NOW));
         }
         assertRejected(v.verify(proof(KEY, DEST, NOW, 3), DEST, NOW), ConvertErrorCode.RESOURCE_EXCEEDED,
                 "replay cache of key 'cpe-0001' is full");
 
         for (int n = 0; n < 3; n++) {
-            assertInstanceOf(AuthResult.Accepted.class, v.verify(proof(OTHER, DEST, NOW, n), DEST, NOW),
+            assertInstanceOf(AuthResult.Authenticated.class, v.verify(proof(OTHER, DEST, NOW, n), DEST, NOW),
                     "the other cpe must keep its own window");
         }
         assertEquals(3, v.replayCacheSize("cpe-0001"));
@@ -250,7 +250,7 @@ class ConvertAuthenticatorTest {
             v.verify(proof(KEY, DEST, NOW - 10 * SKEW.toMillis(), n), DEST, NOW);
         }
         assertEquals(0, v.replayCacheSize());
-        assertInstanceOf(AuthResult.Accepted.class, v.verify(proof(KEY, DEST, NOW, 1), DEST, NOW));
+        assertInstanceOf(AuthResult.Authenticated.class, v.verify(proof(KEY, DEST, NOW, 1), DEST, NOW));
     }
 
     /**
@@ -262,13 +262,13 @@ class ConvertAuthenticatorTest {
         ConvertAuthenticator.Verifier v = verifier();
         long mono = 5_000_000_000L;
         long day = Duration.ofDays(1).toMillis();
-        assertInstanceOf(AuthResult.Accepted.class, v.verify(proof(KEY, DEST, NOW, 1), DEST, NOW, mono));
+        assertInstanceOf(AuthResult.Authenticated.class, v.verify(proof(KEY, DEST, NOW, 1), DEST, NOW, mono));
         // During the step a correct cpe's proof is a day old: refused, as it must be.
         assertRejected(v.verify(proof(KEY, DEST, NOW + 1_000, 2), DEST, NOW + day, mono + 1_000_000_000L),
                 ConvertErrorCode.NOT_AUTHORIZED, "timestamp");
         // Corrected ten seconds later.
         long corrected = NOW + 10_000;
-        assertInstanceOf(AuthResult.Accepted.class,
+        assertInstanceOf(AuthResult.Authenticated.class,
                 v.verify(proof(KEY, DEST, corrected, 3), DEST, corrected, mono + 10_000_000_000L));
     }
 
@@ -292,11 +292,11 @@ class ConvertAuthenticatorTest {
     void aReconfiguredVerifierRemembersTheNoncesOfTheKeysItKeeps() {
         ConvertAuthenticator.Verifier before = new ConvertAuthenticator.Verifier(List.of(KEY), SKEW, 10);
         Optional<CookieTlv> captured = proof(KEY, DEST, NOW, 1);
-        assertInstanceOf(AuthResult.Accepted.class, before.verify(captured, DEST, NOW));
+        assertInstanceOf(AuthResult.Authenticated.class, before.verify(captured, DEST, NOW));
 
         ConvertAuthenticator.Verifier after = before.reconfigured(List.of(KEY, OTHER), SKEW, 10);
         assertRejected(after.verify(captured, DEST, NOW + 1), ConvertErrorCode.NOT_AUTHORIZED, "replayed nonce");
-        assertInstanceOf(AuthResult.Accepted.class, after.verify(proof(OTHER, DEST, NOW, 1), DEST, NOW));
+        assertInstanceOf(AuthResult.Authenticated.class, after.verify(proof(OTHER, DEST, NOW, 1), DEST, NOW));
     }
 
     static Stream<Arguments> malformedCookies() {
@@ -357,7 +357,7 @@ class ConvertAuthenticatorTest {
                 accepted.add(pool.submit(() -> {
                     int count = 0;
                     for (Optional<CookieTlv> p : proofs) {
-                        if (v.verify(p, DEST, NOW) instanceof AuthResult.Accepted) {
+                        if (v.verify(p, DEST, NOW) instanceof AuthResult.Authenticated) {
                             count++;
                         }
                     }

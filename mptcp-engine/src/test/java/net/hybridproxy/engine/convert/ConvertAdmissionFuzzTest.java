@@ -46,7 +46,7 @@ class ConvertAdmissionFuzzTest {
      * that request: damage elsewhere (the unchecked Magic Number, reserved bits) may leave it acceptable, but only
      * with that very destination and Cookie.
      */
-    record Sample(byte[] bytes, Optional<ConvertMessage> validRequest) {
+    record FuzzInput(byte[] bytes, Optional<ConvertMessage> validRequest) {
         @Override
         public String toString() {
             return (validRequest.isPresent() ? "from a valid request " : "") + HexFormat.of().formatHex(bytes);
@@ -54,7 +54,7 @@ class ConvertAdmissionFuzzTest {
     }
 
     @Property
-    void firstBytesAreAdmittedOnlyWithAValidProofAndNeverCrashTheDecision(@ForAll("wire") Sample sample) {
+    void firstBytesAreAdmittedOnlyWithAValidProofAndNeverCrashTheDecision(@ForAll("wire") FuzzInput sample) {
         ConvertAuthenticator.Verifier verifier = new ConvertAuthenticator.Verifier(List.of(KEY), Duration.ofSeconds(30),
                 64);
         byte[] bytes = sample.bytes();
@@ -82,7 +82,7 @@ class ConvertAdmissionFuzzTest {
             return;
         }
         AuthResult auth = verifier.verify(decoded.message().cookieTlv(), destination, NOW, 0);
-        if (auth instanceof AuthResult.Accepted) {
+        if (auth instanceof AuthResult.Authenticated) {
             assertTrue(sample.validRequest().isPresent()
                             && sample.validRequest().get().connectTlv().map(c -> c.address().equals(connect.get().address())
                             && c.port() == connect.get().port()).orElse(false)
@@ -92,25 +92,25 @@ class ConvertAdmissionFuzzTest {
     }
 
     @Provide
-    Arbitrary<Sample> wire() {
-        Arbitrary<Sample> raw = Arbitraries.bytes().array(byte[].class).ofMaxSize(1100)
-                .map(b -> new Sample(b, Optional.empty()));
-        Arbitrary<Sample> encoded = ConvertArbitraries.messages()
-                .map(m -> new Sample(m.encode(), Optional.empty()));
-        Arbitrary<Sample> damaged = Combinators.combine(proved(), Arbitraries.integers().between(0, 1 << 20)
+    Arbitrary<FuzzInput> wire() {
+        Arbitrary<FuzzInput> raw = Arbitraries.bytes().array(byte[].class).ofMaxSize(1100)
+                .map(b -> new FuzzInput(b, Optional.empty()));
+        Arbitrary<FuzzInput> encoded = ConvertArbitraries.messages()
+                .map(m -> new FuzzInput(m.encode(), Optional.empty()));
+        Arbitrary<FuzzInput> damaged = Combinators.combine(proved(), Arbitraries.integers().between(0, 1 << 20)
                         .array(int[].class).ofMinSize(1).ofMaxSize(4))
                 .as((s, edits) -> {
                     byte[] b = s.bytes().clone();
                     for (int edit : edits) {
                         b[(edit >>> 8) % b.length] = (byte) edit;
                     }
-                    return new Sample(b, s.validRequest());
+                    return new FuzzInput(b, s.validRequest());
                 });
         return Arbitraries.oneOf(raw, encoded, damaged, proved());
     }
 
     /** Connect requests with a Cookie proof: valid, or wrong key, another destination's, or a stale timestamp. */
-    private Arbitrary<Sample> proved() {
+    private Arbitrary<FuzzInput> proved() {
         Arbitrary<InetSocketAddress> destinations = Combinators.combine(
                 Arbitraries.oneOf(Arbitraries.bytes().array(byte[].class).ofSize(4),
                         Arbitraries.bytes().array(byte[].class).ofSize(16)),
@@ -130,7 +130,7 @@ class ConvertAdmissionFuzzTest {
             long at = f == 3 ? NOW - 31_000 : NOW;
             CookieTlv cookie = ConvertAuthenticator.prove(key, provedFor, at, nonce);
             ConvertMessage request = ConvertMessage.connect(dest, Optional.of(cookie));
-            return new Sample(request.encode(), f == 0 ? Optional.of(request) : Optional.empty());
+            return new FuzzInput(request.encode(), f == 0 ? Optional.of(request) : Optional.empty());
         });
     }
 }

@@ -5,7 +5,7 @@ import net.hybridproxy.engine.policy.PortRange;
 import net.hybridproxy.proxy.config.AppConfig;
 import net.hybridproxy.proxy.config.AppConfig.Bypass;
 import net.hybridproxy.proxy.config.AppConfig.BypassAction;
-import net.hybridproxy.proxy.config.AppConfig.Listener;
+import net.hybridproxy.proxy.config.AppConfig.ListenerConfig;
 import net.hybridproxy.proxy.config.AppConfig.ListenerMode;
 import net.hybridproxy.proxy.exec.Command;
 
@@ -31,7 +31,7 @@ import java.util.stream.Collectors;
  * with the uplink's mark, an {@code ip rule fwmark} sends them to that uplink's own routing table (the one the path
  * manager installs for its subflows), and a postrouting rule source-NATs them to the uplink's address; the dstnat
  * chain lets them pass untouched. {@code proxy} captures the connection into the listener's pinned port for that
- * uplink ({@link Listener#pinnedBind}), where the cpe opens one plain TCP path over that uplink only.
+ * uplink ({@link ListenerConfig#pinnedBind}), where the cpe opens one plain TCP path over that uplink only.
  *
  * <p>Everything lives in one table, {@code inet hybridproxy}, so removal is one command and never touches rules
  * that belong to the operator; installing replaces the table in one nft transaction, so a reload never leaves a
@@ -58,14 +58,14 @@ public final class CaptureRules {
     private static final int MAX_DIRECT_UPLINKS = 16;
 
     /** The comment on a table this process installed (and so may remove after a crash). */
-    public static final String MARKER = "installed by the hybridproxy cpe; removed at exit, reconciled at start";
+    private static final String MARKER = "installed by the hybridproxy cpe; removed at exit, reconciled at start";
     private static final String OWNER = "; pid ";
     private static final java.util.regex.Pattern OWNER_PID =
             java.util.regex.Pattern.compile(java.util.regex.Pattern.quote(OWNER) + "(\\d+)");
 
-    private final List<Listener> listeners;
+    private final List<ListenerConfig> listeners;
     private final List<Bypass> bypass;
-    private final List<AppConfig.Uplink> uplinks;
+    private final List<AppConfig.UplinkConfig> uplinks;
     private final int routeTableBase;
 
     public CaptureRules(AppConfig config) {
@@ -81,7 +81,7 @@ public final class CaptureRules {
     }
 
     /** The nft script, also printed by {@code check} for operators who manage their own firewall. */
-    public String nftScript() {
+    String nftScript() {
         return nftScript(false);
     }
 
@@ -104,7 +104,7 @@ public final class CaptureRules {
                             .append(rule.name()).append(": direct via ").append(rule.uplink()).append("\"\n");
                 }
             } else {
-                for (Listener l : listeners) {
+                for (ListenerConfig l : listeners) {
                     if (l.mode() == ListenerMode.TPROXY) {
                         for (String match : matches(rule, family(l), true)) {
                             s.append("    ").append(tproxy(l, match, l.pinnedBind(uplink).getPort()))
@@ -115,7 +115,7 @@ public final class CaptureRules {
                 }
             }
         }
-        for (Listener l : listeners) {
+        for (ListenerConfig l : listeners) {
             if (l.mode() == ListenerMode.TPROXY) {
                 s.append("    ").append(tproxy(l, ports(l.capturePorts()), l.bind().getPort())).append('\n');
             }
@@ -128,7 +128,7 @@ public final class CaptureRules {
         }
         for (Bypass rule : bypass) {
             if (rule.action() == BypassAction.PROXY) {
-                for (Listener l : listeners) {
+                for (ListenerConfig l : listeners) {
                     if (l.mode() == ListenerMode.REDIRECT) {
                         for (String match : matches(rule, family(l), true)) {
                             s.append("    ").append(redirect(l, match, l.pinnedBind(uplinkIndex(rule.uplink()))
@@ -139,7 +139,7 @@ public final class CaptureRules {
                 }
             }
         }
-        for (Listener l : listeners) {
+        for (ListenerConfig l : listeners) {
             if (l.mode() == ListenerMode.REDIRECT) {
                 s.append("    ").append(redirect(l, ports(l.capturePorts()), l.bind().getPort())).append('\n');
             }
@@ -157,18 +157,18 @@ public final class CaptureRules {
         return s.toString();
     }
 
-    private static String tproxy(Listener l, String match, int port) {
+    private static String tproxy(ListenerConfig l, String match, int port) {
         return "iifname \"" + l.captureInterface().orElseThrow() + "\" meta l4proto tcp" + match
                 + " fib daddr type != local tproxy " + family(l) + " to :" + port + " meta mark set "
                 + hex(TPROXY_MARK) + " accept";
     }
 
-    private static String redirect(Listener l, String match, int port) {
+    private static String redirect(ListenerConfig l, String match, int port) {
         return "iifname \"" + l.captureInterface().orElseThrow() + "\" meta l4proto tcp" + match
                 + " fib daddr type != local redirect to :" + port;
     }
 
-    private static String family(Listener l) {
+    private static String family(ListenerConfig l) {
         return l.bind().getAddress() instanceof Inet6Address ? "ip6" : "ip";
     }
 

@@ -5,7 +5,7 @@ import net.hybridproxy.proxy.Appliance;
 import net.hybridproxy.proxy.config.AppConfig;
 import net.hybridproxy.proxy.config.ConfigLoader;
 import net.hybridproxy.proxy.transport.MptcpFullInfo;
-import net.hybridproxy.proxy.transport.MptcpFullInfo.Subflow;
+import net.hybridproxy.proxy.transport.MptcpFullInfo.MptcpSubflowInfo;
 
 import java.io.IOException;
 import java.io.PrintStream;
@@ -97,7 +97,7 @@ final class Demo {
                 double directUp = DemoTarget.upload(targetAddress, bytes);
                 double directDown = DemoTarget.download(targetAddress, bytes);
 
-                SubflowSampler sampler = new SubflowSampler(cpe);
+                SubflowRecorder sampler = new SubflowRecorder(cpe);
                 double proxyUp;
                 double proxyDown;
                 try (sampler) {
@@ -170,15 +170,15 @@ final class Demo {
      * Samples the cpe's open MPTCP connections every 20 ms and keeps the last reading per connection, so the
      * figures survive the connection's close.
      */
-    private static final class SubflowSampler implements AutoCloseable {
+    private static final class SubflowRecorder implements AutoCloseable {
         private final Appliance cpe;
         private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor();
-        private final Map<Channel, List<Subflow>> latest = new LinkedHashMap<>();
-        private final List<List<Subflow>> finished = new ArrayList<>();
+        private final Map<Channel, List<MptcpSubflowInfo>> latest = new LinkedHashMap<>();
+        private final List<List<MptcpSubflowInfo>> finished = new ArrayList<>();
         /** Connections already reported: a closing channel stays listed in the group for a moment. */
         private final java.util.Set<Channel> reported = new java.util.HashSet<>();
 
-        SubflowSampler(Appliance cpe) {
+        SubflowRecorder(Appliance cpe) {
             this.cpe = cpe;
             timer.scheduleAtFixedRate(this::sample, 0, 20, TimeUnit.MILLISECONDS);
         }
@@ -190,7 +190,7 @@ final class Demo {
                 }
                 try {
                     // Only connected subflows: a sample taken mid-handshake has no remote port yet.
-                    List<Subflow> connected = MptcpFullInfo.read(channel).subflows().stream()
+                    List<MptcpSubflowInfo> connected = MptcpFullInfo.read(channel).subflows().stream()
                             .filter(s -> s.remote() != null && s.remote().getPort() != 0).toList();
                     if (!connected.isEmpty()) {
                         latest.put(channel, connected);
@@ -214,11 +214,11 @@ final class Demo {
 
         synchronized void print(PrintStream out) {
             int n = 0;
-            for (List<Subflow> connection : finished) {
+            for (List<MptcpSubflowInfo> connection : finished) {
                 out.printf("    connection %d%n", ++n);
                 out.printf("      %-24s %-24s %12s %12s %8s %6s%n", "local", "remote", "sent MiB", "recv MiB",
                         "rtt ms", "cwnd");
-                for (Subflow s : connection) {
+                for (MptcpSubflowInfo s : connection) {
                     out.printf("      %-24s %-24s %12.1f %12.1f %8.2f %6d%n", s.local(), s.remote(),
                             s.bytesSent() / 1048576.0, s.bytesReceived() / 1048576.0, s.rttMicros() / 1000.0,
                             s.congestionWindow());

@@ -140,7 +140,7 @@ public final class Main implements Callable<Integer> {
             }
             onSighup(() -> Thread.ofPlatform().name("hybridproxy-reload").start(() -> {
                 try {
-                    ConfigReload.Result result = appliance.reload();
+                    ConfigReload.ReloadResult result = appliance.reload();
                     System.getLogger("hybridproxy").log(System.Logger.Level.INFO, "configuration reloaded (SIGHUP):"
                             + " applied " + result.applied() + ", needs restart " + result.needsRestart());
                 } catch (AdminException e) {
@@ -185,7 +185,7 @@ public final class Main implements Callable<Integer> {
             List<String> removed = new ArrayList<>(CaptureRules.removeLeftovers());
             if (config != null) {
                 AppConfig loaded = ConfigLoader.load(config);
-                if (loaded.role() == AppConfig.Role.CPE && loaded.pathManager().installRoutes()) {
+                if (loaded.role() == AppConfig.ApplianceRole.CPE && loaded.pathManager().installRoutes()) {
                     PolicyRouting routing = KernelPathManager.policyRouting(loaded);
                     routing.remove();
                     removed.addAll(routing.describeRemoval());

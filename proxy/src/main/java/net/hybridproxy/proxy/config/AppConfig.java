@@ -12,13 +12,13 @@ import java.util.Optional;
 
 /** The validated configuration of one process. Built only by {@link ConfigLoader}. */
 public record AppConfig(
-        Role role,
+        ApplianceRole role,
         Engine engine,
         TransportPreference transport,
         int eventLoopThreads,
         int maxConnections,
-        List<Uplink> uplinks,
-        PathManager pathManager,
+        List<UplinkConfig> uplinks,
+        PathManagerConfig pathManager,
         Relay relay,
         Admin admin,
         Optional<Cpe> cpe,
@@ -28,7 +28,7 @@ public record AppConfig(
         LogSettings log,
         Duration shutdownGracePeriod) {
 
-    public enum Role { CPE, CONCENTRATOR, SIDECAR }
+    public enum ApplianceRole { CPE, CONCENTRATOR, SIDECAR }
 
     public enum Engine { KERNEL, USERSPACE }
 
@@ -36,15 +36,15 @@ public record AppConfig(
 
     public enum UplinkRole { PRIMARY, OVERFLOW, BACKUP }
 
-    public record Uplink(String name, String interfaceName, InetAddress address, Optional<InetAddress> gateway,
+    public record UplinkConfig(String name, String interfaceName, InetAddress address, Optional<InetAddress> gateway,
                          UplinkRole role) {
     }
 
-    public record PathManager(boolean manageEndpoints, boolean installRoutes, int routeTableBase,
+    public record PathManagerConfig(boolean manageEndpoints, boolean installRoutes, int routeTableBase,
                               int rulePriority, int maxSubflows, int maxAddAddrAccepted,
                               List<InetAddress> announce, boolean allowJoinInitialAddress, int announcePort) {
         /** Joins to the initial address allowed (the kernel's default). */
-        public PathManager(boolean manageEndpoints, boolean installRoutes, int routeTableBase, int rulePriority,
+        public PathManagerConfig(boolean manageEndpoints, boolean installRoutes, int routeTableBase, int rulePriority,
                            int maxSubflows, int maxAddAddrAccepted, List<InetAddress> announce) {
             this(manageEndpoints, installRoutes, routeTableBase, rulePriority, maxSubflows, maxAddAddrAccepted,
                     announce, true, 0);
@@ -72,7 +72,7 @@ public record AppConfig(
 
     public enum ListenerMode { TPROXY, REDIRECT, EXPLICIT }
 
-    public record Listener(String name, ListenerMode mode, InetSocketAddress bind,
+    public record ListenerConfig(String name, ListenerMode mode, InetSocketAddress bind,
                            Optional<InetSocketAddress> destination, Optional<String> captureInterface,
                            List<String> capturePorts) {
         /**
@@ -84,8 +84,8 @@ public record AppConfig(
         }
     }
 
-    public record Cpe(InetSocketAddress concentrator, List<Listener> listeners, boolean fastOpen,
-                      boolean installCaptureRules, Optional<KeyRef> key, WarmPool warmPool, List<Bypass> bypass) {
+    public record Cpe(InetSocketAddress concentrator, List<ListenerConfig> listeners, boolean fastOpen,
+                      boolean installCaptureRules, Optional<KeyRef> key, WarmPoolConfig warmPool, List<Bypass> bypass) {
         /** The same cpe with other bypass rules: what a reload may change without a restart. */
         public Cpe withBypass(List<Bypass> rules) {
             return new Cpe(concentrator, listeners, fastOpen, installCaptureRules, key, warmPool, List.copyOf(rules));
@@ -124,7 +124,7 @@ public record AppConfig(
      * @param size    connections kept ready per process (0 disables); each event loop keeps its share
      * @param maxIdle a ready connection unused this long is closed and replaced
      */
-    public record WarmPool(int size, Duration maxIdle) {
+    public record WarmPoolConfig(int size, Duration maxIdle) {
     }
 
     /** A pre-shared key as configured; the secret is held only in memory. */

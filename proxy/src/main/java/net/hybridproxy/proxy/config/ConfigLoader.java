@@ -15,13 +15,13 @@ import net.hybridproxy.proxy.config.AppConfig.Concentrator;
 import net.hybridproxy.proxy.config.AppConfig.Cpe;
 import net.hybridproxy.proxy.config.AppConfig.DestinationRules;
 import net.hybridproxy.proxy.config.AppConfig.KeyRef;
-import net.hybridproxy.proxy.config.AppConfig.Listener;
+import net.hybridproxy.proxy.config.AppConfig.ListenerConfig;
 import net.hybridproxy.proxy.config.AppConfig.ListenerMode;
-import net.hybridproxy.proxy.config.AppConfig.PathManager;
+import net.hybridproxy.proxy.config.AppConfig.PathManagerConfig;
 import net.hybridproxy.proxy.config.AppConfig.Relay;
-import net.hybridproxy.proxy.config.AppConfig.Role;
+import net.hybridproxy.proxy.config.AppConfig.ApplianceRole;
 import net.hybridproxy.proxy.config.AppConfig.Sidecar;
-import net.hybridproxy.proxy.config.AppConfig.Uplink;
+import net.hybridproxy.proxy.config.AppConfig.UplinkConfig;
 import net.hybridproxy.proxy.logging.LogFormat;
 import net.hybridproxy.proxy.logging.LogLevel;
 import net.hybridproxy.proxy.logging.LogSettings;
@@ -109,14 +109,14 @@ public final class ConfigLoader {
     }
 
     private static AppConfig build(Config c) throws InvalidConfigException {
-        Role role = enumValue(c, "role", Role.class, "cpe, concentrator or sidecar");
+        ApplianceRole role = enumValue(c, "role", ApplianceRole.class, "cpe, concentrator or sidecar");
         AppConfig.Engine engine = enumValue(c, "engine", AppConfig.Engine.class, "kernel or userspace");
         AppConfig.TransportPreference transport =
                 enumValue(c, "transport", AppConfig.TransportPreference.class, "auto, io_uring, epoll or nio");
         int threads = intInRange(c, "event-loop-threads", 0, 1024);
         int maxConnections = intInRange(c, "max-connections", 1, 10_000_000);
-        List<Uplink> uplinks = uplinks(c);
-        PathManager pathManager = pathManager(c);
+        List<UplinkConfig> uplinks = uplinks(c);
+        PathManagerConfig pathManager = pathManager(c);
         Relay relay = relay(c);
         AppConfig.Admin admin = admin(c);
         Optional<Cpe> cpe = Optional.empty();
@@ -133,10 +133,10 @@ public final class ConfigLoader {
             case CONCENTRATOR -> concentrator = Optional.of(concentrator(c.getConfig("concentrator")));
             case SIDECAR -> sidecar = Optional.of(sidecar(c.getConfig("sidecar")));
         }
-        if (!pathManager.announce().isEmpty() && role != Role.CONCENTRATOR) {
+        if (!pathManager.announce().isEmpty() && role != ApplianceRole.CONCENTRATOR) {
             throw InvalidConfigException.at(key("path-manager.announce"), "only a concentrator announces addresses");
         }
-        if (!pathManager.allowJoinInitialAddress() && role != Role.CONCENTRATOR) {
+        if (!pathManager.allowJoinInitialAddress() && role != ApplianceRole.CONCENTRATOR) {
             throw InvalidConfigException.at(key("path-manager.allow-join-initial-address"),
                     "only a concentrator refuses joins to its initial address");
         }
@@ -157,14 +157,14 @@ public final class ConfigLoader {
                 cpe, concentrator, sidecar, userspace, log(c), positiveDuration(c, "", "shutdown-grace-period"));
     }
 
-    private static void checkBypass(Cpe cpe, List<Uplink> uplinks, PathManager pathManager, AppConfig.Engine engine)
+    private static void checkBypass(Cpe cpe, List<UplinkConfig> uplinks, PathManagerConfig pathManager, AppConfig.Engine engine)
             throws InvalidConfigException {
         for (int i = 0; i < cpe.bypass().size(); i++) {
             Bypass rule = cpe.bypass().get(i);
             String at = key("cpe.bypass[" + i + "]");
             if (uplinks.stream().noneMatch(u -> u.name().equals(rule.uplink()))) {
                 throw InvalidConfigException.at(at + ".uplink", "no uplink named '" + rule.uplink() + "' (uplinks: "
-                        + uplinks.stream().map(Uplink::name).toList() + ")");
+                        + uplinks.stream().map(UplinkConfig::name).toList() + ")");
             }
             if (rule.action() == AppConfig.BypassAction.DIRECT && !pathManager.installRoutes()) {
                 throw InvalidConfigException.at(at + ".action", "direct leaves by the uplink's own routing table,"
@@ -184,7 +184,7 @@ public final class ConfigLoader {
             // Each transparent listener gets one more port per uplink for connections pinned to that uplink.
             Set<InetSocketAddress> taken = new HashSet<>();
             cpe.listeners().forEach(l -> taken.add(l.bind()));
-            for (Listener l : cpe.listeners()) {
+            for (ListenerConfig l : cpe.listeners()) {
                 if (l.mode() == ListenerMode.EXPLICIT) {
                     continue;
                 }
@@ -200,8 +200,8 @@ public final class ConfigLoader {
         }
     }
 
-    private static List<Uplink> uplinks(Config c) throws InvalidConfigException {
-        List<Uplink> result = new ArrayList<>();
+    private static List<UplinkConfig> uplinks(Config c) throws InvalidConfigException {
+        List<UplinkConfig> result = new ArrayList<>();
         Set<String> names = new HashSet<>();
         Set<InetAddress> addresses = new HashSet<>();
         List<? extends Config> entries = c.getConfigList("uplinks");
@@ -230,7 +230,7 @@ public final class ConfigLoader {
             AppConfig.UplinkRole uplinkRole = u.hasPath("role")
                     ? enumText(u.getString("role"), at + ".role", AppConfig.UplinkRole.class, "primary, overflow or backup")
                     : AppConfig.UplinkRole.PRIMARY;
-            result.add(new Uplink(name, iface, address, gateway, uplinkRole));
+            result.add(new UplinkConfig(name, iface, address, gateway, uplinkRole));
         }
         if (!result.isEmpty() && result.stream().allMatch(u -> u.role() == AppConfig.UplinkRole.BACKUP)) {
             throw InvalidConfigException.at(key("uplinks"), "every uplink is a backup; at least one must be primary");
@@ -238,14 +238,14 @@ public final class ConfigLoader {
         return List.copyOf(result);
     }
 
-    private static PathManager pathManager(Config c) throws InvalidConfigException {
+    private static PathManagerConfig pathManager(Config c) throws InvalidConfigException {
         Config p = c.getConfig("path-manager");
         String at = "path-manager.";
         List<InetAddress> announce = new ArrayList<>();
         for (String a : p.getStringList("announce")) {
             announce.add(literalAddress(a, key(at + "announce")));
         }
-        return new PathManager(p.getBoolean("manage-endpoints"), p.getBoolean("install-routes"),
+        return new PathManagerConfig(p.getBoolean("manage-endpoints"), p.getBoolean("install-routes"),
                 intInRange(p, at, "route-table-base", 1, 252 - 16),
                 intInRange(p, at, "rule-priority", 1, 32765),
                 intInRange(p, at, "max-subflows", 0, 8),
@@ -313,7 +313,7 @@ public final class ConfigLoader {
     private static Cpe cpe(Config c) throws InvalidConfigException {
         String at = "cpe.";
         InetSocketAddress concentrator = endpoint(c, at, "concentrator");
-        List<Listener> listeners = new ArrayList<>();
+        List<ListenerConfig> listeners = new ArrayList<>();
         Set<String> names = new HashSet<>();
         List<? extends Config> entries = c.getConfigList("listeners");
         if (entries.isEmpty()) {
@@ -345,12 +345,12 @@ public final class ConfigLoader {
             for (String port : ports) {
                 parsePortRange(port, lat + ".ports");
             }
-            listeners.add(new Listener(name, mode, bind, destination, iface, List.copyOf(ports)));
+            listeners.add(new ListenerConfig(name, mode, bind, destination, iface, List.copyOf(ports)));
         }
         boolean installCapture = c.getBoolean("install-capture-rules");
         if (installCapture) {
             for (int i = 0; i < listeners.size(); i++) {
-                Listener l = listeners.get(i);
+                ListenerConfig l = listeners.get(i);
                 if (l.mode() != ListenerMode.EXPLICIT && l.captureInterface().isEmpty()) {
                     throw InvalidConfigException.at(key(at + "listeners[" + i + "].interface"),
                             "install-capture-rules needs the LAN interface to capture on");
@@ -365,7 +365,7 @@ public final class ConfigLoader {
             // The concentrator closes a connection that has sent nothing for 30 s (first-byte timeout).
             throw InvalidConfigException.at(key(at + "warm-pool.max-idle"), "must be between 1s and 25s");
         }
-        AppConfig.WarmPool warmPool = new AppConfig.WarmPool(intInRange(pool, at + "warm-pool.", "size", 0, 32),
+        AppConfig.WarmPoolConfig warmPool = new AppConfig.WarmPoolConfig(intInRange(pool, at + "warm-pool.", "size", 0, 32),
                 maxIdle);
         return new Cpe(concentrator, List.copyOf(listeners), c.getBoolean("fast-open"), installCapture, keyRef,
                 warmPool, bypass(c.getConfigList("bypass"), at));
@@ -551,7 +551,7 @@ public final class ConfigLoader {
     }
 
     /** What each engine needs that the role's own block does not check. */
-    private static void checkEngine(AppConfig.Engine engine, Role role, Optional<Cpe> cpe,
+    private static void checkEngine(AppConfig.Engine engine, ApplianceRole role, Optional<Cpe> cpe,
                                     Optional<Concentrator> concentrator) throws InvalidConfigException {
         if (engine != AppConfig.Engine.USERSPACE) {
             return;

@@ -18,7 +18,7 @@ import java.util.concurrent.TimeoutException;
  * wedge the appliance.
  */
 public final class Command {
-    public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(15);
+    private static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(15);
     private static final int MAX_OUTPUT = 16 * 1024;
 
     /** Exit code and the first {@value #MAX_OUTPUT} bytes of stdout and stderr together. */

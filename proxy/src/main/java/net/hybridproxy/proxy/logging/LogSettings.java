@@ -8,8 +8,8 @@ import java.util.Map;
  * configuration file, so a level can be raised for one run without editing the file.
  */
 public record LogSettings(LogLevel level, LogFormat format, int connectionLinesPerSecond) {
-    public static final String LEVEL_VARIABLE = "HYBRIDPROXY_LOG";
-    public static final String FORMAT_VARIABLE = "HYBRIDPROXY_LOG_FORMAT";
+    private static final String LEVEL_VARIABLE = "HYBRIDPROXY_LOG";
+    private static final String FORMAT_VARIABLE = "HYBRIDPROXY_LOG_FORMAT";
     public static final LogSettings DEFAULTS = new LogSettings(LogLevel.INFO, LogFormat.TEXT, 20);
 
     public LogSettings {

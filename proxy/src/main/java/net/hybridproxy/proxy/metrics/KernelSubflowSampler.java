@@ -45,7 +45,7 @@ public final class KernelSubflowSampler implements SubflowSampler, AutoCloseable
     private static final System.Logger LOG = System.getLogger("hybridproxy.metrics");
     /** The status API lists at most this many subflows (busiest first): bounded answers at any scale. */
     static final int STATUS_SUBFLOW_LIMIT = 200;
-    private static final Comparator<ApplianceStatus.Subflow> BY_BYTES =
+    private static final Comparator<ApplianceStatus.SubflowStatusView> BY_BYTES =
             Comparator.comparingLong(KernelSubflowSampler::total);
 
     private final MultipathConnections connections;
@@ -57,7 +57,7 @@ public final class KernelSubflowSampler implements SubflowSampler, AutoCloseable
     private final LongAdder sampleErrors = new LongAdder();
     private final ThreadLocal<MptcpFullInfo.Reader> closingReaders = ThreadLocal.withInitial(MptcpFullInfo.Reader::new);
     private final ScheduledExecutorService timer;
-    private volatile Snapshot snapshot = Snapshot.empty(System.currentTimeMillis());
+    private volatile SubflowSnapshot snapshot = SubflowSnapshot.empty(System.currentTimeMillis());
 
     /** What we last read of one connection, to turn cumulative kernel counters into increments. */
     private static final class Ledger {
@@ -100,11 +100,11 @@ public final class KernelSubflowSampler implements SubflowSampler, AutoCloseable
     }
 
     /** One pass over every open connection; public for tests and benchmarks that need a pass now. */
-    public Snapshot sampleAll(MptcpFullInfo.Reader reader) {
+    public SubflowSnapshot sampleAll(MptcpFullInfo.Reader reader) {
         long start = System.nanoTime();
-        Map<UplinkStats.Uplink, double[]> sums = new HashMap<>(); // subflows, srtt sum, cwnd sum
+        Map<UplinkStats.UplinkCounters, double[]> sums = new HashMap<>(); // subflows, srtt sum, cwnd sum
         // The busiest STATUS_SUBFLOW_LIMIT subflows, least busy at the head: bounded work and memory per pass.
-        PriorityQueue<ApplianceStatus.Subflow> busiest = new PriorityQueue<>(STATUS_SUBFLOW_LIMIT + 1, BY_BYTES);
+        PriorityQueue<ApplianceStatus.SubflowStatusView> busiest = new PriorityQueue<>(STATUS_SUBFLOW_LIMIT + 1, BY_BYTES);
         int subflowCount = 0;
         int sampled = 0;
         for (Channel channel : connections) {
@@ -121,8 +121,8 @@ public final class KernelSubflowSampler implements SubflowSampler, AutoCloseable
                 continue;
             }
             sampled++;
-            for (MptcpFullInfo.Subflow sf : info.get().subflows()) {
-                UplinkStats.Uplink uplink = stats.forLocalAddress(sf.local() == null ? null : sf.local().getAddress());
+            for (MptcpFullInfo.MptcpSubflowInfo sf : info.get().subflows()) {
+                UplinkStats.UplinkCounters uplink = stats.forLocalAddress(sf.local() == null ? null : sf.local().getAddress());
                 double[] sum = sums.computeIfAbsent(uplink, u -> new double[3]);
                 sum[0]++;
                 sum[1] += sf.rttMicros() / 1e6;
@@ -130,7 +130,7 @@ public final class KernelSubflowSampler implements SubflowSampler, AutoCloseable
                 subflowCount++;
                 long bytes = sf.bytesSent() + sf.bytesReceived();
                 if (busiest.size() < STATUS_SUBFLOW_LIMIT || bytes > total(busiest.peek())) {
-                    busiest.add(new ApplianceStatus.Subflow(uplink.name(), ledger.connection, sf.id(),
+                    busiest.add(new ApplianceStatus.SubflowStatusView(uplink.name(), ledger.connection, sf.id(),
                             MptcpFullInfo.stateName(sf.state()), sf.rttMicros() / 1e6, sf.congestionWindow(),
                             sf.bytesSent(), sf.bytesReceived(), sf.bytesRetransmitted()));
                     if (busiest.size() > STATUS_SUBFLOW_LIMIT) {
@@ -139,14 +139,14 @@ public final class KernelSubflowSampler implements SubflowSampler, AutoCloseable
                 }
             }
         }
-        for (UplinkStats.Uplink uplink : stats.all()) {
+        for (UplinkStats.UplinkCounters uplink : stats.all()) {
             double[] sum = sums.get(uplink);
             uplink.gauges = sum == null ? UplinkStats.Gauges.NONE
                     : new UplinkStats.Gauges((int) sum[0], sum[1] / sum[0], sum[2] / sum[0]);
         }
-        List<ApplianceStatus.Subflow> rows = new ArrayList<>(busiest);
+        List<ApplianceStatus.SubflowStatusView> rows = new ArrayList<>(busiest);
         rows.sort(BY_BYTES.reversed());
-        Snapshot done = new Snapshot(System.currentTimeMillis(), List.copyOf(rows), subflowCount - rows.size(),
+        SubflowSnapshot done = new SubflowSnapshot(System.currentTimeMillis(), List.copyOf(rows), subflowCount - rows.size(),
                 sampled, System.nanoTime() - start);
         snapshot = done;
         return done;
@@ -203,9 +203,9 @@ public final class KernelSubflowSampler implements SubflowSampler, AutoCloseable
 
     /** Adds what each subflow's counters grew since the last read to its uplink. Caller holds the ledger's lock. */
     private void account(Ledger ledger, MptcpFullInfo info) {
-        for (MptcpFullInfo.Subflow sf : info.subflows()) {
+        for (MptcpFullInfo.MptcpSubflowInfo sf : info.subflows()) {
             long[] last = ledger.lastBySubflow.computeIfAbsent(sf.id(), id -> new long[3]);
-            UplinkStats.Uplink uplink = stats.forLocalAddress(sf.local() == null ? null : sf.local().getAddress());
+            UplinkStats.UplinkCounters uplink = stats.forLocalAddress(sf.local() == null ? null : sf.local().getAddress());
             uplink.bytesSent.add(growth(sf.bytesSent(), last[0]));
             uplink.bytesReceived.add(growth(sf.bytesReceived(), last[1]));
             uplink.bytesRetransmitted.add(growth(sf.bytesRetransmitted(), last[2]));
@@ -221,7 +221,7 @@ public final class KernelSubflowSampler implements SubflowSampler, AutoCloseable
         ledger.lastReinjected = info.connection().bytesRetransmitted();
     }
 
-    private static long total(ApplianceStatus.Subflow s) {
+    private static long total(ApplianceStatus.SubflowStatusView s) {
         return s.bytesSent() + s.bytesReceived();
     }
 
@@ -231,7 +231,7 @@ public final class KernelSubflowSampler implements SubflowSampler, AutoCloseable
     }
 
     @Override
-    public Snapshot snapshot() {
+    public SubflowSnapshot snapshot() {
         return snapshot;
     }
 

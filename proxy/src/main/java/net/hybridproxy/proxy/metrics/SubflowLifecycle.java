@@ -49,7 +49,7 @@ public final class SubflowLifecycle implements Consumer<MptcpEvent> {
         long now = nanoClock.getAsLong();
         switch (event) {
             case MptcpEvent.Established e -> {
-                boolean known = table.find(e.token()).map(ConnectionTable.Connection::established).orElse(false);
+                boolean known = table.find(e.token()).map(ConnectionTable.TrackedConnection::established).orElse(false);
                 table.apply(event, now);
                 if (!known && e.serverSide() == serverSide) {
                     stats.forLocalAddress(e.localAddress()).subflowsOpened.increment();
@@ -58,20 +58,20 @@ public final class SubflowLifecycle implements Consumer<MptcpEvent> {
             case MptcpEvent.SubflowEstablished s -> {
                 table.apply(event, now);
                 if (ours(s.token())) {
-                    UplinkStats.Uplink uplink = stats.forLocalAddress(s.localAddress());
+                    UplinkStats.UplinkCounters uplink = stats.forLocalAddress(s.localAddress());
                     uplink.subflowsOpened.increment();
                     uplink.joinAttempts.increment();
                 }
             }
             case MptcpEvent.SubflowClosed s -> {
-                Optional<ConnectionTable.Connection> connection = table.find(s.token());
+                Optional<ConnectionTable.TrackedConnection> connection = table.find(s.token());
                 boolean wasEstablished = table.hasSubflow(s.token(), s.localAddress(), s.localPort(),
                         s.remoteAddress(), s.remotePort());
                 table.apply(event, now);
                 if (connection.isEmpty() || connection.get().serverSide() != serverSide) {
                     return;
                 }
-                UplinkStats.Uplink uplink = stats.forLocalAddress(s.localAddress());
+                UplinkStats.UplinkCounters uplink = stats.forLocalAddress(s.localAddress());
                 boolean mptcpReset = s.resetReason().isPresent();
                 if (!wasEstablished) {
                     uplink.joinAttempts.increment();

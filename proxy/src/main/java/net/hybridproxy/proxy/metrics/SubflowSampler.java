@@ -11,7 +11,7 @@ import java.util.List;
  */
 public interface SubflowSampler {
     /** The latest pass. */
-    Snapshot snapshot();
+    SubflowSnapshot snapshot();
 
     /** Data the multipath level sent again, typically on another subflow; cumulative. */
     long reinjectedBytes();
@@ -24,10 +24,10 @@ public interface SubflowSampler {
      *
      * @param connections connections (kernel engine) or sessions (userspace engine) read in that pass
      */
-    record Snapshot(long sampledAtMillis, List<ApplianceStatus.Subflow> subflows, int subflowsOmitted,
+    record SubflowSnapshot(long sampledAtMillis, List<ApplianceStatus.SubflowStatusView> subflows, int subflowsOmitted,
                     int connections, long durationNanos) {
-        public static Snapshot empty(long nowMillis) {
-            return new Snapshot(nowMillis, List.of(), 0, 0, 0);
+        public static SubflowSnapshot empty(long nowMillis) {
+            return new SubflowSnapshot(nowMillis, List.of(), 0, 0, 0);
         }
     }
 }

@@ -46,7 +46,7 @@ import java.util.function.ToDoubleFunction;
  */
 public final class UplinkMetrics implements MeterBinder {
     /** Admin states in the order the status page lists them. */
-    public static final String[] ADMIN_STATES = {"active", "backup", "draining", "disabled"};
+    private static final String[] ADMIN_STATES = {"active", "backup", "draining", "disabled"};
 
     private final UplinkStats stats;
     private final SubflowSampler sampler;
@@ -77,7 +77,7 @@ public final class UplinkMetrics implements MeterBinder {
 
     @Override
     public void bindTo(MeterRegistry registry) {
-        for (UplinkStats.Uplink u : stats.all()) {
+        for (UplinkStats.UplinkCounters u : stats.all()) {
             String name = u.name();
             gauge(registry, "hybridproxy.uplink.subflows", null, u, x -> x.gauges().subflows(),
                     "Open subflows on the uplink in the latest sample");
@@ -133,7 +133,7 @@ public final class UplinkMetrics implements MeterBinder {
     private enum Uplinks {
         SENT, RECEIVED, RETRANSMITTED, OPENED, CLOSED, JOIN_ATTEMPTS, FAILOVERS, MPTCP_FALLBACKS;
 
-        long of(UplinkStats.Uplink u) {
+        long of(UplinkStats.UplinkCounters u) {
             return switch (this) {
                 case SENT -> u.bytesSent();
                 case RECEIVED -> u.bytesReceived();
@@ -147,13 +147,13 @@ public final class UplinkMetrics implements MeterBinder {
         }
     }
 
-    private void gauge(MeterRegistry registry, String name, String unit, UplinkStats.Uplink u,
-                       ToDoubleFunction<UplinkStats.Uplink> value, String description) {
+    private void gauge(MeterRegistry registry, String name, String unit, UplinkStats.UplinkCounters u,
+                       ToDoubleFunction<UplinkStats.UplinkCounters> value, String description) {
         Gauge.builder(name, u, value).baseUnit(unit).tags(tags).tag("uplink", u.name()).description(description)
                 .register(registry);
     }
 
-    private void counter(MeterRegistry registry, String name, String unit, UplinkStats.Uplink u,
+    private void counter(MeterRegistry registry, String name, String unit, UplinkStats.UplinkCounters u,
                          Uplinks which, String description) {
         FunctionCounter.builder(name, u, which::of).baseUnit(unit).tags(tags).tag("uplink", u.name())
                 .description(description).register(registry);

@@ -49,7 +49,7 @@ public final class UplinkStats {
     }
 
     /** One uplink's accumulators. */
-    public static final class Uplink {
+    public static final class UplinkCounters {
         private final String name;
         final LongAdder bytesSent = new LongAdder();
         final LongAdder bytesReceived = new LongAdder();
@@ -62,7 +62,7 @@ public final class UplinkStats {
         final Map<JoinFailure, LongAdder> joinFailures = new EnumMap<>(JoinFailure.class);
         volatile Gauges gauges = Gauges.NONE;
 
-        Uplink(String name) {
+        UplinkCounters(String name) {
             this.name = name;
             for (JoinFailure f : JoinFailure.values()) {
                 joinFailures.put(f, new LongAdder());
@@ -161,12 +161,12 @@ public final class UplinkStats {
         }
     }
 
-    private final Map<String, Uplink> byName;
-    private final Map<InetAddress, Uplink> byAddress;
+    private final Map<String, UplinkCounters> byName;
+    private final Map<InetAddress, UplinkCounters> byAddress;
 
-    public UplinkStats(List<AppConfig.Uplink> configured) {
-        this(configured.stream().map(AppConfig.Uplink::name).toList(),
-                configured.stream().map(AppConfig.Uplink::address).toList());
+    public UplinkStats(List<AppConfig.UplinkConfig> configured) {
+        this(configured.stream().map(AppConfig.UplinkConfig::name).toList(),
+                configured.stream().map(AppConfig.UplinkConfig::address).toList());
     }
 
     /** Uplinks known by name only (the userspace engine names each subflow's uplink itself). */
@@ -175,38 +175,38 @@ public final class UplinkStats {
     }
 
     private UplinkStats(List<String> configured, List<InetAddress> addressesInOrder) {
-        Map<String, Uplink> names = new LinkedHashMap<>();
-        Map<InetAddress, Uplink> addresses = new HashMap<>();
+        Map<String, UplinkCounters> names = new LinkedHashMap<>();
+        Map<InetAddress, UplinkCounters> addresses = new HashMap<>();
         for (int i = 0; i < configured.size(); i++) {
-            Uplink stats = new Uplink(configured.get(i));
+            UplinkCounters stats = new UplinkCounters(configured.get(i));
             names.put(configured.get(i), stats);
             if (i < addressesInOrder.size()) {
                 addresses.put(addressesInOrder.get(i), stats);
             }
         }
-        names.put(OTHER, new Uplink(OTHER));
+        names.put(OTHER, new UplinkCounters(OTHER));
         this.byName = Collections.unmodifiableMap(names);
         this.byAddress = Map.copyOf(addresses);
     }
 
     /** The uplink a subflow with this local address belongs to; {@link #OTHER} when none (or unknown). */
-    public Uplink forLocalAddress(InetAddress local) {
-        Uplink u = local == null ? null : byAddress.get(local);
+    public UplinkCounters forLocalAddress(InetAddress local) {
+        UplinkCounters u = local == null ? null : byAddress.get(local);
         return u != null ? u : byName.get(OTHER);
     }
 
-    public Uplink byName(String name) {
+    public UplinkCounters byName(String name) {
         return byName.get(name);
     }
 
     /** The uplink of that name, or {@link #OTHER} for any name that is no configured uplink's. */
-    public Uplink forName(String name) {
-        Uplink u = name == null ? null : byName.get(name);
+    public UplinkCounters forName(String name) {
+        UplinkCounters u = name == null ? null : byName.get(name);
         return u != null ? u : byName.get(OTHER);
     }
 
     /** Configured uplinks in configuration order, then {@link #OTHER}. */
-    public List<Uplink> all() {
+    public List<UplinkCounters> all() {
         return new ArrayList<>(byName.values());
     }
 }

@@ -44,7 +44,7 @@ public final class UserspaceMetrics implements MeterBinder {
 
     @Override
     public void bindTo(MeterRegistry registry) {
-        for (UplinkStats.Uplink u : stats.uplinks().all()) {
+        for (UplinkStats.UplinkCounters u : stats.uplinks().all()) {
             String uplink = u.name();
             FunctionCounter.builder("hybridproxy.uplink.reinjected", stats, s -> s.reinjectedBytes(uplink))
                     .baseUnit("bytes").tags(tags).tag("uplink", uplink)

@@ -30,7 +30,7 @@ public final class UserspaceStats implements SubflowSampler {
     private final Map<String, Map<String, LongAdder>> closes = new HashMap<>();
     private final LongAdder[] mib = adders(MibCounter.values().length);
     private final FailoverLog failovers;
-    private volatile Snapshot snapshot = Snapshot.empty(System.currentTimeMillis());
+    private volatile SubflowSnapshot snapshot = SubflowSnapshot.empty(System.currentTimeMillis());
     private volatile Sessions sessions = new Sessions(0, 0, 0, 0, 0);
     private volatile long lastAttachNanos = Long.MIN_VALUE;
     private final LongAdder sampleErrors = new LongAdder();
@@ -56,7 +56,7 @@ public final class UserspaceStats implements SubflowSampler {
         this.sampleInterval = sampleInterval;
         this.uplinks = UplinkStats.ofNames(uplinkNames);
         this.failovers = failovers;
-        for (UplinkStats.Uplink u : uplinks.all()) {
+        for (UplinkStats.UplinkCounters u : uplinks.all()) {
             sendFrames.put(u.name(), adders(UplinkSends.Kind.values().length));
             sendBytes.put(u.name(), adders(UplinkSends.Kind.values().length));
             Map<String, LongAdder> byReason = new HashMap<>();
@@ -84,10 +84,6 @@ public final class UserspaceStats implements SubflowSampler {
 
     public long sendFrames(String label, UplinkSends.Kind kind) {
         return sendFrames.get(label)[kind.ordinal()].sum();
-    }
-
-    public long sendBytes(String label, UplinkSends.Kind kind) {
-        return sendBytes.get(label)[kind.ordinal()].sum();
     }
 
     /** Payload this uplink's subflows carried that had been sent before: reinjections, opportunistic, redundant. */
@@ -145,7 +141,7 @@ public final class UserspaceStats implements SubflowSampler {
         return lastAttachNanos;
     }
 
-    public void publish(Snapshot latest, Sessions latestSessions) {
+    public void publish(SubflowSnapshot latest, Sessions latestSessions) {
         snapshot = latest;
         sessions = latestSessions;
     }
@@ -159,14 +155,14 @@ public final class UserspaceStats implements SubflowSampler {
     }
 
     @Override
-    public Snapshot snapshot() {
+    public SubflowSnapshot snapshot() {
         return snapshot;
     }
 
     @Override
     public long reinjectedBytes() {
         long sum = 0;
-        for (UplinkStats.Uplink u : uplinks.all()) {
+        for (UplinkStats.UplinkCounters u : uplinks.all()) {
             sum += reinjectedBytes(u.name());
         }
         return sum;

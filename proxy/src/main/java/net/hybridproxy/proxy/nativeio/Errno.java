@@ -7,24 +7,24 @@ public final class Errno {
     public static final int EINTR = 4;
     public static final int EBADF = 9;
     public static final int EAGAIN = 11;
-    public static final int ENOMEM = 12;
+    private static final int ENOMEM = 12;
     public static final int EACCES = 13;
-    public static final int EBUSY = 16;
+    private static final int EBUSY = 16;
     public static final int EEXIST = 17;
-    public static final int ENODEV = 19;
+    private static final int ENODEV = 19;
     public static final int EINVAL = 22;
     public static final int ENOPROTOOPT = 92;
     public static final int EPROTONOSUPPORT = 93;
     public static final int EOPNOTSUPP = 95;
     public static final int EAFNOSUPPORT = 97;
-    public static final int EADDRINUSE = 98;
-    public static final int EADDRNOTAVAIL = 99;
+    private static final int EADDRINUSE = 98;
+    private static final int EADDRNOTAVAIL = 99;
     public static final int ENETUNREACH = 101;
     public static final int ECONNRESET = 104;
     public static final int ETIMEDOUT = 110;
     public static final int ECONNREFUSED = 111;
     public static final int EHOSTUNREACH = 113;
-    public static final int EINPROGRESS = 115;
+    private static final int EINPROGRESS = 115;
 
     private Errno() {
     }

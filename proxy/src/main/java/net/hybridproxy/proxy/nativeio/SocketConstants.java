@@ -11,8 +11,6 @@ public final class SocketConstants {
     public static final int SOCK_NONBLOCK = 0x800;
     public static final int SOCK_CLOEXEC = 0x80000;
     public static final int O_CLOEXEC = 0x80000;
-
-    public static final int IPPROTO_TCP = 6;
     /** MPTCP's protocol number for socket(2); Linux 5.6 and later. */
     public static final int IPPROTO_MPTCP = 262;
 
@@ -41,8 +39,6 @@ public final class SocketConstants {
     public static final int TCP_IS_MPTCP = 43;
     public static final int TCP_INFO = 11;
     public static final int TCP_NOTSENT_LOWAT = 25;
-
-    public static final int MPTCP_INFO = 1;
     public static final int MPTCP_TCPINFO = 2;
     public static final int MPTCP_SUBFLOW_ADDRS = 3;
     public static final int MPTCP_FULL_INFO = 4;
@@ -50,8 +46,6 @@ public final class SocketConstants {
     public static final int NETLINK_GENERIC = 16;
     public static final int NETLINK_ADD_MEMBERSHIP = 1;
     public static final int NETLINK_EXT_ACK = 11;
-
-    public static final int MSG_DONTWAIT = 0x40;
 
     private SocketConstants() {
     }

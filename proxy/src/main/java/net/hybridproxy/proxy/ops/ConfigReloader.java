@@ -84,7 +84,7 @@ public final class ConfigReloader implements ConfigReload {
     }
 
     @Override
-    public synchronized Result reload() throws AdminException {
+    public synchronized ReloadResult reload() throws AdminException {
         Path path = file.orElseThrow(() -> AdminException.conflict(
                 "this appliance was not started from a configuration file; nothing to reload"));
         AppConfig next;
@@ -123,12 +123,12 @@ public final class ConfigReloader implements ConfigReload {
                     }
                 }
                 case "pathManager" -> {
-                    AppConfig.PathManager x = before.pathManager();
-                    AppConfig.PathManager y = next.pathManager();
+                    AppConfig.PathManagerConfig x = before.pathManager();
+                    AppConfig.PathManagerConfig y = next.pathManager();
                     if (x.maxSubflows() != y.maxSubflows() || x.maxAddAddrAccepted() != y.maxAddAddrAccepted()) {
                         applied.add("path-manager limits");
                     }
-                    AppConfig.PathManager limitsOnly = new AppConfig.PathManager(x.manageEndpoints(),
+                    AppConfig.PathManagerConfig limitsOnly = new AppConfig.PathManagerConfig(x.manageEndpoints(),
                             x.installRoutes(), x.routeTableBase(), x.rulePriority(), y.maxSubflows(),
                             y.maxAddAddrAccepted(), x.announce(), x.allowJoinInitialAddress(), x.announcePort());
                     if (!limitsOnly.equals(y)) {
@@ -180,7 +180,7 @@ public final class ConfigReloader implements ConfigReload {
                     bypassUpdate.apply(next);
                 }
                 if ((applied.contains("uplinks[*].role") || applied.contains("path-manager limits"))
-                        && effective.pathManager().manageEndpoints() && effective.role() == AppConfig.Role.CPE) {
+                        && effective.pathManager().manageEndpoints() && effective.role() == AppConfig.ApplianceRole.CPE) {
                     uplinks.reconcileEndpoints(effective, uplinks.states());
                 }
             } catch (Exception e) {
@@ -189,7 +189,7 @@ public final class ConfigReloader implements ConfigReload {
             uplinks.configReloaded(effective);
             current.set(effective);
         }
-        return new Result(applied, needsRestart);
+        return new ReloadResult(applied, needsRestart);
     }
 
     /** The running configuration with only the applied parts taken from the new file. */
@@ -198,9 +198,9 @@ public final class ConfigReloader implements ConfigReload {
                 ? new AppConfig.Admin(before.admin().enabled(), before.admin().bind(), next.admin().token(),
                 before.admin().sampleInterval(), before.admin().allowedHosts())
                 : before.admin();
-        List<AppConfig.Uplink> uplinkList = applied.contains("uplinks[*].role") ? next.uplinks() : before.uplinks();
-        AppConfig.PathManager pm = applied.contains("path-manager limits")
-                ? new AppConfig.PathManager(before.pathManager().manageEndpoints(),
+        List<AppConfig.UplinkConfig> uplinkList = applied.contains("uplinks[*].role") ? next.uplinks() : before.uplinks();
+        AppConfig.PathManagerConfig pm = applied.contains("path-manager limits")
+                ? new AppConfig.PathManagerConfig(before.pathManager().manageEndpoints(),
                 before.pathManager().installRoutes(), before.pathManager().routeTableBase(),
                 before.pathManager().rulePriority(), next.pathManager().maxSubflows(),
                 next.pathManager().maxAddAddrAccepted(), before.pathManager().announce(),
@@ -219,13 +219,13 @@ public final class ConfigReloader implements ConfigReload {
         return cpe.bypass().stream().anyMatch(b -> b.action() == AppConfig.BypassAction.PROXY);
     }
 
-    private static boolean sameExceptRoles(List<AppConfig.Uplink> a, List<AppConfig.Uplink> b) {
+    private static boolean sameExceptRoles(List<AppConfig.UplinkConfig> a, List<AppConfig.UplinkConfig> b) {
         if (a.size() != b.size()) {
             return false;
         }
         for (int i = 0; i < a.size(); i++) {
-            AppConfig.Uplink x = a.get(i);
-            AppConfig.Uplink y = b.get(i);
+            AppConfig.UplinkConfig x = a.get(i);
+            AppConfig.UplinkConfig y = b.get(i);
             if (!x.name().equals(y.name()) || !x.interfaceName().equals(y.interfaceName())
                     || !x.address().equals(y.address()) || !x.gateway().equals(y.gateway())) {
                 return false;

@@ -50,7 +50,7 @@ public final class ReadinessProbe implements ReadinessCheck {
     private final EventLoopGroup probeGroup;
     private final UserspaceStats userspace;
     private long probedAtNanos;
-    private Readiness.Check lastProbe;
+    private Readiness.Condition lastProbe;
 
     public ReadinessProbe(Supplier<AppConfig> config, Supplier<Role> role, UplinkController uplinks,
                           MultipathConnections multipath, Transport transport, EventLoopGroup probeGroup) {
@@ -73,13 +73,13 @@ public final class ReadinessProbe implements ReadinessCheck {
     @Override
     public synchronized Readiness check() {
         AppConfig c = config.get();
-        List<Readiness.Check> checks = new ArrayList<>();
+        List<Readiness.Condition> checks = new ArrayList<>();
         Role r = role.get();
         List<Channel> listeners = r == null ? List.of() : r.listeners();
         boolean bound = !listeners.isEmpty() && listeners.stream().allMatch(Channel::isActive);
-        checks.add(new Readiness.Check("listeners", bound, bound ? listeners.size() + " bound"
+        checks.add(new Readiness.Condition("listeners", bound, bound ? listeners.size() + " bound"
                 : "not all listeners are bound"));
-        if (c.role() == AppConfig.Role.CPE) {
+        if (c.role() == AppConfig.ApplianceRole.CPE) {
             checks.add(uplinkCheck(c));
             InetSocketAddress concentrator = c.cpe().orElseThrow().concentrator();
             checks.add(c.engine() == AppConfig.Engine.USERSPACE && userspace != null
@@ -88,10 +88,10 @@ public final class ReadinessProbe implements ReadinessCheck {
         return new Readiness(checks);
     }
 
-    private Readiness.Check uplinkCheck(AppConfig c) {
+    private Readiness.Condition uplinkCheck(AppConfig c) {
         List<String> usable = new ArrayList<>();
         List<String> unusable = new ArrayList<>();
-        for (AppConfig.Uplink u : c.uplinks()) {
+        for (AppConfig.UplinkConfig u : c.uplinks()) {
             String why = uplinks.usability(u.name());
             if (why == null) {
                 usable.add(u.name());
@@ -101,32 +101,32 @@ public final class ReadinessProbe implements ReadinessCheck {
         }
         String detail = (usable.isEmpty() ? "no usable uplink" : "usable: " + String.join(", ", usable))
                 + (unusable.isEmpty() ? "" : "; unusable: " + String.join("; ", unusable));
-        return new Readiness.Check("uplinks", !usable.isEmpty(), detail);
+        return new Readiness.Condition("uplinks", !usable.isEmpty(), detail);
     }
 
-    private Readiness.Check sessionCheck(InetSocketAddress concentrator) {
+    private Readiness.Condition sessionCheck(InetSocketAddress concentrator) {
         String target = Endpoint.format(concentrator);
         UserspaceStats.Sessions sessions = userspace.sessions();
         int attached = userspace.uplinks().all().stream().mapToInt(u -> u.gauges().subflows()).sum();
         if (sessions.established() > 0 && attached > 0) {
-            return new Readiness.Check("concentrator", true, sessions.established() + " of " + sessions.sessions()
+            return new Readiness.Condition("concentrator", true, sessions.established() + " of " + sessions.sessions()
                     + " userspace sessions with " + target + " established, " + attached + " subflows attached");
         }
         long last = userspace.lastAttachNanos();
         long now = System.nanoTime();
         if (last != Long.MIN_VALUE && now - last < Duration.ofSeconds(RECENT_SECONDS).toNanos()) {
-            return new Readiness.Check("concentrator", true, "a subflow to " + target + " attached "
+            return new Readiness.Condition("concentrator", true, "a subflow to " + target + " attached "
                     + (now - last) / 1_000_000_000L + " s ago");
         }
-        return new Readiness.Check("concentrator", false, "no userspace session with " + target
+        return new Readiness.Condition("concentrator", false, "no userspace session with " + target
                 + " has an attached subflow, and none attached in the last " + RECENT_SECONDS + " s");
     }
 
-    private Readiness.Check concentratorCheck(InetSocketAddress concentrator) {
+    private Readiness.Condition concentratorCheck(InetSocketAddress concentrator) {
         OptionalLong last = multipath.lastAddedNanos();
         long now = System.nanoTime();
         if (last.isPresent() && now - last.getAsLong() < Duration.ofSeconds(RECENT_SECONDS).toNanos()) {
-            return new Readiness.Check("concentrator", true, "last connection to " + Endpoint.format(concentrator)
+            return new Readiness.Condition("concentrator", true, "last connection to " + Endpoint.format(concentrator)
                     + " " + (now - last.getAsLong()) / 1_000_000_000L + " s ago");
         }
         if (lastProbe != null && now - probedAtNanos < Duration.ofSeconds(PROBE_REUSE_SECONDS).toNanos()) {
@@ -137,7 +137,7 @@ public final class ReadinessProbe implements ReadinessCheck {
         return lastProbe;
     }
 
-    private Readiness.Check probe(InetSocketAddress concentrator) {
+    private Readiness.Condition probe(InetSocketAddress concentrator) {
         String target = Endpoint.format(concentrator);
         ChannelFuture connect = new Bootstrap().group(probeGroup).channelFactory(transport.mptcpClient())
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, PROBE_TIMEOUT_MILLIS)
@@ -152,12 +152,12 @@ public final class ReadinessProbe implements ReadinessCheck {
                 // A FIN instead of a reset: the concentrator then logs one refused half-open connection.
             }
             ch.close();
-            return new Readiness.Check("concentrator", true, "MPTCP handshake with " + target + " succeeded (probe)");
+            return new Readiness.Condition("concentrator", true, "MPTCP handshake with " + target + " succeeded (probe)");
         }
         connect.cancel(false);
         connect.channel().close();
         String why = !done ? "timed out" : connect.cause() == null ? "cancelled" : connect.cause().getMessage();
-        return new Readiness.Check("concentrator", false, "no connection to " + target + " in the last "
+        return new Readiness.Condition("concentrator", false, "no connection to " + target + " in the last "
                 + RECENT_SECONDS + " s and a probe failed: " + why);
     }
 }

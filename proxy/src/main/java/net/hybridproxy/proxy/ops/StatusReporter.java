@@ -54,13 +54,13 @@ public final class StatusReporter implements StatusSource {
     @Override
     public ApplianceStatus status() {
         AppConfig c = config.get();
-        SubflowSampler.Snapshot sample = sampler.snapshot();
-        List<ApplianceStatus.Uplink> rows = new ArrayList<>();
-        for (AppConfig.Uplink u : c.uplinks()) {
+        SubflowSampler.SubflowSnapshot sample = sampler.snapshot();
+        List<ApplianceStatus.UplinkStatusView> rows = new ArrayList<>();
+        for (AppConfig.UplinkConfig u : c.uplinks()) {
             rows.add(row(u.name(), u.interfaceName(), u.address().getHostAddress(),
                     u.role().name().toLowerCase(Locale.ROOT), uplinks.adminState(u.name()), uplinks.usability(u.name())));
         }
-        UplinkStats.Uplink other = stats.byName(UplinkStats.OTHER);
+        UplinkStats.UplinkCounters other = stats.byName(UplinkStats.OTHER);
         if (other.subflowsOpened() > 0 || other.bytesSent() > 0 || other.gauges().subflows() > 0) {
             // Subflows from addresses that are no configured uplink (e.g. every subflow on a concentrator).
             rows.add(row(UplinkStats.OTHER, "-", "-", "-", "active", null));
@@ -77,20 +77,20 @@ public final class StatusReporter implements StatusSource {
                 sample.subflows(), sample.subflowsOmitted(), connections, failovers.recent(), sessions());
     }
 
-    private ApplianceStatus.Sessions sessions() {
+    private ApplianceStatus.SessionsStatusView sessions() {
         if (userspace == null) {
             return null;
         }
         UserspaceStats.Sessions s = userspace.sessions();
-        return new ApplianceStatus.Sessions(s.sessions(), s.established(), s.streams(), s.reorderBufferBytes(),
+        return new ApplianceStatus.SessionsStatusView(s.sessions(), s.established(), s.streams(), s.reorderBufferBytes(),
                 s.overflowBudgetUsed());
     }
 
-    private ApplianceStatus.Uplink row(String name, String iface, String address, String role, String adminState,
+    private ApplianceStatus.UplinkStatusView row(String name, String iface, String address, String role, String adminState,
                                        String unusable) {
-        UplinkStats.Uplink s = stats.byName(name);
+        UplinkStats.UplinkCounters s = stats.byName(name);
         UplinkStats.Gauges g = s.gauges();
-        return new ApplianceStatus.Uplink(name, iface, address, role, adminState, unusable == null,
+        return new ApplianceStatus.UplinkStatusView(name, iface, address, role, adminState, unusable == null,
                 unusable == null ? "up" : unusable, g.subflows(), g.srttSeconds(), g.cwndSegments(), s.bytesSent(),
                 s.bytesReceived(), s.bytesRetransmitted(), s.subflowsOpened(), s.subflowsClosed(), s.joinFailures(),
                 s.failovers(), s.mptcpFallbacks());

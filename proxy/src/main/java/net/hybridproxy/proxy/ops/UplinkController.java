@@ -11,7 +11,7 @@ import net.hybridproxy.proxy.pm.DesiredEndpoint;
 import net.hybridproxy.proxy.pm.EndpointFlag;
 import net.hybridproxy.proxy.pm.EndpointReconciler;
 import net.hybridproxy.proxy.pm.KernelPathManager;
-import net.hybridproxy.proxy.pm.Limits;
+import net.hybridproxy.proxy.pm.MptcpLimits;
 import net.hybridproxy.proxy.pm.MptcpPathManagerClient;
 import net.hybridproxy.proxy.userspace.UserspaceCpe;
 
@@ -65,7 +65,7 @@ public final class UplinkController implements UplinkControl, UplinkMetrics.Upli
     private static final int MP_JOIN_SUBTYPE = 1; // RFC 8684 §3.2: MP_JOIN is option subtype 0x1
 
     /** Administrative states, named as the API and metrics name them. */
-    enum State {
+    enum AdminState {
         ACTIVE, BACKUP, DRAINING, DISABLED;
 
         String label() {
@@ -74,19 +74,19 @@ public final class UplinkController implements UplinkControl, UplinkMetrics.Upli
     }
 
     private volatile AppConfig config;
-    private final Map<String, State> states = Collections.synchronizedMap(new LinkedHashMap<>());
+    private final Map<String, AdminState> states = Collections.synchronizedMap(new LinkedHashMap<>());
     private volatile UserspaceCpe userspace;
 
     public UplinkController(AppConfig config) {
         this.config = config;
-        for (AppConfig.Uplink u : config.uplinks()) {
+        for (AppConfig.UplinkConfig u : config.uplinks()) {
             states.put(u.name(), configured(u));
         }
     }
 
     /** Removes a drain table a previous run may have left behind (a crash skips {@link #close()}). */
     public void start() {
-        if (config.role() == AppConfig.Role.CPE && config.pathManager().manageEndpoints()) {
+        if (config.role() == AppConfig.ApplianceRole.CPE && config.pathManager().manageEndpoints()) {
             Command.runIgnoringFailure(List.of("nft", "delete", "table", "inet", DRAIN_TABLE));
         }
     }
@@ -98,27 +98,27 @@ public final class UplinkController implements UplinkControl, UplinkMetrics.Upli
 
     @Override
     public synchronized String apply(String name, UplinkAction action, String reason) throws AdminException {
-        AppConfig.Uplink uplink = config.uplinks().stream().filter(u -> u.name().equals(name)).findFirst()
+        AppConfig.UplinkConfig uplink = config.uplinks().stream().filter(u -> u.name().equals(name)).findFirst()
                 .orElseThrow(() -> AdminException.notFound("no uplink named '" + name + "' (configured: "
-                        + config.uplinks().stream().map(AppConfig.Uplink::name).toList() + ")"));
+                        + config.uplinks().stream().map(AppConfig.UplinkConfig::name).toList() + ")"));
         if (config.engine() == AppConfig.Engine.USERSPACE) {
             return applyUserspace(uplink, action);
         }
-        if (config.role() != AppConfig.Role.CPE || !config.pathManager().manageEndpoints()) {
+        if (config.role() != AppConfig.ApplianceRole.CPE || !config.pathManager().manageEndpoints()) {
             throw AdminException.conflict("uplink actions need a cpe that manages its MPTCP endpoints "
                     + "(path-manager.manage-endpoints = true); here another party owns them");
         }
-        State before = states.get(name);
-        if (action == UplinkAction.DRAIN && before == State.DISABLED) {
+        AdminState before = states.get(name);
+        if (action == UplinkAction.DRAIN && before == AdminState.DISABLED) {
             throw AdminException.conflict("uplink " + name + " is disabled: it has no subflows to drain; enable it first");
         }
-        State after = switch (action) {
-            case DRAIN -> State.DRAINING;
-            case DISABLE -> State.DISABLED;
-            case BACKUP -> State.BACKUP;
+        AdminState after = switch (action) {
+            case DRAIN -> AdminState.DRAINING;
+            case DISABLE -> AdminState.DISABLED;
+            case BACKUP -> AdminState.BACKUP;
             case ENABLE -> configured(uplink);
         };
-        Map<String, State> next = new LinkedHashMap<>(states);
+        Map<String, AdminState> next = new LinkedHashMap<>(states);
         next.put(name, after);
         try {
             reconcileEndpoints(config, next);
@@ -130,21 +130,21 @@ public final class UplinkController implements UplinkControl, UplinkMetrics.Upli
         return describe(name, before, after);
     }
 
-    private String applyUserspace(AppConfig.Uplink uplink, UplinkAction action) throws AdminException {
+    private String applyUserspace(AppConfig.UplinkConfig uplink, UplinkAction action) throws AdminException {
         UserspaceCpe engine = userspace;
-        if (config.role() != AppConfig.Role.CPE || engine == null) {
+        if (config.role() != AppConfig.ApplianceRole.CPE || engine == null) {
             throw AdminException.conflict("uplink actions act on a cpe's sessions; a concentrator's userspace "
                     + "sessions follow what each cpe does");
         }
         String name = uplink.name();
-        State before = states.get(name);
-        if (action == UplinkAction.DRAIN && before == State.DISABLED) {
+        AdminState before = states.get(name);
+        if (action == UplinkAction.DRAIN && before == AdminState.DISABLED) {
             throw AdminException.conflict("uplink " + name + " is disabled: it has no subflows to drain; enable it first");
         }
-        State after = action == UplinkAction.ENABLE ? configured(uplink) : switch (action) {
-            case DRAIN -> State.DRAINING;
-            case DISABLE -> State.DISABLED;
-            default -> State.BACKUP;
+        AdminState after = action == UplinkAction.ENABLE ? configured(uplink) : switch (action) {
+            case DRAIN -> AdminState.DRAINING;
+            case DISABLE -> AdminState.DISABLED;
+            default -> AdminState.BACKUP;
         };
         SubflowPriority configuredPriority = engine.configuredPriority(name);
         UserspaceCpe.UplinkMode mode = switch (after) {
@@ -154,7 +154,7 @@ public final class UplinkController implements UplinkControl, UplinkMetrics.Upli
         };
         int closed;
         try {
-            closed = engine.applyUplinkMode(name, mode, after == State.DISABLED);
+            closed = engine.applyUplinkMode(name, mode, after == AdminState.DISABLED);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new AdminException(503, "uplink " + name + ": interrupted while applying " + action.pathSegment());
@@ -162,10 +162,10 @@ public final class UplinkController implements UplinkControl, UplinkMetrics.Upli
             throw new AdminException(500, "uplink " + name + ": " + action.pathSegment() + " failed: " + e.getMessage(), e);
         }
         states.put(name, after);
-        return describe(name, before, after) + (after == State.DISABLED ? " (" + closed + " closed)" : "");
+        return describe(name, before, after) + (after == AdminState.DISABLED ? " (" + closed + " closed)" : "");
     }
 
-    private static String describe(String name, State before, State after) {
+    private static String describe(String name, AdminState before, AdminState after) {
         String effect = switch (after) {
             case ACTIVE -> "subflows are opened and used normally";
             case BACKUP -> "subflows are used only when no other uplink can send";
@@ -179,18 +179,18 @@ public final class UplinkController implements UplinkControl, UplinkMetrics.Upli
      * Makes the kernel's endpoints match {@code config} with the administrative states applied (disabled uplinks
      * have none, backup ones have the flag), touching only what differs. Also used by reload.
      */
-    synchronized void reconcileEndpoints(AppConfig newConfig, Map<String, State> withStates) throws IOException {
+    synchronized void reconcileEndpoints(AppConfig newConfig, Map<String, AdminState> withStates) throws IOException {
         List<DesiredEndpoint> desired = new ArrayList<>();
         for (DesiredEndpoint d : KernelPathManager.desiredEndpoints(newConfig)) {
-            State state = withStates.get(d.uplinkName());
-            if (state == State.DISABLED) {
+            AdminState state = withStates.get(d.uplinkName());
+            if (state == AdminState.DISABLED) {
                 continue;
             }
             Set<EndpointFlag> flags = EnumSet.copyOf(d.flags());
-            if (state == State.BACKUP) {
+            if (state == AdminState.BACKUP) {
                 flags.add(EndpointFlag.BACKUP);
             } else if (state != null) {
-                AppConfig.Uplink u = newConfig.uplinks().stream().filter(x -> x.name().equals(d.uplinkName()))
+                AppConfig.UplinkConfig u = newConfig.uplinks().stream().filter(x -> x.name().equals(d.uplinkName()))
                         .findFirst().orElseThrow();
                 if (u.role() != AppConfig.UplinkRole.BACKUP) {
                     flags.remove(EndpointFlag.BACKUP);
@@ -198,16 +198,16 @@ public final class UplinkController implements UplinkControl, UplinkMetrics.Upli
             }
             desired.add(new DesiredEndpoint(d.uplinkName(), d.address(), d.interfaceName(), flags));
         }
-        AppConfig.PathManager pm = newConfig.pathManager();
+        AppConfig.PathManagerConfig pm = newConfig.pathManager();
         try (MptcpPathManagerClient client = MptcpPathManagerClient.open()) {
-            new EndpointReconciler(client).reconcile(desired, new Limits(pm.maxSubflows(), pm.maxAddAddrAccepted()));
+            new EndpointReconciler(client).reconcile(desired, new MptcpLimits(pm.maxSubflows(), pm.maxAddAddrAccepted()));
         }
     }
 
     /** Replaces the drain table with one rule per draining uplink, atomically; no table when none drains. */
-    private void writeDrainRules(Map<String, State> withStates) throws IOException {
-        List<AppConfig.Uplink> draining = config.uplinks().stream()
-                .filter(u -> withStates.get(u.name()) == State.DRAINING).toList();
+    private void writeDrainRules(Map<String, AdminState> withStates) throws IOException {
+        List<AppConfig.UplinkConfig> draining = config.uplinks().stream()
+                .filter(u -> withStates.get(u.name()) == AdminState.DRAINING).toList();
         StringBuilder script = new StringBuilder();
         // "add" then "delete" makes the delete valid whether or not the table exists; one nft -f is one transaction.
         script.append("add table inet ").append(DRAIN_TABLE).append('\n');
@@ -215,7 +215,7 @@ public final class UplinkController implements UplinkControl, UplinkMetrics.Upli
         if (!draining.isEmpty()) {
             script.append("table inet ").append(DRAIN_TABLE).append(" {\n  chain output {\n")
                     .append("    type filter hook output priority filter; policy accept;\n");
-            for (AppConfig.Uplink u : draining) {
+            for (AppConfig.UplinkConfig u : draining) {
                 script.append("    ").append(u.address() instanceof Inet6Address ? "ip6" : "ip").append(" saddr ")
                         .append(u.address().getHostAddress())
                         .append(" tcp flags syn tcp option mptcp subtype ").append(MP_JOIN_SUBTYPE)
@@ -231,13 +231,13 @@ public final class UplinkController implements UplinkControl, UplinkMetrics.Upli
     }
 
     /** Current states, for reload. */
-    synchronized Map<String, State> states() {
+    synchronized Map<String, AdminState> states() {
         return new LinkedHashMap<>(states);
     }
 
     @Override
     public String adminState(String uplink) {
-        State s = states.get(uplink);
+        AdminState s = states.get(uplink);
         return s == null ? "active" : s.label();
     }
 
@@ -248,11 +248,11 @@ public final class UplinkController implements UplinkControl, UplinkMetrics.Upli
 
     /** Null when usable, else why not. */
     String usability(String name) {
-        AppConfig.Uplink uplink = config.uplinks().stream().filter(u -> u.name().equals(name)).findFirst().orElse(null);
+        AppConfig.UplinkConfig uplink = config.uplinks().stream().filter(u -> u.name().equals(name)).findFirst().orElse(null);
         if (uplink == null) {
             return "not configured";
         }
-        if (states.get(name) == State.DISABLED) {
+        if (states.get(name) == AdminState.DISABLED) {
             return "disabled through the admin API";
         }
         try {
@@ -276,12 +276,12 @@ public final class UplinkController implements UplinkControl, UplinkMetrics.Upli
 
     /** Removes the drain rules: a stopped appliance must not keep refusing subflows. */
     public void close() {
-        if (states.containsValue(State.DRAINING)) {
+        if (states.containsValue(AdminState.DRAINING)) {
             Command.runIgnoringFailure(List.of("nft", "delete", "table", "inet", DRAIN_TABLE));
         }
     }
 
-    static State configured(AppConfig.Uplink u) {
-        return u.role() == AppConfig.UplinkRole.BACKUP ? State.BACKUP : State.ACTIVE;
+    static AdminState configured(AppConfig.UplinkConfig u) {
+        return u.role() == AppConfig.UplinkRole.BACKUP ? AdminState.BACKUP : AdminState.ACTIVE;
     }
 }

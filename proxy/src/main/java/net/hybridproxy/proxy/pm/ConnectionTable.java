@@ -24,7 +24,7 @@ public final class ConnectionTable {
     /** The kernel allows 8 additional subflows; anything beyond this is a bug or an attack, not state to keep. */
     static final int MAX_SUBFLOWS_PER_CONNECTION = 32;
 
-    public record Subflow(InetAddress localAddress, int localPort, InetAddress remoteAddress, int remotePort,
+    public record TrackedSubflow(InetAddress localAddress, int localPort, InetAddress remoteAddress, int remotePort,
                           int localId, int remoteId, int interfaceIndex, boolean backup, long establishedNanos) {
         boolean sameFourTuple(InetAddress la, int lp, InetAddress ra, int rp) {
             return lp == localPort && rp == remotePort && Objects.equals(la, localAddress)
@@ -32,10 +32,10 @@ public final class ConnectionTable {
         }
     }
 
-    public record Connection(long token, int family, InetAddress localAddress, int localPort,
+    public record TrackedConnection(long token, int family, InetAddress localAddress, int localPort,
                              InetAddress remoteAddress, int remotePort, boolean serverSide, long createdNanos,
-                             boolean established, long establishedNanos, List<Subflow> subflows) {
-        public Connection {
+                             boolean established, long establishedNanos, List<TrackedSubflow> subflows) {
+        public TrackedConnection {
             subflows = List.copyOf(subflows);
         }
     }
@@ -45,14 +45,14 @@ public final class ConnectionTable {
      * @param eventsLost   times the kernel dropped events (the view may be missing changes since)
      * @param eventCounts  events applied, by type (every type present, zero when unseen)
      */
-    public record Snapshot(List<Connection> connections, long dropped, long eventsLost,
-                           Map<MptcpEvent.Kind, Long> eventCounts) {
+    public record Snapshot(List<TrackedConnection> connections, long dropped, long eventsLost,
+                           Map<MptcpEvent.EventType, Long> eventCounts) {
         public Snapshot {
             connections = List.copyOf(connections);
             eventCounts = Map.copyOf(eventCounts);
         }
 
-        public Connection connection(long token) {
+        public TrackedConnection connection(long token) {
             return connections.stream().filter(c -> c.token() == token).findFirst().orElse(null);
         }
     }
@@ -68,7 +68,7 @@ public final class ConnectionTable {
         final long createdNanos;
         boolean established;
         long establishedNanos;
-        final List<Subflow> subflows = new ArrayList<>(2);
+        final List<TrackedSubflow> subflows = new ArrayList<>(2);
 
         Entry(MptcpEvent.ConnectionEvent e, long now) {
             token = e.token();
@@ -80,18 +80,18 @@ public final class ConnectionTable {
             serverSide = e.serverSide();
             createdNanos = now;
             // The first subflow is reported only as the connection's own addresses, never by a subflow event.
-            subflows.add(new Subflow(localAddress, localPort, remoteAddress, remotePort, 0, 0, 0, false, now));
+            subflows.add(new TrackedSubflow(localAddress, localPort, remoteAddress, remotePort, 0, 0, 0, false, now));
         }
 
-        Connection toRecord() {
-            return new Connection(token, family, localAddress, localPort, remoteAddress, remotePort, serverSide,
+        TrackedConnection toRecord() {
+            return new TrackedConnection(token, family, localAddress, localPort, remoteAddress, remotePort, serverSide,
                     createdNanos, established, establishedNanos, subflows);
         }
     }
 
     private final int maxConnections;
     private final Map<Long, Entry> connections = new HashMap<>();
-    private final EnumMap<MptcpEvent.Kind, Long> counts = new EnumMap<>(MptcpEvent.Kind.class);
+    private final EnumMap<MptcpEvent.EventType, Long> counts = new EnumMap<>(MptcpEvent.EventType.class);
     private long dropped;
     private long eventsLost;
 
@@ -100,14 +100,9 @@ public final class ConnectionTable {
             throw new IllegalArgumentException("maxConnections must be positive: " + maxConnections);
         }
         this.maxConnections = maxConnections;
-        for (MptcpEvent.Kind k : MptcpEvent.Kind.values()) {
+        for (MptcpEvent.EventType k : MptcpEvent.EventType.values()) {
             counts.put(k, 0L);
         }
-    }
-
-    /** A consumer for {@link MptcpEventMonitor#open} that stamps each event with {@code clock}. */
-    public Consumer<MptcpEvent> consumer(LongSupplier clock) {
-        return event -> apply(event, clock.getAsLong());
     }
 
     public synchronized void apply(MptcpEvent event, long nowNanos) {
@@ -141,7 +136,7 @@ public final class ConnectionTable {
                     entry.subflows.removeIf(f -> f.sameFourTuple(s.localAddress(), s.localPort(), s.remoteAddress(),
                             s.remotePort()));
                     if (entry.subflows.size() < MAX_SUBFLOWS_PER_CONNECTION) {
-                        entry.subflows.add(new Subflow(s.localAddress(), s.localPort(), s.remoteAddress(),
+                        entry.subflows.add(new TrackedSubflow(s.localAddress(), s.localPort(), s.remoteAddress(),
                                 s.remotePort(), s.localId(), s.remoteId(), s.interfaceIndex(), s.backup(),
                                 nowNanos));
                     }
@@ -154,12 +149,12 @@ public final class ConnectionTable {
                             s.remotePort()));
                 }
             }
-            case MptcpEvent.SubflowPriority s -> {
+            case MptcpEvent.SubflowPriorityChanged s -> {
                 Entry entry = connections.get(s.token());
                 if (entry != null) {
                     entry.subflows.replaceAll(f -> f.sameFourTuple(s.localAddress(), s.localPort(),
                             s.remoteAddress(), s.remotePort())
-                            ? new Subflow(f.localAddress(), f.localPort(), f.remoteAddress(), f.remotePort(),
+                            ? new TrackedSubflow(f.localAddress(), f.localPort(), f.remoteAddress(), f.remotePort(),
                                     f.localId(), f.remoteId(), f.interfaceIndex(), s.backup(), f.establishedNanos())
                             : f);
                 }
@@ -181,7 +176,7 @@ public final class ConnectionTable {
     }
 
     public synchronized Snapshot snapshot() {
-        List<Connection> out = new ArrayList<>(connections.size());
+        List<TrackedConnection> out = new ArrayList<>(connections.size());
         for (Entry e : connections.values()) {
             out.add(e.toRecord());
         }
@@ -189,7 +184,7 @@ public final class ConnectionTable {
     }
 
     /** The connection with this token, or empty; O(1), for per-event lookups. */
-    public synchronized java.util.Optional<Connection> find(long token) {
+    public synchronized java.util.Optional<TrackedConnection> find(long token) {
         Entry e = connections.get(token);
         return e == null ? java.util.Optional.empty() : java.util.Optional.of(e.toRecord());
     }

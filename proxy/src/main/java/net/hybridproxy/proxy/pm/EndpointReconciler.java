@@ -45,7 +45,7 @@ public final class EndpointReconciler {
         this.interfaceIndex = Objects.requireNonNull(interfaceIndex, "interfaceIndex");
     }
 
-    public ReconcileReport reconcile(List<DesiredEndpoint> desired, Limits limits) throws IOException {
+    public ReconcileReport reconcile(List<DesiredEndpoint> desired, MptcpLimits limits) throws IOException {
         // Validate and resolve everything before the first change, so a typo cannot leave a half-applied state.
         Map<InetAddress, DesiredEndpoint> wanted = new LinkedHashMap<>();
         Map<InetAddress, Integer> wantedIndex = new HashMap<>();
@@ -58,15 +58,15 @@ public final class EndpointReconciler {
             wantedIndex.put(d.address(), resolve(d));
         }
 
-        Limits limitsBefore = client.limits();
-        List<Endpoint> current = client.endpoints();
+        MptcpLimits limitsBefore = client.limits();
+        List<MptcpEndpoint> current = client.endpoints();
         List<ReconcileReport.Change> changes = new ArrayList<>();
         List<DesiredEndpoint> toAdd = new ArrayList<>();
-        List<Endpoint> toDelete = new ArrayList<>();
-        Map<Endpoint, DesiredEndpoint> toFlip = new LinkedHashMap<>();
+        List<MptcpEndpoint> toDelete = new ArrayList<>();
+        Map<MptcpEndpoint, DesiredEndpoint> toFlip = new LinkedHashMap<>();
         Map<InetAddress, DesiredEndpoint> unmatched = new LinkedHashMap<>(wanted);
 
-        for (Endpoint have : current) {
+        for (MptcpEndpoint have : current) {
             DesiredEndpoint candidate = unmatched.get(have.address());
             DesiredEndpoint want = candidate != null && candidate.port() == have.port() ? candidate : null;
             if (want == null) {
@@ -91,7 +91,7 @@ public final class EndpointReconciler {
         toAdd.addAll(unmatched.values());
 
         // Deletions first: they free endpoint slots (the kernel holds at most 8) and addresses re-added below.
-        for (Endpoint e : toDelete) {
+        for (MptcpEndpoint e : toDelete) {
             DesiredEndpoint owner = wanted.get(e.address());
             try {
                 client.deleteEndpoint(e.id());
@@ -100,7 +100,7 @@ public final class EndpointReconciler {
             }
             changes.add(new ReconcileReport.Change(REMOVED, owner == null ? null : owner.uplinkName(), e));
         }
-        for (Map.Entry<Endpoint, DesiredEndpoint> flip : toFlip.entrySet()) {
+        for (Map.Entry<MptcpEndpoint, DesiredEndpoint> flip : toFlip.entrySet()) {
             DesiredEndpoint want = flip.getValue();
             try {
                 client.setEndpointBackup(flip.getKey().id(), want.flags().contains(EndpointFlag.BACKUP));
@@ -110,7 +110,7 @@ public final class EndpointReconciler {
         }
         for (DesiredEndpoint want : toAdd) {
             try {
-                client.addEndpoint(new Endpoint(0, want.address(), want.port(), want.flags(),
+                client.addEndpoint(new MptcpEndpoint(0, want.address(), want.port(), want.flags(),
                         wantedIndex.get(want.address())));
             } catch (IOException ex) {
                 throw new IOException(uplinkPrefix(want) + ex.getMessage(), ex);
@@ -121,16 +121,16 @@ public final class EndpointReconciler {
         }
 
         // Report with the ids the kernel actually assigned.
-        Map<InetAddress, Endpoint> after = new HashMap<>();
-        for (Endpoint e : client.endpoints()) {
+        Map<InetAddress, MptcpEndpoint> after = new HashMap<>();
+        for (MptcpEndpoint e : client.endpoints()) {
             after.put(e.address(), e);
         }
-        for (Endpoint e : toFlip.keySet()) {
+        for (MptcpEndpoint e : toFlip.keySet()) {
             changes.add(new ReconcileReport.Change(BACKUP_CHANGED, toFlip.get(e).uplinkName(),
                     after.getOrDefault(e.address(), e)));
         }
         for (DesiredEndpoint want : toAdd) {
-            Endpoint added = after.get(want.address());
+            MptcpEndpoint added = after.get(want.address());
             if (added == null) {
                 throw new IOException(uplinkPrefix(want) + "endpoint " + want.address().getHostAddress()
                         + " was accepted by the kernel but is missing from its endpoint list");

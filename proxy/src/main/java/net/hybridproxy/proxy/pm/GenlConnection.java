@@ -67,7 +67,7 @@ final class GenlConnection implements AutoCloseable {
                     continue;
                 }
                 if (m.isError()) {
-                    NetlinkMessage.Error e = m.error();
+                    NetlinkMessage.ErrorMessage e = m.error();
                     if (e.errno() != 0) {
                         throw new NetlinkException(command, subject, e.errno(), e.extAck());
                     }
@@ -96,7 +96,7 @@ final class GenlConnection implements AutoCloseable {
                     }
                     interrupted |= (m.flags() & NLM_F_DUMP_INTR) != 0;
                     if (m.isError()) {
-                        NetlinkMessage.Error e = m.error();
+                        NetlinkMessage.ErrorMessage e = m.error();
                         throw new NetlinkException(command, "dump", e.errno() == 0 ? Errno.EINVAL : e.errno(),
                                 e.extAck());
                     }

@@ -1,7 +1,7 @@
 package net.hybridproxy.proxy.pm;
 
 import net.hybridproxy.proxy.config.AppConfig;
-import net.hybridproxy.proxy.config.AppConfig.Uplink;
+import net.hybridproxy.proxy.config.AppConfig.UplinkConfig;
 import net.hybridproxy.proxy.config.AppConfig.UplinkRole;
 
 import java.io.IOException;
@@ -31,15 +31,15 @@ public final class KernelPathManager implements AutoCloseable {
 
     /** Does what the configuration asks of the kernel; empty when it asks nothing. Needs CAP_NET_ADMIN. */
     public static Optional<KernelPathManager> prepare(AppConfig config) throws IOException {
-        AppConfig.PathManager pm = config.pathManager();
+        AppConfig.PathManagerConfig pm = config.pathManager();
         List<DesiredEndpoint> desired = desiredEndpoints(config);
         // The userspace engine's subflows are plain TCP: no kernel endpoints, only the per-uplink routes.
         boolean manageEndpoints = pm.manageEndpoints() && config.engine() == AppConfig.Engine.KERNEL
-                && (!desired.isEmpty() || config.role() != AppConfig.Role.SIDECAR);
+                && (!desired.isEmpty() || config.role() != AppConfig.ApplianceRole.SIDECAR);
         if (manageEndpoints) {
             try (MptcpPathManagerClient client = MptcpPathManagerClient.open()) {
                 ReconcileReport report = new EndpointReconciler(client)
-                        .reconcile(desired, new Limits(pm.maxSubflows(), pm.maxAddAddrAccepted()));
+                        .reconcile(desired, new MptcpLimits(pm.maxSubflows(), pm.maxAddAddrAccepted()));
                 LOG.log(Level.INFO, "MPTCP endpoints: " + report);
             }
         }
@@ -47,7 +47,7 @@ public final class KernelPathManager implements AutoCloseable {
             refuseJoinsToInitialAddress();
         }
         Optional<PolicyRouting> routing = Optional.empty();
-        if (pm.installRoutes() && config.role() == AppConfig.Role.CPE) {
+        if (pm.installRoutes() && config.role() == AppConfig.ApplianceRole.CPE) {
             PolicyRouting policy = policyRouting(config);
             policy.install();
             routing = Optional.of(policy);
@@ -82,8 +82,8 @@ public final class KernelPathManager implements AutoCloseable {
 
     public static List<DesiredEndpoint> desiredEndpoints(AppConfig config) {
         List<DesiredEndpoint> desired = new ArrayList<>();
-        if (config.role() == AppConfig.Role.CPE) {
-            for (Uplink uplink : config.uplinks()) {
+        if (config.role() == AppConfig.ApplianceRole.CPE) {
+            for (UplinkConfig uplink : config.uplinks()) {
                 // "subflow": the kernel opens an extra subflow from this address on every connection.
                 // "backup": that subflow carries data only when no non-backup subflow can (RFC 8684 MP_PRIO).
                 Set<EndpointFlag> flags = uplink.role() == UplinkRole.BACKUP
@@ -100,11 +100,11 @@ public final class KernelPathManager implements AutoCloseable {
     }
 
     public static PolicyRouting policyRouting(AppConfig config) {
-        List<PolicyRouting.Uplink> routes = new ArrayList<>();
-        AppConfig.PathManager pm = config.pathManager();
+        List<PolicyRouting.UplinkRoutes> routes = new ArrayList<>();
+        AppConfig.PathManagerConfig pm = config.pathManager();
         for (int i = 0; i < config.uplinks().size(); i++) {
-            Uplink u = config.uplinks().get(i);
-            routes.add(new PolicyRouting.Uplink(u.name(), u.interfaceName(), u.address(), u.gateway().orElse(null),
+            UplinkConfig u = config.uplinks().get(i);
+            routes.add(new PolicyRouting.UplinkRoutes(u.name(), u.interfaceName(), u.address(), u.gateway().orElse(null),
                     pm.routeTableBase() + i));
         }
         // One priority for all uplink rules: their "from" selectors never overlap, so order among them is moot.
@@ -115,7 +115,7 @@ public final class KernelPathManager implements AutoCloseable {
     public static String describe(AppConfig config) {
         StringBuilder s = new StringBuilder();
         if (config.pathManager().manageEndpoints() && config.engine() == AppConfig.Engine.KERNEL) {
-            AppConfig.PathManager pm = config.pathManager();
+            AppConfig.PathManagerConfig pm = config.pathManager();
             s.append("# MPTCP endpoints (reconciled over netlink; equivalent ip commands)\n");
             s.append("ip mptcp endpoint flush\n");
             for (DesiredEndpoint d : desiredEndpoints(config)) {
@@ -136,7 +136,7 @@ public final class KernelPathManager implements AutoCloseable {
             s.append("# MP_CAPABLE C flag: joins only to announced addresses\n")
                     .append("sysctl -w net.mptcp.allow_join_initial_addr_port=0\n");
         }
-        if (config.pathManager().installRoutes() && config.role() == AppConfig.Role.CPE) {
+        if (config.pathManager().installRoutes() && config.role() == AppConfig.ApplianceRole.CPE) {
             s.append("# per-uplink source routing\n");
             policyRouting(config).describe().forEach(command -> s.append(command).append('\n'));
         }

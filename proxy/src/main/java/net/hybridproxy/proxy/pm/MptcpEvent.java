@@ -11,24 +11,24 @@ import java.util.OptionalInt;
 public sealed interface MptcpEvent {
 
     /** The event types, for counters. */
-    enum Kind {
+    enum EventType {
         CREATED, ESTABLISHED, CLOSED, ANNOUNCED, REMOVED, SUBFLOW_ESTABLISHED, SUBFLOW_CLOSED, SUBFLOW_PRIORITY,
         LISTENER_CREATED, LISTENER_CLOSED, EVENTS_LOST
     }
 
-    default Kind kind() {
+    default EventType kind() {
         return switch (this) {
-            case Created e -> Kind.CREATED;
-            case Established e -> Kind.ESTABLISHED;
-            case Closed e -> Kind.CLOSED;
-            case Announced e -> Kind.ANNOUNCED;
-            case Removed e -> Kind.REMOVED;
-            case SubflowEstablished e -> Kind.SUBFLOW_ESTABLISHED;
-            case SubflowClosed e -> Kind.SUBFLOW_CLOSED;
-            case SubflowPriority e -> Kind.SUBFLOW_PRIORITY;
-            case ListenerCreated e -> Kind.LISTENER_CREATED;
-            case ListenerClosed e -> Kind.LISTENER_CLOSED;
-            case EventsLost e -> Kind.EVENTS_LOST;
+            case Created e -> EventType.CREATED;
+            case Established e -> EventType.ESTABLISHED;
+            case Closed e -> EventType.CLOSED;
+            case Announced e -> EventType.ANNOUNCED;
+            case Removed e -> EventType.REMOVED;
+            case SubflowEstablished e -> EventType.SUBFLOW_ESTABLISHED;
+            case SubflowClosed e -> EventType.SUBFLOW_CLOSED;
+            case SubflowPriorityChanged e -> EventType.SUBFLOW_PRIORITY;
+            case ListenerCreated e -> EventType.LISTENER_CREATED;
+            case ListenerClosed e -> EventType.LISTENER_CLOSED;
+            case EventsLost e -> EventType.EVENTS_LOST;
         };
     }
 
@@ -51,7 +51,7 @@ public sealed interface MptcpEvent {
     }
 
     /** Events about one subflow of a connection. */
-    sealed interface SubflowEvent extends MptcpEvent permits SubflowEstablished, SubflowClosed, SubflowPriority {
+    sealed interface SubflowEvent extends MptcpEvent permits SubflowEstablished, SubflowClosed, SubflowPriorityChanged {
         long token();
 
         int family();
@@ -111,7 +111,7 @@ public sealed interface MptcpEvent {
     }
 
     /** The subflow's backup priority changed (MP_PRIO). */
-    record SubflowPriority(long token, int family, int localId, int remoteId, InetAddress localAddress,
+    record SubflowPriorityChanged(long token, int family, int localId, int remoteId, InetAddress localAddress,
                            int localPort, InetAddress remoteAddress, int remotePort, boolean backup,
                            int interfaceIndex, int error) implements SubflowEvent {
     }

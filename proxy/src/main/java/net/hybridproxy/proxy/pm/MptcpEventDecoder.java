@@ -60,7 +60,7 @@ final class MptcpEventDecoder {
                     u8(a, MPTCP_ATTR_LOC_ID), u8(a, MPTCP_ATTR_REM_ID), source(a), port(a, MPTCP_ATTR_SPORT),
                     destination(a), port(a, MPTCP_ATTR_DPORT), u8(a, MPTCP_ATTR_BACKUP) != 0, ifIndex(a),
                     u8(a, MPTCP_ATTR_ERROR), resetReason(a));
-            case MPTCP_EVENT_SUB_PRIORITY -> new MptcpEvent.SubflowPriority(token(a), family(a),
+            case MPTCP_EVENT_SUB_PRIORITY -> new MptcpEvent.SubflowPriorityChanged(token(a), family(a),
                     u8(a, MPTCP_ATTR_LOC_ID), u8(a, MPTCP_ATTR_REM_ID), source(a), port(a, MPTCP_ATTR_SPORT),
                     destination(a), port(a, MPTCP_ATTR_DPORT), u8(a, MPTCP_ATTR_BACKUP) != 0, ifIndex(a),
                     u8(a, MPTCP_ATTR_ERROR));

@@ -23,7 +23,7 @@ import java.util.function.Consumer;
  * <p>The socket belongs to the network namespace of the thread that calls {@link #open}.
  */
 public final class MptcpEventMonitor implements AutoCloseable {
-    public static final String THREAD_NAME = "mptcp-pm-events";
+    static final String THREAD_NAME = "mptcp-pm-events";
 
     private static final System.Logger LOG = System.getLogger(MptcpEventMonitor.class.getName());
     /** How often the reader wakes up to notice close(); bounds how long close() waits. */
@@ -136,20 +136,12 @@ public final class MptcpEventMonitor implements AutoCloseable {
     }
 
     /** False once closed, or when the reader stopped on an unexpected error (see {@link #failure()}). */
-    public boolean isRunning() {
+    boolean isRunning() {
         return reader.isAlive() && !closing;
     }
 
     public Optional<Throwable> failure() {
         return Optional.ofNullable(failure);
-    }
-
-    public long eventsDelivered() {
-        return delivered.get();
-    }
-
-    public long malformedSkipped() {
-        return malformed.get();
     }
 
     /** Times the kernel reported dropped events (ENOBUFS). */

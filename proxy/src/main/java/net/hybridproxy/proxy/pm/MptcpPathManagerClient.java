@@ -81,9 +81,9 @@ public final class MptcpPathManagerClient implements AutoCloseable {
     }
 
     /** All endpoints, as {@code ip mptcp endpoint show} lists them. */
-    public synchronized List<Endpoint> endpoints() throws IOException {
+    public synchronized List<MptcpEndpoint> endpoints() throws IOException {
         ensureOpen();
-        List<Endpoint> out = new ArrayList<>();
+        List<MptcpEndpoint> out = new ArrayList<>();
         for (NetlinkMessage.Genl reply : connection.dump(request(MPTCP_PM_CMD_GET_ADDR),
                 commandName(MPTCP_PM_CMD_GET_ADDR))) {
             var addr = reply.attributes().first(MPTCP_PM_ATTR_ADDR);
@@ -95,7 +95,7 @@ public final class MptcpPathManagerClient implements AutoCloseable {
     }
 
     /** One endpoint by id, or empty when there is none. */
-    public synchronized Optional<Endpoint> endpoint(int id) throws IOException {
+    public synchronized Optional<MptcpEndpoint> endpoint(int id) throws IOException {
         ensureOpen();
         checkId(id);
         NetlinkMessageBuilder req = request(MPTCP_PM_CMD_GET_ADDR)
@@ -120,7 +120,7 @@ public final class MptcpPathManagerClient implements AutoCloseable {
     }
 
     /** Adds an endpoint; id 0 lets the kernel pick one. An existing address fails with EEXIST. */
-    public synchronized void addEndpoint(Endpoint endpoint) throws IOException {
+    public synchronized void addEndpoint(MptcpEndpoint endpoint) throws IOException {
         ensureOpen();
         NetlinkMessageBuilder req = request(MPTCP_PM_CMD_ADD_ADDR).beginNested(MPTCP_PM_ATTR_ADDR);
         putAddress(req, endpoint.address());
@@ -148,12 +148,12 @@ public final class MptcpPathManagerClient implements AutoCloseable {
     }
 
     /** Deletes every endpoint. */
-    public synchronized void flushEndpoints() throws IOException {
+    synchronized void flushEndpoints() throws IOException {
         ensureOpen();
         connection.execute(request(MPTCP_PM_CMD_FLUSH_ADDRS), commandName(MPTCP_PM_CMD_FLUSH_ADDRS), "");
     }
 
-    public synchronized Limits limits() throws IOException {
+    public synchronized MptcpLimits limits() throws IOException {
         ensureOpen();
         List<NetlinkMessage.Genl> replies = connection.execute(request(MPTCP_PM_CMD_GET_LIMITS),
                 commandName(MPTCP_PM_CMD_GET_LIMITS), "");
@@ -163,11 +163,11 @@ public final class MptcpPathManagerClient implements AutoCloseable {
         NetlinkAttributes attrs = replies.get(0).attributes();
         int subflows = (int) attrs.require(MPTCP_PM_ATTR_SUBFLOWS, "MPTCP_PM_ATTR_SUBFLOWS").u32();
         int accepted = (int) attrs.require(MPTCP_PM_ATTR_RCV_ADD_ADDRS, "MPTCP_PM_ATTR_RCV_ADD_ADDRS").u32();
-        return new Limits(subflows, accepted);
+        return new MptcpLimits(subflows, accepted);
     }
 
     /** Sets both limits; the kernel rejects values above 8 with EINVAL. */
-    public synchronized void setLimits(Limits limits) throws IOException {
+    public synchronized void setLimits(MptcpLimits limits) throws IOException {
         ensureOpen();
         NetlinkMessageBuilder req = request(MPTCP_PM_CMD_SET_LIMITS)
                 .putU32(MPTCP_PM_ATTR_RCV_ADD_ADDRS, limits.addAddrAccepted())
@@ -183,7 +183,7 @@ public final class MptcpPathManagerClient implements AutoCloseable {
     public synchronized void setEndpointBackup(int id, boolean backup) throws IOException {
         ensureOpen();
         checkId(id);
-        Endpoint current = endpoint(id).orElseThrow(() -> new NetlinkException(
+        MptcpEndpoint current = endpoint(id).orElseThrow(() -> new NetlinkException(
                 commandName(MPTCP_PM_CMD_SET_FLAGS), "id " + id, Errno.ENOENT,
                 "no endpoint with this id"));
         setBackup(current, backup);
@@ -192,14 +192,14 @@ public final class MptcpPathManagerClient implements AutoCloseable {
     /** As {@link #setEndpointBackup(int, boolean)}, for the endpoint with this address. */
     public synchronized void setEndpointBackup(InetAddress address, boolean backup) throws IOException {
         ensureOpen();
-        Endpoint current = endpoints().stream().filter(e -> e.address().equals(address)).findFirst()
+        MptcpEndpoint current = endpoints().stream().filter(e -> e.address().equals(address)).findFirst()
                 .orElseThrow(() -> new NetlinkException(commandName(MPTCP_PM_CMD_SET_FLAGS),
                         address.getHostAddress(), Errno.ENOENT,
                         "no endpoint with this address"));
         setBackup(current, backup);
     }
 
-    private void setBackup(Endpoint current, boolean backup) throws IOException {
+    private void setBackup(MptcpEndpoint current, boolean backup) throws IOException {
         // SET_FLAGS rewrites both BACKUP and FULLMESH from the request, so carry the current FULLMESH bit along.
         int bits = current.flags().contains(EndpointFlag.FULLMESH) ? EndpointFlag.FULLMESH.bit() : 0;
         if (backup) {
@@ -228,7 +228,7 @@ public final class MptcpPathManagerClient implements AutoCloseable {
     }
 
     /** Decodes the nested MPTCP_PM_ATTR_ADDR of a GET_ADDR reply. */
-    static Endpoint decodeEndpoint(NetlinkAttributes a) throws MalformedNetlinkMessageException {
+    static MptcpEndpoint decodeEndpoint(NetlinkAttributes a) throws MalformedNetlinkMessageException {
         int family = a.require(MPTCP_PM_ADDR_ATTR_FAMILY, "MPTCP_PM_ADDR_ATTR_FAMILY").u16();
         InetAddress address = switch (family) {
             case AF_INET -> a.require(MPTCP_PM_ADDR_ATTR_ADDR4, "MPTCP_PM_ADDR_ATTR_ADDR4").address(4);
@@ -242,7 +242,7 @@ public final class MptcpPathManagerClient implements AutoCloseable {
                 ? a.require(MPTCP_PM_ADDR_ATTR_FLAGS, "flags").s32() : 0;
         int ifIndex = a.first(MPTCP_PM_ADDR_ATTR_IF_IDX).isPresent()
                 ? a.require(MPTCP_PM_ADDR_ATTR_IF_IDX, "if_idx").s32() : 0;
-        return new Endpoint(id, address, port, EndpointFlag.fromBits(flags), Math.max(ifIndex, 0));
+        return new MptcpEndpoint(id, address, port, EndpointFlag.fromBits(flags), Math.max(ifIndex, 0));
     }
 
     private static void checkId(int id) {

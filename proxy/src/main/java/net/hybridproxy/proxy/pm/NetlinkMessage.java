@@ -22,7 +22,7 @@ record NetlinkMessage(int type, int flags, int seq, int portId, ByteBuffer paylo
     }
 
     /** A kernel error or acknowledgement: {@code errno} is positive, or 0 for a plain ACK. */
-    record Error(int errno, String extAck) {
+    record ErrorMessage(int errno, String extAck) {
     }
 
     /** A generic-netlink message: command, family version and top-level attributes. */
@@ -68,7 +68,7 @@ record NetlinkMessage(int type, int flags, int seq, int portId, ByteBuffer paylo
      * reply is capped), then extended-ack TLVs when NLM_F_ACK_TLVS is set. A malformed ack section only loses the
      * message text: the errno is what callers act on, and it is read first.
      */
-    Error error() throws MalformedNetlinkMessageException {
+    ErrorMessage error() throws MalformedNetlinkMessageException {
         if (payload.remaining() < 4) {
             throw new MalformedNetlinkMessageException(
                     "NLMSG_ERROR with " + payload.remaining() + " payload bytes, too short for an error code");
@@ -78,7 +78,7 @@ record NetlinkMessage(int type, int flags, int seq, int portId, ByteBuffer paylo
         if ((flags & NLM_F_ACK_TLVS) != 0) {
             extAck = extAckMessage();
         }
-        return new Error(errno, extAck);
+        return new ErrorMessage(errno, extAck);
     }
 
     private String extAckMessage() {

@@ -25,7 +25,7 @@ import java.util.regex.Pattern;
  */
 public final class PolicyRouting {
     /** Between the local table's rule (0) and main (32766), clear of the low numbers other tools tend to use. */
-    public static final int DEFAULT_RULE_PRIORITY = 1000;
+    static final int DEFAULT_RULE_PRIORITY = 1000;
     private static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(5);
     private static final Pattern INTERFACE_NAME = Pattern.compile("[A-Za-z0-9_.:@-]{1,15}");
 
@@ -36,8 +36,8 @@ public final class PolicyRouting {
      * @param gateway       next hop, or null for point-to-point links (e.g. an LTE wwan interface)
      * @param table         routing table id, not one of the kernel's own (0, 253 default, 254 main, 255 local)
      */
-    public record Uplink(String name, String interfaceName, InetAddress address, InetAddress gateway, int table) {
-        public Uplink {
+    public record UplinkRoutes(String name, String interfaceName, InetAddress address, InetAddress gateway, int table) {
+        public UplinkRoutes {
             Objects.requireNonNull(name, "name");
             Objects.requireNonNull(address, "address");
             if (interfaceName == null || !INTERFACE_NAME.matcher(interfaceName).matches()) {
@@ -59,11 +59,11 @@ public final class PolicyRouting {
     }
 
     private final List<String> ipCommand;
-    private final List<Uplink> uplinks;
+    private final List<UplinkRoutes> uplinks;
     private final int rulePriority;
     private final Duration timeout;
 
-    public PolicyRouting(List<Uplink> uplinks) {
+    public PolicyRouting(List<UplinkRoutes> uplinks) {
         this(List.of("ip"), uplinks, DEFAULT_RULE_PRIORITY, DEFAULT_TIMEOUT);
     }
 
@@ -72,7 +72,7 @@ public final class PolicyRouting {
      * @param rulePriority the priority of every uplink rule (1..32765)
      * @param timeout      per command
      */
-    public PolicyRouting(List<String> ipCommand, List<Uplink> uplinks, int rulePriority, Duration timeout) {
+    public PolicyRouting(List<String> ipCommand, List<UplinkRoutes> uplinks, int rulePriority, Duration timeout) {
         if (ipCommand.isEmpty()) {
             throw new IllegalArgumentException("ipCommand is empty");
         }
@@ -85,8 +85,8 @@ public final class PolicyRouting {
         this.timeout = Objects.requireNonNull(timeout, "timeout");
         for (int i = 0; i < this.uplinks.size(); i++) {
             for (int j = i + 1; j < this.uplinks.size(); j++) {
-                Uplink a = this.uplinks.get(i);
-                Uplink b = this.uplinks.get(j);
+                UplinkRoutes a = this.uplinks.get(i);
+                UplinkRoutes b = this.uplinks.get(j);
                 if (a.table() == b.table() && a.ipv4() == b.ipv4()) {
                     throw new IllegalArgumentException("uplinks " + a.name() + " and " + b.name()
                             + " share routing table " + a.table());
@@ -97,7 +97,7 @@ public final class PolicyRouting {
 
     /** Installs every uplink's route and rule; safe to run again. */
     public void install() throws IOException {
-        for (Uplink u : uplinks) {
+        for (UplinkRoutes u : uplinks) {
             run(u, routeArgs(u, "replace"));
             // The kernel rejects an identical rule with EEXIST: it is already there, which is what we want.
             run(u, ruleArgs(u, "add"), "File exists");
@@ -107,7 +107,7 @@ public final class PolicyRouting {
     /** Deletes exactly the routes and rules {@link #install()} creates; missing ones are not an error. */
     public void remove() throws IOException {
         IOException first = null;
-        for (Uplink u : uplinks) {
+        for (UplinkRoutes u : uplinks) {
             // Keep going after a failure so one broken uplink does not leave the others' rules behind.
             try {
                 run(u, ruleArgs(u, "del"), "No such file or directory");
@@ -128,7 +128,7 @@ public final class PolicyRouting {
     /** The commands {@link #install()} runs, in order, one shell command per line (for docs and --dry-run). */
     public List<String> describe() {
         List<String> out = new ArrayList<>();
-        for (Uplink u : uplinks) {
+        for (UplinkRoutes u : uplinks) {
             out.add(String.join(" ", command(routeArgs(u, "replace"))));
             out.add(String.join(" ", command(ruleArgs(u, "add"))));
         }
@@ -138,14 +138,14 @@ public final class PolicyRouting {
     /** The commands {@link #remove()} runs. */
     public List<String> describeRemoval() {
         List<String> out = new ArrayList<>();
-        for (Uplink u : uplinks) {
+        for (UplinkRoutes u : uplinks) {
             out.add(String.join(" ", command(ruleArgs(u, "del"))));
             out.add(String.join(" ", command(routeArgs(u, "del"))));
         }
         return out;
     }
 
-    private static List<String> routeArgs(Uplink u, String verb) {
+    private static List<String> routeArgs(UplinkRoutes u, String verb) {
         List<String> args = new ArrayList<>(List.of(u.ipv4() ? "-4" : "-6", "route", verb, "default"));
         if (u.gateway() != null) {
             args.add("via");
@@ -155,7 +155,7 @@ public final class PolicyRouting {
         return args;
     }
 
-    private List<String> ruleArgs(Uplink u, String verb) {
+    private List<String> ruleArgs(UplinkRoutes u, String verb) {
         return List.of(u.ipv4() ? "-4" : "-6", "rule", verb, "from", u.address().getHostAddress(),
                 "lookup", Integer.toString(u.table()), "priority", Integer.toString(rulePriority));
     }
@@ -167,7 +167,7 @@ public final class PolicyRouting {
     }
 
     /** Runs one ip command; a failure whose output contains one of {@code tolerated} counts as success. */
-    private void run(Uplink u, List<String> args, String... tolerated) throws IOException {
+    private void run(UplinkRoutes u, List<String> args, String... tolerated) throws IOException {
         List<String> cmd = command(args);
         Command.Result result;
         try {

@@ -8,7 +8,7 @@ import java.util.stream.Collectors;
  * What {@link EndpointReconciler#reconcile} found and did, for the startup log. Endpoints carry the ids the kernel
  * holds after the run.
  */
-public record ReconcileReport(List<Change> changes, Limits limitsBefore, Limits limitsAfter) {
+public record ReconcileReport(List<Change> changes, MptcpLimits limitsBefore, MptcpLimits limitsAfter) {
 
     public enum Action {
         /** Already as desired: untouched, so its subflows were not disturbed. */
@@ -22,7 +22,7 @@ public record ReconcileReport(List<Change> changes, Limits limitsBefore, Limits 
     }
 
     /** @param uplinkName the uplink the endpoint belongs to, or null for endpoints no uplink wants */
-    public record Change(Action action, String uplinkName, Endpoint endpoint) {
+    public record Change(Action action, String uplinkName, MptcpEndpoint endpoint) {
         @Override
         public String toString() {
             return action.name().toLowerCase(Locale.ROOT) + " " + endpoint
@@ -39,7 +39,7 @@ public record ReconcileReport(List<Change> changes, Limits limitsBefore, Limits 
     }
 
     /** True when the kernel's state was modified (anything beyond KEPT / IMPLICIT_LEFT). */
-    public boolean changedAnything() {
+    boolean changedAnything() {
         return !limitsBefore.equals(limitsAfter) || changes.stream()
                 .anyMatch(c -> c.action() != Action.KEPT && c.action() != Action.IMPLICIT_LEFT);
     }
@@ -52,7 +52,7 @@ public record ReconcileReport(List<Change> changes, Limits limitsBefore, Limits 
         return changes.stream().map(Change::toString).collect(Collectors.joining("\n", "", "\n")) + limits;
     }
 
-    private static String describe(Limits l) {
+    private static String describe(MptcpLimits l) {
         return "subflows " + l.subflows() + " add_addr_accepted " + l.addAddrAccepted();
     }
 }

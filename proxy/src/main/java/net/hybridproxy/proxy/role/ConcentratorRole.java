@@ -250,14 +250,14 @@ public final class ConcentratorRole implements Role {
         AuthResult authenticate(ConvertMessage request, InetSocketAddress destination, long nowEpochMillis,
                                 long nowMonotonicNanos) {
             if (sessionKeyId.isPresent()) {
-                return new AuthResult.Accepted(sessionKeyId.get());
+                return new AuthResult.Authenticated(sessionKeyId.get());
             }
             return verifier.map(v -> v.verify(request.cookieTlv(), destination, nowEpochMillis, nowMonotonicNanos))
-                    .orElse(new AuthResult.Accepted(SOURCE_CIDR));
+                    .orElse(new AuthResult.Authenticated(SOURCE_CIDR));
         }
 
         /** The key whose connection quota this accepted request counts against; none when only the CIDR vouched. */
-        Optional<String> quotaKey(AuthResult.Accepted accepted) {
+        Optional<String> quotaKey(AuthResult.Authenticated accepted) {
             return SOURCE_CIDR.equals(accepted.keyId()) && verifier.isEmpty() && sessionKeyId.isEmpty()
                     ? Optional.empty() : Optional.of(accepted.keyId());
         }

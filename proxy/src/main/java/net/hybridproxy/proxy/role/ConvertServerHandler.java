@@ -252,7 +252,7 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
                     () -> "authentication failed: " + rejected.reason());
             return;
         }
-        if (auth instanceof AuthResult.Accepted accepted && gate.quotaKey(accepted).isPresent()) {
+        if (auth instanceof AuthResult.Authenticated accepted && gate.quotaKey(accepted).isPresent()) {
             Optional<Quota<String>.Permit> keyPermit =
                     admission.connectionsPerKey().tryAcquire(gate.quotaKey(accepted).get());
             if (keyPermit.isEmpty()) {
@@ -265,7 +265,7 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
         }
         String label = RoleContext.describe((InetSocketAddress) client.remoteAddress()) + " -> "
                 + RoleContext.describe(destination)
-                + (auth instanceof AuthResult.Accepted accepted ? " [" + accepted.keyId() + "]" : "");
+                + (auth instanceof AuthResult.Authenticated accepted ? " [" + accepted.keyId() + "]" : "");
         connecting = true;
         ChannelFuture connectFuture = context.outboundBootstrap(client, context.transport().tcpClient())
                 .handler(new ChannelInboundHandlerAdapter())

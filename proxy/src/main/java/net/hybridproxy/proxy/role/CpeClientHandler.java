@@ -9,7 +9,7 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import net.hybridproxy.engine.auth.ConvertAuthenticator;
 import net.hybridproxy.engine.auth.CpeKey;
 import net.hybridproxy.engine.convert.ConvertMessage;
-import net.hybridproxy.proxy.config.AppConfig.Listener;
+import net.hybridproxy.proxy.config.AppConfig.ListenerConfig;
 import net.hybridproxy.proxy.config.AppConfig.ListenerMode;
 import net.hybridproxy.proxy.nativeio.NativeException;
 import net.hybridproxy.proxy.relay.RelaySession;
@@ -32,7 +32,7 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
     private static final SecureRandom NONCES = new SecureRandom();
 
     private final RoleContext context;
-    private final Listener listener;
+    private final ListenerConfig listener;
     private final InetSocketAddress concentrator;
     private final Function<Channel, Bootstrap> multipath;
     private final Optional<CpeKey> key;
@@ -49,7 +49,7 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
      * @param pool         ready kernel MPTCP connections to take before opening one (empty: always open one)
      * @param localAddresses this host's own addresses, which a transparent listener refuses as destinations
      */
-    CpeClientHandler(RoleContext context, Listener listener, InetSocketAddress concentrator,
+    CpeClientHandler(RoleContext context, ListenerConfig listener, InetSocketAddress concentrator,
                      Function<Channel, Bootstrap> multipath, Optional<CpeKey> key, Optional<String> pinnedUplink,
                      Optional<WarmPool> pool, LocalAddresses localAddresses) {
         this.localAddresses = localAddresses;

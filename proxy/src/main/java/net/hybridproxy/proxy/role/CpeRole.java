@@ -10,7 +10,7 @@ import io.netty.channel.socket.ServerSocketChannel;
 import io.netty.channel.socket.SocketChannel;
 import net.hybridproxy.engine.auth.CpeKey;
 import net.hybridproxy.proxy.config.AppConfig;
-import net.hybridproxy.proxy.config.AppConfig.Listener;
+import net.hybridproxy.proxy.config.AppConfig.ListenerConfig;
 import net.hybridproxy.proxy.config.AppConfig.ListenerMode;
 import net.hybridproxy.proxy.relay.EarlyInbound;
 import net.hybridproxy.proxy.nativeio.NativeException;
@@ -70,15 +70,15 @@ public final class CpeRole implements Role {
             }
         }
         boolean pinning = cpe.bypass().stream().anyMatch(b -> b.action() == AppConfig.BypassAction.PROXY);
-        List<AppConfig.Uplink> uplinks = context.config().uplinks();
-        for (Listener listener : cpe.listeners()) {
+        List<AppConfig.UplinkConfig> uplinks = context.config().uplinks();
+        for (ListenerConfig listener : cpe.listeners()) {
             listen(listener, listener.bind(), multipath, cookieKey, Optional.empty(), pool);
             if (pinning && listener.mode() != ListenerMode.EXPLICIT) {
                 // Connections a bypass rule pins to one uplink: plain TCP from that uplink's address, which its
                 // policy route sends out that uplink only (ConfigLoader checked the engine and the ports). The
                 // warm pool's connections are multipath, so these never take one.
                 for (int i = 0; i < uplinks.size(); i++) {
-                    AppConfig.Uplink uplink = uplinks.get(i);
+                    AppConfig.UplinkConfig uplink = uplinks.get(i);
                     listen(listener, listener.pinnedBind(i), client -> context.outboundBootstrap(client,
                                     context.transport().tcpClient()).localAddress(uplink.address(), 0),
                             cookieKey, Optional.of(uplink.name()), Optional.empty());
@@ -87,7 +87,7 @@ public final class CpeRole implements Role {
         }
     }
 
-    private void listen(Listener listener, InetSocketAddress bind, Function<Channel, Bootstrap> outbound,
+    private void listen(ListenerConfig listener, InetSocketAddress bind, Function<Channel, Bootstrap> outbound,
                         Optional<CpeKey> cookieKey, Optional<String> pinnedUplink, Optional<WarmPool> readyConnections)
             throws InterruptedException {
         Channel channel = context.serverBootstrap(lanListenerFactory(listener))
@@ -107,7 +107,7 @@ public final class CpeRole implements Role {
                 + pinnedUplink.map(u -> " over " + u + " only").orElse(""));
     }
 
-    private ChannelFactory<ServerSocketChannel> lanListenerFactory(Listener listener) {
+    private ChannelFactory<ServerSocketChannel> lanListenerFactory(ListenerConfig listener) {
         ChannelFactory<ServerSocketChannel> plain = context.transport().tcpServer();
         if (listener.mode() != ListenerMode.TPROXY) {
             return plain;

@@ -33,7 +33,7 @@ public record RoleContext(AppConfig config, Transport transport, EventLoopGroup 
     public RoleContext(AppConfig config, Transport transport, EventLoopGroup acceptGroup, EventLoopGroup workerGroup,
                        ProxyCounters counters, MultipathConnections multipathChannels) {
         this(config, transport, acceptGroup, workerGroup, counters, multipathChannels,
-                new UserspaceStats(config.uplinks().stream().map(AppConfig.Uplink::name).toList(), new FailoverLog(),
+                new UserspaceStats(config.uplinks().stream().map(AppConfig.UplinkConfig::name).toList(), new FailoverLog(),
                         config.admin().sampleInterval()));
     }
 

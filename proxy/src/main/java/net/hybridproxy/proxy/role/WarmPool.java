@@ -55,7 +55,7 @@ final class WarmPool implements AutoCloseable {
     private final Map<EventLoop, LoopShare> shares = new IdentityHashMap<>();
 
     WarmPool(RoleContext context, InetSocketAddress concentrator, ChannelFactory<SocketChannel> factory,
-             AppConfig.WarmPool settings) {
+             AppConfig.WarmPoolConfig settings) {
         this.context = context;
         this.concentrator = concentrator;
         this.factory = factory;

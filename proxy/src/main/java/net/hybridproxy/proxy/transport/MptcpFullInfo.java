@@ -31,7 +31,7 @@ import static net.hybridproxy.proxy.nativeio.SocketConstants.SOL_MPTCP;
  * <p>A {@link Reader} owns its buffers and is reused for every connection it reads, so sampling thousands of
  * connections allocates nothing per connection. A reader is not thread-safe; use one per sampling thread.
  */
-public record MptcpFullInfo(Connection connection, List<Subflow> subflows) {
+public record MptcpFullInfo(MptcpConnectionInfo connection, List<MptcpSubflowInfo> subflows) {
     /** The kernel allows 8 additional subflows per connection; 16 leaves room and bounds the buffers. */
     static final int MAX_SUBFLOWS = 16;
     // struct mptcp_full_info: six u32 sizes/counts, two u64 user pointers, then struct mptcp_info.
@@ -48,7 +48,7 @@ public record MptcpFullInfo(Connection connection, List<Subflow> subflows) {
      *
      * @param bytesRetransmitted data sent again at the MPTCP level, typically on another subflow (reinjection)
      */
-    public record Connection(long token, int subflows, boolean fallback, long bytesSent, long bytesReceived,
+    public record MptcpConnectionInfo(long token, int subflows, boolean fallback, long bytesSent, long bytesReceived,
                              long bytesAcked, long bytesRetransmitted) {
     }
 
@@ -56,7 +56,7 @@ public record MptcpFullInfo(Connection connection, List<Subflow> subflows) {
      * One subflow: the kernel's subflow id (unique within the connection), its addresses, and the tcp_info figures
      * we export. {@code state} is the TCP state number (1 = ESTABLISHED, see {@link #stateName}).
      */
-    public record Subflow(int id, InetSocketAddress local, InetSocketAddress remote, int state, long bytesSent,
+    public record MptcpSubflowInfo(int id, InetSocketAddress local, InetSocketAddress remote, int state, long bytesSent,
                           long bytesAcked, long bytesReceived, long bytesRetransmitted, int rttMicros,
                           int congestionWindow) {
     }
@@ -121,7 +121,7 @@ public record MptcpFullInfo(Connection connection, List<Subflow> subflows) {
             int subflowInfoSize = full.get(ValueLayout.JAVA_INT, 12);
             int count = Math.min(full.get(ValueLayout.JAVA_INT, 16), MAX_SUBFLOWS);
             MemorySegment info = full.asSlice(FULL_INFO_HEADER);
-            Connection connection = new Connection(
+            MptcpConnectionInfo connection = new MptcpConnectionInfo(
                     Integer.toUnsignedLong(info.get(ValueLayout.JAVA_INT, 12)),
                     Byte.toUnsignedInt(info.get(ValueLayout.JAVA_BYTE, 0)),
                     (info.get(ValueLayout.JAVA_INT, 8) & 1) != 0, // MPTCP_INFO_FLAG_FALLBACK
@@ -129,11 +129,11 @@ public record MptcpFullInfo(Connection connection, List<Subflow> subflows) {
                     info.get(ValueLayout.JAVA_LONG, 64),
                     info.get(ValueLayout.JAVA_LONG, 72),
                     info.get(ValueLayout.JAVA_LONG, 48));
-            List<Subflow> subflows = new ArrayList<>(count);
+            List<MptcpSubflowInfo> subflows = new ArrayList<>(count);
             for (int i = 0; i < count; i++) {
                 MemorySegment sf = subflowInfos.asSlice((long) i * subflowInfoSize, SUBFLOW_INFO_SIZE);
                 MemorySegment tcp = tcpInfos.asSlice((long) i * tcpInfoSize, TCP_INFO_SIZE);
-                subflows.add(new Subflow(
+                subflows.add(new MptcpSubflowInfo(
                         sf.get(ValueLayout.JAVA_INT_UNALIGNED, 0),
                         decodeOrNull(sf.asSlice(8, 128)),
                         decodeOrNull(sf.asSlice(136, 128)),

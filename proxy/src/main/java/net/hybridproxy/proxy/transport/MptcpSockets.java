@@ -70,11 +70,6 @@ public final class MptcpSockets {
         closeQuietly(fd);
     }
 
-    /** The socket's protocol: {@code IPPROTO_MPTCP} for an MPTCP socket, 6 for plain TCP. */
-    public static int protocolOf(Channel channel) throws NativeException {
-        return Libc.getsockoptInt(((UnixChannel) channel).fd().intValue(), SOL_SOCKET, SO_PROTOCOL);
-    }
-
     private static void closeQuietly(int fd) {
         try {
             Libc.close(fd);

@@ -60,7 +60,7 @@ final class SessionDriver {
     private static final long TCP_INFO_INTERVAL_NANOS = TimeUnit.MILLISECONDS.toNanos(5);
 
     /** What the role does with the session's requests; called on the driver's loop. */
-    interface Owner {
+    interface SessionOwner {
         /** cpe: open a TCP connection for this subflow, then call {@link #subflowConnected} or {@link #subflowFailed}. */
         void subflowRequested(SessionDriver driver, SessionEvent.SubflowRequested request);
 
@@ -77,7 +77,7 @@ final class SessionDriver {
     private static final class SubflowLink {
         final Channel channel;
         final String uplink;
-        final UplinkStats.Uplink stats;
+        final UplinkStats.UplinkCounters stats;
         TcpInfo info;
         /** When TCP_INFO was last read; "never" is one interval ago (Long.MIN_VALUE would overflow the test). */
         long infoAt = now() - TCP_INFO_INTERVAL_NANOS;
@@ -85,7 +85,7 @@ final class SessionDriver {
         boolean attached;
         boolean stalled;
 
-        SubflowLink(Channel channel, String uplink, UplinkStats.Uplink stats) {
+        SubflowLink(Channel channel, String uplink, UplinkStats.UplinkCounters stats) {
             this.channel = channel;
             this.uplink = uplink;
             this.stats = stats;
@@ -97,7 +97,7 @@ final class SessionDriver {
 
     private final EventLoop loop;
     private final Session session;
-    private final Owner owner;
+    private final SessionOwner owner;
     private final String name;
     private final Duration openTimeout;
     private final int notSentLowWatermark;
@@ -125,7 +125,7 @@ final class SessionDriver {
     /**
      * @param maxPendingOpens cpe: how many new streams may wait for the session to be established
      */
-    SessionDriver(EventLoop loop, Session session, Owner owner, String name, UserspaceSettings settings,
+    SessionDriver(EventLoop loop, Session session, SessionOwner owner, String name, UserspaceSettings settings,
                   int maxPendingOpens, UserspaceStats stats) {
         this.stats = stats;
         this.loop = loop;
@@ -187,7 +187,7 @@ final class SessionDriver {
         if (session.isEstablished()) {
             String uplink = uplinkOf(subflowId);
             if (uplink != null) {
-                UplinkStats.Uplink u = stats.uplinks().forName(uplink);
+                UplinkStats.UplinkCounters u = stats.uplinks().forName(uplink);
                 u.joinAttempted();
                 u.joinFailed(joinFailure(cause));
             }
@@ -488,7 +488,7 @@ final class SessionDriver {
         SessionEvent event;
         while ((event = session.pollEvent()) != null) {
             switch (event) {
-                case SessionEvent.Established e -> {
+                case SessionEvent.SessionEstablished e -> {
                     established = true;
                     LOG.log(Level.INFO, () -> name + ": session established (token "
                             + Integer.toHexString(session.localToken()) + ")");
@@ -683,7 +683,7 @@ final class SessionDriver {
     /** What one pass over this loop's sessions adds up; filled on the loop, read by the sampler after. */
     static final class LoopSample {
         final Map<String, double[]> uplinkSums = new HashMap<>(); // label -> subflows, srtt sum, cwnd sum, cwnd n
-        final java.util.List<ApplianceStatus.Subflow> rows = new java.util.ArrayList<>();
+        final java.util.List<ApplianceStatus.SubflowStatusView> rows = new java.util.ArrayList<>();
         int sessions;
         int established;
         int streams;
@@ -715,7 +715,7 @@ final class SessionDriver {
                 sum[2] += tcp.cwndSegments();
                 sum[3]++;
             }
-            sample.rows.add(new ApplianceStatus.Subflow(link.stats.name(), sequence, (int) info.id(),
+            sample.rows.add(new ApplianceStatus.SubflowStatusView(link.stats.name(), sequence, (int) info.id(),
                     info.state().name().toLowerCase(java.util.Locale.ROOT), srtt, tcp != null ? tcp.cwndSegments() : 0,
                     info.bytesSent(), info.bytesReceived(), Math.max(0, link.retransmittedCounted)));
         }

@@ -169,11 +169,6 @@ public final class UserspaceConcentrator implements AutoCloseable {
         }
     }
 
-    /** One sampling pass now (tests; the sampler thread runs them periodically). */
-    public void sampleNow() {
-        sampler.sampleAll();
-    }
-
     @Override
     public void close() {
         sampler.close();
@@ -224,7 +219,7 @@ public final class UserspaceConcentrator implements AutoCloseable {
                 synchronized (endpoint) {
                     accept = incoming.handleTimeout(SessionDriver.now());
                 }
-                if (accept instanceof ConcentratorEndpoint.Refused refused) {
+                if (accept instanceof ConcentratorEndpoint.ConnectionRefused refused) {
                     refuse(ctx, refused);
                 }
             }, Math.max(0, incoming.deadline() - now), TimeUnit.NANOSECONDS);
@@ -318,12 +313,12 @@ public final class UserspaceConcentrator implements AutoCloseable {
                 }
                 held.skipBytes(held.readableBytes() - bytes.remaining());
                 switch (accept) {
-                    case ConcentratorEndpoint.NeedMoreBytes more -> {
+                    case ConcentratorEndpoint.HandshakeIncomplete more -> {
                         return;
                     }
                     case ConcentratorEndpoint.Answer answer ->
                             channel.writeAndFlush(Unpooled.wrappedBuffer(answer.reply()));
-                    case ConcentratorEndpoint.Refused refused -> {
+                    case ConcentratorEndpoint.ConnectionRefused refused -> {
                         refuse(ctx, refused);
                         return;
                     }
@@ -335,7 +330,7 @@ public final class UserspaceConcentrator implements AutoCloseable {
             }
         }
 
-        private void refuse(ChannelHandlerContext ctx, ConcentratorEndpoint.Refused refused) {
+        private void refuse(ChannelHandlerContext ctx, ConcentratorEndpoint.ConnectionRefused refused) {
             Channel channel = ctx.channel();
             InetAddress source = ((InetSocketAddress) channel.remoteAddress()).getAddress();
             refusals.refused(refused.reason(), source, () -> "refused subflow from " + channel.remoteAddress() + ": "
@@ -400,12 +395,12 @@ public final class UserspaceConcentrator implements AutoCloseable {
         synchronized (this) {
             name = "concentrator session " + sessionsStarted++ + " [" + session.keyId() + "]";
         }
-        SessionDriver driver = new SessionDriver(loop, session, new Owner(), name, settings, 0, stats);
+        SessionDriver driver = new SessionDriver(loop, session, new ConcentratorSessionOwner(), name, settings, 0, stats);
         drivers.put(session, driver);
         return driver;
     }
 
-    private final class Owner implements SessionDriver.Owner {
+    private final class ConcentratorSessionOwner implements SessionDriver.SessionOwner {
         @Override
         public void subflowRequested(SessionDriver driver, SessionEvent.SubflowRequested request) {
             // Only the cpe opens subflows.

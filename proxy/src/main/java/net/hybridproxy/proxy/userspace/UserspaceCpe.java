@@ -116,24 +116,24 @@ public final class UserspaceCpe implements AutoCloseable {
             session.setUplinkPriority(uplink, mode.priority(), SessionDriver.now());
             session.setUplinkPaused(uplink, mode.paused(), SessionDriver.now());
         });
-        SessionDriver driver = new SessionDriver(loop, session, new Owner(name), name, settings,
+        SessionDriver driver = new SessionDriver(loop, session, new CpeSessionOwner(name), name, settings,
                 settings.session().maxStreams(), stats);
         drivers.put(loop, driver);
         driver.pump();
     }
 
     /** Whether every loop's session is established (for readiness checks and tests). */
-    public boolean allEstablished() {
+    boolean allEstablished() {
         return !drivers.isEmpty() && drivers.values().stream().allMatch(d -> d.session().isEstablished());
     }
 
     /** Attached subflows over all sessions. */
-    public int attachedSubflows() throws InterruptedException {
+    int attachedSubflows() throws InterruptedException {
         return sumOverSessions(d -> (int) d.session().subflows().stream().filter(s -> s.state().isAttached()).count());
     }
 
     /** Streams open over all sessions. */
-    public int openStreams() throws InterruptedException {
+    int openStreams() throws InterruptedException {
         return sumOverSessions(d -> d.session().streamIds().size());
     }
 
@@ -141,7 +141,7 @@ public final class UserspaceCpe implements AutoCloseable {
      * Closes every subflow over {@code uplink} in every session, as a failing line would: what they carried and
      * was not acknowledged goes over the others, and the path manager reconnects them after its backoff.
      */
-    public void resetSubflows(String uplink) throws InterruptedException {
+    void resetSubflows(String uplink) throws InterruptedException {
         sumOverSessions(d -> d.closeSubflows(uplink));
     }
 
@@ -174,11 +174,6 @@ public final class UserspaceCpe implements AutoCloseable {
     /** The sessions, for the sampler. */
     Collection<SessionDriver> drivers() {
         return List.copyOf(drivers.values());
-    }
-
-    /** One sampling pass now (tests; the sampler thread runs them periodically). */
-    public void sampleNow() {
-        sampler.sampleAll();
     }
 
     private int sumOverSessions(ToIntFunction<SessionDriver> f) throws InterruptedException {
@@ -222,12 +217,12 @@ public final class UserspaceCpe implements AutoCloseable {
         return address.getAddress().getHostAddress() + ":" + address.getPort();
     }
 
-    private final class Owner implements SessionDriver.Owner {
+    private final class CpeSessionOwner implements SessionDriver.SessionOwner {
         private final String name;
         /** When a session of this loop was last replaced without delay; touched on the loop only. */
         private long lastImmediateRestart = SessionDriver.now() - Long.MAX_VALUE / 2;
 
-        Owner(String name) {
+        CpeSessionOwner(String name) {
             this.name = name;
         }
 

@@ -32,8 +32,8 @@ import java.util.function.Supplier;
 final class UserspaceSampler implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger("hybridproxy.metrics");
     static final int STATUS_SUBFLOW_LIMIT = 200;
-    private static final Comparator<ApplianceStatus.Subflow> BUSIEST_FIRST =
-            Comparator.comparingLong((ApplianceStatus.Subflow s) -> s.bytesSent() + s.bytesReceived()).reversed();
+    private static final Comparator<ApplianceStatus.SubflowStatusView> BUSIEST_FIRST =
+            Comparator.comparingLong((ApplianceStatus.SubflowStatusView s) -> s.bytesSent() + s.bytesReceived()).reversed();
 
     private final UserspaceStats stats;
     private final Supplier<Collection<SessionDriver>> drivers;
@@ -65,7 +65,7 @@ final class UserspaceSampler implements AutoCloseable {
     }
 
     /** One pass over every session; on the sampler thread (or a test's). */
-    synchronized SubflowSampler.Snapshot sampleAll() {
+    synchronized SubflowSampler.SubflowSnapshot sampleAll() {
         long start = System.nanoTime();
         beforePass.run();
         Map<EventLoop, List<SessionDriver>> byLoop = new LinkedHashMap<>();
@@ -89,7 +89,7 @@ final class UserspaceSampler implements AutoCloseable {
             }));
         }
         Map<String, double[]> sums = new HashMap<>();
-        List<ApplianceStatus.Subflow> rows = new ArrayList<>();
+        List<ApplianceStatus.SubflowStatusView> rows = new ArrayList<>();
         int sessions = 0;
         int established = 0;
         int streams = 0;
@@ -116,14 +116,14 @@ final class UserspaceSampler implements AutoCloseable {
             reorder += s.reorderBytes;
             budget += s.budgetUsed;
         }
-        for (UplinkStats.Uplink uplink : stats.uplinks().all()) {
+        for (UplinkStats.UplinkCounters uplink : stats.uplinks().all()) {
             double[] sum = sums.get(uplink.name());
             uplink.publish(sum == null || sum[0] == 0 ? UplinkStats.Gauges.NONE
                     : new UplinkStats.Gauges((int) sum[0], sum[1] / sum[0], sum[3] == 0 ? Double.NaN : sum[2] / sum[3]));
         }
         rows.sort(BUSIEST_FIRST);
-        List<ApplianceStatus.Subflow> busiest = List.copyOf(rows.subList(0, Math.min(rows.size(), STATUS_SUBFLOW_LIMIT)));
-        SubflowSampler.Snapshot snapshot = new SubflowSampler.Snapshot(System.currentTimeMillis(), busiest,
+        List<ApplianceStatus.SubflowStatusView> busiest = List.copyOf(rows.subList(0, Math.min(rows.size(), STATUS_SUBFLOW_LIMIT)));
+        SubflowSampler.SubflowSnapshot snapshot = new SubflowSampler.SubflowSnapshot(System.currentTimeMillis(), busiest,
                 rows.size() - busiest.size(), sessions, System.nanoTime() - start);
         stats.publish(snapshot, new UserspaceStats.Sessions(sessions, established, streams, reorder, budget));
         return snapshot;

@@ -52,7 +52,7 @@ public record UserspaceSettings(SessionConfig session, Duration connectTimeout, 
     }
 
     /** reference.conf's {@code userspace.process-memory}. */
-    public static final long DEFAULT_PROCESS_MEMORY = 128L << 20;
+    private static final long DEFAULT_PROCESS_MEMORY = 128L << 20;
 
     /** Settings with the endpoint's default limits around {@code maxSessions}. */
     public UserspaceSettings(SessionConfig session, Duration connectTimeout, Duration openTimeout,
@@ -93,7 +93,7 @@ public record UserspaceSettings(SessionConfig session, Duration connectTimeout, 
     public static List<Uplink> uplinks(AppConfig config) {
         List<Uplink> uplinks = new ArrayList<>();
         for (int i = 0; i < config.uplinks().size(); i++) {
-            AppConfig.Uplink u = config.uplinks().get(i);
+            AppConfig.UplinkConfig u = config.uplinks().get(i);
             uplinks.add(new Uplink(u.name(), i + 1, priority(u.role()), config.userspace().subflowsPerUplink()));
         }
         return uplinks;

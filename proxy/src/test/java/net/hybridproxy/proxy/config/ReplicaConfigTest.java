@@ -18,14 +18,14 @@ class ReplicaConfigTest {
 
     @Test
     void defaultsAllowJoinsToTheInitialAddressAndAnnounceNoPort() throws Exception {
-        AppConfig.PathManager pm = ConfigLoader.parseString(CONCENTRATOR + "}").pathManager();
+        AppConfig.PathManagerConfig pm = ConfigLoader.parseString(CONCENTRATOR + "}").pathManager();
         assertTrue(pm.allowJoinInitialAddress());
         assertEquals(0, pm.announcePort());
     }
 
     @Test
     void aReplicaAnnouncesItsAddressWithAJoinPortAndSetsTheCFlag() throws Exception {
-        AppConfig.PathManager pm = ConfigLoader.parseString(CONCENTRATOR + """
+        AppConfig.PathManagerConfig pm = ConfigLoader.parseString(CONCENTRATOR + """
                 path-manager { announce = ["198.18.41.2"], announce-port = 5200, allow-join-initial-address = false }
                 }""").pathManager();
         assertEquals(List.of(InetAddress.getByName("198.18.41.2")), pm.announce());

@@ -19,7 +19,7 @@ class WarmPoolConfigTest {
 
     @Test
     void defaultsAreEightConnectionsReplacedAfterTwentySeconds() throws Exception {
-        AppConfig.WarmPool pool = ConfigLoader.parseString(CPE + "} }").cpe().orElseThrow().warmPool();
+        AppConfig.WarmPoolConfig pool = ConfigLoader.parseString(CPE + "} }").cpe().orElseThrow().warmPool();
         assertEquals(8, pool.size());
         assertEquals(Duration.ofSeconds(20), pool.maxIdle());
     }

@@ -16,7 +16,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class RefusalLogTest {
     private final List<String> lines = new ArrayList<>();
     private final AtomicLong now = new AtomicLong();
-    private final RefusalLog log = new RefusalLog(new Capture(lines), Duration.ofSeconds(10), now::get);
+    private final RefusalLog log = new RefusalLog(new CapturingLogger(lines), Duration.ofSeconds(10), now::get);
     private static final InetAddress A = InetAddress.ofLiteral("198.18.0.1");
     private static final InetAddress B = InetAddress.ofLiteral("198.18.0.2");
 
@@ -53,7 +53,7 @@ class RefusalLogTest {
         assertFalse(lines.isEmpty());
     }
 
-    private record Capture(List<String> lines) implements System.Logger {
+    private record CapturingLogger(List<String> lines) implements System.Logger {
         @Override
         public String getName() {
             return "capture";

@@ -25,8 +25,8 @@ class SubflowLifecycleTest {
     private static final int ECONNRESET = 104;
 
     private final UplinkStats stats = new UplinkStats(List.of(
-            new AppConfig.Uplink("dsl", "dsl", DSL, Optional.empty(), AppConfig.UplinkRole.PRIMARY),
-            new AppConfig.Uplink("lte", "lte", LTE, Optional.empty(), AppConfig.UplinkRole.PRIMARY)));
+            new AppConfig.UplinkConfig("dsl", "dsl", DSL, Optional.empty(), AppConfig.UplinkRole.PRIMARY),
+            new AppConfig.UplinkConfig("lte", "lte", LTE, Optional.empty(), AppConfig.UplinkRole.PRIMARY)));
     private final FailoverLog failovers = new FailoverLog();
     private long now;
     private final SubflowLifecycle cpe = new SubflowLifecycle(new ConnectionTable(100), stats, failovers, false,
@@ -46,7 +46,7 @@ class SubflowLifecycleTest {
     void aJoinThatNeverEstablishedIsAFailureWithItsReason() {
         establish(1, 40000);
         cpe.accept(closed(1, LTE, 40001, ETIMEDOUT, OptionalInt.empty()));
-        UplinkStats.Uplink lte = stats.byName("lte");
+        UplinkStats.UplinkCounters lte = stats.byName("lte");
         assertEquals(1, lte.joinAttempts());
         assertEquals(1, lte.joinFailures.get(UplinkStats.JoinFailure.TIMEOUT).sum());
         assertEquals(0, lte.subflowsClosed());
@@ -59,7 +59,7 @@ class SubflowLifecycleTest {
         cpe.accept(joined(1, LTE, 40001));
         now = 5;
         cpe.accept(closed(1, LTE, 40001, ECONNRESET, OptionalInt.empty()));
-        UplinkStats.Uplink lte = stats.byName("lte");
+        UplinkStats.UplinkCounters lte = stats.byName("lte");
         assertEquals(1, lte.subflowsClosed());
         assertEquals(1, lte.failovers());
         assertEquals(1, failovers.recent().size());

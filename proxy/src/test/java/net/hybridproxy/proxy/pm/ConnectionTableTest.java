@@ -43,15 +43,15 @@ class ConnectionTableTest {
         table.apply(new MptcpEvent.Established(1, 2, DSL_LOCAL, 50000, DSL_REMOTE, 443, false), 150);
         table.apply(lteSubflow(1, true), 200);
 
-        ConnectionTable.Connection c = table.snapshot().connection(1);
+        ConnectionTable.TrackedConnection c = table.snapshot().connection(1);
         assertEquals(100, c.createdNanos());
         assertTrue(c.established());
         assertEquals(150, c.establishedNanos());
         assertEquals(2, c.subflows().size());
-        ConnectionTable.Subflow lte = c.subflows().get(1);
-        assertEquals(new ConnectionTable.Subflow(LTE_LOCAL, 50001, LTE_REMOTE, 443, 2, 1, 4, true, 200), lte);
+        ConnectionTable.TrackedSubflow lte = c.subflows().get(1);
+        assertEquals(new ConnectionTable.TrackedSubflow(LTE_LOCAL, 50001, LTE_REMOTE, 443, 2, 1, 4, true, 200), lte);
 
-        table.apply(new MptcpEvent.SubflowPriority(1, 2, 2, 1, LTE_LOCAL, 50001, LTE_REMOTE, 443, false, 4, 0), 250);
+        table.apply(new MptcpEvent.SubflowPriorityChanged(1, 2, 2, 1, LTE_LOCAL, 50001, LTE_REMOTE, 443, false, 4, 0), 250);
         assertFalse(table.snapshot().connection(1).subflows().get(1).backup());
 
         table.apply(new MptcpEvent.SubflowClosed(1, 2, 2, 1, LTE_LOCAL, 50001, LTE_REMOTE, 443, false, 4, 104,
@@ -60,8 +60,8 @@ class ConnectionTableTest {
 
         table.apply(new MptcpEvent.Closed(1), 400);
         assertEquals(0, table.snapshot().connections().size());
-        assertEquals(1L, table.snapshot().eventCounts().get(MptcpEvent.Kind.SUBFLOW_CLOSED));
-        assertEquals(0L, table.snapshot().eventCounts().get(MptcpEvent.Kind.ANNOUNCED));
+        assertEquals(1L, table.snapshot().eventCounts().get(MptcpEvent.EventType.SUBFLOW_CLOSED));
+        assertEquals(0L, table.snapshot().eventCounts().get(MptcpEvent.EventType.ANNOUNCED));
     }
 
     @Test
@@ -73,7 +73,7 @@ class ConnectionTableTest {
         ConnectionTable.Snapshot s = table.snapshot();
         assertEquals(2, s.connections().size());
         assertEquals(3, s.dropped());
-        assertEquals(5L, s.eventCounts().get(MptcpEvent.Kind.CREATED));
+        assertEquals(5L, s.eventCounts().get(MptcpEvent.EventType.CREATED));
         // Subflows of a dropped connection go nowhere; closing a stored one frees a slot.
         table.apply(lteSubflow(5, false), 10);
         table.apply(new MptcpEvent.Closed(1), 11);
@@ -86,7 +86,7 @@ class ConnectionTableTest {
     void establishedAdoptsConnectionsThatPredateTheMonitor() {
         ConnectionTable table = new ConnectionTable(2);
         table.apply(new MptcpEvent.Established(9, 2, DSL_LOCAL, 50000, DSL_REMOTE, 443, true), 5);
-        ConnectionTable.Connection c = table.snapshot().connection(9);
+        ConnectionTable.TrackedConnection c = table.snapshot().connection(9);
         assertTrue(c.serverSide());
         assertEquals(1, c.subflows().size());
     }
@@ -136,7 +136,7 @@ class ConnectionTableTest {
         pool.submit(() -> {
             start.await();
             for (int i = 0; i < 200; i++) {
-                for (ConnectionTable.Connection c : table.snapshot().connections()) {
+                for (ConnectionTable.TrackedConnection c : table.snapshot().connections()) {
                     assertTrue(c.subflows().size() <= 2);
                 }
             }
@@ -146,6 +146,6 @@ class ConnectionTableTest {
         pool.shutdown();
         assertTrue(pool.awaitTermination(30, TimeUnit.SECONDS));
         assertEquals(3_000, table.size());
-        assertEquals(6_000L, table.snapshot().eventCounts().get(MptcpEvent.Kind.CREATED));
+        assertEquals(6_000L, table.snapshot().eventCounts().get(MptcpEvent.EventType.CREATED));
     }
 }

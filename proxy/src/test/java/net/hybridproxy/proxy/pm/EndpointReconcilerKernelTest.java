@@ -57,32 +57,32 @@ class EndpointReconcilerKernelTest {
         ns.run(() -> {
             try (MptcpPathManagerClient pm = MptcpPathManagerClient.open()) {
                 // A stale endpoint from an older configuration, and one with the wrong interface binding.
-                pm.addEndpoint(Endpoint.of(InetAddress.getByName("198.18.30.9"), Set.of(EndpointFlag.SIGNAL), 0));
-                pm.addEndpoint(Endpoint.of(InetAddress.getByName("198.18.30.1"), Set.of(EndpointFlag.SUBFLOW), 0));
+                pm.addEndpoint(MptcpEndpoint.of(InetAddress.getByName("198.18.30.9"), Set.of(EndpointFlag.SIGNAL), 0));
+                pm.addEndpoint(MptcpEndpoint.of(InetAddress.getByName("198.18.30.1"), Set.of(EndpointFlag.SUBFLOW), 0));
 
                 EndpointReconciler reconciler = new EndpointReconciler(pm);
-                ReconcileReport first = reconciler.reconcile(desired(true), new Limits(2, 1));
+                ReconcileReport first = reconciler.reconcile(desired(true), new MptcpLimits(2, 1));
                 assertTrue(first.changedAnything());
                 assertEquals(2, first.changes(REMOVED).size(), first.toString());
                 assertEquals(2, first.changes(ADDED).size(), first.toString());
-                assertEquals(new Limits(2, 1), pm.limits());
+                assertEquals(new MptcpLimits(2, 1), pm.limits());
 
                 String shown = ns.ip("mptcp", "endpoint", "show");
                 assertTrue(shown.contains("198.18.30.1 id ") && shown.contains("subflow dev dsl0"), shown);
                 assertTrue(shown.contains("subflow backup dev lte0"), shown);
                 assertFalse(shown.contains("198.18.30.9"), shown);
                 assertTrue(ns.ip("mptcp", "limits", "show").contains("add_addr_accepted 1 subflows 2"));
-                List<Endpoint> afterFirst = pm.endpoints();
+                List<MptcpEndpoint> afterFirst = pm.endpoints();
 
-                ReconcileReport second = reconciler.reconcile(desired(true), new Limits(2, 1));
+                ReconcileReport second = reconciler.reconcile(desired(true), new MptcpLimits(2, 1));
                 assertFalse(second.changedAnything(), second.toString());
                 assertEquals(2, second.changes(KEPT).size());
                 assertEquals(afterFirst, pm.endpoints(), "ids and flags unchanged by a second run");
 
-                ReconcileReport flip = reconciler.reconcile(desired(false), new Limits(2, 1));
+                ReconcileReport flip = reconciler.reconcile(desired(false), new MptcpLimits(2, 1));
                 assertEquals(1, flip.changes(BACKUP_CHANGED).size(), flip.toString());
                 assertEquals(0, flip.changes(ADDED).size(), flip.toString());
-                Endpoint lte = MptcpPathManagerClientKernelTest.find(pm.endpoints(), "198.18.31.1");
+                MptcpEndpoint lte = MptcpPathManagerClientKernelTest.find(pm.endpoints(), "198.18.31.1");
                 assertFalse(lte.backup());
                 assertEquals(MptcpPathManagerClientKernelTest.find(afterFirst, "198.18.31.1").id(), lte.id(),
                         "changed in place, same id");
@@ -95,14 +95,14 @@ class EndpointReconcilerKernelTest {
     void missingInterfaceNamesTheUplinkAndChangesNothing() throws Exception {
         ns.run(() -> {
             try (MptcpPathManagerClient pm = MptcpPathManagerClient.open()) {
-                pm.addEndpoint(Endpoint.of(InetAddress.getByName("198.18.30.9"), Set.of(EndpointFlag.SIGNAL), 0));
+                pm.addEndpoint(MptcpEndpoint.of(InetAddress.getByName("198.18.30.9"), Set.of(EndpointFlag.SIGNAL), 0));
                 List<DesiredEndpoint> wanted = List.of(
                         new DesiredEndpoint("dsl", InetAddress.getByName("198.18.30.1"), "dsl0",
                                 Set.of(EndpointFlag.SUBFLOW)),
                         new DesiredEndpoint("lte", InetAddress.getByName("198.18.31.1"), "wwan0",
                                 Set.of(EndpointFlag.SUBFLOW)));
                 IOException e = assertThrows(IOException.class,
-                        () -> new EndpointReconciler(pm).reconcile(wanted, new Limits(2, 0)));
+                        () -> new EndpointReconciler(pm).reconcile(wanted, new MptcpLimits(2, 0)));
                 assertEquals("uplink lte: interface wwan0 does not exist", e.getMessage());
                 assertEquals(1, pm.endpoints().size(), "nothing applied before the error");
             }
@@ -118,7 +118,7 @@ class EndpointReconcilerKernelTest {
                         new DesiredEndpoint("dsl", a, "dsl0", Set.of(EndpointFlag.SUBFLOW)),
                         new DesiredEndpoint("lte", a, "lte0", Set.of(EndpointFlag.SUBFLOW)));
                 var e = assertThrows(IllegalArgumentException.class,
-                        () -> new EndpointReconciler(pm).reconcile(wanted, new Limits(2, 0)));
+                        () -> new EndpointReconciler(pm).reconcile(wanted, new MptcpLimits(2, 0)));
                 assertTrue(e.getMessage().contains("dsl and lte both use address 198.18.30.1"), e.getMessage());
             }
         });
@@ -130,16 +130,16 @@ class EndpointReconcilerKernelTest {
         ns.run(() -> {
             try (MptcpPathManagerClient pm = MptcpPathManagerClient.open()) {
                 // The same address without a port (an earlier configuration) is not the wanted endpoint.
-                pm.addEndpoint(Endpoint.of(InetAddress.getByName("198.18.30.1"), Set.of(EndpointFlag.SIGNAL), 0));
+                pm.addEndpoint(MptcpEndpoint.of(InetAddress.getByName("198.18.30.1"), Set.of(EndpointFlag.SIGNAL), 0));
                 List<DesiredEndpoint> want = List.of(new DesiredEndpoint("announce",
                         InetAddress.getByName("198.18.30.1"), null, Set.of(EndpointFlag.SIGNAL), 5200));
                 EndpointReconciler reconciler = new EndpointReconciler(pm);
-                ReconcileReport first = reconciler.reconcile(want, new Limits(8, 8));
+                ReconcileReport first = reconciler.reconcile(want, new MptcpLimits(8, 8));
                 assertEquals(1, first.changes(REMOVED).size(), first.toString());
                 assertEquals(1, first.changes(ADDED).size(), first.toString());
                 String shown = ns.ip("mptcp", "endpoint", "show");
                 assertTrue(shown.contains("198.18.30.1 port 5200 id ") && shown.contains("signal"), shown);
-                ReconcileReport second = reconciler.reconcile(want, new Limits(8, 8));
+                ReconcileReport second = reconciler.reconcile(want, new MptcpLimits(8, 8));
                 assertFalse(second.changedAnything(), second.toString());
             }
         });

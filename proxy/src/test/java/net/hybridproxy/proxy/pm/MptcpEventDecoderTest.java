@@ -50,7 +50,7 @@ class MptcpEventDecoderTest {
         MptcpEvent e = MptcpEventDecoder.decode(parse(b)).orElseThrow();
         assertEquals(new MptcpEvent.Created(0xfffffffeL, AF_INET6, InetAddress.getByName("2001:db8::1"), 443,
                 InetAddress.getByName("2001:db8::2"), 51000, true), e);
-        assertEquals(MptcpEvent.Kind.CREATED, e.kind());
+        assertEquals(MptcpEvent.EventType.CREATED, e.kind());
     }
 
     @Test
@@ -67,7 +67,7 @@ class MptcpEventDecoderTest {
         assertEquals(OptionalInt.of(4), c.resetReason());
 
         MptcpEvent prio = MptcpEventDecoder.decode(parse(subflow(MPTCP_EVENT_SUB_PRIORITY))).orElseThrow();
-        assertTrue(prio instanceof MptcpEvent.SubflowPriority p && p.backup());
+        assertTrue(prio instanceof MptcpEvent.SubflowPriorityChanged p && p.backup());
     }
 
     @Test

@@ -71,7 +71,7 @@ class MptcpEventMonitorKernelTest {
 
         MptcpEventMonitor monitor = cli.call(() -> {
             try (MptcpPathManagerClient pm = MptcpPathManagerClient.open()) {
-                pm.setLimits(new Limits(2, 2));
+                pm.setLimits(new MptcpLimits(2, 2));
             }
             return MptcpEventMonitor.open(e -> {
                 events.add(e);
@@ -110,13 +110,13 @@ class MptcpEventMonitorKernelTest {
             exchange(client, accepted);
 
             ConnectionTable.Snapshot snap = table.snapshot();
-            ConnectionTable.Connection conn = snap.connections().get(0);
+            ConnectionTable.TrackedConnection conn = snap.connections().get(0);
             assertEquals(InetAddress.getByName("198.18.40.1"), conn.localAddress());
             assertEquals(server, conn.remoteAddress());
             assertEquals(PORT, conn.remotePort());
             assertFalse(conn.serverSide());
             assertTrue(conn.established());
-            ConnectionTable.Subflow joined = conn.subflows().get(1);
+            ConnectionTable.TrackedSubflow joined = conn.subflows().get(1);
             assertEquals(InetAddress.getByName("198.18.41.1"), joined.localAddress());
             assertEquals(InetAddress.getByName("198.18.41.2"), joined.remoteAddress());
 
@@ -131,9 +131,9 @@ class MptcpEventMonitorKernelTest {
             assertEquals(PORT, sub.remotePort());
             assertEquals(0, sub.error());
             assertTrue(sub.remoteId() > 0, "the announced address carries a non-zero id");
-            assertEquals(1L, snap.eventCounts().get(MptcpEvent.Kind.CREATED));
-            assertEquals(1L, snap.eventCounts().get(MptcpEvent.Kind.ESTABLISHED));
-            assertEquals(1L, snap.eventCounts().get(MptcpEvent.Kind.SUBFLOW_ESTABLISHED));
+            assertEquals(1L, snap.eventCounts().get(MptcpEvent.EventType.CREATED));
+            assertEquals(1L, snap.eventCounts().get(MptcpEvent.EventType.ESTABLISHED));
+            assertEquals(1L, snap.eventCounts().get(MptcpEvent.EventType.SUBFLOW_ESTABLISHED));
 
             Libc.close(client);
             client = -1;

@@ -51,23 +51,23 @@ class MptcpPathManagerClientKernelTest {
                 assertEquals(List.of(), pm.endpoints());
                 int dsl = Libc.interfaceIndex("dsl0");
                 int lte = Libc.interfaceIndex("lte0");
-                pm.addEndpoint(new Endpoint(0, InetAddress.getByName("198.18.20.1"), 0,
+                pm.addEndpoint(new MptcpEndpoint(0, InetAddress.getByName("198.18.20.1"), 0,
                         EnumSet.of(EndpointFlag.SUBFLOW), dsl));
-                pm.addEndpoint(new Endpoint(7, InetAddress.getByName("198.18.21.1"), 0,
+                pm.addEndpoint(new MptcpEndpoint(7, InetAddress.getByName("198.18.21.1"), 0,
                         EnumSet.of(EndpointFlag.SUBFLOW, EndpointFlag.BACKUP), lte));
-                pm.addEndpoint(new Endpoint(0, InetAddress.getByName("2001:db8:20::1"), 4242,
+                pm.addEndpoint(new MptcpEndpoint(0, InetAddress.getByName("2001:db8:20::1"), 4242,
                         EnumSet.of(EndpointFlag.SIGNAL), 0));
 
-                List<Endpoint> eps = pm.endpoints();
+                List<MptcpEndpoint> eps = pm.endpoints();
                 assertEquals(3, eps.size(), eps.toString());
-                Endpoint first = find(eps, "198.18.20.1");
+                MptcpEndpoint first = find(eps, "198.18.20.1");
                 assertEquals(Set.of(EndpointFlag.SUBFLOW), first.flags());
                 assertEquals(dsl, first.interfaceIndex());
-                Endpoint second = find(eps, "198.18.21.1");
+                MptcpEndpoint second = find(eps, "198.18.21.1");
                 assertEquals(7, second.id());
                 assertEquals(Set.of(EndpointFlag.SUBFLOW, EndpointFlag.BACKUP), second.flags());
                 assertEquals(lte, second.interfaceIndex());
-                Endpoint third = find(eps, "2001:db8:20::1");
+                MptcpEndpoint third = find(eps, "2001:db8:20::1");
                 assertEquals(4242, third.port());
 
                 String shown = ns.ip("mptcp", "endpoint", "show");
@@ -100,7 +100,7 @@ class MptcpPathManagerClientKernelTest {
     void duplicateAddressSurfacesEexistWithCommandAndAddress() throws Exception {
         ns.run(() -> {
             try (MptcpPathManagerClient pm = MptcpPathManagerClient.open()) {
-                Endpoint ep = Endpoint.of(InetAddress.getByName("198.18.20.1"), Set.of(EndpointFlag.SUBFLOW), 0);
+                MptcpEndpoint ep = MptcpEndpoint.of(InetAddress.getByName("198.18.20.1"), Set.of(EndpointFlag.SUBFLOW), 0);
                 pm.addEndpoint(ep);
                 NetlinkException e = assertThrows(NetlinkException.class, () -> pm.addEndpoint(ep));
                 assertEquals(Errno.EEXIST, e.errno());
@@ -117,7 +117,7 @@ class MptcpPathManagerClientKernelTest {
             try (MptcpPathManagerClient pm = MptcpPathManagerClient.open()) {
                 NetlinkException del = assertThrows(NetlinkException.class, () -> pm.deleteEndpoint(99));
                 assertTrue(del.getMessage().startsWith("MPTCP_PM_CMD_DEL_ADDR id 99 failed: "), del.getMessage());
-                NetlinkException lim = assertThrows(NetlinkException.class, () -> pm.setLimits(new Limits(9, 0)));
+                NetlinkException lim = assertThrows(NetlinkException.class, () -> pm.setLimits(new MptcpLimits(9, 0)));
                 assertEquals(Errno.EINVAL, lim.errno());
                 assertTrue(lim.extAck().isPresent(), "kernel sends an extended-ack message for limits");
             }
@@ -128,12 +128,12 @@ class MptcpPathManagerClientKernelTest {
     void setAndGetLimitsMatchesIproute2() throws Exception {
         ns.run(() -> {
             try (MptcpPathManagerClient pm = MptcpPathManagerClient.open()) {
-                pm.setLimits(new Limits(3, 4));
-                assertEquals(new Limits(3, 4), pm.limits());
+                pm.setLimits(new MptcpLimits(3, 4));
+                assertEquals(new MptcpLimits(3, 4), pm.limits());
                 String shown = ns.ip("mptcp", "limits", "show");
                 assertTrue(shown.contains("add_addr_accepted 4 subflows 3"), shown);
                 ns.ip("mptcp", "limits", "set", "subflows", "1", "add_addr_accepted", "2");
-                assertEquals(new Limits(1, 2), pm.limits());
+                assertEquals(new MptcpLimits(1, 2), pm.limits());
             }
         });
     }
@@ -152,7 +152,7 @@ class MptcpPathManagerClientKernelTest {
         });
     }
 
-    static Endpoint find(List<Endpoint> eps, String address) throws Exception {
+    static MptcpEndpoint find(List<MptcpEndpoint> eps, String address) throws Exception {
         InetAddress a = InetAddress.getByName(address);
         return eps.stream().filter(e -> e.address().equals(a)).findFirst()
                 .orElseThrow(() -> new AssertionError(address + " not in " + eps));

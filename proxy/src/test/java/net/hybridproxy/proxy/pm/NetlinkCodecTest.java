@@ -256,7 +256,7 @@ class NetlinkCodecTest {
                 NetlinkConstants.NLM_F_CAPPED | NetlinkConstants.NLM_F_ACK_TLVS, 42, payload);
         NetlinkMessage m = NetlinkMessage.parseAll(msg, msg.length).get(0);
         assertTrue(m.isError());
-        assertEquals(new NetlinkMessage.Error(17, "address already exists"), m.error());
+        assertEquals(new NetlinkMessage.ErrorMessage(17, "address already exists"), m.error());
     }
 
     @Test
@@ -266,7 +266,7 @@ class NetlinkCodecTest {
         byte[] payload = new Bytes().u32(-22).raw(request)
                 .u16(4 + text.length).u16(NetlinkConstants.NLMSGERR_ATTR_MSG).raw(text).get();
         byte[] msg = nlmsg(NetlinkConstants.NLMSG_ERROR, NetlinkConstants.NLM_F_ACK_TLVS, 3, payload);
-        assertEquals(new NetlinkMessage.Error(22, "limit greater than maximum"),
+        assertEquals(new NetlinkMessage.ErrorMessage(22, "limit greater than maximum"),
                 NetlinkMessage.parseAll(msg, msg.length).get(0).error());
     }
 
@@ -274,7 +274,7 @@ class NetlinkCodecTest {
     void errorKeepsErrnoWhenTheAckSectionIsGarbage() throws Exception {
         byte[] payload = new Bytes().u32(-17).u32(9999).u16(0).u16(0).u32(0).u32(0).get();
         byte[] msg = nlmsg(NetlinkConstants.NLMSG_ERROR, NetlinkConstants.NLM_F_ACK_TLVS, 1, payload);
-        NetlinkMessage.Error e = NetlinkMessage.parseAll(msg, msg.length).get(0).error();
+        NetlinkMessage.ErrorMessage e = NetlinkMessage.parseAll(msg, msg.length).get(0).error();
         assertEquals(17, e.errno());
         assertNull(e.extAck());
 
@@ -294,8 +294,8 @@ class NetlinkCodecTest {
                 .putU32(7, 4).endNested().build(0, 1);
         NetlinkAttributes nest = NetlinkMessage.parseAll(msg, msg.length).get(0).genl().attributes()
                 .require(1, "addr").nestedAttributes();
-        Endpoint e = MptcpPathManagerClient.decodeEndpoint(nest);
-        assertEquals(new Endpoint(3, InetAddress.getByName("198.18.21.1"), 0,
+        MptcpEndpoint e = MptcpPathManagerClient.decodeEndpoint(nest);
+        assertEquals(new MptcpEndpoint(3, InetAddress.getByName("198.18.21.1"), 0,
                 Set.of(EndpointFlag.SUBFLOW, EndpointFlag.BACKUP), 4), e);
     }
 

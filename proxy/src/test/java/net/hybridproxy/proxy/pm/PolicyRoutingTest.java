@@ -25,12 +25,12 @@ class PolicyRoutingTest {
         }
     }
 
-    private static List<PolicyRouting.Uplink> uplinks() throws Exception {
+    private static List<PolicyRouting.UplinkRoutes> uplinks() throws Exception {
         return List.of(
-                new PolicyRouting.Uplink("dsl", "dsl0", InetAddress.getByName("198.18.60.1"),
+                new PolicyRouting.UplinkRoutes("dsl", "dsl0", InetAddress.getByName("198.18.60.1"),
                         InetAddress.getByName("198.18.60.254"), 101),
-                new PolicyRouting.Uplink("lte", "lte0", InetAddress.getByName("198.18.61.1"), null, 102),
-                new PolicyRouting.Uplink("dsl6", "dsl0", InetAddress.getByName("2001:db8:60::1"),
+                new PolicyRouting.UplinkRoutes("lte", "lte0", InetAddress.getByName("198.18.61.1"), null, 102),
+                new PolicyRouting.UplinkRoutes("dsl6", "dsl0", InetAddress.getByName("2001:db8:60::1"),
                         InetAddress.getByName("2001:db8:60::fe"), 101));
     }
 
@@ -50,17 +50,17 @@ class PolicyRoutingTest {
     @Test
     void rejectsReservedTablesMixedFamiliesAndSharedTables() throws Exception {
         InetAddress a = InetAddress.getByName("198.18.60.1");
-        assertThrows(IllegalArgumentException.class, () -> new PolicyRouting.Uplink("dsl", "dsl0", a, null, 254));
+        assertThrows(IllegalArgumentException.class, () -> new PolicyRouting.UplinkRoutes("dsl", "dsl0", a, null, 254));
         assertThrows(IllegalArgumentException.class,
-                () -> new PolicyRouting.Uplink("dsl", "dsl0", a, InetAddress.getByName("2001:db8::1"), 101));
-        assertThrows(IllegalArgumentException.class, () -> new PolicyRouting.Uplink("dsl", "dsl 0; rm", a, null, 9));
+                () -> new PolicyRouting.UplinkRoutes("dsl", "dsl0", a, InetAddress.getByName("2001:db8::1"), 101));
+        assertThrows(IllegalArgumentException.class, () -> new PolicyRouting.UplinkRoutes("dsl", "dsl 0; rm", a, null, 9));
         var shared = assertThrows(IllegalArgumentException.class, () -> new PolicyRouting(List.of(
-                new PolicyRouting.Uplink("dsl", "dsl0", a, null, 101),
-                new PolicyRouting.Uplink("lte", "lte0", InetAddress.getByName("198.18.61.1"), null, 101))));
+                new PolicyRouting.UplinkRoutes("dsl", "dsl0", a, null, 101),
+                new PolicyRouting.UplinkRoutes("lte", "lte0", InetAddress.getByName("198.18.61.1"), null, 101))));
         assertTrue(shared.getMessage().contains("dsl and lte share routing table 101"));
     }
 
-    private PolicyRouting inNamespace(List<PolicyRouting.Uplink> uplinks) {
+    private PolicyRouting inNamespace(List<PolicyRouting.UplinkRoutes> uplinks) {
         return new PolicyRouting(List.of("ip", "-n", ns.name()), uplinks, PolicyRouting.DEFAULT_RULE_PRIORITY,
                 Duration.ofSeconds(5));
     }
@@ -106,7 +106,7 @@ class PolicyRoutingTest {
         assumeTrue(skip == null, skip);
         ns = NetNs.create("route");
         PolicyRouting routing = inNamespace(List.of(
-                new PolicyRouting.Uplink("lte", "wwan0", InetAddress.getByName("198.18.61.1"), null, 102)));
+                new PolicyRouting.UplinkRoutes("lte", "wwan0", InetAddress.getByName("198.18.61.1"), null, 102)));
         IOException e = assertThrows(IOException.class, routing::install);
         assertTrue(e.getMessage().startsWith("uplink lte: ip -n " + ns.name()
                 + " -4 route replace default dev wwan0 table 102 failed (exit "), e.getMessage());

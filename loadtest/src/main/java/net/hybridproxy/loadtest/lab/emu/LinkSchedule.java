@@ -94,10 +94,6 @@ public final class LinkSchedule {
         return admitted;
     }
 
-    public long admittedBytes() {
-        return admittedBytes;
-    }
-
     public long lossDrops() {
         return lossDrops;
     }

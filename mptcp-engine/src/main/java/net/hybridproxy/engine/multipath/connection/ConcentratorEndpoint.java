@@ -46,7 +46,7 @@ import net.hybridproxy.engine.multipath.mib.MibCounter;
  *
  * <p>Usage: for every accepted connection, create an {@link Incoming} with {@link #incoming} and feed it bytes
  * until it answers {@link Routed} (continue with that session and subflow id, feeding it the bytes left in the
- * buffer) or {@link Refused} (write its bytes, then close); write every {@link Answer} and keep feeding. Call
+ * buffer) or {@link ConnectionRefused} (write its bytes, then close); write every {@link Answer} and keep feeding. Call
  * {@link Incoming#handleTimeout} at {@link Incoming#deadline()} and {@link Incoming#close} when the connection goes
  * away first. When a session reports {@code SessionClosed}, call {@link #release}. Not thread-safe: the adapter
  * serialises calls (one lock, or one event loop for the endpoint).
@@ -58,7 +58,7 @@ public final class ConcentratorEndpoint {
     }
 
     /** The handshake needs more bytes. */
-    public record NeedMoreBytes() implements Accept {
+    public record HandshakeIncomplete() implements Accept {
     }
 
     /** Write {@code reply} on the connection, then keep feeding it bytes. */
@@ -81,8 +81,8 @@ public final class ConcentratorEndpoint {
     }
 
     /** The connection is refused: write {@code reply} (a SUBFLOW_RESET, possibly empty), then close. */
-    public record Refused(byte[] reply, String reason) implements Accept {
-        public Refused {
+    public record ConnectionRefused(byte[] reply, String reason) implements Accept {
+        public ConnectionRefused {
             reply = reply.clone();
         }
 
@@ -274,7 +274,7 @@ public final class ConcentratorEndpoint {
                 return refuse(e.reason(), e.getMessage());
             }
             if (frame == null) {
-                return new NeedMoreBytes();
+                return new HandshakeIncomplete();
             }
             return switch (phase) {
                 case FIRST_FRAME -> switch (frame) {
@@ -294,7 +294,7 @@ public final class ConcentratorEndpoint {
         /** The handshake's deadline passed: the connection is refused (write the reply, close). */
         public Accept handleTimeout(long now) {
             if (phase == Phase.DONE || now < deadline) {
-                return new NeedMoreBytes();
+                return new HandshakeIncomplete();
             }
             mib.increment(MibCounter.HANDSHAKES_TIMED_OUT);
             return refuse(ResetReason.PROTOCOL_ERROR, "handshake not completed within " + config.handshakeTimeout());
@@ -406,7 +406,7 @@ public final class ConcentratorEndpoint {
         private Accept refuse(ResetReason reason, String why) {
             finish();
             boolean transientError = reason == ResetReason.LACK_OF_RESOURCES;
-            return new Refused(new SubflowReset(reason, transientError).encode(), why);
+            return new ConnectionRefused(new SubflowReset(reason, transientError).encode(), why);
         }
 
         private void finish() {

@@ -77,18 +77,18 @@ final class Handshake {
     }
 
     private SessionSecret.Sender self() {
-        return session.role() == Session.Role.CPE ? SessionSecret.Sender.A : SessionSecret.Sender.B;
+        return session.role() == Session.Side.CPE ? SessionSecret.Sender.A : SessionSecret.Sender.B;
     }
 
     private SessionSecret.Sender peer() {
-        return session.role() == Session.Role.CPE ? SessionSecret.Sender.B : SessionSecret.Sender.A;
+        return session.role() == Session.Side.CPE ? SessionSecret.Sender.B : SessionSecret.Sender.A;
     }
 
     // ------------------------------------------------------------------ cpe: capable and joins
 
     /** Cpe: CAPABLE_SYN on one waiting subflow if no session exists, JOIN_SYN on all once it is confirmed. */
     void start(Iterable<Subflow> subflows) {
-        if (session.role() != Session.Role.CPE) {
+        if (session.role() != Session.Side.CPE) {
             return;
         }
         boolean capableInProgress = false;
@@ -121,7 +121,7 @@ final class Handshake {
      * (it sends a PING on attaching): joins may start. Returns whether this frame was the confirmation.
      */
     boolean confirmedBy(Subflow subflow, boolean isCapableSynAck) {
-        if (session.role() != Session.Role.CPE || peerConfirmed || subflow.id() != capableSubflowId
+        if (session.role() != Session.Side.CPE || peerConfirmed || subflow.id() != capableSubflowId
                 || isCapableSynAck) {
             return false;
         }

@@ -9,7 +9,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.random.RandomGenerator;
 import net.hybridproxy.engine.auth.CpeKey;
-import net.hybridproxy.engine.multipath.connection.TimerTable.Timer;
+import net.hybridproxy.engine.multipath.connection.TimerTable.SessionTimer;
 import net.hybridproxy.engine.multipath.crypto.MptcpCrypto;
 import net.hybridproxy.engine.multipath.crypto.SessionSecret;
 import net.hybridproxy.engine.multipath.frame.AddAddr;
@@ -77,14 +77,14 @@ import net.hybridproxy.engine.multipath.subflow.SubflowState;
 public final class Session {
 
     /** Which end of the session this is. */
-    public enum Role { CPE, CONCENTRATOR }
+    public enum Side { CPE, CONCENTRATOR }
 
-    private enum State { HANDSHAKING, ESTABLISHED, CLOSED }
+    private enum Lifecycle { HANDSHAKING, ESTABLISHED, CLOSED }
 
     /** pollTransmit needs room for at least one full frame. */
     public static final int MIN_TRANSMIT_BUFFER = Frame.MAX_FRAME_LENGTH;
 
-    private final Role role;
+    private final Side role;
     final SessionConfig config;
     private final RandomGenerator random;
     final ProbePolicy probes;
@@ -95,19 +95,19 @@ public final class Session {
     final TransmitAssembly transmit;
     private final TimerTable timers = new TimerTable();
 
-    final Addresses addresses;
+    final AnnouncedAddresses addresses;
 
-    private State state = State.HANDSHAKING;
+    private Lifecycle state = Lifecycle.HANDSHAKING;
     final ArrayDeque<SessionEvent> events = new ArrayDeque<>();
 
-    private Session(Role role, SessionConfig config, CpeKey cpeKey, RandomGenerator random, PathManager pathManager,
+    private Session(Side role, SessionConfig config, CpeKey cpeKey, RandomGenerator random, PathManager pathManager,
                     MemoryBudget processMemory) {
         this.role = role;
         this.config = Objects.requireNonNull(config, "config");
         this.random = Objects.requireNonNull(random, "random");
         this.probes = config.probes();
         this.subflows = new SubflowTable(this, config, mib, random, pathManager);
-        this.addresses = new Addresses(this, mib);
+        this.addresses = new AnnouncedAddresses(this, mib);
         this.handshake = new Handshake(this, Objects.requireNonNull(cpeKey, "cpeKey"), mib, random);
         this.streams = new StreamTable(this, config, mib, Objects.requireNonNull(processMemory, "processMemory"));
         this.transmit = new TransmitAssembly(this, streams, config);
@@ -129,7 +129,7 @@ public final class Session {
                               MemoryBudget processMemory, long now) {
         PathManager pm = new PathManager(uplinks, config.reconnectBackoff().toNanos(),
                 config.maxReconnectBackoff().toNanos(), config.stableAfter().toNanos());
-        Session session = new Session(Role.CPE, config, key, random, pm, processMemory);
+        Session session = new Session(Side.CPE, config, key, random, pm, processMemory);
         session.handshake.newLocalKey();
         session.subflows.requestDue(now);
         return session;
@@ -141,7 +141,7 @@ public final class Session {
      */
     static Session concentrator(SessionConfig config, CpeKey key, long localKey, long remoteKey, SessionSecret secret,
                                 RandomGenerator random, MemoryBudget processMemory, long now) {
-        Session session = new Session(Role.CONCENTRATOR, config, key, random, null, processMemory);
+        Session session = new Session(Side.CONCENTRATOR, config, key, random, null, processMemory);
         session.handshake.completed(localKey, remoteKey, Objects.requireNonNull(secret, "secret"));
         session.establish(now);
         return session;
@@ -152,7 +152,7 @@ public final class Session {
         return handshake.secret();
     }
 
-    public Role role() {
+    public Side role() {
         return role;
     }
 
@@ -172,11 +172,11 @@ public final class Session {
     }
 
     public boolean isEstablished() {
-        return state == State.ESTABLISHED;
+        return state == Lifecycle.ESTABLISHED;
     }
 
     public boolean isClosed() {
-        return state == State.CLOSED;
+        return state == Lifecycle.CLOSED;
     }
 
     /** This session's counters. */
@@ -191,14 +191,14 @@ public final class Session {
      * JOIN_ACK verified). Returns its id, or -1 if the session is closed or has its maximum of subflows.
      */
     long attachSubflow(int addressId, SubflowPriority priority, long now) {
-        if (state == State.CLOSED) {
+        if (state == Lifecycle.CLOSED) {
             return -1;
         }
         Subflow subflow = subflows.attachNew(addressId, priority, now);
         if (subflow == null) {
             return -1;
         }
-        timers.stop(Timer.ORPHAN);
+        timers.stop(SessionTimer.ORPHAN);
         return subflow.id();
     }
 
@@ -272,10 +272,10 @@ public final class Session {
      * @throws IllegalStateException if the session is closed, has its maximum of streams or no memory left
      */
     public long openStream(long now) {
-        if (role != Role.CPE) {
+        if (role != Side.CPE) {
             throw new IllegalStateException("only the cpe opens streams");
         }
-        if (state == State.CLOSED) {
+        if (state == Lifecycle.CLOSED) {
             throw new IllegalStateException("session is closed");
         }
         return streams.open(now);
@@ -360,21 +360,13 @@ public final class Session {
 
     // ------------------------------------------------------------------ management
 
-    /** Changes a subflow's priority and tells the peer with MP_PRIO. */
-    public void setPriority(long subflowId, SubflowPriority priority, long now) {
-        Subflow subflow = subflows.get(subflowId);
-        if (subflow != null) {
-            subflows.setPriority(subflow, priority);
-        }
-    }
-
     /** Closes the whole session at once (FAST_CLOSE for stream 0); every stream is reset. */
     public void close(ResetReason reason, long now) {
-        if (state == State.CLOSED) {
+        if (state == Lifecycle.CLOSED) {
             return;
         }
         Subflow carrier = transmit.bestControlSubflow(now);
-        if (carrier != null && state == State.ESTABLISHED) {
+        if (carrier != null && state == Lifecycle.ESTABLISHED) {
             carrier.queueControl(handshake.fastClose(FastClose.SESSION, reason));
         }
         terminate("closed locally: " + reason, reason, now);
@@ -431,11 +423,6 @@ public final class Session {
         this.addresses.announceOnFirstSubflow(addresses);
     }
 
-    /** concentrator: withdraws addresses announced before (REMOVE_ADDR). */
-    public void withdrawAddresses(List<Integer> addressIds, long now) {
-        addresses.withdraw(addressIds);
-    }
-
     // ------------------------------------------------------------------ uplink administration (cpe)
 
     /**
@@ -481,20 +468,20 @@ public final class Session {
      * Ask again after every call on this session.
      */
     public long pollTimeout() {
-        if (state == State.CLOSED) {
+        if (state == Lifecycle.CLOSED) {
             return Long.MAX_VALUE;
         }
-        timers.set(Timer.RECONNECT, state == State.CLOSED ? Long.MAX_VALUE : subflows.nextReconnect());
-        timers.set(Timer.PROBES, subflows.nextProbeDeadline());
+        timers.set(SessionTimer.RECONNECT, state == Lifecycle.CLOSED ? Long.MAX_VALUE : subflows.nextReconnect());
+        timers.set(SessionTimer.PROBES, subflows.nextProbeDeadline());
         return timers.next();
     }
 
     /** Runs every timer due at {@code now}. Call {@link #pollTransmit} afterwards. */
     public void handleTimeout(long now) {
-        if (state == State.CLOSED) {
+        if (state == Lifecycle.CLOSED) {
             return;
         }
-        if (timers.expired(Timer.ORPHAN, now)) {
+        if (timers.expired(SessionTimer.ORPHAN, now)) {
             terminate("no subflow for " + config.orphanTimeout(), ResetReason.UNSPECIFIED, now);
             return;
         }
@@ -525,7 +512,7 @@ public final class Session {
     private void onConfirmedFrame(Subflow subflow, Frame frame, long now) throws FrameException {
         switch (frame) {
             case CapableSynAck synAck -> {
-                if (role != Role.CPE || subflow.state() != SubflowState.CAPABLE_SENT) {
+                if (role != Side.CPE || subflow.state() != SubflowState.CAPABLE_SENT) {
                     throw unexpected(subflow, synAck);
                 }
                 handshake.onCapableSynAck(subflow, synAck);
@@ -534,7 +521,7 @@ public final class Session {
                 handshake.start(subflows.all());
             }
             case JoinSynAck synAck -> {
-                if (role != Role.CPE || subflow.state() != SubflowState.JOIN_SENT) {
+                if (role != Side.CPE || subflow.state() != SubflowState.JOIN_SENT) {
                     throw unexpected(subflow, synAck);
                 }
                 if (handshake.onJoinSynAck(subflow, synAck)) {
@@ -629,31 +616,31 @@ public final class Session {
     // ------------------------------------------------------------------ state changes
 
     private void establish(long now) {
-        if (state != State.HANDSHAKING) {
+        if (state != Lifecycle.HANDSHAKING) {
             return;
         }
-        state = State.ESTABLISHED;
+        state = Lifecycle.ESTABLISHED;
         mib.increment(MibCounter.SESSIONS_ESTABLISHED);
-        events.add(new SessionEvent.Established());
+        events.add(new SessionEvent.SessionEstablished());
         streams.sendable().forEach(transmit::scheduleSend);
     }
 
     /** A subflow is gone or going; {@code anyAttachedLeft} says whether the session keeps one. */
     void subflowGone(boolean anyAttachedLeft, long now) {
-        if (role == Role.CONCENTRATOR && !anyAttachedLeft && state == State.ESTABLISHED
-                && !timers.isSet(Timer.ORPHAN)) {
-            timers.set(Timer.ORPHAN, now + config.orphanTimeout().toNanos());
+        if (role == Side.CONCENTRATOR && !anyAttachedLeft && state == Lifecycle.ESTABLISHED
+                && !timers.isSet(SessionTimer.ORPHAN)) {
+            timers.set(SessionTimer.ORPHAN, now + config.orphanTimeout().toNanos());
         }
-        if (role == Role.CPE) {
+        if (role == Side.CPE) {
             handshake.start(subflows.all());
         }
     }
 
     private void terminate(String reason, ResetReason resetReason, long now) {
-        if (state == State.CLOSED) {
+        if (state == Lifecycle.CLOSED) {
             return;
         }
-        state = State.CLOSED;
+        state = Lifecycle.CLOSED;
         timers.stopAll();
         streams.dropAll(resetReason);
         subflows.closeAll(reason, resetReason);

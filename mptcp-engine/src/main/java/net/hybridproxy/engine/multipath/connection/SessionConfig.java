@@ -94,13 +94,6 @@ public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration
                 reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, sessionMemoryBudget);
     }
 
-    /** The same configuration with other stream buffer sizes. */
-    public SessionConfig withStreamBuffers(int sendBuffer, int receiveWindow) {
-        return new SessionConfig(scheduler, overflowBudgetBytes, overflowBudgetPeriod, sendBuffer, receiveWindow,
-                sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes, handshakeTimeout,
-                reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, sessionMemoryBudget);
-    }
-
     /** The same configuration with another per-session memory budget. */
     public SessionConfig withSessionMemoryBudget(long bytes) {
         return new SessionConfig(scheduler, overflowBudgetBytes, overflowBudgetPeriod, streamSendBuffer,

@@ -7,7 +7,7 @@ import net.hybridproxy.engine.multipath.frame.ResetReason;
 public sealed interface SessionEvent {
 
     /** The capable handshake completed: both sides proved the pre-shared key. */
-    record Established() implements SessionEvent {
+    record SessionEstablished() implements SessionEvent {
     }
 
     /**

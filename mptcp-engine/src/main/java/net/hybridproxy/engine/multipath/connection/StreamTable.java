@@ -190,7 +190,7 @@ final class StreamTable {
     void onData(Data data, long now) {
         Stream stream = streams.get(data.streamId());
         if (stream == null) {
-            if (session.role() != Session.Role.CONCENTRATOR) {
+            if (session.role() != Session.Side.CONCENTRATOR) {
                 return; // a late frame for a stream that is gone
             }
             stream = accept(data.streamId(), now);
@@ -257,7 +257,7 @@ final class StreamTable {
         Stream stream = streams.get(fastClose.streamId());
         if (stream == null) {
             // Remembered like a stream seen, within the same bound: FAST_CLOSEs for ever new ids cannot grow it.
-            if (session.role() == Session.Role.CONCENTRATOR && fastClose.streamId() >= streamWatermark
+            if (session.role() == Session.Side.CONCENTRATOR && fastClose.streamId() >= streamWatermark
                     && seenAboveWatermark.size() < MAX_SEEN_ABOVE_WATERMARK) {
                 markSeen(fastClose.streamId());
             }

@@ -88,7 +88,7 @@ final class SubflowTable {
         subflow.nextProbeAt(now);
         towardsAnnounced.remove(subflow.id());
         session.addresses.subflowAttached();
-        if (session.role() == Session.Role.CONCENTRATOR) {
+        if (session.role() == Session.Side.CONCENTRATOR) {
             // The first probe goes out at once: on the initial subflow it is the frame that tells
             // the cpe its CAPABLE_ACK verified, and that it may join (docs/userspace-protocol.md §4.2).
             long value = random.nextLong();

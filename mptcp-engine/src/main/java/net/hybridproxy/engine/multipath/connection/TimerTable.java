@@ -3,14 +3,14 @@ package net.hybridproxy.engine.multipath.connection;
 import java.util.Arrays;
 
 /**
- * Every timer of a session in one table: a fixed array indexed by {@link Timer}, {@link #next()} the earliest
+ * Every timer of a session in one table: a fixed array indexed by {@link SessionTimer}, {@link #next()} the earliest
  * (quinn-proto's {@code connection/timer.rs}). The session keeps each entry current after every call and the
  * adapter arms one OS timer for {@link Session#pollTimeout()}, which is {@link #next()}.
  */
 final class TimerTable {
 
     /** What a session waits for. */
-    enum Timer {
+    enum SessionTimer {
         /** Concentrator: a session without subflows is closed when this expires (its orphan timeout). */
         ORPHAN,
         /** The earliest probe to send, probe to declare unanswered (stall), or stalled subflow to close. */
@@ -19,7 +19,7 @@ final class TimerTable {
         RECONNECT
     }
 
-    private static final Timer[] TIMERS = Timer.values();
+    private static final SessionTimer[] TIMERS = SessionTimer.values();
 
     private final long[] deadlines = new long[TIMERS.length];
 
@@ -27,24 +27,24 @@ final class TimerTable {
         Arrays.fill(deadlines, Long.MAX_VALUE);
     }
 
-    void set(Timer timer, long at) {
+    void set(SessionTimer timer, long at) {
         deadlines[timer.ordinal()] = at;
     }
 
-    void stop(Timer timer) {
+    void stop(SessionTimer timer) {
         deadlines[timer.ordinal()] = Long.MAX_VALUE;
     }
 
-    long get(Timer timer) {
+    long get(SessionTimer timer) {
         return deadlines[timer.ordinal()];
     }
 
-    boolean isSet(Timer timer) {
+    boolean isSet(SessionTimer timer) {
         return deadlines[timer.ordinal()] != Long.MAX_VALUE;
     }
 
     /** Whether {@code timer} is set and due at {@code now}. */
-    boolean expired(Timer timer, long now) {
+    boolean expired(SessionTimer timer, long now) {
         long at = deadlines[timer.ordinal()];
         return at != Long.MAX_VALUE && now >= at;
     }

@@ -35,7 +35,7 @@ public final class MptcpCrypto {
      * of the SHA-256 hash of the key. Version 1 starts each stream's data sequence space at 0
      * (docs/userspace-protocol.md explains why); the IDSN is kept for diagnostics and vectors.
      */
-    public static long idsn(long key) {
+    static long idsn(long key) {
         return ByteBuffer.wrap(sha256(key)).getLong(24);
     }
 
@@ -52,7 +52,7 @@ public final class MptcpCrypto {
     }
 
     /** RFC 8684 §3.2: the SYN/ACK carries "a truncated (leftmost 64 bits)" HMAC. */
-    public static long joinHmacTruncated(long ownKey, long peerKey, int ownNonce, int peerNonce) {
+    static long joinHmacTruncated(long ownKey, long peerKey, int ownNonce, int peerNonce) {
         return ByteBuffer.wrap(joinHmac(ownKey, peerKey, ownNonce, peerNonce)).getLong(0);
     }
 

@@ -33,7 +33,7 @@ import java.util.Objects;
 public record AddAddr(int addressId, InetAddress address, int port, boolean echo, long truncatedHmac)
         implements Frame {
 
-    public static final int FLAG_ECHO = 0x01;
+    private static final int FLAG_ECHO = 0x01;
 
     public AddAddr {
         Frame.checkU8("address id", addressId);

@@ -37,7 +37,7 @@ public record Data(long streamId, long dsn, boolean fin, byte[] payload) impleme
 
     public static final int FIXED_BODY_LENGTH = 4 + 8;
 
-    public static final int FLAG_FIN = 0x01;
+    private static final int FLAG_FIN = 0x01;
 
     public Data {
         Frame.checkU32("stream id", streamId);

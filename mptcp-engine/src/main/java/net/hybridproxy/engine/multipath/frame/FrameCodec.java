@@ -20,7 +20,7 @@ public final class FrameCodec {
      * The largest body a frame of {@code type} can have, or -1 if version 1 has no such type.
      * Exact for fixed-size frames, an upper bound for the others.
      */
-    public static int maxBodyLength(int type) {
+    static int maxBodyLength(int type) {
         return switch (type) {
             case FrameType.CAPABLE_SYN -> 4 + 1 + 1 + 8 + 1 + CapableSyn.MAX_KEY_ID_LENGTH;
             case FrameType.CAPABLE_SYNACK -> 1 + 8 + CapableSynAck.PROOF_LENGTH;
@@ -51,7 +51,7 @@ public final class FrameCodec {
             if (readable >= 1) {
                 checkType(in.get(in.position()) & 0xFF);
             }
-            return new FrameDecodeResult.NeedMoreBytes(Frame.HEADER_LENGTH);
+            return new FrameDecodeResult.IncompleteFrame(Frame.HEADER_LENGTH);
         }
         int start = in.position();
         byte[] header = new byte[Frame.HEADER_LENGTH];
@@ -59,11 +59,11 @@ public final class FrameCodec {
         int bodyLength = checkHeader(header, 0);
         int total = Frame.HEADER_LENGTH + bodyLength;
         if (readable < total) {
-            return new FrameDecodeResult.NeedMoreBytes(total);
+            return new FrameDecodeResult.IncompleteFrame(total);
         }
         byte[] body = new byte[bodyLength];
         in.get(start + Frame.HEADER_LENGTH, body);
-        return new FrameDecodeResult.Decoded(parseBody(header[0] & 0xFF, header[1] & 0xFF, body, 0, bodyLength),
+        return new FrameDecodeResult.DecodedFrame(parseBody(header[0] & 0xFF, header[1] & 0xFF, body, 0, bodyLength),
                 total);
     }
 

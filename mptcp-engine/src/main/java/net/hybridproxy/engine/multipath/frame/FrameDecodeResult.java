@@ -10,8 +10,8 @@ public sealed interface FrameDecodeResult {
      *
      * @param atLeast readable bytes, from the buffer's position, that the next call needs at least
      */
-    record NeedMoreBytes(int atLeast) implements FrameDecodeResult {
-        public NeedMoreBytes {
+    record IncompleteFrame(int atLeast) implements FrameDecodeResult {
+        public IncompleteFrame {
             if (atLeast < 1 || atLeast > Frame.MAX_FRAME_LENGTH) {
                 throw new IllegalArgumentException("atLeast " + atLeast + " is outside 1.." + Frame.MAX_FRAME_LENGTH);
             }
@@ -24,8 +24,8 @@ public sealed interface FrameDecodeResult {
      * @param frame         the frame
      * @param consumedBytes its length on the wire, header included
      */
-    record Decoded(Frame frame, int consumedBytes) implements FrameDecodeResult {
-        public Decoded {
+    record DecodedFrame(Frame frame, int consumedBytes) implements FrameDecodeResult {
+        public DecodedFrame {
             Objects.requireNonNull(frame, "frame");
             if (consumedBytes != frame.encodedLength()) {
                 throw new IllegalArgumentException("consumed " + consumedBytes + " bytes for a frame of "

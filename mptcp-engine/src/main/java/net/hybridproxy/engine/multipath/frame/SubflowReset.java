@@ -21,7 +21,7 @@ import java.util.Objects;
  */
 public record SubflowReset(ResetReason reason, boolean transientError) implements Frame {
 
-    public static final int FLAG_TRANSIENT = 0x01;
+    private static final int FLAG_TRANSIENT = 0x01;
 
     public SubflowReset {
         Objects.requireNonNull(reason, "reason");

@@ -20,7 +20,7 @@ import net.hybridproxy.engine.multipath.frame.SubflowPriority;
  */
 public final class PathManager {
 
-    private static final class UplinkState {
+    private static final class ManagedUplink {
         final Uplink uplink;
         SubflowPriority priority;
         boolean paused;
@@ -28,13 +28,13 @@ public final class PathManager {
         int failures;
         long nextAttemptAt;
 
-        UplinkState(Uplink uplink) {
+        ManagedUplink(Uplink uplink) {
             this.uplink = uplink;
             this.priority = uplink.priority();
         }
     }
 
-    private final Map<String, UplinkState> uplinks = new LinkedHashMap<>();
+    private final Map<String, ManagedUplink> uplinks = new LinkedHashMap<>();
     private final long initialBackoff;
     private final long maxBackoff;
     private final long stableAfter;
@@ -51,7 +51,7 @@ public final class PathManager {
         }
         boolean[] ids = new boolean[256];
         for (Uplink uplink : uplinks) {
-            if (this.uplinks.putIfAbsent(uplink.name(), new UplinkState(uplink)) != null) {
+            if (this.uplinks.putIfAbsent(uplink.name(), new ManagedUplink(uplink)) != null) {
                 throw new IllegalArgumentException("two uplinks are named '" + uplink.name() + "'");
             }
             if (ids[uplink.addressId()]) {
@@ -71,7 +71,7 @@ public final class PathManager {
     /** The uplinks that need one more subflow now; the caller opens one per entry and calls {@link #opening}. */
     public List<Uplink> due(long now) {
         List<Uplink> due = new ArrayList<>();
-        for (UplinkState state : uplinks.values()) {
+        for (ManagedUplink state : uplinks.values()) {
             if (!state.paused && state.open < state.uplink.subflows() && now >= state.nextAttemptAt) {
                 due.add(state.uplink);
             }
@@ -90,7 +90,7 @@ public final class PathManager {
      * @param attachedFor how long it was attached, nanoseconds (negative if it never was)
      */
     public void closed(String uplink, long attachedFor, long now) {
-        UplinkState state = state(uplink);
+        ManagedUplink state = state(uplink);
         state.open = Math.max(0, state.open - 1);
         if (attachedFor >= stableAfter) {
             state.failures = 0;
@@ -108,14 +108,14 @@ public final class PathManager {
      * uplink (its join goes elsewhere): it may be replaced at once.
      */
     public void released(String uplink) {
-        UplinkState state = state(uplink);
+        ManagedUplink state = state(uplink);
         state.open = Math.max(0, state.open - 1);
     }
 
     /** The earliest time an uplink will be due, or {@code Long.MAX_VALUE}. */
     public long nextTimeout() {
         long next = Long.MAX_VALUE;
-        for (UplinkState state : uplinks.values()) {
+        for (ManagedUplink state : uplinks.values()) {
             if (!state.paused && state.open < state.uplink.subflows()) {
                 next = Math.min(next, state.nextAttemptAt);
             }
@@ -142,16 +142,12 @@ public final class PathManager {
         state(uplink).paused = paused;
     }
 
-    public boolean paused(String uplink) {
-        return state(uplink).paused;
-    }
-
     /** Consecutive failures of an uplink since it was last stable. */
     public int failures(String uplink) {
         return state(uplink).failures;
     }
 
-    private UplinkState state(String name) {
+    private ManagedUplink state(String name) {
         return Objects.requireNonNull(uplinks.get(name), () -> "no uplink named '" + name + "'");
     }
 }

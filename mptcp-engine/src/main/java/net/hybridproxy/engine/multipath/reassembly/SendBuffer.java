@@ -39,14 +39,14 @@ public final class SendBuffer {
     }
 
     /** A segment that was sent: where, when, and whether it was sent again opportunistically. */
-    private static final class Segment {
+    private static final class StoredSegment {
         final int length;
         final boolean fin;
         long subflows;
         long sentAt;
         boolean opportunisticallyRetransmitted;
 
-        Segment(int length, boolean fin, long subflows, long sentAt) {
+        StoredSegment(int length, boolean fin, long subflows, long sentAt) {
             this.length = length;
             this.fin = fin;
             this.subflows = subflows;
@@ -59,7 +59,7 @@ public final class SendBuffer {
      * written (a bulk stream reaches its size after a few doublings) and shrinks back once everything is acked.
      */
     static final int MIN_RING = 4 * 1024;
-    /** Heap bytes per segment in flight: its TreeMap entry and boxed key, and the Segment (40 bytes). */
+    /** Heap bytes per segment in flight: its TreeMap entry and boxed key, and the StoredSegment (40 bytes). */
     static final int SEGMENT_COST = MemoryCost.TREE_ENTRY + 40;
 
     private final int capacity;
@@ -72,7 +72,7 @@ public final class SendBuffer {
     private long finDsn = -1;
     private boolean finSent;
     private long peerRightEdge;
-    private final TreeMap<Long, Segment> segments = new TreeMap<>();
+    private final TreeMap<Long, StoredSegment> segments = new TreeMap<>();
     private final ArrayDeque<Long> retransmit = new ArrayDeque<>();
 
     /**
@@ -167,10 +167,6 @@ public final class SendBuffer {
         }
     }
 
-    public boolean isFinishing() {
-        return finDsn >= 0;
-    }
-
     /** Whether the DATA_FIN has been DATA_ACKed, i.e. the peer received everything. */
     public boolean finAcked() {
         return finDsn >= 0 && una > finDsn;
@@ -196,7 +192,7 @@ public final class SendBuffer {
         head = (int) ((head + dataAcked) % ring.length);
         una = dataAck;
         while (!segments.isEmpty()) {
-            Map.Entry<Long, Segment> first = segments.firstEntry();
+            Map.Entry<Long, StoredSegment> first = segments.firstEntry();
             if (first.getKey() + first.getValue().length + (first.getValue().fin ? 1 : 0) <= una) {
                 segments.pollFirstEntry();
             } else {
@@ -228,11 +224,6 @@ public final class SendBuffer {
         return Math.max(0, Math.min(writeEnd, peerRightEdge) - nextNew);
     }
 
-    /** Bytes written but not yet sent, whatever the window. */
-    public long unsentBytes() {
-        return writeEnd - nextNew;
-    }
-
     /** Whether new data is waiting that the peer's window does not let us send. */
     public boolean blockedByWindow() {
         return writeEnd > nextNew && nextNew >= peerRightEdge;
@@ -247,7 +238,7 @@ public final class SendBuffer {
     public Chunk take(int maxPayload, int subflow, long now) {
         while (!retransmit.isEmpty()) {
             long dsn = retransmit.pollFirst();
-            Segment segment = segments.get(dsn);
+            StoredSegment segment = segments.get(dsn);
             if (segment == null || dsn + segment.length + (segment.fin ? 1 : 0) <= una) {
                 continue;
             }
@@ -262,12 +253,12 @@ public final class SendBuffer {
             nextNew += length;
             boolean fin = finDsn >= 0 && nextNew == finDsn;
             finSent |= fin;
-            segments.put(dsn, new Segment(length, fin, 1L << subflow, now));
+            segments.put(dsn, new StoredSegment(length, fin, 1L << subflow, now));
             return new Chunk(dsn, copy(dsn, length), fin, false);
         }
         if (finPending()) {
             finSent = true;
-            segments.put(finDsn, new Segment(0, true, 1L << subflow, now));
+            segments.put(finDsn, new StoredSegment(0, true, 1L << subflow, now));
             return new Chunk(finDsn, new byte[0], true, false);
         }
         return null;
@@ -275,7 +266,7 @@ public final class SendBuffer {
 
     /** A copy of the segment at {@code dsn} for another subflow (redundant scheduling), or null once acked. */
     public Chunk copyOf(long dsn, int subflow) {
-        Segment segment = segments.get(dsn);
+        StoredSegment segment = segments.get(dsn);
         if (segment == null || dsn + segment.length + (segment.fin ? 1 : 0) <= una) {
             return null;
         }
@@ -292,9 +283,9 @@ public final class SendBuffer {
     public long reinject(int failed, long live) {
         long queued = 0;
         long bit = 1L << failed;
-        for (Iterator<Map.Entry<Long, Segment>> it = segments.entrySet().iterator(); it.hasNext(); ) {
-            Map.Entry<Long, Segment> entry = it.next();
-            Segment segment = entry.getValue();
+        for (Iterator<Map.Entry<Long, StoredSegment>> it = segments.entrySet().iterator(); it.hasNext(); ) {
+            Map.Entry<Long, StoredSegment> entry = it.next();
+            StoredSegment segment = entry.getValue();
             if ((segment.subflows & bit) == 0) {
                 continue;
             }
@@ -318,11 +309,11 @@ public final class SendBuffer {
      * idle behind the slow one.
      */
     public Chunk takeOpportunistic(int candidate) {
-        Map.Entry<Long, Segment> first = segments.firstEntry();
+        Map.Entry<Long, StoredSegment> first = segments.firstEntry();
         if (first == null) {
             return null;
         }
-        Segment segment = first.getValue();
+        StoredSegment segment = first.getValue();
         if (segment.opportunisticallyRetransmitted || (segment.subflows & (1L << candidate)) != 0) {
             return null;
         }
@@ -333,25 +324,13 @@ public final class SendBuffer {
 
     /** The subflow slots that carried the oldest unacknowledged segment (0 if none). */
     public long headSubflows() {
-        Map.Entry<Long, Segment> first = segments.firstEntry();
+        Map.Entry<Long, StoredSegment> first = segments.firstEntry();
         return first == null ? 0 : first.getValue().subflows;
     }
 
     /** Bytes written and not yet DATA_ACKed. */
     public long bufferedBytes() {
         return writeEnd - una;
-    }
-
-    public long una() {
-        return una;
-    }
-
-    public long nextNew() {
-        return nextNew;
-    }
-
-    public long peerRightEdge() {
-        return peerRightEdge;
     }
 
     private byte[] copy(long dsn, int length) {

@@ -83,11 +83,6 @@ public final class PrimaryFirstScheduler implements Scheduler {
         return periodStart != Long.MIN_VALUE && now - periodStart < periodNanos ? used : 0;
     }
 
-    /** Spill-over bytes used in the current period. */
-    public long usedInPeriod() {
-        return used;
-    }
-
     private void rollPeriod(long now) {
         if (periodStart == Long.MIN_VALUE || now - periodStart >= periodNanos) {
             periodStart = now;

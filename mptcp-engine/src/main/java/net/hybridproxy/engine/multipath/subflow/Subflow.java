@@ -14,7 +14,7 @@ import net.hybridproxy.engine.multipath.frame.SubflowPriority;
 public final class Subflow {
 
     /** Frames queued for this subflow alone (handshake, probes, MP_PRIO, reset) are few. */
-    public static final int MAX_CONTROL_FRAMES = 16;
+    private static final int MAX_CONTROL_FRAMES = 16;
 
     private final long id;
     private final int slot;

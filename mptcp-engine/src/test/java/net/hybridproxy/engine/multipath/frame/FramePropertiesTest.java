@@ -30,7 +30,7 @@ class FramePropertiesTest {
     void everyFrameEncodesToItsEncodedLengthAndDecodesToItself(@ForAll("frames") Frame frame) throws Exception {
         byte[] bytes = frame.encode();
 
-        FrameDecodeResult.Decoded decoded = assertInstanceOf(FrameDecodeResult.Decoded.class,
+        FrameDecodeResult.DecodedFrame decoded = assertInstanceOf(FrameDecodeResult.DecodedFrame.class,
                 FrameCodec.decode(ByteBuffer.wrap(bytes)));
 
         assertEquals(frame.encodedLength(), bytes.length);
@@ -46,7 +46,7 @@ class FramePropertiesTest {
 
         FrameDecodeResult result = FrameCodec.decode(ByteBuffer.wrap(bytes, 0, split).slice());
 
-        FrameDecodeResult.NeedMoreBytes more = assertInstanceOf(FrameDecodeResult.NeedMoreBytes.class, result);
+        FrameDecodeResult.IncompleteFrame more = assertInstanceOf(FrameDecodeResult.IncompleteFrame.class, result);
         assertTrue(more.atLeast() > split && more.atLeast() <= bytes.length, more + " for a prefix of " + split);
     }
 
@@ -112,7 +112,7 @@ class FramePropertiesTest {
         try {
             FrameDecodeResult result = FrameCodec.decode(in);
             assertNotNull(result);
-            if (result instanceof FrameDecodeResult.Decoded decoded) {
+            if (result instanceof FrameDecodeResult.DecodedFrame decoded) {
                 assertTrue(decoded.consumedBytes() <= bytes.length);
             }
             assertEquals(0, in.position());

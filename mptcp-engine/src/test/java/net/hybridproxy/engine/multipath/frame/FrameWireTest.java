@@ -20,7 +20,7 @@ class FrameWireTest {
     private static void assertWire(String hex, Frame frame) throws FrameException {
         byte[] expected = HEX.parseHex(hex.replace(" ", ""));
         assertArrayEquals(expected, frame.encode(), frame.toString());
-        FrameDecodeResult.Decoded decoded = assertInstanceOf(FrameDecodeResult.Decoded.class,
+        FrameDecodeResult.DecodedFrame decoded = assertInstanceOf(FrameDecodeResult.DecodedFrame.class,
                 FrameCodec.decode(ByteBuffer.wrap(expected)));
         assertEquals(frame, decoded.frame());
     }

@@ -17,7 +17,7 @@ class AggregationScenarioTest {
 
     @Test
     void twoEqualLinksAggregateToAtLeast95PercentOfTheirSum() {
-        Bulk.Run run = Bulk.download(SessionConfig.defaults(),
+        Bulk.Download run = Bulk.download(SessionConfig.defaults(),
                 List.of(SimLink.of("dsl", 50, 20, 1), SimLink.of("lte", 50, 20, 2)), BOTH_PRIMARY, 6);
 
         double goodput = run.megabitsPerSecond();
@@ -27,7 +27,7 @@ class AggregationScenarioTest {
 
     @Test
     void fiftyAt20msAndThirtyAt50msAggregateToAtLeast90PercentOfTheirSum() {
-        Bulk.Run run = Bulk.download(SessionConfig.defaults(),
+        Bulk.Download run = Bulk.download(SessionConfig.defaults(),
                 List.of(SimLink.of("dsl", 50, 20, 1), SimLink.of("lte", 30, 50, 2)), BOTH_PRIMARY, 6);
 
         double goodput = run.megabitsPerSecond();
@@ -42,7 +42,7 @@ class AggregationScenarioTest {
     @Test
     void aSlowShortPathNextToAFastLongOneNeverFallsBelowTheBestSinglePathAndReaches95PercentOfTheSum() {
         double lteAlone = Bulk.singlePath(SimLink.of("lte", 100, 70, 2), 6);
-        Bulk.Run run = Bulk.download(SessionConfig.defaults(),
+        Bulk.Download run = Bulk.download(SessionConfig.defaults(),
                 List.of(SimLink.of("dsl", 8, 15, 1), SimLink.of("lte", 100, 70, 2)), BOTH_PRIMARY, 6);
 
         double goodput = run.megabitsPerSecond();

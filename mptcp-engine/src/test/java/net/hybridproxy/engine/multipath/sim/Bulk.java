@@ -14,7 +14,7 @@ final class Bulk {
     }
 
     /** The result of one download: the pair (for its counters) and the sink (for its log). */
-    record Run(SimPair pair, StreamSink sink, long start, long end) {
+    record Download(SimPair pair, StreamSink sink, long start, long end) {
         double megabitsPerSecond() {
             return sink.megabitsPerSecond(start, end);
         }
@@ -30,7 +30,7 @@ final class Bulk {
     }
 
     /** A download as fast as the session goes, measured for {@code seconds} after the warm-up. */
-    static Run download(SessionConfig config, List<SimLink> links, List<SubflowPriority> priorities, int seconds) {
+    static Download download(SessionConfig config, List<SimLink> links, List<SubflowPriority> priorities, int seconds) {
         SimPair pair = new SimPair(config, links, priorities);
         pair.runFor(SimPair.SECOND / 2);
         pair.onConcentratorStream(id -> pair.sendFromConcentrator(id, Long.MAX_VALUE, 0));
@@ -42,7 +42,7 @@ final class Bulk {
         if (sink.corruption != null) {
             throw new AssertionError(sink.corruption);
         }
-        return new Run(pair, sink, start, end);
+        return new Download(pair, sink, start, end);
     }
 
     /** The same download over one link alone: the best a single path does in this simulator. */

@@ -64,7 +64,7 @@ class HandshakeAttackScenarioTest {
                         MptcpCrypto.token(keyB), 0x1111).encode()), pair.now())).reply()));
         ConcentratorEndpoint.Accept joined = join.handleBytes(ByteBuffer.wrap(new JoinAck(
                 MptcpCrypto.joinHmac160(keyA, keyB, 0x1111, synAck.nonce())).encode()), pair.now());
-        assertInstanceOf(ConcentratorEndpoint.Refused.class, joined, "no join with the keys alone");
+        assertInstanceOf(ConcentratorEndpoint.ConnectionRefused.class, joined, "no join with the keys alone");
         assertEquals(1, pair.endpoint.mib().get(MibCounter.JOIN_HMAC_FAILED));
 
         // FAST_CLOSE of the whole session, carrying the receiver's key as RFC 8684 §3.5 has it, both ways.
@@ -141,7 +141,7 @@ class HandshakeAttackScenarioTest {
         Session first = assertInstanceOf(ConcentratorEndpoint.Routed.class, handshake(endpoint, SimPair.KEY, 1))
                 .session();
         assertInstanceOf(ConcentratorEndpoint.Routed.class, handshake(endpoint, SimPair.KEY, 2));
-        assertInstanceOf(ConcentratorEndpoint.Refused.class, handshake(endpoint, SimPair.KEY, 3));
+        assertInstanceOf(ConcentratorEndpoint.ConnectionRefused.class, handshake(endpoint, SimPair.KEY, 3));
         assertEquals(1, endpoint.mib().get(MibCounter.SESSIONS_REFUSED_KEY_LIMIT));
         assertInstanceOf(ConcentratorEndpoint.Routed.class, handshake(endpoint, OTHER, 4), "another cpe's key");
 
@@ -157,10 +157,10 @@ class HandshakeAttackScenarioTest {
             ConcentratorEndpoint.Incoming incoming = endpoint.incoming("198.18.9.9", 0);
             ConcentratorEndpoint.Accept accept = incoming.handleBytes(ByteBuffer.allocate(0), 0);
             if (i < 4) {
-                assertInstanceOf(ConcentratorEndpoint.NeedMoreBytes.class, accept, "within the source's quota");
+                assertInstanceOf(ConcentratorEndpoint.HandshakeIncomplete.class, accept, "within the source's quota");
                 attacker.add(incoming);
             } else {
-                assertInstanceOf(ConcentratorEndpoint.Refused.class, accept, "over the source's quota");
+                assertInstanceOf(ConcentratorEndpoint.ConnectionRefused.class, accept, "over the source's quota");
             }
         }
         assertEquals(1, endpoint.mib().get(MibCounter.HANDSHAKES_REFUSED_QUOTA));
@@ -168,11 +168,11 @@ class HandshakeAttackScenarioTest {
 
         long deadline = attacker.get(0).deadline();
         for (ConcentratorEndpoint.Incoming incoming : attacker) {
-            assertInstanceOf(ConcentratorEndpoint.Refused.class, incoming.handleTimeout(deadline));
+            assertInstanceOf(ConcentratorEndpoint.ConnectionRefused.class, incoming.handleTimeout(deadline));
         }
         assertEquals(4, endpoint.mib().get(MibCounter.HANDSHAKES_TIMED_OUT));
         assertEquals(0, endpoint.pendingCount());
-        assertInstanceOf(ConcentratorEndpoint.NeedMoreBytes.class,
+        assertInstanceOf(ConcentratorEndpoint.HandshakeIncomplete.class,
                 endpoint.incoming("198.18.9.9", deadline).handleBytes(ByteBuffer.allocate(0), deadline));
     }
 
@@ -192,7 +192,7 @@ class HandshakeAttackScenarioTest {
 
         // The cpe goes away; the half-open join is never completed.
         session.subflowClosed(routed.subflowId(), 0);
-        assertInstanceOf(ConcentratorEndpoint.Refused.class, join.handleTimeout(join.deadline()));
+        assertInstanceOf(ConcentratorEndpoint.ConnectionRefused.class, join.handleTimeout(join.deadline()));
         assertEquals(1, endpoint.mib().get(MibCounter.HANDSHAKES_TIMED_OUT));
         long orphanDeadline = session.pollTimeout();
         assertTrue(orphanDeadline <= SessionConfig.defaults().orphanTimeout().toNanos());
@@ -241,14 +241,14 @@ class HandshakeAttackScenarioTest {
         byte[] synAck = assertInstanceOf(ConcentratorEndpoint.Answer.class,
                 incoming.handleBytes(ByteBuffer.wrap(SecurityScenarioTest.capableSyn(42, keyId)), 0)).reply();
         long keyB = ByteBuffer.wrap(synAck).getLong(Frame.HEADER_LENGTH + 1);
-        byte[] refusal = assertInstanceOf(ConcentratorEndpoint.Refused.class,
+        byte[] refusal = assertInstanceOf(ConcentratorEndpoint.ConnectionRefused.class,
                 incoming.handleBytes(ByteBuffer.wrap(new CapableAck(42, keyB, new byte[32]).encode()), 0)).reply();
         return List.of(synAck, refusal);
     }
 
     private static Frame frame(byte[] bytes) {
         try {
-            return ((FrameDecodeResult.Decoded) FrameCodec.decode(ByteBuffer.wrap(bytes))).frame();
+            return ((FrameDecodeResult.DecodedFrame) FrameCodec.decode(ByteBuffer.wrap(bytes))).frame();
         } catch (FrameException e) {
             throw new AssertionError(e);
         }

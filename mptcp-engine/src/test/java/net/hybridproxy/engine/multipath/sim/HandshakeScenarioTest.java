@@ -24,7 +24,7 @@ class HandshakeScenarioTest {
         assertEquals(1, pair.concentratorSessions.size());
         assertEquals(2, pair.cpe.mib().get(MibCounter.SUBFLOWS_ATTACHED));
         assertEquals(2, pair.concentratorCounter(MibCounter.SUBFLOWS_ATTACHED));
-        assertEquals(1, pair.cpeEvents.stream().filter(e -> e instanceof SessionEvent.Established).count());
+        assertEquals(1, pair.cpeEvents.stream().filter(e -> e instanceof SessionEvent.SessionEstablished).count());
     }
 
     @Test

@@ -29,7 +29,7 @@ class LossyPathScenarioTest {
     void lossyFastLteNextToASlowShortDslNeverFallsBelowTheBestSinglePath() {
         double lteAlone = Bulk.singlePath(lossy("lte", 100, 70, 2, 0.005), 6);
         double dslAlone = Bulk.singlePath(SimLink.of("dsl", 8, 15, 1), 6);
-        Bulk.Run run = Bulk.download(SessionConfig.defaults(),
+        Bulk.Download run = Bulk.download(SessionConfig.defaults(),
                 List.of(SimLink.of("dsl", 8, 15, 1), lossy("lte", 100, 70, 2, 0.005)), BOTH, 6);
 
         double goodput = run.megabitsPerSecond();
@@ -45,7 +45,7 @@ class LossyPathScenarioTest {
     void dslFiftyAndLteThirtyWithOnePercentLossAggregate() {
         double lteAlone = Bulk.singlePath(lossy("lte", 30, 50, 2, 0.01), 6);
         double dslAlone = Bulk.singlePath(SimLink.of("dsl", 50, 20, 1), 6);
-        Bulk.Run run = Bulk.download(SessionConfig.defaults(),
+        Bulk.Download run = Bulk.download(SessionConfig.defaults(),
                 List.of(SimLink.of("dsl", 50, 20, 1), lossy("lte", 30, 50, 2, 0.01)), BOTH, 6);
 
         double goodput = run.megabitsPerSecond();
@@ -61,7 +61,7 @@ class LossyPathScenarioTest {
     void jitterOnLteReordersBetweenPathsWithoutLosingThroughput() {
         SimLink lte = SimLink.of("lte", 30, 50, 2);
         lte.jitterNanos = 30 * SimPair.MS;
-        Bulk.Run run = Bulk.download(SessionConfig.defaults(), List.of(SimLink.of("dsl", 50, 20, 1), lte), BOTH, 6);
+        Bulk.Download run = Bulk.download(SessionConfig.defaults(), List.of(SimLink.of("dsl", 50, 20, 1), lte), BOTH, 6);
 
         double goodput = run.megabitsPerSecond();
         System.out.printf("50 Mb/s 20 ms + 30 Mb/s 50 ms with 30 ms jitter: %.1f Mb/s%n", goodput);

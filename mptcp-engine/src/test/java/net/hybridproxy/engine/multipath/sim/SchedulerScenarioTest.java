@@ -58,7 +58,7 @@ class SchedulerScenarioTest {
 
     @Test
     void primaryFirstSpillsToLteWhenDslIsSaturated() {
-        Bulk.Run run = Bulk.download(SessionConfig.defaults().withScheduler("primary-first"), dslAndLte(),
+        Bulk.Download run = Bulk.download(SessionConfig.defaults().withScheduler("primary-first"), dslAndLte(),
                 DSL_THEN_LTE, 6);
 
         double goodput = run.megabitsPerSecond();
@@ -71,7 +71,7 @@ class SchedulerScenarioTest {
         long budget = 1_000_000;
         SessionConfig config = SessionConfig.defaults().withScheduler("primary-first")
                 .withOverflowBudget(budget, Duration.ofSeconds(1));
-        Bulk.Run run = Bulk.download(config, dslAndLte(), DSL_THEN_LTE, 4);
+        Bulk.Download run = Bulk.download(config, dslAndLte(), DSL_THEN_LTE, 4);
 
         long spilled = run.pair().concentratorCounter(MibCounter.OVERFLOW_BYTES_SENT);
         double seconds = (run.end()) / 1e9;
@@ -83,7 +83,7 @@ class SchedulerScenarioTest {
 
     @Test
     void ecfAggregatesTheHeterogeneousPairAtLeastAsWellAsTheBestSinglePath() {
-        Bulk.Run run = Bulk.download(SessionConfig.defaults().withScheduler("ecf"),
+        Bulk.Download run = Bulk.download(SessionConfig.defaults().withScheduler("ecf"),
                 List.of(SimLink.of("dsl", 8, 15, 1), SimLink.of("lte", 100, 70, 2)), BOTH_PRIMARY, 6);
 
         double goodput = run.megabitsPerSecond();
@@ -93,7 +93,7 @@ class SchedulerScenarioTest {
 
     @Test
     void roundRobinUsesBothPathsAndLosesNothing() {
-        Bulk.Run run = Bulk.download(SessionConfig.defaults().withScheduler("round-robin"),
+        Bulk.Download run = Bulk.download(SessionConfig.defaults().withScheduler("round-robin"),
                 List.of(SimLink.of("dsl", 50, 20, 1), SimLink.of("lte", 50, 20, 2)), BOTH_PRIMARY, 4);
 
         long dsl = run.pair().bytesSentByUplinkDown.getOrDefault("dsl", 0L);

@@ -85,7 +85,7 @@ class SecurityScenarioTest {
         ConcentratorEndpoint.Accept accept = incoming.handleBytes(
                 ByteBuffer.wrap(new CapableAck(0x1234, concentratorKey, new byte[32]).encode()), 1);
 
-        assertInstanceOf(ConcentratorEndpoint.Refused.class, accept);
+        assertInstanceOf(ConcentratorEndpoint.ConnectionRefused.class, accept);
         assertEquals(1, endpoint.mib().get(MibCounter.CAPABLE_PROOF_FAILED));
         assertEquals(0, endpoint.sessionCount());
         assertEquals(0, endpoint.pendingCount());
@@ -105,7 +105,7 @@ class SecurityScenarioTest {
         ConcentratorEndpoint.Accept accept = incoming.handleBytes(ByteBuffer.wrap(new JoinAck(new byte[20]).encode()),
                 pair.now());
 
-        assertInstanceOf(ConcentratorEndpoint.Refused.class, accept);
+        assertInstanceOf(ConcentratorEndpoint.ConnectionRefused.class, accept);
         assertEquals(1, pair.endpoint.mib().get(MibCounter.JOIN_HMAC_FAILED));
         assertEquals(attachedBefore, concentrator.mib().get(MibCounter.SUBFLOWS_ATTACHED));
         assertEquals(subflowsBefore, concentrator.subflows().size(), "a join attaches nothing before it verifies");
@@ -202,7 +202,7 @@ class SecurityScenarioTest {
         ConcentratorEndpoint.Answer answer = assertInstanceOf(ConcentratorEndpoint.Answer.class, incoming.handleBytes(
                 ByteBuffer.wrap(new JoinSyn(CapableSyn.VERSION, SubflowPriority.PRIMARY, 9, token, 7).encode()),
                 pair.now()));
-        ConcentratorEndpoint.Refused refused = assertInstanceOf(ConcentratorEndpoint.Refused.class,
+        ConcentratorEndpoint.ConnectionRefused refused = assertInstanceOf(ConcentratorEndpoint.ConnectionRefused.class,
                 incoming.handleBytes(ByteBuffer.wrap(new JoinAck(new byte[20]).encode()), pair.now()));
         return List.of(answer.reply(), refused.reply());
     }

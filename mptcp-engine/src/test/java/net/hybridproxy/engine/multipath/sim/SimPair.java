@@ -234,7 +234,7 @@ final class SimPair {
             long wanted = Math.min(source.wanted(now()), session.writable(source.streamId));
             while (wanted > 0) {
                 int chunk = (int) Math.min(wanted, 64 * 1024);
-                ByteBuffer bytes = ByteBuffer.wrap(Pattern.bytes(source.streamId, source.written, chunk));
+                ByteBuffer bytes = ByteBuffer.wrap(StreamBytes.bytes(source.streamId, source.written, chunk));
                 int n = session.write(source.streamId, bytes, now());
                 if (n == 0) {
                     break;
@@ -262,7 +262,7 @@ final class SimPair {
             cpeEvents.add(event);
             switch (event) {
                 case SessionEvent.SubflowRequested r -> connect(r.subflowId(), linkByUplink.get(r.uplink()));
-                case SessionEvent.Established e -> establishedAtNanos = establishedAtNanos < 0 ? now()
+                case SessionEvent.SessionEstablished e -> establishedAtNanos = establishedAtNanos < 0 ? now()
                         : establishedAtNanos;
                 case SessionEvent.SubflowClose c -> closeFromCpe(c.subflowId());
                 case SessionEvent.StreamReadable r -> readAll(cpe, cpeSinks, r.streamId());
@@ -347,7 +347,7 @@ final class SimPair {
         }
         while (!incoming.isDone()) {
             switch (incoming.handleBytes(bytes, now())) {
-                case ConcentratorEndpoint.NeedMoreBytes more -> {
+                case ConcentratorEndpoint.HandshakeIncomplete more -> {
                     return;
                 }
                 case ConcentratorEndpoint.Answer answer -> tcp.down.write(answer.reply());
@@ -364,7 +364,7 @@ final class SimPair {
                         s.handleSubflowBytes(routed.subflowId(), bytes, now());
                     }
                 }
-                case ConcentratorEndpoint.Refused refused -> {
+                case ConcentratorEndpoint.ConnectionRefused refused -> {
                     tcp.down.write(refused.reply());
                     queue.at(now() + tcp.link.rttNanos, tcp::close);
                 }

@@ -39,7 +39,7 @@ final class SimTcp {
         private double ssthresh = Double.MAX_VALUE;
         private final double maxCwnd;
         private long lastReductionAt = Long.MIN_VALUE;
-        private final Map<Long, Segment> unacked = new HashMap<>();
+        private final Map<Long, SimSegment> unacked = new HashMap<>();
         private long rcvNext;
         private final TreeMap<Long, byte[]> outOfOrder = new TreeMap<>();
         private double srttNanos;
@@ -86,7 +86,7 @@ final class SimTcp {
                     }
                 }
                 notSentBytes -= length;
-                Segment segment = new Segment(nextSeq, data);
+                SimSegment segment = new SimSegment(nextSeq, data);
                 nextSeq += length;
                 inflight += length;
                 unacked.put(segment.seq, segment);
@@ -94,7 +94,7 @@ final class SimTcp {
             }
         }
 
-        private void transmit(Segment segment) {
+        private void transmit(SimSegment segment) {
             long now = queue.now();
             segment.sentAt = now;
             segment.transmissions++;
@@ -107,7 +107,7 @@ final class SimTcp {
             queue.at(arrival, () -> arrive(segment, transmission));
         }
 
-        private void lost(Segment segment) {
+        private void lost(SimSegment segment) {
             long now = queue.now();
             long delay;
             if (link.blackholed) {
@@ -128,7 +128,7 @@ final class SimTcp {
             });
         }
 
-        private void arrive(Segment segment, int transmission) {
+        private void arrive(SimSegment segment, int transmission) {
             if (closed) {
                 return;
             }
@@ -150,7 +150,7 @@ final class SimTcp {
             }
         }
 
-        private void acked(Segment segment, int transmission) {
+        private void acked(SimSegment segment, int transmission) {
             if (closed || unacked.remove(segment.seq) == null) {
                 return;
             }
@@ -170,14 +170,14 @@ final class SimTcp {
         }
     }
 
-    private static final class Segment {
+    private static final class SimSegment {
         final long seq;
         final byte[] data;
         long sentAt;
         int transmissions;
         int rtoBackoff;
 
-        Segment(long seq, byte[] data) {
+        SimSegment(long seq, byte[] data) {
             this.seq = seq;
             this.data = data;
         }

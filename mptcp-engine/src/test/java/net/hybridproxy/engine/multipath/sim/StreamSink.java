@@ -3,7 +3,7 @@ package net.hybridproxy.engine.multipath.sim;
 import java.util.ArrayList;
 import java.util.List;
 
-/** A receiving application: checks every byte against the {@link Pattern} and logs delivery over time. */
+/** A receiving application: checks every byte against the {@link StreamBytes} and logs delivery over time. */
 final class StreamSink {
 
     final long streamId;
@@ -22,7 +22,7 @@ final class StreamSink {
             firstByteAt = now;
         }
         for (int i = 0; i < length && corruption == null; i++) {
-            if (bytes[i] != Pattern.at(streamId, received + i)) {
+            if (bytes[i] != StreamBytes.at(streamId, received + i)) {
                 corruption = "stream " + streamId + " byte " + (received + i) + " is wrong";
             }
         }

@@ -1,6 +1,6 @@
 package net.hybridproxy.engine.multipath.sim;
 
-/** A sending application: writes {@link Pattern} bytes, all at once or at a fixed rate, then finishes. */
+/** A sending application: writes {@link StreamBytes} bytes, all at once or at a fixed rate, then finishes. */
 final class StreamSource {
 
     final long streamId;

@@ -17,8 +17,8 @@ import java.util.stream.Collectors;
  * @param flags          endpoint flags
  * @param interfaceIndex interface the subflows are bound to, 0 for none
  */
-public record Endpoint(int id, InetAddress address, int port, Set<EndpointFlag> flags, int interfaceIndex) {
-    public Endpoint {
+public record MptcpEndpoint(int id, InetAddress address, int port, Set<EndpointFlag> flags, int interfaceIndex) {
+    public MptcpEndpoint {
         Objects.requireNonNull(address, "address");
         if (id < 0 || id > 255) {
             throw new IllegalArgumentException("endpoint id must be 0..255: " + id);
@@ -33,8 +33,8 @@ public record Endpoint(int id, InetAddress address, int port, Set<EndpointFlag> 
     }
 
     /** An endpoint without port, id chosen by the kernel. */
-    public static Endpoint of(InetAddress address, Set<EndpointFlag> flags, int interfaceIndex) {
-        return new Endpoint(0, address, 0, flags, interfaceIndex);
+    public static MptcpEndpoint of(InetAddress address, Set<EndpointFlag> flags, int interfaceIndex) {
+        return new MptcpEndpoint(0, address, 0, flags, interfaceIndex);
     }
 
     public boolean isIpv4() {

@@ -1,9 +1,9 @@
 package net.hybridproxy.engine.multipath.sim;
 
 /** The bytes a simulated application sends: a function of the stream and the offset, so any receiver can check every byte. */
-final class Pattern {
+final class StreamBytes {
 
-    private Pattern() {
+    private StreamBytes() {
     }
 
     static byte at(long stream, long offset) {

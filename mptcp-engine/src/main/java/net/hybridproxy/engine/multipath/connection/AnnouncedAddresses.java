@@ -25,7 +25,7 @@ import net.hybridproxy.engine.multipath.subflow.Subflow;
  * gone, whoever answers there does not know the session, the JOIN_SYNACK does not verify and a new session starts
  * at once, instead of retrying a dead address for good.
  */
-final class Addresses {
+final class AnnouncedAddresses {
 
     /** At most this many announced addresses are remembered (address ids are one byte). */
     private static final int MAX_REMEMBERED = 255;
@@ -40,7 +40,7 @@ final class Addresses {
     /** cpe: joins to {@link #joinTarget} failed with no subflow left; the next goes to the initial address. */
     private boolean fallBack;
 
-    Addresses(Session session, Mib mib) {
+    AnnouncedAddresses(Session session, Mib mib) {
         this.session = session;
         this.mib = mib;
     }
@@ -106,7 +106,7 @@ final class Addresses {
         }
         session.transmit.queueSessionControl(addAddr.echoed());
         session.events.add(new SessionEvent.AddressAnnounced(addAddr.addressId(), addAddr.address(), addAddr.port()));
-        if (session.role() == Session.Role.CPE) {
+        if (session.role() == Session.Side.CPE) {
             joinTarget = addAddr;
             fallBack = false;
             session.subflows.redirectJoins(now);

@@ -14,12 +14,12 @@ import java.util.HexFormat;
  * byte against the block at its stream offset (so a corrupted, duplicated or misordered byte is caught where it
  * happens) and both ends hash the whole stream with SHA-256 and compare digests at the end.
  */
-final class Pattern {
+final class PayloadPattern {
     static final int BLOCK = 1 << 20;
 
     private final ByteBuf block;
 
-    Pattern(long seed) {
+    PayloadPattern(long seed) {
         byte[] bytes = new byte[BLOCK];
         long state = seed;
         for (int i = 0; i < BLOCK; i += 8) {
