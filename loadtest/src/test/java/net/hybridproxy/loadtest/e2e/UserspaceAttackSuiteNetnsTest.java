@@ -312,7 +312,9 @@ class UserspaceAttackSuiteNetnsTest {
             long grew = concentrator.memoryStatusBytes("VmRSS") - rss;
             System.out.printf("userspace attack suite: never-acknowledging peer: %d MiB sent to it unacknowledged "
                     + "over 256 streams; RSS +%d MiB%n", attacker.dataBytesReceived() >> 20, grew >> 20);
-            assertTrue(attacker.dataBytesReceived() > 1 << 20, "the downloads never started\n" + logs());
+            assertTrue(attacker.dataBytesReceived() > 1 << 20, "the downloads never started (streams reset: "
+                    + attacker.fastClosesReceived() + "; " + LabMetrics.scrape(lab.conc()).lines().filter(l ->
+                    !l.startsWith("#") && (l.contains("refus") || l.contains("convert_errors"))).toList() + ")");
             // What a session may hold unacknowledged is its memory budget (userspace.session-memory, 32 MiB).
             assertTrue(attacker.dataBytesReceived() <= 40L << 20, attacker.dataBytesReceived() + " bytes sent");
             assertTrue(grew <= RSS_GROWTH_BOUND, "the concentrator grew " + (grew >> 20) + " MiB");

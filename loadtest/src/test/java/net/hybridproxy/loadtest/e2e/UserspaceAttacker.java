@@ -41,6 +41,7 @@ final class UserspaceAttacker implements AutoCloseable {
     private final FrameReader reader = new FrameReader();
     private final ByteBuffer received = ByteBuffer.allocate(64 * 1024).flip();
     private final AtomicLong dataBytesReceived = new AtomicLong();
+    private final java.util.Map<ResetReason, Integer> fastClosesReceived = new java.util.concurrent.ConcurrentHashMap<>();
     private long keyA;
     private long keyB;
     private SessionSecret secret;
@@ -100,6 +101,8 @@ final class UserspaceAttacker implements AutoCloseable {
                     send(new Pong(ping.value()).encode());
                 } else if (frame instanceof Data data) {
                     dataBytesReceived.addAndGet(data.payload().length);
+                } else if (frame instanceof FastClose close) {
+                    fastClosesReceived.merge(close.reason(), 1, Integer::sum);
                 }
                 if (frame != null) {
                     return frame;
@@ -131,6 +134,11 @@ final class UserspaceAttacker implements AutoCloseable {
     void closeSession() throws IOException {
         send(new FastClose(FastClose.SESSION, secret.fastCloseMac(SessionSecret.Sender.A, FastClose.SESSION,
                 ResetReason.UNSPECIFIED.code()), ResetReason.UNSPECIFIED).encode());
+    }
+
+    /** FAST_CLOSEs the concentrator sent, by reason: its streams it reset or refused. */
+    java.util.Map<ResetReason, Integer> fastClosesReceived() {
+        return java.util.Map.copyOf(fastClosesReceived);
     }
 
     /** Payload bytes of DATA frames received (and never acknowledged). */
