@@ -130,10 +130,15 @@ final class UserspaceAttacker implements AutoCloseable {
         }
     }
 
-    /** FAST_CLOSE of the whole session, with a valid MAC: the concentrator drops it and all its streams at once. */
-    void closeSession() throws IOException {
+    /**
+     * FAST_CLOSE of the whole session, with a valid MAC: the concentrator drops it and all its streams at once. Waits
+     * a second before returning: a close of the socket right after could reach the concentrator as a reset that
+     * discards the FAST_CLOSE unread, leaving the session orphaned (kept for its cpe to rejoin) with its streams.
+     */
+    void closeSession() throws IOException, InterruptedException {
         send(new FastClose(FastClose.SESSION, secret.fastCloseMac(SessionSecret.Sender.A, FastClose.SESSION,
                 ResetReason.UNSPECIFIED.code()), ResetReason.UNSPECIFIED).encode());
+        Thread.sleep(1_000);
     }
 
     /** FAST_CLOSEs the concentrator sent, by reason: its streams it reset or refused. */
