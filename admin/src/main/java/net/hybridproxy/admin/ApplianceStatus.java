@@ -1,6 +1,7 @@
 package net.hybridproxy.admin;
 
 import java.util.List;
+import java.util.Map;
 
 /**
  * What {@code GET /api/v1/status} returns and the status page shows: one consistent picture of the appliance.
@@ -18,14 +19,26 @@ import java.util.List;
  * @param connections      connection counters of the whole process
  * @param recentFailovers  newest first, bounded
  * @param sessions         the userspace engine's sessions, or null where it does not run
+ * @param cpes             on a concentrator, one row per cpe (bounded; the rest summed in a row named "other");
+ *                         empty elsewhere
  */
 public record ApplianceStatus(String role, String engine, String transport, long uptimeSeconds, long sampledAtMillis,
                               List<UplinkStatusView> uplinks, List<SubflowStatusView> subflows, int subflowsOmitted,
-                              Connections connections, List<Failover> recentFailovers, SessionsStatusView sessions) {
+                              Connections connections, List<Failover> recentFailovers, SessionsStatusView sessions,
+                              List<CpeStatusView> cpes) {
     public ApplianceStatus {
         uplinks = List.copyOf(uplinks);
         subflows = List.copyOf(subflows);
         recentFailovers = List.copyOf(recentFailovers);
+        cpes = List.copyOf(cpes);
+    }
+
+    /** Without a per-cpe table (a cpe or a sidecar). */
+    public ApplianceStatus(String role, String engine, String transport, long uptimeSeconds, long sampledAtMillis,
+                           List<UplinkStatusView> uplinks, List<SubflowStatusView> subflows, int subflowsOmitted,
+                           Connections connections, List<Failover> recentFailovers, SessionsStatusView sessions) {
+        this(role, engine, transport, uptimeSeconds, sampledAtMillis, uplinks, subflows, subflowsOmitted, connections,
+                recentFailovers, sessions, List.of());
     }
 
     /** Without the userspace engine's sessions (the kernel engine has none). */
@@ -33,7 +46,7 @@ public record ApplianceStatus(String role, String engine, String transport, long
                            List<UplinkStatusView> uplinks, List<SubflowStatusView> subflows, int subflowsOmitted,
                            Connections connections, List<Failover> recentFailovers) {
         this(role, engine, transport, uptimeSeconds, sampledAtMillis, uplinks, subflows, subflowsOmitted, connections,
-                recentFailovers, null);
+                recentFailovers, null, List.of());
     }
 
     /**
@@ -44,7 +57,7 @@ public record ApplianceStatus(String role, String engine, String transport, long
      * @param overflowBudgetUsedBytes overflow (LTE) bytes counted against the primary-first budget this period
      */
     public record SessionsStatusView(int sessions, int established, int streams, long reorderBufferBytes,
-                           long overflowBudgetUsedBytes) {
+                                     long overflowBudgetUsedBytes) {
     }
 
     /**
@@ -59,10 +72,10 @@ public record ApplianceStatus(String role, String engine, String transport, long
      *                       MPTCP option stripped or refused on its path)
      */
     public record UplinkStatusView(String name, String interfaceName, String address, String configuredRole,
-                         String adminState, boolean usable, String usableDetail, int subflows, double srttSeconds,
-                         double cwndSegments, long bytesSent, long bytesReceived, long bytesRetransmitted,
-                         long subflowsOpened, long subflowsClosed, long joinFailures, long failovers,
-                         long mptcpFallbacks) {
+                                   String adminState, boolean usable, String usableDetail, int subflows,
+                                   double srttSeconds, double cwndSegments, long bytesSent, long bytesReceived,
+                                   long bytesRetransmitted, long subflowsOpened, long subflowsClosed,
+                                   long joinFailures, long failovers, long mptcpFallbacks) {
     }
 
     /**
@@ -70,7 +83,7 @@ public record ApplianceStatus(String role, String engine, String transport, long
      * be grouped without exposing the kernel token or any address.
      */
     public record SubflowStatusView(String uplink, long connection, int subflowId, String state, double srttSeconds,
-                          long cwndSegments, long bytesSent, long bytesReceived, long bytesRetransmitted) {
+                                    long cwndSegments, long bytesSent, long bytesReceived, long bytesRetransmitted) {
     }
 
     public record Connections(int active, int max, long total, long refused, long mptcpFallbacks,
@@ -85,5 +98,26 @@ public record ApplianceStatus(String role, String engine, String transport, long
      * @param remainingSubflows  subflows the connection still had right after
      */
     public record Failover(long atMillis, String uplink, String reason, int remainingSubflows) {
+    }
+
+    /**
+     * One cpe as the concentrator sees it. A cpe is named by the key id it authenticated with (the userspace
+     * engine's session key, or the Convert cookie's key with the kernel engine) or, where the concentrator checks no
+     * keys, by its source address; the row named "other" sums the cpes beyond the table's bound.
+     *
+     * @param identifiedBy      key, address, or other
+     * @param sessions          live userspace sessions (0 with the kernel engine, which has none)
+     * @param connections       proxied connections open now
+     * @param connectionsTotal  proxied connections since the row was created
+     * @param bytesUpstream     relayed from the cpe to the destinations
+     * @param bytesDownstream   relayed from the destinations to the cpe
+     * @param subflowsByUplink  open subflows per uplink, from the latest sample: the cpe's uplink name (userspace
+     *                          engine) or the cpe's address the subflow comes from (kernel engine)
+     */
+    public record CpeStatusView(String id, String identifiedBy, int sessions, int connections, long connectionsTotal,
+                                long bytesUpstream, long bytesDownstream, Map<String, Integer> subflowsByUplink) {
+        public CpeStatusView {
+            subflowsByUplink = Map.copyOf(subflowsByUplink);
+        }
     }
 }

@@ -4,6 +4,8 @@ import com.fasterxml.jackson.core.JsonGenerator;
 
 import java.io.IOException;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 
 /** The JSON forms of the admin API's answers; field names are the API's contract (see the docs). */
 final class StatusJson {
@@ -84,6 +86,24 @@ final class StatusJson {
             }
             w.writeEndArray();
             w.writeNumberField("subflowsOmitted", s.subflowsOmitted());
+            w.writeArrayFieldStart("cpes");
+            for (ApplianceStatus.CpeStatusView cpe : s.cpes()) {
+                w.writeStartObject();
+                w.writeStringField("id", cpe.id());
+                w.writeStringField("identifiedBy", cpe.identifiedBy());
+                w.writeNumberField("sessions", cpe.sessions());
+                w.writeNumberField("connections", cpe.connections());
+                w.writeNumberField("connectionsTotal", cpe.connectionsTotal());
+                w.writeNumberField("bytesUpstream", cpe.bytesUpstream());
+                w.writeNumberField("bytesDownstream", cpe.bytesDownstream());
+                w.writeObjectFieldStart("subflowsByUplink");
+                for (Map.Entry<String, Integer> e : new TreeMap<>(cpe.subflowsByUplink()).entrySet()) {
+                    w.writeNumberField(e.getKey(), e.getValue());
+                }
+                w.writeEndObject();
+                w.writeEndObject();
+            }
+            w.writeEndArray();
             w.writeObjectFieldStart("history");
             w.writeNumberField("intervalSeconds", UplinkHistory.INTERVAL_MILLIS / 1000);
             w.writeArrayFieldStart("uplinks");

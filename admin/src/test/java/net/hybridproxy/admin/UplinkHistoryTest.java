@@ -20,7 +20,7 @@ class UplinkHistoryTest {
     }
 
     private static ApplianceStatus.UplinkStatusView uplink(String name, long sent, long received, long joinFailures,
-                                                 long opened, long fallbacks) {
+                                                           long opened, long fallbacks) {
         return new ApplianceStatus.UplinkStatusView(name, name, "198.18.0.1", "primary", "active", true, "up", 1, 0.01, 10,
                 sent, received, 0, opened, 0, joinFailures, 0, fallbacks);
     }

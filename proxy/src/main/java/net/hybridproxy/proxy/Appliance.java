@@ -98,7 +98,8 @@ public final class Appliance implements AutoCloseable {
         this.counters = new ProxyCounters(FileDescriptorBudget.connectionLimit(FileDescriptorBudget.currentLimit(),
                 config));
         this.uplinkStats = new UplinkStats(config.uplinks());
-        this.sampler = new KernelSubflowSampler(multipathChannels, uplinkStats, config.admin().sampleInterval());
+        this.sampler = new KernelSubflowSampler(multipathChannels, uplinkStats, config.admin().sampleInterval(),
+                counters.cpes());
         this.userspaceStats = new UserspaceStats(config.uplinks().stream().map(AppConfig.UplinkConfig::name).toList(),
                 failovers, config.admin().sampleInterval());
         userspaceStats.onAuthFailures(counters::addAuthFailures);

@@ -2,16 +2,26 @@ package net.hybridproxy.loadtest.bench;
 
 import net.hybridproxy.loadtest.bench.Systems.Running;
 import net.hybridproxy.loadtest.bench.Systems.SystemUnderTest;
-import net.hybridproxy.loadtest.lab.ExecResult;
 import net.hybridproxy.loadtest.lab.HybridAccessLab;
 import net.hybridproxy.loadtest.lab.HybridAccessLab.Link;
 import net.hybridproxy.loadtest.lab.JavaLauncher;
-import net.hybridproxy.loadtest.lab.Json;
 import net.hybridproxy.loadtest.lab.LabProcess;
-import net.hybridproxy.loadtest.lab.Stalls;
 import net.hybridproxy.loadtest.lab.Netns;
+import net.hybridproxy.loadtest.lab.Stalls;
+import net.hybridproxy.loadtest.loadgen.BulkOptions;
+import net.hybridproxy.loadtest.loadgen.BulkResult;
+import net.hybridproxy.loadtest.loadgen.HoldOptions;
+import net.hybridproxy.loadtest.loadgen.HoldResult;
 import net.hybridproxy.loadtest.loadgen.LoadClient;
 import net.hybridproxy.loadtest.loadgen.LoadServer;
+import net.hybridproxy.loadtest.loadgen.LoadTarget;
+import net.hybridproxy.loadtest.loadgen.TtfbOptions;
+import net.hybridproxy.loadtest.loadgen.TtfbResult;
+import net.hybridproxy.loadtest.loadgen.Workload;
+import net.hybridproxy.loadtest.tool.ToolCommandLine;
+import net.hybridproxy.loadtest.tool.ToolJson;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -20,9 +30,8 @@ import java.time.Duration;
 import java.time.LocalDate;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
+import java.util.concurrent.Callable;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -30,10 +39,6 @@ import java.util.concurrent.TimeUnit;
 /**
  * Runs every system on every scenario of a suite in one lab run, systems interleaved within each scenario so that
  * machine noise hits them alike, and writes {@code results.json}, {@code results.md} and SVG plots.
- *
- * <pre>
- * BenchmarkRunner [--suite quick|full] [--scenarios a,b] [--systems x,y] [--out DIR] [--duration-ms N]
- * </pre>
  *
  * <p>Per scenario and system: for a proxy, an unmeasured 1.5 s warm-up download; then one download for
  * {@code --duration-ms} on a single connection, every byte verified
@@ -54,6 +59,8 @@ public final class BenchmarkRunner {
      * well; a stalled one was seen torn down by the proxies about 3 s after its client gave up.
      */
     private static final Duration WARMUP_VERDICT_WAIT = Duration.ofSeconds(20);
+    /** The unmeasured warm-up download every proxy gets first. */
+    private static final BulkOptions WARMUP = BulkOptions.timed(false, 1500).withTimeouts(60_000, 3_000);
     private static final List<String> LOADGEN_JVM = List.of("-Xmx512m", "-XX:+UseSerialGC", "-Xshare:auto",
             "--enable-native-access=ALL-UNNAMED");
 
@@ -73,44 +80,71 @@ public final class BenchmarkRunner {
         this.series = series;
     }
 
-    public static void main(String[] args) throws Exception {
-        Map<String, String> opts = Options.parse(args);
-        String suite = opts.getOrDefault("suite", "quick");
-        boolean stalls = suite.equals("stalls");
-        List<Scenario> scenarios = opts.containsKey("scenarios")
-                ? Arrays.stream(opts.get("scenarios").split(",")).map(Scenario::byName).toList()
-                : stalls ? Scenario.STALL_SERIES : suite.equals("full") ? Scenario.FULL : Scenario.QUICK;
-        List<SystemUnderTest> systems = opts.containsKey("systems")
-                ? Arrays.stream(opts.get("systems").split(",")).map(Systems::byName).toList()
-                : stalls ? List.of(Systems.HYBRIDPROXY) : Systems.ALL;
-        long duration = Long.parseLong(opts.getOrDefault("duration-ms",
-                suite.equals("full") || stalls ? "10000" : "3000"));
-        int series = stalls ? Integer.parseInt(opts.getOrDefault("downloads", String.valueOf(SERIES_DOWNLOADS))) : 0;
-        Path out = Path.of(opts.getOrDefault("out", "target/bench/" + suite));
-        Files.createDirectories(out);
-        Map<String, Object> report = new BenchmarkRunner(duration, out, series).run(suite, scenarios, systems);
-        Report.write(report, out);
-        System.out.println(Files.readString(out.resolve("results.md")));
-        System.out.println("written: " + out.toAbsolutePath());
+    public static void main(String[] args) {
+        ToolCommandLine.exit(new BenchmarkCommand(), args);
     }
 
-    Map<String, Object> run(String suite, List<Scenario> scenarios, List<SystemUnderTest> systems) throws IOException {
-        Map<String, Object> report = new LinkedHashMap<>();
-        report.put("suite", suite);
-        report.put("date", LocalDate.now().toString());
-        report.put("machine", Machine.describe());
-        report.put("downloadMs", durationMs);
-        List<Map<String, Object>> rows = new ArrayList<>();
+    /** The command line; {@code bin/benchmark} passes the suite and the output directory. */
+    @Command(name = "BenchmarkRunner", mixinStandardHelpOptions = true,
+            description = "Side-by-side benchmark of the proxies in the namespace lab (needs root).",
+            exitCodeListHeading = "%nExit codes:%n", exitCodeList = {"0:results written", "1:the run failed",
+                    "2:usage error"})
+    static final class BenchmarkCommand implements Callable<Integer> {
+        @Option(names = "--suite", defaultValue = "quick", paramLabel = "quick|full|stalls",
+                description = "which scenarios and systems (default: ${DEFAULT-VALUE})")
+        String suite;
+
+        @Option(names = "--scenarios", split = ",", paramLabel = "NAME", description = "only these scenarios")
+        List<String> scenarios;
+
+        @Option(names = "--systems", split = ",", paramLabel = "NAME", description = "only these systems")
+        List<String> systems;
+
+        @Option(names = "--duration-ms", description = "measured download (default: 10000 for full and stalls, 3000"
+                + " otherwise)")
+        Long durationMs;
+
+        @Option(names = "--downloads", defaultValue = "" + SERIES_DOWNLOADS,
+                description = "stalls suite: downloads per system (default: ${DEFAULT-VALUE})")
+        int downloads;
+
+        @Option(names = "--out", paramLabel = "DIR", description = "results directory (default: target/bench/SUITE)")
+        Path out;
+
+        @Override
+        public Integer call() throws IOException {
+            if (!List.of("quick", "full", "stalls").contains(suite)) {
+                throw new IllegalArgumentException("unknown suite " + suite + "; known: quick, full, stalls");
+            }
+            boolean stalls = suite.equals("stalls");
+            List<Scenario> chosenScenarios = scenarios != null ? scenarios.stream().map(Scenario::byName).toList()
+                    : stalls ? Scenario.STALL_SERIES : suite.equals("full") ? Scenario.FULL : Scenario.QUICK;
+            List<SystemUnderTest> chosenSystems = systems != null ? systems.stream().map(Systems::byName).toList()
+                    : stalls ? List.of(Systems.HYBRIDPROXY) : Systems.ALL;
+            long duration = durationMs != null ? durationMs : suite.equals("full") || stalls ? 10_000 : 3_000;
+            Path dir = out != null ? out : Path.of("target", "bench", suite);
+            Files.createDirectories(dir);
+            BenchmarkReport report = new BenchmarkRunner(duration, dir, stalls ? downloads : 0)
+                    .run(suite, chosenScenarios, chosenSystems);
+            Report.write(report, dir);
+            System.out.println(Files.readString(dir.resolve("results.md")));
+            System.out.println("written: " + dir.toAbsolutePath());
+            return ToolCommandLine.OK;
+        }
+    }
+
+    BenchmarkReport run(String suite, List<Scenario> scenarios, List<SystemUnderTest> systems) throws IOException {
+        BenchmarkReport.MachineInfo machine = Machine.describe();
+        List<BenchmarkRow> rows = new ArrayList<>();
         for (Scenario scenario : scenarios) {
             rows.addAll(runScenario(scenario, systems));
         }
-        report.put("results", rows);
-        report.put("loadAverageAtEnd", Machine.loadAverage());
-        return report;
+        return new BenchmarkReport(suite, LocalDate.now().toString(), machine, durationMs, rows,
+                Machine.loadAverage());
     }
 
-    private List<Map<String, Object>> runScenario(Scenario scenario, List<SystemUnderTest> systems) throws IOException {
-        List<Map<String, Object>> rows = new ArrayList<>();
+    private List<BenchmarkRow> runScenario(Scenario scenario, List<SystemUnderTest> systems) throws IOException {
+        List<BenchmarkRow> rows = new ArrayList<>();
         System.err.println("== scenario " + scenario.name() + ": " + scenario.title());
         HybridAccessLab.Builder builder = HybridAccessLab.builder()
                 .impairment(Link.DSL, scenario.dsl()).impairment(Link.LTE, scenario.lte());
@@ -133,15 +167,13 @@ public final class BenchmarkRunner {
             Path work = Files.createDirectories(Path.of(System.getProperty("java.io.tmpdir"),
                     "hybridproxy-bench-" + ProcessHandle.current().pid(), scenario.name()));
             for (SystemUnderTest system : systems) {
-                Map<String, Object> row = new LinkedHashMap<>();
-                row.put("scenario", scenario.name());
-                row.put("scenarioTitle", scenario.title());
-                row.put("system", system.name());
-                row.put("systemTitle", system.title());
-                row.put("linkSumMbit", scenario.unlimited() ? null : scenario.linkSumMbit());
+                BenchmarkRow.RowBuilder row = new BenchmarkRow.RowBuilder(scenario.name(), system.name());
+                row.scenarioTitle = scenario.title();
+                row.systemTitle = system.title();
+                row.linkSumMbit = scenario.unlimited() ? null : scenario.linkSumMbit();
                 if (system.unavailableReason().isPresent()) {
-                    row.put("skipped", system.unavailableReason().get());
-                    rows.add(row);
+                    row.skipped = system.unavailableReason().get();
+                    rows.add(row.build());
                     continue;
                 }
                 System.err.println("-- " + scenario.name() + " / " + system.name());
@@ -154,32 +186,24 @@ public final class BenchmarkRunner {
                         measure(lab, scenario, running, running.endToEndMptcp() ? mptcp : plain, row);
                     }
                 } catch (RuntimeException | IOException e) {
-                    row.put("error", e.getClass().getSimpleName() + ": " + firstLine(e.getMessage()));
+                    row.error = e.getClass().getSimpleName() + ": " + firstLine(e.getMessage());
                     e.printStackTrace();
                 } finally {
                     if (running != null) {
                         try {
                             running.stop();
                         } catch (RuntimeException e) {
-                            row.put("teardownError", firstLine(e.getMessage()));
+                            row.teardownError = firstLine(e.getMessage());
                         }
                     }
                     lab.blackhole(Link.DSL, false);
                 }
-                System.err.println("   " + Json.write(summary(row)));
-                rows.add(row);
+                BenchmarkRow done = row.build();
+                System.err.println("   " + ToolJson.line(done.summary()));
+                rows.add(done);
             }
         }
         return rows;
-    }
-
-    private static Map<String, Object> summary(Map<String, Object> row) {
-        Map<String, Object> s = new LinkedHashMap<>(row);
-        s.remove("uplinkTimeline");
-        s.remove("goodputTimeline");
-        s.remove("scenarioTitle");
-        s.remove("systemTitle");
-        return s;
     }
 
     private LabProcess startLoadServer(HybridAccessLab lab, int port, boolean mptcp) {
@@ -194,19 +218,17 @@ public final class BenchmarkRunner {
     }
 
     private void measure(HybridAccessLab lab, Scenario scenario, Running running, LabProcess server,
-                         Map<String, Object> row) {
+                         BenchmarkRow.RowBuilder row) {
         if (scenario.holdConnections() > 0) {
             // A relay holds two descriptors per connection; ask for no more than the descriptor limit allows.
             long possible = (Machine.openFileHardLimit() - 1000) / 2;
             int connections = (int) Math.min(scenario.holdConnections(), possible);
-            row.put("holdConnectionsRequested", scenario.holdConnections());
-            Map<String, Object> hold = client(lab, running, "hold", "--connections",
-                    String.valueOf(connections), "--concurrency", "500", "--duration-ms", "3000",
-                    "--timeout-ms", "120000");
-            row.put("hold", hold);
-            row.put("ok", hold.get("ok"));
+            row.holdConnectionsRequested = scenario.holdConnections();
+            HoldResult hold = client(lab, running, new HoldOptions(connections, 500, 3000, 120_000));
+            row.hold = hold;
+            row.ok = hold.ok();
             if (!running.proxies().isEmpty()) {
-                row.put("peakRssBytes", ProcessStats.of(running.proxyPids()).peakRssBytes());
+                row.peakRssBytes = ProcessStats.of(running.proxyPids()).peakRssBytes();
             }
             return;
         }
@@ -214,24 +236,20 @@ public final class BenchmarkRunner {
             // Every proxy gets the same short unmeasured download first, so a JIT-compiled one is not charged for
             // compiling its hot paths while natively compiled ones are measured warm.
             int warmupLinesBefore = server.stdoutLines().size();
-            client(lab, running, "bulk", "--direction", "down", "--connections", "1", "--duration-ms", "1500",
-                    "--idle-ms", "3000");
+            client(lab, running, WARMUP);
             // The server's line for the warm-up must be in before the measured download starts: a warm-up that
             // stalled ends on the server only once the proxies tear it down, seconds after its client gave up, and
             // that late line was taken for the measured download's verdict. It is kept in the row, not hidden.
             String warmup = awaitServerVerdict(server, warmupLinesBefore, WARMUP_VERDICT_WAIT);
-            row.put("warmupServerVerdict", warmup == null
-                    ? "none within " + WARMUP_VERDICT_WAIT.toSeconds() + " s of the client's end" : warmup);
+            row.warmupServerVerdict = warmup == null
+                    ? "none within " + WARMUP_VERDICT_WAIT.toSeconds() + " s of the client's end" : warmup;
         }
         CounterSampler sampler = CounterSampler.start(lab.cpe());
         ProcessStats before = ProcessStats.of(running.proxyPids());
         int serverLinesBefore = server.stdoutLines().size();
-        List<String> bulkArgs = new ArrayList<>(List.of("--direction", "down", "--connections", "1", "--duration-ms",
-                String.valueOf(durationMs), "--timeline-ms", String.valueOf(TIMELINE_MS), "--grace-ms", "60000",
-                "--idle-ms", "5000"));
+        BulkOptions download = measuredDownload();
         if (scenario.offeredFractionOfDsl() > 0) {
-            bulkArgs.addAll(List.of("--rate-kbit",
-                    String.valueOf(Math.round(scenario.dsl().rateKbit() * scenario.offeredFractionOfDsl()))));
+            download = download.withRateKbit(Math.round(scenario.dsl().rateKbit() * scenario.offeredFractionOfDsl()));
         }
         double[] blackholeAt = {-1};
         ScheduledExecutorService faults = Executors.newSingleThreadScheduledExecutor();
@@ -248,9 +266,9 @@ public final class BenchmarkRunner {
             faults.schedule(() -> lab.setRate(Link.LTE, scenario.lte().rateMbit()),
                     at + Scenario.COLLAPSE_FOR.toMillis(), TimeUnit.MILLISECONDS);
         }
-        Map<String, Object> bulk;
+        BulkResult bulk;
         try {
-            bulk = client(lab, running, "bulk", bulkArgs.toArray(String[]::new));
+            bulk = client(lab, running, download);
         } finally {
             faults.shutdownNow();
         }
@@ -258,40 +276,40 @@ public final class BenchmarkRunner {
         List<CounterSampler.Sample> samples = sampler.stop();
         String verdict = awaitServerVerdict(server, serverLinesBefore, Duration.ofSeconds(5));
         if (verdict == null) {
-            verdict = Boolean.TRUE.equals(bulk.get("ok"))
+            verdict = bulk.ok()
                     ? "no verdict: bytes checked by the client only; its digest sent after the server's FIN never"
                     + " arrived (half-close not relayed)"
                     : "no verdict: the stream did not finish";
         }
 
-        long verified = ((Number) bulk.get("verifiedBytes")).longValue();
-        row.put("ok", bulk.get("ok"));
-        row.put("outcomes", bulk.get("outcomes"));
-        row.put("serverVerdict", verdict);
-        row.put("goodputMbps", round(((Number) bulk.get("goodputMbps")).doubleValue(), 1));
-        row.put("verifiedBytes", verified);
-        row.put("unverifiedBytes", bulk.get("unverifiedBytes"));
+        long verified = bulk.verifiedBytes();
+        row.ok = bulk.ok();
+        row.outcomes = bulk.outcomes();
+        row.serverVerdict = verdict;
+        row.goodputMbps = round(bulk.goodputMbps(), 1);
+        row.verifiedBytes = verified;
+        row.unverifiedBytes = bulk.unverifiedBytes();
         long sent = sentBytes(verdict);
-        row.put("bytesLost", sent >= 0 ? Math.max(0, sent - verified) : null);
+        row.bytesLost = sent >= 0 ? Math.max(0, sent - verified) : null;
         if (!running.proxies().isEmpty()) {
             double cpu = after.cpuSeconds() - before.cpuSeconds();
-            row.put("proxyCpuSeconds", round(cpu, 2));
-            row.put("cpuSecondsPerGB", verified > 0 ? round(cpu / (verified / 1e9), 2) : null);
+            row.proxyCpuSeconds = round(cpu, 2);
+            row.cpuSecondsPerGB = verified > 0 ? round(cpu / (verified / 1e9), 2) : null;
         }
-        long[] goodput = toLongs(bulk.get("timelineBytes"));
-        double startUptime = ((Number) bulk.get("startUptimeSeconds")).doubleValue();
-        row.put("goodputTimeline", Arrays.stream(goodput).mapToDouble(b -> round(b * 8 / (TIMELINE_MS / 1000.0) / 1e6, 2))
-                .toArray());
-        row.put("uplinkTimeline", CounterSampler.timeline(samples, startUptime));
-        row.put("longestStallMs", Stalls.longestMs(goodput));
+        long[] goodput = bulk.timelineBytes();
+        double startUptime = bulk.startUptimeSeconds();
+        row.goodputTimeline = Arrays.stream(goodput).mapToDouble(b -> round(b * 8 / (TIMELINE_MS / 1000.0) / 1e6, 2))
+                .toArray();
+        row.uplinkTimeline = CounterSampler.timeline(samples, startUptime);
+        row.longestStallMs = Stalls.longestMs(goodput);
         CounterSampler.Sample first = samples.getFirst();
         CounterSampler.Sample last = samples.getLast();
         long dslBytes = last.dslRx() - first.dslRx();
         long lteBytes = last.lteRx() - first.lteRx();
-        row.put("lteShare", dslBytes + lteBytes > 0 ? round((double) lteBytes / (dslBytes + lteBytes), 3) : null);
+        row.lteShare = dslBytes + lteBytes > 0 ? round((double) lteBytes / (dslBytes + lteBytes), 3) : null;
         if (blackholeAt[0] > 0) {
             double atSeconds = blackholeAt[0] - startUptime;
-            row.put("blackholeAtSeconds", round(atSeconds, 2));
+            row.blackholeAtSeconds = round(atSeconds, 2);
             double surviving = scenario.lte().rateMbit();
             // The server stops sending durationMs after the request reached it; the first goodput bucket marks that.
             int firstByte = 0;
@@ -300,25 +318,23 @@ public final class BenchmarkRunner {
             }
             double sendingUntil = firstByte * TIMELINE_MS / 1000.0 + durationMs / 1000.0;
             double stall = longestStall(goodput, atSeconds, sendingUntil, surviving * 0.1);
-            row.put("failoverStallSeconds", round(stall, 2));
-            row.put("recovered", deliveredAfter(goodput, atSeconds + stall) > 0);
+            row.failoverStallSeconds = round(stall, 2);
+            row.recovered = deliveredAfter(goodput, atSeconds + stall) > 0;
         } else if (scenario.fault() != Scenario.Fault.BLACKHOLE_DSL) {
             // 200 unmeasured objects first: the JIT-compiled systems' connection-setup paths are then compiled, as
             // they are in a running appliance (40 left them interpreted and added ~20 ms to every first byte).
-            Map<String, Object> ttfb = client(lab, running, "ttfb", "--count", "40", "--concurrency", "4", "--size",
-                    "10000", "--warmup", "200");
-            row.put("ttfbOk", ttfb.get("ok"));
-            row.put("ttfbP50Ms", ((Map<?, ?>) ttfb.get("ttfb")).get("p50Ms"));
-            row.put("ttfbP99Ms", ((Map<?, ?>) ttfb.get("ttfb")).get("p99Ms"));
-            row.put("connectionsPerSecond", round(((Number) ttfb.get("connectionsPerSecond")).doubleValue(), 1));
+            TtfbResult ttfb = client(lab, running, TtfbOptions.of(40, 4, 10_000).withWarmup(200));
+            row.ttfbOk = ttfb.ok();
+            row.ttfbP50Ms = ttfb.ttfb().p50Ms();
+            row.ttfbP99Ms = ttfb.ttfb().p99Ms();
+            row.connectionsPerSecond = round(ttfb.connectionsPerSecond(), 1);
             // Setup rate under load: 32 clients at once, a new connection per 10 kB object (as ApacheBench -c 32).
-            Map<String, Object> setup = client(lab, running, "ttfb", "--count", String.valueOf(SETUP_OBJECTS),
-                    "--concurrency", "32", "--size", "10000", "--warmup", "100");
-            row.put("setupOk", setup.get("ok"));
-            row.put("setupPerSecond32", round(((Number) setup.get("connectionsPerSecond")).doubleValue(), 1));
+            TtfbResult setup = client(lab, running, TtfbOptions.of(SETUP_OBJECTS, 32, 10_000).withWarmup(100));
+            row.setupOk = setup.ok();
+            row.setupPerSecond32 = round(setup.connectionsPerSecond(), 1);
         }
         if (!running.proxies().isEmpty()) {
-            row.put("peakRssBytes", ProcessStats.of(running.proxyPids()).peakRssBytes());
+            row.peakRssBytes = ProcessStats.of(running.proxyPids()).peakRssBytes();
         }
     }
 
@@ -326,34 +342,31 @@ public final class BenchmarkRunner {
      * The stall series: {@code downloads} consecutive single-connection downloads of {@code durationMs} each, every
      * one judged by the stall criterion ({@link Stalls}); the row keeps each download's goodput and longest stall.
      */
-    private void measureSeries(HybridAccessLab lab, Running running, int downloads, Map<String, Object> row) {
+    private void measureSeries(HybridAccessLab lab, Running running, int downloads, BenchmarkRow.RowBuilder row) {
         if (!running.proxies().isEmpty()) {
-            client(lab, running, "bulk", "--direction", "down", "--connections", "1", "--duration-ms", "1500",
-                    "--idle-ms", "3000");
+            client(lab, running, WARMUP);
         }
         List<Double> goodputs = new ArrayList<>();
         List<Long> stalls = new ArrayList<>();
         boolean allOk = true;
         for (int i = 0; i < downloads; i++) {
-            Map<String, Object> bulk = client(lab, running, "bulk", "--direction", "down", "--connections", "1",
-                    "--duration-ms", String.valueOf(durationMs), "--timeline-ms", String.valueOf(TIMELINE_MS),
-                    "--grace-ms", "60000", "--idle-ms", "5000");
-            allOk &= Boolean.TRUE.equals(bulk.get("ok"));
-            goodputs.add(round(((Number) bulk.get("goodputMbps")).doubleValue(), 1));
-            stalls.add(Stalls.longestMs(toLongs(bulk.get("timelineBytes"))));
+            BulkResult bulk = client(lab, running, measuredDownload());
+            allOk &= bulk.ok();
+            goodputs.add(round(bulk.goodputMbps(), 1));
+            stalls.add(Stalls.longestMs(bulk.timelineBytes()));
             System.err.println("   download " + (i + 1) + ": " + goodputs.getLast() + " Mb/s, longest stall "
                     + stalls.getLast() + " ms");
         }
         List<Long> sortedStalls = stalls.stream().sorted().toList();
         List<Double> sortedGoodput = goodputs.stream().sorted().toList();
-        row.put("ok", allOk);
-        row.put("downloads", downloads);
-        row.put("goodputMbps", sortedGoodput.get(sortedGoodput.size() / 2));
-        row.put("seriesGoodputMbps", goodputs);
-        row.put("seriesLongestStallMs", stalls);
-        row.put("longestStallMs", sortedStalls.getLast());
-        row.put("medianStallMs", sortedStalls.get(sortedStalls.size() / 2));
-        row.put("downloadsWithStallOver200Ms", stalls.stream().filter(ms -> ms >= SERIES_STALL_LIMIT_MS).count());
+        row.ok = allOk;
+        row.downloads = downloads;
+        row.goodputMbps = sortedGoodput.get(sortedGoodput.size() / 2);
+        row.seriesGoodputMbps = goodputs;
+        row.seriesLongestStallMs = stalls;
+        row.longestStallMs = sortedStalls.getLast();
+        row.medianStallMs = sortedStalls.get(sortedStalls.size() / 2);
+        row.downloadsWithStallOver200Ms = stalls.stream().filter(ms -> ms >= SERIES_STALL_LIMIT_MS).count();
     }
 
     /**
@@ -383,29 +396,25 @@ public final class BenchmarkRunner {
         return sum;
     }
 
-    private Map<String, Object> client(HybridAccessLab lab, Running running, String mode, String... args) {
-        List<String> cmd = new ArrayList<>(List.of("prlimit", Machine.nofileOption(), "--"));
-        List<String> clientArgs = new ArrayList<>(List.of(mode, "--connect", running.target()));
-        clientArgs.addAll(List.of(args));
-        if (running.endToEndMptcp()) {
-            clientArgs.add("--mptcp");
-        }
-        cmd.addAll(JavaLauncher.command(LOADGEN_JVM, LoadClient.class.getName(), clientArgs.toArray(String[]::new)));
-        ExecResult r = lab.client().tryExec(CLIENT_TIMEOUT, cmd.toArray(String[]::new));
-        List<String> json = r.stdout().lines().filter(l -> l.startsWith("{")).toList();
-        if (json.isEmpty()) {
-            throw new IllegalStateException("load client " + mode + " printed no result: " + r.describe());
-        }
-        return Json.parseObject(json.getLast());
+    /** The measured download: one connection for {@code durationMs}, up to a minute to drain. */
+    private BulkOptions measuredDownload() {
+        return BulkOptions.timed(false, durationMs).withTimeouts(60_000, 5_000);
     }
 
-    /** The first {@code DONE op=BULKDOWN} line the server prints after line {@code linesBefore}, or null. */
+    /** Runs one load client workload in the client namespace, against the system's entry point. */
+    private <R> R client(HybridAccessLab lab, Running running, Workload<R> workload) {
+        LoadTarget target = LoadTarget.of(running.target()).withMptcp(running.endToEndMptcp());
+        return HybridAccessLab.runLoadClient(lab.client(), CLIENT_TIMEOUT,
+                List.of("prlimit", Machine.nofileOption(), "--"), LOADGEN_JVM, target, workload);
+    }
+
+    /** The first {@code DONE op=DOWN} line the server prints after line {@code linesBefore}, or null. */
     private static String awaitServerVerdict(LabProcess server, int linesBefore, Duration wait) {
         long deadline = System.nanoTime() + wait.toNanos();
         while (System.nanoTime() < deadline) {
             List<String> lines = server.stdoutLines();
             for (int i = Math.min(linesBefore, lines.size()); i < lines.size(); i++) {
-                if (lines.get(i).startsWith("DONE op=BULKDOWN")) {
+                if (lines.get(i).startsWith("DONE op=DOWN")) {
                     return lines.get(i);
                 }
             }
@@ -426,10 +435,6 @@ public final class BenchmarkRunner {
             }
         }
         return -1;
-    }
-
-    private static long[] toLongs(Object list) {
-        return ((List<?>) list).stream().mapToLong(o -> ((Number) o).longValue()).toArray();
     }
 
     static double round(double v, int digits) {

@@ -5,9 +5,7 @@ import net.hybridproxy.loadtest.lab.Netns;
 
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 
 /**
  * Samples the cpe's uplink byte counters every 100 ms with a shell loop inside the cpe namespace (its
@@ -64,7 +62,7 @@ final class CounterSampler {
     }
 
     /** Download rate per uplink (received at the cpe) between samples, in Mbit/s, against seconds from {@code zero}. */
-    static Map<String, Object> timeline(List<Sample> samples, double zero) {
+    static UplinkTimeline timeline(List<Sample> samples, double zero) {
         List<Double> t = new ArrayList<>();
         List<Double> dsl = new ArrayList<>();
         List<Double> lte = new ArrayList<>();
@@ -79,10 +77,6 @@ final class CounterSampler {
             dsl.add(BenchmarkRunner.round((b.dslRx() - a.dslRx()) * 8 / dt / 1e6, 2));
             lte.add(BenchmarkRunner.round((b.lteRx() - a.lteRx()) * 8 / dt / 1e6, 2));
         }
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("seconds", t);
-        m.put("dslMbps", dsl);
-        m.put("lteMbps", lte);
-        return m;
+        return new UplinkTimeline(t, dsl, lte);
     }
 }

@@ -3,45 +3,63 @@ package net.hybridproxy.loadtest.bench;
 import net.hybridproxy.loadtest.lab.HybridAccessLab;
 import net.hybridproxy.loadtest.lab.HybridAccessLab.Link;
 import net.hybridproxy.loadtest.lab.InterfaceCounters;
-import net.hybridproxy.loadtest.lab.Json;
 import net.hybridproxy.loadtest.lab.TrafficResult;
+import net.hybridproxy.loadtest.lab.emu.EmulatorStats;
+import net.hybridproxy.loadtest.tool.ToolCommandLine;
+import net.hybridproxy.loadtest.tool.ToolJson;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
 import java.time.Duration;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 
 /**
  * Is the link emulator fast enough not to be the bottleneck? Both uplinks at {@code --rate} Mbit/s and
  * {@code --rtt} ms carry one bulk upload each at the same time (cpe to concentrator, each bound to its uplink),
  * and the emulators report how late they wrote packets compared with the schedule — the jitter they add.
- *
- * <pre>EmulatorCapacity [--rate 400] [--rtt 20] [--bytes 400000000] [--mtu 1500]</pre>
  */
-public final class EmulatorCapacity {
-    private EmulatorCapacity() {
+@Command(name = "EmulatorCapacity", mixinStandardHelpOptions = true,
+        description = "Checks that the link emulator is not the bottleneck: two uploads at the given rate"
+                + " (needs root).")
+public final class EmulatorCapacity implements Callable<Integer> {
+    @Option(names = "--rate", defaultValue = "400", description = "Mbit/s per uplink (default: ${DEFAULT-VALUE})")
+    double rate;
+
+    @Option(names = "--rtt", defaultValue = "20", description = "ms per uplink (default: ${DEFAULT-VALUE})")
+    long rttMs;
+
+    @Option(names = "--bytes", defaultValue = "400000000", description = "per upload (default: ${DEFAULT-VALUE})")
+    long bytes;
+
+    @Option(names = "--mtu", defaultValue = "1500", description = "uplink MTU (default: ${DEFAULT-VALUE})")
+    int mtu;
+
+    /** What one uplink carried and what its emulator reported. */
+    record UplinkRun(boolean ok, double mbps, double seconds, long linkTxBytes, EmulatorStats emulator) {
+    }
+
+    /** The whole measurement, as printed. */
+    record Capacity(String emulation, double rateMbit, long rttMs, int mtu, int cores, double loadBefore,
+                    UplinkRun dsl, UplinkRun lte, double loadAfter) {
     }
 
     public static void main(String[] args) {
-        Map<String, String> opts = Options.parse(args);
-        double rate = Double.parseDouble(opts.getOrDefault("rate", "400"));
-        Duration rtt = Duration.ofMillis(Long.parseLong(opts.getOrDefault("rtt", "20")));
-        long bytes = Long.parseLong(opts.getOrDefault("bytes", "400000000"));
-        int mtu = Integer.parseInt(opts.getOrDefault("mtu", "1500"));
-        System.out.println(Json.writePretty(run(rate, rtt, bytes, mtu)));
+        ToolCommandLine.exit(new EmulatorCapacity(), args);
     }
 
-    static Map<String, Object> run(double rate, Duration rtt, long bytes, int mtu) {
-        Map<String, Object> report = new LinkedHashMap<>();
+    @Override
+    public Integer call() {
+        System.out.print(ToolJson.pretty(run(rate, Duration.ofMillis(rttMs), bytes, mtu)));
+        return ToolCommandLine.OK;
+    }
+
+    static Capacity run(double rate, Duration rtt, long bytes, int mtu) {
         try (HybridAccessLab lab = HybridAccessLab.builder().rate(Link.DSL, rate).rate(Link.LTE, rate)
                 .rtt(Link.DSL, rtt).rtt(Link.LTE, rtt).uplinkMtu(mtu).build()) {
-            report.put("emulation", lab.emulation().name());
-            report.put("rateMbit", rate);
-            report.put("rttMs", rtt.toMillis());
-            report.put("mtu", mtu);
-            report.put("cores", Runtime.getRuntime().availableProcessors());
-            report.put("loadBefore", Machine.loadAverage());
+            double loadBefore = Machine.loadAverage();
             lab.startTrafficServer(lab.conc(), 5001);
             lab.emulatorStats(Link.DSL);
             lab.emulatorStats(Link.LTE);
@@ -52,19 +70,16 @@ public final class EmulatorCapacity {
                             Duration.ofMinutes(5), "--connect", HybridAccessLab.SERVICE_ADDR + ":5001", "--bind",
                             l.addressA(), "--up", String.valueOf(bytes))))
                     .toList();
+            UplinkRun[] uplinks = new UplinkRun[2];
             for (int i = 0; i < 2; i++) {
                 Link l = i == 0 ? Link.DSL : Link.LTE;
                 TrafficResult r = runs.get(i).join();
-                Map<String, Object> one = new LinkedHashMap<>();
-                one.put("ok", r.ok());
-                one.put("mbps", r.mbps());
-                one.put("seconds", r.seconds());
-                one.put("linkTxBytes", lab.counters(l).since(before.get(l)).txBytes());
-                one.put("emulator", lab.emulatorStats(l));
-                report.put(l.ifname(), one);
+                uplinks[i] = new UplinkRun(r.ok(), r.mbps(), r.seconds(),
+                        lab.counters(l).since(before.get(l)).txBytes(), lab.emulatorStats(l).orElse(null));
             }
-            report.put("loadAfter", Machine.loadAverage());
+            return new Capacity(lab.emulation().name(), rate, rtt.toMillis(), mtu,
+                    Runtime.getRuntime().availableProcessors(), loadBefore, uplinks[0], uplinks[1],
+                    Machine.loadAverage());
         }
-        return report;
     }
 }

@@ -3,8 +3,6 @@ package net.hybridproxy.loadtest.bench;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
-import java.util.Map;
 
 /** What the benchmark ran on, so noisy figures can be read in context. */
 final class Machine {
@@ -44,16 +42,10 @@ final class Machine {
         return "--nofile=" + limit + ":" + limit;
     }
 
-    static Map<String, Object> describe() {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("cores", Runtime.getRuntime().availableProcessors());
-        m.put("cpu", cpuModel());
-        m.put("memoryGiB", Math.round(memTotalKb() / 1024.0 / 1024.0 * 10) / 10.0);
-        m.put("kernel", System.getProperty("os.version"));
-        m.put("java", System.getProperty("java.version"));
-        m.put("loadAverage1m", loadAverage());
-        m.put("openFileHardLimit", openFileHardLimit());
-        return m;
+    static BenchmarkReport.MachineInfo describe() {
+        return new BenchmarkReport.MachineInfo(Runtime.getRuntime().availableProcessors(), cpuModel(),
+                Math.round(memTotalKb() / 1024.0 / 1024.0 * 10) / 10.0, System.getProperty("os.version"),
+                System.getProperty("java.version"), loadAverage(), openFileHardLimit());
     }
 
     private static String cpuModel() {

@@ -1,6 +1,10 @@
 package net.hybridproxy.loadtest.bench;
 
-import net.hybridproxy.loadtest.lab.Json;
+import net.hybridproxy.loadtest.loadgen.HoldResult;
+import net.hybridproxy.loadtest.tool.ToolCommandLine;
+import net.hybridproxy.loadtest.tool.ToolJson;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Parameters;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -12,109 +16,120 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.Callable;
 
 /**
  * Turns the runner's rows into {@code results.json}, {@code results.md} (one table, every figure) and SVG plots:
  * {@code goodput.svg} (bars per system, grouped by scenario; {@code goodput-unlimited.svg} for the unlimited links)
  * and {@code failover-<system>.svg} (per-uplink download rate through the DSL blackhole). Adds the ratios, which need every row of a scenario.
  */
-final class Report {
+@Command(name = "Report", mixinStandardHelpOptions = true,
+        description = "Re-renders results.md and the plots from a directory's results.json.")
+final class Report implements Callable<Integer> {
     private static final String PROJECT = "hybridproxy";
     private static final String[] COLOURS = {"#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#9c755f"};
 
-    private Report() {
+    @Parameters(paramLabel = "DIR", arity = "0..1", defaultValue = ".", description = "holds results.json")
+    Path dir;
+
+    public static void main(String[] args) {
+        ToolCommandLine.exit(new Report(), args);
     }
 
-    @SuppressWarnings("unchecked")
-    static void write(Map<String, Object> report, Path dir) throws IOException {
-        List<Map<String, Object>> rows = (List<Map<String, Object>>) report.get("results");
-        addRatios(rows);
-        Files.writeString(dir.resolve("results.json"), Json.writePretty(report));
-        Files.writeString(dir.resolve("results.md"), markdown(report, rows));
+    @Override
+    public Integer call() throws IOException {
+        write(read(dir), dir);
+        return ToolCommandLine.OK;
+    }
+
+    /** A directory's {@code results.json}. */
+    static BenchmarkReport read(Path dir) throws IOException {
+        return ToolJson.read(BenchmarkReport.class, Files.readString(dir.resolve("results.json")));
+    }
+
+    /** Writes the report with its ratios added; returns what was written. */
+    static BenchmarkReport write(BenchmarkReport raw, Path dir) throws IOException {
+        BenchmarkReport report = raw.withResults(addRatios(raw.results()));
+        List<BenchmarkRow> rows = report.results();
+        Files.writeString(dir.resolve("results.json"), ToolJson.pretty(report));
+        Files.writeString(dir.resolve("results.md"), markdown(report));
         // Rate-limited scenarios and the unlimited one differ by two orders of magnitude: one scale would flatten
         // every bar but the unlimited ones, so they get a plot each.
         // Connection-count scenarios measure no goodput and stay out of both.
-        Set<Object> holdScenarios = new LinkedHashSet<>();
-        rows.stream().filter(r -> r.get("hold") != null).forEach(r -> holdScenarios.add(r.get("scenario")));
-        List<Map<String, Object>> limited = rows.stream()
-                .filter(r -> r.get("linkSumMbit") != null && !holdScenarios.contains(r.get("scenario"))).toList();
-        List<Map<String, Object>> unlimited = rows.stream()
-                .filter(r -> r.get("linkSumMbit") == null && !holdScenarios.contains(r.get("scenario"))).toList();
+        Set<String> holdScenarios = new LinkedHashSet<>();
+        rows.stream().filter(r -> r.hold() != null).forEach(r -> holdScenarios.add(r.scenario()));
+        List<BenchmarkRow> limited = rows.stream()
+                .filter(r -> r.linkSumMbit() != null && !holdScenarios.contains(r.scenario())).toList();
+        List<BenchmarkRow> unlimited = rows.stream()
+                .filter(r -> r.linkSumMbit() == null && !holdScenarios.contains(r.scenario())).toList();
         Files.writeString(dir.resolve("goodput.svg"), goodputBars(limited));
         if (!unlimited.isEmpty()) {
             Files.writeString(dir.resolve("goodput-unlimited.svg"), goodputBars(unlimited));
         }
-        for (Map<String, Object> row : rows) {
-            if (row.get("blackholeAtSeconds") != null && row.get("uplinkTimeline") != null) {
-                Files.writeString(dir.resolve("failover-" + row.get("system") + ".svg"), failoverPlot(row));
+        for (BenchmarkRow row : rows) {
+            if (row.blackholeAtSeconds() != null && row.uplinkTimeline() != null) {
+                Files.writeString(dir.resolve("failover-" + row.system() + ".svg"), failoverPlot(row));
             }
         }
-    }
-
-    /** Re-renders {@code results.md} and the plots from a directory's {@code results.json}. */
-    @SuppressWarnings("unchecked")
-    public static void main(String[] args) throws IOException {
-        Path dir = Path.of(args.length > 0 ? args[0] : ".");
-        write((Map<String, Object>) Json.parse(Files.readString(dir.resolve("results.json"))), dir);
+        return report;
     }
 
     /** Goodput as a share of the link sum, and against the best system that is not this project. */
-    static void addRatios(List<Map<String, Object>> rows) {
+    static List<BenchmarkRow> addRatios(List<BenchmarkRow> rows) {
         Map<String, Double> bestPeer = new LinkedHashMap<>();
-        for (Map<String, Object> r : rows) {
-            if (r.get("goodputMbps") instanceof Number g && !r.get("system").toString().startsWith(PROJECT)) {
-                bestPeer.merge(r.get("scenario").toString(), g.doubleValue(), Math::max);
+        for (BenchmarkRow r : rows) {
+            if (r.goodputMbps() != null && !r.system().startsWith(PROJECT)) {
+                bestPeer.merge(r.scenario(), r.goodputMbps(), Math::max);
             }
         }
-        for (Map<String, Object> r : rows) {
-            if (!(r.get("goodputMbps") instanceof Number g)) {
+        List<BenchmarkRow> out = new ArrayList<>();
+        for (BenchmarkRow r : rows) {
+            Double g = r.goodputMbps();
+            if (g == null) {
+                out.add(r);
                 continue;
             }
-            if (r.get("linkSumMbit") instanceof Number sum && sum.doubleValue() > 0) {
-                r.put("ratioToLinkSum", BenchmarkRunner.round(g.doubleValue() / sum.doubleValue(), 2));
-            }
-            Double best = bestPeer.get(r.get("scenario").toString());
-            if (best != null && best > 0) {
-                r.put("ratioToBestPeer", BenchmarkRunner.round(g.doubleValue() / best, 2));
-            }
+            Double toSum = r.linkSumMbit() != null && r.linkSumMbit() > 0
+                    ? BenchmarkRunner.round(g / r.linkSumMbit(), 2) : null;
+            Double best = bestPeer.get(r.scenario());
+            Double toBest = best != null && best > 0 ? BenchmarkRunner.round(g / best, 2) : null;
+            out.add(r.withRatios(toSum, toBest));
         }
+        return out;
     }
 
-    @SuppressWarnings("unchecked")
-    static String markdown(Map<String, Object> report, List<Map<String, Object>> rows) {
-        Map<String, Object> m = (Map<String, Object>) report.get("machine");
+    static String markdown(BenchmarkReport report) {
+        BenchmarkReport.MachineInfo m = report.machine();
         StringBuilder sb = new StringBuilder();
-        sb.append("# Benchmark results: ").append(report.get("suite")).append(" suite, ").append(report.get("date"))
+        sb.append("# Benchmark results: ").append(report.suite()).append(" suite, ").append(report.date())
                 .append("\n\n");
-        sb.append("Machine: ").append(m.get("cores")).append(" cores (").append(m.get("cpu")).append("), ")
-                .append(m.get("memoryGiB")).append(" GiB, kernel ").append(m.get("kernel")).append(", Java ")
-                .append(m.get("java")).append("; 1-minute load average ").append(m.get("loadAverage1m"))
-                .append(" at start, ").append(report.get("loadAverageAtEnd")).append(" at end. Download ")
-                .append(report.get("downloadMs")).append(" ms on one connection per system; systems interleaved"
+        sb.append("Machine: ").append(m.cores()).append(" cores (").append(m.cpu()).append("), ")
+                .append(m.memoryGiB()).append(" GiB, kernel ").append(m.kernel()).append(", Java ")
+                .append(m.java()).append("; 1-minute load average ").append(m.loadAverage1m())
+                .append(" at start, ").append(report.loadAverageAtEnd()).append(" at end. Download ")
+                .append(report.downloadMs()).append(" ms on one connection per system; systems interleaved"
                         + " within each scenario.\n\n");
         sb.append("| scenario | system | goodput Mb/s | × link sum | × best peer | failover stall s | longest stall ms"
                 + " | bytes lost | TTFB p50/p99 ms | setup /s | CPU s/GB | peak RSS MiB | LTE share | notes |\n");
         sb.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
-        for (Map<String, Object> r : rows) {
-            sb.append("| ").append(r.get("scenario")).append(" | ").append(r.get("system")).append(" | ");
-            if (r.containsKey("skipped")) {
-                sb.append("| | | | | | | | | | | ").append(r.get("skipped")).append(" |\n");
+        for (BenchmarkRow r : report.results()) {
+            sb.append("| ").append(r.scenario()).append(" | ").append(r.system()).append(" | ");
+            if (r.skipped() != null) {
+                sb.append("| | | | | | | | | | | ").append(r.skipped()).append(" |\n");
                 continue;
             }
-            sb.append(fmt(r.get("goodputMbps"))).append(" | ").append(fmt(r.get("ratioToLinkSum"))).append(" | ")
-                    .append(fmt(r.get("ratioToBestPeer"))).append(" | ").append(fmt(r.get("failoverStallSeconds")))
-                    .append(" | ").append(r.get("longestStallMs") instanceof Number n ? String.valueOf(n.longValue())
-                            : "")
-                    .append(" | ").append(bytes(r.get("bytesLost"))).append(" | ");
-            if (r.get("ttfbP50Ms") != null) {
-                sb.append(fmt(r.get("ttfbP50Ms"))).append(" / ").append(fmt(r.get("ttfbP99Ms")));
+            sb.append(fmt(r.goodputMbps())).append(" | ").append(fmt(r.ratioToLinkSum())).append(" | ")
+                    .append(fmt(r.ratioToBestPeer())).append(" | ").append(fmt(r.failoverStallSeconds()))
+                    .append(" | ").append(r.longestStallMs() != null ? String.valueOf(r.longestStallMs()) : "")
+                    .append(" | ").append(bytes(r.bytesLost())).append(" | ");
+            if (r.ttfbP50Ms() != null) {
+                sb.append(fmt(r.ttfbP50Ms())).append(" / ").append(fmt(r.ttfbP99Ms()));
             }
-            Object setup = r.get("hold") instanceof Map<?, ?> h ? h.get("connectionsPerSecond")
-                    : r.get("setupPerSecond32");
+            Object setup = r.hold() != null ? (Object) r.hold().connectionsPerSecond() : r.setupPerSecond32();
             sb.append(" | ").append(fmt(setup));
-            sb.append(" | ").append(fmt(r.get("cpuSecondsPerGB"))).append(" | ")
-                    .append(r.get("peakRssBytes") instanceof Number n ? fmt(n.longValue() / 1048576.0) : "")
-                    .append(" | ").append(r.get("lteShare") instanceof Number n ? fmt(n.doubleValue() * 100) + " %" : "")
+            sb.append(" | ").append(fmt(r.cpuSecondsPerGB())).append(" | ")
+                    .append(r.peakRssBytes() != null ? fmt(r.peakRssBytes() / 1048576.0) : "")
+                    .append(" | ").append(r.lteShare() != null ? fmt(r.lteShare() * 100) + " %" : "")
                     .append(" | ").append(notes(r)).append(" |\n");
         }
         sb.append("\nGoodput counts only bytes verified against the pattern and the server's SHA-256. Failover stall:"
@@ -128,34 +143,34 @@ final class Report {
         return sb.toString();
     }
 
-    private static String notes(Map<String, Object> r) {
+    private static String notes(BenchmarkRow r) {
         List<String> n = new ArrayList<>();
-        if (r.get("error") != null) {
-            n.add("error: " + r.get("error"));
+        if (r.error() != null) {
+            n.add("error: " + r.error());
         }
-        if (Boolean.FALSE.equals(r.get("recovered"))) {
+        if (Boolean.FALSE.equals(r.recovered())) {
             n.add("never recovered while the server was sending");
         }
-        if (Boolean.FALSE.equals(r.get("ok")) && r.get("outcomes") != null) {
-            n.add("transfer not verified: " + r.get("outcomes"));
+        if (Boolean.FALSE.equals(r.ok()) && r.outcomes() != null) {
+            n.add("transfer not verified: " + r.outcomes());
         }
-        if (r.get("serverVerdict") instanceof String v && !v.contains("result=MATCH")) {
-            n.add("server: " + v);
+        if (r.serverVerdict() != null && !r.serverVerdict().contains("result=MATCH")) {
+            n.add("server: " + r.serverVerdict());
         }
-        if (r.get("hold") instanceof Map<?, ?> h) {
-            n.add(h.get("verified") + "/" + h.get("connections") + " connections verified, " + h.get("errors")
-                    + " errors, " + fmt(h.get("connectionsPerSecond")) + " conn/s");
-            if (r.get("holdConnectionsRequested") instanceof Number asked
-                    && asked.longValue() != ((Number) h.get("connections")).longValue()) {
-                n.add(asked + " asked for: the open-file limit allows a relay no more");
+        HoldResult h = r.hold();
+        if (h != null) {
+            n.add(h.verified() + "/" + h.connections() + " connections verified, " + h.errors() + " errors, "
+                    + fmt(h.connectionsPerSecond()) + " conn/s");
+            if (r.holdConnectionsRequested() != null && r.holdConnectionsRequested() != h.connections()) {
+                n.add(r.holdConnectionsRequested() + " asked for: the open-file limit allows a relay no more");
             }
         }
-        if (r.get("seriesLongestStallMs") instanceof List<?> stalls) {
-            n.add(r.get("downloads") + " downloads: longest stall per download " + stalls + " ms; "
-                    + r.get("downloadsWithStallOver200Ms") + " with a stall of 200 ms or more; goodput "
-                    + r.get("seriesGoodputMbps") + " Mb/s");
+        if (r.seriesLongestStallMs() != null) {
+            n.add(r.downloads() + " downloads: longest stall per download " + r.seriesLongestStallMs() + " ms; "
+                    + r.downloadsWithStallOver200Ms() + " with a stall of 200 ms or more; goodput "
+                    + r.seriesGoodputMbps() + " Mb/s");
         }
-        if (Boolean.FALSE.equals(r.get("ttfbOk"))) {
+        if (Boolean.FALSE.equals(r.ttfbOk())) {
             n.add("some small objects failed");
         }
         return String.join("; ", n).replace("|", "/");
@@ -169,25 +184,25 @@ final class Report {
         return v == null ? "" : v.toString();
     }
 
-    private static String bytes(Object v) {
-        if (!(v instanceof Number n)) {
+    private static String bytes(Long v) {
+        if (v == null) {
             return "";
         }
-        long b = n.longValue();
+        long b = v;
         return b == 0 ? "0" : b < 1 << 20 ? (b >> 10) + " KiB" : fmt(b / 1048576.0) + " MiB";
     }
 
     // ------------------------------------------------------------------ SVG
 
-    static String goodputBars(List<Map<String, Object>> rows) {
+    static String goodputBars(List<BenchmarkRow> rows) {
         Set<String> scenarios = new LinkedHashSet<>();
         Set<String> systems = new LinkedHashSet<>();
         double max = 1;
-        for (Map<String, Object> r : rows) {
-            scenarios.add(r.get("scenario").toString());
-            systems.add(r.get("system").toString());
-            if (r.get("goodputMbps") instanceof Number g) {
-                max = Math.max(max, g.doubleValue());
+        for (BenchmarkRow r : rows) {
+            scenarios.add(r.scenario());
+            systems.add(r.system());
+            if (r.goodputMbps() != null) {
+                max = Math.max(max, r.goodputMbps());
             }
         }
         List<String> sys = new ArrayList<>(systems);
@@ -204,21 +219,21 @@ final class Report {
         int gi = 0;
         for (String sc : scenarios) {
             int gx = left + gi * groupW + 15;
-            for (Map<String, Object> r : rows) {
-                if (!r.get("scenario").equals(sc) || !(r.get("goodputMbps") instanceof Number g)) {
+            for (BenchmarkRow r : rows) {
+                if (!r.scenario().equals(sc) || r.goodputMbps() == null) {
                     continue;
                 }
-                int si = sys.indexOf(r.get("system").toString());
-                double h = g.doubleValue() / scale * plotH;
+                double g = r.goodputMbps();
+                int si = sys.indexOf(r.system());
+                double h = g / scale * plotH;
                 s.append(String.format(Locale.ROOT,
                         "<rect x='%d' y='%.1f' width='%d' height='%.1f' fill='%s'><title>%s %s: %.1f Mb/s</title></rect>\n",
-                        gx + si * barW, top + plotH - h, barW - 2, h, COLOURS[si % COLOURS.length], sc, r.get("system"),
-                        g.doubleValue()));
+                        gx + si * barW, top + plotH - h, barW - 2, h, COLOURS[si % COLOURS.length], sc, r.system(), g));
             }
-            if (rows.stream().anyMatch(r -> r.get("scenario").equals(sc) && r.get("linkSumMbit") instanceof Number)) {
-                double sum = rows.stream().filter(r -> r.get("scenario").equals(sc))
-                        .map(r -> r.get("linkSumMbit")).filter(x -> x instanceof Number)
-                        .mapToDouble(x -> ((Number) x).doubleValue()).findFirst().orElse(0);
+            if (rows.stream().anyMatch(r -> r.scenario().equals(sc) && r.linkSumMbit() != null)) {
+                double sum = rows.stream().filter(r -> r.scenario().equals(sc))
+                        .map(BenchmarkRow::linkSumMbit).filter(x -> x != null)
+                        .mapToDouble(Double::doubleValue).findFirst().orElse(0);
                 double y = top + plotH - sum / scale * plotH;
                 s.append(String.format(Locale.ROOT, "<line x1='%d' x2='%d' y1='%.1f' y2='%.1f' stroke='#333' "
                         + "stroke-dasharray='4 3'><title>link sum %.0f Mb/s</title></line>\n", gx - 4,
@@ -234,17 +249,15 @@ final class Report {
         return s.append("</svg>\n").toString();
     }
 
-    @SuppressWarnings("unchecked")
-    static String failoverPlot(Map<String, Object> row) {
-        Map<String, Object> tl = (Map<String, Object>) row.get("uplinkTimeline");
-        List<Number> t = (List<Number>) tl.get("seconds");
-        List<Number> dsl = (List<Number>) tl.get("dslMbps");
-        List<Number> lte = (List<Number>) tl.get("lteMbps");
-        double[] goodput = row.get("goodputTimeline") instanceof double[] g ? g
-                : ((List<Number>) row.get("goodputTimeline")).stream().mapToDouble(Number::doubleValue).toArray();
+    static String failoverPlot(BenchmarkRow row) {
+        UplinkTimeline tl = row.uplinkTimeline();
+        List<Double> t = tl.seconds();
+        List<Double> dsl = tl.dslMbps();
+        List<Double> lte = tl.lteMbps();
+        double[] goodput = row.goodputTimeline() == null ? new double[0] : row.goodputTimeline();
         double tmax = t.stream().mapToDouble(Number::doubleValue).max().orElse(1);
         double vmax = 1;
-        for (List<Number> series : List.of(dsl, lte)) {
+        for (List<Double> series : List.of(dsl, lte)) {
             vmax = Math.max(vmax, series.stream().mapToDouble(Number::doubleValue).max().orElse(0));
         }
         for (double g : goodput) {
@@ -256,7 +269,7 @@ final class Report {
         int plotW = 640;
         int plotH = 260;
         StringBuilder s = svgStart(left + plotW + 160, top + plotH + 60, "Download through a DSL blackhole: "
-                + row.get("system") + " (Mb/s over seconds)");
+                + row.system() + " (Mb/s over seconds)");
         axis(s, left, top, plotH, scale, plotW);
         polyline(s, t.stream().mapToDouble(Number::doubleValue).toArray(),
                 dsl.stream().mapToDouble(Number::doubleValue).toArray(), left, top, plotW, plotH, tmax, scale, COLOURS[0]);
@@ -267,8 +280,8 @@ final class Report {
             gt[i] = (i + 1) * 0.1;
         }
         polyline(s, gt, goodput, left, top, plotW, plotH, tmax, scale, "#222");
-        if (row.get("blackholeAtSeconds") instanceof Number at) {
-            double x = left + at.doubleValue() / tmax * plotW;
+        if (row.blackholeAtSeconds() != null) {
+            double x = left + row.blackholeAtSeconds() / tmax * plotW;
             s.append(String.format(Locale.ROOT, "<line x1='%.1f' x2='%.1f' y1='%d' y2='%d' stroke='#e15759' "
                     + "stroke-dasharray='5 3'/><text x='%.1f' y='%d' font-size='11' fill='#e15759'>DSL blackholed</text>\n",
                     x, x, top, top + plotH, x + 4, top + 12));

@@ -219,8 +219,11 @@ final class Systems {
             }
 
             public Running start(HybridAccessLab lab, Path work) throws IOException {
+                // The benchmark's one cpe key stands for a whole site: the 10k-connection scenario asks one
+                // subscriber (one source address) for more than the per-key and per-source quotas allow by default.
                 Path concConf = Files.writeString(work.resolve("concentrator.conf"), ApplianceConfigs.concentrator(
-                        engine, HybridAccessLab.SERVICE_ADDR + ":" + HYBRIDPROXY_CONC_PORT, "bench", ""));
+                        engine, HybridAccessLab.SERVICE_ADDR + ":" + HYBRIDPROXY_CONC_PORT, "bench",
+                        "max-connections-per-key = 10000\nmax-connections-per-source = 10000"));
                 Path cpeConf = Files.writeString(work.resolve("cpe.conf"), ApplianceConfigs.cpe(engine,
                         HybridAccessLab.SERVICE_ADDR + ":" + HYBRIDPROXY_CONC_PORT, "bench", false,
                         List.of(PLAIN_PORT)));

@@ -1,12 +1,13 @@
 package net.hybridproxy.loadtest.lab;
 
+import net.hybridproxy.loadtest.lab.emu.EmulatorStats;
 import net.hybridproxy.loadtest.lab.emu.Impairment;
 import net.hybridproxy.loadtest.lab.emu.LinkEmulator;
+import net.hybridproxy.loadtest.tool.ToolJson;
 
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 
 /**
  * One uplink emulated in user space by a {@link LinkEmulator} process: the process runs in the lab's emulator
@@ -80,12 +81,11 @@ final class EmulatedLink {
     }
 
     /**
-     * Per-direction counters and the emulator's own added lateness since the previous call, keyed
-     * {@code <ifname>-up} and {@code <ifname>-down}.
+     * Per-direction counters and the emulator's own added lateness since the previous call.
      */
-    Map<String, Object> stats() {
+    EmulatorStats stats() {
         String reply = process.request("stats", CONTROL_TIMEOUT);
-        return Json.parseObject(reply.substring(reply.indexOf('{')));
+        return ToolJson.read(EmulatorStats.class, reply.substring(reply.indexOf('{')));
     }
 
     LabProcess process() {

@@ -1,6 +1,13 @@
 package net.hybridproxy.loadtest.lab;
 
+import net.hybridproxy.loadtest.loadgen.BulkResult;
+import net.hybridproxy.loadtest.loadgen.LoadClient;
+import net.hybridproxy.loadtest.loadgen.LoadServer;
+import net.hybridproxy.loadtest.loadgen.LoadTarget;
+import net.hybridproxy.loadtest.loadgen.Workload;
+import net.hybridproxy.loadtest.lab.emu.EmulatorStats;
 import net.hybridproxy.loadtest.lab.emu.Impairment;
+import net.hybridproxy.loadtest.tool.ToolJson;
 
 import java.net.URISyntaxException;
 import java.nio.file.Files;
@@ -12,6 +19,7 @@ import java.util.EnumSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -521,11 +529,11 @@ public final class HybridAccessLab implements AutoCloseable {
 
     /**
      * The TUN emulator's counters for an uplink (admitted, written, drops by cause) and its own added lateness
-     * percentiles in µs since the previous call, keyed {@code <link>-up} and {@code <link>-down}; empty with netem.
+     * percentiles in µs since the previous call, per direction; empty with netem.
      */
-    public Map<String, Object> emulatorStats(Link link) {
+    public Optional<EmulatorStats> emulatorStats(Link link) {
         EmulatedLink e = emulators.get(link);
-        return e == null ? Map.of() : e.stats();
+        return e == null ? Optional.empty() : Optional.of(e.stats());
     }
 
     /** Counters of the side-A end of a link (cpe for lan, dsl and lte; conc for srv). */
@@ -650,33 +658,60 @@ public final class HybridAccessLab implements AutoCloseable {
 
     // ---------------------------------------------------------------- traffic helpers
 
-    /** The command line running {@link TrafficPeer} with {@code args} in a child JVM. */
-    public static String[] trafficPeerCommand(String... args) {
-        return JavaLauncher.trafficPeer(args);
+    /** The command line running the load generator's {@link LoadClient} with {@code args} in a child JVM. */
+    public static String[] loadClientCommand(String... args) {
+        return JavaLauncher.command(JavaLauncher.DEFAULT_JVM_ARGS, LoadClient.class.getName(), args)
+                .toArray(String[]::new);
     }
 
-    /** Starts a TrafficPeer server in {@code ns} on 0.0.0.0:{@code port} and waits until it listens. */
+    /** The command line running the load generator's {@link LoadServer} with {@code args} in a child JVM. */
+    public static String[] loadServerCommand(String... args) {
+        return JavaLauncher.command(JavaLauncher.DEFAULT_JVM_ARGS, LoadServer.class.getName(), args)
+                .toArray(String[]::new);
+    }
+
+    /** Starts a {@link LoadServer} in {@code ns} on 0.0.0.0:{@code port} and waits until it listens. */
     public LabProcess startTrafficServer(Netns ns, int port) {
-        LabProcess p = ns.startLogged("traffic-server-" + port,
-                trafficPeerCommand("server", "--listen", "0.0.0.0:" + port));
+        LabProcess p = ns.startLogged("load-server-" + port, loadServerCommand("--listen", "0.0.0.0:" + port));
         p.awaitStdoutLine(l -> l.startsWith("LISTENING "), Duration.ofSeconds(30));
         return p;
     }
 
     /**
-     * Runs one TrafficPeer client transfer in {@code ns} and returns its parsed result, whatever
-     * the exit code; throws only if the client produced no result line.
+     * Runs one load client bulk transfer in {@code ns} and returns its parsed result, whatever the exit code; throws
+     * only if the client produced no result line. {@code clientArgs} are the {@code bulk} subcommand's options
+     * ({@code --connect HOST:PORT (--up N | --down N) [--bind ADDR] [--seed S] [--expect-refused] ...}).
      */
     public TrafficResult runTrafficClient(Netns ns, Duration timeout, String... clientArgs) {
         String[] args = new String[clientArgs.length + 1];
-        args[0] = "client";
+        args[0] = "bulk";
         System.arraycopy(clientArgs, 0, args, 1, clientArgs.length);
-        ExecResult r = ns.tryExec(timeout, trafficPeerCommand(args));
-        List<String> json = r.stdout().lines().filter(l -> l.startsWith("{")).toList();
-        if (json.isEmpty()) {
+        ExecResult r = ns.tryExec(timeout, loadClientCommand(args));
+        try {
+            String line = r.stdout().lines().filter(l -> l.startsWith("{")).reduce((a, b) -> b).orElseThrow();
+            return new TrafficResult(ToolJson.read(BulkResult.class, line), r.exitCode(), line);
+        } catch (RuntimeException e) {
             throw new LabException("traffic client printed no result in " + ns.name() + ": " + r.describe());
         }
-        return TrafficResult.parse(json.getLast(), r.exitCode());
+    }
+
+    /**
+     * Runs one load client {@code workload} against {@code target} in {@code ns}, in a JVM started with
+     * {@code jvmArgs} behind the {@code wrapper} command (e.g. prlimit; may be empty), and returns its typed result;
+     * throws if the client printed none.
+     */
+    public static <R> R runLoadClient(Netns ns, Duration timeout, List<String> wrapper, List<String> jvmArgs,
+                                      LoadTarget target, Workload<R> workload) {
+        List<String> cmd = new ArrayList<>(wrapper);
+        cmd.addAll(JavaLauncher.command(jvmArgs, LoadClient.class.getName(),
+                LoadClient.arguments(target, workload).toArray(String[]::new)));
+        ExecResult r = ns.tryExec(timeout, cmd.toArray(String[]::new));
+        try {
+            return LoadClient.parseResult(r.stdout(), workload.resultType());
+        } catch (IllegalArgumentException e) {
+            throw new LabException("load client " + workload.command() + " printed no result in " + ns.name() + ": "
+                    + r.describe());
+        }
     }
 
     // ---------------------------------------------------------------- cleanup

@@ -17,7 +17,7 @@ import java.util.jar.Manifest;
 
 /**
  * Builds command lines that start another JVM (same binary as the running one) with the test
- * classpath, for programs run inside namespaces such as {@link TrafficPeer}.
+ * classpath, for programs run inside namespaces such as the load generator.
  */
 public final class JavaLauncher {
     /** Small heap and serial GC: several of these run side by side on a small test machine. */
@@ -65,11 +65,6 @@ public final class JavaLauncher {
         cmd.add(mainClass);
         cmd.addAll(List.of(args));
         return cmd;
-    }
-
-    /** The command line that runs {@link TrafficPeer} with {@code args}. */
-    public static String[] trafficPeer(String... args) {
-        return command(DEFAULT_JVM_ARGS, TrafficPeer.class.getName(), args).toArray(String[]::new);
     }
 
     private static List<String> computeClasspath() {

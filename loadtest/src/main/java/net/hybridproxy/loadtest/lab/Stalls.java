@@ -3,7 +3,8 @@ package net.hybridproxy.loadtest.lab;
 /**
  * The stall criterion every transfer in the lab is judged by: a 100 ms interval, after the transfer's first second,
  * whose goodput is below 10 % of the transfer's mean goodput is a stall; consecutive ones make one longer stall.
- * The first second is left out because slow start and the proxies' connection setup legitimately deliver little.
+ * The transfer begins with its first byte: the wait for it is the time to first byte, reported on its own. The
+ * first second is left out because slow start and the proxies' connection setup legitimately deliver little.
  */
 public final class Stalls {
     /** Width of one interval. */
@@ -16,25 +17,29 @@ public final class Stalls {
 
     /**
      * The longest stall in milliseconds, given the bytes received in each 100 ms interval from the start of the
-     * transfer. The transfer ends with its last non-empty interval, which is partial and so never counts; the mean
-     * is taken over the intervals up to it.
+     * transfer. The transfer runs from its first non-empty interval to its last, which is partial and so never
+     * counts; the mean is taken over the intervals between them.
      */
     public static long longestMs(long[] bytesPerBucket) {
+        int first = 0;
+        while (first < bytesPerBucket.length && bytesPerBucket[first] == 0) {
+            first++;
+        }
         int last = bytesPerBucket.length - 1;
-        while (last >= 0 && bytesPerBucket[last] == 0) {
+        while (last >= first && bytesPerBucket[last] == 0) {
             last--;
         }
-        if (last <= GRACE_BUCKETS) {
+        if (last - first <= GRACE_BUCKETS) {
             return 0;
         }
         long total = 0;
-        for (int i = 0; i <= last; i++) {
+        for (int i = first; i <= last; i++) {
             total += bytesPerBucket[i];
         }
-        double threshold = 0.1 * total / (last + 1);
+        double threshold = 0.1 * total / (last - first + 1);
         int longest = 0;
         int current = 0;
-        for (int i = GRACE_BUCKETS; i < last; i++) {
+        for (int i = first + GRACE_BUCKETS; i < last; i++) {
             current = bytesPerBucket[i] < threshold ? current + 1 : 0;
             longest = Math.max(longest, current);
         }

@@ -13,8 +13,11 @@ import io.netty.channel.WriteBufferWaterMark;
 import io.netty.channel.epoll.AbstractEpollStreamChannel;
 import io.netty.channel.epoll.EpollServerSocketChannel;
 import io.netty.channel.epoll.EpollSocketChannel;
+import net.hybridproxy.loadtest.tool.ToolCommandLine;
 import net.hybridproxy.proxy.relay.RelaySession;
 import net.hybridproxy.proxy.transport.Transport;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -27,6 +30,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -45,32 +49,34 @@ import java.util.concurrent.TimeoutException;
  *   in the kernel without copying them to user space.</li>
  * </ul>
  *
- * <p>Usage: {@code SpliceVersusCopy [--bytes N] [--rounds R]}. Prints one line per run and the median per mode;
+ * <p>Prints one line per run and the median per mode;
  * a run whose bytes do not all arrive is reported as stalled (Netty 4.2.18's splice path can fail at the end of
  * the stream with {@code epoll_ctl ENOENT}, see docs/decisions.md).
  */
-public final class SpliceVersusCopy {
+@Command(name = "SpliceVersusCopy", mixinStandardHelpOptions = true,
+        description = "Relay goodput over loopback: splice versus copy on the epoll transport.",
+        exitCodeListHeading = "%nExit codes:%n", exitCodeList = {"0:measured", "1:epoll unavailable or the run failed",
+                "2:usage error"})
+public final class SpliceVersusCopy implements Callable<Integer> {
     private static final InetAddress LOOPBACK = InetAddress.getLoopbackAddress();
     private static final int CHUNK = 256 * 1024;
 
     enum Mode { COPY, SPLICE }
 
-    public static void main(String[] args) throws Exception {
-        long bytes = 1L << 30;
-        int rounds = 5;
-        for (int i = 0; i < args.length; i++) {
-            switch (args[i]) {
-                case "--bytes" -> bytes = Long.parseLong(args[++i]);
-                case "--rounds" -> rounds = Integer.parseInt(args[++i]);
-                default -> {
-                    System.err.println("usage: SpliceVersusCopy [--bytes N] [--rounds R]");
-                    System.exit(2);
-                }
-            }
-        }
+    @Option(names = "--bytes", defaultValue = "1073741824", description = "bytes per run (default: ${DEFAULT-VALUE})")
+    long bytes;
+
+    @Option(names = "--rounds", defaultValue = "5", description = "rounds of both modes (default: ${DEFAULT-VALUE})")
+    int rounds;
+
+    public static void main(String[] args) {
+        ToolCommandLine.exit(new SpliceVersusCopy(), args);
+    }
+
+    @Override
+    public Integer call() throws Exception {
         if (!Transport.EPOLL.isAvailable()) {
-            System.err.println("epoll unavailable: " + Transport.EPOLL.unavailabilityCause().orElse(""));
-            System.exit(1);
+            throw new IllegalStateException("epoll unavailable: " + Transport.EPOLL.unavailabilityCause().orElse(""));
         }
         List<Double> copy = new ArrayList<>();
         List<Double> splice = new ArrayList<>();
@@ -98,6 +104,7 @@ public final class SpliceVersusCopy {
         }
         System.out.printf(Locale.ROOT, "median  copy %6.2f Gb/s (%d stalled), splice %6.2f Gb/s (%d stalled)%n",
                 median(copy), stalls[Mode.COPY.ordinal()], median(splice), stalls[Mode.SPLICE.ordinal()]);
+        return ToolCommandLine.OK;
     }
 
     /** Moves {@code bytes} through a fresh relay in the given mode; returns goodput in Gb/s measured at the sink. */

@@ -7,7 +7,6 @@ import org.junit.jupiter.api.Test;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -20,28 +19,26 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class BenchmarkSmokeTest {
 
     @Test
-    @SuppressWarnings("unchecked")
     void aShortVerifiedDownloadGoesThroughTheProjectAndTheLabLeavesNothingBehind() throws Exception {
         String skip = HybridAccessLab.skipReason();
         Assumptions.assumeTrue(skip == null, skip);
         Path out = Files.createDirectories(Path.of("target", "bench-smoke"));
         String runPrefix = "hpx" + ProcessHandle.current().pid() + "-";
 
-        Map<String, Object> report = new BenchmarkRunner(2000, out).run("smoke", List.of(Scenario.EQUAL),
-                List.of(Systems.HYBRIDPROXY));
-        Report.write(report, out);
+        BenchmarkReport report = Report.write(new BenchmarkRunner(2000, out).run("smoke", List.of(Scenario.EQUAL),
+                List.of(Systems.HYBRIDPROXY)), out);
 
-        Map<String, Object> row = ((List<Map<String, Object>>) report.get("results")).getFirst();
-        String verdict = String.valueOf(row.get("serverVerdict"));
-        assertEquals(Boolean.TRUE, row.get("ok"), () -> "download not verified: " + row);
+        BenchmarkRow row = report.results().getFirst();
+        String verdict = String.valueOf(row.serverVerdict());
+        assertEquals(Boolean.TRUE, row.ok(), () -> "download not verified: " + row);
         assertTrue(verdict.contains("result=MATCH"), verdict);
         // The server saw the concentrator, not the client: the bytes went through the proxy pair.
-        assertTrue(verdict.contains("peer=/" + HybridAccessLab.CONC_SRV_ADDR + ":"), verdict);
-        assertEquals(0L, ((Number) row.get("bytesLost")).longValue());
-        assertEquals(Boolean.TRUE, row.get("ttfbOk"), () -> "small objects failed: " + row);
-        assertEquals(Boolean.TRUE, row.get("setupOk"), () -> "objects failed with 32 clients at once: " + row);
-        assertTrue(row.get("longestStallMs") instanceof Number, () -> "no stall figure: " + row);
-        double lteShare = ((Number) row.get("lteShare")).doubleValue();
+        assertTrue(verdict.contains("peer=" + HybridAccessLab.CONC_SRV_ADDR + ":"), verdict);
+        assertEquals(0L, row.bytesLost());
+        assertEquals(Boolean.TRUE, row.ttfbOk(), () -> "small objects failed: " + row);
+        assertEquals(Boolean.TRUE, row.setupOk(), () -> "objects failed with 32 clients at once: " + row);
+        assertTrue(row.longestStallMs() != null, () -> "no stall figure: " + row);
+        double lteShare = row.lteShare();
         assertTrue(lteShare > 0.05 && lteShare < 0.95, "both uplinks should carry the download: " + row);
         assertTrue(Files.readString(out.resolve("results.md")).contains("| equal | hybridproxy |"));
 

@@ -1,18 +1,24 @@
 package net.hybridproxy.loadtest.bench;
 
+import net.hybridproxy.loadtest.tool.ToolJson;
 import org.junit.jupiter.api.Test;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The figures derived from raw measurements: failover stall and the ratios. */
+/** The figures derived from raw measurements (failover stall, ratios) and the results files. */
 class ReportTest {
+    private static final BenchmarkReport.MachineInfo MACHINE = new BenchmarkReport.MachineInfo(2, "test cpu", 24,
+            "6.1", "25", 1.5, 20_000);
 
     @Test
     void theStallIsTheLongestQuietRunAfterTheFault() {
@@ -30,36 +36,78 @@ class ReportTest {
 
     @Test
     void ratiosCompareWithTheLinkSumAndTheBestSystemThatIsNotThisProject() {
-        List<Map<String, Object>> rows = new ArrayList<>();
-        rows.add(row("direct", 40.0));
-        rows.add(row("mptcp-e2e", 80.0));
-        rows.add(row("hybridproxy", 60.0));
-        Map<String, Object> skipped = row("hybridproxy-userspace", null);
-        skipped.put("skipped", "userspace engine: not yet available");
-        rows.add(skipped);
-        Report.addRatios(rows);
-        assertEquals(0.75, rows.get(2).get("ratioToBestPeer"));
-        assertEquals(0.6, rows.get(2).get("ratioToLinkSum"));
-        assertEquals(1.0, rows.get(1).get("ratioToBestPeer"));
-        assertFalse(rows.get(3).containsKey("ratioToBestPeer"));
+        List<BenchmarkRow> rows = new ArrayList<>();
+        rows.add(row("direct", 40.0).build());
+        rows.add(row("mptcp-e2e", 80.0).build());
+        rows.add(row("hybridproxy", 60.0).build());
+        BenchmarkRow.RowBuilder skipped = row("hybridproxy-userspace", null);
+        skipped.skipped = "userspace engine: not yet available";
+        rows.add(skipped.build());
+        List<BenchmarkRow> withRatios = Report.addRatios(rows);
+        assertEquals(0.75, withRatios.get(2).ratioToBestPeer());
+        assertEquals(0.6, withRatios.get(2).ratioToLinkSum());
+        assertEquals(1.0, withRatios.get(1).ratioToBestPeer());
+        assertNull(withRatios.get(3).ratioToBestPeer());
 
-        Map<String, Object> report = new LinkedHashMap<>();
-        report.put("suite", "test");
-        report.put("machine", Map.of("cores", 2));
-        String md = Report.markdown(report, rows);
+        BenchmarkReport report = new BenchmarkReport("test", "2026-01-01", MACHINE, 3000, withRatios, 2.5);
+        String md = Report.markdown(report);
         assertTrue(md.contains("| equal | hybridproxy | 60.00 | 0.60 | 0.75 |"), md);
         assertTrue(md.contains("userspace engine: not yet available"), md);
-        assertTrue(Report.goodputBars(rows).startsWith("<svg"));
+        assertTrue(Report.goodputBars(withRatios).startsWith("<svg"));
     }
 
-    private static Map<String, Object> row(String system, Double goodput) {
-        Map<String, Object> r = new LinkedHashMap<>();
-        r.put("scenario", "equal");
-        r.put("system", system);
-        r.put("linkSumMbit", 100.0);
-        if (goodput != null) {
-            r.put("goodputMbps", goodput);
+    @Test
+    void aReportSurvivesItsJsonFileAndRendersTheSameAfterwards() throws IOException {
+        BenchmarkRow.RowBuilder r = row("hybridproxy", 61.5);
+        r.goodputTimeline = new double[] {0, 12.5, 60.25};
+        r.uplinkTimeline = new UplinkTimeline(List.of(0.1, 0.2), List.of(30.0, 31.5), List.of(20.0, 0.0));
+        r.blackholeAtSeconds = 0.15;
+        r.outcomes = java.util.Map.of("ok", 1);
+        r.serverVerdict = "DONE op=DOWN peer=198.18.0.1:5 sent=9 received=9 result=MATCH";
+        BenchmarkReport report = new BenchmarkReport("test", "2026-01-01", MACHINE, 3000, List.of(r.build()), 2.5);
+        Path dir = Files.createTempDirectory("report-test");
+        BenchmarkReport written = Report.write(report, dir);
+        BenchmarkReport read = Report.read(dir);
+        assertEquals(ToolJson.line(written), ToolJson.line(read));
+        assertEquals(Report.markdown(written), Report.markdown(read));
+        assertTrue(Files.exists(dir.resolve("failover-hybridproxy.svg")));
+    }
+
+    /**
+     * The committed results were written before the rows became records (a map per row): every one still reads, each
+     * row renders, and a {@code results.md} rendered with today's table (older ones had fewer columns) comes out the
+     * same from the records.
+     */
+    @Test
+    void everyCommittedResultsFileReadsAndRendersItsCommittedMarkdown() throws IOException {
+        Path results = Path.of("results");
+        List<Path> dirs;
+        try (Stream<Path> s = Files.list(results)) {
+            dirs = s.filter(d -> Files.exists(d.resolve("results.json"))).sorted().toList();
         }
+        assertFalse(dirs.isEmpty(), "no committed results under " + results.toAbsolutePath());
+        int identical = 0;
+        for (Path dir : dirs) {
+            BenchmarkReport report = Report.read(dir);
+            assertFalse(report.results().isEmpty(), dir.toString());
+            String rendered = Report.markdown(report);
+            for (BenchmarkRow row : report.results()) {
+                assertTrue(rendered.contains("| " + row.scenario() + " | " + row.system() + " | "), dir + ": " + row);
+            }
+            String committed = Files.readString(dir.resolve("results.md"));
+            String header = rendered.lines().filter(l -> l.startsWith("| scenario |")).findFirst().orElseThrow();
+            if (committed.contains(header)) {
+                assertEquals(committed, rendered, dir.toString());
+                identical++;
+            }
+        }
+        assertTrue(identical > 0, "no committed results.md has today's table");
+    }
+
+    private static BenchmarkRow.RowBuilder row(String system, Double goodput) {
+        BenchmarkRow.RowBuilder r = new BenchmarkRow.RowBuilder("equal", system);
+        r.linkSumMbit = 100.0;
+        r.goodputMbps = goodput;
         return r;
     }
 }

@@ -6,6 +6,7 @@ import net.hybridproxy.loadtest.lab.ExecResult;
 import net.hybridproxy.loadtest.lab.HybridAccessLab;
 import net.hybridproxy.loadtest.lab.LabProcess;
 import net.hybridproxy.loadtest.lab.Netns;
+import net.hybridproxy.loadtest.loadgen.PayloadPattern;
 import net.hybridproxy.proxy.nativeio.Libc;
 import net.hybridproxy.proxy.testing.TestNative;
 import org.junit.jupiter.api.AfterAll;
@@ -33,7 +34,6 @@ import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
@@ -151,8 +151,7 @@ class ConcentratorReplicasNetnsE2eTest {
         lb.ip("addr", "add", SERVER + "/32", "dev", "lo");
         balanceOver(List.of(REPLICA[0], REPLICA[1]));
         configs = Files.createTempDirectory("hybridproxy-replicas");
-        lb.startLogged("traffic-server", HybridAccessLab.trafficPeerCommand("server", "--listen",
-                SERVER + ":" + SERVER_PORT)).awaitStdoutLine(l -> l.startsWith("LISTENING "), Duration.ofSeconds(30));
+        lb.startLogged("traffic-server", HybridAccessLab.loadServerCommand("--listen", SERVER + ":" + SERVER_PORT)).awaitStdoutLine(l -> l.startsWith("LISTENING "), Duration.ofSeconds(30));
         for (int i = 0; i < 2; i++) {
             replicas[i] = startReplica(i);
         }
@@ -498,8 +497,9 @@ class ConcentratorReplicasNetnsE2eTest {
     }
 
     /**
-     * One transfer through the cpe's explicit listener in TrafficPeer's UP protocol: 2 x {@link #HALF} random bytes,
-     * the server answers with their SHA-256. Between the halves it waits for {@code inspected}.
+     * One upload through the cpe's explicit listener in the load server's UP protocol: 2 x {@link #HALF} pattern
+     * bytes, which the server checks and answers with their SHA-256. Between the halves it waits for
+     * {@code inspected}.
      */
     private String upload(long seed, CountDownLatch halfway, CountDownLatch inspected) throws Exception {
         return upload(KERNEL_LISTENER, seed, halfway, inspected);
@@ -508,15 +508,15 @@ class ConcentratorReplicasNetnsE2eTest {
     /** The same through the cpe listening on {@code port} (the kernel or the userspace one). */
     private String upload(int port, long seed, CountDownLatch halfway, CountDownLatch inspected) throws Exception {
         byte[] half = new byte[HALF];
-        Random random = new Random(seed);
-        MessageDigest sha = MessageDigest.getInstance("SHA-256");
+        PayloadPattern pattern = PayloadPattern.of(seed);
+        MessageDigest sha = PayloadPattern.sha256();
         try (Socket s = new Socket()) {
             s.connect(new InetSocketAddress(CPE_LISTEN, port), 10_000);
             s.setSoTimeout(60_000);
             OutputStream out = s.getOutputStream();
-            out.write(("UP " + 2L * HALF + "\n").getBytes(StandardCharsets.US_ASCII));
+            out.write(("UP seed=" + seed + "\n").getBytes(StandardCharsets.US_ASCII));
             for (int part = 0; part < 2; part++) {
-                random.nextBytes(half);
+                pattern.fill((long) part * HALF, half, 0, HALF);
                 sha.update(half);
                 out.write(half);
                 out.flush();
@@ -529,7 +529,8 @@ class ConcentratorReplicasNetnsE2eTest {
             String reply = new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.US_ASCII))
                     .readLine();
             String expected = HexFormat.of().formatHex(sha.digest());
-            return reply != null && reply.startsWith("OK " + expected) ? "verified" : "server said: " + reply;
+            return reply != null && reply.startsWith("OK " + 2L * HALF + " " + expected + " ok ") ? "verified"
+                    : "server said: " + reply;
         } catch (IOException e) {
             return "failed: " + e;
         }

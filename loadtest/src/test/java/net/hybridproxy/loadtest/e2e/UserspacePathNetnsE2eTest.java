@@ -170,7 +170,8 @@ class UserspacePathNetnsE2eTest {
         assertTrue(up.mbps() >= 1.5 * dslAlone.mbps(), "upload does not aggregate: " + figures);
         assertTrue(down.mbps() >= 1.5 * dslAlone.mbps(), "download does not aggregate: " + figures);
         // Stalls: a 100 ms interval after the first second under 10 % of the mean; 500 ms is generous for CI.
-        assertTrue(down.longestStallMs() < 500, "download stalled for " + down.longestStallMs() + " ms: " + figures);
+        assertTrue(down.longestStallMs() < 500, "download stalled for " + down.longestStallMs() + " ms: " + figures
+                + "\n" + down.result());
         assertTrue(lteBytes >= 2 * BULK / 5, "lte carried too little: " + figures);
         unstrippedDownMbps = down.mbps();
         bestSingleLinkMbps = dslAlone.mbps();

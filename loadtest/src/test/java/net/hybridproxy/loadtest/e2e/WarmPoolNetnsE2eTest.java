@@ -3,17 +3,16 @@ package net.hybridproxy.loadtest.e2e;
 import net.hybridproxy.engine.multipath.crypto.MptcpCrypto;
 import net.hybridproxy.loadtest.lab.ApplianceConfigs;
 import net.hybridproxy.loadtest.lab.ApplianceLauncher;
-import net.hybridproxy.loadtest.lab.ExecResult;
 import net.hybridproxy.loadtest.lab.JavaLauncher;
-import net.hybridproxy.loadtest.lab.Json;
 import net.hybridproxy.loadtest.lab.HybridAccessLab;
 import net.hybridproxy.loadtest.lab.HybridAccessLab.Link;
 import net.hybridproxy.loadtest.lab.LabProcess;
 import net.hybridproxy.loadtest.lab.Pcap;
 import net.hybridproxy.loadtest.lab.Pcap.Segment;
 import net.hybridproxy.loadtest.lab.TrafficResult;
-import net.hybridproxy.loadtest.loadgen.LoadClient;
-import net.hybridproxy.loadtest.loadgen.LoadServer;
+import net.hybridproxy.loadtest.loadgen.LoadTarget;
+import net.hybridproxy.loadtest.loadgen.TtfbOptions;
+import net.hybridproxy.loadtest.loadgen.TtfbResult;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
@@ -27,7 +26,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -69,10 +67,7 @@ class WarmPoolNetnsE2eTest {
         }
         Thread.sleep(500);
         lab.startTrafficServer(lab.server(), HybridAccessLab.TRAFFIC_PORT);
-        LabProcess loadServer = lab.server().startLogged("loadserver", JavaLauncher.command(
-                JavaLauncher.DEFAULT_JVM_ARGS, LoadServer.class.getName(), "--listen", "0.0.0.0:" + LOAD_PORT)
-                .toArray(String[]::new));
-        loadServer.awaitStdoutLine(l -> l.startsWith("LISTENING"), Duration.ofSeconds(30));
+        lab.startTrafficServer(lab.server(), LOAD_PORT);
         Path concentratorConf = Files.writeString(dir.resolve("concentrator.conf"), ApplianceConfigs.concentrator(
                 "[::]:" + CONCENTRATOR_PORT, "cpe-pool", ""));
         Path cpeConf = Files.writeString(dir.resolve("cpe.conf"), ApplianceConfigs.cpe(
@@ -102,9 +97,9 @@ class WarmPoolNetnsE2eTest {
         // 10 kB object. A first, unmeasured round warms up the appliances' JIT-compiled paths (and the pool keeps
         // refilling meanwhile); the measured round fetches one object at a time, after warming its own JVM.
         ttfb(200, 4);
-        Map<String, Object> ttfb = ttfb(OBJECTS, 1);
-        double medianMs = ((Number) ((Map<?, ?>) ttfb.get("ttfb")).get("p50Ms")).doubleValue();
-        System.out.println("warm pool: 10 kB objects on new connections, time to first byte " + ttfb.get("ttfb")
+        TtfbResult ttfb = ttfb(OBJECTS, 1);
+        double medianMs = ttfb.ttfb().p50Ms();
+        System.out.println("warm pool: 10 kB objects on new connections, time to first byte " + ttfb.ttfb()
                 + ", DSL RTT " + DSL_RTT.toMillis() + " ms");
         captures.forEach(c -> c.stop(Duration.ofSeconds(2)));
 
@@ -140,18 +135,14 @@ class WarmPoolNetnsE2eTest {
         // machine meets and that any path needing a second round trip (a handshake to the concentrator, or no
         // 0-RTT start at all) cannot: 1.5 round trips.
         assertTrue(medianMs <= 1.5 * DSL_RTT.toMillis(), "first byte after " + medianMs + " ms at the median ("
-                + ttfb.get("ttfb") + "): not a 0-RTT start");
+                + ttfb.ttfb() + "): not a 0-RTT start");
     }
 
-    private Map<String, Object> ttfb(int count, int concurrency) {
-        List<String> command = JavaLauncher.command(JavaLauncher.DEFAULT_JVM_ARGS, LoadClient.class.getName(), "ttfb",
-                "--connect", HybridAccessLab.SERVER_ADDR + ":" + LOAD_PORT, "--count", String.valueOf(count),
-                "--concurrency", String.valueOf(concurrency), "--size", "10000", "--warmup", "20");
-        ExecResult run = lab.client().tryExec(Duration.ofSeconds(60), command.toArray(String[]::new));
-        String json = run.stdout().lines().filter(l -> l.startsWith("{")).reduce((a, b) -> b)
-                .orElseThrow(() -> new AssertionError("load client printed no result: " + run.describe()));
-        Map<String, Object> result = Json.parseObject(json);
-        assertTrue(Boolean.TRUE.equals(result.get("ok")), () -> json + "\n" + logs());
+    private TtfbResult ttfb(int count, int concurrency) {
+        TtfbResult result = HybridAccessLab.runLoadClient(lab.client(), Duration.ofSeconds(60), List.of(),
+                JavaLauncher.DEFAULT_JVM_ARGS, LoadTarget.of(HybridAccessLab.SERVER_ADDR + ":" + LOAD_PORT),
+                TtfbOptions.of(count, concurrency, 10_000).withWarmup(20));
+        assertTrue(result.ok(), () -> result + "\n" + logs());
         return result;
     }
 

@@ -9,8 +9,14 @@ import java.util.List;
 import java.util.Map;
 import net.hybridproxy.loadtest.lab.HybridAccessLab.Direction;
 import net.hybridproxy.loadtest.lab.HybridAccessLab.Link;
-import net.hybridproxy.loadtest.loadgen.LoadClient;
+import net.hybridproxy.loadtest.loadgen.HoldOptions;
+import net.hybridproxy.loadtest.loadgen.HoldResult;
 import net.hybridproxy.loadtest.loadgen.LoadServer;
+import net.hybridproxy.loadtest.loadgen.LoadTarget;
+import net.hybridproxy.loadtest.loadgen.RequestResponseOptions;
+import net.hybridproxy.loadtest.loadgen.RequestResponseResult;
+import net.hybridproxy.loadtest.loadgen.TtfbOptions;
+import net.hybridproxy.loadtest.loadgen.TtfbResult;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
@@ -114,7 +120,7 @@ class LabNetnsTest {
         assertTrue(grew.rxBytes() >= PAYLOAD, "dsl rx grew by " + grew.rxBytes());
         // The server checks the client's GOT digest after its own half-close and logs the verdict.
         LabProcess server = lab.server().processes().getFirst();
-        String conn = server.awaitStdoutLine(l -> l.contains("op=DOWN") && l.contains("bytes=" + PAYLOAD),
+        String conn = server.awaitStdoutLine(l -> l.contains("op=DOWN") && l.contains("sent=" + PAYLOAD),
                 Duration.ofSeconds(10));
         assertTrue(conn.contains("result=MATCH") && conn.contains("peer=" + HybridAccessLab.CLIENT_ADDR + ":"), conn);
     }
@@ -162,6 +168,25 @@ class LabNetnsTest {
 
     @Test
     @Order(7)
+    void requestResponseAndHeldConnectionsCrossTheLabVerified() {
+        LoadTarget routed = LoadTarget.of(target);
+        for (boolean fresh : new boolean[] {false, true}) {
+            RequestResponseResult rr = HybridAccessLab.runLoadClient(lab.client(), TRANSFER_TIMEOUT, List.of(),
+                    JavaLauncher.DEFAULT_JVM_ARGS, routed, new RequestResponseOptions(4, 20_000, 1500, fresh));
+            System.out.println("routed request/response: " + rr);
+            assertTrue(rr.ok(), rr::toString);
+            // Every request waits at least one round trip of the emulated links.
+            assertTrue(rr.latency().p50Ms() > 0 && rr.latency().count() >= 4, rr::toString);
+        }
+        HoldResult hold = HybridAccessLab.runLoadClient(lab.client(), TRANSFER_TIMEOUT, List.of(),
+                JavaLauncher.DEFAULT_JVM_ARGS, routed, new HoldOptions(300, 50, 1000, 30_000));
+        System.out.println("routed held connections: " + hold);
+        assertTrue(hold.ok(), hold::toString);
+        assertEquals(300, hold.stillOpenAfterHold());
+    }
+
+    @Test
+    @Order(8)
     void theStrippingMiddleboxMakesMptcpFallBackOnThatPathOnly() {
         LabProcess server = lab.conc().startLogged("mptcp-server", JavaLauncher.command(JavaLauncher.DEFAULT_JVM_ARGS,
                 LoadServer.class.getName(), "--listen", HybridAccessLab.SERVICE_ADDR + ":5301", "--mptcp")
@@ -181,16 +206,15 @@ class LabNetnsTest {
     /** Opens one MPTCP connection from the cpe's address on {@code uplink}; returns the MP_CAPABLE SYNs conc saw. */
     private long mptcpHandshakesAtConc(Link uplink) {
         long before = lab.conc().mptcpExtCounters().getOrDefault("MPCapableSYNRX", 0L);
-        ExecResult r = lab.cpe().tryExec(Duration.ofSeconds(60), JavaLauncher.command(JavaLauncher.DEFAULT_JVM_ARGS,
-                LoadClient.class.getName(), "ttfb", "--connect", HybridAccessLab.SERVICE_ADDR + ":5301", "--bind",
-                uplink.addressA(), "--mptcp", "--count", "1", "--concurrency", "1", "--size", "1000")
-                .toArray(String[]::new));
-        assertTrue(r.ok(), r.describe());
+        TtfbResult r = HybridAccessLab.runLoadClient(lab.cpe(), Duration.ofSeconds(60), List.of(),
+                JavaLauncher.DEFAULT_JVM_ARGS, LoadTarget.of(HybridAccessLab.SERVICE_ADDR + ":5301")
+                        .withBind(uplink.addressA()).withMptcp(true), TtfbOptions.of(1, 1, 1000));
+        assertTrue(r.ok(), r::toString);
         return lab.conc().mptcpExtCounters().getOrDefault("MPCapableSYNRX", 0L) - before;
     }
 
     @Test
-    @Order(8)
+    @Order(9)
     void closeRemovesEveryNamespaceAndProcess() {
         String runPrefix = "hpx" + ProcessHandle.current().pid() + "-";
         List<LabProcess> procs = lab.server().processes();
@@ -201,7 +225,7 @@ class LabNetnsTest {
     }
 
     @Test
-    @Order(9)
+    @Order(10)
     void leftoversOfDeadRunsAreRemovedButLiveRunsAreNot() throws Exception {
         Process gone = new ProcessBuilder("true").start();
         gone.waitFor();

@@ -41,4 +41,20 @@ class StallsTest {
         Arrays.fill(buckets, 0, 20, 1000);
         assertEquals(0, Stalls.longestMs(buckets));
     }
+
+    @Test
+    void theWaitForTheFirstByteIsNotAStall() {
+        // 1.5 s before the first byte (time to first byte), then a steady transfer: no stall.
+        long[] buckets = new long[60];
+        for (int i = 15; i < 60; i++) {
+            buckets[i] = 1000;
+        }
+        assertEquals(0, Stalls.longestMs(buckets));
+        // The same delay in the middle of the transfer is one.
+        long[] middle = new long[60];
+        for (int i = 0; i < 60; i++) {
+            middle[i] = i >= 20 && i < 35 ? 0 : 1000;
+        }
+        assertEquals(1500, Stalls.longestMs(middle));
+    }
 }

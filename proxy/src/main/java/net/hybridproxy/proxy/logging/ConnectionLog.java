@@ -25,10 +25,16 @@ public final class ConnectionLog {
      */
     public static void closed(String connection, String reason, long bytesUpstream, long bytesDownstream,
                               long durationNanos) {
+        closed(connection, reason, bytesUpstream, bytesDownstream, durationNanos, System.nanoTime());
+    }
+
+    /** As {@link #closed(String, String, long, long, long)}, at {@code nowNanos} (tests give the time). */
+    static void closed(String connection, String reason, long bytesUpstream, long bytesDownstream,
+                       long durationNanos, long nowNanos) {
         if (!LOG.isLoggable(Level.INFO)) {
             return;
         }
-        long suppressed = limiter.admit(System.nanoTime());
+        long suppressed = limiter.admit(nowNanos);
         if (suppressed == LogRateLimiter.DROP) {
             return;
         }

@@ -51,6 +51,7 @@ public final class KernelSubflowSampler implements SubflowSampler, AutoCloseable
     private final MultipathConnections connections;
     private final UplinkStats stats;
     private final Duration interval;
+    private final CpeTable cpes;
     private final Map<Channel, Ledger> ledgers = new ConcurrentHashMap<>();
     private final AtomicLong connectionSequence = new AtomicLong();
     private final LongAdder reinjectedBytes = new LongAdder();
@@ -72,6 +73,16 @@ public final class KernelSubflowSampler implements SubflowSampler, AutoCloseable
     }
 
     public KernelSubflowSampler(MultipathConnections connections, UplinkStats stats, Duration interval) {
+        this(connections, stats, interval, null);
+    }
+
+    /**
+     * @param cpes the concentrator's per-cpe table, told each pass's subflows per cpe (by the cpe's address each
+     *             comes from); null where no table is kept
+     */
+    public KernelSubflowSampler(MultipathConnections connections, UplinkStats stats, Duration interval,
+                                CpeTable cpes) {
+        this.cpes = cpes;
         this.connections = connections;
         this.stats = stats;
         this.interval = interval;
@@ -104,9 +115,11 @@ public final class KernelSubflowSampler implements SubflowSampler, AutoCloseable
         long start = System.nanoTime();
         Map<UplinkStats.UplinkCounters, double[]> sums = new HashMap<>(); // subflows, srtt sum, cwnd sum
         // The busiest STATUS_SUBFLOW_LIMIT subflows, least busy at the head: bounded work and memory per pass.
-        PriorityQueue<ApplianceStatus.SubflowStatusView> busiest = new PriorityQueue<>(STATUS_SUBFLOW_LIMIT + 1, BY_BYTES);
+        PriorityQueue<ApplianceStatus.SubflowStatusView> busiest =
+                new PriorityQueue<>(STATUS_SUBFLOW_LIMIT + 1, BY_BYTES);
         int subflowCount = 0;
         int sampled = 0;
+        Map<CpeTable.CpeId, Map<String, Integer>> perCpe = new HashMap<>();
         for (Channel channel : connections) {
             Ledger ledger = ledgerFor(channel);
             Optional<MptcpFullInfo> info;
@@ -121,8 +134,16 @@ public final class KernelSubflowSampler implements SubflowSampler, AutoCloseable
                 continue;
             }
             sampled++;
+            CpeTable.CpeId cpe = channel.attr(CpeTable.CPE).get();
+            Map<String, Integer> cpeSubflows = cpe == null ? null
+                    : perCpe.computeIfAbsent(cpe, c -> new HashMap<>());
             for (MptcpFullInfo.MptcpSubflowInfo sf : info.get().subflows()) {
-                UplinkStats.UplinkCounters uplink = stats.forLocalAddress(sf.local() == null ? null : sf.local().getAddress());
+                if (cpeSubflows != null) {
+                    cpeSubflows.merge(sf.remote() == null ? CpeTable.OTHER : sf.remote().getAddress().getHostAddress(),
+                            1, Integer::sum);
+                }
+                UplinkStats.UplinkCounters uplink =
+                        stats.forLocalAddress(sf.local() == null ? null : sf.local().getAddress());
                 double[] sum = sums.computeIfAbsent(uplink, u -> new double[3]);
                 sum[0]++;
                 sum[1] += sf.rttMicros() / 1e6;
@@ -146,9 +167,14 @@ public final class KernelSubflowSampler implements SubflowSampler, AutoCloseable
         }
         List<ApplianceStatus.SubflowStatusView> rows = new ArrayList<>(busiest);
         rows.sort(BY_BYTES.reversed());
-        SubflowSnapshot done = new SubflowSnapshot(System.currentTimeMillis(), List.copyOf(rows), subflowCount - rows.size(),
-                sampled, System.nanoTime() - start);
+        SubflowSnapshot done = new SubflowSnapshot(System.currentTimeMillis(), List.copyOf(rows),
+                subflowCount - rows.size(), sampled, System.nanoTime() - start);
         snapshot = done;
+        if (cpes != null) {
+            Map<CpeTable.CpeId, CpeTable.SampledCpe> seen = new HashMap<>();
+            perCpe.forEach((cpe, bySource) -> seen.put(cpe, new CpeTable.SampledCpe(0, bySource)));
+            cpes.publishSample("kernel", seen);
+        }
         return done;
     }
 
@@ -205,7 +231,8 @@ public final class KernelSubflowSampler implements SubflowSampler, AutoCloseable
     private void account(Ledger ledger, MptcpFullInfo info) {
         for (MptcpFullInfo.MptcpSubflowInfo sf : info.subflows()) {
             long[] last = ledger.lastBySubflow.computeIfAbsent(sf.id(), id -> new long[3]);
-            UplinkStats.UplinkCounters uplink = stats.forLocalAddress(sf.local() == null ? null : sf.local().getAddress());
+            UplinkStats.UplinkCounters uplink =
+                    stats.forLocalAddress(sf.local() == null ? null : sf.local().getAddress());
             uplink.bytesSent.add(growth(sf.bytesSent(), last[0]));
             uplink.bytesReceived.add(growth(sf.bytesReceived(), last[1]));
             uplink.bytesRetransmitted.add(growth(sf.bytesRetransmitted(), last[2]));

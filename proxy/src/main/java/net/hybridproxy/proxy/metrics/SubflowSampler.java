@@ -25,7 +25,7 @@ public interface SubflowSampler {
      * @param connections connections (kernel engine) or sessions (userspace engine) read in that pass
      */
     record SubflowSnapshot(long sampledAtMillis, List<ApplianceStatus.SubflowStatusView> subflows, int subflowsOmitted,
-                    int connections, long durationNanos) {
+                           int connections, long durationNanos) {
         public static SubflowSnapshot empty(long nowMillis) {
             return new SubflowSnapshot(nowMillis, List.of(), 0, 0, 0);
         }

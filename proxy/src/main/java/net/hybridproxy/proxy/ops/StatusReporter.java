@@ -74,7 +74,8 @@ public final class StatusReporter implements StatusSource {
                 counters.authFailures(), convertErrors, counters.bytesUpstream(), counters.bytesDownstream());
         return new ApplianceStatus(c.role().name().toLowerCase(Locale.ROOT), c.engine().name().toLowerCase(Locale.ROOT),
                 transport, (System.nanoTime() - startedNanos) / 1_000_000_000L, sample.sampledAtMillis(), rows,
-                sample.subflows(), sample.subflowsOmitted(), connections, failovers.recent(), sessions());
+                sample.subflows(), sample.subflowsOmitted(), connections, failovers.recent(), sessions(),
+                c.role() == AppConfig.ApplianceRole.CONCENTRATOR ? counters.cpes().rows() : List.of());
     }
 
     private ApplianceStatus.SessionsStatusView sessions() {
@@ -82,12 +83,12 @@ public final class StatusReporter implements StatusSource {
             return null;
         }
         UserspaceStats.Sessions s = userspace.sessions();
-        return new ApplianceStatus.SessionsStatusView(s.sessions(), s.established(), s.streams(), s.reorderBufferBytes(),
-                s.overflowBudgetUsed());
+        return new ApplianceStatus.SessionsStatusView(s.sessions(), s.established(), s.streams(),
+                s.reorderBufferBytes(), s.overflowBudgetUsed());
     }
 
-    private ApplianceStatus.UplinkStatusView row(String name, String iface, String address, String role, String adminState,
-                                       String unusable) {
+    private ApplianceStatus.UplinkStatusView row(String name, String iface, String address, String role,
+                                                 String adminState, String unusable) {
         UplinkStats.UplinkCounters s = stats.byName(name);
         UplinkStats.Gauges g = s.gauges();
         return new ApplianceStatus.UplinkStatusView(name, iface, address, role, adminState, unusable == null,

@@ -25,7 +25,7 @@ public final class ConnectionTable {
     static final int MAX_SUBFLOWS_PER_CONNECTION = 32;
 
     public record TrackedSubflow(InetAddress localAddress, int localPort, InetAddress remoteAddress, int remotePort,
-                          int localId, int remoteId, int interfaceIndex, boolean backup, long establishedNanos) {
+                                 int localId, int remoteId, int interfaceIndex, boolean backup, long establishedNanos) {
         boolean sameFourTuple(InetAddress la, int lp, InetAddress ra, int rp) {
             return lp == localPort && rp == remotePort && Objects.equals(la, localAddress)
                     && Objects.equals(ra, remoteAddress);
@@ -33,7 +33,7 @@ public final class ConnectionTable {
     }
 
     public record TrackedConnection(long token, int family, InetAddress localAddress, int localPort,
-                             InetAddress remoteAddress, int remotePort, boolean serverSide, long createdNanos,
+                                    InetAddress remoteAddress, int remotePort, boolean serverSide, long createdNanos,
                              boolean established, long establishedNanos, List<TrackedSubflow> subflows) {
         public TrackedConnection {
             subflows = List.copyOf(subflows);

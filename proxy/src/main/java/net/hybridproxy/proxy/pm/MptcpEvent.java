@@ -112,8 +112,8 @@ public sealed interface MptcpEvent {
 
     /** The subflow's backup priority changed (MP_PRIO). */
     record SubflowPriorityChanged(long token, int family, int localId, int remoteId, InetAddress localAddress,
-                           int localPort, InetAddress remoteAddress, int remotePort, boolean backup,
-                           int interfaceIndex, int error) implements SubflowEvent {
+                                  int localPort, InetAddress remoteAddress, int remotePort, boolean backup,
+                                  int interfaceIndex, int error) implements SubflowEvent {
     }
 
     /** The path manager opened a listener (for a signal endpoint with a port). */

@@ -133,7 +133,7 @@ public final class ConcentratorRole implements Role {
                 concentrator.keys().stream().map(k -> new CpeKey(k.id(), k.secret())).toList(),
                 gate::sourceAllowed,
                 session -> new ConvertServerHandler(context, this.gate.forSession(session.keyId()), admission),
-                UserspaceSettings.STREAM_WATER_MARK, context.userspaceStats(),
+                UserspaceSettings.STREAM_WATER_MARK, context.userspaceStats(), context.counters().cpes(),
                 concentrator.admission().refusalLogInterval());
         userspace = Optional.of(engine);
         List<InetSocketAddress> announced = UserspaceSettings.announcements(context.config());

@@ -24,6 +24,7 @@ import net.hybridproxy.engine.convert.DecodeResult;
 import net.hybridproxy.engine.convert.SupportedTcpExtensionsTlv;
 import net.hybridproxy.engine.policy.Addresses;
 import net.hybridproxy.engine.policy.DestinationPolicy;
+import net.hybridproxy.proxy.metrics.CpeTable;
 import net.hybridproxy.proxy.transport.NativeSocketOptions;
 
 import java.io.IOException;
@@ -70,6 +71,8 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
     private ScheduledFuture<?> deadline;
     private Optional<Quota<Object>.Permit> pendingPermit = Optional.empty();
     private InetAddress source;
+    /** The per-cpe table's row this connection counts in, once admitted. */
+    private CpeTable.Row cpeRow;
 
     ConvertServerHandler(RoleContext context, ConcentratorRole.Gate gate, ConcentratorAdmission admission) {
         this.context = context;
@@ -263,6 +266,14 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
             }
             client.closeFuture().addListener(f -> keyPermit.get().release());
         }
+        // The per-cpe table names the cpe by the key it proved (a session's or a cookie's), else by its address.
+        CpeTable.CpeId cpe = auth instanceof AuthResult.Authenticated authenticated
+                && gate.quotaKey(authenticated).isPresent()
+                ? CpeTable.CpeId.key(gate.quotaKey(authenticated).get()) : CpeTable.CpeId.address(source);
+        cpeRow = context.counters().cpes().openConnection(cpe);
+        client.attr(CpeTable.CPE).set(cpe);
+        CpeTable.Row counted = cpeRow;
+        client.closeFuture().addListener(f -> counted.closeConnection());
         String label = RoleContext.describe((InetSocketAddress) client.remoteAddress()) + " -> "
                 + RoleContext.describe(destination)
                 + (auth instanceof AuthResult.Authenticated accepted ? " [" + accepted.keyId() + "]" : "");
@@ -315,7 +326,7 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
         }
         ctx.pipeline().remove(this);
         slotHeld = false; // the relay releases it when it ends
-        context.relay(client, server, label);
+        context.relay(client, server, label, cpeRow::relayed);
         if (finSeen) {
             client.pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
         }

@@ -3,6 +3,7 @@ package net.hybridproxy.proxy.role;
 import io.netty.channel.Channel;
 import net.hybridproxy.engine.convert.ConvertErrorCode;
 import net.hybridproxy.proxy.logging.ConnectionLog;
+import net.hybridproxy.proxy.metrics.CpeTable;
 import net.hybridproxy.proxy.relay.RelaySession;
 
 import java.net.InetAddress;
@@ -28,6 +29,8 @@ public final class ProxyCounters {
     private final LongAdder policyDenials = new LongAdder();
     private final LongAdder selfLoopsRefused = new LongAdder();
     private final LongAdder bytesUpstream = new LongAdder();
+    /** The concentrator's per-cpe figures (empty on a cpe): bounded, see {@link CpeTable}. */
+    private final CpeTable cpes = new CpeTable();
     private final LongAdder bytesDownstream = new LongAdder();
     private final Map<ConvertErrorCode, LongAdder> convertErrors = new EnumMap<>(ConvertErrorCode.class);
     private final Map<AdmissionRefusal, LongAdder> admissionRefusals = new EnumMap<>(AdmissionRefusal.class);
@@ -74,6 +77,10 @@ public final class ProxyCounters {
     }
 
     /** Relayed bytes, counted as they pass so that rates are live (not only when a connection ends). */
+    public CpeTable cpes() {
+        return cpes;
+    }
+
     void relayed(boolean upstream, int bytes) {
         (upstream ? bytesUpstream : bytesDownstream).add(bytes);
     }

@@ -86,12 +86,20 @@ public record RoleContext(AppConfig config, Transport transport, EventLoopGroup 
      * client was accepted is the connection's setup latency.
      */
     public RelaySession relay(Channel client, Channel server, String label) {
+        return relay(client, server, label, RelaySession.ByteCounter.NONE);
+    }
+
+    /** As {@link #relay(Channel, Channel, String)}, also telling {@code alsoCount} of every chunk relayed. */
+    public RelaySession relay(Channel client, Channel server, String label, RelaySession.ByteCounter alsoCount) {
         Long accepted = client.attr(ACCEPTED_NANOS).get();
         if (accepted != null) {
             counters.setupCompleted(System.nanoTime() - accepted);
         }
         return RelaySession.join(client, server, config.relay().idleTimeout(), label, counters::relayClosed,
-                counters::relayed);
+                (upstream, bytes) -> {
+                    counters.relayed(upstream, bytes);
+                    alsoCount.relayed(upstream, bytes);
+                });
     }
 
     /**

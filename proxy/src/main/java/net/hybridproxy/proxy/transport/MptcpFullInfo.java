@@ -49,7 +49,7 @@ public record MptcpFullInfo(MptcpConnectionInfo connection, List<MptcpSubflowInf
      * @param bytesRetransmitted data sent again at the MPTCP level, typically on another subflow (reinjection)
      */
     public record MptcpConnectionInfo(long token, int subflows, boolean fallback, long bytesSent, long bytesReceived,
-                             long bytesAcked, long bytesRetransmitted) {
+                                      long bytesAcked, long bytesRetransmitted) {
     }
 
     /**
@@ -57,8 +57,8 @@ public record MptcpFullInfo(MptcpConnectionInfo connection, List<MptcpSubflowInf
      * we export. {@code state} is the TCP state number (1 = ESTABLISHED, see {@link #stateName}).
      */
     public record MptcpSubflowInfo(int id, InetSocketAddress local, InetSocketAddress remote, int state, long bytesSent,
-                          long bytesAcked, long bytesReceived, long bytesRetransmitted, int rttMicros,
-                          int congestionWindow) {
+                                   long bytesAcked, long bytesReceived, long bytesRetransmitted, int rttMicros,
+                                   int congestionWindow) {
     }
 
     /** Reads one connection. Convenience for occasional reads (the demo); samplers keep a {@link Reader}. */

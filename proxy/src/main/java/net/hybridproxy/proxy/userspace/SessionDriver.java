@@ -689,6 +689,9 @@ final class SessionDriver {
         int streams;
         long reorderBytes;
         long budgetUsed;
+        /** Per cpe key: sessions, and attached subflows by the cpe's address each comes from (the per-cpe table). */
+        final Map<String, int[]> sessionsByKey = new HashMap<>();
+        final Map<String, Map<String, Integer>> subflowsByKey = new HashMap<>();
     }
 
     /** One sampling pass over this session; runs on its loop (the only thread that may read the session). */
@@ -701,11 +704,15 @@ final class SessionDriver {
         sample.streams += session.streamIds().size();
         sample.reorderBytes += session.reorderBufferedBytes();
         sample.budgetUsed += session.overflowBudgetUsed(now());
+        sample.sessionsByKey.computeIfAbsent(session.keyId(), k -> new int[1])[0]++;
+        Map<String, Integer> byAddress = sample.subflowsByKey.computeIfAbsent(session.keyId(), k -> new HashMap<>());
         for (Session.SubflowInfo info : session.subflows()) {
             SubflowLink link = subflows.get(info.id());
             if (link == null || !info.state().isAttached()) {
                 continue;
             }
+            byAddress.merge(link.channel.remoteAddress() instanceof InetSocketAddress peer
+                    ? peer.getAddress().getHostAddress() : "-", 1, Integer::sum);
             TcpInfo tcp = link.info;
             double srtt = tcp != null ? tcp.rttMicros() / 1e6 : info.probeRttNanos() / 1e9;
             double[] sum = sample.uplinkSums.computeIfAbsent(link.stats.name(), u -> new double[4]);

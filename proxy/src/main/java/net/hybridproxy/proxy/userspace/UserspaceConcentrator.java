@@ -27,6 +27,7 @@ import net.hybridproxy.engine.multipath.frame.Frame;
 import net.hybridproxy.engine.multipath.frame.FrameType;
 import net.hybridproxy.engine.multipath.frame.ResetReason;
 import net.hybridproxy.engine.multipath.mib.MibCounter;
+import net.hybridproxy.proxy.metrics.CpeTable;
 import net.hybridproxy.proxy.metrics.UserspaceStats;
 import net.hybridproxy.proxy.logging.RefusalLog;
 
@@ -87,21 +88,31 @@ public final class UserspaceConcentrator implements AutoCloseable {
     public UserspaceConcentrator(UserspaceSettings settings, Collection<CpeKey> keys,
                                  Predicate<InetAddress> sourceAllowed, Function<Session, ChannelHandler> streamHandler,
                                  WriteBufferWaterMark streamWaterMark, UserspaceStats stats) {
-        this(settings, keys, sourceAllowed, streamHandler, streamWaterMark, stats, Duration.ofSeconds(10));
+        this(settings, keys, sourceAllowed, streamHandler, streamWaterMark, stats, null, Duration.ofSeconds(10));
+    }
+
+    /** @param cpes the per-cpe table, told each sampling pass's sessions and subflows per key; null for none */
+    public UserspaceConcentrator(UserspaceSettings settings, Collection<CpeKey> keys,
+                                 Predicate<InetAddress> sourceAllowed, Function<Session, ChannelHandler> streamHandler,
+                                 WriteBufferWaterMark streamWaterMark, UserspaceStats stats, CpeTable cpes) {
+        this(settings, keys, sourceAllowed, streamHandler, streamWaterMark, stats, cpes, Duration.ofSeconds(10));
     }
 
     /**
+     * @param cpes               the per-cpe table, told each sampling pass's sessions and subflows per key; null for
+     *                           none
      * @param refusalLogInterval refused subflows are logged once per this interval per (reason, source), with the
      *                           count of the others ({@code concentrator.refusal-log-interval}): a flood of
      *                           CAPABLE_SYNs or JOIN_SYNs must not flood the log
      */
     public UserspaceConcentrator(UserspaceSettings settings, Collection<CpeKey> keys,
                                  Predicate<InetAddress> sourceAllowed, Function<Session, ChannelHandler> streamHandler,
-                                 WriteBufferWaterMark streamWaterMark, UserspaceStats stats,
+                                 WriteBufferWaterMark streamWaterMark, UserspaceStats stats, CpeTable cpes,
                                  Duration refusalLogInterval) {
         this.refusals = new RefusalLog(LOG, refusalLogInterval, System::nanoTime);
         this.stats = stats;
-        this.sampler = new UserspaceSampler(stats, () -> List.copyOf(drivers.values()), this::countEndpoint).start();
+        this.sampler = new UserspaceSampler(stats, () -> List.copyOf(drivers.values()), this::countEndpoint, cpes)
+                .start();
         this.settings = settings;
         this.endpoint = new ConcentratorEndpoint(settings.session(), keys, settings.endpointLimits(),
                 new MemoryBudget(settings.processMemory()), new SecureRandom());
@@ -395,7 +406,8 @@ public final class UserspaceConcentrator implements AutoCloseable {
         synchronized (this) {
             name = "concentrator session " + sessionsStarted++ + " [" + session.keyId() + "]";
         }
-        SessionDriver driver = new SessionDriver(loop, session, new ConcentratorSessionOwner(), name, settings, 0, stats);
+        SessionDriver driver =
+                new SessionDriver(loop, session, new ConcentratorSessionOwner(), name, settings, 0, stats);
         drivers.put(session, driver);
         return driver;
     }

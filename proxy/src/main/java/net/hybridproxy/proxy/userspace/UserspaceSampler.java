@@ -3,6 +3,7 @@ package net.hybridproxy.proxy.userspace;
 import io.netty.channel.EventLoop;
 import io.netty.util.concurrent.Future;
 import net.hybridproxy.admin.ApplianceStatus;
+import net.hybridproxy.proxy.metrics.CpeTable;
 import net.hybridproxy.proxy.metrics.SubflowSampler;
 import net.hybridproxy.proxy.metrics.UplinkStats;
 import net.hybridproxy.proxy.metrics.UserspaceStats;
@@ -33,11 +34,13 @@ final class UserspaceSampler implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger("hybridproxy.metrics");
     static final int STATUS_SUBFLOW_LIMIT = 200;
     private static final Comparator<ApplianceStatus.SubflowStatusView> BUSIEST_FIRST =
-            Comparator.comparingLong((ApplianceStatus.SubflowStatusView s) -> s.bytesSent() + s.bytesReceived()).reversed();
+            Comparator.comparingLong((ApplianceStatus.SubflowStatusView s) -> s.bytesSent() + s.bytesReceived())
+                    .reversed();
 
     private final UserspaceStats stats;
     private final Supplier<Collection<SessionDriver>> drivers;
     private final Runnable beforePass;
+    private final CpeTable cpes;
     private final ScheduledExecutorService timer;
 
     /**
@@ -45,6 +48,13 @@ final class UserspaceSampler implements AutoCloseable {
      * @param beforePass runs on the sampler thread before each pass (the concentrator counts its endpoint there)
      */
     UserspaceSampler(UserspaceStats stats, Supplier<Collection<SessionDriver>> drivers, Runnable beforePass) {
+        this(stats, drivers, beforePass, null);
+    }
+
+    /** @param cpes the concentrator's per-cpe table, told each pass's sessions and subflows per key; null on a cpe */
+    UserspaceSampler(UserspaceStats stats, Supplier<Collection<SessionDriver>> drivers, Runnable beforePass,
+                     CpeTable cpes) {
+        this.cpes = cpes;
         this.stats = stats;
         this.drivers = drivers;
         this.beforePass = beforePass;
@@ -90,6 +100,8 @@ final class UserspaceSampler implements AutoCloseable {
         }
         Map<String, double[]> sums = new HashMap<>();
         List<ApplianceStatus.SubflowStatusView> rows = new ArrayList<>();
+        Map<String, int[]> sessionsByKey = new HashMap<>();
+        Map<String, Map<String, Integer>> subflowsByKey = new HashMap<>();
         int sessions = 0;
         int established = 0;
         int streams = 0;
@@ -110,6 +122,9 @@ final class UserspaceSampler implements AutoCloseable {
                 }
             });
             rows.addAll(s.rows);
+            s.sessionsByKey.forEach((key, n) -> sessionsByKey.computeIfAbsent(key, k -> new int[1])[0] += n[0]);
+            s.subflowsByKey.forEach((key, byAddress) -> byAddress.forEach((address, n) ->
+                    subflowsByKey.computeIfAbsent(key, k -> new HashMap<>()).merge(address, n, Integer::sum)));
             sessions += s.sessions;
             established += s.established;
             streams += s.streams;
@@ -122,10 +137,17 @@ final class UserspaceSampler implements AutoCloseable {
                     : new UplinkStats.Gauges((int) sum[0], sum[1] / sum[0], sum[3] == 0 ? Double.NaN : sum[2] / sum[3]));
         }
         rows.sort(BUSIEST_FIRST);
-        List<ApplianceStatus.SubflowStatusView> busiest = List.copyOf(rows.subList(0, Math.min(rows.size(), STATUS_SUBFLOW_LIMIT)));
-        SubflowSampler.SubflowSnapshot snapshot = new SubflowSampler.SubflowSnapshot(System.currentTimeMillis(), busiest,
-                rows.size() - busiest.size(), sessions, System.nanoTime() - start);
+        List<ApplianceStatus.SubflowStatusView> busiest =
+                List.copyOf(rows.subList(0, Math.min(rows.size(), STATUS_SUBFLOW_LIMIT)));
+        SubflowSampler.SubflowSnapshot snapshot = new SubflowSampler.SubflowSnapshot(System.currentTimeMillis(),
+                busiest, rows.size() - busiest.size(), sessions, System.nanoTime() - start);
         stats.publish(snapshot, new UserspaceStats.Sessions(sessions, established, streams, reorder, budget));
+        if (cpes != null) {
+            Map<CpeTable.CpeId, CpeTable.SampledCpe> perCpe = new HashMap<>();
+            sessionsByKey.forEach((key, n) -> perCpe.put(CpeTable.CpeId.key(key),
+                    new CpeTable.SampledCpe(n[0], subflowsByKey.getOrDefault(key, Map.of()))));
+            cpes.publishSample("userspace", perCpe);
+        }
         return snapshot;
     }
 

@@ -1,5 +1,7 @@
 package net.hybridproxy.proxy.ops;
 
+import net.hybridproxy.engine.convert.ConnectTlv;
+import net.hybridproxy.engine.convert.ConvertMessage;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
@@ -11,6 +13,7 @@ import org.junit.jupiter.api.TestMethodOrder;
 import org.openqa.selenium.By;
 import org.openqa.selenium.JavascriptExecutor;
 import org.openqa.selenium.StaleElementReferenceException;
+import org.openqa.selenium.TimeoutException;
 import org.openqa.selenium.OutputType;
 import org.openqa.selenium.WebDriver;
 import org.openqa.selenium.chrome.ChromeDriver;
@@ -19,22 +22,28 @@ import org.openqa.selenium.chrome.ChromeOptions;
 import org.openqa.selenium.support.ui.WebDriverWait;
 
 import java.io.File;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Function;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * The status page in headless Chromium (Debian chromium + chromium-driver) against running appliances while
  * traffic flows: the page must show both uplinks, the subflow table, and byte figures that grow between polls.
- * A second test drives the uplink buttons with the token and photographs the cpe's and the concentrator's pages.
+ * A second test drives the uplink buttons with the token and photographs the cpe's page; a third connects two cpes
+ * to the concentrator, checks its per-cpe table and photographs its page.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -132,12 +141,90 @@ class StatusPageBrowserTest {
                     .until(b -> Integer.parseInt(b.findElement(By.cssSelector(
                             "#uplinks tr[data-uplink='dsl'] svg.spark")).getDomAttribute("data-points")) >= points);
             screenshot(browser, "status-page.png");
-
-            browser.get(pair.concentratorAdmin.baseUri() + "/");
-            wait.until(b -> b.findElement(By.id("live-text")).getText().startsWith("live"));
-            screenshot(browser, "status-page-concentrator.png");
         } finally {
             browser.quit();
+        }
+    }
+
+    /**
+     * The concentrator's per-cpe table with two cpes connected: the cpe process (no keys are configured, so the
+     * concentrator names it by its address) with a connection whose subflows come from both of its uplinks, and a
+     * second RFC 8803 client from another address. Each gets a row with its open connection, its bytes and its
+     * subflows per uplink; the JSON says the same. The concentrator's picture in the README is taken here.
+     */
+    @Test
+    @Order(3)
+    void theConcentratorListsEachCpeWithItsConnectionsBytesAndSubflows() throws Exception {
+        String secondCpe = "198.18.0.4";
+        pair.ns.ip("addr", "add", secondCpe + "/32", "dev", "lo");
+        int payload = 300 * 1024;
+        try (Socket viaCpe = pair.connect();
+             Socket direct = pair.ns.call(() -> {
+                 Socket socket = new Socket();
+                 socket.bind(new InetSocketAddress(InetAddress.getByName(secondCpe), 0));
+                 socket.connect(new InetSocketAddress(RunningAppliances.DSL, RunningAppliances.CONCENTRATOR_PORT));
+                 return socket;
+             })) {
+            direct.getOutputStream().write(ConvertMessage.of(new ConnectTlv(new InetSocketAddress(
+                    InetAddress.getByName(RunningAppliances.TARGET), RunningAppliances.TARGET_PORT))).encode());
+            RunningAppliances.write(direct, payload);
+            RunningAppliances.write(viaCpe, CHUNK);
+
+            WebDriver browser = browser();
+            try {
+                browser.get(pair.concentratorAdmin.baseUri() + "/");
+                WebDriverWait wait = new WebDriverWait(browser, Duration.ofSeconds(30));
+                wait.ignoring(StaleElementReferenceException.class);
+                String second = "#cpes tr[data-cpe='" + secondCpe + "']";
+                untilOrExplain(wait, b -> !b.findElements(By.cssSelector(second)).isEmpty()
+                        && Long.parseLong(b.findElement(By.cssSelector(second)).getDomAttribute("data-bytes"))
+                        >= payload / 2); // the rest may still sit in socket buffers
+                // The cpe process's row: the one whose open connection has subflows from both of its uplinks.
+                untilOrExplain(wait, b -> b.findElements(By.cssSelector("#cpes tr[data-identified-by='address']"))
+                        .stream().anyMatch(r -> Integer.parseInt(r.getDomAttribute("data-subflows")) >= 2
+                                && r.getText().contains(RunningAppliances.DSL + ": ")
+                                && r.getText().contains(RunningAppliances.LTE + ": ")));
+
+                @SuppressWarnings("unchecked")
+                Map<String, Object> table = (Map<String, Object>) ((JavascriptExecutor) browser).executeScript("""
+                        const rows = [...document.querySelectorAll('#cpes tbody tr[data-cpe]')];
+                        return {
+                          ids: rows.map(r => r.getAttribute('data-cpe')),
+                          open: rows.map(r => Number(r.getAttribute('data-connections'))),
+                          shown: !document.getElementById('cpes-section').hidden
+                        };""");
+                @SuppressWarnings("unchecked")
+                List<String> ids = (List<String>) table.get("ids");
+                @SuppressWarnings("unchecked")
+                List<Number> open = (List<Number>) table.get("open");
+                assertEquals(Boolean.TRUE, table.get("shown"), "the table shows on a concentrator");
+                assertTrue(ids.size() >= 2 && ids.contains(secondCpe), "rows: " + ids);
+                assertTrue(open.get(ids.indexOf(secondCpe)).intValue() >= 1, "the second cpe's open connection");
+                assertTrue(open.stream().filter(n -> n.intValue() >= 1).count() >= 2,
+                        "both cpes have a connection open: " + open);
+
+                String json = pair.get(pair.concentratorAdmin, "/api/v1/status", null).body();
+                assertTrue(json.contains("\"cpes\":[") && json.contains("\"id\":\"" + secondCpe
+                        + "\",\"identifiedBy\":\"address\""), json);
+                screenshot(browser, "status-page-concentrator.png");
+
+                browser.get(pair.cpeAdmin.baseUri() + "/#token=" + RunningAppliances.TOKEN);
+                wait.until(b -> b.findElement(By.id("live-text")).getText().startsWith("live"));
+                assertTrue(browser.findElement(By.id("cpes-section")).getDomAttribute("hidden") != null,
+                        "a cpe has no per-cpe table");
+            } finally {
+                browser.quit();
+            }
+        }
+    }
+
+    /** Waits for {@code condition}; on a timeout, fails with what the concentrator's API says instead. */
+    private void untilOrExplain(WebDriverWait wait, Function<WebDriver, Boolean> condition) throws Exception {
+        try {
+            wait.until(condition);
+        } catch (TimeoutException e) {
+            fail("the table never showed it; the concentrator's status: "
+                    + pair.get(pair.concentratorAdmin, "/api/v1/status", null).body(), e);
         }
     }
 

@@ -15,7 +15,9 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
+import java.util.TreeMap;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -151,6 +153,39 @@ class ConcentratorAdmissionTest {
                 }
             }
         }
+    }
+
+    /**
+     * Kernel engine with keys: the per-cpe table names each cpe by the key its Convert cookie proved, not by its
+     * address (here both keys come from one address), and a closed connection leaves the open count.
+     */
+    @Test
+    void theCpeTableNamesEachCpeByTheKeyItsCookieProved() throws Exception {
+        try (RunningConcentrator c = new RunningConcentrator(MAX_CONNECTIONS, "")) {
+            List<Socket> held = new ArrayList<>();
+            try {
+                held.add(openRelay(c, RunningConcentrator.KEY_A));
+                held.add(openRelay(c, RunningConcentrator.KEY_A));
+                held.add(openRelay(c, RunningConcentrator.KEY_B));
+                awaitTrue(() -> openByCpe(c).equals(Map.of("cpe-a", 2, "cpe-b", 1)),
+                        "cpe-a with two open connections and cpe-b with one: " + c.counters.cpes().rows());
+                assertTrue(c.counters.cpes().rows().stream().allMatch(r -> r.identifiedBy().equals("key")),
+                        () -> "rows: " + c.counters.cpes().rows());
+                held.removeFirst().close();
+                awaitTrue(() -> openByCpe(c).equals(Map.of("cpe-a", 1, "cpe-b", 1)),
+                        "cpe-a's closed connection leaves its open count");
+            } finally {
+                for (Socket s : held) {
+                    s.close();
+                }
+            }
+        }
+    }
+
+    private static Map<String, Integer> openByCpe(RunningConcentrator c) {
+        Map<String, Integer> open = new TreeMap<>();
+        c.counters.cpes().rows().forEach(r -> open.put(r.id(), r.connections()));
+        return open;
     }
 
     @Test

@@ -65,6 +65,7 @@ abstract class UserspacePairSuite extends ProxiedTcpContract {
     private UserspaceCpe cpe;
     private Channel lanListener;
     private ProxyCounters counters;
+    private ProxyCounters concentratorCounters;
 
     abstract Transport transport();
 
@@ -78,7 +79,8 @@ abstract class UserspacePairSuite extends ProxiedTcpContract {
         counters = new ProxyCounters(1000);
         RoleContext context = new RoleContext(config, transport, group, group, counters,
                 new MultipathConnections());
-        RoleContext concentratorContext = new RoleContext(config, transport, group, group, new ProxyCounters(1000),
+        concentratorCounters = new ProxyCounters(1000);
+        RoleContext concentratorContext = new RoleContext(config, transport, group, group, concentratorCounters,
                 new MultipathConnections());
         WriteBufferWaterMark marks = new WriteBufferWaterMark(HIGH_WATER_MARK / 4, HIGH_WATER_MARK);
         UserspaceSettings settings = new UserspaceSettings(SessionConfig.defaults(), Duration.ofSeconds(5),
@@ -119,7 +121,7 @@ abstract class UserspacePairSuite extends ProxiedTcpContract {
                                     concentratorContext.relay(stream, server, "concentrator");
                                 });
                     }
-                }, marks, concentratorContext.userspaceStats());
+                }, marks, concentratorContext.userspaceStats(), concentratorCounters.cpes());
         InetSocketAddress concentratorAddress = (InetSocketAddress) concentrator
                 .listen(new InetSocketAddress(LOOPBACK, 0), group, group, transport.tcpServer()).localAddress();
 
@@ -214,6 +216,18 @@ abstract class UserspacePairSuite extends ProxiedTcpContract {
         // Two worker loops: two cpe sessions, each with a subflow from 127.0.0.1 and one from 127.0.0.2.
         await(() -> concentrator.sessionCount() == 2, "two sessions at the concentrator");
         await(() -> unchecked(cpe::attachedSubflows) == 4, "four attached subflows");
+    }
+
+    /** The concentrator's per-cpe table names the cpe by its key, with its sessions and subflows per address. */
+    @Test
+    void theCpeTableCountsTheKeysSessionsAndSubflows() throws Exception {
+        await(() -> concentrator.sessionCount() == 2, "two sessions at the concentrator");
+        Map<String, Integer> bothUplinks = Map.of("127.0.0.1", 2, "127.0.0.2", 2);
+        // The sampler publishes every sample-interval (5 s by default): allow three passes.
+        await(() -> concentratorCounters.cpes().rows().stream().anyMatch(row -> row.id().equals(KEY.id())
+                && row.identifiedBy().equals("key") && row.sessions() == 2
+                && row.subflowsByUplink().equals(bothUplinks)), "the key's row with two sessions and four subflows",
+                TimeUnit.SECONDS.toNanos(20));
     }
 
     @Test
@@ -354,7 +368,11 @@ abstract class UserspacePairSuite extends ProxiedTcpContract {
     }
 
     private static void await(BooleanSupplier condition, String what) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
+        await(condition, what, TimeUnit.SECONDS.toNanos(15));
+    }
+
+    private static void await(BooleanSupplier condition, String what, long timeoutNanos) throws InterruptedException {
+        long deadline = System.nanoTime() + timeoutNanos;
         while (!condition.getAsBoolean()) {
             if (System.nanoTime() > deadline) {
                 throw new AssertionError("timed out waiting for: " + what);

@@ -160,18 +160,15 @@ final class DelayLine {
     }
 
     /**
-     * Counters and the emulator's own lateness since the previous call, as a JSON object body. Called from the
-     * control thread: the schedule's counters are plain fields of the reader thread, so a value may be a packet or
-     * two old, which is fine for statistics.
+     * Counters and the emulator's own lateness since the previous call. Called from the control thread: the
+     * schedule's counters are plain fields of the reader thread, so a value may be a packet or two old, which is fine
+     * for statistics.
      */
-    String stats() {
+    EmulatorStats.DirectionStats stats() {
         var h = lateness.getIntervalHistogram();
-        return "\"" + name + "\":{\"admitted\":" + schedule.admitted() + ",\"written\":" + writtenPackets
-                + ",\"writtenBytes\":" + writtenBytes + ",\"lossDrops\":" + schedule.lossDrops()
-                + ",\"queueDrops\":" + schedule.queueDrops() + ",\"blackholeDrops\":" + schedule.blackholeDrops()
-                + ",\"ringDrops\":" + ringDrops + ",\"writeErrors\":" + writeErrors
-                + ",\"lateUsP50\":" + h.getValueAtPercentile(50) + ",\"lateUsP99\":" + h.getValueAtPercentile(99)
-                + ",\"lateUsP999\":" + h.getValueAtPercentile(99.9) + ",\"lateUsMax\":" + h.getMaxValue()
-                + ",\"lateSamples\":" + h.getTotalCount() + "}";
+        return new EmulatorStats.DirectionStats(name, schedule.admitted(), writtenPackets, writtenBytes,
+                schedule.lossDrops(), schedule.queueDrops(), schedule.blackholeDrops(), ringDrops, writeErrors,
+                h.getValueAtPercentile(50), h.getValueAtPercentile(99), h.getValueAtPercentile(99.9), h.getMaxValue(),
+                h.getTotalCount());
     }
 }

@@ -1,11 +1,16 @@
 package net.hybridproxy.loadtest.lab.emu;
 
+import net.hybridproxy.loadtest.tool.ToolCommandLine;
+import net.hybridproxy.loadtest.tool.ToolJson;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
 import java.io.BufferedReader;
-import java.io.IOException;
 import java.io.InputStreamReader;
 import java.lang.foreign.Arena;
 import java.nio.charset.StandardCharsets;
 import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
 
 /**
  * A user-space link emulator for kernels without netem: two TUN devices, {@code <name>-a} (the cpe end) and
@@ -28,45 +33,53 @@ import java.util.SplittableRandom;
  * End of input means the controlling process is gone: the emulator exits, and its devices vanish with it, so an
  * interrupted benchmark cannot leave a link behind.
  */
-public final class LinkEmulator {
+@Command(name = "LinkEmulator", mixinStandardHelpOptions = true,
+        description = "User-space link emulator: two TUN devices joined by a delay line per direction.",
+        exitCodeListHeading = "%nExit codes:%n", exitCodeList = {"0:stdin closed", "1:could not open the devices",
+                "2:usage error"})
+public final class LinkEmulator implements Callable<Integer> {
     /** Packets buffered per direction; with 1500-byte packets, 16384 slots hold 24 MB (e.g. 1 Gbit/s × 190 ms). */
     private static final int DEFAULT_SLOTS = 16384;
 
-    private LinkEmulator() {
+    @Option(names = "--name", required = true, paramLabel = "NAME", description = "link name, at most 13 characters (devices NAME-a, NAME-b)")
+    String name;
+
+    @Option(names = "--mtu", defaultValue = "1500", description = "default: ${DEFAULT-VALUE}")
+    int mtu;
+
+    @Option(names = "--seed", defaultValue = "1", description = "seed of the loss draws (default: ${DEFAULT-VALUE})")
+    long seed;
+
+    @Option(names = "--slots", defaultValue = "" + DEFAULT_SLOTS, description = "packets buffered per direction")
+    int slots;
+
+    @Option(names = "--up", paramLabel = "IMPAIRMENT", description = "a to b, e.g. 'rate_kbit=50000 delay_us=10000'")
+    String up;
+
+    @Option(names = "--down", paramLabel = "IMPAIRMENT", description = "b to a")
+    String down;
+
+    public static void main(String[] args) {
+        ToolCommandLine.exit(new LinkEmulator(), args);
     }
 
-    public static void main(String[] args) throws Exception {
-        String name = null;
-        int mtu = 1500;
-        long seed = 1;
-        int slots = DEFAULT_SLOTS;
-        Impairment up = Impairment.NONE;
-        Impairment down = Impairment.NONE;
-        for (int i = 0; i < args.length; i++) {
-            String value = i + 1 < args.length ? args[i + 1] : null;
-            switch (args[i]) {
-                case "--name" -> name = value;
-                case "--mtu" -> mtu = Integer.parseInt(value);
-                case "--seed" -> seed = Long.parseLong(value);
-                case "--slots" -> slots = Integer.parseInt(value);
-                case "--up" -> up = Impairment.fromWire(value);
-                case "--down" -> down = Impairment.fromWire(value);
-                default -> usage("unknown argument " + args[i]);
-            }
-            i++;
+    @Override
+    public Integer call() throws Exception {
+        if (name.length() > 13) {
+            throw new IllegalArgumentException("--name is at most 13 characters (interface names are at most 15)");
         }
-        if (name == null || name.length() > 13) {
-            usage("--name is required and at most 13 characters (interface names are at most 15)");
-        }
+        Impairment upImpairment = up == null ? Impairment.NONE : Impairment.fromWire(up);
+        Impairment downImpairment = down == null ? Impairment.NONE : Impairment.fromWire(down);
         Tun a = Tun.open(name + "-a");
         Tun b = Tun.open(name + "-b");
         SplittableRandom random = new SplittableRandom(seed);
         Arena arena = Arena.ofShared();
         // Room for the largest packet the device can hand us; reads of a bigger one would be truncated.
         int slotSize = mtu + 64;
-        DelayLine upLine = new DelayLine(name + "-up", a, b, new LinkSchedule(up, random.split()), slotSize, slots, arena);
-        DelayLine downLine = new DelayLine(name + "-down", b, a, new LinkSchedule(down, random.split()), slotSize, slots,
-                arena);
+        DelayLine upLine = new DelayLine(name + "-up", a, b, new LinkSchedule(upImpairment, random.split()), slotSize,
+                slots, arena);
+        DelayLine downLine = new DelayLine(name + "-down", b, a, new LinkSchedule(downImpairment, random.split()),
+                slotSize, slots, arena);
         upLine.start();
         downLine.start();
         System.out.println("READY a=" + a.name() + " b=" + b.name());
@@ -78,7 +91,9 @@ public final class LinkEmulator {
             System.out.println(handle(line.strip(), upLine, downLine));
             System.out.flush();
         }
+        // The delay lines' threads would keep the JVM alive; the devices go with the process.
         System.exit(0);
+        return 0;
     }
 
     static String handle(String command, DelayLine upLine, DelayLine downLine) {
@@ -106,7 +121,7 @@ public final class LinkEmulator {
                     return "OK";
                 }
                 case "stats" -> {
-                    return "OK {" + upLine.stats() + "," + downLine.stats() + "}";
+                    return "OK " + ToolJson.line(new EmulatorStats(upLine.stats(), downLine.stats()));
                 }
                 default -> {
                     return "ERR unknown command " + words[0];
@@ -117,9 +132,4 @@ public final class LinkEmulator {
         }
     }
 
-    private static void usage(String problem) throws IOException {
-        System.err.println("LinkEmulator: " + problem);
-        System.err.println("usage: LinkEmulator --name NAME [--mtu N] [--seed S] [--slots N] --up IMPAIRMENT --down IMPAIRMENT");
-        System.exit(2);
-    }
 }
