@@ -75,11 +75,11 @@ abstract class FaultMatrixNetnsSuite {
         lab = HybridAccessLab.builder().rate(Link.DSL, 100).rate(Link.LTE, 50).uplinkPolicyRouting(false).build();
         echo = new LabEcho(lab, ECHO_PORT);
         Path configs = Files.createTempDirectory("hybridproxy-faults");
-        // One cpe holding the idle connections: its key may hold them all (the per-key quota is 2048).
-        String idleQuota = "max-connections-per-key = " + Math.max(2048, IDLE_CONNECTIONS + 100);
-        concentratorConf = Files.writeString(configs.resolve("conc.conf"), ApplianceConfigs.concentrator(engine(),
-                "[::]:" + CONCENTRATOR_PORT, "cpe-e2e", idleQuota).replace("role = concentrator",
-                "role = concentrator\n  shutdown-grace-period = 3s"));
+        // One cpe holding the idle connections: its key and its address may hold them all (quotas 2048 and 4096).
+        String idleQuota = "max-connections-per-key = " + Math.max(2048, IDLE_CONNECTIONS + 100)
+                + "\nmax-connections-per-source = " + Math.max(4096, IDLE_CONNECTIONS + 100);
+        String concentratorText = ApplianceConfigs.concentrator(engine(), "[::]:" + CONCENTRATOR_PORT, "cpe-e2e",
+                idleQuota).replace("role = concentrator", "role = concentrator\n  shutdown-grace-period = 3s");
         lowOpenFilesConf = Files.writeString(configs.resolve("conc-low-fd.conf"), ApplianceConfigs.concentrator(
                 engine(), "[::]:" + CONCENTRATOR_PORT, "cpe-e2e", "").replace("role = concentrator",
                 "role = concentrator\n  max-connections = " + LOW_MAX_CONNECTIONS));
@@ -90,7 +90,13 @@ abstract class FaultMatrixNetnsSuite {
         if (engine().equals("userspace") && IDLE_CONNECTIONS > 1800) {
             cpeText = cpeText.replace("role = cpe", "role = cpe\n  event-loop-threads = " + (IDLE_CONNECTIONS / 900 + 1));
         }
+        if (IDLE_CONNECTIONS > 9000) { // room for the new connections made beside them (max-connections is 10 000)
+            cpeText = cpeText.replace("role = cpe", "role = cpe\n  max-connections = " + (IDLE_CONNECTIONS + 500));
+            concentratorText = concentratorText.replace("role = concentrator", "role = concentrator\n  max-connections = "
+                    + (IDLE_CONNECTIONS + 500));
+        }
         cpeConf = Files.writeString(configs.resolve("cpe.conf"), cpeText);
+        concentratorConf = Files.writeString(configs.resolve("conc.conf"), concentratorText);
         concentrator = ApplianceLauncher.start(lab.conc(), concentratorConf, concentratorReady());
         cpe = ApplianceLauncher.start(lab.cpe(), cpeConf, "cpe listener lan");
         awaitWorking(Duration.ofSeconds(30));
