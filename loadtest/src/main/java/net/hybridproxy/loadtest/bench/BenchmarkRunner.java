@@ -32,9 +32,8 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.TimeUnit;
 
 /**
  * Runs every system on every scenario of a suite in one lab run, systems interleaved within each scenario so that
@@ -252,19 +251,24 @@ public final class BenchmarkRunner {
             download = download.withRateKbit(Math.round(scenario.dsl().rateKbit() * scenario.offeredFractionOfDsl()));
         }
         double[] blackholeAt = {-1};
-        ScheduledExecutorService faults = Executors.newSingleThreadScheduledExecutor();
+        ExecutorService faults = Executors.newSingleThreadExecutor();
         if (scenario.fault() == Scenario.Fault.BLACKHOLE_DSL) {
-            // Counted from launching the client; the client's JVM start is well under the delay.
-            faults.schedule(() -> {
-                lab.blackhole(Link.DSL, true);
-                blackholeAt[0] = LoadClient.uptimeSeconds();
-            }, Scenario.BLACKHOLE_AT.toMillis() + 700, TimeUnit.MILLISECONDS);
+            faults.execute(() -> {
+                if (intoTheDownload(sampler, Scenario.BLACKHOLE_AT)) {
+                    lab.blackhole(Link.DSL, true);
+                    blackholeAt[0] = LoadClient.uptimeSeconds();
+                }
+            });
         }
         if (scenario.fault() == Scenario.Fault.LTE_COLLAPSE) {
-            long at = Scenario.BLACKHOLE_AT.toMillis() + 700;
-            faults.schedule(() -> lab.setRate(Link.LTE, Scenario.COLLAPSED_LTE_MBIT), at, TimeUnit.MILLISECONDS);
-            faults.schedule(() -> lab.setRate(Link.LTE, scenario.lte().rateMbit()),
-                    at + Scenario.COLLAPSE_FOR.toMillis(), TimeUnit.MILLISECONDS);
+            faults.execute(() -> {
+                if (intoTheDownload(sampler, Scenario.BLACKHOLE_AT)) {
+                    lab.setRate(Link.LTE, Scenario.COLLAPSED_LTE_MBIT);
+                    if (sleepFor(Scenario.COLLAPSE_FOR)) {
+                        lab.setRate(Link.LTE, scenario.lte().rateMbit());
+                    }
+                }
+            });
         }
         BulkResult bulk;
         try {
@@ -435,6 +439,29 @@ public final class BenchmarkRunner {
             }
         }
         return -1;
+    }
+
+    /**
+     * Waits for the measured download's first 64 KiB at the cpe, then for {@code delay}: the fault lands that far into
+     * the transfer, whatever the load client's JVM start took. False if the download never began or the wait was cut.
+     */
+    private static boolean intoTheDownload(CounterSampler sampler, Duration delay) {
+        try {
+            return sampler.awaitReceived(64 * 1024, Duration.ofSeconds(30)) && sleepFor(delay);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    private static boolean sleepFor(Duration delay) {
+        try {
+            Thread.sleep(delay);
+            return true;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
     }
 
     static double round(double v, int digits) {

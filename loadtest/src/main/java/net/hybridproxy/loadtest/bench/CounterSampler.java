@@ -32,6 +32,35 @@ final class CounterSampler {
     List<Sample> stop() {
         List<String> lines = process.stdoutLines();
         process.stop(Duration.ZERO);
+        List<Sample> samples = parse(lines);
+        if (samples.size() < 2) {
+            throw new IllegalStateException("the counter sampler produced " + samples.size() + " samples");
+        }
+        return samples;
+    }
+
+    /**
+     * Waits until the cpe has received {@code bytes} more over both uplinks than at the first sample, so that a fault
+     * lands a fixed time into the transfer itself rather than into the load client's JVM start (which took close to 2
+     * s on a loaded machine). Polls the samples taken so far; false if that did not happen within {@code timeout}.
+     */
+    boolean awaitReceived(long bytes, Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < deadline) {
+            List<Sample> samples = parse(process.stdoutLines());
+            if (samples.size() >= 2) {
+                Sample first = samples.getFirst();
+                Sample last = samples.getLast();
+                if (last.dslRx() - first.dslRx() + last.lteRx() - first.lteRx() >= bytes) {
+                    return true;
+                }
+            }
+            Thread.sleep(20);
+        }
+        return false;
+    }
+
+    private static List<Sample> parse(List<String> lines) {
         List<Sample> samples = new ArrayList<>();
         double t = -1;
         long[] v = new long[4];
@@ -54,9 +83,6 @@ final class CounterSampler {
             if (++seen == 2) {
                 samples.add(new Sample(t, v[0], v[1], v[2], v[3]));
             }
-        }
-        if (samples.size() < 2) {
-            throw new IllegalStateException("the counter sampler produced " + samples.size() + " samples");
         }
         return samples;
     }

@@ -3,12 +3,14 @@ package net.hybridproxy.loadtest.relay;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelFactory;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
+import io.netty.channel.ServerChannel;
 import io.netty.channel.WriteBufferWaterMark;
 import io.netty.channel.epoll.AbstractEpollStreamChannel;
 import io.netty.channel.epoll.EpollServerSocketChannel;
@@ -32,6 +34,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutorService;
+import java.util.function.Consumer;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
@@ -113,25 +116,8 @@ public final class SpliceVersusCopy implements Callable<Integer> {
         ExecutorService io = Executors.newVirtualThreadPerTaskExecutor();
         try (ServerSocket sink = new ServerSocket(0, 50, LOOPBACK)) {
             InetSocketAddress sinkAddress = (InetSocketAddress) sink.getLocalSocketAddress();
-            Channel listener = new ServerBootstrap()
-                    .group(loop)
-                    .channel(EpollServerSocketChannel.class)
-                    .childOption(ChannelOption.AUTO_READ, false)
-                    .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                    .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, new WriteBufferWaterMark(256 << 10, 1 << 20))
-                    .childHandler(new ChannelInitializer<EpollSocketChannel>() {
-                        @Override
-                        protected void initChannel(EpollSocketChannel client) {
-                            client.pipeline().addLast(new ChannelInboundHandlerAdapter() {
-                                @Override
-                                public void channelActive(ChannelHandlerContext ctx) {
-                                    ctx.pipeline().remove(this);
-                                    connectAndRelay(mode, client, sinkAddress);
-                                }
-                            });
-                        }
-                    })
-                    .bind(new InetSocketAddress(LOOPBACK, 0)).sync().channel();
+            Channel listener = listen(loop, EpollServerSocketChannel::new,
+                    client -> connectAndRelay(mode, (EpollSocketChannel) client, sinkAddress));
             Future<Long> received = io.submit(() -> drain(sink, bytes));
             Future<?> sent = io.submit(() -> send((InetSocketAddress) listener.localAddress(), bytes));
             long start = System.nanoTime();
@@ -148,14 +134,7 @@ public final class SpliceVersusCopy implements Callable<Integer> {
 
     @SuppressWarnings("deprecation") // spliceTo is deprecated in Netty 4.2: measuring it is the point.
     private static void connectAndRelay(Mode mode, EpollSocketChannel client, InetSocketAddress sink) {
-        ChannelFuture connect = new Bootstrap()
-                .group(client.eventLoop())
-                .channel(EpollSocketChannel.class)
-                .option(ChannelOption.AUTO_READ, false)
-                .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                .option(ChannelOption.WRITE_BUFFER_WATER_MARK, new WriteBufferWaterMark(256 << 10, 1 << 20))
-                .handler(new ChannelInboundHandlerAdapter())
-                .connect(sink);
+        ChannelFuture connect = outbound(client, EpollSocketChannel::new).connect(sink);
         connect.addListener(f -> {
             if (!f.isSuccess()) {
                 client.close();
@@ -172,7 +151,45 @@ public final class SpliceVersusCopy implements Callable<Integer> {
         });
     }
 
-    private static void send(InetSocketAddress to, long bytes) {
+    /**
+     * A relay listener on {@code loop}: accepted children have auto-read off, half-closure on and the benchmark's
+     * water marks, and {@code onActive} gets each one once it is active.
+     */
+    static Channel listen(EventLoopGroup loop, ChannelFactory<? extends ServerChannel> factory,
+                          Consumer<Channel> onActive) throws InterruptedException {
+        return new ServerBootstrap()
+                .group(loop)
+                .channelFactory(factory)
+                .childOption(ChannelOption.AUTO_READ, false)
+                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, new WriteBufferWaterMark(256 << 10, 1 << 20))
+                .childHandler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel child) {
+                        child.pipeline().addLast(new ChannelInboundHandlerAdapter() {
+                            @Override
+                            public void channelActive(ChannelHandlerContext ctx) {
+                                ctx.pipeline().remove(this);
+                                onActive.accept(ctx.channel());
+                            }
+                        });
+                    }
+                })
+                .bind(new InetSocketAddress(LOOPBACK, 0)).sync().channel();
+    }
+
+    /** The relay's connection to the sink, on the client's loop, configured like the accepted side. */
+    static Bootstrap outbound(Channel client, ChannelFactory<? extends Channel> factory) {
+        return new Bootstrap()
+                .group(client.eventLoop())
+                .channelFactory(factory)
+                .option(ChannelOption.AUTO_READ, false)
+                .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .option(ChannelOption.WRITE_BUFFER_WATER_MARK, new WriteBufferWaterMark(256 << 10, 1 << 20))
+                .handler(new ChannelInboundHandlerAdapter());
+    }
+
+    static void send(InetSocketAddress to, long bytes) {
         try (Socket socket = new Socket(to.getAddress(), to.getPort())) {
             OutputStream out = socket.getOutputStream();
             byte[] chunk = new byte[CHUNK];
@@ -186,7 +203,7 @@ public final class SpliceVersusCopy implements Callable<Integer> {
     }
 
     /** Reads until {@code bytes} arrived; returns the nanoTime of the last byte. */
-    private static long drain(ServerSocket sink, long bytes) throws IOException {
+    static long drain(ServerSocket sink, long bytes) throws IOException {
         try (Socket socket = sink.accept()) {
             InputStream in = socket.getInputStream();
             byte[] chunk = new byte[CHUNK];
@@ -202,7 +219,7 @@ public final class SpliceVersusCopy implements Callable<Integer> {
         }
     }
 
-    private static double median(List<Double> values) {
+    static double median(List<Double> values) {
         if (values.isEmpty()) {
             return Double.NaN;
         }

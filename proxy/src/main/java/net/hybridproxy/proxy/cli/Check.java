@@ -132,7 +132,7 @@ final class Check {
                                     + "kernel.io_uring_disabled)"
                                     : "")))
                     .orElse(new Item(t.label(), Status.OK, "available" + (t.canConnectMptcp() ? ""
-                            : " (MPTCP listeners only: outbound MPTCP connections need epoll)"))));
+                            : " (MPTCP listeners only: outbound MPTCP connections need epoll or io_uring)"))));
         }
         Transport chosen = Transport.select(AppConfig.TransportPreference.AUTO);
         items.add(new Item("transport (auto)", chosen.canCarryMptcp() ? Status.OK : Status.FAIL,

@@ -123,8 +123,10 @@ public record AppConfig(
      *
      * @param size    connections kept ready per process (0 disables); each event loop keeps its share
      * @param maxIdle a ready connection unused this long is closed and replaced
+     * @param maxSize connections kept ready per process while LAN clients open them faster than one connect
+     *                replaces them (at least {@code size})
      */
-    public record WarmPoolConfig(int size, Duration maxIdle) {
+    public record WarmPoolConfig(int size, Duration maxIdle, int maxSize) {
     }
 
     /** A pre-shared key as configured; the secret is held only in memory. */

@@ -359,14 +359,21 @@ public final class ConfigLoader {
         }
         Optional<KeyRef> keyRef = optionalKey(c, at);
         Config pool = c.getConfig("warm-pool");
-        allowOnly(pool, key(at + "warm-pool"), "size", "max-idle");
+        allowOnly(pool, key(at + "warm-pool"), "size", "max-idle", "max-size");
         Duration maxIdle = positiveDuration(pool, at + "warm-pool.", "max-idle");
         if (maxIdle.compareTo(Duration.ofSeconds(1)) < 0 || maxIdle.compareTo(Duration.ofSeconds(25)) > 0) {
             // The concentrator closes a connection that has sent nothing for 30 s (first-byte timeout).
             throw InvalidConfigException.at(key(at + "warm-pool.max-idle"), "must be between 1s and 25s");
         }
-        AppConfig.WarmPoolConfig warmPool = new AppConfig.WarmPoolConfig(intInRange(pool, at + "warm-pool.", "size", 0, 32),
-                maxIdle);
+        int size = intInRange(pool, at + "warm-pool.", "size", 0, 32);
+        // The concentrator holds at most max-pending-per-source (64 by default) connections per source that have
+        // sent nothing yet; the pool's, plus those opened when it runs dry, must stay below that.
+        int maxSize = intInRange(pool, at + "warm-pool.", "max-size", 0, 48);
+        if (maxSize < size) {
+            throw InvalidConfigException.at(key(at + "warm-pool.max-size"), "must be at least warm-pool.size ("
+                    + size + ")");
+        }
+        AppConfig.WarmPoolConfig warmPool = new AppConfig.WarmPoolConfig(size, maxIdle, maxSize);
         return new Cpe(concentrator, List.copyOf(listeners), c.getBoolean("fast-open"), installCapture, keyRef,
                 warmPool, bypass(c.getConfigList("bypass"), at));
     }

@@ -31,6 +31,8 @@ import java.util.concurrent.TimeUnit;
  * <p>Each event loop owns its share of the pool and touches it only on its own thread, and a LAN connection takes a
  * ready connection from its own loop, so the relay pair never crosses threads. A connection taken is replaced at
  * once; one unused for {@code max-idle} is closed and replaced, well before the concentrator's first-byte timeout.
+ * Each share holds at least its part of {@code size} and, while its clients open connections faster than one
+ * connect can replace them, more, up to its part of {@code max-size} ({@link WarmPoolDemand}).
  * A ready connection carries nothing, so the concentrator sees a connection whose first byte comes later: that is
  * what RFC 8803 §5 allows (the Convert message need not ride in the SYN).
  */
@@ -65,17 +67,19 @@ final class WarmPool implements AutoCloseable {
             loops++;
         }
         int perLoop = Math.max(1, (settings.size() + loops - 1) / loops);
+        int maxPerLoop = Math.max(perLoop, settings.maxSize() / loops);
         for (EventExecutor executor : context.workerGroup()) {
             EventLoop loop = (EventLoop) executor;
-            shares.put(loop, new LoopShare(loop, perLoop));
+            shares.put(loop, new LoopShare(loop, new WarmPoolDemand(perLoop, maxPerLoop)));
         }
     }
 
     void start() {
         shares.values().forEach(share -> share.loop.execute(share::fill));
-        LOG.log(Level.INFO, "warm pool: " + shares.size() + " x " + shares.values().iterator().next().target
-                + " ready MPTCP connections to " + RoleContext.describe(concentrator) + ", replaced after "
-                + maxIdleMillis / 1000 + " s unused");
+        WarmPoolDemand any = shares.values().iterator().next().demand;
+        LOG.log(Level.INFO, "warm pool: " + shares.size() + " x " + any.floor() + " (up to " + any.ceiling()
+                + " under load) ready MPTCP connections to " + RoleContext.describe(concentrator)
+                + ", replaced after " + maxIdleMillis / 1000 + " s unused");
     }
 
     /** On {@code loop}: a ready connection to the concentrator, now owned by the caller, or empty. */
@@ -101,18 +105,19 @@ final class WarmPool implements AutoCloseable {
     /** One event loop's share; every method runs on that loop. */
     private final class LoopShare {
         final EventLoop loop;
-        final int target;
+        final WarmPoolDemand demand;
         final ArrayDeque<Channel> ready = new ArrayDeque<>();
         int connecting;
         boolean retryScheduled;
         boolean closed;
 
-        LoopShare(EventLoop loop, int target) {
+        LoopShare(EventLoop loop, WarmPoolDemand demand) {
             this.loop = loop;
-            this.target = target;
+            this.demand = demand;
         }
 
         void fill() {
+            int target = demand.target(System.nanoTime());
             while (!closed && !retryScheduled && ready.size() + connecting < target) {
                 connectOne();
             }
@@ -120,6 +125,7 @@ final class WarmPool implements AutoCloseable {
 
         private void connectOne() {
             connecting++;
+            long started = System.nanoTime();
             ChannelFuture connect = context.outboundBootstrap(loop, factory)
                     .handler(new ReadyHandler(this))
                     .connect(concentrator);
@@ -136,6 +142,7 @@ final class WarmPool implements AutoCloseable {
                     scheduleRetry();
                     return;
                 }
+                demand.connected(System.nanoTime() - started);
                 try {
                     NativeSocketOptions.setKeepaliveIdle(channel, READY_KEEPALIVE_SECONDS);
                 } catch (NativeException e) {
@@ -160,6 +167,7 @@ final class WarmPool implements AutoCloseable {
         }
 
         Optional<Channel> take() {
+            demand.asked(System.nanoTime());
             Channel channel;
             while ((channel = ready.pollFirst()) != null) {
                 if (channel.isActive()) {

@@ -15,7 +15,11 @@ import io.netty.channel.socket.SocketChannel;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.channel.socket.nio.NioSocketChannel;
 import io.netty.channel.uring.IoUring;
+import io.netty.channel.uring.IoUringBufferRingConfig;
+import io.netty.channel.uring.IoUringChannelOption;
+import io.netty.channel.uring.IoUringFixedBufferRingAllocator;
 import io.netty.channel.uring.IoUringIoHandler;
+import io.netty.channel.uring.IoUringIoHandlerConfig;
 import io.netty.channel.uring.IoUringServerSocketChannel;
 import io.netty.channel.uring.IoUringSocketChannel;
 import io.netty.util.concurrent.DefaultThreadFactory;
@@ -27,16 +31,29 @@ import java.util.function.Supplier;
 /**
  * The Netty transport this process runs on, and the channel factories for plain TCP and MPTCP sockets on it.
  *
- * <p>Automatic selection prefers epoll, then io_uring, then NIO (plain TCP only). epoll comes first because with
- * Netty 4.2.18 an io_uring channel that <em>connects</em> an MPTCP socket breaks its relay: the accepted peer
- * channel on the same ring sees an end of stream the client never sent, and the FIN that follows is lost
- * (reproduced by {@code IoUringMptcpOutboundRelayTest}). Accepted MPTCP sockets on io_uring relay correctly, so
- * io_uring stays selectable explicitly where no outbound MPTCP connection is made.
+ * <p>Automatic selection prefers epoll, then io_uring, then NIO (plain TCP only): epoll is the faster of the two
+ * native transports for the relay ({@code loadtest}'s {@code TransportComparison} measured 4.3 Gb/s on epoll
+ * against 2.9 on io_uring at the same CPU per gigabyte; docs/decisions.md, "Transport").
+ *
+ * <p>io_uring and outbound MPTCP: with Netty 4.2.18 an io_uring channel reading an MPTCP socket the default way (one
+ * recv at a time, armed with {@code IORING_RECVSEND_POLL_FIRST} whenever the completion lacks
+ * {@code IORING_CQE_F_SOCK_NONEMPTY}, which MPTCP sockets never set) stops reading while data waits in the socket
+ * ({@code loadtest/repro/iouring-mptcp}). Outbound MPTCP channels on io_uring therefore read through a provided-buffer
+ * ring ({@link #MPTCP_READ_BUFFER_GROUP}, multishot recv), which the same reproducer and
+ * {@code IoUringMptcpOutboundRelayTest} show relaying correctly.
  */
 public enum Transport {
     IO_URING("io_uring", IoUringSocketChannel::new, IoUringServerSocketChannel::new),
     EPOLL("epoll", EpollSocketChannel::new, EpollServerSocketChannel::new),
     NIO("nio", NioSocketChannel::new, NioServerSocketChannel::new);
+
+    /**
+     * The provided-buffer ring each io_uring event loop keeps for its outbound MPTCP channels: 64 buffers of 16 KiB
+     * (1 MiB per loop, bounded), refilled by Netty as the relay releases them.
+     */
+    static final short MPTCP_READ_BUFFER_GROUP = 1;
+    private static final short MPTCP_READ_BUFFERS = 64;
+    private static final int MPTCP_READ_BUFFER_BYTES = 16 * 1024;
 
     private final String label;
     private final Supplier<SocketChannel> newSocket;
@@ -73,7 +90,7 @@ public enum Transport {
 
     /** Whether this transport relays correctly over MPTCP connections it opens itself (see the class comment). */
     public boolean canConnectMptcp() {
-        return this == EPOLL;
+        return this != NIO;
     }
 
     public static Transport select(TransportPreference preference) {
@@ -95,7 +112,13 @@ public enum Transport {
 
     public EventLoopGroup newEventLoopGroup(int threads, String name) {
         IoHandlerFactory handler = switch (this) {
-            case IO_URING -> IoUringIoHandler.newFactory();
+            case IO_URING -> IoUringIoHandler.newFactory(new IoUringIoHandlerConfig()
+                    .setBufferRingConfig(IoUringBufferRingConfig.builder()
+                            .bufferGroupId(MPTCP_READ_BUFFER_GROUP)
+                            .bufferRingSize(MPTCP_READ_BUFFERS)
+                            .batchSize(MPTCP_READ_BUFFERS / 4)
+                            .allocator(new IoUringFixedBufferRingAllocator(MPTCP_READ_BUFFER_BYTES))
+                            .build()));
             case EPOLL -> EpollIoHandler.newFactory();
             case NIO -> NioIoHandler.newFactory();
         };
@@ -115,12 +138,12 @@ public enum Transport {
     /** MPTCP client channels; each socket is swapped for an MPTCP one before registration. */
     public ChannelFactory<SocketChannel> mptcpClient() {
         requireMptcpCapable();
-        if (!canConnectMptcp()) {
-            throw new IllegalStateException("outbound MPTCP connections need the epoll transport: " + label
-                    + " loses stream events on them with this Netty version (set transport = epoll or auto)");
-        }
         return () -> {
             SocketChannel channel = newSocket.get();
+            if (this == IO_URING) {
+                // See the class comment: the default recv path stops reading MPTCP sockets.
+                channel.config().setOption(IoUringChannelOption.IO_URING_BUFFER_GROUP_ID, MPTCP_READ_BUFFER_GROUP);
+            }
             swap(channel);
             return channel;
         };

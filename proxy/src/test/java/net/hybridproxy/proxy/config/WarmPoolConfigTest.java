@@ -22,6 +22,18 @@ class WarmPoolConfigTest {
         AppConfig.WarmPoolConfig pool = ConfigLoader.parseString(CPE + "} }").cpe().orElseThrow().warmPool();
         assertEquals(8, pool.size());
         assertEquals(Duration.ofSeconds(20), pool.maxIdle());
+        assertEquals(8, pool.maxSize(), "a fixed pool unless the operator raises the ceiling");
+    }
+
+    @Test
+    void theCeilingUnderLoadStaysUnderTheConcentratorsPendingQuotaAndAtOrAboveTheSize() throws Exception {
+        assertEquals(16, ConfigLoader.parseString(CPE + "warm-pool { size = 4, max-size = 16 } } }").cpe()
+                .orElseThrow().warmPool().maxSize());
+        InvalidConfigException below = assertThrows(InvalidConfigException.class,
+                () -> ConfigLoader.parseString(CPE + "warm-pool { size = 8, max-size = 4 } } }"));
+        assertTrue(below.getMessage().contains("warm-pool.max-size"), below.getMessage());
+        assertThrows(InvalidConfigException.class,
+                () -> ConfigLoader.parseString(CPE + "warm-pool.max-size = 64 } }"));
     }
 
     @Test
