@@ -95,7 +95,8 @@ public final class Appliance implements AutoCloseable {
         this.config = new AtomicReference<>(config);
         this.configFile = configFile;
         this.transport = Transport.select(config.transport());
-        this.counters = new ProxyCounters(config.maxConnections());
+        this.counters = new ProxyCounters(FileDescriptorBudget.connectionLimit(FileDescriptorBudget.currentLimit(),
+                config));
         this.uplinkStats = new UplinkStats(config.uplinks());
         this.sampler = new KernelSubflowSampler(multipathChannels, uplinkStats, config.admin().sampleInterval(),
                 counters.cpes());

@@ -34,6 +34,14 @@ import java.util.Objects;
 public record UserspaceSettings(SessionConfig session, Duration connectTimeout, Duration openTimeout,
                                 Duration restartDelay, WriteBufferWaterMark subflowWaterMark, int notSentLowWatermark,
                                 ConcentratorEndpoint.Limits endpointLimits, long processMemory) {
+    /**
+     * Write buffer water marks of a concentrator's stream channels: small, because the session's send buffer
+     * (autotuned with the path, within the session's memory budget) is where a stream's bytes wait. With the relay's
+     * 1 MiB marks, a peer that never acknowledges left each of its streams' channels holding 1 MiB outside every
+     * budget once the session's budget was full: 256 such streams held 256 MiB of the concentrator's memory.
+     */
+    public static final WriteBufferWaterMark STREAM_WATER_MARK = new WriteBufferWaterMark(32 * 1024, 64 * 1024);
+
     public UserspaceSettings {
         Objects.requireNonNull(session, "session");
         Objects.requireNonNull(subflowWaterMark, "subflowWaterMark");

@@ -113,9 +113,10 @@ final class StreamTable {
             return null;
         }
         markSeen(id);
-        if (streams.size() >= config.maxStreams()
-                || receiveReserved + Stream.INITIAL_WINDOW > config.sessionReceiveBudget()
-                || !tryCharge(Stream.INITIAL_COST)) {
+        // The initial window is not counted against the session's receive budget: the protocol promises it to
+        // every stream (the opener sends under it without waiting), and memory is charged as data fills it. Counted,
+        // 256 idle streams used up a 64 MiB budget: the 257th was refused and no window could grow.
+        if (streams.size() >= config.maxStreams() || !tryCharge(Stream.INITIAL_COST)) {
             refuse(id);
             return null;
         }
@@ -127,7 +128,7 @@ final class StreamTable {
     private Stream add(long id, long now) {
         Stream stream = new Stream(id, config, now);
         stream.charged = Stream.INITIAL_COST;
-        receiveReserved += stream.receive.reservedBytes();
+        receiveReserved += grantedBeyondInitial(stream);
         streams.put(id, stream);
         mib.increment(MibCounter.STREAMS_OPENED);
         return stream;
@@ -175,9 +176,10 @@ final class StreamTable {
 
     /** See {@link Session#read}. */
     int read(Stream stream, ByteBuffer dst, long now) {
+        long grantedBefore = grantedBeyondInitial(stream);
         int n = stream.receive.read(dst);
         if (n > 0) {
-            receiveReserved -= n;
+            receiveReserved += grantedBeyondInitial(stream) - grantedBefore;
             mib.add(MibCounter.DATA_BYTES_DELIVERED, n);
             autotuneReceive(stream, n, now);
             maybeOpenWindow(stream);
@@ -303,7 +305,7 @@ final class StreamTable {
         stream.closed = true;
         release(stream.charged);
         stream.charged = 0;
-        receiveReserved -= stream.receive.reservedBytes();
+        receiveReserved -= grantedBeyondInitial(stream);
         streams.remove(stream.id);
         session.transmit.forget(stream);
     }
@@ -343,10 +345,14 @@ final class StreamTable {
         if (deficit < WINDOW_UPDATE_THRESHOLD && window >= WINDOW_UPDATE_THRESHOLD) {
             return;
         }
-        long grant = Math.min(Math.min(deficit, config.sessionReceiveBudget() - receiveReserved), memoryLeft());
+        // Up to the initial window the stream only takes back its own promise; beyond it, budget and memory apply.
+        long withinInitial = Math.max(0, Stream.INITIAL_WINDOW - stream.receive.reservedBytes());
+        long beyond = Math.max(0, Math.min(config.sessionReceiveBudget() - receiveReserved, memoryLeft()));
+        long grant = Math.min(deficit, withinInitial + beyond);
+        long grantedBefore = grantedBeyondInitial(stream);
         long moved = stream.receive.openWindow(grant);
         if (moved > 0) {
-            receiveReserved += moved;
+            receiveReserved += grantedBeyondInitial(stream) - grantedBefore;
             stream.ackPending = true;
         }
     }
@@ -409,6 +415,11 @@ final class StreamTable {
         }
         stream.charged = target;
         return true;
+    }
+
+    /** Receive window granted to {@code stream} beyond the initial one: what the session's receive budget counts. */
+    private static long grantedBeyondInitial(Stream stream) {
+        return Math.max(0, stream.receive.reservedBytes() - Stream.INITIAL_WINDOW);
     }
 
     private boolean tryCharge(long bytes) {
