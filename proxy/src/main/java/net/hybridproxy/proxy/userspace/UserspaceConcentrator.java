@@ -20,7 +20,6 @@ import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
 import net.hybridproxy.engine.auth.CpeKey;
 import net.hybridproxy.engine.multipath.connection.ConcentratorEndpoint;
-import net.hybridproxy.engine.multipath.connection.MemoryBudget;
 import net.hybridproxy.engine.multipath.connection.Session;
 import net.hybridproxy.engine.multipath.connection.SessionEvent;
 import net.hybridproxy.engine.multipath.frame.Frame;
@@ -115,7 +114,7 @@ public final class UserspaceConcentrator implements AutoCloseable {
                 .start();
         this.settings = settings;
         this.endpoint = new ConcentratorEndpoint(settings.session(), keys, settings.endpointLimits(),
-                new MemoryBudget(settings.processMemory()), new SecureRandom());
+                settings.concentratorMemory(), new SecureRandom());
         this.sourceAllowed = sourceAllowed;
         this.streamHandler = streamHandler;
         this.streamWaterMark = streamWaterMark;

@@ -89,6 +89,20 @@ public record UserspaceSettings(SessionConfig session, Duration connectTimeout, 
         return Math.min(configured, Math.max(1L << 20, maxHeapBytes / 2));
     }
 
+    /**
+     * concentrator: the share of the process budget the sessions of one cpe key hold together: a quarter of it, so
+     * that one subscriber (or one leaked key) at its share leaves three quarters to the others, but never less than
+     * one session's budget, so a single session can always grow to its own.
+     */
+    public long keyMemoryShare() {
+        return Math.min(processMemory, Math.max(processMemory / 4, session.sessionMemoryBudget()));
+    }
+
+    /** concentrator: the process budget with its per-key shares ({@link #keyMemoryShare()}). */
+    public MemoryBudget concentratorMemory() {
+        return new MemoryBudget(processMemory, keyMemoryShare());
+    }
+
     /** The cpe's uplinks as the engine plans subflows over them: address ids 1, 2, ... in configuration order. */
     public static List<Uplink> uplinks(AppConfig config) {
         List<Uplink> uplinks = new ArrayList<>();

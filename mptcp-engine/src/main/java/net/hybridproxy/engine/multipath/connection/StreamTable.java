@@ -45,7 +45,7 @@ final class StreamTable {
     private long streamWatermark = 1;
     private final TreeSet<Long> seenAboveWatermark = new TreeSet<>();
     private long receiveReserved;
-    /** Heap bytes the streams hold, reserved in {@link #processMemory} as well. */
+    /** Heap bytes the streams hold, reserved in {@link #processMemory} (on a concentrator, the key's share) as well. */
     private long memoryUsed;
 
     StreamTable(Session session, SessionConfig config, Mib mib, MemoryBudget processMemory) {
@@ -95,7 +95,7 @@ final class StreamTable {
         if (!tryCharge(Stream.INITIAL_COST)) {
             mib.increment(MibCounter.STREAMS_REFUSED);
             throw new IllegalStateException("session has no memory left for a stream (" + memoryUsed + " of "
-                    + config.sessionMemoryBudget() + " bytes, process " + processMemory.used() + " of "
+                    + config.sessionMemoryBudget() + " bytes, shared budget " + processMemory.used() + " of "
                     + processMemory.limit() + ")");
         }
         Stream stream = add(nextStreamId++, now);
