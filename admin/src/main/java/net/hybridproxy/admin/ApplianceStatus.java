@@ -21,16 +21,28 @@ import java.util.Map;
  * @param sessions         the userspace engine's sessions, or null where it does not run
  * @param cpes             on a concentrator, one row per cpe (bounded; the rest summed in a row named "other");
  *                         empty elsewhere
+ * @param concentrators    cpe: its concentrators in priority order, with their health and the active one; empty
+ *                         on the other roles
  */
 public record ApplianceStatus(String role, String engine, String transport, long uptimeSeconds, long sampledAtMillis,
                               List<UplinkStatusView> uplinks, List<SubflowStatusView> subflows, int subflowsOmitted,
                               Connections connections, List<Failover> recentFailovers, SessionsStatusView sessions,
-                              List<CpeStatusView> cpes) {
+                              List<CpeStatusView> cpes, List<ConcentratorHealth> concentrators) {
     public ApplianceStatus {
         uplinks = List.copyOf(uplinks);
         subflows = List.copyOf(subflows);
         recentFailovers = List.copyOf(recentFailovers);
         cpes = List.copyOf(cpes);
+        concentrators = List.copyOf(concentrators);
+    }
+
+    /** Without a concentrator list (a concentrator, a sidecar). */
+    public ApplianceStatus(String role, String engine, String transport, long uptimeSeconds, long sampledAtMillis,
+                           List<UplinkStatusView> uplinks, List<SubflowStatusView> subflows, int subflowsOmitted,
+                           Connections connections, List<Failover> recentFailovers, SessionsStatusView sessions,
+                           List<CpeStatusView> cpes) {
+        this(role, engine, transport, uptimeSeconds, sampledAtMillis, uplinks, subflows, subflowsOmitted, connections,
+                recentFailovers, sessions, cpes, List.of());
     }
 
     /** Without a per-cpe table (a cpe or a sidecar). */
@@ -38,7 +50,7 @@ public record ApplianceStatus(String role, String engine, String transport, long
                            List<UplinkStatusView> uplinks, List<SubflowStatusView> subflows, int subflowsOmitted,
                            Connections connections, List<Failover> recentFailovers, SessionsStatusView sessions) {
         this(role, engine, transport, uptimeSeconds, sampledAtMillis, uplinks, subflows, subflowsOmitted, connections,
-                recentFailovers, sessions, List.of());
+                recentFailovers, sessions, List.of(), List.of());
     }
 
     /** Without the userspace engine's sessions (the kernel engine has none). */
@@ -46,7 +58,19 @@ public record ApplianceStatus(String role, String engine, String transport, long
                            List<UplinkStatusView> uplinks, List<SubflowStatusView> subflows, int subflowsOmitted,
                            Connections connections, List<Failover> recentFailovers) {
         this(role, engine, transport, uptimeSeconds, sampledAtMillis, uplinks, subflows, subflowsOmitted, connections,
-                recentFailovers, null, List.of());
+                recentFailovers, null, List.of(), List.of());
+    }
+
+    /**
+     * One of a cpe's concentrators.
+     *
+     * @param name        as configured (or its position in the list)
+     * @param address     "host:port"
+     * @param up          whether it passes its health checks
+     * @param active      whether new connections go to it
+     * @param lastFailure why its last probe or connection failed ("" when none since it was last up)
+     */
+    public record ConcentratorHealth(String name, String address, boolean up, boolean active, String lastFailure) {
     }
 
     /**

@@ -42,6 +42,19 @@ final class StatusJson {
                 w.writeNumberField("overflowBudgetUsedBytes", x.overflowBudgetUsedBytes());
                 w.writeEndObject();
             }
+            if (!s.concentrators().isEmpty()) {
+                w.writeArrayFieldStart("concentrators");
+                for (ApplianceStatus.ConcentratorHealth h : s.concentrators()) {
+                    w.writeStartObject();
+                    w.writeStringField("name", h.name());
+                    w.writeStringField("address", h.address());
+                    w.writeBooleanField("up", h.up());
+                    w.writeBooleanField("active", h.active());
+                    w.writeStringField("lastFailure", h.lastFailure());
+                    w.writeEndObject();
+                }
+                w.writeEndArray();
+            }
             w.writeArrayFieldStart("uplinks");
             for (ApplianceStatus.UplinkStatusView u : s.uplinks()) {
                 w.writeStartObject();

@@ -95,7 +95,8 @@ public final class Appliance implements AutoCloseable {
         this.config = new AtomicReference<>(config);
         this.configFile = configFile;
         this.transport = Transport.select(config.transport());
-        this.counters = new ProxyCounters(config.maxConnections());
+        this.counters = new ProxyCounters(FileDescriptorBudget.connectionLimit(FileDescriptorBudget.currentLimit(),
+                config));
         this.uplinkStats = new UplinkStats(config.uplinks());
         this.sampler = new KernelSubflowSampler(multipathChannels, uplinkStats, config.admin().sampleInterval(),
                 counters.cpes());
@@ -178,9 +179,15 @@ public final class Appliance implements AutoCloseable {
                     if (role instanceof ConcentratorRole concentrator) {
                         concentrator.reconfigure(next);
                     }
+                },
+                next -> {
+                    if (role instanceof CpeRole cpe) {
+                        cpe.concentrators().reconfigure(next.concentrators(), next.healthCheck());
+                    }
                 });
         if (role instanceof CpeRole cpe) {
             cpe.userspace().ifPresent(uplinkController::useUserspace);
+            cpe.concentrators().bindTo(registry);
         }
         sampler.start();
         if (config.admin().enabled()) {
@@ -254,11 +261,13 @@ public final class Appliance implements AutoCloseable {
         ReadinessProbe probe = new ReadinessProbe(this.config::get, () -> role, uplinkController, multipathChannels,
                 transport, workerGroup, userspaceStats);
         AdminBackend backend = new AdminBackend(registry,
-                config.engine() == AppConfig.Engine.USERSPACE
+                (config.engine() == AppConfig.Engine.USERSPACE
                         ? new StatusReporter(this.config::get, transport.label(), counters, userspaceStats.uplinks(),
                         userspaceStats, failovers, uplinkController, userspaceStats)
                         : new StatusReporter(this.config::get, transport.label(), counters, uplinkStats, sampler,
-                        failovers, uplinkController, servesUserspace(config) ? userspaceStats : null),
+                        failovers, uplinkController, servesUserspace(config) ? userspaceStats : null))
+                        .withConcentrators(() -> role instanceof CpeRole cpe ? cpe.concentrators().health()
+                                : java.util.List.of()),
                 () -> draining ? new Readiness(java.util.List.of(new Readiness.Condition("draining", false,
                         "shutting down: not accepting new connections"))) : probe.check(),
                 uplinkController,

@@ -1,5 +1,7 @@
 package net.hybridproxy.loadtest.bench;
 
+import net.hybridproxy.loadtest.lab.LabProcess;
+
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -61,15 +63,6 @@ record ProcessStats(double cpuSeconds, long peakRssBytes) {
     }
 
     private static long peakRss(long pid) {
-        try {
-            for (String line : Files.readAllLines(Path.of("/proc", String.valueOf(pid), "status"))) {
-                if (line.startsWith("VmHWM:")) {
-                    return Long.parseLong(line.replaceAll("\\D+", "")) * 1024;
-                }
-            }
-        } catch (IOException | RuntimeException e) {
-            // Gone: nothing to add.
-        }
-        return 0;
+        return LabProcess.memoryStatusBytes(pid, "VmHWM");
     }
 }

@@ -43,8 +43,23 @@ public final class ApplianceLauncher {
         return process;
     }
 
+    /**
+     * Starts {@code run --config config} in {@code ns} with RLIMIT_NOFILE lowered to {@code openFiles} (soft and hard,
+     * as {@code ulimit -n} in the unit's shell would), and waits for {@code readyLine}: an appliance on a host whose
+     * descriptor limit is lower than its configuration needs.
+     */
+    public static LabProcess startWithOpenFiles(Netns ns, Path config, String readyLine, int openFiles) {
+        LabProcess process = launch(ns, config, "ulimit -n " + openFiles + " && ");
+        awaitReady(process, readyLine);
+        return process;
+    }
+
     /** Starts {@code run --config config} in {@code ns} without waiting; see {@link #awaitReady}. */
     public static LabProcess launch(Netns ns, Path config) {
+        return launch(ns, config, "");
+    }
+
+    private static LabProcess launch(Netns ns, Path config, String shellPrefix) {
         List<String> jvm = new ArrayList<>(LAUNCHER_JVM_ARGS);
         String maxRam = System.getenv(MAX_RAM_VARIABLE);
         if (maxRam != null && !maxRam.isBlank()) {
@@ -57,7 +72,7 @@ public final class ApplianceLauncher {
         jvm.add("--enable-native-access=ALL-UNNAMED");
         List<String> java = JavaLauncher.command(jvm, MAIN_CLASS, "run", "--config", config.toString());
         // exec: the JVM replaces the shell, so the process's pid is the appliance's (for CPU and memory figures).
-        String shell = "exec " + String.join(" ", java.stream().map(ApplianceLauncher::quote).toList()) + " 2>&1";
+        String shell = shellPrefix + "exec " + String.join(" ", java.stream().map(ApplianceLauncher::quote).toList()) + " 2>&1";
         return ns.startLogged("appliance-" + config.getFileName(), "sh", "-c", shell);
     }
 

@@ -88,6 +88,28 @@ public final class LabProcess implements AutoCloseable {
         return process.isAlive();
     }
 
+    /**
+     * A memory figure of this process from /proc/PID/status in bytes, e.g. {@code VmRSS} (resident now) or
+     * {@code VmHWM} (its peak); 0 once the process is gone.
+     */
+    public long memoryStatusBytes(String field) {
+        return memoryStatusBytes(process.pid(), field);
+    }
+
+    /** {@link #memoryStatusBytes(String)} of any process. */
+    public static long memoryStatusBytes(long pid, String field) {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc", String.valueOf(pid), "status"))) {
+                if (line.startsWith(field + ":")) {
+                    return Long.parseLong(line.replaceAll("\\D+", "")) * 1024;
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // Gone: nothing to report.
+        }
+        return 0;
+    }
+
     /** Retained stdout tail. */
     public String stdout() {
         return out.text();

@@ -40,15 +40,12 @@ import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -75,6 +72,9 @@ class AttackSuiteNetnsTest {
     private static final byte[] INFO_ONLY = HexFormat.of().parseHex("0102226301010000");
     private static final int PENDING_PER_SOURCE = 16;
     private static final SecureRandom RANDOM = new SecureRandom();
+    /** Proofs per second the replay flood must at least reach on a loaded CI machine (the issue's rate is 2 200). */
+    private static final double REPLAY_FLOOD_FLOOR = Double.parseDouble(
+            System.getProperty("hybridproxy.replay-flood-floor", "1000"));
 
     private HybridAccessLab lab;
     private LabProcess concentrator;
@@ -83,6 +83,7 @@ class AttackSuiteNetnsTest {
     private LabEcho echo;
     private long normalSetupNanos;
     private final ExecutorService threads = Executors.newVirtualThreadPerTaskExecutor();
+    private AttackerSockets attackerSockets;
 
     @BeforeAll
     void startLab() throws Exception {
@@ -91,6 +92,7 @@ class AttackSuiteNetnsTest {
         lab = HybridAccessLab.builder().rate(Link.DSL, 100).rate(Link.LTE, 50).uplinkPolicyRouting(false).build();
         cpeNs = NetNs.existing(lab.cpe().name());
         lab.cpe().ip("addr", "add", ATTACKER + "/32", "dev", "dsl");
+        attackerSockets = new AttackerSockets(cpeNs, ATTACKER);
         echo = new LabEcho(lab, ECHO_PORT);
 
         Path configs = Files.createTempDirectory("hybridproxy-attacks");
@@ -122,6 +124,9 @@ class AttackSuiteNetnsTest {
     @AfterAll
     void stopLab() throws Exception {
         threads.shutdownNow();
+        if (attackerSockets != null) {
+            attackerSockets.close();
+        }
         if (echo != null) {
             echo.close();
         }
@@ -180,32 +185,45 @@ class AttackSuiteNetnsTest {
         }
     }
 
-    /** Replay-cache flood: valid proofs of one key at the highest rate one client can send. */
+    /**
+     * Replay-cache flood: valid proofs of one key at the rate the issue names (about 2 200 proofs/s), from 64
+     * parallel connections with proofs computed beforehand; the rate reached is printed, and must be at least
+     * {@link #REPLAY_FLOOD_FLOOR} (the CI machine is shared; docs/operations.md has the figures).
+     */
     @Test
     @Order(3)
     void replayCacheFlood() throws Exception {
+        byte[][] proofs = new byte[20_000][];
+        for (int i = 0; i < proofs.length; i++) {
+            proofs[i] = request(ATTACKER_KEY, HybridAccessLab.SERVER_ADDR, ECHO_PORT);
+        }
+        AtomicInteger next = new AtomicInteger();
         AtomicLong accepted = new AtomicLong();
         AtomicLong exceeded = new AtomicLong();
+        AtomicLong lastAnswer = new AtomicLong();
         long started = System.nanoTime();
-        underAttack("replay-cache flood", 8, stop -> {
+        underAttack("replay-cache flood", 64, stop -> {
             while (!stop.get()) {
                 try (Socket s = attackerSocket()) {
-                    s.getOutputStream().write(request(ATTACKER_KEY, HybridAccessLab.SERVER_ADDR, ECHO_PORT));
+                    s.setSoLinger(true, 0); // no TIME_WAIT: tens of thousands of connections in a few seconds
+                    s.getOutputStream().write(proofs[Math.floorMod(next.getAndIncrement(), proofs.length)]);
                     ConvertMessage answer = readAnswer(s.getInputStream());
                     if (answer.errorTlv().isEmpty()) {
                         accepted.incrementAndGet();
                     } else if (answer.errorTlv().get().code() == ConvertErrorCode.RESOURCE_EXCEEDED.code()) {
                         exceeded.incrementAndGet();
                     }
+                    lastAnswer.set(System.nanoTime());
                 }
             }
         });
-        double seconds = (System.nanoTime() - started) / 1e9;
-        System.out.printf("attack suite: replay-cache flood %.0f proofs/s; %d accepted until the attacker's window "
-                + "(256) was full, %d refused with Resource Exceeded%n", (accepted.get() + exceeded.get()) / seconds,
-                accepted.get(), exceeded.get());
+        double rate = (accepted.get() + exceeded.get()) / ((lastAnswer.get() - started) / 1e9);
+        System.out.printf("attack suite: replay-cache flood %.0f proofs/s from 64 connections; %d accepted until the "
+                + "attacker's window (256) was full, %d refused with Resource Exceeded%n", rate, accepted.get(),
+                exceeded.get());
         assertTrue(exceeded.get() > 0, "the flood never filled the attacker's replay window");
         assertTrue(accepted.get() <= 256, accepted.get() + " accepted beyond the window");
+        assertTrue(rate >= REPLAY_FLOOD_FLOOR, "the flood reached only " + rate + " proofs/s");
     }
 
     /**
@@ -216,7 +234,7 @@ class AttackSuiteNetnsTest {
     @Test
     @Order(4)
     void selfLoop() throws Exception {
-        long acceptedBefore = metric(scrape(lab.conc()), "hybridproxy_connections_total");
+        long acceptedBefore = LabMetrics.sum(LabMetrics.scrape(lab.conc()), "hybridproxy_connections_total");
         NetNs concNs = NetNs.existing(lab.conc().name());
         underAttack("self-loop", 1, stop -> {
             while (!stop.get()) {
@@ -229,9 +247,9 @@ class AttackSuiteNetnsTest {
                 Thread.sleep(100);
             }
         });
-        long acceptedAfter = metric(scrape(lab.conc()), "hybridproxy_connections_total");
-        String cpeScrape = scrape(lab.cpe());
-        long refused = metric(cpeScrape, "hybridproxy_self_loops_refused_total");
+        long acceptedAfter = LabMetrics.sum(LabMetrics.scrape(lab.conc()), "hybridproxy_connections_total");
+        String cpeScrape = LabMetrics.scrape(lab.cpe());
+        long refused = LabMetrics.sum(cpeScrape, "hybridproxy_self_loops_refused_total");
         System.out.printf("attack suite: self-loop: %d connections to the cpe itself refused%n", refused);
         assertTrue(refused >= 10, "self-loops refused: " + refused + "\n" + logs());
         // Only the legitimate probes reached the concentrator: nothing looped back into it.
@@ -252,106 +270,75 @@ class AttackSuiteNetnsTest {
         }
     }
 
-    /** The concentrator's own addresses on any port (SSH, node exporter) through the proxy. */
+    /**
+     * The concentrator's own addresses on any port (SSH, node exporter) through the proxy, tried over and over by a
+     * LAN client while the legitimate traffic runs.
+     */
     @Test
     @Order(5)
     void policyGapsToTheConcentratorItself() throws Exception {
-        for (String self : List.of(HybridAccessLab.CONC_SRV_ADDR, HybridAccessLab.SERVICE_ADDR)) {
-            for (int port : List.of(22, 9100)) {
-                try (Socket s = echo.connect(self, port)) {
-                    s.setSoTimeout(5_000);
-                    s.getOutputStream().write(1);
-                    int got;
-                    try {
-                        got = s.getInputStream().read();
-                    } catch (IOException reset) {
-                        got = -1;
+        AtomicLong tries = new AtomicLong();
+        underAttack("policy gaps", 2, stop -> {
+            while (!stop.get()) {
+                for (String self : List.of(HybridAccessLab.CONC_SRV_ADDR, HybridAccessLab.SERVICE_ADDR)) {
+                    for (int port : List.of(22, 9100)) {
+                        try (Socket s = echo.connect(self, port)) {
+                            s.setSoTimeout(5_000);
+                            s.getOutputStream().write(1);
+                            int got;
+                            try {
+                                got = s.getInputStream().read();
+                            } catch (IOException reset) {
+                                got = -1;
+                            }
+                            assertEquals(-1, got, self + ":" + port + " answered through the proxy");
+                            tries.incrementAndGet();
+                        }
                     }
-                    assertEquals(-1, got, self + ":" + port + " answered through the proxy");
                 }
             }
-        }
+        });
+        System.out.printf("attack suite: policy gaps: %d connections to the concentrator's own addresses refused%n",
+                tries.get());
+        assertTrue(tries.get() >= 8, tries.get() + " tries");
         concentrator.awaitStdoutLine(l -> l.contains("own addresses"), Duration.ofSeconds(10));
     }
 
-    /** A web page POSTing to the cpe's admin API (loopback, no token, the default). */
+    /** A web page POSTing to the cpe's admin API (loopback, no token, the default), over and over. */
     @Test
     @Order(6)
     void csrfAgainstTheAdminApi() throws Exception {
+        AtomicLong refused = new AtomicLong();
         try (NamespaceForwarder admin = new NamespaceForwarder(lab.cpe().name(),
                 new InetSocketAddress("127.0.0.1", 9190))) {
-            HttpResponse<String> form = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
-                            URI.create(admin.baseUri() + "/api/v1/uplinks/lte/disable"))
-                    .header("Origin", "http://evil.example").header("Content-Type", "text/plain")
-                    .POST(HttpRequest.BodyPublishers.ofString("x")).build(), HttpResponse.BodyHandlers.ofString());
-            assertEquals(403, form.statusCode(), form.body());
+            HttpClient browser = HttpClient.newHttpClient();
+            underAttack("CSRF", 2, stop -> {
+                while (!stop.get()) {
+                    HttpResponse<String> form = browser.send(HttpRequest.newBuilder(
+                                    URI.create(admin.baseUri() + "/api/v1/uplinks/lte/disable"))
+                            .header("Origin", "http://evil.example").header("Content-Type", "text/plain")
+                            .POST(HttpRequest.BodyPublishers.ofString("x")).build(),
+                            HttpResponse.BodyHandlers.ofString());
+                    assertEquals(403, form.statusCode(), form.body());
+                    refused.incrementAndGet();
+                }
+            });
         }
+        System.out.printf("attack suite: CSRF: %d cross-site POSTs refused%n", refused.get());
+        assertTrue(refused.get() >= 10, refused.get() + " POSTs");
         assertTrue(cpe.stdout().lines().noneMatch(l -> l.contains("through the admin API")), cpe.stdout());
     }
 
     // ---- the legitimate cpe ----
 
-    @FunctionalInterface
-    private interface Attack {
-        void run(AtomicBoolean stop) throws Exception;
-    }
-
-    /**
-     * Runs {@code attack} on {@code parallelism} threads for about 3 s; meanwhile the legitimate client's median
-     * setup time stays within twice the normal one and a transfer is verified. The attack must have run the whole
-     * time (an attacker thread that failed fails the test).
-     */
-    private void underAttack(String name, int parallelism, Attack attack) throws Exception {
-        AtomicBoolean stop = new AtomicBoolean();
-        List<Future<?>> attackers = new ArrayList<>();
-        for (int i = 0; i < parallelism; i++) {
-            attackers.add(threads.submit(() -> {
-                attack.run(stop);
-                return null;
-            }));
-        }
-        try {
-            Thread.sleep(500); // let the attack build up
-            // 21 new connections spread over the attack's 3 s; their median is compared with the unloaded median.
-            long[] setups = new long[21];
-            for (int i = 0; i < setups.length; i++) {
-                setups[i] = echo.setupNanos();
-                if (i == 10) {
-                    echo.verifiedTransfer(256 * 1024);
-                }
-                Thread.sleep(100);
-            }
-            Arrays.sort(setups);
-            long median = setups[setups.length / 2];
-            System.out.printf("attack suite: %s: setup median %.1f ms, max %.1f ms (normal %.1f ms)%n", name,
-                    median / 1e6, setups[setups.length - 1] / 1e6, normalSetupNanos / 1e6);
-            long bound = 2 * Math.max(normalSetupNanos, 10_000_000L);
-            assertTrue(median <= bound, name + ": setup median " + median / 1e6 + " ms under attack, normal "
-                    + normalSetupNanos / 1e6 + " ms\n" + logs());
-        } finally {
-            stop.set(true);
-            for (Future<?> a : attackers) {
-                try {
-                    a.get(10, TimeUnit.SECONDS);
-                } catch (java.util.concurrent.ExecutionException e) {
-                    throw new AssertionError(name + ": the attacker failed: " + e.getCause() + "\n" + logs(),
-                            e.getCause());
-                }
-            }
-        }
+    private void underAttack(String name, int parallelism, LabEcho.Attack attack) throws Exception {
+        echo.servesWhile(name, parallelism, attack, normalSetupNanos, this::logs);
     }
 
     // ---- the attacker ----
 
     private Socket attackerSocket() throws Exception {
-        Socket s = cpeNs.call(() -> {
-            Socket socket = new Socket();
-            socket.bind(new InetSocketAddress(ATTACKER, 0));
-            return socket;
-        });
-        s.connect(new InetSocketAddress(HybridAccessLab.SERVICE_ADDR, CONCENTRATOR_PORT), 5_000);
-        s.setSoTimeout(10_000);
-        return s;
+        return attackerSockets.connect(new InetSocketAddress(HybridAccessLab.SERVICE_ADDR, CONCENTRATOR_PORT));
     }
 
     private static byte[] request(CpeKey key, String host, int port) {
@@ -377,24 +364,6 @@ class AttackSuiteNetnsTest {
     }
 
     // ---- observation ----
-
-    private static String scrape(net.hybridproxy.loadtest.lab.Netns ns) throws Exception {
-        try (NamespaceForwarder admin = new NamespaceForwarder(ns.name(), new InetSocketAddress("127.0.0.1", 9190))) {
-            return HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(admin.baseUri() + "/metrics"))
-                    .build(), HttpResponse.BodyHandlers.ofString()).body();
-        }
-    }
-
-    /** The sum of a counter's samples. */
-    private static long metric(String scrape, String name) {
-        double sum = 0;
-        for (String line : scrape.split("\n")) {
-            if (line.startsWith(name + "{") || line.startsWith(name + " ")) {
-                sum += Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
-            }
-        }
-        return (long) sum;
-    }
 
     private String logs() {
         return "--- concentrator ---\n" + tail(concentrator.stdout()) + "\n--- cpe ---\n" + tail(cpe.stdout());

@@ -52,6 +52,7 @@ final class Check {
             out.println();
             out.println("hybridproxy check: " + configFile.get() + " is valid (role "
                     + config.role().name().toLowerCase() + ")");
+            config.cpe().ifPresent(cpe -> out.print(describeConcentrators(cpe)));
             out.println();
             out.println("Host changes `run` will make:");
             out.print(indent(KernelPathManager.describe(config)));
@@ -225,5 +226,26 @@ final class Check {
 
     private static String indent(String text) {
         return text.lines().map(l -> "    " + l + "\n").reduce("", String::concat);
+    }
+
+    /** The cpe's concentrators in priority order, with the health check that chooses among them. */
+    static String describeConcentrators(AppConfig.Cpe cpe) {
+        StringBuilder text = new StringBuilder("\nConcentrators (priority order; new connections use the first one up):\n");
+        for (int i = 0; i < cpe.concentrators().size(); i++) {
+            AppConfig.UpstreamConcentrator c = cpe.concentrators().get(i);
+            text.append("  ").append(i + 1).append(". ").append(c.name()).append("  ")
+                    .append(net.hybridproxy.proxy.config.Endpoint.format(c.address()))
+                    .append(i == 0 ? "  (primary)" : "  (backup)").append('\n');
+        }
+        AppConfig.HealthCheck h = cpe.healthCheck();
+        if (cpe.concentrators().size() > 1) {
+            text.append("  health check: a TCP connect every ").append(h.interval().toMillis()).append(" ms (timeout ")
+                    .append(h.timeout().toMillis()).append(" ms); down after ").append(h.failures())
+                    .append(" failures or one refused connection, up after ").append(h.recoveries())
+                    .append(" successes; fail back after ").append(h.failBackAfter().toSeconds()).append(" s up\n");
+        } else {
+            text.append("  no backup: nothing is probed (cpe.concentrators lists backups)\n");
+        }
+        return text.toString();
     }
 }

@@ -84,12 +84,60 @@ public record AppConfig(
         }
     }
 
-    public record Cpe(InetSocketAddress concentrator, List<ListenerConfig> listeners, boolean fastOpen,
-                      boolean installCaptureRules, Optional<KeyRef> key, WarmPoolConfig warmPool, List<Bypass> bypass) {
+    /**
+     * @param concentrators where the multipath side goes, in priority order (the first is the primary); one element
+     *                      when only the single {@code cpe.concentrator} key is set
+     * @param healthCheck   how the cpe decides which of {@code concentrators} is usable
+     */
+    public record Cpe(List<UpstreamConcentrator> concentrators, HealthCheck healthCheck, List<ListenerConfig> listeners,
+                      boolean fastOpen, boolean installCaptureRules, Optional<KeyRef> key, WarmPoolConfig warmPool,
+                      List<Bypass> bypass) {
+        public Cpe {
+            concentrators = List.copyOf(concentrators);
+            if (concentrators.isEmpty()) {
+                throw new IllegalArgumentException("a cpe needs at least one concentrator");
+            }
+        }
+
         /** The same cpe with other bypass rules: what a reload may change without a restart. */
         public Cpe withBypass(List<Bypass> rules) {
-            return new Cpe(concentrator, listeners, fastOpen, installCaptureRules, key, warmPool, List.copyOf(rules));
+            return new Cpe(concentrators, healthCheck, listeners, fastOpen, installCaptureRules, key, warmPool,
+                    List.copyOf(rules));
         }
+
+        /** The same cpe with another concentrator list and health check: also applied by a reload. */
+        public Cpe withConcentrators(List<UpstreamConcentrator> list, HealthCheck check) {
+            return new Cpe(list, check, listeners, fastOpen, installCaptureRules, key, warmPool, bypass);
+        }
+
+        /** The first concentrator of the list: the one used while it is healthy. */
+        public UpstreamConcentrator primary() {
+            return concentrators.get(0);
+        }
+    }
+
+    /**
+     * One concentrator of the cpe's priority list.
+     *
+     * @param name    label for logs, metrics and the status page (configured, or its position: "0", "1"...)
+     * @param address its multipath listener (kernel engine) or userspace listener (userspace engine)
+     */
+    public record UpstreamConcentrator(String name, InetSocketAddress address) {
+    }
+
+    /**
+     * How the cpe decides which concentrator to use (docs/operations.md, "Backup concentrators").
+     *
+     * @param interval      time between two active probes (a TCP connect) of each concentrator
+     * @param timeout       a probe not connected within this counts as failed
+     * @param failures      consecutive failed probes or connection attempts that mark a concentrator down (a
+     *                      refused connection marks it down at once)
+     * @param recoveries    consecutive successful probes that mark a down concentrator up again
+     * @param failBackAfter how long a higher-priority concentrator must have been up before new connections return
+     *                      to it (hold-down against flapping)
+     */
+    public record HealthCheck(Duration interval, Duration timeout, int failures, int recoveries,
+                              Duration failBackAfter) {
     }
 
     /** What a bypass rule does with the LAN traffic it matches. */

@@ -170,11 +170,6 @@ public final class ConfigLoader {
                 throw InvalidConfigException.at(at + ".action", "direct leaves by the uplink's own routing table,"
                         + " which the cpe installs only with path-manager.install-routes = true");
             }
-            if (rule.action() == AppConfig.BypassAction.PROXY && engine == AppConfig.Engine.USERSPACE) {
-                throw InvalidConfigException.at(at + ".action", "proxy on one uplink is not available with the"
-                        + " userspace engine yet (its scheduler cannot pin a stream to one uplink); use direct, or"
-                        + " engine = kernel");
-            }
             if (cpe.listeners().stream().allMatch(l -> l.mode() == ListenerMode.EXPLICIT)) {
                 throw InvalidConfigException.at(at, "bypass rules act on captured LAN traffic: they need a tproxy or"
                         + " redirect listener");
@@ -312,7 +307,8 @@ public final class ConfigLoader {
 
     private static Cpe cpe(Config c) throws InvalidConfigException {
         String at = "cpe.";
-        InetSocketAddress concentrator = endpoint(c, at, "concentrator");
+        List<AppConfig.UpstreamConcentrator> concentrators = concentrators(c, at);
+        AppConfig.HealthCheck healthCheck = healthCheck(c.getConfig("health-check"), at + "health-check.");
         List<ListenerConfig> listeners = new ArrayList<>();
         Set<String> names = new HashSet<>();
         List<? extends Config> entries = c.getConfigList("listeners");
@@ -374,8 +370,85 @@ public final class ConfigLoader {
                     + size + ")");
         }
         AppConfig.WarmPoolConfig warmPool = new AppConfig.WarmPoolConfig(size, maxIdle, maxSize);
-        return new Cpe(concentrator, List.copyOf(listeners), c.getBoolean("fast-open"), installCapture, keyRef,
-                warmPool, bypass(c.getConfigList("bypass"), at));
+        return new Cpe(concentrators, healthCheck, List.copyOf(listeners), c.getBoolean("fast-open"), installCapture,
+                keyRef, warmPool, bypass(c.getConfigList("bypass"), at));
+    }
+
+    /** Enough for a primary and its backups; bounds the metrics' concentrator label and the probes sent. */
+    static final int MAX_CONCENTRATORS = 8;
+
+    /**
+     * {@code cpe.concentrators} (a priority list of "host:port" strings or {name, address} objects) or the older
+     * {@code cpe.concentrator} (one address): exactly one of them.
+     */
+    private static List<AppConfig.UpstreamConcentrator> concentrators(Config c, String at)
+            throws InvalidConfigException {
+        boolean single = c.hasPath("concentrator");
+        List<? extends com.typesafe.config.ConfigValue> list = c.getList("concentrators");
+        if (single && !list.isEmpty()) {
+            throw InvalidConfigException.at(key(at + "concentrators"), "set either cpe.concentrator (one address) or "
+                    + "cpe.concentrators (a priority list), not both; move the address into the list");
+        }
+        if (single) {
+            return List.of(new AppConfig.UpstreamConcentrator("0", endpoint(c, at, "concentrator")));
+        }
+        if (list.isEmpty()) {
+            throw InvalidConfigException.at(key(at + "concentrators"), "missing: set cpe.concentrators = "
+                    + "[\"host:port\", ...] (priority order) or cpe.concentrator = \"host:port\"");
+        }
+        if (list.size() > MAX_CONCENTRATORS) {
+            throw InvalidConfigException.at(key(at + "concentrators"), list.size() + " concentrators; at most "
+                    + MAX_CONCENTRATORS);
+        }
+        List<AppConfig.UpstreamConcentrator> result = new ArrayList<>();
+        Set<String> names = new HashSet<>();
+        Set<InetSocketAddress> addresses = new HashSet<>();
+        for (int i = 0; i < list.size(); i++) {
+            String eat = key(at + "concentrators[" + i + "]");
+            com.typesafe.config.ConfigValue v = list.get(i);
+            String name;
+            InetSocketAddress address;
+            if (v.valueType() == com.typesafe.config.ConfigValueType.STRING) {
+                name = String.valueOf(i);
+                address = endpointText((String) v.unwrapped(), eat);
+            } else if (v.valueType() == com.typesafe.config.ConfigValueType.OBJECT) {
+                Config entry = ((com.typesafe.config.ConfigObject) v).toConfig();
+                allowOnly(entry, eat, "name", "address");
+                name = entry.hasPath("name") ? entry.getString("name") : String.valueOf(i);
+                address = endpointText(requiredString(entry, eat, "address"), eat + ".address");
+            } else {
+                throw InvalidConfigException.at(eat, "expected \"host:port\" or { name = ..., address = "
+                        + "\"host:port\" }");
+            }
+            if (!NAME.matcher(name).matches() || !names.add(name)) {
+                throw InvalidConfigException.at(eat + ".name", "'" + name + "' must be a unique short lowercase label");
+            }
+            if (!addresses.add(address)) {
+                throw InvalidConfigException.at(eat, Endpoint.format(address) + " is listed twice");
+            }
+            result.add(new AppConfig.UpstreamConcentrator(name, address));
+        }
+        return List.copyOf(result);
+    }
+
+    private static AppConfig.HealthCheck healthCheck(Config h, String at) throws InvalidConfigException {
+        allowOnly(h, key(at.substring(0, at.length() - 1)), "interval", "timeout", "failures", "recoveries",
+                "fail-back-after");
+        Duration interval = positiveDuration(h, at, "interval");
+        Duration timeout = positiveDuration(h, at, "timeout");
+        if (interval.compareTo(Duration.ofMillis(100)) < 0 || interval.compareTo(Duration.ofMinutes(5)) > 0) {
+            throw InvalidConfigException.at(key(at + "interval"), "must be between 100ms and 5m");
+        }
+        if (timeout.compareTo(interval) > 0) {
+            throw InvalidConfigException.at(key(at + "timeout"), "must not exceed the interval ("
+                    + interval.toMillis() + " ms): probes would pile up");
+        }
+        Duration failBack = h.getDuration("fail-back-after");
+        if (failBack.isNegative()) {
+            throw InvalidConfigException.at(key(at + "fail-back-after"), "must not be negative");
+        }
+        return new AppConfig.HealthCheck(interval, timeout, intInRange(h, at, "failures", 1, 100),
+                intInRange(h, at, "recoveries", 1, 100), failBack);
     }
 
     private static final Pattern MAC = Pattern.compile("[0-9a-f]{2}(:[0-9a-f]{2}){5}");

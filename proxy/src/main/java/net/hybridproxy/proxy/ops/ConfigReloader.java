@@ -49,6 +49,9 @@ public final class ConfigReloader implements ConfigReload {
     private final Consumer<String> tokenUpdate;
     private final BypassUpdate bypassUpdate;
     private final ConcentratorUpdate concentratorUpdate;
+    private final Consumer<AppConfig.Cpe> cpeConcentratorsUpdate;
+    /** What a cpe's reload applied when its concentrator list or health check changed. */
+    static final String CPE_CONCENTRATORS = "cpe.concentrators";
 
     /** Replaces the installed capture and bypass rules with the ones a configuration implies. */
     @FunctionalInterface
@@ -75,6 +78,19 @@ public final class ConfigReloader implements ConfigReload {
     public ConfigReloader(Optional<Path> file, AtomicReference<AppConfig> current, UplinkController uplinks,
                           Consumer<String> tokenUpdate, BypassUpdate bypassUpdate,
                           ConcentratorUpdate concentratorUpdate) {
+        this(file, current, uplinks, tokenUpdate, bypassUpdate, concentratorUpdate, next -> {
+            throw new IllegalStateException("no concentrator list to replace");
+        });
+    }
+
+    /**
+     * @param cpeConcentratorsUpdate a cpe's new concentrator list and health check (cpe.concentrators,
+     *                               cpe.health-check), applied to new connections at once
+     */
+    public ConfigReloader(Optional<Path> file, AtomicReference<AppConfig> current, UplinkController uplinks,
+                          Consumer<String> tokenUpdate, BypassUpdate bypassUpdate,
+                          ConcentratorUpdate concentratorUpdate, Consumer<AppConfig.Cpe> cpeConcentratorsUpdate) {
+        this.cpeConcentratorsUpdate = cpeConcentratorsUpdate;
         this.file = file;
         this.current = current;
         this.uplinks = uplinks;
@@ -139,13 +155,20 @@ public final class ConfigReloader implements ConfigReload {
                 case "cpe" -> {
                     AppConfig.Cpe x = before.cpe().orElseThrow();
                     AppConfig.Cpe y = next.cpe().orElseThrow();
-                    if (!sameValue(x.withBypass(y.bypass()), y)) {
-                        needsRestart.add(key + " (other than bypass)");
-                    } else if (!pinsAnUplink(x) && pinsAnUplink(y)) {
-                        // The pinned listeners are opened at start, only when some rule needs them.
-                        needsRestart.add("cpe.bypass (the first action = proxy rule opens listeners)");
+                    if (!sameValue(x.withBypass(y.bypass()).withConcentrators(y.concentrators(), y.healthCheck()), y)) {
+                        needsRestart.add(key + " (other than bypass, concentrators, health-check)");
                     } else {
-                        applied.add("cpe.bypass");
+                        if (!x.concentrators().equals(y.concentrators()) || !x.healthCheck().equals(y.healthCheck())) {
+                            applied.add(CPE_CONCENTRATORS);
+                        }
+                        if (!sameValue(x.bypass(), y.bypass())) {
+                            if (!pinsAnUplink(x) && pinsAnUplink(y)) {
+                                // The pinned listeners are opened at start, only when some rule needs them.
+                                needsRestart.add("cpe.bypass (the first action = proxy rule opens listeners)");
+                            } else {
+                                applied.add("cpe.bypass");
+                            }
+                        }
                     }
                 }
                 case "concentrator" -> {
@@ -179,6 +202,9 @@ public final class ConfigReloader implements ConfigReload {
                 if (applied.contains("cpe.bypass")) {
                     bypassUpdate.apply(next);
                 }
+                if (applied.contains(CPE_CONCENTRATORS)) {
+                    cpeConcentratorsUpdate.accept(next.cpe().orElseThrow());
+                }
                 if ((applied.contains("uplinks[*].role") || applied.contains("path-manager limits"))
                         && effective.pathManager().manageEndpoints() && effective.role() == AppConfig.ApplianceRole.CPE) {
                     uplinks.reconcileEndpoints(effective, uplinks.states());
@@ -208,8 +234,9 @@ public final class ConfigReloader implements ConfigReload {
                 : before.pathManager();
         return new AppConfig(before.role(), before.engine(), before.transport(), before.eventLoopThreads(),
                 before.maxConnections(), uplinkList, pm, before.relay(), admin,
-                applied.contains("cpe.bypass") ? before.cpe().map(c -> c.withBypass(next.cpe().orElseThrow().bypass()))
-                        : before.cpe(),
+                before.cpe().map(c -> applied.contains("cpe.bypass") ? c.withBypass(next.cpe().orElseThrow().bypass())
+                        : c).map(c -> applied.contains(CPE_CONCENTRATORS) ? c.withConcentrators(
+                        next.cpe().orElseThrow().concentrators(), next.cpe().orElseThrow().healthCheck()) : c),
                 applied.contains(CONCENTRATOR_RELOADABLE) ? next.concentrator() : before.concentrator(),
                 before.sidecar(), before.userspace(), applied.contains("log") ? next.log() : before.log(),
                 next.shutdownGracePeriod());

@@ -44,9 +44,29 @@ public final class FileDescriptorBudget {
                     + connections + " connections need (2 each, " + needed + " in all); " + advice);
         }
         long holdable = Math.max(0, (limit - HEADROOM - subflows) / 2);
+        String beyond = config.engine() == AppConfig.Engine.KERNEL
+                ? "connections beyond that are refused as over max-connections"
+                : "beyond that new connections and subflows fail with EMFILE";
         return new Verdict(false, "RLIMIT_NOFILE is " + limit + " open files: about " + holdable
                 + " connections can be relayed, not max-connections = " + connections + " (2 descriptors each, "
-                + needed + " in all); beyond that new connections fail with EMFILE; " + advice);
+                + needed + " in all); " + beyond + "; " + advice);
+    }
+
+    /**
+     * The connections the process admits at once: max-connections, or with the kernel engine as many as the limit
+     * holds at two descriptors each when that is fewer. Admitting more would not fail cleanly: accept() and the
+     * outbound socket() fail with EMFILE, the first leaving the connection in the listen backlog until its client
+     * gives up, the second answering a network failure that is not one. Refused as over max-connections instead,
+     * each gets the usual answer, counter and log line, with {@link #HEADROOM} left for the refusals themselves.
+     * The userspace engine needs one descriptor per connection (the multipath side rides on shared subflows), which
+     * the start check already guarantees; its subflows, bounded by the handshake quotas, are not clamped here.
+     */
+    public static int connectionLimit(OptionalLong limit, AppConfig config) {
+        int configured = config.maxConnections();
+        if (limit.isEmpty() || config.engine() != AppConfig.Engine.KERNEL) {
+            return configured;
+        }
+        return (int) Math.max(1, Math.min(configured, (limit.getAsLong() - HEADROOM) / 2));
     }
 
     /** This process's soft RLIMIT_NOFILE, from /proc/self/limits; empty when unknown (not Linux) or unlimited. */

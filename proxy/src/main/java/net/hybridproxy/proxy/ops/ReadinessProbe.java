@@ -81,7 +81,10 @@ public final class ReadinessProbe implements ReadinessCheck {
                 : "not all listeners are bound"));
         if (c.role() == AppConfig.ApplianceRole.CPE) {
             checks.add(uplinkCheck(c));
-            InetSocketAddress concentrator = c.cpe().orElseThrow().concentrator();
+            // The active concentrator: readiness follows a failover to a backup.
+            InetSocketAddress concentrator = r instanceof net.hybridproxy.proxy.role.CpeRole cpe
+                    ? cpe.concentrators().choice().concentrator().address()
+                    : c.cpe().orElseThrow().primary().address();
             checks.add(c.engine() == AppConfig.Engine.USERSPACE && userspace != null
                     ? sessionCheck(concentrator) : concentratorCheck(concentrator));
         }

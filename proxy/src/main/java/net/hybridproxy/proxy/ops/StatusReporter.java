@@ -28,6 +28,7 @@ public final class StatusReporter implements StatusSource {
     private final FailoverLog failovers;
     private final UplinkController uplinks;
     private final UserspaceStats userspace;
+    private volatile Supplier<List<net.hybridproxy.proxy.upstream.ConcentratorSelector.Health>> concentrators = List::of;
     private final long startedNanos = System.nanoTime();
 
     public StatusReporter(Supplier<AppConfig> config, String transport, ProxyCounters counters, UplinkStats stats,
@@ -75,7 +76,16 @@ public final class StatusReporter implements StatusSource {
         return new ApplianceStatus(c.role().name().toLowerCase(Locale.ROOT), c.engine().name().toLowerCase(Locale.ROOT),
                 transport, (System.nanoTime() - startedNanos) / 1_000_000_000L, sample.sampledAtMillis(), rows,
                 sample.subflows(), sample.subflowsOmitted(), connections, failovers.recent(), sessions(),
-                c.role() == AppConfig.ApplianceRole.CONCENTRATOR ? counters.cpes().rows() : List.of());
+                c.role() == AppConfig.ApplianceRole.CONCENTRATOR ? counters.cpes().rows() : List.of(),
+                concentrators.get().stream().map(h -> new ApplianceStatus.ConcentratorHealth(h.name(), h.address(),
+                        h.up(), h.active(), h.lastFailure())).toList());
+    }
+
+    /** A cpe's concentrator list with health and the active one (empty on other roles). */
+    public StatusReporter withConcentrators(
+            Supplier<List<net.hybridproxy.proxy.upstream.ConcentratorSelector.Health>> health) {
+        this.concentrators = health;
+        return this;
     }
 
     private ApplianceStatus.SessionsStatusView sessions() {

@@ -2,6 +2,7 @@ package net.hybridproxy.proxy.role;
 
 import net.hybridproxy.engine.admission.Quota;
 import net.hybridproxy.proxy.config.AppConfig;
+import net.hybridproxy.proxy.logging.RefusalLog;
 
 import java.net.InetAddress;
 import java.util.concurrent.atomic.AtomicInteger;

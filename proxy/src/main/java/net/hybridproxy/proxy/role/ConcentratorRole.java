@@ -4,7 +4,6 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelException;
 import io.netty.channel.ChannelFactory;
 import io.netty.channel.ChannelInitializer;
-import io.netty.channel.WriteBufferWaterMark;
 import io.netty.channel.socket.ServerSocketChannel;
 import io.netty.channel.socket.SocketChannel;
 import net.hybridproxy.engine.auth.AuthResult;
@@ -130,13 +129,12 @@ public final class ConcentratorRole implements Role {
     }
 
     private void startUserspace(Gate gate) throws InterruptedException {
-        AppConfig.Relay relay = context.config().relay();
         UserspaceConcentrator engine = new UserspaceConcentrator(UserspaceSettings.from(context.config()),
                 concentrator.keys().stream().map(k -> new CpeKey(k.id(), k.secret())).toList(),
                 gate::sourceAllowed,
                 session -> new ConvertServerHandler(context, this.gate.forSession(session.keyId()), admission),
-                new WriteBufferWaterMark(relay.writeBufferLowWaterMark(), relay.writeBufferHighWaterMark()),
-                context.userspaceStats(), context.counters().cpes());
+                UserspaceSettings.STREAM_WATER_MARK, context.userspaceStats(), context.counters().cpes(),
+                concentrator.admission().refusalLogInterval());
         userspace = Optional.of(engine);
         List<InetSocketAddress> announced = UserspaceSettings.announcements(context.config());
         if (!announced.isEmpty()) {

@@ -14,11 +14,15 @@ import net.hybridproxy.proxy.config.AppConfig.ListenerMode;
 import net.hybridproxy.proxy.nativeio.NativeException;
 import net.hybridproxy.proxy.relay.RelaySession;
 import net.hybridproxy.proxy.transport.NativeSocketOptions;
+import net.hybridproxy.proxy.upstream.ConcentratorMonitor;
+import net.hybridproxy.proxy.upstream.ConcentratorSelector.Choice;
 
 import java.lang.System.Logger.Level;
 import java.net.InetSocketAddress;
+import java.util.HashSet;
 import java.security.SecureRandom;
 import java.util.Optional;
+import java.util.Set;
 import java.util.function.Function;
 
 /**
@@ -33,7 +37,7 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
 
     private final RoleContext context;
     private final ListenerConfig listener;
-    private final InetSocketAddress concentrator;
+    private final ConcentratorMonitor concentrators;
     private final Function<Channel, Bootstrap> multipath;
     private final Optional<CpeKey> key;
     private final Optional<String> pinnedUplink;
@@ -45,17 +49,19 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
      *                     socket or a userspace stream, or a plain TCP socket bound to one uplink
      * @param key          the key to prove in the Cookie TLV on every connection (empty: no Cookie TLV)
      * @param pinnedUplink the uplink a bypass rule pinned these connections to (then {@code multipath} opens plain
-     *                     TCP on it), or empty
+     *                     TCP on it with the kernel engine, a stream pinned to it with the userspace engine), or
+     *                     empty
      * @param pool         ready kernel MPTCP connections to take before opening one (empty: always open one)
      * @param localAddresses this host's own addresses, which a transparent listener refuses as destinations
+     * @param concentrators  which concentrator a new connection goes to, and where its failures are reported
      */
-    CpeClientHandler(RoleContext context, ListenerConfig listener, InetSocketAddress concentrator,
+    CpeClientHandler(RoleContext context, ListenerConfig listener, ConcentratorMonitor concentrators,
                      Function<Channel, Bootstrap> multipath, Optional<CpeKey> key, Optional<String> pinnedUplink,
                      Optional<WarmPool> pool, LocalAddresses localAddresses) {
         this.localAddresses = localAddresses;
         this.context = context;
         this.listener = listener;
-        this.concentrator = concentrator;
+        this.concentrators = concentrators;
         this.multipath = multipath;
         this.key = key;
         this.pinnedUplink = pinnedUplink;
@@ -106,6 +112,17 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
             carry(client, outbound, convert, label);
             return;
         }
+        connect(client, convert, label, concentrators.choice(), new HashSet<>());
+    }
+
+    /**
+     * Opens the connection to {@code target}. When that fails and the failure moved new connections to another
+     * concentrator (a refused connect marks a concentrator down at once), this client tries that one too, once
+     * each: a primary that has just died costs the first clients nothing but a round trip.
+     */
+    private void connect(Channel client, byte[] convert, String label, Choice target, Set<String> tried) {
+        tried.add(target.concentrator().name());
+        InetSocketAddress concentrator = target.concentrator().address();
         ChannelFuture connect = multipath.apply(client)
                 .handler(new ConvertReplyHandler(client, context.counters(), label, pinnedUplink.isEmpty()))
                 .connect(concentrator);
@@ -119,12 +136,29 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
         });
         connect.addListener(f -> {
             if (!f.isSuccess()) {
+                if (connect.isCancelled() || !client.isActive()) {
+                    context.counters().release();
+                    return;
+                }
+                // A userspace stream fails with its session, which reports for itself (UserspaceCpe).
+                boolean socket = !(outbound instanceof net.hybridproxy.proxy.userspace.StreamChannel);
+                if (socket) {
+                    concentrators.connectFailed(target, f.cause());
+                }
+                Choice next = concentrators.choice();
+                if (socket && !tried.contains(next.concentrator().name())) {
+                    LOG.log(Level.DEBUG, () -> label + ": concentrator " + target.concentrator().name()
+                            + " unreachable, trying " + next.concentrator().name());
+                    connect(client, convert, label, next, tried);
+                    return;
+                }
                 context.counters().release();
                 LOG.log(Level.WARNING, label + ": cannot reach the concentrator " + RoleContext.describe(concentrator)
                         + ": " + (f.cause() == null ? "cancelled" : f.cause().getMessage()));
                 RelaySession.reset(client);
                 return;
             }
+            concentrators.connected(target);
             if (!client.isActive()) {
                 context.counters().release();
                 outbound.close();

@@ -18,6 +18,7 @@ import net.hybridproxy.proxy.transport.MptcpFastOpen;
 import net.hybridproxy.proxy.transport.NativeSocketOptions;
 import net.hybridproxy.proxy.userspace.UserspaceCpe;
 import net.hybridproxy.proxy.userspace.UserspaceSettings;
+import net.hybridproxy.proxy.upstream.ConcentratorMonitor;
 
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
@@ -35,20 +36,33 @@ public final class CpeRole implements Role {
     private Optional<UserspaceCpe> userspace = Optional.empty();
     private Optional<WarmPool> pool = Optional.empty();
     private final LocalAddresses localAddresses = new LocalAddresses(java.time.Duration.ofSeconds(2));
+    private final ConcentratorMonitor concentrators;
 
     public CpeRole(RoleContext context) {
         this.context = context;
         this.cpe = context.config().cpe().orElseThrow();
+        this.concentrators = new ConcentratorMonitor(cpe.concentrators(), cpe.healthCheck());
+    }
+
+    /** The concentrator list, its health and the active one. */
+    public ConcentratorMonitor concentrators() {
+        return concentrators;
     }
 
     @Override
     public void start() throws Exception {
         Optional<CpeKey> key = cpe.key().map(k -> new CpeKey(k.id(), k.secret()));
         Function<Channel, Bootstrap> multipath;
+        // A connection a bypass rule pins to the uplink with this index: how its outbound leg is opened.
+        java.util.function.IntFunction<Function<Channel, Bootstrap>> pinnedOutbound;
         Optional<CpeKey> cookieKey;
-        if (context.config().engine() == AppConfig.Engine.USERSPACE) {
+        boolean userspaceEngine = context.config().engine() == AppConfig.Engine.USERSPACE;
+        // Probes reach each concentrator the way the engine does: a plain TCP subflow or an MPTCP socket.
+        concentrators.start(context.workerGroup(), userspaceEngine ? context.transport().tcpClient()
+                : context.transport().mptcpClient());
+        if (userspaceEngine) {
             UserspaceCpe engine = new UserspaceCpe(UserspaceSettings.from(context.config()), key.orElseThrow(),
-                    cpe.concentrator(), UserspaceSettings.uplinks(context.config()),
+                    concentrators, UserspaceSettings.uplinks(context.config()),
                     UserspaceSettings.uplinkAddresses(context.config()), context.transport(), context.userspaceStats());
             engine.start(context.workerGroup());
             userspace = Optional.of(engine);
@@ -56,14 +70,21 @@ public final class CpeRole implements Role {
             WriteBufferWaterMark marks = new WriteBufferWaterMark(relay.writeBufferLowWaterMark(),
                     relay.writeBufferHighWaterMark());
             multipath = client -> engine.streamBootstrap(client, marks);
+            // A stream of the loop's session whose frames use that uplink's subflows only (and ask the concentrator
+            // to answer over the same address): the session's key and the concentrator's port as for any stream.
+            pinnedOutbound = index -> client -> engine.streamBootstrap(client, marks,
+                    context.config().uplinks().get(index).name());
             // The session proved the key once for all its streams (docs/userspace-protocol.md §4.1).
             cookieKey = Optional.empty();
         } else {
             ChannelFactory<SocketChannel> factory = multipathFactory();
             multipath = client -> context.outboundBootstrap(client, factory);
+            // Plain TCP from that uplink's address, which its policy route sends out that uplink only.
+            pinnedOutbound = index -> client -> context.outboundBootstrap(client, context.transport().tcpClient())
+                    .localAddress(context.config().uplinks().get(index).address(), 0);
             cookieKey = key;
             if (cpe.warmPool().size() > 0) {
-                WarmPool warm = new WarmPool(context, cpe.concentrator(), context.transport().mptcpClient(),
+                WarmPool warm = new WarmPool(context, concentrators, context.transport().mptcpClient(),
                         cpe.warmPool());
                 warm.start();
                 pool = Optional.of(warm);
@@ -74,14 +95,11 @@ public final class CpeRole implements Role {
         for (ListenerConfig listener : cpe.listeners()) {
             listen(listener, listener.bind(), multipath, cookieKey, Optional.empty(), pool);
             if (pinning && listener.mode() != ListenerMode.EXPLICIT) {
-                // Connections a bypass rule pins to one uplink: plain TCP from that uplink's address, which its
-                // policy route sends out that uplink only (ConfigLoader checked the engine and the ports). The
-                // warm pool's connections are multipath, so these never take one.
+                // Connections a bypass rule pins to one uplink (ConfigLoader checked the ports). The warm pool's
+                // connections are multipath, so these never take one.
                 for (int i = 0; i < uplinks.size(); i++) {
-                    AppConfig.UplinkConfig uplink = uplinks.get(i);
-                    listen(listener, listener.pinnedBind(i), client -> context.outboundBootstrap(client,
-                                    context.transport().tcpClient()).localAddress(uplink.address(), 0),
-                            cookieKey, Optional.of(uplink.name()), Optional.empty());
+                    listen(listener, listener.pinnedBind(i), pinnedOutbound.apply(i), cookieKey,
+                            Optional.of(uplinks.get(i).name()), Optional.empty());
                 }
             }
         }
@@ -95,7 +113,7 @@ public final class CpeRole implements Role {
                     @Override
                     protected void initChannel(SocketChannel ch) {
                         ch.pipeline().addLast(new EarlyInbound());
-                        ch.pipeline().addLast(new CpeClientHandler(context, listener, cpe.concentrator(),
+                        ch.pipeline().addLast(new CpeClientHandler(context, listener, concentrators,
                                 outbound, cookieKey, pinnedUplink, readyConnections, localAddresses));
                     }
                 })
@@ -103,7 +121,7 @@ public final class CpeRole implements Role {
         listeners.add(channel);
         LOG.log(System.Logger.Level.INFO, "cpe listener " + listener.name() + pinnedUplink.map(u -> "@" + u)
                 .orElse("") + " (" + listener.mode().name().toLowerCase() + ") on " + channel.localAddress()
-                + " -> concentrator " + RoleContext.describe(cpe.concentrator())
+                + " -> concentrators " + cpe.concentrators().stream().map(c -> c.name()).toList()
                 + pinnedUplink.map(u -> " over " + u + " only").orElse(""));
     }
 
@@ -151,6 +169,7 @@ public final class CpeRole implements Role {
     @Override
     public void close() {
         listeners.forEach(Channel::close);
+        concentrators.close();
         pool.ifPresent(WarmPool::close);
         userspace.ifPresent(UserspaceCpe::close);
         localAddresses.close();

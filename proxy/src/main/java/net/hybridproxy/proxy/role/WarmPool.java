@@ -13,6 +13,8 @@ import io.netty.util.concurrent.EventExecutor;
 import net.hybridproxy.proxy.config.AppConfig;
 import net.hybridproxy.proxy.nativeio.NativeException;
 import net.hybridproxy.proxy.transport.NativeSocketOptions;
+import net.hybridproxy.proxy.upstream.ConcentratorMonitor;
+import net.hybridproxy.proxy.upstream.ConcentratorSelector;
 
 import java.lang.System.Logger.Level;
 import java.net.InetSocketAddress;
@@ -35,6 +37,10 @@ import java.util.concurrent.TimeUnit;
  * connect can replace them, more, up to its part of {@code max-size} ({@link WarmPoolDemand}).
  * A ready connection carries nothing, so the concentrator sees a connection whose first byte comes later: that is
  * what RFC 8803 §5 allows (the Convert message need not ride in the SYN).
+ *
+ * <p>The pool follows the active concentrator: when new connections move to another one (failover, fail back), each
+ * share closes its ready connections to the one left and refills toward the new one. Connections already carrying a
+ * relay are not touched.
  */
 final class WarmPool implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger("hybridproxy.cpe");
@@ -51,15 +57,15 @@ final class WarmPool implements AutoCloseable {
     private static final long RETRY_MILLIS = 1000;
 
     private final RoleContext context;
-    private final InetSocketAddress concentrator;
+    private final ConcentratorMonitor concentrators;
     private final ChannelFactory<SocketChannel> factory;
     private final long maxIdleMillis;
     private final Map<EventLoop, LoopShare> shares = new IdentityHashMap<>();
 
-    WarmPool(RoleContext context, InetSocketAddress concentrator, ChannelFactory<SocketChannel> factory,
+    WarmPool(RoleContext context, ConcentratorMonitor concentrators, ChannelFactory<SocketChannel> factory,
              AppConfig.WarmPoolConfig settings) {
         this.context = context;
-        this.concentrator = concentrator;
+        this.concentrators = concentrators;
         this.factory = factory;
         this.maxIdleMillis = settings.maxIdle().toMillis();
         int loops = 0;
@@ -76,10 +82,11 @@ final class WarmPool implements AutoCloseable {
 
     void start() {
         shares.values().forEach(share -> share.loop.execute(share::fill));
+        concentrators.onSwitch(change -> shares.values().forEach(share -> share.loop.execute(share::retarget)));
         WarmPoolDemand any = shares.values().iterator().next().demand;
         LOG.log(Level.INFO, "warm pool: " + shares.size() + " x " + any.floor() + " (up to " + any.ceiling()
-                + " under load) ready MPTCP connections to " + RoleContext.describe(concentrator)
-                + ", replaced after " + maxIdleMillis / 1000 + " s unused");
+                + " under load) ready MPTCP connections to the active concentrator, replaced after "
+                + maxIdleMillis / 1000 + " s unused");
     }
 
     /** On {@code loop}: a ready connection to the concentrator, now owned by the caller, or empty. */
@@ -107,6 +114,8 @@ final class WarmPool implements AutoCloseable {
         final EventLoop loop;
         final WarmPoolDemand demand;
         final ArrayDeque<Channel> ready = new ArrayDeque<>();
+        /** Where the ready connections go: the active concentrator when they were opened. */
+        ConcentratorSelector.Choice destination = concentrators.choice();
         int connecting;
         boolean retryScheduled;
         boolean closed;
@@ -123,8 +132,24 @@ final class WarmPool implements AutoCloseable {
             }
         }
 
+        /** New connections go to another concentrator: the ready ones to the old one are closed, new ones opened. */
+        void retarget() {
+            ConcentratorSelector.Choice now = concentrators.choice();
+            if (closed || now.equals(destination)) {
+                return;
+            }
+            destination = now;
+            ready.forEach(Channel::close);
+            ready.clear();
+            // A retry pending for the old concentrator must not hold back the new one (the timer's fill is harmless).
+            retryScheduled = false;
+            fill();
+        }
+
         private void connectOne() {
             connecting++;
+            ConcentratorSelector.Choice to = destination;
+            InetSocketAddress concentrator = to.concentrator().address();
             long started = System.nanoTime();
             ChannelFuture connect = context.outboundBootstrap(loop, factory)
                     .handler(new ReadyHandler(this))
@@ -132,16 +157,19 @@ final class WarmPool implements AutoCloseable {
             connect.addListener(done -> {
                 connecting--;
                 Channel channel = connect.channel();
-                if (closed) {
+                if (closed || !to.equals(destination)) {
                     channel.close();
+                    fill();
                     return;
                 }
                 if (!done.isSuccess()) {
                     LOG.log(Level.DEBUG, () -> "warm pool: cannot reach " + RoleContext.describe(concentrator) + ": "
                             + (done.cause() == null ? "cancelled" : done.cause().getMessage()));
+                    concentrators.connectFailed(to, done.cause());
                     scheduleRetry();
                     return;
                 }
+                concentrators.connected(to);
                 demand.connected(System.nanoTime() - started);
                 try {
                     NativeSocketOptions.setKeepaliveIdle(channel, READY_KEEPALIVE_SECONDS);

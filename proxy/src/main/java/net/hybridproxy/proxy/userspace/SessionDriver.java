@@ -344,7 +344,8 @@ final class SessionDriver {
         }
         long id;
         try {
-            id = session.openStream(now());
+            id = channel.pinnedUplink() == null ? session.openStream(now())
+                    : session.openPinnedStream(channel.pinnedUplink(), now());
         } catch (IllegalStateException e) {
             promise.tryFailure(new ConnectException(e.getMessage()));
             return;

@@ -64,16 +64,31 @@ public final class StreamChannel extends AbstractChannel implements DuplexChanne
     /** The session no longer knows the stream (closed cleanly or reset): nothing more to tell it. */
     private boolean streamGone;
 
+    /** cpe: the uplink a bypass rule pinned this connection to, or null for every uplink. */
+    private final String pinnedUplink;
+
     /** cpe: a channel that opens its stream when it connects, on the session of its own event loop. */
     StreamChannel(Function<EventLoop, SessionDriver> driverLookup) {
+        this(driverLookup, null);
+    }
+
+    /** cpe: the same, its stream carried over {@code pinnedUplink} only (null: every uplink). */
+    StreamChannel(Function<EventLoop, SessionDriver> driverLookup, String pinnedUplink) {
         super(null);
         this.driverLookup = driverLookup;
+        this.pinnedUplink = pinnedUplink;
+    }
+
+    /** cpe: the uplink this channel's stream is pinned to, or null. */
+    String pinnedUplink() {
+        return pinnedUplink;
     }
 
     /** concentrator: a stream the cpe opened, already active. */
     StreamChannel(SessionDriver driver, long streamId, InetSocketAddress local, InetSocketAddress remote) {
         super(null);
         this.driverLookup = loop -> driver;
+        this.pinnedUplink = null;
         this.driver = driver;
         this.streamId = streamId;
         this.localAddress = local;

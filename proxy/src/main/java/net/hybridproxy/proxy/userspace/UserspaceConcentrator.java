@@ -20,7 +20,6 @@ import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
 import net.hybridproxy.engine.auth.CpeKey;
 import net.hybridproxy.engine.multipath.connection.ConcentratorEndpoint;
-import net.hybridproxy.engine.multipath.connection.MemoryBudget;
 import net.hybridproxy.engine.multipath.connection.Session;
 import net.hybridproxy.engine.multipath.connection.SessionEvent;
 import net.hybridproxy.engine.multipath.frame.Frame;
@@ -29,12 +28,14 @@ import net.hybridproxy.engine.multipath.frame.ResetReason;
 import net.hybridproxy.engine.multipath.mib.MibCounter;
 import net.hybridproxy.proxy.metrics.CpeTable;
 import net.hybridproxy.proxy.metrics.UserspaceStats;
+import net.hybridproxy.proxy.logging.RefusalLog;
 
 import java.lang.System.Logger.Level;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.security.SecureRandom;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
@@ -61,6 +62,7 @@ public final class UserspaceConcentrator implements AutoCloseable {
     private static final int JOIN_TOKEN_OFFSET = 11;
 
     private final UserspaceSettings settings;
+    private final RefusalLog refusals;
     private final ConcentratorEndpoint endpoint;
     private final Predicate<InetAddress> sourceAllowed;
     private final Function<Session, ChannelHandler> streamHandler;
@@ -85,19 +87,34 @@ public final class UserspaceConcentrator implements AutoCloseable {
     public UserspaceConcentrator(UserspaceSettings settings, Collection<CpeKey> keys,
                                  Predicate<InetAddress> sourceAllowed, Function<Session, ChannelHandler> streamHandler,
                                  WriteBufferWaterMark streamWaterMark, UserspaceStats stats) {
-        this(settings, keys, sourceAllowed, streamHandler, streamWaterMark, stats, null);
+        this(settings, keys, sourceAllowed, streamHandler, streamWaterMark, stats, null, Duration.ofSeconds(10));
     }
 
     /** @param cpes the per-cpe table, told each sampling pass's sessions and subflows per key; null for none */
     public UserspaceConcentrator(UserspaceSettings settings, Collection<CpeKey> keys,
                                  Predicate<InetAddress> sourceAllowed, Function<Session, ChannelHandler> streamHandler,
                                  WriteBufferWaterMark streamWaterMark, UserspaceStats stats, CpeTable cpes) {
+        this(settings, keys, sourceAllowed, streamHandler, streamWaterMark, stats, cpes, Duration.ofSeconds(10));
+    }
+
+    /**
+     * @param cpes               the per-cpe table, told each sampling pass's sessions and subflows per key; null for
+     *                           none
+     * @param refusalLogInterval refused subflows are logged once per this interval per (reason, source), with the
+     *                           count of the others ({@code concentrator.refusal-log-interval}): a flood of
+     *                           CAPABLE_SYNs or JOIN_SYNs must not flood the log
+     */
+    public UserspaceConcentrator(UserspaceSettings settings, Collection<CpeKey> keys,
+                                 Predicate<InetAddress> sourceAllowed, Function<Session, ChannelHandler> streamHandler,
+                                 WriteBufferWaterMark streamWaterMark, UserspaceStats stats, CpeTable cpes,
+                                 Duration refusalLogInterval) {
+        this.refusals = new RefusalLog(LOG, refusalLogInterval, System::nanoTime);
         this.stats = stats;
         this.sampler = new UserspaceSampler(stats, () -> List.copyOf(drivers.values()), this::countEndpoint, cpes)
                 .start();
         this.settings = settings;
         this.endpoint = new ConcentratorEndpoint(settings.session(), keys, settings.endpointLimits(),
-                new MemoryBudget(settings.processMemory()), new SecureRandom());
+                settings.concentratorMemory(), new SecureRandom());
         this.sourceAllowed = sourceAllowed;
         this.streamHandler = streamHandler;
         this.streamWaterMark = streamWaterMark;
@@ -193,8 +210,8 @@ public final class UserspaceConcentrator implements AutoCloseable {
         public void channelActive(ChannelHandlerContext ctx) {
             InetAddress source = ((InetSocketAddress) ctx.channel().remoteAddress()).getAddress();
             if (!sourceAllowed.test(source)) {
-                LOG.log(Level.INFO, () -> "refused subflow from " + source.getHostAddress()
-                        + ": not in authorized-cidrs");
+                refusals.refused("not in authorized-cidrs", source, () -> "refused subflow from "
+                        + source.getHostAddress() + ": not in authorized-cidrs");
                 ctx.close();
                 return;
             }
@@ -325,7 +342,9 @@ public final class UserspaceConcentrator implements AutoCloseable {
 
         private void refuse(ChannelHandlerContext ctx, ConcentratorEndpoint.ConnectionRefused refused) {
             Channel channel = ctx.channel();
-            LOG.log(Level.INFO, () -> "refused subflow from " + channel.remoteAddress() + ": " + refused.reason());
+            InetAddress source = ((InetSocketAddress) channel.remoteAddress()).getAddress();
+            refusals.refused(refused.reason(), source, () -> "refused subflow from " + channel.remoteAddress() + ": "
+                    + refused.reason());
             release();
             channel.writeAndFlush(Unpooled.wrappedBuffer(refused.reply())).addListener(ChannelFutureListener.CLOSE);
         }

@@ -18,6 +18,8 @@ import net.hybridproxy.engine.multipath.frame.SubflowPriority;
 import net.hybridproxy.engine.multipath.pm.Uplink;
 import net.hybridproxy.proxy.metrics.UserspaceStats;
 import net.hybridproxy.proxy.transport.Transport;
+import net.hybridproxy.proxy.upstream.ConcentratorMonitor;
+import net.hybridproxy.proxy.upstream.ConcentratorSelector;
 
 import java.lang.System.Logger.Level;
 import java.net.InetAddress;
@@ -29,6 +31,7 @@ import java.util.Collection;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -43,13 +46,23 @@ import java.util.function.ToIntFunction;
  * <p>A session that ends (the concentrator restarted, every uplink failed for its orphan timeout) is replaced by a
  * new one, at once if it had been established (at most once per {@link UserspaceSettings#restartDelay()}), else
  * after that delay; its streams were reset, as a kernel MPTCP connection's would be.
+ *
+ * <p>Sessions follow the active concentrator ({@link ConcentratorMonitor}). When it goes down, each loop's session
+ * to it is replaced at once by one to the new active concentrator, then closed (its streams are reset). When new connections move for another
+ * reason (fail back to a recovered primary, a reload), each loop starts a session to the new one for its new
+ * connections and keeps the old session, without new streams, until its last stream closes: nothing is cut.
  */
 public final class UserspaceCpe implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger("hybridproxy.userspace");
 
     private final UserspaceSettings settings;
     private final CpeKey key;
-    private final InetSocketAddress concentrator;
+    private final ConcentratorMonitor concentrators;
+    /** Sessions that carry no new streams (their concentrator is no longer the active one) until their last closes. */
+    private final Set<SessionDriver> retiring = ConcurrentHashMap.newKeySet();
+    private final Map<SessionDriver, CpeSessionOwner> owners = new ConcurrentHashMap<>();
+    /** Per loop: when a session of it was last replaced without delay; touched on the loop only. */
+    private final Map<EventLoop, Long> lastImmediateRestart = new ConcurrentHashMap<>();
     private final List<Uplink> uplinks;
     private final Map<String, InetAddress> uplinkAddresses;
     private final Transport transport;
@@ -75,14 +88,14 @@ public final class UserspaceCpe implements AutoCloseable {
      * @param uplinkAddresses the source address of each uplink, by name
      * @param stats           where the sessions' figures go (metrics and status)
      */
-    public UserspaceCpe(UserspaceSettings settings, CpeKey key, InetSocketAddress concentrator, List<Uplink> uplinks,
+    public UserspaceCpe(UserspaceSettings settings, CpeKey key, ConcentratorMonitor concentrators, List<Uplink> uplinks,
                         Map<String, InetAddress> uplinkAddresses, Transport transport, UserspaceStats stats) {
         this.memory = new MemoryBudget(settings.processMemory());
         this.stats = Objects.requireNonNull(stats, "stats");
-        this.sampler = new UserspaceSampler(stats, () -> List.copyOf(drivers.values()), () -> { });
+        this.sampler = new UserspaceSampler(stats, this::allDrivers, () -> { });
         this.settings = Objects.requireNonNull(settings, "settings");
         this.key = Objects.requireNonNull(key, "key");
-        this.concentrator = Objects.requireNonNull(concentrator, "concentrator");
+        this.concentrators = Objects.requireNonNull(concentrators, "concentrators");
         this.uplinks = List.copyOf(uplinks);
         this.uplinkAddresses = Map.copyOf(uplinkAddresses);
         this.transport = transport;
@@ -101,7 +114,9 @@ public final class UserspaceCpe implements AutoCloseable {
             f.sync();
         }
         sampler.start();
-        LOG.log(Level.INFO, "userspace engine: " + n + " sessions to " + describe(concentrator) + " over "
+        concentrators.onSwitch(this::concentratorSwitched);
+        LOG.log(Level.INFO, "userspace engine: " + n + " sessions to " + describe(concentrators.choice()
+                .concentrator().address()) + " over "
                 + uplinks.stream().map(u -> u.name() + " (" + u.priority().name().toLowerCase() + ", "
                 + u.subflows() + " subflow" + (u.subflows() == 1 ? "" : "s") + ")").toList()
                 + ", scheduler " + settings.session().scheduler());
@@ -111,15 +126,72 @@ public final class UserspaceCpe implements AutoCloseable {
         if (closing) {
             return;
         }
+        ConcentratorSelector.Choice target = concentrators.choice();
         Session session = Session.cpe(settings.session(), key, uplinks, random, memory, SessionDriver.now());
         modes.forEach((uplink, mode) -> {
             session.setUplinkPriority(uplink, mode.priority(), SessionDriver.now());
             session.setUplinkPaused(uplink, mode.paused(), SessionDriver.now());
         });
-        SessionDriver driver = new SessionDriver(loop, session, new CpeSessionOwner(name), name, settings,
+        CpeSessionOwner owner = new CpeSessionOwner(name, target);
+        // With backups, the log names the concentrator each session goes to.
+        String label = concentrators.all().size() > 1 ? name + " [" + target.concentrator().name() + "]" : name;
+        SessionDriver driver = new SessionDriver(loop, session, owner, label, settings,
                 settings.session().maxStreams(), stats);
+        owners.put(driver, owner);
         drivers.put(loop, driver);
         driver.pump();
+    }
+
+    /**
+     * New connections go to another concentrator. On each loop a session to the new one starts at once; the old
+     * session is closed when its concentrator is down (its subflows are dead or dying), else it keeps its streams,
+     * takes no new ones, and ends with its last stream.
+     */
+    private void concentratorSwitched(ConcentratorSelector.Switch change) {
+        for (SessionDriver driver : List.copyOf(drivers.values())) {
+            driver.loop().execute(() -> {
+                CpeSessionOwner owner = owners.get(driver);
+                if (closing || owner == null || driver.isClosed() || drivers.get(driver.loop()) != driver
+                        || owner.target.concentrator().equals(change.to().concentrator())) {
+                    return;
+                }
+                // The replacement first: a LAN connection accepted on this loop meanwhile finds a session.
+                owner.retired = true;
+                drivers.remove(driver.loop(), driver);
+                startSession(driver.loop(), owner.name);
+                if (change.leftDown()) {
+                    driver.close(ResetReason.UNSPECIFIED);
+                    return;
+                }
+                retiring.add(driver);
+                closeWhenIdle(driver);
+            });
+        }
+    }
+
+    /** A retiring session ends once its last stream has closed; checked once a second on its loop. */
+    private void closeWhenIdle(SessionDriver driver) {
+        if (driver.isClosed()) {
+            retiring.remove(driver);
+            return;
+        }
+        if (closing || driver.session().streamIds().isEmpty()) {
+            CpeSessionOwner owner = owners.get(driver);
+            if (owner != null) {
+                LOG.log(Level.INFO, owner.name + " to concentrator " + owner.target.concentrator().name()
+                        + ": no stream left on this retired session; it ends");
+            }
+            driver.close(ResetReason.UNSPECIFIED);
+            return;
+        }
+        driver.loop().schedule(() -> closeWhenIdle(driver), 1, TimeUnit.SECONDS);
+    }
+
+    /** The sessions new streams go to, and the retiring ones. */
+    private List<SessionDriver> allDrivers() {
+        List<SessionDriver> all = new ArrayList<>(drivers.values());
+        all.addAll(retiring);
+        return all;
     }
 
     /** Whether every loop's session is established (for readiness checks and tests). */
@@ -173,12 +245,12 @@ public final class UserspaceCpe implements AutoCloseable {
 
     /** The sessions, for the sampler. */
     Collection<SessionDriver> drivers() {
-        return List.copyOf(drivers.values());
+        return allDrivers();
     }
 
     private int sumOverSessions(ToIntFunction<SessionDriver> f) throws InterruptedException {
         int sum = 0;
-        for (SessionDriver driver : List.copyOf(drivers.values())) {
+        for (SessionDriver driver : allDrivers()) {
             try {
                 sum += driver.loop().submit(() -> f.applyAsInt(driver)).get();
             } catch (ExecutionException e) {
@@ -194,9 +266,20 @@ public final class UserspaceCpe implements AutoCloseable {
      * stream (the address is only what the channel reports as its peer).
      */
     public Bootstrap streamBootstrap(Channel client, WriteBufferWaterMark waterMark) {
+        return streamBootstrap(client, waterMark, null);
+    }
+
+    /**
+     * The same for a connection a bypass rule pins to {@code pinnedUplink} (null: every uplink): its stream's bytes
+     * go over that uplink's subflows only, both ways (the DATA frames' P flag tells the concentrator).
+     */
+    public Bootstrap streamBootstrap(Channel client, WriteBufferWaterMark waterMark, String pinnedUplink) {
+        if (pinnedUplink != null && uplinks.stream().noneMatch(u -> u.name().equals(pinnedUplink))) {
+            throw new IllegalArgumentException("no uplink named '" + pinnedUplink + "'");
+        }
         return new Bootstrap()
                 .group(client.eventLoop())
-                .channelFactory(() -> new StreamChannel(drivers::get))
+                .channelFactory(() -> new StreamChannel(drivers::get, pinnedUplink))
                 .option(ChannelOption.AUTO_READ, false)
                 .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .option(ChannelOption.WRITE_BUFFER_WATER_MARK, waterMark);
@@ -206,7 +289,7 @@ public final class UserspaceCpe implements AutoCloseable {
     public void close() {
         closing = true;
         sampler.close();
-        for (SessionDriver driver : List.copyOf(drivers.values())) {
+        for (SessionDriver driver : allDrivers()) {
             if (!driver.loop().isShuttingDown()) {
                 driver.loop().execute(() -> driver.close(ResetReason.UNSPECIFIED));
             }
@@ -219,15 +302,19 @@ public final class UserspaceCpe implements AutoCloseable {
 
     private final class CpeSessionOwner implements SessionDriver.SessionOwner {
         private final String name;
-        /** When a session of this loop was last replaced without delay; touched on the loop only. */
-        private long lastImmediateRestart = SessionDriver.now() - Long.MAX_VALUE / 2;
+        /** The concentrator this session was started towards. */
+        private final ConcentratorSelector.Choice target;
+        /** Set on the loop when new streams go to another session: this one ends with its last stream. */
+        private boolean retired;
 
-        CpeSessionOwner(String name) {
+        CpeSessionOwner(String name, ConcentratorSelector.Choice target) {
             this.name = name;
+            this.target = target;
         }
 
         @Override
         public void subflowRequested(SessionDriver driver, SessionEvent.SubflowRequested request) {
+            InetSocketAddress concentrator = target.concentrator().address();
             InetSocketAddress remote = request.remote() == null ? concentrator
                     : new InetSocketAddress(request.remote(),
                     request.remotePort() == 0 ? concentrator.getPort() : request.remotePort());
@@ -249,8 +336,15 @@ public final class UserspaceCpe implements AutoCloseable {
                 if (!f.isSuccess()) {
                     LOG.log(Level.DEBUG, () -> name + ": subflow " + id + " over " + request.uplink() + " to "
                             + describe(remote) + " failed: " + f.cause());
+                    if (request.remote() == null && !retired) {
+                        // The configured address (not a replica's announced one): evidence about the concentrator.
+                        concentrators.connectFailed(target, f.cause());
+                    }
                     driver.subflowFailed(id, f.cause());
                     return;
+                }
+                if (request.remote() == null) {
+                    concentrators.connected(target);
                 }
                 if (driver.isClosed()) {
                     channel.close();
@@ -267,21 +361,35 @@ public final class UserspaceCpe implements AutoCloseable {
 
         @Override
         public void sessionClosed(SessionDriver driver, String reason) {
+            owners.remove(driver);
+            if (retired) {
+                retiring.remove(driver);
+                return; // the loop's new streams already go to another session
+            }
             drivers.remove(driver.loop(), driver);
             if (!closing && !driver.loop().isShuttingDown()) {
                 // A session that was established is replaced at once (its concentrator or replica is gone, and
                 // new LAN connections on this loop wait for the next one); the delay applies when the one before
                 // was replaced at once less than a delay ago, so a concentrator that keeps ending sessions is
                 // not hammered.
+                // A session whose concentrator is no longer the active one is replaced at once: the next goes to
+                // another concentrator, which has not been hammered.
                 long now = SessionDriver.now();
-                long delay = driver.wasEstablished() && now - lastImmediateRestart >= settings.restartDelay().toNanos()
+                long last = lastImmediateRestart.getOrDefault(driver.loop(), now - Long.MAX_VALUE / 2);
+                boolean moved = !concentrators.choice().concentrator().equals(target.concentrator());
+                long delay = moved || driver.wasEstablished() && now - last >= settings.restartDelay().toNanos()
                         ? 0 : settings.restartDelay().toNanos();
-                if (delay == 0) {
-                    lastImmediateRestart = now;
+                if (delay == 0 && !moved) {
+                    lastImmediateRestart.put(driver.loop(), now);
                 }
                 LOG.log(Level.WARNING, name + " ended (" + reason + "); a new session starts in "
                         + TimeUnit.NANOSECONDS.toMillis(delay) + " ms");
-                driver.loop().schedule(() -> startSession(driver.loop(), name), delay, TimeUnit.NANOSECONDS);
+                if (delay == 0) {
+                    // At once, on this turn of the loop: no LAN connection accepted meanwhile finds no session.
+                    startSession(driver.loop(), name);
+                } else {
+                    driver.loop().schedule(() -> startSession(driver.loop(), name), delay, TimeUnit.NANOSECONDS);
+                }
             }
         }
     }

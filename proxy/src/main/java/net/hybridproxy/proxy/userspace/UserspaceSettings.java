@@ -34,6 +34,14 @@ import java.util.Objects;
 public record UserspaceSettings(SessionConfig session, Duration connectTimeout, Duration openTimeout,
                                 Duration restartDelay, WriteBufferWaterMark subflowWaterMark, int notSentLowWatermark,
                                 ConcentratorEndpoint.Limits endpointLimits, long processMemory) {
+    /**
+     * Write buffer water marks of a concentrator's stream channels: small, because the session's send buffer
+     * (autotuned with the path, within the session's memory budget) is where a stream's bytes wait. With the relay's
+     * 1 MiB marks, a peer that never acknowledges left each of its streams' channels holding 1 MiB outside every
+     * budget once the session's budget was full: 256 such streams held 256 MiB of the concentrator's memory.
+     */
+    public static final WriteBufferWaterMark STREAM_WATER_MARK = new WriteBufferWaterMark(32 * 1024, 64 * 1024);
+
     public UserspaceSettings {
         Objects.requireNonNull(session, "session");
         Objects.requireNonNull(subflowWaterMark, "subflowWaterMark");
@@ -79,6 +87,20 @@ public record UserspaceSettings(SessionConfig session, Duration connectTimeout, 
      */
     static long effectiveProcessMemory(long configured, long maxHeapBytes) {
         return Math.min(configured, Math.max(1L << 20, maxHeapBytes / 2));
+    }
+
+    /**
+     * concentrator: the share of the process budget the sessions of one cpe key hold together: a quarter of it, so
+     * that one subscriber (or one leaked key) at its share leaves three quarters to the others, but never less than
+     * one session's budget, so a single session can always grow to its own.
+     */
+    public long keyMemoryShare() {
+        return Math.min(processMemory, Math.max(processMemory / 4, session.sessionMemoryBudget()));
+    }
+
+    /** concentrator: the process budget with its per-key shares ({@link #keyMemoryShare()}). */
+    public MemoryBudget concentratorMemory() {
+        return new MemoryBudget(processMemory, keyMemoryShare());
     }
 
     /** The cpe's uplinks as the engine plans subflows over them: address ids 1, 2, ... in configuration order. */

@@ -41,6 +41,24 @@ class FileDescriptorBudgetTest {
         assertFalse(v.fatal());
         assertTrue(v.message().contains("about 8064 connections"), v.message());
         assertTrue(v.message().contains("LimitNOFILE=20256"), v.message());
+        assertTrue(v.message().contains("refused as over max-connections"), v.message());
+    }
+
+    /**
+     * Between one and two descriptors per connection, the kernel engine admits what the limit holds rather than
+     * max-connections: beyond it accept() and socket() would fail with EMFILE, a connection left in the backlog or
+     * answered a network failure instead of refused (found by the fault matrix's fd exhaustion run).
+     */
+    @Test
+    void theConnectionLimitIsWhatTheDescriptorsHold() throws Exception {
+        assertEquals(8064, FileDescriptorBudget.connectionLimit(java.util.OptionalLong.of(16_384), concentrator(10_000)));
+        assertEquals(10_000, FileDescriptorBudget.connectionLimit(java.util.OptionalLong.of(1_048_576),
+                concentrator(10_000)));
+        assertEquals(10_000, FileDescriptorBudget.connectionLimit(java.util.OptionalLong.empty(), concentrator(10_000)));
+        AppConfig userspace = ConfigLoader.parseString(CONCENTRATOR.formatted(10_000).replace("role = concentrator",
+                "role = concentrator\n  engine = userspace").replace("listen = [", "keys = [{ id = \"cpe\", key = \"hex:ffeeddccbbaa99887766554433221100\" }], userspace-listen = ["));
+        assertEquals(10_000, FileDescriptorBudget.connectionLimit(java.util.OptionalLong.of(16_384), userspace),
+                "one descriptor per userspace connection: the start check already covers it");
     }
 
     @Test

@@ -125,7 +125,12 @@ abstract class UserspacePairSuite extends ProxiedTcpContract {
         InetSocketAddress concentratorAddress = (InetSocketAddress) concentrator
                 .listen(new InetSocketAddress(LOOPBACK, 0), group, group, transport.tcpServer()).localAddress();
 
-        cpe = new UserspaceCpe(settings, KEY, concentratorAddress,
+        // One concentrator: nothing is probed, sessions report to it as they would to a primary.
+        var concentrators = new net.hybridproxy.proxy.upstream.ConcentratorMonitor(
+                List.of(new net.hybridproxy.proxy.config.AppConfig.UpstreamConcentrator("0", concentratorAddress)),
+                new net.hybridproxy.proxy.config.AppConfig.HealthCheck(java.time.Duration.ofSeconds(2),
+                        java.time.Duration.ofSeconds(1), 2, 2, java.time.Duration.ofSeconds(30)));
+        cpe = new UserspaceCpe(settings, KEY, concentrators,
                 List.of(new Uplink("a", 1, SubflowPriority.PRIMARY, 1), new Uplink("b", 2, SubflowPriority.PRIMARY, 1)),
                 Map.of("a", InetAddress.getByName("127.0.0.1"), "b", InetAddress.getByName("127.0.0.2")), transport,
                 context.userspaceStats());

@@ -1,6 +1,11 @@
 package net.hybridproxy.proxy.userspace;
 
+import io.netty.channel.WriteBufferWaterMark;
+import net.hybridproxy.engine.multipath.connection.ConcentratorEndpoint;
+import net.hybridproxy.engine.multipath.connection.SessionConfig;
 import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -15,5 +20,20 @@ class UserspaceSettingsTest {
         // A large machine: the configured budget stands.
         assertEquals(128 * MIB, UserspaceSettings.effectiveProcessMemory(128 * MIB, 6144 * MIB));
         assertEquals(32 * MIB, UserspaceSettings.effectiveProcessMemory(32 * MIB, 128 * MIB));
+    }
+
+    @Test
+    void aKeysShareIsAQuarterOfTheBudgetButAtLeastOneSessions() {
+        assertEquals(32 * MIB, settings(32 * MIB, 128 * MIB).keyMemoryShare());
+        assertEquals(64 * MIB, settings(32 * MIB, 256 * MIB).keyMemoryShare());
+        // A 512 MB router: 64 MiB for all sessions, and one key may still grow one session to its 32 MiB.
+        assertEquals(32 * MIB, settings(32 * MIB, 64 * MIB).keyMemoryShare());
+        assertEquals(16 * MIB, settings(32 * MIB, 16 * MIB).keyMemoryShare());
+    }
+
+    private static UserspaceSettings settings(long sessionMemory, long processMemory) {
+        return new UserspaceSettings(SessionConfig.defaults().withSessionMemoryBudget(sessionMemory),
+                Duration.ofSeconds(1), Duration.ofSeconds(1), Duration.ofSeconds(1),
+                new WriteBufferWaterMark(1024, 2048), 2048, ConcentratorEndpoint.Limits.defaults(16), processMemory);
     }
 }

@@ -149,7 +149,10 @@ public final class ConcentratorEndpoint {
         this(config, keys, limits, MemoryBudget.unlimited(), random);
     }
 
-    /** @param memory the process-wide memory budget every session also counts against */
+    /**
+     * @param memory the process-wide memory budget every session also counts against, with each key's sessions
+     *               within its key share ({@link MemoryBudget#forKey})
+     */
     public ConcentratorEndpoint(SessionConfig config, Collection<CpeKey> keys, Limits limits, MemoryBudget memory,
                                 RandomGenerator random) {
         this.memory = Objects.requireNonNull(memory, "memory");
@@ -357,7 +360,8 @@ public final class ConcentratorEndpoint {
                 return refuse(ResetReason.LACK_OF_RESOURCES, "token collision; retry");
             }
             SessionSecret secret = SessionSecret.derive(key, CapableSyn.VERSION, syn.key(), localKey);
-            Session session = Session.concentrator(config, key, localKey, syn.key(), secret, random, memory, now);
+            Session session = Session.concentrator(config, key, localKey, syn.key(), secret, random,
+                    memory.forKey(key.id()), now);
             session.announceOnFirstSubflow(announced);
             long id = session.attachSubflow(0, syn.priority(), now);
             byToken.put(session.localToken(), session);

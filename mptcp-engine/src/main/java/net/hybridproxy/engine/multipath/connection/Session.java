@@ -278,7 +278,22 @@ public final class Session {
         if (state == Lifecycle.CLOSED) {
             throw new IllegalStateException("session is closed");
         }
-        return streams.open(now);
+        return streams.open(now, null);
+    }
+
+    /**
+     * cpe: opens a stream whose data, both ways, goes only over subflows of {@code uplink} (a bypass rule with
+     * action = proxy): its frames carry P, and the concentrator keeps its answer on the address they arrive from.
+     * Its bytes wait while that uplink has no usable subflow, as a TCP connection over that line would.
+     */
+    public long openPinnedStream(String uplink, long now) {
+        if (role != Side.CPE) {
+            throw new IllegalStateException("only the cpe opens streams");
+        }
+        if (state == Lifecycle.CLOSED) {
+            throw new IllegalStateException("session is closed");
+        }
+        return streams.open(now, java.util.Objects.requireNonNull(uplink, "uplink"));
     }
 
     /**
@@ -546,7 +561,7 @@ public final class Session {
             }
             case Data data -> {
                 requireAttached(subflow, frame);
-                streams.onData(data, now);
+                streams.onData(data, subflow.uplink(), now);
             }
             case DataAck ack -> {
                 requireAttached(subflow, frame);

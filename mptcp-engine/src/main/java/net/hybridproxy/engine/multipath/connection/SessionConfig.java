@@ -15,7 +15,8 @@ import net.hybridproxy.engine.multipath.sched.Schedulers;
  * @param overflowBudgetPeriod the budget's period
  * @param streamSendBuffer     bytes a stream holds until DATA_ACKed
  * @param streamReceiveWindow  the largest receive window of a stream, bytes
- * @param sessionReceiveBudget bytes of receive window all streams of a session may hold together
+ * @param sessionReceiveBudget bytes of receive window all streams of a session may be granted together beyond
+ *                             their initial windows (which the protocol promises to every stream)
  * @param maxStreams           concurrent streams per session
  * @param maxSubflows          subflows per session (at most 64: they are tracked in a bit mask)
  * @param maxOutOfOrderPieces  out-of-order pieces a stream holds, at least {@link SendBuffer#MAX_SEGMENTS_IN_FLIGHT}
@@ -62,7 +63,8 @@ public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration
      * <li>4 MiB send buffer and receive window per stream: covers 100 Mb/s over a 70 ms LTE path
      *     with 150 ms of reordering against DSL (100e6/8 * 0.22 s = 2.75 MB), the heterogeneous
      *     case of the issue, with margin; Linux's tcp_rmem maximum is 6 MiB;</li>
-     * <li>64 MiB of receive window per session, 1024 streams, 8 subflows: a household's worth,
+     * <li>64 MiB of receive window per session beyond the streams' initial windows, 1024 streams, 8 subflows: a
+     *     household's worth,
      *     bounded whatever the peer does;</li>
      * <li>probes every 100 ms (1 s when idle), stall at 3 RTT + 4 RTTVAR clamped to 200..700 ms,
      *     close after 5 s stalled: blackhole detection well under a second;</li>

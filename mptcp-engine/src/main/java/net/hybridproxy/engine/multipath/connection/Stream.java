@@ -35,6 +35,11 @@ final class Stream {
     boolean readableSignalled;
     boolean writeBlocked;
     boolean closed;
+    /**
+     * The uplink this stream's data may use, or null for any: on the cpe the one a bypass rule named (its frames
+     * carry P), on the concentrator the one the first P frame arrived over.
+     */
+    String pinnedUplink;
     /** Heap bytes charged to the session's memory budget for this stream. */
     long charged;
     /** Autotuning: bytes the application read, and the peer acknowledged, since the period started. */

@@ -45,7 +45,7 @@ final class StreamTable {
     private long streamWatermark = 1;
     private final TreeSet<Long> seenAboveWatermark = new TreeSet<>();
     private long receiveReserved;
-    /** Heap bytes the streams hold, reserved in {@link #processMemory} as well. */
+    /** Heap bytes the streams hold, reserved in {@link #processMemory} (on a concentrator, the key's share) as well. */
     private long memoryUsed;
 
     StreamTable(Session session, SessionConfig config, Mib mib, MemoryBudget processMemory) {
@@ -83,6 +83,11 @@ final class StreamTable {
 
     /** Cpe: a new stream, or an exception saying why none can be opened. */
     long open(long now) {
+        return open(now, null);
+    }
+
+    /** Cpe: a new stream whose data goes only over {@code pinnedUplink} (null: any uplink). */
+    long open(long now, String pinnedUplink) {
         if (streams.size() >= config.maxStreams()) {
             mib.increment(MibCounter.STREAMS_REFUSED);
             throw new IllegalStateException("session has its maximum of " + config.maxStreams() + " streams");
@@ -90,10 +95,12 @@ final class StreamTable {
         if (!tryCharge(Stream.INITIAL_COST)) {
             mib.increment(MibCounter.STREAMS_REFUSED);
             throw new IllegalStateException("session has no memory left for a stream (" + memoryUsed + " of "
-                    + config.sessionMemoryBudget() + " bytes, process " + processMemory.used() + " of "
+                    + config.sessionMemoryBudget() + " bytes, shared budget " + processMemory.used() + " of "
                     + processMemory.limit() + ")");
         }
-        return add(nextStreamId++, now).id;
+        Stream stream = add(nextStreamId++, now);
+        stream.pinnedUplink = pinnedUplink;
+        return stream.id;
     }
 
     /** Concentrator: the first frame of stream {@code id} arrived; the stream, or null if it is gone or refused. */
@@ -106,9 +113,10 @@ final class StreamTable {
             return null;
         }
         markSeen(id);
-        if (streams.size() >= config.maxStreams()
-                || receiveReserved + Stream.INITIAL_WINDOW > config.sessionReceiveBudget()
-                || !tryCharge(Stream.INITIAL_COST)) {
+        // The initial window is not counted against the session's receive budget: the protocol promises it to
+        // every stream (the opener sends under it without waiting), and memory is charged as data fills it. Counted,
+        // 256 idle streams used up a 64 MiB budget: the 257th was refused and no window could grow.
+        if (streams.size() >= config.maxStreams() || !tryCharge(Stream.INITIAL_COST)) {
             refuse(id);
             return null;
         }
@@ -120,7 +128,7 @@ final class StreamTable {
     private Stream add(long id, long now) {
         Stream stream = new Stream(id, config, now);
         stream.charged = Stream.INITIAL_COST;
-        receiveReserved += stream.receive.reservedBytes();
+        receiveReserved += grantedBeyondInitial(stream);
         streams.put(id, stream);
         mib.increment(MibCounter.STREAMS_OPENED);
         return stream;
@@ -168,9 +176,10 @@ final class StreamTable {
 
     /** See {@link Session#read}. */
     int read(Stream stream, ByteBuffer dst, long now) {
+        long grantedBefore = grantedBeyondInitial(stream);
         int n = stream.receive.read(dst);
         if (n > 0) {
-            receiveReserved -= n;
+            receiveReserved += grantedBeyondInitial(stream) - grantedBefore;
             mib.add(MibCounter.DATA_BYTES_DELIVERED, n);
             autotuneReceive(stream, n, now);
             maybeOpenWindow(stream);
@@ -185,7 +194,8 @@ final class StreamTable {
 
     // ------------------------------------------------------------------ frames
 
-    void onData(Data data, long now) {
+    /** DATA for a stream, arrived over a subflow of {@code uplink}. */
+    void onData(Data data, String uplink, long now) {
         Stream stream = streams.get(data.streamId());
         if (stream == null) {
             if (session.role() != Session.Side.CONCENTRATOR) {
@@ -195,6 +205,10 @@ final class StreamTable {
             if (stream == null) {
                 return;
             }
+        }
+        if (data.pinned() && stream.pinnedUplink == null && session.role() == Session.Side.CONCENTRATOR) {
+            // The cpe carries this stream over one uplink only: so do we, over the address it arrives from.
+            stream.pinnedUplink = uplink;
         }
         ReceiveBuffer.Received received;
         try {
@@ -291,7 +305,7 @@ final class StreamTable {
         stream.closed = true;
         release(stream.charged);
         stream.charged = 0;
-        receiveReserved -= stream.receive.reservedBytes();
+        receiveReserved -= grantedBeyondInitial(stream);
         streams.remove(stream.id);
         session.transmit.forget(stream);
     }
@@ -331,10 +345,14 @@ final class StreamTable {
         if (deficit < WINDOW_UPDATE_THRESHOLD && window >= WINDOW_UPDATE_THRESHOLD) {
             return;
         }
-        long grant = Math.min(Math.min(deficit, config.sessionReceiveBudget() - receiveReserved), memoryLeft());
+        // Up to the initial window the stream only takes back its own promise; beyond it, budget and memory apply.
+        long withinInitial = Math.max(0, Stream.INITIAL_WINDOW - stream.receive.reservedBytes());
+        long beyond = Math.max(0, Math.min(config.sessionReceiveBudget() - receiveReserved, memoryLeft()));
+        long grant = Math.min(deficit, withinInitial + beyond);
+        long grantedBefore = grantedBeyondInitial(stream);
         long moved = stream.receive.openWindow(grant);
         if (moved > 0) {
-            receiveReserved += moved;
+            receiveReserved += grantedBeyondInitial(stream) - grantedBefore;
             stream.ackPending = true;
         }
     }
@@ -397,6 +415,11 @@ final class StreamTable {
         }
         stream.charged = target;
         return true;
+    }
+
+    /** Receive window granted to {@code stream} beyond the initial one: what the session's receive budget counts. */
+    private static long grantedBeyondInitial(Stream stream) {
+        return Math.max(0, stream.receive.reservedBytes() - Stream.INITIAL_WINDOW);
     }
 
     private boolean tryCharge(long bytes) {

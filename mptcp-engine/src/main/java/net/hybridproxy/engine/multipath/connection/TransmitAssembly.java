@@ -195,7 +195,14 @@ final class TransmitAssembly {
             int want = (int) Math.min(Data.MAX_PAYLOAD, Math.max(1, stream.send.hasRetransmission()
                     ? Data.MAX_PAYLOAD : stream.send.newSendable()));
             int frameBytes = Frame.HEADER_LENGTH + Data.FIXED_BODY_LENGTH + Math.min(want, MIN_CHUNK);
-            int pick = scheduler.pick(views, frameBytes, pending, now);
+            int pick = stream.pinnedUplink == null ? scheduler.pick(views, frameBytes, pending, now)
+                    : pinnedPick(usable, views, stream.pinnedUplink, frameBytes);
+            if (pick < 0 && stream.pinnedUplink != null) {
+                // Its uplink has no room (or no subflow): the other streams go on; this one waits its turn.
+                sendOrder.pollFirst();
+                sendOrder.addLast(streamId);
+                continue;
+            }
             if (pick < 0 || (chosen >= 0 && pick != chosen)) {
                 break;
             }
@@ -219,7 +226,7 @@ final class TransmitAssembly {
             if (view.priority() == SubflowPriority.OVERFLOW && primaryUsable) {
                 session.mib().add(MibCounter.OVERFLOW_BYTES_SENT, chunk.length());
             }
-            if (scheduler.redundant()) {
+            if (scheduler.redundant() && stream.pinnedUplink == null) {
                 for (Subflow other : usable) {
                     if (other != subflow && other.redundantCopies().size() < 4096) {
                         other.redundantCopies().addLast(new long[] {stream.id, chunk.dsn()});
@@ -276,8 +283,8 @@ final class TransmitAssembly {
      */
     private Transmit transmitOpportunistic(List<Subflow> usable, List<SubflowView> views, ByteBuffer out, long now) {
         for (Stream stream : streams.all()) {
-            if (!stream.send.blockedByWindow()) {
-                continue;
+            if (!stream.send.blockedByWindow() || stream.pinnedUplink != null) {
+                continue; // a pinned stream has one path: nothing faster to retransmit on
             }
             long carriers = stream.send.headSubflows();
             int fastest = -1;
@@ -323,13 +330,30 @@ final class TransmitAssembly {
         return any;
     }
 
+    /**
+     * For a stream pinned to {@code uplink}: the subflow of that uplink with the lowest RTT and room for
+     * {@code bytes} (the backup rule does not apply: the operator chose this line), or -1.
+     */
+    private static int pinnedPick(List<Subflow> usable, List<SubflowView> views, String uplink, int bytes) {
+        int best = -1;
+        for (int i = 0; i < usable.size(); i++) {
+            SubflowView view = views.get(i);
+            if (usable.get(i).uplink().equals(uplink) && view.fits(bytes)
+                    && (best < 0 || view.srttNanos() < views.get(best).srttNanos())) {
+                best = i;
+            }
+        }
+        return best;
+    }
+
     private int writeChunk(Stream stream, SendBuffer.Chunk chunk, Subflow subflow, ByteBuffer out,
                            UplinkSends.Kind kind) {
         int encoded = Frame.HEADER_LENGTH + Data.FIXED_BODY_LENGTH + chunk.length();
         if (out.remaining() < encoded) {
             throw new java.nio.BufferOverflowException();
         }
-        Data.encodeHeader(out, stream.id, chunk.dsn(), chunk.fin(), chunk.length());
+        Data.encodeHeader(out, stream.id, chunk.dsn(), chunk.fin(),
+                stream.pinnedUplink != null && session.role() == Session.Side.CPE, chunk.length());
         stream.send.copyTo(chunk, out);
         streams.syncMemory(stream); // a new segment in flight
         subflow.dataSent(chunk.length());

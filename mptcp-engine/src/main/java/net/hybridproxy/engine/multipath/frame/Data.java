@@ -5,7 +5,9 @@ import java.util.Arrays;
 
 /**
  * Stream bytes with their data sequence mapping: RFC 8684's DSS mapping and payload in one frame.
- * Flags bit 0 is F (DATA_FIN).
+ * Flags bit 0 is F (DATA_FIN); bit 1 is P (pinned): the cpe carries this stream over one uplink only (a bypass rule
+ * with action = proxy), and asks the concentrator to send the stream's bytes back only on subflows of the address
+ * the flagged frame arrived from. Receivers that do not know P ignore it (unknown flags are ignored).
  *
  * <pre>
  * Stream ID (4) | Data Sequence Number (8) | Payload (Body Length - 12, at most 16384)
@@ -30,14 +32,17 @@ import java.util.Arrays;
  * @param dsn      the data sequence number of the first payload byte (or of the FIN)
  * @param fin      whether the DATA_FIN follows the payload
  * @param payload  up to {@link #MAX_PAYLOAD} bytes
+ * @param pinned   P: the stream stays on the uplink it arrives over
  */
-public record Data(long streamId, long dsn, boolean fin, byte[] payload) implements Frame {
+public record Data(long streamId, long dsn, boolean fin, byte[] payload, boolean pinned) implements Frame {
 
     public static final int MAX_PAYLOAD = 16384;
 
     public static final int FIXED_BODY_LENGTH = 4 + 8;
 
     private static final int FLAG_FIN = 0x01;
+
+    public static final int FLAG_PINNED = 0x02;
 
     public Data {
         Frame.checkU32("stream id", streamId);
@@ -56,6 +61,11 @@ public record Data(long streamId, long dsn, boolean fin, byte[] payload) impleme
         }
     }
 
+    /** A frame of a stream that is not pinned. */
+    public Data(long streamId, long dsn, boolean fin, byte[] payload) {
+        this(streamId, dsn, fin, payload, false);
+    }
+
     /** The data sequence number after this frame's payload and FIN. */
     public long end() {
         return dsn + payload.length + (fin ? 1 : 0);
@@ -68,7 +78,7 @@ public record Data(long streamId, long dsn, boolean fin, byte[] payload) impleme
 
     @Override
     public int flags() {
-        return fin ? FLAG_FIN : 0;
+        return (fin ? FLAG_FIN : 0) | (pinned ? FLAG_PINNED : 0);
     }
 
     @Override
@@ -86,9 +96,10 @@ public record Data(long streamId, long dsn, boolean fin, byte[] payload) impleme
      * the caller writes right after: the sender's path, which copies its payload once, from its send buffer into
      * the frame, instead of into a {@link Data} first. The same bytes as {@link #encodeTo} of the same frame.
      */
-    public static void encodeHeader(ByteBuffer out, long streamId, long dsn, boolean fin, int length) {
+    public static void encodeHeader(ByteBuffer out, long streamId, long dsn, boolean fin, boolean pinned,
+                                    int length) {
         out.put((byte) FrameType.DATA);
-        out.put((byte) (fin ? FLAG_FIN : 0));
+        out.put((byte) ((fin ? FLAG_FIN : 0) | (pinned ? FLAG_PINNED : 0)));
         out.putShort((short) (FIXED_BODY_LENGTH + length));
         out.putInt((int) streamId).putLong(dsn);
     }
@@ -110,13 +121,13 @@ public record Data(long streamId, long dsn, boolean fin, byte[] payload) impleme
         if (dsn < 0 || dsn > Long.MAX_VALUE - length - 1) {
             throw new FrameException("DATA sequence number " + Long.toUnsignedString(dsn) + " reaches 2^63");
         }
-        return new Data(streamId, dsn, fin, in.bytes(length, "payload"));
+        return new Data(streamId, dsn, fin, in.bytes(length, "payload"), (flags & FLAG_PINNED) != 0);
     }
 
     @Override
     public boolean equals(Object o) {
         return o instanceof Data other && streamId == other.streamId && dsn == other.dsn && fin == other.fin
-                && Arrays.equals(payload, other.payload);
+                && pinned == other.pinned && Arrays.equals(payload, other.payload);
     }
 
     @Override
@@ -126,6 +137,6 @@ public record Data(long streamId, long dsn, boolean fin, byte[] payload) impleme
 
     @Override
     public String toString() {
-        return "Data[stream=" + streamId + ", dsn=" + dsn + ", length=" + payload.length + (fin ? ", FIN" : "") + "]";
+        return "Data[stream=" + streamId + ", dsn=" + dsn + ", length=" + payload.length + (fin ? ", FIN" : "") + (pinned ? ", PINNED" : "") + "]";
     }
 }

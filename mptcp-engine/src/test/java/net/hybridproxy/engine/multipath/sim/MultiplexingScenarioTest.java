@@ -1,11 +1,14 @@
 package net.hybridproxy.engine.multipath.sim;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.ArrayList;
 import java.util.List;
 import net.hybridproxy.engine.multipath.connection.SessionConfig;
 import net.hybridproxy.engine.multipath.frame.SubflowPriority;
+import net.hybridproxy.engine.multipath.mib.MibCounter;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -60,5 +63,44 @@ class MultiplexingScenarioTest {
         System.out.printf("two bulk downloads: %.1f and %.1f Mb/s, Jain index %.3f%n", rateA, rateB, jain);
         assertTrue(jain > 0.95, "Jain's fairness index " + jain);
         assertTrue(rateA + rateB >= 0.9 * 80, "together " + (rateA + rateB));
+    }
+
+    /**
+     * A household keeps many connections open and idle (keep-alive, push channels, SSH). Every stream is promised
+     * the 256 KiB initial window by the protocol; those promises used to count against the session's receive budget
+     * (64 MiB), so the concentrator refused the 257th stream of a session and, on the cpe, more than 256 open
+     * streams left no budget for any window to reopen: a download next to them stopped after its first window.
+     */
+    @Test
+    void a1000IdleStreamsLeaveRoomForMoreStreamsAndForADownloadToGrowItsWindow() {
+        SimPair pair = new SimPair(SessionConfig.defaults(), dslAndLte(),
+                List.of(SubflowPriority.PRIMARY, SubflowPriority.PRIMARY));
+        pair.runFor(SimPair.SECOND / 2);
+        long total = 16_000_000;
+        List<Long> idle = new ArrayList<>();
+        // The idle streams stay open: their server never answers (the cpe's side sent its 10 bytes and DATA_FIN).
+        pair.onConcentratorStream(id -> {
+            if (id > 1000) { // stream ids are the same at both ends
+                pair.sendFromConcentrator(id, total, 0);
+            }
+        });
+        for (int i = 0; i < 1000; i++) {
+            idle.add(pair.openStream(10));
+        }
+        pair.runFor(SimPair.SECOND);
+        assertEquals(0, pair.endpoint.mib().get(MibCounter.STREAMS_REFUSED)
+                + pair.concentratorSessions.get(0).mib().get(MibCounter.STREAMS_REFUSED), "streams refused");
+        assertEquals(1000, pair.concentratorSessions.get(0).streamIds().size());
+
+        long started = pair.now();
+        long download = pair.openStream(100);
+        pair.runFor(4 * SimPair.SECOND);
+        StreamSink sink = pair.cpeSinks.get(download);
+        double rate = sink.megabitsPerSecond(started, pair.now());
+        System.out.printf("a download next to 1000 idle streams: %.1f Mb/s%n", rate);
+        assertNull(sink.corruption);
+        assertEquals(total, sink.received, "the download completes");
+        assertTrue(idle.stream().allMatch(id -> pair.concentratorSinks.get(id).received == 10), "every request arrived");
+        assertEquals(1000, pair.concentratorSessions.get(0).streamIds().size(), "the idle ones are still open");
     }
 }

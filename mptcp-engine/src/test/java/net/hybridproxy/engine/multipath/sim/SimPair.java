@@ -106,6 +106,17 @@ final class SimPair {
         return id;
     }
 
+    /** Opens a stream at the cpe pinned to {@code uplink} (a bypass rule's proxy action), sending {@code requestBytes}. */
+    long openPinnedStream(String uplink, long requestBytes) {
+        long id = cpe.openPinnedStream(uplink, now());
+        cpeSinks.put(id, new StreamSink(id));
+        if (requestBytes > 0) {
+            cpeSources.put(id, new StreamSource(id, requestBytes, 0));
+        }
+        drive();
+        return id;
+    }
+
     /** Makes the concentrator send on stream {@code id}. */
     void sendFromConcentrator(long id, long bytes, double bitsPerSecond) {
         concentratorSources.put(id, new StreamSource(id, bytes, bitsPerSecond));

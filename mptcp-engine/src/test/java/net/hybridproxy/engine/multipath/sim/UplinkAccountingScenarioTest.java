@@ -82,19 +82,20 @@ class UplinkAccountingScenarioTest {
     }
 
     /** dsl 50 Mb/s 20 ms and lte 30 Mb/s 50 ms, both primary, half a second after start (both attached). */
-    private static SimPair dslAndLteSettled() {
+    static SimPair dslAndLteSettled() {
         SimPair pair = new SimPair(SessionConfig.defaults(), List.of(SimLink.of("dsl", 50, 20, 1),
                 SimLink.of("lte", 30, 50, 2)), List.of(SubflowPriority.PRIMARY, SubflowPriority.PRIMARY));
         pair.runFor(SimPair.SECOND / 2);
         return pair;
     }
 
-    private static long sent(Session session, String uplink) {
+    /** DATA payload bytes {@code session} sent over {@code uplink}, of every kind. */
+    static long sent(Session session, String uplink) {
         UplinkSends s = session.sendsByUplink().get(uplink);
         return s == null ? 0 : total(s);
     }
 
-    private static long total(UplinkSends s) {
+    static long total(UplinkSends s) {
         long sum = 0;
         for (UplinkSends.Kind kind : UplinkSends.Kind.values()) {
             sum += s.bytes(kind);

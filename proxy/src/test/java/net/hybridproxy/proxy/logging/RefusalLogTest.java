@@ -1,4 +1,4 @@
-package net.hybridproxy.proxy.role;
+package net.hybridproxy.proxy.logging;
 
 import org.junit.jupiter.api.Test;
 

@@ -1,4 +1,4 @@
-package net.hybridproxy.proxy.role;
+package net.hybridproxy.proxy.logging;
 
 import java.lang.System.Logger.Level;
 import java.net.InetAddress;
@@ -17,7 +17,7 @@ import java.util.function.Supplier;
  * <p>Memory is bounded: at most {@link #MAX_TRACKED} (reason, source) pairs are tracked; beyond that, sources are
  * aggregated under "many sources" for that reason. Thread-safe (one short lock; refusals are not the fast path).
  */
-final class RefusalLog {
+public final class RefusalLog {
     static final int MAX_TRACKED = 1024;
 
     private final System.Logger log;
@@ -25,7 +25,7 @@ final class RefusalLog {
     private final LongSupplier nanoClock;
     private final Map<Key, Window> windows = new HashMap<>();
 
-    RefusalLog(System.Logger log, Duration interval, LongSupplier nanoClock) {
+    public RefusalLog(System.Logger log, Duration interval, LongSupplier nanoClock) {
         this.log = log;
         this.intervalNanos = interval.toNanos();
         this.nanoClock = nanoClock;
@@ -39,7 +39,7 @@ final class RefusalLog {
      * @param detail the full message, built only when it is logged
      * @return whether the message was logged
      */
-    boolean refused(String reason, InetAddress source, Supplier<String> detail) {
+    public boolean refused(String reason, InetAddress source, Supplier<String> detail) {
         long now = nanoClock.getAsLong();
         long suppressed;
         synchronized (windows) {
