@@ -28,12 +28,18 @@ import net.hybridproxy.engine.multipath.sched.Schedulers;
  * @param orphanTimeout        concentrator: how long a session without subflows waits for a rejoin
  * @param sessionMemoryBudget  heap bytes the session's streams may hold together (buffers with their overhead,
  *                             {@link MemoryBudget}); the process-wide budget bounds all sessions together
+ * @param lateReinjection      reinject at once what a subflow whose delivery rate collapsed holds, and hand it no
+ *                             more than it delivers in about 1.3 minimum RTTs (SubflowTable#reinjectFromLatePaths).
+ *                             Off by default: the simulator meets the blackhole and collapse targets with it, but in
+ *                             the namespace lab its rate estimate took healthy paths for collapsed ones and the copies
+ *                             cost a fifth of the goodput (docs/decisions.md)
  */
 public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration overflowBudgetPeriod,
                             int streamSendBuffer, int streamReceiveWindow, long sessionReceiveBudget,
                             int maxStreams, int maxSubflows, int maxOutOfOrderPieces, ProbePolicy probes,
                             Duration handshakeTimeout, Duration reconnectBackoff, Duration maxReconnectBackoff,
-                            Duration stableAfter, Duration orphanTimeout, long sessionMemoryBudget) {
+                            Duration stableAfter, Duration orphanTimeout, long sessionMemoryBudget,
+                            boolean lateReinjection) {
 
     public SessionConfig {
         Objects.requireNonNull(scheduler, "scheduler");
@@ -77,28 +83,39 @@ public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration
                 1024, 8, 2048,
                 new ProbePolicy(ms(100), ms(1000), 3, ms(200), ms(700), ms(5000)),
                 Duration.ofSeconds(5), Duration.ofMillis(100), Duration.ofSeconds(10), Duration.ofSeconds(10),
-                Duration.ofSeconds(60), 32L << 20);
+                Duration.ofSeconds(60), 32L << 20, false);
     }
 
     /** The same configuration with another scheduler. */
     public SessionConfig withScheduler(String name) {
         return new SessionConfig(name, overflowBudgetBytes, overflowBudgetPeriod, streamSendBuffer,
                 streamReceiveWindow, sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes,
-                handshakeTimeout, reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, sessionMemoryBudget);
+                handshakeTimeout, reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, sessionMemoryBudget,
+                lateReinjection);
     }
 
     /** The same configuration with an overflow budget. */
     public SessionConfig withOverflowBudget(long bytes, Duration period) {
         return new SessionConfig(scheduler, bytes, period, streamSendBuffer, streamReceiveWindow,
                 sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes, handshakeTimeout,
-                reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, sessionMemoryBudget);
+                reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, sessionMemoryBudget,
+                lateReinjection);
     }
 
     /** The same configuration with another per-session memory budget. */
     public SessionConfig withSessionMemoryBudget(long bytes) {
         return new SessionConfig(scheduler, overflowBudgetBytes, overflowBudgetPeriod, streamSendBuffer,
                 streamReceiveWindow, sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes,
-                handshakeTimeout, reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, bytes);
+                handshakeTimeout, reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, bytes,
+                lateReinjection);
+    }
+
+    /** The same configuration with late-path reinjection on or off. */
+    public SessionConfig withLateReinjection(boolean on) {
+        return new SessionConfig(scheduler, overflowBudgetBytes, overflowBudgetPeriod, streamSendBuffer,
+                streamReceiveWindow, sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes,
+                handshakeTimeout, reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, sessionMemoryBudget,
+                on);
     }
 
     private static long ms(long millis) {

@@ -155,7 +155,9 @@ final class TransmitAssembly {
 
     /** New data, reinjections, redundant copies and opportunistic retransmissions, for one subflow. */
     private Transmit transmitData(long now, ByteBuffer out) {
-        session.subflows.reinjectFromLatePaths(now);
+        if (session.config.lateReinjection()) {
+            session.subflows.reinjectFromLatePaths(now);
+        }
         // Reused from call to call (a poll is never re-entered): this runs once per batch of frames sent.
         List<Subflow> usable = usableScratch;
         List<SubflowView> views = viewScratch;
@@ -369,7 +371,9 @@ final class TransmitAssembly {
         if (penalised) {
             space /= 2;
         }
-        space = Math.min(space, deliveryRoom(subflow));
+        if (session.config.lateReinjection()) {
+            space = Math.min(space, deliveryRoom(subflow));
+        }
         return new SubflowView(subflow.id(), subflow.slot(), subflow.priority(), subflow.srttNanos(session.probes.minStall()),
                 subflow.probeRttVarNanos(), e.cwndBytes(), e.inflightBytes(), e.notSentBytes(), space, penalised);
     }

@@ -79,7 +79,7 @@ class LossyPathScenarioTest {
     void lteCollapsingFromSixtyToThreeForThreeSecondsStarvesNoInterval() {
         SimLink dsl = SimLink.of("dsl", 20, 20, 1);
         SimLink lte = SimLink.of("lte", 60, 50, 2);
-        SimPair pair = new SimPair(SessionConfig.defaults(), List.of(dsl, lte), BOTH);
+        SimPair pair = new SimPair(SessionConfig.defaults().withLateReinjection(true), List.of(dsl, lte), BOTH);
         pair.runFor(SimPair.SECOND / 2);
         pair.onConcentratorStream(id -> pair.sendFromConcentrator(id, Long.MAX_VALUE, 0));
         long id = pair.openStream(100);
@@ -118,7 +118,7 @@ class LossyPathScenarioTest {
     void aBlackholedDslLosesNoByteAndStallsDeliveryBriefly() {
         SimLink dsl = SimLink.of("dsl", 50, 20, 1);
         SimLink lte = SimLink.of("lte", 30, 50, 2);
-        SimPair pair = new SimPair(SessionConfig.defaults(), List.of(dsl, lte), BOTH);
+        SimPair pair = new SimPair(SessionConfig.defaults().withLateReinjection(true), List.of(dsl, lte), BOTH);
         pair.runFor(SimPair.SECOND / 2);
         long total = 40_000_000;
         pair.onConcentratorStream(id -> pair.sendFromConcentrator(id, total, 0));
