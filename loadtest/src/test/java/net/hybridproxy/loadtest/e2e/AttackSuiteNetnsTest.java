@@ -30,6 +30,7 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.net.SocketException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -283,7 +284,7 @@ class AttackSuiteNetnsTest {
             if (socket.getInputStream().read() != -1) {
                 throw new AssertionError(address + ":12345 answered: the cpe relayed a connection to itself");
             }
-        } catch (java.net.SocketException reset) {
+        } catch (SocketException reset) {
             // refused with a reset: what the cpe does
         }
     }
@@ -300,18 +301,8 @@ class AttackSuiteNetnsTest {
             while (!stop.get()) {
                 for (String self : List.of(HybridAccessLab.CONC_SRV_ADDR, HybridAccessLab.SERVICE_ADDR)) {
                     for (int port : List.of(22, 9100)) {
-                        try (Socket s = echo.connect(self, port)) {
-                            s.setSoTimeout(5_000);
-                            int got;
-                            try {
-                                s.getOutputStream().write(1);
-                                got = s.getInputStream().read();
-                            } catch (IOException reset) {
-                                got = -1; // refused: the reset came before the byte could be written, or after
-                            }
-                            assertEquals(-1, got, self + ":" + port + " answered through the proxy");
-                            tries.incrementAndGet();
-                        }
+                        assertEquals(-1, probe(self, port), self + ":" + port + " answered through the proxy");
+                        tries.incrementAndGet();
                     }
                 }
             }
@@ -320,6 +311,22 @@ class AttackSuiteNetnsTest {
                 tries.get());
         assertTrue(tries.get() >= 8, tries.get() + " tries");
         concentrator.awaitStdoutLine(l -> l.contains("own addresses"), Duration.ofSeconds(10));
+    }
+
+    /**
+     * One connection through the cpe to {@code host:port} that sends a byte: the byte that came back, or -1 when the
+     * connection was closed or reset. The cpe resets a refused connection as soon as the concentrator refuses it,
+     * which can be before the client's connect has returned (ECONNRESET from connect), before its byte was written,
+     * or after.
+     */
+    private int probe(String host, int port) throws Exception {
+        try (Socket s = echo.connect(host, port)) {
+            s.setSoTimeout(5_000);
+            s.getOutputStream().write(1);
+            return s.getInputStream().read();
+        } catch (SocketException reset) {
+            return -1;
+        }
     }
 
     /** A web page POSTing to the cpe's admin API (loopback, no token, the default), over and over. */
