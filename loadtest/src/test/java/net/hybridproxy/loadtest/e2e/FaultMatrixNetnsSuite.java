@@ -233,7 +233,14 @@ abstract class FaultMatrixNetnsSuite {
             try (LabProcess holder = startHolder()) {
                 opened = open(holder, LOW_MAX_CONNECTIONS + 100, 32, 5_000);
                 assertTrue(concentrator.isAlive(), "the concentrator died\n" + logs());
+                // The holder sees a refusal as soon as the cpe resets its connection; the concentrator's counters
+                // are read by a scrape that may come a moment earlier than the last of them is counted.
                 String scrape = LabMetrics.scrape(lab.conc());
+                for (int i = 0; i < 50 && LabMetrics.sum(scrape, "hybridproxy_connections_refused_total") < opened[1];
+                     i++) {
+                    Thread.sleep(100);
+                    scrape = LabMetrics.scrape(lab.conc());
+                }
                 System.out.printf("fault matrix (%s): RLIMIT_NOFILE %d: %d connections held, %d refused in %.1f s; "
                                 + "counted: %s%n", engine(), LOW_OPEN_FILES, opened[0], opened[1], opened[2] / 1e3,
                         refusalCounters(scrape));
