@@ -6,6 +6,7 @@ import net.hybridproxy.engine.convert.ConvertDecoder;
 import net.hybridproxy.engine.convert.ConvertErrorCode;
 import net.hybridproxy.engine.convert.ConvertMessage;
 import net.hybridproxy.engine.convert.DecodeResult;
+import net.hybridproxy.loadtest.bench.ProcessStats;
 import net.hybridproxy.loadtest.lab.ApplianceConfigs;
 import net.hybridproxy.loadtest.lab.ApplianceLauncher;
 import net.hybridproxy.loadtest.lab.HybridAccessLab;
@@ -42,7 +43,9 @@ import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HexFormat;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -217,31 +220,43 @@ class AttackSuiteNetnsTest {
         // and the concentrator need, which measures the test machine, not the concentrator.
         long interval = (long) (1e9 / REPLAY_FLOOD_RATE);
         AtomicLong nextProof = new AtomicLong(started);
-        underAttack("replay-cache flood", REPLAY_FLOOD_CONNECTIONS, stop -> {
-            while (!stop.get()) {
-                long due = nextProof.getAndAdd(interval) - System.nanoTime();
-                if (due > 0) {
-                    Thread.sleep(due / 1_000_000, (int) (due % 1_000_000));
-                }
-                try (Socket s = attackerSocket()) {
-                    s.setSoLinger(true, 0); // no TIME_WAIT: tens of thousands of connections in a few seconds
-                    s.getOutputStream().write(proofs[Math.floorMod(next.getAndIncrement(), proofs.length)]);
-                    ConvertMessage answer = readAnswer(s.getInputStream());
-                    if (answer.errorTlv().isEmpty()) {
-                        accepted.incrementAndGet();
-                    } else if (answer.errorTlv().get().code() == ConvertErrorCode.RESOURCE_EXCEEDED.code()) {
-                        exceeded.incrementAndGet();
+        Map<String, Long> accounted = accountedProcesses();
+        Map<String, Double> cpuBefore = cpuSeconds(accounted);
+        try {
+            underAttack("replay-cache flood", REPLAY_FLOOD_CONNECTIONS, stop -> {
+                while (!stop.get()) {
+                    long due = nextProof.getAndAdd(interval) - System.nanoTime();
+                    if (due > 0) {
+                        Thread.sleep(due / 1_000_000, (int) (due % 1_000_000));
                     }
-                    lastAnswer.set(System.nanoTime());
+                    try (Socket s = attackerSocket()) {
+                        s.setSoLinger(true, 0); // no TIME_WAIT: tens of thousands of connections in a few seconds
+                        s.getOutputStream().write(proofs[Math.floorMod(next.getAndIncrement(), proofs.length)]);
+                        ConvertMessage answer = readAnswer(s.getInputStream());
+                        if (answer.errorTlv().isEmpty()) {
+                            accepted.incrementAndGet();
+                        } else if (answer.errorTlv().get().code() == ConvertErrorCode.RESOURCE_EXCEEDED.code()) {
+                            exceeded.incrementAndGet();
+                        }
+                        lastAnswer.set(System.nanoTime());
+                    }
                 }
-            }
-        });
-        double rate = (accepted.get() + exceeded.get()) / ((lastAnswer.get() - started) / 1e9);
-        System.out.printf("attack suite: replay-cache flood %.0f proofs/s from %d connections; %d accepted until the "
-                + "attacker's window (256) was full, %d refused with Resource Exceeded%n", rate, REPLAY_FLOOD_CONNECTIONS,
-                accepted.get(), exceeded.get());
+            });
+        } finally {
+            Map<String, Double> cpuAfter = cpuSeconds(accounted);
+            long answered = accepted.get() + exceeded.get();
+            double rate = answered / ((lastAnswer.get() - started) / 1e9);
+            System.out.printf("attack suite: replay-cache flood %.0f proofs/s from %d connections; %d accepted until "
+                    + "the attacker's window (256) was full, %d refused with Resource Exceeded%n", rate,
+                    REPLAY_FLOOD_CONNECTIONS, accepted.get(), exceeded.get());
+            StringBuilder cpu = new StringBuilder("attack suite: replay-cache flood: CPU per flood connection");
+            accounted.keySet().forEach(name -> cpu.append(String.format(" %s %.0f µs;", name,
+                    (cpuAfter.get(name) - cpuBefore.get(name)) * 1e6 / answered)));
+            System.out.println(cpu + " (the legitimate client's 21 setups and one transfer included)");
+        }
         assertTrue(exceeded.get() > 0, "the flood never filled the attacker's replay window");
         assertTrue(accepted.get() <= 256, accepted.get() + " accepted beyond the window");
+        double rate = (accepted.get() + exceeded.get()) / ((lastAnswer.get() - started) / 1e9);
         assertTrue(rate >= REPLAY_FLOOD_FLOOR, "the flood reached only " + rate + " proofs/s");
     }
 
@@ -389,6 +404,25 @@ class AttackSuiteNetnsTest {
     }
 
     // ---- observation ----
+
+    /**
+     * The processes whose CPU a flood costs on this machine: the concentrator, the cpe, the DSL link's emulator (when
+     * the uplinks are emulated in user space) and this JVM, which runs the attacker (and the legitimate client).
+     */
+    private Map<String, Long> accountedProcesses() {
+        Map<String, Long> pids = new LinkedHashMap<>();
+        pids.put("concentrator", concentrator.pid());
+        pids.put("cpe", cpe.pid());
+        lab.emulatorPid(Link.DSL).ifPresent(pid -> pids.put("dsl emulator", pid));
+        pids.put("test JVM (attacker)", ProcessHandle.current().pid());
+        return pids;
+    }
+
+    private static Map<String, Double> cpuSeconds(Map<String, Long> pids) {
+        Map<String, Double> cpu = new LinkedHashMap<>();
+        pids.forEach((name, pid) -> cpu.put(name, ProcessStats.of(List.of(pid)).cpuSeconds()));
+        return cpu;
+    }
 
     private String logs() {
         return "--- concentrator ---\n" + tail(concentrator.stdout()) + "\n--- cpe ---\n" + tail(cpe.stdout());
