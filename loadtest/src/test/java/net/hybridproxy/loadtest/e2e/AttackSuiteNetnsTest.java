@@ -115,7 +115,8 @@ class AttackSuiteNetnsTest {
                 replay-cache-size = 256
                 max-pending-per-source = %d
                 convert-header-timeout = 2s
-                first-byte-timeout = 5s
+                # first-byte-timeout keeps its default (30 s), longer than the cpe's warm-pool max-idle (20 s): at
+                # 5 s the concentrator closed warm connections as the cpe handed them to the legitimate client
                 """.formatted(ApplianceConfigs.KEY, ATTACKER_KEY_HEX, PENDING_PER_SOURCE))
                 .replace("role = concentrator", "role = concentrator\n  max-connections = 200");
         String cpeConf = ApplianceConfigs.cpe(HybridAccessLab.SERVICE_ADDR + ":" + CONCENTRATOR_PORT, "cpe-e2e", true,
