@@ -13,6 +13,7 @@ import net.hybridproxy.loadtest.lab.HybridAccessLab;
 import net.hybridproxy.loadtest.lab.HybridAccessLab.Link;
 import net.hybridproxy.loadtest.lab.LabProcess;
 import net.hybridproxy.loadtest.lab.Netns;
+import net.hybridproxy.loadtest.lab.Teardown;
 import net.hybridproxy.proxy.testing.NamespaceForwarder;
 import net.hybridproxy.proxy.testing.NetNs;
 import org.junit.jupiter.api.AfterAll;
@@ -159,19 +160,7 @@ class AttackSuiteNetnsTest {
 
     @AfterAll
     void stopLab() throws Exception {
-        threads.shutdownNow();
-        if (attackerSockets != null) {
-            attackerSockets.close();
-        }
-        if (attackerLine != null) {
-            attackerLine.close();
-        }
-        if (echo != null) {
-            echo.close();
-        }
-        if (lab != null) {
-            lab.close();
-        }
+        Teardown.closeAll(threads::shutdownNow, attackerSockets, attackerLine, echo, lab);
     }
 
     @BeforeEach
