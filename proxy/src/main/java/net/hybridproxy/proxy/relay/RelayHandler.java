@@ -73,9 +73,12 @@ final class RelayHandler extends ChannelInboundHandlerAdapter {
         if (evt instanceof ChannelInputShutdownEvent) {
             // FIN from this side: forward it after everything read before it.
             peer.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener((ChannelFutureListener) f -> {
-                if (peer instanceof DuplexChannel duplex && peer.isActive()) {
+                if (peer instanceof DuplexChannel duplex && peer.isActive() && !isInputShutdown(peer)) {
                     duplex.shutdownOutput().addListener(done -> closeIfBothFinished(ctx.channel()));
                 } else {
+                    // The second FIN of the pair (or a peer already gone): both directions are finished, and the
+                    // peer's close sends its FIN after everything flushed above. A shutdownOutput() first would
+                    // only cost Netty's ChannelOutputShutdownException (a full stack trace) on every connection.
                     closeBoth(ctx.channel());
                 }
             });
