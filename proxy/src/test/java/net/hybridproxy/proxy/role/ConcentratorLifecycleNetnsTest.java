@@ -255,7 +255,11 @@ class ConcentratorLifecycleNetnsTest {
                 Socket s = server.accept();
                 Thread.ofVirtual().start(() -> {
                     try (s) {
-                        long seed = ByteBuffer.wrap(s.getInputStream().readNBytes(8)).getLong();
+                        byte[] seedBytes = s.getInputStream().readNBytes(8);
+                        if (seedBytes.length < 8) {
+                            return; // a connection that closed before asking for anything (a reachability probe)
+                        }
+                        long seed = ByteBuffer.wrap(seedBytes).getLong();
                         SplittableRandom bytes = new SplittableRandom(seed);
                         OutputStream out = s.getOutputStream();
                         byte[] chunk = new byte[CHUNK];
