@@ -74,6 +74,7 @@ final class TransmitAssembly {
 
     /** The next bytes for one subflow, as {@link Session#pollTransmit}: subflow control first, then the session's. */
     Transmit poll(long now, ByteBuffer out) {
+        session.subflows.noteProgress(now); // the adapter updated the estimates just before
         Transmit control = transmitSubflowControl(out);
         if (control != null || !session.isEstablished()) {
             return control;
