@@ -704,6 +704,10 @@ final class SessionDriver {
         if (closed) {
             return;
         }
+        // The probe timers judge a subflow by its last sign of life, its TCP connection's progress among them: that
+        // must be read now, not at the last pump (on a loaded machine the loop may have slept past a stall timeout
+        // while the path kept delivering).
+        refreshEstimates();
         session.handleTimeout(now());
         pump();
     }
