@@ -16,10 +16,10 @@ import java.util.Map;
  * system time in clock ticks (USER_HZ, 100 on Linux); peak memory is {@code VmHWM}, the resident high-water mark.
  * A process that has exited counts as zero, so callers sample before they stop the processes.
  */
-record ProcessStats(double cpuSeconds, long peakRssBytes) {
+public record ProcessStats(double cpuSeconds, long peakRssBytes) {
     private static final double TICKS_PER_SECOND = 100.0;
 
-    static ProcessStats of(Collection<Long> roots) {
+    public static ProcessStats of(Collection<Long> roots) {
         double cpu = 0;
         long rss = 0;
         for (long pid : withDescendants(roots)) {

@@ -20,6 +20,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalLong;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -534,6 +535,12 @@ public final class HybridAccessLab implements AutoCloseable {
     public Optional<EmulatorStats> emulatorStats(Link link) {
         EmulatedLink e = emulators.get(link);
         return e == null ? Optional.empty() : Optional.of(e.stats());
+    }
+
+    /** The process id of an uplink's TUN emulator (to account its CPU); empty with netem or no emulation. */
+    public OptionalLong emulatorPid(Link link) {
+        EmulatedLink e = emulators.get(link);
+        return e == null ? OptionalLong.empty() : OptionalLong.of(e.process().pid());
     }
 
     /** Counters of the side-A end of a link (cpe for lan, dsl and lte; conc for srv). */

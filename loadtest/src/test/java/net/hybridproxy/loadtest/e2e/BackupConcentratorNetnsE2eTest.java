@@ -5,6 +5,7 @@ import net.hybridproxy.loadtest.lab.ApplianceLauncher;
 import net.hybridproxy.loadtest.lab.HybridAccessLab;
 import net.hybridproxy.loadtest.lab.LabProcess;
 import net.hybridproxy.loadtest.lab.Netns;
+import net.hybridproxy.loadtest.lab.Teardown;
 import net.hybridproxy.proxy.testing.NetNs;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
@@ -137,26 +138,18 @@ class BackupConcentratorNetnsE2eTest {
 
     @AfterAll
     void stopLab() throws Exception {
-        threads.shutdownNow();
+        List<AutoCloseable> resources = new ArrayList<>();
+        resources.add(threads::shutdownNow);
         for (LabProcess p : cpes) {
-            if (p != null) {
-                p.stop(Duration.ofSeconds(5));
-            }
+            resources.add(p == null ? null : () -> p.stop(Duration.ofSeconds(5)));
         }
         for (LabProcess p : concentrators) {
-            if (p != null) {
-                p.stop(Duration.ZERO);
-            }
+            resources.add(p == null ? null : () -> p.stop(Duration.ZERO));
         }
-        for (Netns ns : namespaces) {
-            ns.close();
-        }
-        if (echo != null) {
-            echo.close();
-        }
-        if (lab != null) {
-            lab.close();
-        }
+        resources.addAll(namespaces);
+        resources.add(echo);
+        resources.add(lab);
+        Teardown.closeAll(resources.toArray(AutoCloseable[]::new));
     }
 
     @Test

@@ -40,6 +40,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.function.LongFunction;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -206,17 +207,7 @@ class ConcentratorReplicasNetnsE2eTest {
     @Test
     @Order(1)
     void everyConnectionKeepsAllItsSubflowsOnOneReplicaAndBothReplicasServe() throws Exception {
-        ExecutorService threads = Executors.newFixedThreadPool(CONNECTIONS, r -> Thread.ofPlatform().unstarted(
-                () -> inNamespace(cpe, r)));
-        CountDownLatch halfway = new CountDownLatch(CONNECTIONS);
-        CountDownLatch inspected = new CountDownLatch(1);
-        List<Future<String>> transfers = new ArrayList<>();
-        for (int c = 0; c < CONNECTIONS; c++) {
-            long seed = c;
-            transfers.add(threads.submit(() -> upload(seed, halfway, inspected)));
-        }
-        try {
-            assertTrue(halfway.await(60, TimeUnit.SECONDS), "connections did not get halfway: " + logs());
+        inspectWhileUploading(cpe, seed -> (halfway, inspected) -> upload(seed, halfway, inspected), 0, () -> {
             // Every connection is open and has moved bytes: the joins have had time to happen.
             Map<String, Integer> perReplica = new HashMap<>();
             List<Map<String, Integer>> subflows = new ArrayList<>();
@@ -250,30 +241,14 @@ class ConcentratorReplicasNetnsE2eTest {
                     assertTrue(n >= 2, "a connection without its join on its replica: " + figures);
                 }
             }
-        } finally {
-            inspected.countDown();
-        }
-        for (Future<String> t : transfers) {
-            String outcome = t.get(120, TimeUnit.SECONDS);
-            assertEquals("verified", outcome, () -> outcome + "\n" + logs());
-        }
-        threads.shutdown();
+        });
     }
 
     @Test
     @Order(2)
     void everyUserspaceSessionKeepsAllItsSubflowsOnOneReplicaAndBothReplicasServe() throws Exception {
-        ExecutorService threads = Executors.newFixedThreadPool(CONNECTIONS, r -> Thread.ofPlatform().unstarted(
-                () -> inNamespace(userspaceCpe, r)));
-        CountDownLatch halfway = new CountDownLatch(CONNECTIONS);
-        CountDownLatch inspected = new CountDownLatch(1);
-        List<Future<String>> transfers = new ArrayList<>();
-        for (int c = 0; c < CONNECTIONS; c++) {
-            long seed = 100 + c;
-            transfers.add(threads.submit(() -> upload(USERSPACE_LISTENER, seed, halfway, inspected)));
-        }
-        try {
-            assertTrue(halfway.await(60, TimeUnit.SECONDS), "connections did not get halfway: " + logs());
+        inspectWhileUploading(userspaceCpe,
+                seed -> (halfway, inspected) -> upload(USERSPACE_LISTENER, seed, halfway, inspected), 100, () -> {
             // Every stream is carried by its event loop's session: a session whole on one replica carries its
             // streams there. Wait until every session shows both uplinks' subflows.
             Map<String, Placement> sessions = Map.of();
@@ -310,6 +285,37 @@ class ConcentratorReplicasNetnsE2eTest {
                     userspaceSessionsOnR1.add(name);
                 }
             });
+        });
+    }
+
+    /** One of the test's uploads: counts {@code halfway} down once it has moved bytes, then awaits {@code inspected}. */
+    private interface HeldUpload {
+        String run(CountDownLatch halfway, CountDownLatch inspected) throws Exception;
+    }
+
+    private interface Inspection {
+        void run() throws Exception;
+    }
+
+    /**
+     * Starts {@link #CONNECTIONS} verified uploads from a namespace (seeds from {@code firstSeed}), runs the inspection
+     * once every upload has moved bytes and while all are still open, then lets them finish and checks each was
+     * verified.
+     */
+    private void inspectWhileUploading(Netns from, LongFunction<HeldUpload> uploads, long firstSeed,
+            Inspection inspection) throws Exception {
+        ExecutorService threads = Executors.newFixedThreadPool(CONNECTIONS, r -> Thread.ofPlatform().unstarted(
+                () -> inNamespace(from, r)));
+        CountDownLatch halfway = new CountDownLatch(CONNECTIONS);
+        CountDownLatch inspected = new CountDownLatch(1);
+        List<Future<String>> transfers = new ArrayList<>();
+        for (int c = 0; c < CONNECTIONS; c++) {
+            HeldUpload upload = uploads.apply(firstSeed + c);
+            transfers.add(threads.submit(() -> upload.run(halfway, inspected)));
+        }
+        try {
+            assertTrue(halfway.await(60, TimeUnit.SECONDS), "connections did not get halfway: " + logs());
+            inspection.run();
         } finally {
             inspected.countDown();
         }

@@ -6,6 +6,7 @@ import net.hybridproxy.loadtest.lab.HybridAccessLab;
 import net.hybridproxy.loadtest.lab.HybridAccessLab.Link;
 import net.hybridproxy.loadtest.lab.JavaLauncher;
 import net.hybridproxy.loadtest.lab.LabProcess;
+import net.hybridproxy.loadtest.lab.Teardown;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
@@ -106,13 +107,7 @@ abstract class FaultMatrixNetnsSuite {
 
     @AfterAll
     void stopLab() throws Exception {
-        threads.shutdownNow();
-        if (echo != null) {
-            echo.close();
-        }
-        if (lab != null) {
-            lab.close();
-        }
+        Teardown.closeAll(threads::shutdownNow, echo, lab);
     }
 
     @Test

@@ -138,9 +138,14 @@ final class LabEcho implements AutoCloseable {
             // 21 new connections spread over the attack's 3 s; their median is compared with the unloaded median.
             long[] setups = new long[21];
             for (int i = 0; i < setups.length; i++) {
-                setups[i] = setupNanos();
-                if (i == 10) {
-                    verifiedTransfer(256 * 1024);
+                try {
+                    setups[i] = setupNanos();
+                    if (i == 10) {
+                        verifiedTransfer(256 * 1024);
+                    }
+                } catch (IOException e) {
+                    throw new AssertionError(name + ": the legitimate client's connection " + (i + 1) + " failed: " + e
+                            + "\n" + logs.get(), e);
                 }
                 Thread.sleep(100);
             }

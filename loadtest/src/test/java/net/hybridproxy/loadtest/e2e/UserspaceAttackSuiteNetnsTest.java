@@ -15,6 +15,7 @@ import net.hybridproxy.loadtest.lab.ApplianceLauncher;
 import net.hybridproxy.loadtest.lab.HybridAccessLab;
 import net.hybridproxy.loadtest.lab.HybridAccessLab.Link;
 import net.hybridproxy.loadtest.lab.LabProcess;
+import net.hybridproxy.loadtest.lab.Teardown;
 import net.hybridproxy.proxy.testing.NetNs;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
@@ -138,19 +139,7 @@ class UserspaceAttackSuiteNetnsTest {
 
     @AfterAll
     void stopLab() throws Exception {
-        threads.shutdownNow();
-        if (attackerSockets != null) {
-            attackerSockets.close();
-        }
-        if (source != null) {
-            source.close();
-        }
-        if (echo != null) {
-            echo.close();
-        }
-        if (lab != null) {
-            lab.close();
-        }
+        Teardown.closeAll(threads::shutdownNow, attackerSockets, source, echo, lab);
     }
 
     @BeforeEach

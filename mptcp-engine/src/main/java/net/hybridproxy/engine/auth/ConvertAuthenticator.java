@@ -109,9 +109,21 @@ public final class ConvertAuthenticator {
         return (FIXED_BYTES + idLength + 3) & ~3;
     }
 
+    /**
+     * One Mac per thread: {@code Mac.getInstance} looks the provider up and allocates each time, which a flood of
+     * proofs made a noticeable part of a request's cost. {@code init} resets it for the next key.
+     */
+    private static final ThreadLocal<Mac> MACS = ThreadLocal.withInitial(() -> {
+        try {
+            return Mac.getInstance("HmacSHA256");
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException("HmacSHA256 is a required JDK algorithm", e);
+        }
+    });
+
     private static byte[] mac(byte[] secret, byte[] proof, int signedLength, int port, InetAddress address) {
         try {
-            Mac mac = Mac.getInstance("HmacSHA256");
+            Mac mac = MACS.get();
             mac.init(new SecretKeySpec(secret, "HmacSHA256"));
             mac.update(LABEL);
             mac.update(proof, 0, signedLength);
@@ -146,7 +158,9 @@ public final class ConvertAuthenticator {
      * with Resource Exceeded rather than letting the window grow or forgetting a nonce early (fail
      * closed). Only proofs whose MAC verifies reach a window, so only the key's holder can fill it:
      * one subscriber (or one LAN device behind its cpe) flooding proofs is refused on its own key
-     * and every other cpe is unaffected.
+     * and every other cpe is unaffected. The cheap checks come first: a proof whose timestamp is out
+     * of the skew, or whose key's window is full, is refused before its MAC is computed, so such a
+     * flood costs no HMAC per request.
      *
      * <p>Time: the skew check uses the caller's wall clock as it is now, so a wall clock stepped
      * forward (NTP, a VM resume) and corrected back accepts proofs again at once. Forgetting a nonce
@@ -261,14 +275,8 @@ public final class ConvertAuthenticator {
             if (key == null) {
                 return notAuthorized("unknown key id '" + keyId + "'");
             }
-            byte[] expected = mac(key.secretForMac(), proof, signedLength, destination.getPort(), address);
-            byte[] received = new byte[MAC_BYTES];
-            System.arraycopy(proof, signedLength, received, 0, MAC_BYTES);
-            // MessageDigest.isEqual compares in time independent of where the bytes differ.
-            if (!MessageDigest.isEqual(expected, received)) {
-                return notAuthorized("MAC does not verify for key '" + keyId
-                        + "' (wrong secret, or a proof made for another destination)");
-            }
+            // The cheap checks before the MAC, so that a flood of proofs that would be refused anyway costs no
+            // HMAC: the timestamp (which says nothing about the key), then whether the key's window has room.
             ByteBuffer fields = ByteBuffer.wrap(proof, 2 + idLength, TIMESTAMP_BYTES + NONCE_BYTES);
             long timestamp = fields.getLong();
             Nonce nonce = new Nonce(fields.getLong(), fields.getLong());
@@ -277,8 +285,21 @@ public final class ConvertAuthenticator {
                 return notAuthorized("proof timestamp " + timestamp + " is more than " + skewMillis
                         + " ms from now (" + nowEpochMillis + ")");
             }
-            return windows.get(keyId).admit(keyId, timestamp, nonce, nowEpochMillis, nowMonotonicNanos, skewMillis,
-                    capacity);
+            ReplayWindow window = windows.get(keyId);
+            // A full window refuses this key's next proof whatever its MAC, so the MAC need not be computed. An
+            // outsider naming the key learns only that its window is full, while it is.
+            if (window.isFull(nowEpochMillis, nowMonotonicNanos, skewMillis, capacity)) {
+                return full(keyId, capacity);
+            }
+            byte[] expected = mac(key.secretForMac(), proof, signedLength, destination.getPort(), address);
+            byte[] received = new byte[MAC_BYTES];
+            System.arraycopy(proof, signedLength, received, 0, MAC_BYTES);
+            // MessageDigest.isEqual compares in time independent of where the bytes differ.
+            if (!MessageDigest.isEqual(expected, received)) {
+                return notAuthorized("MAC does not verify for key '" + keyId
+                        + "' (wrong secret, or a proof made for another destination)");
+            }
+            return window.admit(keyId, timestamp, nonce, nowEpochMillis, nowMonotonicNanos, skewMillis, capacity);
         }
 
         /** How many nonces are remembered right now, over all keys. */
@@ -294,6 +315,12 @@ public final class ConvertAuthenticator {
 
         private static AuthResult notAuthorized(String reason) {
             return new AuthResult.Rejected(reason, ConvertErrorCode.NOT_AUTHORIZED);
+        }
+
+        private static AuthResult full(String keyId, int capacity) {
+            return new AuthResult.Rejected("replay cache of key '" + keyId + "' is full (" + capacity
+                    + " proofs within the skew window); refusing rather than forgetting",
+                    ConvertErrorCode.RESOURCE_EXCEEDED);
         }
 
         private static long saturatedAdd(long a, long b) {
@@ -326,8 +353,27 @@ public final class ConvertAuthenticator {
                 }
             }
 
+            /** Whether this window is full of nonces still needed now: no proof of its key can enter it. */
+            synchronized boolean isFull(long nowWall, long nowMono, long skewMillis, int capacity) {
+                forgetExpired(nowWall, nowMono, skewMillis);
+                return seen.size() >= capacity;
+            }
+
             synchronized AuthResult admit(String keyId, long timestamp, Nonce nonce, long nowWall, long nowMono,
                                           long skewMillis, int capacity) {
+                forgetExpired(nowWall, nowMono, skewMillis);
+                if (seen.contains(nonce)) {
+                    return notAuthorized("replayed nonce for key '" + keyId + "'");
+                }
+                if (seen.size() >= capacity) {
+                    return full(keyId, capacity);
+                }
+                seen.add(nonce);
+                byAge.addLast(new Remembered(nonce, saturatedAdd(timestamp, skewMillis), nowMono));
+                return new AuthResult.Authenticated(keyId);
+            }
+
+            private void forgetExpired(long nowWall, long nowMono, long skewMillis) {
                 long keepNanos = 2 * skewMillis * 1_000_000L;
                 // Monotonic ages grow in acceptance order, so the head is always the first to go.
                 while (!byAge.isEmpty()) {
@@ -337,17 +383,6 @@ public final class ConvertAuthenticator {
                     }
                     seen.remove(byAge.pollFirst().nonce());
                 }
-                if (seen.contains(nonce)) {
-                    return notAuthorized("replayed nonce for key '" + keyId + "'");
-                }
-                if (seen.size() >= capacity) {
-                    return new AuthResult.Rejected("replay cache of key '" + keyId + "' is full (" + capacity
-                            + " proofs within the skew window); refusing rather than forgetting",
-                            ConvertErrorCode.RESOURCE_EXCEEDED);
-                }
-                seen.add(nonce);
-                byAge.addLast(new Remembered(nonce, saturatedAdd(timestamp, skewMillis), nowMono));
-                return new AuthResult.Authenticated(keyId);
             }
 
             synchronized int size() {

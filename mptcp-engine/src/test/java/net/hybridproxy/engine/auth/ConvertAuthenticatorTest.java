@@ -240,6 +240,27 @@ class ConvertAuthenticatorTest {
         assertEquals(3, v.replayCacheSize("cpe-0002"));
     }
 
+    /**
+     * A full window is checked before the MAC: a flood refused for it costs no HMAC. So a forged proof naming that
+     * key is refused as the genuine one would be (Resource Exceeded), and as Not Authorized again once there is room.
+     */
+    @Test
+    void aFullWindowRefusesBeforeTheMacIsComputed() {
+        ConvertAuthenticator.Verifier v = new ConvertAuthenticator.Verifier(List.of(KEY), SKEW, 2);
+        for (int n = 0; n < 2; n++) {
+            assertInstanceOf(AuthResult.Authenticated.class, v.verify(proof(KEY, DEST, NOW, n), DEST, NOW));
+        }
+        CpeKey impostor = new CpeKey("cpe-0001", range(1, 33));
+        assertRejected(v.verify(proof(impostor, DEST, NOW, 5), DEST, NOW), ConvertErrorCode.RESOURCE_EXCEEDED,
+                "is full");
+        assertRejected(v.verify(proof(KEY, DEST, NOW, 6), DEST, NOW), ConvertErrorCode.RESOURCE_EXCEEDED, "is full");
+
+        long later = NOW + 2 * SKEW.toMillis() + 1;
+        assertRejected(v.verify(proof(impostor, DEST, later, 5), DEST, later), ConvertErrorCode.NOT_AUTHORIZED,
+                "MAC does not verify");
+        assertInstanceOf(AuthResult.Authenticated.class, v.verify(proof(KEY, DEST, later, 6), DEST, later));
+    }
+
     /** Proofs that fail the MAC or the timestamp check take no room: an outsider cannot fill a window. */
     @Test
     void proofsThatDoNotVerifyTakeNoRoom() {

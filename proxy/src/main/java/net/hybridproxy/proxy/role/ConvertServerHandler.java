@@ -113,13 +113,6 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
         }
         Quota<Object>.Permit pendingHeld = pendingPermit.get();
         client.closeFuture().addListener(f -> pendingHeld.release());
-        // A userspace stream is not a socket: it has neither an MPTCP fallback nor kernel subflows to sample.
-        if (NativeSocketOptions.isKernelSocket(client)) {
-            if (!NativeSocketOptions.isMptcp(client)) {
-                context.counters().mptcpFallback(client);
-            }
-            context.multipathChannels().add(client);
-        }
         deadline = client.eventLoop().schedule(() -> headerTimedOut(ctx, AdmissionRefusal.FIRST_BYTE_TIMEOUT),
                 admission.settings().firstByteTimeout().toNanos(), TimeUnit.NANOSECONDS);
         ctx.read();
@@ -266,6 +259,7 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
             }
             client.closeFuture().addListener(f -> keyPermit.get().release());
         }
+        trackMultipath(client);
         // The per-cpe table names the cpe by the key it proved (a session's or a cookie's), else by its address.
         CpeTable.CpeId cpe = auth instanceof AuthResult.Authenticated authenticated
                 && gate.quotaKey(authenticated).isPresent()
@@ -298,6 +292,22 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
                 client.eventLoop().execute(() -> connected(ctx, f, server, label));
             }
         });
+    }
+
+    /**
+     * From admission on, the connection's subflows are sampled (and counted as a fallback if it has none). Not
+     * before: a refused connection carries a Convert header and an Error TLV, and sampling it (a pipeline handler, a
+     * ledger, a getsockopt failing with an exception on a plain TCP socket at close) is work a flood of refused
+     * requests must not cost.
+     */
+    private void trackMultipath(Channel client) {
+        // A userspace stream is not a socket: it has neither an MPTCP fallback nor kernel subflows to sample.
+        if (NativeSocketOptions.isKernelSocket(client)) {
+            if (!NativeSocketOptions.isMptcp(client)) {
+                context.counters().mptcpFallback(client);
+            }
+            context.multipathChannels().add(client);
+        }
     }
 
     private void connected(ChannelHandlerContext ctx, Future<?> f, Channel server, String label) {

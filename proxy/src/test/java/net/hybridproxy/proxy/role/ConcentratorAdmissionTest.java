@@ -1,5 +1,6 @@
 package net.hybridproxy.proxy.role;
 
+import net.hybridproxy.engine.auth.CpeKey;
 import net.hybridproxy.engine.convert.ConvertErrorCode;
 import net.hybridproxy.engine.convert.ConvertMessage;
 import org.junit.jupiter.api.Assumptions;
@@ -206,6 +207,27 @@ class ConcentratorAdmissionTest {
                     s.close();
                 }
             }
+        }
+    }
+
+    /**
+     * A refused request costs no subflow bookkeeping: only admitted connections are sampled, and only they are counted
+     * as MPTCP fallbacks (these test clients are plain TCP sockets, so every admitted one falls back). Before, every
+     * accepted connection was, refused or not.
+     */
+    @Test
+    void refusedRequestsAreNotSampledAsMultipathConnections() throws Exception {
+        CpeKey impostor = new CpeKey("cpe-a", HexFormat.of().parseHex("0123456789abcdef0123456789abcdef"));
+        try (RunningConcentrator c = new RunningConcentrator(MAX_CONNECTIONS, "")) {
+            for (int i = 0; i < 5; i++) {
+                try (Socket s = c.connect(RunningConcentrator.ATTACKER)) {
+                    s.getOutputStream().write(c.request(impostor));
+                    assertEquals(Optional.of(ConvertErrorCode.NOT_AUTHORIZED), errorOrClose(s.getInputStream()));
+                }
+            }
+            assertEquals(0, c.counters.mptcpFallbacks(), "refused connections counted as fallbacks");
+            c.echoOnce(RunningConcentrator.KEY_A, RunningConcentrator.LEGITIMATE);
+            assertEquals(1, c.counters.mptcpFallbacks(), "the admitted plain TCP connection is a fallback");
         }
     }
 
