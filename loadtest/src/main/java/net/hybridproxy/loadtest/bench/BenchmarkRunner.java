@@ -267,6 +267,8 @@ public final class BenchmarkRunner {
             row.warmupServerVerdict = warmup == null
                     ? "none within " + WARMUP_VERDICT_WAIT.toSeconds() + " s of the client's end" : warmup;
         }
+        Map<String, Long> countersBefore = running.proxies().isEmpty() ? Map.of()
+                : EngineCounters.settled(lab.cpe(), lab.conc());
         CounterSampler sampler = CounterSampler.start(lab.cpe());
         ProcessStats before = ProcessStats.of(running.proxyPids());
         List<ProcessStats> beforeEach = running.proxyPids().stream().map(p -> ProcessStats.of(List.of(p))).toList();
@@ -304,6 +306,9 @@ public final class BenchmarkRunner {
         ProcessStats after = ProcessStats.of(running.proxyPids());
         List<ProcessStats> afterEach = running.proxyPids().stream().map(p -> ProcessStats.of(List.of(p))).toList();
         List<CounterSampler.Sample> samples = sampler.stop();
+        if (!countersBefore.isEmpty()) {
+            row.engineCounters = EngineCounters.growth(countersBefore, EngineCounters.settled(lab.cpe(), lab.conc()));
+        }
         String verdict = awaitServerVerdict(server, serverLinesBefore, Duration.ofSeconds(5));
         if (verdict == null) {
             verdict = bulk.ok()
