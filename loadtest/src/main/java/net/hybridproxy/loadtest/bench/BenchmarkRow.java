@@ -34,6 +34,8 @@ import java.util.Map;
  * @param ratioToBestPeer          goodput over the best system that is not this project
  * @param proxyCpuSecondsByProcess each proxy process's CPU seconds over the measured download
  * @param peakRssBytesByProcess    each proxy process's peak RSS (a memory target is per JVM)
+ * @param engineCounters           the userspace engine's counters that grew over the measured download, from both
+ *                                 appliances' /metrics ({@link EngineCounters}); null for other systems
  */
 record BenchmarkRow(String scenario, String scenarioTitle, String system, String systemTitle, Double linkSumMbit,
                     String skipped, String error, String teardownError, Boolean ok, String warmupServerVerdict,
@@ -46,7 +48,7 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
                     Integer downloads, List<Double> seriesGoodputMbps, List<Long> seriesLongestStallMs,
                     Long medianStallMs, Long downloadsWithStallOver200Ms, Double ratioToLinkSum,
                     Double ratioToBestPeer, Map<String, Double> proxyCpuSecondsByProcess,
-                    Map<String, Long> peakRssBytesByProcess) {
+                    Map<String, Long> peakRssBytesByProcess, Map<String, Long> engineCounters) {
 
     BenchmarkRow withRatios(Double toLinkSum, Double toBestPeer) {
         RowBuilder b = new RowBuilder(this);
@@ -110,6 +112,7 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
         Double ratioToBestPeer;
         Map<String, Double> proxyCpuSecondsByProcess;
         Map<String, Long> peakRssBytesByProcess;
+        Map<String, Long> engineCounters;
 
         RowBuilder(String scenario, String system) {
             this.scenario = scenario;
@@ -160,6 +163,7 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
             ratioToBestPeer = r.ratioToBestPeer;
             proxyCpuSecondsByProcess = r.proxyCpuSecondsByProcess;
             peakRssBytesByProcess = r.peakRssBytesByProcess;
+            engineCounters = r.engineCounters;
         }
 
         BenchmarkRow build() {
@@ -170,7 +174,7 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
                     ttfbP99Ms, connectionsPerSecond, setupOk, setupPerSecond32, peakRssBytes,
                     holdConnectionsRequested, hold, downloads, seriesGoodputMbps, seriesLongestStallMs, medianStallMs,
                     downloadsWithStallOver200Ms, ratioToLinkSum, ratioToBestPeer,
-                    proxyCpuSecondsByProcess, peakRssBytesByProcess);
+                    proxyCpuSecondsByProcess, peakRssBytesByProcess, engineCounters);
         }
     }
 }

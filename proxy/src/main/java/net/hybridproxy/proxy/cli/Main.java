@@ -131,6 +131,19 @@ public final class Main implements Callable<Integer> {
                     stopped.countDown();
                 }
             }, "hybridproxy-shutdown"));
+            // The handler is in place before the appliance starts: SIGHUP's default action ends the process, and
+            // a reload sent as soon as the appliance logs that it is up (systemd's ExecReload, a test) could
+            // otherwise arrive first. A SIGHUP during start is held and applied once start has finished.
+            AtomicBoolean reloadPending = new AtomicBoolean();
+            Runnable reloadIfPending = () -> {
+                if (started.get() && reloadPending.getAndSet(false)) {
+                    Thread.ofPlatform().name("hybridproxy-reload").start(() -> reload(appliance));
+                }
+            };
+            onSighup(() -> {
+                reloadPending.set(true);
+                reloadIfPending.run();
+            });
             try {
                 appliance.start();
                 started.set(true);
@@ -138,18 +151,20 @@ public final class Main implements Callable<Integer> {
                 appliance.close();
                 throw e;
             }
-            onSighup(() -> Thread.ofPlatform().name("hybridproxy-reload").start(() -> {
-                try {
-                    ConfigReload.ReloadResult result = appliance.reload();
-                    System.getLogger("hybridproxy").log(System.Logger.Level.INFO, "configuration reloaded (SIGHUP):"
-                            + " applied " + result.applied() + ", needs restart " + result.needsRestart());
-                } catch (AdminException e) {
-                    System.getLogger("hybridproxy").log(System.Logger.Level.WARNING, "reload (SIGHUP) failed,"
-                            + " nothing changed: " + e.getMessage());
-                }
-            }));
+            reloadIfPending.run();
             stopped.await();
             return OK;
+        }
+
+        private static void reload(Appliance appliance) {
+            try {
+                ConfigReload.ReloadResult result = appliance.reload();
+                System.getLogger("hybridproxy").log(System.Logger.Level.INFO, "configuration reloaded (SIGHUP):"
+                        + " applied " + result.applied() + ", needs restart " + result.needsRestart());
+            } catch (AdminException e) {
+                System.getLogger("hybridproxy").log(System.Logger.Level.WARNING, "reload (SIGHUP) failed,"
+                        + " nothing changed: " + e.getMessage());
+            }
         }
 
         /**

@@ -24,6 +24,8 @@ public final class SocketConstants {
     public static final int SOL_MPTCP = 284;
     public static final int SOL_NETLINK = 270;
 
+    public static final int SO_KEEPALIVE = 9;
+    public static final int TCP_NODELAY = 1;
     public static final int SO_PROTOCOL = 38;
     public static final int SO_DOMAIN = 39;
 

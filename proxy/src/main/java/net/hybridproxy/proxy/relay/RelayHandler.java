@@ -9,6 +9,7 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
+import io.netty.channel.unix.UnixChannel;
 import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.util.ReferenceCountUtil;
 
@@ -73,7 +74,7 @@ final class RelayHandler extends ChannelInboundHandlerAdapter {
         if (evt instanceof ChannelInputShutdownEvent) {
             // FIN from this side: forward it after everything read before it.
             peer.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener((ChannelFutureListener) f -> {
-                if (peer instanceof DuplexChannel duplex && peer.isActive()) {
+                if (peer instanceof DuplexChannel duplex && peer.isActive() && !secondFinOnKernelSocket()) {
                     duplex.shutdownOutput().addListener(done -> closeIfBothFinished(ctx.channel()));
                 } else {
                     closeBoth(ctx.channel());
@@ -108,6 +109,16 @@ final class RelayHandler extends ChannelInboundHandlerAdapter {
             ctx.close();
             peer.close();
         }
+    }
+
+    /**
+     * The second FIN of the pair, and the peer a kernel socket: both directions are finished, and closing the peer
+     * sends its FIN after everything flushed before, as shutdownOutput() would; that would only add Netty's
+     * ChannelOutputShutdownException (a full stack trace) on every connection. Not for a userspace stream, whose
+     * close ends the stream at once instead of after the data it still holds.
+     */
+    private boolean secondFinOnKernelSocket() {
+        return peer instanceof UnixChannel && isInputShutdown(peer);
     }
 
     private void closeIfBothFinished(Channel self) {

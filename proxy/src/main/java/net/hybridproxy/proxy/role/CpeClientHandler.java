@@ -174,9 +174,11 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
             context.multipathChannels().add(outbound);
         }
         // With TCP_FASTOPEN_CONNECT this first write is what the kernel puts in the SYN; on a ready connection
-        // from the warm pool it is the connection's first data.
-        outbound.writeAndFlush(Unpooled.wrappedBuffer(convert), outbound.voidPromise());
+        // from the warm pool it is the connection's first data. Not flushed alone: the relay replays what the
+        // client already sent behind it and flushes both, one segment and one send instead of two.
+        outbound.write(Unpooled.wrappedBuffer(convert), outbound.voidPromise());
         context.relay(client, outbound, label);
+        outbound.flush();
     }
 
     private InetSocketAddress originalDestination(Channel client) throws NativeException {

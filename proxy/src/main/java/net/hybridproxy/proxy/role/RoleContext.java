@@ -3,6 +3,7 @@ package net.hybridproxy.proxy.role;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelException;
 import io.netty.channel.ChannelFactory;
 import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
@@ -16,8 +17,10 @@ import io.netty.util.AttributeKey;
 import net.hybridproxy.proxy.config.AppConfig;
 import net.hybridproxy.proxy.metrics.FailoverLog;
 import net.hybridproxy.proxy.metrics.UserspaceStats;
+import net.hybridproxy.proxy.nativeio.NativeException;
 import net.hybridproxy.proxy.relay.RelaySession;
 import net.hybridproxy.proxy.transport.MultipathConnections;
+import net.hybridproxy.proxy.transport.NativeSocketOptions;
 import net.hybridproxy.proxy.transport.Transport;
 
 import java.net.InetSocketAddress;
@@ -40,26 +43,53 @@ public record RoleContext(AppConfig config, Transport transport, EventLoopGroup 
     /** {@link System#nanoTime()} when a listener accepted the channel: the start of connection setup. */
     static final AttributeKey<Long> ACCEPTED_NANOS = AttributeKey.valueOf("hybridproxy.acceptedNanos");
 
-    /** A listener whose accepted children are ready for relaying: AUTO_READ off, half-close on, bounded buffers. */
+    /**
+     * A listener whose accepted children are ready for relaying: AUTO_READ off, half-close on, TCP_NODELAY and
+     * SO_KEEPALIVE on, bounded buffers. Netty's socket channels turn TCP_NODELAY on in their constructor, so asking
+     * for it again per child only repeated a system call; on the native transports SO_KEEPALIVE (and TCP_NODELAY,
+     * for good measure) is set once on the listener, whose accepted sockets inherit it, instead of per connection.
+     */
     public ServerBootstrap serverBootstrap(ChannelFactory<? extends ServerSocketChannel> factory) {
         AppConfig.Relay relay = config.relay();
-        return new ServerBootstrap()
+        boolean inherited = transport != Transport.NIO;
+        ServerBootstrap bootstrap = new ServerBootstrap()
                 .group(acceptGroup, workerGroup)
-                .channelFactory(factory)
+                .channelFactory(inherited ? inheritingOptions(factory) : factory)
                 .option(ChannelOption.SO_REUSEADDR, true)
                 .option(ChannelOption.SO_BACKLOG, 4096)
                 .handler(AcceptStamp.INSTANCE)
                 .childOption(ChannelOption.AUTO_READ, false)
                 .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                .childOption(ChannelOption.TCP_NODELAY, true)
-                .childOption(ChannelOption.SO_KEEPALIVE, true)
                 .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK,
                         new WriteBufferWaterMark(relay.writeBufferLowWaterMark(), relay.writeBufferHighWaterMark()));
+        if (!inherited) {
+            bootstrap.childOption(ChannelOption.SO_KEEPALIVE, true);
+        }
+        return bootstrap;
+    }
+
+    private static ChannelFactory<ServerSocketChannel> inheritingOptions(
+            ChannelFactory<? extends ServerSocketChannel> factory) {
+        return () -> {
+            ServerSocketChannel channel = factory.newChannel();
+            if (NativeSocketOptions.isKernelSocket(channel)) {
+                try {
+                    NativeSocketOptions.setNoDelayAndKeepaliveInherited(channel);
+                } catch (NativeException e) {
+                    channel.unsafe().closeForcibly();
+                    throw new ChannelException("TCP_NODELAY or SO_KEEPALIVE refused on a listener: "
+                            + e.getMessage(), e);
+                }
+            }
+            return channel;
+        };
     }
 
     /**
      * An outbound connection on the inbound channel's own event loop, so the pair never crosses threads (the
-     * Netty proxy idiom): no locks, no handoff, and both sides' state lives on one loop.
+     * Netty proxy idiom): no locks, no handoff, and both sides' state lives on one loop. TCP_NODELAY is asked for
+     * although Netty's TCP channels turn it on themselves: an MPTCP socket wrapped in a Netty channel does not get
+     * it otherwise ({@code RelayTransportSuite} reads it back).
      */
     public Bootstrap outboundBootstrap(Channel inbound, ChannelFactory<? extends SocketChannel> factory) {
         return outboundBootstrap(inbound.eventLoop(), factory);

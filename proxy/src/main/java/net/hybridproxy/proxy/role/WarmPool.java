@@ -196,15 +196,16 @@ final class WarmPool implements AutoCloseable {
 
         Optional<Channel> take() {
             demand.asked(System.nanoTime());
+            // The replacement is opened after the caller's current work: creating and configuring its socket
+            // would otherwise delay the Convert request on the connection just taken.
+            loop.execute(this::fill);
             Channel channel;
             while ((channel = ready.pollFirst()) != null) {
                 if (channel.isActive()) {
-                    fill();
                     return Optional.of(channel);
                 }
                 channel.close();
             }
-            fill();
             return Optional.empty();
         }
 

@@ -66,6 +66,17 @@ public final class NativeSocketOptions {
         Libc.setsockoptInt(fd, SOL_TCP, net.hybridproxy.proxy.nativeio.SocketConstants.TCP_KEEPINTVL, idleSeconds);
     }
 
+    /**
+     * TCP_NODELAY and SO_KEEPALIVE on a listener, before it binds. Linux copies both into every socket it accepts
+     * (TCP and MPTCP alike: the accepted socket, and for MPTCP its first subflow, are clones of the listener's;
+     * {@code RoleContextTest} reads them back from accepted sockets), so the children need no setsockopt of their own.
+     */
+    public static void setNoDelayAndKeepaliveInherited(Channel listener) throws NativeException {
+        int fd = fd(listener);
+        Libc.setsockoptInt(fd, SOL_TCP, net.hybridproxy.proxy.nativeio.SocketConstants.TCP_NODELAY, 1);
+        Libc.setsockoptInt(fd, SOL_SOCKET, net.hybridproxy.proxy.nativeio.SocketConstants.SO_KEEPALIVE, 1);
+    }
+
     /** TCP_FASTOPEN on a listener with the given queue length (Linux 6.2+ for MPTCP listeners). */
     public static void setFastOpenListener(Channel channel, int queueLength) throws NativeException {
         Libc.setsockoptInt(fd(channel), SOL_TCP, TCP_FASTOPEN, queueLength);

@@ -82,6 +82,10 @@ final class SessionDriver {
         TcpInfo info;
         /** When TCP_INFO was last read; "never" is one interval ago (Long.MIN_VALUE would overflow the test). */
         long infoAt = now() - TCP_INFO_INTERVAL_NANOS;
+        /** Bytes in the channel's outbound buffer when TCP_INFO was read: the socket had not seen them. */
+        long pendingAtInfo;
+        /** Bytes written to the channel since TCP_INFO was read: not in its figures either. */
+        long writtenSinceInfo;
         long retransmittedCounted;
         boolean attached;
         boolean stalled;
@@ -300,9 +304,13 @@ final class SessionDriver {
         }
         Channel ch = link.channel;
         long now = now();
+        ChannelOutboundBuffer outbound = ch.unsafe().outboundBuffer();
+        long pending = outbound == null ? 0 : outbound.totalPendingWriteBytes();
         if (now - link.infoAt >= TCP_INFO_INTERVAL_NANOS) {
             link.info = TcpInfo.read(ch).orElse(null);
             link.infoAt = now;
+            link.pendingAtInfo = pending;
+            link.writtenSinceInfo = 0;
             if (link.info != null && link.info.bytesRetransmitted() > link.retransmittedCounted) {
                 link.stats.addBytesRetransmitted(link.info.bytesRetransmitted() - link.retransmittedCounted);
                 link.retransmittedCounted = link.info.bytesRetransmitted();
@@ -310,13 +318,27 @@ final class SessionDriver {
         }
         long room = ch.isActive() ? ch.bytesBeforeUnwritable() : 0;
         TcpInfo info = link.info;
-        // Bytes still in the channel's outbound buffer have not reached the socket: for the engine they are unsent
-        // like the socket's own (its delivery-rate estimate counts what was handed minus what is held).
-        ChannelOutboundBuffer outbound = ch.unsafe().outboundBuffer();
-        long pending = outbound == null ? 0 : outbound.totalPendingWriteBytes();
+        // TCP_INFO is up to TCP_INFO_INTERVAL_NANOS old: every byte the socket had not seen when it was read (those
+        // then in the channel's outbound buffer, and all written since) still counts as unsent, wherever it is now.
+        // Mixing the old figures with the fresh outbound buffer alone lost the bytes that moved from the buffer to
+        // the socket meanwhile: the connection seemed to hold less than it did, so the engine's bound on what a
+        // subflow holds let it take more at every turn, and the delivery rate read as a burst, then a collapse.
+        // Counted this way, what the subflow holds is over-estimated by what was acknowledged meanwhile, never less.
         session.updateSubflow(subflowId, info == null ? SubflowEstimates.unknown(room)
                 : new SubflowEstimates(info.rttMicros() * 1000, info.congestionWindow(), info.unackedBytes(),
-                        info.notSentBytes() + pending, room));
+                        info.notSentBytes() + link.pendingAtInfo + link.writtenSinceInfo, room));
+    }
+
+    /**
+     * Fresh estimates for every subflow before the engine schedules: the engine bounds what a subflow holds by its
+     * congestion window, and a subflow that got nothing last turn is neither flushed nor changes writability, so its
+     * figures would otherwise stay those of the moment its window filled (TCP_INFO is still read at most once per
+     * TCP_INFO_INTERVAL_NANOS per subflow).
+     */
+    private void refreshEstimates() {
+        for (long id : subflows.keySet()) {
+            updateEstimates(id);
+        }
     }
 
     // ------------------------------------------------------------------ streams
@@ -451,6 +473,7 @@ final class SessionDriver {
         try {
             do {
                 pumpAgain = false;
+                refreshEstimates();
                 transmit();
                 drainEvents();
                 flushTouched();
@@ -489,6 +512,7 @@ final class SessionDriver {
                 spare = buf;
             }
             link.channel.write(frame, link.channel.voidPromise());
+            link.writtenSinceInfo += t.bytes();
             link.stats.addBytesSent(t.bytes());
             touched.add(t.subflowId());
         }
@@ -699,6 +723,10 @@ final class SessionDriver {
         if (closed) {
             return;
         }
+        // The probe timers judge a subflow by its last sign of life, its TCP connection's progress among them: that
+        // must be read now, not at the last pump (on a loaded machine the loop may have slept past a stall timeout
+        // while the path kept delivering).
+        refreshEstimates();
         session.handleTimeout(now());
         pump();
     }

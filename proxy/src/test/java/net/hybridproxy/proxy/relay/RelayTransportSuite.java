@@ -40,6 +40,8 @@ abstract class RelayTransportSuite extends ProxiedTcpContract {
     private Channel listener;
     private ServerSocket backend;
     protected ProxyCounters counters;
+    /** Every pair joined so far: the accepted channel and the outbound one. */
+    private final java.util.concurrent.BlockingQueue<Channel[]> relayed = new java.util.concurrent.LinkedBlockingQueue<>();
 
     abstract Transport transport();
 
@@ -80,8 +82,9 @@ abstract class RelayTransportSuite extends ProxiedTcpContract {
                                         .connect(backendAddress)
                                         .addListener(f -> {
                                             if (f.isSuccess()) {
-                                                context.relay(client, ((io.netty.channel.ChannelFuture) f).channel(),
-                                                        "test");
+                                                Channel server = ((io.netty.channel.ChannelFuture) f).channel();
+                                                relayed.add(new Channel[] {client, server});
+                                                context.relay(client, server, "test");
                                             } else {
                                                 counters.release();
                                                 RelaySession.reset(client);
@@ -104,6 +107,27 @@ abstract class RelayTransportSuite extends ProxiedTcpContract {
         }
         if (group != null) {
             group.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
+        }
+    }
+
+    /**
+     * Both sockets of a relay have Nagle off and keepalive on, read back from the kernel: the accepted one inherits
+     * both from the listener (no per-connection setsockopt), the outbound one gets TCP_NODELAY from Netty's channel.
+     */
+    @org.junit.jupiter.api.Test
+    void bothSocketsOfARelayHaveNoDelayAndKeepalive() throws Exception {
+        try (java.net.Socket client = new java.net.Socket()) {
+            client.connect(proxyAddress(), 5_000);
+            try (java.net.Socket accepted = backend().accept()) {
+                Channel[] pair = relayed.poll(10, TimeUnit.SECONDS);
+                org.junit.jupiter.api.Assertions.assertNotNull(pair, "no relay was joined");
+                for (Channel side : pair) {
+                    org.junit.jupiter.api.Assertions.assertEquals(Boolean.TRUE,
+                            side.config().getOption(io.netty.channel.ChannelOption.TCP_NODELAY), side + " TCP_NODELAY");
+                    org.junit.jupiter.api.Assertions.assertEquals(Boolean.TRUE,
+                            side.config().getOption(io.netty.channel.ChannelOption.SO_KEEPALIVE), side + " SO_KEEPALIVE");
+                }
+            }
         }
     }
 

@@ -145,6 +145,19 @@ class ConcentratorLifecycleNetnsTest {
         assertTrue(concentrator.isAlive());
     }
 
+    @Test
+    void aSighupDuringStartIsAppliedOnceStartedAndNeverEndsTheProcess() throws Exception {
+        Path config = writeConfig(List.of(PORT), List.of(RunningConcentrator.KEY_A), "");
+        launch(config, "starting concentrator");
+        // As early as the process says anything: a reload sent while it is still starting (systemd's ExecReload
+        // racing a restart). SIGHUP's default action would end it.
+        new ProcessBuilder("kill", "-HUP", Long.toString(concentrator.pid())).start().waitFor();
+        awaitTrue(() -> log().contains("admin server on"), "concentrator start");
+        awaitTrue(() -> log().contains("configuration reloaded (SIGHUP)"), "reload logged");
+        assertTrue(concentrator.isAlive(), log());
+        assertEquals(Optional.empty(), requestOnce(PORT, RunningConcentrator.KEY_A, DOWNLOAD_PORT), log());
+    }
+
     // ---- the concentrator process ----
 
     private Path writeConfig(List<Integer> ports, List<CpeKey> keys, String destinations) throws IOException {
@@ -173,12 +186,17 @@ class ConcentratorLifecycleNetnsTest {
     }
 
     private void launch(Path config) throws Exception {
+        launch(config, "admin server on");
+    }
+
+    /** Starts the concentrator and returns once its log holds {@code line}. */
+    private void launch(Path config, String line) throws Exception {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         concentrator = new ProcessBuilder("ip", "netns", "exec", ns.name(), java, "--enable-native-access=ALL-UNNAMED",
                 "-Xmx256m", "-XX:+UseSerialGC", "-cp", System.getProperty("java.class.path"),
                 "net.hybridproxy.proxy.cli.Main", "run", "--config", config.toString())
                 .redirectErrorStream(true).redirectOutput(dir.resolve("concentrator.log").toFile()).start();
-        awaitTrue(() -> log().contains("admin server on"), "concentrator start");
+        awaitTrue(() -> log().contains(line), "concentrator log line: " + line);
     }
 
     private String log() {
@@ -255,7 +273,11 @@ class ConcentratorLifecycleNetnsTest {
                 Socket s = server.accept();
                 Thread.ofVirtual().start(() -> {
                     try (s) {
-                        long seed = ByteBuffer.wrap(s.getInputStream().readNBytes(8)).getLong();
+                        byte[] seedBytes = s.getInputStream().readNBytes(8);
+                        if (seedBytes.length < 8) {
+                            return; // a connection that closed before asking for anything (a reachability probe)
+                        }
+                        long seed = ByteBuffer.wrap(seedBytes).getLong();
                         SplittableRandom bytes = new SplittableRandom(seed);
                         OutputStream out = s.getOutputStream();
                         byte[] chunk = new byte[CHUNK];

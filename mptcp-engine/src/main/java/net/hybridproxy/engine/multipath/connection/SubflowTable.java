@@ -188,12 +188,32 @@ final class SubflowTable {
         if (!s.probeOutstanding()) {
             return s.nextProbeAt();
         }
-        return s.state() == SubflowState.STALLED ? s.stalledSince() + probes.closeAfter()
-                : s.probeSentAt() + probes.stallTimeout(s.probeRttNanos(), s.probeRttVarNanos());
+        if (s.state() == SubflowState.STALLED) {
+            return s.stalledSince() + probes.closeAfter();
+        }
+        // A probe's answer can be late on a path that works: a lost PING or PONG waits for TCP's retransmission (a
+        // lost PONG, the last segment on an idle connection, for its retransmission timeout, at least 200 ms plus
+        // the RTT), which on a lossy LTE path at 0.5 % loss happened every few seconds and each time declared a busy
+        // path stalled and moved everything it carried onto DSL. A path shows it is alive without the probe too:
+        // bytes arrive on it, or its TCP connection delivers what it was handed. The stall timeout runs from the
+        // later of the probe and the last such sign, so a blackhole (no byte either way) is declared as soon as
+        // before, a stall timeout after the path went silent.
+        return Math.max(s.probeSentAt(), s.progressAt())
+                + probes.stallTimeout(s.probeRttNanos(), s.probeRttVarNanos());
+    }
+
+    /** Notes, for every attached subflow, whether its connection delivered more since the last look. */
+    void noteProgress(long now) {
+        for (Subflow s : subflows.values()) {
+            if (s.state().isAttached()) {
+                s.noteProgress(now);
+            }
+        }
     }
 
     /** Sends the probes due, declares unanswered ones stalled, closes subflows stalled too long. */
     void handleProbeTimers(long now) {
+        noteProgress(now);
         for (Subflow s : List.copyOf(subflows.values())) {
             if (!s.state().isAttached() || subflows.get(s.id()) != s || now < probeDeadline(s)) {
                 continue;

@@ -74,6 +74,7 @@ final class TransmitAssembly {
 
     /** The next bytes for one subflow, as {@link Session#pollTransmit}: subflow control first, then the session's. */
     Transmit poll(long now, ByteBuffer out) {
+        session.subflows.noteProgress(now); // the adapter updated the estimates just before
         Transmit control = transmitSubflowControl(out);
         if (control != null || !session.isEstablished()) {
             return control;
@@ -371,12 +372,35 @@ final class TransmitAssembly {
         if (penalised) {
             space /= 2;
         }
+        space = Math.min(space, congestionRoom(subflow));
         if (session.config.lateReinjection()) {
             space = Math.min(space, deliveryRoom(subflow));
         }
         return new SubflowView(subflow.id(), subflow.slot(), subflow.priority(), subflow.srttNanos(session.probes.minStall()),
                 subflow.probeRttVarNanos(), e.cwndBytes(), e.inflightBytes(), e.notSentBytes(), space, penalised);
     }
+
+    /**
+     * What a subflow may be handed beyond what its connection holds: up to {@link #HELD_WINDOWS} congestion windows
+     * in all, one in flight and about one more waiting in the socket, enough to keep it sending until the next turn
+     * of the event loop; unbounded while the adapter does not know the window. The socket's own room (its
+     * TCP_NOTSENT_LOWAT, the channel's water marks) is sized for the fastest path and is far deeper than a slow
+     * path's window: the lab's 512 KiB are half a second of an 8 Mb/s DSL. The lowest-RTT scheduler picks such a
+     * DSL first and filled that queue with the stream's whole receive window; the faster LTE then had no window
+     * left, and the receive window, autotuned from what was read per subflow RTT, never grew past what DSL carried
+     * (docs/decisions.md, "the userspace engine left a lossy LTE path unused"). The Linux kernel's scheduler
+     * likewise hands a subflow no more than its congestion window lets it send.
+     */
+    private static long congestionRoom(Subflow subflow) {
+        long cwnd = subflow.estimates().cwndBytes();
+        if (cwnd <= 0) {
+            return Long.MAX_VALUE;
+        }
+        return Math.max(0, HELD_WINDOWS * cwnd - subflow.backlogBytes());
+    }
+
+    /** Congestion windows a subflow's connection may hold: one in flight, one queued behind it. */
+    static final int HELD_WINDOWS = 2;
 
     /**
      * What a subflow whose delivery rate collapsed ({@code DeliveryRate.collapsed()}) may be handed beyond what it holds: what it delivers, at its measured rate, in its minimum RTT plus a third of

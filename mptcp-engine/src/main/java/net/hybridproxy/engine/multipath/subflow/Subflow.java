@@ -41,6 +41,8 @@ public final class Subflow {
     private long stalledSince = -1;
     private long penalisedUntil;
     private long lastReceivedAt = Long.MIN_VALUE;
+    private long deliveredSeen = -1;
+    private long deliveredGrewAt = Long.MIN_VALUE;
     private long attachedAt = -1;
 
     private String closeWhy;
@@ -148,6 +150,30 @@ public final class Subflow {
             long backlog = backlogBytes();
             delivery.update(now, bytesSent - backlog, backlog, estimates.srttNanos());
         }
+    }
+
+    /**
+     * Notes whether the connection delivered more since the last call (what it was handed less what it still holds,
+     * as the adapter's TCP state says), stamping {@link #progressAt()} with {@code now} if so. Call after estimates
+     * may have changed, with the time they were taken.
+     */
+    public void noteProgress(long now) {
+        if (estimates.srttNanos() <= 0) {
+            return;
+        }
+        long delivered = bytesSent - backlogBytes();
+        if (delivered > deliveredSeen) {
+            deliveredSeen = delivered;
+            deliveredGrewAt = now;
+        }
+    }
+
+    /**
+     * The last sign of life of the path, {@code Long.MIN_VALUE} before any: bytes arrived on it, or its TCP
+     * connection delivered bytes (acknowledged by the peer's TCP) as far as {@link #noteProgress} saw.
+     */
+    public long progressAt() {
+        return Math.max(lastReceivedAt, deliveredGrewAt);
     }
 
     /** When this subflow's held segments were last reinjected because it delivered too slowly. */

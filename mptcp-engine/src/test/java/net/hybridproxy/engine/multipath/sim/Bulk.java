@@ -31,7 +31,14 @@ final class Bulk {
 
     /** A download as fast as the session goes, measured for {@code seconds} after the warm-up. */
     static Download download(SessionConfig config, List<SimLink> links, List<SubflowPriority> priorities, int seconds) {
+        return download(config, links, priorities, seconds, SimPair.NOTSENT_LOWAT);
+    }
+
+    /** The same with subflow sockets that hold {@code unsentBytes} before they report no room. */
+    static Download download(SessionConfig config, List<SimLink> links, List<SubflowPriority> priorities, int seconds,
+                             long unsentBytes) {
         SimPair pair = new SimPair(config, links, priorities);
+        pair.subflowUnsentBytes = unsentBytes;
         pair.runFor(SimPair.SECOND / 2);
         pair.onConcentratorStream(id -> pair.sendFromConcentrator(id, Long.MAX_VALUE, 0));
         long id = pair.openStream(100);
@@ -47,7 +54,12 @@ final class Bulk {
 
     /** The same download over one link alone: the best a single path does in this simulator. */
     static double singlePath(SimLink link, int seconds) {
-        return download(SessionConfig.defaults(), List.of(link), List.of(SubflowPriority.PRIMARY), seconds)
+        return singlePath(link, seconds, SimPair.NOTSENT_LOWAT);
+    }
+
+    /** The same with subflow sockets that hold {@code unsentBytes} before they report no room. */
+    static double singlePath(SimLink link, int seconds, long unsentBytes) {
+        return download(SessionConfig.defaults(), List.of(link), List.of(SubflowPriority.PRIMARY), seconds, unsentBytes)
                 .megabitsPerSecond();
     }
 }

@@ -32,6 +32,16 @@ final class SimPair {
     /** Unsent bytes a subflow socket holds before it stops reporting room (TCP_NOTSENT_LOWAT). */
     static final long NOTSENT_LOWAT = 64 * 1024;
 
+    /**
+     * Unsent bytes a subflow of the Netty adapter with its default settings holds before it reports no room: the
+     * socket's TCP_NOTSENT_LOWAT (subflow-send-queue, 256 KiB) and, on top of it, the channel's outbound buffer up to
+     * its high water mark (the same 256 KiB). What the namespace lab runs.
+     */
+    static final long ADAPTER_UNSENT = 2 * 256 * 1024;
+
+    /** Unsent bytes each subflow socket holds before it reports no room; set before the subflows connect. */
+    long subflowUnsentBytes = NOTSENT_LOWAT;
+
     static final CpeKey KEY = new CpeKey("cpe-sim", new byte[] {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16});
 
     final EventQueue queue = new EventQueue();
@@ -330,7 +340,7 @@ final class SimPair {
     // ------------------------------------------------------------------ connections
 
     private void connect(long subflowId, SimLink link) {
-        SimTcp tcp = new SimTcp(link, queue, NOTSENT_LOWAT, () -> { });
+        SimTcp tcp = new SimTcp(link, queue, subflowUnsentBytes, () -> { });
         if (link.blackholed) {
             // The SYN is lost; the connect attempt times out.
             queue.at(now() + SECOND, () -> cpe.subflowClosed(subflowId, now()));

@@ -1,0 +1,107 @@
+package net.hybridproxy.loadtest.bench;
+
+import net.hybridproxy.loadtest.lab.ExecResult;
+import net.hybridproxy.loadtest.lab.Netns;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * The userspace engine's own counters (its MIB and the scheduler's decisions per uplink) as the appliances' admin
+ * servers publish them at {@code /metrics}, read inside the cpe's and the concentrator's namespaces before and after
+ * a measured download. Their growth says which mechanism fired: stalls declared, reinjections, opportunistic
+ * retransmissions, penalisations, late-path reinjections, and how many DATA frames each uplink got and why. Other
+ * systems publish none of these; their rows carry no counters.
+ */
+final class EngineCounters {
+
+    /** The metric families kept, each sample named by its labels' values. */
+    private static final List<String> FAMILIES = List.of("hybridproxy_userspace_events_total",
+            "hybridproxy_userspace_bytes_total", "hybridproxy_scheduler_decisions_total",
+            "hybridproxy_uplink_reinjected_bytes_total");
+
+    /**
+     * The appliances publish the engine's counters once per admin sample interval (5 s by default, which the lab
+     * keeps: it measures what users run); a read this long after the traffic it should cover has them all.
+     */
+    private static final Duration PUBLISHED_WITHIN = Duration.ofMillis(5_500);
+
+    private EngineCounters() {
+    }
+
+    /**
+     * {@link #read} once everything counted so far is published: empty at once when the appliances publish none of
+     * these counters, else after {@link #PUBLISHED_WITHIN}.
+     */
+    static Map<String, Long> settled(Netns cpe, Netns conc) {
+        if (read(cpe, conc).isEmpty()) {
+            return Map.of();
+        }
+        try {
+            Thread.sleep(PUBLISHED_WITHIN);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return Map.of();
+        }
+        return read(cpe, conc);
+    }
+
+    /** Every kept sample of both appliances, keyed {@code cpe|conc <family> <label values>}; empty if none answer. */
+    static Map<String, Long> read(Netns cpe, Netns conc) {
+        Map<String, Long> out = new TreeMap<>();
+        read("cpe", cpe, out);
+        read("conc", conc, out);
+        return out;
+    }
+
+    private static void read(String side, Netns ns, Map<String, Long> out) {
+        ExecResult r = ns.tryExec(Duration.ofSeconds(10), "curl", "-sf", "--max-time", "5",
+                "http://127.0.0.1:9190/metrics");
+        if (!r.ok()) {
+            return;
+        }
+        parse(side, r.stdout(), out);
+    }
+
+    static void parse(String side, String exposition, Map<String, Long> out) {
+        for (String line : exposition.split("\n")) {
+            int brace = line.indexOf('{');
+            int space = line.lastIndexOf(' ');
+            if (line.startsWith("#") || brace < 0 || space < brace) {
+                continue;
+            }
+            String family = line.substring(0, brace);
+            if (!FAMILIES.contains(family)) {
+                continue;
+            }
+            StringBuilder labels = new StringBuilder();
+            String body = line.substring(brace + 1, line.lastIndexOf('}'));
+            for (String pair : body.split(",")) {
+                int eq = pair.indexOf('=');
+                if (eq > 0 && !pair.startsWith("role") && !pair.startsWith("instance")) {
+                    labels.append(labels.isEmpty() ? "" : " ").append(pair.substring(eq + 1).replace("\"", ""));
+                }
+            }
+            double value = Double.parseDouble(line.substring(space + 1));
+            String key = side + " " + family.replace("hybridproxy_", "").replace("_total", "") + " " + labels;
+            out.merge(key, (long) value, Long::sum);
+        }
+    }
+
+    /** What grew from {@code before} to {@code after}, leaving out what did not; null when nothing was read. */
+    static Map<String, Long> growth(Map<String, Long> before, Map<String, Long> after) {
+        if (after.isEmpty()) {
+            return null;
+        }
+        Map<String, Long> out = new TreeMap<>();
+        after.forEach((key, value) -> {
+            long grown = value - before.getOrDefault(key, 0L);
+            if (grown != 0) {
+                out.put(key, grown);
+            }
+        });
+        return out;
+    }
+}
