@@ -116,6 +116,12 @@ final class SessionDriver {
     private long timerAt = Long.MAX_VALUE;
     private boolean pumping;
     private boolean pumpAgain;
+    /** A {@link #pumpSoon()} task is queued on the loop and has not run yet. */
+    private boolean pumpQueued;
+    private final Runnable queuedPump = () -> {
+        pumpQueued = false;
+        pump();
+    };
     private boolean closed;
     private boolean established;
     private InetSocketAddress localAddress;
@@ -269,7 +275,7 @@ final class SessionDriver {
         } finally {
             bytes.release();
         }
-        pump();
+        pumpSoon();
     }
 
     /** The subflow's TCP connection closed (either end, or an error). */
@@ -443,6 +449,19 @@ final class SessionDriver {
     }
 
     // ------------------------------------------------------------------ the contract
+
+    /**
+     * {@link #pump()} once the loop has handled every socket that was ready with this one: what several reads of
+     * one wake-up (both subflows, the relay's read of the server) gave the session goes out in one pass, so one
+     * DATA_ACK and one flush per subflow answer them all instead of one per read. The loop runs its task queue
+     * right after the ready sockets, so this adds no wait.
+     */
+    void pumpSoon() {
+        if (!pumpQueued && !closed) {
+            pumpQueued = true;
+            loop.execute(queuedPump);
+        }
+    }
 
     /** Runs the session's output, events and timer until nothing more happens now. Re-entrant calls fold in. */
     void pump() {

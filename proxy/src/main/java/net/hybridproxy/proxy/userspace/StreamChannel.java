@@ -59,8 +59,6 @@ public final class StreamChannel extends AbstractChannel implements DuplexChanne
     private boolean readPending;
     private boolean inputShutdown;
     private boolean outputShutdown;
-    private boolean writing;
-    private boolean writableWhileWriting;
     /** The session no longer knows the stream (closed cleanly or reset): nothing more to tell it. */
     private boolean streamGone;
 
@@ -210,16 +208,9 @@ public final class StreamChannel extends AbstractChannel implements DuplexChanne
 
     @Override
     protected void doWrite(ChannelOutboundBuffer in) throws Exception {
-        writing = true;
-        try {
-            do {
-                writableWhileWriting = false;
-                writeWhatTheSessionTakes(in);
-                driver.pump();
-            } while (writableWhileWriting && !in.isEmpty());
-        } finally {
-            writing = false;
-        }
+        writeWhatTheSessionTakes(in);
+        // Framed and sent with whatever else this wake-up of the loop gave the session (see pumpSoon).
+        driver.pumpSoon();
     }
 
     private void writeWhatTheSessionTakes(ChannelOutboundBuffer in) throws IOException {
@@ -255,9 +246,7 @@ public final class StreamChannel extends AbstractChannel implements DuplexChanne
 
     /** The session has room again for bytes we hold. */
     void onWritable() {
-        if (writing) {
-            writableWhileWriting = true;
-        } else if (isActive()) {
+        if (isActive()) {
             ((StreamUnsafe) unsafe()).resumeWrite();
         }
     }
