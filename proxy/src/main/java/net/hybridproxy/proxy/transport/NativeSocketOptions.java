@@ -69,7 +69,8 @@ public final class NativeSocketOptions {
     /**
      * TCP_NODELAY and SO_KEEPALIVE on a listener, before it binds. Linux copies both into every socket it accepts
      * (TCP and MPTCP alike: the accepted socket, and for MPTCP its first subflow, are clones of the listener's;
-     * {@code RelayTransportSuite} reads them back from accepted sockets), so the children need no setsockopt of their own.
+     * {@code RelayTransportSuite} reads them back from accepted sockets), so the children need no setsockopt of
+     * their own.
      */
     public static void setNoDelayAndKeepaliveInherited(Channel listener) throws NativeException {
         int fd = fd(listener);
