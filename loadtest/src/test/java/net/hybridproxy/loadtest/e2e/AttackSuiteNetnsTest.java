@@ -171,21 +171,17 @@ class AttackSuiteNetnsTest {
     /**
      * Verified attack 1: Info-only Convert messages leaked a slot each, for good. Paced at 500/s, 2.5 times
      * max-connections a second (the verified attack needed 25 against 20): since the attacker has its own line, no
-     * emulator slows it, and flat out its four threads on the machine's two cores measure the test machine (as the
-     * replay flood's pacing explains).
+     * emulator slows it, and flat out its four threads on the machine's two cores measure the test machine
+     * ({@link FloodPace}).
      */
     @Test
     @Order(1)
     void infoOnlyFlood() throws Exception {
         AtomicLong sent = new AtomicLong();
-        long interval = 2_000_000; // ns: 500 messages/s over all threads
-        AtomicLong nextMessage = new AtomicLong(System.nanoTime());
+        FloodPace pace = new FloodPace(500, System.nanoTime());
         underAttack("Info-only flood", 4, stop -> {
             while (!stop.get()) {
-                long due = nextMessage.getAndAdd(interval) - System.nanoTime();
-                if (due > 0) {
-                    Thread.sleep(due / 1_000_000, (int) (due % 1_000_000));
-                }
+                pace.awaitSlot();
                 try (Socket s = attackerSocket()) {
                     s.getOutputStream().write(INFO_ONLY);
                     readAnswer(s.getInputStream());
@@ -241,19 +237,14 @@ class AttackSuiteNetnsTest {
         AtomicLong exceeded = new AtomicLong();
         AtomicLong lastAnswer = new AtomicLong();
         long started = System.nanoTime();
-        // Paced, not flat out: on two cores an unpaced attacker in the same machine takes the CPU the legitimate cpe
-        // and the concentrator need, which measures the test machine, not the concentrator.
-        long interval = (long) (1e9 / REPLAY_FLOOD_RATE);
-        AtomicLong nextProof = new AtomicLong(started);
+        FloodPace pace = new FloodPace(REPLAY_FLOOD_RATE, started);
         Map<String, Long> accounted = accountedProcesses();
         Map<String, Double> cpuBefore = cpuSeconds(accounted);
+        double rate; // printed with the CPU figures also when the attack fails
         try {
             underAttack("replay-cache flood", REPLAY_FLOOD_CONNECTIONS, stop -> {
                 while (!stop.get()) {
-                    long due = nextProof.getAndAdd(interval) - System.nanoTime();
-                    if (due > 0) {
-                        Thread.sleep(due / 1_000_000, (int) (due % 1_000_000));
-                    }
+                    pace.awaitSlot();
                     try (Socket s = attackerSocket()) {
                         s.setSoLinger(true, 0); // no TIME_WAIT: tens of thousands of connections in a few seconds
                         s.getOutputStream().write(proofs[Math.floorMod(next.getAndIncrement(), proofs.length)]);
@@ -270,7 +261,7 @@ class AttackSuiteNetnsTest {
         } finally {
             Map<String, Double> cpuAfter = cpuSeconds(accounted);
             long answered = accepted.get() + exceeded.get();
-            double rate = answered / ((lastAnswer.get() - started) / 1e9);
+            rate = answered / ((lastAnswer.get() - started) / 1e9);
             System.out.printf("attack suite: replay-cache flood %.0f proofs/s from %d connections; %d accepted until "
                     + "the attacker's window (256) was full, %d refused with Resource Exceeded%n", rate,
                     REPLAY_FLOOD_CONNECTIONS, accepted.get(), exceeded.get());
@@ -281,7 +272,6 @@ class AttackSuiteNetnsTest {
         }
         assertTrue(exceeded.get() > 0, "the flood never filled the attacker's replay window");
         assertTrue(accepted.get() <= 256, accepted.get() + " accepted beyond the window");
-        double rate = (accepted.get() + exceeded.get()) / ((lastAnswer.get() - started) / 1e9);
         assertTrue(rate >= REPLAY_FLOOD_FLOOR, "the flood reached only " + rate + " proofs/s");
     }
 

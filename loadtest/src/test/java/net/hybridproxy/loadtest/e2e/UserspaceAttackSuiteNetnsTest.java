@@ -155,8 +155,7 @@ class UserspaceAttackSuiteNetnsTest {
     @Order(1)
     void capableSynFlood() throws Exception {
         String before = LabMetrics.scrape(lab.conc());
-        long interval = (long) (1e9 / (CAPABLE_SYN_RATE * 1.1)); // the rate and a margin, not flat out
-        AtomicLong nextSyn = new AtomicLong(System.nanoTime());
+        FloodPace pace = new FloodPace(CAPABLE_SYN_RATE * 1.1, System.nanoTime()); // the rate and a margin
         Deque<Socket> held = new ArrayDeque<>();
         AtomicLong answered = new AtomicLong();
         AtomicLong lastAnswer = new AtomicLong();
@@ -165,10 +164,7 @@ class UserspaceAttackSuiteNetnsTest {
         try {
             underAttack("CAPABLE_SYN flood", 16, stop -> {
                 while (!stop.get()) {
-                    long due = nextSyn.getAndAdd(interval) - System.nanoTime();
-                    if (due > 0) {
-                        Thread.sleep(due / 1_000_000, (int) (due % 1_000_000));
-                    }
+                    pace.awaitSlot();
                     Socket s = attackerSockets.connect(CONCENTRATOR);
                     s.setSoLinger(true, 0);
                     s.getOutputStream().write(UserspaceAttacker.capableSyn("cpe-e2e"));
