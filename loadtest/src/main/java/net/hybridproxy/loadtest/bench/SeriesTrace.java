@@ -48,7 +48,7 @@ final class SeriesTrace {
     }
 
     /**
-     * While a download runs: {@code ss -tniM} in the concentrator every 500 ms (tracing on only), so that the
+     * While a download runs: {@code ss -tniMm} in the concentrator and the cpe every 250 ms (tracing on only), so that the
      * connection that carried it can be found, and its state at hand-over looked up in the "before" snapshot.
      */
     static Runnable during(HybridAccessLab lab) {
@@ -59,12 +59,15 @@ final class SeriesTrace {
         Thread sampler = Thread.ofVirtual().start(() -> {
             try {
                 for (int i = 0; !Thread.currentThread().isInterrupted(); i++) {
-                    Thread.sleep(500);
-                    ExecResult ss = lab.conc().tryExec(Duration.ofSeconds(10), "ss", "-tniM");
-                    Files.writeString(DIR.resolve(String.format(Locale.ROOT, "%03d-during-%02d-conc.txt", download, i)),
-                            "## uptime\n## ss\n" + ss.stdout());
+                    Thread.sleep(250);
+                    for (Netns ns : new Netns[] {lab.conc(), lab.cpe()}) {
+                        ExecResult ss = ns.tryExec(Duration.ofSeconds(10), "ss", "-tniMm");
+                        String role = ns == lab.cpe() ? "cpe" : "conc";
+                        Files.writeString(DIR.resolve(String.format(Locale.ROOT, "%03d-during-%02d-%s.txt", download,
+                                i, role)), "## uptime " + System.nanoTime() / 1_000_000 + "\n## ss\n" + ss.stdout());
+                    }
                 }
-            } catch (InterruptedException | IOException e) {
+            } catch (InterruptedException | IOException | RuntimeException e) {
                 // Stopped, or the directory went away: the trace just ends.
             }
         });
