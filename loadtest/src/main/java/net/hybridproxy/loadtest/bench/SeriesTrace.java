@@ -48,7 +48,7 @@ final class SeriesTrace {
     }
 
     /**
-     * While a download runs: {@code ss -tniMm} in the concentrator and the cpe every 250 ms (tracing on only), so that the
+     * While a download runs: {@code ss -tniMm} in the concentrator, the cpe and the server every 250 ms (tracing on only), so that the
      * connection that carried it can be found, and its state at hand-over looked up in the "before" snapshot.
      */
     static Runnable during(HybridAccessLab lab) {
@@ -60,9 +60,9 @@ final class SeriesTrace {
             try {
                 for (int i = 0; !Thread.currentThread().isInterrupted(); i++) {
                     Thread.sleep(250);
-                    for (Netns ns : new Netns[] {lab.conc(), lab.cpe()}) {
+                    for (Netns ns : new Netns[] {lab.conc(), lab.cpe(), lab.server()}) {
                         ExecResult ss = ns.tryExec(Duration.ofSeconds(10), "ss", "-tniMm");
-                        String role = ns == lab.cpe() ? "cpe" : "conc";
+                        String role = ns == lab.cpe() ? "cpe" : ns == lab.server() ? "server" : "conc";
                         Files.writeString(DIR.resolve(String.format(Locale.ROOT, "%03d-during-%02d-%s.txt", download,
                                 i, role)), "## uptime " + System.nanoTime() / 1_000_000 + "\n## ss\n" + ss.stdout());
                     }

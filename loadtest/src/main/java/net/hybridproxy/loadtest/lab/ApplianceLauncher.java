@@ -78,7 +78,8 @@ public final class ApplianceLauncher {
 
     /** Waits until the appliance logs a line containing {@code readyLine}; fails with its output after 30 s. */
     public static void awaitReady(LabProcess process, String readyLine) {
-        process.awaitStdoutLine(line -> line.contains(readyLine), Duration.ofSeconds(30));
+        // 90 s, not 30: at a load average above 30 on two cores a JVM took longer than 30 s to get there.
+        process.awaitStdoutLine(line -> line.contains(readyLine), Duration.ofSeconds(90));
     }
 
     /** Single-quotes {@code arg} for sh. */

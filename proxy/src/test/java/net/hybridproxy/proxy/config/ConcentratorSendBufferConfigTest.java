@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The send buffer of the concentrator's kernel MPTCP connections: 4 MiB unless set, 0 for the kernel's autotuning. */
+/** The send buffer of the concentrator's kernel MPTCP connections: the kernel's autotuning (0) unless set. */
 class ConcentratorSendBufferConfigTest {
     private static final String CONCENTRATOR = """
             hybridproxy { role = concentrator, concentrator.authorized-cidrs = ["198.18.0.0/15"]
@@ -17,14 +17,14 @@ class ConcentratorSendBufferConfigTest {
     }
 
     @Test
-    void fourMebibytesByDefault() throws Exception {
-        assertEquals(4 << 20, sendBuffer(""));
+    void theKernelsAutotuningByDefault() throws Exception {
+        assertEquals(0, sendBuffer(""));
     }
 
     @Test
-    void zeroLeavesItToTheKernel() throws Exception {
+    void aFixedSizeIsTakenInBytes() throws Exception {
+        assertEquals(4 << 20, sendBuffer("concentrator.mptcp-send-buffer = 4MiB"));
         assertEquals(0, sendBuffer("concentrator.mptcp-send-buffer = 0"));
-        assertEquals(8 << 20, sendBuffer("concentrator.mptcp-send-buffer = 8MiB"));
     }
 
     @Test
