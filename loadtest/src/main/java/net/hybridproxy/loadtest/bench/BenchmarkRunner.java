@@ -362,6 +362,11 @@ public final class BenchmarkRunner {
             row.failoverStallSeconds = round(stall, 2);
             row.recovered = deliveredAfter(goodput, atSeconds + stall) > 0;
         } else if (scenario.fault() != Scenario.Fault.BLACKHOLE_DSL) {
+            // The first byte on a lab that has not seen a burst yet: the reference for the same measurement after the
+            // setup run below (a user's burst is followed by single requests too; both must be fast).
+            Map<String, Double> ttfbCpu = new LinkedHashMap<>();
+            TtfbResult fresh = measureTtfb(lab, running, "before burst", ttfbCpu);
+            row.ttfbBeforeBurstP50Ms = fresh.ttfb().p50Ms();
             // Setup rate under load: 32 clients at once, a new connection per 10 kB object (as ApacheBench -c 32).
             // Measured after SETUP_WARMUP_OBJECTS unmeasured ones, every system alike: see SETUP_WARMUP_OBJECTS.
             TtfbResult setup = client(lab, running, TtfbOptions.of(SETUP_OBJECTS, 32, 10_000)
@@ -371,8 +376,16 @@ public final class BenchmarkRunner {
             // 200 unmeasured objects first: the JIT-compiled systems' connection-setup paths are then compiled, as
             // they are in a running appliance (40 left them interpreted and added ~20 ms to every first byte). The
             // setup-rate run above has compiled most of them already; this also refills a warm pool it emptied.
-            TtfbResult ttfb = client(lab, running, TtfbOptions.of(40, 4, 10_000).withWarmup(200));
-            row.ttfbOk = ttfb.ok();
+            row.dslRttMs = dslRoundTripMs(lab);
+            Map<String, Long> setupCountersBefore = running.proxies().isEmpty() ? Map.of()
+                    : EngineCounters.read(lab.cpe(), lab.conc(), EngineCounters.SETUP_FAMILIES);
+            TtfbResult ttfb = measureTtfb(lab, running, "after burst", ttfbCpu);
+            if (!setupCountersBefore.isEmpty()) {
+                row.ttfbCounters = EngineCounters.growth(setupCountersBefore,
+                        EngineCounters.read(lab.cpe(), lab.conc(), EngineCounters.SETUP_FAMILIES));
+            }
+            row.ttfbProxyCpuSeconds = ttfbCpu.isEmpty() ? null : ttfbCpu;
+            row.ttfbOk = ttfb.ok() && fresh.ok();
             row.ttfbP50Ms = ttfb.ttfb().p50Ms();
             row.ttfbP99Ms = ttfb.ttfb().p99Ms();
             row.connectionsPerSecond = round(ttfb.connectionsPerSecond(), 1);
@@ -446,6 +459,32 @@ public final class BenchmarkRunner {
     /** The measured download: one connection for {@code durationMs}, up to a minute to drain. */
     private BulkOptions measuredDownload() {
         return BulkOptions.timed(false, durationMs).withTimeouts(60_000, 5_000);
+    }
+
+    /**
+     * 40 measured new connections at 4 clients after 200 unmeasured ones; each proxy process's CPU seconds over the
+     * whole run go to {@code cpu} as "process phase".
+     */
+    private TtfbResult measureTtfb(HybridAccessLab lab, Running running, String phase, Map<String, Double> cpu) {
+        List<ProcessStats> before = running.proxyPids().stream().map(p -> ProcessStats.of(List.of(p))).toList();
+        TtfbResult ttfb = client(lab, running, TtfbOptions.of(40, 4, 10_000).withWarmup(200));
+        for (int i = 0; i < running.proxies().size(); i++) {
+            double used = ProcessStats.of(List.of(running.proxyPids().get(i))).cpuSeconds() - before.get(i).cpuSeconds();
+            cpu.put(running.proxies().get(i).label() + " " + phase, round(used, 2));
+        }
+        return ttfb;
+    }
+
+    /**
+     * The DSL path's round trip as TCP sees it in this lab, now: the median connect time of 20 plain TCP connections
+     * from the cpe's namespace to the load server, which the cpe routes over DSL and the concentrator's namespace
+     * forwards (one round trip of the emulated DSL link, the server's short link and both kernels). Measured next to
+     * each TTFB run so that "× the DSL RTT" uses the link as the emulator delivers it under this run's load.
+     */
+    private static Double dslRoundTripMs(HybridAccessLab lab) {
+        TtfbResult probe = HybridAccessLab.runLoadClient(lab.cpe(), CLIENT_TIMEOUT, List.of(), LOADGEN_JVM,
+                LoadTarget.of(Systems.directTarget()), TtfbOptions.of(20, 1, 1_000).withWarmup(5));
+        return probe.ok() ? probe.connect().p50Ms() : null;
     }
 
     /** Runs one load client workload in the client namespace, against the system's entry point. */

@@ -64,6 +64,11 @@ final class Systems {
         }
     }
 
+    /** The load server's plain TCP port, reached by routing alone (the direct system's target). */
+    static String directTarget() {
+        return SERVER + ":" + PLAIN_PORT;
+    }
+
     static final SystemUnderTest DIRECT = new SystemUnderTest() {
         public String name() {
             return "direct";
@@ -74,7 +79,7 @@ final class Systems {
         }
 
         public Running start(HybridAccessLab lab, Path work) {
-            return new Running(SERVER + ":" + PLAIN_PORT, false, List.of(), () -> { });
+            return new Running(directTarget(), false, List.of(), () -> { });
         }
     };
 

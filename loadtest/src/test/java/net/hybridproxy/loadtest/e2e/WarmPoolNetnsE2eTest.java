@@ -3,6 +3,7 @@ package net.hybridproxy.loadtest.e2e;
 import net.hybridproxy.engine.multipath.crypto.MptcpCrypto;
 import net.hybridproxy.loadtest.lab.ApplianceConfigs;
 import net.hybridproxy.loadtest.lab.ApplianceLauncher;
+import net.hybridproxy.loadtest.lab.ExecResult;
 import net.hybridproxy.loadtest.lab.JavaLauncher;
 import net.hybridproxy.loadtest.lab.HybridAccessLab;
 import net.hybridproxy.loadtest.lab.HybridAccessLab.Link;
@@ -97,7 +98,15 @@ class WarmPoolNetnsE2eTest {
         // 10 kB object. A first, unmeasured round warms up the appliances' JIT-compiled paths (and the pool keeps
         // refilling meanwhile); the measured round fetches one object at a time, after warming its own JVM.
         ttfb(200, 4);
+        double hitsBefore = poolTakes("hit");
+        double missesBefore = poolTakes("miss_refilling") + poolTakes("miss_backing_off");
         TtfbResult ttfb = ttfb(OBJECTS, 1);
+        // Every measured connection (and the load client's own warm-up ones) started on a ready connection: the
+        // counters say so, not only the timing.
+        double hits = poolTakes("hit") - hitsBefore;
+        double misses = poolTakes("miss_refilling") + poolTakes("miss_backing_off") - missesBefore;
+        assertTrue(hits >= OBJECTS && misses == 0, "warm pool during the measured round: " + hits + " hits, "
+                + misses + " misses");
         double medianMs = ttfb.ttfb().p50Ms();
         System.out.println("warm pool: 10 kB objects on new connections, time to first byte " + ttfb.ttfb()
                 + ", DSL RTT " + DSL_RTT.toMillis() + " ms");
@@ -136,6 +145,18 @@ class WarmPoolNetnsE2eTest {
         // 0-RTT start at all) cannot: 1.5 round trips.
         assertTrue(medianMs <= 1.5 * DSL_RTT.toMillis(), "first byte after " + medianMs + " ms at the median ("
                 + ttfb.ttfb() + "): not a 0-RTT start");
+    }
+
+    /** The cpe's {@code hybridproxy_cpe_warm_pool_takes_total} of one outcome, from its admin server. */
+    private double poolTakes(String outcome) {
+        ExecResult scrape = lab.cpe().tryExec(Duration.ofSeconds(10), "curl", "-sf", "--max-time", "5",
+                "http://127.0.0.1:9190/metrics");
+        assertTrue(scrape.ok(), () -> "cpe metrics: " + scrape.describe());
+        return scrape.stdout().lines()
+                .filter(l -> l.startsWith("hybridproxy_cpe_warm_pool_takes_total{")
+                        && l.contains("outcome=\"" + outcome + "\""))
+                .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1)))
+                .sum();
     }
 
     private TtfbResult ttfb(int count, int concurrency) {
