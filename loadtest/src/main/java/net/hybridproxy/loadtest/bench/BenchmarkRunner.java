@@ -33,6 +33,7 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalDouble;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -376,7 +377,8 @@ public final class BenchmarkRunner {
             // 200 unmeasured objects first: the JIT-compiled systems' connection-setup paths are then compiled, as
             // they are in a running appliance (40 left them interpreted and added ~20 ms to every first byte). The
             // setup-rate run above has compiled most of them already; this also refills a warm pool it emptied.
-            row.dslRttMs = dslRoundTripMs(lab);
+            OptionalDouble dslRtt = lab.dslRoundTripMs(Systems.directTarget(), LOADGEN_JVM);
+            row.dslRttMs = dslRtt.isPresent() ? dslRtt.getAsDouble() : null;
             Map<String, Long> setupCountersBefore = running.proxies().isEmpty() ? Map.of()
                     : EngineCounters.read(lab.cpe(), lab.conc(), EngineCounters.SETUP_FAMILIES);
             TtfbResult ttfb = measureTtfb(lab, running, "after burst", ttfbCpu);
@@ -473,18 +475,6 @@ public final class BenchmarkRunner {
             cpu.put(running.proxies().get(i).label() + " " + phase, round(used, 2));
         }
         return ttfb;
-    }
-
-    /**
-     * The DSL path's round trip as TCP sees it in this lab, now: the median connect time of 20 plain TCP connections
-     * from the cpe's namespace to the load server, which the cpe routes over DSL and the concentrator's namespace
-     * forwards (one round trip of the emulated DSL link, the server's short link and both kernels). Measured next to
-     * each TTFB run so that "× the DSL RTT" uses the link as the emulator delivers it under this run's load.
-     */
-    private static Double dslRoundTripMs(HybridAccessLab lab) {
-        TtfbResult probe = HybridAccessLab.runLoadClient(lab.cpe(), CLIENT_TIMEOUT, List.of(), LOADGEN_JVM,
-                LoadTarget.of(Systems.directTarget()), TtfbOptions.of(20, 1, 1_000).withWarmup(5));
-        return probe.ok() ? probe.connect().p50Ms() : null;
     }
 
     /** Runs one load client workload in the client namespace, against the system's entry point. */
