@@ -53,9 +53,7 @@ final class WarmPool implements AutoCloseable {
      * Keepalive on a ready connection after one second of silence. The concentrator's answer to the probe carries
      * its first DATA_ACK, which completes the MPTCP handshake on our side (RFC 8684 §3.1: the initiator retransmits
      * MP_CAPABLE until it sees a DSS); only then does the kernel open the other subflows, so without it a ready
-     * connection would keep one subflow until the first data. Only the idle time is shortened: once that first probe is
-     * answered, the next one waits for the kernel's probe interval (75 s by default), so a ready connection costs
-     * the concentrator one probe a minute rather than one a second, and each connection one setsockopt less.
+     * connection would keep one subflow until the first data.
      */
     private static final int READY_KEEPALIVE_SECONDS = 1;
     /** Once a connection carries a relay: the usual TCP keepalive timing (tcp_keepalive_time's default). */

@@ -57,14 +57,13 @@ public final class NativeSocketOptions {
     }
 
     /**
-     * The first keepalive probe after {@code idleSeconds} of silence (SO_KEEPALIVE must be on); an answered probe
-     * restarts that wait, an unanswered one is repeated after the kernel's interval (tcp_keepalive_intvl, 75 s by
-     * default), which this leaves alone: one setsockopt, not two. On an MPTCP socket the kernel applies it to every
-     * subflow.
+     * Keepalive probes after {@code idleSeconds} of silence, then every {@code idleSeconds} (SO_KEEPALIVE must be on).
+     * On an MPTCP socket the kernel applies them to every subflow.
      */
     public static void setKeepaliveIdle(Channel channel, int idleSeconds) throws NativeException {
-        Libc.setsockoptInt(fd(channel), SOL_TCP, net.hybridproxy.proxy.nativeio.SocketConstants.TCP_KEEPIDLE,
-                idleSeconds);
+        int fd = fd(channel);
+        Libc.setsockoptInt(fd, SOL_TCP, net.hybridproxy.proxy.nativeio.SocketConstants.TCP_KEEPIDLE, idleSeconds);
+        Libc.setsockoptInt(fd, SOL_TCP, net.hybridproxy.proxy.nativeio.SocketConstants.TCP_KEEPINTVL, idleSeconds);
     }
 
     /**
