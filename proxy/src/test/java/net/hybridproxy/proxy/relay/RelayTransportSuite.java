@@ -171,10 +171,10 @@ abstract class RelayTransportSuite extends ProxiedTcpContract {
                 random.nextBytes(chunk);
                 sender.getOutputStream().write(chunk);
                 sent.write(chunk);
-                awaitTrue(() -> relayedBytes.getAsLong() == sent.size(), "the relay reading the sender's bytes");
+                await(() -> relayedBytes.getAsLong() == sent.size(), "the relay reading the sender's bytes");
             }
             sender.shutdownOutput();
-            awaitTrue(() -> RelayHandler.isInputShutdown(fromSender), "the relay reading the sender's FIN");
+            await(() -> RelayHandler.isInputShutdown(fromSender), "the relay reading the sender's FIN");
             long tail = pendingOutbound(toReceiver);
             org.junit.jupiter.api.Assertions.assertTrue(tail > 0, "setup: a tail must be queued at the first FIN");
 
@@ -196,14 +196,6 @@ abstract class RelayTransportSuite extends ProxiedTcpContract {
     private static boolean stillPendingAfterAWhile(Channel channel) throws InterruptedException {
         Thread.sleep(200);
         return pendingOutbound(channel) > 0;
-    }
-
-    private static void awaitTrue(java.util.function.BooleanSupplier condition, String what) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-        while (!condition.getAsBoolean()) {
-            org.junit.jupiter.api.Assertions.assertTrue(System.nanoTime() < deadline, "timed out waiting for " + what);
-            Thread.sleep(1);
-        }
     }
 
     @Override

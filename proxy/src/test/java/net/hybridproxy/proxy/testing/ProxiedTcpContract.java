@@ -20,6 +20,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -268,6 +269,22 @@ public abstract class ProxiedTcpContract {
                     .formatted(mismatch, sent[mismatch], received[mismatch], sent.length, received.length);
         }
         throw new AssertionError(direction + " corrupted, " + what);
+    }
+
+    /** Polls {@code condition} until it holds, failing after 15 s with what was awaited. */
+    protected static void await(BooleanSupplier condition, String what) throws InterruptedException {
+        await(condition, what, TimeUnit.SECONDS.toNanos(15));
+    }
+
+    protected static void await(BooleanSupplier condition, String what, long timeoutNanos)
+            throws InterruptedException {
+        long deadline = System.nanoTime() + timeoutNanos;
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("timed out waiting for: " + what);
+            }
+            Thread.sleep(10);
+        }
     }
 
     protected static byte[] randomBytes(int size, long seed) {
