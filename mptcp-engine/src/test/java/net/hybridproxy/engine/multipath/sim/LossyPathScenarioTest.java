@@ -109,6 +109,12 @@ class LossyPathScenarioTest {
             worst = Math.min(worst, sink.megabitsPerSecond(t, t + 100 * SimPair.MS));
         }
         double offered = (20.0 * 8 + 60 * 5 + 3 * 3) / 8;
+        StringBuilder timeline = new StringBuilder();
+        for (long t = start; t + 100 * SimPair.MS <= end; t += 100 * SimPair.MS) {
+            timeline.append(String.format(" %.0f", sink.megabitsPerSecond(t, t + 100 * SimPair.MS)));
+        }
+        System.out.println("DEBUG timeline" + timeline + " late " + pair.concentratorCounter(MibCounter.LATE_REINJECTIONS)
+                + " reinjected " + pair.concentratorCounter(MibCounter.REINJECTED_BYTES));
         System.out.printf("LTE 60 -> 3 -> 60 Mb/s, DSL 20: mean %.1f Mb/s (offered %.1f), worst 100 ms %.1f Mb/s%n",
                 mean, offered, worst);
         assertNull(sink.corruption);
