@@ -334,7 +334,7 @@ final class SubflowTable {
     static final long SILENCE_FLOOR_NANOS = 60_000_000L;
     static final int SILENCE_MIN_RTTS = 3;
     /** A segment is not late before this many of its subflow's minimum RTTs (see {@link #lateAt}). */
-    static final int LATE_HEAD_MIN_RTTS = 4;
+    static final int LATE_HEAD_MIN_RTTS = 3;
 
     /**
      * When a segment handed to {@code s} now, with {@code aheadBytes} held by its connection before it, is late if
@@ -349,7 +349,7 @@ final class SubflowTable {
         }
         long needed = (long) ((double) e.srttNanos() * (aheadBytes + e.cwndBytes()) / e.cwndBytes());
         long minRtt = Math.max(1, s.delivery().minRttNanos());
-        return now + Math.max(2 * needed, LATE_HEAD_MIN_RTTS * minRtt);
+        return now + Math.max(needed + needed / 2, LATE_HEAD_MIN_RTTS * minRtt);
     }
 
     /** Queues what {@code failed} carried and nobody else did for sending on the other subflows. */
