@@ -50,7 +50,8 @@ public record ProcessStats(double cpuSeconds, long peakRssBytes) {
         return all;
     }
 
-    private static double cpuSeconds(long pid) {
+    /** The CPU seconds (user and system) of {@code pid} alone, without its descendants; 0 once it is gone. */
+    public static double cpuSeconds(long pid) {
         try {
             String stat = Files.readString(Path.of("/proc", String.valueOf(pid), "stat"));
             // The command name (field 2) may contain spaces; fields are counted after its closing parenthesis.

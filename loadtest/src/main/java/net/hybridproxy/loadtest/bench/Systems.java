@@ -64,6 +64,11 @@ final class Systems {
         }
     }
 
+    /** The load server's plain TCP port, reached by routing alone (the direct system's target). */
+    static String directTarget() {
+        return SERVER + ":" + PLAIN_PORT;
+    }
+
     static final SystemUnderTest DIRECT = new SystemUnderTest() {
         public String name() {
             return "direct";
@@ -74,7 +79,7 @@ final class Systems {
         }
 
         public Running start(HybridAccessLab lab, Path work) {
-            return new Running(SERVER + ":" + PLAIN_PORT, false, List.of(), () -> { });
+            return new Running(directTarget(), false, List.of(), () -> { });
         }
     };
 
@@ -107,6 +112,9 @@ final class Systems {
 
     /** The cpe announces its LTE address as a subflow endpoint; both ends accept a second subflow. */
     private static Runnable cpeSubflowOverLte(HybridAccessLab lab) {
+        // A system before this one that failed to start (e.g. an appliance killed before it removed the endpoints
+        // it installed) must not make this one fail with "duplicate" endpoint errors.
+        lab.cpe().ip("mptcp", "endpoint", "flush");
         lab.cpe().ip("mptcp", "limits", "set", "subflow", "2", "add_addr_accepted", "2");
         lab.cpe().ip("mptcp", "endpoint", "add", HybridAccessLab.CPE_LTE_ADDR, "dev", "lte", "subflow");
         lab.conc().ip("mptcp", "limits", "set", "subflow", "2", "add_addr_accepted", "2");
@@ -207,6 +215,15 @@ final class Systems {
             "hybridproxy, userspace engine (transparent TPROXY capture)");
 
     /** This project with the given engine, started the way an operator runs it. */
+    /**
+     * Environment variable: HOCON appended to the benchmark's cpe configuration, for measuring a setting against the
+     * default in the same lab, e.g. {@code hybridproxy.cpe.warm-pool.size = 0}.
+     */
+    static final String CPE_CONF_VARIABLE = "HYBRIDPROXY_LAB_CPE_CONF";
+
+    /** Environment variable: the same for the concentrator's configuration. */
+    static final String CONC_CONF_VARIABLE = "HYBRIDPROXY_LAB_CONC_CONF";
+
     private static SystemUnderTest hybridproxy(String engine, String name, String title) {
         boolean kernel = engine.equals("kernel");
         return new SystemUnderTest() {
@@ -223,10 +240,11 @@ final class Systems {
                 // subscriber (one source address) for more than the per-key and per-source quotas allow by default.
                 Path concConf = Files.writeString(work.resolve("concentrator.conf"), ApplianceConfigs.concentrator(
                         engine, HybridAccessLab.SERVICE_ADDR + ":" + HYBRIDPROXY_CONC_PORT, "bench",
-                        "max-connections-per-key = 10000\nmax-connections-per-source = 10000"));
+                        "max-connections-per-key = 10000\nmax-connections-per-source = 10000")
+                        + System.getenv().getOrDefault(CONC_CONF_VARIABLE, ""));
                 Path cpeConf = Files.writeString(work.resolve("cpe.conf"), ApplianceConfigs.cpe(engine,
                         HybridAccessLab.SERVICE_ADDR + ":" + HYBRIDPROXY_CONC_PORT, "bench", false,
-                        List.of(PLAIN_PORT)));
+                        List.of(PLAIN_PORT)) + System.getenv().getOrDefault(CPE_CONF_VARIABLE, ""));
                 // Both JVMs start side by side; the cpe needs the concentrator only once traffic arrives.
                 LabProcess conc = ApplianceLauncher.launch(lab.conc(), concConf);
                 LabProcess cpe = ApplianceLauncher.launch(lab.cpe(), cpeConf);

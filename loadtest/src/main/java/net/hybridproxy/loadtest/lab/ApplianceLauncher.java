@@ -76,9 +76,14 @@ public final class ApplianceLauncher {
         return ns.startLogged("appliance-" + config.getFileName(), "sh", "-c", shell);
     }
 
-    /** Waits until the appliance logs a line containing {@code readyLine}; fails with its output after 30 s. */
+    /**
+     * Waits until the appliance logs a line containing {@code readyLine}; fails with its output after 90 s. A quiet
+     * machine starts one in 2-4 s; on a 2-core machine at a load average of 30-40, concentrators were seen still
+     * starting after 30 s (JVM start, class loading and path-manager setup all wait for a CPU), which failed whole
+     * benchmark scenarios that would have run.
+     */
     public static void awaitReady(LabProcess process, String readyLine) {
-        process.awaitStdoutLine(line -> line.contains(readyLine), Duration.ofSeconds(30));
+        process.awaitStdoutLine(line -> line.contains(readyLine), Duration.ofSeconds(90));
     }
 
     /** Single-quotes {@code arg} for sh. */

@@ -189,9 +189,16 @@ public record AppConfig(
                                    List<String> denyPorts) {
     }
 
+    /**
+     * The concentrator's settings (reference.conf, block {@code concentrator}).
+     *
+     * @param mptcpSendBuffer SO_SNDBUF for each accepted kernel MPTCP connection, in bytes; 0 leaves the send buffer
+     *                        to the kernel's autotuning
+     */
     public record Concentrator(List<InetSocketAddress> listen, List<String> authorizedCidrs, List<KeyRef> keys,
                                Duration maxClockSkew, int replayCacheSize, DestinationRules destinations,
-                               int fastOpenQueue, List<InetSocketAddress> userspaceListen, Admission admission) {
+                               int fastOpenQueue, List<InetSocketAddress> userspaceListen, Admission admission,
+                               int mptcpSendBuffer) {
     }
 
     /**
