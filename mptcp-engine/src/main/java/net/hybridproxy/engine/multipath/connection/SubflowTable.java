@@ -273,7 +273,7 @@ final class SubflowTable {
     void reinjectFromLatePaths(long now) {
         for (Subflow s : subflows.values()) {
             if (s.state() == SubflowState.ATTACHED) {
-                s.sampleDelivery(now);
+                s.sampleMinRtt(now);
                 s.noteProgress(now);
             }
         }
@@ -328,7 +328,7 @@ final class SubflowTable {
      */
     private static long silenceAfter(Subflow s) {
         long srtt = s.estimates().srttNanos();
-        return Math.max(SILENCE_FLOOR_NANOS, Math.max(srtt + srtt / 2, SILENCE_MIN_RTTS * s.delivery().minRttNanos()));
+        return Math.max(SILENCE_FLOOR_NANOS, Math.max(srtt + srtt / 2, SILENCE_MIN_RTTS * s.minRtt().minRttNanos()));
     }
 
     static final long SILENCE_FLOOR_NANOS = 60_000_000L;
@@ -348,7 +348,7 @@ final class SubflowTable {
             return Long.MAX_VALUE;
         }
         long needed = (long) ((double) e.srttNanos() * (aheadBytes + e.cwndBytes()) / e.cwndBytes());
-        long minRtt = Math.max(1, s.delivery().minRttNanos());
+        long minRtt = Math.max(1, s.minRtt().minRttNanos());
         return now + Math.max(needed + needed / 2, LATE_HEAD_MIN_RTTS * minRtt);
     }
 

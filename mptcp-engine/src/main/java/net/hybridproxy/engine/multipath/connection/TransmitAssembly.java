@@ -428,7 +428,7 @@ final class TransmitAssembly {
             return Long.MAX_VALUE;
         }
         SubflowEstimates e = subflow.estimates();
-        long minRtt = subflow.delivery().minRttNanos();
+        long minRtt = subflow.minRtt().minRttNanos();
         long allowed = e.srttNanos() <= 0 ? SUSPECT_ROOM : (long) ((double) e.cwndBytes() * minRtt / e.srttNanos());
         return Math.max(0, Math.max(SUSPECT_ROOM, allowed) - subflow.backlogBytes());
     }

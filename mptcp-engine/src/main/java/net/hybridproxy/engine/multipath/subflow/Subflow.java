@@ -27,7 +27,7 @@ public final class Subflow {
     private final ArrayDeque<long[]> redundantCopies = new ArrayDeque<>();
     private SubflowEstimates estimates = SubflowEstimates.unknown(0);
     private long spaceLeft;
-    private final DeliveryRate delivery = new DeliveryRate();
+    private final MinRttFilter minRtt = new MinRttFilter();
     private long lateReinjectionAt = Long.MIN_VALUE;
     private long heldUntilDelivered = -1;
     private boolean suspect;
@@ -130,9 +130,9 @@ public final class Subflow {
         this.spaceLeft = estimates.sendSpaceBytes();
     }
 
-    /** How fast this subflow's connection delivers (fed by {@link #sampleDelivery}). */
-    public DeliveryRate delivery() {
-        return delivery;
+    /** The lowest smoothed RTT this subflow's connection reported lately (fed by {@link #sampleMinRtt}). */
+    public MinRttFilter minRtt() {
+        return minRtt;
     }
 
     /**
@@ -147,11 +147,10 @@ public final class Subflow {
                 + Math.max(0, estimates.sendSpaceBytes() - spaceLeft);
     }
 
-    /** Feeds the delivery-rate estimate with the connection's state at {@code now} (needs the adapter's TCP state). */
-    public void sampleDelivery(long now) {
+    /** Feeds the minimum-RTT filter with the connection's smoothed RTT at {@code now} (needs the adapter's TCP state). */
+    public void sampleMinRtt(long now) {
         if (estimates.srttNanos() > 0) {
-            long backlog = backlogBytes();
-            delivery.update(now, bytesSent - backlog, backlog, estimates.srttNanos());
+            minRtt.update(now, estimates.srttNanos());
         }
     }
 
@@ -225,7 +224,7 @@ public final class Subflow {
      */
     public boolean suspect(double clearBelowMinRtts) {
         if (suspect && !heldBack() && estimates.srttNanos() > 0
-                && estimates.srttNanos() <= clearBelowMinRtts * delivery.minRttNanos()) {
+                && estimates.srttNanos() <= clearBelowMinRtts * minRtt.minRttNanos()) {
             suspect = false;
         }
         return suspect;
