@@ -2,6 +2,7 @@ package net.hybridproxy.loadtest.bench;
 
 import net.hybridproxy.loadtest.bench.Systems.Running;
 import net.hybridproxy.loadtest.bench.Systems.SystemUnderTest;
+import net.hybridproxy.loadtest.lab.ApplianceLauncher;
 import net.hybridproxy.loadtest.lab.HybridAccessLab;
 import net.hybridproxy.loadtest.lab.HybridAccessLab.Link;
 import net.hybridproxy.loadtest.lab.JavaLauncher;
@@ -196,7 +197,8 @@ public final class BenchmarkRunner {
             LabProcess plain = startLoadServer(lab, Systems.PLAIN_PORT, false);
             LabProcess mptcp = startLoadServer(lab, Systems.MPTCP_PORT, true);
             for (LabProcess server : List.of(plain, mptcp)) {
-                server.awaitStdoutLine(l -> l.startsWith("LISTENING "), Duration.ofSeconds(30));
+                // As generous as an appliance's start (a JVM at load average 35-45 took over 30 s).
+                server.awaitStdoutLine(l -> l.startsWith("LISTENING "), ApplianceLauncher.READY_WITHIN);
             }
             // System configs are scratch: kept out of the results directory, which may be committed.
             Path work = Files.createDirectories(Path.of(System.getProperty("java.io.tmpdir"),
