@@ -188,6 +188,7 @@ public final class Appliance implements AutoCloseable {
         if (role instanceof CpeRole cpe) {
             cpe.userspace().ifPresent(uplinkController::useUserspace);
             cpe.concentrators().bindTo(registry);
+            cpe.bindWarmPoolMetrics(registry);
         }
         sampler.start();
         if (config.admin().enabled()) {

@@ -40,6 +40,13 @@ import java.util.Map;
  * @param loadAverage              the machine's 1-minute load average when the measured download started and ended
  * @param engineCounters           the userspace engine's counters that grew over the measured download, from both
  *                                 appliances' /metrics ({@link EngineCounters}); null for other systems
+ * @param dslRttMs                 the DSL path's round trip measured just before the TTFB run: the median TCP connect
+ *                                 time from the cpe's namespace to the load server over DSL, plain routed TCP
+ * @param ttfbCounters             the appliances' connection-setup counters that grew over the TTFB run (warm-pool
+ *                                 hits and misses, the concentrator's admission refusals); null for other systems
+ * @param ttfbBeforeBurstP50Ms     the same TTFB measurement made before the 32-client setup run (a fresh lab), median
+ * @param ttfbProxyCpuSeconds      each proxy process's CPU seconds over each TTFB run, keyed "process before burst"
+ *                                 and "process after burst" (the same 240 connections each time)
  */
 record BenchmarkRow(String scenario, String scenarioTitle, String system, String systemTitle, Double linkSumMbit,
                     String skipped, String error, String teardownError, Boolean ok, String warmupServerVerdict,
@@ -53,7 +60,9 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
                     Long medianStallMs, Long downloadsWithStallOver200Ms, Double ratioToLinkSum,
                     Double ratioToBestPeer, Map<String, Double> proxyCpuSecondsByProcess,
                     Map<String, Long> peakRssBytesByProcess, Map<String, Double> jitCpuSecondsByProcess,
-                    List<Double> loadAverage, Map<String, Long> engineCounters) {
+                    List<Double> loadAverage, Map<String, Long> engineCounters,
+                    Double dslRttMs, Map<String, Long> ttfbCounters, Double ttfbBeforeBurstP50Ms,
+                    Map<String, Double> ttfbProxyCpuSeconds) {
 
     BenchmarkRow withRatios(Double toLinkSum, Double toBestPeer) {
         RowBuilder b = new RowBuilder(this);
@@ -120,6 +129,10 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
         Map<String, Double> jitCpuSecondsByProcess;
         List<Double> loadAverage;
         Map<String, Long> engineCounters;
+        Double dslRttMs;
+        Map<String, Long> ttfbCounters;
+        Double ttfbBeforeBurstP50Ms;
+        Map<String, Double> ttfbProxyCpuSeconds;
 
         RowBuilder(String scenario, String system) {
             this.scenario = scenario;
@@ -173,6 +186,10 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
             jitCpuSecondsByProcess = r.jitCpuSecondsByProcess;
             loadAverage = r.loadAverage;
             engineCounters = r.engineCounters;
+            dslRttMs = r.dslRttMs;
+            ttfbCounters = r.ttfbCounters;
+            ttfbBeforeBurstP50Ms = r.ttfbBeforeBurstP50Ms;
+            ttfbProxyCpuSeconds = r.ttfbProxyCpuSeconds;
         }
 
         BenchmarkRow build() {
@@ -184,7 +201,7 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
                     holdConnectionsRequested, hold, downloads, seriesGoodputMbps, seriesLongestStallMs, medianStallMs,
                     downloadsWithStallOver200Ms, ratioToLinkSum, ratioToBestPeer,
                     proxyCpuSecondsByProcess, peakRssBytesByProcess, jitCpuSecondsByProcess, loadAverage,
-                    engineCounters);
+                    engineCounters, dslRttMs, ttfbCounters, ttfbBeforeBurstP50Ms, ttfbProxyCpuSeconds);
         }
     }
 }

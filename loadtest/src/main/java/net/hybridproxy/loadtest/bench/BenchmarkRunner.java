@@ -34,6 +34,7 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalDouble;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -384,6 +385,11 @@ public final class BenchmarkRunner {
             row.failoverStallSeconds = round(stall, 2);
             row.recovered = deliveredAfter(goodput, atSeconds + stall) > 0;
         } else if (scenario.fault() != Scenario.Fault.BLACKHOLE_DSL && measureSetup) {
+            // The first byte on a lab that has not seen a burst yet: the reference for the same measurement after the
+            // setup run below (a user's burst is followed by single requests too; both must be fast).
+            Map<String, Double> ttfbCpu = new LinkedHashMap<>();
+            TtfbResult fresh = measureTtfb(lab, running, "before burst", ttfbCpu);
+            row.ttfbBeforeBurstP50Ms = fresh.ttfb().p50Ms();
             // Setup rate under load: 32 clients at once, a new connection per 10 kB object (as ApacheBench -c 32).
             // Measured after SETUP_WARMUP_OBJECTS unmeasured ones, every system alike: see SETUP_WARMUP_OBJECTS.
             TtfbResult setup = client(lab, running, TtfbOptions.of(SETUP_OBJECTS, 32, 10_000)
@@ -393,8 +399,17 @@ public final class BenchmarkRunner {
             // 200 unmeasured objects first: the JIT-compiled systems' connection-setup paths are then compiled, as
             // they are in a running appliance (40 left them interpreted and added ~20 ms to every first byte). The
             // setup-rate run above has compiled most of them already; this also refills a warm pool it emptied.
-            TtfbResult ttfb = client(lab, running, TtfbOptions.of(40, 4, 10_000).withWarmup(200));
-            row.ttfbOk = ttfb.ok();
+            OptionalDouble dslRtt = lab.dslRoundTripMs(Systems.directTarget(), LOADGEN_JVM);
+            row.dslRttMs = dslRtt.isPresent() ? dslRtt.getAsDouble() : null;
+            Map<String, Long> setupCountersBefore = running.proxies().isEmpty() ? Map.of()
+                    : EngineCounters.read(lab.cpe(), lab.conc(), EngineCounters.SETUP_FAMILIES);
+            TtfbResult ttfb = measureTtfb(lab, running, "after burst", ttfbCpu);
+            if (!setupCountersBefore.isEmpty()) {
+                row.ttfbCounters = EngineCounters.growth(setupCountersBefore,
+                        EngineCounters.read(lab.cpe(), lab.conc(), EngineCounters.SETUP_FAMILIES));
+            }
+            row.ttfbProxyCpuSeconds = ttfbCpu.isEmpty() ? null : ttfbCpu;
+            row.ttfbOk = ttfb.ok() && fresh.ok();
             row.ttfbP50Ms = ttfb.ttfb().p50Ms();
             row.ttfbP99Ms = ttfb.ttfb().p99Ms();
             row.connectionsPerSecond = round(ttfb.connectionsPerSecond(), 1);
@@ -468,6 +483,20 @@ public final class BenchmarkRunner {
     /** The measured download: one connection for {@code durationMs}, up to a minute to drain. */
     private BulkOptions measuredDownload() {
         return BulkOptions.timed(false, durationMs).withTimeouts(60_000, 5_000);
+    }
+
+    /**
+     * 40 measured new connections at 4 clients after 200 unmeasured ones; each proxy process's CPU seconds over the
+     * whole run go to {@code cpu} as "process phase".
+     */
+    private TtfbResult measureTtfb(HybridAccessLab lab, Running running, String phase, Map<String, Double> cpu) {
+        List<ProcessStats> before = running.proxyPids().stream().map(p -> ProcessStats.of(List.of(p))).toList();
+        TtfbResult ttfb = client(lab, running, TtfbOptions.of(40, 4, 10_000).withWarmup(200));
+        for (int i = 0; i < running.proxies().size(); i++) {
+            double used = ProcessStats.of(List.of(running.proxyPids().get(i))).cpuSeconds() - before.get(i).cpuSeconds();
+            cpu.put(running.proxies().get(i).label() + " " + phase, round(used, 2));
+        }
+        return ttfb;
     }
 
     /** Runs one load client workload in the client namespace, against the system's entry point. */

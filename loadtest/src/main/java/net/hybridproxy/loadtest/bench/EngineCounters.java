@@ -23,6 +23,15 @@ final class EngineCounters {
             "hybridproxy_uplink_reinjected_bytes_total");
 
     /**
+     * What decides a new connection's first byte on the kernel engine: whether the cpe's warm pool had a ready
+     * connection (a miss pays a whole MPTCP handshake before the Convert request), what closed ready connections, and
+     * whether the concentrator refused any. Read live (the appliances compute them at each scrape).
+     */
+    static final List<String> SETUP_FAMILIES = List.of("hybridproxy_cpe_warm_pool_takes_total",
+            "hybridproxy_cpe_warm_pool_closes_total", "hybridproxy_cpe_warm_pool_connect_failures_total",
+            "hybridproxy_admission_refusals_total");
+
+    /**
      * The appliances publish the engine's counters once per admin sample interval (5 s by default, which the lab
      * keeps: it measures what users run); a read this long after the traffic it should cover has them all.
      */
@@ -50,22 +59,31 @@ final class EngineCounters {
 
     /** Every kept sample of both appliances, keyed {@code cpe|conc <family> <label values>}; empty if none answer. */
     static Map<String, Long> read(Netns cpe, Netns conc) {
+        return read(cpe, conc, FAMILIES);
+    }
+
+    /** Every sample of {@code families} both appliances publish, keyed as {@link #read(Netns, Netns)} does. */
+    static Map<String, Long> read(Netns cpe, Netns conc, List<String> families) {
         Map<String, Long> out = new TreeMap<>();
-        read("cpe", cpe, out);
-        read("conc", conc, out);
+        read("cpe", cpe, families, out);
+        read("conc", conc, families, out);
         return out;
     }
 
-    private static void read(String side, Netns ns, Map<String, Long> out) {
+    private static void read(String side, Netns ns, List<String> families, Map<String, Long> out) {
         ExecResult r = ns.tryExec(Duration.ofSeconds(10), "curl", "-sf", "--max-time", "5",
                 "http://127.0.0.1:9190/metrics");
         if (!r.ok()) {
             return;
         }
-        parse(side, r.stdout(), out);
+        parse(side, r.stdout(), families, out);
     }
 
     static void parse(String side, String exposition, Map<String, Long> out) {
+        parse(side, exposition, FAMILIES, out);
+    }
+
+    static void parse(String side, String exposition, List<String> families, Map<String, Long> out) {
         for (String line : exposition.split("\n")) {
             int brace = line.indexOf('{');
             int space = line.lastIndexOf(' ');
@@ -73,7 +91,7 @@ final class EngineCounters {
                 continue;
             }
             String family = line.substring(0, brace);
-            if (!FAMILIES.contains(family)) {
+            if (!families.contains(family)) {
                 continue;
             }
             StringBuilder labels = new StringBuilder();

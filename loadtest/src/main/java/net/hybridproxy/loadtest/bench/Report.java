@@ -203,6 +203,17 @@ final class Report implements Callable<Integer> {
         if (Boolean.FALSE.equals(r.ttfbOk())) {
             n.add("some small objects failed");
         }
+        if (r.ttfbP50Ms() != null && r.dslRttMs() != null && r.dslRttMs() > 0) {
+            n.add("TTFB p50 " + fmt(r.ttfbP50Ms() / r.dslRttMs()) + " × the DSL RTT measured next to it ("
+                    + fmt(r.dslRttMs()) + " ms)");
+        }
+        if (r.ttfbBeforeBurstP50Ms() != null) {
+            n.add("TTFB p50 before the setup run " + fmt(r.ttfbBeforeBurstP50Ms()) + " ms");
+        }
+        if (r.ttfbCounters() != null && !r.ttfbCounters().isEmpty()) {
+            n.add("during the TTFB run: " + r.ttfbCounters().entrySet().stream()
+                    .map(e -> e.getKey() + " " + e.getValue()).collect(java.util.stream.Collectors.joining(", ")));
+        }
         return String.join("; ", n).replace("|", "/");
     }
 

@@ -64,6 +64,11 @@ final class Systems {
         }
     }
 
+    /** The load server's plain TCP port, reached by routing alone (the direct system's target). */
+    static String directTarget() {
+        return SERVER + ":" + PLAIN_PORT;
+    }
+
     static final SystemUnderTest DIRECT = new SystemUnderTest() {
         public String name() {
             return "direct";
@@ -74,7 +79,7 @@ final class Systems {
         }
 
         public Running start(HybridAccessLab lab, Path work) {
-            return new Running(SERVER + ":" + PLAIN_PORT, false, List.of(), () -> { });
+            return new Running(directTarget(), false, List.of(), () -> { });
         }
     };
 
@@ -107,6 +112,9 @@ final class Systems {
 
     /** The cpe announces its LTE address as a subflow endpoint; both ends accept a second subflow. */
     private static Runnable cpeSubflowOverLte(HybridAccessLab lab) {
+        // A system before this one that failed to start (e.g. an appliance killed before it removed the endpoints
+        // it installed) must not make this one fail with "duplicate" endpoint errors.
+        lab.cpe().ip("mptcp", "endpoint", "flush");
         lab.cpe().ip("mptcp", "limits", "set", "subflow", "2", "add_addr_accepted", "2");
         lab.cpe().ip("mptcp", "endpoint", "add", HybridAccessLab.CPE_LTE_ADDR, "dev", "lte", "subflow");
         lab.conc().ip("mptcp", "limits", "set", "subflow", "2", "add_addr_accepted", "2");

@@ -4,6 +4,8 @@ import net.hybridproxy.loadtest.loadgen.BulkResult;
 import net.hybridproxy.loadtest.loadgen.LoadClient;
 import net.hybridproxy.loadtest.loadgen.LoadServer;
 import net.hybridproxy.loadtest.loadgen.LoadTarget;
+import net.hybridproxy.loadtest.loadgen.TtfbOptions;
+import net.hybridproxy.loadtest.loadgen.TtfbResult;
 import net.hybridproxy.loadtest.loadgen.Workload;
 import net.hybridproxy.loadtest.lab.emu.EmulatorStats;
 import net.hybridproxy.loadtest.lab.emu.Impairment;
@@ -20,6 +22,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalDouble;
 import java.util.OptionalLong;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -700,6 +703,20 @@ public final class HybridAccessLab implements AutoCloseable {
         } catch (RuntimeException e) {
             throw new LabException("traffic client printed no result in " + ns.name() + ": " + r.describe());
         }
+    }
+
+    /**
+     * The DSL path's round trip as TCP sees it in this lab, now: the median connect time of 20 plain TCP connections
+     * from the cpe's namespace to {@code plainTcpTarget} on the load server (a {@link LoadServer} port), which the cpe
+     * routes over DSL and the concentrator's namespace forwards: one round trip of the emulated DSL link, the server's
+     * short link and both kernels, with no proxy. Measured next to a time-to-first-byte run, "× the DSL RTT" then
+     * uses the link as the emulator delivers it under the machine's load at that moment. Empty if the probe failed.
+     */
+    public OptionalDouble dslRoundTripMs(String plainTcpTarget, List<String> jvmArgs) {
+        TtfbResult probe = runLoadClient(cpe(), Duration.ofMinutes(2), List.of(),
+                jvmArgs, LoadTarget.of(plainTcpTarget),
+                TtfbOptions.of(20, 1, 1_000).withWarmup(5));
+        return probe.ok() ? OptionalDouble.of(probe.connect().p50Ms()) : OptionalDouble.empty();
     }
 
     /**

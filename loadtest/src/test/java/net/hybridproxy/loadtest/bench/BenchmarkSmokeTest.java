@@ -37,6 +37,12 @@ class BenchmarkSmokeTest {
         assertEquals(0L, row.bytesLost());
         assertEquals(Boolean.TRUE, row.ttfbOk(), () -> "small objects failed: " + row);
         assertEquals(Boolean.TRUE, row.setupOk(), () -> "objects failed with 32 clients at once: " + row);
+        assertTrue(row.dslRttMs() != null && row.dslRttMs() >= 20, () -> "no DSL round trip measured: " + row);
+        assertTrue(row.ttfbBeforeBurstP50Ms() != null, () -> "no TTFB before the setup run: " + row);
+        // Every TTFB connection asked the cpe's warm pool, and the benchmark counted the answers.
+        assertTrue(row.ttfbCounters() != null && row.ttfbCounters().entrySet().stream()
+                .filter(e -> e.getKey().startsWith("cpe cpe_warm_pool_takes")).mapToLong(e -> e.getValue()).sum()
+                == 240, () -> "warm-pool takes during the TTFB run: " + row.ttfbCounters());
         assertTrue(row.longestStallMs() != null, () -> "no stall figure: " + row);
         double lteShare = row.lteShare();
         assertTrue(lteShare > 0.05 && lteShare < 0.95, "both uplinks should carry the download: " + row);

@@ -3,6 +3,7 @@ package net.hybridproxy.loadtest.e2e;
 import net.hybridproxy.engine.multipath.crypto.MptcpCrypto;
 import net.hybridproxy.loadtest.lab.ApplianceConfigs;
 import net.hybridproxy.loadtest.lab.ApplianceLauncher;
+import net.hybridproxy.loadtest.lab.ExecResult;
 import net.hybridproxy.loadtest.lab.JavaLauncher;
 import net.hybridproxy.loadtest.lab.HybridAccessLab;
 import net.hybridproxy.loadtest.lab.HybridAccessLab.Link;
@@ -42,6 +43,8 @@ class WarmPoolNetnsE2eTest {
     private static final int CONCENTRATOR_PORT = 5100;
     private static final int OBJECTS = 40;
     private static final int LOAD_PORT = 5201;
+    /** Objects each load-generator run fetches unmeasured first (its own JVM's warm-up). */
+    private static final int TTFB_WARMUP = 20;
 
     private HybridAccessLab lab;
     private LabProcess concentrator;
@@ -97,10 +100,24 @@ class WarmPoolNetnsE2eTest {
         // 10 kB object. A first, unmeasured round warms up the appliances' JIT-compiled paths (and the pool keeps
         // refilling meanwhile); the measured round fetches one object at a time, after warming its own JVM.
         ttfb(200, 4);
+        double hitsBefore = poolTakes("hit");
+        double missesBefore = poolTakes("miss_refilling") + poolTakes("miss_backing_off");
         TtfbResult ttfb = ttfb(OBJECTS, 1);
+        // The measured connections (and the load client's own warm-up ones) started on a ready connection: the
+        // counters say so, not only the timing. One at a time, a share of two per loop is refilled long before
+        // its next take; two misses of 60 are left to a CI machine that stalls a refill, not more.
+        double hits = poolTakes("hit") - hitsBefore;
+        double misses = poolTakes("miss_refilling") + poolTakes("miss_backing_off") - missesBefore;
+        assertTrue(hits + misses == OBJECTS + TTFB_WARMUP && misses <= 2, "warm pool during the measured round: "
+                + hits + " hits, " + misses + " misses");
         double medianMs = ttfb.ttfb().p50Ms();
+        // The path's round trip as the emulator delivers it now, not the nominal 20 ms: on a loaded machine the
+        // emulated link itself is slower, and that is not the appliance's.
+        double rttMs = lab.dslRoundTripMs(HybridAccessLab.SERVER_ADDR + ":" + LOAD_PORT, JavaLauncher.DEFAULT_JVM_ARGS)
+                .orElseThrow(() -> new AssertionError("the DSL round-trip probe failed\n" + logs()));
         System.out.println("warm pool: 10 kB objects on new connections, time to first byte " + ttfb.ttfb()
-                + ", DSL RTT " + DSL_RTT.toMillis() + " ms");
+                + ", DSL RTT " + rttMs + " ms measured (" + DSL_RTT.toMillis() + " nominal): "
+                + Math.round(medianMs / rttMs * 100) / 100.0 + " x");
         captures.forEach(c -> c.stop(Duration.ofSeconds(2)));
 
         List<Segment> dsl = Pcap.read(dir.resolve("dsl.pcap"));
@@ -133,15 +150,27 @@ class WarmPoolNetnsE2eTest {
 
         // The goal is 1.2 DSL round trips (docs/decisions.md has the figures); the test holds a bound a loaded CI
         // machine meets and that any path needing a second round trip (a handshake to the concentrator, or no
-        // 0-RTT start at all) cannot: 1.5 round trips.
-        assertTrue(medianMs <= 1.5 * DSL_RTT.toMillis(), "first byte after " + medianMs + " ms at the median ("
-                + ttfb.ttfb() + "): not a 0-RTT start");
+        // 0-RTT start at all) cannot: 1.5 round trips of the path as measured (never less than the nominal one).
+        assertTrue(medianMs <= 1.5 * Math.max(rttMs, DSL_RTT.toMillis()), "first byte after " + medianMs
+                + " ms at the median (" + ttfb.ttfb() + ", DSL RTT " + rttMs + " ms): not a 0-RTT start");
+    }
+
+    /** The cpe's {@code hybridproxy_cpe_warm_pool_takes_total} of one outcome, from its admin server. */
+    private double poolTakes(String outcome) {
+        ExecResult scrape = lab.cpe().tryExec(Duration.ofSeconds(10), "curl", "-sf", "--max-time", "5",
+                "http://127.0.0.1:9190/metrics");
+        assertTrue(scrape.ok(), () -> "cpe metrics: " + scrape.describe());
+        return scrape.stdout().lines()
+                .filter(l -> l.startsWith("hybridproxy_cpe_warm_pool_takes_total{")
+                        && l.contains("outcome=\"" + outcome + "\""))
+                .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1)))
+                .sum();
     }
 
     private TtfbResult ttfb(int count, int concurrency) {
         TtfbResult result = HybridAccessLab.runLoadClient(lab.client(), Duration.ofSeconds(60), List.of(),
                 JavaLauncher.DEFAULT_JVM_ARGS, LoadTarget.of(HybridAccessLab.SERVER_ADDR + ":" + LOAD_PORT),
-                TtfbOptions.of(count, concurrency, 10_000).withWarmup(20));
+                TtfbOptions.of(count, concurrency, 10_000).withWarmup(TTFB_WARMUP));
         assertTrue(result.ok(), () -> result + "\n" + logs());
         return result;
     }

@@ -1,5 +1,6 @@
 package net.hybridproxy.proxy.role;
 
+import io.micrometer.core.instrument.MeterRegistry;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelException;
@@ -173,6 +174,11 @@ public final class CpeRole implements Role {
         pool.ifPresent(WarmPool::close);
         userspace.ifPresent(UserspaceCpe::close);
         localAddresses.close();
+    }
+
+    /** The kernel engine's warm pool, when there is one. */
+    public void bindWarmPoolMetrics(MeterRegistry registry) {
+        pool.ifPresent(p -> p.bindTo(registry));
     }
 
     /** The userspace engine, when it is the one selected. */

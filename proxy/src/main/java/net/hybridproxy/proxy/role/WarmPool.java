@@ -1,5 +1,8 @@
 package net.hybridproxy.proxy.role;
 
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFactory;
 import io.netty.channel.ChannelFuture;
@@ -23,6 +26,8 @@ import java.util.IdentityHashMap;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.LongAdder;
 
 /**
  * CPE, kernel engine: established MPTCP connections to the concentrator kept ready, so that a new LAN connection's
@@ -61,6 +66,20 @@ final class WarmPool implements AutoCloseable {
     private final ChannelFactory<SocketChannel> factory;
     private final long maxIdleMillis;
     private final Map<EventLoop, LoopShare> shares = new IdentityHashMap<>();
+    /** Takes served by a ready connection. */
+    private final LongAdder hits = new LongAdder();
+    /** Takes that found the share empty while its replacements were still connecting (the pool was too small). */
+    private final LongAdder missesRefilling = new LongAdder();
+    /** Takes that found the share empty while it waited out a failure (RETRY_MILLIS). */
+    private final LongAdder missesBackingOff = new LongAdder();
+    /** Ready connections the concentrator closed before they were taken. */
+    private final LongAdder lost = new LongAdder();
+    /** Ready connections closed after max-idle unused. */
+    private final LongAdder retired = new LongAdder();
+    /** Connects to the concentrator that failed. */
+    private final LongAdder connectFailures = new LongAdder();
+    /** Ready connections in every share (each share updates it on its own loop). */
+    private final AtomicInteger readyNow = new AtomicInteger();
 
     WarmPool(RoleContext context, ConcentratorMonitor concentrators, ChannelFactory<SocketChannel> factory,
              AppConfig.WarmPoolConfig settings) {
@@ -87,6 +106,33 @@ final class WarmPool implements AutoCloseable {
         LOG.log(Level.INFO, "warm pool: " + shares.size() + " x " + any.floor() + " (up to " + any.ceiling()
                 + " under load) ready MPTCP connections to the active concentrator, replaced after "
                 + maxIdleMillis / 1000 + " s unused");
+    }
+
+    /**
+     * Registers the pool's meters: {@code hybridproxy_cpe_warm_pool_takes_total{outcome}} (hit, or a miss while
+     * refilling or backing off: a miss pays a whole MPTCP handshake before the Convert request),
+     * {@code hybridproxy_cpe_warm_pool_closes_total{reason}} (lost: closed by the concentrator; idle: max-idle),
+     * {@code hybridproxy_cpe_warm_pool_connect_failures_total} and the gauge {@code hybridproxy_cpe_warm_pool_ready}.
+     */
+    void bindTo(MeterRegistry registry) {
+        String takes = "hybridproxy.cpe.warm.pool.takes";
+        String takesHelp = "New LAN connections that asked the warm pool for a ready MPTCP connection, by outcome";
+        FunctionCounter.builder(takes, hits, LongAdder::sum).tag("outcome", "hit").description(takesHelp)
+                .register(registry);
+        FunctionCounter.builder(takes, missesRefilling, LongAdder::sum).tag("outcome", "miss_refilling")
+                .description(takesHelp).register(registry);
+        FunctionCounter.builder(takes, missesBackingOff, LongAdder::sum).tag("outcome", "miss_backing_off")
+                .description(takesHelp).register(registry);
+        String closes = "hybridproxy.cpe.warm.pool.closes";
+        String closesHelp = "Ready connections closed before they were taken, by reason";
+        FunctionCounter.builder(closes, lost, LongAdder::sum).tag("reason", "lost").description(closesHelp)
+                .register(registry);
+        FunctionCounter.builder(closes, retired, LongAdder::sum).tag("reason", "idle").description(closesHelp)
+                .register(registry);
+        FunctionCounter.builder("hybridproxy.cpe.warm.pool.connect.failures", connectFailures, LongAdder::sum)
+                .description("Warm-pool connects to the concentrator that failed").register(registry);
+        Gauge.builder("hybridproxy.cpe.warm.pool.ready", readyNow, AtomicInteger::get)
+                .description("Established MPTCP connections ready for new LAN connections").register(registry);
     }
 
     /** On {@code loop}: a ready connection to the concentrator, now owned by the caller, or empty. */
@@ -139,8 +185,7 @@ final class WarmPool implements AutoCloseable {
                 return;
             }
             destination = now;
-            ready.forEach(Channel::close);
-            ready.clear();
+            closeReady();
             // A retry pending for the old concentrator must not hold back the new one (the timer's fill is harmless).
             retryScheduled = false;
             fill();
@@ -165,6 +210,7 @@ final class WarmPool implements AutoCloseable {
                 if (!done.isSuccess()) {
                     LOG.log(Level.DEBUG, () -> "warm pool: cannot reach " + RoleContext.describe(concentrator) + ": "
                             + (done.cause() == null ? "cancelled" : done.cause().getMessage()));
+                    connectFailures.increment();
                     concentrators.connectFailed(to, done.cause());
                     scheduleRetry();
                     return;
@@ -177,6 +223,7 @@ final class WarmPool implements AutoCloseable {
                     LOG.log(Level.DEBUG, () -> "warm pool: keepalive timing refused: " + e.getMessage());
                 }
                 ready.addLast(channel);
+                readyNow.incrementAndGet();
                 // Notices a concentrator that closes a ready connection (the pool never reads otherwise).
                 channel.read();
                 loop.schedule(() -> retire(channel), maxIdleMillis, TimeUnit.MILLISECONDS);
@@ -201,16 +248,21 @@ final class WarmPool implements AutoCloseable {
             loop.execute(this::fill);
             Channel channel;
             while ((channel = ready.pollFirst()) != null) {
+                readyNow.decrementAndGet();
                 if (channel.isActive()) {
+                    hits.increment();
                     return Optional.of(channel);
                 }
                 channel.close();
             }
+            (retryScheduled ? missesBackingOff : missesRefilling).increment();
             return Optional.empty();
         }
 
         void retire(Channel channel) {
             if (ready.remove(channel)) {
+                readyNow.decrementAndGet();
+                retired.increment();
                 channel.close();
                 fill();
             }
@@ -218,6 +270,8 @@ final class WarmPool implements AutoCloseable {
 
         void lost(Channel channel) {
             if (ready.remove(channel)) {
+                readyNow.decrementAndGet();
+                lost.increment();
                 channel.close();
                 // The concentrator closed it: it may be restarting, so do not reconnect in a tight loop.
                 scheduleRetry();
@@ -226,6 +280,11 @@ final class WarmPool implements AutoCloseable {
 
         void drain() {
             closed = true;
+            closeReady();
+        }
+
+        private void closeReady() {
+            readyNow.addAndGet(-ready.size());
             ready.forEach(Channel::close);
             ready.clear();
         }

@@ -28,6 +28,18 @@ import static net.hybridproxy.proxy.nativeio.SocketConstants.SO_PROTOCOL;
  * active at registration, and io_uring has none.)
  */
 public final class MptcpSockets {
+    /**
+     * The address family Netty gives each channel class's sockets, read once per class: the transports create every
+     * socket with their no-argument constructors, whose family follows the process-wide IPv6 preference, so the
+     * answer never changes. Saves one getsockopt(SO_DOMAIN) on every MPTCP connection the cpe opens.
+     */
+    private static final ClassValue<int[]> FAMILY = new ClassValue<>() {
+        @Override
+        protected int[] computeValue(Class<?> type) {
+            return new int[] {-1};
+        }
+    };
+
     private MptcpSockets() {
     }
 
@@ -42,7 +54,7 @@ public final class MptcpSockets {
         int fd = unix.fd().intValue();
         int temporary = -1;
         try {
-            int family = Libc.getsockoptInt(fd, SOL_SOCKET, SO_DOMAIN);
+            int family = familyOf(channel.getClass(), fd);
             temporary = Libc.socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_MPTCP);
             if (family == AF_INET6) {
                 // Netty chose IPv6 because the host prefers it; keep IPv4 reachable through mapped addresses.
@@ -56,6 +68,17 @@ public final class MptcpSockets {
                 closeQuietly(temporary);
             }
         }
+    }
+
+    private static int familyOf(Class<?> type, int fd) throws NativeException {
+        int[] known = FAMILY.get(type);
+        int family = known[0];
+        if (family < 0) {
+            family = Libc.getsockoptInt(fd, SOL_SOCKET, SO_DOMAIN);
+            // A benign race: two threads may both read it, and both read the same value.
+            known[0] = family;
+        }
+        return family;
     }
 
     /** Whether the kernel lets this process create MPTCP sockets at all; the failure explains why not. */
