@@ -20,12 +20,6 @@ public final class ApplianceLauncher {
     static final List<String> LAUNCHER_JVM_ARGS = List.of("-XX:+UseSerialGC", "-Xms16m",
             "-XX:MaxRAMPercentage=25", "-Xss512k", "-XX:TrimNativeHeapInterval=1000", "-XX:+ExitOnOutOfMemoryError");
     /**
-     * glibc's malloc arenas the launcher allows unless the environment says otherwise ({@code MALLOC_ARENA_MAX}):
-     * Netty's direct buffers are malloc'd on every event loop, and each thread's arena kept what it freed.
-     * {@code LauncherDefaultsTest} keeps this in step with {@code bin/hybridproxy}.
-     */
-    static final String LAUNCHER_MALLOC_ARENA_MAX = "2";
-    /**
      * Environment variable: the memory the appliance's JVM believes the machine has ({@code -XX:MaxRAM}), e.g.
      * {@code 512m} to measure the launcher's defaults as on a 512 MB router. Unset: the real machine's.
      */
@@ -85,9 +79,7 @@ public final class ApplianceLauncher {
         jvm.add("--enable-native-access=ALL-UNNAMED");
         List<String> java = JavaLauncher.command(jvm, MAIN_CLASS, "run", "--config", config.toString());
         // exec: the JVM replaces the shell, so the process's pid is the appliance's (for CPU and memory figures).
-        String shell = shellPrefix + "MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-" + LAUNCHER_MALLOC_ARENA_MAX + "}; export"
-                + " MALLOC_ARENA_MAX; exec " + String.join(" ", java.stream().map(ApplianceLauncher::quote).toList())
-                + " 2>&1";
+        String shell = shellPrefix + "exec " + String.join(" ", java.stream().map(ApplianceLauncher::quote).toList()) + " 2>&1";
         return ns.startLogged("appliance-" + config.getFileName(), "sh", "-c", shell);
     }
 

@@ -20,12 +20,4 @@ class LauncherDefaultsTest {
         List<String> launcher = Arrays.asList(line.substring(prefix.length(), line.lastIndexOf('"')).split(" "));
         assertEquals(launcher, ApplianceLauncher.LAUNCHER_JVM_ARGS);
     }
-
-    @Test
-    void theLabSetsTheLaunchersMallocArenaLimit() throws Exception {
-        String line = "export MALLOC_ARENA_MAX=\"${MALLOC_ARENA_MAX:-" + ApplianceLauncher.LAUNCHER_MALLOC_ARENA_MAX
-                + "}\"";
-        assertEquals(1, Files.readAllLines(Path.of("..", "bin", "hybridproxy")).stream().filter(line::equals).count(),
-                "bin/hybridproxy has no line " + line);
-    }
 }
