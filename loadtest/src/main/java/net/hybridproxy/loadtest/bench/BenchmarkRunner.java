@@ -434,12 +434,20 @@ public final class BenchmarkRunner {
         List<Long> stalls = new ArrayList<>();
         boolean allOk = true;
         for (int i = 0; i < downloads; i++) {
-            BulkResult bulk = client(lab, running, measuredDownload());
+            SeriesTrace.snapshot(lab, running, i + 1, "before");
+            BulkResult bulk;
+            Runnable stopSampling = SeriesTrace.during(lab);
+            try {
+                bulk = client(lab, running, measuredDownload());
+            } finally {
+                stopSampling.run();
+            }
+            SeriesTrace.snapshot(lab, running, i + 1, "after");
             allOk &= bulk.ok();
             goodputs.add(round(bulk.goodputMbps(), 1));
             stalls.add(Stalls.longestMs(bulk.timelineBytes()));
             System.err.println("   download " + (i + 1) + ": " + goodputs.getLast() + " Mb/s, longest stall "
-                    + stalls.getLast() + " ms");
+                    + stalls.getLast() + " ms, " + SeriesTrace.ramp(bulk));
         }
         List<Long> sortedStalls = stalls.stream().sorted().toList();
         List<Double> sortedGoodput = goodputs.stream().sorted().toList();

@@ -51,7 +51,8 @@ public record ProcessStats(double cpuSeconds, long peakRssBytes) {
         return all;
     }
 
-    private static double cpuSeconds(long pid) {
+    /** The CPU seconds (user and system) of {@code pid} alone, without its descendants; 0 once it is gone. */
+    public static double cpuSeconds(long pid) {
         try {
             return ticksToSeconds(Files.readString(Path.of("/proc", String.valueOf(pid), "stat")));
         } catch (IOException | RuntimeException e) {

@@ -215,6 +215,15 @@ final class Systems {
             "hybridproxy, userspace engine (transparent TPROXY capture)");
 
     /** This project with the given engine, started the way an operator runs it. */
+    /**
+     * Environment variable: HOCON appended to the benchmark's cpe configuration, for measuring a setting against the
+     * default in the same lab, e.g. {@code hybridproxy.cpe.warm-pool.size = 0}.
+     */
+    static final String CPE_CONF_VARIABLE = "HYBRIDPROXY_LAB_CPE_CONF";
+
+    /** Environment variable: the same for the concentrator's configuration. */
+    static final String CONC_CONF_VARIABLE = "HYBRIDPROXY_LAB_CONC_CONF";
+
     private static SystemUnderTest hybridproxy(String engine, String name, String title) {
         boolean kernel = engine.equals("kernel");
         return new SystemUnderTest() {
@@ -231,10 +240,11 @@ final class Systems {
                 // subscriber (one source address) for more than the per-key and per-source quotas allow by default.
                 Path concConf = Files.writeString(work.resolve("concentrator.conf"), ApplianceConfigs.concentrator(
                         engine, HybridAccessLab.SERVICE_ADDR + ":" + HYBRIDPROXY_CONC_PORT, "bench",
-                        "max-connections-per-key = 10000\nmax-connections-per-source = 10000"));
+                        "max-connections-per-key = 10000\nmax-connections-per-source = 10000")
+                        + System.getenv().getOrDefault(CONC_CONF_VARIABLE, ""));
                 Path cpeConf = Files.writeString(work.resolve("cpe.conf"), ApplianceConfigs.cpe(engine,
                         HybridAccessLab.SERVICE_ADDR + ":" + HYBRIDPROXY_CONC_PORT, "bench", false,
-                        List.of(PLAIN_PORT)));
+                        List.of(PLAIN_PORT)) + System.getenv().getOrDefault(CPE_CONF_VARIABLE, ""));
                 // Both JVMs start side by side; the cpe needs the concentrator only once traffic arrives.
                 LabProcess conc = ApplianceLauncher.launch(lab.conc(), concConf);
                 LabProcess cpe = ApplianceLauncher.launch(lab.cpe(), cpeConf);

@@ -189,9 +189,16 @@ public record AppConfig(
                                    List<String> denyPorts) {
     }
 
+    /**
+     * The concentrator's settings (reference.conf, block {@code concentrator}).
+     *
+     * @param mptcpSendBuffer SO_SNDBUF for each accepted kernel MPTCP connection, in bytes; 0 leaves the send buffer
+     *                        to the kernel's autotuning
+     */
     public record Concentrator(List<InetSocketAddress> listen, List<String> authorizedCidrs, List<KeyRef> keys,
                                Duration maxClockSkew, int replayCacheSize, DestinationRules destinations,
-                               int fastOpenQueue, List<InetSocketAddress> userspaceListen, Admission admission) {
+                               int fastOpenQueue, List<InetSocketAddress> userspaceListen, Admission admission,
+                               int mptcpSendBuffer) {
     }
 
     /**
@@ -224,7 +231,8 @@ public record AppConfig(
     public record Userspace(String scheduler, int subflowsPerUplink, Optional<Long> overflowBudgetBytes,
                             Duration overflowBudgetPeriod, Duration sessionStartTimeout, Duration sessionRestartDelay,
                             int subflowSendQueue, int maxSessions, int maxSessionsPerKey, int maxPendingHandshakes,
-                            int maxPendingHandshakesPerSource, long sessionMemory, long processMemory) {
+                            int maxPendingHandshakesPerSource, long sessionMemory, long processMemory,
+                            boolean lateReinjection) {
     }
 
     public enum SidecarMode { MPTCP_TO_TCP, TCP_TO_MPTCP }

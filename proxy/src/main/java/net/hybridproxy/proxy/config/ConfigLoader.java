@@ -579,7 +579,16 @@ public final class ConfigLoader {
         return new Concentrator(List.copyOf(listen), List.copyOf(cidrs), List.copyOf(keys),
                 positiveDuration(c, at, "max-clock-skew"), intInRange(c, at, "replay-cache-size", 16, 16_777_216),
                 rules, intInRange(c, at, "fast-open-queue", 0, 65535), List.copyOf(userspaceListen),
-                admission(c, at));
+                admission(c, at), sendBuffer(c, at, "mptcp-send-buffer"));
+    }
+
+    /** 0 (the kernel's autotuning), or a size the kernel accepts for SO_SNDBUF without clamping it silently. */
+    private static int sendBuffer(Config c, String at, String name) throws InvalidConfigException {
+        long bytes = c.getBytes(name);
+        if (bytes != 0 && (bytes < 64L << 10 || bytes > 64L << 20)) {
+            throw InvalidConfigException.at(key(at + name), "must be 0 (kernel autotuning) or between 64KiB and 64MiB");
+        }
+        return (int) bytes;
     }
 
     private static AppConfig.Admission admission(Config c, String at) throws InvalidConfigException {
@@ -618,7 +627,7 @@ public final class ConfigLoader {
                 intInRange(u, at, "max-pending-handshakes", 1, 1_000_000),
                 intInRange(u, at, "max-pending-handshakes-per-source", 1, 1_000_000),
                 bytesInRange(u, at, "session-memory", 1L << 20, 1L << 40),
-                bytesInRange(u, at, "process-memory", 1L << 20, 1L << 44));
+                bytesInRange(u, at, "process-memory", 1L << 20, 1L << 44), u.getBoolean("late-reinjection"));
     }
 
     private static long bytesInRange(Config c, String at, String name, long min, long max)

@@ -4,6 +4,7 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelException;
 import io.netty.channel.ChannelFactory;
 import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
 import io.netty.channel.socket.ServerSocketChannel;
 import io.netty.channel.socket.SocketChannel;
 import net.hybridproxy.engine.auth.AuthResult;
@@ -73,6 +74,10 @@ public final class ConcentratorRole implements Role {
                 .childHandler(new ChannelInitializer<SocketChannel>() {
                     @Override
                     protected void initChannel(SocketChannel ch) {
+                        if (concentrator.mptcpSendBuffer() > 0) {
+                            // The kernel copies it to every subflow, those that join later included.
+                            ch.config().setOption(ChannelOption.SO_SNDBUF, concentrator.mptcpSendBuffer());
+                        }
                         ch.pipeline().addLast(new ConvertServerHandler(context, gate, admission));
                     }
                 })

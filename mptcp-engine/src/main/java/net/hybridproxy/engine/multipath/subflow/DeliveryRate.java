@@ -14,6 +14,10 @@ package net.hybridproxy.engine.multipath.subflow;
  * application had little to send, so it may raise the estimate but not lower it (BBR's "application-limited"
  * samples).
  *
+ * <p>Since late paths are judged from TCP's own delivery ({@code SubflowTable#reinjectFromLatePaths}), the engine
+ * uses only {@link #minRttNanos()} from here: the rate itself swung with the event loop's lag in the lab
+ * (docs/decisions.md). The rate methods are kept for diagnostics; remove them if nothing comes to need them.
+ *
  * <p>Deterministic: {@code now} is an argument. Not thread-safe.
  */
 public final class DeliveryRate {
