@@ -34,6 +34,10 @@ import java.util.Map;
  * @param ratioToBestPeer          goodput over the best system that is not this project
  * @param proxyCpuSecondsByProcess each proxy process's CPU seconds over the measured download
  * @param peakRssBytesByProcess    each proxy process's peak RSS (a memory target is per JVM)
+ * @param jitCpuSecondsByProcess   of each proxy process's CPU seconds over the measured download, those of its JIT
+ *                                 compiler threads (a lower bound; 0 for a process that is not a JVM): what is left
+ *                                 of the warm-up's compilation in the window
+ * @param loadAverage              the machine's 1-minute load average when the measured download started and ended
  * @param engineCounters           the userspace engine's counters that grew over the measured download, from both
  *                                 appliances' /metrics ({@link EngineCounters}); null for other systems
  * @param dslRttMs                 the DSL path's round trip measured just before the TTFB run: the median TCP connect
@@ -55,7 +59,8 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
                     Integer downloads, List<Double> seriesGoodputMbps, List<Long> seriesLongestStallMs,
                     Long medianStallMs, Long downloadsWithStallOver200Ms, Double ratioToLinkSum,
                     Double ratioToBestPeer, Map<String, Double> proxyCpuSecondsByProcess,
-                    Map<String, Long> peakRssBytesByProcess, Map<String, Long> engineCounters,
+                    Map<String, Long> peakRssBytesByProcess, Map<String, Double> jitCpuSecondsByProcess,
+                    List<Double> loadAverage, Map<String, Long> engineCounters,
                     Double dslRttMs, Map<String, Long> ttfbCounters, Double ttfbBeforeBurstP50Ms,
                     Map<String, Double> ttfbProxyCpuSeconds) {
 
@@ -121,6 +126,8 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
         Double ratioToBestPeer;
         Map<String, Double> proxyCpuSecondsByProcess;
         Map<String, Long> peakRssBytesByProcess;
+        Map<String, Double> jitCpuSecondsByProcess;
+        List<Double> loadAverage;
         Map<String, Long> engineCounters;
         Double dslRttMs;
         Map<String, Long> ttfbCounters;
@@ -176,6 +183,8 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
             ratioToBestPeer = r.ratioToBestPeer;
             proxyCpuSecondsByProcess = r.proxyCpuSecondsByProcess;
             peakRssBytesByProcess = r.peakRssBytesByProcess;
+            jitCpuSecondsByProcess = r.jitCpuSecondsByProcess;
+            loadAverage = r.loadAverage;
             engineCounters = r.engineCounters;
             dslRttMs = r.dslRttMs;
             ttfbCounters = r.ttfbCounters;
@@ -191,8 +200,8 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
                     ttfbP99Ms, connectionsPerSecond, setupOk, setupPerSecond32, peakRssBytes,
                     holdConnectionsRequested, hold, downloads, seriesGoodputMbps, seriesLongestStallMs, medianStallMs,
                     downloadsWithStallOver200Ms, ratioToLinkSum, ratioToBestPeer,
-                    proxyCpuSecondsByProcess, peakRssBytesByProcess, engineCounters, dslRttMs, ttfbCounters,
-                    ttfbBeforeBurstP50Ms, ttfbProxyCpuSeconds);
+                    proxyCpuSecondsByProcess, peakRssBytesByProcess, jitCpuSecondsByProcess, loadAverage,
+                    engineCounters, dslRttMs, ttfbCounters, ttfbBeforeBurstP50Ms, ttfbProxyCpuSeconds);
         }
     }
 }

@@ -2,6 +2,7 @@ package net.hybridproxy.loadtest.bench;
 
 import net.hybridproxy.loadtest.bench.Systems.Running;
 import net.hybridproxy.loadtest.bench.Systems.SystemUnderTest;
+import net.hybridproxy.loadtest.lab.ApplianceLauncher;
 import net.hybridproxy.loadtest.lab.HybridAccessLab;
 import net.hybridproxy.loadtest.lab.HybridAccessLab.Link;
 import net.hybridproxy.loadtest.lab.JavaLauncher;
@@ -71,6 +72,13 @@ public final class BenchmarkRunner {
     private static final Duration WARMUP_VERDICT_WAIT = Duration.ofSeconds(20);
     /** The unmeasured warm-up download every proxy gets first. */
     private static final long WARMUP_MS = 1500;
+    /**
+     * Suite "steady": the warm-up and the measured download, ms. CPU per GB is a steady-state figure: at 75 Mbit/s a
+     * method of a JVM's per-frame path reaches C2's thresholds only after seconds of traffic and C2 then takes
+     * seconds per method on a loaded machine, so a short warm-up charges the measured download for compiling it.
+     * 20 s of warm-up, then 20 s measured; each row also says what the compiler threads still took in the window.
+     */
+    static final long STEADY_MS = 20_000;
     private static final BulkOptions WARMUP = BulkOptions.timed(false, WARMUP_MS).withTimeouts(60_000, 3_000);
     private static final List<String> LOADGEN_JVM = List.of("-Xmx512m", "-XX:+UseSerialGC", "-Xshare:auto",
             "--enable-native-access=ALL-UNNAMED");
@@ -83,6 +91,8 @@ public final class BenchmarkRunner {
      * that the JIT's compiler threads are done before the measured download starts.
      */
     private long warmupMs = WARMUP_MS;
+    /** Whether each row also measures the setup rate and TTFB (not in suite "steady", which is about CPU and RSS). */
+    private boolean measureSetup = true;
 
     /** Downloads per system in the stall series (suite "stalls"); 0 for the other suites. */
     private final int series;
@@ -107,7 +117,7 @@ public final class BenchmarkRunner {
             exitCodeListHeading = "%nExit codes:%n", exitCodeList = {"0:results written", "1:the run failed",
                     "2:usage error"})
     static final class BenchmarkCommand implements Callable<Integer> {
-        @Option(names = "--suite", defaultValue = "quick", paramLabel = "quick|full|stalls",
+        @Option(names = "--suite", defaultValue = "quick", paramLabel = "quick|full|stalls|steady",
                 description = "which scenarios and systems (default: ${DEFAULT-VALUE})")
         String suite;
 
@@ -117,8 +127,8 @@ public final class BenchmarkRunner {
         @Option(names = "--systems", split = ",", paramLabel = "NAME", description = "only these systems")
         List<String> systems;
 
-        @Option(names = "--duration-ms", description = "measured download (default: 10000 for full and stalls, 3000"
-                + " otherwise)")
+        @Option(names = "--duration-ms", description = "measured download (default: " + STEADY_MS + " for steady,"
+                + " 10000 for full and stalls, 3000 otherwise)")
         Long durationMs;
 
         @Option(names = "--downloads", defaultValue = "" + SERIES_DOWNLOADS,
@@ -128,26 +138,30 @@ public final class BenchmarkRunner {
         @Option(names = "--out", paramLabel = "DIR", description = "results directory (default: target/bench/SUITE)")
         Path out;
 
-        @Option(names = "--warmup-ms", defaultValue = "1500",
-                description = "the unmeasured warm-up download before each measured one (default: ${DEFAULT-VALUE});"
-                        + " steady-state CPU figures want longer, so that the JIT's compilers are done")
-        long warmupMs;
+        @Option(names = "--warmup-ms", description = "the unmeasured warm-up download before each measured one"
+                + " (default: " + STEADY_MS + " for steady, " + WARMUP_MS + " otherwise); steady-state CPU figures"
+                + " want longer, so that the JIT's compilers are done")
+        Long warmupMs;
 
         @Override
         public Integer call() throws IOException {
-            if (!List.of("quick", "full", "stalls").contains(suite)) {
-                throw new IllegalArgumentException("unknown suite " + suite + "; known: quick, full, stalls");
+            if (!List.of("quick", "full", "stalls", "steady").contains(suite)) {
+                throw new IllegalArgumentException("unknown suite " + suite + "; known: quick, full, stalls, steady");
             }
             boolean stalls = suite.equals("stalls");
+            boolean steady = suite.equals("steady");
             List<Scenario> chosenScenarios = scenarios != null ? scenarios.stream().map(Scenario::byName).toList()
-                    : stalls ? Scenario.STALL_SERIES : suite.equals("full") ? Scenario.FULL : Scenario.QUICK;
+                    : stalls ? Scenario.STALL_SERIES : steady ? Scenario.STEADY
+                    : suite.equals("full") ? Scenario.FULL : Scenario.QUICK;
             List<SystemUnderTest> chosenSystems = systems != null ? systems.stream().map(Systems::byName).toList()
                     : stalls ? List.of(Systems.HYBRIDPROXY) : Systems.ALL;
-            long duration = durationMs != null ? durationMs : suite.equals("full") || stalls ? 10_000 : 3_000;
+            long duration = durationMs != null ? durationMs : steady ? STEADY_MS
+                    : suite.equals("full") || stalls ? 10_000 : 3_000;
             Path dir = out != null ? out : Path.of("target", "bench", suite);
             Files.createDirectories(dir);
             BenchmarkRunner runner = new BenchmarkRunner(duration, dir, stalls ? downloads : 0);
-            runner.warmupMs = warmupMs;
+            runner.warmupMs = warmupMs != null ? warmupMs : steady ? STEADY_MS : WARMUP_MS;
+            runner.measureSetup = !steady;
             BenchmarkReport report = runner.run(suite, chosenScenarios, chosenSystems);
             Report.write(report, dir);
             System.out.println(Files.readString(dir.resolve("results.md")));
@@ -184,7 +198,8 @@ public final class BenchmarkRunner {
             LabProcess plain = startLoadServer(lab, Systems.PLAIN_PORT, false);
             LabProcess mptcp = startLoadServer(lab, Systems.MPTCP_PORT, true);
             for (LabProcess server : List.of(plain, mptcp)) {
-                server.awaitStdoutLine(l -> l.startsWith("LISTENING "), Duration.ofSeconds(30));
+                // As generous as an appliance's start (a JVM at load average 35-45 took over 30 s).
+                server.awaitStdoutLine(l -> l.startsWith("LISTENING "), ApplianceLauncher.READY_WITHIN);
             }
             // System configs are scratch: kept out of the results directory, which may be committed.
             Path work = Files.createDirectories(Path.of(System.getProperty("java.io.tmpdir"),
@@ -273,6 +288,8 @@ public final class BenchmarkRunner {
         CounterSampler sampler = CounterSampler.start(lab.cpe());
         ProcessStats before = ProcessStats.of(running.proxyPids());
         List<ProcessStats> beforeEach = running.proxyPids().stream().map(p -> ProcessStats.of(List.of(p))).toList();
+        List<Double> jitBefore = running.proxyPids().stream().map(ProcessStats::compilerCpuSeconds).toList();
+        double loadBefore = Machine.loadAverage();
         int serverLinesBefore = server.stdoutLines().size();
         BulkOptions download = measuredDownload();
         if (scenario.offeredFractionOfDsl() > 0) {
@@ -306,6 +323,8 @@ public final class BenchmarkRunner {
         }
         ProcessStats after = ProcessStats.of(running.proxyPids());
         List<ProcessStats> afterEach = running.proxyPids().stream().map(p -> ProcessStats.of(List.of(p))).toList();
+        List<Double> jitAfter = running.proxyPids().stream().map(ProcessStats::compilerCpuSeconds).toList();
+        row.loadAverage = List.of(loadBefore, Machine.loadAverage());
         List<CounterSampler.Sample> samples = sampler.stop();
         if (!countersBefore.isEmpty()) {
             row.engineCounters = EngineCounters.growth(countersBefore, EngineCounters.settled(lab.cpe(), lab.conc()));
@@ -331,11 +350,14 @@ public final class BenchmarkRunner {
             double cpu = after.cpuSeconds() - before.cpuSeconds();
             row.proxyCpuSeconds = round(cpu, 2);
             Map<String, Double> cpuEach = new LinkedHashMap<>();
+            Map<String, Double> jitEach = new LinkedHashMap<>();
             for (int i = 0; i < running.proxies().size(); i++) {
                 cpuEach.put(running.proxies().get(i).label(), round(afterEach.get(i).cpuSeconds()
                         - beforeEach.get(i).cpuSeconds(), 2));
+                jitEach.put(running.proxies().get(i).label(), round(jitAfter.get(i) - jitBefore.get(i), 2));
             }
             row.proxyCpuSecondsByProcess = cpuEach;
+            row.jitCpuSecondsByProcess = jitEach;
             row.cpuSecondsPerGB = verified > 0 ? round(cpu / (verified / 1e9), 2) : null;
         }
         long[] goodput = bulk.timelineBytes();
@@ -362,7 +384,7 @@ public final class BenchmarkRunner {
             double stall = longestStall(goodput, atSeconds, sendingUntil, surviving * 0.1);
             row.failoverStallSeconds = round(stall, 2);
             row.recovered = deliveredAfter(goodput, atSeconds + stall) > 0;
-        } else if (scenario.fault() != Scenario.Fault.BLACKHOLE_DSL) {
+        } else if (scenario.fault() != Scenario.Fault.BLACKHOLE_DSL && measureSetup) {
             // The first byte on a lab that has not seen a burst yet: the reference for the same measurement after the
             // setup run below (a user's burst is followed by single requests too; both must be fast).
             Map<String, Double> ttfbCpu = new LinkedHashMap<>();

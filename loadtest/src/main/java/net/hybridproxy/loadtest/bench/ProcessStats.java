@@ -3,6 +3,7 @@ package net.hybridproxy.loadtest.bench;
 import net.hybridproxy.loadtest.lab.LabProcess;
 
 import java.io.IOException;
+import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -50,16 +51,46 @@ public record ProcessStats(double cpuSeconds, long peakRssBytes) {
         return all;
     }
 
-    private static double cpuSeconds(long pid) {
+    /** The CPU seconds (user and system) of {@code pid} alone, without its descendants; 0 once it is gone. */
+    public static double cpuSeconds(long pid) {
         try {
-            String stat = Files.readString(Path.of("/proc", String.valueOf(pid), "stat"));
-            // The command name (field 2) may contain spaces; fields are counted after its closing parenthesis.
-            String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-            // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name and state.
-            return (Long.parseLong(f[11]) + Long.parseLong(f[12])) / TICKS_PER_SECOND;
+            return ticksToSeconds(Files.readString(Path.of("/proc", String.valueOf(pid), "stat")));
         } catch (IOException | RuntimeException e) {
             return 0;
         }
+    }
+
+    /**
+     * CPU seconds of a JVM's JIT compiler threads ({@code C1 CompilerThread*}, {@code C2 CompilerThread*}; the kernel
+     * cuts thread names to 15 characters), from {@code /proc/<pid>/task/*}{@code /stat}. A lower bound: the JVM stops
+     * compiler threads it no longer needs, and an exited thread's time is then only in the process's figure. Zero for
+     * a process that is not a HotSpot JVM.
+     */
+    static double compilerCpuSeconds(long pid) {
+        double sum = 0;
+        try (DirectoryStream<Path> tasks = Files.newDirectoryStream(Path.of("/proc", String.valueOf(pid), "task"))) {
+            for (Path task : tasks) {
+                try {
+                    String stat = Files.readString(task.resolve("stat"));
+                    String name = stat.substring(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+                    if (name.startsWith("C1 Compiler") || name.startsWith("C2 Compiler")) {
+                        sum += ticksToSeconds(stat);
+                    }
+                } catch (IOException | RuntimeException e) {
+                    // the thread exited between the listing and the read
+                }
+            }
+        } catch (IOException e) {
+            return 0;
+        }
+        return sum;
+    }
+
+    private static double ticksToSeconds(String stat) {
+        // The command name (field 2) may contain spaces; fields are counted after its closing parenthesis.
+        String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+        // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name and state.
+        return (Long.parseLong(f[11]) + Long.parseLong(f[12])) / TICKS_PER_SECOND;
     }
 
     private static long peakRss(long pid) {

@@ -17,6 +17,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
+import java.util.stream.Collectors;
 
 /**
  * Turns the runner's rows into {@code results.json}, {@code results.md} (one table, every figure) and SVG plots:
@@ -140,7 +141,36 @@ final class Report implements Callable<Integer> {
                 + " server sent that the client did not verify (blank when the stream never ended, so the server"
                 + " could not say what it sent). × best peer: against the best system that is not"
                 + " this project. CPU and RSS are the proxy processes' (none for direct and kernel MPTCP).\n");
+        perProcess(report.results(), sb);
         return sb.toString();
+    }
+
+    /**
+     * Each proxy process's share of the measured download: CPU seconds, those of its JIT compiler threads, CPU per GB
+     * without them, and its own peak RSS (a memory target is per JVM); with the load average the window saw.
+     */
+    private static void perProcess(List<BenchmarkRow> rows, StringBuilder sb) {
+        // Rows written before the compiler threads were measured keep their results.md as it was.
+        List<BenchmarkRow> measured = rows.stream()
+                .filter(r -> r.proxyCpuSecondsByProcess() != null && r.jitCpuSecondsByProcess() != null).toList();
+        if (measured.isEmpty()) {
+            return;
+        }
+        sb.append("\n| scenario | system | process | CPU s | of which JIT compilers s | CPU s/GB without them"
+                + " | peak RSS MiB | load average start → end |\n|---|---|---|---:|---:|---:|---:|---|\n");
+        for (BenchmarkRow r : measured) {
+            for (Map.Entry<String, Double> e : r.proxyCpuSecondsByProcess().entrySet()) {
+                Double jit = r.jitCpuSecondsByProcess() != null ? r.jitCpuSecondsByProcess().get(e.getKey()) : null;
+                Long rss = r.peakRssBytesByProcess() != null ? r.peakRssBytesByProcess().get(e.getKey()) : null;
+                Double perGb = jit != null && r.verifiedBytes() != null && r.verifiedBytes() > 0
+                        ? (e.getValue() - jit) / (r.verifiedBytes() / 1e9) : null;
+                sb.append("| ").append(r.scenario()).append(" | ").append(r.system()).append(" | ").append(e.getKey())
+                        .append(" | ").append(fmt(e.getValue())).append(" | ").append(fmt(jit)).append(" | ")
+                        .append(fmt(perGb)).append(" | ").append(rss != null ? fmt(rss / 1048576.0) : "")
+                        .append(" | ").append(r.loadAverage() != null ? r.loadAverage().stream().map(Report::fmt)
+                                .collect(Collectors.joining(" → ")) : "").append(" |\n");
+            }
+        }
     }
 
     private static String notes(BenchmarkRow r) {

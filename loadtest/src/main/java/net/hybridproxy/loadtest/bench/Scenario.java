@@ -76,6 +76,8 @@ record Scenario(String name, String title, Impairment dsl, Impairment lte, Fault
 
     /** The stall series (bin/benchmark stalls): heterogeneous rates, and unlimited links. */
     static final List<Scenario> STALL_SERIES = List.of(HETEROGENEOUS, UNLIMITED);
+    /** Suite "steady": CPU per GB and peak RSS in steady state, at a typical rate and at the ceiling. */
+    static final List<Scenario> STEADY = List.of(HETEROGENEOUS, UNLIMITED);
 
     static Scenario byName(String name) {
         return FULL.stream().filter(s -> s.name.equals(name)).findFirst()

@@ -57,6 +57,30 @@ class ReportTest {
     }
 
     @Test
+    void theProcessTableGivesEachJvmsCpuWithoutItsCompilersAndItsOwnPeakRss() {
+        BenchmarkRow.RowBuilder r = row("hybridproxy-userspace", 70.0);
+        r.verifiedBytes = 2_000_000_000L;
+        r.proxyCpuSecondsByProcess = new java.util.LinkedHashMap<>(java.util.Map.of("cpe", 30.0));
+        r.jitCpuSecondsByProcess = java.util.Map.of("cpe", 10.0);
+        r.peakRssBytesByProcess = java.util.Map.of("cpe", 150L << 20);
+        r.loadAverage = List.of(1.5, 2.25);
+        String md = Report.markdown(new BenchmarkReport("steady", "2026-01-01", MACHINE, 20_000, List.of(r.build()),
+                2.5));
+        // (30 - 10) CPU s over 2 GB.
+        assertTrue(md.contains("| equal | hybridproxy-userspace | cpe | 30.00 | 10.00 | 10.00 | 150 | 1.50 → 2.25 |"),
+                md);
+    }
+
+    @Test
+    void aJvmsCompilerThreadsAreFoundByName() {
+        // This test runs in a HotSpot JVM whose C1 and C2 threads have compiled something by now.
+        double jit = ProcessStats.compilerCpuSeconds(ProcessHandle.current().pid());
+        double all = ProcessStats.of(List.of(ProcessHandle.current().pid())).cpuSeconds();
+        assertTrue(jit > 0 && jit < all, jit + " of " + all);
+        assertEquals(0, ProcessStats.compilerCpuSeconds(Long.MAX_VALUE));
+    }
+
+    @Test
     void aReportSurvivesItsJsonFileAndRendersTheSameAfterwards() throws IOException {
         BenchmarkRow.RowBuilder r = row("hybridproxy", 61.5);
         r.goodputTimeline = new double[] {0, 12.5, 60.25};

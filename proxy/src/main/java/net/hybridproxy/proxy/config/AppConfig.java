@@ -231,7 +231,8 @@ public record AppConfig(
     public record Userspace(String scheduler, int subflowsPerUplink, Optional<Long> overflowBudgetBytes,
                             Duration overflowBudgetPeriod, Duration sessionStartTimeout, Duration sessionRestartDelay,
                             int subflowSendQueue, int maxSessions, int maxSessionsPerKey, int maxPendingHandshakes,
-                            int maxPendingHandshakesPerSource, long sessionMemory, long processMemory) {
+                            int maxPendingHandshakesPerSource, long sessionMemory, long processMemory,
+                            boolean lateReinjection) {
     }
 
     public enum SidecarMode { MPTCP_TO_TCP, TCP_TO_MPTCP }

@@ -627,7 +627,7 @@ public final class ConfigLoader {
                 intInRange(u, at, "max-pending-handshakes", 1, 1_000_000),
                 intInRange(u, at, "max-pending-handshakes-per-source", 1, 1_000_000),
                 bytesInRange(u, at, "session-memory", 1L << 20, 1L << 40),
-                bytesInRange(u, at, "process-memory", 1L << 20, 1L << 44));
+                bytesInRange(u, at, "process-memory", 1L << 20, 1L << 44), u.getBoolean("late-reinjection"));
     }
 
     private static long bytesInRange(Config c, String at, String name, long min, long max)

@@ -118,15 +118,56 @@ public final class Libc {
      */
     public static int getsockopt(int fd, int level, int name, MemorySegment buffer) throws NativeException {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CALL_STATE);
-            MemorySegment length = arena.allocateFrom(JAVA_INT, Math.toIntExact(buffer.byteSize()));
-            int rc = (int) GETSOCKOPT.invokeExact(state, fd, level, name, buffer, length);
-            check(rc, state, "getsockopt(" + level + ", " + name + ")");
-            return length.get(JAVA_INT, 0);
-        } catch (NativeException e) {
-            throw e;
+            return getsockopt(fd, level, name, buffer, arena.allocate(CALL_STATE), arena.allocate(JAVA_INT));
+        }
+    }
+
+    private static int getsockopt(int fd, int level, int name, MemorySegment buffer, MemorySegment state,
+                                  MemorySegment length) throws NativeException {
+        length.set(JAVA_INT, 0, Math.toIntExact(buffer.byteSize()));
+        int rc;
+        try {
+            rc = (int) GETSOCKOPT.invokeExact(state, fd, level, name, buffer, length);
         } catch (Throwable t) {
             throw new AssertionError(t);
+        }
+        if (rc < 0) {
+            // The call's name is built only when it failed: this runs on event loops hundreds of times a second.
+            throw new NativeException("getsockopt(" + level + ", " + name + ")", (int) ERRNO.get(state, 0L));
+        }
+        return length.get(JAVA_INT, 0);
+    }
+
+    /**
+     * Native memory for one thread's repeated {@code getsockopt(2)} of one option size (TCP_INFO on an event loop,
+     * every few milliseconds per subflow): the option buffer, the length and errno's capture state are allocated once
+     * and reused, where {@link #getsockopt(int, int, int, MemorySegment)} opens an arena and allocates twice per
+     * call. Confined to the thread that made it; freed when it is unreachable.
+     */
+    public static final class SockoptScratch {
+        private final Thread owner = Thread.currentThread();
+        private final MemorySegment buffer;
+        private final MemorySegment state;
+        private final MemorySegment length;
+
+        public SockoptScratch(long bufferSize) {
+            Arena arena = Arena.ofAuto();
+            buffer = arena.allocate(bufferSize);
+            state = arena.allocate(CALL_STATE);
+            length = arena.allocate(JAVA_INT);
+        }
+
+        /** {@code getsockopt(2)} into {@link #buffer()}; returns the length the kernel wrote. */
+        public int getsockopt(int fd, int level, int name) throws NativeException {
+            if (Thread.currentThread() != owner) {
+                throw new IllegalStateException("a SockoptScratch is confined to the thread that made it");
+            }
+            return Libc.getsockopt(fd, level, name, buffer, state, length);
+        }
+
+        /** What the last {@link #getsockopt} wrote; valid until the next call. */
+        public MemorySegment buffer() {
+            return buffer;
         }
     }
 

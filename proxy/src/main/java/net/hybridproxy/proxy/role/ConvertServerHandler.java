@@ -34,8 +34,10 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.NoRouteToHostException;
 import java.net.SocketAddress;
+import java.util.EnumMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 
@@ -55,6 +57,8 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
     private static final System.Logger LOG = System.getLogger("hybridproxy.concentrator");
     /** How long a refused client may keep sending before we close; it lets our Error TLV arrive intact. */
     private static final long LINGER_AFTER_ERROR_MILLIS = 2_000;
+    /** Each refusal's answer, encoded once: a flood of refused requests encodes nothing. Never written to. */
+    private static final Map<ConvertErrorCode, byte[]> ERROR_ANSWERS = errorAnswers();
 
     private final RoleContext context;
     private final ConcentratorRole.Gate gate;
@@ -73,6 +77,14 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
     private InetAddress source;
     /** The per-cpe table's row this connection counts in, once admitted. */
     private CpeTable.Row cpeRow;
+
+    private static Map<ConvertErrorCode, byte[]> errorAnswers() {
+        Map<ConvertErrorCode, byte[]> answers = new EnumMap<>(ConvertErrorCode.class);
+        for (ConvertErrorCode code : ConvertErrorCode.values()) {
+            answers.put(code, ConvertMessage.error(code).encode());
+        }
+        return answers;
+    }
 
     ConvertServerHandler(RoleContext context, ConcentratorRole.Gate gate, ConcentratorAdmission admission) {
         this.context = context;
@@ -165,14 +177,10 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
             }
             return;
         }
-        if (!headerStarted && buf.isReadable()) {
-            // The header deadline counts from its first byte, so a connection kept warm before its request is
-            // judged by first-byte-timeout alone.
+        boolean firstBytes = !headerStarted && buf.isReadable();
+        if (firstBytes) {
             headerStarted = true;
             cancelDeadline();
-            deadline = ctx.channel().eventLoop().schedule(
-                    () -> headerTimedOut(ctx, AdmissionRefusal.HEADER_TIMEOUT),
-                    admission.settings().convertHeaderTimeout().toNanos(), TimeUnit.NANOSECONDS);
         }
         append(ctx, buf);
         DecodeResult result;
@@ -187,6 +195,13 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
                 if (pending.readableBytes() >= ConvertLimits.MAX_MESSAGE_BYTES) {
                     refuse(ctx, ConvertErrorCode.MALFORMED_MESSAGE, "malformed",
                             () -> "Convert message larger than RFC 8803 allows");
+                } else if (firstBytes) {
+                    // The header deadline counts from its first byte, so a connection kept warm before its request
+                    // is judged by first-byte-timeout alone. Armed only when the first read left the header
+                    // incomplete: a header that arrives whole (nearly every one) costs no timer.
+                    deadline = ctx.channel().eventLoop().schedule(
+                            () -> headerTimedOut(ctx, AdmissionRefusal.HEADER_TIMEOUT),
+                            admission.settings().convertHeaderTimeout().toNanos(), TimeUnit.NANOSECONDS);
                 }
             }
             case DecodeResult.Decoded decoded -> {
@@ -413,7 +428,7 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
         context.counters().convertError(code);
         admission.refusals().refused(code + " " + reason, source,
                 () -> "refused " + ctx.channel().remoteAddress() + " with " + code + ": " + detail.get());
-        answerAndClose(ctx, ConvertMessage.error(code));
+        answerAndClose(ctx, ERROR_ANSWERS.get(code));
     }
 
     /**
@@ -422,24 +437,31 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
      * {@link ConcentratorAdmission#MAX_LINGERING} connections linger at once; beyond that they close at once.
      */
     private void answerAndClose(ChannelHandlerContext ctx, ConvertMessage answer) {
+        answerAndClose(ctx, answer.encode());
+    }
+
+    private void answerAndClose(ChannelHandlerContext ctx, byte[] answer) {
         decided = true;
         cancelDeadline();
         release();
         Channel client = ctx.channel();
         if (admission.lingering().incrementAndGet() > ConcentratorAdmission.MAX_LINGERING) {
             admission.lingering().decrementAndGet();
-            client.writeAndFlush(Unpooled.wrappedBuffer(answer.encode())).addListener(ChannelFutureListener.CLOSE);
+            client.writeAndFlush(Unpooled.wrappedBuffer(answer)).addListener(ChannelFutureListener.CLOSE);
             return;
         }
         client.closeFuture().addListener(f -> admission.lingering().decrementAndGet());
-        client.writeAndFlush(Unpooled.wrappedBuffer(answer.encode()))
+        client.writeAndFlush(Unpooled.wrappedBuffer(answer))
                 .addListener((ChannelFutureListener) f -> {
                     if (client instanceof DuplexChannel duplex && f.isSuccess()) {
                         duplex.shutdownOutput();
                     }
                 });
         client.config().setAutoRead(true);
-        client.eventLoop().schedule(() -> {
+        // Held as the deadline, so that channelInactive cancels it: a flooding client closes long before the
+        // linger ends, and 2 s of uncancelled timers at thousands of refusals a second made every timer operation
+        // on the loop slower.
+        deadline = client.eventLoop().schedule(() -> {
             client.close();
         }, LINGER_AFTER_ERROR_MILLIS, TimeUnit.MILLISECONDS);
     }

@@ -66,7 +66,7 @@ public record UserspaceSettings(SessionConfig session, Duration connectTimeout, 
     public static UserspaceSettings from(AppConfig config) {
         AppConfig.Userspace u = config.userspace();
         SessionConfig session = SessionConfig.defaults().withScheduler(u.scheduler())
-                .withSessionMemoryBudget(u.sessionMemory());
+                .withSessionMemoryBudget(u.sessionMemory()).withLateReinjection(u.lateReinjection());
         if (u.overflowBudgetBytes().isPresent()) {
             session = session.withOverflowBudget(u.overflowBudgetBytes().get(), u.overflowBudgetPeriod());
         }

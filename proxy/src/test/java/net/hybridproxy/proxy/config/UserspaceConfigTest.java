@@ -56,6 +56,13 @@ class UserspaceConfigTest {
         assertEquals("lowest-rtt", settings.session().scheduler());
         assertEquals(256 * 1024, settings.notSentLowWatermark());
         assertEquals(Long.MAX_VALUE, settings.session().overflowBudgetBytes());
+        assertEquals(false, settings.session().lateReinjection());
+    }
+
+    @Test
+    void lateReinjectionIsTurnedOnByItsKey() throws Exception {
+        AppConfig config = ConfigLoader.parseString(CPE.formatted(KEY, "userspace.late-reinjection = true"));
+        assertTrue(UserspaceSettings.from(config).session().lateReinjection());
     }
 
     @Test

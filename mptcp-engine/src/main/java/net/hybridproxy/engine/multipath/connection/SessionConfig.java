@@ -28,11 +28,14 @@ import net.hybridproxy.engine.multipath.sched.Schedulers;
  * @param orphanTimeout        concentrator: how long a session without subflows waits for a rejoin
  * @param sessionMemoryBudget  heap bytes the session's streams may hold together (buffers with their overhead,
  *                             {@link MemoryBudget}); the process-wide budget bounds all sessions together
- * @param lateReinjection      reinject at once what a subflow whose delivery rate collapsed holds, and hand it no
- *                             more than it delivers in about 1.3 minimum RTTs (SubflowTable#reinjectFromLatePaths).
- *                             Off by default: the simulator meets the blackhole and collapse targets with it, but in
- *                             the namespace lab its rate estimate took healthy paths for collapsed ones and the copies
- *                             cost a fifth of the goodput (docs/decisions.md)
+ * @param lateReinjection      reinject at once what a path that stopped delivering holds (its TCP connection silent
+ *                             for 1.5 RTTs while holding data, or the segment in-order delivery waits for overdue by
+ *                             that connection's own window and RTT) and hand it nothing until it delivered what it
+ *                             held (SubflowTable#reinjectFromLatePaths). Off by default: the simulator meets the
+ *                             blackhole target with it (126 ms), but in the lab, on lossy LTE paths, a connection
+ *                             repairing a loss (its cumulative acknowledgement held while SACKs arrive) was judged
+ *                             silent and a fifth of what was sent went twice (docs/decisions.md, "late paths judged
+ *                             from TCP's own delivery")
  */
 public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration overflowBudgetPeriod,
                             int streamSendBuffer, int streamReceiveWindow, long sessionReceiveBudget,
@@ -75,7 +78,8 @@ public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration
      * <li>probes every 100 ms (1 s when idle), stall at 3 RTT + 4 RTTVAR clamped to 200..700 ms,
      *     close after 5 s stalled: blackhole detection well under a second;</li>
      * <li>5 s to authenticate, reconnect backoff 100 ms doubling to 10 s, stable after 10 s,
-     *     60 s for an orphaned session to be rejoined.</li>
+     *     60 s for an orphaned session to be rejoined;</li>
+     * <li>late reinjection off, until it tells a loss repair from a silent path (see above).</li>
      * </ul>
      */
     public static SessionConfig defaults() {

@@ -21,6 +21,7 @@ import net.hybridproxy.engine.multipath.pm.PathManager;
 import net.hybridproxy.engine.multipath.pm.ProbePolicy;
 import net.hybridproxy.engine.multipath.pm.Uplink;
 import net.hybridproxy.engine.multipath.subflow.Subflow;
+import net.hybridproxy.engine.multipath.subflow.SubflowEstimates;
 import net.hybridproxy.engine.multipath.subflow.SubflowState;
 
 /**
@@ -170,9 +171,6 @@ final class SubflowTable {
 
     // ------------------------------------------------------------------ probes and stalls
 
-    /** A subflow whose queue takes longer than this to drain at its delivery rate may be late (see below). */
-    static final long LATE_AFTER_NANOS = 200_000_000L;
-
     /** The earliest time a subflow needs attention (a probe to send, a stall, a close), for the timer table. */
     long nextProbeDeadline() {
         long next = Long.MAX_VALUE;
@@ -256,46 +254,102 @@ final class SubflowTable {
     }
 
     /**
-     * Samples every attached subflow's delivery rate and reinjects what a subflow holds when it would take far
-     * longer to deliver than another path needs: its rate collapsed or it went silent, and in-order delivery would
-     * wait behind its queue (engine issue items 2 and 3). A subflow is late when its rate fell below a quarter of
-     * its recent peak ({@link net.hybridproxy.engine.multipath.subflow.DeliveryRate#collapsed()}) and draining what
-     * it holds at that rate takes more than {@link #LATE_AFTER_NANOS} and four of its minimum RTTs, and more than twice
-     * what another attached subflow needs to drain its own and cross; it is judged at most once per minimum RTT.
-     * Unlike a stall this needs no probe timeout: the rate follows within about one and a half minimum RTTs.
+     * Reinjects what a path that stopped delivering holds, long before its probes would declare it stalled (engine
+     * issue items 2 and 3), judged from its TCP connection's own state (what the peer's TCP acknowledged) and from
+     * the data in-order delivery waits for, not from a rate estimate (which swung with the event loop's lag in the
+     * lab). An attached subflow is <em>late</em> when
+     * <ul>
+     * <li>it is <em>silent</em>: it holds undelivered bytes and has delivered none, nor received any, for
+     *     {@link #silenceAfter} (a blackhole), or</li>
+     * <li>a stream's oldest unacknowledged segment, the one in-order delivery waits for, was last handed to it, its
+     *     TCP connection has not delivered it, and its deadline passed: twice the time the connection needed, by
+     *     its own congestion window and RTT, for what it held when the segment was handed, and at least
+     *     {@link #LATE_HEAD_MIN_RTTS} minimum RTTs (a collapsed rate, a long loss recovery);</li>
+     * </ul>
+     * while another attached subflow is neither. Everything the late subflow's connection has not delivered is then
+     * reinjected (TCP delivers in order: what it was handed after the late segment is behind it), and it gets no new
+     * data until it delivered what it held.
      */
     void reinjectFromLatePaths(long now) {
         for (Subflow s : subflows.values()) {
             if (s.state() == SubflowState.ATTACHED) {
-                s.sampleDelivery(now);
+                s.sampleMinRtt(now);
+                s.noteProgress(now);
             }
         }
         for (Subflow s : subflows.values()) {
-            if (s.state() != SubflowState.ATTACHED || !s.delivery().collapsed()) {
+            if (s.state() != SubflowState.ATTACHED || s.heldBack() || !late(s, now)) {
                 continue;
             }
-            long minRtt = s.delivery().minRttNanos();
-            if (s.lateReinjectionAt() != Long.MIN_VALUE && now - s.lateReinjectionAt() < minRtt) {
-                continue;
-            }
-            long drain = s.delivery().drainNanos(s.backlogBytes());
-            if (drain <= Math.max(LATE_AFTER_NANOS, 4 * minRtt)) {
-                continue;
-            }
+            long healthy = 0;
             for (Subflow other : subflows.values()) {
-                if (other != s && other.state() == SubflowState.ATTACHED && other.delivery().known()
-                        && other.delivery().bytesPerSecond() > 0) {
-                    long otherDelay = other.delivery().drainNanos(other.backlogBytes())
-                            + other.srttNanos(probes.minStall());
-                    if (otherDelay < drain / 2) {
-                        s.lateReinjectionAt(now);
-                        mib.increment(MibCounter.LATE_REINJECTIONS);
-                        reinject(s);
-                        break;
-                    }
+                if (other != s && other.state() == SubflowState.ATTACHED && !other.heldBack() && !late(other, now)) {
+                    healthy |= 1L << other.slot();
+                }
+            }
+            if (healthy == 0) {
+                continue;
+            }
+            s.lateReinjectionAt(now);
+            s.holdUntilDelivered();
+            mib.increment(MibCounter.LATE_REINJECTIONS);
+            long delivered = s.tcpDelivered();
+            for (Stream stream : session.streams.all()) {
+                long queued = stream.send.reinjectUndelivered(s.slot(), delivered, healthy);
+                if (queued > 0) {
+                    mib.add(MibCounter.REINJECTED_BYTES, queued);
+                    session.transmit.scheduleSend(stream);
                 }
             }
         }
+    }
+
+    private boolean late(Subflow s, long now) {
+        if (s.estimates().srttNanos() <= 0) {
+            return false;
+        }
+        if (s.silentFor(now) > silenceAfter(s)) {
+            return true;
+        }
+        long delivered = s.tcpDelivered();
+        for (Stream stream : session.streams.all()) {
+            if (stream.send.headLateOn(s.slot(), delivered, now)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * How long a connection holding data may deliver nothing before it counts as silent: a TCP connection with data
+     * in flight hears an acknowledgement about once per RTT at least (its smoothed RTT includes the bottleneck's
+     * queue), so 1.5 smoothed RTTs, and {@link #SILENCE_MIN_RTTS} minimum RTTs, and at least
+     * {@link #SILENCE_FLOOR_NANOS} (delayed ACKs, a short RTT).
+     */
+    private static long silenceAfter(Subflow s) {
+        long srtt = s.estimates().srttNanos();
+        return Math.max(SILENCE_FLOOR_NANOS, Math.max(srtt + srtt / 2, SILENCE_MIN_RTTS * s.minRtt().minRttNanos()));
+    }
+
+    static final long SILENCE_FLOOR_NANOS = 60_000_000L;
+    static final int SILENCE_MIN_RTTS = 3;
+    /** A segment is not late before this many of its subflow's minimum RTTs (see {@link #lateAt}). */
+    static final int LATE_HEAD_MIN_RTTS = 3;
+
+    /**
+     * When a segment handed to {@code s} now, with {@code aheadBytes} held by its connection before it, is late if
+     * that connection has not delivered it: after twice the time the connection needs for them by its own estimate
+     * (a congestion window per smoothed RTT), and at least {@link #LATE_HEAD_MIN_RTTS} minimum RTTs;
+     * {@code Long.MAX_VALUE} while the adapter does not know its TCP state.
+     */
+    static long lateAt(Subflow s, long aheadBytes, long now) {
+        SubflowEstimates e = s.estimates();
+        if (e.srttNanos() <= 0 || e.cwndBytes() <= 0) {
+            return Long.MAX_VALUE;
+        }
+        long needed = (long) ((double) e.srttNanos() * (aheadBytes + e.cwndBytes()) / e.cwndBytes());
+        long minRtt = Math.max(1, s.minRtt().minRttNanos());
+        return now + Math.max(needed + needed / 2, LATE_HEAD_MIN_RTTS * minRtt);
     }
 
     /** Queues what {@code failed} carried and nobody else did for sending on the other subflows. */

@@ -173,7 +173,7 @@ final class TransmitAssembly {
         if (usable.isEmpty()) {
             return null;
         }
-        Transmit copies = transmitRedundantCopies(usable, out);
+        Transmit copies = transmitRedundantCopies(usable, out, now);
         if (copies != null) {
             return copies;
         }
@@ -222,8 +222,8 @@ final class TransmitAssembly {
                 sendOrder.pollFirst();
                 continue;
             }
-            int bytes = writeChunk(stream, chunk, subflow, out,
-                    chunk.retransmission() ? UplinkSends.Kind.REINJECTION : UplinkSends.Kind.NEW);
+            int bytes = writeChunk(stream, chunk, subflow, out, out.position() - start,
+                    chunk.retransmission() ? UplinkSends.Kind.REINJECTION : UplinkSends.Kind.NEW, now);
             views.set(pick, view.afterSending(bytes));
             scheduler.sent(view, bytes, primaryUsable, now);
             if (view.priority() == SubflowPriority.OVERFLOW && primaryUsable) {
@@ -253,7 +253,7 @@ final class TransmitAssembly {
         return transmitOpportunistic(usable, views, out, now);
     }
 
-    private Transmit transmitRedundantCopies(List<Subflow> usable, ByteBuffer out) {
+    private Transmit transmitRedundantCopies(List<Subflow> usable, ByteBuffer out, long now) {
         if (!scheduler.redundant()) {
             return null;
         }
@@ -267,7 +267,7 @@ final class TransmitAssembly {
                 Stream stream = streams.get(copy[0]);
                 SendBuffer.Chunk chunk = stream == null ? null : stream.send.copyOf(copy[1], subflow.slot());
                 if (chunk != null) {
-                    writeChunk(stream, chunk, subflow, out, UplinkSends.Kind.REDUNDANT);
+                    writeChunk(stream, chunk, subflow, out, out.position() - start, UplinkSends.Kind.REDUNDANT, now);
                     session.mib().add(MibCounter.REDUNDANT_BYTES, chunk.length());
                 }
             }
@@ -314,7 +314,7 @@ final class TransmitAssembly {
                 }
             }
             int start = out.position();
-            writeChunk(stream, chunk, subflow, out, UplinkSends.Kind.OPPORTUNISTIC);
+            writeChunk(stream, chunk, subflow, out, 0, UplinkSends.Kind.OPPORTUNISTIC, now);
             return transmitted(subflow, out.position() - start);
         }
         return null;
@@ -349,8 +349,13 @@ final class TransmitAssembly {
         return best;
     }
 
-    private int writeChunk(Stream stream, SendBuffer.Chunk chunk, Subflow subflow, ByteBuffer out,
-                           UplinkSends.Kind kind) {
+    /**
+     * Encodes one DATA frame for {@code subflow}, {@code handedBefore} bytes after what this poll already wrote for
+     * it, and records where the frame ends in the subflow's byte stream and when it is late
+     * ({@link SubflowTable#lateAt}).
+     */
+    private int writeChunk(Stream stream, SendBuffer.Chunk chunk, Subflow subflow, ByteBuffer out, int handedBefore,
+                           UplinkSends.Kind kind, long now) {
         int encoded = Frame.HEADER_LENGTH + Data.FIXED_BODY_LENGTH + chunk.length();
         if (out.remaining() < encoded) {
             throw new java.nio.BufferOverflowException();
@@ -358,6 +363,9 @@ final class TransmitAssembly {
         Data.encodeHeader(out, stream.id, chunk.dsn(), chunk.fin(),
                 stream.pinnedUplink != null && session.role() == Session.Side.CPE, chunk.length());
         stream.send.copyTo(chunk, out);
+        long ahead = subflow.backlogBytes() + handedBefore;
+        stream.send.carried(chunk.dsn(), subflow.slot(), subflow.bytesSent() + handedBefore + encoded,
+                SubflowTable.lateAt(subflow, ahead, now));
         streams.syncMemory(stream); // a new segment in flight
         subflow.dataSent(chunk.length());
         sendsByUplink.computeIfAbsent(subflow.uplink(), u -> new UplinkSends()).record(kind, chunk.length());
@@ -374,7 +382,7 @@ final class TransmitAssembly {
         }
         space = Math.min(space, congestionRoom(subflow));
         if (session.config.lateReinjection()) {
-            space = Math.min(space, deliveryRoom(subflow));
+            space = Math.min(space, lateRoom(subflow));
         }
         return new SubflowView(subflow.id(), subflow.slot(), subflow.priority(), subflow.srttNanos(session.probes.minStall()),
                 subflow.probeRttVarNanos(), e.cwndBytes(), e.inflightBytes(), e.notSentBytes(), space, penalised);
@@ -403,29 +411,32 @@ final class TransmitAssembly {
     static final int HELD_WINDOWS = 2;
 
     /**
-     * What a subflow whose delivery rate collapsed ({@code DeliveryRate.collapsed()}) may be handed beyond what it holds: what it delivers, at its measured rate, in its minimum RTT plus a third of
-     * that RTT (at least {@link #QUEUE_TARGET_NANOS}), about 1.3 bandwidth-delay products. Its queue, not its RTT, is
-     * the signal (the RTT grows only as that queue drains), so the scheduler stops feeding a queue in-order delivery
-     * would wait behind. Only then: applied to every path at all times it met every simulator target, but in the
-     * loaded lab it throttled healthy paths (an RTT inflated by CPU load, not by a queue, lowered the estimate and
-     * the bound with it; docs/decisions.md). Never below {@link #MIN_DELIVERY_ROOM}.
+     * What a subflow judged late ({@link SubflowTable#reinjectFromLatePaths}) may be handed: nothing until its
+     * connection delivered what it held then; after that, while its smoothed RTT stays above
+     * {@link #SUSPECT_CLEAR_MIN_RTTS} minimum RTTs, what its connection delivers in one minimum RTT by its own
+     * estimate (a congestion window per smoothed RTT), at least {@link #SUSPECT_ROOM}: enough to measure a recovered
+     * path, too little to build a queue that in-order delivery waits behind. Without it a collapsed LTE, once it had
+     * delivered its backlog, was handed two congestion windows again (its window sized for 60 Mbit/s, its rate 3)
+     * and in-order delivery waited seconds behind them. TCP's own window and RTT, not a rate sampled by the engine:
+     * those swung with the event loop's lag in the lab (docs/decisions.md).
      */
-    private static long deliveryRoom(Subflow subflow) {
-        if (!subflow.delivery().collapsed()) {
+    private static long lateRoom(Subflow subflow) {
+        if (subflow.heldBack()) {
+            return 0;
+        }
+        if (!subflow.suspect(SUSPECT_CLEAR_MIN_RTTS)) {
             return Long.MAX_VALUE;
         }
-        long minRtt = subflow.delivery().minRttNanos();
-        long allowed = subflow.delivery().bytesIn(minRtt + Math.max(minRtt / 3, QUEUE_TARGET_NANOS));
-        if (allowed == Long.MAX_VALUE) {
-            return Long.MAX_VALUE;
-        }
-        return Math.max(0, Math.max(MIN_DELIVERY_ROOM, allowed) - subflow.backlogBytes());
+        SubflowEstimates e = subflow.estimates();
+        long minRtt = subflow.minRtt().minRttNanos();
+        long allowed = e.srttNanos() <= 0 ? SUSPECT_ROOM : (long) ((double) e.cwndBytes() * minRtt / e.srttNanos());
+        return Math.max(0, Math.max(SUSPECT_ROOM, allowed) - subflow.backlogBytes());
     }
 
-    /** The shortest queueing delay a path's bound allows: on a path of a few ms a third of its RTT is too little. */
-    static final long QUEUE_TARGET_NANOS = 10_000_000L;
-    /** What a path may always hold, whatever its rate: enough to measure a recovered rate. */
-    static final long MIN_DELIVERY_ROOM = 16 * 1024;
+    /** A late subflow is trusted again once its smoothed RTT is at most this many minimum RTTs. */
+    static final double SUSPECT_CLEAR_MIN_RTTS = 1.5;
+    /** What a suspect subflow may always hold. */
+    static final long SUSPECT_ROOM = 16 * 1024;
 
     private long pendingBytes() {
         long pending = 0;

@@ -49,6 +49,14 @@ public final class SendBuffer {
         long subflows;
         long sentAt;
         boolean opportunisticallyRetransmitted;
+        /** Whether it waits in the retransmission queue. */
+        boolean queued;
+        /** The slot of the subflow that carried it last, -1 before {@link #carried} said. */
+        int carrierSlot = -1;
+        /** Where its frame ends in that subflow's byte stream (bytes handed to the subflow up to its end). */
+        long carrierEnd;
+        /** When it is late if that subflow's TCP connection has not delivered it yet. */
+        long lateAt = Long.MAX_VALUE;
 
         StoredSegment(int length, boolean fin, long subflows, long sentAt) {
             this.length = length;
@@ -246,6 +254,7 @@ public final class SendBuffer {
             if (segment == null || dsn + segment.length + (segment.fin ? 1 : 0) <= una) {
                 continue;
             }
+            segment.queued = false;
             segment.subflows |= 1L << subflow;
             segment.sentAt = now;
             return new Chunk(dsn, segment.length, segment.fin, true);
@@ -294,12 +303,62 @@ public final class SendBuffer {
                 continue;
             }
             segment.subflows &= ~bit;
-            if ((segment.subflows & live) == 0 && !retransmit.contains(entry.getKey())) {
+            if ((segment.subflows & live) == 0 && !segment.queued) {
+                segment.queued = true;
                 retransmit.addLast(entry.getKey());
                 queued += segment.length;
             }
         }
         return queued;
+    }
+
+    /**
+     * Records where the frame of the segment at {@code dsn}, just handed to subflow slot {@code slot}, ends in that
+     * subflow's byte stream, and when it is late if that subflow's TCP connection has not delivered it by then.
+     */
+    public void carried(long dsn, int slot, long end, long lateAt) {
+        StoredSegment segment = segments.get(dsn);
+        if (segment != null) {
+            segment.carrierSlot = slot;
+            segment.carrierEnd = end;
+            segment.lateAt = lateAt;
+        }
+    }
+
+    /**
+     * Whether the oldest unacknowledged segment, the one in-order delivery waits for, was last carried by subflow
+     * slot {@code slot}, is late at {@code now}, and that subflow's TCP connection has not delivered it
+     * ({@code delivered}: bytes of its stream the peer's TCP acknowledged).
+     */
+    public boolean headLateOn(int slot, long delivered, long now) {
+        Map.Entry<Long, StoredSegment> first = segments.firstEntry();
+        if (first == null) {
+            return false;
+        }
+        StoredSegment head = first.getValue();
+        return !head.queued && head.carrierSlot == slot && head.lateAt <= now && head.carrierEnd > delivered;
+    }
+
+    /**
+     * Queues for reinjection every segment last carried by subflow slot {@code slot} that its TCP connection has not
+     * delivered ({@code delivered}, as above) and no subflow in {@code live} carried as well: TCP delivers in
+     * order, so when the oldest of them is late every later one on the same connection is behind it. The late
+     * subflow keeps its mark: whichever copy arrives first is used, the other dropped as a duplicate.
+     *
+     * @return bytes queued
+     */
+    public long reinjectUndelivered(int slot, long delivered, long live) {
+        long queuedBytes = 0;
+        for (Map.Entry<Long, StoredSegment> entry : segments.entrySet()) {
+            StoredSegment segment = entry.getValue();
+            if (segment.carrierSlot == slot && segment.carrierEnd > delivered && !segment.queued
+                    && (segment.subflows & live) == 0) {
+                segment.queued = true;
+                retransmit.addLast(entry.getKey());
+                queuedBytes += segment.length;
+            }
+        }
+        return queuedBytes;
     }
 
     /**

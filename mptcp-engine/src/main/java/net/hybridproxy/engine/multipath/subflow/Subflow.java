@@ -27,8 +27,11 @@ public final class Subflow {
     private final ArrayDeque<long[]> redundantCopies = new ArrayDeque<>();
     private SubflowEstimates estimates = SubflowEstimates.unknown(0);
     private long spaceLeft;
-    private final DeliveryRate delivery = new DeliveryRate();
+    private final MinRttFilter minRtt = new MinRttFilter();
     private long lateReinjectionAt = Long.MIN_VALUE;
+    private long heldUntilDelivered = -1;
+    private boolean suspect;
+    private long busySince = Long.MIN_VALUE;
 
     private int localNonce;
     private int remoteNonce;
@@ -127,9 +130,9 @@ public final class Subflow {
         this.spaceLeft = estimates.sendSpaceBytes();
     }
 
-    /** How fast this subflow's connection delivers (fed by {@link #sampleDelivery}). */
-    public DeliveryRate delivery() {
-        return delivery;
+    /** The lowest smoothed RTT this subflow's connection reported lately (fed by {@link #sampleMinRtt}). */
+    public MinRttFilter minRtt() {
+        return minRtt;
     }
 
     /**
@@ -144,11 +147,10 @@ public final class Subflow {
                 + Math.max(0, estimates.sendSpaceBytes() - spaceLeft);
     }
 
-    /** Feeds the delivery-rate estimate with the connection's state at {@code now} (needs the adapter's TCP state). */
-    public void sampleDelivery(long now) {
+    /** Feeds the minimum-RTT filter with the connection's smoothed RTT at {@code now} (needs the adapter's TCP state). */
+    public void sampleMinRtt(long now) {
         if (estimates.srttNanos() > 0) {
-            long backlog = backlogBytes();
-            delivery.update(now, bytesSent - backlog, backlog, estimates.srttNanos());
+            minRtt.update(now, estimates.srttNanos());
         }
     }
 
@@ -174,6 +176,58 @@ public final class Subflow {
      */
     public long progressAt() {
         return Math.max(lastReceivedAt, deliveredGrewAt);
+    }
+
+    /**
+     * Bytes of this subflow's stream its peer's TCP acknowledged: what it was handed less what its connection still
+     * holds (in flight and not sent), from the adapter's TCP state; 0 while that is unknown.
+     */
+    public long tcpDelivered() {
+        return estimates.srttNanos() <= 0 ? 0 : bytesSent - backlogBytes();
+    }
+
+    /**
+     * How long the connection has held undelivered bytes without delivering any and without a byte arriving on it
+     * (0 while it holds nothing, or while the adapter does not know its TCP state). Call {@link #noteProgress} first.
+     */
+    public long silentFor(long now) {
+        if (estimates.srttNanos() <= 0 || backlogBytes() == 0) {
+            busySince = Long.MIN_VALUE;
+            return 0;
+        }
+        if (busySince == Long.MIN_VALUE) {
+            busySince = now;
+        }
+        return Math.max(0, now - Math.max(busySince, progressAt()));
+    }
+
+    /**
+     * Whether the subflow was judged late and gets no new data until its connection delivered everything it held
+     * then ({@link #holdUntilDelivered}).
+     */
+    public boolean heldBack() {
+        if (heldUntilDelivered >= 0 && tcpDelivered() >= heldUntilDelivered) {
+            heldUntilDelivered = -1;
+        }
+        return heldUntilDelivered >= 0;
+    }
+
+    /** Hands this subflow no new data until its connection delivered what it was handed so far; then suspect. */
+    public void holdUntilDelivered() {
+        heldUntilDelivered = bytesSent;
+        suspect = true;
+    }
+
+    /**
+     * Whether the subflow was judged late and has not shown a healthy RTT since: its smoothed RTT is still above
+     * {@code clearBelowMinRtts} times its minimum RTT (its queue has not drained, or its rate is still low).
+     */
+    public boolean suspect(double clearBelowMinRtts) {
+        if (suspect && !heldBack() && estimates.srttNanos() > 0
+                && estimates.srttNanos() <= clearBelowMinRtts * minRtt.minRttNanos()) {
+            suspect = false;
+        }
+        return suspect;
     }
 
     /** When this subflow's held segments were last reinjected because it delivered too slowly. */

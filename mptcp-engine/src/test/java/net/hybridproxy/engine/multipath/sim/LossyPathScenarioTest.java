@@ -20,6 +20,8 @@ import org.junit.jupiter.params.provider.ValueSource;
 class LossyPathScenarioTest {
 
     private static final List<SubflowPriority> BOTH = List.of(SubflowPriority.PRIMARY, SubflowPriority.PRIMARY);
+    /** Late reinjection, off by default (docs/decisions.md): the collapse and blackhole targets need it. */
+    private static final SessionConfig LATE = SessionConfig.defaults().withLateReinjection(true);
 
     private static SimLink lossy(String name, double mbps, double rttMillis, long seed, double loss) {
         SimLink link = SimLink.of(name, mbps, rttMillis, seed);
@@ -44,7 +46,9 @@ class LossyPathScenarioTest {
 
         double goodput = run.megabitsPerSecond();
         System.out.printf("8 Mb/s 15 ms + 100 Mb/s 70 ms 0.5%% loss, %d unsent: %.1f Mb/s (LTE alone %.1f, DSL alone"
-                + " %.1f)%n", unsent, goodput, lteAlone, dslAlone);
+                + " %.1f), %d late reinjections, %d bytes reinjected%n", unsent, goodput, lteAlone, dslAlone,
+                run.pair().concentratorCounter(MibCounter.LATE_REINJECTIONS),
+                run.pair().concentratorCounter(MibCounter.REINJECTED_BYTES));
         assertTrue(goodput >= Math.max(lteAlone, dslAlone), goodput + " Mb/s below the best single path");
         assertTrue(goodput >= 0.9 * (lteAlone + dslAlone), goodput + " Mb/s, the paths alone " + lteAlone + " + "
                 + dslAlone);
@@ -61,7 +65,9 @@ class LossyPathScenarioTest {
 
         double goodput = run.megabitsPerSecond();
         System.out.printf("50 Mb/s 20 ms + 30 Mb/s 50 ms 1%% loss, %d unsent: %.1f Mb/s (LTE alone %.1f, DSL alone"
-                + " %.1f)%n", unsent, goodput, lteAlone, dslAlone);
+                + " %.1f), %d late reinjections, %d bytes reinjected%n", unsent, goodput, lteAlone, dslAlone,
+                run.pair().concentratorCounter(MibCounter.LATE_REINJECTIONS),
+                run.pair().concentratorCounter(MibCounter.REINJECTED_BYTES));
         assertTrue(goodput >= Math.max(lteAlone, dslAlone), goodput + " Mb/s below the best single path");
         assertTrue(goodput >= 0.9 * (lteAlone + dslAlone), goodput + " Mb/s, the paths alone " + lteAlone + " + "
                 + dslAlone);
@@ -80,16 +86,37 @@ class LossyPathScenarioTest {
     }
 
     /**
+     * Late reinjection must not take a healthy path for a late one: on loss-free heterogeneous links with the
+     * adapter's deep sockets (each path's queue as long as the congestion room lets it be), nothing is judged late
+     * on either side.
+     */
+    @Test
+    void healthyPathsAreNeverJudgedLate() {
+        Bulk.Download run = Bulk.download(LATE,
+                List.of(SimLink.of("dsl", 50, 20, 1), SimLink.of("lte", 30, 50, 2)), BOTH, 6, SimPair.ADAPTER_UNSENT);
+        System.out.printf("50 Mb/s 20 ms + 30 Mb/s 50 ms, adapter sockets: %.1f Mb/s, late reinjections %d / %d%n",
+                run.megabitsPerSecond(), run.pair().concentratorCounter(MibCounter.LATE_REINJECTIONS),
+                run.pair().cpe.mib().get(MibCounter.LATE_REINJECTIONS));
+        assertEquals(0, run.pair().concentratorCounter(MibCounter.LATE_REINJECTIONS));
+        assertEquals(0, run.pair().cpe.mib().get(MibCounter.LATE_REINJECTIONS));
+        // 54.7 Mb/s with late reinjection on or off: with sockets this deep and no loss the simulator's heterogeneous
+        // download stays near DSL's rate (noticed, not this test's subject; docs/decisions.md). It must not be lower.
+        assertTrue(run.megabitsPerSecond() >= 50, run.megabitsPerSecond() + " Mb/s");
+    }
+
+    /**
      * LTE drops from 60 to 3 Mb/s for 3 s while DSL stays at 20 Mb/s. Target (issue): no 100 ms interval below 10 %
-     * of the mean goodput, and at least 0.9 of what the links offered over the transfer. LTE's delivery rate falls
-     * with the cell; what it holds is reinjected on DSL and what it is handed shrinks to its new rate's worth. The
-     * 0.9 is met; the first 100 ms after the collapse still drop to about 7 % of the mean.
+     * of the mean goodput, and at least 0.9 of what the links offered over the transfer. The segment in-order
+     * delivery waits for becomes overdue on LTE; what LTE's connection has not delivered is reinjected on DSL, and
+     * LTE is handed nothing until it delivered what it held, then little until its RTT is healthy again (late
+     * reinjection, {@link #LATE}). The 0.9 is met; the first 200 ms after the collapse still drop to about 7 % of the
+     * mean (the segment is judged overdue only three minimum RTTs after it was handed).
      */
     @Test
     void lteCollapsingFromSixtyToThreeForThreeSecondsStarvesNoInterval() {
         SimLink dsl = SimLink.of("dsl", 20, 20, 1);
         SimLink lte = SimLink.of("lte", 60, 50, 2);
-        SimPair pair = new SimPair(SessionConfig.defaults().withLateReinjection(true), List.of(dsl, lte), BOTH);
+        SimPair pair = new SimPair(LATE, List.of(dsl, lte), BOTH);
         pair.runFor(SimPair.SECOND / 2);
         pair.onConcentratorStream(id -> pair.sendFromConcentrator(id, Long.MAX_VALUE, 0));
         long id = pair.openStream(100);
@@ -109,13 +136,18 @@ class LossyPathScenarioTest {
             worst = Math.min(worst, sink.megabitsPerSecond(t, t + 100 * SimPair.MS));
         }
         double offered = (20.0 * 8 + 60 * 5 + 3 * 3) / 8;
+        StringBuilder timeline = new StringBuilder();
+        for (long t = start; t + 100 * SimPair.MS <= end; t += 100 * SimPair.MS) {
+            timeline.append(String.format(" %.0f", sink.megabitsPerSecond(t, t + 100 * SimPair.MS)));
+        }
+        System.out.println("DEBUG timeline" + timeline + " late " + pair.concentratorCounter(MibCounter.LATE_REINJECTIONS)
+                + " reinjected " + pair.concentratorCounter(MibCounter.REINJECTED_BYTES));
         System.out.printf("LTE 60 -> 3 -> 60 Mb/s, DSL 20: mean %.1f Mb/s (offered %.1f), worst 100 ms %.1f Mb/s%n",
                 mean, offered, worst);
         assertNull(sink.corruption);
-        // The issue's target is no interval below 10 % of the mean: not met (3.9 of 55.7, docs/decisions.md: the
-        // collapse is recognised 190 ms after it happens, and in-order delivery waits behind LTE from 80 ms on; it
-        // was 4.0 before subflows were bounded to two congestion windows, which moved the dip by 2 %), held
-        // here at what the engine does so that it cannot get worse unnoticed (it was 0.0 before).
+        // The issue's target is no interval below 10 % of the mean: not met (3.7 of 54.8, docs/decisions.md: the
+        // overdue segment is recognised about 150 ms after LTE collapsed, and in-order delivery waits behind LTE
+        // from about 50 ms on), held here at what the engine does so that it cannot get worse unnoticed.
         assertTrue(worst >= 0.065 * mean, "a 100 ms interval at " + worst + " Mb/s, the mean " + mean);
         assertTrue(mean >= 0.9 * offered, mean + " Mb/s of " + offered + " offered");
         assertTrue(pair.concentratorCounter(MibCounter.LATE_REINJECTIONS) > 0, "the collapsed path's queue reinjected");
@@ -123,14 +155,15 @@ class LossyPathScenarioTest {
 
     /**
      * DSL blackholed mid-download (+ LTE 30/50): no byte lost, and a gap of at most 200 ms (the issue's target).
-     * DSL's delivery rate falls to 0 within about one and a half of its RTTs, and what it held is reinjected on LTE
-     * well before its probes would declare it stalled (measured 106 ms; 285 ms when only the stall reinjected).
+     * DSL's connection delivers nothing for 1.5 of its RTTs while holding data, and what it held is reinjected on
+     * LTE well before its probes would declare it stalled (measured 126 ms; 285 ms when only the stall reinjected,
+     * 221 ms with the stall's rule that a path must have been silent).
      */
     @Test
     void aBlackholedDslLosesNoByteAndStallsDeliveryBriefly() {
         SimLink dsl = SimLink.of("dsl", 50, 20, 1);
         SimLink lte = SimLink.of("lte", 30, 50, 2);
-        SimPair pair = new SimPair(SessionConfig.defaults().withLateReinjection(true), List.of(dsl, lte), BOTH);
+        SimPair pair = new SimPair(LATE, List.of(dsl, lte), BOTH);
         pair.runFor(SimPair.SECOND / 2);
         long total = 40_000_000;
         pair.onConcentratorStream(id -> pair.sendFromConcentrator(id, total, 0));
@@ -145,7 +178,8 @@ class LossyPathScenarioTest {
         pair.runFor(30 * SimPair.SECOND);
 
         System.out.printf("DSL blackholed: longest delivery gap %.0f ms%n", gap / 1e6);
-        assertTrue(gap <= 200 * SimPair.MS, "delivery stopped for " + gap / 1e6 + " ms");
+        assertTrue(gap <= 150 * SimPair.MS, "delivery stopped for " + gap / 1e6 + " ms");
+        assertTrue(pair.concentratorCounter(MibCounter.LATE_REINJECTIONS) > 0, "DSL judged late before it stalled");
         assertNull(sink.corruption);
         assertEquals(total, sink.received);
     }
