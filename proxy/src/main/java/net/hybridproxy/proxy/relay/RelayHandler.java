@@ -23,8 +23,17 @@ import java.io.IOException;
  * peer's handler resumes reading here. So each direction holds at most one high water mark of data in memory.
  *
  * <p>Half-close is propagated, not turned into a close: a FIN read here becomes {@code shutdownOutput()} on the
- * peer once everything before it is flushed, and the pair closes only when both directions have finished. A reset
- * read here is reproduced as a reset on the peer (SO_LINGER 0), so clients see what the far end did.
+ * peer once everything before it is flushed, and the pair closes only when both directions have finished. A
+ * direction is finished when its FIN has been <em>written</em> after all its bytes, not when it has been read: the
+ * other direction's FIN may be read while this one's tail still waits in the peer's outbound buffer (a slow
+ * reader), and a close then would fail that tail and end the stream cleanly but short.
+ *
+ * <p>The second direction to finish, on a kernel socket, closes the peer instead of shutting its output down
+ * first: everything before is flushed, so the close sends the FIN after it, as {@code shutdownOutput()} would;
+ * that would only add Netty's ChannelOutputShutdownException (a full stack trace) on every connection. Not for a
+ * userspace stream, whose close ends the stream at once instead of after the data it still holds.
+ *
+ * <p>A reset read here is reproduced as a reset on the peer (SO_LINGER 0), so clients see what the far end did.
  */
 final class RelayHandler extends ChannelInboundHandlerAdapter {
     private final Channel peer;
@@ -72,12 +81,21 @@ final class RelayHandler extends ChannelInboundHandlerAdapter {
     @Override
     public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
         if (evt instanceof ChannelInputShutdownEvent) {
-            // FIN from this side: forward it after everything read before it.
-            peer.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener((ChannelFutureListener) f -> {
-                if (peer instanceof DuplexChannel duplex && peer.isActive() && !secondFinOnKernelSocket()) {
-                    duplex.shutdownOutput().addListener(done -> closeIfBothFinished(ctx.channel()));
+            // FIN from this side: forward it after everything read before it. Until that is written this direction
+            // is not finished, whatever the other one does: the peer must not be closed under its queued tail.
+            Channel self = ctx.channel();
+            peer.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener((ChannelFutureListener) flushed -> {
+                if (!(peer instanceof DuplexChannel duplex) || !peer.isActive()) {
+                    closeBoth(self);
+                } else if (session.isFinished(!upstream) && peer instanceof UnixChannel) {
+                    closeBoth(self);
                 } else {
-                    closeBoth(ctx.channel());
+                    duplex.shutdownOutput().addListener(done -> {
+                        session.finished(upstream);
+                        if (session.isFinished(!upstream)) {
+                            closeBoth(self);
+                        }
+                    });
                 }
             });
         } else if (evt instanceof IdleStateEvent) {
@@ -108,22 +126,6 @@ final class RelayHandler extends ChannelInboundHandlerAdapter {
             session.closeReason("internal error: " + cause);
             ctx.close();
             peer.close();
-        }
-    }
-
-    /**
-     * The second FIN of the pair, and the peer a kernel socket: both directions are finished, and closing the peer
-     * sends its FIN after everything flushed before, as shutdownOutput() would; that would only add Netty's
-     * ChannelOutputShutdownException (a full stack trace) on every connection. Not for a userspace stream, whose
-     * close ends the stream at once instead of after the data it still holds.
-     */
-    private boolean secondFinOnKernelSocket() {
-        return peer instanceof UnixChannel && isInputShutdown(peer);
-    }
-
-    private void closeIfBothFinished(Channel self) {
-        if (isInputShutdown(self) && isInputShutdown(peer)) {
-            closeBoth(self);
         }
     }
 

@@ -25,6 +25,8 @@ public final class RelaySession {
     private long bytesDownstream;
     private String closeReason = "closed";
     private int openSides = 2;
+    private boolean upstreamFinished;
+    private boolean downstreamFinished;
 
     /** Told of every chunk relayed, as it is relayed (on the pair's event loop), e.g. for live byte metrics. */
     @FunctionalInterface
@@ -84,6 +86,19 @@ public final class RelaySession {
         if ("closed".equals(closeReason)) {
             closeReason = reason;
         }
+    }
+
+    /** One direction's FIN has been written after all its bytes (the peer's output is shut down). */
+    void finished(boolean upstream) {
+        if (upstream) {
+            upstreamFinished = true;
+        } else {
+            downstreamFinished = true;
+        }
+    }
+
+    boolean isFinished(boolean upstream) {
+        return upstream ? upstreamFinished : downstreamFinished;
     }
 
     void closed() {

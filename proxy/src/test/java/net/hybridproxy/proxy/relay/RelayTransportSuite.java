@@ -131,6 +131,73 @@ abstract class RelayTransportSuite extends ProxiedTcpContract {
         }
     }
 
+    /**
+     * The race behind a download that once ended cleanly but short under load: the server's FIN is read while the
+     * download's tail still waits in Netty's outbound buffer for the client (whose kernel buffers are full), and the
+     * client's FIN follows. Both inputs are finished then, but the download is not: the client side may close only
+     * once that tail is written, with its FIN after it.
+     */
+    @org.junit.jupiter.api.Test
+    void aDownloadTailQueuedWhenBothFinsAreReadStillArrives() throws Exception {
+        tailQueuedWhenBothFinsAreReadStillArrives(true);
+    }
+
+    /** The same race the other way: the upload's tail queued for a server that reads nothing yet. */
+    @org.junit.jupiter.api.Test
+    void anUploadTailQueuedWhenBothFinsAreReadStillArrives() throws Exception {
+        tailQueuedWhenBothFinsAreReadStillArrives(false);
+    }
+
+    private void tailQueuedWhenBothFinsAreReadStillArrives(boolean download) throws Exception {
+        try (java.net.Socket client = connectThroughProxy(); java.net.Socket server = backend().accept()) {
+            server.setSoTimeout(30_000);
+            Channel[] pair = relayed.poll(10, TimeUnit.SECONDS);
+            org.junit.jupiter.api.Assertions.assertNotNull(pair, "no relay was joined");
+            java.net.Socket sender = download ? server : client;
+            java.net.Socket receiver = download ? client : server;
+            Channel fromSender = download ? pair[1] : pair[0];
+            Channel toReceiver = download ? pair[0] : pair[1];
+            java.util.function.LongSupplier relayedBytes = download ? counters::bytesDownstream : counters::bytesUpstream;
+
+            // Send in chunks smaller than the high water mark, each read by the relay before the next, until bytes
+            // stay queued in Netty for the receiver (its kernel buffers are full: it reads nothing yet). The queue
+            // is then below the high water mark, so the relay still reads the sender, and will read its FIN.
+            java.io.ByteArrayOutputStream sent = new java.io.ByteArrayOutputStream();
+            java.util.Random random = new java.util.Random(3);
+            byte[] chunk = new byte[HIGH_WATER_MARK / 2];
+            while (pendingOutbound(toReceiver) == 0 || !stillPendingAfterAWhile(toReceiver)) {
+                org.junit.jupiter.api.Assertions.assertTrue(sent.size() < 256 << 20,
+                        "nothing stayed queued for the receiver after " + (sent.size() >> 20) + " MiB");
+                random.nextBytes(chunk);
+                sender.getOutputStream().write(chunk);
+                sent.write(chunk);
+                await(() -> relayedBytes.getAsLong() == sent.size(), "the relay reading the sender's bytes");
+            }
+            sender.shutdownOutput();
+            await(() -> RelayHandler.isInputShutdown(fromSender), "the relay reading the sender's FIN");
+            long tail = pendingOutbound(toReceiver);
+            org.junit.jupiter.api.Assertions.assertTrue(tail > 0, "setup: a tail must be queued at the first FIN");
+
+            // The receiver's FIN now finishes the other direction: it reaches the sender either way.
+            receiver.shutdownOutput();
+            org.junit.jupiter.api.Assertions.assertEquals(-1, sender.getInputStream().read(),
+                    "the receiver's FIN reaches the sender");
+            assertSameBytes(sent.toByteArray(), receiver.getInputStream().readAllBytes(),
+                    (download ? "download" : "upload") + " with " + tail + " bytes queued in the relay at both FINs");
+        }
+    }
+
+    private static long pendingOutbound(Channel channel) {
+        io.netty.channel.ChannelOutboundBuffer buffer = channel.unsafe().outboundBuffer();
+        return buffer == null ? 0 : buffer.totalPendingWriteBytes();
+    }
+
+    /** A queue that stays is the receiver's kernel buffers being full, not one write waiting for the next ACK. */
+    private static boolean stillPendingAfterAWhile(Channel channel) throws InterruptedException {
+        Thread.sleep(200);
+        return pendingOutbound(channel) > 0;
+    }
+
     @Override
     protected ServerSocket backend() {
         return backend;

@@ -20,8 +20,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -111,9 +111,9 @@ public abstract class ProxiedTcpContract {
             CompletableFuture<Void> send = CompletableFuture.runAsync(() -> writeAndHalfClose(client, up), blockingIo);
             byte[] clientReceived = client.getInputStream().readAllBytes();
             send.join();
-            assertArrayEquals(sha256(down), sha256(clientReceived), "download corrupted");
+            assertSameBytes(down, clientReceived, "download");
         }
-        assertArrayEquals(sha256(up), sha256(backendReceived.get(30, TimeUnit.SECONDS)), "upload corrupted");
+        assertSameBytes(up, backendReceived.get(30, TimeUnit.SECONDS), "upload");
     }
 
     @Test
@@ -246,6 +246,44 @@ public abstract class ProxiedTcpContract {
             socket.shutdownOutput();
         } catch (IOException e) {
             throw new RuntimeException(e);
+        }
+    }
+
+    /**
+     * Fails with what went wrong, not only that something did: the lengths sent and received and the first offset
+     * where they differ, so a failure reads as truncation (a FIN too early), excess or altered bytes.
+     */
+    protected static void assertSameBytes(byte[] sent, byte[] received, String direction) {
+        int mismatch = java.util.Arrays.mismatch(sent, received);
+        if (mismatch < 0) {
+            return;
+        }
+        String what;
+        if (mismatch == received.length) {
+            what = "truncated: the stream ended cleanly after " + received.length + " of " + sent.length
+                    + " bytes (" + (sent.length - received.length) + " missing)";
+        } else if (mismatch == sent.length) {
+            what = "extra bytes: " + received.length + " received for " + sent.length + " sent";
+        } else {
+            what = "altered: first difference at offset %d (sent 0x%02x, received 0x%02x); %d bytes sent, %d received"
+                    .formatted(mismatch, sent[mismatch], received[mismatch], sent.length, received.length);
+        }
+        throw new AssertionError(direction + " corrupted, " + what);
+    }
+
+    /** Polls {@code condition} until it holds, failing after 15 s with what was awaited. */
+    protected static void await(BooleanSupplier condition, String what) throws InterruptedException {
+        await(condition, what, TimeUnit.SECONDS.toNanos(15));
+    }
+
+    protected static void await(BooleanSupplier condition, String what, long timeoutNanos)
+            throws InterruptedException {
+        long deadline = System.nanoTime() + timeoutNanos;
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("timed out waiting for: " + what);
+            }
+            Thread.sleep(10);
         }
     }
 
