@@ -351,7 +351,7 @@ final class TransmitAssembly {
 
     /**
      * Encodes one DATA frame for {@code subflow}, {@code handedBefore} bytes after what this poll already wrote for
-     * it, and records where the frame ends in the subflow's byte stream and when it is late
+     * it, and, with late reinjection on, records where the frame ends in the subflow's byte stream and when it is late
      * ({@link SubflowTable#lateAt}).
      */
     private int writeChunk(Stream stream, SendBuffer.Chunk chunk, Subflow subflow, ByteBuffer out, int handedBefore,
@@ -363,9 +363,13 @@ final class TransmitAssembly {
         Data.encodeHeader(out, stream.id, chunk.dsn(), chunk.fin(),
                 stream.pinnedUplink != null && session.role() == Session.Side.CPE, chunk.length());
         stream.send.copyTo(chunk, out);
-        long ahead = subflow.backlogBytes() + handedBefore;
-        stream.send.carried(chunk.dsn(), subflow.slot(), subflow.bytesSent() + handedBefore + encoded,
-                SubflowTable.lateAt(subflow, ahead, now));
+        if (session.config.lateReinjection()) {
+            // Only the late-path detector reads where a segment ends on its carrier and when it is late: without it
+            // this is a map lookup and a division per frame for nothing.
+            long ahead = subflow.backlogBytes() + handedBefore;
+            stream.send.carried(chunk.dsn(), subflow.slot(), subflow.bytesSent() + handedBefore + encoded,
+                    SubflowTable.lateAt(subflow, ahead, now));
+        }
         streams.syncMemory(stream); // a new segment in flight
         subflow.dataSent(chunk.length());
         sendsByUplink.computeIfAbsent(subflow.uplink(), u -> new UplinkSends()).record(kind, chunk.length());
