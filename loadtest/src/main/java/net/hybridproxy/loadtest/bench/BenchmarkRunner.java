@@ -434,7 +434,7 @@ public final class BenchmarkRunner {
         List<Long> stalls = new ArrayList<>();
         boolean allOk = true;
         for (int i = 0; i < downloads; i++) {
-            SeriesTrace.snapshot(lab, running, i + 1, "before");
+            SeriesTrace.snapshot(lab, running, "before");
             BulkResult bulk;
             Runnable stopSampling = SeriesTrace.during(lab);
             try {
@@ -442,7 +442,7 @@ public final class BenchmarkRunner {
             } finally {
                 stopSampling.run();
             }
-            SeriesTrace.snapshot(lab, running, i + 1, "after");
+            SeriesTrace.snapshot(lab, running, "after");
             allOk &= bulk.ok();
             goodputs.add(round(bulk.goodputMbps(), 1));
             stalls.add(Stalls.longestMs(bulk.timelineBytes()));

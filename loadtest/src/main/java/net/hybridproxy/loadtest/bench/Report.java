@@ -160,7 +160,7 @@ final class Report implements Callable<Integer> {
                 + " | peak RSS MiB | load average start → end |\n|---|---|---|---:|---:|---:|---:|---|\n");
         for (BenchmarkRow r : measured) {
             for (Map.Entry<String, Double> e : r.proxyCpuSecondsByProcess().entrySet()) {
-                Double jit = r.jitCpuSecondsByProcess() != null ? r.jitCpuSecondsByProcess().get(e.getKey()) : null;
+                Double jit = r.jitCpuSecondsByProcess().get(e.getKey());
                 Long rss = r.peakRssBytesByProcess() != null ? r.peakRssBytesByProcess().get(e.getKey()) : null;
                 Double perGb = jit != null && r.verifiedBytes() != null && r.verifiedBytes() > 0
                         ? (e.getValue() - jit) / (r.verifiedBytes() / 1e9) : null;
@@ -212,7 +212,7 @@ final class Report implements Callable<Integer> {
         }
         if (r.ttfbCounters() != null && !r.ttfbCounters().isEmpty()) {
             n.add("during the TTFB run: " + r.ttfbCounters().entrySet().stream()
-                    .map(e -> e.getKey() + " " + e.getValue()).collect(java.util.stream.Collectors.joining(", ")));
+                    .map(e -> e.getKey() + " " + e.getValue()).collect(Collectors.joining(", ")));
         }
         return String.join("; ", n).replace("|", "/");
     }

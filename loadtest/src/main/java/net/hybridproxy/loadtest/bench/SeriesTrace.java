@@ -29,8 +29,8 @@ final class SeriesTrace {
     private SeriesTrace() {
     }
 
-    /** Writes the snapshot of download {@code download} ("before" or "after" it) if tracing is on. */
-    static void snapshot(HybridAccessLab lab, Running running, int download, String phase) {
+    /** Writes the snapshot of the next download ({@code phase} "before") or the last one ("after") if tracing is on. */
+    static void snapshot(HybridAccessLab lab, Running running, String phase) {
         if (DIR == null) {
             return;
         }
@@ -48,8 +48,9 @@ final class SeriesTrace {
     }
 
     /**
-     * While a download runs: {@code ss -tniMm} in the concentrator, the cpe and the server every 250 ms (tracing on only), so that the
-     * connection that carried it can be found, and its state at hand-over looked up in the "before" snapshot.
+     * While a download runs: {@code ss -tniMm} in the concentrator, the cpe and the server every 250 ms (tracing on
+     * only), so that the connection that carried it can be found, and its state at hand-over looked up in the
+     * "before" snapshot.
      */
     static Runnable during(HybridAccessLab lab) {
         if (DIR == null) {

@@ -214,7 +214,6 @@ final class Systems {
     static final SystemUnderTest HYBRIDPROXY_USERSPACE = hybridproxy("userspace", "hybridproxy-userspace",
             "hybridproxy, userspace engine (transparent TPROXY capture)");
 
-    /** This project with the given engine, started the way an operator runs it. */
     /**
      * Environment variable: HOCON appended to the benchmark's cpe configuration, for measuring a setting against the
      * default in the same lab, e.g. {@code hybridproxy.cpe.warm-pool.size = 0}.
@@ -224,6 +223,7 @@ final class Systems {
     /** Environment variable: the same for the concentrator's configuration. */
     static final String CONC_CONF_VARIABLE = "HYBRIDPROXY_LAB_CONC_CONF";
 
+    /** This project with the given engine, started the way an operator runs it. */
     private static SystemUnderTest hybridproxy(String engine, String name, String title) {
         boolean kernel = engine.equals("kernel");
         return new SystemUnderTest() {

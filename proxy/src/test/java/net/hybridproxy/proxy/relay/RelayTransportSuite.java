@@ -5,6 +5,7 @@ import io.netty.channel.ChannelFactory;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOutboundBuffer;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.socket.ServerSocketChannel;
 import net.hybridproxy.proxy.config.AppConfig;
@@ -15,13 +16,25 @@ import net.hybridproxy.proxy.testing.ProxiedTcpContract;
 import net.hybridproxy.proxy.transport.Transport;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
+import java.io.ByteArrayOutputStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
+import java.net.Socket;
 import java.net.SocketAddress;
+import java.util.Random;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.function.LongSupplier;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 
 /**
@@ -41,7 +54,7 @@ abstract class RelayTransportSuite extends ProxiedTcpContract {
     private ServerSocket backend;
     protected ProxyCounters counters;
     /** Every pair joined so far: the accepted channel and the outbound one. */
-    private final java.util.concurrent.BlockingQueue<Channel[]> relayed = new java.util.concurrent.LinkedBlockingQueue<>();
+    private final BlockingQueue<Channel[]> relayed = new LinkedBlockingQueue<>();
 
     abstract Transport transport();
 
@@ -57,7 +70,7 @@ abstract class RelayTransportSuite extends ProxiedTcpContract {
     @BeforeEach
     void startRelay() throws Exception {
         Transport transport = transport();
-        org.junit.jupiter.api.Assumptions.assumeTrue(transport.isAvailable(),
+        assumeTrue(transport.isAvailable(),
                 () -> transport.label() + " unavailable here: " + transport.unavailabilityCause().orElse(""));
         AppConfig config = relayConfig("30s", HIGH_WATER_MARK);
         group = transport.newEventLoopGroup(2, "relay-test-" + transport.label());
@@ -114,17 +127,17 @@ abstract class RelayTransportSuite extends ProxiedTcpContract {
      * Both sockets of a relay have Nagle off and keepalive on, read back from the kernel: the accepted one inherits
      * both from the listener (no per-connection setsockopt), the outbound one gets TCP_NODELAY from Netty's channel.
      */
-    @org.junit.jupiter.api.Test
+    @Test
     void bothSocketsOfARelayHaveNoDelayAndKeepalive() throws Exception {
-        try (java.net.Socket client = new java.net.Socket()) {
+        try (Socket client = new Socket()) {
             client.connect(proxyAddress(), 5_000);
-            try (java.net.Socket accepted = backend().accept()) {
+            try (Socket accepted = backend().accept()) {
                 Channel[] pair = relayed.poll(10, TimeUnit.SECONDS);
-                org.junit.jupiter.api.Assertions.assertNotNull(pair, "no relay was joined");
+                assertNotNull(pair, "no relay was joined");
                 for (Channel side : pair) {
-                    org.junit.jupiter.api.Assertions.assertEquals(Boolean.TRUE,
+                    assertEquals(Boolean.TRUE,
                             side.config().getOption(io.netty.channel.ChannelOption.TCP_NODELAY), side + " TCP_NODELAY");
-                    org.junit.jupiter.api.Assertions.assertEquals(Boolean.TRUE,
+                    assertEquals(Boolean.TRUE,
                             side.config().getOption(io.netty.channel.ChannelOption.SO_KEEPALIVE), side + " SO_KEEPALIVE");
                 }
             }
@@ -137,36 +150,36 @@ abstract class RelayTransportSuite extends ProxiedTcpContract {
      * client's FIN follows. Both inputs are finished then, but the download is not: the client side may close only
      * once that tail is written, with its FIN after it.
      */
-    @org.junit.jupiter.api.Test
+    @Test
     void aDownloadTailQueuedWhenBothFinsAreReadStillArrives() throws Exception {
         tailQueuedWhenBothFinsAreReadStillArrives(true);
     }
 
     /** The same race the other way: the upload's tail queued for a server that reads nothing yet. */
-    @org.junit.jupiter.api.Test
+    @Test
     void anUploadTailQueuedWhenBothFinsAreReadStillArrives() throws Exception {
         tailQueuedWhenBothFinsAreReadStillArrives(false);
     }
 
     private void tailQueuedWhenBothFinsAreReadStillArrives(boolean download) throws Exception {
-        try (java.net.Socket client = connectThroughProxy(); java.net.Socket server = backend().accept()) {
+        try (Socket client = connectThroughProxy(); Socket server = backend().accept()) {
             server.setSoTimeout(30_000);
             Channel[] pair = relayed.poll(10, TimeUnit.SECONDS);
-            org.junit.jupiter.api.Assertions.assertNotNull(pair, "no relay was joined");
-            java.net.Socket sender = download ? server : client;
-            java.net.Socket receiver = download ? client : server;
+            assertNotNull(pair, "no relay was joined");
+            Socket sender = download ? server : client;
+            Socket receiver = download ? client : server;
             Channel fromSender = download ? pair[1] : pair[0];
             Channel toReceiver = download ? pair[0] : pair[1];
-            java.util.function.LongSupplier relayedBytes = download ? counters::bytesDownstream : counters::bytesUpstream;
+            LongSupplier relayedBytes = download ? counters::bytesDownstream : counters::bytesUpstream;
 
             // Send in chunks smaller than the high water mark, each read by the relay before the next, until bytes
             // stay queued in Netty for the receiver (its kernel buffers are full: it reads nothing yet). The queue
             // is then below the high water mark, so the relay still reads the sender, and will read its FIN.
-            java.io.ByteArrayOutputStream sent = new java.io.ByteArrayOutputStream();
-            java.util.Random random = new java.util.Random(3);
+            ByteArrayOutputStream sent = new ByteArrayOutputStream();
+            Random random = new Random(3);
             byte[] chunk = new byte[HIGH_WATER_MARK / 2];
             while (pendingOutbound(toReceiver) == 0 || !stillPendingAfterAWhile(toReceiver)) {
-                org.junit.jupiter.api.Assertions.assertTrue(sent.size() < 256 << 20,
+                assertTrue(sent.size() < 256 << 20,
                         "nothing stayed queued for the receiver after " + (sent.size() >> 20) + " MiB");
                 random.nextBytes(chunk);
                 sender.getOutputStream().write(chunk);
@@ -176,11 +189,11 @@ abstract class RelayTransportSuite extends ProxiedTcpContract {
             sender.shutdownOutput();
             await(() -> RelayHandler.isInputShutdown(fromSender), "the relay reading the sender's FIN");
             long tail = pendingOutbound(toReceiver);
-            org.junit.jupiter.api.Assertions.assertTrue(tail > 0, "setup: a tail must be queued at the first FIN");
+            assertTrue(tail > 0, "setup: a tail must be queued at the first FIN");
 
             // The receiver's FIN now finishes the other direction: it reaches the sender either way.
             receiver.shutdownOutput();
-            org.junit.jupiter.api.Assertions.assertEquals(-1, sender.getInputStream().read(),
+            assertEquals(-1, sender.getInputStream().read(),
                     "the receiver's FIN reaches the sender");
             assertSameBytes(sent.toByteArray(), receiver.getInputStream().readAllBytes(),
                     (download ? "download" : "upload") + " with " + tail + " bytes queued in the relay at both FINs");
@@ -188,7 +201,7 @@ abstract class RelayTransportSuite extends ProxiedTcpContract {
     }
 
     private static long pendingOutbound(Channel channel) {
-        io.netty.channel.ChannelOutboundBuffer buffer = channel.unsafe().outboundBuffer();
+        ChannelOutboundBuffer buffer = channel.unsafe().outboundBuffer();
         return buffer == null ? 0 : buffer.totalPendingWriteBytes();
     }
 
