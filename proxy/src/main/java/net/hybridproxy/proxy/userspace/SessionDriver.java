@@ -7,6 +7,8 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelOutboundBuffer;
 import io.netty.channel.EventLoop;
+import io.netty.channel.unix.IntegerUnixChannelOption;
+import io.netty.channel.unix.UnixChannel;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.Promise;
 import io.netty.util.concurrent.ScheduledFuture;
@@ -60,6 +62,21 @@ final class SessionDriver {
     /** TCP_INFO is a system call; per subflow it is read at most this often, the channel's room every time. */
     private static final long TCP_INFO_INTERVAL_NANOS = TimeUnit.MILLISECONDS.toNanos(5);
 
+    /**
+     * SO_RCVLOWAT. socket(7): "select(2), poll(2), and epoll(7) indicate a socket as readable only if at least
+     * SO_RCVLOWAT bytes are available" (Linux's TCP also wakes the reader at end of input and when its receive buffer
+     * is under pressure; a non-blocking read still returns whatever is queued). Set on a subflow to what the frame it
+     * is in the middle of still lacks: the sender writes a 16 KiB DATA frame in about a dozen TCP segments, and every wake-up
+     * for a part of one cost a read, a session pass and its TCP_INFO reads while the session could do nothing with
+     * it (docs/decisions.md, the sixth pass: 386 wake-ups per MB on the cpe at 73 Mbit/s).
+     */
+    private static final IntegerUnixChannelOption SO_RCVLOWAT = new IntegerUnixChannelOption("SO_RCVLOWAT", 1, 18);
+    /**
+     * A frame that lacks fewer bytes than this is waited for with the default low-water mark (one byte): its rest
+     * is a segment or two away, and the option would cost a system call to save a wake-up that rarely comes.
+     */
+    private static final int MIN_RECEIVE_LOW_WATERMARK = 2048;
+
     /** What the role does with the session's requests; called on the driver's loop. */
     interface SessionOwner {
         /** cpe: open a TCP connection for this subflow, then call {@link #subflowConnected} or {@link #subflowFailed}. */
@@ -89,11 +106,16 @@ final class SessionDriver {
         long retransmittedCounted;
         boolean attached;
         boolean stalled;
+        /** The socket's SO_RCVLOWAT as last set (1, the kernel's default, until then). */
+        int receiveLowWatermark = 1;
+        /** Native transports only: NIO has no such option (and no descriptor to set it on). */
+        boolean lowWatermarkSettable;
 
         SubflowLink(Channel channel, String uplink, UplinkStats.UplinkCounters stats) {
             this.channel = channel;
             this.uplink = uplink;
             this.stats = stats;
+            this.lowWatermarkSettable = channel instanceof UnixChannel;
         }
     }
 
@@ -272,10 +294,38 @@ final class SessionDriver {
             for (ByteBuffer nio : bytes.nioBuffers(bytes.readerIndex(), bytes.readableBytes())) {
                 session.handleSubflowBytes(subflowId, nio, now);
             }
+            awaitWholeFrame(link, session.subflowBytesMissing(subflowId));
         } finally {
             bytes.release();
         }
         pumpSoon();
+    }
+
+    /**
+     * Lets the subflow's socket wake this loop only once the frame its last bytes began can be complete
+     * ({@link #SO_RCVLOWAT}). Never above what is missing: a watermark above the frame's rest would leave its last
+     * bytes unread until more came, and at the end of a transfer nothing more comes. Setting it when enough is
+     * already queued wakes the reader at once (Linux {@code tcp_set_rcvlowat()} checks), so nothing is missed between
+     * the read and the call.
+     */
+    private static void awaitWholeFrame(SubflowLink link, int missing) {
+        if (!link.lowWatermarkSettable) {
+            return;
+        }
+        int watermark = missing >= MIN_RECEIVE_LOW_WATERMARK ? missing : 1;
+        if (watermark == link.receiveLowWatermark) {
+            return;
+        }
+        try {
+            if (link.channel.config().setOption(SO_RCVLOWAT, watermark)) {
+                link.receiveLowWatermark = watermark;
+            } else {
+                link.lowWatermarkSettable = false; // a transport without the option: nothing was set
+            }
+        } catch (RuntimeException e) {
+            // The socket is closing (its close is handled where it is seen); nothing is set on it again.
+            link.lowWatermarkSettable = false;
+        }
     }
 
     /** The subflow's TCP connection closed (either end, or an error). */
