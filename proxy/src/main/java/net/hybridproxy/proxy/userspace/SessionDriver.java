@@ -5,6 +5,7 @@ import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelOption;
 import io.netty.channel.ChannelOutboundBuffer;
 import io.netty.channel.EventLoop;
 import io.netty.channel.unix.IntegerUnixChannelOption;
@@ -110,12 +111,15 @@ final class SessionDriver {
         int receiveLowWatermark = 1;
         /** Native transports only: NIO has no such option (and no descriptor to set it on). */
         boolean lowWatermarkSettable;
+        /** The highest SO_RCVLOWAT that cannot shrink the socket's window ({@link #lowWatermarkCap}). */
+        int maxReceiveLowWatermark;
 
         SubflowLink(Channel channel, String uplink, UplinkStats.UplinkCounters stats) {
             this.channel = channel;
             this.uplink = uplink;
             this.stats = stats;
             this.lowWatermarkSettable = channel instanceof UnixChannel;
+            this.maxReceiveLowWatermark = lowWatermarkSettable ? lowWatermarkCap(channel) : 1;
         }
     }
 
@@ -312,7 +316,7 @@ final class SessionDriver {
         if (!link.lowWatermarkSettable) {
             return;
         }
-        int watermark = missing >= MIN_RECEIVE_LOW_WATERMARK ? missing : 1;
+        int watermark = missing >= MIN_RECEIVE_LOW_WATERMARK ? Math.min(missing, link.maxReceiveLowWatermark) : 1;
         if (watermark == link.receiveLowWatermark) {
             return;
         }
@@ -325,6 +329,21 @@ final class SessionDriver {
         } catch (RuntimeException e) {
             // The socket is closing (its close is handled where it is seen); nothing is set on it again.
             link.lowWatermarkSettable = false;
+        }
+    }
+
+    /**
+     * A quarter of the socket's receive buffer as it is now. Linux's {@code tcp_set_rcvlowat()} makes room for the
+     * watermark: when the buffer a window of that size needs (about twice the window) exceeds the socket's receive
+     * buffer, it raises the buffer and clamps the TCP window to the watermark, which would hold a fast path to a
+     * frame per round trip. With the default {@code tcp_rmem} (128 KiB to start, growing by autotuning) a frame's 16
+     * KiB never comes near; a router configured with a much smaller initial buffer gets smaller watermarks instead.
+     */
+    private static int lowWatermarkCap(Channel channel) {
+        try {
+            return Math.max(1, channel.config().getOption(ChannelOption.SO_RCVBUF) / 4);
+        } catch (RuntimeException e) {
+            return 1;
         }
     }
 
