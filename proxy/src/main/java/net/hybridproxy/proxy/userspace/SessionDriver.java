@@ -67,9 +67,9 @@ final class SessionDriver {
      * SO_RCVLOWAT. socket(7): "select(2), poll(2), and epoll(7) indicate a socket as readable only if at least
      * SO_RCVLOWAT bytes are available" (Linux's TCP also wakes the reader at end of input and when its receive buffer
      * is under pressure; a non-blocking read still returns whatever is queued). Set on a subflow to what the frame it
-     * is in the middle of still lacks: the sender writes a 16 KiB DATA frame in about a dozen TCP segments, and every wake-up
-     * for a part of one cost a read, a session pass and its TCP_INFO reads while the session could do nothing with
-     * it (docs/decisions.md, the sixth pass: 386 wake-ups per MB on the cpe at 73 Mbit/s).
+     * is in the middle of still lacks: the sender writes a 16 KiB DATA frame in about a dozen TCP segments, and every
+     * wake-up for a part of one cost a read, a session pass and its TCP_INFO reads while the session could do nothing
+     * with it (docs/decisions.md, the sixth pass: 386 wake-ups per MB on the cpe at 52 Mbit/s).
      */
     private static final IntegerUnixChannelOption SO_RCVLOWAT = new IntegerUnixChannelOption("SO_RCVLOWAT", 1, 18);
     /**
