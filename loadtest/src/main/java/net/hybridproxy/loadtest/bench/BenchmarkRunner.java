@@ -250,7 +250,9 @@ public final class BenchmarkRunner {
             args.add("--mptcp");
         }
         List<String> cmd = new ArrayList<>(List.of("prlimit", Machine.nofileOption(), "--"));
-        cmd.addAll(JavaLauncher.command(LOADGEN_JVM, LoadServer.class.getName(), args.toArray(String[]::new)));
+        List<String> jvm = new ArrayList<>(LOADGEN_JVM);
+        jvm.addAll(SeriesTrace.loadServerJvmOptions(port));
+        cmd.addAll(JavaLauncher.command(jvm, LoadServer.class.getName(), args.toArray(String[]::new)));
         // Not waited for here: both servers' JVMs start side by side.
         return lab.server().startLogged("loadserver-" + port, cmd.toArray(String[]::new));
     }
@@ -443,6 +445,7 @@ public final class BenchmarkRunner {
                 stopSampling.run();
             }
             SeriesTrace.snapshot(lab, running, "after");
+            SeriesTrace.timeline(bulk);
             allOk &= bulk.ok();
             goodputs.add(round(bulk.goodputMbps(), 1));
             stalls.add(Stalls.longestMs(bulk.timelineBytes()));

@@ -4,6 +4,7 @@ import net.hybridproxy.loadtest.bench.Systems.Running;
 import net.hybridproxy.loadtest.lab.ExecResult;
 import net.hybridproxy.loadtest.lab.HybridAccessLab;
 import net.hybridproxy.loadtest.lab.Netns;
+import net.hybridproxy.loadtest.lab.emu.EmulatorStats;
 import net.hybridproxy.loadtest.loadgen.BulkResult;
 
 import java.io.IOException;
@@ -27,6 +28,24 @@ final class SeriesTrace {
     private static int sequence;
 
     private SeriesTrace() {
+    }
+
+    /**
+     * JVM options for the load server when tracing: its safepoints and collections with their wall-clock time, so a
+     * pause of the server's own JVM can be told from a wait in the network (the server is the sender of every
+     * download, so a pause there looks like a stall of the system under test).
+     */
+    static java.util.List<String> loadServerJvmOptions(int port) {
+        if (DIR == null) {
+            return java.util.List.of();
+        }
+        try {
+            Files.createDirectories(DIR);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return java.util.List.of("-Xlog:safepoint,gc:file=" + DIR.resolve("loadserver-" + port + "-jvm.log")
+                + ":uptimemillis,uptimenanos");
     }
 
     /** Writes the snapshot of the next download ({@code phase} "before") or the last one ("after") if tracing is on. */
@@ -57,12 +76,15 @@ final class SeriesTrace {
             return () -> { };
         }
         int download = sequence;
+        Thread emulators = Thread.ofVirtual().start(() -> sampleEmulators(lab, download));
         Thread sampler = Thread.ofVirtual().start(() -> {
             try {
                 for (int i = 0; !Thread.currentThread().isInterrupted(); i++) {
                     Thread.sleep(250);
                     for (Netns ns : new Netns[] {lab.conc(), lab.cpe(), lab.server()}) {
-                        ExecResult ss = ns.tryExec(Duration.ofSeconds(10), "ss", "-tniMm");
+                        // -o: the retransmission, persist (zero-window probe) and keepalive timers with their
+                        // back-off count, which tell a sender probing a closed window from one with nothing to send.
+                        ExecResult ss = ns.tryExec(Duration.ofSeconds(10), "ss", "-tniMmo");
                         String role = ns == lab.cpe() ? "cpe" : ns == lab.server() ? "server" : "conc";
                         Files.writeString(DIR.resolve(String.format(Locale.ROOT, "%03d-during-%02d-%s.txt", download,
                                 i, role)), "## uptime " + System.nanoTime() / 1_000_000 + "\n## ss\n" + ss.stdout());
@@ -72,7 +94,49 @@ final class SeriesTrace {
                 // Stopped, or the directory went away: the trace just ends.
             }
         });
-        return sampler::interrupt;
+        return () -> {
+            sampler.interrupt();
+            emulators.interrupt();
+        };
+    }
+
+    /**
+     * Every 100 ms, one line per uplink direction with the TUN emulator's counters since the previous line (packets
+     * admitted, dropped by the emulated queue, by random loss, by a full ring) and its own lateness, so that a stall
+     * in the download's 100 ms timeline can be lined up with the queue drops around it. Nothing with netem or on
+     * unemulated links.
+     */
+    private static void sampleEmulators(HybridAccessLab lab, int download) {
+        Path file = DIR.resolve(String.format(Locale.ROOT, "%03d-emulators.txt", download));
+        try (var out = Files.newBufferedWriter(file)) {
+            out.write("# ms name admitted written lossDrops queueDrops ringDrops lateUsP99 lateUsMax (deltas per row)\n");
+            long start = System.nanoTime();
+            java.util.Map<String, EmulatorStats.DirectionStats> previous = new java.util.HashMap<>();
+            while (!Thread.currentThread().isInterrupted()) {
+                for (HybridAccessLab.Link link : new HybridAccessLab.Link[] {HybridAccessLab.Link.DSL,
+                        HybridAccessLab.Link.LTE}) {
+                    var stats = lab.emulatorStats(link);
+                    if (stats.isEmpty()) {
+                        return;
+                    }
+                    long ms = (System.nanoTime() - start) / 1_000_000;
+                    for (EmulatorStats.DirectionStats d : new EmulatorStats.DirectionStats[] {stats.get().up(),
+                            stats.get().down()}) {
+                        EmulatorStats.DirectionStats p = previous.put(d.name(), d);
+                        if (p != null) {
+                            out.write(String.format(Locale.ROOT, "%d %s %d %d %d %d %d %d %d%n", ms, d.name(),
+                                    d.admitted() - p.admitted(), d.written() - p.written(),
+                                    d.lossDrops() - p.lossDrops(), d.queueDrops() - p.queueDrops(),
+                                    d.ringDrops() - p.ringDrops(), d.lateUsP99(), d.lateUsMax()));
+                        }
+                    }
+                }
+                out.flush();
+                Thread.sleep(100);
+            }
+        } catch (InterruptedException | IOException | RuntimeException e) {
+            // Stopped, or the lab is going away: the trace just ends.
+        }
     }
 
     private static void write(Path file, Netns ns) throws IOException {
@@ -83,7 +147,31 @@ final class SeriesTrace {
         out.append("## ss\n").append(ss.stdout());
         out.append("## netstat\n").append(ns.tryExec(timeout, "cat", "/proc/net/netstat").stdout());
         out.append("## snmp\n").append(ns.tryExec(timeout, "cat", "/proc/net/snmp").stdout());
+        // The uplink devices' own drop counters: a TUN device whose reader (the emulator) falls behind drops on
+        // transmit once its queue is full, before the emulated link ever sees the packet.
+        out.append("## links\n").append(ns.tryExec(timeout, "ip", "-s", "link").stdout());
         Files.writeString(file, out);
+    }
+
+    /**
+     * The download's whole timeline (bytes per bucket from the client's first connect) next to the other traces of
+     * the same download, to find where its stalls were.
+     */
+    static void timeline(BulkResult bulk) {
+        if (DIR == null) {
+            return;
+        }
+        StringBuilder out = new StringBuilder("# bucket_ms " + bulk.timelineMs() + ", Mb/s per bucket\n");
+        long[] all = bulk.timelineBytes();
+        for (int i = 0; i < all.length; i++) {
+            out.append(i * bulk.timelineMs()).append(' ')
+                    .append(String.format(Locale.ROOT, "%.1f", mbps(all[i], bulk.timelineMs()))).append('\n');
+        }
+        try {
+            Files.writeString(DIR.resolve(String.format(Locale.ROOT, "%03d-timeline.txt", sequence)), out);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     /** "trace #n, first 2 s x Mb/s, then y Mb/s, per 100 ms [..]" for the progress line. */
