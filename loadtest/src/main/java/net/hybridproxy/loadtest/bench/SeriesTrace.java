@@ -45,7 +45,7 @@ final class SeriesTrace {
             throw new UncheckedIOException(e);
         }
         return java.util.List.of("-Xlog:safepoint,gc:file=" + DIR.resolve("loadserver-" + port + "-jvm.log")
-                + ":uptimemillis,uptimenanos");
+                + ":timemillis,uptimemillis");
     }
 
     /** Writes the snapshot of the next download ({@code phase} "before") or the last one ("after") if tracing is on. */
@@ -87,7 +87,8 @@ final class SeriesTrace {
                         ExecResult ss = ns.tryExec(Duration.ofSeconds(10), "ss", "-tniMmo");
                         String role = ns == lab.cpe() ? "cpe" : ns == lab.server() ? "server" : "conc";
                         Files.writeString(DIR.resolve(String.format(Locale.ROOT, "%03d-during-%02d-%s.txt", download,
-                                i, role)), "## uptime " + System.nanoTime() / 1_000_000 + "\n## ss\n" + ss.stdout());
+                                i, role)), "## uptime " + System.nanoTime() / 1_000_000 + "\n## wall "
+                                + System.currentTimeMillis() + "\n## ss\n" + ss.stdout());
                     }
                 }
             } catch (InterruptedException | IOException | RuntimeException e) {
@@ -109,6 +110,7 @@ final class SeriesTrace {
     private static void sampleEmulators(HybridAccessLab lab, int download) {
         Path file = DIR.resolve(String.format(Locale.ROOT, "%03d-emulators.txt", download));
         try (var out = Files.newBufferedWriter(file)) {
+            out.write("# wall-clock ms at start " + System.currentTimeMillis() + "\n");
             out.write("# ms name admitted written lossDrops queueDrops ringDrops lateUsP99 lateUsMax (deltas per row)\n");
             long start = System.nanoTime();
             java.util.Map<String, EmulatorStats.DirectionStats> previous = new java.util.HashMap<>();
@@ -149,6 +151,11 @@ final class SeriesTrace {
         out.append("## snmp\n").append(ns.tryExec(timeout, "cat", "/proc/net/snmp").stdout());
         // The uplink devices' own drop counters: a TUN device whose reader (the emulator) falls behind drops on
         // transmit once its queue is full, before the emulated link ever sees the packet.
+        // What `hybridproxy check` recommends, as this namespace has it during the download.
+        out.append("## sysctl\n").append(ns.tryExec(timeout, "sysctl", "net.ipv4.tcp_fastopen",
+                "net.ipv4.conf.all.rp_filter", "net.mptcp.enabled", "net.mptcp.path_manager",
+                "net.ipv4.tcp_congestion_control", "net.ipv4.tcp_slow_start_after_idle", "net.ipv4.tcp_rmem",
+                "net.ipv4.tcp_wmem").stdout());
         out.append("## links\n").append(ns.tryExec(timeout, "ip", "-s", "link").stdout());
         Files.writeString(file, out);
     }
@@ -172,6 +179,21 @@ final class SeriesTrace {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /** The mean goodput over the {@value #RAMP_SECONDS} s after the download's first byte, Mbit/s. */
+    static double firstSecondsMbps(BulkResult bulk) {
+        long[] all = bulk.timelineBytes();
+        int firstByte = 0;
+        while (firstByte < all.length - 1 && all[firstByte] == 0) {
+            firstByte++;
+        }
+        int rampBuckets = (int) Math.min(all.length - firstByte, RAMP_SECONDS * 1000 / bulk.timelineMs());
+        long early = 0;
+        for (int i = firstByte; i < firstByte + rampBuckets; i++) {
+            early += all[i];
+        }
+        return mbps(early, rampBuckets * bulk.timelineMs());
     }
 
     /** "trace #n, first 2 s x Mb/s, then y Mb/s, per 100 ms [..]" for the progress line. */
