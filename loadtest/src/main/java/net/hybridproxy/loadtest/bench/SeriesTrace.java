@@ -184,10 +184,7 @@ final class SeriesTrace {
     /** The mean goodput over the {@value #RAMP_SECONDS} s after the download's first byte, Mbit/s. */
     static double firstSecondsMbps(BulkResult bulk) {
         long[] all = bulk.timelineBytes();
-        int firstByte = 0;
-        while (firstByte < all.length - 1 && all[firstByte] == 0) {
-            firstByte++;
-        }
+        int firstByte = firstByteBucket(all);
         int rampBuckets = (int) Math.min(all.length - firstByte, RAMP_SECONDS * 1000 / bulk.timelineMs());
         long early = 0;
         for (int i = firstByte; i < firstByte + rampBuckets; i++) {
@@ -199,10 +196,7 @@ final class SeriesTrace {
     /** "trace #n, first 2 s x Mb/s, then y Mb/s, per 100 ms [..]" for the progress line. */
     static String ramp(BulkResult bulk) {
         long[] all = bulk.timelineBytes();
-        int firstByte = 0;
-        while (firstByte < all.length - 1 && all[firstByte] == 0) {
-            firstByte++;
-        }
+        int firstByte = firstByteBucket(all);
         // From the first byte on: the timeline starts at the load client's first connect, which on a loaded
         // machine is up to seconds before the server's first byte.
         long[] buckets = java.util.Arrays.copyOfRange(all, firstByte, all.length);
@@ -222,6 +216,15 @@ final class SeriesTrace {
         return String.format(Locale.ROOT, "trace #%d, first byte after %d ms, then first %.0f s %.1f Mb/s, then %.1f Mb/s, per %d ms [%s]",
                 sequence, firstByte * bulk.timelineMs(), RAMP_SECONDS, mbps(early, rampBuckets * bulk.timelineMs()),
                 mbps(late, lateBuckets * bulk.timelineMs()), bulk.timelineMs(), first);
+    }
+
+    /** The first timeline bucket with a byte in it (the last one if none has). */
+    private static int firstByteBucket(long[] timeline) {
+        int first = 0;
+        while (first < timeline.length - 1 && timeline[first] == 0) {
+            first++;
+        }
+        return first;
     }
 
     private static double mbps(long bytes, long millis) {
