@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -56,13 +57,13 @@ class UserspaceConfigTest {
         assertEquals("lowest-rtt", settings.session().scheduler());
         assertEquals(256 * 1024, settings.notSentLowWatermark());
         assertEquals(Long.MAX_VALUE, settings.session().overflowBudgetBytes());
-        assertEquals(false, settings.session().lateReinjection());
+        assertEquals(true, settings.session().lateReinjection());
     }
 
     @Test
-    void lateReinjectionIsTurnedOnByItsKey() throws Exception {
-        AppConfig config = ConfigLoader.parseString(CPE.formatted(KEY, "userspace.late-reinjection = true"));
-        assertTrue(UserspaceSettings.from(config).session().lateReinjection());
+    void lateReinjectionIsTurnedOffByItsKey() throws Exception {
+        AppConfig config = ConfigLoader.parseString(CPE.formatted(KEY, "userspace.late-reinjection = false"));
+        assertFalse(UserspaceSettings.from(config).session().lateReinjection());
     }
 
     @Test

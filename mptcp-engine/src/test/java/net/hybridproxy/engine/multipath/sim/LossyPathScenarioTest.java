@@ -73,6 +73,32 @@ class LossyPathScenarioTest {
                 + dslAlone);
     }
 
+    /**
+     * The late-path detector must be right on lossy paths: a path repairing random losses (0.5 % and 1 %, a lost
+     * retransmission waiting for TCP's retransmission timeout while SACKs say the rest arrived) keeps delivering, so
+     * it is never judged late, and only the hole in-order delivery waits for is sent again, a small share of what
+     * was sent. Counted on both sides, with the adapter's deep sockets.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"lossy-lte", "lossy-mixed"})
+    void randomLossIsRepairNotLateness(String scenario) {
+        List<SimLink> links = scenario.equals("lossy-lte")
+                ? List.of(SimLink.of("dsl", 8, 15, 1), lossy("lte", 100, 70, 2, 0.005))
+                : List.of(SimLink.of("dsl", 50, 20, 1), lossy("lte", 30, 50, 2, 0.01));
+        Bulk.Download run = Bulk.download(LATE, links, BOTH, 6, SimPair.ADAPTER_UNSENT);
+        SimPair pair = run.pair();
+        long sent = pair.concentratorCounter(MibCounter.DATA_BYTES_SENT);
+        long reinjected = pair.concentratorCounter(MibCounter.REINJECTED_BYTES);
+        System.out.printf("%s, late reinjection on: %.1f Mb/s, late %d / %d, holes %d, reinjected %d of %d bytes%n",
+                scenario, run.megabitsPerSecond(), pair.concentratorCounter(MibCounter.LATE_REINJECTIONS),
+                pair.cpe.mib().get(MibCounter.LATE_REINJECTIONS), pair.concentratorCounter(MibCounter.HOLE_REINJECTIONS),
+                reinjected, sent);
+        assertNull(run.sink().corruption);
+        assertEquals(0, pair.concentratorCounter(MibCounter.LATE_REINJECTIONS), "a lossy path judged late");
+        assertEquals(0, pair.cpe.mib().get(MibCounter.LATE_REINJECTIONS), "a lossy path judged late (cpe)");
+        assertTrue(reinjected <= sent / 50, reinjected + " of " + sent + " bytes sent twice");
+    }
+
     /** Jitter on LTE reorders between the paths (never inside one TCP connection). */
     @Test
     void jitterOnLteReordersBetweenPathsWithoutLosingThroughput() {
