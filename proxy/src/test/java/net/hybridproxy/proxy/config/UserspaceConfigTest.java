@@ -10,7 +10,6 @@ import java.nio.file.Path;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -57,13 +56,13 @@ class UserspaceConfigTest {
         assertEquals("lowest-rtt", settings.session().scheduler());
         assertEquals(256 * 1024, settings.notSentLowWatermark());
         assertEquals(Long.MAX_VALUE, settings.session().overflowBudgetBytes());
-        assertEquals(true, settings.session().lateReinjection());
+        assertEquals(false, settings.session().lateReinjection());
     }
 
     @Test
-    void lateReinjectionIsTurnedOffByItsKey() throws Exception {
-        AppConfig config = ConfigLoader.parseString(CPE.formatted(KEY, "userspace.late-reinjection = false"));
-        assertFalse(UserspaceSettings.from(config).session().lateReinjection());
+    void lateReinjectionIsTurnedOnByItsKey() throws Exception {
+        AppConfig config = ConfigLoader.parseString(CPE.formatted(KEY, "userspace.late-reinjection = true"));
+        assertTrue(UserspaceSettings.from(config).session().lateReinjection());
     }
 
     @Test

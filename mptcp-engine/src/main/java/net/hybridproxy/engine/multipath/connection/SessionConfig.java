@@ -33,8 +33,9 @@ import net.hybridproxy.engine.multipath.sched.Schedulers;
  *                             in-order delivery waits for overdue by that connection's own window and RTT while what
  *                             was sent after it has not arrived either) and hand it nothing until it delivered what
  *                             it held; an overdue segment TCP repairs as a hole is reinjected alone
- *                             (SubflowTable#reinjectFromLatePaths). On by default since the SACK-aware signals
- *                             (docs/decisions.md, "Userspace engine, sixth pass")
+ *                             (SubflowTable#reinjectFromLatePaths). Off by default: the simulator, whose TCP now
+ *                             reports what Linux's TCP_INFO does, is right with it on lossy paths, but the lab could
+ *                             not confirm it (docs/decisions.md, "Userspace engine, sixth pass")
  */
 public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration overflowBudgetPeriod,
                             int streamSendBuffer, int streamReceiveWindow, long sessionReceiveBudget,
@@ -86,7 +87,7 @@ public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration
                 1024, 8, 2048,
                 new ProbePolicy(ms(100), ms(1000), 3, ms(200), ms(700), ms(5000)),
                 Duration.ofSeconds(5), Duration.ofMillis(100), Duration.ofSeconds(10), Duration.ofSeconds(10),
-                Duration.ofSeconds(60), 32L << 20, true);
+                Duration.ofSeconds(60), 32L << 20, false);
     }
 
     /** The same configuration with another scheduler. */

@@ -303,13 +303,18 @@ final class SubflowTable {
             }
             long delivered = s.tcpDelivered();
             if (lateness == Lateness.HOLE) {
-                mib.increment(MibCounter.HOLE_REINJECTIONS);
                 long hole = Math.max(HOLE_REINJECTION_MIN_BYTES,
                         s.estimates().lostBytes() + s.estimates().retransBytes());
+                long queued = 0;
                 for (Stream stream : session.streams.all()) {
                     if (stream.send.headIsHoleOn(s.slot(), delivered, s.tcpReceived())) {
-                        queueReinjected(stream, stream.send.reinjectHead(s.slot(), delivered, healthy, hole));
+                        long bytes = stream.send.reinjectHead(s.slot(), delivered, healthy, hole);
+                        queueReinjected(stream, bytes);
+                        queued += bytes;
                     }
+                }
+                if (queued > 0) {
+                    mib.increment(MibCounter.HOLE_REINJECTIONS);
                 }
                 continue;
             }
@@ -339,21 +344,30 @@ final class SubflowTable {
     }
 
     private Lateness lateness(Subflow s, long now) {
-        if (s.estimates().srttNanos() <= 0) {
+        SubflowEstimates e = s.estimates();
+        if (e.srttNanos() <= 0) {
             return Lateness.ON_TIME;
         }
-        if (s.silentFor(now) > silenceAfter(s)) {
+        // Silent while the peer's TCP holds data beyond a hole TCP is repairing: everything after the hole arrived
+        // and the connection has nothing left to send but the repair (its retransmission lost, it waits for the
+        // timeout). The path is not dead; the hole, and what TCP holds hostage behind it, is what in-order delivery
+        // waits for. A blackhole has nothing SACKed to show.
+        boolean silent = s.silentFor(now) > silenceAfter(s);
+        boolean repairing = e.repairingLoss() && e.sackedBytes() > 0;
+        if (silent && !repairing) {
             return Lateness.LATE;
         }
         long delivered = s.tcpDelivered();
         long received = s.tcpReceived();
         Lateness found = Lateness.ON_TIME;
         for (Stream stream : session.streams.all()) {
-            if (stream.send.headLateOn(s.slot(), delivered, now)) {
-                if (!stream.send.headIsHoleOn(s.slot(), delivered, received)) {
-                    return Lateness.LATE;
+            boolean overdue = stream.send.headLateOn(s.slot(), delivered, now);
+            if (stream.send.headIsHoleOn(s.slot(), delivered, received)) {
+                if (overdue || silent) {
+                    found = Lateness.HOLE;
                 }
-                found = Lateness.HOLE;
+            } else if (overdue) {
+                return Lateness.LATE;
             }
         }
         return found;

@@ -351,7 +351,7 @@ public final class SendBuffer {
             return false;
         }
         StoredSegment head = first.getValue();
-        return head.carrierSlot == slot && head.carrierEnd > delivered && received >= head.carrierEnd;
+        return !head.queued && head.carrierSlot == slot && head.carrierEnd > delivered && received >= head.carrierEnd;
     }
 
     /**

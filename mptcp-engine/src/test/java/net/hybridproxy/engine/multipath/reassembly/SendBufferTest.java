@@ -63,7 +63,7 @@ class SendBufferTest {
         }
 
         // Nothing after the head arrived: the head sits in a queue, it is no hole.
-        assertFalse(buffer.headIsHoleOn(0, 0, 110));
+        assertFalse(buffer.headIsHoleOn(0, 0, 100));
         assertTrue(buffer.headLateOn(0, 0, 10));
         // What was sent after it arrived (SACKed): the head is a hole.
         assertTrue(buffer.headIsHoleOn(0, 0, 330));
