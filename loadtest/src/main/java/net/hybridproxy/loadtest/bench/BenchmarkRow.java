@@ -47,6 +47,8 @@ import java.util.Map;
  * @param ttfbBeforeBurstP50Ms     the same TTFB measurement made before the 32-client setup run (a fresh lab), median
  * @param ttfbProxyCpuSeconds      each proxy process's CPU seconds over each TTFB run, keyed "process before burst"
  *                                 and "process after burst" (the same 240 connections each time)
+ * @param seriesFirstTwoSecondsMbps stall series: each download's mean goodput over the 2 s after its first byte (the
+ *                                 ramp, which decides short downloads)
  */
 record BenchmarkRow(String scenario, String scenarioTitle, String system, String systemTitle, Double linkSumMbit,
                     String skipped, String error, String teardownError, Boolean ok, String warmupServerVerdict,
@@ -62,7 +64,7 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
                     Map<String, Long> peakRssBytesByProcess, Map<String, Double> jitCpuSecondsByProcess,
                     List<Double> loadAverage, Map<String, Long> engineCounters,
                     Double dslRttMs, Map<String, Long> ttfbCounters, Double ttfbBeforeBurstP50Ms,
-                    Map<String, Double> ttfbProxyCpuSeconds) {
+                    Map<String, Double> ttfbProxyCpuSeconds, List<Double> seriesFirstTwoSecondsMbps) {
 
     BenchmarkRow withRatios(Double toLinkSum, Double toBestPeer) {
         RowBuilder b = new RowBuilder(this);
@@ -133,6 +135,7 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
         Map<String, Long> ttfbCounters;
         Double ttfbBeforeBurstP50Ms;
         Map<String, Double> ttfbProxyCpuSeconds;
+        List<Double> seriesFirstTwoSecondsMbps;
 
         RowBuilder(String scenario, String system) {
             this.scenario = scenario;
@@ -190,6 +193,7 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
             ttfbCounters = r.ttfbCounters;
             ttfbBeforeBurstP50Ms = r.ttfbBeforeBurstP50Ms;
             ttfbProxyCpuSeconds = r.ttfbProxyCpuSeconds;
+            seriesFirstTwoSecondsMbps = r.seriesFirstTwoSecondsMbps;
         }
 
         BenchmarkRow build() {
@@ -201,7 +205,8 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
                     holdConnectionsRequested, hold, downloads, seriesGoodputMbps, seriesLongestStallMs, medianStallMs,
                     downloadsWithStallOver200Ms, ratioToLinkSum, ratioToBestPeer,
                     proxyCpuSecondsByProcess, peakRssBytesByProcess, jitCpuSecondsByProcess, loadAverage,
-                    engineCounters, dslRttMs, ttfbCounters, ttfbBeforeBurstP50Ms, ttfbProxyCpuSeconds);
+                    engineCounters, dslRttMs, ttfbCounters, ttfbBeforeBurstP50Ms, ttfbProxyCpuSeconds,
+                    seriesFirstTwoSecondsMbps);
         }
     }
 }

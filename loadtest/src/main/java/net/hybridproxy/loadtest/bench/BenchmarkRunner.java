@@ -250,7 +250,9 @@ public final class BenchmarkRunner {
             args.add("--mptcp");
         }
         List<String> cmd = new ArrayList<>(List.of("prlimit", Machine.nofileOption(), "--"));
-        cmd.addAll(JavaLauncher.command(LOADGEN_JVM, LoadServer.class.getName(), args.toArray(String[]::new)));
+        List<String> jvm = new ArrayList<>(LOADGEN_JVM);
+        jvm.addAll(SeriesTrace.loadServerJvmOptions(port));
+        cmd.addAll(JavaLauncher.command(jvm, LoadServer.class.getName(), args.toArray(String[]::new)));
         // Not waited for here: both servers' JVMs start side by side.
         return lab.server().startLogged("loadserver-" + port, cmd.toArray(String[]::new));
     }
@@ -432,6 +434,7 @@ public final class BenchmarkRunner {
         }
         List<Double> goodputs = new ArrayList<>();
         List<Long> stalls = new ArrayList<>();
+        List<Double> ramps = new ArrayList<>();
         boolean allOk = true;
         for (int i = 0; i < downloads; i++) {
             SeriesTrace.snapshot(lab, running, "before");
@@ -443,9 +446,11 @@ public final class BenchmarkRunner {
                 stopSampling.run();
             }
             SeriesTrace.snapshot(lab, running, "after");
+            SeriesTrace.timeline(bulk);
             allOk &= bulk.ok();
             goodputs.add(round(bulk.goodputMbps(), 1));
             stalls.add(Stalls.longestMs(bulk.timelineBytes()));
+            ramps.add(round(SeriesTrace.firstSecondsMbps(bulk), 1));
             System.err.println("   download " + (i + 1) + ": " + goodputs.getLast() + " Mb/s, longest stall "
                     + stalls.getLast() + " ms, " + SeriesTrace.ramp(bulk));
         }
@@ -456,6 +461,7 @@ public final class BenchmarkRunner {
         row.goodputMbps = sortedGoodput.get(sortedGoodput.size() / 2);
         row.seriesGoodputMbps = goodputs;
         row.seriesLongestStallMs = stalls;
+        row.seriesFirstTwoSecondsMbps = ramps;
         row.longestStallMs = sortedStalls.getLast();
         row.medianStallMs = sortedStalls.get(sortedStalls.size() / 2);
         row.downloadsWithStallOver200Ms = stalls.stream().filter(ms -> ms >= SERIES_STALL_LIMIT_MS).count();

@@ -198,7 +198,9 @@ final class Report implements Callable<Integer> {
         if (r.seriesLongestStallMs() != null) {
             n.add(r.downloads() + " downloads: longest stall per download " + r.seriesLongestStallMs() + " ms; "
                     + r.downloadsWithStallOver200Ms() + " with a stall of 200 ms or more; goodput "
-                    + r.seriesGoodputMbps() + " Mb/s");
+                    + r.seriesGoodputMbps() + " Mb/s"
+                    + (r.seriesFirstTwoSecondsMbps() == null ? ""
+                            : "; first 2 s after the first byte " + r.seriesFirstTwoSecondsMbps() + " Mb/s"));
         }
         if (Boolean.FALSE.equals(r.ttfbOk())) {
             n.add("some small objects failed");

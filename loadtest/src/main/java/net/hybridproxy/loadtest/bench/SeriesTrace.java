@@ -4,6 +4,7 @@ import net.hybridproxy.loadtest.bench.Systems.Running;
 import net.hybridproxy.loadtest.lab.ExecResult;
 import net.hybridproxy.loadtest.lab.HybridAccessLab;
 import net.hybridproxy.loadtest.lab.Netns;
+import net.hybridproxy.loadtest.lab.emu.EmulatorStats;
 import net.hybridproxy.loadtest.loadgen.BulkResult;
 
 import java.io.IOException;
@@ -27,6 +28,24 @@ final class SeriesTrace {
     private static int sequence;
 
     private SeriesTrace() {
+    }
+
+    /**
+     * JVM options for the load server when tracing: its safepoints and collections with their wall-clock time, so a
+     * pause of the server's own JVM can be told from a wait in the network (the server is the sender of every
+     * download, so a pause there looks like a stall of the system under test).
+     */
+    static java.util.List<String> loadServerJvmOptions(int port) {
+        if (DIR == null) {
+            return java.util.List.of();
+        }
+        try {
+            Files.createDirectories(DIR);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return java.util.List.of("-Xlog:safepoint,gc:file=" + DIR.resolve("loadserver-" + port + "-jvm.log")
+                + ":timemillis,uptimemillis");
     }
 
     /** Writes the snapshot of the next download ({@code phase} "before") or the last one ("after") if tracing is on. */
@@ -57,22 +76,69 @@ final class SeriesTrace {
             return () -> { };
         }
         int download = sequence;
+        Thread emulators = Thread.ofVirtual().start(() -> sampleEmulators(lab, download));
         Thread sampler = Thread.ofVirtual().start(() -> {
             try {
                 for (int i = 0; !Thread.currentThread().isInterrupted(); i++) {
                     Thread.sleep(250);
                     for (Netns ns : new Netns[] {lab.conc(), lab.cpe(), lab.server()}) {
-                        ExecResult ss = ns.tryExec(Duration.ofSeconds(10), "ss", "-tniMm");
+                        // -o: the retransmission, persist (zero-window probe) and keepalive timers with their
+                        // back-off count, which tell a sender probing a closed window from one with nothing to send.
+                        ExecResult ss = ns.tryExec(Duration.ofSeconds(10), "ss", "-tniMmo");
                         String role = ns == lab.cpe() ? "cpe" : ns == lab.server() ? "server" : "conc";
                         Files.writeString(DIR.resolve(String.format(Locale.ROOT, "%03d-during-%02d-%s.txt", download,
-                                i, role)), "## uptime " + System.nanoTime() / 1_000_000 + "\n## ss\n" + ss.stdout());
+                                i, role)), "## uptime " + System.nanoTime() / 1_000_000 + "\n## wall "
+                                + System.currentTimeMillis() + "\n## ss\n" + ss.stdout());
                     }
                 }
             } catch (InterruptedException | IOException | RuntimeException e) {
                 // Stopped, or the directory went away: the trace just ends.
             }
         });
-        return sampler::interrupt;
+        return () -> {
+            sampler.interrupt();
+            emulators.interrupt();
+        };
+    }
+
+    /**
+     * Every 100 ms, one line per uplink direction with the TUN emulator's counters since the previous line (packets
+     * admitted, dropped by the emulated queue, by random loss, by a full ring) and its own lateness, so that a stall
+     * in the download's 100 ms timeline can be lined up with the queue drops around it. Nothing with netem or on
+     * unemulated links.
+     */
+    private static void sampleEmulators(HybridAccessLab lab, int download) {
+        Path file = DIR.resolve(String.format(Locale.ROOT, "%03d-emulators.txt", download));
+        try (var out = Files.newBufferedWriter(file)) {
+            out.write("# wall-clock ms at start " + System.currentTimeMillis() + "\n");
+            out.write("# ms name admitted written lossDrops queueDrops ringDrops lateUsP99 lateUsMax (deltas per row)\n");
+            long start = System.nanoTime();
+            java.util.Map<String, EmulatorStats.DirectionStats> previous = new java.util.HashMap<>();
+            while (!Thread.currentThread().isInterrupted()) {
+                for (HybridAccessLab.Link link : new HybridAccessLab.Link[] {HybridAccessLab.Link.DSL,
+                        HybridAccessLab.Link.LTE}) {
+                    var stats = lab.emulatorStats(link);
+                    if (stats.isEmpty()) {
+                        return;
+                    }
+                    long ms = (System.nanoTime() - start) / 1_000_000;
+                    for (EmulatorStats.DirectionStats d : new EmulatorStats.DirectionStats[] {stats.get().up(),
+                            stats.get().down()}) {
+                        EmulatorStats.DirectionStats p = previous.put(d.name(), d);
+                        if (p != null) {
+                            out.write(String.format(Locale.ROOT, "%d %s %d %d %d %d %d %d %d%n", ms, d.name(),
+                                    d.admitted() - p.admitted(), d.written() - p.written(),
+                                    d.lossDrops() - p.lossDrops(), d.queueDrops() - p.queueDrops(),
+                                    d.ringDrops() - p.ringDrops(), d.lateUsP99(), d.lateUsMax()));
+                        }
+                    }
+                }
+                out.flush();
+                Thread.sleep(100);
+            }
+        } catch (InterruptedException | IOException | RuntimeException e) {
+            // Stopped, or the lab is going away: the trace just ends.
+        }
     }
 
     private static void write(Path file, Netns ns) throws IOException {
@@ -83,16 +149,54 @@ final class SeriesTrace {
         out.append("## ss\n").append(ss.stdout());
         out.append("## netstat\n").append(ns.tryExec(timeout, "cat", "/proc/net/netstat").stdout());
         out.append("## snmp\n").append(ns.tryExec(timeout, "cat", "/proc/net/snmp").stdout());
+        // The uplink devices' own drop counters: a TUN device whose reader (the emulator) falls behind drops on
+        // transmit once its queue is full, before the emulated link ever sees the packet.
+        // What `hybridproxy check` recommends, as this namespace has it during the download.
+        out.append("## sysctl\n").append(ns.tryExec(timeout, "sysctl", "net.ipv4.tcp_fastopen",
+                "net.ipv4.conf.all.rp_filter", "net.mptcp.enabled", "net.mptcp.path_manager",
+                "net.ipv4.tcp_congestion_control", "net.ipv4.tcp_slow_start_after_idle", "net.ipv4.tcp_rmem",
+                "net.ipv4.tcp_wmem").stdout());
+        out.append("## links\n").append(ns.tryExec(timeout, "ip", "-s", "link").stdout());
         Files.writeString(file, out);
+    }
+
+    /**
+     * The download's whole timeline (bytes per bucket from the client's first connect) next to the other traces of
+     * the same download, to find where its stalls were.
+     */
+    static void timeline(BulkResult bulk) {
+        if (DIR == null) {
+            return;
+        }
+        StringBuilder out = new StringBuilder("# bucket_ms " + bulk.timelineMs() + ", Mb/s per bucket\n");
+        long[] all = bulk.timelineBytes();
+        for (int i = 0; i < all.length; i++) {
+            out.append(i * bulk.timelineMs()).append(' ')
+                    .append(String.format(Locale.ROOT, "%.1f", mbps(all[i], bulk.timelineMs()))).append('\n');
+        }
+        try {
+            Files.writeString(DIR.resolve(String.format(Locale.ROOT, "%03d-timeline.txt", sequence)), out);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** The mean goodput over the {@value #RAMP_SECONDS} s after the download's first byte, Mbit/s. */
+    static double firstSecondsMbps(BulkResult bulk) {
+        long[] all = bulk.timelineBytes();
+        int firstByte = firstByteBucket(all);
+        int rampBuckets = (int) Math.min(all.length - firstByte, RAMP_SECONDS * 1000 / bulk.timelineMs());
+        long early = 0;
+        for (int i = firstByte; i < firstByte + rampBuckets; i++) {
+            early += all[i];
+        }
+        return mbps(early, rampBuckets * bulk.timelineMs());
     }
 
     /** "trace #n, first 2 s x Mb/s, then y Mb/s, per 100 ms [..]" for the progress line. */
     static String ramp(BulkResult bulk) {
         long[] all = bulk.timelineBytes();
-        int firstByte = 0;
-        while (firstByte < all.length - 1 && all[firstByte] == 0) {
-            firstByte++;
-        }
+        int firstByte = firstByteBucket(all);
         // From the first byte on: the timeline starts at the load client's first connect, which on a loaded
         // machine is up to seconds before the server's first byte.
         long[] buckets = java.util.Arrays.copyOfRange(all, firstByte, all.length);
@@ -112,6 +216,15 @@ final class SeriesTrace {
         return String.format(Locale.ROOT, "trace #%d, first byte after %d ms, then first %.0f s %.1f Mb/s, then %.1f Mb/s, per %d ms [%s]",
                 sequence, firstByte * bulk.timelineMs(), RAMP_SECONDS, mbps(early, rampBuckets * bulk.timelineMs()),
                 mbps(late, lateBuckets * bulk.timelineMs()), bulk.timelineMs(), first);
+    }
+
+    /** The first timeline bucket with a byte in it (the last one if none has). */
+    private static int firstByteBucket(long[] timeline) {
+        int first = 0;
+        while (first < timeline.length - 1 && timeline[first] == 0) {
+            first++;
+        }
+        return first;
     }
 
     private static double mbps(long bytes, long millis) {

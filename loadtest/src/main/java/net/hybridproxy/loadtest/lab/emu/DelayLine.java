@@ -97,7 +97,10 @@ final class DelayLine {
                 int index = (int) (t % slots);
                 due[index] = when;
                 length[index] = n;
-                tail.setRelease(t + 1);
+                // A volatile store, not a release store: the read of writerWaiting below must not be reordered
+                // before it (store-load), or a writer that has just announced it is parking would miss this packet
+                // and leave it until the next one arrives.
+                tail.set(t + 1);
                 if (writerWaiting) {
                     LockSupport.unpark(writerThread);
                 }
@@ -132,7 +135,7 @@ final class DelayLine {
                 long h = head.get();
                 if (h == tail.getAcquire()) {
                     writerWaiting = true;
-                    if (h == tail.getAcquire()) {
+                    if (h == tail.get()) {
                         LockSupport.park(this);
                     }
                     writerWaiting = false;

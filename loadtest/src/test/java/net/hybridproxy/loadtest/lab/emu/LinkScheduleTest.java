@@ -114,6 +114,26 @@ class LinkScheduleTest {
     }
 
     @Test
+    void aQueueSetAsTimeHoldsThatLongAtLineRateAndFollowsARateChange() {
+        Impairment lte = Impairment.of(30, Duration.ofMillis(25)).withQueueTime(Duration.ofMillis(200));
+        assertEquals(750_000, lte.effectiveQueueLimit(), "200 ms at 30 Mbit/s");
+        assertEquals(75_000, lte.withRateMbit(3).effectiveQueueLimit(),
+                "200 ms at 3 Mbit/s after a collapse");
+        assertEquals(312_500, Impairment.of(50, Duration.ofMillis(10)).effectiveQueueLimit(), "default 50 ms");
+        // 1500-byte packets arriving at once: 500 fit behind a 750 000-byte queue (the first leaves at once).
+        LinkSchedule s = new LinkSchedule(lte, new SplittableRandom(1));
+        int admitted = 0;
+        for (int i = 0; i < 600; i++) {
+            if (s.admit(0, 1500) != LinkSchedule.DROP) {
+                admitted++;
+            }
+        }
+        assertEquals(500, admitted);
+        assertEquals(100, s.queueDrops());
+        assertEquals(lte, Impairment.fromWire(lte.toWire()));
+    }
+
+    @Test
     void theWireFormRoundTripsAndRejectsTypos() {
         Impairment i = Impairment.of(8, Duration.ofMillis(7)).withJitter(Duration.ofMillis(1)).withLoss(0.005)
                 .withQueueLimit(90_000);
