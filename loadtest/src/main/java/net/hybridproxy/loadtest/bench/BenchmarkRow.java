@@ -47,6 +47,10 @@ import java.util.Map;
  * @param ttfbBeforeBurstP50Ms     the same TTFB measurement made before the 32-client setup run (a fresh lab), median
  * @param ttfbProxyCpuSeconds      each proxy process's CPU seconds over each TTFB run, keyed "process before burst"
  *                                 and "process after burst" (the same 240 connections each time)
+ * @param setupCost                what each proxy process spent per connection over a separate run of new
+ *                                 connections at 32 clients after the setup-rate run (so on warm processes):
+ *                                 CPU ms, system calls, CPU ms per thread group ({@link ConnectionCost}), plus the
+ *                                 run's "connections", "connections/s" and "load average before/after"
  */
 record BenchmarkRow(String scenario, String scenarioTitle, String system, String systemTitle, Double linkSumMbit,
                     String skipped, String error, String teardownError, Boolean ok, String warmupServerVerdict,
@@ -62,7 +66,7 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
                     Map<String, Long> peakRssBytesByProcess, Map<String, Double> jitCpuSecondsByProcess,
                     List<Double> loadAverage, Map<String, Long> engineCounters,
                     Double dslRttMs, Map<String, Long> ttfbCounters, Double ttfbBeforeBurstP50Ms,
-                    Map<String, Double> ttfbProxyCpuSeconds) {
+                    Map<String, Double> ttfbProxyCpuSeconds, Map<String, Double> setupCost) {
 
     BenchmarkRow withRatios(Double toLinkSum, Double toBestPeer) {
         RowBuilder b = new RowBuilder(this);
@@ -133,6 +137,7 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
         Map<String, Long> ttfbCounters;
         Double ttfbBeforeBurstP50Ms;
         Map<String, Double> ttfbProxyCpuSeconds;
+        Map<String, Double> setupCost;
 
         RowBuilder(String scenario, String system) {
             this.scenario = scenario;
@@ -190,6 +195,7 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
             ttfbCounters = r.ttfbCounters;
             ttfbBeforeBurstP50Ms = r.ttfbBeforeBurstP50Ms;
             ttfbProxyCpuSeconds = r.ttfbProxyCpuSeconds;
+            setupCost = r.setupCost;
         }
 
         BenchmarkRow build() {
@@ -201,7 +207,8 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
                     holdConnectionsRequested, hold, downloads, seriesGoodputMbps, seriesLongestStallMs, medianStallMs,
                     downloadsWithStallOver200Ms, ratioToLinkSum, ratioToBestPeer,
                     proxyCpuSecondsByProcess, peakRssBytesByProcess, jitCpuSecondsByProcess, loadAverage,
-                    engineCounters, dslRttMs, ttfbCounters, ttfbBeforeBurstP50Ms, ttfbProxyCpuSeconds);
+                    engineCounters, dslRttMs, ttfbCounters, ttfbBeforeBurstP50Ms, ttfbProxyCpuSeconds,
+                    setupCost);
         }
     }
 }
