@@ -135,9 +135,9 @@ final class RelayHandler extends ChannelInboundHandlerAdapter {
      * A kernel socket whose FIN has gone out: its end of input is the pair's last event, so Netty is told to close it
      * there rather than shut its input down. With half-closure on, Netty calls {@code shutdown(SHUT_RD)} at the end
      * of input, which on a socket that has sent and seen both FINs fails with ENOTCONN (the kernel has already moved
-     * it to CLOSE), and builds a NotYetConnectedException and, at the close that follows, an epoll_ctl ENOENT
-     * exception, both with full stack traces, on every connection. The close then runs {@link #channelInactive},
-     * which forwards the FIN behind everything queued for the other side, as the input-shutdown path would have.
+     * it to CLOSE): one system call and one NotYetConnectedException with a full stack trace on every connection.
+     * The close then runs {@link #channelInactive}, which forwards the FIN behind everything queued for the other
+     * side, as the input-shutdown path would have.
      */
     private static void closeAtEndOfInput(Channel finishedOutput) {
         finishedOutput.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, false);
