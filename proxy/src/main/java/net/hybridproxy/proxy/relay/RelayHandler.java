@@ -94,8 +94,6 @@ final class RelayHandler extends ChannelInboundHandlerAdapter {
                         session.finished(upstream);
                         if (session.isFinished(!upstream)) {
                             closeBoth(self);
-                        } else if (peer instanceof UnixChannel && done.isSuccess()) {
-                            closeAtEndOfInput(peer);
                         }
                     });
                 }
@@ -129,18 +127,6 @@ final class RelayHandler extends ChannelInboundHandlerAdapter {
             ctx.close();
             peer.close();
         }
-    }
-
-    /**
-     * A kernel socket whose FIN has gone out: its end of input is the pair's last event, so Netty is told to close it
-     * there rather than shut its input down. With half-closure on, Netty calls {@code shutdown(SHUT_RD)} at the end
-     * of input, which on a socket that has sent and seen both FINs fails with ENOTCONN (the kernel has already moved
-     * it to CLOSE): one system call and one NotYetConnectedException with a full stack trace on every connection.
-     * The close then runs {@link #channelInactive}, which forwards the FIN behind everything queued for the other
-     * side, as the input-shutdown path would have.
-     */
-    private static void closeAtEndOfInput(Channel finishedOutput) {
-        finishedOutput.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, false);
     }
 
     private void closeBoth(Channel self) {
