@@ -49,6 +49,10 @@ import java.util.Map;
  *                                 and "process after burst" (the same 240 connections each time)
  * @param seriesFirstTwoSecondsMbps stall series: each download's mean goodput over the 2 s after its first byte (the
  *                                 ramp, which decides short downloads)
+ * @param setupCost                what each proxy process spent per connection over a separate run of new
+ *                                 connections at 32 clients after the setup-rate run (so on warm processes):
+ *                                 CPU ms, system calls, CPU ms per thread group ({@link ConnectionCost}), plus the
+ *                                 run's "connections", "connections/s" and "load average before/after"
  */
 record BenchmarkRow(String scenario, String scenarioTitle, String system, String systemTitle, Double linkSumMbit,
                     String skipped, String error, String teardownError, Boolean ok, String warmupServerVerdict,
@@ -64,7 +68,8 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
                     Map<String, Long> peakRssBytesByProcess, Map<String, Double> jitCpuSecondsByProcess,
                     List<Double> loadAverage, Map<String, Long> engineCounters,
                     Double dslRttMs, Map<String, Long> ttfbCounters, Double ttfbBeforeBurstP50Ms,
-                    Map<String, Double> ttfbProxyCpuSeconds, List<Double> seriesFirstTwoSecondsMbps) {
+                    Map<String, Double> ttfbProxyCpuSeconds, List<Double> seriesFirstTwoSecondsMbps,
+                    Map<String, Double> setupCost) {
 
     BenchmarkRow withRatios(Double toLinkSum, Double toBestPeer) {
         RowBuilder b = new RowBuilder(this);
@@ -136,6 +141,7 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
         Double ttfbBeforeBurstP50Ms;
         Map<String, Double> ttfbProxyCpuSeconds;
         List<Double> seriesFirstTwoSecondsMbps;
+        Map<String, Double> setupCost;
 
         RowBuilder(String scenario, String system) {
             this.scenario = scenario;
@@ -194,6 +200,7 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
             ttfbBeforeBurstP50Ms = r.ttfbBeforeBurstP50Ms;
             ttfbProxyCpuSeconds = r.ttfbProxyCpuSeconds;
             seriesFirstTwoSecondsMbps = r.seriesFirstTwoSecondsMbps;
+            setupCost = r.setupCost;
         }
 
         BenchmarkRow build() {
@@ -206,7 +213,7 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
                     downloadsWithStallOver200Ms, ratioToLinkSum, ratioToBestPeer,
                     proxyCpuSecondsByProcess, peakRssBytesByProcess, jitCpuSecondsByProcess, loadAverage,
                     engineCounters, dslRttMs, ttfbCounters, ttfbBeforeBurstP50Ms, ttfbProxyCpuSeconds,
-                    seriesFirstTwoSecondsMbps);
+                    seriesFirstTwoSecondsMbps, setupCost);
         }
     }
 }

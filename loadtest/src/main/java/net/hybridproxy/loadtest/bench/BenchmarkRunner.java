@@ -54,6 +54,8 @@ public final class BenchmarkRunner {
     private static final int TIMELINE_MS = 100;
     /** Objects fetched by the 32-client setup-rate measurement: a few seconds per system. */
     private static final int SETUP_OBJECTS = 800;
+    /** New connections whose per-connection CPU and system calls the proxies are charged with (setupCost). */
+    private static final int SETUP_COST_OBJECTS = 1000;
     /**
      * Unmeasured objects, at the same 32 clients, before the setup rate is measured. With 100, a JVM-based system was
      * measured while its JIT compilers still ran: in a 2-core lab the concentrator's C1 and C2 threads used as much
@@ -398,6 +400,9 @@ public final class BenchmarkRunner {
                     .withWarmup(SETUP_WARMUP_OBJECTS));
             row.setupOk = setup.ok();
             row.setupPerSecond32 = round(setup.connectionsPerSecond(), 1);
+            if (!running.proxies().isEmpty()) {
+                row.setupCost = measureSetupCost(lab, running);
+            }
             // 200 unmeasured objects first: the JIT-compiled systems' connection-setup paths are then compiled, as
             // they are in a running appliance (40 left them interpreted and added ~20 ms to every first byte). The
             // setup-rate run above has compiled most of them already; this also refills a warm pool it emptied.
@@ -511,6 +516,24 @@ public final class BenchmarkRunner {
             cpu.put(running.proxies().get(i).label() + " " + phase, round(used, 2));
         }
         return ttfb;
+    }
+
+    /**
+     * The proxies' cost per connection ({@link ConnectionCost}) over {@link #SETUP_COST_OBJECTS} new connections at
+     * 32 clients, made after the setup-rate run so that every process is as warm as it gets; the run's own rate is
+     * reported too but is not the setup rate (its load client JVM starts cold).
+     */
+    private Map<String, Double> measureSetupCost(HybridAccessLab lab, Running running) {
+        double loadBefore = Machine.loadAverage();
+        ConnectionCost cost = ConnectionCost.start(running.proxies());
+        TtfbResult run = client(lab, running, TtfbOptions.of(SETUP_COST_OBJECTS, 32, 10_000));
+        Map<String, Double> out = new LinkedHashMap<>(cost.perConnection(SETUP_COST_OBJECTS));
+        out.put("connections", (double) SETUP_COST_OBJECTS);
+        out.put("connections/s", round(run.connectionsPerSecond(), 1));
+        out.put("load average before", loadBefore);
+        out.put("load average after", Machine.loadAverage());
+        System.err.println("   setup cost per connection: " + out);
+        return out;
     }
 
     /** Runs one load client workload in the client namespace, against the system's entry point. */

@@ -142,7 +142,31 @@ final class Report implements Callable<Integer> {
                 + " could not say what it sent). × best peer: against the best system that is not"
                 + " this project. CPU and RSS are the proxy processes' (none for direct and kernel MPTCP).\n");
         perProcess(report.results(), sb);
+        setupCost(report.results(), sb);
         return sb.toString();
+    }
+
+    /**
+     * What each proxy process spent per new connection ({@link ConnectionCost}): counters that stay comparable when
+     * the machine is loaded, where the setup rate does not.
+     */
+    private static void setupCost(List<BenchmarkRow> rows, StringBuilder sb) {
+        List<BenchmarkRow> measured = rows.stream().filter(r -> r.setupCost() != null).toList();
+        if (measured.isEmpty()) {
+            return;
+        }
+        sb.append("\nPer new connection (").append(fmt(measured.getFirst().setupCost().get("connections")))
+                .append(" at 32 clients after the setup-rate run; every thread's CPU, and system calls counted by"
+                        + " perf):\n\n| scenario | system | per connection | load average start → end |\n"
+                        + "|---|---|---|---|\n");
+        for (BenchmarkRow r : measured) {
+            String figures = r.setupCost().entrySet().stream()
+                    .filter(e -> !e.getKey().startsWith("connections") && !e.getKey().startsWith("load average"))
+                    .map(e -> e.getKey() + " " + fmt(e.getValue())).collect(Collectors.joining("; "));
+            sb.append("| ").append(r.scenario()).append(" | ").append(r.system()).append(" | ").append(figures)
+                    .append(" | ").append(fmt(r.setupCost().get("load average before"))).append(" → ")
+                    .append(fmt(r.setupCost().get("load average after"))).append(" |\n");
+        }
     }
 
     /**

@@ -17,8 +17,9 @@ public final class ApplianceLauncher {
      * The JVM options {@code bin/hybridproxy} (and the .deb's launcher) use when JAVA_OPTS is unset: the lab runs the
      * appliance the way users do. {@code LauncherDefaultsTest} keeps the two in step.
      */
-    static final List<String> LAUNCHER_JVM_ARGS = List.of("-XX:+UseSerialGC", "-Xms16m",
-            "-XX:MaxRAMPercentage=25", "-Xss512k", "-XX:TrimNativeHeapInterval=1000", "-XX:+ExitOnOutOfMemoryError");
+    static final List<String> LAUNCHER_JVM_ARGS = List.of("-XX:+UseSerialGC", "-Xms32m", "-Xmn24m",
+            "-XX:MaxRAMPercentage=25", "-XX:ErgoHeapSizeLimit=128m", "-Xss512k", "-XX:TrimNativeHeapInterval=1000",
+            "-XX:+ExitOnOutOfMemoryError", "-XX:TieredStopAtLevel=1");
     /**
      * Environment variable: the memory the appliance's JVM believes the machine has ({@code -XX:MaxRAM}), e.g.
      * {@code 512m} to measure the launcher's defaults as on a 512 MB router. Unset: the real machine's.

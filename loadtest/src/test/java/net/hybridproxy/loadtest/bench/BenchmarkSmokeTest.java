@@ -43,6 +43,10 @@ class BenchmarkSmokeTest {
         assertTrue(row.ttfbCounters() != null && row.ttfbCounters().entrySet().stream()
                 .filter(e -> e.getKey().startsWith("cpe cpe_warm_pool_takes")).mapToLong(e -> e.getValue()).sum()
                 == 240, () -> "warm-pool takes during the TTFB run: " + row.ttfbCounters());
+        // Both appliances were charged with CPU for the per-connection cost run (JVMs spend well over 0.01 ms each).
+        assertTrue(row.setupCost() != null && row.setupCost().entrySet().stream()
+                .filter(e -> e.getKey().endsWith(" cpu ms") && e.getValue() > 0.01).count() == 2,
+                () -> "per-connection cost: " + row.setupCost());
         assertTrue(row.longestStallMs() != null, () -> "no stall figure: " + row);
         double lteShare = row.lteShare();
         assertTrue(lteShare > 0.05 && lteShare < 0.95, "both uplinks should carry the download: " + row);

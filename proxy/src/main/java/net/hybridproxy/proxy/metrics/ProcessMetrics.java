@@ -5,6 +5,9 @@ import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.core.instrument.binder.MeterBinder;
+import io.netty.buffer.ByteBufAllocator;
+import io.netty.buffer.ByteBufAllocatorMetric;
+import io.netty.buffer.ByteBufAllocatorMetricProvider;
 import net.hybridproxy.engine.convert.ConvertErrorCode;
 import net.hybridproxy.proxy.role.AdmissionRefusal;
 import net.hybridproxy.proxy.role.ProxyCounters;
@@ -30,7 +33,10 @@ import java.util.concurrent.TimeUnit;
  *       or received (cpe), by numeric code and its name, e.g. {@code code="32", error="not_authorized"};</li>
  *   <li>{@code hybridproxy_auth_failures_total} (counter): CPEs refused by source CIDR or key proof;</li>
  *   <li>{@code hybridproxy_policy_denials_total} (counter): destinations refused by policy;</li>
- *   <li>{@code hybridproxy_mptcp_fallbacks_total} (counter): MPTCP connections that fell back to plain TCP.</li>
+ *   <li>{@code hybridproxy_mptcp_fallbacks_total} (counter): MPTCP connections that fell back to plain TCP;</li>
+ *   <li>{@code hybridproxy_netty_memory_used_bytes{type="direct"|"heap"}} (gauge): memory Netty's default buffer
+ *       allocator holds from the system (direct: its chunks, which Netty 4.2 mallocs itself, so neither the JVM's
+ *       direct-memory pool nor native memory tracking count them) or from the Java heap, in use or cached.</li>
  * </ul>
  */
 public final class ProcessMetrics implements MeterBinder {
@@ -92,5 +98,16 @@ public final class ProcessMetrics implements MeterBinder {
                 .description("Destinations refused by the destination policy").register(registry);
         FunctionCounter.builder("hybridproxy.mptcp.fallbacks", counters, ProxyCounters::mptcpFallbacks)
                 .description("MPTCP connections that fell back to plain TCP").register(registry);
+        if (ByteBufAllocator.DEFAULT instanceof ByteBufAllocatorMetricProvider provider) {
+            ByteBufAllocatorMetric netty = provider.metric();
+            Gauge.builder("hybridproxy.netty.memory.used", netty, ByteBufAllocatorMetric::usedDirectMemory)
+                    .baseUnit("bytes").tag("type", "direct")
+                    .description("Direct memory Netty's default allocator holds (malloc'd chunks, in use or cached)")
+                    .register(registry);
+            Gauge.builder("hybridproxy.netty.memory.used", netty, ByteBufAllocatorMetric::usedHeapMemory)
+                    .baseUnit("bytes").tag("type", "heap")
+                    .description("Heap memory Netty's default allocator holds (chunks, in use or cached)")
+                    .register(registry);
+        }
     }
 }

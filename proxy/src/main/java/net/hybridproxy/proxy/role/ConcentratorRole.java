@@ -141,6 +141,8 @@ public final class ConcentratorRole implements Role {
                 UserspaceSettings.STREAM_WATER_MARK, context.userspaceStats(), context.counters().cpes(),
                 concentrator.admission().refusalLogInterval());
         userspace = Optional.of(engine);
+        UserspaceSettings.processMemoryNotice(context.config()).ifPresent(line -> LOG.log(System.Logger.Level.INFO,
+                line));
         List<InetSocketAddress> announced = UserspaceSettings.announcements(context.config());
         if (!announced.isEmpty()) {
             engine.announceToNewSessions(announced);

@@ -67,6 +67,8 @@ public final class CpeRole implements Role {
                     UserspaceSettings.uplinkAddresses(context.config()), context.transport(), context.userspaceStats());
             engine.start(context.workerGroup());
             userspace = Optional.of(engine);
+            UserspaceSettings.processMemoryNotice(context.config()).ifPresent(line -> LOG.log(System.Logger.Level.INFO,
+                    line));
             AppConfig.Relay relay = context.config().relay();
             WriteBufferWaterMark marks = new WriteBufferWaterMark(relay.writeBufferLowWaterMark(),
                     relay.writeBufferHighWaterMark());

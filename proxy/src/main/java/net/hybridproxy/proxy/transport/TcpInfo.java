@@ -25,9 +25,16 @@ import static net.hybridproxy.proxy.nativeio.SocketConstants.TCP_NOTSENT_LOWAT;
  * @param notSentBytes     tcpi_notsent_bytes
  * @param cwndSegments     tcpi_snd_cwnd, in segments (what the per-uplink cwnd gauge reports)
  * @param bytesRetransmitted tcpi_bytes_retrans (Linux 4.19+), or -1 when the kernel does not report it
+ * @param sackedBytes      tcpi_sacked in bytes: SACKed above the cumulative acknowledgement
+ * @param lostBytes        tcpi_lost in bytes: presumed lost, a loss repair is under way
+ * @param retransBytes     tcpi_retrans in bytes: retransmitted and not yet acknowledged
+ * @param lastAckRecvMillis tcpi_last_ack_recv: milliseconds since the last acknowledgement arrived
+ * @param deliveredBytes   tcpi_delivered in bytes (Linux 4.18+; SACKed segments included), or 0 when the kernel does
+ *                         not report it
  */
 public record TcpInfo(long rttMicros, long rttVarMicros, long congestionWindow, long unackedBytes,
-                      long notSentBytes, long cwndSegments, long bytesRetransmitted) {
+                      long notSentBytes, long cwndSegments, long bytesRetransmitted, long sackedBytes,
+                      long lostBytes, long retransBytes, long lastAckRecvMillis, long deliveredBytes) {
     /** Offsets in struct tcp_info (include/uapi/linux/tcp.h); every field we need ends before byte 148. */
     private static final int SIZE = 148;
     /** ...and tcpi_bytes_retrans, when the kernel has it, ends at 216. */
@@ -35,6 +42,12 @@ public record TcpInfo(long rttMicros, long rttVarMicros, long congestionWindow, 
     private static final int BYTES_RETRANS = 208;
     private static final int SND_MSS = 16;
     private static final int UNACKED = 24;
+    private static final int SACKED = 28;
+    private static final int LOST = 32;
+    private static final int RETRANS = 36;
+    private static final int LAST_ACK_RECV = 56;
+    /** tcpi_delivered, a u32 count of segments (Linux 4.18+), inside the 216 bytes read with tcpi_bytes_retrans. */
+    private static final int DELIVERED = 192;
     private static final int RTT = 68;
     private static final int RTTVAR = 72;
     private static final int SND_CWND = 80;
@@ -60,6 +73,7 @@ public record TcpInfo(long rttMicros, long rttVarMicros, long congestionWindow, 
             }
             long mss = Integer.toUnsignedLong(info.get(ValueLayout.JAVA_INT, SND_MSS));
             long cwnd = Integer.toUnsignedLong(info.get(ValueLayout.JAVA_INT, SND_CWND));
+            boolean recent = length >= SIZE_WITH_BYTES_RETRANS;
             return Optional.of(new TcpInfo(
                     Integer.toUnsignedLong(info.get(ValueLayout.JAVA_INT, RTT)),
                     Integer.toUnsignedLong(info.get(ValueLayout.JAVA_INT, RTTVAR)),
@@ -67,7 +81,12 @@ public record TcpInfo(long rttMicros, long rttVarMicros, long congestionWindow, 
                     Integer.toUnsignedLong(info.get(ValueLayout.JAVA_INT, UNACKED)) * mss,
                     Integer.toUnsignedLong(info.get(ValueLayout.JAVA_INT, NOTSENT_BYTES)),
                     cwnd,
-                    length >= SIZE_WITH_BYTES_RETRANS ? info.get(ValueLayout.JAVA_LONG_UNALIGNED, BYTES_RETRANS) : -1));
+                    recent ? info.get(ValueLayout.JAVA_LONG_UNALIGNED, BYTES_RETRANS) : -1,
+                    Integer.toUnsignedLong(info.get(ValueLayout.JAVA_INT, SACKED)) * mss,
+                    Integer.toUnsignedLong(info.get(ValueLayout.JAVA_INT, LOST)) * mss,
+                    Integer.toUnsignedLong(info.get(ValueLayout.JAVA_INT, RETRANS)) * mss,
+                    Integer.toUnsignedLong(info.get(ValueLayout.JAVA_INT, LAST_ACK_RECV)),
+                    recent ? Integer.toUnsignedLong(info.get(ValueLayout.JAVA_INT, DELIVERED)) * mss : 0));
         } catch (NativeException e) {
             return Optional.empty();
         }

@@ -395,7 +395,9 @@ final class SessionDriver {
         // Counted this way, what the subflow holds is over-estimated by what was acknowledged meanwhile, never less.
         session.updateSubflow(subflowId, info == null ? SubflowEstimates.unknown(room)
                 : new SubflowEstimates(info.rttMicros() * 1000, info.congestionWindow(), info.unackedBytes(),
-                        info.notSentBytes() + link.pendingAtInfo + link.writtenSinceInfo, room));
+                        info.notSentBytes() + link.pendingAtInfo + link.writtenSinceInfo, room, info.deliveredBytes(),
+                        info.sackedBytes(), info.lostBytes(), info.retransBytes(),
+                        info.lastAckRecvMillis() * 1_000_000 + (now - link.infoAt)));
     }
 
     /**

@@ -16,6 +16,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 
 /**
  * How the adapters run the userspace engine; built from the {@code hybridproxy.userspace} configuration block
@@ -87,6 +88,26 @@ public record UserspaceSettings(SessionConfig session, Duration connectTimeout, 
      */
     static long effectiveProcessMemory(long configured, long maxHeapBytes) {
         return Math.min(configured, Math.max(1L << 20, maxHeapBytes / 2));
+    }
+
+    /**
+     * The line logged at start when the heap holds the process budget below the configured one (with the launcher's
+     * default 128 MiB heap, 64 of the default 128 MiB); empty otherwise. A concentrator's budget is what all its cpes
+     * share, so its operator must see that the heap, not the configuration, set it.
+     */
+    public static Optional<String> processMemoryNotice(long configured, long maxHeapBytes) {
+        long effective = effectiveProcessMemory(configured, maxHeapBytes);
+        if (effective >= configured) {
+            return Optional.empty();
+        }
+        return Optional.of("userspace.process-memory " + (configured >> 20) + " MiB is held to " + (effective >> 20)
+                + " MiB, half the maximum heap of " + (maxHeapBytes >> 20) + " MiB; a larger heap (JAVA_OPTS) raises it"
+                + " (docs/operations.md, \"Memory sizing\")");
+    }
+
+    /** {@link #processMemoryNotice(long, long)} for this configuration and this JVM. */
+    public static Optional<String> processMemoryNotice(AppConfig config) {
+        return processMemoryNotice(config.userspace().processMemory(), Runtime.getRuntime().maxMemory());
     }
 
     /**

@@ -51,6 +51,19 @@ class TcpInfoTest {
                 assertTrue(info.cwndSegments() > 0 && info.congestionWindow() >= info.cwndSegments(), info.toString());
                 assertEquals(0, info.notSentBytes(), info.toString());
             }
+            // The SACK-aware signals the userspace engine's late-path detector reads: what the peer's TCP received
+            // (tcpi_delivered, in segments times the MSS) grows with the bytes it acknowledged, nothing is lost on
+            // loopback, and an acknowledgement has just arrived.
+            client.writeAndFlush(io.netty.buffer.Unpooled.wrappedBuffer(new byte[64 * 1024])).sync();
+            TcpInfo acknowledged = TcpInfo.read(client).orElseThrow();
+            for (int i = 0; i < 200 && acknowledged.deliveredBytes() < 64 * 1024; i++) {
+                Thread.sleep(10);
+                acknowledged = TcpInfo.read(client).orElseThrow();
+            }
+            assertTrue(acknowledged.deliveredBytes() >= 64 * 1024, acknowledged.toString());
+            assertEquals(0, acknowledged.lostBytes(), acknowledged.toString());
+            assertEquals(0, acknowledged.retransBytes(), acknowledged.toString());
+            assertTrue(acknowledged.lastAckRecvMillis() < 5_000, acknowledged.toString());
             // Another thread gets its own scratch memory.
             CompletableFuture<Optional<TcpInfo>> elsewhere = CompletableFuture.supplyAsync(() -> TcpInfo.read(client));
             assertTrue(elsewhere.get(10, TimeUnit.SECONDS).isPresent());

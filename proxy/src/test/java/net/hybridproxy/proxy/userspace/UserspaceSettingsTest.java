@@ -8,6 +8,7 @@ import org.junit.jupiter.api.Test;
 import java.time.Duration;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The process-wide session budget never reaches the heap it is meant to protect. */
 class UserspaceSettingsTest {
@@ -20,6 +21,16 @@ class UserspaceSettingsTest {
         // A large machine: the configured budget stands.
         assertEquals(128 * MIB, UserspaceSettings.effectiveProcessMemory(128 * MIB, 6144 * MIB));
         assertEquals(32 * MIB, UserspaceSettings.effectiveProcessMemory(32 * MIB, 128 * MIB));
+    }
+
+    @Test
+    void aBudgetTheHeapHoldsLowerIsLoggedWithBothFiguresAndAnUntouchedOneIsNot() {
+        // The launcher's default heap cap (128 MiB) and reference.conf's 128 MiB budget: 64 MiB enforced.
+        String line = UserspaceSettings.processMemoryNotice(128 * MIB, 128 * MIB).orElseThrow();
+        assertTrue(line.contains("128 MiB is held to 64 MiB"), line);
+        assertTrue(line.contains("maximum heap of 128 MiB"), line);
+        // The Helm chart's concentrator: half of a 1 GiB limit, so the configured budget stands.
+        assertTrue(UserspaceSettings.processMemoryNotice(128 * MIB, 512 * MIB).isEmpty());
     }
 
     @Test

@@ -29,13 +29,13 @@ import net.hybridproxy.engine.multipath.sched.Schedulers;
  * @param sessionMemoryBudget  heap bytes the session's streams may hold together (buffers with their overhead,
  *                             {@link MemoryBudget}); the process-wide budget bounds all sessions together
  * @param lateReinjection      reinject at once what a path that stopped delivering holds (its TCP connection silent
- *                             for 1.5 RTTs while holding data, or the segment in-order delivery waits for overdue by
- *                             that connection's own window and RTT) and hand it nothing until it delivered what it
- *                             held (SubflowTable#reinjectFromLatePaths). Off by default: the simulator meets the
- *                             blackhole target with it (126 ms), but in the lab, on lossy LTE paths, a connection
- *                             repairing a loss (its cumulative acknowledgement held while SACKs arrive) was judged
- *                             silent and a fifth of what was sent went twice (docs/decisions.md, "late paths judged
- *                             from TCP's own delivery")
+ *                             for 1.5 RTTs while holding data, SACKed data counting as delivered, or the segment
+ *                             in-order delivery waits for overdue by that connection's own window and RTT while what
+ *                             was sent after it has not arrived either) and hand it nothing until it delivered what
+ *                             it held; an overdue segment TCP repairs as a hole is reinjected alone
+ *                             (SubflowTable#reinjectFromLatePaths). Off by default: the simulator, whose TCP now
+ *                             reports what Linux's TCP_INFO does, is right with it on lossy paths, but the lab could
+ *                             not confirm it (docs/decisions.md, "Userspace engine, sixth pass")
  */
 public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration overflowBudgetPeriod,
                             int streamSendBuffer, int streamReceiveWindow, long sessionReceiveBudget,

@@ -255,20 +255,26 @@ final class SubflowTable {
 
     /**
      * Reinjects what a path that stopped delivering holds, long before its probes would declare it stalled (engine
-     * issue items 2 and 3), judged from its TCP connection's own state (what the peer's TCP acknowledged) and from
-     * the data in-order delivery waits for, not from a rate estimate (which swung with the event loop's lag in the
-     * lab). An attached subflow is <em>late</em> when
+     * issue items 2 and 3), judged from its TCP connection's own state (what the peer's TCP acknowledged and SACKed)
+     * and from the data in-order delivery waits for, not from a rate estimate (which swung with the event loop's
+     * lag in the lab). An attached subflow is <em>late</em> when
      * <ul>
-     * <li>it is <em>silent</em>: it holds undelivered bytes and has delivered none, nor received any, for
-     *     {@link #silenceAfter} (a blackhole), or</li>
+     * <li>it is <em>silent</em>: it holds undelivered bytes and its connection has delivered none (SACKed ones
+     *     count), received no acknowledgement and no byte for {@link #silenceAfter} (a blackhole), or</li>
      * <li>a stream's oldest unacknowledged segment, the one in-order delivery waits for, was last handed to it, its
-     *     TCP connection has not delivered it, and its deadline passed: twice the time the connection needed, by
+     *     TCP connection has not delivered it, its deadline passed (1.5 times the time the connection needed, by
      *     its own congestion window and RTT, for what it held when the segment was handed, and at least
-     *     {@link #LATE_HEAD_MIN_RTTS} minimum RTTs (a collapsed rate, a long loss recovery);</li>
+     *     {@link #LATE_HEAD_MIN_RTTS} minimum RTTs), and the peer's TCP has not received what was sent after it
+     *     (a collapsed rate: the segment waits in a queue);</li>
      * </ul>
      * while another attached subflow is neither. Everything the late subflow's connection has not delivered is then
      * reinjected (TCP delivers in order: what it was handed after the late segment is behind it), and it gets no new
      * data until it delivered what it held.
+     *
+     * <p>An overdue segment whose successors the peer's TCP already holds (SACKed) is a <em>hole</em> TCP is
+     * repairing, usually a lost retransmission waiting for the retransmission timeout: the path delivers, and only
+     * the hole blocks. Then just the head (at most what TCP presumes lost, {@link #HOLE_REINJECTION_MIN_BYTES} at
+     * least) is reinjected, and the path keeps its data and its share ({@code HOLE_REINJECTIONS}).
      */
     void reinjectFromLatePaths(long now) {
         for (Subflow s : subflows.values()) {
@@ -278,46 +284,93 @@ final class SubflowTable {
             }
         }
         for (Subflow s : subflows.values()) {
-            if (s.state() != SubflowState.ATTACHED || s.heldBack() || !late(s, now)) {
+            if (s.state() != SubflowState.ATTACHED || s.heldBack()) {
+                continue;
+            }
+            Lateness lateness = lateness(s, now);
+            if (lateness == Lateness.ON_TIME) {
                 continue;
             }
             long healthy = 0;
             for (Subflow other : subflows.values()) {
-                if (other != s && other.state() == SubflowState.ATTACHED && !other.heldBack() && !late(other, now)) {
+                if (other != s && other.state() == SubflowState.ATTACHED && !other.heldBack()
+                        && lateness(other, now) == Lateness.ON_TIME) {
                     healthy |= 1L << other.slot();
                 }
             }
             if (healthy == 0) {
                 continue;
             }
+            long delivered = s.tcpDelivered();
+            if (lateness == Lateness.HOLE) {
+                long hole = Math.max(HOLE_REINJECTION_MIN_BYTES,
+                        s.estimates().lostBytes() + s.estimates().retransBytes());
+                long queued = 0;
+                for (Stream stream : session.streams.all()) {
+                    if (stream.send.headIsHoleOn(s.slot(), delivered, s.tcpReceived())) {
+                        long bytes = stream.send.reinjectHead(s.slot(), delivered, healthy, hole);
+                        queueReinjected(stream, bytes);
+                        queued += bytes;
+                    }
+                }
+                if (queued > 0) {
+                    mib.increment(MibCounter.HOLE_REINJECTIONS);
+                }
+                continue;
+            }
             s.lateReinjectionAt(now);
             s.holdUntilDelivered();
             mib.increment(MibCounter.LATE_REINJECTIONS);
-            long delivered = s.tcpDelivered();
             for (Stream stream : session.streams.all()) {
-                long queued = stream.send.reinjectUndelivered(s.slot(), delivered, healthy);
-                if (queued > 0) {
-                    mib.add(MibCounter.REINJECTED_BYTES, queued);
-                    session.transmit.scheduleSend(stream);
-                }
+                queueReinjected(stream, stream.send.reinjectUndelivered(s.slot(), delivered, healthy));
             }
         }
     }
 
-    private boolean late(Subflow s, long now) {
-        if (s.estimates().srttNanos() <= 0) {
-            return false;
+    private void queueReinjected(Stream stream, long queued) {
+        if (queued > 0) {
+            mib.add(MibCounter.REINJECTED_BYTES, queued);
+            session.transmit.scheduleSend(stream);
         }
-        if (s.silentFor(now) > silenceAfter(s)) {
-            return true;
+    }
+
+    /** What {@link #reinjectFromLatePaths} finds a subflow to be. */
+    private enum Lateness {
+        ON_TIME,
+        /** Silent, or the segment in-order delivery waits for sits behind a queue: everything it holds moves. */
+        LATE,
+        /** The segment in-order delivery waits for is a hole its TCP repairs while the path delivers. */
+        HOLE
+    }
+
+    private Lateness lateness(Subflow s, long now) {
+        SubflowEstimates e = s.estimates();
+        if (e.srttNanos() <= 0) {
+            return Lateness.ON_TIME;
+        }
+        // Silent while the peer's TCP holds data beyond a hole TCP is repairing: everything after the hole arrived
+        // and the connection has nothing left to send but the repair (its retransmission lost, it waits for the
+        // timeout). The path is not dead; the hole, and what TCP holds hostage behind it, is what in-order delivery
+        // waits for. A blackhole has nothing SACKed to show.
+        boolean silent = s.silentFor(now) > silenceAfter(s);
+        boolean repairing = e.repairingLoss() && e.sackedBytes() > 0;
+        if (silent && !repairing) {
+            return Lateness.LATE;
         }
         long delivered = s.tcpDelivered();
+        long received = s.tcpReceived();
+        Lateness found = Lateness.ON_TIME;
         for (Stream stream : session.streams.all()) {
-            if (stream.send.headLateOn(s.slot(), delivered, now)) {
-                return true;
+            boolean overdue = stream.send.headLateOn(s.slot(), delivered, now);
+            if (stream.send.headIsHoleOn(s.slot(), delivered, received)) {
+                if (overdue || silent) {
+                    found = Lateness.HOLE;
+                }
+            } else if (overdue) {
+                return Lateness.LATE;
             }
         }
-        return false;
+        return found;
     }
 
     /**
@@ -335,6 +388,8 @@ final class SubflowTable {
     static final int SILENCE_MIN_RTTS = 3;
     /** A segment is not late before this many of its subflow's minimum RTTs (see {@link #lateAt}). */
     static final int LATE_HEAD_MIN_RTTS = 3;
+    /** The least a hole's reinjection moves: one DATA frame's worth, whatever TCP says it presumes lost. */
+    static final long HOLE_REINJECTION_MIN_BYTES = 16 * 1024;
 
     /**
      * When a segment handed to {@code s} now, with {@code aheadBytes} held by its connection before it, is late if
@@ -348,7 +403,10 @@ final class SubflowTable {
             return Long.MAX_VALUE;
         }
         long needed = (long) ((double) e.srttNanos() * (aheadBytes + e.cwndBytes()) / e.cwndBytes());
-        long minRtt = Math.max(1, s.minRtt().minRttNanos());
+        // Before the filter's first sample (the first segments of a session) the smoothed RTT stands in for it: with no
+        // floor, a segment handed into an empty connection was due after 1.5 RTTs and a loss repaired by fast
+        // retransmit in slow start (two RTTs) was taken for lateness.
+        long minRtt = s.minRtt().minRttNanos() > 0 ? s.minRtt().minRttNanos() : e.srttNanos();
         return now + Math.max(needed + needed / 2, LATE_HEAD_MIN_RTTS * minRtt);
     }
 

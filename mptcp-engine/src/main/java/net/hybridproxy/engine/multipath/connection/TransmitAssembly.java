@@ -411,7 +411,12 @@ final class TransmitAssembly {
         if (cwnd <= 0) {
             return Long.MAX_VALUE;
         }
-        return Math.max(0, HELD_WINDOWS * cwnd - subflow.backlogBytes());
+        // What the peer's TCP SACKed is no longer the connection's to send: it arrived, and waits only for a hole to
+        // be repaired (tcpi_unacked counts it until the cumulative acknowledgement passes it). Counted as held, a
+        // path repairing a loss was handed nothing, went idle behind its hole, and a lost retransmission then waited
+        // for the retransmission timeout with no later segment to SACK (docs/decisions.md, 2026-11-30).
+        long held = subflow.backlogBytes() - Math.min(subflow.estimates().sackedBytes(), subflow.backlogBytes());
+        return Math.max(0, HELD_WINDOWS * cwnd - held);
     }
 
     /** Congestion windows a subflow's connection may hold: one in flight, one queued behind it. */

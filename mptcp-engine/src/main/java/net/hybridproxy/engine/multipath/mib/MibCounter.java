@@ -43,6 +43,11 @@ public enum MibCounter {
     REINJECTED_BYTES,
     /** Times a subflow's held segments were reinjected because it delivered them too slowly (its rate collapsed). */
     LATE_REINJECTIONS,
+    /**
+     * Times the segment in-order delivery waited for was reinjected alone because its subflow's TCP was repairing
+     * it as a hole (what was sent after it arrived) past its deadline.
+     */
+    HOLE_REINJECTIONS,
     /** Segments sent again because the receive window blocked on them (Raiciu et al.). */
     OPPORTUNISTIC_RETRANSMITS,
     /** Times a slow subflow was penalised after an opportunistic retransmission. */

@@ -340,6 +340,44 @@ public final class SendBuffer {
     }
 
     /**
+     * Whether the oldest unacknowledged segment, last carried by subflow slot {@code slot} and not delivered by its
+     * TCP connection ({@code delivered}, the cumulative acknowledgement), is a hole: the peer's TCP already holds
+     * at least as many bytes of that subflow's stream as end with this segment ({@code received}, SACKed bytes
+     * included), so what was sent after it arrived and the segment itself is being repaired.
+     */
+    public boolean headIsHoleOn(int slot, long delivered, long received) {
+        Map.Entry<Long, StoredSegment> first = segments.firstEntry();
+        if (first == null) {
+            return false;
+        }
+        StoredSegment head = first.getValue();
+        return !head.queued && head.carrierSlot == slot && head.carrierEnd > delivered && received >= head.carrierEnd;
+    }
+
+    /**
+     * Queues for reinjection the segments at the head of the buffer, from the oldest unacknowledged one on, that
+     * were last carried by subflow slot {@code slot}, its TCP connection has not delivered ({@code delivered}) and
+     * no subflow in {@code live} carried, until {@code maxBytes} are queued or a segment does not qualify: the data
+     * in-order delivery waits for while that connection repairs a loss, and nothing behind it.
+     *
+     * @return bytes queued
+     */
+    public long reinjectHead(int slot, long delivered, long live, long maxBytes) {
+        long queuedBytes = 0;
+        for (Map.Entry<Long, StoredSegment> entry : segments.entrySet()) {
+            StoredSegment segment = entry.getValue();
+            if (queuedBytes >= maxBytes || segment.carrierSlot != slot || segment.carrierEnd <= delivered
+                    || segment.queued || (segment.subflows & live) != 0) {
+                break;
+            }
+            segment.queued = true;
+            retransmit.addLast(entry.getKey());
+            queuedBytes += segment.length;
+        }
+        return queuedBytes;
+    }
+
+    /**
      * Queues for reinjection every segment last carried by subflow slot {@code slot} that its TCP connection has not
      * delivered ({@code delivered}, as above) and no subflow in {@code live} carried as well: TCP delivers in
      * order, so when the oldest of them is late every later one on the same connection is behind it. The late

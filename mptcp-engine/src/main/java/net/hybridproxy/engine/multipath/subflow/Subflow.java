@@ -46,6 +46,7 @@ public final class Subflow {
     private long lastReceivedAt = Long.MIN_VALUE;
     private long deliveredSeen = -1;
     private long deliveredGrewAt = Long.MIN_VALUE;
+    private long sackedDeliveredSeen;
     private long attachedAt = -1;
 
     private String closeWhy;
@@ -168,6 +169,13 @@ public final class Subflow {
             deliveredSeen = delivered;
             deliveredGrewAt = now;
         }
+        // The cumulative acknowledgement stands still while TCP repairs a loss (a lost retransmission waits for the
+        // retransmission timeout, at least 200 ms plus the RTT) although SACKs keep saying the path delivers: the
+        // SACK-inclusive count is the path's progress (docs/userspace-protocol.md §7).
+        if (estimates.deliveredBytes() > sackedDeliveredSeen) {
+            sackedDeliveredSeen = estimates.deliveredBytes();
+            deliveredGrewAt = now;
+        }
     }
 
     /**
@@ -187,6 +195,15 @@ public final class Subflow {
     }
 
     /**
+     * Bytes of this subflow's stream the peer's TCP holds: {@link #tcpDelivered()} plus what it SACKed above the
+     * cumulative acknowledgement. When this reaches past a segment that {@link #tcpDelivered()} does not, the bytes
+     * after that segment arrived and the segment itself is a hole TCP is repairing.
+     */
+    public long tcpReceived() {
+        return tcpDelivered() + (estimates.srttNanos() <= 0 ? 0 : estimates.sackedBytes());
+    }
+
+    /**
      * How long the connection has held undelivered bytes without delivering any and without a byte arriving on it
      * (0 while it holds nothing, or while the adapter does not know its TCP state). Call {@link #noteProgress} first.
      */
@@ -198,7 +215,12 @@ public final class Subflow {
         if (busySince == Long.MIN_VALUE) {
             busySince = now;
         }
-        return Math.max(0, now - Math.max(busySince, progressAt()));
+        long lastSign = Math.max(busySince, progressAt());
+        if (estimates.sinceLastAckNanos() >= 0) {
+            // An acknowledgement arrived: the path carries segments both ways, whatever it acknowledged.
+            lastSign = Math.max(lastSign, now - estimates.sinceLastAckNanos());
+        }
+        return Math.max(0, now - lastSign);
     }
 
     /**

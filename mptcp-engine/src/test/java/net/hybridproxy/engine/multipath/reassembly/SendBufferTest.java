@@ -54,6 +54,28 @@ class SendBufferTest {
     }
 
     @Test
+    void aHoleTheSubflowRepairsIsReinjectedAloneAndOnlyWhenLaterBytesArrived() {
+        SendBuffer buffer = new SendBuffer(1000, 1000);
+        buffer.write(ByteBuffer.allocate(400));
+        for (int i = 0; i < 4; i++) {
+            buffer.take(100, 0, 0);
+            buffer.carried(100L * i, 0, 110L * (i + 1), 10); // frames of 110 bytes on subflow 0's stream
+        }
+
+        // Nothing after the head arrived: the head sits in a queue, it is no hole.
+        assertFalse(buffer.headIsHoleOn(0, 0, 100));
+        assertTrue(buffer.headLateOn(0, 0, 10));
+        // What was sent after it arrived (SACKed): the head is a hole.
+        assertTrue(buffer.headIsHoleOn(0, 0, 330));
+        assertFalse(buffer.headIsHoleOn(1, 0, 330));
+
+        assertEquals(200, buffer.reinjectHead(0, 0, 1L << 1, 150));
+        assertEquals(0, buffer.take(1000, 1, 1).dsn());
+        assertEquals(100, buffer.take(1000, 1, 1).dsn());
+        assertNull(buffer.take(1000, 1, 1), "only the head, up to the bound, is sent again");
+    }
+
+    @Test
     void theDataFinFollowsTheLastByteAndIsAcknowledgedLikeOne() {
         SendBuffer buffer = new SendBuffer(1000, 1000);
         buffer.write(ByteBuffer.allocate(10));

@@ -16,9 +16,14 @@ import net.hybridproxy.engine.multipath.subflow.SubflowEstimates;
  * the window starts at 10 segments, doubles every RTT (slow start) and grows by one segment per
  * RTT after a loss (congestion avoidance), and is capped at the link's bandwidth-delay product
  * plus its queue (the most a loss-free TCP would keep in flight). A dropped segment (random loss,
- * a full queue) is sent again after about one RTT (fast retransmit) and halves the window; under
- * a blackhole, retransmission timeouts start at max(200 ms, 2 RTT) and double. The receiver
- * delivers only in order, so one lost segment holds back everything behind it, as in TCP.
+ * a full queue) is sent again after about one RTT (fast retransmit) and halves the window; a
+ * dropped retransmission, and every segment under a blackhole, waits for a retransmission timeout
+ * of max(200 ms, 2 RTT), doubling. The receiver delivers only in order, so one lost segment holds
+ * back everything behind it, as in TCP. Every segment is acknowledged on its own (SACK), with the
+ * cumulative acknowledgement alongside; the estimates report what Linux's {@code TCP_INFO} does:
+ * bytes not cumulatively acknowledged as in flight ({@code tcpi_unacked}, SACKed ones included),
+ * and the SACK-aware delivery signals ({@code tcpi_delivered}, {@code tcpi_sacked},
+ * {@code tcpi_lost}, {@code tcpi_retrans}, {@code tcpi_last_ack_recv}).
  * The send queue reports room up to {@code notSentLowat} unsent bytes, like a socket with
  * {@code TCP_NOTSENT_LOWAT} set.
  */
@@ -44,6 +49,15 @@ final class SimTcp {
         private final TreeMap<Long, byte[]> outOfOrder = new TreeMap<>();
         private double srttNanos;
         long bytesDelivered;
+        /** The cumulative acknowledgement: every byte below it was delivered in order. */
+        private long sndUna;
+        /** Bytes the receiver got over the connection's life, out of order ones included (tcpi_delivered). */
+        private long sackedDelivered;
+        /** Bytes presumed lost and not yet sent again (tcpi_lost). */
+        private long lostBytes;
+        /** Bytes sent again and not yet acknowledged (tcpi_retrans). */
+        private long retransBytes;
+        private long lastAckAt = Long.MIN_VALUE;
 
         private Pipe(int dir) {
             this.dir = dir;
@@ -65,8 +79,10 @@ final class SimTcp {
         }
 
         SubflowEstimates estimates() {
-            return new SubflowEstimates((long) srttNanos, (long) cwnd, inflight, notSentBytes,
-                    Math.max(0, notSentLowat - notSentBytes));
+            long unacked = nextSeq - sndUna;
+            return new SubflowEstimates((long) srttNanos, (long) cwnd, unacked, notSentBytes,
+                    Math.max(0, notSentLowat - notSentBytes), sackedDelivered, unacked - inflight, lostBytes,
+                    retransBytes, lastAckAt == Long.MIN_VALUE ? -1 : queue.now() - lastAckAt);
         }
 
         private void trySend() {
@@ -98,6 +114,10 @@ final class SimTcp {
             long now = queue.now();
             segment.sentAt = now;
             segment.transmissions++;
+            if (segment.transmissions > 1 && !segment.retransCounted) {
+                segment.retransCounted = true;
+                retransBytes += segment.data.length;
+            }
             long arrival = link.transmit(dir, segment.data.length, now);
             if (arrival < 0) {
                 lost(segment);
@@ -110,7 +130,7 @@ final class SimTcp {
         private void lost(SimSegment segment) {
             long now = queue.now();
             long delay;
-            if (link.blackholed) {
+            if (link.blackholed || segment.transmissions > 1) {
                 segment.rtoBackoff = segment.rtoBackoff == 0 ? 1 : Math.min(segment.rtoBackoff * 2, 8);
                 delay = Math.max(200_000_000L, 2 * (long) srttNanos) * segment.rtoBackoff;
             } else {
@@ -121,7 +141,9 @@ final class SimTcp {
                     lastReductionAt = now;
                 }
             }
+            lostBytes += segment.data.length;
             queue.at(now + delay, () -> {
+                lostBytes -= segment.data.length;
                 if (!closed && unacked.containsKey(segment.seq)) {
                     transmit(segment);
                 }
@@ -145,14 +167,24 @@ final class SimTcp {
                 }
             }
             long ackAt = link.ackArrival(queue.now());
+            long cumulative = rcvNext;
             if (ackAt >= 0) {
-                queue.at(ackAt, () -> acked(segment, transmission));
+                queue.at(ackAt, () -> acked(segment, transmission, cumulative));
             }
         }
 
-        private void acked(SimSegment segment, int transmission) {
-            if (closed || unacked.remove(segment.seq) == null) {
+        private void acked(SimSegment segment, int transmission, long cumulative) {
+            if (closed) {
                 return;
+            }
+            lastAckAt = queue.now();
+            sndUna = Math.max(sndUna, cumulative);
+            if (unacked.remove(segment.seq) == null) {
+                return;
+            }
+            sackedDelivered += segment.data.length;
+            if (segment.retransCounted) {
+                retransBytes -= segment.data.length;
             }
             inflight -= segment.data.length;
             if (transmission == segment.transmissions) {
@@ -176,6 +208,7 @@ final class SimTcp {
         long sentAt;
         int transmissions;
         int rtoBackoff;
+        boolean retransCounted;
 
         SimSegment(long seq, byte[] data) {
             this.seq = seq;
