@@ -32,9 +32,6 @@ final class Stream {
     final SendBuffer send;
     final ReceiveBuffer receive;
     boolean ackPending;
-    /** The Data ACK and right edge the last DATA_ACK sent carried (-1 before the first). */
-    long dataAckSent = -1;
-    long rightEdgeSent = -1;
     boolean readableSignalled;
     boolean writeBlocked;
     boolean closed;

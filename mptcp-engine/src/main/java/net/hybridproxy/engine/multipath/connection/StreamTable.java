@@ -226,18 +226,11 @@ final class StreamTable {
             reset(stream, ResetReason.LACK_OF_RESOURCES);
             return;
         }
-        // Acknowledge what tells the sender something: the Data ACK or the window's right edge moved, or the frame
-        // repeated something (a duplicate, or a DATA_FIN sent again: our DATA_ACK may have been lost with a subflow,
-        // and the sender holds the data until it hears one), or it lay beyond the window (the sender's idea of the
-        // window is stale). A frame that lands beyond a hole moves neither: its DATA_ACK would repeat the last one word
-        // for word (RFC 8684 §3.3.2: the Data ACK says "how much data has been successfully received (with no
-        // holes)"), and on two paths of different delay most frames of the faster path land beyond a hole the slower
-        // one is still filling. Such repeats cost the sender a wake-up each and told it nothing.
-        if (stream.receive.dataAck() != stream.dataAckSent || stream.receive.rightEdge() != stream.rightEdgeSent
-                || received.duplicateBytes() > 0 || received.beyondWindowBytes() > 0
-                || (received.newBytes() == 0 && !received.finNew())) {
-            stream.ackPending = true;
-        }
+        // Acknowledge every frame, duplicates too: a duplicate may mean our DATA_ACK was lost with
+        // a subflow, and the sender holds the data until it hears one. (Frames landing beyond a hole repeat the last
+        // DATA_ACK; not acknowledging them halved the DATA_ACKs but moved the lossy scenarios of the SACK-aware
+        // late-path detector below their bounds: docs/decisions.md, "CPU per byte".)
+        stream.ackPending = true;
         if ((received.newBytes() > 0 || received.finNew()) && !stream.readableSignalled
                 && (stream.receive.readableBytes() > 0 || stream.receive.finReceived())) {
             stream.readableSignalled = true;

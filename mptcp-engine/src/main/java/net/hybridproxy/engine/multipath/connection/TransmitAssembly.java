@@ -136,8 +136,6 @@ final class TransmitAssembly {
             }
             ack.encodeTo(out);
             stream.ackPending = false;
-            stream.dataAckSent = ack.dataAck();
-            stream.rightEdgeSent = ack.rightEdge();
             session.mib().increment(MibCounter.DATA_ACKS_SENT);
             if (stream.isDone()) {
                 // The acknowledgement of the peer's DATA_FIN was all that kept this stream open.
