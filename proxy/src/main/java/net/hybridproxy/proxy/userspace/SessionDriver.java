@@ -5,8 +5,11 @@ import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelOption;
 import io.netty.channel.ChannelOutboundBuffer;
 import io.netty.channel.EventLoop;
+import io.netty.channel.unix.IntegerUnixChannelOption;
+import io.netty.channel.unix.UnixChannel;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.Promise;
 import io.netty.util.concurrent.ScheduledFuture;
@@ -60,6 +63,21 @@ final class SessionDriver {
     /** TCP_INFO is a system call; per subflow it is read at most this often, the channel's room every time. */
     private static final long TCP_INFO_INTERVAL_NANOS = TimeUnit.MILLISECONDS.toNanos(5);
 
+    /**
+     * SO_RCVLOWAT. socket(7): "select(2), poll(2), and epoll(7) indicate a socket as readable only if at least
+     * SO_RCVLOWAT bytes are available" (Linux's TCP also wakes the reader at end of input and when its receive buffer
+     * is under pressure; a non-blocking read still returns whatever is queued). Set on a subflow to what the frame it
+     * is in the middle of still lacks: the sender writes a 16 KiB DATA frame in about a dozen TCP segments, and every
+     * wake-up for a part of one cost a read, a session pass and its TCP_INFO reads while the session could do nothing
+     * with it (docs/decisions.md, the sixth pass: 386 wake-ups per MB on the cpe at 52 Mbit/s).
+     */
+    private static final IntegerUnixChannelOption SO_RCVLOWAT = new IntegerUnixChannelOption("SO_RCVLOWAT", 1, 18);
+    /**
+     * A frame that lacks fewer bytes than this is waited for with the default low-water mark (one byte): its rest
+     * is a segment or two away, and the option would cost a system call to save a wake-up that rarely comes.
+     */
+    private static final int MIN_RECEIVE_LOW_WATERMARK = 2048;
+
     /** What the role does with the session's requests; called on the driver's loop. */
     interface SessionOwner {
         /** cpe: open a TCP connection for this subflow, then call {@link #subflowConnected} or {@link #subflowFailed}. */
@@ -89,11 +107,19 @@ final class SessionDriver {
         long retransmittedCounted;
         boolean attached;
         boolean stalled;
+        /** The socket's SO_RCVLOWAT as last set (1, the kernel's default, until then). */
+        int receiveLowWatermark = 1;
+        /** Native transports only: NIO has no such option (and no descriptor to set it on). */
+        boolean lowWatermarkSettable;
+        /** The highest SO_RCVLOWAT that cannot shrink the socket's window ({@link #lowWatermarkCap}). */
+        int maxReceiveLowWatermark;
 
         SubflowLink(Channel channel, String uplink, UplinkStats.UplinkCounters stats) {
             this.channel = channel;
             this.uplink = uplink;
             this.stats = stats;
+            this.lowWatermarkSettable = channel instanceof UnixChannel;
+            this.maxReceiveLowWatermark = lowWatermarkSettable ? lowWatermarkCap(channel) : 1;
         }
     }
 
@@ -272,10 +298,53 @@ final class SessionDriver {
             for (ByteBuffer nio : bytes.nioBuffers(bytes.readerIndex(), bytes.readableBytes())) {
                 session.handleSubflowBytes(subflowId, nio, now);
             }
+            awaitWholeFrame(link, session.subflowBytesMissing(subflowId));
         } finally {
             bytes.release();
         }
         pumpSoon();
+    }
+
+    /**
+     * Lets the subflow's socket wake this loop only once the frame its last bytes began can be complete
+     * ({@link #SO_RCVLOWAT}). Never above what is missing: a watermark above the frame's rest would leave its last
+     * bytes unread until more came, and at the end of a transfer nothing more comes. Setting it when enough is
+     * already queued wakes the reader at once (Linux {@code tcp_set_rcvlowat()} checks), so nothing is missed between
+     * the read and the call.
+     */
+    private static void awaitWholeFrame(SubflowLink link, int missing) {
+        if (!link.lowWatermarkSettable) {
+            return;
+        }
+        int watermark = missing >= MIN_RECEIVE_LOW_WATERMARK ? Math.min(missing, link.maxReceiveLowWatermark) : 1;
+        if (watermark == link.receiveLowWatermark) {
+            return;
+        }
+        try {
+            if (link.channel.config().setOption(SO_RCVLOWAT, watermark)) {
+                link.receiveLowWatermark = watermark;
+            } else {
+                link.lowWatermarkSettable = false; // a transport without the option: nothing was set
+            }
+        } catch (RuntimeException e) {
+            // The socket is closing (its close is handled where it is seen); nothing is set on it again.
+            link.lowWatermarkSettable = false;
+        }
+    }
+
+    /**
+     * A quarter of the socket's receive buffer as it is now. Linux's {@code tcp_set_rcvlowat()} makes room for the
+     * watermark: when the buffer a window of that size needs (about twice the window) exceeds the socket's receive
+     * buffer, it raises the buffer and clamps the TCP window to the watermark, which would hold a fast path to a
+     * frame per round trip. With the default {@code tcp_rmem} (128 KiB to start, growing by autotuning) a frame's 16
+     * KiB never comes near; a router configured with a much smaller initial buffer gets smaller watermarks instead.
+     */
+    private static int lowWatermarkCap(Channel channel) {
+        try {
+            return Math.max(1, channel.config().getOption(ChannelOption.SO_RCVBUF) / 4);
+        } catch (RuntimeException e) {
+            return 1;
+        }
     }
 
     /** The subflow's TCP connection closed (either end, or an error). */
@@ -306,7 +375,7 @@ final class SessionDriver {
         long now = now();
         ChannelOutboundBuffer outbound = ch.unsafe().outboundBuffer();
         long pending = outbound == null ? 0 : outbound.totalPendingWriteBytes();
-        if (now - link.infoAt >= TCP_INFO_INTERVAL_NANOS) {
+        if (now - link.infoAt >= TCP_INFO_INTERVAL_NANOS && !sendSideIdle(link, pending)) {
             link.info = TcpInfo.read(ch).orElse(null);
             link.infoAt = now;
             link.pendingAtInfo = pending;
@@ -329,6 +398,19 @@ final class SessionDriver {
                         info.notSentBytes() + link.pendingAtInfo + link.writtenSinceInfo, room, info.deliveredBytes(),
                         info.sackedBytes(), info.lostBytes(), info.retransBytes(),
                         info.lastAckRecvMillis() * 1_000_000 + (now - link.infoAt)));
+    }
+
+    /**
+     * Whether the subflow's connection had nothing to send or acknowledge when TCP_INFO was last read and was handed
+     * nothing since: then a new read would return the same figures (the RTT, the congestion window and the
+     * retransmissions change only when our data is acknowledged or lost, and none is out), and it is skipped. On the
+     * receiving end of a download every subflow but the one carrying the DATA_ACKs is such a subflow; reading their
+     * TCP_INFO every 5 ms was one in eight of the cpe's system calls once partial frames no longer woke it.
+     */
+    private static boolean sendSideIdle(SubflowLink link, long pending) {
+        TcpInfo info = link.info;
+        return info != null && link.writtenSinceInfo == 0 && pending == 0 && link.pendingAtInfo == 0
+                && info.unackedBytes() == 0 && info.notSentBytes() == 0;
     }
 
     /**

@@ -263,6 +263,16 @@ public final class Session {
         in.position(in.limit());
     }
 
+    /**
+     * Bytes the frame the subflow's last bytes began still lacks, or 0 when they ended on a frame boundary (or the
+     * subflow is unknown): {@link #handleSubflowBytes} can do nothing with fewer, so the adapter need not wake up for
+     * them (a 16 KiB DATA frame arrives in about a dozen TCP segments and was read in several pieces).
+     */
+    public int subflowBytesMissing(long subflowId) {
+        Subflow subflow = subflows.get(subflowId);
+        return subflow == null ? 0 : subflow.reader().missingBytes();
+    }
+
     // ------------------------------------------------------------------ streams (StreamTable holds them)
 
     /**

@@ -227,7 +227,9 @@ final class StreamTable {
             return;
         }
         // Acknowledge every frame, duplicates too: a duplicate may mean our DATA_ACK was lost with
-        // a subflow, and the sender holds the data until it hears one.
+        // a subflow, and the sender holds the data until it hears one. (Frames landing beyond a hole repeat the last
+        // DATA_ACK; not acknowledging them halved the DATA_ACKs but moved the lossy scenarios of the SACK-aware
+        // late-path detector below their bounds: docs/decisions.md, "CPU per byte".)
         stream.ackPending = true;
         if ((received.newBytes() > 0 || received.finNew()) && !stream.readableSignalled
                 && (stream.receive.readableBytes() > 0 || stream.receive.finReceived())) {

@@ -136,6 +136,7 @@ final class TransmitAssembly {
             }
             ack.encodeTo(out);
             stream.ackPending = false;
+            session.mib().increment(MibCounter.DATA_ACKS_SENT);
             if (stream.isDone()) {
                 // The acknowledgement of the peer's DATA_FIN was all that kept this stream open.
                 if (lastAckSent == null) {

@@ -59,4 +59,15 @@ public final class FrameReader {
     public int bufferedBytes() {
         return pendingLength;
     }
+
+    /**
+     * Bytes still missing from the incomplete frame held right now (of its header, while the header itself is
+     * incomplete), or 0 when none is held: no frame can come out of {@link #read} before that many more arrive.
+     */
+    public int missingBytes() {
+        if (pendingLength == 0) {
+            return 0;
+        }
+        return expectedLength < 0 ? Frame.HEADER_LENGTH - pendingLength : expectedLength - pendingLength;
+    }
 }

@@ -60,6 +60,8 @@ public enum MibCounter {
     BEYOND_WINDOW_BYTES_RECEIVED,
     /** DATA payload bytes delivered in order to the application. */
     DATA_BYTES_DELIVERED,
+    /** DATA_ACK frames sent (per DATA_BYTES_DELIVERED: what acknowledging costs the peer in wake-ups). */
+    DATA_ACKS_SENT,
     /** Streams opened, by either side. */
     STREAMS_OPENED,
     /** Streams refused because the session had its maximum or no receive memory left. */

@@ -129,4 +129,25 @@ class FrameWireTest {
         assertThrows(IllegalArgumentException.class, () -> new JoinAck(new byte[19]));
         assertThrows(IllegalArgumentException.class, () -> new RemoveAddr(List.of()));
     }
+
+    @Test
+    void theReaderSaysHowManyBytesItsIncompleteFrameLacks() throws Exception {
+        byte[] wire = ByteBuffer.allocate(64).put(new Data(7, 0, false, new byte[20]).encode())
+                .put(new DataAck(7, 20, 65536).encode()).flip().array();
+        int dataLength = Frame.HEADER_LENGTH + Data.FIXED_BODY_LENGTH + 20;
+        FrameReader reader = new FrameReader();
+        assertEquals(0, reader.missingBytes(), "nothing held");
+        assertEquals(null, reader.read(ByteBuffer.wrap(wire, 0, 2)));
+        assertEquals(Frame.HEADER_LENGTH - 2, reader.missingBytes(), "the rest of the header, as its length is unknown");
+        assertEquals(null, reader.read(ByteBuffer.wrap(wire, 2, 10)));
+        assertEquals(dataLength - 12, reader.missingBytes(), "the rest of the frame its header announced");
+        ByteBuffer rest = ByteBuffer.wrap(wire, 12, dataLength - 12 + 5);
+        assertInstanceOf(Data.class, reader.read(rest));
+        assertEquals(0, reader.missingBytes(), "a frame boundary: nothing held until read goes on");
+        assertEquals(null, reader.read(rest));
+        int ackLength = new DataAck(7, 20, 65536).encodedLength();
+        assertEquals(ackLength - 5, reader.missingBytes(), "five bytes of the DATA_ACK held");
+        assertInstanceOf(DataAck.class, reader.read(ByteBuffer.wrap(wire, dataLength + 5, ackLength - 5)));
+        assertEquals(0, reader.missingBytes());
+    }
 }
