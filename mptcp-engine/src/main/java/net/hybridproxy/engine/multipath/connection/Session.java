@@ -315,7 +315,7 @@ public final class Session {
         if (stream == null) {
             throw new IllegalStateException("no stream " + streamId);
         }
-        return streams.write(stream, src);
+        return streams.write(stream, src, now);
     }
 
     /** Bytes {@link #write} would take now on this stream. */
@@ -512,6 +512,7 @@ public final class Session {
         }
         subflows.handleProbeTimers(now);
         subflows.requestDue(now);
+        streams.releaseIdleSendRings(now);
     }
 
     /** The next event, or null. Drain after every call on this session. */

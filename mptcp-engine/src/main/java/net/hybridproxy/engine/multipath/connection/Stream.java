@@ -22,9 +22,10 @@ final class Stream {
     static final int OVERHEAD = 1024;
 
     /**
-     * What a new stream is charged: its objects and its empty send ring. The initial window it grants is charged
-     * as data fills it (a peer that fills it beyond the budget has the stream reset), so that a thousand mostly
-     * idle streams cost about 5 MB, not 256 MB.
+     * What a new stream is charged: its objects (its send ring comes with its first write and goes once it is idle,
+     * {@link StreamTable#releaseIdleSendRings}). The initial window it grants is charged as data fills it (a peer
+     * that fills it beyond the budget has the stream reset), so that a thousand idle streams cost about 1 MB, not
+     * 256 MB.
      */
     static final long INITIAL_COST = OVERHEAD + SendBuffer.initialAllocation();
 
@@ -47,6 +48,8 @@ final class Stream {
     long receivePeriodStart;
     long ackedInPeriod;
     long sendPeriodStart;
+    /** When the application last wrote or the peer last acknowledged new bytes: idle sends give their ring back. */
+    long sendActiveAt;
 
     Stream(long id, SessionConfig config, long now) {
         this.id = id;
@@ -57,6 +60,7 @@ final class Stream {
         this.receive.initialLimit(INITIAL_WINDOW);
         this.receivePeriodStart = now;
         this.sendPeriodStart = now;
+        this.sendActiveAt = now;
     }
 
     /** Both directions are done: our DATA_FIN was acknowledged and the peer's was read. */

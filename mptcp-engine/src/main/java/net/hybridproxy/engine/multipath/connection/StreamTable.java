@@ -149,7 +149,8 @@ final class StreamTable {
     // ------------------------------------------------------------------ the application's side
 
     /** See {@link Session#write}. */
-    int write(Stream stream, ByteBuffer src) {
+    int write(Stream stream, ByteBuffer src, long now) {
+        stream.sendActiveAt = now;
         // Backpressure, not buffering: take only what the send buffer can hold within the memory budgets.
         int allowed = (int) Math.min(src.remaining(), stream.send.writableWithin(memoryLeft()));
         int n = 0;
@@ -253,7 +254,7 @@ final class StreamTable {
         }
         if (acked > 0) {
             autotuneSend(stream, acked, now);
-            stream.send.trim();
+            stream.sendActiveAt = now;
             syncMemory(stream);
         }
         if (stream.send.hasSendable()) {
@@ -318,6 +319,28 @@ final class StreamTable {
             session.events.add(new SessionEvent.StreamClosed(stream.id));
         }
     }
+
+    /**
+     * Gives back the send ring of every stream whose bytes were all acknowledged and that neither wrote nor was
+     * acknowledged for {@link #SEND_RING_IDLE_RELEASE}: an idle stream then holds no ring (about 1 KiB of heap in
+     * all instead of 5), while a busy one keeps its ring between bursts instead of growing a new one each time.
+     * Called on the session's timers (the probes tick every 100 ms while streams exist).
+     */
+    void releaseIdleSendRings(long now) {
+        for (Stream stream : streams.values()) {
+            if (stream.send.ringBytes() > 0 && now - stream.sendActiveAt >= SEND_RING_IDLE_RELEASE
+                    && stream.send.release()) {
+                syncMemory(stream);
+            }
+        }
+    }
+
+    /**
+     * How long a stream's send side must be idle (everything acknowledged, nothing written) before its ring is given
+     * back. A second: far longer than any gap inside a transfer (a bulk stream's buffer empties and refills many
+     * times a second at Gbit/s), short next to the life of an idle connection (SSH, IMAP IDLE, a pooled HTTP one).
+     */
+    static final long SEND_RING_IDLE_RELEASE = 1_000_000_000L;
 
     /** Received bytes held out of order across all streams. */
     long reorderBufferedBytes() {

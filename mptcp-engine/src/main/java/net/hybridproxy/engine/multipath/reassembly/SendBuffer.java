@@ -67,10 +67,13 @@ public final class SendBuffer {
     }
 
     /**
-     * The ring's size when empty: small, as most streams are short or idle. It grows by doubling as bytes are
-     * written (a bulk stream reaches its size after a few doublings) and shrinks back once everything is acked.
+     * The ring's first size, allocated by the first write: small, as most streams are short. It grows by doubling
+     * as bytes are written (a bulk stream reaches its size after a few doublings) and is given back whole by
+     * {@link #release()} once the stream has been idle for a while (its owner decides when): an idle stream holds
+     * no ring at all.
      */
     static final int MIN_RING = 4 * 1024;
+    private static final byte[] NO_RING = new byte[0];
     /** Heap bytes per segment in flight: its TreeMap entry and boxed key, and the StoredSegment (40 bytes). */
     static final int SEGMENT_COST = MemoryCost.TREE_ENTRY + 40;
 
@@ -97,7 +100,7 @@ public final class SendBuffer {
         }
         this.capacity = capacity;
         this.limit = capacity;
-        this.ring = new byte[Math.min(capacity, MIN_RING)];
+        this.ring = NO_RING;
         this.peerRightEdge = initialWindow;
     }
 
@@ -118,14 +121,19 @@ public final class SendBuffer {
         return limit;
     }
 
-    /** What a new, empty buffer allocates. */
+    /** What a new, empty buffer allocates: no ring until the first write. */
     public static long initialAllocation() {
-        return MemoryCost.array(MIN_RING);
+        return 0;
     }
 
     /** Heap bytes this buffer holds ({@link MemoryCost}): the ring and the segments in flight. */
     public long allocatedBytes() {
-        return MemoryCost.array(ring.length) + (long) segments.size() * SEGMENT_COST;
+        return (ring.length == 0 ? 0 : MemoryCost.array(ring.length)) + (long) segments.size() * SEGMENT_COST;
+    }
+
+    /** The ring's size in bytes (0 before the first write and after {@link #release()}). */
+    public int ringBytes() {
+        return ring.length;
     }
 
     /** Bytes {@link #write} would take now without growing the ring by more than {@code growth} heap bytes. */
@@ -133,18 +141,26 @@ public final class SendBuffer {
         long free = freeBytes();
         int used = (int) (writeEnd - una);
         long size = ring.length;
-        while (size < capacity && Math.min(size * 2, capacity) - ring.length <= growth) {
-            size = Math.min(size * 2, capacity);
+        while (size < capacity && grownSize(size) - ring.length <= growth) {
+            size = grownSize(size);
         }
         return Math.max(0, Math.min(free, size - used));
     }
 
-    /** Gives the ring back to its initial size once every byte written has been acknowledged. */
-    public void trim() {
-        if (una >= writeEnd && ring.length > MIN_RING) {
-            ring = new byte[MIN_RING];
-            head = 0;
+    /**
+     * Gives the whole ring back if every byte written has been acknowledged (the next write allocates a new one),
+     * and says whether it did. Not done at every DATA_ACK that empties the buffer: at Gbit/s a bulk stream's buffer
+     * empties and refills many times a second, and each refill grew a new ring of megabytes by doublings (copying
+     * it each time) which outlived the young generation and was promoted, to die there (docs/decisions.md,
+     * 2026-11-30, "send rings kept while a stream is busy").
+     */
+    public boolean release() {
+        if (una < writeEnd || ring.length == 0) {
+            return false;
         }
+        ring = NO_RING;
+        head = 0;
+        return true;
     }
 
     /** Copies as many bytes from {@code src} as fit and returns how many. */
@@ -201,7 +217,9 @@ public final class SendBuffer {
         }
         long acked = dataAck - una;
         long dataAcked = Math.min(dataAck, writeEnd) - una;
-        head = (int) ((head + dataAcked) % ring.length);
+        if (ring.length > 0) {
+            head = (int) ((head + dataAcked) % ring.length);
+        }
         una = dataAck;
         while (!segments.isEmpty()) {
             Map.Entry<Long, StoredSegment> first = segments.firstEntry();
@@ -439,6 +457,9 @@ public final class SendBuffer {
         if (chunk.dsn() < una || chunk.dsn() + chunk.length() > writeEnd) {
             throw new IllegalArgumentException("chunk " + chunk + " outside [" + una + ", " + writeEnd + ")");
         }
+        if (chunk.length() == 0) {
+            return; // a bare DATA_FIN
+        }
         int pos = index(chunk.dsn());
         int first = Math.min(chunk.length(), ring.length - pos);
         out.put(ring, pos, first);
@@ -454,6 +475,11 @@ public final class SendBuffer {
         return out.array();
     }
 
+    /** The ring's next size when it grows from {@code size}: the first one, or twice as large, within capacity. */
+    private long grownSize(long size) {
+        return Math.min(size == 0 ? MIN_RING : size * 2, capacity);
+    }
+
     private int index(long dsn) {
         return (int) ((head + (dsn - una)) % ring.length);
     }
@@ -464,7 +490,7 @@ public final class SendBuffer {
         }
         int size = ring.length;
         while (size < needed) {
-            size = (int) Math.min((long) size * 2, capacity);
+            size = (int) grownSize(size);
         }
         byte[] bigger = new byte[size];
         int used = (int) (writeEnd - una);

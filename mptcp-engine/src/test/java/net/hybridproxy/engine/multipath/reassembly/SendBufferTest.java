@@ -147,4 +147,48 @@ class SendBufferTest {
             buffer.onDataAck(acked, 1 << 20);
         }
     }
+
+    @Test
+    void anIdleBufferHoldsNoRingAndABusyOneKeepsItsRingWhenEverythingIsAcknowledged() {
+        SendBuffer buffer = new SendBuffer(1 << 20, 1 << 20);
+        assertEquals(0, buffer.ringBytes());
+        assertEquals(0, buffer.allocatedBytes());
+
+        long written = 0;
+        for (int burst = 0; burst < 3; burst++) {
+            written += buffer.write(ByteBuffer.allocate(100_000));
+            SendBuffer.Chunk chunk;
+            while ((chunk = buffer.take(16_384, 0, 0)) != null) {
+                buffer.payload(chunk);
+            }
+            buffer.onDataAck(written, 1 << 20);
+            // Everything acknowledged: the ring stays for the next burst (no regrowth by doublings, no new array).
+            assertEquals(131_072, buffer.ringBytes());
+        }
+
+        assertTrue(buffer.release());
+        assertEquals(0, buffer.ringBytes());
+        assertEquals(0, buffer.allocatedBytes());
+        assertFalse(buffer.release());
+        // The next write allocates a ring again, and the bytes come out right after the release.
+        byte[] data = {1, 2, 3};
+        assertEquals(3, buffer.write(ByteBuffer.wrap(data)));
+        assertEquals(4096, buffer.ringBytes());
+        SendBuffer.Chunk chunk = buffer.take(100, 0, 0);
+        assertEquals(written, chunk.dsn());
+        assertEquals(3, buffer.payload(chunk)[2]);
+        assertFalse(buffer.release()); // bytes in flight keep the ring
+    }
+
+    @Test
+    void aBareDataFinNeedsNoRing() {
+        SendBuffer buffer = new SendBuffer(1 << 20, 1 << 20);
+        buffer.finish();
+        SendBuffer.Chunk fin = buffer.take(100, 0, 0);
+        assertTrue(fin.fin());
+        assertEquals(0, buffer.payload(fin).length);
+        buffer.onDataAck(1, 1 << 20);
+        assertTrue(buffer.finAcked());
+        assertEquals(0, buffer.ringBytes());
+    }
 }

@@ -103,4 +103,24 @@ class MultiplexingScenarioTest {
         assertTrue(idle.stream().allMatch(id -> pair.concentratorSinks.get(id).received == 10), "every request arrived");
         assertEquals(1000, pair.concentratorSessions.get(0).streamIds().size(), "the idle ones are still open");
     }
+
+    @Test
+    void idleStreamsGiveTheirSendRingsBackAfterASecond() {
+        SimPair pair = new SimPair(SessionConfig.defaults(), dslAndLte(),
+                List.of(SubflowPriority.PRIMARY, SubflowPriority.PRIMARY));
+        pair.runFor(SimPair.SECOND / 2);
+        for (int i = 0; i < 1000; i++) {
+            pair.openStream(10); // 10 bytes and a DATA_FIN; the concentrator never answers, the streams stay open
+        }
+        pair.runFor(SimPair.SECOND / 5);
+        long busy = pair.cpe.memoryUsed();
+        pair.runFor(2 * SimPair.SECOND);
+        long idle = pair.cpe.memoryUsed();
+        System.out.printf("1000 streams, cpe heap charged: %d bytes with their first bytes just sent, %d idle%n",
+                busy, idle);
+        assertEquals(1000, pair.cpe.streamIds().size(), "the streams are still open");
+        // Each wrote 10 bytes: a 4 KiB ring until its bytes were acknowledged and it had been idle for a second.
+        assertTrue(busy >= 1000L * 4096, "the rings were charged while in use: " + busy);
+        assertTrue(idle <= 1000L * 1100, "an idle stream is charged its objects only: " + idle);
+    }
 }
