@@ -360,10 +360,15 @@ final class SessionDriver {
         pump();
     }
 
-    /** The subflow's outbound buffer crossed a water mark: its room changed. */
+    /**
+     * The subflow's outbound buffer crossed a water mark: its room changed. The pass is queued like a read's
+     * ({@link #pumpSoon()}), not run here: the TCP acknowledgement that drains a subflow's socket usually arrives with
+     * the peer's DATA_ACK on the same subflow, and Netty handles the socket's writability before its read in the same
+     * wake-up, so a pass run here was a second pass for that wake-up (7 % of the concentrator's event-loop samples
+     * at 70 Mbit/s). The queued pass refreshes every subflow's estimates first.
+     */
     void subflowWritabilityChanged(long subflowId) {
-        updateEstimates(subflowId);
-        pump();
+        pumpSoon();
     }
 
     private void updateEstimates(long subflowId) {
