@@ -12,26 +12,11 @@ import net.hybridproxy.engine.auth.CpeKey;
 import net.hybridproxy.engine.multipath.connection.TimerTable.SessionTimer;
 import net.hybridproxy.engine.multipath.crypto.MptcpCrypto;
 import net.hybridproxy.engine.multipath.crypto.SessionSecret;
-import net.hybridproxy.engine.multipath.frame.AddAddr;
-import net.hybridproxy.engine.multipath.frame.CapableAck;
-import net.hybridproxy.engine.multipath.frame.CapableSyn;
-import net.hybridproxy.engine.multipath.frame.CapableSynAck;
-import net.hybridproxy.engine.multipath.frame.Data;
-import net.hybridproxy.engine.multipath.frame.DataAck;
 import net.hybridproxy.engine.multipath.frame.FastClose;
 import net.hybridproxy.engine.multipath.frame.Frame;
-import net.hybridproxy.engine.multipath.frame.FrameCodec;
 import net.hybridproxy.engine.multipath.frame.FrameException;
-import net.hybridproxy.engine.multipath.frame.JoinAck;
-import net.hybridproxy.engine.multipath.frame.JoinSyn;
-import net.hybridproxy.engine.multipath.frame.JoinSynAck;
-import net.hybridproxy.engine.multipath.frame.MpPrio;
-import net.hybridproxy.engine.multipath.frame.Ping;
-import net.hybridproxy.engine.multipath.frame.Pong;
-import net.hybridproxy.engine.multipath.frame.RemoveAddr;
 import net.hybridproxy.engine.multipath.frame.ResetReason;
 import net.hybridproxy.engine.multipath.frame.SubflowPriority;
-import net.hybridproxy.engine.multipath.frame.SubflowReset;
 import net.hybridproxy.engine.multipath.mib.Mib;
 import net.hybridproxy.engine.multipath.mib.MibCounter;
 import net.hybridproxy.engine.multipath.mib.UplinkSends;
@@ -71,8 +56,9 @@ import net.hybridproxy.engine.multipath.subflow.SubflowState;
  * This class coordinates; each concern is a class of its own, split by what it owns (quinn-proto's
  * {@code connection/}): {@link StreamTable} (streams, windows, memory), {@link TransmitAssembly} (what goes out
  * next: control, data, reinjection, redundant and opportunistic sends), {@link Handshake} (keys, the cpe's
- * handshakes, the MACs) and {@link TimerTable}. Here: subflow lifecycle, frame dispatch, probes and stalls,
- * addresses (ADD_ADDR, REMOVE_ADDR), uplink administration and the session's own state.
+ * handshakes, the MACs), {@link InboundFrames} (which part handles each frame received), {@link SubflowTable}
+ * (subflows, probes and stalls), {@link AnnouncedAddresses} (ADD_ADDR, REMOVE_ADDR) and {@link TimerTable}. Here:
+ * the calls the adapter makes, subflow lifecycle, uplink administration and the session's own state.
  */
 public final class Session {
 
@@ -94,6 +80,7 @@ public final class Session {
     final StreamTable streams;
     final TransmitAssembly transmit;
     private final TimerTable timers = new TimerTable();
+    private final InboundFrames inbound;
 
     final AnnouncedAddresses addresses;
 
@@ -111,6 +98,7 @@ public final class Session {
         this.handshake = new Handshake(this, Objects.requireNonNull(cpeKey, "cpeKey"), mib, random);
         this.streams = new StreamTable(this, config, mib, Objects.requireNonNull(processMemory, "processMemory"));
         this.transmit = new TransmitAssembly(this, streams, config);
+        this.inbound = new InboundFrames(this);
     }
 
     /**
@@ -254,7 +242,7 @@ public final class Session {
             Frame frame;
             while (subflows.get(subflowId) == subflow && subflow.state() != SubflowState.CLOSING
                     && (frame = subflow.reader().read(in)) != null) {
-                onFrame(subflow, frame, now);
+                inbound.onFrame(subflow, frame, now);
             }
         } catch (FrameException e) {
             mib.increment(MibCounter.SUBFLOW_PROTOCOL_ERRORS);
@@ -520,128 +508,9 @@ public final class Session {
         return events.pollFirst();
     }
 
-    // ------------------------------------------------------------------ frames
-
-    private void onFrame(Subflow subflow, Frame frame, long now) throws FrameException {
-        // Joins start once the frame that confirms the session is handled: it may be the ADD_ADDR that says
-        // where they go.
-        boolean confirming = handshake.confirmedBy(subflow, frame instanceof CapableSynAck);
-        try {
-            onConfirmedFrame(subflow, frame, now);
-        } finally {
-            if (confirming) {
-                handshake.start(subflows.all());
-            }
-        }
-    }
-
-    private void onConfirmedFrame(Subflow subflow, Frame frame, long now) throws FrameException {
-        switch (frame) {
-            case CapableSynAck synAck -> {
-                if (role != Side.CPE || subflow.state() != SubflowState.CAPABLE_SENT) {
-                    throw unexpected(subflow, synAck);
-                }
-                handshake.onCapableSynAck(subflow, synAck);
-                establish(now);
-                subflows.attach(subflow, now);
-                handshake.start(subflows.all());
-            }
-            case JoinSynAck synAck -> {
-                if (role != Side.CPE || subflow.state() != SubflowState.JOIN_SENT) {
-                    throw unexpected(subflow, synAck);
-                }
-                if (handshake.onJoinSynAck(subflow, synAck)) {
-                    subflows.attach(subflow, now);
-                } else {
-                    subflows.fail(subflow, ResetReason.ADMINISTRATIVELY_PROHIBITED, "JOIN_SYNACK HMAC does not verify",
-                            now);
-                    terminate("the concentrator does not know this session (JOIN_SYNACK HMAC does not verify)",
-                            ResetReason.PROTOCOL_ERROR, now);
-                }
-            }
-            case SubflowReset reset -> onSubflowReset(subflow, reset, now);
-            case Ping ping -> {
-                requireAttached(subflow, frame);
-                subflow.queueControl(new Pong(ping.value()));
-            }
-            case Pong pong -> onPong(subflow, pong, now);
-            case MpPrio prio -> {
-                requireAttached(subflow, frame);
-                mib.increment(MibCounter.MP_PRIO_RECEIVED);
-                subflow.priority(prio.priority());
-            }
-            case Data data -> {
-                requireAttached(subflow, frame);
-                streams.onData(data, subflow.uplink(), now);
-            }
-            case DataAck ack -> {
-                requireAttached(subflow, frame);
-                streams.onDataAck(ack, now);
-            }
-            case FastClose fastClose -> {
-                requireAttached(subflow, frame);
-                onFastClose(fastClose, now);
-            }
-            case AddAddr addAddr -> {
-                requireAttached(subflow, frame);
-                addresses.onAddAddr(addAddr, now);
-            }
-            case RemoveAddr removeAddr -> {
-                requireAttached(subflow, frame);
-                addresses.onRemoveAddr(removeAddr);
-            }
-            // The endpoint runs the concentrator's side of both handshakes; none of these belongs on a session.
-            case CapableSyn syn -> throw unexpected(subflow, frame);
-            case JoinSyn syn -> throw unexpected(subflow, frame);
-            case CapableAck ack -> throw unexpected(subflow, frame);
-            case JoinAck ack -> throw unexpected(subflow, frame);
-        }
-    }
-
-    private static FrameException unexpected(Subflow subflow, Frame frame) {
-        return new FrameException(FrameCodec.name(frame.type()) + " on subflow " + subflow.id() + " in state "
-                + subflow.state());
-    }
-
-    private void requireAttached(Subflow subflow, Frame frame) throws FrameException {
-        if (!subflow.state().isAttached()) {
-            throw unexpected(subflow, frame);
-        }
-    }
-
-    private void onSubflowReset(Subflow subflow, SubflowReset reset, long now) {
-        mib.increment(MibCounter.SUBFLOW_RESETS_RECEIVED);
-        if (subflow.state() == SubflowState.JOIN_SENT && !reset.transientError()
-                && reset.reason() == ResetReason.PROTOCOL_ERROR) {
-            // The concentrator refused our JOIN_SYN itself (not its token, which it answers like any other).
-            terminate("concentrator refused a join permanently; the session is gone", ResetReason.PROTOCOL_ERROR, now);
-            return;
-        }
-        subflows.forget(subflow, reset.reason(), "peer reset the subflow (" + reset.reason() + ")");
-        subflows.closedBookkeeping(subflow, now);
-    }
-
-    private void onPong(Subflow subflow, Pong pong, long now) throws FrameException {
-        requireAttached(subflow, pong);
-        subflows.onPong(subflow, pong, now,
-                streams.isEmpty() ? config.probes().idleInterval() : config.probes().activeInterval());
-    }
-
-    private void onFastClose(FastClose fastClose, long now) {
-        if (!handshake.verifies(fastClose)) {
-            mib.increment(MibCounter.FAST_CLOSE_BAD_KEY);
-            return;
-        }
-        if (fastClose.streamId() == FastClose.SESSION) {
-            terminate("peer closed the session (" + fastClose.reason() + ")", fastClose.reason(), now);
-            return;
-        }
-        streams.onFastClose(fastClose);
-    }
-
     // ------------------------------------------------------------------ state changes
 
-    private void establish(long now) {
+    void establish(long now) {
         if (state != Lifecycle.HANDSHAKING) {
             return;
         }
@@ -662,7 +531,7 @@ public final class Session {
         }
     }
 
-    private void terminate(String reason, ResetReason resetReason, long now) {
+    void terminate(String reason, ResetReason resetReason, long now) {
         if (state == Lifecycle.CLOSED) {
             return;
         }
