@@ -206,9 +206,11 @@ public final class BenchmarkRunner {
                 // (congctl), because a namespace other than the host's may only default to the host's allowed
                 // algorithms (net.ipv4.tcp_allowed_congestion_control, EPERM otherwise), which the lab leaves alone.
                 String cc = serverCongestionControl.strip();
-                lab.server().ip("route", "replace", HybridAccessLab.SERVER_ADDR.replaceFirst("\\.\\d+$", ".0/24"),
-                        "dev", "srv", "proto", "kernel", "scope", "link", "src", HybridAccessLab.SERVER_ADDR,
-                        "congctl", cc);
+                // The srv link's connected route (the lab gives every link a /24), replaced by itself plus congctl.
+                String server = HybridAccessLab.SERVER_ADDR;
+                String srvSubnet = server.substring(0, server.lastIndexOf('.')) + ".0/24";
+                lab.server().ip("route", "replace", srvSubnet, "dev", "srv", "proto", "kernel", "scope", "link",
+                        "src", server, "congctl", cc);
                 lab.server().ip("route", "replace", "default", "via", HybridAccessLab.CONC_SRV_ADDR, "dev", "srv",
                         "congctl", cc);
                 System.err.println("   load server congestion control: " + cc + " (per route)");
