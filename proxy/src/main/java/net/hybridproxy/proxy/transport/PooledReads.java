@@ -41,10 +41,8 @@ public final class PooledReads {
     /**
      * For the userspace engine's subflows: one whole frame (at most 16 400 bytes) per read, which is what a
      * subflow's receive low-water mark waits for (a 16 KiB adaptive buffer would split every full DATA frame
-     * into two reads). Set once a subflow is attached to its session, whose reads are handed to the session and
-     * released at once, so the fixed size holds nothing; a connection still in its handshake keeps Netty's small
-     * adaptive reads, as it holds its first read until the handshake completes (a CAPABLE_SYN flood keeps
-     * thousands of them).
+     * into two reads). Subflow reads are handed to the session and released at once, so the fixed size holds
+     * nothing.
      */
     public static RecvByteBufAllocator frames() {
         return FRAMES;

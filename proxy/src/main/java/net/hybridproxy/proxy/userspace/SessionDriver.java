@@ -23,7 +23,6 @@ import net.hybridproxy.engine.multipath.mib.UplinkSends;
 import net.hybridproxy.engine.multipath.subflow.SubflowEstimates;
 import net.hybridproxy.proxy.metrics.UplinkStats;
 import net.hybridproxy.proxy.metrics.UserspaceStats;
-import net.hybridproxy.proxy.transport.PooledReads;
 import net.hybridproxy.proxy.transport.TcpInfo;
 
 import java.io.IOException;
@@ -281,9 +280,6 @@ final class SessionDriver {
         }
         // Both ends send data: both keep their sockets' unsent queues short (see UserspaceSettings).
         TcpInfo.trySetNotSentLowWatermark(channel, notSentLowWatermark);
-        // From now on a read is one whole frame from Netty's pool. Not before: a connection still in its handshake
-        // holds its first read until the handshake completes, and a CAPABLE_SYN flood keeps thousands of those.
-        channel.config().setRecvByteBufAllocator(PooledReads.frames());
         String uplink = uplinkOf(subflowId);
         subflows.put(subflowId, new SubflowLink(channel, uplink, stats.uplinks().forName(uplink)));
         channel.pipeline().addLast("userspace-subflow", new SubflowHandler(this, subflowId));
