@@ -11,17 +11,13 @@ import io.netty.channel.RecvByteBufAllocator;
  * default) — always, with the launcher's heap of at most 128 MiB. A larger buffer is then malloc'd, registered with a
  * cleaner and freed, one by one. Netty's default receive sizing grows reads to 64 KiB, so at 70 Mbit/s a fifth of
  * the cpe's event-loop time went to {@code allocateFallback}, malloc and the cleaner (docs/decisions.md, 2026-11-30,
- * "reads the pool can serve"). Reads capped at a pooled size cost a few more read calls on fast links, never more
- * wake-ups, where the channel reads on while its buffers come back full: the subflows (AUTO_READ on, Netty's read
- * loop takes up to 16 per wake-up) and the stream channels (which deliver up to 64 KiB per {@code read()}). The
- * relay's TCP sockets are left at Netty's sizing: with AUTO_READ off Netty reads one buffer per {@code read()}, so a
- * 16 KiB cap made four passes of the loop where one 64 KiB read was (measured: the concentrator's wake-ups per MB
- * 67 → 117).
+ * "reads the pool can serve"). Reads capped at a pooled size cost a few more read calls on fast links (Netty's read
+ * loop still takes up to 16 per wake-up), never more wake-ups.
  */
 public final class PooledReads {
     /** Netty's largest pooled size class (its small-memory layout pools nothing larger). */
     public static final int LARGEST_POOLED = 16_896;
-    /** The largest read of a stream channel: the adaptive sizing's largest step within {@link #LARGEST_POOLED}. */
+    /** The largest read of a relayed socket: the adaptive sizing's largest step within {@link #LARGEST_POOLED}. */
     public static final int RELAY_MAX = 16 * 1024;
 
     private static final RecvByteBufAllocator RELAY = new AdaptiveRecvByteBufAllocator(64, 2048, RELAY_MAX);
@@ -31,8 +27,8 @@ public final class PooledReads {
     }
 
     /**
-     * For the stream channels: sized to what was read lately (Netty's adaptive sizing, so a buffer queued for a slow
-     * writer holds little more than its bytes), at most {@link #RELAY_MAX}.
+     * For relayed sockets and stream channels: sized to what was read lately (Netty's adaptive sizing, so a
+     * buffer queued for a slow writer holds little more than its bytes), at most {@link #RELAY_MAX}.
      */
     public static RecvByteBufAllocator relay() {
         return RELAY;

@@ -268,14 +268,6 @@ public final class StreamChannel extends AbstractChannel implements DuplexChanne
         }
     }
 
-    /**
-     * What one {@code read()} delivers at most when the session has more: read buffers are at most 16 KiB so that
-     * Netty's pool serves them ({@link net.hybridproxy.proxy.transport.PooledReads}), and with AUTO_READ off Netty's
-     * sizing hands out one buffer per {@code read()}; up to four full ones keep a read, and the relay's flush after
-     * it, as large as the single 64 KiB buffer of Netty's default sizing was.
-     */
-    private static final int BYTES_PER_READ = 64 * 1024;
-
     private void deliver() {
         ChannelPipeline pipeline = pipeline();
         if (inputShutdown) {
@@ -287,8 +279,6 @@ public final class StreamChannel extends AbstractChannel implements DuplexChanne
         handle.reset(config);
         boolean delivered = false;
         boolean end = false;
-        int bytesThisRead = 0;
-        boolean filled;
         do {
             ByteBuf buf = handle.allocate(allocator);
             int n;
@@ -307,10 +297,8 @@ public final class StreamChannel extends AbstractChannel implements DuplexChanne
             handle.incMessagesRead(1);
             readPending = false;
             delivered = true;
-            bytesThisRead += n;
-            filled = !buf.isWritable();
             pipeline.fireChannelRead(buf);
-        } while (isActive() && (handle.continueReading() || (filled && bytesThisRead < BYTES_PER_READ)));
+        } while (isActive() && handle.continueReading());
         handle.readComplete();
         if (end) {
             // Before the read-complete below: a handler that asks for more there must see the input finished.
