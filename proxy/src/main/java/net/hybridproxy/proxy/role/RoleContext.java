@@ -1,6 +1,5 @@
 package net.hybridproxy.proxy.role;
 
-import net.hybridproxy.proxy.transport.PooledReads;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
@@ -61,7 +60,6 @@ public record RoleContext(AppConfig config, Transport transport, EventLoopGroup 
                 .handler(AcceptStamp.INSTANCE)
                 .childOption(ChannelOption.AUTO_READ, false)
                 .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                .childOption(ChannelOption.RCVBUF_ALLOCATOR, PooledReads.relay())
                 .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK,
                         new WriteBufferWaterMark(relay.writeBufferLowWaterMark(), relay.writeBufferHighWaterMark()));
         if (!inherited) {
@@ -105,7 +103,6 @@ public record RoleContext(AppConfig config, Transport transport, EventLoopGroup 
                 .channelFactory(factory)
                 .option(ChannelOption.AUTO_READ, false)
                 .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                .option(ChannelOption.RCVBUF_ALLOCATOR, PooledReads.relay())
                 .option(ChannelOption.TCP_NODELAY, true)
                 .option(ChannelOption.SO_KEEPALIVE, true)
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.min(Integer.MAX_VALUE,

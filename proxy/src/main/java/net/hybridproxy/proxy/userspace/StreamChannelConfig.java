@@ -1,6 +1,5 @@
 package net.hybridproxy.proxy.userspace;
 
-import net.hybridproxy.proxy.transport.PooledReads;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.DefaultChannelConfig;
 
@@ -17,9 +16,6 @@ public final class StreamChannelConfig extends DefaultChannelConfig {
 
     StreamChannelConfig(StreamChannel channel) {
         super(channel);
-        // What a read hands the relay is a pooled buffer (the default sizing grows to 64 KiB, which the pool does not
-        // serve under the launcher's heap; see PooledReads).
-        setRecvByteBufAllocator(PooledReads.relay());
     }
 
     @Override

@@ -1,6 +1,5 @@
 package net.hybridproxy.proxy.userspace;
 
-import net.hybridproxy.proxy.transport.PooledReads;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
@@ -130,7 +129,6 @@ public final class UserspaceConcentrator implements AutoCloseable {
                 .option(ChannelOption.SO_REUSEADDR, true)
                 .option(ChannelOption.SO_BACKLOG, 4096)
                 .childOption(ChannelOption.AUTO_READ, true)
-                .childOption(ChannelOption.RCVBUF_ALLOCATOR, PooledReads.frames())
                 .childOption(ChannelOption.TCP_NODELAY, true)
                 .childOption(ChannelOption.SO_KEEPALIVE, true)
                 .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, settings.subflowWaterMark())

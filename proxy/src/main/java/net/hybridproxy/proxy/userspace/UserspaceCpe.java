@@ -1,6 +1,5 @@
 package net.hybridproxy.proxy.userspace;
 
-import net.hybridproxy.proxy.transport.PooledReads;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
@@ -324,7 +323,6 @@ public final class UserspaceCpe implements AutoCloseable {
                     .group(driver.loop())
                     .channelFactory(transport.tcpClient())
                     .option(ChannelOption.AUTO_READ, true)
-                    .option(ChannelOption.RCVBUF_ALLOCATOR, PooledReads.frames())
                     .option(ChannelOption.TCP_NODELAY, true)
                     .option(ChannelOption.SO_KEEPALIVE, true)
                     .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, millis(settings.connectTimeout()))
