@@ -17,6 +17,7 @@ import net.hybridproxy.engine.multipath.frame.SubflowPriority;
 import net.hybridproxy.engine.multipath.frame.SubflowReset;
 import net.hybridproxy.engine.multipath.mib.Mib;
 import net.hybridproxy.engine.multipath.mib.MibCounter;
+import net.hybridproxy.engine.multipath.mib.UplinkJudgements;
 import net.hybridproxy.engine.multipath.pm.PathManager;
 import net.hybridproxy.engine.multipath.pm.ProbePolicy;
 import net.hybridproxy.engine.multipath.pm.Uplink;
@@ -41,6 +42,8 @@ final class SubflowTable {
     private final Map<Long, Subflow> subflows = new LinkedHashMap<>();
     /** Cpe: subflows requested towards an address the concentrator announced and not attached yet. */
     private final Set<Long> towardsAnnounced = new HashSet<>();
+    /** What each uplink's subflows were judged to be, by rule, over the session's life (bounded by the uplinks). */
+    private final Map<String, UplinkJudgements> judgementsByUplink = new LinkedHashMap<>();
     private long nextSubflowId;
 
     SubflowTable(Session session, SessionConfig config, Mib mib, RandomGenerator random, PathManager pathManager) {
@@ -58,6 +61,15 @@ final class SubflowTable {
 
     Collection<Subflow> all() {
         return subflows.values();
+    }
+
+    /** Per uplink, what its subflows were judged to be and by which rule (a live view, for metrics). */
+    Map<String, UplinkJudgements> judgementsByUplink() {
+        return judgementsByUplink;
+    }
+
+    private void judged(Subflow subflow, UplinkJudgements.Kind kind) {
+        judgementsByUplink.computeIfAbsent(subflow.uplink(), u -> new UplinkJudgements()).record(kind);
     }
 
     int size() {
@@ -249,6 +261,7 @@ final class SubflowTable {
         subflow.state(SubflowState.STALLED);
         subflow.stalledSince(now);
         mib.increment(MibCounter.SUBFLOW_STALLS);
+        judged(subflow, UplinkJudgements.Kind.STALL);
         session.events.add(new SessionEvent.SubflowStalled(subflow.id(), subflow.uplink()));
         reinject(subflow);
     }
@@ -315,12 +328,14 @@ final class SubflowTable {
                 }
                 if (queued > 0) {
                     mib.increment(MibCounter.HOLE_REINJECTIONS);
+                    judged(s, UplinkJudgements.Kind.HOLE);
                 }
                 continue;
             }
             s.lateReinjectionAt(now);
             s.holdUntilDelivered();
             mib.increment(MibCounter.LATE_REINJECTIONS);
+            judged(s, lateness == Lateness.SILENT ? UplinkJudgements.Kind.SILENT : UplinkJudgements.Kind.HEAD_OVERDUE);
             for (Stream stream : session.streams.all()) {
                 queueReinjected(stream, stream.send.reinjectUndelivered(s.slot(), delivered, healthy));
             }
@@ -337,8 +352,10 @@ final class SubflowTable {
     /** What {@link #reinjectFromLatePaths} finds a subflow to be. */
     private enum Lateness {
         ON_TIME,
-        /** Silent, or the segment in-order delivery waits for sits behind a queue: everything it holds moves. */
-        LATE,
+        /** Silent while holding DATA (a blackhole): everything it holds moves. */
+        SILENT,
+        /** The segment in-order delivery waits for sits behind its queue (a collapsed rate): everything it holds moves. */
+        HEAD_OVERDUE,
         /** The segment in-order delivery waits for is a hole its TCP repairs while the path delivers. */
         HOLE
     }
@@ -353,11 +370,17 @@ final class SubflowTable {
         // timeout). The path is not dead; the hole, and what TCP holds hostage behind it, is what in-order delivery
         // waits for. A blackhole has nothing SACKed to show.
         boolean silent = s.silentFor(now) > silenceAfter(s);
+        long delivered = s.tcpDelivered();
+        if (silent && !holdsData(s, delivered)) {
+            // What the connection holds is control frames only (the cpe's DATA_ACKs and PONGs during a download): a
+            // silence there reinjects nothing, and judging it late would hold back the path's next DATA and count a
+            // judgement of a path that carries none. Its probes still declare a blackhole stalled.
+            silent = false;
+        }
         boolean repairing = e.repairingLoss() && e.sackedBytes() > 0;
         if (silent && !repairing) {
-            return Lateness.LATE;
+            return Lateness.SILENT;
         }
-        long delivered = s.tcpDelivered();
         long received = s.tcpReceived();
         Lateness found = Lateness.ON_TIME;
         for (Stream stream : session.streams.all()) {
@@ -367,10 +390,20 @@ final class SubflowTable {
                     found = Lateness.HOLE;
                 }
             } else if (overdue) {
-                return Lateness.LATE;
+                return Lateness.HEAD_OVERDUE;
             }
         }
         return found;
+    }
+
+    /** Whether {@code s}'s connection holds DATA its TCP has not delivered ({@code delivered}), of any stream. */
+    private boolean holdsData(Subflow s, long delivered) {
+        for (Stream stream : session.streams.all()) {
+            if (stream.send.holdsUndeliveredOn(s.slot(), delivered)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**
