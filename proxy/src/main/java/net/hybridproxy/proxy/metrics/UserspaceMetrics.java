@@ -13,8 +13,9 @@ import net.hybridproxy.engine.multipath.mib.UplinkSends;
  * What the userspace engine exports beyond the per-uplink names every engine shares ({@link UplinkMetrics}, bound
  * with this engine's {@link UserspaceStats}): what the kernel engine cannot observe from user space. Exported
  * (Prometheus names; {@code uplink} is a configured uplink's name or {@code other}; on a process without
- * configured uplinks, a concentrator, the address id the cpe's join named, {@code address-1} to {@code address-8}, or
- * {@code other}: a cpe numbers its uplinks from 1 in configuration order):
+ * configured uplinks, a concentrator, the address id the cpe's join named, {@code address-1} to {@code address-8}
+ * (a cpe numbers its uplinks from 1 in configuration order), {@code address-0} for a session's first subflow, or
+ * {@code other}):
  * <ul>
  *   <li>{@code hybridproxy_userspace_path_judgements_total{uplink, rule}} (counter): times the uplink's subflows
  *       were judged by the late-path detector or the probes (docs/userspace-protocol.md §7): rule {@code silent}

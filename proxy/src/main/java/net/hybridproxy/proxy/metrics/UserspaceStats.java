@@ -27,7 +27,9 @@ public final class UserspaceStats implements SubflowSampler {
     /**
      * A process with no configured uplink (a concentrator) labels its subflows by the address id the cpe's join
      * named, {@code address-1} to {@code address-<this>} (a cpe numbers its uplinks 1, 2, ... in configuration
-     * order), and any other as {@code other}: bounded labels that say which of the cpe's uplinks a path is.
+     * order), the session's first subflow {@code address-0} (RFC 8684, paraphrased: the address of the
+     * initial subflow has the implicit address ID 0; it is whichever uplink connected first), and any other as {@code other}: bounded
+     * labels that say which of the cpe's uplinks a path is.
      */
     public static final int ADDRESS_LABELS = 8;
 
@@ -81,7 +83,7 @@ public final class UserspaceStats implements SubflowSampler {
     private static List<String> pathLabels(List<String> uplinkNames) {
         List<String> labels = new java.util.ArrayList<>(uplinkNames);
         if (uplinkNames.isEmpty()) {
-            for (int id = 1; id <= ADDRESS_LABELS; id++) {
+            for (int id = 0; id <= ADDRESS_LABELS; id++) {
                 labels.add("address-" + id);
             }
         }
