@@ -315,20 +315,23 @@ final class SubflowTable {
                 continue;
             }
             long delivered = s.tcpDelivered();
-            if (lateness == Lateness.HOLE) {
-                long hole = Math.max(HOLE_REINJECTION_MIN_BYTES,
-                        s.estimates().lostBytes() + s.estimates().retransBytes());
+            if (lateness == Lateness.HOLE || lateness == Lateness.HEAD_QUEUED) {
+                boolean hole = lateness == Lateness.HOLE;
+                long bound = hole ? Math.min(HOLE_REINJECTION_MAX_BYTES, Math.max(HOLE_REINJECTION_MIN_BYTES,
+                        s.estimates().lostBytes() + s.estimates().retransBytes())) : HOLE_REINJECTION_MIN_BYTES;
                 long queued = 0;
                 for (Stream stream : session.streams.all()) {
-                    if (stream.send.headIsHoleOn(s.slot(), delivered, s.tcpReceived())) {
-                        long bytes = stream.send.reinjectHead(s.slot(), delivered, healthy, hole);
+                    boolean head = hole ? stream.send.headIsHoleOn(s.slot(), delivered, s.tcpReceived())
+                            : stream.send.headLateOn(s.slot(), delivered, now);
+                    if (head) {
+                        long bytes = stream.send.reinjectHead(s.slot(), delivered, healthy, bound);
                         queueReinjected(stream, bytes);
                         queued += bytes;
                     }
                 }
                 if (queued > 0) {
                     mib.increment(MibCounter.HOLE_REINJECTIONS);
-                    judged(s, UplinkJudgements.Kind.HOLE);
+                    judged(s, hole ? UplinkJudgements.Kind.HOLE : UplinkJudgements.Kind.HEAD_QUEUED);
                 }
                 continue;
             }
@@ -357,7 +360,12 @@ final class SubflowTable {
         /** The segment in-order delivery waits for sits behind its queue (a collapsed rate): everything it holds moves. */
         HEAD_OVERDUE,
         /** The segment in-order delivery waits for is a hole its TCP repairs while the path delivers. */
-        HOLE
+        HOLE,
+        /**
+         * The segment in-order delivery waits for is overdue behind a queue on a path that delivers at its usual
+         * rate: the queue grew, the path did not collapse. Only the head moves, as for a hole.
+         */
+        HEAD_QUEUED
     }
 
     private Lateness lateness(Subflow s, long now) {
@@ -390,11 +398,30 @@ final class SubflowTable {
                     found = Lateness.HOLE;
                 }
             } else if (overdue) {
-                return Lateness.HEAD_OVERDUE;
+                if (rateFell(s)) {
+                    return Lateness.HEAD_OVERDUE;
+                }
+                found = Lateness.HEAD_QUEUED;
             }
         }
         return found;
     }
+
+    /**
+     * Whether {@code s}'s connection delivers at less than {@link #LATE_RATE_FRACTION} of its recent peak, by TCP's
+     * own count of what the peer received ({@code tcpi_delivered}, SACKed segments included); true while no rate is
+     * known (an adapter that does not report the count, or the first RTTs). An overdue segment behind a queue that
+     * drains at the path's usual rate is not late: the queue grew (a loss-free DSL filling its 50 ms buffer in slow
+     * start, a 200 ms LTE queue), the path did not collapse, and the segment arrives as fast as the rate allows; in
+     * the lab, and in the simulator once its links had the lab's queues, such paths were judged late several times
+     * per lossy download and a tenth of the bytes went twice. A collapsed rate drains its queue at the new rate.
+     */
+    private static boolean rateFell(Subflow s) {
+        return s.deliveredRate().peakBytesPerSecond() == 0 || s.deliveredRate().fellBelow(LATE_RATE_FRACTION);
+    }
+
+    /** A head segment overdue on a path delivering at less than this share of its recent peak rate is late. */
+    static final double LATE_RATE_FRACTION = 0.25;
 
     /** Whether {@code s}'s connection holds DATA its TCP has not delivered ({@code delivered}), of any stream. */
     private boolean holdsData(Subflow s, long delivered) {
@@ -423,6 +450,12 @@ final class SubflowTable {
     static final int LATE_HEAD_MIN_RTTS = 3;
     /** The least a hole's reinjection moves: one DATA frame's worth, whatever TCP says it presumes lost. */
     static final long HOLE_REINJECTION_MIN_BYTES = 16 * 1024;
+    /**
+     * The most a hole's reinjection moves at once: what TCP presumes lost can be a whole window behind a deep queue
+     * (the lab's 200 ms LTE queue), and only the oldest of it blocks in-order delivery; the next head is judged
+     * again once this copy is acknowledged.
+     */
+    static final long HOLE_REINJECTION_MAX_BYTES = 64 * 1024;
 
     /**
      * When a segment handed to {@code s} now, with {@code aheadBytes} held by its connection before it, is late if

@@ -17,6 +17,11 @@ public final class UplinkJudgements {
         HEAD_OVERDUE,
         /** The segment in-order delivery waits for was overdue on it as a hole its TCP repairs: reinjected alone. */
         HOLE,
+        /**
+         * The segment in-order delivery waits for was overdue on it behind a queue while it delivered at its usual
+         * rate (a queue grew, the rate did not collapse): reinjected alone.
+         */
+        HEAD_QUEUED,
         /** A probe went unanswered for the stall timeout. */
         STALL
     }
