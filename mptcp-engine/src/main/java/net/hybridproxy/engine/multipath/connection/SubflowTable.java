@@ -301,7 +301,10 @@ final class SubflowTable {
                 continue;
             }
             Lateness lateness = lateness(s, now);
-            if (lateness == Lateness.ON_TIME) {
+            if (lateness == Lateness.ON_TIME || (!config.lateReinjection() && lateness != Lateness.SILENT)) {
+                // Without late reinjection only the silence rule acts: a path holding DATA that delivered nothing
+                // and heard nothing, TCP repairing no hole, is a blackhole (issue item 3: the probes' stall timeout,
+                // 200-700 ms, is too slow for it).
                 continue;
             }
             long healthy = 0;

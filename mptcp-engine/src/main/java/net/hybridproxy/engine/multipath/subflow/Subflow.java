@@ -182,7 +182,9 @@ public final class Subflow {
             sackedDeliveredSeen = estimates.deliveredBytes();
             deliveredGrewAt = now;
         }
-        deliveredRate.update(now, estimates.deliveredBytes(), estimates.srttNanos(), backlogBytes() > 0);
+        long minRttNanos = minRtt.minRttNanos() > 0 ? minRtt.minRttNanos() : estimates.srttNanos();
+        deliveredRate.update(now, estimates.deliveredBytes(), minRttNanos,
+                estimates.cwndBytes() > 0 && backlogBytes() >= estimates.cwndBytes());
     }
 
     /**
