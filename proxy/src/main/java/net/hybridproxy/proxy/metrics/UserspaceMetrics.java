@@ -62,7 +62,7 @@ public final class UserspaceMetrics implements MeterBinder {
                         .tags(tags).tag("uplink", uplink).tag("reason", UserspaceStats.label(kind))
                         .description("DATA frames the scheduler put on the uplink, by why").register(registry);
             }
-            for (UplinkJudgements.Kind kind : UplinkJudgements.Kind.values()) {
+            for (UplinkJudgements.Rule kind : UplinkJudgements.Rule.values()) {
                 FunctionCounter.builder("hybridproxy.userspace.path.judgements", stats, s -> s.judgements(uplink, kind))
                         .tags(tags).tag("uplink", uplink).tag("rule", UserspaceStats.label(kind))
                         .description("Times the uplink's subflows were judged late, a hole or stalled, by rule")

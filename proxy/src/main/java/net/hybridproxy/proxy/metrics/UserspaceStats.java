@@ -71,7 +71,7 @@ public final class UserspaceStats implements SubflowSampler {
         for (String label : pathLabels) {
             sendFrames.put(label, adders(UplinkSends.Kind.values().length));
             sendBytes.put(label, adders(UplinkSends.Kind.values().length));
-            judgements.put(label, adders(UplinkJudgements.Kind.values().length));
+            judgements.put(label, adders(UplinkJudgements.Rule.values().length));
             Map<String, LongAdder> byReason = new HashMap<>();
             for (String reason : CLOSE_REASONS) {
                 byReason.put(reason, new LongAdder());
@@ -110,11 +110,11 @@ public final class UserspaceStats implements SubflowSampler {
         return sendFrames.containsKey(uplink) ? uplink : UplinkStats.OTHER;
     }
 
-    public void addJudgements(String uplink, UplinkJudgements.Kind kind, long count) {
+    public void addJudgements(String uplink, UplinkJudgements.Rule kind, long count) {
         judgements.get(label(uplink))[kind.ordinal()].add(count);
     }
 
-    public long judgements(String label, UplinkJudgements.Kind kind) {
+    public long judgements(String label, UplinkJudgements.Rule kind) {
         return judgements.get(label)[kind.ordinal()].sum();
     }
 
@@ -219,7 +219,7 @@ public final class UserspaceStats implements SubflowSampler {
         return kind.name().toLowerCase(Locale.ROOT);
     }
 
-    public static String label(UplinkJudgements.Kind kind) {
+    public static String label(UplinkJudgements.Rule kind) {
         return kind.name().toLowerCase(Locale.ROOT);
     }
 

@@ -890,10 +890,10 @@ final class SessionDriver {
                 }
             }
         }
-        UplinkJudgements.Kind[] judgements = UplinkJudgements.Kind.values();
+        UplinkJudgements.Rule[] judgements = UplinkJudgements.Rule.values();
         for (Map.Entry<String, UplinkJudgements> e : session.judgementsByUplink().entrySet()) {
             long[] counted = judgementsCounted.computeIfAbsent(e.getKey(), u -> new long[judgements.length]);
-            for (UplinkJudgements.Kind kind : judgements) {
+            for (UplinkJudgements.Rule kind : judgements) {
                 long count = e.getValue().count(kind);
                 if (count != counted[kind.ordinal()]) {
                     stats.addJudgements(e.getKey(), kind, count - counted[kind.ordinal()]);

@@ -68,7 +68,7 @@ final class SubflowTable {
         return judgementsByUplink;
     }
 
-    private void judged(Subflow subflow, UplinkJudgements.Kind kind) {
+    private void judged(Subflow subflow, UplinkJudgements.Rule kind) {
         judgementsByUplink.computeIfAbsent(subflow.uplink(), u -> new UplinkJudgements()).record(kind);
     }
 
@@ -261,7 +261,7 @@ final class SubflowTable {
         subflow.state(SubflowState.STALLED);
         subflow.stalledSince(now);
         mib.increment(MibCounter.SUBFLOW_STALLS);
-        judged(subflow, UplinkJudgements.Kind.STALL);
+        judged(subflow, UplinkJudgements.Rule.STALL);
         session.events.add(new SessionEvent.SubflowStalled(subflow.id(), subflow.uplink()));
         reinject(subflow);
     }
@@ -334,14 +334,14 @@ final class SubflowTable {
                 }
                 if (queued > 0) {
                     mib.increment(MibCounter.HOLE_REINJECTIONS);
-                    judged(s, hole ? UplinkJudgements.Kind.HOLE : UplinkJudgements.Kind.HEAD_QUEUED);
+                    judged(s, hole ? UplinkJudgements.Rule.HOLE : UplinkJudgements.Rule.HEAD_QUEUED);
                 }
                 continue;
             }
             s.lateReinjectionAt(now);
             s.holdUntilDelivered();
             mib.increment(MibCounter.LATE_REINJECTIONS);
-            judged(s, lateness == Lateness.SILENT ? UplinkJudgements.Kind.SILENT : UplinkJudgements.Kind.HEAD_OVERDUE);
+            judged(s, lateness == Lateness.SILENT ? UplinkJudgements.Rule.SILENT : UplinkJudgements.Rule.HEAD_OVERDUE);
             for (Stream stream : session.streams.all()) {
                 queueReinjected(stream, stream.send.reinjectUndelivered(s.slot(), delivered, healthy));
             }

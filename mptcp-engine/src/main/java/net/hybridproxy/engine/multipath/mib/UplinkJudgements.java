@@ -10,7 +10,7 @@ package net.hybridproxy.engine.multipath.mib;
 public final class UplinkJudgements {
 
     /** The rule that fired; a fixed vocabulary (it becomes a metric label). */
-    public enum Kind {
+    public enum Rule {
         /** Late: it held undelivered DATA, and its TCP connection delivered nothing and heard nothing for too long. */
         SILENT,
         /** Late: the segment in-order delivery waits for was overdue on it and sat in its queue (a collapsed rate). */
@@ -26,13 +26,13 @@ public final class UplinkJudgements {
         STALL
     }
 
-    private final long[] counts = new long[Kind.values().length];
+    private final long[] counts = new long[Rule.values().length];
 
-    public void record(Kind kind) {
-        counts[kind.ordinal()]++;
+    public void record(Rule rule) {
+        counts[rule.ordinal()]++;
     }
 
-    public long count(Kind kind) {
-        return counts[kind.ordinal()];
+    public long count(Rule rule) {
+        return counts[rule.ordinal()];
     }
 }

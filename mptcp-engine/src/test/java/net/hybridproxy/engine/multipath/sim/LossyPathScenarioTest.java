@@ -166,7 +166,7 @@ class LossyPathScenarioTest {
         Map<String, Long> judgements = new TreeMap<>();
         for (Session session : pair.concentratorSessions) {
             session.judgementsByUplink().forEach((uplink, counts) -> {
-                for (UplinkJudgements.Kind kind : UplinkJudgements.Kind.values()) {
+                for (UplinkJudgements.Rule kind : UplinkJudgements.Rule.values()) {
                     judgements.merge(uplink + " " + kind.name().toLowerCase(Locale.ROOT), counts.count(kind), Long::sum);
                 }
             });
