@@ -218,6 +218,21 @@ public final class Libc {
         }
     }
 
+    /**
+     * {@code recv(2)} into {@code buffer} for a caller to which some failures are routine (a receive timeout's EAGAIN
+     * on a socket read in a loop): returns the number of bytes received, or {@code -errno} instead of throwing, so no
+     * exception (and no stack trace) is built for them.
+     */
+    public static long recvOrNegativeErrno(int fd, MemorySegment buffer, int flags) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(CALL_STATE);
+            long rc = (long) RECV.invokeExact(state, fd, buffer, buffer.byteSize(), flags);
+            return rc < 0 ? -(int) ERRNO.get(state, 0L) : rc;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
     /** {@code if_nametoindex(3)}; 0 when there is no such interface. */
     public static int interfaceIndex(String name) {
         try (Arena arena = Arena.ofConfined()) {
