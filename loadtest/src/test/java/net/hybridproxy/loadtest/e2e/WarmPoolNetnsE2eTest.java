@@ -45,7 +45,7 @@ class WarmPoolNetnsE2eTest {
     private static final int LOAD_PORT = 5201;
     /** Objects each load-generator run fetches unmeasured first (its own JVM's warm-up). */
     private static final int TTFB_WARMUP = 20;
-    /** hybridproxy.cpe.warm-pool.size here (and max-size, which defaults to it). */
+    /** hybridproxy.cpe.warm-pool.size and max-size here: a fixed pool, whose takes and retirements are counted. */
     private static final int POOL_SIZE = 4;
 
     private HybridAccessLab lab;
@@ -78,7 +78,8 @@ class WarmPoolNetnsE2eTest {
         Path cpeConf = Files.writeString(dir.resolve("cpe.conf"), ApplianceConfigs.cpe(
                 HybridAccessLab.SERVICE_ADDR + ":" + CONCENTRATOR_PORT, "cpe-pool", false,
                 List.of(HybridAccessLab.TRAFFIC_PORT, LOAD_PORT))
-                + "hybridproxy.cpe.warm-pool.size = " + POOL_SIZE + "\n");
+                + "hybridproxy.cpe.warm-pool.size = " + POOL_SIZE + "\nhybridproxy.cpe.warm-pool.max-size = " + POOL_SIZE
+                + "\n");
         concentrator = ApplianceLauncher.start(lab.conc(), concentratorConf, "concentrator listening");
         cpe = ApplianceLauncher.start(lab.cpe(), cpeConf, "cpe listener lan");
     }
