@@ -71,6 +71,11 @@ public final class BenchmarkRunner {
     static final int SERIES_DOWNLOADS = 20;
     static final long SERIES_STALL_LIMIT_MS = 200;
     /**
+     * The load server's congestion control for one run (e.g. {@code cubic}); unset, it inherits the host's default.
+     * Set in the server's namespace only, so the appliances' own senders keep theirs.
+     */
+    static final String SERVER_CC_VARIABLE = "HYBRIDPROXY_LAB_SERVER_CC";
+    /**
      * Longest wait for the server's line of the warm-up download after its client returned: immediate when it went
      * well; a stalled one was seen torn down by the proxies about 3 s after its client gave up.
      */
@@ -196,6 +201,22 @@ public final class BenchmarkRunner {
         try (HybridAccessLab lab = builder.build()) {
             for (Netns ns : List.of(lab.client(), lab.cpe(), lab.conc(), lab.server())) {
                 ns.sysctl("net.mptcp.enabled", "1");
+            }
+            String serverCongestionControl = System.getenv(SERVER_CC_VARIABLE);
+            if (serverCongestionControl != null && !serverCongestionControl.isBlank()) {
+                // Every namespace inherits the host's default (BBR here); content servers run CUBIC (the Linux
+                // default) as often as BBR, so a stall that only one of them shows is looked at with both. Per route
+                // (congctl), because a namespace other than the host's may only default to the host's allowed
+                // algorithms (net.ipv4.tcp_allowed_congestion_control, EPERM otherwise), which the lab leaves alone.
+                String cc = serverCongestionControl.strip();
+                // The srv link's connected route (the lab gives every link a /24), replaced by itself plus congctl.
+                String server = HybridAccessLab.SERVER_ADDR;
+                String srvSubnet = server.substring(0, server.lastIndexOf('.')) + ".0/24";
+                lab.server().ip("route", "replace", srvSubnet, "dev", "srv", "proto", "kernel", "scope", "link",
+                        "src", server, "congctl", cc);
+                lab.server().ip("route", "replace", "default", "via", HybridAccessLab.CONC_SRV_ADDR, "dev", "srv",
+                        "congctl", cc);
+                System.err.println("   load server congestion control: " + cc + " (per route)");
             }
             if (scenario.fault() == Scenario.Fault.STRIP_MPTCP_ON_DSL) {
                 lab.stripMptcpOption(Link.DSL, true);
@@ -472,6 +493,7 @@ public final class BenchmarkRunner {
         boolean allOk = true;
         for (int i = 0; i < downloads; i++) {
             SeriesTrace.snapshot(lab, running, "before");
+            Map<String, Long> senderBefore = SenderCounters.read(lab.conc());
             BulkResult bulk;
             Runnable stopSampling = SeriesTrace.during(lab);
             try {
@@ -480,13 +502,14 @@ public final class BenchmarkRunner {
                 stopSampling.run();
             }
             SeriesTrace.snapshot(lab, running, "after");
+            SenderCounters sender = SenderCounters.growth(senderBefore, SenderCounters.read(lab.conc()));
             SeriesTrace.timeline(bulk);
             allOk &= bulk.ok();
             goodputs.add(round(bulk.goodputMbps(), 1));
             stalls.add(Stalls.longestMs(bulk.timelineBytes()));
             ramps.add(round(SeriesTrace.firstSecondsMbps(bulk), 1));
             System.err.println("   download " + (i + 1) + ": " + goodputs.getLast() + " Mb/s, longest stall "
-                    + stalls.getLast() + " ms, " + SeriesTrace.ramp(bulk));
+                    + stalls.getLast() + " ms, " + SeriesTrace.ramp(bulk) + "; " + sender.describe());
         }
         List<Long> sortedStalls = stalls.stream().sorted().toList();
         List<Double> sortedGoodput = goodputs.stream().sorted().toList();
