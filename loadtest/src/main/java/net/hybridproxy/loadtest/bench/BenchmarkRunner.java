@@ -35,6 +35,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalDouble;
+import java.util.TreeMap;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -64,6 +65,8 @@ public final class BenchmarkRunner {
      * ago, so the steady state is what an operator gets; every system gets the same warm-up.
      */
     private static final int SETUP_WARMUP_OBJECTS = 1500;
+    /** New connections straight to each load server before a scenario's first system ({@link #warmLoadServers}). */
+    private static final int LOAD_SERVER_WARMUP_OBJECTS = 3000;
     /** The stall series: downloads per system and scenario, and the stall that fails a download. */
     static final int SERIES_DOWNLOADS = 20;
     static final long SERIES_STALL_LIMIT_MS = 200;
@@ -224,6 +227,9 @@ public final class BenchmarkRunner {
                 // As generous as an appliance's start (a JVM at load average 35-45 took over 30 s).
                 server.awaitStdoutLine(l -> l.startsWith("LISTENING "), ApplianceLauncher.READY_WITHIN);
             }
+            if (measureSetup && series == 0) {
+                warmLoadServers(lab);
+            }
             // System configs are scratch: kept out of the results directory, which may be committed.
             Path work = Files.createDirectories(Path.of(System.getProperty("java.io.tmpdir"),
                     "hybridproxy-bench-" + ProcessHandle.current().pid(), scenario.name()));
@@ -265,6 +271,25 @@ public final class BenchmarkRunner {
             }
         }
         return rows;
+    }
+
+    /**
+     * Unmeasured new connections straight to both load servers (no proxy in the path) before the first system runs.
+     * The servers are JVMs started with the scenario's lab and shared by its systems in turn: without this, the first
+     * system's TTFB and setup runs met a server still compiling its connection path (its compiler threads taking CPU
+     * from the proxies on a 2-core machine) and the later systems a compiled one, which the order of --systems
+     * decided.
+     */
+    private void warmLoadServers(HybridAccessLab lab) {
+        for (boolean mptcp : new boolean[] {false, true}) {
+            LoadTarget target = LoadTarget.of(HybridAccessLab.SERVER_ADDR + ":"
+                    + (mptcp ? Systems.MPTCP_PORT : Systems.PLAIN_PORT)).withMptcp(mptcp);
+            TtfbResult warm = HybridAccessLab.runLoadClient(lab.client(), CLIENT_TIMEOUT,
+                    List.of("prlimit", Machine.nofileOption(), "--"), LOADGEN_JVM, target,
+                    TtfbOptions.of(LOAD_SERVER_WARMUP_OBJECTS, 32, 10_000));
+            System.err.println("   load server warm-up, " + (mptcp ? "MPTCP" : "TCP") + ": "
+                    + warm.connectionsPerSecond() + " connections/s" + (warm.ok() ? "" : " (some failed)"));
+        }
     }
 
     private LabProcess startLoadServer(HybridAccessLab lab, int port, boolean mptcp) {
@@ -417,8 +442,12 @@ public final class BenchmarkRunner {
             row.ttfbBeforeBurstP50Ms = fresh.ttfb().p50Ms();
             // Setup rate under load: 32 clients at once, a new connection per 10 kB object (as ApacheBench -c 32).
             // Measured after SETUP_WARMUP_OBJECTS unmeasured ones, every system alike: see SETUP_WARMUP_OBJECTS.
+            Map<String, Long> linksBefore = SetupRunCounters.read(lab.cpe(), lab.conc());
+            Map<String, Long> poolBefore = running.proxies().isEmpty() ? Map.of()
+                    : EngineCounters.read(lab.cpe(), lab.conc(), EngineCounters.SETUP_FAMILIES);
             TtfbResult setup = client(lab, running, TtfbOptions.of(SETUP_OBJECTS, 32, 10_000)
                     .withWarmup(SETUP_WARMUP_OBJECTS));
+            row.setupRunCounters = setupRunGrowth(lab, linksBefore, poolBefore);
             row.setupOk = setup.ok();
             row.setupPerSecond32 = round(setup.connectionsPerSecond(), 1);
             if (!running.proxies().isEmpty()) {
@@ -525,6 +554,24 @@ public final class BenchmarkRunner {
     /** The measured download: one connection for {@code durationMs}, up to a minute to drain. */
     private BulkOptions measuredDownload() {
         return BulkOptions.timed(false, durationMs).withTimeouts(60_000, 5_000);
+    }
+
+    /** What grew over the setup-rate run: the kernel's counters for every system, the warm pool's if there is one. */
+    private static Map<String, Long> setupRunGrowth(HybridAccessLab lab, Map<String, Long> linksBefore,
+                                                    Map<String, Long> poolBefore) {
+        Map<String, Long> out = new TreeMap<>();
+        Map<String, Long> links = EngineCounters.growth(linksBefore, SetupRunCounters.read(lab.cpe(), lab.conc()));
+        if (links != null) {
+            out.putAll(links);
+        }
+        if (!poolBefore.isEmpty()) {
+            Map<String, Long> pool = EngineCounters.growth(poolBefore,
+                    EngineCounters.read(lab.cpe(), lab.conc(), EngineCounters.SETUP_FAMILIES));
+            if (pool != null) {
+                out.putAll(pool);
+            }
+        }
+        return out.isEmpty() ? null : out;
     }
 
     /**
