@@ -120,11 +120,8 @@ final class LabEcho implements AutoCloseable {
     /**
      * Runs {@code attack} on {@code parallelism} threads for about 3 s; meanwhile this client's median setup time
      * stays within twice {@code normalSetupNanos} (at least 10 ms, so that a sub-millisecond normal does not turn
-     * scheduling noise into a failure) and a 256 KiB transfer comes back byte-exact. The normal is best this client's
-     * {@link #medianSetupNanos()} measured just before the attack started rather than once per suite: on a two-core
-     * machine shared with other work, setup times move by tens of milliseconds within a minute, and a normal taken
-     * minutes earlier compares the machine's load at two moments as much as the attack's effect. The attack must have run
-     * the whole time: an attacker thread that failed fails the test. Returns the median setup under attack.
+     * scheduling noise into a failure) and a 256 KiB transfer comes back byte-exact. The attack must have run the
+     * whole time: an attacker thread that failed fails the test. Returns the median setup under attack.
      */
     long servesWhile(String name, int parallelism, Attack attack, long normalSetupNanos, Supplier<String> logs)
             throws Exception {

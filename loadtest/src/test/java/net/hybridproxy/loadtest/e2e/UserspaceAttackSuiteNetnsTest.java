@@ -15,7 +15,6 @@ import net.hybridproxy.loadtest.lab.ApplianceLauncher;
 import net.hybridproxy.loadtest.lab.HybridAccessLab;
 import net.hybridproxy.loadtest.lab.HybridAccessLab.Link;
 import net.hybridproxy.loadtest.lab.LabProcess;
-import net.hybridproxy.loadtest.lab.Netns;
 import net.hybridproxy.loadtest.lab.Teardown;
 import net.hybridproxy.proxy.testing.NetNs;
 import org.junit.jupiter.api.AfterAll;
@@ -52,12 +51,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * The userspace engine's attacks of the hardening issue against a real userspace concentrator process, by a real
  * attacking client speaking the wire protocol (docs/userspace-protocol.md) with the engine's own frame records,
- * each while a legitimate userspace cpe keeps working: its new connections set up within twice their time measured
- * just before the attack and its transfers echo byte-exact ({@link LabEcho#servesWhile}). The attacker is another
- * subscriber of the DSL access network (198.18.10.77) on an access line of its own ({@link AttackerSockets#accessLine}:
- * on the legitimate cpe's emulated DSL line, the never-acknowledging peer's downloads queued the legitimate replies
- * behind them); the attacks that need a session use a key of its own, as a subscriber's leaked or hostile gateway
- * would.
+ * each while a legitimate userspace cpe keeps working: its new connections set up within twice their unloaded time
+ * and its transfers echo byte-exact ({@link LabEcho#servesWhile}). The attacker is another subscriber on the DSL
+ * access network (198.18.10.77); the attacks that need a session use a key of its own, as a subscriber's leaked or
+ * hostile gateway would.
  *
  * <p>Each attack also asserts what its fix changed, so that the fix's parent fails here: a CAPABLE_SYN no longer
  * creates a session (the sessions gauge stays at the legitimate cpe's), half-open joins are refused at the per-source
@@ -88,7 +85,6 @@ class UserspaceAttackSuiteNetnsTest {
     private LabEcho echo;
     private ServerSocket source;
     private AttackerSockets attackerSockets;
-    private Netns attackerLine;
     private long normalSetupNanos;
     private long legitimateSessions;
     private final ExecutorService threads = Executors.newVirtualThreadPerTaskExecutor();
@@ -98,8 +94,8 @@ class UserspaceAttackSuiteNetnsTest {
         String skip = HybridAccessLab.skipReason();
         Assumptions.assumeTrue(skip == null, skip);
         lab = HybridAccessLab.builder().rate(Link.DSL, 100).rate(Link.LTE, 50).uplinkPolicyRouting(false).build();
-        attackerLine = AttackerSockets.accessLine(lab, ATTACKER);
-        attackerSockets = new AttackerSockets(NetNs.existing(attackerLine.name()), ATTACKER);
+        lab.cpe().ip("addr", "add", ATTACKER + "/32", "dev", "dsl");
+        attackerSockets = new AttackerSockets(NetNs.existing(lab.cpe().name()), ATTACKER);
         echo = new LabEcho(lab, ECHO_PORT);
         source = NetNs.existing(lab.server().name()).call(() ->
                 new ServerSocket(SOURCE_PORT, 500, InetAddress.ofLiteral(HybridAccessLab.SERVER_ADDR)));
@@ -143,7 +139,7 @@ class UserspaceAttackSuiteNetnsTest {
 
     @AfterAll
     void stopLab() throws Exception {
-        Teardown.closeAll(threads::shutdownNow, attackerSockets, attackerLine, source, echo, lab);
+        Teardown.closeAll(threads::shutdownNow, attackerSockets, source, echo, lab);
     }
 
     @BeforeEach
@@ -286,7 +282,6 @@ class UserspaceAttackSuiteNetnsTest {
         long rss = concentrator.memoryStatusBytes("VmRSS");
         try (UserspaceAttacker attacker = establishedAttacker()) {
             Future<?> reader = readForever(attacker);
-            long normal = echo.medianSetupNanos(); // before the streams start: they run from the moment they are sent
             byte[] request = ConvertMessage.connect(new InetSocketAddress(InetAddress.ofLiteral(
                     HybridAccessLab.SERVER_ADDR), SOURCE_PORT), Optional.empty()).encode();
             UserspaceAttacker.Batch batch = new UserspaceAttacker.Batch();
@@ -294,7 +289,7 @@ class UserspaceAttackSuiteNetnsTest {
                 batch.add(new Data(stream, 0, false, request));
             }
             batch.sendTo(attacker);
-            underAttack("never-acknowledging peer, 256 streams", 1, normal, stop -> {
+            underAttack("never-acknowledging peer, 256 streams", 1, stop -> {
                 while (!stop.get()) {
                     Thread.sleep(50); // the streams run; the attacker only reads
                 }
@@ -405,14 +400,7 @@ class UserspaceAttackSuiteNetnsTest {
 
     // ---- the legitimate cpe ----
 
-    /** {@link LabEcho#servesWhile}, against the legitimate client's setup time measured now, before the attack. */
     private void underAttack(String name, int parallelism, LabEcho.Attack attack) throws Exception {
-        underAttack(name, parallelism, echo.medianSetupNanos(), attack);
-    }
-
-    /** As {@link #underAttack(String, int, LabEcho.Attack)}, for an attack started before its normal was measured. */
-    private void underAttack(String name, int parallelism, long normalSetupNanos, LabEcho.Attack attack)
-            throws Exception {
         echo.servesWhile(name, parallelism, attack, normalSetupNanos, this::logs);
     }
 
