@@ -53,6 +53,10 @@ import java.util.Map;
  *                                 connections at 32 clients after the setup-rate run (so on warm processes):
  *                                 CPU ms, system calls, CPU ms per thread group ({@link ConnectionCost}), plus the
  *                                 run's "connections", "connections/s" and "load average before/after"
+ * @param setupRunCounters         what grew over the 32-client setup-rate run (its warm-up and measured objects), for
+ *                                 every system alike: uplink bytes at the cpe and MPTCP/TCP MIB counters in the cpe's
+ *                                 and the concentrator's namespaces ({@link SetupRunCounters}), plus, for the kernel
+ *                                 engine, the warm pool's takes by outcome
  */
 record BenchmarkRow(String scenario, String scenarioTitle, String system, String systemTitle, Double linkSumMbit,
                     String skipped, String error, String teardownError, Boolean ok, String warmupServerVerdict,
@@ -69,7 +73,7 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
                     List<Double> loadAverage, Map<String, Long> engineCounters,
                     Double dslRttMs, Map<String, Long> ttfbCounters, Double ttfbBeforeBurstP50Ms,
                     Map<String, Double> ttfbProxyCpuSeconds, List<Double> seriesFirstTwoSecondsMbps,
-                    Map<String, Double> setupCost) {
+                    Map<String, Double> setupCost, Map<String, Long> setupRunCounters) {
 
     BenchmarkRow withRatios(Double toLinkSum, Double toBestPeer) {
         RowBuilder b = new RowBuilder(this);
@@ -142,6 +146,7 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
         Map<String, Double> ttfbProxyCpuSeconds;
         List<Double> seriesFirstTwoSecondsMbps;
         Map<String, Double> setupCost;
+        Map<String, Long> setupRunCounters;
 
         RowBuilder(String scenario, String system) {
             this.scenario = scenario;
@@ -201,6 +206,7 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
             ttfbProxyCpuSeconds = r.ttfbProxyCpuSeconds;
             seriesFirstTwoSecondsMbps = r.seriesFirstTwoSecondsMbps;
             setupCost = r.setupCost;
+            setupRunCounters = r.setupRunCounters;
         }
 
         BenchmarkRow build() {
@@ -213,7 +219,7 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
                     downloadsWithStallOver200Ms, ratioToLinkSum, ratioToBestPeer,
                     proxyCpuSecondsByProcess, peakRssBytesByProcess, jitCpuSecondsByProcess, loadAverage,
                     engineCounters, dslRttMs, ttfbCounters, ttfbBeforeBurstP50Ms, ttfbProxyCpuSeconds,
-                    seriesFirstTwoSecondsMbps, setupCost);
+                    seriesFirstTwoSecondsMbps, setupCost, setupRunCounters);
         }
     }
 }

@@ -35,6 +35,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalDouble;
+import java.util.TreeMap;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -64,9 +65,16 @@ public final class BenchmarkRunner {
      * ago, so the steady state is what an operator gets; every system gets the same warm-up.
      */
     private static final int SETUP_WARMUP_OBJECTS = 1500;
+    /** New connections straight to each load server before a scenario's first system ({@link #warmLoadServers}). */
+    private static final int LOAD_SERVER_WARMUP_OBJECTS = 3000;
     /** The stall series: downloads per system and scenario, and the stall that fails a download. */
     static final int SERIES_DOWNLOADS = 20;
     static final long SERIES_STALL_LIMIT_MS = 200;
+    /**
+     * The load server's congestion control for one run (e.g. {@code cubic}); unset, it inherits the host's default.
+     * Set in the server's namespace only, so the appliances' own senders keep theirs.
+     */
+    static final String SERVER_CC_VARIABLE = "HYBRIDPROXY_LAB_SERVER_CC";
     /**
      * Longest wait for the server's line of the warm-up download after its client returned: immediate when it went
      * well; a stalled one was seen torn down by the proxies about 3 s after its client gave up.
@@ -194,6 +202,22 @@ public final class BenchmarkRunner {
             for (Netns ns : List.of(lab.client(), lab.cpe(), lab.conc(), lab.server())) {
                 ns.sysctl("net.mptcp.enabled", "1");
             }
+            String serverCongestionControl = System.getenv(SERVER_CC_VARIABLE);
+            if (serverCongestionControl != null && !serverCongestionControl.isBlank()) {
+                // Every namespace inherits the host's default (BBR here); content servers run CUBIC (the Linux
+                // default) as often as BBR, so a stall that only one of them shows is looked at with both. Per route
+                // (congctl), because a namespace other than the host's may only default to the host's allowed
+                // algorithms (net.ipv4.tcp_allowed_congestion_control, EPERM otherwise), which the lab leaves alone.
+                String cc = serverCongestionControl.strip();
+                // The srv link's connected route (the lab gives every link a /24), replaced by itself plus congctl.
+                String server = HybridAccessLab.SERVER_ADDR;
+                String srvSubnet = server.substring(0, server.lastIndexOf('.')) + ".0/24";
+                lab.server().ip("route", "replace", srvSubnet, "dev", "srv", "proto", "kernel", "scope", "link",
+                        "src", server, "congctl", cc);
+                lab.server().ip("route", "replace", "default", "via", HybridAccessLab.CONC_SRV_ADDR, "dev", "srv",
+                        "congctl", cc);
+                System.err.println("   load server congestion control: " + cc + " (per route)");
+            }
             if (scenario.fault() == Scenario.Fault.STRIP_MPTCP_ON_DSL) {
                 lab.stripMptcpOption(Link.DSL, true);
             }
@@ -202,6 +226,9 @@ public final class BenchmarkRunner {
             for (LabProcess server : List.of(plain, mptcp)) {
                 // As generous as an appliance's start (a JVM at load average 35-45 took over 30 s).
                 server.awaitStdoutLine(l -> l.startsWith("LISTENING "), ApplianceLauncher.READY_WITHIN);
+            }
+            if (measureSetup && series == 0) {
+                warmLoadServers(lab);
             }
             // System configs are scratch: kept out of the results directory, which may be committed.
             Path work = Files.createDirectories(Path.of(System.getProperty("java.io.tmpdir"),
@@ -244,6 +271,25 @@ public final class BenchmarkRunner {
             }
         }
         return rows;
+    }
+
+    /**
+     * Unmeasured new connections straight to both load servers (no proxy in the path) before the first system runs.
+     * The servers are JVMs started with the scenario's lab and shared by its systems in turn: without this, the first
+     * system's TTFB and setup runs met a server still compiling its connection path (its compiler threads taking CPU
+     * from the proxies on a 2-core machine) and the later systems a compiled one, which the order of --systems
+     * decided.
+     */
+    private void warmLoadServers(HybridAccessLab lab) {
+        for (boolean mptcp : new boolean[] {false, true}) {
+            LoadTarget target = LoadTarget.of(HybridAccessLab.SERVER_ADDR + ":"
+                    + (mptcp ? Systems.MPTCP_PORT : Systems.PLAIN_PORT)).withMptcp(mptcp);
+            TtfbResult warm = HybridAccessLab.runLoadClient(lab.client(), CLIENT_TIMEOUT,
+                    List.of("prlimit", Machine.nofileOption(), "--"), LOADGEN_JVM, target,
+                    TtfbOptions.of(LOAD_SERVER_WARMUP_OBJECTS, 32, 10_000));
+            System.err.println("   load server warm-up, " + (mptcp ? "MPTCP" : "TCP") + ": "
+                    + warm.connectionsPerSecond() + " connections/s" + (warm.ok() ? "" : " (some failed)"));
+        }
     }
 
     private LabProcess startLoadServer(HybridAccessLab lab, int port, boolean mptcp) {
@@ -396,8 +442,12 @@ public final class BenchmarkRunner {
             row.ttfbBeforeBurstP50Ms = fresh.ttfb().p50Ms();
             // Setup rate under load: 32 clients at once, a new connection per 10 kB object (as ApacheBench -c 32).
             // Measured after SETUP_WARMUP_OBJECTS unmeasured ones, every system alike: see SETUP_WARMUP_OBJECTS.
+            Map<String, Long> linksBefore = SetupRunCounters.read(lab.cpe(), lab.conc());
+            Map<String, Long> poolBefore = running.proxies().isEmpty() ? Map.of()
+                    : EngineCounters.read(lab.cpe(), lab.conc(), EngineCounters.SETUP_FAMILIES);
             TtfbResult setup = client(lab, running, TtfbOptions.of(SETUP_OBJECTS, 32, 10_000)
                     .withWarmup(SETUP_WARMUP_OBJECTS));
+            row.setupRunCounters = setupRunGrowth(lab, linksBefore, poolBefore);
             row.setupOk = setup.ok();
             row.setupPerSecond32 = round(setup.connectionsPerSecond(), 1);
             if (!running.proxies().isEmpty()) {
@@ -443,6 +493,7 @@ public final class BenchmarkRunner {
         boolean allOk = true;
         for (int i = 0; i < downloads; i++) {
             SeriesTrace.snapshot(lab, running, "before");
+            Map<String, Long> senderBefore = SenderCounters.read(lab.conc());
             BulkResult bulk;
             Runnable stopSampling = SeriesTrace.during(lab);
             try {
@@ -451,13 +502,14 @@ public final class BenchmarkRunner {
                 stopSampling.run();
             }
             SeriesTrace.snapshot(lab, running, "after");
+            SenderCounters sender = SenderCounters.growth(senderBefore, SenderCounters.read(lab.conc()));
             SeriesTrace.timeline(bulk);
             allOk &= bulk.ok();
             goodputs.add(round(bulk.goodputMbps(), 1));
             stalls.add(Stalls.longestMs(bulk.timelineBytes()));
             ramps.add(round(SeriesTrace.firstSecondsMbps(bulk), 1));
             System.err.println("   download " + (i + 1) + ": " + goodputs.getLast() + " Mb/s, longest stall "
-                    + stalls.getLast() + " ms, " + SeriesTrace.ramp(bulk));
+                    + stalls.getLast() + " ms, " + SeriesTrace.ramp(bulk) + "; " + sender.describe());
         }
         List<Long> sortedStalls = stalls.stream().sorted().toList();
         List<Double> sortedGoodput = goodputs.stream().sorted().toList();
@@ -502,6 +554,24 @@ public final class BenchmarkRunner {
     /** The measured download: one connection for {@code durationMs}, up to a minute to drain. */
     private BulkOptions measuredDownload() {
         return BulkOptions.timed(false, durationMs).withTimeouts(60_000, 5_000);
+    }
+
+    /** What grew over the setup-rate run: the kernel's counters for every system, the warm pool's if there is one. */
+    private static Map<String, Long> setupRunGrowth(HybridAccessLab lab, Map<String, Long> linksBefore,
+                                                    Map<String, Long> poolBefore) {
+        Map<String, Long> out = new TreeMap<>();
+        Map<String, Long> links = EngineCounters.growth(linksBefore, SetupRunCounters.read(lab.cpe(), lab.conc()));
+        if (links != null) {
+            out.putAll(links);
+        }
+        if (!poolBefore.isEmpty()) {
+            Map<String, Long> pool = EngineCounters.growth(poolBefore,
+                    EngineCounters.read(lab.cpe(), lab.conc(), EngineCounters.SETUP_FAMILIES));
+            if (pool != null) {
+                out.putAll(pool);
+            }
+        }
+        return out.isEmpty() ? null : out;
     }
 
     /**

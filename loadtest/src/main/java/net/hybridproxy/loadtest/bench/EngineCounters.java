@@ -20,7 +20,7 @@ final class EngineCounters {
     /** The metric families kept, each sample named by its labels' values. */
     private static final List<String> FAMILIES = List.of("hybridproxy_userspace_events_total",
             "hybridproxy_userspace_bytes_total", "hybridproxy_scheduler_decisions_total",
-            "hybridproxy_uplink_reinjected_bytes_total");
+            "hybridproxy_uplink_reinjected_bytes_total", "hybridproxy_userspace_path_judgements_total");
 
     /**
      * What decides a new connection's first byte on the kernel engine: whether the cpe's warm pool had a ready

@@ -240,6 +240,10 @@ final class Report implements Callable<Integer> {
             n.add("during the TTFB run: " + r.ttfbCounters().entrySet().stream()
                     .map(e -> e.getKey() + " " + e.getValue()).collect(Collectors.joining(", ")));
         }
+        if (r.setupRunCounters() != null && !r.setupRunCounters().isEmpty()) {
+            n.add("during the setup run: " + r.setupRunCounters().entrySet().stream()
+                    .map(e -> e.getKey() + " " + e.getValue()).collect(Collectors.joining(", ")));
+        }
         return String.join("; ", n).replace("|", "/");
     }
 

@@ -147,7 +147,7 @@ public final class Netns implements AutoCloseable {
     }
 
     /** The TcpExt counters of this namespace's /proc/net/netstat, keyed by bare counter name. */
-    Map<String, Long> tcpExtCounters() {
+    public Map<String, Long> tcpExtCounters() {
         return netstat("TcpExt");
     }
 

@@ -43,6 +43,12 @@ class BenchmarkSmokeTest {
         assertTrue(row.ttfbCounters() != null && row.ttfbCounters().entrySet().stream()
                 .filter(e -> e.getKey().startsWith("cpe cpe_warm_pool_takes")).mapToLong(e -> e.getValue()).sum()
                 == 240, () -> "warm-pool takes during the TTFB run: " + row.ttfbCounters());
+        // The setup run's counters: every one of its connections asked the pool, and the kernel counted the
+        // cpe's MPTCP handshakes (at least one per LAN connection that missed the pool, one per refill otherwise).
+        assertTrue(row.setupRunCounters() != null && row.setupRunCounters().entrySet().stream()
+                .filter(e -> e.getKey().startsWith("cpe cpe_warm_pool_takes")).mapToLong(e -> e.getValue()).sum()
+                == 2300 && row.setupRunCounters().getOrDefault("cpe MPCapableSYNTX", 0L) > 0,
+                () -> "setup-run counters: " + row.setupRunCounters());
         // Both appliances were charged with CPU for the per-connection cost run (JVMs spend well over 0.01 ms each).
         assertTrue(row.setupCost() != null && row.setupCost().entrySet().stream()
                 .filter(e -> e.getKey().endsWith(" cpu ms") && e.getValue() > 0.01).count() == 2,

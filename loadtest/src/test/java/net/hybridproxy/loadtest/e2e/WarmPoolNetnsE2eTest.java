@@ -53,6 +53,8 @@ class WarmPoolNetnsE2eTest {
     private static final int LOAD_PORT = 5201;
     /** Objects each load-generator run fetches unmeasured first (its own JVM's warm-up). */
     private static final int TTFB_WARMUP = 20;
+    /** hybridproxy.cpe.warm-pool.size and max-size here: a fixed pool, whose takes and retirements are counted. */
+    private static final int POOL_SIZE = 4;
 
     private HybridAccessLab lab;
     private LabProcess concentrator;
@@ -83,7 +85,9 @@ class WarmPoolNetnsE2eTest {
                 "[::]:" + CONCENTRATOR_PORT, "cpe-pool", ""));
         Path cpeConf = Files.writeString(dir.resolve("cpe.conf"), ApplianceConfigs.cpe(
                 HybridAccessLab.SERVICE_ADDR + ":" + CONCENTRATOR_PORT, "cpe-pool", false,
-                List.of(HybridAccessLab.TRAFFIC_PORT, LOAD_PORT)) + "hybridproxy.cpe.warm-pool.size = 4\n");
+                List.of(HybridAccessLab.TRAFFIC_PORT, LOAD_PORT))
+                + "hybridproxy.cpe.warm-pool.size = " + POOL_SIZE + "\nhybridproxy.cpe.warm-pool.max-size = " + POOL_SIZE
+                + "\n");
         concentrator = ApplianceLauncher.start(lab.conc(), concentratorConf, "concentrator listening");
         cpe = ApplianceLauncher.start(lab.cpe(), cpeConf, "cpe listener lan");
     }
@@ -164,14 +168,37 @@ class WarmPoolNetnsE2eTest {
                 + " ms at the median (" + ttfb.ttfb() + ", DSL RTT " + rttMs + " ms): not a 0-RTT start");
     }
 
+    @Test
+    void readyConnectionsUnusedForMaxIdleAreReplacedAndThePoolStaysFull() throws Exception {
+        // The cpe's default max-idle is 20 s: within 20 s of its last refill every ready connection reaches it. One
+        // timer per share retires them (not one per connection), so this checks that the timer re-arms for each.
+        double idleBefore = poolMetric("hybridproxy_cpe_warm_pool_closes_total{", "reason=\"idle\"");
+        long deadline = System.nanoTime() + Duration.ofSeconds(75).toNanos();
+        double retired = 0;
+        while (System.nanoTime() < deadline && retired < POOL_SIZE + 2) {
+            Thread.sleep(1000);
+            retired = poolMetric("hybridproxy_cpe_warm_pool_closes_total{", "reason=\"idle\"") - idleBefore;
+        }
+        // More than the pool: every ready connection retired, and replacements retired in their turn.
+        assertTrue(retired >= POOL_SIZE + 2, "ready connections retired for max-idle within 75 s: " + retired
+                + "\n" + logs());
+        Thread.sleep(2000);
+        double ready = poolMetric("hybridproxy_cpe_warm_pool_ready", "");
+        assertTrue(ready == POOL_SIZE, "ready connections after the retirements: " + ready + " of " + POOL_SIZE);
+    }
+
     /** The cpe's {@code hybridproxy_cpe_warm_pool_takes_total} of one outcome, from its admin server. */
     private double poolTakes(String outcome) {
+        return poolMetric("hybridproxy_cpe_warm_pool_takes_total{", "outcome=\"" + outcome + "\"");
+    }
+
+    /** The sum of the cpe's samples whose line starts with {@code prefix} and contains {@code label}. */
+    private double poolMetric(String prefix, String label) {
         ExecResult scrape = lab.cpe().tryExec(Duration.ofSeconds(10), "curl", "-sf", "--max-time", "5",
                 "http://127.0.0.1:9190/metrics");
         assertTrue(scrape.ok(), () -> "cpe metrics: " + scrape.describe());
         return scrape.stdout().lines()
-                .filter(l -> l.startsWith("hybridproxy_cpe_warm_pool_takes_total{")
-                        && l.contains("outcome=\"" + outcome + "\""))
+                .filter(l -> l.startsWith(prefix) && l.contains(label))
                 .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1)))
                 .sum();
     }

@@ -6,13 +6,22 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.binder.MeterBinder;
 import net.hybridproxy.engine.multipath.mib.MibCounter;
+import net.hybridproxy.engine.multipath.mib.UplinkJudgements;
 import net.hybridproxy.engine.multipath.mib.UplinkSends;
 
 /**
  * What the userspace engine exports beyond the per-uplink names every engine shares ({@link UplinkMetrics}, bound
  * with this engine's {@link UserspaceStats}): what the kernel engine cannot observe from user space. Exported
- * (Prometheus names; {@code uplink} is a configured uplink's name or {@code other}):
+ * (Prometheus names; {@code uplink} is a configured uplink's name or {@code other}; on a process without
+ * configured uplinks, a concentrator, the address id the cpe's join named, {@code address-1} to {@code address-8}
+ * (a cpe numbers its uplinks from 1 in configuration order), {@code address-0} for a session's first subflow, or
+ * {@code other}):
  * <ul>
+ *   <li>{@code hybridproxy_userspace_path_judgements_total{uplink, rule}} (counter): times the uplink's subflows
+ *       were judged by the late-path detector or the probes (docs/userspace-protocol.md §7): rule {@code silent}
+ *       (held DATA and heard nothing), {@code head_overdue} (the segment in-order delivery waits for sat in its
+ *       queue), {@code hole} (that segment was a hole its TCP repairs; reinjected alone) or {@code stall} (a probe
+ *       unanswered for the stall timeout);</li>
  *   <li>{@code hybridproxy_uplink_reinjected_bytes_total{uplink}} (counter): payload the uplink's subflows carried
  *       that had been sent before (reinjection after a subflow failed or stalled, opportunistic retransmission,
  *       redundant copies);</li>
@@ -44,8 +53,7 @@ public final class UserspaceMetrics implements MeterBinder {
 
     @Override
     public void bindTo(MeterRegistry registry) {
-        for (UplinkStats.UplinkCounters u : stats.uplinks().all()) {
-            String uplink = u.name();
+        for (String uplink : stats.pathLabels()) {
             FunctionCounter.builder("hybridproxy.uplink.reinjected", stats, s -> s.reinjectedBytes(uplink))
                     .baseUnit("bytes").tags(tags).tag("uplink", uplink)
                     .description("Payload the uplink's subflows carried that had been sent before").register(registry);
@@ -53,6 +61,12 @@ public final class UserspaceMetrics implements MeterBinder {
                 FunctionCounter.builder("hybridproxy.scheduler.decisions", stats, s -> s.sendFrames(uplink, kind))
                         .tags(tags).tag("uplink", uplink).tag("reason", UserspaceStats.label(kind))
                         .description("DATA frames the scheduler put on the uplink, by why").register(registry);
+            }
+            for (UplinkJudgements.Rule kind : UplinkJudgements.Rule.values()) {
+                FunctionCounter.builder("hybridproxy.userspace.path.judgements", stats, s -> s.judgements(uplink, kind))
+                        .tags(tags).tag("uplink", uplink).tag("rule", UserspaceStats.label(kind))
+                        .description("Times the uplink's subflows were judged late, a hole or stalled, by rule")
+                        .register(registry);
             }
             for (String reason : UserspaceStats.CLOSE_REASONS) {
                 FunctionCounter.builder("hybridproxy.userspace.subflow.closes", stats,

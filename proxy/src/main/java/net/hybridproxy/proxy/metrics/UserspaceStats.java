@@ -2,6 +2,7 @@ package net.hybridproxy.proxy.metrics;
 
 import net.hybridproxy.engine.multipath.frame.ResetReason;
 import net.hybridproxy.engine.multipath.mib.MibCounter;
+import net.hybridproxy.engine.multipath.mib.UplinkJudgements;
 import net.hybridproxy.engine.multipath.mib.UplinkSends;
 
 import java.time.Duration;
@@ -23,11 +24,21 @@ public final class UserspaceStats implements SubflowSampler {
     /** Why an attached subflow closed: the RFC 8684 reset reasons, or the TCP connection closing under it. */
     public static final List<String> CLOSE_REASONS = closeReasons();
     public static final String CONNECTION_CLOSED = "connection_closed";
+    /**
+     * A process with no configured uplink (a concentrator) labels its subflows by the address id the cpe's join
+     * named, {@code address-1} to {@code address-<this>} (a cpe numbers its uplinks 1, 2, ... in configuration
+     * order), the session's first subflow {@code address-0} (RFC 8684, paraphrased: the address of the
+     * initial subflow has the implicit address ID 0; it is whichever uplink connected first), and any other as {@code other}: bounded
+     * labels that say which of the cpe's uplinks a path is.
+     */
+    public static final int ADDRESS_LABELS = 8;
 
     private final UplinkStats uplinks;
     private final Map<String, LongAdder[]> sendFrames = new HashMap<>();
     private final Map<String, LongAdder[]> sendBytes = new HashMap<>();
     private final Map<String, Map<String, LongAdder>> closes = new HashMap<>();
+    private final Map<String, LongAdder[]> judgements = new HashMap<>();
+    private final List<String> pathLabels;
     private final LongAdder[] mib = adders(MibCounter.values().length);
     private final FailoverLog failovers;
     private volatile SubflowSnapshot snapshot = SubflowSnapshot.empty(System.currentTimeMillis());
@@ -56,24 +67,55 @@ public final class UserspaceStats implements SubflowSampler {
         this.sampleInterval = sampleInterval;
         this.uplinks = UplinkStats.ofNames(uplinkNames);
         this.failovers = failovers;
-        for (UplinkStats.UplinkCounters u : uplinks.all()) {
-            sendFrames.put(u.name(), adders(UplinkSends.Kind.values().length));
-            sendBytes.put(u.name(), adders(UplinkSends.Kind.values().length));
+        this.pathLabels = pathLabels(uplinkNames);
+        for (String label : pathLabels) {
+            sendFrames.put(label, adders(UplinkSends.Kind.values().length));
+            sendBytes.put(label, adders(UplinkSends.Kind.values().length));
+            judgements.put(label, adders(UplinkJudgements.Rule.values().length));
             Map<String, LongAdder> byReason = new HashMap<>();
             for (String reason : CLOSE_REASONS) {
                 byReason.put(reason, new LongAdder());
             }
-            closes.put(u.name(), byReason);
+            closes.put(label, byReason);
         }
+    }
+
+    private static List<String> pathLabels(List<String> uplinkNames) {
+        List<String> labels = new java.util.ArrayList<>(uplinkNames);
+        if (uplinkNames.isEmpty()) {
+            for (int id = 0; id <= ADDRESS_LABELS; id++) {
+                labels.add("address-" + id);
+            }
+        }
+        labels.remove(UplinkStats.OTHER);
+        labels.add(UplinkStats.OTHER);
+        return List.copyOf(labels);
+    }
+
+    /**
+     * The labels of the per-path counters (scheduler decisions, reinjected bytes, closes, judgements): the
+     * configured uplinks' names, or on a process without uplinks the address ids of {@link #ADDRESS_LABELS}; then
+     * {@code other}.
+     */
+    public List<String> pathLabels() {
+        return pathLabels;
     }
 
     public UplinkStats uplinks() {
         return uplinks;
     }
 
-    /** The label a session's uplink name becomes: a configured uplink's name, else {@code other}. */
+    /** The label a session's uplink name becomes: one of {@link #pathLabels()}, else {@code other}. */
     public String label(String uplink) {
-        return uplinks.forName(uplink).name();
+        return sendFrames.containsKey(uplink) ? uplink : UplinkStats.OTHER;
+    }
+
+    public void addJudgements(String uplink, UplinkJudgements.Rule kind, long count) {
+        judgements.get(label(uplink))[kind.ordinal()].add(count);
+    }
+
+    public long judgements(String label, UplinkJudgements.Rule kind) {
+        return judgements.get(label)[kind.ordinal()].sum();
     }
 
     public void addSends(String uplink, UplinkSends.Kind kind, long frames, long bytes) {
@@ -162,8 +204,8 @@ public final class UserspaceStats implements SubflowSampler {
     @Override
     public long reinjectedBytes() {
         long sum = 0;
-        for (UplinkStats.UplinkCounters u : uplinks.all()) {
-            sum += reinjectedBytes(u.name());
+        for (String label : pathLabels) {
+            sum += reinjectedBytes(label);
         }
         return sum;
     }
@@ -174,6 +216,10 @@ public final class UserspaceStats implements SubflowSampler {
     }
 
     public static String label(UplinkSends.Kind kind) {
+        return kind.name().toLowerCase(Locale.ROOT);
+    }
+
+    public static String label(UplinkJudgements.Rule kind) {
         return kind.name().toLowerCase(Locale.ROOT);
     }
 

@@ -106,11 +106,40 @@ public final class Libc {
         }
     }
 
+    /**
+     * {@code setsockopt(2)} of an int option. Its native memory (the value and errno's capture state) is the calling
+     * thread's own, allocated once ({@link IntScratch}): an event loop sets several options on every new connection,
+     * and an arena per call costs a malloc and a free per segment and a session to open and close.
+     */
     public static void setsockoptInt(int fd, int level, int name, int value) throws NativeException {
-        try (Arena arena = Arena.ofConfined()) {
-            setsockopt(fd, level, name, arena.allocateFrom(JAVA_INT, value));
+        IntScratch scratch = INT_SCRATCH.get();
+        scratch.value.set(JAVA_INT, 0, value);
+        int rc;
+        try {
+            rc = (int) SETSOCKOPT.invokeExact(scratch.state, fd, level, name, scratch.value, (int) JAVA_INT.byteSize());
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+        if (rc < 0) {
+            throw new NativeException("setsockopt(" + level + ", " + name + ")", (int) ERRNO.get(scratch.state, 0L));
         }
     }
+
+    /** One thread's native memory for int socket options: the value, its length, errno's capture state. */
+    private static final class IntScratch {
+        final MemorySegment value;
+        final MemorySegment length;
+        final MemorySegment state;
+
+        IntScratch() {
+            Arena arena = Arena.ofAuto();
+            value = arena.allocate(JAVA_INT);
+            length = arena.allocate(JAVA_INT);
+            state = arena.allocate(CALL_STATE);
+        }
+    }
+
+    private static final ThreadLocal<IntScratch> INT_SCRATCH = ThreadLocal.withInitial(IntScratch::new);
 
     /**
      * {@code getsockopt(2)} into {@code buffer}; returns the length the kernel wrote, which may be shorter than
@@ -171,12 +200,11 @@ public final class Libc {
         }
     }
 
+    /** {@code getsockopt(2)} of an int option, in the calling thread's own native memory (see {@link #setsockoptInt}). */
     public static int getsockoptInt(int fd, int level, int name) throws NativeException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment value = arena.allocate(JAVA_INT);
-            getsockopt(fd, level, name, value);
-            return value.get(JAVA_INT, 0);
-        }
+        IntScratch scratch = INT_SCRATCH.get();
+        getsockopt(fd, level, name, scratch.value, scratch.state, scratch.length);
+        return scratch.value.get(JAVA_INT, 0);
     }
 
     public static void bind(int fd, MemorySegment sockaddr) throws NativeException {
@@ -213,6 +241,21 @@ public final class Libc {
             return check(rc, state, "recv");
         } catch (NativeException e) {
             throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /**
+     * {@code recv(2)} into {@code buffer} for a caller to which some failures are routine (a receive timeout's EAGAIN
+     * on a socket read in a loop): returns the number of bytes received, or {@code -errno} instead of throwing, so no
+     * exception (and no stack trace) is built for them.
+     */
+    public static long recvOrNegativeErrno(int fd, MemorySegment buffer, int flags) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = arena.allocate(CALL_STATE);
+            long rc = (long) RECV.invokeExact(state, fd, buffer, buffer.byteSize(), flags);
+            return rc < 0 ? -(int) ERRNO.get(state, 0L) : rc;
         } catch (Throwable t) {
             throw new AssertionError(t);
         }

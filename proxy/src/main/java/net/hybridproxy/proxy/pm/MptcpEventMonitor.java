@@ -1,6 +1,5 @@
 package net.hybridproxy.proxy.pm;
 
-import net.hybridproxy.proxy.nativeio.Errno;
 import net.hybridproxy.proxy.nativeio.NativeException;
 
 import java.io.IOException;
@@ -76,13 +75,10 @@ public final class MptcpEventMonitor implements AutoCloseable {
     private void readLoop() {
         try {
             while (!closing) {
-                byte[] datagram;
+                Optional<byte[]> datagram;
                 try {
-                    datagram = socket.receive();
+                    datagram = socket.receiveUnlessTimedOut();
                 } catch (NativeException e) {
-                    if (e.errno() == Errno.EAGAIN || e.errno() == Errno.EINTR) {
-                        continue;
-                    }
                     if (e.errno() == NetlinkErrno.ENOBUFS) {
                         overruns.incrementAndGet();
                         deliver(new MptcpEvent.EventsLost());
@@ -94,7 +90,9 @@ public final class MptcpEventMonitor implements AutoCloseable {
                     LOG.log(System.Logger.Level.WARNING, "skipping MPTCP event datagram: " + e.getMessage());
                     continue;
                 }
-                handle(datagram);
+                if (datagram.isPresent()) {
+                    handle(datagram.get());
+                }
             }
         } catch (Throwable t) {
             if (!closing) {

@@ -10,6 +10,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.time.Duration;
+import java.util.Optional;
 
 /**
  * A blocking NETLINK_GENERIC socket. It belongs to the network namespace of the thread that opened it, whichever
@@ -122,6 +123,28 @@ final class NetlinkSocket implements AutoCloseable {
                     "netlink datagram of " + n + " bytes exceeds the " + RECEIVE_BUFFER + "-byte receive buffer");
         }
         return receiveBuffer.asSlice(0, n).toArray(ValueLayout.JAVA_BYTE);
+    }
+
+    /**
+     * As {@link #receive()}, for a reader that wakes up at every receive timeout only to check whether it should
+     * stop: the timeout (EAGAIN) and a signal (EINTR) give empty rather than an exception, which the JVM would build
+     * with a whole stack trace ten times a second per process. Other failures still throw {@link NativeException}
+     * (ENOBUFS: the kernel dropped messages).
+     */
+    Optional<byte[]> receiveUnlessTimedOut() throws IOException {
+        ensureOpen();
+        long n = Libc.recvOrNegativeErrno(fd, receiveBuffer, MSG_TRUNC);
+        if (n == -Errno.EAGAIN || n == -Errno.EINTR) {
+            return Optional.empty();
+        }
+        if (n < 0) {
+            throw new NativeException("recv", (int) -n);
+        }
+        if (n > RECEIVE_BUFFER) {
+            throw new MalformedNetlinkMessageException(
+                    "netlink datagram of " + n + " bytes exceeds the " + RECEIVE_BUFFER + "-byte receive buffer");
+        }
+        return Optional.of(receiveBuffer.asSlice(0, n).toArray(ValueLayout.JAVA_BYTE));
     }
 
     private void ensureOpen() throws IOException {

@@ -9,6 +9,7 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
+import io.netty.channel.unix.Socket;
 import io.netty.channel.unix.UnixChannel;
 import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.util.ReferenceCountUtil;
@@ -31,7 +32,9 @@ import java.io.IOException;
  * <p>The second direction to finish, on a kernel socket, closes the peer instead of shutting its output down
  * first: everything before is flushed, so the close sends the FIN after it, as {@code shutdownOutput()} would;
  * that would only add Netty's ChannelOutputShutdownException (a full stack trace) on every connection. Not for a
- * userspace stream, whose close ends the stream at once instead of after the data it still holds.
+ * userspace stream, whose close ends the stream at once instead of after the data it still holds. The first
+ * direction to finish, on a kernel socket, shuts the socket's output down directly for the same reason
+ * ({@link #shutdownOutput(Socket)}).
  *
  * <p>A reset read here is reproduced as a reset on the peer (SO_LINGER 0), so clients see what the far end did.
  */
@@ -89,6 +92,12 @@ final class RelayHandler extends ChannelInboundHandlerAdapter {
                     closeBoth(self);
                 } else if (session.isFinished(!upstream) && peer instanceof UnixChannel) {
                     closeBoth(self);
+                } else if (peer instanceof UnixChannel unix && unix.fd() instanceof Socket socket) {
+                    shutdownOutput(socket);
+                    session.finished(upstream);
+                    if (session.isFinished(!upstream)) {
+                        closeBoth(self);
+                    }
                 } else {
                     duplex.shutdownOutput().addListener(done -> {
                         session.finished(upstream);
@@ -126,6 +135,22 @@ final class RelayHandler extends ChannelInboundHandlerAdapter {
             session.closeReason("internal error: " + cause);
             ctx.close();
             peer.close();
+        }
+    }
+
+    /**
+     * Sends the FIN of a kernel socket whose outbound buffer is empty (the flush before this completed): the socket's
+     * own {@code shutdown(SHUT_WR)}, which also records the shut-down output where the channel reads it back
+     * ({@code isOutputShutdown()}). Not the channel's {@code shutdownOutput()}: Netty's channel-level shutdown builds
+     * a ChannelOutputShutdownException with a full stack trace on every call, to fail writes still queued, and there
+     * are none. A failure (the far end reset meanwhile) is not ours to report: the reset reaches this relay as an
+     * exception on the socket's next read or write, and the pair closes then.
+     */
+    private static void shutdownOutput(Socket socket) {
+        try {
+            socket.shutdown(false, true);
+        } catch (IOException | RuntimeException ignored) {
+            // ENOTCONN (NotYetConnectedException) or a closed descriptor: nothing left to shut down.
         }
     }
 

@@ -2,6 +2,7 @@ package net.hybridproxy.proxy.relay;
 
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelPipeline;
+import io.netty.channel.epoll.EpollSocketChannel;
 import io.netty.handler.timeout.IdleStateHandler;
 
 import java.time.Duration;
@@ -69,6 +70,9 @@ public final class RelaySession {
     }
 
     private static void install(ChannelPipeline pipeline, RelayHandler handler, Duration idleTimeout) {
+        if (pipeline.channel() instanceof EpollSocketChannel) {
+            pipeline.addFirst(DescriptorCloser.NAME, DescriptorCloser.INSTANCE);
+        }
         pipeline.addLast(IDLE, new IdleStateHandler(0, 0, idleTimeout.toMillis(), TimeUnit.MILLISECONDS));
         pipeline.addLast(RELAY, handler);
     }

@@ -13,6 +13,7 @@ import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.EventExecutor;
+import io.netty.util.concurrent.ScheduledFuture;
 import net.hybridproxy.proxy.config.AppConfig;
 import net.hybridproxy.proxy.nativeio.NativeException;
 import net.hybridproxy.proxy.transport.NativeSocketOptions;
@@ -64,7 +65,7 @@ final class WarmPool implements AutoCloseable {
     private final RoleContext context;
     private final ConcentratorMonitor concentrators;
     private final ChannelFactory<SocketChannel> factory;
-    private final long maxIdleMillis;
+    private final long maxIdleNanos;
     private final Map<EventLoop, LoopShare> shares = new IdentityHashMap<>();
     /** Takes served by a ready connection. */
     private final LongAdder hits = new LongAdder();
@@ -86,7 +87,7 @@ final class WarmPool implements AutoCloseable {
         this.context = context;
         this.concentrators = concentrators;
         this.factory = factory;
-        this.maxIdleMillis = settings.maxIdle().toMillis();
+        this.maxIdleNanos = settings.maxIdle().toNanos();
         int loops = 0;
         for (EventExecutor ignored : context.workerGroup()) {
             loops++;
@@ -105,7 +106,7 @@ final class WarmPool implements AutoCloseable {
         WarmPoolDemand any = shares.values().iterator().next().demand;
         LOG.log(Level.INFO, "warm pool: " + shares.size() + " x " + any.floor() + " (up to " + any.ceiling()
                 + " under load) ready MPTCP connections to the active concentrator, replaced after "
-                + maxIdleMillis / 1000 + " s unused");
+                + TimeUnit.NANOSECONDS.toSeconds(maxIdleNanos) + " s unused");
     }
 
     /**
@@ -155,11 +156,22 @@ final class WarmPool implements AutoCloseable {
         shares.values().forEach(share -> share.loop.execute(share::drain));
     }
 
+    /** A ready connection and when it became ready ({@link System#nanoTime()}), for {@code max-idle}. */
+    private record Ready(Channel channel, long sinceNanos) {
+    }
+
     /** One event loop's share; every method runs on that loop. */
     private final class LoopShare {
         final EventLoop loop;
         final WarmPoolDemand demand;
-        final ArrayDeque<Channel> ready = new ArrayDeque<>();
+        /** Oldest first: connections are added at the tail and taken from the head, so the head retires first. */
+        final ArrayDeque<Ready> ready = new ArrayDeque<>();
+        /**
+         * The one pending max-idle check, due when the oldest ready connection reaches max-idle (null: none
+         * pending). One timer per share rather than one per ready connection: a timer per connection stayed queued
+         * after its connection was taken, one scheduled task and one priority-queue entry per LAN connection.
+         */
+        ScheduledFuture<?> retireCheck;
         /** Where the ready connections go: the active concentrator when they were opened. */
         ConcentratorSelector.Choice destination = concentrators.choice();
         int connecting;
@@ -222,11 +234,13 @@ final class WarmPool implements AutoCloseable {
                 } catch (NativeException e) {
                     LOG.log(Level.DEBUG, () -> "warm pool: keepalive timing refused: " + e.getMessage());
                 }
-                ready.addLast(channel);
+                ready.addLast(new Ready(channel, System.nanoTime()));
                 readyNow.incrementAndGet();
                 // Notices a concentrator that closes a ready connection (the pool never reads otherwise).
                 channel.read();
-                loop.schedule(() -> retire(channel), maxIdleMillis, TimeUnit.MILLISECONDS);
+                if (retireCheck == null) {
+                    retireCheck = loop.schedule(this::retireIdle, maxIdleNanos, TimeUnit.NANOSECONDS);
+                }
             });
         }
 
@@ -246,30 +260,47 @@ final class WarmPool implements AutoCloseable {
             // The replacement is opened after the caller's current work: creating and configuring its socket
             // would otherwise delay the Convert request on the connection just taken.
             loop.execute(this::fill);
-            Channel channel;
-            while ((channel = ready.pollFirst()) != null) {
+            Ready taken;
+            while ((taken = ready.pollFirst()) != null) {
                 readyNow.decrementAndGet();
-                if (channel.isActive()) {
+                if (taken.channel.isActive()) {
                     hits.increment();
-                    return Optional.of(channel);
+                    return Optional.of(taken.channel);
                 }
-                channel.close();
+                taken.channel.close();
             }
             (retryScheduled ? missesBackingOff : missesRefilling).increment();
             return Optional.empty();
         }
 
-        void retire(Channel channel) {
-            if (ready.remove(channel)) {
+        /** Closes the ready connections unused for max-idle, then waits for the next oldest to get there. */
+        private void retireIdle() {
+            retireCheck = null;
+            long now = System.nanoTime();
+            boolean any = false;
+            Ready oldest;
+            while ((oldest = ready.peekFirst()) != null && now - oldest.sinceNanos >= maxIdleNanos) {
+                ready.pollFirst();
                 readyNow.decrementAndGet();
                 retired.increment();
-                channel.close();
+                oldest.channel.close();
+                any = true;
+            }
+            if (oldest != null && !closed) {
+                retireCheck = loop.schedule(this::retireIdle, oldest.sinceNanos + maxIdleNanos - now,
+                        TimeUnit.NANOSECONDS);
+            }
+            if (any) {
                 fill();
             }
         }
 
+        private boolean removeReady(Channel channel) {
+            return ready.removeIf(r -> r.channel == channel);
+        }
+
         void lost(Channel channel) {
-            if (ready.remove(channel)) {
+            if (removeReady(channel)) {
                 readyNow.decrementAndGet();
                 lost.increment();
                 channel.close();
@@ -285,7 +316,7 @@ final class WarmPool implements AutoCloseable {
 
         private void closeReady() {
             readyNow.addAndGet(-ready.size());
-            ready.forEach(Channel::close);
+            ready.forEach(r -> r.channel.close());
             ready.clear();
         }
     }

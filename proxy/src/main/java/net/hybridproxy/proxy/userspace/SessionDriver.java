@@ -19,6 +19,7 @@ import net.hybridproxy.engine.multipath.connection.Transmit;
 import net.hybridproxy.admin.ApplianceStatus;
 import net.hybridproxy.engine.multipath.frame.ResetReason;
 import net.hybridproxy.engine.multipath.mib.MibCounter;
+import net.hybridproxy.engine.multipath.mib.UplinkJudgements;
 import net.hybridproxy.engine.multipath.mib.UplinkSends;
 import net.hybridproxy.engine.multipath.subflow.SubflowEstimates;
 import net.hybridproxy.proxy.metrics.UplinkStats;
@@ -157,6 +158,7 @@ final class SessionDriver {
     /** The engine's counters as last added to {@link #stats}: their growth is added at each pass. */
     private final long[] mibCounted = new long[MibCounter.values().length];
     private final Map<String, long[]> sendsCounted = new HashMap<>();
+    private final Map<String, long[]> judgementsCounted = new HashMap<>();
     private boolean capableAttached;
 
     /**
@@ -885,6 +887,17 @@ final class SessionDriver {
                     stats.addSends(e.getKey(), kind, frames - counted[i], bytes - counted[i + 1]);
                     counted[i] = frames;
                     counted[i + 1] = bytes;
+                }
+            }
+        }
+        UplinkJudgements.Rule[] judgements = UplinkJudgements.Rule.values();
+        for (Map.Entry<String, UplinkJudgements> e : session.judgementsByUplink().entrySet()) {
+            long[] counted = judgementsCounted.computeIfAbsent(e.getKey(), u -> new long[judgements.length]);
+            for (UplinkJudgements.Rule kind : judgements) {
+                long count = e.getValue().count(kind);
+                if (count != counted[kind.ordinal()]) {
+                    stats.addJudgements(e.getKey(), kind, count - counted[kind.ordinal()]);
+                    counted[kind.ordinal()] = count;
                 }
             }
         }

@@ -18,11 +18,11 @@ class WarmPoolConfigTest {
             """;
 
     @Test
-    void defaultsAreEightConnectionsReplacedAfterTwentySeconds() throws Exception {
+    void defaultsAreEightConnectionsReplacedAfterTwentySecondsGrowingToThirtyTwo() throws Exception {
         AppConfig.WarmPoolConfig pool = ConfigLoader.parseString(CPE + "} }").cpe().orElseThrow().warmPool();
         assertEquals(8, pool.size());
         assertEquals(Duration.ofSeconds(20), pool.maxIdle());
-        assertEquals(8, pool.maxSize(), "a fixed pool unless the operator raises the ceiling");
+        assertEquals(32, pool.maxSize(), "room to grow under a burst of new connections");
     }
 
     @Test

@@ -34,6 +34,7 @@ import net.hybridproxy.engine.multipath.frame.SubflowPriority;
 import net.hybridproxy.engine.multipath.frame.SubflowReset;
 import net.hybridproxy.engine.multipath.mib.Mib;
 import net.hybridproxy.engine.multipath.mib.MibCounter;
+import net.hybridproxy.engine.multipath.mib.UplinkJudgements;
 import net.hybridproxy.engine.multipath.mib.UplinkSends;
 import net.hybridproxy.engine.multipath.pm.PathManager;
 import net.hybridproxy.engine.multipath.pm.ProbePolicy;
@@ -422,6 +423,14 @@ public final class Session {
      */
     public Map<String, UplinkSends> sendsByUplink() {
         return transmit.sendsByUplink();
+    }
+
+    /**
+     * What each uplink's subflows were judged to be (late, hole, stalled) and by which rule, cumulative over the
+     * session's life, for metrics. A live view: read it on the session's thread.
+     */
+    public Map<String, UplinkJudgements> judgementsByUplink() {
+        return subflows.judgementsByUplink();
     }
 
     /** Overflow (LTE) bytes the scheduler's budget has counted in its current period, 0 without a budget. */

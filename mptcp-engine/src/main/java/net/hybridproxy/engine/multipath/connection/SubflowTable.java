@@ -17,6 +17,7 @@ import net.hybridproxy.engine.multipath.frame.SubflowPriority;
 import net.hybridproxy.engine.multipath.frame.SubflowReset;
 import net.hybridproxy.engine.multipath.mib.Mib;
 import net.hybridproxy.engine.multipath.mib.MibCounter;
+import net.hybridproxy.engine.multipath.mib.UplinkJudgements;
 import net.hybridproxy.engine.multipath.pm.PathManager;
 import net.hybridproxy.engine.multipath.pm.ProbePolicy;
 import net.hybridproxy.engine.multipath.pm.Uplink;
@@ -41,6 +42,8 @@ final class SubflowTable {
     private final Map<Long, Subflow> subflows = new LinkedHashMap<>();
     /** Cpe: subflows requested towards an address the concentrator announced and not attached yet. */
     private final Set<Long> towardsAnnounced = new HashSet<>();
+    /** What each uplink's subflows were judged to be, by rule, over the session's life (bounded by the uplinks). */
+    private final Map<String, UplinkJudgements> judgementsByUplink = new LinkedHashMap<>();
     private long nextSubflowId;
 
     SubflowTable(Session session, SessionConfig config, Mib mib, RandomGenerator random, PathManager pathManager) {
@@ -58,6 +61,15 @@ final class SubflowTable {
 
     Collection<Subflow> all() {
         return subflows.values();
+    }
+
+    /** Per uplink, what its subflows were judged to be and by which rule (a live view, for metrics). */
+    Map<String, UplinkJudgements> judgementsByUplink() {
+        return judgementsByUplink;
+    }
+
+    private void judged(Subflow subflow, UplinkJudgements.Rule kind) {
+        judgementsByUplink.computeIfAbsent(subflow.uplink(), u -> new UplinkJudgements()).record(kind);
     }
 
     int size() {
@@ -249,6 +261,7 @@ final class SubflowTable {
         subflow.state(SubflowState.STALLED);
         subflow.stalledSince(now);
         mib.increment(MibCounter.SUBFLOW_STALLS);
+        judged(subflow, UplinkJudgements.Rule.STALL);
         session.events.add(new SessionEvent.SubflowStalled(subflow.id(), subflow.uplink()));
         reinject(subflow);
     }
@@ -288,7 +301,10 @@ final class SubflowTable {
                 continue;
             }
             Lateness lateness = lateness(s, now);
-            if (lateness == Lateness.ON_TIME) {
+            if (lateness == Lateness.ON_TIME || (!config.lateReinjection() && lateness != Lateness.SILENT)) {
+                // Without late reinjection only the silence rule acts: a path holding DATA that delivered nothing
+                // and heard nothing, TCP repairing no hole, is a blackhole (issue item 3: the probes' stall timeout,
+                // 200-700 ms, is too slow for it).
                 continue;
             }
             long healthy = 0;
@@ -302,25 +318,30 @@ final class SubflowTable {
                 continue;
             }
             long delivered = s.tcpDelivered();
-            if (lateness == Lateness.HOLE) {
-                long hole = Math.max(HOLE_REINJECTION_MIN_BYTES,
-                        s.estimates().lostBytes() + s.estimates().retransBytes());
+            if (lateness == Lateness.HOLE || lateness == Lateness.HEAD_QUEUED) {
+                boolean hole = lateness == Lateness.HOLE;
+                long bound = hole ? Math.min(HOLE_REINJECTION_MAX_BYTES, Math.max(HOLE_REINJECTION_MIN_BYTES,
+                        s.estimates().lostBytes() + s.estimates().retransBytes())) : HOLE_REINJECTION_MIN_BYTES;
                 long queued = 0;
                 for (Stream stream : session.streams.all()) {
-                    if (stream.send.headIsHoleOn(s.slot(), delivered, s.tcpReceived())) {
-                        long bytes = stream.send.reinjectHead(s.slot(), delivered, healthy, hole);
+                    boolean head = hole ? stream.send.headIsHoleOn(s.slot(), delivered, s.tcpReceived())
+                            : stream.send.headLateOn(s.slot(), delivered, now);
+                    if (head) {
+                        long bytes = stream.send.reinjectHead(s.slot(), delivered, healthy, bound);
                         queueReinjected(stream, bytes);
                         queued += bytes;
                     }
                 }
                 if (queued > 0) {
                     mib.increment(MibCounter.HOLE_REINJECTIONS);
+                    judged(s, hole ? UplinkJudgements.Rule.HOLE : UplinkJudgements.Rule.HEAD_QUEUED);
                 }
                 continue;
             }
             s.lateReinjectionAt(now);
             s.holdUntilDelivered();
             mib.increment(MibCounter.LATE_REINJECTIONS);
+            judged(s, lateness == Lateness.SILENT ? UplinkJudgements.Rule.SILENT : UplinkJudgements.Rule.HEAD_OVERDUE);
             for (Stream stream : session.streams.all()) {
                 queueReinjected(stream, stream.send.reinjectUndelivered(s.slot(), delivered, healthy));
             }
@@ -337,10 +358,17 @@ final class SubflowTable {
     /** What {@link #reinjectFromLatePaths} finds a subflow to be. */
     private enum Lateness {
         ON_TIME,
-        /** Silent, or the segment in-order delivery waits for sits behind a queue: everything it holds moves. */
-        LATE,
+        /** Silent while holding DATA (a blackhole): everything it holds moves. */
+        SILENT,
+        /** The segment in-order delivery waits for sits behind its queue (a collapsed rate): everything it holds moves. */
+        HEAD_OVERDUE,
         /** The segment in-order delivery waits for is a hole its TCP repairs while the path delivers. */
-        HOLE
+        HOLE,
+        /**
+         * The segment in-order delivery waits for is overdue behind a queue on a path that delivers at its usual
+         * rate: the queue grew, the path did not collapse. Only the head moves, as for a hole.
+         */
+        HEAD_QUEUED
     }
 
     private Lateness lateness(Subflow s, long now) {
@@ -353,11 +381,17 @@ final class SubflowTable {
         // timeout). The path is not dead; the hole, and what TCP holds hostage behind it, is what in-order delivery
         // waits for. A blackhole has nothing SACKed to show.
         boolean silent = s.silentFor(now) > silenceAfter(s);
+        long delivered = s.tcpDelivered();
+        if (silent && !holdsData(s, delivered)) {
+            // What the connection holds is control frames only (the cpe's DATA_ACKs and PONGs during a download): a
+            // silence there reinjects nothing, and judging it late would hold back the path's next DATA and count a
+            // judgement of a path that carries none. Its probes still declare a blackhole stalled.
+            silent = false;
+        }
         boolean repairing = e.repairingLoss() && e.sackedBytes() > 0;
         if (silent && !repairing) {
-            return Lateness.LATE;
+            return Lateness.SILENT;
         }
-        long delivered = s.tcpDelivered();
         long received = s.tcpReceived();
         Lateness found = Lateness.ON_TIME;
         for (Stream stream : session.streams.all()) {
@@ -367,10 +401,39 @@ final class SubflowTable {
                     found = Lateness.HOLE;
                 }
             } else if (overdue) {
-                return Lateness.LATE;
+                if (rateFell(s)) {
+                    return Lateness.HEAD_OVERDUE;
+                }
+                found = Lateness.HEAD_QUEUED;
             }
         }
         return found;
+    }
+
+    /**
+     * Whether {@code s}'s connection delivers at less than {@link #LATE_RATE_FRACTION} of its recent peak, by TCP's
+     * own count of what the peer received ({@code tcpi_delivered}, SACKed segments included); true while no rate is
+     * known (an adapter that does not report the count, or the first RTTs). An overdue segment behind a queue that
+     * drains at the path's usual rate is not late: the queue grew (a loss-free DSL filling its 50 ms buffer in slow
+     * start, a 200 ms LTE queue), the path did not collapse, and the segment arrives as fast as the rate allows; in
+     * the lab, and in the simulator once its links had the lab's queues, such paths were judged late several times
+     * per lossy download and a tenth of the bytes went twice. A collapsed rate drains its queue at the new rate.
+     */
+    private static boolean rateFell(Subflow s) {
+        return s.deliveredRate().peakBytesPerSecond() == 0 || s.deliveredRate().fellBelow(LATE_RATE_FRACTION);
+    }
+
+    /** A head segment overdue on a path delivering at less than this share of its recent peak rate is late. */
+    static final double LATE_RATE_FRACTION = 0.25;
+
+    /** Whether {@code s}'s connection holds DATA its TCP has not delivered ({@code delivered}), of any stream. */
+    private boolean holdsData(Subflow s, long delivered) {
+        for (Stream stream : session.streams.all()) {
+            if (stream.send.holdsUndeliveredOn(s.slot(), delivered)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**
@@ -390,6 +453,12 @@ final class SubflowTable {
     static final int LATE_HEAD_MIN_RTTS = 3;
     /** The least a hole's reinjection moves: one DATA frame's worth, whatever TCP says it presumes lost. */
     static final long HOLE_REINJECTION_MIN_BYTES = 16 * 1024;
+    /**
+     * The most a hole's reinjection moves at once: what TCP presumes lost can be a whole window behind a deep queue
+     * (the lab's 200 ms LTE queue), and only the oldest of it blocks in-order delivery; the next head is judged
+     * again once this copy is acknowledged.
+     */
+    static final long HOLE_REINJECTION_MAX_BYTES = 64 * 1024;
 
     /**
      * When a segment handed to {@code s} now, with {@code aheadBytes} held by its connection before it, is late if

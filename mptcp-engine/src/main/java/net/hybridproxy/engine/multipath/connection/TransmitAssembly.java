@@ -157,9 +157,8 @@ final class TransmitAssembly {
 
     /** New data, reinjections, redundant copies and opportunistic retransmissions, for one subflow. */
     private Transmit transmitData(long now, ByteBuffer out) {
-        if (session.config.lateReinjection()) {
-            session.subflows.reinjectFromLatePaths(now);
-        }
+        // The silence rule (a blackhole) runs whatever late-reinjection says; the rest of the detector only with it.
+        session.subflows.reinjectFromLatePaths(now);
         // Reused from call to call (a poll is never re-entered): this runs once per batch of frames sent.
         List<Subflow> usable = usableScratch;
         List<SubflowView> views = viewScratch;
@@ -364,13 +363,11 @@ final class TransmitAssembly {
         Data.encodeHeader(out, stream.id, chunk.dsn(), chunk.fin(),
                 stream.pinnedUplink != null && session.role() == Session.Side.CPE, chunk.length());
         stream.send.copyTo(chunk, out);
-        if (session.config.lateReinjection()) {
-            // Only the late-path detector reads where a segment ends on its carrier and when it is late: without it
-            // this is a map lookup and a division per frame for nothing.
-            long ahead = subflow.backlogBytes() + handedBefore;
-            stream.send.carried(chunk.dsn(), subflow.slot(), subflow.bytesSent() + handedBefore + encoded,
-                    SubflowTable.lateAt(subflow, ahead, now));
-        }
+        // Where the frame ends on its carrier: the silence rule reads it (whether a silent path holds DATA, what to
+        // reinject); when the segment is late only the rest of the late-path detector reads (a division per frame).
+        long lateAt = session.config.lateReinjection()
+                ? SubflowTable.lateAt(subflow, subflow.backlogBytes() + handedBefore, now) : Long.MAX_VALUE;
+        stream.send.carried(chunk.dsn(), subflow.slot(), subflow.bytesSent() + handedBefore + encoded, lateAt);
         streams.syncMemory(stream); // a new segment in flight
         subflow.dataSent(chunk.length());
         sendsByUplink.computeIfAbsent(subflow.uplink(), u -> new UplinkSends()).record(kind, chunk.length());
@@ -386,9 +383,7 @@ final class TransmitAssembly {
             space /= 2;
         }
         space = Math.min(space, congestionRoom(subflow));
-        if (session.config.lateReinjection()) {
-            space = Math.min(space, lateRoom(subflow));
-        }
+        space = Math.min(space, lateRoom(subflow)); // unbounded unless the subflow was judged late or silent
         return new SubflowView(subflow.id(), subflow.slot(), subflow.priority(), subflow.srttNanos(session.probes.minStall()),
                 subflow.probeRttVarNanos(), e.cwndBytes(), e.inflightBytes(), e.notSentBytes(), space, penalised);
     }
@@ -439,7 +434,14 @@ final class TransmitAssembly {
         }
         SubflowEstimates e = subflow.estimates();
         long minRtt = subflow.minRtt().minRttNanos();
-        long allowed = e.srttNanos() <= 0 ? SUSPECT_ROOM : (long) ((double) e.cwndBytes() * minRtt / e.srttNanos());
+        long rate = subflow.deliveredRate().bytesPerSecond();
+        // Twice what its connection delivered per second lately (tcpi_delivered, docs/userspace-protocol.md §7) over
+        // one minimum RTT: a collapsed LTE's window is not cut by the collapse (nothing is lost until its queue
+        // overflows), so its window's worth was 170-340 KB at 3 Mbit/s, and in-order delivery waited behind them.
+        // Twice, so that a recovered path's rate can double per RTT as in slow start; with once its rate measured
+        // what it was allowed, and a recovered LTE stayed at its collapsed rate (simulator).
+        long allowed = rate > 0 ? (long) (2 * rate * (minRtt / 1e9))
+                : e.srttNanos() <= 0 ? SUSPECT_ROOM : (long) ((double) e.cwndBytes() * minRtt / e.srttNanos());
         return Math.max(0, Math.max(SUSPECT_ROOM, allowed) - subflow.backlogBytes());
     }
 

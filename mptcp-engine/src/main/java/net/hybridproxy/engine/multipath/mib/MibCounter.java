@@ -44,8 +44,9 @@ public enum MibCounter {
     /** Times a subflow's held segments were reinjected because it delivered them too slowly (its rate collapsed). */
     LATE_REINJECTIONS,
     /**
-     * Times the segment in-order delivery waited for was reinjected alone because its subflow's TCP was repairing
-     * it as a hole (what was sent after it arrived) past its deadline.
+     * Times the segment in-order delivery waited for was reinjected alone, past its deadline: its subflow's TCP was
+     * repairing it as a hole (what was sent after it arrived), or it sat behind a queue on a subflow still
+     * delivering at its usual rate.
      */
     HOLE_REINJECTIONS,
     /** Segments sent again because the receive window blocked on them (Raiciu et al.). */

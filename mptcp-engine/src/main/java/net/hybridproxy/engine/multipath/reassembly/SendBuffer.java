@@ -340,6 +340,20 @@ public final class SendBuffer {
     }
 
     /**
+     * Whether subflow slot {@code slot} was the last to carry a segment that is not DATA_ACKed and that its TCP
+     * connection has not delivered ({@code delivered}, the cumulative acknowledgement): whether the connection holds
+     * any of this stream's DATA, rather than only control frames.
+     */
+    public boolean holdsUndeliveredOn(int slot, long delivered) {
+        for (StoredSegment segment : segments.values()) {
+            if (segment.carrierSlot == slot && segment.carrierEnd > delivered) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
      * Whether the oldest unacknowledged segment, last carried by subflow slot {@code slot} and not delivered by its
      * TCP connection ({@code delivered}, the cumulative acknowledgement), is a hole: the peer's TCP already holds
      * at least as many bytes of that subflow's stream as end with this segment ({@code received}, SACKed bytes

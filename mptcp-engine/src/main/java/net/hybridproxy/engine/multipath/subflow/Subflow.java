@@ -28,6 +28,7 @@ public final class Subflow {
     private SubflowEstimates estimates = SubflowEstimates.unknown(0);
     private long spaceLeft;
     private final MinRttFilter minRtt = new MinRttFilter();
+    private final DeliveredRateFilter deliveredRate = new DeliveredRateFilter();
     private long lateReinjectionAt = Long.MIN_VALUE;
     private long heldUntilDelivered = -1;
     private boolean suspect;
@@ -148,6 +149,11 @@ public final class Subflow {
                 + Math.max(0, estimates.sendSpaceBytes() - spaceLeft);
     }
 
+    /** The connection's delivery rate from {@code tcpi_delivered} (fed by {@link #noteProgress}). */
+    public DeliveredRateFilter deliveredRate() {
+        return deliveredRate;
+    }
+
     /** Feeds the minimum-RTT filter with the connection's smoothed RTT at {@code now} (needs the adapter's TCP state). */
     public void sampleMinRtt(long now) {
         if (estimates.srttNanos() > 0) {
@@ -176,6 +182,9 @@ public final class Subflow {
             sackedDeliveredSeen = estimates.deliveredBytes();
             deliveredGrewAt = now;
         }
+        long minRttNanos = minRtt.minRttNanos() > 0 ? minRtt.minRttNanos() : estimates.srttNanos();
+        deliveredRate.update(now, estimates.deliveredBytes(), minRttNanos,
+                estimates.cwndBytes() > 0 && backlogBytes() >= estimates.cwndBytes());
     }
 
     /**

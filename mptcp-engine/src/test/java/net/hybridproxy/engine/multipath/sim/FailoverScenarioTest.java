@@ -36,7 +36,10 @@ class FailoverScenarioTest {
         System.out.printf("blackhole: longest delivery gap %.0f ms, %d bytes reinjected, %d stalls%n",
                 gap / 1e6, pair.concentratorCounter(MibCounter.REINJECTED_BYTES),
                 pair.concentratorCounter(MibCounter.SUBFLOW_STALLS));
-        assertTrue(gap < SimPair.SECOND, "delivery stopped for " + gap / 1e6 + " ms");
+        // By default, without late reinjection: the silence rule (a path holding DATA that delivered nothing and heard
+        // nothing) reinjects before the probes declare the stall (126 ms; 187 ms when only the stall reinjected).
+        assertTrue(gap <= 200 * SimPair.MS, "delivery stopped for " + gap / 1e6 + " ms");
+        assertTrue(pair.concentratorCounter(MibCounter.LATE_REINJECTIONS) >= 1, "DSL judged silent before it stalled");
         assertNull(sink.corruption);
         assertEquals(total, sink.received, "every byte arrives exactly once, in order");
         assertTrue(sink.ended);

@@ -5,10 +5,15 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.function.Supplier;
+import net.hybridproxy.engine.multipath.connection.Session;
 import net.hybridproxy.engine.multipath.connection.SessionConfig;
 import net.hybridproxy.engine.multipath.frame.SubflowPriority;
 import net.hybridproxy.engine.multipath.mib.MibCounter;
+import net.hybridproxy.engine.multipath.mib.UplinkJudgements;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -45,8 +50,11 @@ class LossyPathScenarioTest {
 
         // Since the simulator's TCP times a lost retransmission out and reports the cumulative acknowledgement as
         // Linux does (docs/decisions.md, sixth pass), the default (late reinjection off) reaches 64.4 and 85.5, 0.91
-        // and 0.92 of LTE alone, below the target; with late reinjection 70.6 and 105.9 (1.14 x LTE alone).
-        run.assertAtLeast(0.9, unsent == SimPair.ADAPTER_UNSENT ? 1.1 : 0.97, 0.85);
+        // and 0.92 of LTE alone, below the target; with late reinjection 64.9 and 107.0 (1.15 x LTE alone).
+        // The shallow sockets' 70.6 of the sixth pass came from judging the loss-free DSL late in slow start; since
+        // an overdue head is late only if its path's delivery rate fell (seventh pass), that DSL keeps its data.
+        boolean adapter = unsent == SimPair.ADAPTER_UNSENT;
+        run.assertAtLeast(0.9, adapter ? 1.1 : 0.9, adapter ? 0.85 : 0.8);
     }
 
     /** The new scenario: DSL 50 Mb/s 20 ms plus LTE 30 Mb/s 50 ms with 1 % loss. */
@@ -56,10 +64,10 @@ class LossyPathScenarioTest {
         BothWays run = bothWays("50 Mb/s 20 ms + 30 Mb/s 50 ms 1% loss", () -> SimLink.of("dsl", 50, 20, 1),
                 () -> lossy("lte", 30, 50, 2, 0.01), unsent);
 
-        // 61.4 / 67.9 by default and 64.6 / 68.6 with late reinjection, of the paths' 79, since lost retransmissions
+        // 61.4 / 67.9 by default and 65.6 / 71.3 with late reinjection, of the paths' 79, since lost retransmissions
         // time out in the simulator (77.1 / 78.5 before, when every loss was repaired in one RTT): TCP holds hostage
         // what LTE carried after the hole.
-        run.assertAtLeast(1.2, 1.25, 0.8);
+        run.assertAtLeast(1.2, 1.3, 0.8);
     }
 
     /**
@@ -132,6 +140,48 @@ class LossyPathScenarioTest {
         assertTrue(reinjected <= sent / 50, reinjected + " of " + sent + " bytes sent twice");
     }
 
+    /**
+     * The lab's queues (DSL 50 ms, LTE 200 ms at line rate, {@link SimLink#queued}) instead of one bandwidth-delay
+     * product: with them the sixth pass's detector judged the loss-free DSL late 3 (lossy-lte) and 5 (lossy-mixed)
+     * times per download and the lossy LTE twice, by the overdue-head rule, as the lab did (its concentrator counted
+     * the DSL 2-4 and LTE 2-3 times per lossy download, docs/decisions.md, seventh pass): a segment behind a queue
+     * that grew was taken for one behind a collapsed rate. Judged by the path's delivery rate as well, no path is
+     * late; overdue heads behind a queue move alone ({@code head_queued}) and holes as before. Late reinjection on,
+     * the adapter's sockets, per uplink.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"lossy-lte", "lossy-mixed"})
+    void withTheLabsQueuesALossyOrQueuedPathIsNotJudgedLate(String scenario) {
+        boolean lossyLte = scenario.equals("lossy-lte");
+        Supplier<SimLink> dsl = () -> lossyLte ? SimLink.queued("dsl", 8, 15, 50, 1) : SimLink.queued("dsl", 50, 20, 50, 1);
+        Supplier<SimLink> lte = () -> {
+            SimLink link = lossyLte ? SimLink.queued("lte", 100, 70, 200, 2) : SimLink.queued("lte", 30, 50, 200, 2);
+            link.lossRate = lossyLte ? 0.005 : 0.01;
+            return link;
+        };
+        double best = Math.max(Bulk.singlePath(dsl.get(), 6, SimPair.ADAPTER_UNSENT),
+                Bulk.singlePath(lte.get(), 6, SimPair.ADAPTER_UNSENT));
+        Bulk.Download run = Bulk.download(LATE, List.of(dsl.get(), lte.get()), BOTH, 6, SimPair.ADAPTER_UNSENT);
+        SimPair pair = run.pair();
+        Map<String, Long> judgements = new TreeMap<>();
+        for (Session session : pair.concentratorSessions) {
+            session.judgementsByUplink().forEach((uplink, counts) -> {
+                for (UplinkJudgements.Rule kind : UplinkJudgements.Rule.values()) {
+                    judgements.merge(uplink + " " + kind.name().toLowerCase(Locale.ROOT), counts.count(kind), Long::sum);
+                }
+            });
+        }
+        long sent = pair.concentratorCounter(MibCounter.DATA_BYTES_SENT);
+        long reinjected = pair.concentratorCounter(MibCounter.REINJECTED_BYTES);
+        System.out.printf("%s with the lab's queues, late reinjection on: %.1f Mb/s (best path %.1f), reinjected %d of"
+                + " %d, %s%n", scenario, run.megabitsPerSecond(), best, reinjected, sent, judgements);
+        assertNull(run.sink().corruption);
+        judgements.forEach((key, count) -> assertTrue(count == 0 || !(key.endsWith(" head_overdue")
+                || key.endsWith(" silent")), key + " " + count + ": " + judgements));
+        assertTrue(run.megabitsPerSecond() >= best, run.megabitsPerSecond() + " Mb/s, the best single path " + best);
+        assertTrue(reinjected <= sent / 25, reinjected + " of " + sent + " bytes sent twice");
+    }
+
     /** Jitter on LTE reorders between the paths (never inside one TCP connection). */
     @Test
     void jitterOnLteReordersBetweenPathsWithoutLosingThroughput() {
@@ -168,9 +218,10 @@ class LossyPathScenarioTest {
      * of the mean goodput, and at least 0.9 of what the links offered over the transfer. The segment in-order
      * delivery waits for becomes overdue on LTE; what LTE's connection has not delivered is reinjected on DSL, and
      * LTE is handed nothing until it delivered what it held, then little until its RTT is healthy again (late
-     * reinjection, {@link #LATE}). Neither is met since the simulator's TCP times lost retransmissions out (0.87 of
-     * the offered rate; the first 200 ms after the collapse drop to about 5 % of the mean: the segment is judged
-     * overdue only three minimum RTTs after it was handed).
+     * reinjection, {@link #LATE}). Since a suspect path's room is twice what its connection delivered per second
+     * over one minimum RTT (not its uncut window's worth) the mean is 0.97 of the offered rate; the first 200 ms
+     * after the collapse still drop to about 7 % of the mean (the segment is judged overdue only three minimum RTTs
+     * after it was handed): the issue's 10 % is not met.
      */
     @Test
     void lteCollapsingFromSixtyToThreeForThreeSecondsStarvesNoInterval() {
@@ -209,9 +260,9 @@ class LossyPathScenarioTest {
         // overdue segment is recognised about 150 ms after LTE collapsed, and in-order delivery waits behind LTE
         // from about 50 ms on), held here at what the engine does so that it cannot get worse unnoticed.
         // 2.6 of 50.8 (5 %) and 0.87 of the offered rate since the simulator's TCP times lost retransmissions out
-        // (the collapsed LTE's queue overflows): 3.7 and 0.94 before that model change, the same code.
-        assertTrue(worst >= 0.05 * mean, "a 100 ms interval at " + worst + " Mb/s, the mean " + mean);
-        assertTrue(mean >= 0.85 * offered, mean + " Mb/s of " + offered + " offered");
+        // (the collapsed LTE's queue overflows); 3.9 of 56.6 (7 %) and 0.97 with the delivery-rate room.
+        assertTrue(worst >= 0.06 * mean, "a 100 ms interval at " + worst + " Mb/s, the mean " + mean);
+        assertTrue(mean >= 0.9 * offered, mean + " Mb/s of " + offered + " offered");
         assertTrue(pair.concentratorCounter(MibCounter.LATE_REINJECTIONS) > 0, "the collapsed path's queue reinjected");
     }
 

@@ -39,6 +39,17 @@ final class SimLink {
         return new SimLink(name, megabitsPerSecond, rttMillis, Math.max(64 * 1024, bdp), seed);
     }
 
+    /**
+     * A link like the namespace lab's: a drop-tail queue of {@code queueMillis} at line rate (the lab's DSL queues
+     * 50 ms, its LTE 200 ms, as a cellular base station buffers per user), deeper than {@link #of}'s one
+     * bandwidth-delay product on a fast or long path: the queue a loss-free path in slow start fills, and the RTT
+     * its congestion window's growth inflates before a drop.
+     */
+    static SimLink queued(String name, double megabitsPerSecond, double rttMillis, double queueMillis, long seed) {
+        long queue = (long) (megabitsPerSecond * 1e6 / 8 * queueMillis / 1000);
+        return new SimLink(name, megabitsPerSecond, rttMillis, Math.max(16 * 1024, queue), seed);
+    }
+
     long bdpBytes() {
         return (long) (rateBitsPerSecond / 8.0 * rttNanos / 1e9);
     }

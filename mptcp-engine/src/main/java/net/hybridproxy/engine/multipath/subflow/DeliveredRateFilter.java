@@ -1,0 +1,73 @@
+package net.hybridproxy.engine.multipath.subflow;
+
+/**
+ * A subflow connection's delivery rate from its TCP's own count of what the peer received, SACKed segments included
+ * ({@code tcpi_delivered}): one sample per minimum RTT at least, as the growth of that counter over the real time
+ * between two reads, and the highest sample of the last {@link #PEAK_WINDOW_NANOS} or so. Unlike a rate the engine
+ * measures from its own sends or reads, it does not swing with the event loop's lag: a late read covers a longer
+ * interval with the counter's whole growth. It falls when a path's rate collapses (its queue drains at the new rate),
+ * not when the path repairs a loss (SACKs keep counting) nor when a queue grows in front of a steady rate (the
+ * bottleneck keeps delivering at its rate).
+ */
+public final class DeliveredRateFilter {
+
+    /**
+     * The peak is the highest sample of the current and the previous window of this length: longer than a rate
+     * collapse lasts (the lab's LTE collapses for 3 s; with a shorter memory the collapsed rate became the peak
+     * within a second, and the path's queue was no longer recognised as late), as long as the minimum RTT's.
+     */
+    static final long PEAK_WINDOW_NANOS = 5_000_000_000L;
+    /** The shortest interval a sample spans (delayed ACKs, a short RTT). */
+    static final long MIN_INTERVAL_NANOS = 20_000_000L;
+
+    private long sampleAt = Long.MIN_VALUE;
+    private long sampleDelivered;
+    private long rate;
+    private long peak;
+    private long previousPeak;
+    private long windowStart = Long.MIN_VALUE;
+
+    /**
+     * Feeds the connection's {@code tcpi_delivered} (bytes) as read at {@code now}, with its minimum RTT;
+     * {@code busy} says whether the connection held at least a congestion window it had not delivered: a sample over
+     * an interval in which it had less to send measures what the scheduler handed it (a receive window shared with a
+     * faster path), not what the path can carry, and is not taken.
+     */
+    public void update(long now, long deliveredBytes, long minRttNanos, boolean busy) {
+        boolean holding = busy;
+        if (sampleAt == Long.MIN_VALUE || deliveredBytes < sampleDelivered || !holding) {
+            sampleAt = now;
+            sampleDelivered = deliveredBytes;
+            return;
+        }
+        long interval = now - sampleAt;
+        if (interval < Math.max(MIN_INTERVAL_NANOS, minRttNanos)) {
+            return;
+        }
+        rate = (long) ((deliveredBytes - sampleDelivered) * 1e9 / interval);
+        sampleAt = now;
+        sampleDelivered = deliveredBytes;
+        if (windowStart == Long.MIN_VALUE || now - windowStart >= PEAK_WINDOW_NANOS) {
+            previousPeak = windowStart == Long.MIN_VALUE || now - windowStart >= 2 * PEAK_WINDOW_NANOS ? 0 : peak;
+            peak = 0;
+            windowStart = now;
+        }
+        peak = Math.max(peak, rate);
+    }
+
+    /** The latest sample, bytes per second (0 before one). */
+    public long bytesPerSecond() {
+        return rate;
+    }
+
+    /** The highest sample of the last one to two peak windows, bytes per second (0 before one). */
+    public long peakBytesPerSecond() {
+        return Math.max(peak, previousPeak);
+    }
+
+    /** Whether the latest sample is below {@code fraction} of the recent peak (false before two samples). */
+    public boolean fellBelow(double fraction) {
+        long recentPeak = peakBytesPerSecond();
+        return recentPeak > 0 && rate < fraction * recentPeak;
+    }
+}
