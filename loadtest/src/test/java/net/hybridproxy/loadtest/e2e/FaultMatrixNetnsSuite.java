@@ -28,6 +28,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -248,7 +249,7 @@ abstract class FaultMatrixNetnsSuite {
                 assertEquals(0, LabMetrics.sum(scrape, "hybridproxy_convert_errors_total", "code=\"65\""),
                         "network failures answered: " + refusalCounters(scrape));
                 assertTrue(concentrator.stdout().contains("connection limit ("), "no refusal logged\n" + logs());
-                transfer.get(120, TimeUnit.SECONDS);
+                awaitTransfer(transfer);
                 holder.request("close", Duration.ofMinutes(2));
             }
             double recovered = awaitWorking(Duration.ofSeconds(30));
@@ -258,10 +259,90 @@ abstract class FaultMatrixNetnsSuite {
             }
             System.out.printf("fault matrix (%s): working %.1f s after the held connections closed%n", engine(),
                     recovered);
+            if (engine().equals("kernel")) {
+                // What the descriptor clamp promises: the excess refused, never accept() failing with EMFILE, which
+                // pauses the listener a second at a time while connections (the cpe's ready ones too) wait in its
+                // queue. Refused connections lingering beyond the descriptors the clamp left did that.
+                assertFalse(concentrator.stdout().contains("Too many open files"),
+                        "the concentrator ran out of descriptors after all\n" + diagnostics());
+                awaitWarmPoolRefilled();
+            }
         } finally {
             concentrator.stop(Duration.ofSeconds(10));
             concentrator = ApplianceLauncher.start(lab.conc(), concentratorConf, concentratorReady());
             awaitWorking(Duration.ofSeconds(30));
+        }
+    }
+
+    /**
+     * A soak, not run by default ({@code -Dhybridproxy.fd-cycles=N} runs it): the descriptor exhaustion of
+     * {@link #runningOutOfFileDescriptorsRefusesTheExcessAndRecovers} N times on one concentrator, each cycle a
+     * transfer beside 600 connections from {@code -Dhybridproxy.fd-cycle-parallel} (default 32) threads, then the
+     * recovery; it prints each cycle's recovery time and fails on the first cycle that does not recover or in which
+     * accept() ran out of descriptors. The recovery failed once in a clean-clone CI run and never in 50 cycles here;
+     * this is how to look for it again (docs/decisions.md).
+     */
+    @Test
+    @Order(7)
+    void descriptorExhaustionCycles() throws Exception {
+        int cycles = Integer.getInteger("hybridproxy.fd-cycles", 0);
+        Assumptions.assumeTrue(cycles > 0, "a soak: -Dhybridproxy.fd-cycles=N runs it");
+        concentrator.stop(Duration.ofSeconds(10));
+        concentrator = ApplianceLauncher.startWithOpenFiles(lab.conc(), lowOpenFilesConf, concentratorReady(),
+                LOW_OPEN_FILES);
+        try {
+            awaitWorking(Duration.ofSeconds(30));
+            for (int cycle = 1; cycle <= cycles; cycle++) {
+                Future<?> transfer = threads.submit(() -> {
+                    echo.verifiedTransfer(16 * MIB);
+                    return null;
+                });
+                long[] opened;
+                try (LabProcess holder = startHolder()) {
+                    opened = open(holder, LOW_MAX_CONNECTIONS + 100, Integer.getInteger("hybridproxy.fd-cycle-parallel",
+                            32), 5_000);
+                    awaitTransfer(transfer);
+                    holder.request("close", Duration.ofMinutes(2));
+                }
+                double recovered = awaitWorking(Duration.ofSeconds(30));
+                System.out.printf("fault matrix (%s): descriptor exhaustion cycle %d: %d held, %d refused; working "
+                        + "%.1f s after the close%n", engine(), cycle, opened[0], opened[1], recovered);
+                if (engine().equals("kernel")) {
+                    assertFalse(concentrator.stdout().contains("Too many open files"), "cycle " + cycle
+                            + ": accept() ran out of descriptors\n" + diagnostics());
+                    awaitWarmPoolRefilled();
+                }
+            }
+        } finally {
+            concentrator.stop(Duration.ofSeconds(10));
+            concentrator = ApplianceLauncher.start(lab.conc(), concentratorConf, concentratorReady());
+            awaitWorking(Duration.ofSeconds(30));
+        }
+    }
+
+    /**
+     * The cpe's warm pool holds its configured size again (8 ready connections; the lab's cpe keeps the default):
+     * refused and lost ready connections during the exhaustion put its shares in back-off, from which each must come
+     * back by itself (a retry a second).
+     */
+    private void awaitWarmPoolRefilled() throws Exception {
+        long deadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
+        long ready;
+        while ((ready = LabMetrics.sum(LabMetrics.scrape(lab.cpe()), "hybridproxy_cpe_warm_pool_ready")) < 8) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("the cpe's warm pool holds " + ready + " ready connections of 8, 15 s after "
+                        + "the concentrator served again\n" + diagnostics());
+            }
+            Thread.sleep(200);
+        }
+    }
+
+    /** The transfer run beside the exhaustion: byte-exact, or a failure that shows both appliances' state. */
+    private void awaitTransfer(Future<?> transfer) throws Exception {
+        try {
+            transfer.get(120, TimeUnit.SECONDS);
+        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+            throw new AssertionError("the transfer beside the exhaustion failed: " + e + "\n" + diagnostics(), e);
         }
     }
 
@@ -291,24 +372,84 @@ abstract class FaultMatrixNetnsSuite {
     private String logs() {
         String c = concentrator.stdout();
         String p = cpe.stdout();
-        return "--- concentrator ---\n" + c.substring(Math.max(0, c.length() - 4000)) + "\n--- cpe ---\n"
-                + p.substring(Math.max(0, p.length() - 4000));
+        return "--- concentrator (log tail) ---\n" + c.substring(Math.max(0, c.length() - 8000))
+                + "\n--- cpe (log tail) ---\n" + p.substring(Math.max(0, p.length() - 8000));
     }
 
-    /** Retries a verified 1 MiB transfer until one succeeds; returns the seconds it took. */
+    /**
+     * Retries a verified 1 MiB transfer until one succeeds; returns the seconds it took. The attempts that failed are
+     * printed (when each ended and why), so a slow recovery says whether clients were refused quickly or hung.
+     */
     private double awaitWorking(Duration limit) throws Exception {
         long start = System.nanoTime();
         Exception last = null;
+        List<String> failed = new java.util.ArrayList<>();
         while (System.nanoTime() - start < limit.toNanos()) {
             try {
                 echo.verifiedTransfer(MIB);
-                return (System.nanoTime() - start) / 1e9;
+                double seconds = (System.nanoTime() - start) / 1e9;
+                if (!failed.isEmpty()) {
+                    System.out.printf("fault matrix (%s): working after %.1f s; attempts before: %s%n", engine(),
+                            seconds, failed);
+                }
+                return seconds;
             } catch (Exception e) {
                 last = e;
+                failed.add(String.format("%.1f s %s", (System.nanoTime() - start) / 1e9, e));
                 Thread.sleep(200);
             }
         }
-        throw new AssertionError("no working connection within " + limit + ": " + last + "\n--- concentrator ---\n"
-                + concentrator.stdout() + "\n--- cpe ---\n" + cpe.stdout(), last);
+        throw new AssertionError("no working connection within " + limit + ": " + last + "; attempts: " + failed
+                + "\n" + diagnostics(), last);
+    }
+
+    /**
+     * What a failed recovery leaves to look at: both appliances' log tails, their connection, refusal and warm-pool
+     * meters, and the sockets in each namespace (a listener's Recv-Q is its accept queue: connections the kernel
+     * completed that the appliance has not accepted).
+     */
+    private String diagnostics() {
+        StringBuilder out = new StringBuilder(logs());
+        for (var side : List.of(java.util.Map.entry("concentrator", lab.conc()), java.util.Map.entry("cpe", lab.cpe()))) {
+            out.append("\n--- ").append(side.getKey()).append(" meters ---\n");
+            try {
+                LabMetrics.scrape(side.getValue()).lines().filter(l -> !l.startsWith("#") && (l.contains("warm_pool")
+                        || l.contains("refus") || l.contains("accept") || l.contains("convert_errors")
+                        || l.contains("connections_active") || l.contains("open_fds"))).forEach(l -> out.append(l).append('\n'));
+            } catch (Exception e) {
+                out.append("scrape failed: ").append(e).append('\n');
+            }
+            out.append("--- ").append(side.getKey()).append(" sockets (ss -tanH state summary, listeners) ---\n");
+            var sockets = side.getValue().tryExec(Duration.ofSeconds(10), "ss", "-tanH");
+            java.util.Map<String, Long> states = new java.util.TreeMap<>();
+            sockets.stdout().lines().map(l -> l.split("\\s+")[0]).forEach(st -> states.merge(st, 1L, Long::sum));
+            out.append(states).append('\n');
+            out.append(side.getValue().tryExec(Duration.ofSeconds(10), "ss", "-ltnH").stdout());
+        }
+        for (LabProcess appliance : List.of(concentrator, cpe)) {
+            out.append("--- ").append(appliance).append(" threads (event loops and acceptors) ---\n")
+                    .append(threadsOf(appliance));
+        }
+        return out.toString();
+    }
+
+    /** The stacks of an appliance's Netty threads (jcmd Thread.print): a blocked event loop shows here. */
+    private static String threadsOf(LabProcess appliance) {
+        try {
+            Process jcmd = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "jcmd").toString(),
+                    String.valueOf(appliance.pid()), "Thread.print").redirectErrorStream(true).start();
+            String dump = new String(jcmd.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+            jcmd.waitFor(30, TimeUnit.SECONDS);
+            StringBuilder kept = new StringBuilder();
+            for (String thread : dump.split("\n\n")) {
+                if (thread.startsWith("\"") && (thread.contains("EventLoop") || thread.contains("accept")
+                        || thread.contains("hybridproxy") || thread.contains("Io"))) {
+                    kept.append(thread).append("\n\n");
+                }
+            }
+            return kept.toString();
+        } catch (IOException | InterruptedException e) {
+            return "jcmd failed: " + e + "\n";
+        }
     }
 }

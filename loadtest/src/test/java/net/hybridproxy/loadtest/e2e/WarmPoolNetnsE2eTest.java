@@ -36,10 +36,18 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * LAN connection's Convert request is the first data on a connection whose handshake was done long before and whose
  * LTE subflow has already joined; a 10 kB object then arrives one DSL round trip after the client asked for it. The
  * lab runs with net.ipv4.tcp_fastopen=3, as `hybridproxy check` recommends.
+ *
+ * <p>What is timed is the number of round trips, so the round trips are long: 100 ms on DSL (150 ms on LTE, which
+ * stays the slower path). A second round trip then costs 100 ms, while the appliances' own time, which on a loaded
+ * two-core machine is mostly waiting for a CPU, stays far below half of one. At a realistic 20 ms DSL round trip a
+ * CI run once exceeded 1.5 round trips with no second round trip (the pool counters and the capture passed): ten
+ * milliseconds of scheduling were enough. The figure against the goal (1.2 DSL round trips at 20 ms) is the
+ * benchmark's, on a quiet machine.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class WarmPoolNetnsE2eTest {
-    private static final Duration DSL_RTT = Duration.ofMillis(20);
+    private static final Duration DSL_RTT = Duration.ofMillis(100);
+    private static final Duration LTE_RTT = Duration.ofMillis(150);
     private static final int CONCENTRATOR_PORT = 5100;
     private static final int OBJECTS = 40;
     private static final int LOAD_PORT = 5201;
@@ -62,7 +70,7 @@ class WarmPoolNetnsE2eTest {
                 || Files.isExecutable(Path.of("/usr/sbin/tcpdump")), "needs tcpdump (Debian package tcpdump)");
         lab = HybridAccessLab.builder()
                 .rate(Link.DSL, 50).rtt(Link.DSL, DSL_RTT)
-                .rate(Link.LTE, 30).rtt(Link.LTE, Duration.ofMillis(50))
+                .rate(Link.LTE, 30).rtt(Link.LTE, LTE_RTT)
                 .build();
         dir = Files.createTempDirectory("hybridproxy-warm-pool");
         for (String uplink : List.of("dsl", "lte")) {
@@ -154,7 +162,8 @@ class WarmPoolNetnsE2eTest {
 
         // The goal is 1.2 DSL round trips (docs/decisions.md has the figures); the test holds a bound a loaded CI
         // machine meets and that any path needing a second round trip (a handshake to the concentrator, or no
-        // 0-RTT start at all) cannot: 1.5 round trips of the path as measured (never less than the nominal one).
+        // 0-RTT start at all) cannot: 1.5 round trips of the path as measured (never less than the nominal one),
+        // which leaves the appliances 50 ms of their own time (see the class comment).
         assertTrue(medianMs <= 1.5 * Math.max(rttMs, DSL_RTT.toMillis()), "first byte after " + medianMs
                 + " ms at the median (" + ttfb.ttfb() + ", DSL RTT " + rttMs + " ms): not a 0-RTT start");
     }

@@ -171,10 +171,21 @@ public final class Main implements Callable<Integer> {
          * SIGHUP, the daemon convention for "re-read your configuration" (systemd's ExecReload=kill -HUP $MAINPID).
          * The JDK has no public API for it; sun.misc.Signal (module jdk.unsupported) is the supported way to catch
          * it.
+         *
+         * <p>A process started with SIGHUP ignored (under {@code nohup}, or by a parent that ignores it) inherits
+         * that, and HotSpot leaves an ignored shutdown signal alone: the handler is accepted but never runs, and
+         * the call returns the ignoring disposition instead of failing. Said once at start, or reloads by signal
+         * would do nothing without a word.
          */
         private static void onSighup(Runnable action) {
             try {
-                sun.misc.Signal.handle(new sun.misc.Signal("HUP"), signal -> action.run());
+                sun.misc.SignalHandler previous = sun.misc.Signal.handle(new sun.misc.Signal("HUP"),
+                        signal -> action.run());
+                if (previous == sun.misc.SignalHandler.SIG_IGN) {
+                    System.getLogger("hybridproxy").log(System.Logger.Level.WARNING, "SIGHUP is ignored in this"
+                            + " process (inherited from its parent, e.g. nohup): reloading by signal does nothing;"
+                            + " reload with POST /api/v1/reload, or start it without SIGHUP ignored");
+                }
             } catch (IllegalArgumentException e) {
                 System.getLogger("hybridproxy").log(System.Logger.Level.WARNING, "SIGHUP unavailable ("
                         + e.getMessage() + "); reload with POST /api/v1/reload");

@@ -18,8 +18,22 @@ import java.util.OptionalLong;
  * what the process really has.
  */
 public final class FileDescriptorBudget {
-    /** Listeners, netlink sockets, the admin server, jars, epoll and eventfd descriptors, logs. */
+    /**
+     * Descriptors kept out of the connection limit: this process's own ({@link #OWN}) and those of refused connections
+     * while their Error TLV goes out ({@link #lingeringLimit}).
+     */
     static final int HEADROOM = 256;
+    /**
+     * Of {@link #HEADROOM}, this process's own descriptors: listeners, netlink sockets, the admin server, jars, epoll
+     * and eventfd descriptors, logs (about 80 on a concentrator with two event loops), and the connections one
+     * listener wake-up accepts before they are admitted or refused.
+     */
+    static final int OWN = 128;
+    /**
+     * Connections a kernel-engine listener may have accepted and not yet handed to their event loop while descriptors
+     * are short (part of {@link #OWN}); see {@link #shortOfDescriptors}.
+     */
+    public static final int ACCEPT_RUN_AHEAD = 32;
 
     /** What the check concluded: {@code fatal} refuses to start; a non-empty message is logged either way. */
     public record Verdict(boolean fatal, String message) {
@@ -57,7 +71,8 @@ public final class FileDescriptorBudget {
      * holds at two descriptors each when that is fewer. Admitting more would not fail cleanly: accept() and the
      * outbound socket() fail with EMFILE, the first leaving the connection in the listen backlog until its client
      * gives up, the second answering a network failure that is not one. Refused as over max-connections instead,
-     * each gets the usual answer, counter and log line, with {@link #HEADROOM} left for the refusals themselves.
+     * each gets the usual answer, counter and log line, with {@link #HEADROOM} left for this process's own
+     * descriptors and the refusals themselves ({@link #lingeringLimit}).
      * The userspace engine needs one descriptor per connection (the multipath side rides on shared subflows), which
      * the start check already guarantees; its subflows, bounded by the handshake quotas, are not clamped here.
      */
@@ -67,6 +82,32 @@ public final class FileDescriptorBudget {
             return configured;
         }
         return (int) Math.max(1, Math.min(configured, (limit.getAsLong() - HEADROOM) / 2));
+    }
+
+    /**
+     * How many refused connections may linger at once (their Error TLV on its way, the client's last bytes drained)
+     * with the kernel engine: what the limit leaves beyond this process's own descriptors and two for each connection
+     * {@link #connectionLimit} admits, at most {@code ceiling}; refusals beyond it are closed at once. A refused
+     * connection holds no connection slot, so without this bound a burst of refusals at full load took the
+     * descriptors the clamp had left and accept() failed with EMFILE after all (docs/decisions.md, "The fd
+     * exhaustion test"). The userspace engine's refused streams hold no descriptor: {@code ceiling} applies.
+     */
+    public static int lingeringLimit(OptionalLong limit, AppConfig config, int ceiling) {
+        if (limit.isEmpty() || config.engine() != AppConfig.Engine.KERNEL) {
+            return ceiling;
+        }
+        long left = limit.getAsLong() - OWN - 2L * connectionLimit(limit, config);
+        return (int) Math.max(0, Math.min(ceiling, left));
+    }
+
+    /**
+     * Whether this process's limit is below what its configuration needs with the kernel engine, so that the
+     * connection limit and the refusals are clamped to the descriptors and the listeners bound what they accept
+     * ahead of their event loops ({@link #ACCEPT_RUN_AHEAD}). With descriptors to spare none of this applies.
+     */
+    public static boolean shortOfDescriptors(OptionalLong limit, AppConfig config, int lingeringCeiling) {
+        return limit.isPresent() && config.engine() == AppConfig.Engine.KERNEL
+                && limit.getAsLong() < 2L * config.maxConnections() + HEADROOM + lingeringCeiling;
     }
 
     /** This process's soft RLIMIT_NOFILE, from /proc/self/limits; empty when unknown (not Linux) or unlimited. */

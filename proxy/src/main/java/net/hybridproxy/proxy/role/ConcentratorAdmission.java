@@ -3,6 +3,7 @@ package net.hybridproxy.proxy.role;
 import net.hybridproxy.engine.admission.Quota;
 import net.hybridproxy.proxy.config.AppConfig;
 import net.hybridproxy.proxy.logging.RefusalLog;
+import net.hybridproxy.proxy.ops.FileDescriptorBudget;
 
 import java.net.InetAddress;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -19,15 +20,22 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 record ConcentratorAdmission(AppConfig.Admission settings, Quota<Object> pendingPerSource,
                              Quota<InetAddress> connectionsPerSource, Quota<String> connectionsPerKey,
-                             RefusalLog refusals, AtomicInteger lingering) {
+                             RefusalLog refusals, AtomicInteger lingering, int maxLingering) {
 
     /**
      * Refused connections allowed to linger (to let their Error TLV arrive) at once; beyond it they are closed at
-     * once. Refused connections hold no connection slot, so this bounds their file descriptors instead.
+     * once. Refused connections hold no connection slot, so this bounds their file descriptors instead; a low
+     * RLIMIT_NOFILE lowers it further ({@link FileDescriptorBudget#lingeringLimit}).
      */
     static final int MAX_LINGERING = 1024;
 
-    static ConcentratorAdmission from(AppConfig.Admission settings, System.Logger log) {
+    /** With {@link #MAX_LINGERING}, or fewer when this process's descriptor limit leaves fewer for refusals. */
+    static ConcentratorAdmission from(AppConfig.Admission settings, System.Logger log, AppConfig config) {
+        return from(settings, log, FileDescriptorBudget.lingeringLimit(FileDescriptorBudget.currentLimit(), config,
+                MAX_LINGERING));
+    }
+
+    static ConcentratorAdmission from(AppConfig.Admission settings, System.Logger log, int maxLingering) {
         return new ConcentratorAdmission(settings,
                 new Quota<>("connections per source without a complete Convert header "
                         + "(concentrator.max-pending-per-source)", settings.maxPendingPerSource()),
@@ -36,6 +44,6 @@ record ConcentratorAdmission(AppConfig.Admission settings, Quota<Object> pending
                 new Quota<>("connections per cpe key (concentrator.max-connections-per-key)",
                         settings.maxConnectionsPerKey()),
                 new RefusalLog(log, settings.refusalLogInterval(), System::nanoTime),
-                new AtomicInteger());
+                new AtomicInteger(), maxLingering);
     }
 }

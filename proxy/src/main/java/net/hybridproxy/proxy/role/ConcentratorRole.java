@@ -19,6 +19,7 @@ import net.hybridproxy.engine.policy.DestinationPolicy;
 import net.hybridproxy.engine.policy.PortRange;
 import net.hybridproxy.proxy.config.AppConfig;
 import net.hybridproxy.proxy.nativeio.NativeException;
+import net.hybridproxy.proxy.ops.FileDescriptorBudget;
 import net.hybridproxy.proxy.transport.MptcpFastOpen;
 import net.hybridproxy.proxy.transport.NativeSocketOptions;
 import net.hybridproxy.proxy.userspace.UserspaceConcentrator;
@@ -52,7 +53,7 @@ public final class ConcentratorRole implements Role {
     public ConcentratorRole(RoleContext context) {
         this.context = context;
         this.concentrator = context.config().concentrator().orElseThrow();
-        this.admission = ConcentratorAdmission.from(concentrator.admission(), LOG);
+        this.admission = ConcentratorAdmission.from(concentrator.admission(), LOG, context.config());
     }
 
     @Override
@@ -82,6 +83,10 @@ public final class ConcentratorRole implements Role {
                     }
                 })
                 .bind(address).sync().channel();
+        if (FileDescriptorBudget.shortOfDescriptors(FileDescriptorBudget.currentLimit(), context.config(),
+                ConcentratorAdmission.MAX_LINGERING)) {
+            channel.pipeline().addFirst(new AcceptBudget(FileDescriptorBudget.ACCEPT_RUN_AHEAD));
+        }
         synchronized (listeners) {
             listeners.add(channel);
             kernelListeners.put(address, channel);

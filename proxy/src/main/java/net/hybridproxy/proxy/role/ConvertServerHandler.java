@@ -434,7 +434,7 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
     /**
      * Sends {@code answer}, half-closes, and drains what the client still sends for a short while: closing with
      * unread data would make the kernel send a RST, which could destroy the answer before the CPE reads it. At most
-     * {@link ConcentratorAdmission#MAX_LINGERING} connections linger at once; beyond that they close at once.
+     * {@link ConcentratorAdmission#maxLingering()} connections linger at once; beyond that they close at once.
      */
     private void answerAndClose(ChannelHandlerContext ctx, ConvertMessage answer) {
         answerAndClose(ctx, answer.encode());
@@ -445,7 +445,7 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
         cancelDeadline();
         release();
         Channel client = ctx.channel();
-        if (admission.lingering().incrementAndGet() > ConcentratorAdmission.MAX_LINGERING) {
+        if (admission.lingering().incrementAndGet() > admission.maxLingering()) {
             admission.lingering().decrementAndGet();
             client.writeAndFlush(Unpooled.wrappedBuffer(answer)).addListener(ChannelFutureListener.CLOSE);
             return;

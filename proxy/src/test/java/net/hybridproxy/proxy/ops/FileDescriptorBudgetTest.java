@@ -61,6 +61,24 @@ class FileDescriptorBudgetTest {
                 "one descriptor per userspace connection: the start check already covers it");
     }
 
+    /**
+     * Refused connections linger in what the clamp left: with 800 descriptors, 272 connections take 544, this
+     * process keeps 128, and 128 refusals may linger; with plenty of descriptors the fixed ceiling applies.
+     */
+    @Test
+    void refusalsLingerOnlyInTheDescriptorsTheConnectionsLeave() throws Exception {
+        java.util.OptionalLong low = java.util.OptionalLong.of(800);
+        AppConfig config = concentrator(500);
+        assertEquals(272, FileDescriptorBudget.connectionLimit(low, config));
+        assertEquals(128, FileDescriptorBudget.lingeringLimit(low, config, 1024));
+        assertEquals(800, FileDescriptorBudget.OWN + 2 * 272 + FileDescriptorBudget.lingeringLimit(low, config, 1024));
+        assertEquals(128, FileDescriptorBudget.lingeringLimit(java.util.OptionalLong.of(16_384), concentrator(10_000),
+                1024), "podman's default limit with the default max-connections");
+        assertEquals(1024, FileDescriptorBudget.lingeringLimit(java.util.OptionalLong.of(1_048_576),
+                concentrator(10_000), 1024));
+        assertEquals(1024, FileDescriptorBudget.lingeringLimit(java.util.OptionalLong.empty(), config, 1024));
+    }
+
     @Test
     void fewerThanOnePerConnectionRefusesToStart() throws Exception {
         FileDescriptorBudget.Verdict v = FileDescriptorBudget.assess(1_024, concentrator(10_000));

@@ -35,6 +35,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -158,6 +159,36 @@ class ConcentratorLifecycleNetnsTest {
         assertEquals(Optional.empty(), requestOnce(PORT, RunningConcentrator.KEY_A, DOWNLOAD_PORT), log());
     }
 
+    /**
+     * Started under {@code nohup} (or any parent that ignores SIGHUP), the process inherits SIGHUP ignored and the JVM
+     * never delivers it: the concentrator says so once at start, naming the admin API's reload, survives a SIGHUP,
+     * and that reload applies the new configuration. Without SIGHUP ignored there is no such warning.
+     */
+    @Test
+    void aSighupIgnoredSinceStartIsReportedAndTheAdminReloadStillWorks() throws Exception {
+        Path config = writeConfig(List.of(PORT), List.of(RunningConcentrator.KEY_A), "");
+        launch(config, "admin server on", "trap '' HUP; exec \"$0\" \"$@\"");
+        String warning = log().lines().filter(l -> l.contains("SIGHUP is ignored")).findFirst().orElse("");
+        assertTrue(warning.contains("WARN") && warning.contains("POST /api/v1/reload"), log());
+        assertEquals(1, log().lines().filter(l -> l.contains("SIGHUP is ignored")).count(), log());
+
+        writeConfig(List.of(PORT), List.of(RunningConcentrator.KEY_A), "deny-ports = [\"" + DENIED_PORT + "\"]");
+        new ProcessBuilder("kill", "-HUP", Long.toString(concentrator.pid())).start().waitFor();
+        // What the warning is about: the signal neither reloads nor ends the process. The admin reload is asked
+        // after it, so its own log line proves the signal had its chance.
+        String answer = admin("POST", "/api/v1/reload");
+        assertTrue(answer.startsWith("HTTP/1.1 200"), answer);
+        assertTrue(concentrator.isAlive(), log());
+        assertFalse(log().contains("configuration reloaded (SIGHUP)"), log());
+        assertEquals(Optional.of(ConvertErrorCode.NOT_AUTHORIZED), requestOnce(PORT, RunningConcentrator.KEY_A,
+                DENIED_PORT), "the configuration reloaded through the admin API");
+
+        // The same process started normally (SIGHUP at its default): no warning.
+        concentrator.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+        launch(config);
+        assertFalse(log().contains("SIGHUP is ignored"), log());
+    }
+
     // ---- the concentrator process ----
 
     private Path writeConfig(List<Integer> ports, List<CpeKey> keys, String destinations) throws IOException {
@@ -191,10 +222,25 @@ class ConcentratorLifecycleNetnsTest {
 
     /** Starts the concentrator and returns once its log holds {@code line}. */
     private void launch(Path config, String line) throws Exception {
+        launch(config, line, null);
+    }
+
+    /**
+     * As {@link #launch(Path, String)}; with {@code shell} set, the JVM is started by {@code sh -c shell java ARGS...}
+     * (the script ends with {@code exec "$0" "$@"}), e.g. to start it with a signal disposition of the shell's.
+     * Without, SIGHUP is set to its default first ({@code env --default-signal}): a build started under
+     * {@code nohup} would otherwise hand its ignored SIGHUP down to the concentrator, which a shell cannot undo
+     * (POSIX: signals ignored on entry to a non-interactive shell cannot be reset), and the reload tests would test
+     * the build's parent instead of the appliance.
+     */
+    private void launch(Path config, String line, String shell) throws Exception {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        concentrator = new ProcessBuilder("ip", "netns", "exec", ns.name(), java, "--enable-native-access=ALL-UNNAMED",
+        List<String> command = new ArrayList<>(List.of("ip", "netns", "exec", ns.name()));
+        command.addAll(shell == null ? List.of("env", "--default-signal=HUP") : List.of("sh", "-c", shell));
+        command.addAll(List.of(java, "--enable-native-access=ALL-UNNAMED",
                 "-Xmx256m", "-XX:+UseSerialGC", "-cp", System.getProperty("java.class.path"),
-                "net.hybridproxy.proxy.cli.Main", "run", "--config", config.toString())
+                "net.hybridproxy.proxy.cli.Main", "run", "--config", config.toString()));
+        concentrator = new ProcessBuilder(command)
                 .redirectErrorStream(true).redirectOutput(dir.resolve("concentrator.log").toFile()).start();
         awaitTrue(() -> log().contains(line), "concentrator log line: " + line);
     }
@@ -310,11 +356,17 @@ class ConcentratorLifecycleNetnsTest {
 
     /** The admin server's readiness answer, asked from inside the namespace. */
     private String readiness() {
+        return admin("GET", "/health/ready");
+    }
+
+    /** The admin server's whole answer to {@code method path} (a POST marked as not from a web page). */
+    private String admin(String method, String path) {
         try {
             return ns.call(() -> {
                 try (Socket s = new Socket(InetAddress.ofLiteral("127.0.0.1"), ADMIN_PORT)) {
-                    s.getOutputStream().write(("GET /health/ready HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close"
-                            + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+                    s.getOutputStream().write((method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                            + (method.equals("POST") ? "X-Hybridproxy-Admin: 1\r\nContent-Length: 0\r\n" : "")
+                            + "Connection: close\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
                     return new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
                 }
             });
