@@ -34,8 +34,7 @@ public final class DeliveredRateFilter {
      * faster path), not what the path can carry, and is not taken.
      */
     public void update(long now, long deliveredBytes, long minRttNanos, boolean busy) {
-        boolean holding = busy;
-        if (sampleAt == Long.MIN_VALUE || deliveredBytes < sampleDelivered || !holding) {
+        if (sampleAt == Long.MIN_VALUE || deliveredBytes < sampleDelivered || !busy) {
             sampleAt = now;
             sampleDelivered = deliveredBytes;
             return;
