@@ -27,7 +27,7 @@ final class Stream {
      * that fills it beyond the budget has the stream reset), so that a thousand idle streams cost about 1 MB, not
      * 256 MB.
      */
-    static final long INITIAL_COST = OVERHEAD + SendBuffer.initialAllocation();
+    static final long INITIAL_COST = OVERHEAD;
 
     final long id;
     final SendBuffer send;

@@ -392,6 +392,11 @@ final class SubflowTable {
         if (silent && !repairing) {
             return Lateness.SILENT;
         }
+        if (!silent && !config.lateReinjection()) {
+            // Without late reinjection no segment gets a deadline (TransmitAssembly), so no head is overdue, and a
+            // hole is judged only on a silent path: the streams need not be looked at, on every pass, per subflow.
+            return Lateness.ON_TIME;
+        }
         long received = s.tcpReceived();
         Lateness found = Lateness.ON_TIME;
         for (Stream stream : session.streams.all()) {

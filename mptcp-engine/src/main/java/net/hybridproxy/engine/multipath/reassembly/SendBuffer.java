@@ -121,11 +121,6 @@ public final class SendBuffer {
         return limit;
     }
 
-    /** What a new, empty buffer allocates: no ring until the first write. */
-    public static long initialAllocation() {
-        return 0;
-    }
-
     /** Heap bytes this buffer holds ({@link MemoryCost}): the ring and the segments in flight. */
     public long allocatedBytes() {
         return (ring.length == 0 ? 0 : MemoryCost.array(ring.length)) + (long) segments.size() * SEGMENT_COST;
