@@ -215,20 +215,12 @@ public final class UserspaceStats implements SubflowSampler {
         return sampleErrors.sum();
     }
 
-    public static String label(UplinkSends.Kind kind) {
-        return kind.name().toLowerCase(Locale.ROOT);
-    }
-
-    public static String label(UplinkJudgements.Rule kind) {
-        return kind.name().toLowerCase(Locale.ROOT);
-    }
-
-    public static String label(ResetReason reason) {
-        return reason.name().toLowerCase(Locale.ROOT);
-    }
-
-    public static String label(MibCounter counter) {
-        return counter.name().toLowerCase(Locale.ROOT);
+    /**
+     * The metric label of a constant of one of the engine's fixed vocabularies ({@link UplinkSends.Kind},
+     * {@link UplinkJudgements.Rule}, {@link ResetReason}, {@link MibCounter}): its name in lower case.
+     */
+    public static String label(Enum<?> constant) {
+        return constant.name().toLowerCase(Locale.ROOT);
     }
 
     private static List<String> closeReasons() {

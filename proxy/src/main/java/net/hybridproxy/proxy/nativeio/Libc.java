@@ -96,50 +96,38 @@ public final class Libc {
 
     public static void setsockopt(int fd, int level, int name, MemorySegment value) throws NativeException {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CALL_STATE);
-            int rc = (int) SETSOCKOPT.invokeExact(state, fd, level, name, value, Math.toIntExact(value.byteSize()));
-            check(rc, state, "setsockopt(" + level + ", " + name + ")");
-        } catch (NativeException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new AssertionError(t);
+            setsockopt(fd, level, name, value, arena.allocate(CALL_STATE));
         }
     }
 
     /**
      * {@code setsockopt(2)} of an int option. Its native memory (the value and errno's capture state) is the calling
-     * thread's own, allocated once ({@link IntScratch}): an event loop sets several options on every new connection,
-     * and an arena per call costs a malloc and a free per segment and a session to open and close.
+     * thread's own, allocated once ({@link #INT_SCRATCH}): an event loop sets several options on every new
+     * connection, and an arena per call costs a malloc and a free per segment and a session to open and close.
      */
     public static void setsockoptInt(int fd, int level, int name, int value) throws NativeException {
-        IntScratch scratch = INT_SCRATCH.get();
-        scratch.value.set(JAVA_INT, 0, value);
+        SockoptScratch scratch = INT_SCRATCH.get();
+        scratch.buffer.set(JAVA_INT, 0, value);
+        setsockopt(fd, level, name, scratch.buffer, scratch.state);
+    }
+
+    private static void setsockopt(int fd, int level, int name, MemorySegment value, MemorySegment state)
+            throws NativeException {
         int rc;
         try {
-            rc = (int) SETSOCKOPT.invokeExact(scratch.state, fd, level, name, scratch.value, (int) JAVA_INT.byteSize());
+            rc = (int) SETSOCKOPT.invokeExact(state, fd, level, name, value, Math.toIntExact(value.byteSize()));
         } catch (Throwable t) {
             throw new AssertionError(t);
         }
         if (rc < 0) {
-            throw new NativeException("setsockopt(" + level + ", " + name + ")", (int) ERRNO.get(scratch.state, 0L));
+            // The call's name is built only when it failed: this runs on event loops for every new connection.
+            throw new NativeException("setsockopt(" + level + ", " + name + ")", (int) ERRNO.get(state, 0L));
         }
     }
 
-    /** One thread's native memory for int socket options: the value, its length, errno's capture state. */
-    private static final class IntScratch {
-        final MemorySegment value;
-        final MemorySegment length;
-        final MemorySegment state;
-
-        IntScratch() {
-            Arena arena = Arena.ofAuto();
-            value = arena.allocate(JAVA_INT);
-            length = arena.allocate(JAVA_INT);
-            state = arena.allocate(CALL_STATE);
-        }
-    }
-
-    private static final ThreadLocal<IntScratch> INT_SCRATCH = ThreadLocal.withInitial(IntScratch::new);
+    /** One thread's native memory for int socket options (get and set), like {@code TcpInfo}'s for TCP_INFO. */
+    private static final ThreadLocal<SockoptScratch> INT_SCRATCH =
+            ThreadLocal.withInitial(() -> new SockoptScratch(JAVA_INT.byteSize()));
 
     /**
      * {@code getsockopt(2)} into {@code buffer}; returns the length the kernel wrote, which may be shorter than
@@ -202,9 +190,9 @@ public final class Libc {
 
     /** {@code getsockopt(2)} of an int option, in the calling thread's own native memory (see {@link #setsockoptInt}). */
     public static int getsockoptInt(int fd, int level, int name) throws NativeException {
-        IntScratch scratch = INT_SCRATCH.get();
-        getsockopt(fd, level, name, scratch.value, scratch.state, scratch.length);
-        return scratch.value.get(JAVA_INT, 0);
+        SockoptScratch scratch = INT_SCRATCH.get();
+        scratch.getsockopt(fd, level, name);
+        return scratch.buffer.get(JAVA_INT, 0);
     }
 
     public static void bind(int fd, MemorySegment sockaddr) throws NativeException {
@@ -235,15 +223,11 @@ public final class Libc {
 
     /** {@code recv(2)} into {@code buffer}; returns the number of bytes received. */
     public static long recv(int fd, MemorySegment buffer, int flags) throws NativeException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = arena.allocate(CALL_STATE);
-            long rc = (long) RECV.invokeExact(state, fd, buffer, buffer.byteSize(), flags);
-            return check(rc, state, "recv");
-        } catch (NativeException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new AssertionError(t);
+        long rc = recvOrNegativeErrno(fd, buffer, flags);
+        if (rc < 0) {
+            throw new NativeException("recv", (int) -rc);
         }
+        return rc;
     }
 
     /**

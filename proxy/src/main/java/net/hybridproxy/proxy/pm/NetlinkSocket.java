@@ -116,13 +116,7 @@ final class NetlinkSocket implements AutoCloseable {
      */
     byte[] receive() throws IOException {
         ensureOpen();
-        // MSG_TRUNC makes recv return the datagram's real size, so a truncated read cannot pass for a whole one.
-        long n = Libc.recv(fd, receiveBuffer, MSG_TRUNC);
-        if (n > RECEIVE_BUFFER) {
-            throw new MalformedNetlinkMessageException(
-                    "netlink datagram of " + n + " bytes exceeds the " + RECEIVE_BUFFER + "-byte receive buffer");
-        }
-        return receiveBuffer.asSlice(0, n).toArray(ValueLayout.JAVA_BYTE);
+        return received(Libc.recv(fd, receiveBuffer, MSG_TRUNC));
     }
 
     /**
@@ -140,11 +134,19 @@ final class NetlinkSocket implements AutoCloseable {
         if (n < 0) {
             throw new NativeException("recv", (int) -n);
         }
+        return Optional.of(received(n));
+    }
+
+    /**
+     * The datagram {@code recv} put in the receive buffer, {@code n} bytes by its count. MSG_TRUNC makes recv return
+     * the datagram's real size, so a truncated read cannot pass for a whole one.
+     */
+    private byte[] received(long n) throws MalformedNetlinkMessageException {
         if (n > RECEIVE_BUFFER) {
             throw new MalformedNetlinkMessageException(
                     "netlink datagram of " + n + " bytes exceeds the " + RECEIVE_BUFFER + "-byte receive buffer");
         }
-        return Optional.of(receiveBuffer.asSlice(0, n).toArray(ValueLayout.JAVA_BYTE));
+        return receiveBuffer.asSlice(0, n).toArray(ValueLayout.JAVA_BYTE);
     }
 
     private void ensureOpen() throws IOException {
