@@ -55,22 +55,17 @@ final class SetupRunCounters {
         }
     }
 
-    /** The MIB files' pairs of lines: {@code Prefix: Name1 Name2 ...} then {@code Prefix: value1 value2 ...}. */
+    /** The groups of {@code /proc/net/netstat} and {@code /proc/net/snmp} the kept counters are in. */
+    private static final List<String> MIB_GROUPS = List.of("MPTcpExt", "TcpExt", "Tcp");
+
+    /** The counters named in {@code keep}, of the MIB groups in {@code text}, as {@code <side> <counter>}. */
     static void parseMib(String side, String text, List<String> keep, Map<String, Long> out) {
-        String[] lines = text.split("\n");
-        for (int i = 0; i + 1 < lines.length; i++) {
-            String[] names = lines[i].strip().split("\\s+");
-            String[] values = lines[i + 1].strip().split("\\s+");
-            if (names.length < 2 || names.length != values.length || !names[0].endsWith(":")
-                    || !names[0].equals(values[0]) || !values[1].matches("-?\\d+")) {
-                continue;
-            }
-            for (int k = 1; k < names.length; k++) {
-                if (keep.contains(names[k])) {
-                    out.put(side + " " + names[k], Long.parseLong(values[k]));
+        for (String group : MIB_GROUPS) {
+            Netns.parseNetstat(text, group).forEach((name, value) -> {
+                if (keep.contains(name)) {
+                    out.put(side + " " + name, value);
                 }
-            }
-            i++;
+            });
         }
     }
 }

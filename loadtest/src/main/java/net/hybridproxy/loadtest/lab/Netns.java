@@ -159,7 +159,12 @@ public final class Netns implements AutoCloseable {
         return parseNetstat(exec("cat", "/proc/net/netstat").stdout(), group);
     }
 
-    static Map<String, Long> parseNetstat(String text, String group) {
+    /**
+     * One group of a {@code /proc/net/netstat} or {@code /proc/net/snmp} text: its pairs of lines
+     * {@code Group: Name1 Name2 ...} and {@code Group: value1 value2 ...}, by counter name. The counters are
+     * unsigned; snmp's few signed fields (MaxConn, -1) are read as such.
+     */
+    public static Map<String, Long> parseNetstat(String text, String group) {
         String prefix = group + ":";
         List<String> matching = text.lines().filter(l -> l.startsWith(prefix)).toList();
         Map<String, Long> result = new LinkedHashMap<>();
@@ -167,7 +172,8 @@ public final class Netns implements AutoCloseable {
             String[] names = matching.get(i).substring(prefix.length()).trim().split("\\s+");
             String[] values = matching.get(i + 1).substring(prefix.length()).trim().split("\\s+");
             for (int j = 0; j < Math.min(names.length, values.length); j++) {
-                result.put(names[j], Long.parseUnsignedLong(values[j]));
+                result.put(names[j], values[j].startsWith("-") ? Long.parseLong(values[j])
+                        : Long.parseUnsignedLong(values[j]));
             }
         }
         return result;
