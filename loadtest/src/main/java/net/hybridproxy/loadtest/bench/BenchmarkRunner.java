@@ -34,6 +34,7 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.OptionalDouble;
 import java.util.TreeMap;
 import java.util.concurrent.Callable;
@@ -451,7 +452,7 @@ public final class BenchmarkRunner {
             row.setupOk = setup.ok();
             row.setupPerSecond32 = round(setup.connectionsPerSecond(), 1);
             if (!running.proxies().isEmpty()) {
-                row.setupCost = measureSetupCost(lab, running);
+                row.setupCost = measureSetupCost(lab, running, row.scenario + "-" + row.system);
             }
             // 200 unmeasured objects first: the JIT-compiled systems' connection-setup paths are then compiled, as
             // they are in a running appliance (40 left them interpreted and added ~20 ms to every first byte). The
@@ -593,11 +594,13 @@ public final class BenchmarkRunner {
      * 32 clients, made after the setup-rate run so that every process is as warm as it gets; the run's own rate is
      * reported too but is not the setup rate (its load client JVM starts cold).
      */
-    private Map<String, Double> measureSetupCost(HybridAccessLab lab, Running running) {
+    private Map<String, Double> measureSetupCost(HybridAccessLab lab, Running running, String rowName) {
         double loadBefore = Machine.loadAverage();
         ConnectionCost cost = ConnectionCost.start(running.proxies());
+        Optional<CostProfile> profile = CostProfile.startIfAsked(running.proxies(), rowName);
         TtfbResult run = client(lab, running, TtfbOptions.of(SETUP_COST_OBJECTS, 32, 10_000));
         Map<String, Double> out = new LinkedHashMap<>(cost.perConnection(SETUP_COST_OBJECTS));
+        profile.ifPresent(p -> p.stop(SETUP_COST_OBJECTS));
         out.put("connections", (double) SETUP_COST_OBJECTS);
         out.put("connections/s", round(run.connectionsPerSecond(), 1));
         out.put("load average before", loadBefore);

@@ -13,8 +13,12 @@ import java.nio.charset.StandardCharsets;
 record NetlinkAttribute(int type, boolean nested, ByteBuffer value) {
 
     NetlinkAttribute {
-        // asReadOnlyBuffer() resets the byte order to big-endian, so the order is set after it.
-        value = value.slice().asReadOnlyBuffer().order(ByteOrder.nativeOrder());
+        // A view of its own, read-only, in the kernel's byte order, starting at 0: the parser's slices already are
+        // (one buffer per attribute); anything else is copied into one. asReadOnlyBuffer() resets the byte order to
+        // big-endian, so the order is set after it.
+        if (!value.isReadOnly() || value.position() != 0 || value.order() != ByteOrder.nativeOrder()) {
+            value = value.slice().asReadOnlyBuffer().order(ByteOrder.nativeOrder());
+        }
     }
 
     int length() {

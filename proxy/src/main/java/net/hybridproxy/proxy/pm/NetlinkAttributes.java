@@ -24,7 +24,7 @@ final class NetlinkAttributes {
      * trailing padding; any other length inconsistency is an error.
      */
     static NetlinkAttributes parse(ByteBuffer region, String where) throws MalformedNetlinkMessageException {
-        ByteBuffer buf = region.slice().order(ByteOrder.nativeOrder());
+        ByteBuffer buf = region.slice().asReadOnlyBuffer().order(ByteOrder.nativeOrder());
         int end = buf.limit();
         int at = 0;
         List<NetlinkAttribute> out = new ArrayList<>();
@@ -40,7 +40,8 @@ final class NetlinkAttributes {
                 throw new MalformedNetlinkMessageException(where + ": attribute " + (rawType & NLA_TYPE_MASK)
                         + " claims " + len + " bytes but " + remaining + " remain");
             }
-            ByteBuffer value = buf.slice(at + NLA_HDRLEN, len - NLA_HDRLEN);
+            // A slice of a read-only buffer is read-only; its byte order starts big-endian again.
+            ByteBuffer value = buf.slice(at + NLA_HDRLEN, len - NLA_HDRLEN).order(ByteOrder.nativeOrder());
             out.add(new NetlinkAttribute(rawType & NLA_TYPE_MASK, (rawType & NLA_F_NESTED) != 0, value));
             at += Math.min(align(len), remaining);
         }

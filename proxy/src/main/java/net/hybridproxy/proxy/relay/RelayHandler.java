@@ -7,11 +7,11 @@ import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelOption;
+import io.netty.channel.ChannelOutboundBuffer;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.channel.unix.Socket;
 import io.netty.channel.unix.UnixChannel;
-import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.util.ReferenceCountUtil;
 
 import java.io.IOException;
@@ -65,6 +65,7 @@ final class RelayHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelReadComplete(ChannelHandlerContext ctx) {
+        session.touch();
         peer.flush();
         if (peer.isWritable()) {
             requestRead(ctx.channel());
@@ -76,6 +77,7 @@ final class RelayHandler extends ChannelInboundHandlerAdapter {
     public void channelWritabilityChanged(ChannelHandlerContext ctx) {
         // Our own outbound drained: the peer may read again.
         if (ctx.channel().isWritable()) {
+            session.touch();
             requestRead(peer);
         }
         ctx.fireChannelWritabilityChanged();
@@ -86,40 +88,57 @@ final class RelayHandler extends ChannelInboundHandlerAdapter {
         if (evt instanceof ChannelInputShutdownEvent) {
             // FIN from this side: forward it after everything read before it. Until that is written this direction
             // is not finished, whatever the other one does: the peer must not be closed under its queued tail.
+            // Nearly always nothing is queued any more (each read was flushed as it came): then at once, without
+            // an empty write and a listener to learn what is already known.
             Channel self = ctx.channel();
-            peer.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener((ChannelFutureListener) flushed -> {
-                if (!(peer instanceof DuplexChannel duplex) || !peer.isActive()) {
-                    closeBoth(self);
-                } else if (session.isFinished(!upstream) && peer instanceof UnixChannel) {
-                    closeBoth(self);
-                } else if (peer instanceof UnixChannel unix && unix.fd() instanceof Socket socket) {
-                    shutdownOutput(socket);
-                    session.finished(upstream);
-                    if (session.isFinished(!upstream)) {
-                        closeBoth(self);
-                    }
-                } else {
-                    duplex.shutdownOutput().addListener(done -> {
-                        session.finished(upstream);
-                        if (session.isFinished(!upstream)) {
-                            closeBoth(self);
-                        }
-                    });
-                }
-            });
-        } else if (evt instanceof IdleStateEvent) {
-            session.closeReason("idle timeout");
-            closeBoth(ctx.channel());
+            if (nothingQueued(peer)) {
+                forwardFin(self);
+            } else {
+                peer.writeAndFlush(Unpooled.EMPTY_BUFFER)
+                        .addListener((ChannelFutureListener) flushed -> forwardFin(self));
+            }
         } else {
             ctx.fireUserEventTriggered(evt);
         }
+    }
+
+    /** Everything this side read before its FIN is written to the peer: pass the FIN on, or close the pair. */
+    private void forwardFin(Channel self) {
+        if (!(peer instanceof DuplexChannel duplex) || !peer.isActive()) {
+            closeBoth(self);
+        } else if (session.isFinished(!upstream) && peer instanceof UnixChannel) {
+            closeBoth(self);
+        } else if (peer instanceof UnixChannel unix && unix.fd() instanceof Socket socket) {
+            shutdownOutput(socket);
+            session.finished(upstream);
+            if (session.isFinished(!upstream)) {
+                closeBoth(self);
+            }
+        } else {
+            duplex.shutdownOutput().addListener(done -> {
+                session.finished(upstream);
+                if (session.isFinished(!upstream)) {
+                    closeBoth(self);
+                }
+            });
+        }
+    }
+
+    /** Whether the channel holds no write at all, flushed or not (a closed one holds none either). */
+    private static boolean nothingQueued(Channel channel) {
+        ChannelOutboundBuffer queued = channel.unsafe().outboundBuffer();
+        return queued == null || (queued.size() == 0 && queued.totalPendingWriteBytes() == 0);
     }
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
         // Let whatever is queued for the peer go out, then close it.
         if (peer.isActive()) {
-            peer.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+            if (nothingQueued(peer)) {
+                peer.close();
+            } else {
+                peer.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+            }
         }
         session.closed();
     }

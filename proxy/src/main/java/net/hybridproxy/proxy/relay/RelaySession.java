@@ -2,11 +2,10 @@ package net.hybridproxy.proxy.relay;
 
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelPipeline;
+import io.netty.channel.EventLoop;
 import io.netty.channel.epoll.EpollSocketChannel;
-import io.netty.handler.timeout.IdleStateHandler;
 
 import java.time.Duration;
-import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 
 /**
@@ -15,9 +14,10 @@ import java.util.function.Consumer;
  * synchronised.
  */
 public final class RelaySession {
-    private static final String IDLE = "relay-idle";
     private static final String RELAY = "relay";
 
+    private final Channel client;
+    private final Channel server;
     private final String label;
     private final Consumer<RelaySession> onClosed;
     private final ByteCounter byteCounter;
@@ -28,6 +28,11 @@ public final class RelaySession {
     private int openSides = 2;
     private boolean upstreamFinished;
     private boolean downstreamFinished;
+    /** The pair's idle list and this relay's place in it ({@link IdleRelays}; the pair's loop only). */
+    IdleRelays idleList;
+    RelaySession idlePrevious;
+    RelaySession idleNext;
+    long lastActiveNanos;
 
     /** Told of every chunk relayed, as it is relayed (on the pair's event loop), e.g. for live byte metrics. */
     @FunctionalInterface
@@ -37,7 +42,10 @@ public final class RelaySession {
         void relayed(boolean upstream, int bytes);
     }
 
-    private RelaySession(String label, Consumer<RelaySession> onClosed, ByteCounter byteCounter) {
+    private RelaySession(Channel client, Channel server, String label, Consumer<RelaySession> onClosed,
+                         ByteCounter byteCounter) {
+        this.client = client;
+        this.server = server;
         this.label = label;
         this.onClosed = onClosed;
         this.byteCounter = byteCounter;
@@ -56,25 +64,57 @@ public final class RelaySession {
     /** As {@link #join(Channel, Channel, Duration, String, Consumer)}, also reporting bytes as they are relayed. */
     public static RelaySession join(Channel client, Channel server, Duration idleTimeout, String label,
                                     Consumer<RelaySession> onClosed, ByteCounter byteCounter) {
-        RelaySession session = new RelaySession(label, onClosed, byteCounter);
-        install(client.pipeline(), new RelayHandler(server, session, true), idleTimeout);
-        install(server.pipeline(), new RelayHandler(client, session, false), idleTimeout);
-        for (Channel side : new Channel[] {client, server}) {
-            var early = side.pipeline().context(EarlyInbound.class);
-            if (early != null) {
-                ((EarlyInbound) early.handler()).replay(early);
-            }
-            RelayHandler.requestRead(side);
+        RelaySession session = new RelaySession(client, server, label, onClosed, byteCounter);
+        install(client.pipeline(), new RelayHandler(server, session, true));
+        install(server.pipeline(), new RelayHandler(client, session, false));
+        long timeoutNanos = idleTimeout.toNanos();
+        EventLoop loop = client.eventLoop();
+        if (loop.inEventLoop()) {
+            IdleRelays.on(loop, timeoutNanos).add(session, System.nanoTime());
+        } else {
+            loop.execute(() -> {
+                if (session.openSides == 2) {
+                    IdleRelays.on(loop, timeoutNanos).add(session, System.nanoTime());
+                }
+            });
         }
+        replayAndRead(client);
+        replayAndRead(server);
         return session;
     }
 
-    private static void install(ChannelPipeline pipeline, RelayHandler handler, Duration idleTimeout) {
+    private static void replayAndRead(Channel side) {
+        var early = side.pipeline().context(EarlyInbound.class);
+        if (early != null) {
+            ((EarlyInbound) early.handler()).replay(early);
+        }
+        RelayHandler.requestRead(side);
+    }
+
+    /**
+     * The relay handler, last; on epoll, the descriptor closer first. No idle handler: the relay's silence is
+     * watched per event loop ({@link IdleRelays}), from the relay handlers' reads.
+     */
+    private static void install(ChannelPipeline pipeline, RelayHandler handler) {
         if (pipeline.channel() instanceof EpollSocketChannel) {
             pipeline.addFirst(DescriptorCloser.NAME, DescriptorCloser.INSTANCE);
         }
-        pipeline.addLast(IDLE, new IdleStateHandler(0, 0, idleTimeout.toMillis(), TimeUnit.MILLISECONDS));
         pipeline.addLast(RELAY, handler);
+    }
+
+    /** Either side read something, or an output drained: the relay is not idle. On the pair's loop. */
+    void touch() {
+        IdleRelays list = idleList;
+        if (list != null) {
+            list.touched(this, System.nanoTime());
+        }
+    }
+
+    /** Nothing moved for the whole idle timeout: both sides close. */
+    void idle() {
+        closeReason("idle timeout");
+        client.close();
+        server.close();
     }
 
     void count(boolean upstream, int bytes) {
@@ -106,6 +146,9 @@ public final class RelaySession {
     }
 
     void closed() {
+        if (idleList != null) {
+            idleList.remove(this);
+        }
         if (--openSides == 0) {
             onClosed.accept(this);
         }

@@ -60,6 +60,9 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
     /** Each refusal's answer, encoded once: a flood of refused requests encodes nothing. Never written to. */
     private static final Map<ConvertErrorCode, byte[]> ERROR_ANSWERS = errorAnswers();
 
+    /** The server channel's handler until the relay joins it: nothing to do, and one instance for every connection. */
+    private static final ChannelInboundHandlerAdapter NO_HANDLER = new NoHandler();
+
     private final RoleContext context;
     private final ConcentratorRole.Gate gate;
     private final ConcentratorAdmission admission;
@@ -77,6 +80,10 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
     private InetAddress source;
     /** The per-cpe table's row this connection counts in, once admitted. */
     private CpeTable.Row cpeRow;
+
+    @io.netty.channel.ChannelHandler.Sharable
+    private static final class NoHandler extends ChannelInboundHandlerAdapter {
+    }
 
     private static Map<ConvertErrorCode, byte[]> errorAnswers() {
         Map<ConvertErrorCode, byte[]> answers = new EnumMap<>(ConvertErrorCode.class);
@@ -288,7 +295,7 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
                 + (auth instanceof AuthResult.Authenticated accepted ? " [" + accepted.keyId() + "]" : "");
         connecting = true;
         ChannelFuture connectFuture = context.outboundBootstrap(client, context.transport().tcpClient())
-                .handler(new ChannelInboundHandlerAdapter())
+                .handler(NO_HANDLER)
                 .connect(destination);
         Channel server = connectFuture.channel();
         client.closeFuture().addListener(f -> {

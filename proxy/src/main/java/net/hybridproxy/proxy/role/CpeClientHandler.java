@@ -4,6 +4,7 @@ import io.netty.bootstrap.Bootstrap;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import net.hybridproxy.engine.auth.ConvertAuthenticator;
@@ -12,6 +13,7 @@ import net.hybridproxy.engine.convert.ConvertMessage;
 import net.hybridproxy.proxy.config.AppConfig.ListenerConfig;
 import net.hybridproxy.proxy.config.AppConfig.ListenerMode;
 import net.hybridproxy.proxy.nativeio.NativeException;
+import net.hybridproxy.proxy.relay.EarlyInbound;
 import net.hybridproxy.proxy.relay.RelaySession;
 import net.hybridproxy.proxy.transport.NativeSocketOptions;
 import net.hybridproxy.proxy.upstream.ConcentratorMonitor;
@@ -26,11 +28,13 @@ import java.util.Set;
 import java.util.function.Function;
 
 /**
- * CPE, one LAN connection: find where the client meant to go, open an MPTCP connection to the concentrator whose
+ * CPE, each LAN connection of one listener (one instance per listener, the only handler an accepted channel starts
+ * with; it removes itself at once): find where the client meant to go, open an MPTCP connection to the concentrator whose
  * first bytes are the RFC 8803 Convert message naming that destination, then relay. Client bytes follow the
  * Convert message at once (0-RTT: the client does not wait for the concentrator's answer); the concentrator's
  * answer is consumed by {@link ConvertReplyHandler} before server bytes reach the client.
  */
+@ChannelHandler.Sharable
 final class CpeClientHandler extends ChannelInboundHandlerAdapter {
     private static final System.Logger LOG = System.getLogger("hybridproxy.cpe");
     private static final SecureRandom NONCES = new SecureRandom();
@@ -112,6 +116,11 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
             carry(client, outbound, convert, label);
             return;
         }
+        // No ready connection: the connect takes a round trip, during which the client may send and even finish.
+        // Read once now into a holder that the relay replays (a pool hit needs none: its relay is joined above,
+        // before anything is read).
+        client.pipeline().addLast(new EarlyInbound());
+        client.read();
         connect(client, convert, label, concentrators.choice(), new HashSet<>());
     }
 

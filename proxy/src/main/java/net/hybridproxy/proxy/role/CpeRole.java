@@ -5,7 +5,6 @@ import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelException;
 import io.netty.channel.ChannelFactory;
-import io.netty.channel.ChannelInitializer;
 import io.netty.channel.WriteBufferWaterMark;
 import io.netty.channel.socket.ServerSocketChannel;
 import io.netty.channel.socket.SocketChannel;
@@ -13,7 +12,6 @@ import net.hybridproxy.engine.auth.CpeKey;
 import net.hybridproxy.proxy.config.AppConfig;
 import net.hybridproxy.proxy.config.AppConfig.ListenerConfig;
 import net.hybridproxy.proxy.config.AppConfig.ListenerMode;
-import net.hybridproxy.proxy.relay.EarlyInbound;
 import net.hybridproxy.proxy.nativeio.NativeException;
 import net.hybridproxy.proxy.transport.MptcpFastOpen;
 import net.hybridproxy.proxy.transport.NativeSocketOptions;
@@ -111,15 +109,11 @@ public final class CpeRole implements Role {
     private void listen(ListenerConfig listener, InetSocketAddress bind, Function<Channel, Bootstrap> outbound,
                         Optional<CpeKey> cookieKey, Optional<String> pinnedUplink, Optional<WarmPool> readyConnections)
             throws InterruptedException {
+        // One sharable handler for the listener's connections, rather than an initializer that builds two handlers
+        // per connection: a connection served from the warm pool needs nothing else before its relay.
         Channel channel = context.serverBootstrap(lanListenerFactory(listener))
-                .childHandler(new ChannelInitializer<SocketChannel>() {
-                    @Override
-                    protected void initChannel(SocketChannel ch) {
-                        ch.pipeline().addLast(new EarlyInbound());
-                        ch.pipeline().addLast(new CpeClientHandler(context, listener, concentrators,
-                                outbound, cookieKey, pinnedUplink, readyConnections, localAddresses));
-                    }
-                })
+                .childHandler(new CpeClientHandler(context, listener, concentrators, outbound, cookieKey, pinnedUplink,
+                        readyConnections, localAddresses))
                 .bind(bind).sync().channel();
         listeners.add(channel);
         LOG.log(System.Logger.Level.INFO, "cpe listener " + listener.name() + pinnedUplink.map(u -> "@" + u)

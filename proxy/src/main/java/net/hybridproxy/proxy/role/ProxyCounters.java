@@ -36,6 +36,9 @@ public final class ProxyCounters {
     private final Map<AdmissionRefusal, LongAdder> admissionRefusals = new EnumMap<>(AdmissionRefusal.class);
     private volatile LongConsumer setupLatencyNanos = nanos -> { };
     private volatile Consumer<InetAddress> fallbackByLocalAddress = local -> { };
+    /** Built once, not per relay: what every relay reports its bytes and its end to. */
+    final RelaySession.ByteCounter relayedBytes = this::relayed;
+    final Consumer<RelaySession> relayEnded = this::relayClosed;
 
     public ProxyCounters(int maxConnections) {
         this.maxConnections = maxConnections;

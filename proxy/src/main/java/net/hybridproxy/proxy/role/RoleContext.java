@@ -87,9 +87,10 @@ public record RoleContext(AppConfig config, Transport transport, EventLoopGroup 
 
     /**
      * An outbound connection on the inbound channel's own event loop, so the pair never crosses threads (the
-     * Netty proxy idiom): no locks, no handoff, and both sides' state lives on one loop. TCP_NODELAY is asked for
-     * although Netty's TCP channels turn it on themselves: an MPTCP socket wrapped in a Netty channel does not get
-     * it otherwise ({@code RelayTransportSuite} reads it back).
+     * Netty proxy idiom): no locks, no handoff, and both sides' state lives on one loop. No TCP_NODELAY option:
+     * Netty's TCP channels turn it on in their constructor, and {@link Transport#mptcpClient()} sets it on the MPTCP
+     * socket it swaps in ({@code RelayTransportSuite} reads it back from both), so asking again here only repeated a
+     * setsockopt on every outbound connection.
      */
     public Bootstrap outboundBootstrap(Channel inbound, ChannelFactory<? extends SocketChannel> factory) {
         return outboundBootstrap(inbound.eventLoop(), factory);
@@ -103,7 +104,6 @@ public record RoleContext(AppConfig config, Transport transport, EventLoopGroup 
                 .channelFactory(factory)
                 .option(ChannelOption.AUTO_READ, false)
                 .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                .option(ChannelOption.TCP_NODELAY, true)
                 .option(ChannelOption.SO_KEEPALIVE, true)
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.min(Integer.MAX_VALUE,
                         relay.connectTimeout().toMillis()))
@@ -125,11 +125,12 @@ public record RoleContext(AppConfig config, Transport transport, EventLoopGroup 
         if (accepted != null) {
             counters.setupCompleted(System.nanoTime() - accepted);
         }
-        return RelaySession.join(client, server, config.relay().idleTimeout(), label, counters::relayClosed,
-                (upstream, bytes) -> {
-                    counters.relayed(upstream, bytes);
-                    alsoCount.relayed(upstream, bytes);
-                });
+        RelaySession.ByteCounter bytes = alsoCount == RelaySession.ByteCounter.NONE ? counters.relayedBytes
+                : (upstream, count) -> {
+                    counters.relayed(upstream, count);
+                    alsoCount.relayed(upstream, count);
+                };
+        return RelaySession.join(client, server, config.relay().idleTimeout(), label, counters.relayEnded, bytes);
     }
 
     /**

@@ -3,9 +3,11 @@ package net.hybridproxy.proxy.role;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFactory;
 import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.EventLoop;
@@ -57,7 +59,12 @@ final class WarmPool implements AutoCloseable {
      * connection would keep one subflow until the first data.
      */
     private static final int READY_KEEPALIVE_SECONDS = 1;
-    /** Once a connection carries a relay: the usual TCP keepalive timing (tcp_keepalive_time's default). */
+    /**
+     * Once a connection carries a relay: the first probe after the usual two hours of silence (tcp_keepalive_time's
+     * default). Only the idle time is reset at the take, one setsockopt instead of two: the interval between
+     * unanswered probes stays READY_KEEPALIVE_SECONDS, so after those two hours a dead peer is found within
+     * seconds instead of nine more intervals of two hours; an answered probe re-arms the two hours.
+     */
     private static final int RELAY_KEEPALIVE_SECONDS = 7200;
     /** After a failed connect, wait before trying again instead of hammering an unreachable concentrator. */
     private static final long RETRY_MILLIS = 1000;
@@ -145,7 +152,7 @@ final class WarmPool implements AutoCloseable {
     /** Turns a taken connection back into an ordinary relay connection; its pool handler is replaced by the caller. */
     static void prepareForRelay(Channel channel) {
         try {
-            NativeSocketOptions.setKeepaliveIdle(channel, RELAY_KEEPALIVE_SECONDS);
+            NativeSocketOptions.setKeepaliveIdleOnly(channel, RELAY_KEEPALIVE_SECONDS);
         } catch (NativeException e) {
             // Only the probe timing is lost; the relay is unaffected.
         }
@@ -172,6 +179,8 @@ final class WarmPool implements AutoCloseable {
          * after its connection was taken, one scheduled task and one priority-queue entry per LAN connection.
          */
         ScheduledFuture<?> retireCheck;
+        /** This share's connects, built once: the same options, loop and (sharable) handler for every one. */
+        final Bootstrap bootstrap;
         /** Where the ready connections go: the active concentrator when they were opened. */
         ConcentratorSelector.Choice destination = concentrators.choice();
         int connecting;
@@ -181,6 +190,7 @@ final class WarmPool implements AutoCloseable {
         LoopShare(EventLoop loop, WarmPoolDemand demand) {
             this.loop = loop;
             this.demand = demand;
+            this.bootstrap = context.outboundBootstrap(loop, factory).handler(new ReadyHandler(this));
         }
 
         void fill() {
@@ -208,9 +218,7 @@ final class WarmPool implements AutoCloseable {
             ConcentratorSelector.Choice to = destination;
             InetSocketAddress concentrator = to.concentrator().address();
             long started = System.nanoTime();
-            ChannelFuture connect = context.outboundBootstrap(loop, factory)
-                    .handler(new ReadyHandler(this))
-                    .connect(concentrator);
+            ChannelFuture connect = bootstrap.connect(concentrator);
             connect.addListener(done -> {
                 connecting--;
                 Channel channel = connect.channel();
@@ -321,7 +329,11 @@ final class WarmPool implements AutoCloseable {
         }
     }
 
-    /** On a ready connection until it is taken: nothing may arrive before the Convert request is sent. */
+    /**
+     * On a ready connection until it is taken: nothing may arrive before the Convert request is sent. One per share,
+     * shared by its connections (it keeps no state of its own).
+     */
+    @ChannelHandler.Sharable
     static final class ReadyHandler extends ChannelInboundHandlerAdapter {
         private final LoopShare share;
 

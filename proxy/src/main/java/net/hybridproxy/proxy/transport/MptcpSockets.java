@@ -14,6 +14,8 @@ import static net.hybridproxy.proxy.nativeio.SocketConstants.SOCK_NONBLOCK;
 import static net.hybridproxy.proxy.nativeio.SocketConstants.SOCK_STREAM;
 import static net.hybridproxy.proxy.nativeio.SocketConstants.SOL_IPV6;
 import static net.hybridproxy.proxy.nativeio.SocketConstants.SOL_SOCKET;
+import static net.hybridproxy.proxy.nativeio.SocketConstants.SOL_TCP;
+import static net.hybridproxy.proxy.nativeio.SocketConstants.TCP_NODELAY;
 import static net.hybridproxy.proxy.nativeio.SocketConstants.SO_DOMAIN;
 import static net.hybridproxy.proxy.nativeio.SocketConstants.SO_PROTOCOL;
 
@@ -45,6 +47,15 @@ public final class MptcpSockets {
 
     /** Replaces the channel's socket with an MPTCP socket of the same family. Call before registration. */
     public static void replaceWithMptcp(Channel channel) throws MptcpUnavailableException {
+        replaceWithMptcp(channel, false);
+    }
+
+    /**
+     * As {@link #replaceWithMptcp(Channel)}; with {@code noDelay}, the MPTCP socket gets TCP_NODELAY before it
+     * takes the descriptor's place. Netty's TCP channels turn Nagle off on the socket they create, which the swap
+     * discards, so a client socket would otherwise need the option again once it is a channel's.
+     */
+    public static void replaceWithMptcp(Channel channel, boolean noDelay) throws MptcpUnavailableException {
         if (!(channel instanceof UnixChannel unix)) {
             throw new IllegalArgumentException("MPTCP needs an epoll or io_uring channel, not " + channel.getClass());
         }
@@ -59,6 +70,9 @@ public final class MptcpSockets {
             if (family == AF_INET6) {
                 // Netty chose IPv6 because the host prefers it; keep IPv4 reachable through mapped addresses.
                 Libc.setsockoptInt(temporary, SOL_IPV6, IPV6_V6ONLY, 0);
+            }
+            if (noDelay) {
+                Libc.setsockoptInt(temporary, SOL_TCP, TCP_NODELAY, 1);
             }
             Libc.dup3(temporary, fd, O_CLOEXEC);
         } catch (NativeException e) {

@@ -66,6 +66,12 @@ public final class NativeSocketOptions {
         Libc.setsockoptInt(fd, SOL_TCP, net.hybridproxy.proxy.nativeio.SocketConstants.TCP_KEEPINTVL, idleSeconds);
     }
 
+    /** TCP_KEEPIDLE alone: the first probe after {@code idleSeconds} of silence; the probe interval is left as it is. */
+    public static void setKeepaliveIdleOnly(Channel channel, int idleSeconds) throws NativeException {
+        Libc.setsockoptInt(fd(channel), SOL_TCP, net.hybridproxy.proxy.nativeio.SocketConstants.TCP_KEEPIDLE,
+                idleSeconds);
+    }
+
     /**
      * TCP_NODELAY and SO_KEEPALIVE on a listener, before it binds. Linux copies both into every socket it accepts
      * (TCP and MPTCP alike: the accepted socket, and for MPTCP its first subflow, are clones of the listener's;

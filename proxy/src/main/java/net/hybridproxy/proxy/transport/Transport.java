@@ -144,7 +144,7 @@ public enum Transport {
                 // See the class comment: the default recv path stops reading MPTCP sockets.
                 channel.config().setOption(IoUringChannelOption.IO_URING_BUFFER_GROUP_ID, MPTCP_READ_BUFFER_GROUP);
             }
-            swap(channel);
+            swap(channel, true);
             return channel;
         };
     }
@@ -154,7 +154,7 @@ public enum Transport {
         requireMptcpCapable();
         return () -> {
             ServerSocketChannel channel = newServerSocket.get();
-            swap(channel);
+            swap(channel, false);
             return channel;
         };
     }
@@ -166,9 +166,9 @@ public enum Transport {
         }
     }
 
-    private static void swap(io.netty.channel.Channel channel) {
+    private static void swap(io.netty.channel.Channel channel, boolean noDelay) {
         try {
-            MptcpSockets.replaceWithMptcp(channel);
+            MptcpSockets.replaceWithMptcp(channel, noDelay);
         } catch (MptcpUnavailableException e) {
             channel.unsafe().closeForcibly();
             throw new ChannelException(e.getMessage(), e);

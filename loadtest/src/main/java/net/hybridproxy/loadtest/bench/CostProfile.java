@@ -1,0 +1,165 @@
+package net.hybridproxy.loadtest.bench;
+
+import net.hybridproxy.loadtest.lab.LabProcess;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Opt-in detail for the per-connection cost run ({@code HYBRIDPROXY_BENCH_COST_PROFILE=<dir>}): around exactly the
+ * connections {@link ConnectionCost} divides by, each proxy process's system calls by name ({@code perf stat -e
+ * 'syscalls:sys_enter_*'}, written as {@code <process>-syscalls.txt}, per connection) and, for a JVM, a flight
+ * recording ({@code <process>.jfr}, started and stopped with {@code jcmd}) with execution, native-method and
+ * allocation samples and the per-thread allocation totals at both ends. Off by default: the tracepoints and the
+ * recording cost CPU of their own, so the figures of a profiled run are for reading, not for the table.
+ */
+final class CostProfile {
+    static final String DIR_VARIABLE = "HYBRIDPROXY_BENCH_COST_PROFILE";
+    private static final String RECORDING = "connection-cost";
+    /** JFR settings: the default ones plus what a per-connection profile needs, sampled densely. */
+    private static final List<String> JFR_OPTIONS = List.of("jdk.ExecutionSample#period=10ms",
+            "jdk.NativeMethodSample#period=10ms", "jdk.ObjectAllocationSample#enabled=true",
+            "jdk.ObjectAllocationSample#throttle=1000/s", "jdk.ThreadAllocationStatistics#enabled=true",
+            "jdk.ThreadAllocationStatistics#period=everyChunk", "jdk.JavaExceptionThrow#enabled=false");
+
+    private final Path dir;
+    private final List<LabProcess> proxies;
+    private final List<Process> perf = new ArrayList<>();
+    private final List<Boolean> recording = new ArrayList<>();
+
+    private CostProfile(Path dir, List<LabProcess> proxies) {
+        this.dir = dir;
+        this.proxies = proxies;
+    }
+
+    /** Starts profiling {@code proxies} when the variable names a directory; empty otherwise. */
+    static Optional<CostProfile> startIfAsked(List<LabProcess> proxies, String rowName) {
+        String value = System.getenv(DIR_VARIABLE);
+        if (value == null || value.isBlank()) {
+            return Optional.empty();
+        }
+        Path dir = Path.of(value, rowName);
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            System.err.println("   cost profile: cannot create " + dir + ": " + e.getMessage());
+            return Optional.empty();
+        }
+        CostProfile profile = new CostProfile(dir, proxies);
+        for (LabProcess p : proxies) {
+            profile.recording.add(profile.startRecording(p));
+            profile.perf.add(start(List.of("perf", "stat", "-x", ",", "-e", "syscalls:sys_enter_*", "-p",
+                    String.valueOf(p.pid()))));
+        }
+        return Optional.of(profile);
+    }
+
+    /** Stops everything and writes the files, dividing the system calls by {@code connections}. */
+    void stop(int connections) {
+        for (int i = 0; i < proxies.size(); i++) {
+            LabProcess p = proxies.get(i);
+            String name = fileName(p);
+            Map<String, Long> calls = stopPerf(perf.get(i));
+            StringBuilder table = new StringBuilder("# system calls per connection over " + connections
+                    + " connections, " + p.label() + "\n");
+            calls.entrySet().stream().sorted(Map.Entry.<String, Long>comparingByValue().reversed())
+                    .filter(e -> e.getValue() > 0)
+                    .forEach(e -> table.append(String.format("%-24s %8.2f%n", e.getKey(),
+                            (double) e.getValue() / connections)));
+            write(dir.resolve(name + "-syscalls.txt"), table.toString());
+            if (recording.get(i)) {
+                run(List.of("jcmd", String.valueOf(p.pid()), "JFR.stop", "name=" + RECORDING));
+            }
+        }
+        System.err.println("   cost profile written to " + dir);
+    }
+
+    private boolean startRecording(LabProcess p) {
+        String settings = dir.resolve("cost.jfc").toString();
+        if (!Files.exists(Path.of(settings))) {
+            List<String> configure = new ArrayList<>(List.of("jfr", "configure", "--input", "default.jfc"));
+            configure.addAll(JFR_OPTIONS);
+            configure.addAll(List.of("--output", settings));
+            run(configure);
+        }
+        String file = dir.resolve(fileName(p) + ".jfr").toString();
+        return run(List.of("jcmd", String.valueOf(p.pid()), "JFR.start", "name=" + RECORDING,
+                "settings=" + settings, "filename=" + file));
+    }
+
+    private static String fileName(LabProcess p) {
+        return p.label().replaceAll("[^A-Za-z0-9.-]+", "_");
+    }
+
+    private static boolean run(List<String> command) {
+        try {
+            Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            boolean ok = p.waitFor(30, TimeUnit.SECONDS) && p.exitValue() == 0 && !out.contains("Exception");
+            if (!ok) {
+                System.err.println("   cost profile: " + String.join(" ", command) + ": " + out.strip());
+            }
+            return ok;
+        } catch (IOException | InterruptedException e) {
+            if (e instanceof InterruptedException) {
+                Thread.currentThread().interrupt();
+            }
+            return false;
+        }
+    }
+
+    private static Process start(List<String> command) {
+        try {
+            return new ProcessBuilder(command).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    /** SIGINT makes perf print its counts on stderr: "count,,event,..." per line. */
+    private static Map<String, Long> stopPerf(Process p) {
+        Map<String, Long> out = new TreeMap<>();
+        if (p == null) {
+            return out;
+        }
+        try {
+            new ProcessBuilder("kill", "-INT", String.valueOf(p.pid())).start().waitFor(5, TimeUnit.SECONDS);
+            if (!p.waitFor(20, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                return out;
+            }
+            String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+            for (String line : err.split("\n")) {
+                String[] f = line.split(",");
+                if (f.length > 2 && f[2].startsWith("syscalls:sys_enter_")) {
+                    try {
+                        out.put(f[2].substring("syscalls:sys_enter_".length()), Long.parseLong(f[0]));
+                    } catch (NumberFormatException notCounted) {
+                        // "<not counted>" or "<not supported>"
+                    }
+                }
+            }
+        } catch (IOException | InterruptedException e) {
+            if (e instanceof InterruptedException) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        return out;
+    }
+
+    private static void write(Path file, String text) {
+        try {
+            Files.writeString(file, text);
+        } catch (IOException e) {
+            System.err.println("   cost profile: cannot write " + file + ": " + e.getMessage());
+        }
+    }
+}
