@@ -42,8 +42,9 @@ import java.util.Map;
  *                                 appliances' /metrics ({@link EngineCounters}); null for other systems
  * @param dslRttMs                 the DSL path's round trip measured just before the TTFB run: the median TCP connect
  *                                 time from the cpe's namespace to the load server over DSL, plain routed TCP
- * @param ttfbCounters             the appliances' connection-setup counters that grew over the TTFB run (warm-pool
- *                                 hits and misses, the concentrator's admission refusals); null for other systems
+ * @param ttfbCounters             what grew over the TTFB run after the burst (its warm-up objects included): the
+ *                                 bytes over each uplink at the cpe and the MIB counters of the setup run's list,
+ *                                 every system; the appliances' warm-pool takes and admission refusals
  * @param ttfbBeforeBurstP50Ms     the same TTFB measurement made before the 32-client setup run (a fresh lab), median
  * @param ttfbProxyCpuSeconds      each proxy process's CPU seconds over each TTFB run, keyed "process before burst"
  *                                 and "process after burst" (the same 240 connections each time)

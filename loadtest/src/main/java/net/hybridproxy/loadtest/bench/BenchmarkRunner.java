@@ -459,13 +459,14 @@ public final class BenchmarkRunner {
             // setup-rate run above has compiled most of them already; this also refills a warm pool it emptied.
             OptionalDouble dslRtt = lab.dslRoundTripMs(Systems.directTarget(), LOADGEN_JVM);
             row.dslRttMs = dslRtt.isPresent() ? dslRtt.getAsDouble() : null;
+            // The same counters as over the setup run: which uplink carried the first bytes (the LTE share of a
+            // run of single 10 kB objects says whether the kernel's scheduler put them on the slower path), and the
+            // warm pool's takes.
+            Map<String, Long> ttfbLinksBefore = SetupRunCounters.read(lab.cpe(), lab.conc());
             Map<String, Long> setupCountersBefore = running.proxies().isEmpty() ? Map.of()
                     : EngineCounters.read(lab.cpe(), lab.conc(), EngineCounters.SETUP_FAMILIES);
             TtfbResult ttfb = measureTtfb(lab, running, "after burst", ttfbCpu);
-            if (!setupCountersBefore.isEmpty()) {
-                row.ttfbCounters = EngineCounters.growth(setupCountersBefore,
-                        EngineCounters.read(lab.cpe(), lab.conc(), EngineCounters.SETUP_FAMILIES));
-            }
+            row.ttfbCounters = setupRunGrowth(lab, ttfbLinksBefore, setupCountersBefore);
             row.ttfbProxyCpuSeconds = ttfbCpu.isEmpty() ? null : ttfbCpu;
             row.ttfbOk = ttfb.ok() && fresh.ok();
             row.ttfbP50Ms = ttfb.ttfb().p50Ms();
