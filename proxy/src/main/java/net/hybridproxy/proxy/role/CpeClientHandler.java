@@ -183,8 +183,10 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
             context.multipathChannels().add(outbound);
         }
         // With TCP_FASTOPEN_CONNECT this first write is what the kernel puts in the SYN; on a ready connection
-        // from the warm pool it is the connection's first data. Not flushed alone: the relay replays what the
-        // client already sent behind it and flushes both, one segment and one send instead of two.
+        // from the warm pool it is the connection's first data. After a miss, the relay replays what the client
+        // sent during the connect behind it and both leave in one send. A pool hit joins before the client's first
+        // read, so the request leaves alone and the client's bytes follow one wake-up later (docs/decisions.md,
+        // "setup cost, fourth pass").
         outbound.write(Unpooled.wrappedBuffer(convert), outbound.voidPromise());
         context.relay(client, outbound, label);
         outbound.flush();
