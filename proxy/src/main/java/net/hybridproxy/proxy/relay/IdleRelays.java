@@ -13,7 +13,8 @@ import java.util.concurrent.TimeUnit;
  * closes those silent for the whole timeout. Replaces an {@code IdleStateHandler} on each side of every relay: two
  * handlers, two scheduled tasks and, because that handler watches writes through their promises, a promise and a
  * listener for every write the relay made. Here a relay's activity is a read on either side (what one side reads
- * the other writes) or its output draining, and it costs a clock read and moving the relay to the tail of a list.
+ * the other writes) or its output draining, and it costs a clock read per read and moving the relay to the tail
+ * of a list.
  *
  * <p>The list is intrusive (the links live in {@link RelaySession}) so that a relay that ends leaves it at once; the
  * timer is due when the head, the least recently active relay, reaches the timeout, and an early fire (the head was

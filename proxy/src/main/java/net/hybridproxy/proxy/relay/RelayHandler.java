@@ -59,13 +59,14 @@ final class RelayHandler extends ChannelInboundHandlerAdapter {
             buf.release();
             return;
         }
+        // Before the write: a write may run the peer loop's due tasks, the idle check among them.
+        session.touch();
         session.count(upstream, buf.readableBytes());
         peer.write(buf, peer.voidPromise());
     }
 
     @Override
     public void channelReadComplete(ChannelHandlerContext ctx) {
-        session.touch();
         peer.flush();
         if (peer.isWritable()) {
             requestRead(ctx.channel());

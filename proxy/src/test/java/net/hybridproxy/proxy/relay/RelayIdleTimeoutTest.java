@@ -18,18 +18,21 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * tenths of a second; the bounds only ever wait longer than the timeout, never assert an upper one.
  */
 class RelayIdleTimeoutTest {
-    private static final Duration TIMEOUT = Duration.ofMillis(300);
+    private static final Duration TIMEOUT = Duration.ofMillis(800);
 
     @Test
     void aSilentRelayClosesBothSidesAfterTheTimeout() throws Exception {
         EmbeddedChannel client = new EmbeddedChannel();
         EmbeddedChannel server = new EmbeddedChannel();
         AtomicReference<RelaySession> ended = new AtomicReference<>();
+        long joined = System.nanoTime();
         RelaySession.join(client, server, TIMEOUT, "silent", ended::set);
 
-        Thread.sleep(TIMEOUT.toMillis() / 2);
+        Thread.sleep(TIMEOUT.toMillis() / 4);
         client.runScheduledPendingTasks();
-        assertTrue(client.isOpen() && server.isOpen(), "closed before the timeout");
+        // A loaded machine may oversleep past the timeout; only then may the relay be gone already.
+        assertTrue(client.isOpen() && server.isOpen() || System.nanoTime() - joined >= TIMEOUT.toNanos(),
+                "closed before the timeout");
 
         Thread.sleep(TIMEOUT.toMillis());
         client.runScheduledPendingTasks();
@@ -45,12 +48,12 @@ class RelayIdleTimeoutTest {
         RelaySession.join(client, server, TIMEOUT, "busy", session -> { });
 
         for (int i = 0; i < 4; i++) {
-            Thread.sleep(TIMEOUT.toMillis() * 2 / 3);
+            Thread.sleep(TIMEOUT.toMillis() / 4);
             EmbeddedChannel reader = i % 2 == 0 ? server : client;
             reader.writeInbound(Unpooled.wrappedBuffer(new byte[] {(byte) i}));
             client.runScheduledPendingTasks();
-            assertTrue(client.isOpen() && server.isOpen(), "closed although a byte moved "
-                    + TIMEOUT.toMillis() * 2 / 3 + " ms ago (round " + i + ")");
+            assertTrue(client.isOpen() && server.isOpen(), "closed although a byte has just moved (round " + i
+                    + ")");
         }
         ByteBuf relayed;
         while ((relayed = client.readOutbound()) != null) {
