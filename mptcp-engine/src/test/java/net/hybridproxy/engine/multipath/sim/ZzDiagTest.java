@@ -19,7 +19,7 @@ class ZzDiagTest {
 
     static List<SimLink> links(String scenario) {
         List<SimLink> l = links0(scenario);
-        if (true) {
+        if (Boolean.getBoolean("diagbbr")) {
             l.forEach(x -> x.bbrLike = true);
         }
         return l;
@@ -85,7 +85,7 @@ class ZzDiagTest {
         SessionConfig d = SessionConfig.defaults();
         String[] names = {"default", "win16", "win8", "late", "late+win16"};
         Supplier<?>[] unused = null;
-        for (String scenario : List.of("lossy-lte", "lossy-mixed", "hetero")) {
+        for (String scenario : List.of(System.getProperty("diagscen", "lossy-lte,lossy-mixed,hetero").split(","))) {
             List<SimLink> one = links(scenario);
             double a = Bulk.singlePath(links(scenario).get(0), 6, SimPair.ADAPTER_UNSENT);
             double b = Bulk.singlePath(links(scenario).get(1), 6, SimPair.ADAPTER_UNSENT);
@@ -103,6 +103,15 @@ class ZzDiagTest {
                         run.pair().concentratorCounter(MibCounter.OPPORTUNISTIC_RETRANSMITS),
                         run.pair().concentratorCounter(MibCounter.PENALISATIONS),
                         run.pair().concentratorCounter(MibCounter.REINJECTED_BYTES));
+                StringBuilder j = new StringBuilder();
+                for (var session : run.pair().concentratorSessions) {
+                    session.judgementsByUplink().forEach((uplink, counts) -> {
+                        for (var kind : net.hybridproxy.engine.multipath.mib.UplinkJudgements.Rule.values()) {
+                            if (counts.count(kind) > 0) j.append(uplink).append(' ').append(kind).append('=').append(counts.count(kind)).append(' ');
+                        }
+                    });
+                }
+                System.out.println("DIAG   judgements " + j);
             }
         }
     }
