@@ -7,13 +7,13 @@ import net.hybridproxy.engine.convert.ConvertMessage;
 import net.hybridproxy.proxy.config.AppConfig.HealthCheck;
 import net.hybridproxy.proxy.config.AppConfig.UpstreamConcentrator;
 import net.hybridproxy.proxy.upstream.ConcentratorMonitor;
+import net.hybridproxy.proxy.testing.CapturingLogger;
 import org.junit.jupiter.api.Test;
 
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.ResourceBundle;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -109,27 +109,5 @@ class ConvertReplyHandlerTest {
         other.writeInbound(Unpooled.wrappedBuffer(ConvertMessage.error(ConvertErrorCode.NOT_AUTHORIZED).encode()));
         assertEquals(3, lines.size(), lines.toString());
         assertTrue(lines.get(2).contains("Not Authorized (32)"), lines.get(2));
-    }
-
-    private record CapturingLogger(List<String> lines) implements System.Logger {
-        @Override
-        public String getName() {
-            return "capture";
-        }
-
-        @Override
-        public boolean isLoggable(Level level) {
-            return true;
-        }
-
-        @Override
-        public void log(Level level, ResourceBundle bundle, String msg, Throwable thrown) {
-            lines.add(msg);
-        }
-
-        @Override
-        public void log(Level level, ResourceBundle bundle, String format, Object... params) {
-            lines.add(format);
-        }
     }
 }
