@@ -34,7 +34,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  *
  * <p>The concentrator here is real and otherwise healthy; what keeps it silent is its own connect to a destination
  * whose SYNs are dropped (an nftables rule in the server namespace), bounded by a {@code relay.connect-timeout} of
- * 120 s set above the cpe's bound of 2 s on purpose. With the defaults the concentrator answers first (Destination
+ * 120 s set above the cpe's bound of 3 s on purpose. With the defaults the concentrator answers first (Destination
  * Unreachable after its 10 s, within the cpe's 20 s): reference.conf says why the bound is what it is.
  */
 class ConvertReplyTimeoutNetnsTest {
@@ -42,7 +42,11 @@ class ConvertReplyTimeoutNetnsTest {
     private static final int ECHO_PORT = 7007;
     /** A destination port whose SYNs the server namespace drops. */
     private static final int SILENT_PORT = 7009;
-    private static final Duration BOUND = Duration.ofSeconds(2);
+    /**
+     * The cpe's bound here. Short, so the test is short, but not shorter: on a loaded two-core machine a cold
+     * concentrator's reply to an ordinary echo took more than 2 s once, and the bound did its job on it.
+     */
+    private static final Duration BOUND = Duration.ofSeconds(3);
     /** Parallel LAN connections to the silent destination: more than the kernel cpe's warm pool holds (8). */
     private static final int CLIENTS = 12;
 
@@ -77,10 +81,15 @@ class ConvertReplyTimeoutNetnsTest {
                 Thread.sleep(1000); // the warm pool fills
             }
 
+            // Counted from here: a cold concentrator on a loaded machine may miss the test's short bound for one of the
+            // echoes above too (which is the bound doing its job).
+            long timeoutsBefore = LabMetrics.sum(LabMetrics.scrape(lab.cpe()), "hybridproxy_connections_refused_total",
+                    "reason=\"convert_reply_timeout\"");
+            long linesBefore = timeoutLines(cpe);
             burst(echo, threads, CLIENTS, engine, "first burst", cpe, concentrator);
 
             String scrape = LabMetrics.scrape(lab.cpe());
-            assertEquals(CLIENTS, LabMetrics.sum(scrape, "hybridproxy_connections_refused_total",
+            assertEquals(timeoutsBefore + CLIENTS, LabMetrics.sum(scrape, "hybridproxy_connections_refused_total",
                     "reason=\"convert_reply_timeout\""), () -> scrape + logs(cpe, concentrator));
             assertEquals(0, LabMetrics.sum(scrape, "hybridproxy_cpe_concentrator_up"),
                     "two reply timeouts in a row mark the concentrator down\n" + scrape);
@@ -91,10 +100,11 @@ class ConvertReplyTimeoutNetnsTest {
                 assertTrue(LabMetrics.sum(scrape, "hybridproxy_cpe_warm_pool_takes_total", "outcome=\"hit\"") > 0,
                         "a warm-pool connection's wait was bounded too\n" + scrape);
             }
-            // One WARN line for the burst (one interval per concentrator), not one per client.
-            long lines = cpe.stdout().lines().filter(l -> l.contains("no Convert reply from the concentrator"))
-                    .count();
-            assertEquals(1, lines, () -> logs(cpe, concentrator));
+            // At most one WARN line for the burst (one per 10 s per concentrator; none if one was written for an echo
+            // above less than 10 s before, whose next line will carry the count), not one per client.
+            long lines = timeoutLines(cpe) - linesBefore;
+            assertTrue(lines <= 1, () -> lines + " lines\n" + logs(cpe, concentrator));
+            assertTrue(timeoutLines(cpe) > 0, () -> logs(cpe, concentrator));
             // Again, with the timeout's own code paths warm in the cpe (the first burst's timings include their
             // first run, which on a loaded machine costs seconds of a starved fresh JVM).
             burst(echo, threads, 4, engine, "second burst", cpe, concentrator);
@@ -102,7 +112,7 @@ class ConvertReplyTimeoutNetnsTest {
             // instead of keeping them for its 120 s.
             awaitNoConnectsToTheSilentDestination(lab, cpe, concentrator);
             // The concentrator is still used (none better is configured) and serves the next client.
-            echo.verifiedTransfer(64 * 1024);
+            awaitEcho(echo);
         } finally {
             LabEcho opened = echo;
             Teardown.closeAll(threads::shutdownNow, opened, lab);
@@ -145,6 +155,10 @@ class ConvertReplyTimeoutNetnsTest {
             }
         }
         return (System.nanoTime() - start) / 1e9;
+    }
+
+    private static long timeoutLines(LabProcess cpe) {
+        return cpe.stdoutLines().stream().filter(l -> l.contains("no Convert reply from the concentrator")).count();
     }
 
     private static void awaitEcho(LabEcho echo) throws Exception {
