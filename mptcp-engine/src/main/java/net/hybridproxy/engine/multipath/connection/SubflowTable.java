@@ -301,15 +301,10 @@ final class SubflowTable {
                 continue;
             }
             Lateness lateness = lateness(s, now);
-            if (lateness == Lateness.ON_TIME || (!config.lateReinjection() && lateness != Lateness.SILENT
-                    && lateness != Lateness.HEAD_OVERDUE)) {
-                // Without late reinjection only the silence rule and the collapse rule act: a path holding DATA that
-                // delivered nothing and heard nothing, TCP repairing no hole, is a blackhole (issue item 3: the
-                // probes' stall timeout, 200-700 ms, is too slow for it); a path whose oldest segment is overdue
-                // while its delivery rate fell below a quarter of its peak collapsed (item 2: in-order delivery
-                // otherwise runs at the collapsed rate for as long as the collapse lasts). The single-head copies
-                // (holes, heads behind a queue) stay with late reinjection: behind a deep queue on the other path
-                // they arrive after the originals (docs/decisions.md).
+            if (lateness == Lateness.ON_TIME || (!config.lateReinjection() && lateness != Lateness.SILENT)) {
+                // Without late reinjection only the silence rule acts: a path holding DATA that delivered nothing
+                // and heard nothing, TCP repairing no hole, is a blackhole (issue item 3: the probes' stall timeout,
+                // 200-700 ms, is too slow for it).
                 continue;
             }
             long healthy = 0;
@@ -398,9 +393,9 @@ final class SubflowTable {
             return Lateness.SILENT;
         }
         if (!silent && !config.lateReinjection()) {
-            // Without late reinjection only a collapse is judged (a hole only on a silent path): the streams need
-            // not be looked at, on every pass, per subflow, unless the path's delivery rate fell.
-            return collapsedRate(s) && headOverdueOn(s, delivered, now) ? Lateness.HEAD_OVERDUE : Lateness.ON_TIME;
+            // Without late reinjection no segment gets a deadline (TransmitAssembly), so no head is overdue, and a
+            // hole is judged only on a silent path: the streams need not be looked at, on every pass, per subflow.
+            return Lateness.ON_TIME;
         }
         long received = s.tcpReceived();
         Lateness found = Lateness.ON_TIME;
@@ -431,27 +426,6 @@ final class SubflowTable {
      */
     private static boolean rateFell(Subflow s) {
         return s.deliveredRate().peakBytesPerSecond() == 0 || s.deliveredRate().fellBelow(LATE_RATE_FRACTION);
-    }
-
-    /**
-     * The collapse rule without late reinjection: the rate is known (a peak was measured) and fell below
-     * {@link #LATE_RATE_FRACTION} of it. Unlike {@link #rateFell} an unknown rate is not a fallen one: in the first
-     * RTTs a path is in slow start, not collapsed.
-     */
-    private static boolean collapsedRate(Subflow s) {
-        return s.deliveredRate().peakBytesPerSecond() > 0 && s.deliveredRate().fellBelow(LATE_RATE_FRACTION);
-    }
-
-    /** Whether a stream's oldest unacknowledged segment is overdue on {@code s} and not a hole its TCP repairs. */
-    private boolean headOverdueOn(Subflow s, long delivered, long now) {
-        long received = s.tcpReceived();
-        for (Stream stream : session.streams.all()) {
-            if (stream.send.headLateOn(s.slot(), delivered, now)
-                    && !stream.send.headIsHoleOn(s.slot(), delivered, received)) {
-                return true;
-            }
-        }
-        return false;
     }
 
     /** A head segment overdue on a path delivering at less than this share of its recent peak rate is late. */

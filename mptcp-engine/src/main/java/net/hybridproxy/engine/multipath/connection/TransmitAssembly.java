@@ -365,9 +365,9 @@ final class TransmitAssembly {
                 stream.pinnedUplink != null && session.role() == Session.Side.CPE, chunk.length());
         stream.send.copyTo(chunk, out);
         // Where the frame ends on its carrier: the silence rule reads it (whether a silent path holds DATA, what to
-        // reinject); when the segment is late the collapse rule, and with late reinjection the rest of the late-path
-        // detector (a division per frame).
-        long lateAt = SubflowTable.lateAt(subflow, subflow.backlogBytes() + handedBefore, now);
+        // reinject); when the segment is late only the rest of the late-path detector reads (a division per frame).
+        long lateAt = session.config.lateReinjection()
+                ? SubflowTable.lateAt(subflow, subflow.backlogBytes() + handedBefore, now) : Long.MAX_VALUE;
         stream.send.carried(chunk.dsn(), subflow.slot(), subflow.bytesSent() + handedBefore + encoded, lateAt);
         streams.syncMemory(stream); // a new segment in flight
         subflow.dataSent(chunk.length());

@@ -221,22 +221,23 @@ class LossyPathScenarioTest {
     }
 
     /**
-     * The lab's collapse (LTE 60 -> 3 Mb/s for 3 s with its 200 ms queue, DSL 20 Mb/s with 50 ms, BBR subflows), with
-     * the defaults. Before the collapse rule acted by default, in-order delivery ran at LTE's collapsed rate for the
-     * whole collapse (3-5 Mb/s every 100 ms for 3 s, mean 48.6, worst 1.3 Mb/s), as the lab's userspace row showed
-     * (0.53-0.70 of the best other system, stalls of 0.5-1.1 s). Now LTE's overdue head is judged late about 200 ms
-     * into the collapse, what LTE holds moves to DSL, and DSL's 20 Mb/s carry the rest of it: no interval after the
+     * The lab's collapse (LTE 60 -> 3 Mb/s for 3 s with its 200 ms queue, DSL 20 Mb/s with 50 ms, BBR subflows). With
+     * the defaults in-order delivery runs at LTE's collapsed rate for the whole collapse (3-5 Mb/s every 100 ms for
+     * 3 s, mean 48.6, worst 1.3 Mb/s), as the lab's userspace row showed (0.53-0.70 of the best other system, stalls
+     * of 0.5-1.1 s): only late reinjection's collapse rule moves what LTE holds. Acting by default it misjudged
+     * loss-free links in the lab at load 50 (docs/decisions.md, eighth pass), so it is tested here with late
+     * reinjection: LTE's overdue head is judged late about 200 ms into the collapse, what LTE holds moves to DSL, and DSL's 20 Mb/s carry the rest of it: no interval after the
      * first 400 ms of the collapse is below DSL's rate less a tenth (measured: 4, 4, 11, then 20-33 Mb/s). The
      * issue's 10 % of the mean is not met: the first two 100 ms intervals run at LTE's 3 Mb/s plus what DSL
      * delivers in order (4 of a mean of about 48, 8 %), until the head is overdue and the rate sample shows the fall.
      */
     @Test
-    void withTheLabsQueuesACollapsedLteIsLeftByDefault() {
+    void withTheLabsQueuesACollapsedLteIsLeftWithLateReinjection() {
         SimLink dsl = SimLink.queued("dsl", 20, 20, 50, 1);
         SimLink lte = SimLink.queued("lte", 60, 50, 200, 2);
         dsl.bbrLike = true;
         lte.bbrLike = true;
-        SimPair pair = new SimPair(SessionConfig.defaults(), List.of(dsl, lte), BOTH);
+        SimPair pair = new SimPair(LATE, List.of(dsl, lte), BOTH);
         pair.subflowUnsentBytes = SimPair.ADAPTER_UNSENT;
         pair.runFor(SimPair.SECOND / 2);
         pair.onConcentratorStream(id -> pair.sendFromConcentrator(id, Long.MAX_VALUE, 0));
