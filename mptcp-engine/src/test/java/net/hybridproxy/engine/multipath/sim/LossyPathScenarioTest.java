@@ -260,7 +260,7 @@ class LossyPathScenarioTest {
                 worstAfterJudgement = Math.min(worstAfterJudgement, mbps);
             }
         }
-        System.out.println("the lab's collapse, defaults, 100 ms intervals of the collapse:" + timeline
+        System.out.println("the lab's collapse, late reinjection, 100 ms intervals of the collapse:" + timeline
                 + "; after it " + String.format("%.1f", sink.megabitsPerSecond(recovered + SimPair.SECOND,
                 pair.now())) + " Mb/s");
         assertNull(sink.corruption);
