@@ -2,6 +2,7 @@ package net.hybridproxy.proxy.userspace;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
+import io.netty.buffer.Unpooled;
 import io.netty.channel.AbstractChannel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelMetadata;
@@ -9,7 +10,6 @@ import io.netty.channel.ChannelOutboundBuffer;
 import io.netty.channel.ChannelPipeline;
 import io.netty.channel.ChannelPromise;
 import io.netty.channel.EventLoop;
-import io.netty.channel.RecvByteBufAllocator;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.ChannelInputShutdownReadComplete;
 import io.netty.channel.socket.DuplexChannel;
@@ -45,6 +45,16 @@ import java.util.function.Function;
  */
 public final class StreamChannel extends AbstractChannel implements DuplexChannel {
     private static final ChannelMetadata METADATA = new ChannelMetadata(false, 16);
+    /**
+     * The largest buffer a read hands on: the adaptive allocator's largest pooled size is 16 896 bytes, and a DATA
+     * frame's payload is 16 384.
+     */
+    static final int DELIVERY_BUFFER_BYTES = 16 * 1024;
+    /**
+     * At most this much per {@code read()}, in buffers of {@link #DELIVERY_BUFFER_BYTES}, then one read-complete:
+     * what one 64 KiB read of Netty's adaptive sizing delivered, so the relay still flushes it as one write.
+     */
+    static final int MAX_BYTES_PER_DELIVERY = 64 * 1024;
 
     private final StreamChannelConfig config = new StreamChannelConfig(this);
     /** cpe: finds the driver of the loop this channel was registered on, at connect. */
@@ -274,13 +284,16 @@ public final class StreamChannel extends AbstractChannel implements DuplexChanne
             readPending = false;
             return;
         }
-        RecvByteBufAllocator.Handle handle = unsafe().recvBufAllocHandle();
         ByteBufAllocator allocator = config.getAllocator();
-        handle.reset(config);
         boolean delivered = false;
         boolean end = false;
-        do {
-            ByteBuf buf = handle.allocate(allocator);
+        int budget = MAX_BYTES_PER_DELIVERY;
+        while (budget > 0 && isActive()) {
+            // Sized by what the session holds, in buffers the allocator pools: Netty's adaptive receive sizing
+            // grows a busy stream's reads to 32 and 64 KiB, which the allocator's small-memory layout (heaps up to
+            // 512 MiB) mallocs with a cleaner, one by one, at every read.
+            int ready = (int) Math.min(driver.readable(streamId), Math.min(budget, DELIVERY_BUFFER_BYTES));
+            ByteBuf buf = ready == 0 ? Unpooled.EMPTY_BUFFER : allocator.directBuffer(ready);
             int n;
             try {
                 n = driver.read(streamId, buf);
@@ -288,18 +301,16 @@ public final class StreamChannel extends AbstractChannel implements DuplexChanne
                 buf.release();
                 throw e;
             }
-            handle.lastBytesRead(Math.max(n, 0));
             if (n <= 0) {
                 buf.release();
                 end = n < 0;
                 break;
             }
-            handle.incMessagesRead(1);
+            budget -= n;
             readPending = false;
             delivered = true;
             pipeline.fireChannelRead(buf);
-        } while (isActive() && handle.continueReading());
-        handle.readComplete();
+        }
         if (end) {
             // Before the read-complete below: a handler that asks for more there must see the input finished.
             readPending = false;
