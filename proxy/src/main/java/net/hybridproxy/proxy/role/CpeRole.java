@@ -38,11 +38,13 @@ public final class CpeRole implements Role {
     private Optional<WarmPool> pool = Optional.empty();
     private final LocalAddresses localAddresses = new LocalAddresses(java.time.Duration.ofSeconds(2));
     private final ConcentratorMonitor concentrators;
+    private final ConcentratorReplies replies;
 
     public CpeRole(RoleContext context) {
         this.context = context;
         this.cpe = context.config().cpe().orElseThrow();
         this.concentrators = new ConcentratorMonitor(cpe.concentrators(), cpe.healthCheck());
+        this.replies = new ConcentratorReplies(cpe.convertReplyTimeout(), context.counters(), concentrators);
     }
 
     /** The concentrator list, its health and the active one. */
@@ -117,7 +119,7 @@ public final class CpeRole implements Role {
                     protected void initChannel(SocketChannel ch) {
                         ch.pipeline().addLast(new EarlyInbound());
                         ch.pipeline().addLast(new CpeClientHandler(context, listener, concentrators,
-                                outbound, cookieKey, pinnedUplink, readyConnections, localAddresses));
+                                outbound, cookieKey, pinnedUplink, readyConnections, localAddresses, replies));
                     }
                 })
                 .bind(bind).sync().channel();

@@ -209,7 +209,7 @@ final class WarmPool implements AutoCloseable {
             InetSocketAddress concentrator = to.concentrator().address();
             long started = System.nanoTime();
             ChannelFuture connect = context.outboundBootstrap(loop, factory)
-                    .handler(new ReadyHandler(this))
+                    .handler(new ReadyHandler(this, to))
                     .connect(concentrator);
             connect.addListener(done -> {
                 connecting--;
@@ -324,9 +324,16 @@ final class WarmPool implements AutoCloseable {
     /** On a ready connection until it is taken: nothing may arrive before the Convert request is sent. */
     static final class ReadyHandler extends ChannelInboundHandlerAdapter {
         private final LoopShare share;
+        private final ConcentratorSelector.Choice destination;
 
-        private ReadyHandler(LoopShare share) {
+        private ReadyHandler(LoopShare share, ConcentratorSelector.Choice destination) {
             this.share = share;
+            this.destination = destination;
+        }
+
+        /** The concentrator this connection goes to (its reply, or its silence, is reported against it). */
+        ConcentratorSelector.Choice destination() {
+            return destination;
         }
 
         @Override
