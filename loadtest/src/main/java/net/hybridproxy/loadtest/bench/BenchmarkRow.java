@@ -58,6 +58,10 @@ import java.util.Map;
  *                                 every system alike: uplink bytes at the cpe and MPTCP/TCP MIB counters in the cpe's
  *                                 and the concentrator's namespaces ({@link SetupRunCounters}), plus, for the kernel
  *                                 engine, the warm pool's takes by outcome
+ * @param seriesFirstByteMs        stall series: each download's wait from the client's first connect to its first
+ *                                 byte, ms (on a loaded machine mostly the client's and the proxies' scheduling)
+ * @param seriesGoodputFromFirstByteMbps stall series: each download's verified bytes over the time from its first
+ *                                 byte to its last, Mbit/s (what the links carried, without that wait)
  */
 record BenchmarkRow(String scenario, String scenarioTitle, String system, String systemTitle, Double linkSumMbit,
                     String skipped, String error, String teardownError, Boolean ok, String warmupServerVerdict,
@@ -74,7 +78,8 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
                     List<Double> loadAverage, Map<String, Long> engineCounters,
                     Double dslRttMs, Map<String, Long> ttfbCounters, Double ttfbBeforeBurstP50Ms,
                     Map<String, Double> ttfbProxyCpuSeconds, List<Double> seriesFirstTwoSecondsMbps,
-                    Map<String, Double> setupCost, Map<String, Long> setupRunCounters) {
+                    Map<String, Double> setupCost, Map<String, Long> setupRunCounters,
+                    List<Long> seriesFirstByteMs, List<Double> seriesGoodputFromFirstByteMbps) {
 
     BenchmarkRow withRatios(Double toLinkSum, Double toBestPeer) {
         RowBuilder b = new RowBuilder(this);
@@ -148,6 +153,8 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
         List<Double> seriesFirstTwoSecondsMbps;
         Map<String, Double> setupCost;
         Map<String, Long> setupRunCounters;
+        List<Long> seriesFirstByteMs;
+        List<Double> seriesGoodputFromFirstByteMbps;
 
         RowBuilder(String scenario, String system) {
             this.scenario = scenario;
@@ -208,6 +215,8 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
             seriesFirstTwoSecondsMbps = r.seriesFirstTwoSecondsMbps;
             setupCost = r.setupCost;
             setupRunCounters = r.setupRunCounters;
+            seriesFirstByteMs = r.seriesFirstByteMs;
+            seriesGoodputFromFirstByteMbps = r.seriesGoodputFromFirstByteMbps;
         }
 
         BenchmarkRow build() {
@@ -220,7 +229,8 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
                     downloadsWithStallOver200Ms, ratioToLinkSum, ratioToBestPeer,
                     proxyCpuSecondsByProcess, peakRssBytesByProcess, jitCpuSecondsByProcess, loadAverage,
                     engineCounters, dslRttMs, ttfbCounters, ttfbBeforeBurstP50Ms, ttfbProxyCpuSeconds,
-                    seriesFirstTwoSecondsMbps, setupCost, setupRunCounters);
+                    seriesFirstTwoSecondsMbps, setupCost, setupRunCounters, seriesFirstByteMs,
+                    seriesGoodputFromFirstByteMbps);
         }
     }
 }

@@ -141,9 +141,92 @@ final class Report implements Callable<Integer> {
                 + " server sent that the client did not verify (blank when the stream never ended, so the server"
                 + " could not say what it sent). × best peer: against the best system that is not"
                 + " this project. CPU and RSS are the proxy processes' (none for direct and kernel MPTCP).\n");
+        seriesSummary(report.results(), sb);
         perProcess(report.results(), sb);
         setupCost(report.results(), sb);
         return sb.toString();
+    }
+
+    /**
+     * The stall series as distributions, one line per system and scenario: what a ratio "in the same run" and "no
+     * stall of 200 ms or more" are judged by. Each of this project's systems gets the ratio of its median download to
+     * each peer's median download, so a claim against one peer is not hidden behind the best one.
+     */
+    private static void seriesSummary(List<BenchmarkRow> rows, StringBuilder sb) {
+        List<BenchmarkRow> series = rows.stream()
+                .filter(r -> r.seriesGoodputMbps() != null && !r.seriesGoodputMbps().isEmpty()).toList();
+        if (series.isEmpty()) {
+            return;
+        }
+        sb.append("\nPer download, each system's series (p10: the 10th percentile, nearest rank, so the worst"
+                + " download of 10 and the second worst of 20; p90 likewise; × peer: this median over the peer's"
+                + " median, same run; from the first byte: verified bytes over the time from the first byte to the"
+                + " last, without the wait for the first byte):\n\n"
+                + "| scenario | system | downloads | goodput median / p10 / worst Mb/s | median × peer"
+                + " | from the first byte: median Mb/s, × peer | first byte median / worst ms"
+                + " | longest stall median / p90 / worst ms | ≥ 200 ms | load average start → end |\n"
+                + "|---|---|---:|---|---|---|---|---|---:|---|\n");
+        for (BenchmarkRow r : series) {
+            List<BenchmarkRow> peers = series.stream()
+                    .filter(p -> p.scenario().equals(r.scenario()) && !p.system().startsWith(PROJECT)).toList();
+            List<Double> goodput = r.seriesGoodputMbps();
+            List<Double> fromFirst = r.seriesGoodputFromFirstByteMbps();
+            List<Long> firstByte = r.seriesFirstByteMs();
+            List<Long> stalls = r.seriesLongestStallMs();
+            sb.append("| ").append(r.scenario()).append(" | ").append(r.system()).append(" | ")
+                    .append(goodput.size()).append(" | ")
+                    .append(fmt(percentile(goodput, 50))).append(" / ").append(fmt(percentile(goodput, 10)))
+                    .append(" / ").append(fmt(percentile(goodput, 0))).append(" | ")
+                    .append(r.system().startsWith(PROJECT) ? ratios(goodput, peers, BenchmarkRow::seriesGoodputMbps)
+                            : "").append(" | ");
+            if (fromFirst != null && !fromFirst.isEmpty()) {
+                sb.append(fmt(percentile(fromFirst, 50)));
+                String toPeers = r.system().startsWith(PROJECT)
+                        ? ratios(fromFirst, peers, BenchmarkRow::seriesGoodputFromFirstByteMbps) : "";
+                sb.append(toPeers.isEmpty() ? "" : "; " + toPeers);
+            }
+            sb.append(" | ");
+            if (firstByte != null && !firstByte.isEmpty()) {
+                sb.append(millis(percentile(firstByte, 50))).append(" / ").append(millis(percentile(firstByte, 100)));
+            }
+            sb.append(" | ").append(stalls == null ? "" : millis(percentile(stalls, 50)) + " / "
+                    + millis(percentile(stalls, 90)) + " / " + millis(percentile(stalls, 100)))
+                    .append(" | ").append(r.downloadsWithStallOver200Ms() == null ? "" : r.downloadsWithStallOver200Ms())
+                    .append(" | ")
+                    .append(r.loadAverage() != null ? r.loadAverage().stream().map(Report::fmt)
+                            .collect(Collectors.joining(" → ")) : "").append(" |\n");
+        }
+    }
+
+    private static String millis(double ms) {
+        return String.valueOf(Math.round(ms));
+    }
+
+    /** "0.99 × shadowsocks, 1.02 × haproxy": this series' median over each peer's, for the peers that have one. */
+    private static String ratios(List<? extends Number> mine, List<BenchmarkRow> peers,
+                                 java.util.function.Function<BenchmarkRow, List<? extends Number>> figure) {
+        double median = percentile(mine, 50);
+        List<String> out = new ArrayList<>();
+        for (BenchmarkRow peer : peers) {
+            List<? extends Number> theirs = figure.apply(peer);
+            if (theirs != null && !theirs.isEmpty() && percentile(theirs, 50) > 0) {
+                out.add(fmt(median / percentile(theirs, 50)) + " × " + peer.system());
+            }
+        }
+        return String.join(", ", out);
+    }
+
+    /**
+     * The nearest-rank percentile of a series (0 is its smallest value, 100 its largest); the median of an even
+     * count is the upper of the two middle values, as the row's own median is.
+     */
+    static double percentile(List<? extends Number> values, int percent) {
+        List<Double> sorted = values.stream().map(Number::doubleValue).sorted().toList();
+        if (percent == 50) {
+            return sorted.get(sorted.size() / 2);
+        }
+        int rank = (int) Math.ceil(percent / 100.0 * sorted.size());
+        return sorted.get(Math.clamp(rank - 1, 0, sorted.size() - 1));
     }
 
     /**

@@ -168,7 +168,9 @@ final class SeriesTrace {
         if (DIR == null) {
             return;
         }
-        StringBuilder out = new StringBuilder("# bucket_ms " + bulk.timelineMs() + ", Mb/s per bucket\n");
+        // The start on /proc/uptime's clock, which the samples' "## uptime" lines use, to find a stall among them.
+        StringBuilder out = new StringBuilder("# bucket_ms " + bulk.timelineMs() + ", Mb/s per bucket, start uptime_ms "
+                + Math.round(bulk.startUptimeSeconds() * 1000) + "\n");
         long[] all = bulk.timelineBytes();
         for (int i = 0; i < all.length; i++) {
             out.append(i * bulk.timelineMs()).append(' ')
@@ -191,6 +193,21 @@ final class SeriesTrace {
             early += all[i];
         }
         return mbps(early, rampBuckets * bulk.timelineMs());
+    }
+
+    /** From the client's first connect to the download's first byte, ms (to the timeline's resolution). */
+    static long firstByteMs(BulkResult bulk) {
+        return (long) firstByteBucket(bulk.timelineBytes()) * bulk.timelineMs();
+    }
+
+    /**
+     * The download's verified bytes over the time from its first byte to its last: what the path carried once the
+     * transfer had begun. The wait for the first byte, which on a loaded machine is seconds of the load client's and
+     * the proxies' scheduling for every system alike, is not in it (it is {@link #firstByteMs}).
+     */
+    static double goodputFromFirstByteMbps(BulkResult bulk) {
+        double seconds = bulk.seconds() - firstByteMs(bulk) / 1000.0;
+        return seconds <= 0 ? 0 : bulk.verifiedBytes() * 8 / seconds / 1e6;
     }
 
     /** "trace #n, first 2 s x Mb/s, then y Mb/s, per 100 ms [..]" for the progress line. */

@@ -22,7 +22,7 @@ final class EmulatedLink {
             "--enable-native-access=ALL-UNNAMED");
 
     /** The emulator's nice value: ahead of the nice-0 processes of a run (why: {@link #launch}). */
-    static final int NICENESS = -10;
+    static final int NICENESS = HybridAccessLab.OTHER_MACHINES_NICENESS;
 
     private final String ifname;
     private final LabProcess process;

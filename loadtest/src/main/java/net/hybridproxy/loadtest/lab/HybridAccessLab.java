@@ -86,6 +86,12 @@ public final class HybridAccessLab implements AutoCloseable {
     public static final String SERVICE_ADDR = "198.18.100.1";
     /** Port the lab's traffic servers listen on by convention. */
     public static final int TRAFFIC_PORT = 5001;
+    /**
+     * The nice value of the lab's processes that stand for other machines — the emulated links, and in the benchmark
+     * the load client and server — so that they run ahead of the nice-0 systems under test on a shared machine: a
+     * real line is never late, and a real client never slow to read, because the gateway's CPU is busy.
+     */
+    public static final int OTHER_MACHINES_NICENESS = -10;
 
     /** The four namespaces. */
     public enum Host {

@@ -128,6 +128,43 @@ class ReportTest {
         assertTrue(identical > 0, "no committed results.md has today's table");
     }
 
+    @Test
+    void theStallSeriesIsSummarisedAsDistributionsWithTheMedianAgainstEachPeer() {
+        BenchmarkRow.RowBuilder mine = series("hybridproxy", List.of(50.0, 70.0, 60.0, 40.0, 80.0),
+                List.of(100L, 0L, 300L, 100L, 200L));
+        mine.seriesGoodputFromFirstByteMbps = List.of(55.0, 75.0, 66.0, 44.0, 88.0);
+        mine.seriesFirstByteMs = List.of(100L, 200L, 900L, 100L, 300L);
+        mine.loadAverage = List.of(3.0, 4.5);
+        BenchmarkRow.RowBuilder ss = series("shadowsocks", List.of(60.0, 60.0, 60.0, 60.0, 60.0),
+                List.of(0L, 0L, 0L, 0L, 100L));
+        ss.seriesGoodputFromFirstByteMbps = List.of(66.0, 66.0, 66.0, 66.0, 66.0);
+        BenchmarkRow.RowBuilder haproxy = series("haproxy", List.of(75.0, 75.0, 75.0, 75.0, 75.0),
+                List.of(0L, 0L, 0L, 0L, 0L));
+        List<BenchmarkRow> rows = Report.addRatios(List.of(mine.build(), ss.build(), haproxy.build()));
+        String md = Report.markdown(new BenchmarkReport("stalls", "2026-01-01", MACHINE, 10_000, rows, 4.5));
+        // Median 60 against 60 and 75; p10 of five is the worst; stalls sorted 0 100 100 200 300.
+        assertTrue(md.contains("| equal | hybridproxy | 5 | 60.00 / 40.00 / 40.00 | 1.00 × shadowsocks, 0.80 ×"
+                + " haproxy | 66.00; 1.00 × shadowsocks | 200 / 900 | 100 / 300 / 300 | 2 | 3.00 → 4.50 |"), md);
+        assertTrue(md.contains("| equal | haproxy | 5 | 75.00 / 75.00 / 75.00 |  |  |  | 0 / 0 / 0 | 0 |"),
+                md);
+        assertEquals(40.0, Report.percentile(List.of(50.0, 70.0, 60.0, 40.0, 80.0), 10));
+        assertEquals(80.0, Report.percentile(List.of(50.0, 70.0, 60.0, 40.0, 80.0), 100));
+        // Of 20 downloads, p90 is the 18th smallest and p10 the 2nd.
+        List<Integer> twenty = java.util.stream.IntStream.rangeClosed(1, 20).boxed().toList();
+        assertEquals(18.0, Report.percentile(twenty, 90));
+        assertEquals(2.0, Report.percentile(twenty, 10));
+    }
+
+    private static BenchmarkRow.RowBuilder series(String system, List<Double> goodput, List<Long> stalls) {
+        BenchmarkRow.RowBuilder r = row(system, goodput.stream().sorted().toList().get(goodput.size() / 2));
+        r.downloads = goodput.size();
+        r.seriesGoodputMbps = goodput;
+        r.seriesLongestStallMs = stalls;
+        r.longestStallMs = stalls.stream().max(Long::compare).orElseThrow();
+        r.downloadsWithStallOver200Ms = stalls.stream().filter(ms -> ms >= 200).count();
+        return r;
+    }
+
     private static BenchmarkRow.RowBuilder row(String system, Double goodput) {
         BenchmarkRow.RowBuilder r = new BenchmarkRow.RowBuilder("equal", system);
         r.linkSumMbit = 100.0;

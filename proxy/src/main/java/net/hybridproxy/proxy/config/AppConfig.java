@@ -88,10 +88,12 @@ public record AppConfig(
      * @param concentrators where the multipath side goes, in priority order (the first is the primary); one element
      *                      when only the single {@code cpe.concentrator} key is set
      * @param healthCheck   how the cpe decides which of {@code concentrators} is usable
+     * @param convertReplyTimeout how long a LAN connection whose concentrator connection is established waits for
+     *                      the concentrator's Convert reply before it is reset ({@code cpe.convert-reply-timeout})
      */
     public record Cpe(List<UpstreamConcentrator> concentrators, HealthCheck healthCheck, List<ListenerConfig> listeners,
                       boolean fastOpen, boolean installCaptureRules, Optional<KeyRef> key, WarmPoolConfig warmPool,
-                      List<Bypass> bypass) {
+                      List<Bypass> bypass, Duration convertReplyTimeout) {
         public Cpe {
             concentrators = List.copyOf(concentrators);
             if (concentrators.isEmpty()) {
@@ -102,12 +104,13 @@ public record AppConfig(
         /** The same cpe with other bypass rules: what a reload may change without a restart. */
         public Cpe withBypass(List<Bypass> rules) {
             return new Cpe(concentrators, healthCheck, listeners, fastOpen, installCaptureRules, key, warmPool,
-                    List.copyOf(rules));
+                    List.copyOf(rules), convertReplyTimeout);
         }
 
         /** The same cpe with another concentrator list and health check: also applied by a reload. */
         public Cpe withConcentrators(List<UpstreamConcentrator> list, HealthCheck check) {
-            return new Cpe(list, check, listeners, fastOpen, installCaptureRules, key, warmPool, bypass);
+            return new Cpe(list, check, listeners, fastOpen, installCaptureRules, key, warmPool, bypass,
+                    convertReplyTimeout);
         }
 
         /** The first concentrator of the list: the one used while it is healthy. */

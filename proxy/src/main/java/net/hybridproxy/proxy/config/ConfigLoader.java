@@ -371,7 +371,7 @@ public final class ConfigLoader {
         }
         AppConfig.WarmPoolConfig warmPool = new AppConfig.WarmPoolConfig(size, maxIdle, maxSize);
         return new Cpe(concentrators, healthCheck, List.copyOf(listeners), c.getBoolean("fast-open"), installCapture,
-                keyRef, warmPool, bypass(c.getConfigList("bypass"), at));
+                keyRef, warmPool, bypass(c.getConfigList("bypass"), at), positiveDuration(c, at, "convert-reply-timeout"));
     }
 
     /** Enough for a primary and its backups; bounds the metrics' concentrator label and the probes sent. */

@@ -21,12 +21,19 @@ public final class RefusalLog {
     static final int MAX_TRACKED = 1024;
 
     private final System.Logger log;
+    private final Level level;
     private final long intervalNanos;
     private final LongSupplier nanoClock;
     private final Map<Key, Window> windows = new HashMap<>();
 
     public RefusalLog(System.Logger log, Duration interval, LongSupplier nanoClock) {
+        this(log, Level.INFO, interval, nanoClock);
+    }
+
+    /** The same, logging at {@code level} (e.g. WARNING for failures an operator must act on). */
+    public RefusalLog(System.Logger log, Level level, Duration interval, LongSupplier nanoClock) {
         this.log = log;
+        this.level = level;
         this.intervalNanos = interval.toNanos();
         this.nanoClock = nanoClock;
     }
@@ -60,7 +67,7 @@ public final class RefusalLog {
             windows.put(key, new Window(now));
         }
         String text = detail.get();
-        log.log(Level.INFO, suppressed == 0 ? text
+        log.log(level, suppressed == 0 ? text
                 : text + " (" + suppressed + " more like it from " + (source == null ? "many sources" : "this source")
                 + " not logged in the last " + Duration.ofNanos(intervalNanos).toSeconds() + " s)");
         return true;

@@ -37,6 +37,13 @@ import java.util.concurrent.atomic.LongAdder;
  * subflow that closes while its connection lives on (failover, or the kernel tearing subflows down after the
  * DATA_FIN exchange) is counted up to the last read before it closed.
  *
+ * <p>The pass reads descriptors the event loops own and may close at any moment; a number closed and reused by
+ * another socket between the listing and the read must not lend this connection that socket's figures.
+ * {@link MptcpFullInfo.Reader#read} guards that without a system call of its own: Netty marks a descriptor closed
+ * before it closes it (epoll's {@code FileDescriptor.close()}, io_uring's {@code markClosed()} before its ring's close,
+ * both checked in 4.2.18's bytecode), so a descriptor still marked open after the getsockopt returned named this
+ * channel's socket throughout the call; one marked closed gives nothing ({@code MptcpFullInfoReaderTest}).
+ *
  * <p>Cost: one getsockopt per connection per interval (the kernel takes the connection's socket lock for it, as
  * {@code ss} does), no allocation per connection beyond the result records; bounded by the connection limit.
  * The duration of each pass is exported as {@code hybridproxy_subflow_sample_duration_seconds}.

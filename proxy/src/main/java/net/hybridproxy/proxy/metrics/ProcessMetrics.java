@@ -23,7 +23,9 @@ import java.util.concurrent.TimeUnit;
  *   <li>{@code hybridproxy_connections_active} (gauge): connections admitted and not yet closed;</li>
  *   <li>{@code hybridproxy_connections_max} (gauge): the configured {@code max-connections};</li>
  *   <li>{@code hybridproxy_connections_total} (counter): connections admitted since start;</li>
- *   <li>{@code hybridproxy_connections_refused_total{reason="limit"}} (counter): refused at the connection limit;</li>
+ *   <li>{@code hybridproxy_connections_refused_total{reason}} (counter): {@code limit}: refused at the connection
+ *       limit; {@code convert_reply_timeout} (cpe): admitted, but reset because the concentrator's Convert reply did
+ *       not come within {@code cpe.convert-reply-timeout};</li>
  *   <li>{@code hybridproxy_connection_setup_seconds} (histogram): from accepting a client connection to relaying
  *       its first byte, i.e. including the outbound handshake (and on a concentrator, reading the Convert
  *       request); buckets 1 ms to 10 s;</li>
@@ -60,9 +62,12 @@ public final class ProcessMetrics implements MeterBinder {
                 .description("Configured connection limit (max-connections)").register(registry);
         FunctionCounter.builder("hybridproxy.connections", counters, ProxyCounters::accepted)
                 .description("Connections admitted since start").register(registry);
+        String refusedHelp = "Connections refused or reset before relaying, by reason: limit (max-connections "
+                + "reached), convert_reply_timeout (cpe: no Convert reply within cpe.convert-reply-timeout)";
         FunctionCounter.builder("hybridproxy.connections.refused", counters, ProxyCounters::refusedOverLimit)
-                .tag("reason", "limit")
-                .description("Connections refused because max-connections was reached").register(registry);
+                .tag("reason", "limit").description(refusedHelp).register(registry);
+        FunctionCounter.builder("hybridproxy.connections.refused", counters, ProxyCounters::convertReplyTimeouts)
+                .tag("reason", "convert_reply_timeout").description(refusedHelp).register(registry);
         Timer setup = Timer.builder("hybridproxy.connection.setup")
                 .description("Time from accepting a client connection to relaying, outbound handshake included")
                 .serviceLevelObjectives(SETUP_BUCKETS)

@@ -12,29 +12,77 @@ import net.hybridproxy.engine.convert.ConvertProtocolException;
 import net.hybridproxy.engine.convert.DecodeResult;
 import net.hybridproxy.engine.convert.ErrorTlv;
 import net.hybridproxy.proxy.relay.RelaySession;
+import net.hybridproxy.proxy.upstream.ConcentratorSelector.Choice;
 
-import java.lang.System.Logger.Level;
 
 /**
  * CPE side, in front of the relay on the concentrator connection: consumes the concentrator's RFC 8803 reply
  * before any server byte reaches the client. A reply carrying an Error TLV resets the LAN client, which is what
- * the client would have seen had it connected to a refusing destination directly.
+ * the client would have seen had it connected to a refusing destination directly. No reply within
+ * {@code cpe.convert-reply-timeout} of the concentrator connection being established (opened for this client, taken
+ * from the warm pool, or a userspace stream) resets both the client and the concentrator connection
+ * ({@link ConcentratorReplies}); without that bound such a client was held until {@code relay.idle-timeout}.
  */
 final class ConvertReplyHandler extends ChannelInboundHandlerAdapter {
-    private static final System.Logger LOG = System.getLogger("hybridproxy.cpe");
-
     private final Channel client;
+    private final ConcentratorReplies replies;
     private final ProxyCounters counters;
+    private final Choice target;
     private final String label;
     private final boolean multipathExpected;
     private ByteBuf pending;
+    private ChannelHandlerContext context;
+    /** The wait for the reply, from the connection's establishment until the reply (null before and after). */
+    private ConcentratorReplies.Deadline deadline;
 
-    /** @param multipathExpected whether the connection was opened as MPTCP (so plain TCP means a fallback) */
-    ConvertReplyHandler(Channel client, ProxyCounters counters, String label, boolean multipathExpected) {
+    /**
+     * @param target            the concentrator this connection goes to, whose health a missing reply counts against
+     * @param multipathExpected whether the connection was opened as MPTCP (so plain TCP means a fallback)
+     */
+    ConvertReplyHandler(Channel client, ConcentratorReplies replies, Choice target, String label,
+                        boolean multipathExpected) {
         this.client = client;
-        this.counters = counters;
+        this.replies = replies;
+        this.counters = replies.counters();
+        this.target = target;
         this.label = label;
         this.multipathExpected = multipathExpected;
+    }
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) {
+        context = ctx;
+        if (ctx.channel().isActive()) {
+            awaitReply(ctx); // a warm-pool connection: established long ago, its Convert request leaves now
+        }
+    }
+
+    @Override
+    public void channelActive(ChannelHandlerContext ctx) {
+        awaitReply(ctx);
+        ctx.fireChannelActive();
+    }
+
+    private void awaitReply(ChannelHandlerContext ctx) {
+        if (deadline == null) {
+            deadline = replies.await(ctx.executor(), this);
+        }
+    }
+
+    private void stopWaiting() {
+        if (deadline != null) {
+            deadline.cancel();
+            deadline = null;
+        }
+    }
+
+    /** On the connection's loop: {@code cpe.convert-reply-timeout} passed without a reply. */
+    void replyTimedOut() {
+        deadline = null;
+        replies.timedOut(target, context.channel().remoteAddress(), label);
+        RelaySession.reset(client);
+        // A reset, not a FIN: a concentrator that is merely slow forgets the request at once.
+        RelaySession.reset(context.channel());
     }
 
     @Override
@@ -81,14 +129,18 @@ final class ConvertReplyHandler extends ChannelInboundHandlerAdapter {
         ByteBuf rest = pending;
         pending = null;
         rest.skipBytes(consumed);
+        stopWaiting();
+        replies.replied(target);
         var error = reply.errorTlv();
         if (error.isPresent()) {
             rest.release();
             ErrorTlv tlv = error.get();
             ConvertErrorCode code = tlv.errorCode().orElse(ConvertErrorCode.MALFORMED_MESSAGE);
             counters.convertError(code);
-            LOG.log(Level.INFO, () -> label + " refused by concentrator: " + tlv.errorCode()
-                    .map(ConvertErrorCode::toString).orElse("unassigned error code " + tlv.code()));
+            String what = tlv.errorCode().map(ConvertErrorCode::toString).orElse("unassigned error code "
+                    + tlv.code());
+            replies.refused(tlv.errorCode().map(Enum::name).orElse("unassigned"), ctx.channel().remoteAddress(),
+                    () -> label + " refused by concentrator: " + what);
             RelaySession.reset(client);
             ctx.close();
             return;
@@ -96,8 +148,10 @@ final class ConvertReplyHandler extends ChannelInboundHandlerAdapter {
         if (multipathExpected && net.hybridproxy.proxy.transport.NativeSocketOptions.isKernelSocket(ctx.channel())
                 && !net.hybridproxy.proxy.transport.NativeSocketOptions.isMptcp(ctx.channel())) {
             counters.mptcpFallback(ctx.channel());
-            LOG.log(Level.WARNING, () -> label + ": the concentrator connection fell back to plain TCP "
-                    + "(MPTCP option stripped or refused on the path)");
+            // Every connection over a path that strips the option falls back: one line per interval, with the count.
+            replies.failed("mptcp fallback", ctx.channel().remoteAddress(), () -> label
+                    + ": the concentrator connection fell back to plain TCP (MPTCP option stripped or refused on the "
+                    + "path)");
         }
         ctx.pipeline().remove(this);
         if (rest.isReadable()) {
@@ -117,6 +171,7 @@ final class ConvertReplyHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void handlerRemoved(ChannelHandlerContext ctx) {
+        stopWaiting();
         if (pending != null) {
             pending.release();
             pending = null;
@@ -124,8 +179,9 @@ final class ConvertReplyHandler extends ChannelInboundHandlerAdapter {
     }
 
     private void fail(ChannelHandlerContext ctx, String reason, ConvertErrorCode code) {
+        stopWaiting();
         counters.convertError(code);
-        LOG.log(Level.WARNING, () -> label + ": " + reason);
+        replies.failed("malformed reply", ctx.channel().remoteAddress(), () -> label + ": " + reason);
         RelaySession.reset(client);
         ctx.close();
     }

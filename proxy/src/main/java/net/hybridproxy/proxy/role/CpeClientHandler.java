@@ -47,6 +47,7 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
     private final Optional<String> pinnedUplink;
     private final Optional<WarmPool> pool;
     private final LocalAddresses localAddresses;
+    private final ConcentratorReplies replies;
 
     /**
      * @param multipath    the bootstrap of the connection to the concentrator, on the client's loop: a kernel MPTCP
@@ -58,11 +59,13 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
      * @param pool         ready kernel MPTCP connections to take before opening one (empty: always open one)
      * @param localAddresses this host's own addresses, which a transparent listener refuses as destinations
      * @param concentrators  which concentrator a new connection goes to, and where its failures are reported
+     * @param replies        the bound on the wait for each Convert reply, and the logs of what replies bring
      */
     CpeClientHandler(RoleContext context, ListenerConfig listener, ConcentratorMonitor concentrators,
                      Function<Channel, Bootstrap> multipath, Optional<CpeKey> key, Optional<String> pinnedUplink,
-                     Optional<WarmPool> pool, LocalAddresses localAddresses) {
+                     Optional<WarmPool> pool, LocalAddresses localAddresses, ConcentratorReplies replies) {
         this.localAddresses = localAddresses;
+        this.replies = replies;
         this.context = context;
         this.listener = listener;
         this.concentrators = concentrators;
@@ -111,8 +114,9 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
         if (ready.isPresent()) {
             Channel outbound = ready.get();
             WarmPool.prepareForRelay(outbound);
-            outbound.pipeline().replace(WarmPool.ReadyHandler.class, null,
-                    new ConvertReplyHandler(client, context.counters(), label, true));
+            WarmPool.ReadyHandler pooled = outbound.pipeline().get(WarmPool.ReadyHandler.class);
+            outbound.pipeline().replace(pooled, null,
+                    new ConvertReplyHandler(client, replies, pooled.destination(), label, true));
             carry(client, outbound, convert, label);
             return;
         }
@@ -133,7 +137,7 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
         tried.add(target.concentrator().name());
         InetSocketAddress concentrator = target.concentrator().address();
         ChannelFuture connect = multipath.apply(client)
-                .handler(new ConvertReplyHandler(client, context.counters(), label, pinnedUplink.isEmpty()))
+                .handler(new ConvertReplyHandler(client, replies, target, label, pinnedUplink.isEmpty()))
                 .connect(concentrator);
         Channel outbound = connect.channel();
         // A client that leaves before the concentrator connection is up takes the half-open attempt with it.

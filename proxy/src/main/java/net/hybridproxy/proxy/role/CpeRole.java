@@ -36,11 +36,13 @@ public final class CpeRole implements Role {
     private Optional<WarmPool> pool = Optional.empty();
     private final LocalAddresses localAddresses = new LocalAddresses(java.time.Duration.ofSeconds(2));
     private final ConcentratorMonitor concentrators;
+    private final ConcentratorReplies replies;
 
     public CpeRole(RoleContext context) {
         this.context = context;
         this.cpe = context.config().cpe().orElseThrow();
         this.concentrators = new ConcentratorMonitor(cpe.concentrators(), cpe.healthCheck());
+        this.replies = new ConcentratorReplies(cpe.convertReplyTimeout(), context.counters(), concentrators);
     }
 
     /** The concentrator list, its health and the active one. */
@@ -113,7 +115,7 @@ public final class CpeRole implements Role {
         // per connection: a connection served from the warm pool needs nothing else before its relay.
         Channel channel = context.serverBootstrap(lanListenerFactory(listener))
                 .childHandler(new CpeClientHandler(context, listener, concentrators, outbound, cookieKey, pinnedUplink,
-                        readyConnections, localAddresses))
+                        readyConnections, localAddresses, replies))
                 .bind(bind).sync().channel();
         listeners.add(channel);
         LOG.log(System.Logger.Level.INFO, "cpe listener " + listener.name() + pinnedUplink.map(u -> "@" + u)

@@ -24,6 +24,7 @@ public final class ProxyCounters {
     private final AtomicInteger active = new AtomicInteger();
     private final LongAdder accepted = new LongAdder();
     private final LongAdder refusedOverLimit = new LongAdder();
+    private final LongAdder convertReplyTimeouts = new LongAdder();
     private final LongAdder mptcpFallbacks = new LongAdder();
     private final LongAdder authFailures = new LongAdder();
     private final LongAdder policyDenials = new LongAdder();
@@ -156,6 +157,15 @@ public final class ProxyCounters {
 
     public long refusedOverLimit() {
         return refusedOverLimit.sum();
+    }
+
+    /** cpe: a LAN connection reset because its concentrator's Convert reply did not come in time. */
+    void convertReplyTimedOut() {
+        convertReplyTimeouts.increment();
+    }
+
+    public long convertReplyTimeouts() {
+        return convertReplyTimeouts.sum();
     }
 
     public long mptcpFallbacks() {

@@ -3,11 +3,9 @@ package net.hybridproxy.proxy.role;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
-import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFactory;
 import io.netty.channel.ChannelFuture;
-import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.EventLoop;
@@ -179,8 +177,6 @@ final class WarmPool implements AutoCloseable {
          * after its connection was taken, one scheduled task and one priority-queue entry per LAN connection.
          */
         ScheduledFuture<?> retireCheck;
-        /** This share's connects, built once: the same options, loop and (sharable) handler for every one. */
-        final Bootstrap bootstrap;
         /** Where the ready connections go: the active concentrator when they were opened. */
         ConcentratorSelector.Choice destination = concentrators.choice();
         int connecting;
@@ -190,7 +186,6 @@ final class WarmPool implements AutoCloseable {
         LoopShare(EventLoop loop, WarmPoolDemand demand) {
             this.loop = loop;
             this.demand = demand;
-            this.bootstrap = context.outboundBootstrap(loop, factory).handler(new ReadyHandler(this));
         }
 
         void fill() {
@@ -218,7 +213,9 @@ final class WarmPool implements AutoCloseable {
             ConcentratorSelector.Choice to = destination;
             InetSocketAddress concentrator = to.concentrator().address();
             long started = System.nanoTime();
-            ChannelFuture connect = bootstrap.connect(concentrator);
+            ChannelFuture connect = context.outboundBootstrap(loop, factory)
+                    .handler(new ReadyHandler(this, to))
+                    .connect(concentrator);
             connect.addListener(done -> {
                 connecting--;
                 Channel channel = connect.channel();
@@ -329,16 +326,19 @@ final class WarmPool implements AutoCloseable {
         }
     }
 
-    /**
-     * On a ready connection until it is taken: nothing may arrive before the Convert request is sent. One per share,
-     * shared by its connections (it keeps no state of its own).
-     */
-    @ChannelHandler.Sharable
+    /** On a ready connection until it is taken: nothing may arrive before the Convert request is sent. */
     static final class ReadyHandler extends ChannelInboundHandlerAdapter {
         private final LoopShare share;
+        private final ConcentratorSelector.Choice destination;
 
-        private ReadyHandler(LoopShare share) {
+        private ReadyHandler(LoopShare share, ConcentratorSelector.Choice destination) {
             this.share = share;
+            this.destination = destination;
+        }
+
+        /** The concentrator this connection goes to (its reply, or its silence, is reported against it). */
+        ConcentratorSelector.Choice destination() {
+            return destination;
         }
 
         @Override

@@ -104,6 +104,17 @@ public final class ConcentratorMonitor implements AutoCloseable {
         selector.connected(to);
     }
 
+    /** A connection to {@code to} was established, but no Convert reply came within {@code waited}. */
+    public void replyTimedOut(Choice to, java.time.Duration waited) {
+        report(selector.replyTimedOut(to, "no Convert reply within " + waited.toMillis() + " ms",
+                System.nanoTime()));
+    }
+
+    /** A Convert reply (an answer or an Error TLV) came from {@code from}. */
+    public void replied(Choice from) {
+        selector.replied(from);
+    }
+
     /** A reload's list and health check; probes follow the new interval. */
     public synchronized void reconfigure(List<AppConfig.UpstreamConcentrator> concentrators,
                                          AppConfig.HealthCheck next) {

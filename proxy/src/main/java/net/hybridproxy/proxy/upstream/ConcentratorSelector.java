@@ -19,6 +19,9 @@ import java.util.Optional;
  *   <li>{@code failures} consecutive failed probes or timed-out connections mark it down. A refused connection
  *       (an RST to the SYN: nothing listens there, the process is gone) marks it down at once: waiting for a
  *       second proof would only fail more clients.</li>
+ *   <li>{@code failures} consecutive connections whose Convert reply never came ({@code cpe.convert-reply-timeout})
+ *       mark it down too. Only a Convert reply clears that count, not a connect or a probe: a hung process's kernel
+ *       still completes both (its listen backlog accepts), so they prove nothing about it.</li>
  *   <li>{@code recoveries} consecutive successful probes mark a down concentrator up; a successful connection
  *       only clears the failure count (it cannot tell a flapping concentrator from a healthy one).</li>
  *   <li>When the active concentrator is down, new connections go at once to the first one (priority order) that
@@ -59,6 +62,7 @@ public final class ConcentratorSelector {
         long upSince;
         String lastFailure = "";
         long probeFailures;
+        int consecutiveReplyTimeouts;
 
         TrackedConcentrator(UpstreamConcentrator concentrator) {
             this.concentrator = concentrator;
@@ -70,6 +74,8 @@ public final class ConcentratorSelector {
     private int active;
     private long generation;
     private long switches;
+    /** Whether any reply timed out since start, so that {@link #replied} takes the lock only then. */
+    private volatile boolean replyTimeoutsCounted;
 
     public ConcentratorSelector(List<UpstreamConcentrator> concentrators, HealthCheck policy, long now) {
         install(concentrators, policy, now, List.of());
@@ -147,6 +153,38 @@ public final class ConcentratorSelector {
         }
     }
 
+    /**
+     * A connection to {@code of} was established but its Convert reply did not come in time: counts toward
+     * {@code failures} in a row of its own, which connects and probes do not clear (see the class comment).
+     */
+    public synchronized Optional<Switch> replyTimedOut(Choice of, String why, long now) {
+        TrackedConcentrator e = entry(of);
+        if (e == null) {
+            return Optional.empty();
+        }
+        e.consecutiveReplyTimeouts++;
+        e.lastFailure = why;
+        if (e.up && e.consecutiveReplyTimeouts >= policy.failures()) {
+            e.up = false;
+            e.consecutiveSuccesses = 0;
+        }
+        replyTimeoutsCounted = true;
+        return select(now);
+    }
+
+    /** A Convert reply came from {@code of}: its count of reply timeouts starts again. */
+    public void replied(Choice of) {
+        if (!replyTimeoutsCounted) {
+            return; // the common case, without the lock: no reply ever timed out
+        }
+        synchronized (this) {
+            TrackedConcentrator e = entry(of);
+            if (e != null) {
+                e.consecutiveReplyTimeouts = 0;
+            }
+        }
+    }
+
     /** Time passed: a higher-priority concentrator may have been up long enough to fail back to. */
     public synchronized Optional<Switch> tick(long now) {
         return select(now);
@@ -200,6 +238,7 @@ public final class ConcentratorSelector {
                     e.consecutiveSuccesses = o.consecutiveSuccesses;
                     e.lastFailure = o.lastFailure;
                     e.probeFailures = o.probeFailures;
+                    e.consecutiveReplyTimeouts = o.consecutiveReplyTimeouts;
                 }
             }
             fresh.add(e);

@@ -496,6 +496,11 @@ final class SessionDriver {
         return total;
     }
 
+    /** Stream bytes ready to read now. */
+    long readable(long streamId) {
+        return session.readable(streamId);
+    }
+
     /** Reads stream bytes into {@code dst}'s writable space: bytes read, 0 if none are ready, -1 at the end. */
     int read(long streamId, ByteBuf dst) {
         ByteBuffer nio = dst.nioBuffer(dst.writerIndex(), dst.writableBytes());

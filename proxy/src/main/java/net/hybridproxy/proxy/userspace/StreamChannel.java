@@ -2,6 +2,8 @@ package net.hybridproxy.proxy.userspace;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
+import io.netty.buffer.CompositeByteBuf;
+import io.netty.buffer.Unpooled;
 import io.netty.channel.AbstractChannel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelMetadata;
@@ -9,7 +11,6 @@ import io.netty.channel.ChannelOutboundBuffer;
 import io.netty.channel.ChannelPipeline;
 import io.netty.channel.ChannelPromise;
 import io.netty.channel.EventLoop;
-import io.netty.channel.RecvByteBufAllocator;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.ChannelInputShutdownReadComplete;
 import io.netty.channel.socket.DuplexChannel;
@@ -45,6 +46,16 @@ import java.util.function.Function;
  */
 public final class StreamChannel extends AbstractChannel implements DuplexChannel {
     private static final ChannelMetadata METADATA = new ChannelMetadata(false, 16);
+    /**
+     * The largest buffer a read hands on: the adaptive allocator's largest pooled size is 16 896 bytes, and a DATA
+     * frame's payload is 16 384.
+     */
+    static final int DELIVERY_BUFFER_BYTES = 16 * 1024;
+    /**
+     * At most this much per {@code read()}, in buffers of {@link #DELIVERY_BUFFER_BYTES} under one composite: what one
+     * 64 KiB read of Netty's adaptive sizing delivered, so the relay still flushes it as one write.
+     */
+    static final int MAX_BYTES_PER_DELIVERY = 64 * 1024;
 
     private final StreamChannelConfig config = new StreamChannelConfig(this);
     /** cpe: finds the driver of the loop this channel was registered on, at connect. */
@@ -268,44 +279,31 @@ public final class StreamChannel extends AbstractChannel implements DuplexChanne
         }
     }
 
+    /**
+     * One read, as a TCP channel with AUTO_READ off does it: what the session holds now, as one buffer (the end of the
+     * stream is seen only by a read that finds nothing, as with a socket, so a handler that reads once and then
+     * replaces itself, like the Convert handlers, never meets the end meant for its successor).
+     */
     private void deliver() {
         ChannelPipeline pipeline = pipeline();
         if (inputShutdown) {
             readPending = false;
             return;
         }
-        RecvByteBufAllocator.Handle handle = unsafe().recvBufAllocHandle();
-        ByteBufAllocator allocator = config.getAllocator();
-        handle.reset(config);
-        boolean delivered = false;
+        ByteBuf buf = readReady(config.getAllocator());
         boolean end = false;
-        do {
-            ByteBuf buf = handle.allocate(allocator);
-            int n;
-            try {
-                n = driver.read(streamId, buf);
-            } catch (RuntimeException e) {
-                buf.release();
-                throw e;
-            }
-            handle.lastBytesRead(Math.max(n, 0));
-            if (n <= 0) {
-                buf.release();
-                end = n < 0;
-                break;
-            }
-            handle.incMessagesRead(1);
+        if (buf == null) {
+            end = driver.read(streamId, Unpooled.EMPTY_BUFFER) < 0;
+        } else {
             readPending = false;
-            delivered = true;
             pipeline.fireChannelRead(buf);
-        } while (isActive() && handle.continueReading());
-        handle.readComplete();
+        }
         if (end) {
             // Before the read-complete below: a handler that asks for more there must see the input finished.
             readPending = false;
             inputShutdown = true;
         }
-        if (delivered || end) {
+        if (buf != null || end) {
             pipeline.fireChannelReadComplete();
         }
         if (end && isActive()) {
@@ -316,6 +314,53 @@ public final class StreamChannel extends AbstractChannel implements DuplexChanne
                 close();
             }
         }
+    }
+
+    /**
+     * What the session holds, up to {@link #MAX_BYTES_PER_DELIVERY}, in buffers the allocator pools: one, or a
+     * composite of several of {@link #DELIVERY_BUFFER_BYTES} (which the relay writes with one {@code writev});
+     * null if nothing is ready. Netty's adaptive receive sizing grew a busy stream's buffers to 32 and 64 KiB, which
+     * the allocator's small-memory layout (heaps up to 512 MiB) mallocs with a cleaner, one by one.
+     */
+    private ByteBuf readReady(ByteBufAllocator allocator) {
+        long readable = driver.readable(streamId);
+        if (readable <= 0) {
+            return null;
+        }
+        int total = (int) Math.min(readable, MAX_BYTES_PER_DELIVERY);
+        if (total <= DELIVERY_BUFFER_BYTES) {
+            return readInto(allocator.directBuffer(total));
+        }
+        CompositeByteBuf composite = allocator.compositeDirectBuffer(MAX_BYTES_PER_DELIVERY / DELIVERY_BUFFER_BYTES);
+        for (int left = total; left > 0; ) {
+            ByteBuf part = readInto(allocator.directBuffer(Math.min(left, DELIVERY_BUFFER_BYTES)));
+            if (part == null) {
+                break;
+            }
+            left -= part.readableBytes();
+            composite.addComponent(true, part);
+        }
+        if (!composite.isReadable()) {
+            composite.release();
+            return null;
+        }
+        return composite;
+    }
+
+    /** Fills {@code buf} from the session; null (and {@code buf} released) if nothing came. */
+    private ByteBuf readInto(ByteBuf buf) {
+        int n;
+        try {
+            n = driver.read(streamId, buf);
+        } catch (RuntimeException e) {
+            buf.release();
+            throw e;
+        }
+        if (n <= 0) {
+            buf.release();
+            return null;
+        }
+        return buf;
     }
 
     // ------------------------------------------------------------------ DuplexChannel

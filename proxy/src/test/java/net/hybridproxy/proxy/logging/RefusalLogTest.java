@@ -1,12 +1,12 @@
 package net.hybridproxy.proxy.logging;
 
+import net.hybridproxy.proxy.testing.CapturingLogger;
 import org.junit.jupiter.api.Test;
 
 import java.net.InetAddress;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.ResourceBundle;
 import java.util.concurrent.atomic.AtomicLong;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -51,27 +51,5 @@ class RefusalLogTest {
         assertTrue(log.tracked() <= RefusalLog.MAX_TRACKED + 1, "tracked " + log.tracked());
         assertTrue(lines.size() <= RefusalLog.MAX_TRACKED + 1, lines.size() + " lines");
         assertFalse(lines.isEmpty());
-    }
-
-    private record CapturingLogger(List<String> lines) implements System.Logger {
-        @Override
-        public String getName() {
-            return "capture";
-        }
-
-        @Override
-        public boolean isLoggable(Level level) {
-            return true;
-        }
-
-        @Override
-        public void log(Level level, ResourceBundle bundle, String msg, Throwable thrown) {
-            lines.add(msg);
-        }
-
-        @Override
-        public void log(Level level, ResourceBundle bundle, String format, Object... params) {
-            lines.add(format);
-        }
     }
 }

@@ -66,6 +66,46 @@ class ConcentratorSelectorTest {
         assertEquals(MAIN, selector.choice().concentrator());
     }
 
+    /**
+     * A hung concentrator: its kernel still completes connects and probes (the listen backlog accepts), but no
+     * Convert reply comes. Two reply timeouts in a row mark it down although every connect and probe between them
+     * succeeded.
+     */
+    @Test
+    void replyTimeoutsMarkItDownThoughConnectsAndProbesSucceed() {
+        selector.connected(at(0));
+        assertTrue(selector.replyTimedOut(at(0), "no Convert reply within 20000 ms", start + S).isEmpty());
+        selector.connected(at(0));
+        assertTrue(selector.probed(at(0), OK, start + 2 * S).isEmpty());
+        Switch change = selector.replyTimedOut(at(0), "no Convert reply within 20000 ms", start + 3 * S)
+                .orElseThrow();
+        assertEquals(BACKUP, change.to().concentrator());
+        assertTrue(change.leftDown());
+        assertTrue(change.reason().contains("no Convert reply"), change.reason());
+        assertFalse(selector.health().get(0).up());
+    }
+
+    @Test
+    void aReplyInBetweenStartsTheReplyTimeoutCountAgain() {
+        selector.replyTimedOut(at(0), "no Convert reply", start + S);
+        selector.replied(at(0));
+        assertTrue(selector.replyTimedOut(at(0), "no Convert reply", start + 2 * S).isEmpty());
+        assertEquals(MAIN, selector.choice().concentrator());
+        assertTrue(selector.health().get(0).up());
+    }
+
+    /** Probes bring it back as for any failure; still silent, its next reply timeout takes it down at once. */
+    @Test
+    void backUpByProbesAStillSilentConcentratorIsDownAgainAtItsNextReplyTimeout() {
+        selector.replyTimedOut(at(0), "no Convert reply", start + S);
+        selector.replyTimedOut(at(0), "no Convert reply", start + 2 * S);
+        selector.probed(at(0), OK, start + 3 * S);
+        selector.probed(at(0), OK, start + 4 * S);
+        assertTrue(selector.health().get(0).up());
+        selector.replyTimedOut(at(0), "no Convert reply", start + 6 * S);
+        assertFalse(selector.health().get(0).up());
+    }
+
     @Test
     void failsBackOnlyAfterRecoveriesAndTheHoldDown() {
         selector.connectFailed(at(0), "Connection refused", true, start);

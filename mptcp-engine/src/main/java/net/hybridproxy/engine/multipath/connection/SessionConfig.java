@@ -79,7 +79,8 @@ public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration
      *     close after 5 s stalled: blackhole detection well under a second;</li>
      * <li>5 s to authenticate, reconnect backoff 100 ms doubling to 10 s, stable after 10 s,
      *     60 s for an orphaned session to be rejoined;</li>
-     * <li>late reinjection off, until it tells a loss repair from a silent path (see above).</li>
+     * <li>late reinjection off, until it tells a loss repair from a silent path (see above); the silence rule acts
+     *     without it (SubflowTable#reinjectFromLatePaths).</li>
      * </ul>
      */
     public static SessionConfig defaults() {

@@ -50,6 +50,13 @@ final class Stream {
     long sendPeriodStart;
     /** When the application last wrote or the peer last acknowledged new bytes: idle sends give their ring back. */
     long sendActiveAt;
+    /**
+     * Where this stream's delivery waits, for the MIB's time counters: since when out-of-order data waits for the
+     * head, the peer's window has blocked new data, and the send buffer has been full; -1 while not waiting.
+     */
+    long headWaitSince = -1;
+    long windowLimitedSince = -1;
+    long writeBlockedSince = -1;
 
     Stream(long id, SessionConfig config, long now) {
         this.id = id;

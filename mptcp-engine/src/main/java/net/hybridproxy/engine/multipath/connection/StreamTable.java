@@ -163,6 +163,9 @@ final class StreamTable {
         }
         if (src.hasRemaining()) {
             stream.writeBlocked = true;
+            if (stream.writeBlockedSince < 0) {
+                stream.writeBlockedSince = now;
+            }
         }
         if (n > 0) {
             session.transmit.scheduleSend(stream);
@@ -220,6 +223,7 @@ final class StreamTable {
         }
         mib.add(MibCounter.DUPLICATE_BYTES_RECEIVED, received.duplicateBytes());
         mib.add(MibCounter.BEYOND_WINDOW_BYTES_RECEIVED, received.beyondWindowBytes());
+        noteHeadWait(stream, now);
         if (!syncMemory(stream)) {
             // The peer's frames cost more heap than the window it was given (one-byte pieces out of order) and the
             // budget has no room for the difference: this stream is reset, the session and its other streams go on.
@@ -262,9 +266,35 @@ final class StreamTable {
         }
         if (stream.writeBlocked && stream.send.freeBytes() > 0) {
             stream.writeBlocked = false;
+            if (stream.writeBlockedSince >= 0) {
+                mib.add(MibCounter.SEND_BUFFER_LIMITED_NANOS, now - stream.writeBlockedSince);
+                stream.writeBlockedSince = -1;
+            }
             session.events.add(new SessionEvent.StreamWritable(stream.id));
         }
         closeIfDone(stream);
+    }
+
+    /** Times how long out-of-order data waited for the head ({@link MibCounter#HEAD_WAIT_NANOS}). */
+    private void noteHeadWait(Stream stream, long now) {
+        boolean waiting = stream.receive.outOfOrderBytes() > 0;
+        if (waiting && stream.headWaitSince < 0) {
+            stream.headWaitSince = now;
+        } else if (!waiting && stream.headWaitSince >= 0) {
+            mib.add(MibCounter.HEAD_WAIT_NANOS, now - stream.headWaitSince);
+            stream.headWaitSince = -1;
+        }
+    }
+
+    /** Times how long the peer's window held back written data ({@link MibCounter#WINDOW_LIMITED_NANOS}). */
+    void noteWindowLimited(Stream stream, long now) {
+        boolean limited = stream.send.blockedByWindow();
+        if (limited && stream.windowLimitedSince < 0) {
+            stream.windowLimitedSince = now;
+        } else if (!limited && stream.windowLimitedSince >= 0) {
+            mib.add(MibCounter.WINDOW_LIMITED_NANOS, now - stream.windowLimitedSince);
+            stream.windowLimitedSince = -1;
+        }
     }
 
     /** A verified FAST_CLOSE for one stream (not the session). */

@@ -159,6 +159,7 @@ final class TransmitAssembly {
     private Transmit transmitData(long now, ByteBuffer out) {
         // The silence rule (a blackhole) runs whatever late-reinjection says; the rest of the detector only with it.
         session.subflows.reinjectFromLatePaths(now);
+        noteWindowLimits(now);
         // Reused from call to call (a poll is never re-entered): this runs once per batch of frames sent.
         List<Subflow> usable = usableScratch;
         List<SubflowView> views = viewScratch;
@@ -456,6 +457,13 @@ final class TransmitAssembly {
             pending += stream.send.newSendable();
         }
         return pending;
+    }
+
+    /** Once per transmit turn: which streams wait for the peer's window (the MIB's time counter). */
+    private void noteWindowLimits(long now) {
+        for (Stream stream : streams.all()) {
+            streams.noteWindowLimited(stream, now);
+        }
     }
 
     /**

@@ -108,20 +108,33 @@ public record Data(long streamId, long dsn, boolean fin, byte[] payload, boolean
         long streamId = in.u32("stream id");
         long dsn = in.u64("data sequence number");
         int length = in.remaining();
-        boolean fin = (flags & FLAG_FIN) != 0;
+        check(flags, streamId, dsn, length);
+        return new Data(streamId, dsn, (flags & FLAG_FIN) != 0, in.bytes(length, "payload"),
+                (flags & FLAG_PINNED) != 0);
+    }
+
+    /** The same frame from its fixed body and a payload already read into an array of its own (not copied). */
+    static Data parse(int flags, WireReader fixedBody, byte[] payload) throws FrameException {
+        long streamId = fixedBody.u32("stream id");
+        long dsn = fixedBody.u64("data sequence number");
+        fixedBody.expectEnd();
+        check(flags, streamId, dsn, payload.length);
+        return new Data(streamId, dsn, (flags & FLAG_FIN) != 0, payload, (flags & FLAG_PINNED) != 0);
+    }
+
+    private static void check(int flags, long streamId, long dsn, int length) throws FrameException {
         if (streamId == 0) {
             throw new FrameException("DATA for stream 0");
         }
         if (length > MAX_PAYLOAD) {
             throw new FrameException("DATA payload of " + length + " bytes exceeds " + MAX_PAYLOAD);
         }
-        if (length == 0 && !fin) {
+        if (length == 0 && (flags & FLAG_FIN) == 0) {
             throw new FrameException("DATA frame with neither payload nor DATA_FIN");
         }
         if (dsn < 0 || dsn > Long.MAX_VALUE - length - 1) {
             throw new FrameException("DATA sequence number " + Long.toUnsignedString(dsn) + " reaches 2^63");
         }
-        return new Data(streamId, dsn, fin, in.bytes(length, "payload"), (flags & FLAG_PINNED) != 0);
     }
 
     @Override

@@ -39,6 +39,17 @@ public final class FrameCodec {
         };
     }
 
+    /** The largest body of any frame type but DATA: what a frame reader buffers besides a DATA payload. */
+    static int maxBodyLengthBesidesData() {
+        int max = 0;
+        for (int type = 0; type < 256; type++) {
+            if (type != FrameType.DATA) {
+                max = Math.max(max, maxBodyLength(type));
+            }
+        }
+        return max;
+    }
+
     /**
      * Decodes the frame starting at {@code in}'s position without moving the position or limit.
      *
@@ -101,6 +112,20 @@ public final class FrameCodec {
             // A bug here must look like a bad frame to the caller (closing one subflow), not
             // crash its event loop; the property tests check that this path is never taken.
             throw new FrameException("internal decoder failure on " + name(type) + ": " + e);
+        }
+    }
+
+    /**
+     * Parses a DATA frame whose header has passed {@link #checkHeader} from its fixed body at {@code offset} and its
+     * payload, read into an array of its own ({@link FrameReader}); the same checks and frame as {@link #parseBody}.
+     */
+    static Data parseData(int flags, byte[] bytes, int offset, byte[] payload) throws FrameException {
+        try {
+            return Data.parse(flags, new WireReader(bytes, offset, Data.FIXED_BODY_LENGTH, "DATA"), payload);
+        } catch (FrameException e) {
+            throw e;
+        } catch (RuntimeException e) {
+            throw new FrameException("internal decoder failure on DATA: " + e);
         }
     }
 

@@ -6,14 +6,24 @@ import java.util.Objects;
 /**
  * Reassembles frames from a subflow's byte stream as it arrives, in pieces of any size.
  *
- * <p>Holds at most one incomplete frame, so its memory is bounded by
- * {@link Frame#MAX_FRAME_LENGTH}. Not thread-safe; one per subflow.
+ * <p>Holds at most one incomplete frame, so its memory is bounded by {@link Frame#MAX_FRAME_LENGTH}. A DATA frame's
+ * payload is copied once, from the input straight into the array the frame hands on (the reorder buffer keeps it):
+ * only its header and fixed body go through the reader's own buffer, which is therefore sized for the largest frame
+ * without a payload, not for a full DATA frame. Not thread-safe; one per subflow.
  */
 public final class FrameReader {
 
-    private final byte[] pending = new byte[Frame.MAX_FRAME_LENGTH];
+    /** Header and fixed body of a DATA frame; the rest of its body is payload. */
+    private static final int DATA_PREFIX = Frame.HEADER_LENGTH + Data.FIXED_BODY_LENGTH;
+    /** Every frame but DATA fits here whole, and a DATA frame's prefix does. */
+    static final int PENDING_CAPACITY = Math.max(DATA_PREFIX, Frame.HEADER_LENGTH + FrameCodec.maxBodyLengthBesidesData());
+
+    private final byte[] pending = new byte[PENDING_CAPACITY];
     private int pendingLength;
     private int expectedLength = -1;
+    /** The payload of the DATA frame being read (its prefix complete), or null. */
+    private byte[] payload;
+    private int payloadLength;
 
     /**
      * Takes bytes from {@code in} until one frame is complete or {@code in} is empty, and returns
@@ -25,6 +35,15 @@ public final class FrameReader {
     public Frame read(ByteBuffer in) throws FrameException {
         Objects.requireNonNull(in, "in");
         while (in.hasRemaining()) {
+            if (payload != null) {
+                int take = Math.min(in.remaining(), payload.length - payloadLength);
+                in.get(payload, payloadLength, take);
+                payloadLength += take;
+                if (payloadLength == payload.length) {
+                    return completeData();
+                }
+                continue;
+            }
             if (expectedLength < 0) {
                 int take = Math.min(in.remaining(), Frame.HEADER_LENGTH - pendingLength);
                 in.get(pending, pendingLength, take);
@@ -34,10 +53,14 @@ public final class FrameReader {
                 }
                 expectedLength = Frame.HEADER_LENGTH + FrameCodec.checkHeader(pending, 0);
             }
-            int take = Math.min(in.remaining(), expectedLength - pendingLength);
+            boolean carriesPayload = (pending[0] & 0xFF) == FrameType.DATA && expectedLength > DATA_PREFIX;
+            int take = Math.min(in.remaining(), (carriesPayload ? DATA_PREFIX : expectedLength) - pendingLength);
             in.get(pending, pendingLength, take);
             pendingLength += take;
-            if (pendingLength == expectedLength) {
+            if (carriesPayload && pendingLength == DATA_PREFIX) {
+                payload = new byte[expectedLength - DATA_PREFIX];
+                payloadLength = 0;
+            } else if (pendingLength == expectedLength) {
                 return complete();
             }
         }
@@ -55,9 +78,18 @@ public final class FrameReader {
         return frame;
     }
 
+    private Frame completeData() throws FrameException {
+        byte[] body = payload;
+        payload = null;
+        payloadLength = 0;
+        pendingLength = 0;
+        expectedLength = -1;
+        return FrameCodec.parseData(pending[1] & 0xFF, pending, Frame.HEADER_LENGTH, body);
+    }
+
     /** Bytes of an incomplete frame held right now. */
     public int bufferedBytes() {
-        return pendingLength;
+        return pendingLength + payloadLength;
     }
 
     /**
@@ -68,6 +100,7 @@ public final class FrameReader {
         if (pendingLength == 0) {
             return 0;
         }
-        return expectedLength < 0 ? Frame.HEADER_LENGTH - pendingLength : expectedLength - pendingLength;
+        return expectedLength < 0 ? Frame.HEADER_LENGTH - pendingLength
+                : expectedLength - pendingLength - payloadLength;
     }
 }

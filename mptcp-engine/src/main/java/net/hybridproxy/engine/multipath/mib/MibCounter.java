@@ -61,6 +61,21 @@ public enum MibCounter {
     BEYOND_WINDOW_BYTES_RECEIVED,
     /** DATA payload bytes delivered in order to the application. */
     DATA_BYTES_DELIVERED,
+    /**
+     * Receiver: nanoseconds streams held data out of order, waiting for the segment in-order delivery needs (summed
+     * over streams): the cost of the data-level ordering across subflows.
+     */
+    HEAD_WAIT_NANOS,
+    /**
+     * Sender: nanoseconds streams had data written that the peer's receive window did not let them send (summed over
+     * streams), seen at each transmit turn.
+     */
+    WINDOW_LIMITED_NANOS,
+    /**
+     * Sender: nanoseconds streams' send buffers were full (the application's writes refused) until a DATA_ACK freed
+     * room, summed over streams.
+     */
+    SEND_BUFFER_LIMITED_NANOS,
     /** DATA_ACK frames sent (per DATA_BYTES_DELIVERED: what acknowledging costs the peer in wake-ups). */
     DATA_ACKS_SENT,
     /** Streams opened, by either side. */

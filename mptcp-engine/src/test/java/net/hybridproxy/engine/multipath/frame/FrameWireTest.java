@@ -150,4 +150,42 @@ class FrameWireTest {
         assertInstanceOf(DataAck.class, reader.read(ByteBuffer.wrap(wire, dataLength + 5, ackLength - 5)));
         assertEquals(0, reader.missingBytes());
     }
+
+    @Test
+    void aDataPayloadIsReadIntoItsOwnArrayWhateverTheCuts() throws Exception {
+        byte[] payload = new byte[Data.MAX_PAYLOAD];
+        for (int i = 0; i < payload.length; i++) {
+            payload[i] = (byte) (i * 31);
+        }
+        byte[] wire = new Data(9, 1L << 40, true, payload, true).encode();
+        int prefix = Frame.HEADER_LENGTH + Data.FIXED_BODY_LENGTH;
+        FrameReader reader = new FrameReader();
+        assertEquals(null, reader.read(ByteBuffer.wrap(wire, 0, prefix - 1)));
+        assertEquals(wire.length - prefix + 1, reader.missingBytes());
+        assertEquals(null, reader.read(ByteBuffer.wrap(wire, prefix - 1, 1)));
+        assertEquals(prefix, reader.bufferedBytes(), "the header and fixed body, no payload yet");
+        assertEquals(wire.length - prefix, reader.missingBytes());
+        assertEquals(null, reader.read(ByteBuffer.wrap(wire, prefix, 1000)));
+        assertEquals(prefix + 1000, reader.bufferedBytes());
+        assertEquals(wire.length - prefix - 1000, reader.missingBytes());
+        Data data = (Data) reader.read(ByteBuffer.wrap(wire, prefix + 1000, wire.length - prefix - 1000));
+        assertEquals(new Data(9, 1L << 40, true, payload, true), data);
+        assertEquals(0, reader.bufferedBytes());
+        assertEquals(0, reader.missingBytes());
+    }
+
+    @Test
+    void aDataFrameReadInPiecesIsCheckedAsAWholeOne() {
+        ByteBuffer wire = ByteBuffer.allocate(Frame.HEADER_LENGTH + Data.FIXED_BODY_LENGTH + 100);
+        wire.put((byte) FrameType.DATA).put((byte) 0).putShort((short) (Data.FIXED_BODY_LENGTH + 100))
+                .putInt(0).putLong(0).put(new byte[100]).flip();
+        FrameReader reader = new FrameReader();
+        FrameException e = assertThrows(FrameException.class, () -> {
+            while (wire.hasRemaining()) {
+                reader.read(wire.slice(wire.position(), Math.min(7, wire.remaining())));
+                wire.position(Math.min(wire.limit(), wire.position() + 7));
+            }
+        });
+        assertEquals("DATA for stream 0", e.getMessage());
+    }
 }

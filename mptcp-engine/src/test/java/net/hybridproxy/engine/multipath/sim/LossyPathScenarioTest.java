@@ -182,6 +182,96 @@ class LossyPathScenarioTest {
         assertTrue(reinjected <= sent / 25, reinjected + " of " + sent + " bytes sent twice");
     }
 
+    /**
+     * The lab as it runs: its queues (DSL 50 ms, LTE 200 ms) and its subflows' congestion control, BBR
+     * ({@link SimLink#bbrLike}: a random loss does not halve the window). With Reno-like subflows the simulator's lossy
+     * LTE itself ran below the lab's (83.5 Mb/s alone instead of about 86) and in-order delivery waited behind its
+     * halved windows 80 % of the time; with the lab's congestion control the default engine aggregates both paths,
+     * which the issue asks of the lab: at least 1.05 of the best single path (the best other system in the lab gets
+     * about the best single path). Measured: lossy-lte 106.8 Mb/s against LTE alone 97.7 (1.09), lossy-mixed 71.3
+     * against DSL alone 50.0 (1.43).
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"lossy-lte", "lossy-mixed"})
+    void withTheLabsQueuesAndCongestionControlTheDefaultBeatsTheBestSinglePath(String scenario) {
+        boolean lossyLte = scenario.equals("lossy-lte");
+        Supplier<SimLink> dsl = () -> {
+            SimLink link = lossyLte ? SimLink.queued("dsl", 8, 15, 50, 1) : SimLink.queued("dsl", 50, 20, 50, 1);
+            link.bbrLike = true;
+            return link;
+        };
+        Supplier<SimLink> lte = () -> {
+            SimLink link = lossyLte ? SimLink.queued("lte", 100, 70, 200, 2) : SimLink.queued("lte", 30, 50, 200, 2);
+            link.lossRate = lossyLte ? 0.005 : 0.01;
+            link.bbrLike = true;
+            return link;
+        };
+        double best = Math.max(Bulk.singlePath(dsl.get(), 6, SimPair.ADAPTER_UNSENT),
+                Bulk.singlePath(lte.get(), 6, SimPair.ADAPTER_UNSENT));
+        Bulk.Download run = Bulk.download(SessionConfig.defaults(), List.of(dsl.get(), lte.get()), BOTH, 6,
+                SimPair.ADAPTER_UNSENT);
+        System.out.printf("%s, the lab's queues and BBR, defaults: %.1f Mb/s (best path %.1f), head waited %.0f %% of"
+                + " the session's time, late %d%n", scenario, run.megabitsPerSecond(), best,
+                100.0 * run.pair().cpe.mib().get(MibCounter.HEAD_WAIT_NANOS) / run.pair().now(),
+                run.pair().concentratorCounter(MibCounter.LATE_REINJECTIONS));
+        assertNull(run.sink().corruption);
+        assertTrue(run.megabitsPerSecond() >= 1.05 * best, run.megabitsPerSecond() + " Mb/s, the best single path "
+                + best);
+        assertEquals(0, run.pair().concentratorCounter(MibCounter.LATE_REINJECTIONS), "a lossy path judged collapsed");
+    }
+
+    /**
+     * The lab's collapse (LTE 60 -> 3 Mb/s for 3 s with its 200 ms queue, DSL 20 Mb/s with 50 ms, BBR subflows). With
+     * the defaults in-order delivery runs at LTE's collapsed rate for the whole collapse (3-5 Mb/s every 100 ms for
+     * 3 s, mean 48.6, worst 1.3 Mb/s), as the lab's userspace row showed (0.53-0.70 of the best other system, stalls
+     * of 0.5-1.1 s): only late reinjection's collapse rule moves what LTE holds. Acting by default it misjudged
+     * loss-free links in the lab at load 50 (docs/decisions.md, eighth pass), so it is tested here with late
+     * reinjection: LTE's overdue head is judged late about 200 ms into the collapse, what LTE holds moves to DSL, and DSL's 20 Mb/s carry the rest of it: no interval after the
+     * first 400 ms of the collapse is below DSL's rate less a tenth (measured: 4, 4, 11, then 20-33 Mb/s). The
+     * issue's 10 % of the mean is not met: the first two 100 ms intervals run at LTE's 3 Mb/s plus what DSL
+     * delivers in order (4 of a mean of about 48, 8 %), until the head is overdue and the rate sample shows the fall.
+     */
+    @Test
+    void withTheLabsQueuesACollapsedLteIsLeftWithLateReinjection() {
+        SimLink dsl = SimLink.queued("dsl", 20, 20, 50, 1);
+        SimLink lte = SimLink.queued("lte", 60, 50, 200, 2);
+        dsl.bbrLike = true;
+        lte.bbrLike = true;
+        SimPair pair = new SimPair(LATE, List.of(dsl, lte), BOTH);
+        pair.subflowUnsentBytes = SimPair.ADAPTER_UNSENT;
+        pair.runFor(SimPair.SECOND / 2);
+        pair.onConcentratorStream(id -> pair.sendFromConcentrator(id, Long.MAX_VALUE, 0));
+        long id = pair.openStream(100);
+        pair.runFor(Bulk.WARMUP + 2 * SimPair.SECOND);
+        long collapse = pair.now();
+        lte.rateBitsPerSecond = 3_000_000;
+        pair.runFor(3 * SimPair.SECOND);
+        lte.rateBitsPerSecond = 60_000_000;
+        long recovered = pair.now();
+        pair.runFor(3 * SimPair.SECOND);
+        StreamSink sink = pair.cpeSinks.get(id);
+
+        StringBuilder timeline = new StringBuilder();
+        double worstAfterJudgement = Double.MAX_VALUE;
+        for (long t = collapse; t + 100 * SimPair.MS <= recovered; t += 100 * SimPair.MS) {
+            double mbps = sink.megabitsPerSecond(t, t + 100 * SimPair.MS);
+            timeline.append(String.format(" %.0f", mbps));
+            if (t >= collapse + 400 * SimPair.MS) {
+                worstAfterJudgement = Math.min(worstAfterJudgement, mbps);
+            }
+        }
+        System.out.println("the lab's collapse, late reinjection, 100 ms intervals of the collapse:" + timeline
+                + "; after it " + String.format("%.1f", sink.megabitsPerSecond(recovered + SimPair.SECOND,
+                pair.now())) + " Mb/s");
+        assertNull(sink.corruption);
+        assertTrue(pair.concentratorCounter(MibCounter.LATE_REINJECTIONS) > 0, "the collapsed LTE never judged late");
+        assertTrue(worstAfterJudgement >= 0.9 * 20, "in-order delivery at " + worstAfterJudgement
+                + " Mb/s during the collapse, with DSL's 20 Mb/s up:" + timeline);
+        // After the collapse LTE is trusted again (its RTT back near its minimum) and both paths carry.
+        assertTrue(sink.megabitsPerSecond(recovered + SimPair.SECOND, pair.now()) >= 60,
+                "after the collapse: " + sink.megabitsPerSecond(recovered + SimPair.SECOND, pair.now()));
+    }
+
     /** Jitter on LTE reorders between the paths (never inside one TCP connection). */
     @Test
     void jitterOnLteReordersBetweenPathsWithoutLosingThroughput() {

@@ -21,6 +21,12 @@ final class SimLink {
     double lossRate;
     long jitterNanos;
     boolean blackholed;
+    /**
+     * The TCP over this link behaves like BBR, the lab's congestion control, rather than Reno: a loss does not cut
+     * the window, and what is in flight is capped at two bandwidth-delay products (BBR's in-flight cap), not at the
+     * product plus the queue. Set before the link's connections open.
+     */
+    boolean bbrLike;
     private final long[] busyUntil = new long[2];
     private final SplittableRandom random;
     long bytesCarried;

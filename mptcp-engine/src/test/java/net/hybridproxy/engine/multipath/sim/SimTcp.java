@@ -61,7 +61,7 @@ final class SimTcp {
 
         private Pipe(int dir) {
             this.dir = dir;
-            this.maxCwnd = Math.max(20 * MSS, link.bdpBytes() + link.queueLimitBytes);
+            this.maxCwnd = Math.max(20 * MSS, link.bbrLike ? 2 * link.bdpBytes() : link.bdpBytes() + link.queueLimitBytes);
             this.srttNanos = link.rttNanos;
         }
 
@@ -135,7 +135,7 @@ final class SimTcp {
                 delay = Math.max(200_000_000L, 2 * (long) srttNanos) * segment.rtoBackoff;
             } else {
                 delay = (long) srttNanos + 2_000_000L;
-                if (now - lastReductionAt > srttNanos) {
+                if (!link.bbrLike && now - lastReductionAt > srttNanos) {
                     ssthresh = Math.max(2 * MSS, cwnd / 2);
                     cwnd = ssthresh;
                     lastReductionAt = now;
