@@ -133,6 +133,11 @@ final class ConcentratorReplies {
         }
 
         Deadline add(ConvertReplyHandler handler) {
+            // Replies come back about in the order the waits began: dropping the answered heads here keeps the
+            // queue near the number of connections really waiting, not the connection rate times the timeout.
+            while (!queue.isEmpty() && queue.peekFirst().handler == null) {
+                queue.pollFirst();
+            }
             Deadline deadline = new Deadline(handler, loop.ticker().nanoTime() + timeoutNanos);
             queue.addLast(deadline);
             if (timer == null) {

@@ -332,13 +332,18 @@ public final class StreamChannel extends AbstractChannel implements DuplexChanne
             return readInto(allocator.directBuffer(total));
         }
         CompositeByteBuf composite = allocator.compositeDirectBuffer(MAX_BYTES_PER_DELIVERY / DELIVERY_BUFFER_BYTES);
-        for (int left = total; left > 0; ) {
-            ByteBuf part = readInto(allocator.directBuffer(Math.min(left, DELIVERY_BUFFER_BYTES)));
-            if (part == null) {
-                break;
+        try {
+            for (int left = total; left > 0; ) {
+                ByteBuf part = readInto(allocator.directBuffer(Math.min(left, DELIVERY_BUFFER_BYTES)));
+                if (part == null) {
+                    break;
+                }
+                left -= part.readableBytes();
+                composite.addComponent(true, part);
             }
-            left -= part.readableBytes();
-            composite.addComponent(true, part);
+        } catch (RuntimeException e) {
+            composite.release();
+            throw e;
         }
         if (!composite.isReadable()) {
             composite.release();

@@ -261,6 +261,8 @@ final class StreamTable {
             stream.sendActiveAt = now;
             syncMemory(stream);
         }
+        // The only place the peer's window opens: a stream it held is timed up to here.
+        noteWindowLimited(stream, now);
         if (stream.send.hasSendable()) {
             session.transmit.scheduleSend(stream);
         }
@@ -286,7 +288,10 @@ final class StreamTable {
         }
     }
 
-    /** Times how long the peer's window held back written data ({@link MibCounter#WINDOW_LIMITED_NANOS}). */
+    /**
+     * Times how long the peer's window held back written data ({@link MibCounter#WINDOW_LIMITED_NANOS}): called when
+     * a transmit turn finds the stream with nothing it may send and at each DATA_ACK, not per turn for every stream.
+     */
     void noteWindowLimited(Stream stream, long now) {
         boolean limited = stream.send.blockedByWindow();
         if (limited && stream.windowLimitedSince < 0) {

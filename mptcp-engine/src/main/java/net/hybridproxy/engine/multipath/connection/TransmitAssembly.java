@@ -159,7 +159,6 @@ final class TransmitAssembly {
     private Transmit transmitData(long now, ByteBuffer out) {
         // The silence rule (a blackhole) runs whatever late-reinjection says; the rest of the detector only with it.
         session.subflows.reinjectFromLatePaths(now);
-        noteWindowLimits(now);
         // Reused from call to call (a poll is never re-entered): this runs once per batch of frames sent.
         List<Subflow> usable = usableScratch;
         List<SubflowView> views = viewScratch;
@@ -192,6 +191,11 @@ final class TransmitAssembly {
             }
             Stream stream = streams.get(streamId);
             if (stream == null || !stream.send.hasSendable()) {
+                if (stream != null) {
+                    // Leaves the order with nothing it may send: perhaps held by the peer's window (timed until the
+                    // DATA_ACK that opens it puts the stream back).
+                    streams.noteWindowLimited(stream, now);
+                }
                 sendOrder.pollFirst();
                 continue;
             }
@@ -457,13 +461,6 @@ final class TransmitAssembly {
             pending += stream.send.newSendable();
         }
         return pending;
-    }
-
-    /** Once per transmit turn: which streams wait for the peer's window (the MIB's time counter). */
-    private void noteWindowLimits(long now) {
-        for (Stream stream : streams.all()) {
-            streams.noteWindowLimited(stream, now);
-        }
     }
 
     /**
