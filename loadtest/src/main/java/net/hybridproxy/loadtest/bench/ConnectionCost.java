@@ -3,7 +3,6 @@ package net.hybridproxy.loadtest.bench;
 import net.hybridproxy.loadtest.lab.LabProcess;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -11,7 +10,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.concurrent.TimeUnit;
 
 /**
  * What each proxy process spends per connection over a run of new connections, from counters that a loaded machine
@@ -26,19 +24,21 @@ import java.util.concurrent.TimeUnit;
  */
 final class ConnectionCost {
     private static final double TICKS_PER_MS = 0.1;
+    /** Every system call entered, one count. */
+    private static final String SYSCALLS = "raw_syscalls:sys_enter";
     /** Thread groups under this share of the process's CPU over the run are summed as "other". */
     private static final double MINOR_SHARE = 0.03;
 
     private final List<LabProcess> proxies;
     private final List<Map<String, Long>> ticksBefore;
     private final List<long[]> userSystemBefore;
-    private final List<Process> perf;
+    private final List<PerfStat> perf;
 
     private ConnectionCost(List<LabProcess> proxies) {
         this.proxies = proxies;
         this.ticksBefore = proxies.stream().map(p -> ticksByThread(p.pid())).toList();
         this.userSystemBefore = proxies.stream().map(p -> userSystemTicks(p.pid())).toList();
-        this.perf = proxies.stream().map(p -> startPerf(p.pid())).toList();
+        this.perf = proxies.stream().map(p -> PerfStat.start(p.pid(), SYSCALLS)).toList();
     }
 
     /** Starts counting for {@code proxies}; call {@link #perConnection} once the run is over. */
@@ -71,7 +71,7 @@ final class ConnectionCost {
                     connections));
             out.put(label + " system ms", perConnection((userSystem[1] - userSystemBefore.get(i)[1]) / TICKS_PER_MS,
                     connections));
-            Long syscalls = stopPerf(perf.get(i));
+            Long syscalls = perf.get(i).stop(10).get(SYSCALLS);
             if (syscalls != null) {
                 out.put(label + " syscalls", perConnection(syscalls, connections));
             }
@@ -128,42 +128,6 @@ final class ConnectionCost {
             return new long[] {Long.parseLong(f[11]), Long.parseLong(f[12])};
         } catch (IOException | RuntimeException e) {
             return new long[] {0, 0};
-        }
-    }
-
-    private static Process startPerf(long pid) {
-        try {
-            return new ProcessBuilder("perf", "stat", "-x", ",", "-e", "raw_syscalls:sys_enter", "-p",
-                    String.valueOf(pid)).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-        } catch (IOException e) {
-            return null;
-        }
-    }
-
-    /** Stops a {@code perf stat} (SIGINT makes it print its count) and returns the count, or null without one. */
-    private static Long stopPerf(Process p) {
-        if (p == null) {
-            return null;
-        }
-        try {
-            new ProcessBuilder("kill", "-INT", String.valueOf(p.pid())).start().waitFor(5, TimeUnit.SECONDS);
-            if (!p.waitFor(10, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                return null;
-            }
-            String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
-            for (String line : err.split("\n")) {
-                String[] f = line.split(",");
-                if (f.length > 2 && f[2].equals("raw_syscalls:sys_enter")) {
-                    return Long.parseLong(f[0]);
-                }
-            }
-            return null;
-        } catch (IOException | InterruptedException | NumberFormatException e) {
-            if (e instanceof InterruptedException) {
-                Thread.currentThread().interrupt();
-            }
-            return null;
         }
     }
 }

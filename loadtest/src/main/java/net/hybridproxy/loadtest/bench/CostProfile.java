@@ -24,6 +24,8 @@ import java.util.concurrent.TimeUnit;
 final class CostProfile {
     static final String DIR_VARIABLE = "HYBRIDPROXY_BENCH_COST_PROFILE";
     private static final String RECORDING = "connection-cost";
+    /** One tracepoint per system call; the rest of the name is the call's. */
+    private static final String SYSCALL_EVENTS = "syscalls:sys_enter_";
     /** JFR settings: the default ones plus what a per-connection profile needs, sampled densely. */
     private static final List<String> JFR_OPTIONS = List.of("jdk.ExecutionSample#period=10ms",
             "jdk.NativeMethodSample#period=10ms", "jdk.ObjectAllocationSample#enabled=true",
@@ -32,7 +34,7 @@ final class CostProfile {
 
     private final Path dir;
     private final List<LabProcess> proxies;
-    private final List<Process> perf = new ArrayList<>();
+    private final List<PerfStat> perf = new ArrayList<>();
     private final List<Boolean> recording = new ArrayList<>();
 
     private CostProfile(Path dir, List<LabProcess> proxies) {
@@ -56,8 +58,7 @@ final class CostProfile {
         CostProfile profile = new CostProfile(dir, proxies);
         for (LabProcess p : proxies) {
             profile.recording.add(profile.startRecording(p));
-            profile.perf.add(start(List.of("perf", "stat", "-x", ",", "-e", "syscalls:sys_enter_*", "-p",
-                    String.valueOf(p.pid()))));
+            profile.perf.add(PerfStat.start(p.pid(), SYSCALL_EVENTS + "*"));
         }
         return Optional.of(profile);
     }
@@ -67,7 +68,12 @@ final class CostProfile {
         for (int i = 0; i < proxies.size(); i++) {
             LabProcess p = proxies.get(i);
             String name = fileName(p);
-            Map<String, Long> calls = stopPerf(perf.get(i));
+            Map<String, Long> calls = new TreeMap<>();
+            perf.get(i).stop(20).forEach((event, count) -> {
+                if (event.startsWith(SYSCALL_EVENTS)) {
+                    calls.put(event.substring(SYSCALL_EVENTS.length()), count);
+                }
+            });
             StringBuilder table = new StringBuilder("# system calls per connection over " + connections
                     + " connections, " + p.label() + "\n");
             calls.entrySet().stream().sorted(Map.Entry.<String, Long>comparingByValue().reversed())
@@ -114,45 +120,6 @@ final class CostProfile {
             }
             return false;
         }
-    }
-
-    private static Process start(List<String> command) {
-        try {
-            return new ProcessBuilder(command).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-        } catch (IOException e) {
-            return null;
-        }
-    }
-
-    /** SIGINT makes perf print its counts on stderr: "count,,event,..." per line. */
-    private static Map<String, Long> stopPerf(Process p) {
-        Map<String, Long> out = new TreeMap<>();
-        if (p == null) {
-            return out;
-        }
-        try {
-            new ProcessBuilder("kill", "-INT", String.valueOf(p.pid())).start().waitFor(5, TimeUnit.SECONDS);
-            if (!p.waitFor(20, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                return out;
-            }
-            String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
-            for (String line : err.split("\n")) {
-                String[] f = line.split(",");
-                if (f.length > 2 && f[2].startsWith("syscalls:sys_enter_")) {
-                    try {
-                        out.put(f[2].substring("syscalls:sys_enter_".length()), Long.parseLong(f[0]));
-                    } catch (NumberFormatException notCounted) {
-                        // "<not counted>" or "<not supported>"
-                    }
-                }
-            }
-        } catch (IOException | InterruptedException e) {
-            if (e instanceof InterruptedException) {
-                Thread.currentThread().interrupt();
-            }
-        }
-        return out;
     }
 
     private static void write(Path file, String text) {
