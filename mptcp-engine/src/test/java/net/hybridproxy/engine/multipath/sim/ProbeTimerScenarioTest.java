@@ -25,8 +25,8 @@ class ProbeTimerScenarioTest {
         SimPair pair = new SimPair(SessionConfig.defaults(), List.of(dsl, lte),
                 List.of(SubflowPriority.PRIMARY, SubflowPriority.PRIMARY));
         pair.runFor(SimPair.SECOND / 2);
-        long total = 20_000_000;
-        pair.onConcentratorStream(id -> pair.sendFromConcentrator(id, total, 0));
+        // A download that lasts the whole test: the session keeps streams, so probes run at the active interval.
+        pair.onConcentratorStream(id -> pair.sendFromConcentrator(id, Long.MAX_VALUE, 0));
         long id = pair.openStream(100);
         pair.runFor(2 * SimPair.SECOND);
 
@@ -38,17 +38,17 @@ class ProbeTimerScenarioTest {
                 "nothing to send after a firing that changed nothing");
         assertEquals(due, pair.cpe.pollTimeout(), "the same deadline stands");
 
-        // The run's own firings: every one that probed asked for a pass; over 2 s, two subflows probed every 100 ms.
+        // The run's own firings: those that probed asked for a pass; over 2 s two subflows are probed every 100 ms
+        // after their last answer (about 15 probes each).
         long callsBefore = pair.cpeTimerCalls;
         long passesBefore = pair.cpeTimerPasses;
         pair.runFor(2 * SimPair.SECOND);
         long passes = pair.cpeTimerPasses - passesBefore;
         System.out.printf("cpe timer: %d firings, %d passes in 2 s%n", pair.cpeTimerCalls - callsBefore, passes);
         assertTrue(passes >= 20, passes + " passes");
-
-        pair.runFor(10 * SimPair.SECOND);
+        assertTrue(pair.cpeTimerCalls - callsBefore >= passes);
         StreamSink sink = pair.cpeSinks.get(id);
         assertNull(sink.corruption);
-        assertEquals(total, sink.received);
+        assertTrue(sink.received > 10_000_000, sink.received + " bytes");
     }
 }
