@@ -18,7 +18,6 @@ import net.hybridproxy.proxy.config.AppConfig;
 import net.hybridproxy.proxy.metrics.FailoverLog;
 import net.hybridproxy.proxy.metrics.UserspaceStats;
 import net.hybridproxy.proxy.nativeio.NativeException;
-import net.hybridproxy.proxy.relay.RelayRecvAllocator;
 import net.hybridproxy.proxy.relay.RelaySession;
 import net.hybridproxy.proxy.transport.MultipathConnections;
 import net.hybridproxy.proxy.transport.NativeSocketOptions;
@@ -46,10 +45,9 @@ public record RoleContext(AppConfig config, Transport transport, EventLoopGroup 
 
     /**
      * A listener whose accepted children are ready for relaying: AUTO_READ off, half-close on, TCP_NODELAY and
-     * SO_KEEPALIVE on, bounded buffers, reads into pooled buffers ({@link RelayRecvAllocator}). Netty's socket
-     * channels turn TCP_NODELAY on in their constructor, so asking for it again per child only repeated a system
-     * call; on the native transports SO_KEEPALIVE (and TCP_NODELAY, for good measure) is set once on the listener,
-     * whose accepted sockets inherit it, instead of per connection.
+     * SO_KEEPALIVE on, bounded buffers. Netty's socket channels turn TCP_NODELAY on in their constructor, so asking
+     * for it again per child only repeated a system call; on the native transports SO_KEEPALIVE (and TCP_NODELAY,
+     * for good measure) is set once on the listener, whose accepted sockets inherit it, instead of per connection.
      */
     public ServerBootstrap serverBootstrap(ChannelFactory<? extends ServerSocketChannel> factory) {
         AppConfig.Relay relay = config.relay();
@@ -62,7 +60,6 @@ public record RoleContext(AppConfig config, Transport transport, EventLoopGroup 
                 .handler(AcceptStamp.INSTANCE)
                 .childOption(ChannelOption.AUTO_READ, false)
                 .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                .childOption(ChannelOption.RCVBUF_ALLOCATOR, RelayRecvAllocator.INSTANCE)
                 .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK,
                         new WriteBufferWaterMark(relay.writeBufferLowWaterMark(), relay.writeBufferHighWaterMark()));
         if (!inherited) {
@@ -108,7 +105,6 @@ public record RoleContext(AppConfig config, Transport transport, EventLoopGroup 
                 .option(ChannelOption.AUTO_READ, false)
                 .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .option(ChannelOption.SO_KEEPALIVE, true)
-                .option(ChannelOption.RCVBUF_ALLOCATOR, RelayRecvAllocator.INSTANCE)
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.min(Integer.MAX_VALUE,
                         relay.connectTimeout().toMillis()))
                 .option(ChannelOption.WRITE_BUFFER_WATER_MARK,

@@ -1,4 +1,4 @@
-package net.hybridproxy.proxy.relay;
+package net.hybridproxy.loadtest.relay;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
@@ -30,33 +30,45 @@ class RelayRecvAllocatorTest {
         }
     }
 
+    /** One readiness: reads of {@code bytes} (capped by each buffer) while the handle goes on; returns the reads. */
+    private int wakeup(int bytes) {
+        handle.reset(channel.config());
+        int reads = 0;
+        do {
+            read(bytes);
+            reads++;
+        } while (handle.continueReading());
+        handle.readComplete();
+        return reads;
+    }
+
     @Test
-    void aBulkReaderGrowsItsBuffersToSixteenKibibytesAndNoFurther() {
-        for (int wakeup = 0; wakeup < 50; wakeup++) {
-            handle.reset(channel.config());
-            do {
-                read(Integer.MAX_VALUE);
-            } while (handle.continueReading());
-            handle.readComplete();
+    void readsOfAFewKibibytesNeverGetABufferOverThePooledSize() {
+        for (int i = 0; i < 200; i++) {
+            wakeup(i % 10 == 0 ? 60_000 : 6_000);
+            assertTrue(handle.guess() <= RelayRecvAllocator.POOLED_READ_BYTES, "guess " + handle.guess());
         }
-        assertEquals(RelayRecvAllocator.MAX_READ_BYTES, handle.guess());
+    }
+
+    @Test
+    void aBacklogIsReadInBulkBuffersAndAShortReadEndsTheBulk() {
+        for (int i = 0; i < 50; i++) {
+            wakeup(Integer.MAX_VALUE);
+        }
+        assertEquals(RelayRecvAllocator.BULK_READ_BYTES, handle.guess());
+        assertEquals(1, wakeup(Integer.MAX_VALUE), "one bulk read per readiness, as Netty's default");
+        wakeup(3_000);
+        assertTrue(handle.guess() <= RelayRecvAllocator.POOLED_READ_BYTES, "guess " + handle.guess());
     }
 
     @Test
     void readsGoOnWithAutoReadOffWhileBuffersFillUpToTheWakeupLimit() {
-        for (int wakeup = 0; wakeup < 50; wakeup++) {
-            handle.reset(channel.config());
-            int reads = 0;
-            do {
-                read(Integer.MAX_VALUE);
-                reads++;
-            } while (handle.continueReading());
-            handle.readComplete();
-            if (wakeup == 49) {
-                assertEquals(RelayRecvAllocator.MAX_BYTES_PER_WAKEUP / RelayRecvAllocator.MAX_READ_BYTES, reads,
-                        "reads per readiness once the guess is at its maximum");
-            }
+        for (int i = 0; i < 50; i++) {
+            wakeup(RelayRecvAllocator.POOLED_READ_BYTES - 1);
         }
+        assertEquals(RelayRecvAllocator.POOLED_READ_BYTES, handle.guess());
+        // A pooled read that fills its buffer goes on, in the same readiness, with one bulk read, then stops.
+        assertEquals(2, wakeup(Integer.MAX_VALUE));
     }
 
     @Test
