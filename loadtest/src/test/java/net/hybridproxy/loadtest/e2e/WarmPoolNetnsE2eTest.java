@@ -225,7 +225,7 @@ class WarmPoolNetnsE2eTest {
     /**
      * The measured objects on the wire, one at a time: each request's hops (their medians printed, the figures for
      * docs/decisions.md), and what leaves together. The concentrator's success answer leaves with the server's first
-     * bytes in one segment, and on DSL, for every object: sent alone it sat unacknowledged on DSL while the server's
+     * bytes in one segment, and on DSL, for every object whose server answered within the hold (200 ms): sent alone it sat unacknowledged on DSL while the server's
      * answer came, and the kernel's scheduler put that answer on the idle LTE subflow. The cpe's request leaves with
      * the client's first bytes whenever they were already waiting at the take (most of the time; the client's
      * write races the cpe's accept, so no bound is held on it here).
@@ -242,6 +242,7 @@ class WarmPoolNetnsE2eTest {
         int together = 0;
         int requests = 0;
         int answersAlone = 0;
+        int answersAloneAfterSlowServer = 0;
         int answersOnLte = 0;
         for (Segment syn : clientSyns) {
             double t0 = syn.seconds();
@@ -274,8 +275,13 @@ class WarmPoolNetnsE2eTest {
             if (onLte) {
                 answersOnLte++;
             }
-            if (!isConvertAnswer(answer) || answer.payload().length <= 4) {
+            // The concentrator holds its answer for the server's first bytes up to 200 ms from the connect (a
+            // quarter more at worst): alone is right only when the server took longer than that.
+            if ((!isConvertAnswer(answer) || answer.payload().length <= 4)
+                    && serverData.get().seconds() - serverSyn.get().seconds() < 0.2) {
                 answersAlone++;
+            } else if (!isConvertAnswer(answer) || answer.payload().length <= 4) {
+                answersAloneAfterSlowServer++;
             }
             if (onLte) {
                 continue; // the cpe's DSL capture does not see it
@@ -306,10 +312,12 @@ class WarmPoolNetnsE2eTest {
         }
         System.out.println(table);
         System.out.println("warm pool on the wire: " + together + " of " + requests + " Convert requests left with the"
-                + " client's first bytes; " + answersAlone + " answers left alone, " + answersOnLte + " on LTE");
+                + " client's first bytes; " + answersAlone + " answers left alone although the server answered within"
+                + " the hold, " + answersAloneAfterSlowServer + " after a server slower than the hold; " + answersOnLte
+                + " on LTE");
         assertTrue(requests >= OBJECTS / 2, "measured objects matched on the wire: " + requests + "\n" + table);
         assertTrue(answersAlone == 0, answersAlone + " of " + requests + " Convert answers left without the server's"
-                + " first bytes");
+                + " first bytes although those came within the hold");
         assertTrue(answersOnLte == 0, answersOnLte + " of " + requests + " answers went on LTE");
     }
 
