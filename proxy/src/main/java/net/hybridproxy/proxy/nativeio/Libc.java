@@ -42,6 +42,13 @@ public final class Libc {
             bind("sendto", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle RECV =
             bind("recv", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+    /** {@code ioctl(2)} with an int pointer as its third (variadic) argument. */
+    private static final MethodHandle IOCTL_INT_POINTER = LINKER.downcallHandle(
+            LINKER.defaultLookup().find("ioctl").orElseThrow(() -> new UnsatisfiedLinkError("libc has no ioctl")),
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS), CAPTURE_ERRNO,
+            Linker.Option.firstVariadicArg(2));
+    /** FIONREAD (SIOCINQ on a TCP socket): the bytes queued for reading (asm-generic/ioctls.h). */
+    private static final long FIONREAD = 0x541B;
     private static final MethodHandle IF_NAMETOINDEX =
             LINKER.downcallHandle(LINKER.defaultLookup().find("if_nametoindex").orElseThrow(),
                     FunctionDescriptor.of(JAVA_INT, ADDRESS));
@@ -243,6 +250,22 @@ public final class Libc {
         } catch (Throwable t) {
             throw new AssertionError(t);
         }
+    }
+
+    /**
+     * {@code ioctl(fd, FIONREAD)}: the bytes the socket holds for reading now. In the calling thread's own native
+     * memory ({@link #setsockoptInt}), as it runs on event loops per connection.
+     */
+    public static int bytesToRead(int fd) throws NativeException {
+        SockoptScratch scratch = INT_SCRATCH.get();
+        int rc;
+        try {
+            rc = (int) IOCTL_INT_POINTER.invokeExact(scratch.state, fd, FIONREAD, scratch.buffer);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+        check(rc, scratch.state, "ioctl(FIONREAD)");
+        return scratch.buffer.get(JAVA_INT, 0);
     }
 
     /** {@code if_nametoindex(3)}; 0 when there is no such interface. */

@@ -25,6 +25,7 @@ import net.hybridproxy.engine.convert.SupportedTcpExtensionsTlv;
 import net.hybridproxy.engine.policy.Addresses;
 import net.hybridproxy.engine.policy.DestinationPolicy;
 import net.hybridproxy.proxy.metrics.CpeTable;
+import net.hybridproxy.proxy.relay.HeldFlushes;
 import net.hybridproxy.proxy.transport.NativeSocketOptions;
 
 import java.io.IOException;
@@ -59,6 +60,16 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
     private static final long LINGER_AFTER_ERROR_MILLIS = 2_000;
     /** Each refusal's answer, encoded once: a flood of refused requests encodes nothing. Never written to. */
     private static final Map<ConvertErrorCode, byte[]> ERROR_ANSWERS = errorAnswers();
+
+    /** The success answer (a Convert message without TLVs), encoded once. Never written to. */
+    private static final byte[] REPLY = ConvertMessage.of().encode();
+    /**
+     * The longest a success answer waits for the server's first bytes to leave with them: a server that speaks
+     * first or answers a request sends within this nearly always; a silent one gets its answer sent alone after it,
+     * which only the cpe's own bookkeeping sees (its client is already sending, 0-RTT). The same ceiling as
+     * Linux's TCP_CORK: "there is a 200 millisecond ceiling on the time for which output is corked" (tcp(7)).
+     */
+    static final long REPLY_HOLD_NANOS = TimeUnit.MILLISECONDS.toNanos(200);
 
     /** The server channel's handler until the relay joins it: nothing to do, and one instance for every connection. */
     private static final ChannelInboundHandlerAdapter NO_HANDLER = new NoHandler();
@@ -347,8 +358,17 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
             releaseSlot();
             return;
         }
-        // RFC 8803: the converter answers with a Convert message before it relays the server's bytes.
-        client.writeAndFlush(Unpooled.wrappedBuffer(ConvertMessage.of().encode()), client.voidPromise());
+        // RFC 8803: the converter answers with a Convert message before it relays the server's bytes. On a kernel
+        // MPTCP socket the answer waits (unflushed, at most REPLY_HOLD_NANOS) for the server's first bytes and leaves
+        // with them in one send: sent alone, it sits unacknowledged in the subflow that carried it, and the kernel's
+        // scheduler (the lowest queued bytes per pacing rate) then puts the server's answer on an idle slower
+        // subflow, a whole 10 kB answer on LTE; it also costs a send here and a wake-up at the cpe.
+        if (NativeSocketOptions.isKernelSocket(client)) {
+            client.write(Unpooled.wrappedBuffer(REPLY), client.voidPromise());
+            HeldFlushes.hold(client, REPLY_HOLD_NANOS);
+        } else {
+            client.writeAndFlush(Unpooled.wrappedBuffer(REPLY), client.voidPromise());
+        }
         ByteBuf early = pending;
         pending = null;
         if (early.isReadable()) {

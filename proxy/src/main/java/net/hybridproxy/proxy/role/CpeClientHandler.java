@@ -117,7 +117,12 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
             WarmPool.ReadyHandler pooled = outbound.pipeline().get(WarmPool.ReadyHandler.class);
             outbound.pipeline().replace(pooled, null,
                     new ConvertReplyHandler(client, replies, pooled.destination(), label, true));
-            carry(client, outbound, convert, label);
+            // The client's first bytes usually wait in its socket already: then the request is left for the relay's
+            // flush of them, one send with both. Sent alone, it sits unacknowledged on the subflow that carried it,
+            // and the kernel's scheduler puts the client's bytes on the other (idle) subflow, LTE. With nothing
+            // waiting (a server-speaks-first protocol, or a client slower than this) it leaves at once.
+            carry(client, outbound, convert, label, !NativeSocketOptions.isKernelSocket(client)
+                    || NativeSocketOptions.bytesToRead(client) == 0);
             return;
         }
         // No ready connection: the connect takes a round trip, during which the client may send and even finish.
@@ -177,23 +182,28 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
                 outbound.close();
                 return;
             }
-            carry(client, outbound, convert, label);
+            carry(client, outbound, convert, label, true);
         });
     }
 
-    /** The Convert request first, then the client's bytes: relay the pair. */
-    private void carry(Channel client, Channel outbound, byte[] convert, String label) {
+    /**
+     * The Convert request first, then the client's bytes: relay the pair. Unless {@code flushNow}, the request stays
+     * unflushed until the relay's first read of the client flushes it with the bytes read (the caller saw them
+     * waiting in the client's socket).
+     */
+    private void carry(Channel client, Channel outbound, byte[] convert, String label, boolean flushNow) {
         if (NativeSocketOptions.isKernelSocket(outbound)) {
             context.multipathChannels().add(outbound);
         }
         // With TCP_FASTOPEN_CONNECT this first write is what the kernel puts in the SYN; on a ready connection
         // from the warm pool it is the connection's first data. After a miss, the relay replays what the client
         // sent during the connect behind it and both leave in one send. A pool hit joins before the client's first
-        // read, so the request leaves alone and the client's bytes follow one wake-up later (docs/decisions.md,
-        // "setup cost, fourth pass").
+        // read: the request and the bytes already waiting leave together at that read's flush.
         outbound.write(Unpooled.wrappedBuffer(convert), outbound.voidPromise());
         context.relay(client, outbound, label);
-        outbound.flush();
+        if (flushNow) {
+            outbound.flush();
+        }
     }
 
     private InetSocketAddress originalDestination(Channel client) throws NativeException {

@@ -103,6 +103,15 @@ public final class NativeSocketOptions {
         }
     }
 
+    /** The bytes the socket holds for reading now ({@code FIONREAD}); 0 when that cannot be read. */
+    public static int bytesToRead(Channel channel) {
+        try {
+            return Libc.bytesToRead(fd(channel));
+        } catch (NativeException e) {
+            return 0;
+        }
+    }
+
     /** Whether the channel is a kernel socket whose descriptor these options can reach (not NIO, not a stream). */
     public static boolean isKernelSocket(Channel channel) {
         return channel instanceof UnixChannel;
