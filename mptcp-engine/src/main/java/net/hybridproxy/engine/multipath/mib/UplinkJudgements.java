@@ -27,7 +27,7 @@ public final class UplinkJudgements {
         /**
          * Its delivery rate collapsed (several samples below a quarter of its peak, still acknowledging) while
          * another path delivered faster: what blocked in-order delivery on it moved, and it gets little new data
-         * until its rate recovers. Acts by default.
+         * until its rate recovers. Acts with late reinjection.
          */
         COLLAPSED
     }

@@ -18,7 +18,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * The collapse rule with the defaults (engine issue item 2), on the lab's links: its queues (DSL 50 ms, LTE 200 ms
+ * The collapse rule, with late reinjection (engine issue item 2), on the lab's links: its queues (DSL 50 ms, LTE 200 ms
  * at line rate, {@link SimLink#queued}) and its subflows' congestion control ({@link SimLink#bbrLike}). The rule must
  * move what a collapsed LTE holds soon enough that no 100 ms of the download starves, and must never fire on
  * loss-free links, nor on a link whose emulator runs late (the lab at load 30-50 made a rule that trusted one rate
@@ -27,6 +27,11 @@ import org.junit.jupiter.params.provider.CsvSource;
 class CollapseScenarioTest {
 
     private static final List<SubflowPriority> BOTH = List.of(SubflowPriority.PRIMARY, SubflowPriority.PRIMARY);
+    /**
+     * The collapse rule acts with late reinjection (off by default until a quiet lab run shows it never fires on
+     * loss-free links; docs/decisions.md, ninth pass).
+     */
+    private static final SessionConfig LATE = SessionConfig.defaults().withLateReinjection(true);
 
     private static SimLink labLink(String name, double mbps, double rttMillis, double queueMillis, long seed,
                                    boolean bbr) {
@@ -36,7 +41,7 @@ class CollapseScenarioTest {
     }
 
     /**
-     * LTE 60 -> 3 Mbit/s for 3 s with its 200 ms queue, DSL 20 Mbit/s with 50 ms, the defaults (2 s before the
+     * LTE 60 -> 3 Mbit/s for 3 s with its 200 ms queue, DSL 20 Mbit/s with 50 ms, late reinjection on (2 s before the
      * collapse, 3 s of it, 3 s after). The collapse is called about 220 ms after LTE fell (its queue drains at the old
      * rate for about 50 ms, the ACKs take 25 ms back, then two samples of a minimum RTT each); what LTE holds moves
      * to DSL, LTE gets nothing until it delivered what it held, and after the collapse its rate clears it. Measured:
@@ -48,8 +53,8 @@ class CollapseScenarioTest {
      * paths carry 67 of their 80 Mbit/s in this model (aggregation, not this rule; docs/decisions.md).
      */
     @Test
-    void theLabsCollapseByDefaultMovesWhatLteHoldsToDslAndUsesLteAgainAfterIt() {
-        Collapse run = collapse(SessionConfig.defaults(), true);
+    void theLabsCollapseMovesWhatLteHoldsToDslAndUsesLteAgainAfterIt() {
+        Collapse run = collapse(LATE, true);
         double offered = (20.0 * 8 + 60 * 5 + 3 * 3) / 8;
         assertTrue(run.worst >= 0.08 * run.mean, "a 100 ms interval at " + run.worst + " Mb/s, the mean " + run.mean
                 + ":" + run.timeline);
@@ -112,13 +117,13 @@ class CollapseScenarioTest {
 
     /**
      * Loss-free equal (50/20 + 50/20) and heterogeneous (50/20 + 30/50 with LTE's 200 ms queue) links, BBR-like and
-     * Reno-like subflows, the defaults: no path is judged collapsed and (almost) nothing is sent twice. The lab's
+     * Reno-like subflows, late reinjection on: no path is judged collapsed and (almost) nothing is sent twice. The lab's
      * quiet baseline had no judgement on these rows.
      */
     @ParameterizedTest(name = "{0}, BBR {1}")
     @CsvSource({"equal, true", "equal, false", "heterogeneous, true", "heterogeneous, false"})
     void onLossFreeLinksNoPathIsJudgedCollapsed(String scenario, boolean bbr) {
-        Bulk.Download run = Bulk.download(SessionConfig.defaults(), lossFree(scenario, bbr), BOTH, 6,
+        Bulk.Download run = Bulk.download(LATE, lossFree(scenario, bbr), BOTH, 6,
                 SimPair.ADAPTER_UNSENT);
         assertNeverCollapsed(scenario + (bbr ? ", BBR" : ", Reno"), run);
     }
@@ -133,7 +138,7 @@ class CollapseScenarioTest {
     @CsvSource({"equal, true", "equal, false", "heterogeneous, true", "heterogeneous, false"})
     void aLateLinkEmulatorIsNotACollapse(String scenario, boolean bbr) {
         List<SimLink> links = lossFree(scenario, bbr);
-        SimPair pair = new SimPair(SessionConfig.defaults(), links, BOTH);
+        SimPair pair = new SimPair(LATE, links, BOTH);
         pair.subflowUnsentBytes = SimPair.ADAPTER_UNSENT;
         pair.runFor(SimPair.SECOND / 2);
         pair.onConcentratorStream(id -> pair.sendFromConcentrator(id, Long.MAX_VALUE, 0));
@@ -170,7 +175,7 @@ class CollapseScenarioTest {
         Map<String, Long> judgements = judgements(pair);
         long sent = pair.concentratorCounter(MibCounter.DATA_BYTES_SENT);
         long reinjected = pair.concentratorCounter(MibCounter.REINJECTED_BYTES);
-        System.out.printf(Locale.ROOT, "%s, defaults: %.1f Mb/s, reinjected %d of %d bytes, %s%n", what,
+        System.out.printf(Locale.ROOT, "%s, late reinjection: %.1f Mb/s, reinjected %d of %d bytes, %s%n", what,
                 run.megabitsPerSecond(), reinjected, sent, judgements);
         judgements.forEach((key, count) -> assertTrue(count == 0 || !key.endsWith(" collapsed"),
                 what + ": " + key + " " + count + ", " + judgements));
