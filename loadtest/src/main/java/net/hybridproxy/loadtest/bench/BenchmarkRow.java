@@ -62,6 +62,11 @@ import java.util.Map;
  *                                 byte, ms (on a loaded machine mostly the client's and the proxies' scheduling)
  * @param seriesGoodputFromFirstByteMbps stall series: each download's verified bytes over the time from its first
  *                                 byte to its last, Mbit/s (what the links carried, without that wait)
+ * @param round                    with {@code --repeat N}: which of the N rounds of the scenario this row is (1..N);
+ *                                 null for a run without repeats
+ * @param steadyCostPerGB          suite "steady": what each proxy process spent per GB verified over the measured
+ *                                 download, by {@link ConnectionCost}: CPU ms (user, system and per thread group:
+ *                                 event loops, collector, compilers, the rest) and system calls per GB
  */
 record BenchmarkRow(String scenario, String scenarioTitle, String system, String systemTitle, Double linkSumMbit,
                     String skipped, String error, String teardownError, Boolean ok, String warmupServerVerdict,
@@ -79,7 +84,8 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
                     Double dslRttMs, Map<String, Long> ttfbCounters, Double ttfbBeforeBurstP50Ms,
                     Map<String, Double> ttfbProxyCpuSeconds, List<Double> seriesFirstTwoSecondsMbps,
                     Map<String, Double> setupCost, Map<String, Long> setupRunCounters,
-                    List<Long> seriesFirstByteMs, List<Double> seriesGoodputFromFirstByteMbps) {
+                    List<Long> seriesFirstByteMs, List<Double> seriesGoodputFromFirstByteMbps, Integer round,
+                    Map<String, Double> steadyCostPerGB) {
 
     BenchmarkRow withRatios(Double toLinkSum, Double toBestPeer) {
         RowBuilder b = new RowBuilder(this);
@@ -155,6 +161,8 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
         Map<String, Long> setupRunCounters;
         List<Long> seriesFirstByteMs;
         List<Double> seriesGoodputFromFirstByteMbps;
+        Integer round;
+        Map<String, Double> steadyCostPerGB;
 
         RowBuilder(String scenario, String system) {
             this.scenario = scenario;
@@ -217,6 +225,8 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
             setupRunCounters = r.setupRunCounters;
             seriesFirstByteMs = r.seriesFirstByteMs;
             seriesGoodputFromFirstByteMbps = r.seriesGoodputFromFirstByteMbps;
+            round = r.round;
+            steadyCostPerGB = r.steadyCostPerGB;
         }
 
         BenchmarkRow build() {
@@ -230,7 +240,7 @@ record BenchmarkRow(String scenario, String scenarioTitle, String system, String
                     proxyCpuSecondsByProcess, peakRssBytesByProcess, jitCpuSecondsByProcess, loadAverage,
                     engineCounters, dslRttMs, ttfbCounters, ttfbBeforeBurstP50Ms, ttfbProxyCpuSeconds,
                     seriesFirstTwoSecondsMbps, setupCost, setupRunCounters, seriesFirstByteMs,
-                    seriesGoodputFromFirstByteMbps);
+                    seriesGoodputFromFirstByteMbps, round, steadyCostPerGB);
         }
     }
 }

@@ -107,6 +107,13 @@ public final class BenchmarkRunner {
 
     /** Downloads per system in the stall series (suite "stalls"); 0 for the other suites. */
     private final int series;
+    /**
+     * Rounds per scenario (--repeat): every system measured once per round, systems alternating, each round on a
+     * freshly started system. One steady run's CPU per GB moved by 15-20 % between quiet runs of the same code
+     * (docs/decisions.md), more than most changes measured with it; the report gives each system's median and spread
+     * over the rounds and the ratios between systems of the same round.
+     */
+    private int repeat = 1;
 
     BenchmarkRunner(long durationMs, Path out) {
         this(durationMs, out, 0);
@@ -149,6 +156,11 @@ public final class BenchmarkRunner {
         @Option(names = "--out", paramLabel = "DIR", description = "results directory (default: target/bench/SUITE)")
         Path out;
 
+        @Option(names = "--repeat", defaultValue = "1", paramLabel = "N",
+                description = "measure each scenario N times, systems alternating, each round on freshly started"
+                        + " systems; the report adds medians and spreads (default: ${DEFAULT-VALUE})")
+        int repeat;
+
         @Option(names = "--warmup-ms", description = "the unmeasured warm-up download before each measured one"
                 + " (default: " + STEADY_MS + " for steady, " + WARMUP_MS + " otherwise); steady-state CPU figures"
                 + " want longer, so that the JIT's compilers are done")
@@ -173,6 +185,10 @@ public final class BenchmarkRunner {
             BenchmarkRunner runner = new BenchmarkRunner(duration, dir, stalls ? downloads : 0);
             runner.warmupMs = warmupMs != null ? warmupMs : steady ? STEADY_MS : WARMUP_MS;
             runner.measureSetup = !steady;
+            if (repeat < 1 || (repeat > 1 && stalls)) {
+                throw new IllegalArgumentException("--repeat takes N >= 1, and the stalls suite repeats by --downloads");
+            }
+            runner.repeat = repeat;
             BenchmarkReport report = runner.run(suite, chosenScenarios, chosenSystems);
             Report.write(report, dir);
             System.out.println(Files.readString(dir.resolve("results.md")));
@@ -234,41 +250,45 @@ public final class BenchmarkRunner {
             // System configs are scratch: kept out of the results directory, which may be committed.
             Path work = Files.createDirectories(Path.of(System.getProperty("java.io.tmpdir"),
                     "hybridproxy-bench-" + ProcessHandle.current().pid(), scenario.name()));
-            for (SystemUnderTest system : systems) {
-                BenchmarkRow.RowBuilder row = new BenchmarkRow.RowBuilder(scenario.name(), system.name());
-                row.scenarioTitle = scenario.title();
-                row.systemTitle = system.title();
-                row.linkSumMbit = scenario.unlimited() ? null : scenario.linkSumMbit();
-                if (system.unavailableReason().isPresent()) {
-                    row.skipped = system.unavailableReason().get();
-                    rows.add(row.build());
-                    continue;
-                }
-                System.err.println("-- " + scenario.name() + " / " + system.name());
-                Running running = null;
-                try {
-                    running = system.start(lab, work);
-                    if (series > 0) {
-                        measureSeries(lab, running, series, row);
-                    } else {
-                        measure(lab, scenario, running, running.endToEndMptcp() ? mptcp : plain, row);
+            for (int round = 1; round <= repeat; round++) {
+                for (SystemUnderTest system : systems) {
+                    BenchmarkRow.RowBuilder row = new BenchmarkRow.RowBuilder(scenario.name(), system.name());
+                    row.round = repeat > 1 ? round : null;
+                    row.scenarioTitle = scenario.title();
+                    row.systemTitle = system.title();
+                    row.linkSumMbit = scenario.unlimited() ? null : scenario.linkSumMbit();
+                    if (system.unavailableReason().isPresent()) {
+                        row.skipped = system.unavailableReason().get();
+                        rows.add(row.build());
+                        continue;
                     }
-                } catch (RuntimeException | IOException e) {
-                    row.error = e.getClass().getSimpleName() + ": " + firstLine(e.getMessage());
-                    e.printStackTrace();
-                } finally {
-                    if (running != null) {
-                        try {
-                            running.stop();
-                        } catch (RuntimeException e) {
-                            row.teardownError = firstLine(e.getMessage());
+                    System.err.println("-- " + scenario.name() + " / " + system.name()
+                            + (repeat > 1 ? " (round " + round + " of " + repeat + ")" : ""));
+                    Running running = null;
+                    try {
+                        running = system.start(lab, work);
+                        if (series > 0) {
+                            measureSeries(lab, running, series, row);
+                        } else {
+                            measure(lab, scenario, running, running.endToEndMptcp() ? mptcp : plain, row);
                         }
+                    } catch (RuntimeException | IOException e) {
+                        row.error = e.getClass().getSimpleName() + ": " + firstLine(e.getMessage());
+                        e.printStackTrace();
+                    } finally {
+                        if (running != null) {
+                            try {
+                                running.stop();
+                            } catch (RuntimeException e) {
+                                row.teardownError = firstLine(e.getMessage());
+                            }
+                        }
+                        lab.blackhole(Link.DSL, false);
                     }
-                    lab.blackhole(Link.DSL, false);
+                    BenchmarkRow done = row.build();
+                    System.err.println("   " + ToolJson.line(done.summary()));
+                    rows.add(done);
                 }
-                BenchmarkRow done = row.build();
-                System.err.println("   " + ToolJson.line(done.summary()));
-                rows.add(done);
             }
         }
         return rows;
@@ -341,6 +361,9 @@ public final class BenchmarkRunner {
         List<ProcessStats> beforeEach = running.proxyPids().stream().map(p -> ProcessStats.of(List.of(p))).toList();
         List<Double> jitBefore = running.proxyPids().stream().map(ProcessStats::compilerCpuSeconds).toList();
         double loadBefore = Machine.loadAverage();
+        // Steady state: CPU by thread group and system calls, per GB (what a per-byte change moves).
+        ConnectionCost steadyCost = !measureSetup && !running.proxies().isEmpty()
+                ? ConnectionCost.start(running.proxies()) : null;
         int serverLinesBefore = server.stdoutLines().size();
         BulkOptions download = measuredDownload();
         if (scenario.offeredFractionOfDsl() > 0) {
@@ -373,6 +396,8 @@ public final class BenchmarkRunner {
             faults.shutdownNow();
         }
         ProcessStats after = ProcessStats.of(running.proxyPids());
+        Map<String, Double> steadyCostPerGB = steadyCost == null ? null
+                : steadyCost.per(Math.max(1, bulk.verifiedBytes()) / 1e9);
         List<ProcessStats> afterEach = running.proxyPids().stream().map(p -> ProcessStats.of(List.of(p))).toList();
         List<Double> jitAfter = running.proxyPids().stream().map(ProcessStats::compilerCpuSeconds).toList();
         row.loadAverage = List.of(loadBefore, Machine.loadAverage());
@@ -410,6 +435,7 @@ public final class BenchmarkRunner {
             row.proxyCpuSecondsByProcess = cpuEach;
             row.jitCpuSecondsByProcess = jitEach;
             row.cpuSecondsPerGB = verified > 0 ? round(cpu / (verified / 1e9), 2) : null;
+            row.steadyCostPerGB = verified > 0 ? steadyCostPerGB : null;
         }
         long[] goodput = bulk.timelineBytes();
         double startUptime = bulk.startUptimeSeconds();

@@ -52,6 +52,14 @@ final class ConnectionCost {
      * "{@code <process> <thread> ms}" for each thread group at or above 3 % of that process's CPU.
      */
     Map<String, Double> perConnection(int connections) {
+        return per(connections);
+    }
+
+    /**
+     * The same figures divided by any count of units ({@code perConnection} with connections, the steady suite with
+     * the GB it verified): a per-byte cost is a per-connection cost with another divisor.
+     */
+    Map<String, Double> per(double connections) {
         Map<String, Double> out = new LinkedHashMap<>();
         for (int i = 0; i < proxies.size(); i++) {
             String label = proxies.get(i).label();
@@ -90,7 +98,7 @@ final class ConnectionCost {
         return out;
     }
 
-    private static double perConnection(double amount, int connections) {
+    private static double perConnection(double amount, double connections) {
         return Math.round(amount / connections * 1000) / 1000.0;
     }
 

@@ -12,7 +12,8 @@ import java.util.TreeMap;
  * The userspace engine's own counters (its MIB and the scheduler's decisions per uplink) as the appliances' admin
  * servers publish them at {@code /metrics}, read inside the cpe's and the concentrator's namespaces before and after
  * a measured download. Their growth says which mechanism fired: stalls declared, reinjections, opportunistic
- * retransmissions, penalisations, late-path reinjections, and how many DATA frames each uplink got and why. Other
+ * retransmissions, penalisations, late-path reinjections, how many DATA frames each uplink got and why, and how long
+ * streams waited (for the head, for the peer's window, for send-buffer room; kept as milliseconds). Other
  * systems publish none of these; their rows carry no counters.
  */
 final class EngineCounters {
@@ -20,7 +21,8 @@ final class EngineCounters {
     /** The metric families kept, each sample named by its labels' values. */
     private static final List<String> FAMILIES = List.of("hybridproxy_userspace_events_total",
             "hybridproxy_userspace_bytes_total", "hybridproxy_scheduler_decisions_total",
-            "hybridproxy_uplink_reinjected_bytes_total", "hybridproxy_userspace_path_judgements_total");
+            "hybridproxy_uplink_reinjected_bytes_total", "hybridproxy_userspace_path_judgements_total",
+            "hybridproxy_userspace_wait_seconds_total");
 
     /**
      * What decides a new connection's first byte on the kernel engine: whether the cpe's warm pool had a ready
@@ -103,8 +105,13 @@ final class EngineCounters {
                 }
             }
             double value = Double.parseDouble(line.substring(space + 1));
-            String key = side + " " + family.replace("hybridproxy_", "").replace("_total", "") + " " + labels;
-            out.merge(key, (long) value, Long::sum);
+            String name = family.replace("hybridproxy_", "").replace("_total", "");
+            if (name.endsWith("_seconds")) {
+                // A time in seconds (a double) is kept as whole milliseconds, named so.
+                name = name.substring(0, name.length() - "_seconds".length()) + "_ms";
+                value = Math.round(value * 1000);
+            }
+            out.merge(side + " " + name + " " + labels, (long) value, Long::sum);
         }
     }
 

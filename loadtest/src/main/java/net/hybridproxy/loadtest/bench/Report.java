@@ -77,10 +77,11 @@ final class Report implements Callable<Integer> {
 
     /** Goodput as a share of the link sum, and against the best system that is not this project. */
     static List<BenchmarkRow> addRatios(List<BenchmarkRow> rows) {
+        // Per round with --repeat: a ratio compares systems measured minutes apart, not across the whole run.
         Map<String, Double> bestPeer = new LinkedHashMap<>();
         for (BenchmarkRow r : rows) {
             if (r.goodputMbps() != null && !r.system().startsWith(PROJECT)) {
-                bestPeer.merge(r.scenario(), r.goodputMbps(), Math::max);
+                bestPeer.merge(r.scenario() + "#" + r.round(), r.goodputMbps(), Math::max);
             }
         }
         List<BenchmarkRow> out = new ArrayList<>();
@@ -92,7 +93,7 @@ final class Report implements Callable<Integer> {
             }
             Double toSum = r.linkSumMbit() != null && r.linkSumMbit() > 0
                     ? BenchmarkRunner.round(g / r.linkSumMbit(), 2) : null;
-            Double best = bestPeer.get(r.scenario());
+            Double best = bestPeer.get(r.scenario() + "#" + r.round());
             Double toBest = best != null && best > 0 ? BenchmarkRunner.round(g / best, 2) : null;
             out.add(r.withRatios(toSum, toBest));
         }
@@ -143,6 +144,8 @@ final class Report implements Callable<Integer> {
                 + " this project. CPU and RSS are the proxy processes' (none for direct and kernel MPTCP).\n");
         seriesSummary(report.results(), sb);
         perProcess(report.results(), sb);
+        repeatSummary(report.results(), sb);
+        steadyCost(report.results(), sb);
         setupCost(report.results(), sb);
         return sb.toString();
     }
@@ -227,6 +230,99 @@ final class Report implements Callable<Integer> {
         }
         int rank = (int) Math.ceil(percent / 100.0 * sorted.size());
         return sorted.get(Math.clamp(rank - 1, 0, sorted.size() - 1));
+    }
+
+    /**
+     * With {@code --repeat N}: each system's CPU per GB and goodput over the rounds (median, smallest and largest), and
+     * for each of this project's systems its CPU per GB over every other system's, taken round by round (the two were
+     * measured minutes apart) and then summarised the same way. One run's ratio moved by 15-20 % between quiet runs;
+     * a claim about it is a claim about the median of several.
+     */
+    static void repeatSummary(List<BenchmarkRow> rows, StringBuilder sb) {
+        List<BenchmarkRow> rounds = rows.stream().filter(r -> r.round() != null && r.skipped() == null).toList();
+        if (rounds.isEmpty()) {
+            return;
+        }
+        sb.append("\nOver the rounds (--repeat; median, then smallest–largest; ratios taken within each round, CPU per"
+                + " GB of this system over the other's):\n\n"
+                + "| scenario | system | rounds | CPU s/GB median (min–max) | goodput Mb/s median (min–max)"
+                + " | CPU per GB × other system, median (min–max) | load average, first → last round |\n"
+                + "|---|---|---:|---|---|---|---|\n");
+        Map<String, Map<String, List<BenchmarkRow>>> byScenario = new LinkedHashMap<>();
+        for (BenchmarkRow r : rounds) {
+            byScenario.computeIfAbsent(r.scenario(), k -> new LinkedHashMap<>())
+                    .computeIfAbsent(r.system(), k -> new ArrayList<>()).add(r);
+        }
+        for (Map.Entry<String, Map<String, List<BenchmarkRow>>> scenario : byScenario.entrySet()) {
+            for (Map.Entry<String, List<BenchmarkRow>> system : scenario.getValue().entrySet()) {
+                List<BenchmarkRow> mine = system.getValue();
+                List<Double> cpu = mine.stream().map(BenchmarkRow::cpuSecondsPerGB).filter(v -> v != null).toList();
+                List<Double> goodput = mine.stream().map(BenchmarkRow::goodputMbps).filter(v -> v != null).toList();
+                List<String> ratios = new ArrayList<>();
+                if (system.getKey().startsWith(PROJECT)) {
+                    for (Map.Entry<String, List<BenchmarkRow>> other : scenario.getValue().entrySet()) {
+                        if (other.getKey().equals(system.getKey())) {
+                            continue;
+                        }
+                        List<Double> perRound = new ArrayList<>();
+                        for (BenchmarkRow r : mine) {
+                            other.getValue().stream().filter(o -> o.round().equals(r.round())).findFirst()
+                                    .filter(o -> r.cpuSecondsPerGB() != null && o.cpuSecondsPerGB() != null
+                                            && o.cpuSecondsPerGB() > 0)
+                                    .ifPresent(o -> perRound.add(r.cpuSecondsPerGB() / o.cpuSecondsPerGB()));
+                        }
+                        if (!perRound.isEmpty()) {
+                            ratios.add(spread(perRound) + " × " + other.getKey());
+                        }
+                    }
+                }
+                List<Double> load = mine.stream().filter(r -> r.loadAverage() != null && !r.loadAverage().isEmpty())
+                        .map(r -> r.loadAverage().getFirst()).toList();
+                sb.append("| ").append(scenario.getKey()).append(" | ").append(system.getKey()).append(" | ")
+                        .append(mine.size()).append(" | ").append(cpu.isEmpty() ? "" : spread(cpu)).append(" | ")
+                        .append(goodput.isEmpty() ? "" : spread(goodput)).append(" | ")
+                        .append(String.join("; ", ratios)).append(" | ")
+                        .append(load.isEmpty() ? "" : fmt(load.getFirst()) + " → " + fmt(load.getLast()))
+                        .append(" |\n");
+            }
+        }
+    }
+
+    /** "1.23 (1.10–1.41)": the median of {@code values}, then the smallest and the largest. */
+    private static String spread(List<Double> values) {
+        return fmt(BenchmarkRunner.round(percentile(values, 50), 2)) + " ("
+                + fmt(BenchmarkRunner.round(percentile(values, 0), 2)) + "–"
+                + fmt(BenchmarkRunner.round(percentile(values, 100), 2)) + ")";
+    }
+
+    /**
+     * Suite "steady": each proxy process's CPU per GB by thread group (event loops, the collector, the compilers, the
+     * rest) and its system calls per GB ({@link ConnectionCost}); with --repeat, the median of each figure over the
+     * rounds.
+     */
+    static void steadyCost(List<BenchmarkRow> rows, StringBuilder sb) {
+        List<BenchmarkRow> measured = rows.stream().filter(r -> r.steadyCostPerGB() != null).toList();
+        if (measured.isEmpty()) {
+            return;
+        }
+        sb.append("\nPer GB verified over the measured download (CPU ms by thread group, groups under 3 % of a"
+                + " process summed as other threads; system calls counted by perf; with --repeat, the median of each"
+                + " figure over the rounds):\n\n| scenario | system | rounds | per GB |\n|---|---|---:|---|\n");
+        Map<String, List<BenchmarkRow>> bySystem = new LinkedHashMap<>();
+        for (BenchmarkRow r : measured) {
+            bySystem.computeIfAbsent(r.scenario() + " | " + r.system(), k -> new ArrayList<>()).add(r);
+        }
+        for (Map.Entry<String, List<BenchmarkRow>> e : bySystem.entrySet()) {
+            Map<String, List<Double>> figures = new LinkedHashMap<>();
+            for (BenchmarkRow r : e.getValue()) {
+                r.steadyCostPerGB().forEach((k, v) -> figures.computeIfAbsent(k, x -> new ArrayList<>()).add(v));
+            }
+            String text = figures.entrySet().stream()
+                    .map(f -> f.getKey() + " " + fmt(Math.round(percentile(f.getValue(), 50))))
+                    .collect(Collectors.joining("; "));
+            sb.append("| ").append(e.getKey()).append(" | ").append(e.getValue().size()).append(" | ").append(text)
+                    .append(" |\n");
+        }
     }
 
     /**

@@ -38,6 +38,18 @@ class EngineCountersTest {
     }
 
     @Test
+    void waitTimesInSecondsAreKeptAsMilliseconds() {
+        Map<String, Long> out = new TreeMap<>();
+        EngineCounters.parse("cpe", """
+                # TYPE hybridproxy_userspace_wait_seconds_total counter
+                hybridproxy_userspace_wait_seconds_total{engine="userspace",kind="head"} 20.6127
+                hybridproxy_userspace_wait_seconds_total{engine="userspace",kind="window"} 0.0004
+                """, out);
+        assertEquals(Map.of("cpe userspace_wait_ms userspace head", 20_613L,
+                "cpe userspace_wait_ms userspace window", 0L), out);
+    }
+
+    @Test
     void noCountersReadMeansNoFigure() {
         assertNull(EngineCounters.growth(Map.of(), Map.of()));
     }

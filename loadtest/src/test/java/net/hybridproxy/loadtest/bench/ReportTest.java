@@ -155,6 +155,46 @@ class ReportTest {
         assertEquals(2.0, Report.percentile(twenty, 10));
     }
 
+    @Test
+    void repeatedRoundsGiveMediansSpreadsAndRatiosTakenWithinEachRound() {
+        // Round 2 is the noisy one: both systems dearer, their ratio the same as in round 1.
+        double[][] cpu = {{20.0, 10.0}, {40.0, 20.0}, {24.0, 16.0}};
+        List<BenchmarkRow> rows = new java.util.ArrayList<>();
+        for (int round = 1; round <= 3; round++) {
+            BenchmarkRow.RowBuilder mine = row("hybridproxy-userspace", 70.0 + round);
+            mine.round = round;
+            mine.cpuSecondsPerGB = cpu[round - 1][0];
+            mine.loadAverage = List.of(round * 1.0, round * 1.5);
+            mine.steadyCostPerGB = new java.util.LinkedHashMap<>(java.util.Map.of("cpe cpu ms", 1000.0 * round));
+            BenchmarkRow.RowBuilder ss = row("shadowsocks", 60.0 + round);
+            ss.round = round;
+            ss.cpuSecondsPerGB = cpu[round - 1][1];
+            rows.add(mine.build());
+            rows.add(ss.build());
+        }
+        String md = Report.markdown(new BenchmarkReport("steady", "2026-01-01", MACHINE, 20_000,
+                Report.addRatios(rows), 2.5));
+        // CPU per GB 20, 40, 24: median 24. Ratios per round 2.0, 2.0, 1.5: median 2.0, where the medians' ratio
+        // (24 / 16) would say 1.5.
+        assertTrue(md.contains("| equal | hybridproxy-userspace | 3 | 24.00 (20.00–40.00) | 72.00 (71.00–73.00)"
+                + " | 2.00 (1.50–2.00) × shadowsocks | 1.00 → 3.00 |"), md);
+        assertTrue(md.contains("| equal | shadowsocks | 3 | 16.00 (10.00–20.00) | 62.00 (61.00–63.00) |  |"), md);
+        assertTrue(md.contains("| equal | hybridproxy-userspace | 3 | cpe cpu ms 2000 |"), md);
+        // The best peer is the same round's: round 3's 73 Mb/s against shadowsocks' 63, not against the best of all.
+        BenchmarkRow third = Report.addRatios(rows).get(4);
+        assertEquals(3, third.round());
+        assertEquals(BenchmarkRunner.round(73.0 / 63.0, 2), third.ratioToBestPeer());
+    }
+
+    @Test
+    void aRunWithoutRepeatsHasNoRoundsTable() {
+        BenchmarkRow.RowBuilder r = row("hybridproxy-userspace", 70.0);
+        r.cpuSecondsPerGB = 25.0;
+        String md = Report.markdown(new BenchmarkReport("steady", "2026-01-01", MACHINE, 20_000, List.of(r.build()),
+                2.5));
+        assertFalse(md.contains("Over the rounds"), md);
+    }
+
     private static BenchmarkRow.RowBuilder series(String system, List<Double> goodput, List<Long> stalls) {
         BenchmarkRow.RowBuilder r = row(system, goodput.stream().sorted().toList().get(goodput.size() / 2));
         r.downloads = goodput.size();

@@ -37,6 +37,8 @@ import net.hybridproxy.engine.multipath.mib.UplinkSends;
  *       (counters): the engine's own counters (its MIB: {@code MibCounter}, one label value each), e.g.
  *       {@code event="subflow_protocol_errors"} (subflows closed for a malformed frame),
  *       {@code event="capable_proof_failed"}, {@code kind="duplicate_bytes_received"};</li>
+ *   <li>{@code hybridproxy_userspace_wait_seconds_total{kind}} (counter, seconds): the engine's three wait times,
+ *       summed over streams: {@code head}, {@code window}, {@code send_buffer} ({@link #waitKind});</li>
  *   <li>{@code hybridproxy_userspace_sessions}, {@code _sessions_established}, {@code hybridproxy_userspace_streams}
  *       (gauges) from the latest pass.</li>
  * </ul>
@@ -89,6 +91,18 @@ public final class UserspaceMetrics implements MeterBinder {
         Gauge.builder("hybridproxy.userspace.streams", stats, s -> s.sessions().streams())
                 .tags(tags).description("Open streams (proxied connections) over all sessions").register(registry);
         for (MibCounter counter : MibCounter.values()) {
+            String waitKind = waitKind(counter);
+            if (waitKind != null) {
+                // A time, not a count of events: in seconds, as Prometheus' base unit, so that rate() of it reads as
+                // the share of wall time streams spent waiting.
+                FunctionCounter.builder("hybridproxy.userspace.wait", stats, s -> s.mib(counter) / 1e9)
+                        .baseUnit("seconds").tags(tags).tag("kind", waitKind)
+                        .description("Time streams waited, summed over streams: head (received data held for the"
+                                + " segment in-order delivery needs), window (written data held by the peer's receive"
+                                + " window), send_buffer (the application's writes refused by a full send buffer)")
+                        .register(registry);
+                continue;
+            }
             boolean bytes = counter.name().contains("BYTES");
             FunctionCounter.builder(bytes ? "hybridproxy.userspace.bytes" : "hybridproxy.userspace.events", stats,
                             s -> s.mib(counter))
@@ -97,5 +111,15 @@ public final class UserspaceMetrics implements MeterBinder {
                     .description(bytes ? "The userspace engine's byte counters" : "The userspace engine's event counters")
                     .register(registry);
         }
+    }
+
+    /** The {@code kind} label of a counter of nanoseconds waited, or null for a counter of events or bytes. */
+    static String waitKind(MibCounter counter) {
+        return switch (counter) {
+            case HEAD_WAIT_NANOS -> "head";
+            case WINDOW_LIMITED_NANOS -> "window";
+            case SEND_BUFFER_LIMITED_NANOS -> "send_buffer";
+            default -> null;
+        };
     }
 }

@@ -823,8 +823,13 @@ final class SessionDriver {
         // must be read now, not at the last pump (on a loaded machine the loop may have slept past a stall timeout
         // while the path kept delivering).
         refreshEstimates();
-        session.handleTimeout(now());
-        pump();
+        if (session.handleTimeout(now())) {
+            pump();
+        } else {
+            // Nothing was due after all (a stall deadline the subflow's progress had pushed back): no pass, only the
+            // next timer.
+            armTimer();
+        }
     }
 
     // ------------------------------------------------------------------ metrics (on this loop only)

@@ -202,7 +202,7 @@ public final class Session {
         }
         subflow.state(SubflowState.WAITING_FOR_SESSION);
         subflow.attachedAt(now);
-        handshake.start(subflows.all());
+        handshake.start(subflows.all(), now);
     }
 
     /**
@@ -495,21 +495,30 @@ public final class Session {
         }
         timers.set(SessionTimer.RECONNECT, state == Lifecycle.CLOSED ? Long.MAX_VALUE : subflows.nextReconnect());
         timers.set(SessionTimer.PROBES, subflows.nextProbeDeadline());
+        timers.set(SessionTimer.HANDSHAKE, subflows.nextHandshakeDeadline());
         return timers.next();
     }
 
-    /** Runs every timer due at {@code now}. Call {@link #pollTransmit} afterwards. */
-    public void handleTimeout(long now) {
+    /**
+     * Runs every timer due at {@code now}. Call {@link #pollTransmit} afterwards when it returns true; when it returns
+     * false nothing was queued, no event added and no state changed (the deadline that fired had moved, e.g. a stall
+     * timeout pushed back by the subflow's progress), so a pass over the session would find nothing new: only
+     * {@link #pollTimeout()} needs asking again.
+     */
+    public boolean handleTimeout(long now) {
         if (state == Lifecycle.CLOSED) {
-            return;
+            return false;
         }
         if (timers.expired(SessionTimer.ORPHAN, now)) {
             terminate("no subflow for " + config.orphanTimeout(), ResetReason.UNSPECIFIED, now);
-            return;
+            return true;
         }
-        subflows.handleProbeTimers(now);
+        int eventsBefore = events.size();
+        boolean probed = subflows.handleProbeTimers(now);
+        probed |= subflows.handleHandshakeTimers(now);
         subflows.requestDue(now);
         streams.releaseIdleSendRings(now);
+        return probed || events.size() != eventsBefore || state == Lifecycle.CLOSED;
     }
 
     /** The next event, or null. Drain after every call on this session. */
@@ -536,7 +545,7 @@ public final class Session {
             timers.set(SessionTimer.ORPHAN, now + config.orphanTimeout().toNanos());
         }
         if (role == Side.CPE) {
-            handshake.start(subflows.all());
+            handshake.start(subflows.all(), now);
         }
     }
 

@@ -40,6 +40,13 @@ final class SubflowTable {
     private final RandomGenerator random;
     private final PathManager pathManager;
     private final Map<Long, Subflow> subflows = new LinkedHashMap<>();
+    /**
+     * The table's subflows in the map's order, as an array replaced (never changed) whenever the map changes: the
+     * transmit and timer paths walk the subflows several times per frame sent, and a walk over an array allocates no
+     * iterator (the launcher's C1-compiled code does not remove one). A walk sees the table as it was when it began,
+     * whatever the loop body removes.
+     */
+    private Subflow[] inOrder = new Subflow[0];
     /** Cpe: subflows requested towards an address the concentrator announced and not attached yet. */
     private final Set<Long> towardsAnnounced = new HashSet<>();
     /** What each uplink's subflows were judged to be, by rule, over the session's life (bounded by the uplinks). */
@@ -61,6 +68,21 @@ final class SubflowTable {
 
     Collection<Subflow> all() {
         return subflows.values();
+    }
+
+    private void put(Subflow subflow) {
+        subflows.put(subflow.id(), subflow);
+        inOrder = subflows.values().toArray(Subflow[]::new);
+    }
+
+    private void remove(Subflow subflow) {
+        subflows.remove(subflow.id());
+        inOrder = subflows.values().toArray(Subflow[]::new);
+    }
+
+    /** The subflows in the table's order, a snapshot {@link #inOrder}: read it, never write it. */
+    Subflow[] inOrder() {
+        return inOrder;
     }
 
     /** Per uplink, what its subflows were judged to be and by which rule (a live view, for metrics). */
@@ -87,7 +109,7 @@ final class SubflowTable {
         }
         long id = nextSubflowId++;
         Subflow subflow = new Subflow(id, slot, addressId, "address-" + addressId, priority, SubflowState.ATTACHED);
-        subflows.put(id, subflow);
+        put(subflow);
         if (id == 0) {
             session.addresses.queueFirstAnnouncements(subflow); // ahead of the PING that confirms the session
         }
@@ -126,7 +148,7 @@ final class SubflowTable {
             Subflow subflow = new Subflow(id, slot, uplink.addressId(), uplink.name(),
                     pathManager.priority(uplink.name()), SubflowState.CONNECTING);
             subflow.nextProbeAt(Long.MAX_VALUE);
-            subflows.put(id, subflow);
+            put(subflow);
             pathManager.opening(uplink.name());
             // The session's first subflows go to the configured address; joins to the one announced, if any.
             AddAddr target = session.isEstablished() ? session.addresses.joinTarget() : null;
@@ -144,14 +166,14 @@ final class SubflowTable {
      * failure of their uplink.
      */
     void redirectJoins(long now) {
-        for (Subflow subflow : List.copyOf(subflows.values())) {
+        for (Subflow subflow : inOrder) {
             boolean unused = subflow.state() == SubflowState.CONNECTING
                     || subflow.state() == SubflowState.WAITING_FOR_SESSION;
             if (!unused || towardsAnnounced.contains(subflow.id())) {
                 continue;
             }
             subflow.state(SubflowState.CLOSED);
-            subflows.remove(subflow.id());
+            remove(subflow);
             subflow.markBookkept();
             pathManager.released(subflow.uplink());
             session.events.add(new SessionEvent.SubflowClose(subflow.id(), ResetReason.ADMINISTRATIVELY_PROHIBITED,
@@ -170,7 +192,7 @@ final class SubflowTable {
             return -1;
         }
         long used = 0;
-        for (Subflow s : subflows.values()) {
+        for (Subflow s : inOrder) {
             used |= 1L << s.slot();
         }
         for (int slot = 0; slot < 64; slot++) {
@@ -181,12 +203,59 @@ final class SubflowTable {
         return -1;
     }
 
+    // ------------------------------------------------------------------ handshakes
+
+    /**
+     * cpe: when the subflow's unanswered CAPABLE_SYN or JOIN_SYN is given up, {@code Long.MAX_VALUE} if it has none.
+     * A join gets the handshake timeout, the bound the concentrator applies to the same handshake. A capable
+     * handshake gets half of it: the other subflows wait for it, silent, and the concentrator counts their
+     * handshake timeout from its accept too, so the CAPABLE_SYN that starts over on one of them must arrive while
+     * that subflow is still inside the concentrator's bound.
+     */
+    private long handshakeDeadline(Subflow s) {
+        return switch (s.state()) {
+            case CAPABLE_SENT -> s.handshakeSentAt() + config.handshakeTimeout().toNanos() / 2;
+            case JOIN_SENT -> s.handshakeSentAt() + config.handshakeTimeout().toNanos();
+            default -> Long.MAX_VALUE;
+        };
+    }
+
+    /** cpe: when the earliest unanswered CAPABLE_SYN or JOIN_SYN is given up, for the timer table. */
+    long nextHandshakeDeadline() {
+        long next = Long.MAX_VALUE;
+        for (Subflow s : inOrder) {
+            next = Math.min(next, handshakeDeadline(s));
+        }
+        return next;
+    }
+
+    /**
+     * cpe: resets every subflow whose CAPABLE_SYN or JOIN_SYN went unanswered past its deadline. A concentrator
+     * whose process froze keeps its TCP connections up (its kernel still answers keepalives), so without a bound
+     * the session would wait for an answer forever: no stream could open, and a join would hold its uplink's
+     * slot. A capable subflow given up lets the handshake start over on another waiting subflow (another uplink,
+     * possibly another replica behind a balancer); the path manager reconnects this one after its backoff.
+     * Returns whether it gave one up.
+     */
+    boolean handleHandshakeTimers(long now) {
+        boolean changed = false;
+        for (Subflow s : inOrder) {
+            if (now >= handshakeDeadline(s)) {
+                mib.increment(MibCounter.HANDSHAKES_TIMED_OUT);
+                fail(s, ResetReason.UNACCEPTABLE_PERFORMANCE, (s.state() == SubflowState.CAPABLE_SENT
+                        ? "CAPABLE_SYN" : "JOIN_SYN") + " not answered in time", now);
+                changed = true;
+            }
+        }
+        return changed;
+    }
+
     // ------------------------------------------------------------------ probes and stalls
 
     /** The earliest time a subflow needs attention (a probe to send, a stall, a close), for the timer table. */
     long nextProbeDeadline() {
         long next = Long.MAX_VALUE;
-        for (Subflow s : subflows.values()) {
+        for (Subflow s : inOrder) {
             if (s.state().isAttached()) {
                 next = Math.min(next, probeDeadline(s));
             }
@@ -214,20 +283,25 @@ final class SubflowTable {
 
     /** Notes, for every attached subflow, whether its connection delivered more since the last look. */
     void noteProgress(long now) {
-        for (Subflow s : subflows.values()) {
+        for (Subflow s : inOrder) {
             if (s.state().isAttached()) {
                 s.noteProgress(now);
             }
         }
     }
 
-    /** Sends the probes due, declares unanswered ones stalled, closes subflows stalled too long. */
-    void handleProbeTimers(long now) {
+    /**
+     * Sends the probes due, declares unanswered ones stalled, closes subflows stalled too long; returns whether it
+     * queued a probe or changed a subflow's state (when not, the adapter needs no pass over the session).
+     */
+    boolean handleProbeTimers(long now) {
         noteProgress(now);
-        for (Subflow s : List.copyOf(subflows.values())) {
+        boolean changed = false;
+        for (Subflow s : inOrder) {
             if (!s.state().isAttached() || subflows.get(s.id()) != s || now < probeDeadline(s)) {
                 continue;
             }
+            changed = true;
             if (!s.probeOutstanding()) {
                 long value = random.nextLong();
                 if (s.queueControl(new Ping(value))) {
@@ -241,6 +315,7 @@ final class SubflowTable {
                 stall(s, now);
             }
         }
+        return changed;
     }
 
     void onPong(Subflow subflow, Pong pong, long now, long probeInterval) {
@@ -290,13 +365,13 @@ final class SubflowTable {
      * least) is reinjected, and the path keeps its data and its share ({@code HOLE_REINJECTIONS}).
      */
     void reinjectFromLatePaths(long now) {
-        for (Subflow s : subflows.values()) {
+        for (Subflow s : inOrder) {
             if (s.state() == SubflowState.ATTACHED) {
                 s.sampleMinRtt(now);
                 s.noteProgress(now);
             }
         }
-        for (Subflow s : subflows.values()) {
+        for (Subflow s : inOrder) {
             if (s.state() != SubflowState.ATTACHED || s.heldBack() || actOnCollapse(s, now)) {
                 continue;
             }
@@ -308,7 +383,7 @@ final class SubflowTable {
                 continue;
             }
             long healthy = 0;
-            for (Subflow other : subflows.values()) {
+            for (Subflow other : inOrder) {
                 if (other != s && other.state() == SubflowState.ATTACHED && !other.heldBack()
                         && lateness(other, now) == Lateness.ON_TIME) {
                     healthy |= 1L << other.slot();
@@ -385,7 +460,7 @@ final class SubflowTable {
         double needsSeconds = (double) s.backlogBytes() / collapsedRate;
         long healthy = 0;
         long budget = 0;
-        for (Subflow other : subflows.values()) {
+        for (Subflow other : inOrder) {
             if (other == s || other.state() != SubflowState.ATTACHED || other.heldBack()
                     || other.suspect(TransmitAssembly.SUSPECT_CLEAR_MIN_RTTS) || other.deliveredRate().collapsed()
                     || lateness(other, now) != Lateness.ON_TIME) {
@@ -588,7 +663,7 @@ final class SubflowTable {
     /** Queues what {@code failed} carried and nobody else did for sending on the other subflows. */
     private void reinject(Subflow failed) {
         long live = 0;
-        for (Subflow s : subflows.values()) {
+        for (Subflow s : inOrder) {
             if (s != failed && s.state() == SubflowState.ATTACHED) {
                 live |= 1L << s.slot();
             }
@@ -606,7 +681,7 @@ final class SubflowTable {
     /** The slowest attached subflow's smoothed RTT (0 without one). */
     long slowestRttNanos() {
         long slowest = 0;
-        for (Subflow s : subflows.values()) {
+        for (Subflow s : inOrder) {
             if (s.state() == SubflowState.ATTACHED) {
                 slowest = Math.max(slowest, s.srttNanos(probes.minStall()));
             }
@@ -636,10 +711,10 @@ final class SubflowTable {
         if (subflow.state() != SubflowState.CLOSED) {
             reinject(subflow);
             subflow.state(SubflowState.CLOSED);
-            subflows.remove(subflow.id());
+            remove(subflow);
             closedBookkeeping(subflow, now);
         }
-        subflows.remove(subflow.id());
+        remove(subflow);
     }
 
     /** Forgets a subflow whose reset frame was written or received, and tells the adapter to close it. */
@@ -648,7 +723,7 @@ final class SubflowTable {
             reinject(subflow);
         }
         subflow.state(SubflowState.CLOSED);
-        subflows.remove(subflow.id());
+        remove(subflow);
         session.events.add(new SessionEvent.SubflowClose(subflow.id(), reason,
                 subflow.closeWhy() != null ? subflow.closeWhy() : why));
     }
@@ -673,13 +748,13 @@ final class SubflowTable {
 
     /** The session ended: every subflow closes, after the reset or FAST_CLOSE already queued on it. */
     void closeAll(String reason, ResetReason resetReason) {
-        for (Subflow subflow : List.copyOf(subflows.values())) {
+        for (Subflow subflow : inOrder) {
             if (subflow.state() == SubflowState.CLOSING) {
                 continue; // its reset is already queued
             }
             if (subflow.control().isEmpty() || subflow.state() == SubflowState.CONNECTING) {
                 subflow.state(SubflowState.CLOSED);
-                subflows.remove(subflow.id());
+                remove(subflow);
                 session.events.add(new SessionEvent.SubflowClose(subflow.id(), resetReason, reason));
             } else {
                 subflow.queueControl(new SubflowReset(resetReason, false));
@@ -699,7 +774,7 @@ final class SubflowTable {
 
     void setUplinkPriority(String uplink, SubflowPriority priority) {
         requirePathManager().priority(uplink, priority);
-        for (Subflow subflow : subflows.values()) {
+        for (Subflow subflow : inOrder) {
             if (subflow.uplink().equals(uplink)) {
                 if (subflow.state().isAttached()) {
                     setPriority(subflow, priority);
@@ -720,14 +795,14 @@ final class SubflowTable {
     int closeUplink(String uplink, long now) {
         requirePathManager();
         int closed = 0;
-        for (Subflow subflow : List.copyOf(subflows.values())) {
+        for (Subflow subflow : inOrder) {
             if (!subflow.uplink().equals(uplink) || subflows.get(subflow.id()) != subflow) {
                 continue;
             }
             if (subflow.state() == SubflowState.CONNECTING) {
                 // No TCP connection yet: forget it; the adapter closes the connection if it still completes.
                 subflow.state(SubflowState.CLOSED);
-                subflows.remove(subflow.id());
+                remove(subflow);
                 closedBookkeeping(subflow, now);
                 session.events.add(new SessionEvent.SubflowClose(subflow.id(),
                         ResetReason.ADMINISTRATIVELY_PROHIBITED, "uplink " + uplink + " disabled"));
@@ -748,7 +823,7 @@ final class SubflowTable {
 
     List<Session.SubflowInfo> infos() {
         List<Session.SubflowInfo> out = new ArrayList<>(subflows.size());
-        for (Subflow s : subflows.values()) {
+        for (Subflow s : inOrder) {
             out.add(new Session.SubflowInfo(s.id(), s.uplink(), s.priority(), s.state(), s.probeRttNanos(),
                     s.bytesSent(), s.bytesReceived(), s.dataBytesSent()));
         }

@@ -67,7 +67,7 @@ final class TransmitAssembly {
     /** A stream is gone: it leaves the send order and no subflow keeps a copy of its frames to send. */
     void forget(Stream stream) {
         sendOrder.remove(stream.id);
-        for (Subflow s : session.subflows.all()) {
+        for (Subflow s : session.subflows.inOrder()) {
             s.redundantCopies().removeIf(copy -> copy[0] == stream.id);
         }
     }
@@ -97,7 +97,7 @@ final class TransmitAssembly {
     }
 
     private Transmit transmitSubflowControl(ByteBuffer out) {
-        for (Subflow subflow : session.subflows.all()) {
+        for (Subflow subflow : session.subflows.inOrder()) {
             if (subflow.control().isEmpty() || subflow.state() == SubflowState.CONNECTING
                     || (subflow.state().isAttached() && subflow.spaceLeft() <= 0)) {
                 continue;
@@ -164,7 +164,7 @@ final class TransmitAssembly {
         List<SubflowView> views = viewScratch;
         usable.clear();
         views.clear();
-        for (Subflow subflow : session.subflows.all()) {
+        for (Subflow subflow : session.subflows.inOrder()) {
             if (subflow.state() == SubflowState.ATTACHED) {
                 usable.add(subflow);
                 views.add(view(subflow, now));
@@ -327,7 +327,7 @@ final class TransmitAssembly {
 
     private boolean slowerCarriers(long carriers, long candidateRtt, List<Subflow> usable, long now) {
         boolean any = false;
-        for (Subflow s : session.subflows.all()) {
+        for (Subflow s : session.subflows.inOrder()) {
             if ((carriers & (1L << s.slot())) != 0) {
                 any = true;
                 if (s.state() == SubflowState.ATTACHED && s.srttNanos(session.probes.minStall()) <= candidateRtt) {
@@ -473,7 +473,7 @@ final class TransmitAssembly {
         Subflow best = null;
         Subflow bestHeard = null;
         long fallback = session.probes.minStall();
-        for (Subflow s : session.subflows.all()) {
+        for (Subflow s : session.subflows.inOrder()) {
             if (s.state() != SubflowState.ATTACHED) {
                 continue;
             }
@@ -490,7 +490,7 @@ final class TransmitAssembly {
             return bestHeard;
         }
         if (best == null) {
-            for (Subflow s : session.subflows.all()) {
+            for (Subflow s : session.subflows.inOrder()) {
                 if (s.state() == SubflowState.STALLED) {
                     return s;
                 }

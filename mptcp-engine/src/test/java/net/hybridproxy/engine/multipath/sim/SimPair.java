@@ -147,6 +147,10 @@ final class SimPair {
     // ------------------------------------------------------------------ running
 
     /** Runs the simulation until {@code end} (absolute simulated nanoseconds). */
+    /** The cpe's timer firings, and those after which an adapter runs a session pass (handleTimeout said so). */
+    long cpeTimerCalls;
+    long cpeTimerPasses;
+
     void runUntil(long end) {
         drive();
         int sameInstant = 0;
@@ -170,7 +174,10 @@ final class SimPair {
             queue.runDue();
             long now = now();
             if (cpe.pollTimeout() <= now) {
-                cpe.handleTimeout(now);
+                cpeTimerCalls++;
+                if (cpe.handleTimeout(now)) {
+                    cpeTimerPasses++;
+                }
             }
             for (Session s : List.copyOf(concentratorSessions)) {
                 if (s.pollTimeout() <= now) {
@@ -352,8 +359,12 @@ final class SimPair {
                 cpe.handleSubflowBytes(subflowId, bytes, now());
             }
         });
-        ConcentratorEndpoint.Incoming incoming = endpoint.incoming(link.name, now());
-        tcp.up.receiver(bytes -> concentratorReceive(tcp, incoming, bytes));
+        if (link.peerFrozen) {
+            tcp.up.receiver(bytes -> { });
+        } else {
+            ConcentratorEndpoint.Incoming incoming = endpoint.incoming(link.name, now());
+            tcp.up.receiver(bytes -> concentratorReceive(tcp, incoming, bytes));
+        }
         queue.at(now() + link.rttNanos, () -> cpe.subflowConnected(subflowId, now()));
     }
 
