@@ -453,7 +453,11 @@ final class SubflowTable {
         }
         var rate = s.deliveredRate();
         boolean collapsed = rate.collapsed();
-        if (!collapsed || s.silentFor(now) > silenceAfter(s)) {
+        // A collapsed rate leaves a queue behind it (the RTT grows with what waits); a loss-based sender that cut
+        // its window after losses (Reno-like subflows on a lossy LTE) delivers less with its queue drained.
+        long minRtt = s.minRtt().minRttNanos();
+        if (!collapsed || s.silentFor(now) > silenceAfter(s) || minRtt <= 0
+                || s.estimates().srttNanos() < COLLAPSE_MIN_RTTS * minRtt) {
             return false;
         }
         long collapsedRate = Math.max(1, rate.bytesPerSecond());
@@ -521,6 +525,8 @@ final class SubflowTable {
         return e.srttNanos() <= 0 ? 0 : (long) (e.cwndBytes() * 1e9 / e.srttNanos());
     }
 
+    /** A collapsed path's smoothed RTT is at least this many minimum RTTs (its queue drains at the collapsed rate). */
+    static final int COLLAPSE_MIN_RTTS = 2;
     /** Another path takes a collapsed path's data only if it delivers at least this many times faster now. */
     static final int FASTER_BY = 2;
 
