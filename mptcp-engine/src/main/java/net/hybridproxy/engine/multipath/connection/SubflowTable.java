@@ -372,7 +372,7 @@ final class SubflowTable {
             }
         }
         for (Subflow s : inOrder) {
-            if (s.state() != SubflowState.ATTACHED || s.heldBack()) {
+            if (s.state() != SubflowState.ATTACHED || s.heldBack() || actOnCollapse(s, now)) {
                 continue;
             }
             Lateness lateness = lateness(s, now);
@@ -422,6 +422,113 @@ final class SubflowTable {
             }
         }
     }
+
+    /**
+     * The collapse rule, with {@code late-reinjection} (engine issue item 2: LTE falling from 60
+     * to 3 Mbit/s for 3 s while DSL carries 20; without it in-order delivery ran at LTE's collapsed rate for the
+     * whole collapse, docs/decisions.md, eighth pass). A subflow's rate collapsed when its TCP connection's delivery
+     * rate ({@code tcpi_delivered}) stayed below a quarter of its recent peak over several samples while it kept
+     * acknowledging ({@link net.hybridproxy.engine.multipath.subflow.DeliveredRateFilter#collapsed}), and another
+     * attached subflow, not itself suspect or collapsed, delivers faster now. Then
+     * <ul>
+     * <li>it gets little new data until its rate or its RTT recovers (suspect: {@code TransmitAssembly.lateRoom}),
+     *     and</li>
+     * <li>if the segment in-order delivery waits for is on it, undelivered, what it holds moves, oldest first, as
+     *     far as the faster path can deliver it sooner counting that path's own backlog: the faster path carries
+     *     its rate times the time the collapsed one needs for what it holds, less what it holds itself. The
+     *     collapsed subflow is held back until it delivered what it held (TCP delivers in order: what follows the
+     *     head on it waits behind it).</li>
+     * </ul>
+     * RFC 8684 leaves scheduling and reinjection to the implementation; the receiver uses whichever copy arrives
+     * first (docs/userspace-protocol.md §7).
+     *
+     * @return whether the rule acted (the other rules need not look at {@code s} this pass)
+     */
+    private boolean actOnCollapse(Subflow s, long now) {
+        if (!config.lateReinjection()) {
+            // Off by default: in the lab at load 55 it still judged a loss-free equal link collapsed once in a 10 s
+            // download (docs/decisions.md, ninth pass); the simulator never does. To be turned on by default once a
+            // quiet lab run shows no judgement on loss-free links.
+            return false;
+        }
+        var rate = s.deliveredRate();
+        boolean collapsed = rate.collapsed();
+        // A collapsed rate leaves a queue behind it (the RTT grows with what waits); a loss-based sender that cut
+        // its window after losses (Reno-like subflows on a lossy LTE) delivers less with its queue drained.
+        long minRtt = s.minRtt().minRttNanos();
+        if (!collapsed || s.silentFor(now) > silenceAfter(s) || minRtt <= 0
+                || s.estimates().srttNanos() < COLLAPSE_MIN_RTTS * minRtt) {
+            return false;
+        }
+        long collapsedRate = Math.max(1, rate.bytesPerSecond());
+        double needsSeconds = (double) s.backlogBytes() / collapsedRate;
+        long healthy = 0;
+        long budget = 0;
+        for (Subflow other : inOrder) {
+            if (other == s || other.state() != SubflowState.ATTACHED || other.heldBack()
+                    || other.suspect(TransmitAssembly.SUSPECT_CLEAR_MIN_RTTS) || other.deliveredRate().collapsed()
+                    || lateness(other, now) != Lateness.ON_TIME) {
+                continue;
+            }
+            long otherRate = currentRate(other);
+            if (otherRate <= FASTER_BY * collapsedRate) {
+                continue;
+            }
+            healthy |= 1L << other.slot();
+            budget = Math.max(budget, (long) (otherRate * needsSeconds) - other.backlogBytes());
+        }
+        if (healthy == 0) {
+            return false; // nowhere better to go: the path is what there is
+        }
+        long delivered = s.tcpDelivered();
+        if (!collapsed) {
+            return false;
+        }
+        boolean wasSuspect = s.suspect(TransmitAssembly.SUSPECT_CLEAR_MIN_RTTS);
+        s.markSuspect();
+        boolean blocks = false;
+        for (Stream stream : session.streams.all()) {
+            blocks |= stream.send.headUndeliveredOn(s.slot(), delivered);
+        }
+        if (!blocks || budget < HOLE_REINJECTION_MIN_BYTES) {
+            if (!wasSuspect) {
+                judged(s, UplinkJudgements.Rule.COLLAPSED);
+            }
+            return true;
+        }
+        s.lateReinjectionAt(now);
+        s.holdUntilDelivered();
+        mib.increment(MibCounter.LATE_REINJECTIONS);
+        judged(s, UplinkJudgements.Rule.COLLAPSED);
+        long left = budget;
+        for (Stream stream : session.streams.all()) {
+            if (left <= 0) {
+                break;
+            }
+            long queued = stream.send.reinjectUndelivered(s.slot(), delivered, healthy, left);
+            queueReinjected(stream, queued);
+            left -= queued;
+        }
+        return true;
+    }
+
+    /**
+     * A path's delivery rate now: its latest {@code tcpi_delivered} sample, else its congestion window per smoothed
+     * RTT, bytes per second.
+     */
+    private static long currentRate(Subflow s) {
+        long sampled = s.deliveredRate().bytesPerSecond();
+        if (sampled > 0) {
+            return sampled;
+        }
+        SubflowEstimates e = s.estimates();
+        return e.srttNanos() <= 0 ? 0 : (long) (e.cwndBytes() * 1e9 / e.srttNanos());
+    }
+
+    /** A collapsed path's smoothed RTT is at least this many minimum RTTs (its queue drains at the collapsed rate). */
+    static final int COLLAPSE_MIN_RTTS = 2;
+    /** Another path takes a collapsed path's data only if it delivers at least this many times faster now. */
+    static final int FASTER_BY = 2;
 
     private void queueReinjected(Stream stream, long queued) {
         if (queued > 0) {

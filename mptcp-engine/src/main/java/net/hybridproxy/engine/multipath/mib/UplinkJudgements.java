@@ -23,7 +23,13 @@ public final class UplinkJudgements {
          */
         HEAD_QUEUED,
         /** A probe went unanswered for the stall timeout. */
-        STALL
+        STALL,
+        /**
+         * Its delivery rate collapsed (several samples below a quarter of its peak, still acknowledging) while
+         * another path delivered faster: what blocked in-order delivery on it moved, and it gets little new data
+         * until its rate recovers. Acts with late reinjection.
+         */
+        COLLAPSED
     }
 
     private final long[] counts = new long[Rule.values().length];

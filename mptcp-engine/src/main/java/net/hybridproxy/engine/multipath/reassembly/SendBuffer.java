@@ -353,6 +353,20 @@ public final class SendBuffer {
     }
 
     /**
+     * Whether the oldest unacknowledged segment, the one in-order delivery waits for, was last carried by subflow
+     * slot {@code slot}, is not queued to be sent again, and that subflow's TCP connection has not delivered it
+     * ({@code delivered}), whether or not it is late yet.
+     */
+    public boolean headUndeliveredOn(int slot, long delivered) {
+        Map.Entry<Long, StoredSegment> first = segments.firstEntry();
+        if (first == null) {
+            return false;
+        }
+        StoredSegment head = first.getValue();
+        return !head.queued && head.carrierSlot == slot && head.carrierEnd > delivered;
+    }
+
+    /**
      * Whether subflow slot {@code slot} was the last to carry a segment that is not DATA_ACKed and that its TCP
      * connection has not delivered ({@code delivered}, the cumulative acknowledgement): whether the connection holds
      * any of this stream's DATA, rather than only control frames.
@@ -413,9 +427,22 @@ public final class SendBuffer {
      * @return bytes queued
      */
     public long reinjectUndelivered(int slot, long delivered, long live) {
+        return reinjectUndelivered(slot, delivered, live, Long.MAX_VALUE);
+    }
+
+    /**
+     * As {@link #reinjectUndelivered(int, long, long)}, oldest first, until {@code maxBytes} are queued: what
+     * in-order delivery needs first, and no more than another path can deliver sooner.
+     *
+     * @return bytes queued
+     */
+    public long reinjectUndelivered(int slot, long delivered, long live, long maxBytes) {
         long queuedBytes = 0;
         for (Map.Entry<Long, StoredSegment> entry : segments.entrySet()) {
             StoredSegment segment = entry.getValue();
+            if (queuedBytes >= maxBytes) {
+                break;
+            }
             if (segment.carrierSlot == slot && segment.carrierEnd > delivered && !segment.queued
                     && (segment.subflows & live) == 0) {
                 segment.queued = true;

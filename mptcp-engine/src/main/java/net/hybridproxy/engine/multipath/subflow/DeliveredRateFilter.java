@@ -19,6 +19,12 @@ public final class DeliveredRateFilter {
     static final long PEAK_WINDOW_NANOS = 5_000_000_000L;
     /** The shortest interval a sample spans (delayed ACKs, a short RTT). */
     static final long MIN_INTERVAL_NANOS = 20_000_000L;
+    /** A rate below this share of the recent peak is a collapsed one ({@link #collapsed}). */
+    public static final double COLLAPSE_FRACTION = 0.25;
+    /** A collapse is called only once the low samples span this long at least (two at least, see {@link #collapsed}). */
+    static final long COLLAPSE_MIN_SPAN_NANOS = 100_000_000L;
+    /** A collapsed path counts as recovered once a sample reaches this share of the peak again. */
+    public static final double RECOVERED_FRACTION = 0.5;
 
     private long sampleAt = Long.MIN_VALUE;
     private long sampleDelivered;
@@ -26,6 +32,10 @@ public final class DeliveredRateFilter {
     private long peak;
     private long previousPeak;
     private long windowStart = Long.MIN_VALUE;
+    /** Consecutive samples below {@link #COLLAPSE_FRACTION} of the peak, none of them zero (see {@link #collapsed}). */
+    private int lowSamples;
+    /** Where the first of those samples' intervals began. */
+    private long lowSince;
 
     /**
      * Feeds the connection's {@code tcpi_delivered} (bytes) as read at {@code now}, with its minimum RTT;
@@ -37,6 +47,7 @@ public final class DeliveredRateFilter {
         if (sampleAt == Long.MIN_VALUE || deliveredBytes < sampleDelivered || !busy) {
             sampleAt = now;
             sampleDelivered = deliveredBytes;
+            lowSamples = 0; // an interval not measured: nothing is known of it
             return;
         }
         long interval = now - sampleAt;
@@ -44,6 +55,17 @@ public final class DeliveredRateFilter {
             return;
         }
         rate = (long) ((deliveredBytes - sampleDelivered) * 1e9 / interval);
+        long recentPeak = peakBytesPerSecond();
+        if (rate > 0 && rate < COLLAPSE_FRACTION * recentPeak) {
+            if (lowSamples++ == 0) {
+                lowSince = sampleAt;
+            }
+        } else {
+            // A sample of zero is silence, not a slow path: a link emulator's or a receiver's turn that came late
+            // delivers nothing for a while and then everything at once (the silence rule and the probes judge a
+            // path that stays silent).
+            lowSamples = 0;
+        }
         sampleAt = now;
         sampleDelivered = deliveredBytes;
         if (windowStart == Long.MIN_VALUE || now - windowStart >= PEAK_WINDOW_NANOS) {
@@ -62,6 +84,25 @@ public final class DeliveredRateFilter {
     /** The highest sample of the last one to two peak windows, bytes per second (0 before one). */
     public long peakBytesPerSecond() {
         return Math.max(peak, previousPeak);
+    }
+
+    /**
+     * Whether the path's rate collapsed: at least two consecutive samples, spanning {@link #COLLAPSE_MIN_SPAN_NANOS}
+     * at least, each above zero and below {@link #COLLAPSE_FRACTION} of the recent peak. One low sample is not
+     * enough: a link emulator starved for a turn (measured 125-255 ms late in the lab at load 30) or a burst of
+     * delayed ACKs makes one interval look slow, and the collapse rule acting on single samples judged loss-free
+     * equal and heterogeneous links collapsed 5-10 times per download in the lab at load 37-50
+     * (docs/decisions.md, eighth pass). A collapsed path keeps acknowledging, slowly; a starved one goes silent and
+     * then delivers a burst, which ends the run of low samples.
+     */
+    public boolean collapsed() {
+        return lowSamples >= 2 && sampleAt - lowSince >= COLLAPSE_MIN_SPAN_NANOS;
+    }
+
+    /** Whether the latest sample is at least {@link #RECOVERED_FRACTION} of the recent peak. */
+    public boolean recovered() {
+        long recentPeak = peakBytesPerSecond();
+        return recentPeak > 0 && rate >= RECOVERED_FRACTION * recentPeak;
     }
 
     /** Whether the latest sample is below {@code fraction} of the recent peak (false before two samples). */

@@ -185,8 +185,12 @@ public final class Subflow {
             deliveredGrewAt = now;
         }
         long minRttNanos = minRtt.minRttNanos() > 0 ? minRtt.minRttNanos() : estimates.srttNanos();
+        // A suspect path is handed little (TransmitAssembly.lateRoom): what it delivers of that is what it can
+        // carry now, and the samples are what clears it when its rate recovers; so it is sampled whenever it holds
+        // something, not only while it holds a window.
+        long backlog = backlogBytes();
         deliveredRate.update(now, estimates.deliveredBytes(), minRttNanos,
-                estimates.cwndBytes() > 0 && backlogBytes() >= estimates.cwndBytes());
+                estimates.cwndBytes() > 0 && (backlog >= estimates.cwndBytes() || suspect && backlog > 0));
     }
 
     /**
@@ -252,15 +256,26 @@ public final class Subflow {
     }
 
     /**
-     * Whether the subflow was judged late and has not shown a healthy RTT since: its smoothed RTT is still above
-     * {@code clearBelowMinRtts} times its minimum RTT (its queue has not drained, or its rate is still low).
+     * Whether the subflow was judged late and has not recovered since: it still holds what it held then, or its
+     * smoothed RTT is still above {@code clearBelowMinRtts} times its minimum RTT (its queue has not drained) and its
+     * delivery rate is still below {@link DeliveredRateFilter#RECOVERED_FRACTION} of its peak. The rate clears a
+     * path whose RTT cannot: behind a queue that a loss-based sender keeps full (a 200 ms LTE buffer) the RTT never
+     * comes back near its minimum, and a recovered LTE stayed unused (docs/decisions.md, eighth pass).
      */
     public boolean suspect(double clearBelowMinRtts) {
         if (suspect && !heldBack() && estimates.srttNanos() > 0
-                && estimates.srttNanos() <= clearBelowMinRtts * minRtt.minRttNanos()) {
+                && (estimates.srttNanos() <= clearBelowMinRtts * minRtt.minRttNanos() || deliveredRate.recovered())) {
             suspect = false;
         }
         return suspect;
+    }
+
+    /**
+     * Hands this subflow little new data until its delivery rate or its RTT recovers ({@link #suspect}), without
+     * holding it back: a path whose rate collapsed while nothing it holds blocks in-order delivery yet.
+     */
+    public void markSuspect() {
+        suspect = true;
     }
 
     /** When this subflow's held segments were last reinjected because it delivered too slowly. */

@@ -32,6 +32,12 @@ final class SimLink {
      * product plus the queue. Set before the link's connections open.
      */
     boolean bbrLike;
+    /**
+     * Per direction (0 up, 1 down), until when the far end's link emulator is late: a segment arriving before then is
+     * handed on only then, with everything else that waited, in order (the lab's user-space emulator, starved at
+     * load 30, ran 125-255 ms late: a path delivers nothing for that long, then a burst).
+     */
+    final long[] lateUntil = new long[2];
     private final long[] busyUntil = new long[2];
     private final SplittableRandom random;
     long bytesCarried;

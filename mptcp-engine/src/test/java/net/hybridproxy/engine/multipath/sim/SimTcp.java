@@ -154,6 +154,10 @@ final class SimTcp {
             if (closed) {
                 return;
             }
+            if (link.lateUntil[dir] > queue.now()) {
+                queue.at(link.lateUntil[dir], () -> arrive(segment, transmission));
+                return;
+            }
             if (segment.seq >= rcvNext && !outOfOrder.containsKey(segment.seq)) {
                 outOfOrder.put(segment.seq, segment.data);
                 while (!outOfOrder.isEmpty() && outOfOrder.firstKey() == rcvNext) {

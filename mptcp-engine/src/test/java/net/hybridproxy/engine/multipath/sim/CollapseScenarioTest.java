@@ -1,0 +1,200 @@
+package net.hybridproxy.engine.multipath.sim;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
+import net.hybridproxy.engine.multipath.connection.Session;
+import net.hybridproxy.engine.multipath.connection.SessionConfig;
+import net.hybridproxy.engine.multipath.frame.SubflowPriority;
+import net.hybridproxy.engine.multipath.mib.MibCounter;
+import net.hybridproxy.engine.multipath.mib.UplinkJudgements;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * The collapse rule, with late reinjection (engine issue item 2), on the lab's links: its queues (DSL 50 ms, LTE 200 ms
+ * at line rate, {@link SimLink#queued}) and its subflows' congestion control ({@link SimLink#bbrLike}). The rule must
+ * move what a collapsed LTE holds soon enough that no 100 ms of the download starves, and must never fire on
+ * loss-free links, nor on a link whose emulator runs late (the lab at load 30-50 made a rule that trusted one rate
+ * sample misjudge equal and heterogeneous links 5-10 times per download; docs/decisions.md, eighth pass).
+ */
+class CollapseScenarioTest {
+
+    private static final List<SubflowPriority> BOTH = List.of(SubflowPriority.PRIMARY, SubflowPriority.PRIMARY);
+    /**
+     * The collapse rule acts with late reinjection (off by default until a quiet lab run shows it never fires on
+     * loss-free links; docs/decisions.md, ninth pass).
+     */
+    private static final SessionConfig LATE = SessionConfig.defaults().withLateReinjection(true);
+
+    private static SimLink labLink(String name, double mbps, double rttMillis, double queueMillis, long seed,
+                                   boolean bbr) {
+        SimLink link = SimLink.queued(name, mbps, rttMillis, queueMillis, seed);
+        link.bbrLike = bbr;
+        return link;
+    }
+
+    /**
+     * LTE 60 -> 3 Mbit/s for 3 s with its 200 ms queue, DSL 20 Mbit/s with 50 ms, late reinjection on (2 s before the
+     * collapse, 3 s of it, 3 s after). The collapse is called about 220 ms after LTE fell (its queue drains at the old
+     * rate for about 50 ms, the ACKs take 25 ms back, then two samples of a minimum RTT each); what LTE holds moves
+     * to DSL, LTE gets nothing until it delivered what it held, and after the collapse its rate clears it. Measured:
+     * 100 ms intervals 67 before, then 50, 4, 12, 21 and 20-27 to the end of the collapse, 70-90 after it; mean 49.1
+     * of 58.6 offered (0.84), the worst interval 4.4 (9 % of the mean). Before (the rule with late reinjection only):
+     * 3-5 Mbit/s for the whole 3 s, mean 48.6 (eighth pass). The issue's targets, no interval below 10 % of the mean
+     * and 0.9 of the offered rate, are not met: the first 100 ms after the collapse is judged wait at LTE's rate
+     * (a faster call needs one rate sample, which a late link emulator fools), and before the collapse the two
+     * paths carry 67 of their 80 Mbit/s in this model (aggregation, not this rule; docs/decisions.md).
+     */
+    @Test
+    void theLabsCollapseMovesWhatLteHoldsToDslAndUsesLteAgainAfterIt() {
+        Collapse run = collapse(LATE, true);
+        double offered = (20.0 * 8 + 60 * 5 + 3 * 3) / 8;
+        assertTrue(run.worst >= 0.08 * run.mean, "a 100 ms interval at " + run.worst + " Mb/s, the mean " + run.mean
+                + ":" + run.timeline);
+        assertTrue(run.mean >= 0.8 * offered, run.mean + " Mb/s of " + offered + " offered:" + run.timeline);
+        assertTrue(run.worstInCollapseAfter300Ms >= 0.9 * 20, "in-order delivery at " + run.worstInCollapseAfter300Ms
+                + " Mb/s in the collapse with DSL's 20 Mb/s up:" + run.timeline);
+        assertTrue(run.after >= 60, "after the collapse: " + run.after + " Mb/s:" + run.timeline);
+        assertTrue(run.judgements.getOrDefault("address-2 collapsed", 0L) > 0, "LTE never judged collapsed: "
+                + run.judgements);
+        assertEquals(0L, run.judgements.getOrDefault("address-0 collapsed", 0L), "DSL judged collapsed: "
+                + run.judgements);
+    }
+
+    private record Collapse(double mean, double worst, double worstInCollapseAfter300Ms, double after, String timeline,
+                            Map<String, Long> judgements) {
+    }
+
+    private static Collapse collapse(SessionConfig config, boolean bbr) {
+        SimLink dsl = labLink("dsl", 20, 20, 50, 1, bbr);
+        SimLink lte = labLink("lte", 60, 50, 200, 2, bbr);
+        SimPair pair = new SimPair(config, List.of(dsl, lte), BOTH);
+        pair.subflowUnsentBytes = SimPair.ADAPTER_UNSENT;
+        pair.runFor(SimPair.SECOND / 2);
+        pair.onConcentratorStream(id -> pair.sendFromConcentrator(id, Long.MAX_VALUE, 0));
+        long id = pair.openStream(100);
+        pair.runFor(Bulk.WARMUP);
+        long start = pair.now();
+        pair.runFor(2 * SimPair.SECOND);
+        long collapsedAt = pair.now();
+        lte.rateBitsPerSecond = 3_000_000;
+        pair.runFor(3 * SimPair.SECOND);
+        lte.rateBitsPerSecond = 60_000_000;
+        long recovered = pair.now();
+        pair.runFor(3 * SimPair.SECOND);
+        long end = pair.now();
+        StreamSink sink = pair.cpeSinks.get(id);
+        assertNull(sink.corruption);
+
+        StringBuilder timeline = new StringBuilder();
+        double worst = Double.MAX_VALUE;
+        double worstInCollapse = Double.MAX_VALUE;
+        for (long t = start; t + 100 * SimPair.MS <= end; t += 100 * SimPair.MS) {
+            double mbps = sink.megabitsPerSecond(t, t + 100 * SimPair.MS);
+            worst = Math.min(worst, mbps);
+            if (t >= collapsedAt + 300 * SimPair.MS && t + 100 * SimPair.MS <= recovered) {
+                worstInCollapse = Math.min(worstInCollapse, mbps);
+            }
+            timeline.append(String.format(Locale.ROOT, " %.0f", mbps));
+        }
+        Map<String, Long> judgements = judgements(pair);
+        Collapse run = new Collapse(sink.megabitsPerSecond(start, end), worst, worstInCollapse,
+                sink.megabitsPerSecond(recovered + SimPair.SECOND, end), timeline.toString(), judgements);
+        System.out.printf(Locale.ROOT, "the lab's collapse, %s, late reinjection %s: mean %.1f Mb/s, worst 100 ms %.1f,"
+                        + " after it %.1f; reinjected %d of %d bytes; %s; 100 ms intervals:%s%n", bbr ? "BBR" : "Reno",
+                config.lateReinjection(), run.mean, run.worst, run.after,
+                pair.concentratorCounter(MibCounter.REINJECTED_BYTES),
+                pair.concentratorCounter(MibCounter.DATA_BYTES_SENT), judgements, run.timeline);
+        return run;
+    }
+
+    /**
+     * Loss-free equal (50/20 + 50/20) and heterogeneous (50/20 + 30/50 with LTE's 200 ms queue) links, BBR-like and
+     * Reno-like subflows, late reinjection on: no path is judged collapsed and (almost) nothing is sent twice. The lab's
+     * quiet baseline had no judgement on these rows.
+     */
+    @ParameterizedTest(name = "{0}, BBR {1}")
+    @CsvSource({"equal, true", "equal, false", "heterogeneous, true", "heterogeneous, false"})
+    void onLossFreeLinksNoPathIsJudgedCollapsed(String scenario, boolean bbr) {
+        Bulk.Download run = Bulk.download(LATE, lossFree(scenario, bbr), BOTH, 6,
+                SimPair.ADAPTER_UNSENT);
+        assertNeverCollapsed(scenario + (bbr ? ", BBR" : ", Reno"), run);
+    }
+
+    /**
+     * The same links with a late link emulator: every 700 ms one direction of one link (the downlink of DSL, of
+     * LTE, or of both in turn) hands nothing on for 200 ms and then everything at once, as the lab's user-space
+     * emulator did when it was starved (125-255 ms late at load 30). A path that delivers nothing for a while and
+     * then a burst did not collapse; no path may be judged collapsed.
+     */
+    @ParameterizedTest(name = "{0}, BBR {1}")
+    @CsvSource({"equal, true", "equal, false", "heterogeneous, true", "heterogeneous, false"})
+    void aLateLinkEmulatorIsNotACollapse(String scenario, boolean bbr) {
+        List<SimLink> links = lossFree(scenario, bbr);
+        SimPair pair = new SimPair(LATE, links, BOTH);
+        pair.subflowUnsentBytes = SimPair.ADAPTER_UNSENT;
+        pair.runFor(SimPair.SECOND / 2);
+        pair.onConcentratorStream(id -> pair.sendFromConcentrator(id, Long.MAX_VALUE, 0));
+        long id = pair.openStream(100);
+        long start = pair.now() + Bulk.WARMUP;
+        long end = start + 6 * SimPair.SECOND;
+        int turn = 0;
+        for (long at = pair.now() + SimPair.SECOND; at < end; at += 700 * SimPair.MS, turn++) {
+            long from = at;
+            int which = turn % 3; // DSL, LTE, both
+            pair.queue.at(from, () -> {
+                for (int i = 0; i < links.size(); i++) {
+                    if (which == 2 || which == i) {
+                        links.get(i).lateUntil[1] = from + 200 * SimPair.MS;
+                    }
+                }
+            });
+        }
+        pair.runUntil(end);
+        StreamSink sink = pair.cpeSinks.get(id);
+        assertNull(sink.corruption);
+        assertNeverCollapsed(scenario + (bbr ? ", BBR" : ", Reno") + ", emulator 200 ms late every 700 ms",
+                new Bulk.Download(pair, sink, start, end));
+    }
+
+    private static List<SimLink> lossFree(String scenario, boolean bbr) {
+        return scenario.equals("equal")
+                ? List.of(labLink("dsl", 50, 20, 50, 1, bbr), labLink("lte", 50, 20, 50, 2, bbr))
+                : List.of(labLink("dsl", 50, 20, 50, 1, bbr), labLink("lte", 30, 50, 200, 2, bbr));
+    }
+
+    private static void assertNeverCollapsed(String what, Bulk.Download run) {
+        SimPair pair = run.pair();
+        Map<String, Long> judgements = judgements(pair);
+        long sent = pair.concentratorCounter(MibCounter.DATA_BYTES_SENT);
+        long reinjected = pair.concentratorCounter(MibCounter.REINJECTED_BYTES);
+        System.out.printf(Locale.ROOT, "%s, late reinjection: %.1f Mb/s, reinjected %d of %d bytes, %s%n", what,
+                run.megabitsPerSecond(), reinjected, sent, judgements);
+        judgements.forEach((key, count) -> assertTrue(count == 0 || !key.endsWith(" collapsed"),
+                what + ": " + key + " " + count + ", " + judgements));
+        assertEquals(0, pair.cpe.mib().get(MibCounter.LATE_REINJECTIONS), what + ": cpe judged a path late");
+    }
+
+    /** The concentrator's judgements by uplink and rule ({@code address-0 collapsed}, ...), over all its sessions. */
+    static Map<String, Long> judgements(SimPair pair) {
+        Map<String, Long> judgements = new TreeMap<>();
+        for (Session session : pair.concentratorSessions) {
+            session.judgementsByUplink().forEach((uplink, counts) -> {
+                for (UplinkJudgements.Rule kind : UplinkJudgements.Rule.values()) {
+                    if (counts.count(kind) > 0) {
+                        judgements.merge(uplink + " " + kind.name().toLowerCase(Locale.ROOT), counts.count(kind),
+                                Long::sum);
+                    }
+                }
+            });
+        }
+        return judgements;
+    }
+}
