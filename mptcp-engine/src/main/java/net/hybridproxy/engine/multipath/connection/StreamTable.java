@@ -36,23 +36,6 @@ final class StreamTable {
     /** Windows are resized at most once per this long, or per the slowest subflow's RTT if longer. */
     private static final long MIN_AUTOTUNE_PERIOD = 10_000_000L;
 
-    /**
-     * What a stream's receive limit grows to, in periods' worth of what the application read in the last period.
-     * Linux's {@code tcp_rcv_space_adjust()} takes two, but its period is the receiver's own RTT estimate of the data
-     * ({@code rcv_rtt}, queue included), and kernel MPTCP takes the largest ever seen of its subflows. Ours is the
-     * slowest subflow's smoothed RTT as this end's socket measures it: on the receiving cpe, that of its own small
-     * upstream frames, which includes neither the downstream queue (the lab's LTE buffers up to 200 ms) nor the
-     * repair of a loss, during which in-order delivery waits and the window's left edge stands. With two, a stream
-     * whose data takes twice that period to be read (in flight behind the queue, or waiting for a repair: 0.5 % loss
-     * at 100 Mb/s is about 40 losses a second) reads half its limit per period, exactly the threshold at which the
-     * limit grows: a fixed point below the paths' rate. Four covers the data in flight, one repair behind the
-     * queue and the room to double per period that slow start needs. Bounded by {@code streamReceiveWindow} and the
-     * memory budgets as before. The send side keeps two: its period is the sender's RTT, queue included, and it
-     * only has to hold what the peer's window lets out (docs/decisions.md, 2026-11-30, "the receive window sized
-     * from an RTT that misses the queue").
-     */
-    static final int RECEIVE_AUTOTUNE_PERIODS = 4;
-
     private final Session session;
     private final SessionConfig config;
     private final Mib mib;
@@ -437,14 +420,14 @@ final class StreamTable {
     /**
      * Receive-space autotuning, the shape of Linux's {@code tcp_rcv_space_adjust()}: once per measurement period
      * (the slowest attached subflow's RTT, which also spans the reordering between paths), if the application
-     * read more than 1 / {@link #RECEIVE_AUTOTUNE_PERIODS} of the stream's receive limit, the limit grows to
-     * {@link #RECEIVE_AUTOTUNE_PERIODS} times what it read. Grows only, up to
+     * read more than 1 / {@code receiveWindowPeriods} of the stream's receive limit, the limit grows to that many
+     * times what it read ({@link SessionConfig#receiveWindowPeriods()}: two, as Linux, by default). Grows only, up to
      * {@code streamReceiveWindow}; the window then opens as far as the memory budgets allow.
      */
     private void autotuneReceive(Stream stream, int read, long now) {
         stream.readInPeriod += read;
         if (now - stream.receivePeriodStart >= autotunePeriod()) {
-            stream.receive.limit(RECEIVE_AUTOTUNE_PERIODS * stream.readInPeriod);
+            stream.receive.limit((long) config.receiveWindowPeriods() * stream.readInPeriod);
             stream.receivePeriodStart = now;
             stream.readInPeriod = 0;
         }
