@@ -87,7 +87,7 @@ final class Handshake {
     // ------------------------------------------------------------------ cpe: capable and joins
 
     /** Cpe: CAPABLE_SYN on one waiting subflow if no session exists, JOIN_SYN on all once it is confirmed. */
-    void start(Iterable<Subflow> subflows) {
+    void start(Iterable<Subflow> subflows, long now) {
         if (session.role() != Session.Side.CPE) {
             return;
         }
@@ -107,9 +107,11 @@ final class Handshake {
                 subflow.queueControl(new JoinSyn(CapableSyn.VERSION, subflow.priority(), subflow.addressId(),
                         MptcpCrypto.token(remoteKey), subflow.localNonce()));
                 subflow.state(SubflowState.JOIN_SENT);
+                subflow.handshakeSentAt(now);
             } else if (!capableInProgress) {
                 subflow.queueControl(new CapableSyn(CapableSyn.VERSION, subflow.priority(), localKey, cpeKey.id()));
                 subflow.state(SubflowState.CAPABLE_SENT);
+                subflow.handshakeSentAt(now);
                 capableSubflowId = subflow.id();
                 capableInProgress = true;
             }

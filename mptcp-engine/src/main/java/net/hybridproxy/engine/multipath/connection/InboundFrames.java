@@ -45,7 +45,7 @@ final class InboundFrames {
             onConfirmedFrame(subflow, frame, now);
         } finally {
             if (confirming) {
-                session.handshake.start(session.subflows.all());
+                session.handshake.start(session.subflows.all(), now);
             }
         }
     }
@@ -59,7 +59,7 @@ final class InboundFrames {
                 session.handshake.onCapableSynAck(subflow, synAck);
                 session.establish(now);
                 session.subflows.attach(subflow, now);
-                session.handshake.start(session.subflows.all());
+                session.handshake.start(session.subflows.all(), now);
             }
             case JoinSynAck synAck -> {
                 if (session.role() != Session.Side.CPE || subflow.state() != SubflowState.JOIN_SENT) {

@@ -202,7 +202,7 @@ public final class Session {
         }
         subflow.state(SubflowState.WAITING_FOR_SESSION);
         subflow.attachedAt(now);
-        handshake.start(subflows.all());
+        handshake.start(subflows.all(), now);
     }
 
     /**
@@ -495,6 +495,7 @@ public final class Session {
         }
         timers.set(SessionTimer.RECONNECT, state == Lifecycle.CLOSED ? Long.MAX_VALUE : subflows.nextReconnect());
         timers.set(SessionTimer.PROBES, subflows.nextProbeDeadline());
+        timers.set(SessionTimer.HANDSHAKE, subflows.nextHandshakeDeadline());
         return timers.next();
     }
 
@@ -508,6 +509,7 @@ public final class Session {
             return;
         }
         subflows.handleProbeTimers(now);
+        subflows.handleHandshakeTimers(now);
         subflows.requestDue(now);
         streams.releaseIdleSendRings(now);
     }
@@ -536,7 +538,7 @@ public final class Session {
             timers.set(SessionTimer.ORPHAN, now + config.orphanTimeout().toNanos());
         }
         if (role == Side.CPE) {
-            handshake.start(subflows.all());
+            handshake.start(subflows.all(), now);
         }
     }
 

@@ -181,6 +181,49 @@ final class SubflowTable {
         return -1;
     }
 
+    // ------------------------------------------------------------------ handshakes
+
+    /**
+     * cpe: when the subflow's unanswered CAPABLE_SYN or JOIN_SYN is given up, {@code Long.MAX_VALUE} if it has none.
+     * A join gets the handshake timeout, the bound the concentrator applies to the same handshake. A capable
+     * handshake gets half of it: the other subflows wait for it, silent, and the concentrator counts their
+     * handshake timeout from its accept too, so the CAPABLE_SYN that starts over on one of them must arrive while
+     * that subflow is still inside the concentrator's bound.
+     */
+    private long handshakeDeadline(Subflow s) {
+        return switch (s.state()) {
+            case CAPABLE_SENT -> s.handshakeSentAt() + config.handshakeTimeout().toNanos() / 2;
+            case JOIN_SENT -> s.handshakeSentAt() + config.handshakeTimeout().toNanos();
+            default -> Long.MAX_VALUE;
+        };
+    }
+
+    /** cpe: when the earliest unanswered CAPABLE_SYN or JOIN_SYN is given up, for the timer table. */
+    long nextHandshakeDeadline() {
+        long next = Long.MAX_VALUE;
+        for (Subflow s : subflows.values()) {
+            next = Math.min(next, handshakeDeadline(s));
+        }
+        return next;
+    }
+
+    /**
+     * cpe: resets every subflow whose CAPABLE_SYN or JOIN_SYN went unanswered past its deadline. A concentrator
+     * whose process froze keeps its TCP connections up (its kernel still answers keepalives), so without a bound
+     * the session would wait for an answer forever: no stream could open, and a join would hold its uplink's
+     * slot. A capable subflow given up lets the handshake start over on another waiting subflow (another uplink,
+     * possibly another replica behind a balancer); the path manager reconnects this one after its backoff.
+     */
+    void handleHandshakeTimers(long now) {
+        for (Subflow s : List.copyOf(subflows.values())) {
+            if (now >= handshakeDeadline(s)) {
+                mib.increment(MibCounter.HANDSHAKES_TIMED_OUT);
+                fail(s, ResetReason.UNACCEPTABLE_PERFORMANCE, (s.state() == SubflowState.CAPABLE_SENT
+                        ? "CAPABLE_SYN" : "JOIN_SYN") + " not answered in time", now);
+            }
+        }
+    }
+
     // ------------------------------------------------------------------ probes and stalls
 
     /** The earliest time a subflow needs attention (a probe to send, a stall, a close), for the timer table. */

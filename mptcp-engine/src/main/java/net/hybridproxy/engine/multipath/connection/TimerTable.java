@@ -16,7 +16,9 @@ final class TimerTable {
         /** The earliest probe to send, probe to declare unanswered (stall), or stalled subflow to close. */
         PROBES,
         /** Cpe: the path manager's next reconnect attempt. */
-        RECONNECT
+        RECONNECT,
+        /** Cpe: the earliest CAPABLE_SYN or JOIN_SYN to give up as unanswered. */
+        HANDSHAKE
     }
 
     private static final SessionTimer[] TIMERS = SessionTimer.values();

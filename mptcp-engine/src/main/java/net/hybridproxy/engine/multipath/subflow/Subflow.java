@@ -36,6 +36,8 @@ public final class Subflow {
 
     private int localNonce;
     private int remoteNonce;
+    /** cpe: when CAPABLE_SYN or JOIN_SYN went out on this subflow, -1 before. */
+    private long handshakeSentAt = -1;
 
     private long nextProbeAt;
     private long probeValue;
@@ -308,6 +310,15 @@ public final class Subflow {
 
     public int localNonce() {
         return localNonce;
+    }
+
+    /** cpe: when this subflow's CAPABLE_SYN or JOIN_SYN was queued, -1 if none was. */
+    public long handshakeSentAt() {
+        return handshakeSentAt;
+    }
+
+    public void handshakeSentAt(long now) {
+        this.handshakeSentAt = now;
     }
 
     public void localNonce(int nonce) {

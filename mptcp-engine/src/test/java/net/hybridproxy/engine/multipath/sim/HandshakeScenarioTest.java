@@ -48,4 +48,28 @@ class HandshakeScenarioTest {
         assertTrue(pair.cpe.streamIds().isEmpty(), "stream closed at the cpe: " + pair.cpe.streamIds());
         assertTrue(pair.concentratorSessions.get(0).streamIds().isEmpty());
     }
+
+    @Test
+    void aCapableHandshakeTheConcentratorNeverAnswersIsGivenUpAndStartsOverOnAnotherUplink() {
+        SimLink dsl = SimLink.of("dsl", 50, 20, 1);
+        dsl.peerFrozen = true;
+        SimPair pair = new SimPair(SessionConfig.defaults(), List.of(dsl, SimLink.of("lte", 30, 50, 2)),
+                List.of(SubflowPriority.PRIMARY, SubflowPriority.PRIMARY));
+        long capableTimeout = SessionConfig.defaults().handshakeTimeout().toNanos() / 2;
+
+        pair.runFor(capableTimeout - SimPair.SECOND / 2);
+        assertTrue(!pair.cpe.isEstablished(), "DSL connects first and carries CAPABLE_SYN into the frozen process");
+        assertEquals(0, pair.cpe.mib().get(MibCounter.HANDSHAKES_TIMED_OUT));
+
+        pair.runFor(SimPair.SECOND);
+        assertTrue(pair.cpe.isEstablished(), "the handshake started over on LTE once DSL's went unanswered");
+        assertEquals(1, pair.cpe.mib().get(MibCounter.HANDSHAKES_TIMED_OUT));
+
+        // DSL reconnects and its JOIN_SYN goes unanswered too: each attempt is given up, none attaches, and LTE
+        // carries the session meanwhile.
+        pair.runFor(8 * capableTimeout);
+        assertTrue(pair.cpe.mib().get(MibCounter.HANDSHAKES_TIMED_OUT) >= 2);
+        assertEquals(1, pair.cpe.mib().get(MibCounter.SUBFLOWS_ATTACHED));
+        assertTrue(pair.cpe.isEstablished());
+    }
 }

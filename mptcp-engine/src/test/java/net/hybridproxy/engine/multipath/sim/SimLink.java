@@ -22,6 +22,11 @@ final class SimLink {
     long jitterNanos;
     boolean blackholed;
     /**
+     * The concentrator's process on this link accepts TCP connections but never reads them (a frozen process: its
+     * kernel still completes handshakes and acknowledges bytes). Set before the link's connections open.
+     */
+    boolean peerFrozen;
+    /**
      * The TCP over this link behaves like BBR, the lab's congestion control, rather than Reno: a loss does not cut
      * the window, and what is in flight is capped at two bandwidth-delay products (BBR's in-flight cap), not at the
      * product plus the queue. Set before the link's connections open.

@@ -352,8 +352,12 @@ final class SimPair {
                 cpe.handleSubflowBytes(subflowId, bytes, now());
             }
         });
-        ConcentratorEndpoint.Incoming incoming = endpoint.incoming(link.name, now());
-        tcp.up.receiver(bytes -> concentratorReceive(tcp, incoming, bytes));
+        if (link.peerFrozen) {
+            tcp.up.receiver(bytes -> { });
+        } else {
+            ConcentratorEndpoint.Incoming incoming = endpoint.incoming(link.name, now());
+            tcp.up.receiver(bytes -> concentratorReceive(tcp, incoming, bytes));
+        }
         queue.at(now() + link.rttNanos, () -> cpe.subflowConnected(subflowId, now()));
     }
 
