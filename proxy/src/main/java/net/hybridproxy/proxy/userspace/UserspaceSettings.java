@@ -67,7 +67,8 @@ public record UserspaceSettings(SessionConfig session, Duration connectTimeout, 
     public static UserspaceSettings from(AppConfig config) {
         AppConfig.Userspace u = config.userspace();
         SessionConfig session = SessionConfig.defaults().withScheduler(u.scheduler())
-                .withSessionMemoryBudget(u.sessionMemory()).withLateReinjection(u.lateReinjection());
+                .withSessionMemoryBudget(u.sessionMemory()).withLateReinjection(u.lateReinjection())
+                .withReceiveWindowPeriods(u.receiveWindowPeriods());
         if (u.overflowBudgetBytes().isPresent()) {
             session = session.withOverflowBudget(u.overflowBudgetBytes().get(), u.overflowBudgetPeriod());
         }

@@ -57,6 +57,15 @@ class UserspaceConfigTest {
         assertEquals(256 * 1024, settings.notSentLowWatermark());
         assertEquals(Long.MAX_VALUE, settings.session().overflowBudgetBytes());
         assertEquals(false, settings.session().lateReinjection());
+        assertEquals(2, settings.session().receiveWindowPeriods());
+    }
+
+    @Test
+    void theReceiveWindowsGrowthIsSetByItsKeyWithinTwoToSixteen() throws Exception {
+        AppConfig config = ConfigLoader.parseString(CPE.formatted(KEY, "userspace.receive-window-periods = 4"));
+        assertEquals(4, UserspaceSettings.from(config).session().receiveWindowPeriods());
+        assertThrows(InvalidConfigException.class,
+                () -> ConfigLoader.parseString(CPE.formatted(KEY, "userspace.receive-window-periods = 1")));
     }
 
     @Test

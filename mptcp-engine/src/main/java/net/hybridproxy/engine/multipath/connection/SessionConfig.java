@@ -36,13 +36,27 @@ import net.hybridproxy.engine.multipath.sched.Schedulers;
  *                             (SubflowTable#reinjectFromLatePaths). Off by default: the simulator, whose TCP now
  *                             reports what Linux's TCP_INFO does, is right with it on lossy paths, but the lab could
  *                             not confirm it (docs/decisions.md, "Userspace engine, sixth pass")
+ * @param receiveWindowPeriods what a stream's receive limit grows to, in autotuning periods' worth of what the
+ *                             application read in the last period (2 to 16). Linux's {@code tcp_rcv_space_adjust()}
+ *                             takes two, but its period is the receiver's own RTT estimate of the data
+ *                             ({@code rcv_rtt}, queue included) and kernel MPTCP takes the largest ever seen of its
+ *                             subflows. Ours is the slowest subflow's smoothed RTT as this end's socket measures it:
+ *                             on a receiving cpe, that of its own small upstream frames, which includes neither the
+ *                             downstream queue nor the repair of a loss, during which in-order delivery waits and the
+ *                             window's left edge stands. With two, a stream whose data takes twice that period to be
+ *                             read reads half its limit per period, exactly the threshold at which the limit grows: a
+ *                             fixed point below the paths' rate. Four covers the data in flight, one repair behind the
+ *                             queue and slow start's doubling; it is better with BBR subflows in the simulator but
+ *                             worse on some lossy scenarios with Reno-like ones, so the default stays two until the
+ *                             lab confirms it (docs/decisions.md, "the receive window sized from an RTT that misses
+ *                             the queue")
  */
 public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration overflowBudgetPeriod,
                             int streamSendBuffer, int streamReceiveWindow, long sessionReceiveBudget,
                             int maxStreams, int maxSubflows, int maxOutOfOrderPieces, ProbePolicy probes,
                             Duration handshakeTimeout, Duration reconnectBackoff, Duration maxReconnectBackoff,
                             Duration stableAfter, Duration orphanTimeout, long sessionMemoryBudget,
-                            boolean lateReinjection) {
+                            boolean lateReinjection, int receiveWindowPeriods) {
 
     public SessionConfig {
         Objects.requireNonNull(scheduler, "scheduler");
@@ -58,6 +72,9 @@ public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration
                     + maxOutOfOrderPieces + " (at least " + SendBuffer.MAX_SEGMENTS_IN_FLIGHT + ")");
         }
         Objects.requireNonNull(probes, "probes");
+        if (receiveWindowPeriods < 2 || receiveWindowPeriods > 16) {
+            throw new IllegalArgumentException("receive window periods " + receiveWindowPeriods + " (2..16)");
+        }
         if (sessionMemoryBudget < 2L * Stream.INITIAL_WINDOW) {
             throw new IllegalArgumentException("session memory budget " + sessionMemoryBudget + " must be at least "
                     + 2 * Stream.INITIAL_WINDOW + " bytes (one stream's initial windows)");
@@ -88,7 +105,7 @@ public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration
                 1024, 8, 2048,
                 new ProbePolicy(ms(100), ms(1000), 3, ms(200), ms(700), ms(5000)),
                 Duration.ofSeconds(5), Duration.ofMillis(100), Duration.ofSeconds(10), Duration.ofSeconds(10),
-                Duration.ofSeconds(60), 32L << 20, false);
+                Duration.ofSeconds(60), 32L << 20, false, 2);
     }
 
     /** The same configuration with another scheduler. */
@@ -96,7 +113,7 @@ public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration
         return new SessionConfig(name, overflowBudgetBytes, overflowBudgetPeriod, streamSendBuffer,
                 streamReceiveWindow, sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes,
                 handshakeTimeout, reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, sessionMemoryBudget,
-                lateReinjection);
+                lateReinjection, receiveWindowPeriods);
     }
 
     /** The same configuration with an overflow budget. */
@@ -104,7 +121,7 @@ public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration
         return new SessionConfig(scheduler, bytes, period, streamSendBuffer, streamReceiveWindow,
                 sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes, handshakeTimeout,
                 reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, sessionMemoryBudget,
-                lateReinjection);
+                lateReinjection, receiveWindowPeriods);
     }
 
     /** The same configuration with another per-session memory budget. */
@@ -112,7 +129,7 @@ public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration
         return new SessionConfig(scheduler, overflowBudgetBytes, overflowBudgetPeriod, streamSendBuffer,
                 streamReceiveWindow, sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes,
                 handshakeTimeout, reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, bytes,
-                lateReinjection);
+                lateReinjection, receiveWindowPeriods);
     }
 
     /** The same configuration with late-path reinjection on or off. */
@@ -120,7 +137,15 @@ public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration
         return new SessionConfig(scheduler, overflowBudgetBytes, overflowBudgetPeriod, streamSendBuffer,
                 streamReceiveWindow, sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes,
                 handshakeTimeout, reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, sessionMemoryBudget,
-                on);
+                on, receiveWindowPeriods);
+    }
+
+    /** The same configuration with another receive window growth ({@code receiveWindowPeriods}). */
+    public SessionConfig withReceiveWindowPeriods(int periods) {
+        return new SessionConfig(scheduler, overflowBudgetBytes, overflowBudgetPeriod, streamSendBuffer,
+                streamReceiveWindow, sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes,
+                handshakeTimeout, reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, sessionMemoryBudget,
+                lateReinjection, periods);
     }
 
     private static long ms(long millis) {
