@@ -481,9 +481,6 @@ final class SubflowTable {
             return false; // nowhere better to go: the path is what there is
         }
         long delivered = s.tcpDelivered();
-        if (!collapsed) {
-            return false;
-        }
         boolean wasSuspect = s.suspect(TransmitAssembly.SUSPECT_CLEAR_MIN_RTTS);
         s.markSuspect();
         boolean blocks = false;
