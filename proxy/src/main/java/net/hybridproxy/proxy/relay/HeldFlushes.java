@@ -2,12 +2,9 @@ package net.hybridproxy.proxy.relay;
 
 import io.netty.channel.Channel;
 import io.netty.channel.EventLoop;
-import io.netty.util.concurrent.FastThreadLocal;
 import io.netty.util.concurrent.ScheduledFuture;
 
 import java.util.ArrayDeque;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -24,12 +21,7 @@ import java.util.concurrent.TimeUnit;
  * then finds nothing queued and returns, or finds the channel closed.
  */
 public final class HeldFlushes {
-    private static final FastThreadLocal<List<HeldFlushes>> BY_HOLD = new FastThreadLocal<>() {
-        @Override
-        protected List<HeldFlushes> initialValue() {
-            return new ArrayList<>(1);
-        }
-    };
+    private static final PerLoopAndDuration<HeldFlushes> BY_HOLD = new PerLoopAndDuration<>(HeldFlushes::new);
 
     private final EventLoop loop;
     private final long holdNanos;
@@ -46,17 +38,7 @@ public final class HeldFlushes {
      * {@code holdNanos} and 1.25 times that later at the latest. Call on the channel's event loop.
      */
     public static void hold(Channel channel, long holdNanos) {
-        EventLoop loop = channel.eventLoop();
-        List<HeldFlushes> queues = BY_HOLD.get();
-        for (HeldFlushes queue : queues) {
-            if (queue.holdNanos == holdNanos && queue.loop == loop) {
-                queue.add(channel);
-                return;
-            }
-        }
-        HeldFlushes queue = new HeldFlushes(loop, holdNanos);
-        queues.add(queue);
-        queue.add(channel);
+        BY_HOLD.on(channel.eventLoop(), holdNanos).add(channel);
     }
 
     private void add(Channel channel) {

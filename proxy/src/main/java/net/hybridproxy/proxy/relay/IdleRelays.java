@@ -1,11 +1,8 @@
 package net.hybridproxy.proxy.relay;
 
 import io.netty.channel.EventLoop;
-import io.netty.util.concurrent.FastThreadLocal;
 import io.netty.util.concurrent.ScheduledFuture;
 
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -22,12 +19,7 @@ import java.util.concurrent.TimeUnit;
  */
 final class IdleRelays {
     /** Per event-loop thread: usually one entry, the configured {@code relay.idle-timeout}. */
-    private static final FastThreadLocal<List<IdleRelays>> BY_TIMEOUT = new FastThreadLocal<>() {
-        @Override
-        protected List<IdleRelays> initialValue() {
-            return new ArrayList<>(1);
-        }
-    };
+    private static final PerLoopAndDuration<IdleRelays> BY_TIMEOUT = new PerLoopAndDuration<>(IdleRelays::new);
 
     private final EventLoop loop;
     private final long timeoutNanos;
@@ -42,15 +34,7 @@ final class IdleRelays {
 
     /** The list for {@code timeoutNanos} on {@code loop}; call on that loop. */
     static IdleRelays on(EventLoop loop, long timeoutNanos) {
-        List<IdleRelays> lists = BY_TIMEOUT.get();
-        for (IdleRelays list : lists) {
-            if (list.timeoutNanos == timeoutNanos && list.loop == loop) {
-                return list;
-            }
-        }
-        IdleRelays list = new IdleRelays(loop, timeoutNanos);
-        lists.add(list);
-        return list;
+        return BY_TIMEOUT.on(loop, timeoutNanos);
     }
 
     /** Starts watching a new relay, active now. */
