@@ -104,6 +104,11 @@ public final class BenchmarkRunner {
     private long warmupMs = WARMUP_MS;
     /** Whether each row also measures the setup rate and TTFB (not in suite "steady", which is about CPU and RSS). */
     private boolean measureSetup = true;
+    /**
+     * Suite "setup": each row is the setup rate and the cost per connection only (no download, no TTFB), so that a
+     * round of two systems takes about a minute and {@code --repeat N} makes the rate a series.
+     */
+    private boolean setupOnly;
 
     /** Downloads per system in the stall series (suite "stalls"); 0 for the other suites. */
     private final int series;
@@ -135,7 +140,7 @@ public final class BenchmarkRunner {
             exitCodeListHeading = "%nExit codes:%n", exitCodeList = {"0:results written", "1:the run failed",
                     "2:usage error"})
     static final class BenchmarkCommand implements Callable<Integer> {
-        @Option(names = "--suite", defaultValue = "quick", paramLabel = "quick|full|stalls|steady",
+        @Option(names = "--suite", defaultValue = "quick", paramLabel = "quick|full|stalls|steady|setup",
                 description = "which scenarios and systems (default: ${DEFAULT-VALUE})")
         String suite;
 
@@ -168,16 +173,19 @@ public final class BenchmarkRunner {
 
         @Override
         public Integer call() throws IOException {
-            if (!List.of("quick", "full", "stalls", "steady").contains(suite)) {
-                throw new IllegalArgumentException("unknown suite " + suite + "; known: quick, full, stalls, steady");
+            if (!List.of("quick", "full", "stalls", "steady", "setup").contains(suite)) {
+                throw new IllegalArgumentException("unknown suite " + suite
+                        + "; known: quick, full, stalls, steady, setup");
             }
             boolean stalls = suite.equals("stalls");
             boolean steady = suite.equals("steady");
+            boolean setup = suite.equals("setup");
             List<Scenario> chosenScenarios = scenarios != null ? scenarios.stream().map(Scenario::byName).toList()
-                    : stalls ? Scenario.STALL_SERIES : steady ? Scenario.STEADY
+                    : stalls ? Scenario.STALL_SERIES : steady ? Scenario.STEADY : setup ? Scenario.SETUP
                     : suite.equals("full") ? Scenario.FULL : Scenario.QUICK;
             List<SystemUnderTest> chosenSystems = systems != null ? systems.stream().map(Systems::byName).toList()
-                    : stalls ? List.of(Systems.HYBRIDPROXY) : Systems.ALL;
+                    : stalls ? List.of(Systems.HYBRIDPROXY)
+                    : setup ? List.of(Systems.SHADOWSOCKS, Systems.HYBRIDPROXY) : Systems.ALL;
             long duration = durationMs != null ? durationMs : steady ? STEADY_MS
                     : suite.equals("full") || stalls ? 10_000 : 3_000;
             Path dir = out != null ? out : Path.of("target", "bench", suite);
@@ -185,6 +193,7 @@ public final class BenchmarkRunner {
             BenchmarkRunner runner = new BenchmarkRunner(duration, dir, stalls ? downloads : 0);
             runner.warmupMs = warmupMs != null ? warmupMs : steady ? STEADY_MS : WARMUP_MS;
             runner.measureSetup = !steady;
+            runner.setupOnly = setup;
             if (repeat < 1 || (repeat > 1 && stalls)) {
                 throw new IllegalArgumentException("--repeat takes N >= 1, and the stalls suite repeats by --downloads");
             }
@@ -269,6 +278,8 @@ public final class BenchmarkRunner {
                         running = system.start(lab, work);
                         if (series > 0) {
                             measureSeries(lab, running, series, row);
+                        } else if (setupOnly) {
+                            measureSetupOnly(lab, running, row);
                         } else {
                             measure(lab, scenario, running, running.endToEndMptcp() ? mptcp : plain, row);
                         }
@@ -467,19 +478,7 @@ public final class BenchmarkRunner {
             Map<String, Double> ttfbCpu = new LinkedHashMap<>();
             TtfbResult fresh = measureTtfb(lab, running, "before burst", ttfbCpu);
             row.ttfbBeforeBurstP50Ms = fresh.ttfb().p50Ms();
-            // Setup rate under load: 32 clients at once, a new connection per 10 kB object (as ApacheBench -c 32).
-            // Measured after SETUP_WARMUP_OBJECTS unmeasured ones, every system alike: see SETUP_WARMUP_OBJECTS.
-            Map<String, Long> linksBefore = SetupRunCounters.read(lab.cpe(), lab.conc());
-            Map<String, Long> poolBefore = running.proxies().isEmpty() ? Map.of()
-                    : EngineCounters.read(lab.cpe(), lab.conc(), EngineCounters.SETUP_FAMILIES);
-            TtfbResult setup = client(lab, running, TtfbOptions.of(SETUP_OBJECTS, 32, 10_000)
-                    .withWarmup(SETUP_WARMUP_OBJECTS));
-            row.setupRunCounters = setupRunGrowth(lab, linksBefore, poolBefore);
-            row.setupOk = setup.ok();
-            row.setupPerSecond32 = round(setup.connectionsPerSecond(), 1);
-            if (!running.proxies().isEmpty()) {
-                row.setupCost = measureSetupCost(lab, running, row.scenario + "-" + row.system);
-            }
+            measureSetupRate(lab, running, row);
             // 200 unmeasured objects first: the JIT-compiled systems' connection-setup paths are then compiled, as
             // they are in a running appliance (40 left them interpreted and added ~20 ms to every first byte). The
             // setup-rate run above has compiled most of them already; this also refills a warm pool it emptied.
@@ -499,6 +498,39 @@ public final class BenchmarkRunner {
             row.ttfbP99Ms = ttfb.ttfb().p99Ms();
             row.connectionsPerSecond = round(ttfb.connectionsPerSecond(), 1);
         }
+        if (!running.proxies().isEmpty()) {
+            row.peakRssBytes = ProcessStats.of(running.proxyPids()).peakRssBytes();
+            row.peakRssBytesByProcess = ProcessStats.peakRssEach(
+                    running.proxies().stream().map(LabProcess::label).toList(), running.proxyPids());
+        }
+    }
+
+    /**
+     * Setup rate under load: 32 clients at once, a new connection per 10 kB object (as ApacheBench -c 32), measured
+     * after SETUP_WARMUP_OBJECTS unmeasured ones, every system alike (see SETUP_WARMUP_OBJECTS); then each proxy
+     * process's cost per connection over a further run.
+     */
+    private void measureSetupRate(HybridAccessLab lab, Running running, BenchmarkRow.RowBuilder row) {
+        Map<String, Long> linksBefore = SetupRunCounters.read(lab.cpe(), lab.conc());
+        Map<String, Long> poolBefore = running.proxies().isEmpty() ? Map.of()
+                : EngineCounters.read(lab.cpe(), lab.conc(), EngineCounters.SETUP_FAMILIES);
+        TtfbResult setup = client(lab, running, TtfbOptions.of(SETUP_OBJECTS, 32, 10_000)
+                .withWarmup(SETUP_WARMUP_OBJECTS));
+        row.setupRunCounters = setupRunGrowth(lab, linksBefore, poolBefore);
+        row.setupOk = setup.ok();
+        row.setupPerSecond32 = round(setup.connectionsPerSecond(), 1);
+        if (!running.proxies().isEmpty()) {
+            row.setupCost = measureSetupCost(lab, running, row.scenario + "-" + row.system
+                    + (row.round != null ? "-round" + row.round : ""));
+        }
+    }
+
+    /** Suite "setup": the setup rate and the cost per connection alone, with the load average around them. */
+    private void measureSetupOnly(HybridAccessLab lab, Running running, BenchmarkRow.RowBuilder row) {
+        double loadBefore = Machine.loadAverage();
+        measureSetupRate(lab, running, row);
+        row.ok = row.setupOk;
+        row.loadAverage = List.of(loadBefore, Machine.loadAverage());
         if (!running.proxies().isEmpty()) {
             row.peakRssBytes = ProcessStats.of(running.proxyPids()).peakRssBytes();
             row.peakRssBytesByProcess = ProcessStats.peakRssEach(

@@ -145,6 +145,7 @@ final class Report implements Callable<Integer> {
         seriesSummary(report.results(), sb);
         perProcess(report.results(), sb);
         repeatSummary(report.results(), sb);
+        setupSeries(report.results(), sb);
         steadyCost(report.results(), sb);
         setupCost(report.results(), sb);
         return sb.toString();
@@ -239,7 +240,8 @@ final class Report implements Callable<Integer> {
      * a claim about it is a claim about the median of several.
      */
     static void repeatSummary(List<BenchmarkRow> rows, StringBuilder sb) {
-        List<BenchmarkRow> rounds = rows.stream().filter(r -> r.round() != null && r.skipped() == null).toList();
+        List<BenchmarkRow> rounds = rows.stream()
+                .filter(r -> r.round() != null && r.skipped() == null && r.goodputMbps() != null).toList();
         if (rounds.isEmpty()) {
             return;
         }
@@ -264,23 +266,18 @@ final class Report implements Callable<Integer> {
                         if (other.getKey().equals(system.getKey())) {
                             continue;
                         }
-                        List<Double> perRound = new ArrayList<>();
-                        for (BenchmarkRow r : mine) {
-                            other.getValue().stream().filter(o -> o.round().equals(r.round())).findFirst()
-                                    .filter(o -> r.cpuSecondsPerGB() != null && o.cpuSecondsPerGB() != null
-                                            && o.cpuSecondsPerGB() > 0)
-                                    .ifPresent(o -> perRound.add(r.cpuSecondsPerGB() / o.cpuSecondsPerGB()));
-                        }
+                        List<Double> perRound = Rounds.ratiosWithinRounds(mine, other.getValue(),
+                                BenchmarkRow::cpuSecondsPerGB);
                         if (!perRound.isEmpty()) {
-                            ratios.add(spread(perRound) + " × " + other.getKey());
+                            ratios.add(Rounds.spread(perRound) + " × " + other.getKey());
                         }
                     }
                 }
                 List<Double> load = mine.stream().filter(r -> r.loadAverage() != null && !r.loadAverage().isEmpty())
                         .map(r -> r.loadAverage().getFirst()).toList();
                 sb.append("| ").append(scenario.getKey()).append(" | ").append(system.getKey()).append(" | ")
-                        .append(mine.size()).append(" | ").append(cpu.isEmpty() ? "" : spread(cpu)).append(" | ")
-                        .append(goodput.isEmpty() ? "" : spread(goodput)).append(" | ")
+                        .append(mine.size()).append(" | ").append(cpu.isEmpty() ? "" : Rounds.spread(cpu)).append(" | ")
+                        .append(goodput.isEmpty() ? "" : Rounds.spread(goodput)).append(" | ")
                         .append(String.join("; ", ratios)).append(" | ")
                         .append(load.isEmpty() ? "" : fmt(load.getFirst()) + " → " + fmt(load.getLast()))
                         .append(" |\n");
@@ -288,11 +285,113 @@ final class Report implements Callable<Integer> {
         }
     }
 
-    /** "1.23 (1.10–1.41)": the median of {@code values}, then the smallest and the largest. */
-    private static String spread(List<Double> values) {
-        return fmt(BenchmarkRunner.round(percentile(values, 50), 2)) + " ("
-                + fmt(BenchmarkRunner.round(percentile(values, 0), 2)) + "–"
-                + fmt(BenchmarkRunner.round(percentile(values, 100), 2)) + ")";
+    /**
+     * With {@code --repeat N}, the setup rate as a series (suite "setup", and any suite that measures it): each system's
+     * 32-client rate and its processes' CPU ms and system calls per new connection over the rounds (median, smallest
+     * and largest), and for each of this project's systems its rate and its processes' summed CPU per connection over
+     * every other system's, taken round by round. On a 2-core machine the rate is bounded by CPU per connection, and
+     * one run's rate moved by ±20 % between runs of the same build an hour apart (docs/decisions.md).
+     */
+    static void setupSeries(List<BenchmarkRow> rows, StringBuilder sb) {
+        List<BenchmarkRow> rounds = rows.stream()
+                .filter(r -> r.round() != null && r.skipped() == null && r.setupPerSecond32() != null).toList();
+        if (rounds.isEmpty()) {
+            return;
+        }
+        sb.append("\nSetup over the rounds (--repeat; median, then smallest–largest; ratios taken within each round;"
+                + " CPU and system calls per connection over the cost run's new connections, per process and summed"
+                + " over the system's processes):\n\n"
+                + "| scenario | system | rounds | setup /s | setup /s × other system | CPU ms per connection"
+                + " | CPU per connection × other system | syscalls per connection | load average, first → last"
+                + " round |\n|---|---|---:|---|---|---|---|---|---|\n");
+        Map<String, Map<String, List<BenchmarkRow>>> byScenario = new LinkedHashMap<>();
+        for (BenchmarkRow r : rounds) {
+            byScenario.computeIfAbsent(r.scenario(), k -> new LinkedHashMap<>())
+                    .computeIfAbsent(r.system(), k -> new ArrayList<>()).add(r);
+        }
+        for (Map.Entry<String, Map<String, List<BenchmarkRow>>> scenario : byScenario.entrySet()) {
+            for (Map.Entry<String, List<BenchmarkRow>> system : scenario.getValue().entrySet()) {
+                List<BenchmarkRow> mine = system.getValue();
+                List<String> rateRatios = new ArrayList<>();
+                List<String> cpuRatios = new ArrayList<>();
+                if (system.getKey().startsWith(PROJECT)) {
+                    for (Map.Entry<String, List<BenchmarkRow>> other : scenario.getValue().entrySet()) {
+                        if (other.getKey().equals(system.getKey())) {
+                            continue;
+                        }
+                        List<Double> rate = Rounds.ratiosWithinRounds(mine, other.getValue(),
+                                BenchmarkRow::setupPerSecond32);
+                        if (!rate.isEmpty()) {
+                            rateRatios.add(Rounds.spread(rate) + " × " + other.getKey());
+                        }
+                        List<Double> cpu = Rounds.ratiosWithinRounds(mine, other.getValue(), Report::setupCpuMs);
+                        if (!cpu.isEmpty()) {
+                            cpuRatios.add(Rounds.spread(cpu) + " × " + other.getKey());
+                        }
+                    }
+                }
+                List<Double> load = mine.stream().filter(r -> r.loadAverage() != null && !r.loadAverage().isEmpty())
+                        .map(r -> r.loadAverage().getFirst()).toList();
+                sb.append("| ").append(scenario.getKey()).append(" | ").append(system.getKey()).append(" | ")
+                        .append(mine.size()).append(" | ")
+                        .append(Rounds.spread(mine.stream().map(BenchmarkRow::setupPerSecond32).toList()))
+                        .append(" | ").append(String.join("; ", rateRatios)).append(" | ")
+                        .append(setupCostSpread(mine, " cpu ms")).append(" | ")
+                        .append(String.join("; ", cpuRatios)).append(" | ")
+                        .append(setupCostSpread(mine, " syscalls")).append(" | ")
+                        .append(load.isEmpty() ? "" : fmt(load.getFirst()) + " → " + fmt(load.getLast()))
+                        .append(" |\n");
+            }
+        }
+    }
+
+    /** A row's CPU ms per new connection summed over its processes ("cpe" + "concentrator"), or null. */
+    static Double setupCpuMs(BenchmarkRow r) {
+        return setupCostSum(r, " cpu ms");
+    }
+
+    /** The sum of a row's setup-cost figures whose key ends in {@code suffix} (one per process), or null. */
+    private static Double setupCostSum(BenchmarkRow r, String suffix) {
+        if (r.setupCost() == null) {
+            return null;
+        }
+        double sum = 0;
+        boolean any = false;
+        for (Map.Entry<String, Double> e : r.setupCost().entrySet()) {
+            if (e.getKey().endsWith(suffix)) {
+                sum += e.getValue();
+                any = true;
+            }
+        }
+        return any ? sum : null;
+    }
+
+    /**
+     * "cpe 1.1 (1.0–1.2); concentrator 0.9 (0.8–1.0); sum 2.0 (1.8–2.2)": each process's setup-cost figure ending in
+     * {@code suffix} over the rounds, plus the processes' sum when there are several.
+     */
+    private static String setupCostSpread(List<BenchmarkRow> rows, String suffix) {
+        Map<String, List<Double>> byProcess = new LinkedHashMap<>();
+        List<Double> sums = new ArrayList<>();
+        for (BenchmarkRow r : rows) {
+            Double sum = setupCostSum(r, suffix);
+            if (sum == null) {
+                continue;
+            }
+            sums.add(sum);
+            r.setupCost().forEach((key, value) -> {
+                if (key.endsWith(suffix)) {
+                    byProcess.computeIfAbsent(key.substring(0, key.length() - suffix.length()),
+                            k -> new ArrayList<>()).add(value);
+                }
+            });
+        }
+        List<String> parts = new ArrayList<>();
+        byProcess.forEach((process, values) -> parts.add(process + " " + Rounds.spread(values)));
+        if (byProcess.size() > 1) {
+            parts.add("sum " + Rounds.spread(sums));
+        }
+        return String.join("; ", parts);
     }
 
     /**
@@ -426,7 +525,7 @@ final class Report implements Callable<Integer> {
         return String.join("; ", n).replace("|", "/");
     }
 
-    private static String fmt(Object v) {
+    static String fmt(Object v) {
         if (v instanceof Number n) {
             double d = n.doubleValue();
             return d >= 100 ? String.format(Locale.ROOT, "%.0f", d) : String.format(Locale.ROOT, "%.2f", d);

@@ -93,6 +93,8 @@ record Scenario(String name, String title, Impairment dsl, Impairment lte, Fault
     static final List<Scenario> STALL_SERIES = List.of(HETEROGENEOUS, UNLIMITED);
     /** Suite "steady": CPU per GB and peak RSS in steady state, at a typical rate and at the ceiling. */
     static final List<Scenario> STEADY = List.of(HETEROGENEOUS, UNLIMITED);
+    /** Suite "setup": the setup rate and cost per connection alone, on equal links (the 32-client comparison). */
+    static final List<Scenario> SETUP = List.of(EQUAL);
 
     static Scenario byName(String name) {
         return FULL.stream().filter(s -> s.name.equals(name)).findFirst()

@@ -187,6 +187,45 @@ class ReportTest {
     }
 
     @Test
+    void theSetupSuiteGivesTheRateAndTheCostPerConnectionAsASeriesWithRatiosWithinEachRound() {
+        // Round 2 is the slow one for both systems: the rates' ratio per round is 1.2, 1.2, 0.9, median 1.2, where the
+        // medians' ratio (270 / 300) would say 0.9.
+        double[][] rate = {{360.0, 300.0}, {240.0, 200.0}, {270.0, 300.0}};
+        List<BenchmarkRow> rows = new ArrayList<>();
+        for (int round = 1; round <= 3; round++) {
+            BenchmarkRow.RowBuilder mine = row("hybridproxy", null);
+            mine.round = round;
+            mine.setupPerSecond32 = rate[round - 1][0];
+            mine.loadAverage = List.of(round * 1.0, round * 1.5);
+            mine.setupCost = new java.util.LinkedHashMap<>();
+            mine.setupCost.put("cpe cpu ms", 1.0 * round);
+            mine.setupCost.put("cpe syscalls", 60.0);
+            mine.setupCost.put("concentrator cpu ms", 0.8);
+            mine.setupCost.put("concentrator syscalls", 50.0);
+            mine.setupCost.put("connections", 1000.0);
+            BenchmarkRow.RowBuilder ss = row("shadowsocks", null);
+            ss.round = round;
+            ss.setupPerSecond32 = rate[round - 1][1];
+            ss.setupCost = new java.util.LinkedHashMap<>();
+            ss.setupCost.put("ss-redir cpu ms", 0.4);
+            ss.setupCost.put("ss-server cpu ms", 0.3 + 0.1 * round);
+            rows.add(mine.build());
+            rows.add(ss.build());
+        }
+        String md = Report.markdown(new BenchmarkReport("setup", "2026-01-01", MACHINE, 3_000,
+                Report.addRatios(rows), 2.5));
+        // CPU per connection, summed: 1.8, 2.8, 3.8 against 0.8, 0.9, 1.0; per round 2.25, 3.11, 3.8.
+        assertTrue(md.contains("| equal | hybridproxy | 3 | 270 (240–360) | 1.20 (0.90–1.20) × shadowsocks"
+                + " | cpe 2.00 (1.00–3.00); concentrator 0.80 (0.80–0.80); sum 2.80 (1.80–3.80)"
+                + " | 3.11 (2.25–3.80) × shadowsocks | cpe 60.00 (60.00–60.00); concentrator 50.00 (50.00–50.00);"
+                + " sum 110 (110–110) | 1.00 → 3.00 |"), md);
+        assertTrue(md.contains("| equal | shadowsocks | 3 | 300 (200–300) |  | ss-redir 0.40 (0.40–0.40);"
+                + " ss-server 0.50 (0.40–0.60); sum 0.90 (0.80–1.00) |  |  |  |"), md);
+        // Rows without a download have no line in the download rounds' table.
+        assertFalse(md.contains("CPU s/GB median"), md);
+    }
+
+    @Test
     void aRunWithoutRepeatsHasNoRoundsTable() {
         BenchmarkRow.RowBuilder r = row("hybridproxy-userspace", 70.0);
         r.cpuSecondsPerGB = 25.0;
