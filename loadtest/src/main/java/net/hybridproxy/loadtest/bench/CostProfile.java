@@ -26,8 +26,14 @@ final class CostProfile {
     private static final String RECORDING = "connection-cost";
     /** One tracepoint per system call; the rest of the name is the call's. */
     private static final String SYSCALL_EVENTS = "syscalls:sys_enter_";
-    /** JFR settings: the default ones plus what a per-connection profile needs, sampled densely. */
-    private static final List<String> JFR_OPTIONS = List.of("jdk.ExecutionSample#period=10ms",
+    /**
+     * JFR settings: the default ones plus what a per-connection profile needs, sampled densely. The execution samples
+     * see a thread only while it runs Java code, and an event loop spends most of its time in native code (epoll and
+     * the socket calls), so they were too few to rank; the CPU-time samples (JDK 25, Linux) are taken per thread
+     * every millisecond of its CPU time, wherever it is spent.
+     */
+    private static final List<String> JFR_OPTIONS = List.of("jdk.CPUTimeSample#enabled=true",
+            "jdk.CPUTimeSample#throttle=1ms", "jdk.ExecutionSample#period=10ms",
             "jdk.NativeMethodSample#period=10ms", "jdk.ObjectAllocationSample#enabled=true",
             "jdk.ObjectAllocationSample#throttle=1000/s", "jdk.ThreadAllocationStatistics#enabled=true",
             "jdk.ThreadAllocationStatistics#period=everyChunk", "jdk.JavaExceptionThrow#enabled=false");
