@@ -250,36 +250,19 @@ final class Report implements Callable<Integer> {
                 + "| scenario | system | rounds | CPU s/GB median (min–max) | goodput Mb/s median (min–max)"
                 + " | CPU per GB × other system, median (min–max) | load average, first → last round |\n"
                 + "|---|---|---:|---|---|---|---|\n");
-        Map<String, Map<String, List<BenchmarkRow>>> byScenario = new LinkedHashMap<>();
-        for (BenchmarkRow r : rounds) {
-            byScenario.computeIfAbsent(r.scenario(), k -> new LinkedHashMap<>())
-                    .computeIfAbsent(r.system(), k -> new ArrayList<>()).add(r);
-        }
-        for (Map.Entry<String, Map<String, List<BenchmarkRow>>> scenario : byScenario.entrySet()) {
+        for (Map.Entry<String, Map<String, List<BenchmarkRow>>> scenario
+                : Rounds.byScenarioAndSystem(rounds).entrySet()) {
             for (Map.Entry<String, List<BenchmarkRow>> system : scenario.getValue().entrySet()) {
                 List<BenchmarkRow> mine = system.getValue();
                 List<Double> cpu = mine.stream().map(BenchmarkRow::cpuSecondsPerGB).filter(v -> v != null).toList();
                 List<Double> goodput = mine.stream().map(BenchmarkRow::goodputMbps).filter(v -> v != null).toList();
-                List<String> ratios = new ArrayList<>();
-                if (system.getKey().startsWith(PROJECT)) {
-                    for (Map.Entry<String, List<BenchmarkRow>> other : scenario.getValue().entrySet()) {
-                        if (other.getKey().equals(system.getKey())) {
-                            continue;
-                        }
-                        List<Double> perRound = Rounds.ratiosWithinRounds(mine, other.getValue(),
-                                BenchmarkRow::cpuSecondsPerGB);
-                        if (!perRound.isEmpty()) {
-                            ratios.add(Rounds.spread(perRound) + " × " + other.getKey());
-                        }
-                    }
-                }
-                List<Double> load = mine.stream().filter(r -> r.loadAverage() != null && !r.loadAverage().isEmpty())
-                        .map(r -> r.loadAverage().getFirst()).toList();
+                List<String> ratios = system.getKey().startsWith(PROJECT)
+                        ? Rounds.ratiosToOthers(system.getKey(), scenario.getValue(), BenchmarkRow::cpuSecondsPerGB)
+                        : List.of();
                 sb.append("| ").append(scenario.getKey()).append(" | ").append(system.getKey()).append(" | ")
-                        .append(mine.size()).append(" | ").append(cpu.isEmpty() ? "" : Rounds.spread(cpu)).append(" | ")
-                        .append(goodput.isEmpty() ? "" : Rounds.spread(goodput)).append(" | ")
-                        .append(String.join("; ", ratios)).append(" | ")
-                        .append(load.isEmpty() ? "" : fmt(load.getFirst()) + " → " + fmt(load.getLast()))
+                        .append(mine.size()).append(" | ").append(cpu.isEmpty() ? "" : Rounds.spread(cpu))
+                        .append(" | ").append(goodput.isEmpty() ? "" : Rounds.spread(goodput)).append(" | ")
+                        .append(String.join("; ", ratios)).append(" | ").append(Rounds.loadFirstToLast(mine))
                         .append(" |\n");
             }
         }
@@ -304,42 +287,22 @@ final class Report implements Callable<Integer> {
                 + "| scenario | system | rounds | setup /s | setup /s × other system | CPU ms per connection"
                 + " | CPU per connection × other system | syscalls per connection | load average, first → last"
                 + " round |\n|---|---|---:|---|---|---|---|---|---|\n");
-        Map<String, Map<String, List<BenchmarkRow>>> byScenario = new LinkedHashMap<>();
-        for (BenchmarkRow r : rounds) {
-            byScenario.computeIfAbsent(r.scenario(), k -> new LinkedHashMap<>())
-                    .computeIfAbsent(r.system(), k -> new ArrayList<>()).add(r);
-        }
-        for (Map.Entry<String, Map<String, List<BenchmarkRow>>> scenario : byScenario.entrySet()) {
+        for (Map.Entry<String, Map<String, List<BenchmarkRow>>> scenario
+                : Rounds.byScenarioAndSystem(rounds).entrySet()) {
             for (Map.Entry<String, List<BenchmarkRow>> system : scenario.getValue().entrySet()) {
                 List<BenchmarkRow> mine = system.getValue();
-                List<String> rateRatios = new ArrayList<>();
-                List<String> cpuRatios = new ArrayList<>();
-                if (system.getKey().startsWith(PROJECT)) {
-                    for (Map.Entry<String, List<BenchmarkRow>> other : scenario.getValue().entrySet()) {
-                        if (other.getKey().equals(system.getKey())) {
-                            continue;
-                        }
-                        List<Double> rate = Rounds.ratiosWithinRounds(mine, other.getValue(),
-                                BenchmarkRow::setupPerSecond32);
-                        if (!rate.isEmpty()) {
-                            rateRatios.add(Rounds.spread(rate) + " × " + other.getKey());
-                        }
-                        List<Double> cpu = Rounds.ratiosWithinRounds(mine, other.getValue(), Report::setupCpuMs);
-                        if (!cpu.isEmpty()) {
-                            cpuRatios.add(Rounds.spread(cpu) + " × " + other.getKey());
-                        }
-                    }
-                }
-                List<Double> load = mine.stream().filter(r -> r.loadAverage() != null && !r.loadAverage().isEmpty())
-                        .map(r -> r.loadAverage().getFirst()).toList();
+                boolean ours = system.getKey().startsWith(PROJECT);
+                List<String> rateRatios = ours ? Rounds.ratiosToOthers(system.getKey(), scenario.getValue(),
+                        BenchmarkRow::setupPerSecond32) : List.of();
+                List<String> cpuRatios = ours ? Rounds.ratiosToOthers(system.getKey(), scenario.getValue(),
+                        Report::setupCpuMs) : List.of();
                 sb.append("| ").append(scenario.getKey()).append(" | ").append(system.getKey()).append(" | ")
                         .append(mine.size()).append(" | ")
                         .append(Rounds.spread(mine.stream().map(BenchmarkRow::setupPerSecond32).toList()))
                         .append(" | ").append(String.join("; ", rateRatios)).append(" | ")
                         .append(setupCostSpread(mine, " cpu ms")).append(" | ")
                         .append(String.join("; ", cpuRatios)).append(" | ")
-                        .append(setupCostSpread(mine, " syscalls")).append(" | ")
-                        .append(load.isEmpty() ? "" : fmt(load.getFirst()) + " → " + fmt(load.getLast()))
+                        .append(setupCostSpread(mine, " syscalls")).append(" | ").append(Rounds.loadFirstToLast(mine))
                         .append(" |\n");
             }
         }

@@ -1,7 +1,9 @@
 package net.hybridproxy.loadtest.bench;
 
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.function.Function;
 
 /**
@@ -42,5 +44,41 @@ final class Rounds {
             }
         }
         return ratios;
+    }
+
+    /** The rows of rounds, by scenario and then by system, in the order they ran. */
+    static Map<String, Map<String, List<BenchmarkRow>>> byScenarioAndSystem(List<BenchmarkRow> rounds) {
+        Map<String, Map<String, List<BenchmarkRow>>> out = new LinkedHashMap<>();
+        for (BenchmarkRow r : rounds) {
+            out.computeIfAbsent(r.scenario(), k -> new LinkedHashMap<>())
+                    .computeIfAbsent(r.system(), k -> new ArrayList<>()).add(r);
+        }
+        return out;
+    }
+
+    /**
+     * "1.20 (0.90–1.20) × shadowsocks", one entry per other system of the scenario: {@code figure} of
+     * {@code system}'s rounds over the other's, taken within each round ({@link #ratiosWithinRounds}).
+     */
+    static List<String> ratiosToOthers(String system, Map<String, List<BenchmarkRow>> systems,
+                                       Function<BenchmarkRow, Double> figure) {
+        List<String> out = new ArrayList<>();
+        for (Map.Entry<String, List<BenchmarkRow>> other : systems.entrySet()) {
+            if (other.getKey().equals(system)) {
+                continue;
+            }
+            List<Double> perRound = ratiosWithinRounds(systems.get(system), other.getValue(), figure);
+            if (!perRound.isEmpty()) {
+                out.add(spread(perRound) + " × " + other.getKey());
+            }
+        }
+        return out;
+    }
+
+    /** "1.20 → 3.50": the 1-minute load average at the start of the first and of the last round, or "". */
+    static String loadFirstToLast(List<BenchmarkRow> rounds) {
+        List<Double> load = rounds.stream().filter(r -> r.loadAverage() != null && !r.loadAverage().isEmpty())
+                .map(r -> r.loadAverage().getFirst()).toList();
+        return load.isEmpty() ? "" : Report.fmt(load.getFirst()) + " → " + Report.fmt(load.getLast());
     }
 }
