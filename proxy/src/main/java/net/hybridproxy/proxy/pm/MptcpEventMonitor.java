@@ -28,16 +28,6 @@ public final class MptcpEventMonitor implements AutoCloseable {
     /** How often the reader wakes up to notice close(); bounds how long close() waits. */
     private static final Duration POLL = Duration.ofMillis(100);
     private static final int RECEIVE_QUEUE_BYTES = 1 << 20;
-    /**
-     * After a wake-up has read every queued event, the reader waits this long before it blocks again, so that the
-     * events of the next few milliseconds are read in one wake-up instead of one each. A new connection makes five to
-     * seven events (created, established, a subflow each way, closed...), so at hundreds of connections a second the
-     * reader woke thousands of times a second, once per event; its thread cost 0.08 ms of CPU per connection on each
-     * appliance (docs/decisions.md). Nothing here needs an event sooner: the consumer keeps counters and a table
-     * that are read by scrapes and status pages, seconds apart. At this rate of events the queue holds far more than
-     * the wait lets build up; if it ever overflows, the consumer is told ({@link MptcpEvent.EventsLost}).
-     */
-    static final Duration COALESCE = Duration.ofMillis(5);
 
     private final NetlinkSocket socket;
     private final int familyId;
@@ -85,11 +75,23 @@ public final class MptcpEventMonitor implements AutoCloseable {
     private void readLoop() {
         try {
             while (!closing) {
-                if (readOne(true)) {
-                    while (!closing && readOne(false)) {
-                        // everything already queued, in this wake-up
+                Optional<byte[]> datagram;
+                try {
+                    datagram = socket.receiveUnlessTimedOut();
+                } catch (NativeException e) {
+                    if (e.errno() == NetlinkErrno.ENOBUFS) {
+                        overruns.incrementAndGet();
+                        deliver(new MptcpEvent.EventsLost());
+                        continue;
                     }
-                    Thread.sleep(COALESCE);
+                    throw e;
+                } catch (MalformedNetlinkMessageException e) {
+                    malformed.incrementAndGet();
+                    LOG.log(System.Logger.Level.WARNING, "skipping MPTCP event datagram: " + e.getMessage());
+                    continue;
+                }
+                if (datagram.isPresent()) {
+                    handle(datagram.get());
                 }
             }
         } catch (Throwable t) {
@@ -100,33 +102,6 @@ public final class MptcpEventMonitor implements AutoCloseable {
         } finally {
             socket.close();
         }
-    }
-
-    /**
-     * Reads and handles one datagram, waiting for it up to {@link #POLL} or not at all; false when there was none. A
-     * report of dropped events (ENOBUFS) or a malformed datagram counts as one.
-     */
-    private boolean readOne(boolean wait) throws IOException {
-        Optional<byte[]> datagram;
-        try {
-            datagram = wait ? socket.receiveUnlessTimedOut() : socket.receiveIfQueued();
-        } catch (NativeException e) {
-            if (e.errno() == NetlinkErrno.ENOBUFS) {
-                overruns.incrementAndGet();
-                deliver(new MptcpEvent.EventsLost());
-                return true;
-            }
-            throw e;
-        } catch (MalformedNetlinkMessageException e) {
-            malformed.incrementAndGet();
-            LOG.log(System.Logger.Level.WARNING, "skipping MPTCP event datagram: " + e.getMessage());
-            return true;
-        }
-        if (datagram.isEmpty()) {
-            return false;
-        }
-        handle(datagram.get());
-        return true;
     }
 
     private void handle(byte[] datagram) {

@@ -23,7 +23,6 @@ final class NetlinkSocket implements AutoCloseable {
     private static final int SO_RCVBUF = 8;
     private static final int SO_RCVTIMEO = 20;
     private static final int MSG_TRUNC = 0x20;
-    private static final int MSG_DONTWAIT = 0x40;
 
     private final Arena arena = Arena.ofShared();
     private final MemorySegment receiveBuffer = arena.allocate(RECEIVE_BUFFER);
@@ -127,17 +126,8 @@ final class NetlinkSocket implements AutoCloseable {
      * (ENOBUFS: the kernel dropped messages).
      */
     Optional<byte[]> receiveUnlessTimedOut() throws IOException {
-        return receiveOrEmpty(MSG_TRUNC);
-    }
-
-    /** As {@link #receiveUnlessTimedOut()} without waiting: empty when nothing is queued. */
-    Optional<byte[]> receiveIfQueued() throws IOException {
-        return receiveOrEmpty(MSG_TRUNC | MSG_DONTWAIT);
-    }
-
-    private Optional<byte[]> receiveOrEmpty(int flags) throws IOException {
         ensureOpen();
-        long n = Libc.recvOrNegativeErrno(fd, receiveBuffer, flags);
+        long n = Libc.recvOrNegativeErrno(fd, receiveBuffer, MSG_TRUNC);
         if (n == -Errno.EAGAIN || n == -Errno.EINTR) {
             return Optional.empty();
         }
