@@ -38,6 +38,14 @@ final class CostProfile {
             "jdk.ObjectAllocationSample#throttle=1000/s", "jdk.ThreadAllocationStatistics#enabled=true",
             "jdk.ThreadAllocationStatistics#period=everyChunk", "jdk.JavaExceptionThrow#enabled=false");
 
+    /**
+     * A JDK tool of the JDK this runner runs on (the appliances' too), not the first one on the PATH: an older
+     * {@code jfr} there does not know the CPU-time event and left every recording unstarted.
+     */
+    private static String jdkTool(String tool) {
+        return Path.of(System.getProperty("java.home"), "bin", tool).toString();
+    }
+
     private final Path dir;
     private final List<LabProcess> proxies;
     private final List<PerfStat> perf = new ArrayList<>();
@@ -88,7 +96,7 @@ final class CostProfile {
                             (double) e.getValue() / connections)));
             write(dir.resolve(name + "-syscalls.txt"), table.toString());
             if (recording.get(i)) {
-                run(List.of("jcmd", String.valueOf(p.pid()), "JFR.stop", "name=" + RECORDING));
+                run(List.of(jdkTool("jcmd"), String.valueOf(p.pid()), "JFR.stop", "name=" + RECORDING));
             }
         }
         System.err.println("   cost profile written to " + dir);
@@ -97,13 +105,13 @@ final class CostProfile {
     private boolean startRecording(LabProcess p) {
         String settings = dir.resolve("cost.jfc").toString();
         if (!Files.exists(Path.of(settings))) {
-            List<String> configure = new ArrayList<>(List.of("jfr", "configure", "--input", "default.jfc"));
+            List<String> configure = new ArrayList<>(List.of(jdkTool("jfr"), "configure", "--input", "default.jfc"));
             configure.addAll(JFR_OPTIONS);
             configure.addAll(List.of("--output", settings));
             run(configure);
         }
         String file = dir.resolve(fileName(p) + ".jfr").toString();
-        return run(List.of("jcmd", String.valueOf(p.pid()), "JFR.start", "name=" + RECORDING,
+        return run(List.of(jdkTool("jcmd"), String.valueOf(p.pid()), "JFR.start", "name=" + RECORDING,
                 "settings=" + settings, "filename=" + file));
     }
 
