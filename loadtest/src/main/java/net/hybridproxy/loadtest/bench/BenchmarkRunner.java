@@ -352,6 +352,8 @@ public final class BenchmarkRunner {
             }
             return;
         }
+        Map<String, Long> poolBeforeDownloads = running.proxies().isEmpty() ? Map.of()
+                : EngineCounters.read(lab.cpe(), lab.conc(), EngineCounters.SETUP_FAMILIES);
         if (!running.proxies().isEmpty()) {
             // Every proxy gets the same short unmeasured download first, so a JIT-compiled one is not charged for
             // compiling its hot paths while natively compiled ones are measured warm.
@@ -457,6 +459,11 @@ public final class BenchmarkRunner {
         // The ramp, one download's worth of the series' figure: where a short download's ratio is won or lost.
         row.seriesFirstTwoSecondsMbps = List.of(round(SeriesTrace.firstSecondsMbps(bulk), 1));
         System.err.println("   " + SeriesTrace.ramp(bulk));
+        if (!poolBeforeDownloads.isEmpty()) {
+            // Which connection carried the download (a pool hit or a fresh one), and what the pool closed meanwhile.
+            System.err.println("   warm pool over the warm-up and the measured download: " + EngineCounters.growth(
+                    poolBeforeDownloads, EngineCounters.read(lab.cpe(), lab.conc(), EngineCounters.SETUP_FAMILIES)));
+        }
         CounterSampler.Sample first = samples.getFirst();
         CounterSampler.Sample last = samples.getLast();
         long dslBytes = last.dslRx() - first.dslRx();
