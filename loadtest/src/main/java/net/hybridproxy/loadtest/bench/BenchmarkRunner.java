@@ -546,6 +546,8 @@ public final class BenchmarkRunner {
         for (int i = 0; i < downloads; i++) {
             SeriesTrace.snapshot(lab, running, "before");
             Map<String, Long> senderBefore = SenderCounters.read(lab.conc());
+            Map<String, Long> poolBefore = running.proxies().isEmpty() ? Map.of()
+                    : EngineCounters.read(lab.cpe(), lab.conc(), EngineCounters.SETUP_FAMILIES);
             BulkResult bulk;
             Runnable stopSampling = SeriesTrace.during(lab);
             try {
@@ -562,8 +564,12 @@ public final class BenchmarkRunner {
             ramps.add(round(SeriesTrace.firstSecondsMbps(bulk), 1));
             firstBytes.add(SeriesTrace.firstByteMs(bulk));
             fromFirstByte.add(round(SeriesTrace.goodputFromFirstByteMbps(bulk), 1));
+            // Whether the download started on a ready connection of the warm pool, and what the pool closed.
+            Map<String, Long> pool = poolBefore.isEmpty() ? null : EngineCounters.growth(poolBefore,
+                    EngineCounters.read(lab.cpe(), lab.conc(), EngineCounters.SETUP_FAMILIES));
             System.err.println("   download " + (i + 1) + ": " + goodputs.getLast() + " Mb/s, longest stall "
-                    + stalls.getLast() + " ms, " + SeriesTrace.ramp(bulk) + "; " + sender.describe());
+                    + stalls.getLast() + " ms, " + SeriesTrace.ramp(bulk) + "; " + sender.describe()
+                    + (pool == null ? "" : "; warm pool " + pool));
         }
         List<Long> sortedStalls = stalls.stream().sorted().toList();
         List<Double> sortedGoodput = goodputs.stream().sorted().toList();
