@@ -115,7 +115,8 @@ final class Report implements Callable<Integer> {
                 + " | bytes lost | TTFB p50/p99 ms | setup /s | CPU s/GB | peak RSS MiB | LTE share | notes |\n");
         sb.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
         for (BenchmarkRow r : report.results()) {
-            sb.append("| ").append(r.scenario()).append(" | ").append(r.system()).append(" | ");
+            sb.append("| ").append(r.scenario()).append(" | ").append(r.system())
+                    .append(r.round() == null ? "" : " (round " + r.round() + ")").append(" | ");
             if (r.skipped() != null) {
                 sb.append("| | | | | | | | | | | ").append(r.skipped()).append(" |\n");
                 continue;

@@ -212,6 +212,7 @@ class ReportTest {
         assertTrue(md.contains("| lossy-lte | hybridproxy | 3 | 70.00 (40.00–76.00) | 0.97 (0.95–1.00) × shadowsocks;"
                 + " 0.95, 1.00, 0.97; 1.10 (0.80–1.20) × haproxy; 1.10, 0.80, 1.20 | 20.00 (10.00–30.00) | 100 / 400"
                 + " |  |  | 0.50 → 1.50 |"), md);
+        assertTrue(md.contains("| lossy-lte | hybridproxy (round 2) | 40.00 |"), md);
         // A peer gets its own spreads, no ratios.
         assertTrue(md.contains("| lossy-lte | shadowsocks | 3 | 72.20 (40.00–80.00) |  | 21.00 (11.00–31.00)"
                 + " | 100 / 200 |"), md);
