@@ -176,10 +176,8 @@ public record AppConfig(
      * @param maxIdle a ready connection unused this long is closed and replaced
      * @param maxSize connections kept ready per process while LAN clients open them faster than one connect
      *                replaces them (at least {@code size})
-     * @param replaceQueuedHandshakes replace a ready connection whose subflows' handshakes were timed through a
-     *                queue on their uplink ({@code QueuedHandshakes})
      */
-    public record WarmPoolConfig(int size, Duration maxIdle, int maxSize, boolean replaceQueuedHandshakes) {
+    public record WarmPoolConfig(int size, Duration maxIdle, int maxSize) {
     }
 
     /** A pre-shared key as configured; the secret is held only in memory. */

@@ -355,7 +355,7 @@ public final class ConfigLoader {
         }
         Optional<KeyRef> keyRef = optionalKey(c, at);
         Config pool = c.getConfig("warm-pool");
-        allowOnly(pool, key(at + "warm-pool"), "size", "max-idle", "max-size", "replace-queued-handshakes");
+        allowOnly(pool, key(at + "warm-pool"), "size", "max-idle", "max-size");
         Duration maxIdle = positiveDuration(pool, at + "warm-pool.", "max-idle");
         if (maxIdle.compareTo(Duration.ofSeconds(1)) < 0 || maxIdle.compareTo(Duration.ofSeconds(25)) > 0) {
             // The concentrator closes a connection that has sent nothing for 30 s (first-byte timeout).
@@ -369,8 +369,7 @@ public final class ConfigLoader {
             throw InvalidConfigException.at(key(at + "warm-pool.max-size"), "must be at least warm-pool.size ("
                     + size + ")");
         }
-        AppConfig.WarmPoolConfig warmPool = new AppConfig.WarmPoolConfig(size, maxIdle, maxSize,
-                pool.getBoolean("replace-queued-handshakes"));
+        AppConfig.WarmPoolConfig warmPool = new AppConfig.WarmPoolConfig(size, maxIdle, maxSize);
         return new Cpe(concentrators, healthCheck, List.copyOf(listeners), c.getBoolean("fast-open"), installCapture,
                 keyRef, warmPool, bypass(c.getConfigList("bypass"), at), positiveDuration(c, at, "convert-reply-timeout"));
     }

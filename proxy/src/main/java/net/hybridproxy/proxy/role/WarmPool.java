@@ -16,7 +16,6 @@ import io.netty.util.concurrent.EventExecutor;
 import io.netty.util.concurrent.ScheduledFuture;
 import net.hybridproxy.proxy.config.AppConfig;
 import net.hybridproxy.proxy.nativeio.NativeException;
-import net.hybridproxy.proxy.transport.MptcpFullInfo;
 import net.hybridproxy.proxy.transport.NativeSocketOptions;
 import net.hybridproxy.proxy.upstream.ConcentratorMonitor;
 import net.hybridproxy.proxy.upstream.ConcentratorSelector;
@@ -67,19 +66,11 @@ final class WarmPool implements AutoCloseable {
     private static final int RELAY_KEEPALIVE_SECONDS = 7200;
     /** After a failed connect, wait before trying again instead of hammering an unreachable concentrator. */
     private static final long RETRY_MILLIS = 1000;
-    /**
-     * replace-queued-handshakes: when a ready connection's subflows are judged. Its other subflows join after the
-     * first keepalive's answer (READY_KEEPALIVE_SECONDS) and one more round trip; two seconds leaves room for both.
-     */
-    private static final long HANDSHAKE_CHECK_MILLIS = 2000;
-    /** replace-queued-handshakes: at most one replacement per share per this, so a busy line cannot churn the pool. */
-    private static final long REPLACE_SPACING_NANOS = 1_000_000_000L;
 
     private final RoleContext context;
     private final ConcentratorMonitor concentrators;
     private final ChannelFactory<SocketChannel> factory;
     private final long maxIdleNanos;
-    private final boolean replaceQueuedHandshakes;
     private final Map<EventLoop, LoopShare> shares = new IdentityHashMap<>();
     /** Takes served by a ready connection. */
     private final LongAdder hits = new LongAdder();
@@ -91,8 +82,6 @@ final class WarmPool implements AutoCloseable {
     private final LongAdder lost = new LongAdder();
     /** Ready connections closed after max-idle unused. */
     private final LongAdder retired = new LongAdder();
-    /** Ready connections replaced because their handshakes were timed through a queue (replace-queued-handshakes). */
-    private final LongAdder queued = new LongAdder();
     /** Connects to the concentrator that failed. */
     private final LongAdder connectFailures = new LongAdder();
     /** Ready connections in every share (each share updates it on its own loop). */
@@ -104,7 +93,6 @@ final class WarmPool implements AutoCloseable {
         this.concentrators = concentrators;
         this.factory = factory;
         this.maxIdleNanos = settings.maxIdle().toNanos();
-        this.replaceQueuedHandshakes = settings.replaceQueuedHandshakes();
         int loops = 0;
         for (EventExecutor ignored : context.workerGroup()) {
             loops++;
@@ -147,8 +135,6 @@ final class WarmPool implements AutoCloseable {
                 .register(registry);
         FunctionCounter.builder(closes, retired, LongAdder::sum).tag("reason", "idle").description(closesHelp)
                 .register(registry);
-        FunctionCounter.builder(closes, queued, LongAdder::sum).tag("reason", "queued_handshake")
-                .description(closesHelp).register(registry);
         FunctionCounter.builder("hybridproxy.cpe.warm.pool.connect.failures", connectFailures, LongAdder::sum)
                 .description("Warm-pool connects to the concentrator that failed").register(registry);
         Gauge.builder("hybridproxy.cpe.warm.pool.ready", readyNow, AtomicInteger::get)
@@ -196,10 +182,6 @@ final class WarmPool implements AutoCloseable {
         int connecting;
         boolean retryScheduled;
         boolean closed;
-        /** replace-queued-handshakes: this loop's judge and reader, and when it last replaced a connection. */
-        final QueuedHandshakes handshakes = new QueuedHandshakes();
-        MptcpFullInfo.Reader infoReader;
-        long lastReplacedNanos = System.nanoTime() - REPLACE_SPACING_NANOS;
 
         LoopShare(EventLoop loop, WarmPoolDemand demand) {
             this.loop = loop;
@@ -264,50 +246,7 @@ final class WarmPool implements AutoCloseable {
                 if (retireCheck == null) {
                     retireCheck = loop.schedule(this::retireIdle, maxIdleNanos, TimeUnit.NANOSECONDS);
                 }
-                if (replaceQueuedHandshakes) {
-                    loop.schedule(() -> checkHandshakes(channel), HANDSHAKE_CHECK_MILLIS, TimeUnit.MILLISECONDS);
-                }
             });
-        }
-
-        /**
-         * replace-queued-handshakes: closes and replaces a still-ready connection if any of its subflows' handshakes
-         * was timed through a queue ({@link QueuedHandshakes}); each subflow's figure also feeds the uplink's minimum.
-         */
-        private void checkHandshakes(Channel channel) {
-            if (closed || !channel.isActive() || ready.stream().noneMatch(r -> r.channel == channel)) {
-                return; // taken, lost or retired meanwhile
-            }
-            Optional<MptcpFullInfo> info;
-            try {
-                if (infoReader == null) {
-                    infoReader = new MptcpFullInfo.Reader();
-                }
-                info = infoReader.read(channel);
-            } catch (NativeException e) {
-                return; // no MPTCP_FULL_INFO (kernel before 6.5, or a fallback): the connection stays as it is
-            }
-            long now = System.nanoTime();
-            boolean queuedOnAny = false;
-            for (MptcpFullInfo.MptcpSubflowInfo subflow : info.map(MptcpFullInfo::subflows).orElse(java.util.List.of())) {
-                if (subflow.state() == 1 && subflow.local() != null) {
-                    queuedOnAny |= handshakes.queued(subflow.local().getAddress(), subflow.rttMicros(), now);
-                }
-            }
-            if (!queuedOnAny) {
-                return;
-            }
-            if (now - lastReplacedNanos < REPLACE_SPACING_NANOS) {
-                loop.schedule(() -> checkHandshakes(channel), REPLACE_SPACING_NANOS, TimeUnit.NANOSECONDS);
-                return;
-            }
-            if (removeReady(channel)) {
-                lastReplacedNanos = now;
-                readyNow.decrementAndGet();
-                queued.increment();
-                channel.close();
-                fill();
-            }
         }
 
         private void scheduleRetry() {
@@ -378,10 +317,6 @@ final class WarmPool implements AutoCloseable {
         void drain() {
             closed = true;
             closeReady();
-            if (infoReader != null) {
-                infoReader.close();
-                infoReader = null;
-            }
         }
 
         private void closeReady() {

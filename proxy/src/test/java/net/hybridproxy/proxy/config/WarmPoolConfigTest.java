@@ -5,7 +5,6 @@ import org.junit.jupiter.api.Test;
 import java.time.Duration;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -24,15 +23,6 @@ class WarmPoolConfigTest {
         assertEquals(8, pool.size());
         assertEquals(Duration.ofSeconds(20), pool.maxIdle());
         assertEquals(32, pool.maxSize(), "room to grow under a burst of new connections");
-        assertFalse(pool.replaceQueuedHandshakes(), "off until a measurement shows it helps");
-    }
-
-    @Test
-    void replacingQueuedHandshakesIsASwitch() throws Exception {
-        assertTrue(ConfigLoader.parseString(CPE + "warm-pool.replace-queued-handshakes = true } }").cpe()
-                .orElseThrow().warmPool().replaceQueuedHandshakes());
-        assertThrows(InvalidConfigException.class,
-                () -> ConfigLoader.parseString(CPE + "warm-pool.replace-queued-handshakes = maybe } }"));
     }
 
     @Test
