@@ -172,7 +172,7 @@ public final class BenchmarkRunner {
         Long warmupMs;
 
         @Option(names = "--bulk-only", description = "measure the download alone: no TTFB, setup rate or setup"
-                + " cost (a quick round then takes about a minute per system instead of three; for --repeat series"
+                + " cost (a quick round then takes about half a minute per system instead of three; for --repeat series"
                 + " of goodput ratios)")
         boolean bulkOnly;
 
