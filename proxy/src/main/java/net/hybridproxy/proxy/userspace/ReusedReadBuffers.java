@@ -2,7 +2,7 @@ package net.hybridproxy.proxy.userspace;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
-import io.netty.buffer.Unpooled;
+import io.netty.buffer.UnpooledByteBufAllocator;
 import io.netty.channel.AdaptiveRecvByteBufAllocator;
 import io.netty.channel.RecvByteBufAllocator;
 import io.netty.util.UncheckedBooleanSupplier;
@@ -39,6 +39,12 @@ public final class ReusedReadBuffers implements RecvByteBufAllocator {
         }
     };
 
+    /**
+     * Where the loops' buffers come from: Netty's unpooled direct buffers, without its leak detector, which would
+     * report every buffer a loop keeps for its life as a leak when the loop's thread ends.
+     */
+    private static final UnpooledByteBufAllocator KEPT = new UnpooledByteBufAllocator(true, true);
+
     private final RecvByteBufAllocator sizing = new AdaptiveRecvByteBufAllocator();
 
     private ReusedReadBuffers() {
@@ -58,7 +64,7 @@ public final class ReusedReadBuffers implements RecvByteBufAllocator {
         for (int i = 0; i < buffers.length; i++) {
             ByteBuf buffer = buffers[i];
             if (buffer == null) {
-                buffer = Unpooled.directBuffer(BUFFER_BYTES, BUFFER_BYTES);
+                buffer = KEPT.directBuffer(BUFFER_BYTES, BUFFER_BYTES);
                 buffers[i] = buffer;
             }
             if (buffer.refCnt() == 1) {
