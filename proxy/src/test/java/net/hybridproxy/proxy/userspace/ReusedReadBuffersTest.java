@@ -79,11 +79,11 @@ class ReusedReadBuffersTest {
         assertInstanceOf(RecvByteBufAllocator.ExtendedHandle.class, ReusedReadBuffers.INSTANCE.newHandle());
     }
 
-    private interface Body {
+    private interface ThreadBody {
         void run() throws Exception;
     }
 
-    private static void onFreshThread(Body body) throws Exception {
+    private static void onFreshThread(ThreadBody body) throws Exception {
         Throwable[] failure = new Throwable[1];
         Thread thread = new Thread(() -> {
             try {
