@@ -49,7 +49,7 @@ import java.util.Map;
  * @param ttfbProxyCpuSeconds      each proxy process's CPU seconds over each TTFB run, keyed "process before burst"
  *                                 and "process after burst" (the same 240 connections each time)
  * @param seriesFirstTwoSecondsMbps stall series: each download's mean goodput over the 2 s after its first byte (the
- *                                 ramp, which decides short downloads)
+ *                                 ramp, which decides short downloads); the other suites: the one measured download's
  * @param setupCost                what each proxy process spent per connection over a separate run of new
  *                                 connections at 32 clients after the setup-rate run (so on warm processes):
  *                                 CPU ms, system calls, CPU ms per thread group ({@link ConnectionCost}), plus the

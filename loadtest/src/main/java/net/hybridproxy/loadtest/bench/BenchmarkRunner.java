@@ -102,13 +102,18 @@ public final class BenchmarkRunner {
      * that the JIT's compiler threads are done before the measured download starts.
      */
     private long warmupMs = WARMUP_MS;
-    /** Whether each row also measures the setup rate and TTFB (not in suite "steady", which is about CPU and RSS). */
+    /**
+     * Whether each row also measures the setup rate and TTFB (not in suite "steady", which is about CPU and RSS, nor
+     * with --bulk-only, which is about the download alone).
+     */
     private boolean measureSetup = true;
     /**
      * Suite "setup": each row is the setup rate and the cost per connection only (no download, no TTFB), so that a
      * round of two systems takes about a minute and {@code --repeat N} makes the rate a series.
      */
     private boolean setupOnly;
+    /** Suite "steady": CPU by thread group and system calls per GB over the measured download. */
+    private boolean measureSteadyCost;
 
     /** Downloads per system in the stall series (suite "stalls"); 0 for the other suites. */
     private final int series;
@@ -171,6 +176,11 @@ public final class BenchmarkRunner {
                 + " want longer, so that the JIT's compilers are done")
         Long warmupMs;
 
+        @Option(names = "--bulk-only", description = "measure the download alone: no TTFB, setup rate or setup"
+                + " cost (a quick round then takes about half a minute per system instead of three; for --repeat series"
+                + " of goodput ratios)")
+        boolean bulkOnly;
+
         @Override
         public Integer call() throws IOException {
             if (!List.of("quick", "full", "stalls", "steady", "setup").contains(suite)) {
@@ -192,7 +202,8 @@ public final class BenchmarkRunner {
             Files.createDirectories(dir);
             BenchmarkRunner runner = new BenchmarkRunner(duration, dir, stalls ? downloads : 0);
             runner.warmupMs = warmupMs != null ? warmupMs : steady ? STEADY_MS : WARMUP_MS;
-            runner.measureSetup = !steady;
+            runner.measureSetup = !steady && !bulkOnly;
+            runner.measureSteadyCost = steady;
             runner.setupOnly = setup;
             if (repeat < 1 || (repeat > 1 && stalls)) {
                 throw new IllegalArgumentException("--repeat takes N >= 1, and the stalls suite repeats by --downloads");
@@ -352,6 +363,8 @@ public final class BenchmarkRunner {
             }
             return;
         }
+        Map<String, Long> poolBeforeDownloads = running.proxies().isEmpty() ? Map.of()
+                : EngineCounters.read(lab.cpe(), lab.conc(), EngineCounters.SETUP_FAMILIES);
         if (!running.proxies().isEmpty()) {
             // Every proxy gets the same short unmeasured download first, so a JIT-compiled one is not charged for
             // compiling its hot paths while natively compiled ones are measured warm.
@@ -373,7 +386,7 @@ public final class BenchmarkRunner {
         List<Double> jitBefore = running.proxyPids().stream().map(ProcessStats::compilerCpuSeconds).toList();
         double loadBefore = Machine.loadAverage();
         // Steady state: CPU by thread group and system calls, per GB (what a per-byte change moves).
-        ConnectionCost steadyCost = !measureSetup && !running.proxies().isEmpty()
+        ConnectionCost steadyCost = measureSteadyCost && !running.proxies().isEmpty()
                 ? ConnectionCost.start(running.proxies()) : null;
         int serverLinesBefore = server.stdoutLines().size();
         BulkOptions download = measuredDownload();
@@ -454,6 +467,14 @@ public final class BenchmarkRunner {
                 .toArray();
         row.uplinkTimeline = CounterSampler.timeline(samples, startUptime);
         row.longestStallMs = Stalls.longestMs(goodput);
+        // The ramp, one download's worth of the series' figure: where a short download's ratio is won or lost.
+        row.seriesFirstTwoSecondsMbps = List.of(round(SeriesTrace.firstSecondsMbps(bulk), 1));
+        System.err.println("   " + SeriesTrace.ramp(bulk));
+        if (!poolBeforeDownloads.isEmpty()) {
+            // Which connection carried the download (a pool hit or a fresh one), and what the pool closed meanwhile.
+            System.err.println("   warm pool over the warm-up and the measured download: " + EngineCounters.growth(
+                    poolBeforeDownloads, EngineCounters.read(lab.cpe(), lab.conc(), EngineCounters.SETUP_FAMILIES)));
+        }
         CounterSampler.Sample first = samples.getFirst();
         CounterSampler.Sample last = samples.getLast();
         long dslBytes = last.dslRx() - first.dslRx();
@@ -557,6 +578,8 @@ public final class BenchmarkRunner {
         for (int i = 0; i < downloads; i++) {
             SeriesTrace.snapshot(lab, running, "before");
             Map<String, Long> senderBefore = SenderCounters.read(lab.conc());
+            Map<String, Long> poolBefore = running.proxies().isEmpty() ? Map.of()
+                    : EngineCounters.read(lab.cpe(), lab.conc(), EngineCounters.SETUP_FAMILIES);
             BulkResult bulk;
             Runnable stopSampling = SeriesTrace.during(lab);
             try {
@@ -573,8 +596,12 @@ public final class BenchmarkRunner {
             ramps.add(round(SeriesTrace.firstSecondsMbps(bulk), 1));
             firstBytes.add(SeriesTrace.firstByteMs(bulk));
             fromFirstByte.add(round(SeriesTrace.goodputFromFirstByteMbps(bulk), 1));
+            // Whether the download started on a ready connection of the warm pool, and what the pool closed.
+            Map<String, Long> pool = poolBefore.isEmpty() ? null : EngineCounters.growth(poolBefore,
+                    EngineCounters.read(lab.cpe(), lab.conc(), EngineCounters.SETUP_FAMILIES));
             System.err.println("   download " + (i + 1) + ": " + goodputs.getLast() + " Mb/s, longest stall "
-                    + stalls.getLast() + " ms, " + SeriesTrace.ramp(bulk) + "; " + sender.describe());
+                    + stalls.getLast() + " ms, " + SeriesTrace.ramp(bulk) + "; " + sender.describe()
+                    + (pool == null ? "" : "; warm pool " + pool));
         }
         List<Long> sortedStalls = stalls.stream().sorted().toList();
         List<Double> sortedGoodput = goodputs.stream().sorted().toList();

@@ -115,7 +115,8 @@ final class Report implements Callable<Integer> {
                 + " | bytes lost | TTFB p50/p99 ms | setup /s | CPU s/GB | peak RSS MiB | LTE share | notes |\n");
         sb.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
         for (BenchmarkRow r : report.results()) {
-            sb.append("| ").append(r.scenario()).append(" | ").append(r.system()).append(" | ");
+            sb.append("| ").append(r.scenario()).append(" | ").append(r.system())
+                    .append(r.round() == null ? "" : " (round " + r.round() + ")").append(" | ");
             if (r.skipped() != null) {
                 sb.append("| | | | | | | | | | | ").append(r.skipped()).append(" |\n");
                 continue;
@@ -234,10 +235,11 @@ final class Report implements Callable<Integer> {
     }
 
     /**
-     * With {@code --repeat N}: each system's CPU per GB and goodput over the rounds (median, smallest and largest), and
-     * for each of this project's systems its CPU per GB over every other system's, taken round by round (the two were
-     * measured minutes apart) and then summarised the same way. One run's ratio moved by 15-20 % between quiet runs;
-     * a claim about it is a claim about the median of several.
+     * With {@code --repeat N}: each system's goodput, ramp, longest stall and CPU per GB over the rounds (median,
+     * smallest and largest), and for each of this project's systems its goodput over each peer's and its CPU per GB
+     * over every other system's, taken round by round (the two were measured minutes apart) and then summarised the
+     * same way. One run's ratio moved by ±3 % (goodput, one 5 s download) and 15-20 % (CPU per GB) between quiet
+     * runs; a claim about a ratio is a claim about the median of several.
      */
     static void repeatSummary(List<BenchmarkRow> rows, StringBuilder sb) {
         List<BenchmarkRow> rounds = rows.stream()
@@ -245,28 +247,57 @@ final class Report implements Callable<Integer> {
         if (rounds.isEmpty()) {
             return;
         }
-        sb.append("\nOver the rounds (--repeat; median, then smallest–largest; ratios taken within each round, CPU per"
-                + " GB of this system over the other's):\n\n"
-                + "| scenario | system | rounds | CPU s/GB median (min–max) | goodput Mb/s median (min–max)"
-                + " | CPU per GB × other system, median (min–max) | load average, first → last round |\n"
-                + "|---|---|---:|---|---|---|---|\n");
+        sb.append("\nOver the rounds (--repeat; median, then smallest–largest; ratios taken within each round, this"
+                + " system's goodput over each peer's and its CPU per GB over each other system's; first 2 s: mean"
+                + " goodput over the 2 s after the first byte):\n\n"
+                + "| scenario | system | rounds | goodput Mb/s median (min–max) | goodput × peer, median (min–max);"
+                + " per round | first 2 s Mb/s median (min–max) | longest stall ms median / worst"
+                + " | CPU s/GB median (min–max) | CPU per GB × other system, median (min–max)"
+                + " | load average, first → last round |\n"
+                + "|---|---|---:|---|---|---|---|---|---|---|\n");
         for (Map.Entry<String, Map<String, List<BenchmarkRow>>> scenario
                 : Rounds.byScenarioAndSystem(rounds).entrySet()) {
             for (Map.Entry<String, List<BenchmarkRow>> system : scenario.getValue().entrySet()) {
                 List<BenchmarkRow> mine = system.getValue();
                 List<Double> cpu = mine.stream().map(BenchmarkRow::cpuSecondsPerGB).filter(v -> v != null).toList();
                 List<Double> goodput = mine.stream().map(BenchmarkRow::goodputMbps).filter(v -> v != null).toList();
-                List<String> ratios = system.getKey().startsWith(PROJECT)
-                        ? Rounds.ratiosToOthers(system.getKey(), scenario.getValue(), BenchmarkRow::cpuSecondsPerGB)
-                        : List.of();
+                List<Double> ramp = mine.stream().map(BenchmarkRow::seriesFirstTwoSecondsMbps)
+                        .filter(v -> v != null && v.size() == 1).map(List::getFirst).toList();
+                List<Long> stalls = mine.stream().map(BenchmarkRow::longestStallMs).filter(v -> v != null).toList();
+                List<String> goodputRatios = new ArrayList<>();
+                List<String> cpuRatios = new ArrayList<>();
+                if (system.getKey().startsWith(PROJECT)) {
+                    for (Map.Entry<String, List<BenchmarkRow>> other : scenario.getValue().entrySet()) {
+                        if (other.getKey().equals(system.getKey())) {
+                            continue;
+                        }
+                        if (!other.getKey().startsWith(PROJECT)) {
+                            List<Double> perRound = Rounds.ratiosWithinRounds(mine, other.getValue(), BenchmarkRow::goodputMbps);
+                            if (!perRound.isEmpty()) {
+                                goodputRatios.add(Rounds.spread(perRound) + " × " + other.getKey() + "; "
+                                        + perRound.stream().map(Report::fmt).collect(Collectors.joining(", ")));
+                            }
+                        }
+                        List<Double> perRound = Rounds.ratiosWithinRounds(mine, other.getValue(), BenchmarkRow::cpuSecondsPerGB);
+                        if (!perRound.isEmpty()) {
+                            cpuRatios.add(Rounds.spread(perRound) + " × " + other.getKey());
+                        }
+                    }
+                }
                 sb.append("| ").append(scenario.getKey()).append(" | ").append(system.getKey()).append(" | ")
-                        .append(mine.size()).append(" | ").append(cpu.isEmpty() ? "" : Rounds.spread(cpu))
-                        .append(" | ").append(goodput.isEmpty() ? "" : Rounds.spread(goodput)).append(" | ")
-                        .append(String.join("; ", ratios)).append(" | ").append(Rounds.loadFirstToLast(mine))
+                        .append(mine.size()).append(" | ").append(goodput.isEmpty() ? "" : Rounds.spread(goodput))
+                        .append(" | ").append(String.join("; ", goodputRatios)).append(" | ")
+                        .append(ramp.isEmpty() ? "" : Rounds.spread(ramp)).append(" | ")
+                        .append(stalls.isEmpty() ? "" : millis(percentile(stalls, 50)) + " / "
+                                + millis(percentile(stalls, 100))).append(" | ")
+                        .append(cpu.isEmpty() ? "" : Rounds.spread(cpu)).append(" | ")
+                        .append(String.join("; ", cpuRatios)).append(" | ")
+                        .append(Rounds.loadFirstToLast(mine))
                         .append(" |\n");
             }
         }
     }
+
 
     /**
      * With {@code --repeat N}, the setup rate as a series (suite "setup", and any suite that measures it): each system's

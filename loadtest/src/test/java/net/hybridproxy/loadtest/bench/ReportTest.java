@@ -176,9 +176,11 @@ class ReportTest {
                 Report.addRatios(rows), 2.5));
         // CPU per GB 20, 40, 24: median 24. Ratios per round 2.0, 2.0, 1.5: median 2.0, where the medians' ratio
         // (24 / 16) would say 1.5.
-        assertTrue(md.contains("| equal | hybridproxy-userspace | 3 | 24.00 (20.00–40.00) | 72.00 (71.00–73.00)"
-                + " | 2.00 (1.50–2.00) × shadowsocks | 1.00 → 3.00 |"), md);
-        assertTrue(md.contains("| equal | shadowsocks | 3 | 16.00 (10.00–20.00) | 62.00 (61.00–63.00) |  |"), md);
+        assertTrue(md.contains("| equal | hybridproxy-userspace | 3 | 72.00 (71.00–73.00) | 1.16 (1.16–1.16)"
+                + " × shadowsocks; 1.16, 1.16, 1.16 |  |  | 24.00 (20.00–40.00) | 2.00 (1.50–2.00) × shadowsocks"
+                + " | 1.00 → 3.00 |"), md);
+        assertTrue(md.contains("| equal | shadowsocks | 3 | 62.00 (61.00–63.00) |  |  |  | 16.00 (10.00–20.00) |  |"),
+                md);
         assertTrue(md.contains("| equal | hybridproxy-userspace | 3 | cpe cpu ms 2000 |"), md);
         // The best peer is the same round's: round 3's 73 Mb/s against shadowsocks' 63, not against the best of all.
         BenchmarkRow third = Report.addRatios(rows).get(4);
@@ -223,6 +225,36 @@ class ReportTest {
                 + " ss-server 0.50 (0.40–0.60); sum 0.90 (0.80–1.00) |  |  |  |"), md);
         // Rows without a download have no line in the download rounds' table.
         assertFalse(md.contains("CPU s/GB median"), md);
+    }
+
+    @Test
+    void repeatedQuickRoundsGiveGoodputRatiosToEachPeerRoundByRoundWithTheRampAndTheLongestStall() {
+        // Round 2 ran while the machine was busy: every system slower. Per round, hybridproxy is 0.95, 1.00 and
+        // 0.97 x shadowsocks and 1.10, 0.80, 1.20 x haproxy, medians 0.97 and 1.10.
+        double[][] goodput = {{76.0, 80.0, 69.1}, {40.0, 40.0, 50.0}, {70.0, 72.2, 58.3}};
+        long[][] stall = {{100, 0, 300}, {400, 200, 100}, {0, 100, 0}};
+        String[] systems = {"hybridproxy", "shadowsocks", "haproxy"};
+        List<BenchmarkRow> rows = new java.util.ArrayList<>();
+        for (int round = 1; round <= 3; round++) {
+            for (int s = 0; s < systems.length; s++) {
+                BenchmarkRow.RowBuilder r = row(systems[s], goodput[round - 1][s]);
+                r.scenario = "lossy-lte";
+                r.round = round;
+                r.longestStallMs = stall[round - 1][s];
+                r.seriesFirstTwoSecondsMbps = List.of(10.0 * round + s);
+                r.loadAverage = List.of(0.5 * round, 0.5 * round);
+                rows.add(r.build());
+            }
+        }
+        String md = Report.markdown(new BenchmarkReport("quick", "2026-01-01", MACHINE, 8_000,
+                Report.addRatios(rows), 1.0));
+        assertTrue(md.contains("| lossy-lte | hybridproxy | 3 | 70.00 (40.00–76.00) | 0.97 (0.95–1.00) × shadowsocks;"
+                + " 0.95, 1.00, 0.97; 1.10 (0.80–1.20) × haproxy; 1.10, 0.80, 1.20 | 20.00 (10.00–30.00) | 100 / 400"
+                + " |  |  | 0.50 → 1.50 |"), md);
+        assertTrue(md.contains("| lossy-lte | hybridproxy (round 2) | 40.00 |"), md);
+        // A peer gets its own spreads, no ratios.
+        assertTrue(md.contains("| lossy-lte | shadowsocks | 3 | 72.20 (40.00–80.00) |  | 21.00 (11.00–31.00)"
+                + " | 100 / 200 |"), md);
     }
 
     @Test

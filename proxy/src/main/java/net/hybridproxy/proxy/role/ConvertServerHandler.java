@@ -1,5 +1,6 @@
 package net.hybridproxy.proxy.role;
 
+import io.netty.bootstrap.Bootstrap;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
@@ -7,6 +8,7 @@ import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelOption;
 import io.netty.channel.ConnectTimeoutException;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
@@ -27,6 +29,8 @@ import net.hybridproxy.engine.policy.DestinationPolicy;
 import net.hybridproxy.proxy.metrics.CpeTable;
 import net.hybridproxy.proxy.relay.HeldFlushes;
 import net.hybridproxy.proxy.transport.NativeSocketOptions;
+import net.hybridproxy.proxy.userspace.ReusedReadBuffers;
+import net.hybridproxy.proxy.userspace.StreamChannel;
 
 import java.io.IOException;
 import java.lang.System.Logger.Level;
@@ -305,9 +309,13 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
                 + RoleContext.describe(destination)
                 + (auth instanceof AuthResult.Authenticated accepted ? " [" + accepted.keyId() + "]" : "");
         connecting = true;
-        ChannelFuture connectFuture = context.outboundBootstrap(client, context.transport().tcpClient())
-                .handler(NO_HANDLER)
-                .connect(destination);
+        Bootstrap outbound = context.outboundBootstrap(client, context.transport().tcpClient()).handler(NO_HANDLER);
+        if (client instanceof StreamChannel) {
+            // The server's bytes are copied into the session's send buffer as they are written to the stream, so
+            // its reads can reuse the loop's buffers instead of a malloc'd one per read (ReusedReadBuffers).
+            outbound.option(ChannelOption.RCVBUF_ALLOCATOR, ReusedReadBuffers.INSTANCE);
+        }
+        ChannelFuture connectFuture = outbound.connect(destination);
         Channel server = connectFuture.channel();
         client.closeFuture().addListener(f -> {
             if (!connectFuture.isDone()) {

@@ -60,8 +60,8 @@ public final class ConcentratorMonitor implements AutoCloseable {
     }
 
     /**
-     * Starts probing on one loop of {@code workers}, with sockets from {@code probeFactory}. With one concentrator
-     * nothing is probed: there is nothing to switch to, and its connections report its failures anyway.
+     * Starts probing on one loop of {@code workers}, with sockets from {@code probeFactory}. A single concentrator is
+     * probed only while it is down ({@link ConcentratorSelector#probeTargets}).
      */
     public synchronized void start(EventLoopGroup workers, ChannelFactory<SocketChannel> probeFactory) {
         this.loop = workers.next();
@@ -70,7 +70,8 @@ public final class ConcentratorMonitor implements AutoCloseable {
         List<Choice> all = selector.all();
         LOG.log(Level.INFO, "concentrators (priority order): " + describe(all)
                 + (all.size() > 1 ? "; probed every " + policy.interval().toMillis() + " ms, fail back after "
-                + policy.failBackAfter().toSeconds() + " s up" : ""));
+                + policy.failBackAfter().toSeconds() + " s up"
+                : "; probed every " + policy.interval().toMillis() + " ms only while down"));
     }
 
     /** Where a new connection goes now. */
@@ -169,7 +170,7 @@ public final class ConcentratorMonitor implements AutoCloseable {
     }
 
     private void schedule() {
-        if (selector.all().size() < 2 || closed) {
+        if (closed) {
             return;
         }
         long interval = policy.interval().toNanos();
@@ -182,7 +183,7 @@ public final class ConcentratorMonitor implements AutoCloseable {
             return;
         }
         int timeoutMillis = (int) Math.max(1, policy.timeout().toMillis());
-        for (Choice target : selector.all()) {
+        for (Choice target : selector.probeTargets()) {
             ChannelFuture connect = new Bootstrap()
                     .group(loop)
                     .channelFactory(probeFactory)

@@ -23,7 +23,8 @@ import java.util.Optional;
  *       mark it down too. Only a Convert reply clears that count, not a connect or a probe: a hung process's kernel
  *       still completes both (its listen backlog accepts), so they prove nothing about it.</li>
  *   <li>{@code recoveries} consecutive successful probes mark a down concentrator up; a successful connection
- *       only clears the failure count (it cannot tell a flapping concentrator from a healthy one).</li>
+ *       only clears the failure count (it cannot tell a flapping concentrator from a healthy one). A single
+ *       concentrator is probed only while it is down ({@link #probeTargets}).</li>
  *   <li>When the active concentrator is down, new connections go at once to the first one (priority order) that
  *       is up. With none up, the active one stays: nothing better can be done, and probes keep running.</li>
  *   <li>When one ahead of the active concentrator has been up for {@code failBackAfter}, new connections return
@@ -91,7 +92,25 @@ public final class ConcentratorSelector {
         return switches;
     }
 
-    /** The concentrators as configured now (the probes' targets). */
+    /**
+     * What the next probe round connects to. With a list of two or more, every concentrator: a backup must be known
+     * healthy before it is needed, and a primary before new connections fail back to it. With a single
+     * concentrator, only while it is down: while it is up, every connection reports its failures and there is
+     * nothing to switch to, so probes would only add a connect per interval per cpe at the concentrator; once
+     * down, nothing else would ever mark it up again (a successful connection only clears the failure count), and
+     * its {@code up} gauge, its status row and any alert on them would stay down after the concentrator is back.
+     */
+    public synchronized List<Choice> probeTargets() {
+        List<Choice> targets = new ArrayList<>();
+        for (int i = 0; i < entries.size(); i++) {
+            if (entries.size() > 1 || !entries.get(i).up) {
+                targets.add(choice(i));
+            }
+        }
+        return targets;
+    }
+
+    /** The concentrators as configured now. */
     public synchronized List<Choice> all() {
         List<Choice> all = new ArrayList<>();
         for (int i = 0; i < entries.size(); i++) {

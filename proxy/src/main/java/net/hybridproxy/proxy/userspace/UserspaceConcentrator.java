@@ -132,6 +132,7 @@ public final class UserspaceConcentrator implements AutoCloseable {
                 .childOption(ChannelOption.TCP_NODELAY, true)
                 .childOption(ChannelOption.SO_KEEPALIVE, true)
                 .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, settings.subflowWaterMark())
+                .childOption(ChannelOption.RCVBUF_ALLOCATOR, ReusedReadBuffers.INSTANCE)
                 .childHandler(new ChannelInitializer<SocketChannel>() {
                     @Override
                     protected void initChannel(SocketChannel ch) {

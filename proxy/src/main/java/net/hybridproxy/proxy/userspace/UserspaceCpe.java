@@ -327,6 +327,7 @@ public final class UserspaceCpe implements AutoCloseable {
                     .option(ChannelOption.SO_KEEPALIVE, true)
                     .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, millis(settings.connectTimeout()))
                     .option(ChannelOption.WRITE_BUFFER_WATER_MARK, settings.subflowWaterMark())
+                    .option(ChannelOption.RCVBUF_ALLOCATOR, ReusedReadBuffers.INSTANCE)
                     .handler(new ChannelInboundHandlerAdapter())
                     .localAddress(new InetSocketAddress(source, 0))
                     .connect(remote);

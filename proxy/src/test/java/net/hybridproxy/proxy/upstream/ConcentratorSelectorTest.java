@@ -209,6 +209,39 @@ class ConcentratorSelectorTest {
         assertEquals(MAIN, quick.probed(main, OK, start + S).orElseThrow().to().concentrator());
     }
 
+    @Test
+    void aListOfTwoOrMoreIsProbedWholeWhateverItsHealth() {
+        assertEquals(3, selector.probeTargets().size());
+        selector.connectFailed(at(1), "Connection refused", true, start + 1);
+        assertEquals(selector.all(), selector.probeTargets());
+    }
+
+    /**
+     * A single concentrator that was marked down comes back up through probes alone, with no client connection:
+     * before, nothing probed a list of one, and its up gauge stayed 0 after it was back.
+     */
+    @Test
+    void aSingleConcentratorIsProbedOnlyWhileDownAndProbesBringItBackUp() {
+        ConcentratorSelector single = new ConcentratorSelector(List.of(MAIN), POLICY, start);
+        assertTrue(single.probeTargets().isEmpty(), "up: its connections report failures, nothing to switch to");
+
+        Choice only = single.all().get(0);
+        single.connectFailed(only, "Connection refused", true, start + 1);
+        assertFalse(single.health().get(0).up());
+        assertEquals(List.of(only), single.probeTargets());
+
+        single.connected(only);
+        assertFalse(single.health().get(0).up(), "a connection alone does not mark it up");
+        single.probed(only, OK, start + 2 * S);
+        assertEquals(List.of(only), single.probeTargets(), "one success of the two recoveries");
+        single.probed(only, OK, start + 4 * S);
+        assertTrue(single.health().get(0).up());
+        assertEquals("", single.health().get(0).lastFailure());
+        assertTrue(single.probeTargets().isEmpty());
+        assertEquals(MAIN, single.choice().concentrator());
+        assertEquals(0, single.switches());
+    }
+
     private Choice at(int index) {
         return selector.all().get(index);
     }
