@@ -157,8 +157,7 @@ final class TransmitAssembly {
 
     /** New data, reinjections, redundant copies and opportunistic retransmissions, for one subflow. */
     private Transmit transmitData(long now, ByteBuffer out) {
-        // The silence rule (a blackhole) and the collapse rule run whatever late-reinjection says; the rest of the
-        // detector only with it.
+        // The silence rule (a blackhole) runs whatever late-reinjection says; the rest of the detector only with it.
         session.subflows.reinjectFromLatePaths(now);
         // Reused from call to call (a poll is never re-entered): this runs once per batch of frames sent.
         List<Subflow> usable = usableScratch;
