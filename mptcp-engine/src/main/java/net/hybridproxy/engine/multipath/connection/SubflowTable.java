@@ -427,7 +427,7 @@ final class SubflowTable {
      * The collapse rule, with {@code late-reinjection} (engine issue item 2: LTE falling from 60
      * to 3 Mbit/s for 3 s while DSL carries 20; without it in-order delivery ran at LTE's collapsed rate for the
      * whole collapse, docs/decisions.md, eighth pass, and with the lab's queue kept as time, 200 ms at the collapsed
-     * rate, at nothing for 2.5 s in the simulator: what LTE held beyond its shrunken queue was lost, and its
+     * rate, at 0-6 Mbit/s in the simulator: what LTE held beyond its shrunken queue was lost, and its
      * retransmissions waited for backed-off timeouts; tenth pass). A subflow's rate collapsed when its TCP connection's delivery
      * rate ({@code tcpi_delivered}) stayed below a quarter of its recent peak over several samples while it kept
      * acknowledging ({@link net.hybridproxy.engine.multipath.subflow.DeliveredRateFilter#collapsed}), and another
