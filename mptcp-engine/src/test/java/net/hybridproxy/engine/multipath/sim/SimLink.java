@@ -38,6 +38,13 @@ final class SimLink {
      * load 30, ran 125-255 ms late: a path delivers nothing for that long, then a burst).
      */
     final long[] lateUntil = new long[2];
+    /**
+     * When above 0, the queue's limit is this long at the link's current rate rather than {@link #queueLimitBytes}:
+     * the lab's emulator keeps its queues as time ({@code Impairment.queueMicros}), so an LTE collapsing from 60 to
+     * 3 Mbit/s keeps 200 ms of queue, 75 KB instead of 1.5 MB, and what its sender has in flight beyond that is
+     * dropped.
+     */
+    long queueTimeNanos;
     private final long[] busyUntil = new long[2];
     private final SplittableRandom random;
     long bytesCarried;
@@ -82,7 +89,9 @@ final class SimLink {
         }
         long queuedNanos = Math.max(0, busyUntil[dir] - now);
         long queuedBytes = (long) (queuedNanos * (rateBitsPerSecond / 8e9));
-        if (queuedBytes + bytes > queueLimitBytes) {
+        long limit = queueTimeNanos > 0
+                ? Math.max(16 * 1024, (long) (rateBitsPerSecond / 8e9 * queueTimeNanos)) : queueLimitBytes;
+        if (queuedBytes + bytes > limit) {
             return -1;
         }
         if (lossRate > 0 && random.nextDouble() < lossRate) {
