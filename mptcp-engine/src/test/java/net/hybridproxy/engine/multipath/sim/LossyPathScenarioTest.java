@@ -237,8 +237,7 @@ class LossyPathScenarioTest {
      * keep that estimate as Linux does with timestamps, so the cpe's LTE socket sees the data's RTT behind the queue
      * (BBR keeps about one bandwidth-delay product queued: 90-98 ms against the 50 ms smoothed RTT of the cpe's own
      * frames). Measured at two periods: 76.9 Mb/s, waiting 3 %. Not the default either: lossy-lte with BBR loses 4 %
-     * (the 4 MiB stream window binds behind a repair) and four Reno scenarios lose 2-20 % (docs/decisions.md, "lossy
-     * paths, tenth pass").
+     * and four Reno scenarios lose 2-20 % (docs/decisions.md, "lossy paths, tenth pass").
      */
     @Test
     void withTheLabsQueuesAndBbrFourPeriodsOrTheReceiversRttLetALossyLteAggregate() {
