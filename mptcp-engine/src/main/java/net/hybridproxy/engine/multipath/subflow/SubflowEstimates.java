@@ -32,9 +32,9 @@ package net.hybridproxy.engine.multipath.subflow;
  * @param lostBytes         bytes TCP currently presumes lost (a loss repair is under way while it is above 0)
  * @param retransBytes      bytes retransmitted and not yet acknowledged
  * @param sinceLastAckNanos how long ago the connection last received an acknowledgement, -1 if unknown
- * @param rcvRttNanos       the receiving side's estimate of the data's RTT ({@code tcpi_rcv_rtt}: from a window's
- *                          opening to the data it let in, the path's queue included, where {@code srttNanos} is the
- *                          RTT of what this end sent), 0 if unknown or nothing was received yet
+ * @param rcvRttNanos       the receiving side's estimate of the data's RTT ({@code tcpi_rcv_rtt}: with timestamps,
+ *                          from this end's segment leaving to the data that echoed it arriving, the path's queue
+ *                          included, where {@code srttNanos} is the RTT of what this end sent), 0 if unknown
  */
 public record SubflowEstimates(long srttNanos, long cwndBytes, long inflightBytes, long notSentBytes,
                                long sendSpaceBytes, long deliveredBytes, long sackedBytes, long lostBytes,
@@ -46,7 +46,8 @@ public record SubflowEstimates(long srttNanos, long cwndBytes, long inflightByte
                 || sinceLastAckNanos < -1 || rcvRttNanos < 0) {
             throw new IllegalArgumentException("estimates are never negative: " + srttNanos + ", " + cwndBytes + ", "
                     + inflightBytes + ", " + notSentBytes + ", " + sendSpaceBytes + ", " + deliveredBytes + ", "
-                    + sackedBytes + ", " + lostBytes + ", " + retransBytes + ", " + sinceLastAckNanos + ", " + rcvRttNanos);
+                    + sackedBytes + ", " + lostBytes + ", " + retransBytes + ", " + sinceLastAckNanos + ", "
+                    + rcvRttNanos);
         }
     }
 
