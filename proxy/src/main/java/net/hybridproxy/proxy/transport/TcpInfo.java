@@ -31,10 +31,14 @@ import static net.hybridproxy.proxy.nativeio.SocketConstants.TCP_NOTSENT_LOWAT;
  * @param lastAckRecvMillis tcpi_last_ack_recv: milliseconds since the last acknowledgement arrived
  * @param deliveredBytes   tcpi_delivered in bytes (Linux 4.18+; SACKed segments included), or 0 when the kernel does
  *                         not report it
+ * @param rcvRttMicros     tcpi_rcv_rtt: the receiving side's estimate of the data's RTT in microseconds (with TCP
+ *                         timestamps, from the time an acknowledgement left to the data it drew, the queue included),
+ *                         0 before a sample
  */
 public record TcpInfo(long rttMicros, long rttVarMicros, long congestionWindow, long unackedBytes,
                       long notSentBytes, long cwndSegments, long bytesRetransmitted, long sackedBytes,
-                      long lostBytes, long retransBytes, long lastAckRecvMillis, long deliveredBytes) {
+                      long lostBytes, long retransBytes, long lastAckRecvMillis, long deliveredBytes,
+                      long rcvRttMicros) {
     /** Offsets in struct tcp_info (include/uapi/linux/tcp.h); every field we need ends before byte 148. */
     private static final int SIZE = 148;
     /** ...and tcpi_bytes_retrans, when the kernel has it, ends at 216. */
@@ -51,6 +55,7 @@ public record TcpInfo(long rttMicros, long rttVarMicros, long congestionWindow, 
     private static final int RTT = 68;
     private static final int RTTVAR = 72;
     private static final int SND_CWND = 80;
+    private static final int RCV_RTT = 92;
     private static final int NOTSENT_BYTES = 144;
     /**
      * Each event loop reads TCP_INFO of its subflows hundreds of times a second; a profile of a 70 Mbit/s download
@@ -86,7 +91,8 @@ public record TcpInfo(long rttMicros, long rttVarMicros, long congestionWindow, 
                     Integer.toUnsignedLong(info.get(ValueLayout.JAVA_INT, LOST)) * mss,
                     Integer.toUnsignedLong(info.get(ValueLayout.JAVA_INT, RETRANS)) * mss,
                     Integer.toUnsignedLong(info.get(ValueLayout.JAVA_INT, LAST_ACK_RECV)),
-                    recent ? Integer.toUnsignedLong(info.get(ValueLayout.JAVA_INT, DELIVERED)) * mss : 0));
+                    recent ? Integer.toUnsignedLong(info.get(ValueLayout.JAVA_INT, DELIVERED)) * mss : 0,
+                    Integer.toUnsignedLong(info.get(ValueLayout.JAVA_INT, RCV_RTT))));
         } catch (NativeException e) {
             return Optional.empty();
         }

@@ -63,6 +63,12 @@ final class SessionDriver {
     private static final int COPY_BELOW = 2048;
     /** TCP_INFO is a system call; per subflow it is read at most this often, the channel's room every time. */
     private static final long TCP_INFO_INTERVAL_NANOS = TimeUnit.MILLISECONDS.toNanos(5);
+    /**
+     * A subflow idle on its send side is still read this often: its receiving side's RTT estimate (tcpi_rcv_rtt)
+     * changes with what arrives, and the engine may size its receive windows from it (SessionConfig
+     * receivePeriodFromReceiverRtt, the only case it is read for); a tenth of the reads of a busy subflow.
+     */
+    private static final long IDLE_TCP_INFO_INTERVAL_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
 
     /**
      * SO_RCVLOWAT. socket(7): "select(2), poll(2), and epoll(7) indicate a socket as readable only if at least
@@ -160,6 +166,8 @@ final class SessionDriver {
     private final Map<String, long[]> sendsCounted = new HashMap<>();
     private final Map<String, long[]> judgementsCounted = new HashMap<>();
     private boolean capableAttached;
+    /** How often a subflow idle on its send side is read anyway; never unless the engine uses tcpi_rcv_rtt. */
+    private final long idleInfoIntervalNanos;
 
     /**
      * @param maxPendingOpens cpe: how many new streams may wait for the session to be established
@@ -173,6 +181,8 @@ final class SessionDriver {
         this.name = name;
         this.openTimeout = settings.openTimeout();
         this.notSentLowWatermark = settings.notSentLowWatermark();
+        this.idleInfoIntervalNanos = settings.session().receivePeriodFromReceiverRtt()
+                ? IDLE_TCP_INFO_INTERVAL_NANOS : Long.MAX_VALUE;
         this.maxPendingOpens = maxPendingOpens;
     }
 
@@ -382,7 +392,9 @@ final class SessionDriver {
         long now = now();
         ChannelOutboundBuffer outbound = ch.unsafe().outboundBuffer();
         long pending = outbound == null ? 0 : outbound.totalPendingWriteBytes();
-        if (now - link.infoAt >= TCP_INFO_INTERVAL_NANOS && !sendSideIdle(link, pending)) {
+        long sinceInfo = now - link.infoAt;
+        if (sinceInfo >= TCP_INFO_INTERVAL_NANOS
+                && (sinceInfo >= idleInfoIntervalNanos || !sendSideIdle(link, pending))) {
             link.info = TcpInfo.read(ch).orElse(null);
             link.infoAt = now;
             link.pendingAtInfo = pending;
@@ -404,7 +416,7 @@ final class SessionDriver {
                 : new SubflowEstimates(info.rttMicros() * 1000, info.congestionWindow(), info.unackedBytes(),
                         info.notSentBytes() + link.pendingAtInfo + link.writtenSinceInfo, room, info.deliveredBytes(),
                         info.sackedBytes(), info.lostBytes(), info.retransBytes(),
-                        info.lastAckRecvMillis() * 1_000_000 + (now - link.infoAt)));
+                        info.lastAckRecvMillis() * 1_000_000 + (now - link.infoAt), info.rcvRttMicros() * 1000));
     }
 
     /**

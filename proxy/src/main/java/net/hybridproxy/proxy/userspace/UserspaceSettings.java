@@ -68,7 +68,8 @@ public record UserspaceSettings(SessionConfig session, Duration connectTimeout, 
         AppConfig.Userspace u = config.userspace();
         SessionConfig session = SessionConfig.defaults().withScheduler(u.scheduler())
                 .withSessionMemoryBudget(u.sessionMemory()).withLateReinjection(u.lateReinjection())
-                .withReceiveWindowPeriods(u.receiveWindowPeriods());
+                .withReceiveWindowPeriods(u.receiveWindowPeriods())
+                .withReceivePeriodFromReceiverRtt(u.receivePeriodFromReceiverRtt());
         if (u.overflowBudgetBytes().isPresent()) {
             session = session.withOverflowBudget(u.overflowBudgetBytes().get(), u.overflowBudgetPeriod());
         }

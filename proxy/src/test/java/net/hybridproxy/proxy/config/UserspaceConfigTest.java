@@ -58,6 +58,14 @@ class UserspaceConfigTest {
         assertEquals(Long.MAX_VALUE, settings.session().overflowBudgetBytes());
         assertEquals(false, settings.session().lateReinjection());
         assertEquals(2, settings.session().receiveWindowPeriods());
+        assertEquals(false, settings.session().receivePeriodFromReceiverRtt());
+    }
+
+    @Test
+    void theReceivePeriodFromTheReceiversRttIsTurnedOnByItsKey() throws Exception {
+        AppConfig config = ConfigLoader.parseString(CPE.formatted(KEY,
+                "userspace.receive-period-from-receiver-rtt = true"));
+        assertTrue(UserspaceSettings.from(config).session().receivePeriodFromReceiverRtt());
     }
 
     @Test

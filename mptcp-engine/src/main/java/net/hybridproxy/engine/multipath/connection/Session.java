@@ -567,6 +567,11 @@ public final class Session {
         return subflows.slowestRttNanos();
     }
 
+    /** The period over which a stream's receive limit is autotuned (SubflowTable#slowestRttNanos(boolean)). */
+    long receivePeriodNanos() {
+        return subflows.slowestRttNanos(config.receivePeriodFromReceiverRtt());
+    }
+
     @Override
     public String toString() {
         return "Session[" + role + " key=" + keyId() + " token=" + Integer.toHexString(localToken()) + " " + state

@@ -50,13 +50,20 @@ import net.hybridproxy.engine.multipath.sched.Schedulers;
  *                             worse on some lossy scenarios with Reno-like ones, so the default stays two until the
  *                             lab confirms it (docs/decisions.md, "the receive window sized from an RTT that misses
  *                             the queue")
+ * @param receivePeriodFromReceiverRtt the receive autotuning period is the largest of the subflows' receiver RTT
+ *                             estimates ({@code tcpi_rcv_rtt}, queue included, {@link
+ *                             net.hybridproxy.engine.multipath.subflow.SubflowEstimates#rcvRttNanos()}) and smoothed
+ *                             RTTs, as kernel MPTCP's {@code mptcp_rcv_space_adjust()} takes the highest of its
+ *                             subflows' {@code rcv_rtt_est}; off: the slowest smoothed RTT alone. Off by default: in
+ *                             the simulator it gains where four periods did and loses elsewhere (docs/decisions.md,
+ *                             "lossy paths, tenth pass")
  */
 public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration overflowBudgetPeriod,
                             int streamSendBuffer, int streamReceiveWindow, long sessionReceiveBudget,
                             int maxStreams, int maxSubflows, int maxOutOfOrderPieces, ProbePolicy probes,
                             Duration handshakeTimeout, Duration reconnectBackoff, Duration maxReconnectBackoff,
                             Duration stableAfter, Duration orphanTimeout, long sessionMemoryBudget,
-                            boolean lateReinjection, int receiveWindowPeriods) {
+                            boolean lateReinjection, int receiveWindowPeriods, boolean receivePeriodFromReceiverRtt) {
 
     public SessionConfig {
         Objects.requireNonNull(scheduler, "scheduler");
@@ -105,7 +112,7 @@ public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration
                 1024, 8, 2048,
                 new ProbePolicy(ms(100), ms(1000), 3, ms(200), ms(700), ms(5000)),
                 Duration.ofSeconds(5), Duration.ofMillis(100), Duration.ofSeconds(10), Duration.ofSeconds(10),
-                Duration.ofSeconds(60), 32L << 20, false, 2);
+                Duration.ofSeconds(60), 32L << 20, false, 2, false);
     }
 
     /** The same configuration with another scheduler. */
@@ -113,7 +120,7 @@ public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration
         return new SessionConfig(name, overflowBudgetBytes, overflowBudgetPeriod, streamSendBuffer,
                 streamReceiveWindow, sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes,
                 handshakeTimeout, reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, sessionMemoryBudget,
-                lateReinjection, receiveWindowPeriods);
+                lateReinjection, receiveWindowPeriods, receivePeriodFromReceiverRtt);
     }
 
     /** The same configuration with an overflow budget. */
@@ -121,7 +128,7 @@ public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration
         return new SessionConfig(scheduler, bytes, period, streamSendBuffer, streamReceiveWindow,
                 sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes, handshakeTimeout,
                 reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, sessionMemoryBudget,
-                lateReinjection, receiveWindowPeriods);
+                lateReinjection, receiveWindowPeriods, receivePeriodFromReceiverRtt);
     }
 
     /** The same configuration with another per-session memory budget. */
@@ -129,7 +136,7 @@ public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration
         return new SessionConfig(scheduler, overflowBudgetBytes, overflowBudgetPeriod, streamSendBuffer,
                 streamReceiveWindow, sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes,
                 handshakeTimeout, reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, bytes,
-                lateReinjection, receiveWindowPeriods);
+                lateReinjection, receiveWindowPeriods, receivePeriodFromReceiverRtt);
     }
 
     /** The same configuration with late-path reinjection on or off. */
@@ -137,7 +144,7 @@ public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration
         return new SessionConfig(scheduler, overflowBudgetBytes, overflowBudgetPeriod, streamSendBuffer,
                 streamReceiveWindow, sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes,
                 handshakeTimeout, reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, sessionMemoryBudget,
-                on, receiveWindowPeriods);
+                on, receiveWindowPeriods, receivePeriodFromReceiverRtt);
     }
 
     /** The same configuration with another receive window growth ({@code receiveWindowPeriods}). */
@@ -145,7 +152,15 @@ public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration
         return new SessionConfig(scheduler, overflowBudgetBytes, overflowBudgetPeriod, streamSendBuffer,
                 streamReceiveWindow, sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes,
                 handshakeTimeout, reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, sessionMemoryBudget,
-                lateReinjection, periods);
+                lateReinjection, periods, receivePeriodFromReceiverRtt);
+    }
+
+    /** The same configuration with the receive autotuning period from the receivers' RTT estimates or not. */
+    public SessionConfig withReceivePeriodFromReceiverRtt(boolean on) {
+        return new SessionConfig(scheduler, overflowBudgetBytes, overflowBudgetPeriod, streamSendBuffer,
+                streamReceiveWindow, sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes,
+                handshakeTimeout, reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, sessionMemoryBudget,
+                lateReinjection, receiveWindowPeriods, on);
     }
 
     private static long ms(long millis) {

@@ -419,14 +419,16 @@ final class StreamTable {
 
     /**
      * Receive-space autotuning, the shape of Linux's {@code tcp_rcv_space_adjust()}: once per measurement period
-     * (the slowest attached subflow's RTT, which also spans the reordering between paths), if the application
+     * (the slowest attached subflow's RTT, which also spans the reordering between paths: its smoothed RTT, or with
+     * {@link SessionConfig#receivePeriodFromReceiverRtt()} what its receiving socket estimates the data takes, queue
+     * included; {@link Session#receivePeriodNanos()}), if the application
      * read more than 1 / {@code receiveWindowPeriods} of the stream's receive limit, the limit grows to that many
      * times what it read ({@link SessionConfig#receiveWindowPeriods()}: two, as Linux, by default). Grows only, up to
      * {@code streamReceiveWindow}; the window then opens as far as the memory budgets allow.
      */
     private void autotuneReceive(Stream stream, int read, long now) {
         stream.readInPeriod += read;
-        if (now - stream.receivePeriodStart >= autotunePeriod()) {
+        if (now - stream.receivePeriodStart >= Math.max(MIN_AUTOTUNE_PERIOD, session.receivePeriodNanos())) {
             stream.receive.limit((long) config.receiveWindowPeriods() * stream.readInPeriod);
             stream.receivePeriodStart = now;
             stream.readInPeriod = 0;

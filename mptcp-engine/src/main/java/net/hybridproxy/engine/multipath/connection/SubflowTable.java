@@ -688,10 +688,25 @@ final class SubflowTable {
 
     /** The slowest attached subflow's smoothed RTT (0 without one). */
     long slowestRttNanos() {
+        return slowestRttNanos(false);
+    }
+
+    /**
+     * The slowest attached subflow's RTT, 0 without one: its smoothed RTT, or with {@code receiverEstimates} the
+     * larger of that and its receiving side's estimate of the data's RTT ({@code tcpi_rcv_rtt}). The latter is the
+     * receive autotuning period with {@link SessionConfig#receivePeriodFromReceiverRtt()}: Linux's
+     * {@code tcp_rcv_space_adjust()} measures what the application copied per {@code rcv_rtt_est}, and kernel MPTCP's
+     * {@code mptcp_rcv_space_adjust()} per "highest rtt estimate of the subflows in use" (the largest of their
+     * {@code rcv_rtt_est}). The smoothed RTT alone is the RTT of what this end sends: on a download's receiver, its
+     * small upstream frames, which miss the queue the data waits in on the way down (docs/decisions.md, lossy paths,
+     * ninth and tenth passes).
+     */
+    long slowestRttNanos(boolean receiverEstimates) {
         long slowest = 0;
         for (Subflow s : inOrder) {
             if (s.state() == SubflowState.ATTACHED) {
-                slowest = Math.max(slowest, s.srttNanos(probes.minStall()));
+                long rtt = s.srttNanos(probes.minStall());
+                slowest = Math.max(slowest, receiverEstimates ? Math.max(rtt, s.estimates().rcvRttNanos()) : rtt);
             }
         }
         return slowest;

@@ -32,25 +32,37 @@ package net.hybridproxy.engine.multipath.subflow;
  * @param lostBytes         bytes TCP currently presumes lost (a loss repair is under way while it is above 0)
  * @param retransBytes      bytes retransmitted and not yet acknowledged
  * @param sinceLastAckNanos how long ago the connection last received an acknowledgement, -1 if unknown
+ * @param rcvRttNanos       the receiving side's estimate of the data's RTT ({@code tcpi_rcv_rtt}: with timestamps,
+ *                          from this end's segment leaving to the data that echoed it arriving, the path's queue
+ *                          included, where {@code srttNanos} is the RTT of what this end sent), 0 if unknown
  */
 public record SubflowEstimates(long srttNanos, long cwndBytes, long inflightBytes, long notSentBytes,
                                long sendSpaceBytes, long deliveredBytes, long sackedBytes, long lostBytes,
-                               long retransBytes, long sinceLastAckNanos) {
+                               long retransBytes, long sinceLastAckNanos, long rcvRttNanos) {
 
     public SubflowEstimates {
         if (srttNanos < 0 || cwndBytes < 0 || inflightBytes < 0 || notSentBytes < 0 || sendSpaceBytes < 0
                 || deliveredBytes < 0 || sackedBytes < 0 || lostBytes < 0 || retransBytes < 0
-                || sinceLastAckNanos < -1) {
+                || sinceLastAckNanos < -1 || rcvRttNanos < 0) {
             throw new IllegalArgumentException("estimates are never negative: " + srttNanos + ", " + cwndBytes + ", "
                     + inflightBytes + ", " + notSentBytes + ", " + sendSpaceBytes + ", " + deliveredBytes + ", "
-                    + sackedBytes + ", " + lostBytes + ", " + retransBytes + ", " + sinceLastAckNanos);
+                    + sackedBytes + ", " + lostBytes + ", " + retransBytes + ", " + sinceLastAckNanos + ", "
+                    + rcvRttNanos);
         }
+    }
+
+    /** Estimates without the receiver's RTT estimate. */
+    public SubflowEstimates(long srttNanos, long cwndBytes, long inflightBytes, long notSentBytes,
+                            long sendSpaceBytes, long deliveredBytes, long sackedBytes, long lostBytes,
+                            long retransBytes, long sinceLastAckNanos) {
+        this(srttNanos, cwndBytes, inflightBytes, notSentBytes, sendSpaceBytes, deliveredBytes, sackedBytes,
+                lostBytes, retransBytes, sinceLastAckNanos, 0);
     }
 
     /** Estimates without the delivery signals (a transport that does not report them). */
     public SubflowEstimates(long srttNanos, long cwndBytes, long inflightBytes, long notSentBytes,
                             long sendSpaceBytes) {
-        this(srttNanos, cwndBytes, inflightBytes, notSentBytes, sendSpaceBytes, 0, 0, 0, 0, -1);
+        this(srttNanos, cwndBytes, inflightBytes, notSentBytes, sendSpaceBytes, 0, 0, 0, 0, -1, 0);
     }
 
     /** Whether TCP is repairing a loss: it presumes bytes lost, or has retransmitted ones not yet acknowledged. */

@@ -14,6 +14,7 @@ import net.hybridproxy.engine.multipath.connection.SessionConfig;
 import net.hybridproxy.engine.multipath.frame.SubflowPriority;
 import net.hybridproxy.engine.multipath.mib.MibCounter;
 import net.hybridproxy.engine.multipath.mib.UplinkJudgements;
+import net.hybridproxy.engine.multipath.subflow.SubflowEstimates;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -226,40 +227,55 @@ class LossyPathScenarioTest {
      * small upstream frames: LTE's 50 ms, not the up to 250 ms its downstream data spends behind the 200 ms queue and
      * a repair. With the limit at two periods' reads (Linux's factor) the stream reads half its limit per period and
      * the limit stops growing: lossy-mixed ran at 71.3 Mb/s, 1.43 of DSL alone, in-order delivery waiting 81 % of
-     * the time. At four periods: 78.3 (1.59), waiting 13 %; lossy-lte 106.9 either way (the window is not what holds
+     * the time. At four periods: 78.3 (1.57), waiting 13 %; lossy-lte 106.9 either way (the window is not what holds
      * it). Four is not the default: with Reno-like subflows it cost the lossy scenarios above up to a sixth
      * (docs/decisions.md, "the receive window sized from an RTT that misses the queue").
+     *
+     * <p>The root cause, the period rather than the factor: with {@link SessionConfig#receivePeriodFromReceiverRtt()}
+     * the period is the largest of the subflows' receiver RTT estimates, as kernel MPTCP's
+     * {@code mptcp_rcv_space_adjust()} takes the highest {@code rcv_rtt_est} of its subflows. The simulator's sockets
+     * keep that estimate as Linux does with timestamps, so the cpe's LTE socket sees the data's RTT behind the queue
+     * (BBR keeps about one bandwidth-delay product queued: 90-98 ms against the 50 ms smoothed RTT of the cpe's own
+     * frames). Measured at two periods: 76.9 Mb/s, waiting 3 %. Not the default either: lossy-lte with BBR loses 4 %
+     * and four Reno scenarios lose 2-20 % (docs/decisions.md, "lossy paths, tenth pass").
      */
     @Test
-    void withTheLabsQueuesAndBbrAReceiveWindowOfFourPeriodsLetsALossyLteAggregate() {
-        Supplier<SimLink> dsl = () -> {
-            SimLink link = SimLink.queued("dsl", 50, 20, 50, 1);
-            link.bbrLike = true;
-            return link;
-        };
-        Supplier<SimLink> lte = () -> {
-            SimLink link = SimLink.queued("lte", 30, 50, 200, 2);
-            link.lossRate = 0.01;
-            link.bbrLike = true;
-            return link;
-        };
-        double best = Math.max(Bulk.singlePath(dsl.get(), 6, SimPair.ADAPTER_UNSENT),
-                Bulk.singlePath(lte.get(), 6, SimPair.ADAPTER_UNSENT));
-        double[] goodput = new double[2];
-        double[] headWaited = new double[2];
-        int[] periods = {2, 4};
-        for (int i = 0; i < 2; i++) {
-            Bulk.Download run = Bulk.download(SessionConfig.defaults().withReceiveWindowPeriods(periods[i]),
-                    List.of(dsl.get(), lte.get()), BOTH, 6, SimPair.ADAPTER_UNSENT);
+    void withTheLabsQueuesAndBbrFourPeriodsOrTheReceiversRttLetALossyLteAggregate() {
+        double best = Math.max(Bulk.singlePath(labMixedBbr(false), 6, SimPair.ADAPTER_UNSENT),
+                Bulk.singlePath(labMixedBbr(true), 6, SimPair.ADAPTER_UNSENT));
+        List<String> names = List.of("defaults", "four periods", "the receivers' RTT");
+        List<SessionConfig> configs = List.of(SessionConfig.defaults(),
+                SessionConfig.defaults().withReceiveWindowPeriods(4),
+                SessionConfig.defaults().withReceivePeriodFromReceiverRtt(true));
+        double[] goodput = new double[3];
+        double[] headWaited = new double[3];
+        for (int i = 0; i < 3; i++) {
+            SimLink lte = labMixedBbr(true);
+            Bulk.Download run = Bulk.download(configs.get(i), List.of(labMixedBbr(false), lte), BOTH, 6,
+                    SimPair.ADAPTER_UNSENT);
             assertNull(run.sink().corruption);
             goodput[i] = run.megabitsPerSecond();
             headWaited[i] = (double) run.pair().cpe.mib().get(MibCounter.HEAD_WAIT_NANOS) / run.pair().now();
-            System.out.printf("lossy-mixed, the lab's queues and BBR, receive window of %d periods: %.1f Mb/s (best"
-                    + " path %.1f), head waited %.0f %%%n", periods[i], goodput[i], best, 100 * headWaited[i]);
+            SubflowEstimates cpeLte = run.pair().cpeEstimates(lte).orElseThrow();
+            System.out.printf("lossy-mixed, the lab's queues and BBR, %s: %.1f Mb/s (best path %.1f), head waited"
+                    + " %.0f %%, the cpe's LTE socket: srtt %.1f ms, rcv_rtt %.1f ms%n", names.get(i), goodput[i], best,
+                    100 * headWaited[i], cpeLte.srttNanos() / 1e6, cpeLte.rcvRttNanos() / 1e6);
+            assertTrue(cpeLte.rcvRttNanos() >= 1.5 * cpeLte.srttNanos(), "the queue, seen by the receiver: " + cpeLte);
         }
-        assertTrue(goodput[1] >= 1.5 * best, goodput[1] + " Mb/s at four periods, the best single path " + best);
-        assertTrue(goodput[1] >= 1.05 * goodput[0], goodput[1] + " Mb/s at four periods, " + goodput[0] + " at two");
-        assertTrue(headWaited[1] < headWaited[0], "head waited " + headWaited[1] + " at four, " + headWaited[0]);
+        for (int i = 1; i < 3; i++) {
+            assertTrue(goodput[i] >= 1.5 * best, goodput[i] + " Mb/s, " + names.get(i) + ", the best path " + best);
+            assertTrue(goodput[i] >= 1.05 * goodput[0], goodput[i] + " Mb/s, " + names.get(i) + "; " + goodput[0]);
+            assertTrue(headWaited[i] < headWaited[0], "head waited " + headWaited[i] + ", " + names.get(i) + "; "
+                    + headWaited[0]);
+        }
+    }
+
+    /** lossy-mixed with the lab's queues and BBR: DSL 50 Mb/s, 20 ms, 50 ms queue; LTE 30, 50 ms, 200 ms, 1 % loss. */
+    private static SimLink labMixedBbr(boolean lte) {
+        SimLink link = lte ? SimLink.queued("lte", 30, 50, 200, 2) : SimLink.queued("dsl", 50, 20, 50, 1);
+        link.lossRate = lte ? 0.01 : 0;
+        link.bbrLike = true;
+        return link;
     }
 
     /**

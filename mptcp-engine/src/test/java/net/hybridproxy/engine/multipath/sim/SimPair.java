@@ -438,6 +438,12 @@ final class SimPair {
     }
 
     /** Concentrator sessions' combined counter. */
+    /** What the cpe's socket of a live subflow over {@code link} reports now (TCP_INFO), empty without one. */
+    java.util.Optional<net.hybridproxy.engine.multipath.subflow.SubflowEstimates> cpeEstimates(SimLink link) {
+        return cpeTcp.values().stream().filter(tcp -> tcp.link == link && !tcp.closed).findFirst()
+                .map(tcp -> tcp.up.estimates());
+    }
+
     long concentratorCounter(net.hybridproxy.engine.multipath.mib.MibCounter counter) {
         long sum = 0;
         for (Session s : concentratorSessions) {

@@ -23,7 +23,12 @@ import net.hybridproxy.engine.multipath.subflow.SubflowEstimates;
  * cumulative acknowledgement alongside; the estimates report what Linux's {@code TCP_INFO} does:
  * bytes not cumulatively acknowledged as in flight ({@code tcpi_unacked}, SACKed ones included),
  * and the SACK-aware delivery signals ({@code tcpi_delivered}, {@code tcpi_sacked},
- * {@code tcpi_lost}, {@code tcpi_retrans}, {@code tcpi_last_ack_recv}).
+ * {@code tcpi_lost}, {@code tcpi_retrans}, {@code tcpi_last_ack_recv}), and the receiving side's RTT
+ * estimate ({@code tcpi_rcv_rtt}) as Linux keeps it with TCP timestamps: every segment carries the time it left
+ * (TSval) and echoes the latest one its sender received from the far end (TSecr); a full-sized data segment
+ * echoing a new TSecr is a sample of the time from the receiver's last segment (an acknowledgement, usually) to the
+ * data it drew, the data's queue included; a lower sample is taken at once, a higher one with a gain of 1/8
+ * ({@code tcp_rcv_rtt_measure_ts()}, {@code tcp_rcv_rtt_update()} in {@code net/ipv4/tcp_input.c}).
  * The send queue reports room up to {@code notSentLowat} unsent bytes, like a socket with
  * {@code TCP_NOTSENT_LOWAT} set.
  */
@@ -58,6 +63,12 @@ final class SimTcp {
         /** Bytes sent again and not yet acknowledged (tcpi_retrans). */
         private long retransBytes;
         private long lastAckAt = Long.MIN_VALUE;
+        /** Sender: the latest TSval received from the far end (TCP's {@code ts_recent}), echoed as TSecr; -1 before. */
+        private long tsRecent = -1;
+        /** Receiver: the TSecr of the last data segment sampled ({@code rcv_rtt_last_tsecr}). */
+        private long lastSampledTsecr = -1;
+        /** Receiver: its estimate of this direction's data RTT ({@code rcv_rtt_est}), 0 before a sample. */
+        private double rcvRttNanos;
 
         private Pipe(int dir) {
             this.dir = dir;
@@ -78,11 +89,17 @@ final class SimTcp {
             trySend();
         }
 
+        /** The sending end's socket as {@code TCP_INFO} shows it: this direction's sender, the other's receiver. */
         SubflowEstimates estimates() {
             long unacked = nextSeq - sndUna;
             return new SubflowEstimates((long) srttNanos, (long) cwnd, unacked, notSentBytes,
                     Math.max(0, notSentLowat - notSentBytes), sackedDelivered, unacked - inflight, lostBytes,
-                    retransBytes, lastAckAt == Long.MIN_VALUE ? -1 : queue.now() - lastAckAt);
+                    retransBytes, lastAckAt == Long.MIN_VALUE ? -1 : queue.now() - lastAckAt,
+                    (long) reverse().rcvRttNanos);
+        }
+
+        private Pipe reverse() {
+            return dir == 0 ? down : up;
         }
 
         private void trySend() {
@@ -113,6 +130,7 @@ final class SimTcp {
         private void transmit(SimSegment segment) {
             long now = queue.now();
             segment.sentAt = now;
+            segment.tsecr = tsRecent;
             segment.transmissions++;
             if (segment.transmissions > 1 && !segment.retransCounted) {
                 segment.retransCounted = true;
@@ -158,6 +176,7 @@ final class SimTcp {
                 queue.at(link.lateUntil[dir], () -> arrive(segment, transmission));
                 return;
             }
+            sampleReceiveRtt(segment);
             if (segment.seq >= rcvNext && !outOfOrder.containsKey(segment.seq)) {
                 outOfOrder.put(segment.seq, segment.data);
                 while (!outOfOrder.isEmpty() && outOfOrder.firstKey() == rcvNext) {
@@ -170,17 +189,37 @@ final class SimTcp {
                     }
                 }
             }
-            long ackAt = link.ackArrival(queue.now());
+            long ackSentAt = queue.now();
+            long ackAt = link.ackArrival(ackSentAt);
             long cumulative = rcvNext;
             if (ackAt >= 0) {
-                queue.at(ackAt, () -> acked(segment, transmission, cumulative));
+                queue.at(ackAt, () -> acked(segment, transmission, cumulative, ackSentAt));
             }
         }
 
-        private void acked(SimSegment segment, int transmission, long cumulative) {
+        /**
+         * The receiver's side of a segment's timestamps: its TSval is the far end's newest (what that end echoes
+         * next, on the other direction), and a full-sized one echoing a new TSecr is a receive RTT sample.
+         */
+        private void sampleReceiveRtt(SimSegment segment) {
+            Pipe reverse = reverse();
+            reverse.tsRecent = Math.max(reverse.tsRecent, segment.sentAt);
+            if (segment.tsecr < 0 || segment.tsecr == lastSampledTsecr) {
+                return;
+            }
+            lastSampledTsecr = segment.tsecr;
+            if (segment.data.length < MSS) {
+                return;
+            }
+            double sample = queue.now() - segment.tsecr;
+            rcvRttNanos = rcvRttNanos == 0 || sample < rcvRttNanos ? sample : 0.875 * rcvRttNanos + 0.125 * sample;
+        }
+
+        private void acked(SimSegment segment, int transmission, long cumulative, long ackSentAt) {
             if (closed) {
                 return;
             }
+            tsRecent = Math.max(tsRecent, ackSentAt);
             lastAckAt = queue.now();
             sndUna = Math.max(sndUna, cumulative);
             if (unacked.remove(segment.seq) == null) {
@@ -210,6 +249,8 @@ final class SimTcp {
         final long seq;
         final byte[] data;
         long sentAt;
+        /** The TSecr it carried when it last left. */
+        long tsecr = -1;
         int transmissions;
         int rtoBackoff;
         boolean retransCounted;
