@@ -265,24 +265,21 @@ final class Report implements Callable<Integer> {
                         .filter(v -> v != null && v.size() == 1).map(List::getFirst).toList();
                 List<Long> stalls = mine.stream().map(BenchmarkRow::longestStallMs).filter(v -> v != null).toList();
                 List<String> goodputRatios = new ArrayList<>();
-                List<String> cpuRatios = new ArrayList<>();
+                List<String> cpuRatios = List.of();
                 if (system.getKey().startsWith(PROJECT)) {
-                    for (Map.Entry<String, List<BenchmarkRow>> other : scenario.getValue().entrySet()) {
-                        if (other.getKey().equals(system.getKey())) {
-                            continue;
+                    for (Map.Entry<String, List<BenchmarkRow>> peer : scenario.getValue().entrySet()) {
+                        if (peer.getKey().startsWith(PROJECT)) {
+                            continue; // goodput against the peers only
                         }
-                        if (!other.getKey().startsWith(PROJECT)) {
-                            List<Double> perRound = Rounds.ratiosWithinRounds(mine, other.getValue(), BenchmarkRow::goodputMbps);
-                            if (!perRound.isEmpty()) {
-                                goodputRatios.add(Rounds.spread(perRound) + " × " + other.getKey() + "; "
-                                        + perRound.stream().map(Report::fmt).collect(Collectors.joining(", ")));
-                            }
-                        }
-                        List<Double> perRound = Rounds.ratiosWithinRounds(mine, other.getValue(), BenchmarkRow::cpuSecondsPerGB);
+                        List<Double> perRound = Rounds.ratiosWithinRounds(mine, peer.getValue(),
+                                BenchmarkRow::goodputMbps);
                         if (!perRound.isEmpty()) {
-                            cpuRatios.add(Rounds.spread(perRound) + " × " + other.getKey());
+                            goodputRatios.add(Rounds.spread(perRound) + " × " + peer.getKey() + "; "
+                                    + perRound.stream().map(Report::fmt).collect(Collectors.joining(", ")));
                         }
                     }
+                    cpuRatios = Rounds.ratiosToOthers(system.getKey(), scenario.getValue(),
+                            BenchmarkRow::cpuSecondsPerGB);
                 }
                 sb.append("| ").append(scenario.getKey()).append(" | ").append(system.getKey()).append(" | ")
                         .append(mine.size()).append(" | ").append(goodput.isEmpty() ? "" : Rounds.spread(goodput))

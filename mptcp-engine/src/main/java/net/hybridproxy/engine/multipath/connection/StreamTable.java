@@ -428,7 +428,7 @@ final class StreamTable {
      */
     private void autotuneReceive(Stream stream, int read, long now) {
         stream.readInPeriod += read;
-        if (now - stream.receivePeriodStart >= Math.max(MIN_AUTOTUNE_PERIOD, session.receivePeriodNanos())) {
+        if (now - stream.receivePeriodStart >= autotunePeriod(session.receivePeriodNanos())) {
             stream.receive.limit((long) config.receiveWindowPeriods() * stream.readInPeriod);
             stream.receivePeriodStart = now;
             stream.readInPeriod = 0;
@@ -438,15 +438,16 @@ final class StreamTable {
     /** The same for the send buffer, from what the peer acknowledged per period. */
     private void autotuneSend(Stream stream, long acked, long now) {
         stream.ackedInPeriod += acked;
-        if (now - stream.sendPeriodStart >= autotunePeriod()) {
+        if (now - stream.sendPeriodStart >= autotunePeriod(session.slowestRttNanos())) {
             stream.send.limit(2 * stream.ackedInPeriod);
             stream.sendPeriodStart = now;
             stream.ackedInPeriod = 0;
         }
     }
 
-    private long autotunePeriod() {
-        return Math.max(MIN_AUTOTUNE_PERIOD, session.slowestRttNanos());
+    /** An autotuning period of {@code rttNanos}, never under {@link #MIN_AUTOTUNE_PERIOD}. */
+    private static long autotunePeriod(long rttNanos) {
+        return Math.max(MIN_AUTOTUNE_PERIOD, rttNanos);
     }
 
     /**

@@ -51,14 +51,6 @@ public record SubflowEstimates(long srttNanos, long cwndBytes, long inflightByte
         }
     }
 
-    /** Estimates without the receiver's RTT estimate. */
-    public SubflowEstimates(long srttNanos, long cwndBytes, long inflightBytes, long notSentBytes,
-                            long sendSpaceBytes, long deliveredBytes, long sackedBytes, long lostBytes,
-                            long retransBytes, long sinceLastAckNanos) {
-        this(srttNanos, cwndBytes, inflightBytes, notSentBytes, sendSpaceBytes, deliveredBytes, sackedBytes,
-                lostBytes, retransBytes, sinceLastAckNanos, 0);
-    }
-
     /** Estimates without the delivery signals (a transport that does not report them). */
     public SubflowEstimates(long srttNanos, long cwndBytes, long inflightBytes, long notSentBytes,
                             long sendSpaceBytes) {
