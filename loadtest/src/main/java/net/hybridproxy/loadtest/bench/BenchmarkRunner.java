@@ -363,8 +363,7 @@ public final class BenchmarkRunner {
             }
             return;
         }
-        Map<String, Long> poolBeforeDownloads = running.proxies().isEmpty() ? Map.of()
-                : EngineCounters.read(lab.cpe(), lab.conc(), EngineCounters.SETUP_FAMILIES);
+        Map<String, Long> poolBeforeDownloads = setupCounters(lab, running);
         if (!running.proxies().isEmpty()) {
             // Every proxy gets the same short unmeasured download first, so a JIT-compiled one is not charged for
             // compiling its hot paths while natively compiled ones are measured warm.
@@ -473,7 +472,7 @@ public final class BenchmarkRunner {
         if (!poolBeforeDownloads.isEmpty()) {
             // Which connection carried the download (a pool hit or a fresh one), and what the pool closed meanwhile.
             System.err.println("   warm pool over the warm-up and the measured download: " + EngineCounters.growth(
-                    poolBeforeDownloads, EngineCounters.read(lab.cpe(), lab.conc(), EngineCounters.SETUP_FAMILIES)));
+                    poolBeforeDownloads, setupCounters(lab)));
         }
         CounterSampler.Sample first = samples.getFirst();
         CounterSampler.Sample last = samples.getLast();
@@ -509,8 +508,7 @@ public final class BenchmarkRunner {
             // run of single 10 kB objects says whether the kernel's scheduler put them on the slower path), and the
             // warm pool's takes.
             Map<String, Long> ttfbLinksBefore = SetupRunCounters.read(lab.cpe(), lab.conc());
-            Map<String, Long> setupCountersBefore = running.proxies().isEmpty() ? Map.of()
-                    : EngineCounters.read(lab.cpe(), lab.conc(), EngineCounters.SETUP_FAMILIES);
+            Map<String, Long> setupCountersBefore = setupCounters(lab, running);
             TtfbResult ttfb = measureTtfb(lab, running, "after burst", ttfbCpu);
             row.ttfbCounters = setupRunGrowth(lab, ttfbLinksBefore, setupCountersBefore);
             row.ttfbProxyCpuSeconds = ttfbCpu.isEmpty() ? null : ttfbCpu;
@@ -533,8 +531,7 @@ public final class BenchmarkRunner {
      */
     private void measureSetupRate(HybridAccessLab lab, Running running, BenchmarkRow.RowBuilder row) {
         Map<String, Long> linksBefore = SetupRunCounters.read(lab.cpe(), lab.conc());
-        Map<String, Long> poolBefore = running.proxies().isEmpty() ? Map.of()
-                : EngineCounters.read(lab.cpe(), lab.conc(), EngineCounters.SETUP_FAMILIES);
+        Map<String, Long> poolBefore = setupCounters(lab, running);
         TtfbResult setup = client(lab, running, TtfbOptions.of(SETUP_OBJECTS, 32, 10_000)
                 .withWarmup(SETUP_WARMUP_OBJECTS));
         row.setupRunCounters = setupRunGrowth(lab, linksBefore, poolBefore);
@@ -578,8 +575,7 @@ public final class BenchmarkRunner {
         for (int i = 0; i < downloads; i++) {
             SeriesTrace.snapshot(lab, running, "before");
             Map<String, Long> senderBefore = SenderCounters.read(lab.conc());
-            Map<String, Long> poolBefore = running.proxies().isEmpty() ? Map.of()
-                    : EngineCounters.read(lab.cpe(), lab.conc(), EngineCounters.SETUP_FAMILIES);
+            Map<String, Long> poolBefore = setupCounters(lab, running);
             BulkResult bulk;
             Runnable stopSampling = SeriesTrace.during(lab);
             try {
@@ -597,8 +593,7 @@ public final class BenchmarkRunner {
             firstBytes.add(SeriesTrace.firstByteMs(bulk));
             fromFirstByte.add(round(SeriesTrace.goodputFromFirstByteMbps(bulk), 1));
             // Whether the download started on a ready connection of the warm pool, and what the pool closed.
-            Map<String, Long> pool = poolBefore.isEmpty() ? null : EngineCounters.growth(poolBefore,
-                    EngineCounters.read(lab.cpe(), lab.conc(), EngineCounters.SETUP_FAMILIES));
+            Map<String, Long> pool = poolBefore.isEmpty() ? null : EngineCounters.growth(poolBefore, setupCounters(lab));
             System.err.println("   download " + (i + 1) + ": " + goodputs.getLast() + " Mb/s, longest stall "
                     + stalls.getLast() + " ms, " + SeriesTrace.ramp(bulk) + "; " + sender.describe()
                     + (pool == null ? "" : "; warm pool " + pool));
@@ -652,6 +647,15 @@ public final class BenchmarkRunner {
     }
 
     /** What grew over the setup-rate run: the kernel's counters for every system, the warm pool's if there is one. */
+    /** The appliances' setup counter families (the warm pool's among them), empty for a system without proxies. */
+    private static Map<String, Long> setupCounters(HybridAccessLab lab, Running running) {
+        return running.proxies().isEmpty() ? Map.of() : setupCounters(lab);
+    }
+
+    private static Map<String, Long> setupCounters(HybridAccessLab lab) {
+        return EngineCounters.read(lab.cpe(), lab.conc(), EngineCounters.SETUP_FAMILIES);
+    }
+
     private static Map<String, Long> setupRunGrowth(HybridAccessLab lab, Map<String, Long> linksBefore,
                                                     Map<String, Long> poolBefore) {
         Map<String, Long> out = new TreeMap<>();
@@ -661,7 +665,7 @@ public final class BenchmarkRunner {
         }
         if (!poolBefore.isEmpty()) {
             Map<String, Long> pool = EngineCounters.growth(poolBefore,
-                    EngineCounters.read(lab.cpe(), lab.conc(), EngineCounters.SETUP_FAMILIES));
+                    setupCounters(lab));
             if (pool != null) {
                 out.putAll(pool);
             }
