@@ -224,6 +224,8 @@ public final class ConcentratorEndpoint {
         private Phase phase = Phase.FIRST_FRAME;
         /** Capable: the cpe's CAPABLE_SYN, our key, and the PSK it named (null when unknown). */
         private CapableSyn syn;
+        /** The version this session will speak: the lower of the cpe's and ours. */
+        private int version;
         private long localKey;
         private CpeKey key;
         /** Join: the session its token named (null when unknown), its JOIN_SYN and our nonce. */
@@ -309,10 +311,12 @@ public final class ConcentratorEndpoint {
         }
 
         private Accept capableSyn(CapableSyn capable) {
-            if (capable.version() != CapableSyn.VERSION) {
+            if (capable.version() < CapableSyn.VERSION) {
                 mib.increment(MibCounter.CAPABLE_BAD_VERSION);
                 return refuse(ResetReason.PROTOCOL_ERROR, "version " + capable.version() + " is not supported");
             }
+            // Version 2 cpes keep working while they are upgraded (concentrators first); a newer cpe gets ours.
+            version = Math.min(capable.version(), CapableSyn.VERSION_LARGE_FRAMES);
             if (byToken.size() >= limits.maxSessions()) {
                 return refuse(ResetReason.LACK_OF_RESOURCES,
                         "concentrator has its maximum of " + limits.maxSessions() + " sessions");
@@ -327,16 +331,15 @@ public final class ConcentratorEndpoint {
                 localKey = MptcpCrypto.newKey(random);
             } while (byToken.containsKey(MptcpCrypto.token(localKey)));
             // An unknown key id gets a proof made with a secret nobody has: the same answer, at the same cost.
-            byte[] proof = key != null ? CapableProof.concentrator(key, CapableSyn.VERSION, capable.key(), localKey)
-                    : CapableProof.proof(decoySecret, CapableProof.CONCENTRATOR_LABEL, CapableSyn.VERSION,
-                    capable.key(), localKey);
+            byte[] proof = key != null ? CapableProof.concentrator(key, version, capable.key(), localKey)
+                    : CapableProof.proof(decoySecret, CapableProof.CONCENTRATOR_LABEL, version, capable.key(), localKey);
             phase = Phase.CAPABLE_SENT;
-            return new Answer(new CapableSynAck(CapableSyn.VERSION, localKey, proof).encode());
+            return new Answer(new CapableSynAck(version, localKey, proof).encode());
         }
 
         private Accept capableAck(CapableAck ack, long now) {
             byte[] expected = CapableProof.proof(key != null ? key.secret() : decoySecret, CapableProof.CPE_LABEL,
-                    CapableSyn.VERSION, syn.key(), localKey);
+                    version, syn.key(), localKey);
             boolean verified = MptcpCrypto.macEquals(expected, ack.proof());
             if (key == null) {
                 return refuse(ResetReason.ADMINISTRATIVELY_PROHIBITED, "unknown key id '" + syn.keyId() + "'");
@@ -359,8 +362,8 @@ public final class ConcentratorEndpoint {
                 // Another session took the token while this handshake was under way (a 2^-32 chance per session).
                 return refuse(ResetReason.LACK_OF_RESOURCES, "token collision; retry");
             }
-            SessionSecret secret = SessionSecret.derive(key, CapableSyn.VERSION, syn.key(), localKey);
-            Session session = Session.concentrator(config, key, localKey, syn.key(), secret, random,
+            SessionSecret secret = SessionSecret.derive(key, version, syn.key(), localKey);
+            Session session = Session.concentrator(config, key, localKey, syn.key(), version, secret, random,
                     memory.forKey(key.id()), now);
             session.announceOnFirstSubflow(announced);
             long id = session.attachSubflow(0, syn.priority(), now);
@@ -375,7 +378,7 @@ public final class ConcentratorEndpoint {
             join = joinSyn;
             localNonce = random.nextInt();
             long hmac;
-            if (session == null || session.isClosed() || joinSyn.version() != CapableSyn.VERSION) {
+            if (session == null || session.isClosed() || joinSyn.version() != session.version()) {
                 // Unknown tokens are answered like known ones (with a MAC only the key's holder could check), so
                 // that valid tokens cannot be found by probing; the JOIN_ACK is then refused.
                 mib.increment(MibCounter.JOIN_NO_TOKEN);

@@ -44,6 +44,10 @@ final class Handshake {
      */
     private boolean peerConfirmed;
     private long capableSubflowId = -1;
+    /** cpe: the version its CAPABLE_SYN offers ({@link CapableSyn#VERSION} unless the adapter asks for more). */
+    private int offeredVersion = CapableSyn.VERSION;
+    /** The session's version once the capable handshake chose it (cpe: the CAPABLE_SYNACK's; concentrator: given). */
+    private int version = CapableSyn.VERSION;
 
     Handshake(Session session, CpeKey cpeKey, Mib mib, RandomGenerator random) {
         this.session = session;
@@ -57,11 +61,40 @@ final class Handshake {
         localKey = MptcpCrypto.newKey(random);
     }
 
-    /** Concentrator: the keys and secret of a handshake the endpoint completed. */
-    void completed(long local, long remote, SessionSecret sessionSecret) {
+    /** Concentrator: the keys, version and secret of a handshake the endpoint completed. */
+    void completed(long local, long remote, int chosenVersion, SessionSecret sessionSecret) {
         localKey = local;
         remoteKey = remote;
+        version = chosenVersion;
         secret = sessionSecret;
+    }
+
+    /** cpe: offer {@code v} (2 or 3) in the next CAPABLE_SYN. */
+    void offerVersion(int v) {
+        if (v < CapableSyn.VERSION || v > CapableSyn.VERSION_LARGE_FRAMES) {
+            throw new IllegalArgumentException("protocol version " + v + " (" + CapableSyn.VERSION + ".."
+                    + CapableSyn.VERSION_LARGE_FRAMES + ")");
+        }
+        offeredVersion = v;
+    }
+
+    /**
+     * cpe: the concentrator refused our CAPABLE_SYN as a protocol error. A concentrator of version 2 answers every
+     * other version so (rolling upgrades update concentrators first, but a cpe may still meet an old one): offer
+     * version 2 from then on. Returns whether this fell back (false when version 2 was already offered: the refusal
+     * was something else).
+     */
+    boolean fallBackAfterRefusal() {
+        if (offeredVersion == CapableSyn.VERSION) {
+            return false;
+        }
+        offeredVersion = CapableSyn.VERSION;
+        return true;
+    }
+
+    /** The session's protocol version (before the capable handshake: {@link CapableSyn#VERSION}). */
+    int version() {
+        return version;
     }
 
     long localKey() {
@@ -104,12 +137,12 @@ final class Handshake {
                     continue;
                 }
                 subflow.localNonce(random.nextInt());
-                subflow.queueControl(new JoinSyn(CapableSyn.VERSION, subflow.priority(), subflow.addressId(),
+                subflow.queueControl(new JoinSyn(version, subflow.priority(), subflow.addressId(),
                         MptcpCrypto.token(remoteKey), subflow.localNonce()));
                 subflow.state(SubflowState.JOIN_SENT);
                 subflow.handshakeSentAt(now);
             } else if (!capableInProgress) {
-                subflow.queueControl(new CapableSyn(CapableSyn.VERSION, subflow.priority(), localKey, cpeKey.id()));
+                subflow.queueControl(new CapableSyn(offeredVersion, subflow.priority(), localKey, cpeKey.id()));
                 subflow.state(SubflowState.CAPABLE_SENT);
                 subflow.handshakeSentAt(now);
                 capableSubflowId = subflow.id();
@@ -133,20 +166,24 @@ final class Handshake {
 
     /** Cpe: verifies the concentrator's proof, answers with ours and derives the session secret. */
     void onCapableSynAck(Subflow subflow, CapableSynAck synAck) throws FrameException {
-        if (synAck.version() != CapableSyn.VERSION) {
-            throw new FrameException("concentrator chose version " + synAck.version() + "; this cpe speaks "
-                    + CapableSyn.VERSION);
+        int chosen = synAck.version();
+        if (chosen < CapableSyn.VERSION || chosen > offeredVersion) {
+            throw new FrameException("concentrator chose version " + chosen + "; this cpe offered "
+                    + offeredVersion);
         }
-        byte[] expected = CapableProof.concentrator(cpeKey, CapableSyn.VERSION, localKey, synAck.key());
+        // The proofs and the secret cover the chosen version: a CAPABLE_SYNACK whose version was changed on the way
+        // does not verify. (A CAPABLE_SYN changed from 3 to 2 on the way verifies: a session of version 2, which
+        // differs only in its frames' size.)
+        byte[] expected = CapableProof.concentrator(cpeKey, chosen, localKey, synAck.key());
         if (!MptcpCrypto.macEquals(expected, synAck.proof())) {
             mib.increment(MibCounter.CAPABLE_PROOF_FAILED);
             throw new FrameException(ResetReason.ADMINISTRATIVELY_PROHIBITED,
                     "concentrator's proof does not verify with key '" + cpeKey.id() + "'");
         }
         remoteKey = synAck.key();
-        secret = SessionSecret.derive(cpeKey, CapableSyn.VERSION, localKey, remoteKey);
-        subflow.queueControl(new CapableAck(localKey, remoteKey,
-                CapableProof.cpe(cpeKey, CapableSyn.VERSION, localKey, remoteKey)));
+        version = chosen;
+        secret = SessionSecret.derive(cpeKey, chosen, localKey, remoteKey);
+        subflow.queueControl(new CapableAck(localKey, remoteKey, CapableProof.cpe(cpeKey, chosen, localKey, remoteKey)));
     }
 
     /**

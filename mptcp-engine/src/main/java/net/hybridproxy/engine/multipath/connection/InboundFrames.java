@@ -133,6 +133,11 @@ final class InboundFrames {
                     ResetReason.PROTOCOL_ERROR, now);
             return;
         }
+        if (subflow.state() == SubflowState.CAPABLE_SENT && !reset.transientError()
+                && reset.reason() == ResetReason.PROTOCOL_ERROR && session.handshake.fallBackAfterRefusal()) {
+            // A concentrator of version 2 refuses version 3 so; the next capable handshake offers version 2.
+            session.mib().increment(MibCounter.CAPABLE_VERSION_FALLBACKS);
+        }
         session.subflows.forget(subflow, reset.reason(), "peer reset the subflow (" + reset.reason() + ")");
         session.subflows.closedBookkeeping(subflow, now);
     }

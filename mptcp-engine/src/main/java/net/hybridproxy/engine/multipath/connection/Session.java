@@ -12,6 +12,8 @@ import net.hybridproxy.engine.auth.CpeKey;
 import net.hybridproxy.engine.multipath.connection.TimerTable.SessionTimer;
 import net.hybridproxy.engine.multipath.crypto.MptcpCrypto;
 import net.hybridproxy.engine.multipath.crypto.SessionSecret;
+import net.hybridproxy.engine.multipath.frame.CapableSyn;
+import net.hybridproxy.engine.multipath.frame.Data;
 import net.hybridproxy.engine.multipath.frame.FastClose;
 import net.hybridproxy.engine.multipath.frame.Frame;
 import net.hybridproxy.engine.multipath.frame.FrameException;
@@ -68,7 +70,7 @@ public final class Session {
 
     private enum Lifecycle { HANDSHAKING, ESTABLISHED, CLOSED }
 
-    /** pollTransmit needs room for at least one full frame. */
+    /** pollTransmit needs room for at least one full frame: this much on a version 2 session. */
     public static final int MIN_TRANSMIT_BUFFER = Frame.MAX_FRAME_LENGTH;
 
     private final Side role;
@@ -128,12 +130,43 @@ public final class Session {
      * A concentrator's session, created by {@link ConcentratorEndpoint} once a CAPABLE_ACK proved the cpe's key:
      * established from the start, its first subflow attached by {@link #attachSubflow}.
      */
-    static Session concentrator(SessionConfig config, CpeKey key, long localKey, long remoteKey, SessionSecret secret,
-                                RandomGenerator random, MemoryBudget processMemory, long now) {
+    static Session concentrator(SessionConfig config, CpeKey key, long localKey, long remoteKey, int version,
+                                SessionSecret secret, RandomGenerator random, MemoryBudget processMemory, long now) {
         Session session = new Session(Side.CONCENTRATOR, config, key, random, null, processMemory);
-        session.handshake.completed(localKey, remoteKey, Objects.requireNonNull(secret, "secret"));
+        session.handshake.completed(localKey, remoteKey, version, Objects.requireNonNull(secret, "secret"));
         session.establish(now);
         return session;
+    }
+
+    /**
+     * cpe: the protocol version to offer in the capable handshake, {@link CapableSyn#VERSION} (the default) or
+     * {@link CapableSyn#VERSION_LARGE_FRAMES}; call before the first subflow connects. Version 3 lets both ends send
+     * DATA frames of up to 64 KiB (docs/userspace-protocol.md §3); a concentrator of version 2 refuses it, and the
+     * session then offers version 2 on its next attempt.
+     */
+    public void offerVersion(int version) {
+        if (role != Side.CPE || state != Lifecycle.HANDSHAKING) {
+            throw new IllegalStateException("only a cpe's session offers a version, before its handshake");
+        }
+        handshake.offerVersion(version);
+    }
+
+    /** The session's protocol version: what its capable handshake chose ({@link CapableSyn#VERSION} before). */
+    public int version() {
+        return handshake.version();
+    }
+
+    /** The largest DATA payload either end of this session may send: {@link Data#MAX_PAYLOAD} in version 2. */
+    public int maxDataPayload() {
+        return handshake.version() >= CapableSyn.VERSION_LARGE_FRAMES ? Data.MAX_PAYLOAD_V3 : Data.MAX_PAYLOAD;
+    }
+
+    /**
+     * The room {@link #pollTransmit} needs in its buffer: one largest frame of this session's version
+     * ({@link #MIN_TRANSMIT_BUFFER} in version 2, 64 KiB in version 3; a cpe's grows when its handshake chooses 3).
+     */
+    public int transmitBufferBytes() {
+        return Frame.HEADER_LENGTH + Data.FIXED_BODY_LENGTH + maxDataPayload();
     }
 
     /** The session secret (concentrator: set at creation, never changes; read by the endpoint for joins). */
@@ -473,13 +506,13 @@ public final class Session {
 
     /**
      * Writes the next bytes to send into {@code out} (from its position; at least
-     * {@link #MIN_TRANSMIT_BUFFER} bytes must remain) and says which subflow they are for.
+     * {@link #transmitBufferBytes()} bytes must remain) and says which subflow they are for.
      * Call repeatedly until it returns null after every other call on this session; write each
      * result to its subflow in order.
      */
     public Transmit pollTransmit(long now, ByteBuffer out) {
-        if (out.remaining() < MIN_TRANSMIT_BUFFER) {
-            throw new IllegalArgumentException("pollTransmit needs " + MIN_TRANSMIT_BUFFER + " bytes of room, has "
+        if (out.remaining() < transmitBufferBytes()) {
+            throw new IllegalArgumentException("pollTransmit needs " + transmitBufferBytes() + " bytes of room, has "
                     + out.remaining());
         }
         return transmit.poll(now, out);

@@ -118,6 +118,8 @@ final class SubflowTable {
     }
 
     void attach(Subflow subflow, long now) {
+        // The session's version is known by now (the capable handshake chose it): its frames may be that large.
+        subflow.reader().acceptDataPayload(session.maxDataPayload());
         subflow.state(SubflowState.ATTACHED);
         subflow.attachedAt(now);
         subflow.nextProbeAt(now);

@@ -35,6 +35,15 @@ final class TransmitAssembly {
     /** Chunks smaller than this are not sent while more data waits: tiny frames waste headers. */
     private static final int MIN_CHUNK = 1024;
 
+    /**
+     * Version 3: a DATA frame larger than version 2's 16 KiB takes at most this long to send at its subflow's rate
+     * (congestion window over smoothed RTT). The receiver can use none of a frame's bytes before its last one
+     * arrives, so a frame's size is a delay: 16 ms keeps it under the shortest RTT of a hybrid-access path (a DSL
+     * line's 15–20 ms) and under the reordering between two paths, which in-order delivery waits for anyway. A
+     * 64 KiB frame is then sent from about 33 Mb/s on a subflow; an 8 Mb/s DSL line keeps 16 KiB frames.
+     */
+    static final long LARGE_FRAME_MAX_SEND_NANOS = 16_000_000L;
+
     private final Session session;
     private final StreamTable streams;
     private final Scheduler scheduler;
@@ -200,8 +209,9 @@ final class TransmitAssembly {
                 continue;
             }
             long pending = pendingBytes();
-            int want = (int) Math.min(Data.MAX_PAYLOAD, Math.max(1, stream.send.hasRetransmission()
-                    ? Data.MAX_PAYLOAD : stream.send.newSendable()));
+            int sessionMax = session.maxDataPayload();
+            int want = (int) Math.min(sessionMax, Math.max(1, stream.send.hasRetransmission()
+                    ? sessionMax : stream.send.newSendable()));
             int frameBytes = Frame.HEADER_LENGTH + Data.FIXED_BODY_LENGTH + Math.min(want, MIN_CHUNK);
             int pick = stream.pinnedUplink == null ? scheduler.pick(views, frameBytes, pending, now)
                     : pinnedPick(usable, views, stream.pinnedUplink, frameBytes);
@@ -218,8 +228,17 @@ final class TransmitAssembly {
             SubflowView view = views.get(pick);
             Subflow subflow = usable.get(pick);
             int room = (int) Math.min(out.remaining(), view.spaceBytes());
-            int maxPayload = Math.min(Data.MAX_PAYLOAD, room - Frame.HEADER_LENGTH - Data.FIXED_BODY_LENGTH);
-            if (maxPayload < Math.min(want, MIN_CHUNK)) {
+            int limit = framePayloadLimit(view);
+            int maxPayload = Math.min(limit, room - Frame.HEADER_LENGTH - Data.FIXED_BODY_LENGTH);
+            int minPayload = minimumPayload(view, want, limit, stream.send.hasRetransmission());
+            if (maxPayload < minPayload) {
+                if (minPayload > Math.min(want, MIN_CHUNK) && chosen < 0) {
+                    // This subflow waits for room for a large frame; another with room may take the stream's bytes.
+                    views.set(pick, new SubflowView(view.id(), view.slot(), view.priority(), view.srttNanos(),
+                            view.rttVarNanos(), view.cwndBytes(), view.inflightBytes(), view.notSentBytes(), 0,
+                            view.penalised()));
+                    continue;
+                }
                 break;
             }
             SendBuffer.Chunk chunk = stream.send.take(maxPayload, subflow.slot(), now);
@@ -248,7 +267,7 @@ final class TransmitAssembly {
             }
             // A reinjected segment keeps its original size (up to a full frame), whatever room is left: stop
             // while a whole frame still fits, so no caller's buffer can overflow.
-            if (out.remaining() < Frame.MAX_FRAME_LENGTH) {
+            if (out.remaining() < session.transmitBufferBytes()) {
                 break;
             }
         }
@@ -256,6 +275,41 @@ final class TransmitAssembly {
             return transmitted(usable.get(chosen), out.position() - start);
         }
         return transmitOpportunistic(usable, views, out, now);
+    }
+
+    /**
+     * The largest new DATA payload for {@code view}'s subflow: the session's bound (version 2: 16 KiB), and in
+     * version 3 no more than the subflow sends in {@link #LARGE_FRAME_MAX_SEND_NANOS} (at least version 2's 16 KiB;
+     * 16 KiB while its rate is unknown). A frame only gets this large when the stream has that much to send: nothing
+     * waits for a frame to fill.
+     */
+    private int framePayloadLimit(SubflowView view) {
+        int max = session.maxDataPayload();
+        if (max <= Data.MAX_PAYLOAD || view.cwndBytes() <= 0 || view.srttNanos() <= 0) {
+            return Math.min(max, Data.MAX_PAYLOAD);
+        }
+        // cwnd is at most a few hundred MB and the bound 1.6e7 ns: the product stays far below 2^63.
+        long sentInBound = view.cwndBytes() * LARGE_FRAME_MAX_SEND_NANOS / view.srttNanos();
+        return (int) Math.max(Data.MAX_PAYLOAD, Math.min(max, sentInBound));
+    }
+
+    /**
+     * The smallest new DATA payload worth sending on {@code view}'s subflow now. Version 2: 1 KiB (or what the stream
+     * has). Version 3, for a stream with a large frame's worth queued: half of {@link #framePayloadLimit}, while the
+     * subflow's connection still holds at least a large frame. The room a pass finds is what the connection delivered
+     * since the last pass, and passes follow the peer's DATA_ACKs, one per frame: sending whatever room there is would
+     * keep a download at the frame size it started with. Waiting costs no throughput, since the connection holds a
+     * large frame or more (a socket queue of up to two congestion windows, section 8), and each frame it delivers
+     * brings a DATA_ACK and another pass; a connection holding less gets what room there is, so nothing waits for
+     * room that no DATA_ACK will announce.
+     */
+    private static int minimumPayload(SubflowView view, int want, int limit, boolean retransmission) {
+        int min = Math.min(want, MIN_CHUNK);
+        if (limit <= Data.MAX_PAYLOAD || retransmission || want < limit
+                || view.inflightBytes() + view.notSentBytes() < limit) {
+            return min;
+        }
+        return Math.max(min, limit / 2);
     }
 
     private Transmit transmitRedundantCopies(List<Subflow> usable, ByteBuffer out, long now) {
@@ -267,7 +321,7 @@ final class TransmitAssembly {
             long[] copy;
             while ((copy = subflow.redundantCopies().peekFirst()) != null && subflow.spaceLeft() - (out.position() - start)
                     > Frame.HEADER_LENGTH + Data.FIXED_BODY_LENGTH + MIN_CHUNK
-                    && out.remaining() >= Frame.MAX_FRAME_LENGTH) {
+                    && out.remaining() >= session.transmitBufferBytes()) {
                 subflow.redundantCopies().pollFirst();
                 Stream stream = streams.get(copy[0]);
                 SendBuffer.Chunk chunk = stream == null ? null : stream.send.copyOf(copy[1], subflow.slot());
@@ -298,7 +352,7 @@ final class TransmitAssembly {
             int fastest = -1;
             for (int i = 0; i < views.size(); i++) {
                 SubflowView v = views.get(i);
-                if (v.fits(Frame.MAX_FRAME_LENGTH) && (carriers & (1L << v.slot())) == 0
+                if (v.fits(session.transmitBufferBytes()) && (carriers & (1L << v.slot())) == 0
                         && (fastest < 0 || v.srttNanos() < views.get(fastest).srttNanos())) {
                     fastest = i;
                 }

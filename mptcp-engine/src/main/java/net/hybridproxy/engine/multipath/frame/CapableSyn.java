@@ -26,8 +26,17 @@ public record CapableSyn(int version, SubflowPriority priority, long key, String
     /** "HPMP": the first four bytes of the first frame on every subflow. */
     public static final int MAGIC = 0x48504D50;
 
-    /** The version this implementation speaks. */
+    /**
+     * Version 2: what a cpe offers unless told to offer {@link #VERSION_LARGE_FRAMES}, and the oldest version a
+     * concentrator accepts.
+     */
     public static final int VERSION = 2;
+
+    /**
+     * Version 3: version 2 with DATA payloads of up to {@link Data#MAX_PAYLOAD_V3} bytes; the highest this
+     * implementation speaks. A concentrator answers a CAPABLE_SYN with the lower of the cpe's version and this.
+     */
+    public static final int VERSION_LARGE_FRAMES = 3;
 
     public static final int MAX_KEY_ID_LENGTH = 64;
 

@@ -10,8 +10,12 @@ import java.util.Arrays;
  * the flagged frame arrived from. Receivers that do not know P ignore it (unknown flags are ignored).
  *
  * <pre>
- * Stream ID (4) | Data Sequence Number (8) | Payload (Body Length - 12, at most 16384)
+ * Stream ID (4) | Data Sequence Number (8) | Payload (Body Length - 12, at most 16384; 65520 in version 3)
  * </pre>
+ *
+ * <p>The payload's bound is the session's: version 2 allows {@link #MAX_PAYLOAD}, version 3 {@link #MAX_PAYLOAD_V3}
+ * (docs/userspace-protocol.md §3). A record holds up to the larger; a receiver checks the smaller from the header
+ * until its subflow belongs to a version 3 session ({@link FrameReader#acceptDataPayload}).
  *
  * <p>RFC 8684 §3.3.1 (paraphrased): The data sequence mapping specifies a mapping from the subflow sequence
  * space to the data sequence space. Here the frame boundary is the mapping: the payload's bytes
@@ -31,12 +35,20 @@ import java.util.Arrays;
  * @param streamId the stream, 1..2^32-1
  * @param dsn      the data sequence number of the first payload byte (or of the FIN)
  * @param fin      whether the DATA_FIN follows the payload
- * @param payload  up to {@link #MAX_PAYLOAD} bytes
+ * @param payload  up to {@link #MAX_PAYLOAD_V3} bytes (a version 2 session sends and accepts {@link #MAX_PAYLOAD})
  * @param pinned   P: the stream stays on the uplink it arrives over
  */
 public record Data(long streamId, long dsn, boolean fin, byte[] payload, boolean pinned) implements Frame {
 
+    /** Version 2's largest payload, and every receiver's until its subflow's session is known to speak version 3. */
     public static final int MAX_PAYLOAD = 16384;
+
+    /**
+     * Version 3's largest payload: a whole frame of 64 KiB (4 bytes of header, 12 of fixed body). A quarter of the
+     * frames per byte, so a quarter of the receiver's wake-ups, DATA_ACKs and session passes at rates where each
+     * frame wakes both ends (docs/decisions.md, "CPU per byte, eleventh pass").
+     */
+    public static final int MAX_PAYLOAD_V3 = 65_520;
 
     public static final int FIXED_BODY_LENGTH = 4 + 8;
 
@@ -49,8 +61,8 @@ public record Data(long streamId, long dsn, boolean fin, byte[] payload, boolean
         if (streamId == 0) {
             throw new IllegalArgumentException("stream id 0 names the session, not a stream");
         }
-        if (payload.length > MAX_PAYLOAD) {
-            throw new IllegalArgumentException("payload of " + payload.length + " bytes exceeds " + MAX_PAYLOAD);
+        if (payload.length > MAX_PAYLOAD_V3) {
+            throw new IllegalArgumentException("payload of " + payload.length + " bytes exceeds " + MAX_PAYLOAD_V3);
         }
         if (payload.length == 0 && !fin) {
             throw new IllegalArgumentException("a DATA frame carries payload, a DATA_FIN, or both");
@@ -126,8 +138,8 @@ public record Data(long streamId, long dsn, boolean fin, byte[] payload, boolean
         if (streamId == 0) {
             throw new FrameException("DATA for stream 0");
         }
-        if (length > MAX_PAYLOAD) {
-            throw new FrameException("DATA payload of " + length + " bytes exceeds " + MAX_PAYLOAD);
+        if (length > MAX_PAYLOAD_V3) {
+            throw new FrameException("DATA payload of " + length + " bytes exceeds " + MAX_PAYLOAD_V3);
         }
         if (length == 0 && (flags & FLAG_FIN) == 0) {
             throw new FrameException("DATA frame with neither payload nor DATA_FIN");

@@ -23,11 +23,14 @@ public sealed interface Frame permits CapableSyn, CapableSynAck, CapableAck, Joi
     /** Type, Flags and Body Length. */
     int HEADER_LENGTH = 4;
 
-    /** The largest body any frame of version 1 may have: a full {@link Data} frame. */
+    /** The largest body any frame of version 2 may have: a full {@link Data} frame. */
     int MAX_BODY_LENGTH = Data.FIXED_BODY_LENGTH + Data.MAX_PAYLOAD;
 
-    /** The largest frame, header included. */
+    /** The largest frame of version 2, header included: what a receiver accepts until it knows the version. */
     int MAX_FRAME_LENGTH = HEADER_LENGTH + MAX_BODY_LENGTH;
+
+    /** The largest frame of version 3 (a DATA frame with {@link Data#MAX_PAYLOAD_V3}): 64 KiB. */
+    int MAX_FRAME_LENGTH_V3 = HEADER_LENGTH + Data.FIXED_BODY_LENGTH + Data.MAX_PAYLOAD_V3;
 
     /** The Type byte. */
     int type();

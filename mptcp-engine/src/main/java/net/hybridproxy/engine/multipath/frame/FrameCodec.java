@@ -9,7 +9,8 @@ import java.util.Objects;
  * <p>Any input yields a {@link FrameDecodeResult} or a {@link FrameException}; no other exception
  * escapes for any byte content. The header alone decides whether a frame can ever be valid (known
  * type, body length within that type's bound), so a peer cannot make the receiver wait for, or
- * buffer, more than {@link Frame#MAX_FRAME_LENGTH} bytes.
+ * buffer, more than {@link Frame#MAX_FRAME_LENGTH} bytes ({@link Frame#MAX_FRAME_LENGTH_V3} on a subflow of a
+ * version 3 session, whose reader was told so).
  */
 public final class FrameCodec {
 
@@ -51,11 +52,20 @@ public final class FrameCodec {
     }
 
     /**
-     * Decodes the frame starting at {@code in}'s position without moving the position or limit.
+     * Decodes the frame starting at {@code in}'s position without moving the position or limit, with version 2's
+     * bound on a DATA payload.
      *
      * @throws FrameException if the bytes can never form a valid frame
      */
     public static FrameDecodeResult decode(ByteBuffer in) throws FrameException {
+        return decode(in, Data.MAX_PAYLOAD);
+    }
+
+    /**
+     * The same with {@code maxDataPayload} as the bound on a DATA payload ({@link Data#MAX_PAYLOAD} or
+     * {@link Data#MAX_PAYLOAD_V3}).
+     */
+    public static FrameDecodeResult decode(ByteBuffer in, int maxDataPayload) throws FrameException {
         Objects.requireNonNull(in, "in");
         int readable = in.remaining();
         if (readable < Frame.HEADER_LENGTH) {
@@ -67,7 +77,7 @@ public final class FrameCodec {
         int start = in.position();
         byte[] header = new byte[Frame.HEADER_LENGTH];
         in.get(start, header);
-        int bodyLength = checkHeader(header, 0);
+        int bodyLength = checkHeader(header, 0, maxDataPayload);
         int total = Frame.HEADER_LENGTH + bodyLength;
         if (readable < total) {
             return new FrameDecodeResult.IncompleteFrame(total);
@@ -79,13 +89,14 @@ public final class FrameCodec {
     }
 
     /**
-     * Checks a frame header at {@code offset} and returns its body length.
+     * Checks a frame header at {@code offset} and returns its body length; a DATA frame's payload may have up to
+     * {@code maxDataPayload} bytes (the subflow's session's version decides which).
      *
      * @throws FrameException for an unknown type or a body longer than the type allows
      */
-    static int checkHeader(byte[] header, int offset) throws FrameException {
+    static int checkHeader(byte[] header, int offset, int maxDataPayload) throws FrameException {
         int type = header[offset] & 0xFF;
-        int max = checkType(type);
+        int max = type == FrameType.DATA ? Data.FIXED_BODY_LENGTH + maxDataPayload : checkType(type);
         int bodyLength = ((header[offset + 2] & 0xFF) << 8) | (header[offset + 3] & 0xFF);
         if (bodyLength > max) {
             throw new FrameException("frame type 0x" + Integer.toHexString(type) + " claims a body of " + bodyLength

@@ -12,8 +12,8 @@ public sealed interface FrameDecodeResult {
      */
     record IncompleteFrame(int atLeast) implements FrameDecodeResult {
         public IncompleteFrame {
-            if (atLeast < 1 || atLeast > Frame.MAX_FRAME_LENGTH) {
-                throw new IllegalArgumentException("atLeast " + atLeast + " is outside 1.." + Frame.MAX_FRAME_LENGTH);
+            if (atLeast < 1 || atLeast > Frame.MAX_FRAME_LENGTH_V3) {
+                throw new IllegalArgumentException("atLeast " + atLeast + " is outside 1.." + Frame.MAX_FRAME_LENGTH_V3);
             }
         }
     }

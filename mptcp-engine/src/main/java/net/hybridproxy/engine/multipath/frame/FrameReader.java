@@ -6,7 +6,8 @@ import java.util.Objects;
 /**
  * Reassembles frames from a subflow's byte stream as it arrives, in pieces of any size.
  *
- * <p>Holds at most one incomplete frame, so its memory is bounded by {@link Frame#MAX_FRAME_LENGTH}. A DATA frame's
+ * <p>Holds at most one incomplete frame, so its memory is bounded by {@link Frame#MAX_FRAME_LENGTH} (by
+ * {@link Frame#MAX_FRAME_LENGTH_V3} once told its subflow belongs to a version 3 session). A DATA frame's
  * payload is copied once, from the input straight into the array the frame hands on (the reorder buffer keeps it):
  * only its header and fixed body go through the reader's own buffer, which is therefore sized for the largest frame
  * without a payload, not for a full DATA frame. Not thread-safe; one per subflow.
@@ -24,6 +25,21 @@ public final class FrameReader {
     /** The payload of the DATA frame being read (its prefix complete), or null. */
     private byte[] payload;
     private int payloadLength;
+    /** The largest DATA payload this subflow may carry: version 2's until the session says otherwise. */
+    private int maxDataPayload = Data.MAX_PAYLOAD;
+
+    /**
+     * Accepts DATA payloads of up to {@code max} bytes from now on ({@link Data#MAX_PAYLOAD} to
+     * {@link Data#MAX_PAYLOAD_V3}): called when the subflow attaches to a session whose version allows larger frames.
+     * Frames that were checked already keep the bound they were checked with.
+     */
+    public void acceptDataPayload(int max) {
+        if (max < Data.MAX_PAYLOAD || max > Data.MAX_PAYLOAD_V3) {
+            throw new IllegalArgumentException("DATA payload bound " + max + " outside " + Data.MAX_PAYLOAD + ".."
+                    + Data.MAX_PAYLOAD_V3);
+        }
+        maxDataPayload = max;
+    }
 
     /**
      * Takes bytes from {@code in} until one frame is complete or {@code in} is empty, and returns
@@ -51,7 +67,7 @@ public final class FrameReader {
                 if (pendingLength < Frame.HEADER_LENGTH) {
                     return null;
                 }
-                expectedLength = Frame.HEADER_LENGTH + FrameCodec.checkHeader(pending, 0);
+                expectedLength = Frame.HEADER_LENGTH + FrameCodec.checkHeader(pending, 0, maxDataPayload);
             }
             boolean carriesPayload = (pending[0] & 0xFF) == FrameType.DATA && expectedLength > DATA_PREFIX;
             int take = Math.min(in.remaining(), (carriesPayload ? DATA_PREFIX : expectedLength) - pendingLength);

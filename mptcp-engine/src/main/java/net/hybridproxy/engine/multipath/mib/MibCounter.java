@@ -13,6 +13,8 @@ public enum MibCounter {
     CAPABLE_PROOF_FAILED,
     /** CAPABLE_SYN with a version this implementation does not speak. */
     CAPABLE_BAD_VERSION,
+    /** cpe: a CAPABLE_SYN of version 3 refused as a protocol error (a version 2 concentrator); version 2 offered next. */
+    CAPABLE_VERSION_FALLBACKS,
     /** JOIN_SYN whose token names no session (answered like any other, so that tokens cannot be probed). */
     JOIN_NO_TOKEN,
     /** Connections whose capable or join handshake did not complete within the handshake timeout. */

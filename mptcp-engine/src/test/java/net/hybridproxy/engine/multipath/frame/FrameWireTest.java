@@ -123,7 +123,7 @@ class FrameWireTest {
     @Test
     void constructorsRefuseValuesWithoutAWireForm() {
         assertThrows(IllegalArgumentException.class, () -> new Data(0, 0, true, new byte[0]));
-        assertThrows(IllegalArgumentException.class, () -> new Data(1, 0, false, new byte[Data.MAX_PAYLOAD + 1]));
+        assertThrows(IllegalArgumentException.class, () -> new Data(1, 0, false, new byte[Data.MAX_PAYLOAD_V3 + 1]));
         assertThrows(IllegalArgumentException.class, () -> new Data(1L << 32, 0, true, new byte[0]));
         assertThrows(IllegalArgumentException.class, () -> new CapableSyn(1, SubflowPriority.PRIMARY, 0, "has space"));
         assertThrows(IllegalArgumentException.class, () -> new JoinAck(new byte[19]));
@@ -187,5 +187,38 @@ class FrameWireTest {
             }
         });
         assertEquals("DATA for stream 0", e.getMessage());
+    }
+
+    @Test
+    void aReaderTakesVersion3DataFramesOnlyOnceToldAndNeverLargerOnes() throws Exception {
+        byte[] payload = new byte[Data.MAX_PAYLOAD_V3];
+        for (int i = 0; i < payload.length; i++) {
+            payload[i] = (byte) (i * 7);
+        }
+        byte[] wire = new Data(3, 0, false, payload).encode();
+        assertEquals(64 * 1024, wire.length);
+        assertEquals(Frame.MAX_FRAME_LENGTH_V3, wire.length);
+
+        // Version 2's bound holds until the subflow's session says otherwise: refused from the header alone.
+        FrameException e = assertThrows(FrameException.class,
+                () -> new FrameReader().read(ByteBuffer.wrap(wire, 0, Frame.HEADER_LENGTH)));
+        assertTrue(e.getMessage().contains("at most " + Frame.MAX_BODY_LENGTH), e.getMessage());
+        assertEquals(ResetReason.PROTOCOL_ERROR, e.reason());
+        assertThrows(FrameException.class, () -> FrameCodec.decode(ByteBuffer.wrap(wire)));
+
+        FrameReader v3 = new FrameReader();
+        v3.acceptDataPayload(Data.MAX_PAYLOAD_V3);
+        assertEquals(null, v3.read(ByteBuffer.wrap(wire, 0, 40_000)));
+        assertEquals(wire.length - 40_000, v3.missingBytes());
+        assertEquals(new Data(3, 0, false, payload), v3.read(ByteBuffer.wrap(wire, 40_000, wire.length - 40_000)));
+        assertEquals(new Data(3, 0, false, payload), ((FrameDecodeResult.DecodedFrame) FrameCodec.decode(
+                ByteBuffer.wrap(wire), Data.MAX_PAYLOAD_V3)).frame());
+
+        // One byte more than version 3 allows (Body Length 65 533): refused from the header, nothing awaited.
+        FrameReader another = new FrameReader();
+        another.acceptDataPayload(Data.MAX_PAYLOAD_V3);
+        assertThrows(FrameException.class, () -> another.read(ByteBuffer.wrap(HEX.parseHex("1000fffd"))));
+        assertThrows(IllegalArgumentException.class, () -> new FrameReader().acceptDataPayload(Data.MAX_PAYLOAD_V3 + 1));
+        assertThrows(IllegalArgumentException.class, () -> new FrameReader().acceptDataPayload(Data.MAX_PAYLOAD - 1));
     }
 }

@@ -2,6 +2,7 @@ package net.hybridproxy.engine.multipath.sim;
 
 import java.util.List;
 import net.hybridproxy.engine.multipath.connection.SessionConfig;
+import net.hybridproxy.engine.multipath.frame.CapableSyn;
 import net.hybridproxy.engine.multipath.frame.SubflowPriority;
 
 /** Runs of one bulk download over a set of links, and their goodput. */
@@ -37,7 +38,14 @@ final class Bulk {
     /** The same with subflow sockets that hold {@code unsentBytes} before they report no room. */
     static Download download(SessionConfig config, List<SimLink> links, List<SubflowPriority> priorities, int seconds,
                              long unsentBytes) {
+        return download(config, links, priorities, seconds, unsentBytes, CapableSyn.VERSION);
+    }
+
+    /** The same with the cpe offering protocol version {@code version} (3: DATA frames of up to 64 KiB). */
+    static Download download(SessionConfig config, List<SimLink> links, List<SubflowPriority> priorities, int seconds,
+                             long unsentBytes, int version) {
         SimPair pair = new SimPair(config, links, priorities);
+        pair.cpe.offerVersion(version);
         pair.subflowUnsentBytes = unsentBytes;
         pair.runFor(SimPair.SECOND / 2);
         pair.onConcentratorStream(id -> pair.sendFromConcentrator(id, Long.MAX_VALUE, 0));

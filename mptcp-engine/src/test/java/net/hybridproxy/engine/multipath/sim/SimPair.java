@@ -61,7 +61,8 @@ final class SimPair {
     final List<SessionEvent> cpeEvents = new ArrayList<>();
     final List<SessionEvent> concentratorEvents = new ArrayList<>();
     final Map<String, Long> bytesSentByUplinkDown = new HashMap<>();
-    private final ByteBuffer scratch = ByteBuffer.allocate(2 * Session.MIN_TRANSMIT_BUFFER);
+    /** Two frames of the largest size a session's version allows (version 3's 64 KiB once a session speaks it). */
+    private ByteBuffer scratch = ByteBuffer.allocate(2 * Session.MIN_TRANSMIT_BUFFER);
     private LongConsumer onConcentratorStream = id -> { };
     /** When the cpe reported its session established, -1 before. */
     long establishedAtNanos = -1;
@@ -218,6 +219,9 @@ final class SimPair {
         }
         Transmit t;
         while (true) {
+            if (scratch.capacity() < 2 * session.transmitBufferBytes()) {
+                scratch = ByteBuffer.allocate(2 * session.transmitBufferBytes());
+            }
             scratch.clear();
             t = session.pollTransmit(now(), scratch);
             if (t == null) {
