@@ -21,7 +21,8 @@ import io.netty.util.concurrent.FastThreadLocal;
  * once every slice of it is released, and a reader that keeps one (a handshake waiting for the rest of a frame, a
  * stream whose session's send buffer is full) only makes the next read take one of the others, or when all are held,
  * a buffer from Netty's allocator as before. Bounded: {@link #BUFFERS_PER_LOOP} × {@link #BUFFER_BYTES} per event loop
- * that reads such channels, allocated at its first read and kept for the loop's life.
+ * that reads such channels, allocated at its first read and kept for the loop's life, and
+ * {@link #TRANSMIT_BUFFERS_PER_LOOP} × {@link #BUFFER_BYTES} per loop that sends version 3 frames.
  */
 public final class ReusedReadBuffers implements RecvByteBufAllocator {
     /** Netty's largest adaptive read: a read per wake-up on unlimited links, as before. */
@@ -32,10 +33,24 @@ public final class ReusedReadBuffers implements RecvByteBufAllocator {
     /** For a channel option: {@code RCVBUF_ALLOCATOR}; the buffers belong to the loop that reads, not to this. */
     public static final ReusedReadBuffers INSTANCE = new ReusedReadBuffers();
 
+    /**
+     * Buffers a session's transmit writes frames of version 3 into (64 KiB, a whole frame): kept apart from the read
+     * buffers because a written buffer stays held until the socket takes it, up to a subflow's write water mark
+     * (256 KiB by default) per subflow; when all are held the writer takes one from Netty's allocator as before.
+     */
+    static final int TRANSMIT_BUFFERS_PER_LOOP = 8;
+
     private static final FastThreadLocal<ByteBuf[]> LOOP_BUFFERS = new FastThreadLocal<>() {
         @Override
         protected ByteBuf[] initialValue() {
             return new ByteBuf[BUFFERS_PER_LOOP];
+        }
+    };
+
+    private static final FastThreadLocal<ByteBuf[]> LOOP_TRANSMIT_BUFFERS = new FastThreadLocal<>() {
+        @Override
+        protected ByteBuf[] initialValue() {
+            return new ByteBuf[TRANSMIT_BUFFERS_PER_LOOP];
         }
     };
 
@@ -60,7 +75,15 @@ public final class ReusedReadBuffers implements RecvByteBufAllocator {
      * release returns its buffer (a buffer's count is 1 while it is free: the loop's own reference).
      */
     static ByteBuf take() {
-        ByteBuf[] buffers = LOOP_BUFFERS.get();
+        return takeFrom(LOOP_BUFFERS.get());
+    }
+
+    /** The same from the loop's transmit buffers ({@link #TRANSMIT_BUFFERS_PER_LOOP}), or null when all are held. */
+    static ByteBuf takeForTransmit() {
+        return takeFrom(LOOP_TRANSMIT_BUFFERS.get());
+    }
+
+    private static ByteBuf takeFrom(ByteBuf[] buffers) {
         for (int i = 0; i < buffers.length; i++) {
             ByteBuf buffer = buffers[i];
             if (buffer == null) {

@@ -84,6 +84,8 @@ final class SessionDriver {
      * is a segment or two away, and the option would cost a system call to save a wake-up that rarely comes.
      */
     private static final int MIN_RECEIVE_LOW_WATERMARK = 2048;
+    /** How often a subflow's receive buffer size is read again while a frame is larger than its low-water cap. */
+    private static final long LOW_WATERMARK_CAP_INTERVAL_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
 
     /** What the role does with the session's requests; called on the driver's loop. */
     interface SessionOwner {
@@ -120,6 +122,8 @@ final class SessionDriver {
         boolean lowWatermarkSettable;
         /** The highest SO_RCVLOWAT that cannot shrink the socket's window ({@link #lowWatermarkCap}). */
         int maxReceiveLowWatermark;
+        /** When {@link #maxReceiveLowWatermark} was read from the socket. */
+        long lowWatermarkCapAt = now();
 
         SubflowLink(Channel channel, String uplink, UplinkStats.UplinkCounters stats) {
             this.channel = channel;
@@ -310,7 +314,7 @@ final class SessionDriver {
             for (ByteBuffer nio : bytes.nioBuffers(bytes.readerIndex(), bytes.readableBytes())) {
                 session.handleSubflowBytes(subflowId, nio, now);
             }
-            awaitWholeFrame(link, session.subflowBytesMissing(subflowId));
+            awaitWholeFrame(link, session.subflowBytesMissing(subflowId), now);
         } finally {
             bytes.release();
         }
@@ -324,9 +328,15 @@ final class SessionDriver {
      * already queued wakes the reader at once (Linux {@code tcp_set_rcvlowat()} checks), so nothing is missed between
      * the read and the call.
      */
-    private static void awaitWholeFrame(SubflowLink link, int missing) {
+    private static void awaitWholeFrame(SubflowLink link, int missing, long now) {
         if (!link.lowWatermarkSettable) {
             return;
+        }
+        if (missing > link.maxReceiveLowWatermark && now - link.lowWatermarkCapAt >= LOW_WATERMARK_CAP_INTERVAL_NANOS) {
+            // A version 3 frame (64 KiB) is more than a quarter of the buffer a socket starts with (128 KiB by
+            // default); Linux grows a busy socket's buffer as it autotunes, so the cap is read again, now and then.
+            link.maxReceiveLowWatermark = lowWatermarkCap(link.channel);
+            link.lowWatermarkCapAt = now;
         }
         int watermark = missing >= MIN_RECEIVE_LOW_WATERMARK ? Math.min(missing, link.maxReceiveLowWatermark) : 1;
         if (watermark == link.receiveLowWatermark) {
@@ -600,8 +610,15 @@ final class SessionDriver {
         ByteBufAllocator alloc = ByteBufAllocator.DEFAULT;
         long now = now();
         while (true) {
-            ByteBuf buf = spare != null ? spare : alloc.directBuffer(Session.MIN_TRANSMIT_BUFFER);
+            int need = session.transmitBufferBytes();
+            ByteBuf buf = spare;
             spare = null;
+            if (buf == null || buf.capacity() < need) {
+                if (buf != null) {
+                    buf.release(); // a cpe's session whose handshake chose version 3: its frames need 64 KiB
+                }
+                buf = transmitBuffer(alloc, need);
+            }
             buf.clear();
             Transmit t = session.pollTransmit(now, buf.nioBuffer(0, buf.capacity()));
             if (t == null) {
@@ -624,6 +641,19 @@ final class SessionDriver {
             link.stats.addBytesSent(t.bytes());
             touched.add(t.subflowId());
         }
+    }
+
+    /**
+     * A buffer for {@code pollTransmit}: version 2's 16 400 bytes from Netty's allocator (pooled); version 3's 64 KiB
+     * from the loop's kept buffers ({@link ReusedReadBuffers#takeForTransmit}), because Netty's allocator, in the
+     * small-memory layout the launcher's heap puts it in, mallocs and frees every buffer above 16 896 bytes.
+     */
+    private static ByteBuf transmitBuffer(ByteBufAllocator alloc, int need) {
+        if (need > ReusedReadBuffers.BUFFER_BYTES) {
+            throw new IllegalStateException("a frame of " + need + " bytes is larger than any buffer kept");
+        }
+        ByteBuf kept = need > Session.MIN_TRANSMIT_BUFFER ? ReusedReadBuffers.takeForTransmit() : null;
+        return kept != null ? kept : alloc.directBuffer(need);
     }
 
     private void flushTouched() {

@@ -13,6 +13,7 @@ import net.hybridproxy.engine.auth.CpeKey;
 import net.hybridproxy.engine.multipath.connection.MemoryBudget;
 import net.hybridproxy.engine.multipath.connection.Session;
 import net.hybridproxy.engine.multipath.connection.SessionEvent;
+import net.hybridproxy.engine.multipath.frame.CapableSyn;
 import net.hybridproxy.engine.multipath.frame.ResetReason;
 import net.hybridproxy.engine.multipath.frame.SubflowPriority;
 import net.hybridproxy.engine.multipath.pm.Uplink;
@@ -128,6 +129,9 @@ public final class UserspaceCpe implements AutoCloseable {
         }
         ConcentratorSelector.Choice target = concentrators.choice();
         Session session = Session.cpe(settings.session(), key, uplinks, random, memory, SessionDriver.now());
+        if (settings.largeFrames()) {
+            session.offerVersion(CapableSyn.VERSION_LARGE_FRAMES);
+        }
         modes.forEach((uplink, mode) -> {
             session.setUplinkPriority(uplink, mode.priority(), SessionDriver.now());
             session.setUplinkPaused(uplink, mode.paused(), SessionDriver.now());
@@ -202,6 +206,11 @@ public final class UserspaceCpe implements AutoCloseable {
     /** Attached subflows over all sessions. */
     int attachedSubflows() throws InterruptedException {
         return sumOverSessions(d -> (int) d.session().subflows().stream().filter(s -> s.state().isAttached()).count());
+    }
+
+    /** Sessions whose protocol version is below {@code version} (for tests). */
+    int sessionsBelowVersion(int version) throws InterruptedException {
+        return sumOverSessions(d -> d.session().version() < version ? 1 : 0);
     }
 
     /** Streams open over all sessions. */

@@ -31,10 +31,12 @@ import java.util.Optional;
  * @param endpointLimits      concentrator: sessions in total and per key, handshakes in progress in total and per
  *                            source address
  * @param processMemory       heap bytes all sessions of the process may hold together ({@link MemoryBudget})
+ * @param largeFrames         cpe: its sessions offer protocol version 3, DATA frames of up to 64 KiB (a concentrator
+ *                            accepts versions 2 and 3 whatever this says)
  */
 public record UserspaceSettings(SessionConfig session, Duration connectTimeout, Duration openTimeout,
                                 Duration restartDelay, WriteBufferWaterMark subflowWaterMark, int notSentLowWatermark,
-                                ConcentratorEndpoint.Limits endpointLimits, long processMemory) {
+                                ConcentratorEndpoint.Limits endpointLimits, long processMemory, boolean largeFrames) {
     /**
      * Write buffer water marks of a concentrator's stream channels: small, because the session's send buffer
      * (autotuned with the path, within the session's memory budget) is where a stream's bytes wait. With the relay's
@@ -60,7 +62,7 @@ public record UserspaceSettings(SessionConfig session, Duration connectTimeout, 
                              Duration restartDelay, WriteBufferWaterMark subflowWaterMark, int notSentLowWatermark,
                              int maxSessions) {
         this(session, connectTimeout, openTimeout, restartDelay, subflowWaterMark, notSentLowWatermark,
-                ConcentratorEndpoint.Limits.defaults(maxSessions), DEFAULT_PROCESS_MEMORY);
+                ConcentratorEndpoint.Limits.defaults(maxSessions), DEFAULT_PROCESS_MEMORY, false);
     }
 
     /** The settings a configuration asks for. */
@@ -78,7 +80,7 @@ public record UserspaceSettings(SessionConfig session, Duration connectTimeout, 
                 u.sessionRestartDelay(), new WriteBufferWaterMark(queue / 2, queue), queue,
                 new ConcentratorEndpoint.Limits(u.maxSessions(), u.maxSessionsPerKey(), u.maxPendingHandshakes(),
                         u.maxPendingHandshakesPerSource()),
-                effectiveProcessMemory(u.processMemory(), Runtime.getRuntime().maxMemory()));
+                effectiveProcessMemory(u.processMemory(), Runtime.getRuntime().maxMemory()), u.largeFrames());
     }
 
     /**

@@ -9,7 +9,9 @@ import io.netty.channel.EventLoopGroup;
 import io.netty.channel.WriteBufferWaterMark;
 import net.hybridproxy.proxy.transport.MultipathConnections;
 import net.hybridproxy.engine.auth.CpeKey;
+import net.hybridproxy.engine.multipath.connection.ConcentratorEndpoint;
 import net.hybridproxy.engine.multipath.connection.SessionConfig;
+import net.hybridproxy.engine.multipath.frame.CapableSyn;
 import net.hybridproxy.engine.multipath.frame.SubflowPriority;
 import net.hybridproxy.engine.multipath.pm.Uplink;
 import net.hybridproxy.proxy.config.AppConfig;
@@ -68,6 +70,11 @@ abstract class UserspacePairSuite extends ProxiedTcpContract {
 
     abstract Transport transport();
 
+    /** Whether the cpe offers protocol version 3 (DATA frames of up to 64 KiB). */
+    boolean largeFrames() {
+        return false;
+    }
+
     @BeforeEach
     void startPair() throws Exception {
         Transport transport = transport();
@@ -84,7 +91,7 @@ abstract class UserspacePairSuite extends ProxiedTcpContract {
         WriteBufferWaterMark marks = new WriteBufferWaterMark(HIGH_WATER_MARK / 4, HIGH_WATER_MARK);
         UserspaceSettings settings = new UserspaceSettings(SessionConfig.defaults(), Duration.ofSeconds(5),
                 Duration.ofSeconds(10), Duration.ofMillis(200), new WriteBufferWaterMark(32 * 1024, 64 * 1024),
-                64 * 1024, 16);
+                64 * 1024, ConcentratorEndpoint.Limits.defaults(16), 128L << 20, largeFrames());
 
         backend = new ServerSocket(0, 50, LOOPBACK);
         InetSocketAddress backendAddress = (InetSocketAddress) backend.getLocalSocketAddress();
@@ -167,6 +174,8 @@ abstract class UserspacePairSuite extends ProxiedTcpContract {
                 })
                 .bind(new InetSocketAddress(LOOPBACK, 0)).sync().channel();
         await(cpe::allEstablished, "cpe sessions established");
+        assertEquals(0, cpe.sessionsBelowVersion(largeFrames() ? CapableSyn.VERSION_LARGE_FRAMES : CapableSyn.VERSION),
+                "every session speaks the version the cpe offered");
     }
 
     @AfterEach
