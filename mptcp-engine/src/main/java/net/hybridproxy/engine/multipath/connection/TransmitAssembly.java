@@ -44,6 +44,15 @@ final class TransmitAssembly {
      */
     static final long LARGE_FRAME_MAX_SEND_NANOS = 16_000_000L;
 
+    /**
+     * Version 3's wait for room for half a large frame ({@link #minimumPayload}) applies only where a large frame takes
+     * at least this long to send (below about 260 Mb/s for 64 KiB): slower, each frame wakes the receiver; faster,
+     * a receiver's read takes several frames anyway, and the adapter's estimate of what a connection holds (TCP_INFO,
+     * read every 5 ms) is older than the frame, so waiting on it can leave the link idle (docs/decisions.md, "eleventh
+     * pass": on unlimited links version 3 with the wait for every rate did 1 328 Mb/s, version 2 1 639).
+     */
+    static final long LARGE_FRAME_WAIT_MIN_SEND_NANOS = 2_000_000L;
+
     private final Session session;
     private final StreamTable streams;
     private final Scheduler scheduler;
@@ -306,7 +315,8 @@ final class TransmitAssembly {
     private static int minimumPayload(SubflowView view, int want, int limit, boolean retransmission) {
         int min = Math.min(want, MIN_CHUNK);
         if (limit <= Data.MAX_PAYLOAD || retransmission || want < limit
-                || view.inflightBytes() + view.notSentBytes() < limit) {
+                || view.inflightBytes() + view.notSentBytes() < limit
+                || limit * view.srttNanos() < LARGE_FRAME_WAIT_MIN_SEND_NANOS * view.cwndBytes()) {
             return min;
         }
         return Math.max(min, limit / 2);
