@@ -154,8 +154,9 @@ public final class ConfigLoader {
             throw InvalidConfigException.at(key("userspace.subflows-per-uplink"), uplinks.size() + " uplinks x "
                     + userspace.subflowsPerUplink() + " subflows exceeds the 8 subflows a session may have");
         }
-        return new AppConfig(role, engine, transport, threads, acceptOnEventLoops, maxConnections, uplinks, pathManager, relay, admin,
-                cpe, concentrator, sidecar, userspace, log(c), positiveDuration(c, "", "shutdown-grace-period"));
+        return new AppConfig(role, engine, transport, threads, acceptOnEventLoops, maxConnections, uplinks,
+                pathManager, relay, admin, cpe, concentrator, sidecar, userspace, log(c),
+                positiveDuration(c, "", "shutdown-grace-period"));
     }
 
     private static void checkBypass(Cpe cpe, List<UplinkConfig> uplinks, PathManagerConfig pathManager, AppConfig.Engine engine)
