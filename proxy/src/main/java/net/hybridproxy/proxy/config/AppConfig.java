@@ -16,6 +16,7 @@ public record AppConfig(
         Engine engine,
         TransportPreference transport,
         int eventLoopThreads,
+        boolean acceptOnEventLoops,
         int maxConnections,
         List<UplinkConfig> uplinks,
         PathManagerConfig pathManager,

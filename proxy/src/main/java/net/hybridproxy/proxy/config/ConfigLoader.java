@@ -114,6 +114,7 @@ public final class ConfigLoader {
         AppConfig.TransportPreference transport =
                 enumValue(c, "transport", AppConfig.TransportPreference.class, "auto, io_uring, epoll or nio");
         int threads = intInRange(c, "event-loop-threads", 0, 1024);
+        boolean acceptOnEventLoops = c.getBoolean("accept-on-event-loops");
         int maxConnections = intInRange(c, "max-connections", 1, 10_000_000);
         List<UplinkConfig> uplinks = uplinks(c);
         PathManagerConfig pathManager = pathManager(c);
@@ -153,8 +154,9 @@ public final class ConfigLoader {
             throw InvalidConfigException.at(key("userspace.subflows-per-uplink"), uplinks.size() + " uplinks x "
                     + userspace.subflowsPerUplink() + " subflows exceeds the 8 subflows a session may have");
         }
-        return new AppConfig(role, engine, transport, threads, maxConnections, uplinks, pathManager, relay, admin,
-                cpe, concentrator, sidecar, userspace, log(c), positiveDuration(c, "", "shutdown-grace-period"));
+        return new AppConfig(role, engine, transport, threads, acceptOnEventLoops, maxConnections, uplinks,
+                pathManager, relay, admin, cpe, concentrator, sidecar, userspace, log(c),
+                positiveDuration(c, "", "shutdown-grace-period"));
     }
 
     private static void checkBypass(Cpe cpe, List<UplinkConfig> uplinks, PathManagerConfig pathManager, AppConfig.Engine engine)

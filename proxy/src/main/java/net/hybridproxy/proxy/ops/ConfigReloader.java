@@ -233,7 +233,7 @@ public final class ConfigReloader implements ConfigReload {
                 before.pathManager().allowJoinInitialAddress(), before.pathManager().announcePort())
                 : before.pathManager();
         return new AppConfig(before.role(), before.engine(), before.transport(), before.eventLoopThreads(),
-                before.maxConnections(), uplinkList, pm, before.relay(), admin,
+                before.acceptOnEventLoops(), before.maxConnections(), uplinkList, pm, before.relay(), admin,
                 before.cpe().map(c -> applied.contains("cpe.bypass") ? c.withBypass(next.cpe().orElseThrow().bypass())
                         : c).map(c -> applied.contains(CPE_CONCENTRATORS) ? c.withConcentrators(
                         next.cpe().orElseThrow().concentrators(), next.cpe().orElseThrow().healthCheck()) : c),

@@ -44,7 +44,7 @@ public final class ConcentratorRole implements Role {
     private final AppConfig.Concentrator concentrator;
     private final List<Channel> listeners = new ArrayList<>();
     /** The kernel-engine listeners by configured address (reload adds and removes them). */
-    private final java.util.Map<InetSocketAddress, Channel> kernelListeners = new java.util.LinkedHashMap<>();
+    private final java.util.Map<InetSocketAddress, List<Channel>> kernelListeners = new java.util.LinkedHashMap<>();
     /** Who may connect and where to; replaced as a whole by a reload, read by each new connection. */
     private volatile Gate gate;
     private Optional<UserspaceConcentrator> userspace = Optional.empty();
@@ -71,27 +71,27 @@ public final class ConcentratorRole implements Role {
     }
 
     private void bindKernelListener(InetSocketAddress address) throws InterruptedException {
-        Channel channel = context.serverBootstrap(listenerFactory())
-                .childHandler(new ChannelInitializer<SocketChannel>() {
-                    @Override
-                    protected void initChannel(SocketChannel ch) {
-                        if (concentrator.mptcpSendBuffer() > 0) {
-                            // The kernel copies it to every subflow, those that join later included.
-                            ch.config().setOption(ChannelOption.SO_SNDBUF, concentrator.mptcpSendBuffer());
-                        }
-                        ch.pipeline().addLast(new ConvertServerHandler(context, gate, admission));
-                    }
-                })
-                .bind(address).sync().channel();
+        List<Channel> bound = context.bindListener(listenerFactory(), new ChannelInitializer<SocketChannel>() {
+            @Override
+            protected void initChannel(SocketChannel ch) {
+                if (concentrator.mptcpSendBuffer() > 0) {
+                    // The kernel copies it to every subflow, those that join later included.
+                    ch.config().setOption(ChannelOption.SO_SNDBUF, concentrator.mptcpSendBuffer());
+                }
+                ch.pipeline().addLast(new ConvertServerHandler(context, gate, admission));
+            }
+        }, address);
         if (FileDescriptorBudget.shortOfDescriptors(FileDescriptorBudget.currentLimit(), context.config(),
                 ConcentratorAdmission.MAX_LINGERING)) {
-            channel.pipeline().addFirst(new AcceptBudget(FileDescriptorBudget.ACCEPT_RUN_AHEAD));
+            bound.forEach(channel -> channel.pipeline().addFirst(
+                    new AcceptBudget(FileDescriptorBudget.ACCEPT_RUN_AHEAD)));
         }
         synchronized (listeners) {
-            listeners.add(channel);
-            kernelListeners.put(address, channel);
+            listeners.addAll(bound);
+            kernelListeners.put(address, bound);
         }
-        LOG.log(System.Logger.Level.INFO, "concentrator listening (MPTCP) on " + channel.localAddress());
+        LOG.log(System.Logger.Level.INFO, "concentrator listening (MPTCP) on " + bound.getFirst().localAddress()
+                + (bound.size() > 1 ? " (" + bound.size() + " sockets, one per event loop)" : ""));
     }
 
     /**
@@ -127,13 +127,15 @@ public final class ConcentratorRole implements Role {
     }
 
     private void closeKernelListener(InetSocketAddress address) {
-        Channel channel;
+        List<Channel> bound;
         synchronized (listeners) {
-            channel = kernelListeners.remove(address);
-            listeners.remove(channel);
+            bound = kernelListeners.remove(address);
+            if (bound != null) {
+                listeners.removeAll(bound);
+            }
         }
-        if (channel != null) {
-            channel.close();
+        if (bound != null) {
+            bound.forEach(Channel::close);
             LOG.log(System.Logger.Level.INFO, "concentrator stopped listening on " + address);
         }
     }

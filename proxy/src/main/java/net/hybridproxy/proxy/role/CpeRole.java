@@ -113,13 +113,13 @@ public final class CpeRole implements Role {
             throws InterruptedException {
         // One sharable handler for the listener's connections, rather than an initializer that builds two handlers
         // per connection: a connection served from the warm pool needs nothing else before its relay.
-        Channel channel = context.serverBootstrap(lanListenerFactory(listener))
-                .childHandler(new CpeClientHandler(context, listener, concentrators, outbound, cookieKey, pinnedUplink,
-                        readyConnections, localAddresses, replies))
-                .bind(bind).sync().channel();
-        listeners.add(channel);
+        List<Channel> bound = context.bindListener(lanListenerFactory(listener),
+                new CpeClientHandler(context, listener, concentrators, outbound, cookieKey, pinnedUplink,
+                        readyConnections, localAddresses, replies), bind);
+        listeners.addAll(bound);
         LOG.log(System.Logger.Level.INFO, "cpe listener " + listener.name() + pinnedUplink.map(u -> "@" + u)
-                .orElse("") + " (" + listener.mode().name().toLowerCase() + ") on " + channel.localAddress()
+                .orElse("") + " (" + listener.mode().name().toLowerCase() + ") on " + bound.getFirst().localAddress()
+                + (bound.size() > 1 ? " (" + bound.size() + " sockets, one per event loop)" : "")
                 + " -> concentrators " + cpe.concentrators().stream().map(c -> c.name()).toList()
                 + pinnedUplink.map(u -> " over " + u + " only").orElse(""));
     }

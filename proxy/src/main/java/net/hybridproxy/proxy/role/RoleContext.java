@@ -10,10 +10,13 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
+import io.netty.channel.EventLoop;
 import io.netty.channel.WriteBufferWaterMark;
 import io.netty.channel.socket.ServerSocketChannel;
 import io.netty.channel.socket.SocketChannel;
+import io.netty.channel.unix.UnixChannelOption;
 import io.netty.util.AttributeKey;
+import io.netty.util.concurrent.EventExecutor;
 import net.hybridproxy.proxy.config.AppConfig;
 import net.hybridproxy.proxy.metrics.FailoverLog;
 import net.hybridproxy.proxy.metrics.UserspaceStats;
@@ -23,7 +26,12 @@ import net.hybridproxy.proxy.transport.MultipathConnections;
 import net.hybridproxy.proxy.transport.NativeSocketOptions;
 import net.hybridproxy.proxy.transport.Transport;
 
+import java.io.IOException;
+import java.net.BindException;
 import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * What every role needs: the configuration, the transport and its event loops, the process counters, and the
@@ -50,10 +58,15 @@ public record RoleContext(AppConfig config, Transport transport, EventLoopGroup 
      * for good measure) is set once on the listener, whose accepted sockets inherit it, instead of per connection.
      */
     public ServerBootstrap serverBootstrap(ChannelFactory<? extends ServerSocketChannel> factory) {
+        return serverBootstrap(factory, acceptGroup, workerGroup);
+    }
+
+    private ServerBootstrap serverBootstrap(ChannelFactory<? extends ServerSocketChannel> factory,
+                                            EventLoopGroup parent, EventLoopGroup children) {
         AppConfig.Relay relay = config.relay();
         boolean inherited = transport != Transport.NIO;
         ServerBootstrap bootstrap = new ServerBootstrap()
-                .group(acceptGroup, workerGroup)
+                .group(parent, children)
                 .channelFactory(inherited ? inheritingOptions(factory) : factory)
                 .option(ChannelOption.SO_REUSEADDR, true)
                 .option(ChannelOption.SO_BACKLOG, 4096)
@@ -66,6 +79,61 @@ public record RoleContext(AppConfig config, Transport transport, EventLoopGroup 
             bootstrap.childOption(ChannelOption.SO_KEEPALIVE, true);
         }
         return bootstrap;
+    }
+
+    /**
+     * Binds a relaying listener ({@link #serverBootstrap}) at {@code address} whose accepted connections start with
+     * {@code childHandler}; the sockets bound, which share the address.
+     *
+     * <p>By default one socket on the accept loop, whose acceptor hands each connection to a worker loop: a task and
+     * a wake-up of that loop per connection, and the accept thread's own wake-up. With {@code accept-on-event-loops}
+     * on a native transport, one socket per worker loop in an SO_REUSEPORT group instead: the kernel picks the
+     * group's socket for each new connection by a hash of its addresses (for TPROXY's and REDIRECT's captures too:
+     * loadtest/repro/reuseport-spread), and the loop that accepts it registers it at once and serves it, as
+     * shadowsocks does on its one thread. A second process bound to the address would join such a group without a
+     * word and take a share of the connections, so the address is first bound once without SO_REUSEPORT: taken, it
+     * fails as a single listener does.
+     */
+    public List<Channel> bindListener(ChannelFactory<? extends ServerSocketChannel> factory, ChannelHandler childHandler,
+                                      InetSocketAddress address) throws InterruptedException {
+        if (!config.acceptOnEventLoops() || transport == Transport.NIO) {
+            return List.of(serverBootstrap(factory).childHandler(childHandler).bind(address).sync().channel());
+        }
+        refuseIfTaken(address);
+        List<Channel> bound = new ArrayList<>();
+        InetSocketAddress groupAddress = address;
+        try {
+            for (EventExecutor executor : workerGroup) {
+                EventLoop loop = (EventLoop) executor;
+                Channel channel = serverBootstrap(factory, loop, loop)
+                        .option(UnixChannelOption.SO_REUSEPORT, true)
+                        .childHandler(childHandler).bind(groupAddress).sync().channel();
+                bound.add(channel);
+                // An ephemeral port (0) is chosen by the first bind; the others join that one.
+                groupAddress = (InetSocketAddress) channel.localAddress();
+            }
+        } catch (RuntimeException | InterruptedException e) {
+            bound.forEach(Channel::close);
+            throw e;
+        }
+        return List.copyOf(bound);
+    }
+
+    private static void refuseIfTaken(InetSocketAddress address) {
+        if (address.getPort() == 0) {
+            return;
+        }
+        try (ServerSocket probe = new ServerSocket()) {
+            probe.bind(address, 1);
+        } catch (BindException e) {
+            // Only a taken address is this check's to report; anything else (a transparent listener's non-local
+            // address, say) is for the group's own bind to succeed at or report.
+            if (e.getMessage() != null && e.getMessage().contains("in use")) {
+                throw new ChannelException("cannot listen on " + describe(address) + ": " + e.getMessage(), e);
+            }
+        } catch (IOException e) {
+            // As above: the group's bind decides.
+        }
     }
 
     private static ChannelFactory<ServerSocketChannel> inheritingOptions(
