@@ -232,12 +232,14 @@ public record AppConfig(
      * @param processMemory       heap bytes all sessions of the process may hold together
      * @param receiveWindowPeriods a stream's receive limit in autotuning periods' worth of what was read per period
      * @param receivePeriodFromReceiverRtt the autotuning period from the subflows' receiver RTT estimates
+     * @param collapseReinjection the collapse rule acts without the rest of late reinjection
      */
     public record Userspace(String scheduler, int subflowsPerUplink, Optional<Long> overflowBudgetBytes,
                             Duration overflowBudgetPeriod, Duration sessionStartTimeout, Duration sessionRestartDelay,
                             int subflowSendQueue, int maxSessions, int maxSessionsPerKey, int maxPendingHandshakes,
                             int maxPendingHandshakesPerSource, long sessionMemory, long processMemory,
-                            boolean lateReinjection, int receiveWindowPeriods, boolean receivePeriodFromReceiverRtt) {
+                            boolean lateReinjection, int receiveWindowPeriods, boolean receivePeriodFromReceiverRtt,
+                            boolean collapseReinjection) {
     }
 
     public enum SidecarMode { MPTCP_TO_TCP, TCP_TO_MPTCP }

@@ -628,7 +628,8 @@ public final class ConfigLoader {
                 intInRange(u, at, "max-pending-handshakes-per-source", 1, 1_000_000),
                 bytesInRange(u, at, "session-memory", 1L << 20, 1L << 40),
                 bytesInRange(u, at, "process-memory", 1L << 20, 1L << 44), u.getBoolean("late-reinjection"),
-                intInRange(u, at, "receive-window-periods", 2, 16), u.getBoolean("receive-period-from-receiver-rtt"));
+                intInRange(u, at, "receive-window-periods", 2, 16), u.getBoolean("receive-period-from-receiver-rtt"),
+                u.getBoolean("collapse-reinjection"));
     }
 
     private static long bytesInRange(Config c, String at, String name, long min, long max)
