@@ -196,18 +196,8 @@ class LossyPathScenarioTest {
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"lossy-lte", "lossy-mixed"})
     void withTheLabsQueuesAndCongestionControlTheDefaultBeatsTheBestSinglePath(String scenario) {
-        boolean lossyLte = scenario.equals("lossy-lte");
-        Supplier<SimLink> dsl = () -> {
-            SimLink link = lossyLte ? SimLink.queued("dsl", 8, 15, 50, 1) : SimLink.queued("dsl", 50, 20, 50, 1);
-            link.bbrLike = true;
-            return link;
-        };
-        Supplier<SimLink> lte = () -> {
-            SimLink link = lossyLte ? SimLink.queued("lte", 100, 70, 200, 2) : SimLink.queued("lte", 30, 50, 200, 2);
-            link.lossRate = lossyLte ? 0.005 : 0.01;
-            link.bbrLike = true;
-            return link;
-        };
+        Supplier<SimLink> dsl = () -> labLossyBbr(scenario, false);
+        Supplier<SimLink> lte = () -> labLossyBbr(scenario, true);
         double best = Math.max(Bulk.singlePath(dsl.get(), 6, SimPair.ADAPTER_UNSENT),
                 Bulk.singlePath(lte.get(), 6, SimPair.ADAPTER_UNSENT));
         Bulk.Download run = Bulk.download(SessionConfig.defaults(), List.of(dsl.get(), lte.get()), BOTH, 6,
@@ -285,16 +275,9 @@ class LossyPathScenarioTest {
             "lossy-lte, 20, 4", "lossy-lte, 40, 4", "lossy-mixed, 20, 4", "lossy-mixed, 40, 4"})
     void withTheLabsQueuesAndBbrReorderingBetweenThePathsStillBeatsTheBestSinglePath(String scenario, long jitterMs,
                                                                                      int periods) {
-        boolean lossyLte = scenario.equals("lossy-lte");
-        Supplier<SimLink> dsl = () -> {
-            SimLink link = lossyLte ? SimLink.queued("dsl", 8, 15, 50, 1) : SimLink.queued("dsl", 50, 20, 50, 1);
-            link.bbrLike = true;
-            return link;
-        };
+        Supplier<SimLink> dsl = () -> labLossyBbr(scenario, false);
         Supplier<SimLink> lte = () -> {
-            SimLink link = lossyLte ? SimLink.queued("lte", 100, 70, 200, 2) : SimLink.queued("lte", 30, 50, 200, 2);
-            link.lossRate = lossyLte ? 0.005 : 0.01;
-            link.bbrLike = true;
+            SimLink link = labLossyBbr(scenario, true);
             link.jitterNanos = jitterMs * SimPair.MS;
             return link;
         };
@@ -308,6 +291,20 @@ class LossyPathScenarioTest {
         assertNull(run.sink().corruption);
         assertTrue(run.megabitsPerSecond() >= 1.05 * best, run.megabitsPerSecond() + " Mb/s, the best single path "
                 + best);
+    }
+
+    /**
+     * The DSL or the LTE of the lab's lossy-lte (DSL 8 Mb/s, 15 ms, 50 ms queue; LTE 100, 70 ms, 200 ms, 0.5 % loss) or
+     * lossy-mixed ({@link #labMixedBbr}), with the lab's queues and BBR subflows.
+     */
+    private static SimLink labLossyBbr(String scenario, boolean lte) {
+        if (!scenario.equals("lossy-lte")) {
+            return labMixedBbr(lte);
+        }
+        SimLink link = lte ? SimLink.queued("lte", 100, 70, 200, 2) : SimLink.queued("dsl", 8, 15, 50, 1);
+        link.lossRate = lte ? 0.005 : 0;
+        link.bbrLike = true;
+        return link;
     }
 
     /** lossy-mixed with the lab's queues and BBR: DSL 50 Mb/s, 20 ms, 50 ms queue; LTE 30, 50 ms, 200 ms, 1 % loss. */
