@@ -234,13 +234,14 @@ public record AppConfig(
      * @param receiveWindowPeriods a stream's receive limit in autotuning periods' worth of what was read per period
      * @param receivePeriodFromReceiverRtt the autotuning period from the subflows' receiver RTT estimates
      * @param largeFrames         cpe: offer protocol version 3 (DATA frames of up to 64 KiB)
+     * @param collapseReinjection the collapse rule acts without the rest of late reinjection
      */
     public record Userspace(String scheduler, int subflowsPerUplink, Optional<Long> overflowBudgetBytes,
                             Duration overflowBudgetPeriod, Duration sessionStartTimeout, Duration sessionRestartDelay,
                             int subflowSendQueue, int maxSessions, int maxSessionsPerKey, int maxPendingHandshakes,
                             int maxPendingHandshakesPerSource, long sessionMemory, long processMemory,
                             boolean lateReinjection, int receiveWindowPeriods, boolean receivePeriodFromReceiverRtt,
-                            boolean largeFrames) {
+                            boolean largeFrames, boolean collapseReinjection) {
     }
 
     public enum SidecarMode { MPTCP_TO_TCP, TCP_TO_MPTCP }

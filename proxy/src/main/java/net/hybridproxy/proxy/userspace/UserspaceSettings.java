@@ -71,7 +71,8 @@ public record UserspaceSettings(SessionConfig session, Duration connectTimeout, 
         SessionConfig session = SessionConfig.defaults().withScheduler(u.scheduler())
                 .withSessionMemoryBudget(u.sessionMemory()).withLateReinjection(u.lateReinjection())
                 .withReceiveWindowPeriods(u.receiveWindowPeriods())
-                .withReceivePeriodFromReceiverRtt(u.receivePeriodFromReceiverRtt());
+                .withReceivePeriodFromReceiverRtt(u.receivePeriodFromReceiverRtt())
+                .withCollapseReinjection(u.collapseReinjection());
         if (u.overflowBudgetBytes().isPresent()) {
             session = session.withOverflowBudget(u.overflowBudgetBytes().get(), u.overflowBudgetPeriod());
         }

@@ -59,6 +59,14 @@ class UserspaceConfigTest {
         assertEquals(false, settings.session().lateReinjection());
         assertEquals(2, settings.session().receiveWindowPeriods());
         assertEquals(false, settings.session().receivePeriodFromReceiverRtt());
+        assertEquals(false, settings.session().collapseReinjection());
+    }
+
+    @Test
+    void theCollapseRuleIsTurnedOnAloneByItsKey() throws Exception {
+        AppConfig config = ConfigLoader.parseString(CPE.formatted(KEY, "userspace.collapse-reinjection = true"));
+        assertTrue(UserspaceSettings.from(config).session().collapseReinjection());
+        assertEquals(false, UserspaceSettings.from(config).session().lateReinjection());
     }
 
     @Test

@@ -57,13 +57,20 @@ import net.hybridproxy.engine.multipath.sched.Schedulers;
  *                             subflows' {@code rcv_rtt_est}; off: the slowest smoothed RTT alone. Off by default: in
  *                             the simulator it gains where four periods did and loses elsewhere (docs/decisions.md,
  *                             "lossy paths, tenth pass")
+ * @param collapseReinjection  the collapse rule (SubflowTable#actOnCollapse: a path whose delivery rate fell below a
+ *                             quarter of its peak over several samples, its RTT doubled, another path twice as fast)
+ *                             acts without the rest of late reinjection, whose overdue-head, hole and queued-head
+ *                             copies cost the lab's lossy paths; {@code lateReinjection} turns it on as well. Off by
+ *                             default until a quiet lab series shows it judges no loss-free link collapsed
+ *                             (docs/decisions.md, "lossy and collapsing paths, eleventh pass")
  */
 public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration overflowBudgetPeriod,
                             int streamSendBuffer, int streamReceiveWindow, long sessionReceiveBudget,
                             int maxStreams, int maxSubflows, int maxOutOfOrderPieces, ProbePolicy probes,
                             Duration handshakeTimeout, Duration reconnectBackoff, Duration maxReconnectBackoff,
                             Duration stableAfter, Duration orphanTimeout, long sessionMemoryBudget,
-                            boolean lateReinjection, int receiveWindowPeriods, boolean receivePeriodFromReceiverRtt) {
+                            boolean lateReinjection, int receiveWindowPeriods, boolean receivePeriodFromReceiverRtt,
+                            boolean collapseReinjection) {
 
     public SessionConfig {
         Objects.requireNonNull(scheduler, "scheduler");
@@ -112,7 +119,7 @@ public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration
                 1024, 8, 2048,
                 new ProbePolicy(ms(100), ms(1000), 3, ms(200), ms(700), ms(5000)),
                 Duration.ofSeconds(5), Duration.ofMillis(100), Duration.ofSeconds(10), Duration.ofSeconds(10),
-                Duration.ofSeconds(60), 32L << 20, false, 2, false);
+                Duration.ofSeconds(60), 32L << 20, false, 2, false, false);
     }
 
     /** The same configuration with another scheduler. */
@@ -120,7 +127,7 @@ public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration
         return new SessionConfig(name, overflowBudgetBytes, overflowBudgetPeriod, streamSendBuffer,
                 streamReceiveWindow, sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes,
                 handshakeTimeout, reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, sessionMemoryBudget,
-                lateReinjection, receiveWindowPeriods, receivePeriodFromReceiverRtt);
+                lateReinjection, receiveWindowPeriods, receivePeriodFromReceiverRtt, collapseReinjection);
     }
 
     /** The same configuration with an overflow budget. */
@@ -128,7 +135,7 @@ public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration
         return new SessionConfig(scheduler, bytes, period, streamSendBuffer, streamReceiveWindow,
                 sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes, handshakeTimeout,
                 reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, sessionMemoryBudget,
-                lateReinjection, receiveWindowPeriods, receivePeriodFromReceiverRtt);
+                lateReinjection, receiveWindowPeriods, receivePeriodFromReceiverRtt, collapseReinjection);
     }
 
     /** The same configuration with another per-session memory budget. */
@@ -136,7 +143,7 @@ public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration
         return new SessionConfig(scheduler, overflowBudgetBytes, overflowBudgetPeriod, streamSendBuffer,
                 streamReceiveWindow, sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes,
                 handshakeTimeout, reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, bytes,
-                lateReinjection, receiveWindowPeriods, receivePeriodFromReceiverRtt);
+                lateReinjection, receiveWindowPeriods, receivePeriodFromReceiverRtt, collapseReinjection);
     }
 
     /** The same configuration with late-path reinjection on or off. */
@@ -144,7 +151,7 @@ public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration
         return new SessionConfig(scheduler, overflowBudgetBytes, overflowBudgetPeriod, streamSendBuffer,
                 streamReceiveWindow, sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes,
                 handshakeTimeout, reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, sessionMemoryBudget,
-                on, receiveWindowPeriods, receivePeriodFromReceiverRtt);
+                on, receiveWindowPeriods, receivePeriodFromReceiverRtt, collapseReinjection);
     }
 
     /** The same configuration with another receive window growth ({@code receiveWindowPeriods}). */
@@ -152,7 +159,7 @@ public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration
         return new SessionConfig(scheduler, overflowBudgetBytes, overflowBudgetPeriod, streamSendBuffer,
                 streamReceiveWindow, sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes,
                 handshakeTimeout, reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, sessionMemoryBudget,
-                lateReinjection, periods, receivePeriodFromReceiverRtt);
+                lateReinjection, periods, receivePeriodFromReceiverRtt, collapseReinjection);
     }
 
     /** The same configuration with the receive autotuning period from the receivers' RTT estimates or not. */
@@ -160,7 +167,15 @@ public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration
         return new SessionConfig(scheduler, overflowBudgetBytes, overflowBudgetPeriod, streamSendBuffer,
                 streamReceiveWindow, sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes,
                 handshakeTimeout, reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, sessionMemoryBudget,
-                lateReinjection, receiveWindowPeriods, on);
+                lateReinjection, receiveWindowPeriods, on, collapseReinjection);
+    }
+
+    /** The same configuration with the collapse rule acting on its own (without the rest of late reinjection) or not. */
+    public SessionConfig withCollapseReinjection(boolean on) {
+        return new SessionConfig(scheduler, overflowBudgetBytes, overflowBudgetPeriod, streamSendBuffer,
+                streamReceiveWindow, sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes,
+                handshakeTimeout, reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, sessionMemoryBudget,
+                lateReinjection, receiveWindowPeriods, receivePeriodFromReceiverRtt, on);
     }
 
     private static long ms(long millis) {

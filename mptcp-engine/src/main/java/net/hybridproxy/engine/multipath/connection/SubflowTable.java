@@ -452,10 +452,11 @@ final class SubflowTable {
      * @return whether the rule acted (the other rules need not look at {@code s} this pass)
      */
     private boolean actOnCollapse(Subflow s, long now) {
-        if (!config.lateReinjection()) {
+        if (!config.lateReinjection() && !config.collapseReinjection()) {
             // Off by default until a quiet lab run shows no judgement on loss-free links: the simulator never judges
             // them collapsed, by default or with late reinjection (CollapseScenarioTest), but the lab could not
-            // confirm it in this pass (docs/decisions.md, tenth pass).
+            // confirm it (docs/decisions.md, tenth and eleventh passes). It has a key of its own, collapse-reinjection:
+            // the rest of late reinjection (overdue heads, holes, queued heads) cost the lab's lossy paths.
             return false;
         }
         var rate = s.deliveredRate();
