@@ -77,8 +77,8 @@ final class SeriesTrace {
         }
         int download = sequence;
         Thread emulators = Thread.ofVirtual().start(() -> sampleEmulators(lab, download));
-        Thread earlyConc = Thread.ofVirtual().start(() -> sampleEarly(lab.conc(), "conc", download));
-        Thread earlyCpe = Thread.ofVirtual().start(() -> sampleEarly(lab.cpe(), "cpe", download));
+        Thread.ofVirtual().start(() -> sampleEarly(lab.conc(), "conc", download));
+        Thread.ofVirtual().start(() -> sampleEarly(lab.cpe(), "cpe", download));
         Thread sampler = Thread.ofVirtual().start(() -> {
             try {
                 for (int i = 0; !Thread.currentThread().isInterrupted(); i++) {
@@ -100,8 +100,8 @@ final class SeriesTrace {
         return () -> {
             sampler.interrupt();
             emulators.interrupt();
-            earlyConc.interrupt();
-            earlyCpe.interrupt();
+            // Not the early samplers: they end on their own after EARLY_SAMPLES, and an interrupted one loses its
+            // output (a process's output is read when it exits).
         };
     }
 
