@@ -105,14 +105,19 @@ final class SeriesTrace {
         };
     }
 
-    /** How long, from the start of a download's client, {@link #sampleEarly} samples: its JVM start and first second. */
+    /**
+     * Samples {@link #sampleEarly} takes per namespace and download: enough to cover the load client's JVM start
+     * and the download's first second (about 3 s on an idle machine, longer under load).
+     */
     private static final int EARLY_SAMPLES = 300;
 
     /**
-     * {@code ss -tniM} about every 10 ms over the first {@value #EARLY_SAMPLES} samples of a download, each headed by
-     * {@code /proc/uptime} (the load client's timeline start is on that clock): the first round trips' congestion
-     * windows, send and receive windows, queues and limits of every subflow and of the server-side socket. One shell
-     * in the namespace runs the loop, so a sample costs one {@code ss}, not a process start from here.
+     * {@code ss -tniM} from the start of a download's client, {@value #EARLY_SAMPLES} samples 8 ms of sleep apart,
+     * each headed by {@code /proc/uptime} (the load client's timeline start is on that clock): the first round trips'
+     * congestion windows, send and receive windows, queues and limits of every subflow and of the concentrator's
+     * server-side socket. One shell in the namespace runs the loop, so a sample costs a {@code cat} and an {@code ss}
+     * there, not a namespace entry from here; still, the samples were 10 ms apart only on an idle machine (20–150 ms at
+     * load 2–4).
      */
     private static void sampleEarly(Netns ns, String role, int download) {
         String loop = "i=0; while [ $i -lt " + EARLY_SAMPLES + " ]; do echo \"## uptime $(cat /proc/uptime)\";"
