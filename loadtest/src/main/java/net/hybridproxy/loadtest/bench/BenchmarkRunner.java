@@ -54,6 +54,8 @@ import java.util.concurrent.Executors;
 public final class BenchmarkRunner {
     private static final Duration CLIENT_TIMEOUT = Duration.ofMinutes(3);
     private static final int TIMELINE_MS = 100;
+    /** How much of a download's start the progress lines show at the early timeline's grain (10 ms). */
+    private static final int EARLY_RAMP_MS = 400;
     /** Objects fetched by the 32-client setup-rate measurement: a few seconds per system. */
     private static final int SETUP_OBJECTS = 800;
     /** New connections whose per-connection CPU and system calls the proxies are charged with (setupCost). */
@@ -469,6 +471,7 @@ public final class BenchmarkRunner {
         // The ramp, one download's worth of the series' figure: where a short download's ratio is won or lost.
         row.seriesFirstTwoSecondsMbps = List.of(round(SeriesTrace.firstSecondsMbps(bulk), 1));
         System.err.println("   " + SeriesTrace.ramp(bulk));
+        System.err.println("   " + SeriesTrace.earlyRamp(bulk, EARLY_RAMP_MS));
         if (!poolBeforeDownloads.isEmpty()) {
             // Which connection carried the download (a pool hit or a fresh one), and what the pool closed meanwhile.
             System.err.println("   warm pool over the warm-up and the measured download: " + EngineCounters.growth(
@@ -596,7 +599,7 @@ public final class BenchmarkRunner {
             Map<String, Long> pool = poolBefore.isEmpty() ? null : EngineCounters.growth(poolBefore, setupCounters(lab));
             System.err.println("   download " + (i + 1) + ": " + goodputs.getLast() + " Mb/s, longest stall "
                     + stalls.getLast() + " ms, " + SeriesTrace.ramp(bulk) + "; " + sender.describe()
-                    + (pool == null ? "" : "; warm pool " + pool));
+                    + (pool == null ? "" : "; warm pool " + pool) + "; " + SeriesTrace.earlyRamp(bulk, EARLY_RAMP_MS));
         }
         List<Long> sortedStalls = stalls.stream().sorted().toList();
         List<Double> sortedGoodput = goodputs.stream().sorted().toList();

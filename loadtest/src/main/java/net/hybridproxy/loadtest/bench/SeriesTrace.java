@@ -77,6 +77,8 @@ final class SeriesTrace {
         }
         int download = sequence;
         Thread emulators = Thread.ofVirtual().start(() -> sampleEmulators(lab, download));
+        Thread.ofVirtual().start(() -> sampleEarly(lab.conc(), "conc", download));
+        Thread.ofVirtual().start(() -> sampleEarly(lab.cpe(), "cpe", download));
         Thread sampler = Thread.ofVirtual().start(() -> {
             try {
                 for (int i = 0; !Thread.currentThread().isInterrupted(); i++) {
@@ -98,7 +100,34 @@ final class SeriesTrace {
         return () -> {
             sampler.interrupt();
             emulators.interrupt();
+            // Not the early samplers: they end on their own after EARLY_SAMPLES, and an interrupted one loses its
+            // output (a process's output is read when it exits).
         };
+    }
+
+    /**
+     * Samples {@link #sampleEarly} takes per namespace and download: enough to cover the load client's JVM start
+     * and the download's first second (about 3 s on an idle machine, longer under load).
+     */
+    private static final int EARLY_SAMPLES = 300;
+
+    /**
+     * {@code ss -tniM} from the start of a download's client, {@value #EARLY_SAMPLES} samples 8 ms of sleep apart,
+     * each headed by {@code /proc/uptime} (the load client's timeline start is on that clock): the first round trips'
+     * congestion windows, send and receive windows, queues and limits of every subflow and of the concentrator's
+     * server-side socket. One shell in the namespace runs the loop, so a sample costs a {@code cat} and an {@code ss}
+     * there, not a namespace entry from here; still, the samples were 10 ms apart only on an idle machine (20–150 ms at
+     * load 2–4).
+     */
+    private static void sampleEarly(Netns ns, String role, int download) {
+        String loop = "i=0; while [ $i -lt " + EARLY_SAMPLES + " ]; do echo \"## uptime $(cat /proc/uptime)\";"
+                + " ss -tniM state established; i=$((i+1)); sleep 0.008; done";
+        ExecResult r = ns.tryExec(Duration.ofSeconds(30), "sh", "-c", loop);
+        try {
+            Files.writeString(DIR.resolve(String.format(Locale.ROOT, "%03d-early-%s.txt", download, role)), r.stdout());
+        } catch (IOException | RuntimeException e) {
+            // The directory went away: the trace just ends.
+        }
     }
 
     /**
@@ -233,6 +262,26 @@ final class SeriesTrace {
         return String.format(Locale.ROOT, "trace #%d, first byte after %d ms, then first %.0f s %.1f Mb/s, then %.1f Mb/s, per %d ms [%s]",
                 sequence, firstByte * bulk.timelineMs(), RAMP_SECONDS, mbps(early, rampBuckets * bulk.timelineMs()),
                 mbps(late, lateBuckets * bulk.timelineMs()), bulk.timelineMs(), first);
+    }
+
+    /**
+     * "first byte at x ms; per 10 ms from its bucket [..] kB": the first {@code millis} of the download at the early
+     * timeline's grain, from the bucket of its first byte; empty when the result has no early timeline.
+     */
+    static String earlyRamp(BulkResult bulk, int millis) {
+        long[] early = bulk.earlyTimelineBytes();
+        if (early == null || bulk.earlyTimelineMs() <= 0) {
+            return "";
+        }
+        int firstByte = firstByteBucket(early);
+        double firstByteMs = bulk.streams().stream().mapToDouble(BulkResult.BulkStream::ttfbMs).filter(t -> t > 0)
+                .min().orElse(firstByte * bulk.earlyTimelineMs());
+        StringBuilder kB = new StringBuilder();
+        for (int i = firstByte; i < Math.min(early.length, firstByte + millis / bulk.earlyTimelineMs()); i++) {
+            kB.append(i == firstByte ? "" : " ").append(Math.round(early[i] / 1000.0));
+        }
+        return String.format(Locale.ROOT, "first byte at %.1f ms, per %d ms from its bucket [%s] kB", firstByteMs,
+                bulk.earlyTimelineMs(), kB);
     }
 
     /** The first timeline bucket with a byte in it (the last one if none has). */

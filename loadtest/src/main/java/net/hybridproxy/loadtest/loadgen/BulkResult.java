@@ -20,13 +20,17 @@ import java.util.Map;
  *                           the lab's fault times
  * @param timelineMs         width of a timeline bucket
  * @param timelineBytes      bytes received (downloads) or written (uploads) per bucket, all streams together
+ * @param earlyTimelineMs    width of a bucket of {@code earlyTimelineBytes} (finer than {@code timelineMs})
+ * @param earlyTimelineBytes as {@code timelineBytes} over the first seconds only, in the finer buckets: where the
+ *                           first byte fell and what the first round trips carried; null in results without it
  * @param longestStallMs     downloads: the longest stall of the timeline by the lab's stall criterion; 0 for uploads
  * @param streams            each stream, in the order they were opened
  */
 public record BulkResult(boolean ok, String direction, int connections, long bytes, long durationMs,
                          boolean expectRefused, long verifiedBytes, long unverifiedBytes, double seconds,
                          double goodputMbps, Map<String, Integer> outcomes, double startUptimeSeconds, int timelineMs,
-                         long[] timelineBytes, long longestStallMs, List<BulkStream> streams) {
+                         long[] timelineBytes, int earlyTimelineMs,
+                         long[] earlyTimelineBytes, long longestStallMs, List<BulkStream> streams) {
 
     /**
      * One stream of a bulk run.
@@ -50,7 +54,8 @@ public record BulkResult(boolean ok, String direction, int connections, long byt
                 + ", durationMs=" + durationMs + ", verifiedBytes=" + verifiedBytes + ", unverifiedBytes="
                 + unverifiedBytes + ", seconds=" + seconds + ", goodputMbps=" + goodputMbps + ", outcomes=" + outcomes
                 + ", longestStallMs=" + longestStallMs + ", timelineMs=" + timelineMs + ", timelineBytes="
-                + java.util.Arrays.toString(timelineBytes) + ", streams=" + streams + "]";
+                + java.util.Arrays.toString(timelineBytes) + ", earlyTimelineMs=" + earlyTimelineMs
+                + ", earlyTimelineBytes=" + java.util.Arrays.toString(earlyTimelineBytes) + ", streams=" + streams + "]";
     }
 
     /** The only stream of a one-connection run. */

@@ -30,6 +30,14 @@ import java.util.concurrent.atomic.AtomicLongArray;
 final class BulkWorkload {
     private static final int CHUNK = 64 * 1024;
 
+    /**
+     * The download's start at a finer grain than the stall timeline: bytes per {@value} ms over the first
+     * {@link #EARLY_SPAN_MS} ms from the first connect, so that a first byte late within a 100 ms bucket can be told
+     * from first round trips that carry less. The stall criterion keeps the 100 ms timeline.
+     */
+    static final int EARLY_BUCKET_MS = 10;
+    static final int EARLY_SPAN_MS = 5_000;
+
     private BulkWorkload() {
     }
 
@@ -71,12 +79,13 @@ final class BulkWorkload {
         long sendingMs = o.durationMs();
         int buckets = (int) ((sendingMs + o.timeoutMs()) / o.timelineMs()) + 1;
         AtomicLongArray timeline = new AtomicLongArray(buckets);
+        AtomicLongArray early = new AtomicLongArray(EARLY_SPAN_MS / EARLY_BUCKET_MS);
         CountDownLatch done = new CountDownLatch(o.connections());
         double startUptime = LoadClient.uptimeSeconds();
         long start = System.nanoTime();
         List<BulkStreamHandler> streams = new ArrayList<>();
         for (int i = 0; i < o.connections(); i++) {
-            BulkStreamHandler s = new BulkStreamHandler(o, seed + i, start, timeline, done);
+            BulkStreamHandler s = new BulkStreamHandler(o, seed + i, start, timeline, early, done);
             streams.add(s);
             bootstrap.clone().handler(new ChannelInitializer<SocketChannel>() {
                 @Override
@@ -116,10 +125,14 @@ final class BulkWorkload {
         boolean ok = o.expectRefused()
                 ? results.stream().allMatch(s -> refusedLike(s.outcome()) && (o.upload() || s.bytes() == 0))
                 : finished && outcomes.getOrDefault("ok", 0) == o.connections();
+        long[] earlySeries = new long[early.length()];
+        for (int i = 0; i < earlySeries.length; i++) {
+            earlySeries[i] = early.get(i);
+        }
         long stall = o.upload() || o.timelineMs() != Stalls.BUCKET_MS ? 0 : Stalls.longestMs(series);
         return new BulkResult(ok, o.upload() ? "up" : "down", o.connections(), o.bytes(), o.durationMs(),
                 o.expectRefused(), verified, unverified, round(seconds), round(verified * 8 / seconds / 1e6), outcomes,
-                startUptime, o.timelineMs(), series, stall, results);
+                startUptime, o.timelineMs(), series, EARLY_BUCKET_MS, earlySeries, stall, results);
     }
 
     private static boolean refusedLike(String outcome) {
@@ -181,6 +194,7 @@ final class BulkWorkload {
         private final long seed;
         private final long start;
         private final AtomicLongArray timeline;
+        private final AtomicLongArray early;
         private final CountDownLatch done;
         private final MessageDigest digest = PayloadPattern.sha256();
         private final LineReader lines = new LineReader();
@@ -201,18 +215,25 @@ final class BulkWorkload {
         private String outcome;
         private String error;
 
-        BulkStreamHandler(BulkOptions o, long seed, long start, AtomicLongArray timeline, CountDownLatch done) {
+        BulkStreamHandler(BulkOptions o, long seed, long start, AtomicLongArray timeline, AtomicLongArray early,
+                          CountDownLatch done) {
             this.o = o;
             this.seed = seed;
             this.start = start;
             this.timeline = timeline;
+            this.early = early;
             this.done = done;
         }
 
         private void account(long n) {
-            int bucket = (int) ((System.nanoTime() - start) / 1_000_000 / o.timelineMs());
+            long elapsedMs = (System.nanoTime() - start) / 1_000_000;
+            int bucket = (int) (elapsedMs / o.timelineMs());
             if (bucket < timeline.length()) {
                 timeline.addAndGet(bucket, n);
+            }
+            int earlyBucket = (int) (elapsedMs / EARLY_BUCKET_MS);
+            if (earlyBucket < early.length()) {
+                early.addAndGet(earlyBucket, n);
             }
         }
 

@@ -87,11 +87,13 @@ class WorkloadRecordsTest {
     @Test
     void everyResultSurvivesJson() {
         BulkResult bulk = new BulkResult(true, "down", 2, 0, 3000, false, 1_000_000, 17, 3.25, 2.46,
-                Map.of("ok", 1, "reset", 1), 12345.67, 100, new long[] {0, 5, 99_999_999_999L}, 300,
+                Map.of("ok", 1, "reset", 1), 12345.67, 100, new long[] {0, 5, 99_999_999_999L}, 10,
+                new long[] {0, 0, 7, 64_000}, 300,
                 List.of(new BulkResult.BulkStream("ok", 1_000_000, "ab12", "198.18.0.2:40000", null, 12.5, null),
                         new BulkResult.BulkStream("reset", 17, null, "198.18.0.2:40001", null, 0, "connection closed")));
         BulkResult back = ToolJson.read(BulkResult.class, ToolJson.line(bulk));
         assertArrayEquals(bulk.timelineBytes(), back.timelineBytes());
+        assertArrayEquals(bulk.earlyTimelineBytes(), back.earlyTimelineBytes());
         // Records with an array compare the array by identity: compare the rest through their JSON.
         assertEquals(ToolJson.line(bulk), ToolJson.line(back));
         assertEquals(bulk.streams(), back.streams());
