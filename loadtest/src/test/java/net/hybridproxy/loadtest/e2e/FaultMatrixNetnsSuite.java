@@ -425,12 +425,45 @@ abstract class FaultMatrixNetnsSuite {
             sockets.stdout().lines().map(l -> l.split("\\s+")[0]).forEach(st -> states.merge(st, 1L, Long::sum));
             out.append(states).append('\n');
             out.append(side.getValue().tryExec(Duration.ofSeconds(10), "ss", "-ltnH").stdout());
+            // Where a hung connection's bytes wait: a connection with bytes queued on either side, with its TCP and
+            // MPTCP state (window, cwnd, unacked, the MPTCP level's send and receive sequence), at most 20 of each.
+            out.append("--- ").append(side.getKey()).append(" established TCP sockets with bytes queued (ss -tniH) ---\n");
+            out.append(queuedSockets(side.getValue().tryExec(Duration.ofSeconds(10), "ss", "-tniH", "state",
+                    "established").stdout()));
+            out.append("--- ").append(side.getKey()).append(" MPTCP sockets with bytes queued (ss -MniH) ---\n");
+            out.append(queuedSockets(side.getValue().tryExec(Duration.ofSeconds(10), "ss", "-MniH").stdout()));
         }
         for (LabProcess appliance : List.of(concentrator, cpe)) {
             out.append("--- ").append(appliance).append(" threads (event loops and acceptors) ---\n")
                     .append(threadsOf(appliance));
         }
         return out.toString();
+    }
+
+    /**
+     * The entries of {@code ss -i} output (a socket line, then its indented detail line) whose Recv-Q or Send-Q is not
+     * zero, at most 20. With {@code state established} ss leaves the state column out, so the queues are the first two
+     * numbers of the socket line either way.
+     */
+    private static String queuedSockets(String ss) {
+        StringBuilder kept = new StringBuilder();
+        int count = 0;
+        String socket = null;
+        for (String line : ss.split("\n")) {
+            if (!line.startsWith(" ") && !line.startsWith("\t")) {
+                socket = line;
+                continue;
+            }
+            if (socket == null) {
+                continue;
+            }
+            String[] queues = socket.trim().replaceFirst("^[A-Z-]+\\s+", "").split("\\s+");
+            if (queues.length > 1 && !(queues[0].equals("0") && queues[1].equals("0")) && count++ < 20) {
+                kept.append(socket).append('\n').append(line).append('\n');
+            }
+            socket = null;
+        }
+        return kept.isEmpty() ? "(none)\n" : kept.toString();
     }
 
     /** The stacks of an appliance's Netty threads (jcmd Thread.print): a blocked event loop shows here. */
