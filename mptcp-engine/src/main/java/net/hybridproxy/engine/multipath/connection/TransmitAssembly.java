@@ -241,13 +241,8 @@ final class TransmitAssembly {
             int maxPayload = Math.min(limit, room - Frame.HEADER_LENGTH - Data.FIXED_BODY_LENGTH);
             int minPayload = minimumPayload(view, want, limit, stream.send.hasRetransmission());
             if (maxPayload < minPayload) {
-                if (minPayload > Math.min(want, MIN_CHUNK) && chosen < 0) {
-                    // This subflow waits for room for a large frame; another with room may take the stream's bytes.
-                    views.set(pick, new SubflowView(view.id(), view.slot(), view.priority(), view.srttNanos(),
-                            view.rttVarNanos(), view.cwndBytes(), view.inflightBytes(), view.notSentBytes(), 0,
-                            view.penalised()));
-                    continue;
-                }
+                // Too little room for this stream's next frame (in version 3, perhaps for half a large one): the
+                // pass ends here, and the DATA_ACK that frees the room brings the next.
                 break;
             }
             SendBuffer.Chunk chunk = stream.send.take(maxPayload, subflow.slot(), now);
