@@ -90,8 +90,7 @@ public final class ConcentratorRole implements Role {
             listeners.addAll(bound);
             kernelListeners.put(address, bound);
         }
-        LOG.log(System.Logger.Level.INFO, "concentrator listening (MPTCP) on " + bound.getFirst().localAddress()
-                + (bound.size() > 1 ? " (" + bound.size() + " sockets, one per event loop)" : ""));
+        LOG.log(System.Logger.Level.INFO, "concentrator listening (MPTCP) on " + RoleContext.describeBound(bound));
     }
 
     /**

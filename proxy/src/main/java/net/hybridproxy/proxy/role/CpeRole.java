@@ -118,8 +118,7 @@ public final class CpeRole implements Role {
                         readyConnections, localAddresses, replies), bind);
         listeners.addAll(bound);
         LOG.log(System.Logger.Level.INFO, "cpe listener " + listener.name() + pinnedUplink.map(u -> "@" + u)
-                .orElse("") + " (" + listener.mode().name().toLowerCase() + ") on " + bound.getFirst().localAddress()
-                + (bound.size() > 1 ? " (" + bound.size() + " sockets, one per event loop)" : "")
+                .orElse("") + " (" + listener.mode().name().toLowerCase() + ") on " + RoleContext.describeBound(bound)
                 + " -> concentrators " + cpe.concentrators().stream().map(c -> c.name()).toList()
                 + pinnedUplink.map(u -> " over " + u + " only").orElse(""));
     }

@@ -218,6 +218,12 @@ public record RoleContext(AppConfig config, Transport transport, EventLoopGroup 
         }
     }
 
+    /** For a log line: the address {@link #bindListener} bound, and how many sockets share it when more than one. */
+    public static String describeBound(List<Channel> bound) {
+        return bound.getFirst().localAddress()
+                + (bound.size() > 1 ? " (" + bound.size() + " sockets, one per event loop)" : "");
+    }
+
     public static String describe(InetSocketAddress address) {
         return net.hybridproxy.proxy.config.Endpoint.format(address);
     }
