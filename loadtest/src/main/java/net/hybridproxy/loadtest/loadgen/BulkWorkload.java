@@ -118,21 +118,31 @@ final class BulkWorkload {
         }
         double seconds = Math.max(1e-9, (lastByte - start) / 1e9);
         int used = (int) Math.min(buckets, (end - start) / 1_000_000 / o.timelineMs() + 1);
-        long[] series = new long[used];
-        for (int i = 0; i < used; i++) {
-            series[i] = timeline.get(i);
-        }
+        long[] series = snapshot(timeline, used);
         boolean ok = o.expectRefused()
                 ? results.stream().allMatch(s -> refusedLike(s.outcome()) && (o.upload() || s.bytes() == 0))
                 : finished && outcomes.getOrDefault("ok", 0) == o.connections();
-        long[] earlySeries = new long[early.length()];
-        for (int i = 0; i < earlySeries.length; i++) {
-            earlySeries[i] = early.get(i);
-        }
+        long[] earlySeries = snapshot(early, early.length());
         long stall = o.upload() || o.timelineMs() != Stalls.BUCKET_MS ? 0 : Stalls.longestMs(series);
         return new BulkResult(ok, o.upload() ? "up" : "down", o.connections(), o.bytes(), o.durationMs(),
                 o.expectRefused(), verified, unverified, round(seconds), round(verified * 8 / seconds / 1e6), outcomes,
                 startUptime, o.timelineMs(), series, EARLY_BUCKET_MS, earlySeries, stall, results);
+    }
+
+    /** The first {@code length} buckets of a timeline the streams have finished adding to. */
+    private static long[] snapshot(AtomicLongArray timeline, int length) {
+        long[] copy = new long[length];
+        for (int i = 0; i < length; i++) {
+            copy[i] = timeline.get(i);
+        }
+        return copy;
+    }
+
+    /** Adds {@code n} bytes to a timeline's bucket; a bucket past its end (a stream running late) is not counted. */
+    private static void addToBucket(AtomicLongArray timeline, long bucket, long n) {
+        if (bucket < timeline.length()) {
+            timeline.addAndGet((int) bucket, n);
+        }
     }
 
     private static boolean refusedLike(String outcome) {
@@ -227,14 +237,8 @@ final class BulkWorkload {
 
         private void account(long n) {
             long elapsedMs = (System.nanoTime() - start) / 1_000_000;
-            int bucket = (int) (elapsedMs / o.timelineMs());
-            if (bucket < timeline.length()) {
-                timeline.addAndGet(bucket, n);
-            }
-            int earlyBucket = (int) (elapsedMs / EARLY_BUCKET_MS);
-            if (earlyBucket < early.length()) {
-                early.addAndGet(earlyBucket, n);
-            }
+            addToBucket(timeline, elapsedMs / o.timelineMs(), n);
+            addToBucket(early, elapsedMs / EARLY_BUCKET_MS, n);
         }
 
         @Override
