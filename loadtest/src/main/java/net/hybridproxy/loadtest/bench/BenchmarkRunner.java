@@ -591,14 +591,17 @@ public final class BenchmarkRunner {
             SeriesTrace.timeline(bulk);
             allOk &= bulk.ok();
             goodputs.add(round(bulk.goodputMbps(), 1));
-            stalls.add(Stalls.longestMs(bulk.timelineBytes()));
+            Stalls.Stall longest = Stalls.longest(bulk.timelineBytes());
+            stalls.add(longest.lengthMs());
             ramps.add(round(SeriesTrace.firstSecondsMbps(bulk), 1));
             firstBytes.add(SeriesTrace.firstByteMs(bulk));
             fromFirstByte.add(round(SeriesTrace.goodputFromFirstByteMbps(bulk), 1));
             // Whether the download started on a ready connection of the warm pool, and what the pool closed.
             Map<String, Long> pool = poolBefore.isEmpty() ? null : EngineCounters.growth(poolBefore, setupCounters(lab));
             System.err.println("   download " + (i + 1) + ": " + goodputs.getLast() + " Mb/s, longest stall "
-                    + stalls.getLast() + " ms, " + SeriesTrace.ramp(bulk) + "; " + sender.describe()
+                    + stalls.getLast() + " ms" + (longest.lengthMs() == 0 ? ""
+                    : " at " + longest.startAfterFirstByteMs() + " ms after the first byte")
+                    + ", " + SeriesTrace.ramp(bulk) + "; " + sender.describe()
                     + (pool == null ? "" : "; warm pool " + pool) + "; " + SeriesTrace.earlyRamp(bulk, EARLY_RAMP_MS));
         }
         List<Long> sortedStalls = stalls.stream().sorted().toList();

@@ -21,6 +21,19 @@ public final class Stalls {
      * counts; the mean is taken over the intervals between them.
      */
     public static long longestMs(long[] bytesPerBucket) {
+        return longest(bytesPerBucket).lengthMs();
+    }
+
+    /**
+     * The longest stall and where it began, in milliseconds after the transfer's first byte (its first non-empty
+     * interval); the first of equally long ones. Where tells stalls of one mechanism apart from another's: a
+     * sender's congestion control that pauses on a clock (BBR's PROBE_RTT, 10 s after its last minimum RTT) stalls
+     * at the same offset in every download.
+     *
+     * @param bytesPerBucket the bytes received in each 100 ms interval from the start of the transfer
+     * @return the longest stall; {@code lengthMs} 0 and {@code startAfterFirstByteMs} -1 when there is none
+     */
+    public static Stall longest(long[] bytesPerBucket) {
         int first = 0;
         while (first < bytesPerBucket.length && bytesPerBucket[first] == 0) {
             first++;
@@ -30,7 +43,7 @@ public final class Stalls {
             last--;
         }
         if (last - first <= GRACE_BUCKETS) {
-            return 0;
+            return Stall.NONE;
         }
         long total = 0;
         for (int i = first; i <= last; i++) {
@@ -38,11 +51,27 @@ public final class Stalls {
         }
         double threshold = 0.1 * total / (last - first + 1);
         int longest = 0;
+        int longestStart = -1;
         int current = 0;
         for (int i = first + GRACE_BUCKETS; i < last; i++) {
             current = bytesPerBucket[i] < threshold ? current + 1 : 0;
-            longest = Math.max(longest, current);
+            if (current > longest) {
+                longest = current;
+                longestStart = i - current + 1;
+            }
         }
-        return (long) longest * BUCKET_MS;
+        return longest == 0 ? Stall.NONE
+                : new Stall((long) longest * BUCKET_MS, (long) (longestStart - first) * BUCKET_MS);
+    }
+
+    /**
+     * One stall of a transfer.
+     *
+     * @param lengthMs              how long it lasted, a multiple of {@link #BUCKET_MS}
+     * @param startAfterFirstByteMs where it began, after the transfer's first byte; -1 for {@link #NONE}
+     */
+    public record Stall(long lengthMs, long startAfterFirstByteMs) {
+        /** A transfer without a stall. */
+        public static final Stall NONE = new Stall(0, -1);
     }
 }

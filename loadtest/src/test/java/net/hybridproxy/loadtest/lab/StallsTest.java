@@ -57,4 +57,29 @@ class StallsTest {
         }
         assertEquals(1500, Stalls.longestMs(middle));
     }
+
+    @Test
+    void theLongestStallIsPlacedAfterTheFirstByte() {
+        // First byte at 500 ms; a 100 ms stall at 3 s and a 200 ms one at 10.3 s after the first byte.
+        long[] buckets = new long[130];
+        for (int i = 5; i < 130; i++) {
+            buckets[i] = 1000;
+        }
+        buckets[5 + 30] = 0;
+        buckets[5 + 103] = 10;
+        buckets[5 + 104] = 0;
+        assertEquals(new Stalls.Stall(200, 10_300), Stalls.longest(buckets));
+        assertEquals(200, Stalls.longestMs(buckets));
+        // Of two equally long stalls, the first.
+        buckets[5 + 31] = 0;
+        assertEquals(new Stalls.Stall(200, 3_000), Stalls.longest(buckets));
+    }
+
+    @Test
+    void aTransferWithoutAStallHasNoPlaceForOne() {
+        long[] steady = new long[50];
+        Arrays.fill(steady, 1000);
+        assertEquals(Stalls.Stall.NONE, Stalls.longest(steady));
+        assertEquals(-1, Stalls.longest(new long[3]).startAfterFirstByteMs());
+    }
 }
