@@ -198,11 +198,13 @@ public record AppConfig(
      *
      * @param mptcpSendBuffer SO_SNDBUF for each accepted kernel MPTCP connection, in bytes; 0 leaves the send buffer
      *                        to the kernel's autotuning
+     * @param mptcpCongestionControl TCP_CONGESTION of the kernel MPTCP listeners, which every subflow they accept
+     *                               inherits; empty leaves the host's default ({@code net.ipv4.tcp_congestion_control})
      */
     public record Concentrator(List<InetSocketAddress> listen, List<String> authorizedCidrs, List<KeyRef> keys,
                                Duration maxClockSkew, int replayCacheSize, DestinationRules destinations,
                                int fastOpenQueue, List<InetSocketAddress> userspaceListen, Admission admission,
-                               int mptcpSendBuffer) {
+                               int mptcpSendBuffer, String mptcpCongestionControl) {
     }
 
     /**

@@ -581,7 +581,21 @@ public final class ConfigLoader {
         return new Concentrator(List.copyOf(listen), List.copyOf(cidrs), List.copyOf(keys),
                 positiveDuration(c, at, "max-clock-skew"), intInRange(c, at, "replay-cache-size", 16, 16_777_216),
                 rules, intInRange(c, at, "fast-open-queue", 0, 65535), List.copyOf(userspaceListen),
-                admission(c, at), sendBuffer(c, at, "mptcp-send-buffer"));
+                admission(c, at), sendBuffer(c, at, "mptcp-send-buffer"),
+                congestionControl(c, at, "mptcp-congestion-control"));
+    }
+
+    /**
+     * Empty (the host's default), or the name of a congestion control module: what TCP_CONGESTION takes, at most 15
+     * characters (TCP_CA_NAME_MAX is 16 with the NUL). Whether this kernel has it is found when the listener is bound.
+     */
+    private static String congestionControl(Config c, String at, String name) throws InvalidConfigException {
+        String value = c.getString(name).strip();
+        if (!value.isEmpty() && !value.matches("[a-z0-9_]{1,15}")) {
+            throw InvalidConfigException.at(key(at + name),
+                    "must be empty (the host's default) or a congestion control name such as cubic or bbr");
+        }
+        return value;
     }
 
     /** 0 (the kernel's autotuning), or a size the kernel accepts for SO_SNDBUF without clamping it silently. */

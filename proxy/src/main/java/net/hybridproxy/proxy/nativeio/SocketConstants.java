@@ -41,6 +41,7 @@ public final class SocketConstants {
     public static final int TCP_IS_MPTCP = 43;
     public static final int TCP_INFO = 11;
     public static final int TCP_NOTSENT_LOWAT = 25;
+    public static final int TCP_CONGESTION = 13;
     public static final int MPTCP_TCPINFO = 2;
     public static final int MPTCP_SUBFLOW_ADDRS = 3;
     public static final int MPTCP_FULL_INFO = 4;

@@ -81,6 +81,11 @@ public final class ConcentratorRole implements Role {
                 ch.pipeline().addLast(new ConvertServerHandler(context, gate, admission));
             }
         }, address);
+        if (!concentrator.mptcpCongestionControl().isEmpty()) {
+            for (Channel listener : bound) {
+                setCongestionControl(listener, concentrator.mptcpCongestionControl());
+            }
+        }
         if (FileDescriptorBudget.shortOfDescriptors(FileDescriptorBudget.currentLimit(), context.config(),
                 ConcentratorAdmission.MAX_LINGERING)) {
             bound.forEach(channel -> channel.pipeline().addFirst(
@@ -91,6 +96,19 @@ public final class ConcentratorRole implements Role {
             kernelListeners.put(address, bound);
         }
         LOG.log(System.Logger.Level.INFO, "concentrator listening (MPTCP) on " + RoleContext.describeBound(bound));
+    }
+
+    /** The congestion control key on each bound MPTCP listener; a name the kernel refuses stops the start. */
+    private static void setCongestionControl(Channel listener, String algorithm) {
+        if (!NativeSocketOptions.isKernelSocket(listener)) {
+            throw new IllegalStateException("concentrator.mptcp-congestion-control needs the epoll or io_uring transport");
+        }
+        try {
+            NativeSocketOptions.setCongestionControl(listener, algorithm);
+        } catch (NativeException e) {
+            throw new IllegalStateException("concentrator.mptcp-congestion-control = " + algorithm
+                    + " refused by the kernel (" + e.getMessage() + "); see net.ipv4.tcp_available_congestion_control", e);
+        }
     }
 
     /**

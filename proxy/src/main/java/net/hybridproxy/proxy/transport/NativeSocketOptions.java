@@ -24,6 +24,7 @@ import static net.hybridproxy.proxy.nativeio.SocketConstants.SOL_SOCKET;
 import static net.hybridproxy.proxy.nativeio.SocketConstants.SOL_TCP;
 import static net.hybridproxy.proxy.nativeio.SocketConstants.SO_DOMAIN;
 import static net.hybridproxy.proxy.nativeio.SocketConstants.SO_ORIGINAL_DST;
+import static net.hybridproxy.proxy.nativeio.SocketConstants.TCP_CONGESTION;
 import static net.hybridproxy.proxy.nativeio.SocketConstants.TCP_FASTOPEN;
 import static net.hybridproxy.proxy.nativeio.SocketConstants.TCP_FASTOPEN_CONNECT;
 import static net.hybridproxy.proxy.nativeio.SocketConstants.TCP_IS_MPTCP;
@@ -82,6 +83,18 @@ public final class NativeSocketOptions {
         int fd = fd(listener);
         Libc.setsockoptInt(fd, SOL_TCP, net.hybridproxy.proxy.nativeio.SocketConstants.TCP_NODELAY, 1);
         Libc.setsockoptInt(fd, SOL_SOCKET, net.hybridproxy.proxy.nativeio.SocketConstants.SO_KEEPALIVE, 1);
+    }
+
+    /**
+     * TCP_CONGESTION on a listener. The kernel keeps it on the listener's socket (for MPTCP, on the listener's own
+     * subflow), and every connection or subflow it accepts is a copy of that socket, so the children keep the
+     * algorithm without a setsockopt of their own. The kernel answers ENOENT for an algorithm it lacks and EPERM for
+     * one outside {@code net.ipv4.tcp_allowed_congestion_control} without CAP_NET_ADMIN.
+     */
+    public static void setCongestionControl(Channel listener, String algorithm) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            Libc.setsockopt(fd(listener), SOL_TCP, TCP_CONGESTION, arena.allocateFrom(algorithm));
+        }
     }
 
     /** TCP_FASTOPEN on a listener with the given queue length (Linux 6.2+ for MPTCP listeners). */
