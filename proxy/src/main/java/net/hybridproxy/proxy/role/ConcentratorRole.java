@@ -101,13 +101,15 @@ public final class ConcentratorRole implements Role {
     /** The congestion control key on each bound MPTCP listener; a name the kernel refuses stops the start. */
     private static void setCongestionControl(Channel listener, String algorithm) {
         if (!NativeSocketOptions.isKernelSocket(listener)) {
-            throw new IllegalStateException("concentrator.mptcp-congestion-control needs the epoll or io_uring transport");
+            throw new IllegalStateException(
+                    "concentrator.mptcp-congestion-control needs the epoll or io_uring transport");
         }
         try {
             NativeSocketOptions.setCongestionControl(listener, algorithm);
         } catch (NativeException e) {
             throw new IllegalStateException("concentrator.mptcp-congestion-control = " + algorithm
-                    + " refused by the kernel (" + e.getMessage() + "); see net.ipv4.tcp_available_congestion_control", e);
+                    + " refused by the kernel (" + e.getMessage()
+                    + "); see net.ipv4.tcp_available_congestion_control", e);
         }
     }
 

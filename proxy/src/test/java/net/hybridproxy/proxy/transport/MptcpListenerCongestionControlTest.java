@@ -41,7 +41,8 @@ class MptcpListenerCongestionControlTest {
     @BeforeEach
     void bindAnMptcpListener() throws Exception {
         Transport transport = Transport.EPOLL;
-        assumeTrue(transport.isAvailable(), () -> "epoll unavailable here: " + transport.unavailabilityCause().orElse(""));
+        assumeTrue(transport.isAvailable(),
+                () -> "epoll unavailable here: " + transport.unavailabilityCause().orElse(""));
         group = transport.newEventLoopGroup(1, "congestion-control-test");
         try {
             listener = new ServerBootstrap().group(group).channelFactory(transport.mptcpServer())
