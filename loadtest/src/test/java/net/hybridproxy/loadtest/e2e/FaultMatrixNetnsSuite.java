@@ -433,6 +433,14 @@ abstract class FaultMatrixNetnsSuite {
             out.append("--- ").append(side.getKey()).append(" MPTCP sockets with bytes queued (ss -MniH) ---\n");
             out.append(queuedSockets(side.getValue().tryExec(Duration.ofSeconds(10), "ss", "-MniH").stdout()));
         }
+        // The ends of the path: the echo server's sockets and the LAN client's. An echo server that stopped reading
+        // shows a full Recv-Q on its side with nothing queued in the appliances; the appliances then hold no bytes.
+        for (var end : List.of(java.util.Map.entry("server", lab.server()), java.util.Map.entry("client", lab.client()))) {
+            out.append("--- ").append(end.getKey()).append(" established TCP sockets with bytes queued (ss -tniH) ---\n");
+            out.append(queuedSockets(end.getValue().tryExec(Duration.ofSeconds(10), "ss", "-tniH", "state",
+                    "established").stdout()));
+        }
+        out.append("--- this JVM's echo server threads (virtual) ---\n").append(echoThreads());
         for (LabProcess appliance : List.of(concentrator, cpe)) {
             out.append("--- ").append(appliance).append(" threads (event loops and acceptors) ---\n")
                     .append(threadsOf(appliance));
@@ -464,6 +472,32 @@ abstract class FaultMatrixNetnsSuite {
             socket = null;
         }
         return kept.isEmpty() ? "(none)\n" : kept.toString();
+    }
+
+    /**
+     * The stacks of this JVM's threads that run the echo server and the verified transfers (virtual threads, which
+     * only {@code jcmd Thread.dump_to_file} lists): a transfer or echo parked in a socket read or write shows here.
+     */
+    private static String echoThreads() {
+        try {
+            Path dump = Files.createTempFile("fault-matrix-threads", ".txt");
+            Files.delete(dump);
+            Process jcmd = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "jcmd").toString(),
+                    String.valueOf(ProcessHandle.current().pid()), "Thread.dump_to_file", dump.toString())
+                    .redirectErrorStream(true).start();
+            jcmd.getInputStream().readAllBytes();
+            jcmd.waitFor(30, TimeUnit.SECONDS);
+            StringBuilder kept = new StringBuilder();
+            for (String thread : Files.readString(dump).split("\n\n")) {
+                if (thread.contains("EchoServer") || thread.contains("LabEcho")) {
+                    kept.append(thread).append("\n\n");
+                }
+            }
+            Files.deleteIfExists(dump);
+            return kept.isEmpty() ? "(none)\n" : kept.toString();
+        } catch (IOException | InterruptedException e) {
+            return "jcmd failed: " + e + "\n";
+        }
     }
 
     /** The stacks of an appliance's Netty threads (jcmd Thread.print): a blocked event loop shows here. */
