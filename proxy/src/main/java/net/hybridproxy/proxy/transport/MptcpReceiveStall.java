@@ -9,7 +9,13 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static net.hybridproxy.proxy.nativeio.SocketConstants.SK_MEMINFO_RCVBUF;
+import static net.hybridproxy.proxy.nativeio.SocketConstants.SK_MEMINFO_RMEM_ALLOC;
+import static net.hybridproxy.proxy.nativeio.SocketConstants.SK_MEMINFO_VARS;
 import static net.hybridproxy.proxy.nativeio.SocketConstants.SOL_SOCKET;
+import static net.hybridproxy.proxy.nativeio.SocketConstants.SO_MEMINFO;
+import static net.hybridproxy.proxy.nativeio.SocketConstants.SO_RCVBUF;
+import static net.hybridproxy.proxy.nativeio.SocketConstants.SO_RCVBUFFORCE;
 
 /**
  * A kernel MPTCP receive path that stopped for good, seen from user space, and the way out of it.
@@ -30,15 +36,6 @@ import static net.hybridproxy.proxy.nativeio.SocketConstants.SOL_SOCKET;
  * a small price on a connection that would otherwise have hung.
  */
 public final class MptcpReceiveStall {
-    /** {@code SO_MEMINFO}: the socket's memory as {@code SK_MEMINFO_VARS} u32 values (linux/sock_diag.h). */
-    private static final int SO_MEMINFO = 55;
-    private static final int SK_MEMINFO_RMEM_ALLOC = 0;
-    private static final int SK_MEMINFO_RCVBUF = 1;
-    private static final int SK_MEMINFO_VARS = 9;
-    private static final int SO_RCVBUF = 8;
-    /** Like SO_RCVBUF, past net.core.rmem_max; needs CAP_NET_ADMIN. */
-    private static final int SO_RCVBUFFORCE = 33;
-
     private MptcpReceiveStall() {
     }
 
