@@ -40,8 +40,8 @@ public final class MptcpReceiveStall {
     }
 
     /**
-     * The bytes the socket holds for reading beyond its receive buffer while none is readable, or 0 when it is not in
-     * that state (nor a kernel socket).
+     * The memory the socket holds for reading (rmem_alloc) when that is more than its receive buffer while nothing is
+     * readable in order; 0 when it is not in that state, or not a kernel socket.
      */
     public static int stalledBytes(Channel channel) {
         if (!(channel instanceof UnixChannel unix)) {
@@ -60,8 +60,9 @@ public final class MptcpReceiveStall {
     }
 
     /**
-     * Gives the socket a receive buffer of at least twice {@code held} (the kernel doubles the value set, for its
-     * bookkeeping) and lets the kernel move the bytes it now admits up from the subflows. Returns whether the socket
+     * Gives the socket a receive buffer of twice {@code held} (the kernel doubles the value set, for its bookkeeping;
+     * without CAP_NET_ADMIN at most twice {@code net.core.rmem_max}, 416 KiB by default, still above the 128 KiB the
+     * stall holds) and lets the kernel move the bytes it now admits up from the subflows. Returns whether the socket
      * has bytes to read afterwards.
      */
     public static boolean unblock(Channel channel, int held) {
