@@ -428,10 +428,31 @@ abstract class FaultMatrixNetnsSuite {
             // Where a hung connection's bytes wait: a connection with bytes queued on either side, with its TCP and
             // MPTCP state (window, cwnd, unacked, the MPTCP level's send and receive sequence), at most 20 of each.
             out.append("--- ").append(side.getKey()).append(" established TCP sockets with bytes queued (ss -tniH) ---\n");
-            out.append(queuedSockets(side.getValue().tryExec(Duration.ofSeconds(10), "ss", "-tniH", "state",
+            out.append(queuedSockets(side.getValue().tryExec(Duration.ofSeconds(10), "ss", "-tnimH", "state",
                     "established").stdout()));
             out.append("--- ").append(side.getKey()).append(" MPTCP sockets with bytes queued (ss -MniH) ---\n");
-            out.append(queuedSockets(side.getValue().tryExec(Duration.ofSeconds(10), "ss", "-MniH").stdout()));
+            out.append(queuedSockets(side.getValue().tryExec(Duration.ofSeconds(10), "ss", "-MnimH").stdout()));
+        }
+        // The ends of the path: the echo server's sockets and the LAN client's. An echo server that stopped reading
+        // shows a full Recv-Q on its side with nothing queued in the appliances; the appliances then hold no bytes.
+        for (var end : List.of(java.util.Map.entry("server", lab.server()), java.util.Map.entry("client", lab.client()))) {
+            out.append("--- ").append(end.getKey()).append(" established TCP sockets with bytes queued (ss -tniH) ---\n");
+            out.append(queuedSockets(end.getValue().tryExec(Duration.ofSeconds(10), "ss", "-tnimH", "state",
+                    "established").stdout()));
+        }
+        out.append("--- this JVM's echo server threads (virtual) ---\n").append(echoThreads());
+        // Whether each connected socket of an appliance is in an event loop's epoll set, and for what: a relay that
+        // stopped reading shows EPOLLIN missing on a socket with bytes to read; a lost registration shows none.
+        for (var side : List.of(java.util.Map.entry(concentrator, lab.conc()), java.util.Map.entry(cpe, lab.cpe()))) {
+            out.append("--- ").append(side.getKey()).append(" connected sockets and their epoll interest ---\n");
+            String ss = side.getValue().tryExec(Duration.ofSeconds(10), "ss", "-tneH", "state", "established").stdout()
+                    + side.getValue().tryExec(Duration.ofSeconds(10), "ss", "-MneH").stdout();
+            out.append(epollInterest(side.getKey().pid(), ss));
+            // The MPTCP receive path's counters since the namespace was made (out-of-order queueing, pruning).
+            out.append("--- ").append(side.getKey()).append(" MPTCP counters (nstat -asz MPTcp*) ---\n");
+            side.getValue().tryExec(Duration.ofSeconds(10), "nstat", "-asz").stdout().lines()
+                    .filter(l -> l.startsWith("MPTcp") && !l.matches("\\S+\\s+0\\s.*"))
+                    .forEach(l -> out.append(l).append('\n'));
         }
         for (LabProcess appliance : List.of(concentrator, cpe)) {
             out.append("--- ").append(appliance).append(" threads (event loops and acceptors) ---\n")
@@ -458,12 +479,118 @@ abstract class FaultMatrixNetnsSuite {
                 continue;
             }
             String[] queues = socket.trim().replaceFirst("^[A-Z-]+\\s+", "").split("\\s+");
-            if (queues.length > 1 && !(queues[0].equals("0") && queues[1].equals("0")) && count++ < 20) {
+            if (queues.length > 1 && (!(queues[0].equals("0") && queues[1].equals("0")) || unacknowledged(line))
+                    && count++ < 20) {
                 kept.append(socket).append('\n').append(line).append('\n');
             }
             socket = null;
         }
         return kept.isEmpty() ? "(none)\n" : kept.toString();
+    }
+
+    /**
+     * Each socket line of {@code ss} ({@code -e}: with its inode) followed by the process's descriptor for that socket
+     * and the events each epoll set of the process waits for on it, from {@code /proc/PID/fdinfo} (epoll(7): an
+     * epoll descriptor's fdinfo lists every registered descriptor as {@code tfd: N events: MASK}). A subflow has no
+     * descriptor of its own. At most 80 sockets.
+     */
+    private static String epollInterest(long pid, String ss) {
+        try {
+            java.util.Map<String, String> fdByInode = new java.util.HashMap<>();
+            List<String> epolls = new java.util.ArrayList<>();
+            try (var fds = Files.list(Path.of("/proc", String.valueOf(pid), "fd"))) {
+                for (Path fd : (Iterable<Path>) fds::iterator) {
+                    String target;
+                    try {
+                        target = Files.readSymbolicLink(fd).toString();
+                    } catch (IOException closedMeanwhile) {
+                        continue;
+                    }
+                    if (target.startsWith("socket:[")) {
+                        fdByInode.put(target.substring(8, target.length() - 1), fd.getFileName().toString());
+                    } else if (target.contains("eventpoll")) {
+                        epolls.add(fd.getFileName().toString());
+                    }
+                }
+            }
+            java.util.Map<String, String> interest = new java.util.HashMap<>();
+            for (String epoll : epolls) {
+                for (String line : Files.readAllLines(Path.of("/proc", String.valueOf(pid), "fdinfo", epoll))) {
+                    String[] f = line.trim().split("\\s+");
+                    if (f.length >= 4 && f[0].equals("tfd:") && f[2].equals("events:")) {
+                        interest.merge(f[1], "epoll " + epoll + " events 0x" + f[3] + " " + epollEvents(f[3]),
+                                (a, b) -> a + "; " + b);
+                    }
+                }
+            }
+            StringBuilder out = new StringBuilder();
+            int count = 0;
+            java.util.regex.Pattern inode = java.util.regex.Pattern.compile("\\bino:(\\d+)");
+            for (String line : ss.split("\n")) {
+                var m = inode.matcher(line);
+                if (!m.find() || count++ >= 80) {
+                    continue;
+                }
+                String fd = fdByInode.get(m.group(1));
+                out.append(line.replaceAll("\\s+", " ").trim()).append("\n    -> ")
+                        .append(fd == null ? "no descriptor (a subflow, or not this process's)"
+                                : "fd " + fd + ": " + interest.getOrDefault(fd, "in no epoll set"))
+                        .append('\n');
+            }
+            return out.isEmpty() ? "(none)\n" : out.toString();
+        } catch (IOException | RuntimeException e) {
+            return "cannot read /proc/" + pid + ": " + e + "\n";
+        }
+    }
+
+    private static String epollEvents(String hexMask) {
+        int mask = Integer.parseInt(hexMask, 16);
+        List<String> names = new java.util.ArrayList<>();
+        String[] known = {"IN", "PRI", "OUT", "ERR", "HUP"};
+        for (int bit = 0; bit < known.length; bit++) {
+            if ((mask & (1 << bit)) != 0) {
+                names.add(known[bit]);
+            }
+        }
+        if ((mask & 0x2000) != 0) {
+            names.add("RDHUP");
+        }
+        if ((mask & (1 << 31)) != 0) {
+            names.add("ET");
+        }
+        return names.toString();
+    }
+
+    /**
+     * The stacks of this JVM's threads that run the echo server and the verified transfers (virtual threads, which
+     * only {@code jcmd Thread.dump_to_file} lists): a transfer or echo parked in a socket read or write shows here.
+     */
+    private static String echoThreads() {
+        try {
+            Path dump = Files.createTempFile("fault-matrix-threads", ".txt");
+            Files.delete(dump);
+            Process jcmd = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "jcmd").toString(),
+                    String.valueOf(ProcessHandle.current().pid()), "Thread.dump_to_file", dump.toString())
+                    .redirectErrorStream(true).start();
+            jcmd.getInputStream().readAllBytes();
+            jcmd.waitFor(30, TimeUnit.SECONDS);
+            StringBuilder kept = new StringBuilder();
+            for (String thread : Files.readString(dump).split("\n\n")) {
+                if (thread.contains("EchoServer") || thread.contains("LabEcho")) {
+                    kept.append(thread).append("\n\n");
+                }
+            }
+            Files.deleteIfExists(dump);
+            return kept.isEmpty() ? "(none)\n" : kept.toString();
+        } catch (IOException | InterruptedException e) {
+            return "jcmd failed: " + e + "\n";
+        }
+    }
+
+    /** An MPTCP socket's detail line whose data level still has bytes unacknowledged (its Send-Q does not show them). */
+    private static boolean unacknowledged(String detail) {
+        var written = java.util.regex.Pattern.compile("write_seq:(\\w+) snd_una:(\\w+)").matcher(detail);
+        return written.find() && !written.group(1).equals(written.group(2));
     }
 
     /** The stacks of an appliance's Netty threads (jcmd Thread.print): a blocked event loop shows here. */

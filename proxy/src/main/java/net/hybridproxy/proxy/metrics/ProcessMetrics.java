@@ -99,6 +99,11 @@ public final class ProcessMetrics implements MeterBinder {
                 .register(registry);
         FunctionCounter.builder("hybridproxy.self.loops.refused", counters, ProxyCounters::selfLoopsRefused)
                 .description("cpe connections refused because they were addressed to the cpe itself").register(registry);
+        FunctionCounter.builder("hybridproxy.relay.receive.stalls.unblocked", counters,
+                        c -> net.hybridproxy.proxy.relay.RelaySession.receiveStallsUnblocked())
+                .description("Relayed MPTCP sockets whose kernel receive path had stopped for good (more held than "
+                        + "the receive buffer, none readable in order) and was unblocked by a larger receive buffer")
+                .register(registry);
         FunctionCounter.builder("hybridproxy.policy.denials", counters, ProxyCounters::policyDenials)
                 .description("Destinations refused by the destination policy").register(registry);
         FunctionCounter.builder("hybridproxy.mptcp.fallbacks", counters, ProxyCounters::mptcpFallbacks)

@@ -25,6 +25,14 @@ public final class SocketConstants {
     public static final int SOL_NETLINK = 270;
 
     public static final int SO_KEEPALIVE = 9;
+    public static final int SO_RCVBUF = 8;
+    /** Like SO_RCVBUF, past net.core.rmem_max; needs CAP_NET_ADMIN. */
+    public static final int SO_RCVBUFFORCE = 33;
+    /** The socket's memory as SK_MEMINFO_VARS u32 values (linux/sock_diag.h): rmem_alloc first, then rcvbuf. */
+    public static final int SO_MEMINFO = 55;
+    public static final int SK_MEMINFO_RMEM_ALLOC = 0;
+    public static final int SK_MEMINFO_RCVBUF = 1;
+    public static final int SK_MEMINFO_VARS = 9;
     public static final int TCP_NODELAY = 1;
     public static final int SO_PROTOCOL = 38;
     public static final int SO_DOMAIN = 39;

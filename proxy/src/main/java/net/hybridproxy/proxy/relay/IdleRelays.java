@@ -3,6 +3,8 @@ package net.hybridproxy.proxy.relay;
 import io.netty.channel.EventLoop;
 import io.netty.util.concurrent.ScheduledFuture;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -21,11 +23,21 @@ final class IdleRelays {
     /** Per event-loop thread: usually one entry, the configured {@code relay.idle-timeout}. */
     private static final PerLoopAndDuration<IdleRelays> BY_TIMEOUT = new PerLoopAndDuration<>(IdleRelays::new);
 
+    /**
+     * How long a relay is silent before its sockets are checked for a kernel MPTCP receive path that stopped for good
+     * ({@link RelaySession#unblockStalledReceive}). A relay is checked once or twice per silence, while it has been
+     * silent between this and three times this: a stopped receive path makes the relay silent from the moment it
+     * stops, and a relay silent for longer has been checked already. Short next to any client's own timeout (the lab's
+     * clients give up after 30 s), long next to the gaps of a transfer that is merely slow.
+     */
+    static final long STALL_CHECK_NANOS = TimeUnit.SECONDS.toNanos(5);
+
     private final EventLoop loop;
     private final long timeoutNanos;
     private RelaySession head;
     private RelaySession tail;
     private ScheduledFuture<?> check;
+    private ScheduledFuture<?> stallCheck;
 
     private IdleRelays(EventLoop loop, long timeoutNanos) {
         this.loop = loop;
@@ -44,6 +56,9 @@ final class IdleRelays {
         append(session);
         if (check == null) {
             arm(nowNanos);
+        }
+        if (stallCheck == null) {
+            stallCheck = loop.schedule(this::checkStalls, STALL_CHECK_NANOS, TimeUnit.NANOSECONDS);
         }
     }
 
@@ -74,6 +89,30 @@ final class IdleRelays {
         }
         if (head != null) {
             arm(now);
+        }
+    }
+
+    /**
+     * Checks the relays silent for one to three check periods, newest first from the tail (the list is in order of
+     * last activity, so the walk stops at the first older one), then re-arms while any relay is left.
+     */
+    private void checkStalls() {
+        stallCheck = null;
+        long now = System.nanoTime();
+        List<RelaySession> silent = new ArrayList<>();
+        for (RelaySession s = tail; s != null; s = s.idlePrevious) {
+            long silence = now - s.lastActiveNanos;
+            if (silence >= 3 * STALL_CHECK_NANOS) {
+                break;
+            }
+            if (silence >= STALL_CHECK_NANOS) {
+                silent.add(s);
+            }
+        }
+        // Collected first: unblocking asks for reads, which may move a relay in the list.
+        silent.forEach(RelaySession::unblockStalledReceive);
+        if (head != null) {
+            stallCheck = loop.schedule(this::checkStalls, STALL_CHECK_NANOS, TimeUnit.NANOSECONDS);
         }
     }
 

@@ -5,7 +5,11 @@ import io.netty.channel.ChannelPipeline;
 import io.netty.channel.EventLoop;
 import io.netty.channel.epoll.EpollSocketChannel;
 
+import net.hybridproxy.proxy.transport.MptcpReceiveStall;
+
+import java.lang.System.Logger.Level;
 import java.time.Duration;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Consumer;
 
 /**
@@ -15,6 +19,9 @@ import java.util.function.Consumer;
  */
 public final class RelaySession {
     private static final String RELAY = "relay";
+    private static final System.Logger LOG = System.getLogger("hybridproxy.relay");
+    /** Receive paths found stopped in the kernel and unblocked ({@link #unblockStalledReceive}), process-wide. */
+    private static final LongAdder RECEIVE_STALLS_UNBLOCKED = new LongAdder();
 
     private final Channel client;
     private final Channel server;
@@ -108,6 +115,42 @@ public final class RelaySession {
         if (list != null) {
             list.touched(this, System.nanoTime());
         }
+    }
+
+    /**
+     * Silent for a while: a side whose kernel MPTCP receive path stopped for good ({@link MptcpReceiveStall}) is
+     * unblocked and read again. Only a side whose peer is writable: one whose peer is not is waiting for backpressure,
+     * not stuck. On the pair's loop.
+     */
+    void unblockStalledReceive() {
+        unblockStalledReceive(client, server);
+        unblockStalledReceive(server, client);
+    }
+
+    private void unblockStalledReceive(Channel side, Channel peer) {
+        if (!side.isActive() || !peer.isWritable() || RelayHandler.isInputShutdown(side)) {
+            return;
+        }
+        int held = MptcpReceiveStall.stalledBytes(side);
+        if (held == 0) {
+            return;
+        }
+        boolean readable = MptcpReceiveStall.unblock(side, held);
+        RECEIVE_STALLS_UNBLOCKED.increment();
+        LOG.log(Level.WARNING, () -> label + ": the kernel held " + held + " bytes unreadable on the "
+                + (side == client ? "client" : "server") + " side (over its receive buffer, none in order); "
+                + "receive buffer raised, " + (readable ? "readable again" : "still nothing to read"));
+        // The descriptor's read interest is re-registered, so that epoll looks at the socket again: with the
+        // interest unchanged, a level-triggered epoll only reports a socket the kernel has woken it for, and moving
+        // the bytes up in SIOCINQ wakes nobody. Turning auto-read on and off again clears Netty's read interest.
+        side.config().setAutoRead(true);
+        side.config().setAutoRead(false);
+        RelayHandler.requestRead(side);
+    }
+
+    /** How many stopped kernel receive paths relays have unblocked in this process. */
+    public static long receiveStallsUnblocked() {
+        return RECEIVE_STALLS_UNBLOCKED.sum();
     }
 
     /** Nothing moved for the whole idle timeout: both sides close. */

@@ -25,8 +25,13 @@ import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketAddress;
+import java.net.SocketTimeoutException;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
 import java.util.Random;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.Future;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
@@ -48,6 +53,10 @@ abstract class RelayTransportSuite extends ProxiedTcpContract {
     private static final InetAddress LOOPBACK = InetAddress.getLoopbackAddress();
     /** Small water marks make backpressure visible with little data. */
     private static final int HIGH_WATER_MARK = 64 * 1024;
+    /** The mass-close test: relays closed and opened around each echo, echoes, and each echo's size. */
+    private static final int OTHERS = 300;
+    private static final int ROUNDS = 5;
+    private static final int ECHO_BYTES = 8 << 20;
 
     private EventLoopGroup group;
     private Channel listener;
@@ -198,6 +207,91 @@ abstract class RelayTransportSuite extends ProxiedTcpContract {
             assertSameBytes(sent.toByteArray(), receiver.getInputStream().readAllBytes(),
                     (download ? "download" : "upload") + " with " + tail + " bytes queued in the relay at both FINs");
         }
+    }
+
+    /**
+     * The lab's intermittent hang (docs/decisions.md, "Recovery after running out of descriptors"): an echo through
+     * the relay stopped for good while hundreds of other relays on the same loops closed at once and new ones were
+     * joined in their place (their descriptors reused). Here: an echo of {@link #ECHO_BYTES} runs while
+     * {@link #OTHERS} idle relays close (half with a reset) and as many open again, for {@link #ROUNDS} rounds; each
+     * echo must come back whole. A stall fails by the read timeout (a hang, not a speed bound).
+     */
+    @Test
+    void anEchoKeepsFlowingWhileHundredsOfOtherRelaysCloseAndOpen() throws Exception {
+        List<Socket> served = Collections.synchronizedList(new ArrayList<>());
+        blockingIo.submit(() -> {
+            while (!backend.isClosed()) {
+                Socket s = backend.accept();
+                served.add(s);
+                blockingIo.submit(() -> {
+                    try (s) {
+                        s.getInputStream().transferTo(s.getOutputStream());
+                    }
+                    return null;
+                });
+            }
+            return null;
+        });
+        List<Socket> others = openIdle(OTHERS);
+        try {
+            for (int round = 0; round < ROUNDS; round++) {
+                byte[] payload = randomBytes(ECHO_BYTES, round);
+                try (Socket echo = connectThroughProxy()) {
+                    echo.setSoTimeout(10_000);
+                    Future<?> writer = blockingIo.submit(() -> {
+                        echo.getOutputStream().write(payload);
+                        return null;
+                    });
+                    byte[] back = new byte[ECHO_BYTES];
+                    int got = echo.getInputStream().readNBytes(back, 0, ECHO_BYTES / 8);
+                    // The others go while the echo is in full flow, and new ones take their descriptors.
+                    List<Socket> closing = others;
+                    Future<?> closer = blockingIo.submit(() -> {
+                        for (int i = 0; i < closing.size(); i++) {
+                            if (i % 2 == 0) {
+                                closing.get(i).setSoLinger(true, 0);
+                            }
+                            closing.get(i).close();
+                        }
+                        return null;
+                    });
+                    Future<List<Socket>> opener = blockingIo.submit(() -> openIdle(OTHERS));
+                    try {
+                        got += echo.getInputStream().readNBytes(back, got, ECHO_BYTES - got);
+                    } catch (SocketTimeoutException e) {
+                        throw new AssertionError("round " + round + ": the echo stopped (more than " + got + " of "
+                                + ECHO_BYTES + " bytes back)", e);
+                    }
+                    writer.get(30, TimeUnit.SECONDS);
+                    closer.get(30, TimeUnit.SECONDS);
+                    others = opener.get(60, TimeUnit.SECONDS);
+                    assertSameBytes(payload, back, "round " + round + " echo");
+                }
+            }
+        } finally {
+            for (Socket s : others) {
+                s.close();
+            }
+            synchronized (served) {
+                for (Socket s : served) {
+                    s.close();
+                }
+            }
+        }
+    }
+
+    /** {@code count} relays joined and echoing (one byte each way), left open. */
+    private List<Socket> openIdle(int count) throws Exception {
+        List<Socket> open = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            Socket s = connectThroughProxy();
+            open.add(s);
+            s.getOutputStream().write(7);
+        }
+        for (Socket s : open) {
+            assertEquals(7, s.getInputStream().read(), "an idle relay's first byte");
+        }
+        return open;
     }
 
     private static long pendingOutbound(Channel channel) {
