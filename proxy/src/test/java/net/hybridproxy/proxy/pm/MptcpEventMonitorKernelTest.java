@@ -1,5 +1,6 @@
 package net.hybridproxy.proxy.pm;
 
+import net.hybridproxy.proxy.metrics.SubflowLifecycle;
 import net.hybridproxy.proxy.nativeio.Libc;
 import net.hybridproxy.proxy.nativeio.SocketConstants;
 import net.hybridproxy.proxy.testing.NetNs;
@@ -83,22 +84,8 @@ class MptcpEventMonitorKernelTest {
         int accepted = -1;
         try {
             assertTrue(monitor.isRunning());
-            listener = srv.call(() -> {
-                int fd = Libc.socket(SocketConstants.AF_INET, SocketConstants.SOCK_STREAM | SocketConstants.SOCK_CLOEXEC,
-                        SocketConstants.IPPROTO_MPTCP);
-                try (Arena arena = Arena.ofConfined()) {
-                    // The wildcard address: joins arrive at the announced lte address, not the dsl one.
-                    Libc.bind(fd, TestNative.sockaddrIn(arena, InetAddress.getByName("0.0.0.0"), PORT));
-                }
-                TestNative.listen(fd, 4);
-                return fd;
-            });
-            client = cli.call(() -> {
-                int fd = Libc.socket(SocketConstants.AF_INET, SocketConstants.SOCK_STREAM | SocketConstants.SOCK_CLOEXEC,
-                        SocketConstants.IPPROTO_MPTCP);
-                TestNative.connect(fd, server, PORT);
-                return fd;
-            });
+            listener = listen();
+            client = connect(server);
             accepted = TestNative.accept(listener);
             // Data in both directions makes both ends fully established, which lets the server send ADD_ADDR.
             exchange(client, accepted);
@@ -158,6 +145,94 @@ class MptcpEventMonitorKernelTest {
                 .noneMatch(t -> t.getName().equals(MptcpEventMonitor.THREAD_NAME) && t.isAlive()),
                 "reader thread gone after close");
         assertTrue(monitor.failure().isEmpty(), () -> monitor.failure().toString());
+    }
+
+    /**
+     * The appliance's monitor asks the kernel for the lifecycle's event types only: it must still see every
+     * connection at ESTABLISHED with its subflows and leave it at CLOSED, while a monitor in the same namespace
+     * that asks for everything still gets CREATED and ANNOUNCED (the filter is the socket's own).
+     */
+    @Test
+    void aFilteredMonitorGetsOnlyTheTypesItAskedForAndItsTableStillTracksTheConnection() throws Exception {
+        List<MptcpEvent> everything = new CopyOnWriteArrayList<>();
+        List<MptcpEvent> filtered = new CopyOnWriteArrayList<>();
+        ConnectionTable table = new ConnectionTable(16);
+        InetAddress server = InetAddress.getByName("198.18.40.2");
+        MptcpEventMonitor all = cli.call(() -> {
+            try (MptcpPathManagerClient pm = MptcpPathManagerClient.open()) {
+                pm.setLimits(new MptcpLimits(2, 2));
+            }
+            return MptcpEventMonitor.open(everything::add);
+        });
+        MptcpEventMonitor lifecycle = cli.call(() -> MptcpEventMonitor.open(e -> {
+            filtered.add(e);
+            table.apply(e, System.nanoTime());
+        }, SubflowLifecycle.EVENTS_USED));
+        int listener = -1;
+        int client = -1;
+        int accepted = -1;
+        try {
+            listener = listen();
+            client = connect(server);
+            accepted = TestNative.accept(listener);
+            exchange(client, accepted);
+            waitFor(() -> {
+                ConnectionTable.Snapshot s = table.snapshot();
+                return s.connections().size() == 1 && s.connections().get(0).subflows().size() == 2;
+            }, "one connection with two subflows from " + filtered);
+            ConnectionTable.TrackedConnection conn = table.snapshot().connections().get(0);
+            assertTrue(conn.established());
+            assertFalse(conn.serverSide());
+            assertEquals(InetAddress.getByName("198.18.41.1"), conn.subflows().get(1).localAddress());
+            waitFor(() -> everything.stream().anyMatch(e -> e instanceof MptcpEvent.Announced),
+                    "ANNOUNCED at the unfiltered monitor in " + everything);
+
+            Libc.close(client);
+            client = -1;
+            Libc.close(accepted);
+            accepted = -1;
+            waitFor(() -> everything.stream().anyMatch(e -> e instanceof MptcpEvent.Closed), "CLOSED in " + everything);
+            waitFor(() -> table.size() == 0, "the connection gone from the filtered table, events " + filtered);
+            assertTrue(everything.stream().anyMatch(e -> e instanceof MptcpEvent.Created), everything::toString);
+            assertTrue(filtered.stream().allMatch(e -> SubflowLifecycle.EVENTS_USED.contains(e.kind())),
+                    filtered::toString);
+            assertEquals(1, filtered.stream().filter(e -> e instanceof MptcpEvent.Established).count(),
+                    filtered::toString);
+            assertEquals(1, filtered.stream().filter(e -> e instanceof MptcpEvent.SubflowEstablished).count(),
+                    filtered::toString);
+        } finally {
+            for (int fd : new int[] {client, accepted, listener}) {
+                if (fd >= 0) {
+                    Libc.close(fd);
+                }
+            }
+            all.close();
+            lifecycle.close();
+        }
+        assertTrue(lifecycle.failure().isEmpty(), () -> lifecycle.failure().toString());
+        assertEquals(0, lifecycle.overruns());
+    }
+
+    private int listen() throws Exception {
+        return srv.call(() -> {
+            int fd = Libc.socket(SocketConstants.AF_INET, SocketConstants.SOCK_STREAM | SocketConstants.SOCK_CLOEXEC,
+                    SocketConstants.IPPROTO_MPTCP);
+            try (Arena arena = Arena.ofConfined()) {
+                // The wildcard address: joins arrive at the announced lte address, not the dsl one.
+                Libc.bind(fd, TestNative.sockaddrIn(arena, InetAddress.getByName("0.0.0.0"), PORT));
+            }
+            TestNative.listen(fd, 4);
+            return fd;
+        });
+    }
+
+    private int connect(InetAddress server) throws Exception {
+        return cli.call(() -> {
+            int fd = Libc.socket(SocketConstants.AF_INET, SocketConstants.SOCK_STREAM | SocketConstants.SOCK_CLOEXEC,
+                    SocketConstants.IPPROTO_MPTCP);
+            TestNative.connect(fd, server, PORT);
+            return fd;
+        });
     }
 
     private static void exchange(int client, int server) throws Exception {
