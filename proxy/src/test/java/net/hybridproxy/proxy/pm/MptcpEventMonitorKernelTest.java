@@ -12,9 +12,12 @@ import org.junit.jupiter.api.Test;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.net.InetAddress;
+import java.util.EnumSet;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.BooleanSupplier;
+import java.util.function.Consumer;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -70,15 +73,10 @@ class MptcpEventMonitorKernelTest {
         ConnectionTable table = new ConnectionTable(16);
         InetAddress server = InetAddress.getByName("198.18.40.2");
 
-        MptcpEventMonitor monitor = cli.call(() -> {
-            try (MptcpPathManagerClient pm = MptcpPathManagerClient.open()) {
-                pm.setLimits(new MptcpLimits(2, 2));
-            }
-            return MptcpEventMonitor.open(e -> {
-                events.add(e);
-                table.apply(e, System.nanoTime());
-            });
-        });
+        MptcpEventMonitor monitor = openMonitor(e -> {
+            events.add(e);
+            table.apply(e, System.nanoTime());
+        }, EnumSet.allOf(MptcpEvent.EventType.class));
         int listener = -1;
         int client = -1;
         int accepted = -1;
@@ -90,10 +88,7 @@ class MptcpEventMonitorKernelTest {
             // Data in both directions makes both ends fully established, which lets the server send ADD_ADDR.
             exchange(client, accepted);
 
-            waitFor(() -> {
-                ConnectionTable.Snapshot s = table.snapshot();
-                return s.connections().size() == 1 && s.connections().get(0).subflows().size() == 2;
-            }, "one connection with two subflows in " + events);
+            awaitOneConnectionWithTwoSubflows(table, events);
             exchange(client, accepted);
 
             ConnectionTable.Snapshot snap = table.snapshot();
@@ -130,11 +125,7 @@ class MptcpEventMonitorKernelTest {
                     "Closed event in " + events);
             assertEquals(0, table.snapshot().connections().size());
         } finally {
-            for (int fd : new int[] {client, accepted, listener}) {
-                if (fd >= 0) {
-                    Libc.close(fd);
-                }
-            }
+            closeAll(client, accepted, listener);
             long start = System.nanoTime();
             monitor.close();
             long tookMs = (System.nanoTime() - start) / 1_000_000;
@@ -158,16 +149,11 @@ class MptcpEventMonitorKernelTest {
         List<MptcpEvent> filtered = new CopyOnWriteArrayList<>();
         ConnectionTable table = new ConnectionTable(16);
         InetAddress server = InetAddress.getByName("198.18.40.2");
-        MptcpEventMonitor all = cli.call(() -> {
-            try (MptcpPathManagerClient pm = MptcpPathManagerClient.open()) {
-                pm.setLimits(new MptcpLimits(2, 2));
-            }
-            return MptcpEventMonitor.open(everything::add);
-        });
-        MptcpEventMonitor lifecycle = cli.call(() -> MptcpEventMonitor.open(e -> {
+        MptcpEventMonitor all = openMonitor(everything::add, EnumSet.allOf(MptcpEvent.EventType.class));
+        MptcpEventMonitor lifecycle = openMonitor(e -> {
             filtered.add(e);
             table.apply(e, System.nanoTime());
-        }, SubflowLifecycle.EVENTS_USED));
+        }, SubflowLifecycle.EVENTS_USED);
         int listener = -1;
         int client = -1;
         int accepted = -1;
@@ -176,10 +162,7 @@ class MptcpEventMonitorKernelTest {
             client = connect(server);
             accepted = TestNative.accept(listener);
             exchange(client, accepted);
-            waitFor(() -> {
-                ConnectionTable.Snapshot s = table.snapshot();
-                return s.connections().size() == 1 && s.connections().get(0).subflows().size() == 2;
-            }, "one connection with two subflows from " + filtered);
+            awaitOneConnectionWithTwoSubflows(table, filtered);
             ConnectionTable.TrackedConnection conn = table.snapshot().connections().get(0);
             assertTrue(conn.established());
             assertFalse(conn.serverSide());
@@ -201,16 +184,39 @@ class MptcpEventMonitorKernelTest {
             assertEquals(1, filtered.stream().filter(e -> e instanceof MptcpEvent.SubflowEstablished).count(),
                     filtered::toString);
         } finally {
-            for (int fd : new int[] {client, accepted, listener}) {
-                if (fd >= 0) {
-                    Libc.close(fd);
-                }
-            }
+            closeAll(client, accepted, listener);
             all.close();
             lifecycle.close();
         }
         assertTrue(lifecycle.failure().isEmpty(), () -> lifecycle.failure().toString());
         assertEquals(0, lifecycle.overruns());
+    }
+
+    /** A monitor in the client's namespace, whose path manager may open the second subflow. */
+    private MptcpEventMonitor openMonitor(Consumer<MptcpEvent> consumer, Set<MptcpEvent.EventType> types)
+            throws Exception {
+        return cli.call(() -> {
+            try (MptcpPathManagerClient pm = MptcpPathManagerClient.open()) {
+                pm.setLimits(new MptcpLimits(2, 2));
+            }
+            return MptcpEventMonitor.open(consumer, types);
+        });
+    }
+
+    private static void awaitOneConnectionWithTwoSubflows(ConnectionTable table, List<MptcpEvent> seen)
+            throws InterruptedException {
+        waitFor(() -> {
+            ConnectionTable.Snapshot s = table.snapshot();
+            return s.connections().size() == 1 && s.connections().get(0).subflows().size() == 2;
+        }, "one connection with two subflows from " + seen);
+    }
+
+    private static void closeAll(int... fds) throws Exception {
+        for (int fd : fds) {
+            if (fd >= 0) {
+                Libc.close(fd);
+            }
+        }
     }
 
     private int listen() throws Exception {
