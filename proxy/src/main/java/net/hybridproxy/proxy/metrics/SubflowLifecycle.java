@@ -35,7 +35,8 @@ public final class SubflowLifecycle implements Consumer<MptcpEvent> {
      * connection enters the table at ESTABLISHED (the table adopts it there), which is also where its first
      * subflow is counted opened, and the kernel opens or accepts no additional subflow before that. Not the
      * announcements (ANNOUNCED, REMOVED: the subflows they lead to arrive as subflow events) nor the listener
-     * events. That is four events per two-uplink connection instead of five to six, each a wake-up of the reader.
+     * events. In the lab that is 2.5 events per connection instead of 3.5, each a wake-up of the reader
+     * (docs/decisions.md, "Kernel engine, setup rate, eighth pass").
      */
     public static final Set<MptcpEvent.EventType> EVENTS_USED = Collections.unmodifiableSet(EnumSet.of(
             MptcpEvent.EventType.ESTABLISHED, MptcpEvent.EventType.CLOSED, MptcpEvent.EventType.SUBFLOW_ESTABLISHED,
