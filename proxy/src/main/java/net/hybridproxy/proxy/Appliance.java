@@ -249,7 +249,7 @@ public final class Appliance implements AutoCloseable {
         ConnectionTable table = new ConnectionTable(Math.max(1, config.maxConnections()));
         try {
             eventMonitor = Optional.of(MptcpEventMonitor.open(new SubflowLifecycle(table, uplinkStats, failovers,
-                    serverSide, System::nanoTime, System::currentTimeMillis)));
+                    serverSide, System::nanoTime, System::currentTimeMillis), SubflowLifecycle.EVENTS_USED));
         } catch (IOException | RuntimeException e) {
             LOG.log(Level.WARNING, "no MPTCP path-manager events (" + e.getMessage() + "): subflow lifecycle "
                     + "metrics (joins, closes, failovers) will stay at zero");

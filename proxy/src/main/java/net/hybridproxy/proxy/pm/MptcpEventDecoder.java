@@ -72,6 +72,23 @@ final class MptcpEventDecoder {
         });
     }
 
+    /** The {@code mptcp_pm} event command that carries events of this type; none for {@code EVENTS_LOST}. */
+    static OptionalInt command(MptcpEvent.EventType type) {
+        return switch (type) {
+            case CREATED -> OptionalInt.of(MPTCP_EVENT_CREATED);
+            case ESTABLISHED -> OptionalInt.of(MPTCP_EVENT_ESTABLISHED);
+            case CLOSED -> OptionalInt.of(MPTCP_EVENT_CLOSED);
+            case ANNOUNCED -> OptionalInt.of(MPTCP_EVENT_ANNOUNCED);
+            case REMOVED -> OptionalInt.of(MPTCP_EVENT_REMOVED);
+            case SUBFLOW_ESTABLISHED -> OptionalInt.of(MPTCP_EVENT_SUB_ESTABLISHED);
+            case SUBFLOW_CLOSED -> OptionalInt.of(MPTCP_EVENT_SUB_CLOSED);
+            case SUBFLOW_PRIORITY -> OptionalInt.of(MPTCP_EVENT_SUB_PRIORITY);
+            case LISTENER_CREATED -> OptionalInt.of(MPTCP_EVENT_LISTENER_CREATED);
+            case LISTENER_CLOSED -> OptionalInt.of(MPTCP_EVENT_LISTENER_CLOSED);
+            case EVENTS_LOST -> OptionalInt.empty();
+        };
+    }
+
     private static long token(NetlinkAttributes a) throws MalformedNetlinkMessageException {
         return a.require(MPTCP_ATTR_TOKEN, "MPTCP_ATTR_TOKEN").u32();
     }

@@ -4,8 +4,11 @@ import net.hybridproxy.proxy.nativeio.NativeException;
 
 import java.io.IOException;
 import java.time.Duration;
+import java.util.EnumSet;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.OptionalInt;
+import java.util.Set;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 
@@ -46,9 +49,26 @@ public final class MptcpEventMonitor implements AutoCloseable {
         this.reader = Thread.ofPlatform().name(THREAD_NAME).daemon(true).unstarted(this::readLoop);
     }
 
-    /** Subscribes and starts the reader thread. Fails clearly when the kernel has no MPTCP path manager. */
+    /** Subscribes to every event type and starts the reader thread. */
     public static MptcpEventMonitor open(Consumer<MptcpEvent> consumer) throws IOException {
+        return open(consumer, EnumSet.allOf(MptcpEvent.EventType.class));
+    }
+
+    /**
+     * Subscribes and starts the reader thread; fails clearly when the kernel has no MPTCP path manager. The kernel
+     * queues only the event types in {@code wanted} (a socket filter, {@link NetlinkSocket#acceptOnlyCommands}):
+     * the group carries every type for every MPTCP connection in the namespace, several per connection, and each
+     * one queued is a wake-up, a {@code recv} and a decode on this thread. Should the kernel refuse the filter, every
+     * type is delivered, which a consumer must accept anyway ({@link MptcpEvent.EventsLost} always can come).
+     */
+    public static MptcpEventMonitor open(Consumer<MptcpEvent> consumer, Set<MptcpEvent.EventType> wanted)
+            throws IOException {
         Objects.requireNonNull(consumer, "consumer");
+        int[] commands = wanted.stream().map(MptcpEventDecoder::command).filter(OptionalInt::isPresent)
+                .mapToInt(OptionalInt::getAsInt).toArray();
+        if (commands.length == 0) {
+            throw new IllegalArgumentException("no kernel event type wanted: " + wanted);
+        }
         GenericNetlinkFamily family;
         try (GenlConnection control = GenlConnection.open(Duration.ofSeconds(5))) {
             family = control.resolveFamily(NetlinkConstants.MPTCP_PM_NAME, MptcpPathManagerClient.MISSING_FAMILY);
@@ -61,6 +81,14 @@ public final class MptcpEventMonitor implements AutoCloseable {
                 socket.requestReceiveBuffer(RECEIVE_QUEUE_BYTES);
             } catch (NativeException e) {
                 LOG.log(System.Logger.Level.DEBUG, "could not enlarge the event socket's receive queue", e);
+            }
+            if (commands.length < MptcpEvent.EventType.values().length - 1) {
+                try {
+                    socket.acceptOnlyCommands(commands);
+                } catch (NativeException e) {
+                    LOG.log(System.Logger.Level.WARNING, "could not filter MPTCP events in the kernel ("
+                            + e.getMessage() + "): reading every event type");
+                }
             }
             socket.joinGroup(group);
         } catch (IOException | RuntimeException e) {

@@ -23,6 +23,13 @@ final class NetlinkSocket implements AutoCloseable {
     private static final int SO_RCVBUF = 8;
     private static final int SO_RCVTIMEO = 20;
     private static final int MSG_TRUNC = 0x20;
+    private static final int SO_ATTACH_FILTER = 26;
+    /** Classic BPF opcodes (linux/bpf_common.h): BPF_LD|BPF_B|BPF_ABS, BPF_JMP|BPF_JEQ|BPF_K, BPF_RET|BPF_K. */
+    private static final int BPF_LD_B_ABS = 0x30;
+    private static final int BPF_JEQ_K = 0x15;
+    private static final int BPF_RET_K = 0x06;
+    /** sizeof(struct nlmsghdr): where a generic netlink message's command byte is. */
+    private static final int NLMSG_HDRLEN = 16;
 
     private final Arena arena = Arena.ofShared();
     private final MemorySegment receiveBuffer = arena.allocate(RECEIVE_BUFFER);
@@ -92,6 +99,48 @@ final class NetlinkSocket implements AutoCloseable {
     /** Asks for a bigger receive queue, so bursts of multicast events are less likely to be dropped. */
     void requestReceiveBuffer(int bytes) throws NativeException {
         Libc.setsockoptInt(fd, SocketConstants.SOL_SOCKET, SO_RCVBUF, bytes);
+    }
+
+    /**
+     * Has the kernel drop every datagram whose first generic-netlink command is not one of {@code commands}, before
+     * it is queued: a multicast listener that needs a few of a group's message types then neither wakes up nor
+     * copies the rest. A classic BPF socket filter ({@code SO_ATTACH_FILTER}), which netlink runs on each broadcast
+     * copy for each socket ({@code do_one_broadcast} → {@code sk_filter}); attach it before joining a group, so
+     * nothing unfiltered is queued in between. The program reads the command byte right after the 16-byte
+     * {@code nlmsghdr} (the start of {@code struct genlmsghdr}); a datagram too short to have one is dropped, as a
+     * read past the end makes a classic BPF program return 0.
+     */
+    void acceptOnlyCommands(int... commands) throws NativeException {
+        if (commands.length == 0 || commands.length > 255) {
+            throw new IllegalArgumentException("between 1 and 255 commands: " + commands.length);
+        }
+        // struct sock_filter { u16 code; u8 jt; u8 jf; u32 k; }: load the byte, one equality test per command
+        // jumping to "accept" on a match, then "drop" and "accept".
+        int instructions = commands.length + 3;
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment program = a.allocate(8L * instructions, 8);
+            filterInstruction(program, 0, BPF_LD_B_ABS, 0, 0, NLMSG_HDRLEN);
+            for (int i = 0; i < commands.length; i++) {
+                // Jump offsets count from the next instruction; "accept" is the last one.
+                filterInstruction(program, i + 1, BPF_JEQ_K, commands.length - i, 0, commands[i]);
+            }
+            filterInstruction(program, commands.length + 1, BPF_RET_K, 0, 0, 0);
+            filterInstruction(program, commands.length + 2, BPF_RET_K, 0, 0, 0xFFFF_FFFF);
+            // struct sock_fprog { unsigned short len; struct sock_filter *filter; } on LP64: the pointer at 8.
+            MemorySegment fprog = a.allocate(16, 8);
+            fprog.set(ValueLayout.JAVA_SHORT, 0, (short) instructions);
+            fprog.set(ValueLayout.ADDRESS, 8, program);
+            Libc.setsockopt(fd, SocketConstants.SOL_SOCKET, SO_ATTACH_FILTER, fprog);
+        }
+    }
+
+    private static void filterInstruction(MemorySegment program, int index, int code, int jumpIfTrue,
+                                          int jumpIfFalse, int k) {
+        long at = 8L * index;
+        program.set(ValueLayout.JAVA_SHORT, at, (short) code);
+        program.set(ValueLayout.JAVA_BYTE, at + 2, (byte) jumpIfTrue);
+        program.set(ValueLayout.JAVA_BYTE, at + 3, (byte) jumpIfFalse);
+        program.set(ValueLayout.JAVA_INT, at + 4, k);
     }
 
     void joinGroup(int groupId) throws NativeException {

@@ -82,8 +82,34 @@ class SubflowLifecycleTest {
         assertEquals(0, stats.byName(UplinkStats.OTHER).subflowsOpened());
     }
 
+    /**
+     * Where a connection counted here starts, as the appliance's monitor delivers it: the kernel filter passes only
+     * {@link SubflowLifecycle#EVENTS_USED}, so no CREATED comes first.
+     */
+    @Test
+    void theKernelFilterPassesEveryTypeTheCountersReadAndAnUnfilteredCreatedChangesNothing() {
+        assertEquals(false, SubflowLifecycle.EVENTS_USED.contains(MptcpEvent.EventType.CREATED));
+        for (MptcpEvent.EventType read : List.of(MptcpEvent.EventType.ESTABLISHED, MptcpEvent.EventType.CLOSED,
+                MptcpEvent.EventType.SUBFLOW_ESTABLISHED, MptcpEvent.EventType.SUBFLOW_CLOSED)) {
+            assertEquals(true, SubflowLifecycle.EVENTS_USED.contains(read), read::toString);
+        }
+        // A kernel that refused the filter delivers CREATED too: the counters come out the same.
+        cpe.accept(new MptcpEvent.Created(1, 2, DSL, 40000, CONCENTRATOR, 5100, false));
+        establish(1, 40000);
+        cpe.accept(joined(1, LTE, 40001));
+        cpe.accept(closed(1, LTE, 40001, ECONNRESET, OptionalInt.empty()));
+        establish(2, 40002);
+        cpe.accept(joined(2, LTE, 40003));
+        cpe.accept(closed(2, LTE, 40003, ECONNRESET, OptionalInt.empty()));
+        for (String uplink : List.of("dsl", "lte")) {
+            assertEquals(2, stats.byName(uplink).subflowsOpened(), uplink);
+        }
+        assertEquals(2, stats.byName("lte").subflowsClosed());
+        assertEquals(2, stats.byName("lte").failovers());
+        assertEquals(2, stats.byName("lte").joinAttempts());
+    }
+
     private void establish(long token, int port) {
-        cpe.accept(new MptcpEvent.Created(token, 2, DSL, port, CONCENTRATOR, 5100, false));
         cpe.accept(new MptcpEvent.Established(token, 2, DSL, port, CONCENTRATOR, 5100, false));
     }
 

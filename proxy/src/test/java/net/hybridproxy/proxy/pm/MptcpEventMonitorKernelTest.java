@@ -1,5 +1,6 @@
 package net.hybridproxy.proxy.pm;
 
+import net.hybridproxy.proxy.metrics.SubflowLifecycle;
 import net.hybridproxy.proxy.nativeio.Libc;
 import net.hybridproxy.proxy.nativeio.SocketConstants;
 import net.hybridproxy.proxy.testing.NetNs;
@@ -11,9 +12,12 @@ import org.junit.jupiter.api.Test;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.net.InetAddress;
+import java.util.EnumSet;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.BooleanSupplier;
+import java.util.function.Consumer;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -69,44 +73,22 @@ class MptcpEventMonitorKernelTest {
         ConnectionTable table = new ConnectionTable(16);
         InetAddress server = InetAddress.getByName("198.18.40.2");
 
-        MptcpEventMonitor monitor = cli.call(() -> {
-            try (MptcpPathManagerClient pm = MptcpPathManagerClient.open()) {
-                pm.setLimits(new MptcpLimits(2, 2));
-            }
-            return MptcpEventMonitor.open(e -> {
-                events.add(e);
-                table.apply(e, System.nanoTime());
-            });
-        });
+        MptcpEventMonitor monitor = openMonitor(e -> {
+            events.add(e);
+            table.apply(e, System.nanoTime());
+        }, EnumSet.allOf(MptcpEvent.EventType.class));
         int listener = -1;
         int client = -1;
         int accepted = -1;
         try {
             assertTrue(monitor.isRunning());
-            listener = srv.call(() -> {
-                int fd = Libc.socket(SocketConstants.AF_INET, SocketConstants.SOCK_STREAM | SocketConstants.SOCK_CLOEXEC,
-                        SocketConstants.IPPROTO_MPTCP);
-                try (Arena arena = Arena.ofConfined()) {
-                    // The wildcard address: joins arrive at the announced lte address, not the dsl one.
-                    Libc.bind(fd, TestNative.sockaddrIn(arena, InetAddress.getByName("0.0.0.0"), PORT));
-                }
-                TestNative.listen(fd, 4);
-                return fd;
-            });
-            client = cli.call(() -> {
-                int fd = Libc.socket(SocketConstants.AF_INET, SocketConstants.SOCK_STREAM | SocketConstants.SOCK_CLOEXEC,
-                        SocketConstants.IPPROTO_MPTCP);
-                TestNative.connect(fd, server, PORT);
-                return fd;
-            });
+            listener = listen();
+            client = connect(server);
             accepted = TestNative.accept(listener);
             // Data in both directions makes both ends fully established, which lets the server send ADD_ADDR.
             exchange(client, accepted);
 
-            waitFor(() -> {
-                ConnectionTable.Snapshot s = table.snapshot();
-                return s.connections().size() == 1 && s.connections().get(0).subflows().size() == 2;
-            }, "one connection with two subflows in " + events);
+            awaitOneConnectionWithTwoSubflows(table, events);
             exchange(client, accepted);
 
             ConnectionTable.Snapshot snap = table.snapshot();
@@ -143,11 +125,7 @@ class MptcpEventMonitorKernelTest {
                     "Closed event in " + events);
             assertEquals(0, table.snapshot().connections().size());
         } finally {
-            for (int fd : new int[] {client, accepted, listener}) {
-                if (fd >= 0) {
-                    Libc.close(fd);
-                }
-            }
+            closeAll(client, accepted, listener);
             long start = System.nanoTime();
             monitor.close();
             long tookMs = (System.nanoTime() - start) / 1_000_000;
@@ -158,6 +136,109 @@ class MptcpEventMonitorKernelTest {
                 .noneMatch(t -> t.getName().equals(MptcpEventMonitor.THREAD_NAME) && t.isAlive()),
                 "reader thread gone after close");
         assertTrue(monitor.failure().isEmpty(), () -> monitor.failure().toString());
+    }
+
+    /**
+     * The appliance's monitor asks the kernel for the lifecycle's event types only: it must still see every
+     * connection at ESTABLISHED with its subflows and leave it at CLOSED, while a monitor in the same namespace
+     * that asks for everything still gets CREATED and ANNOUNCED (the filter is the socket's own).
+     */
+    @Test
+    void aFilteredMonitorGetsOnlyTheTypesItAskedForAndItsTableStillTracksTheConnection() throws Exception {
+        List<MptcpEvent> everything = new CopyOnWriteArrayList<>();
+        List<MptcpEvent> filtered = new CopyOnWriteArrayList<>();
+        ConnectionTable table = new ConnectionTable(16);
+        InetAddress server = InetAddress.getByName("198.18.40.2");
+        MptcpEventMonitor all = openMonitor(everything::add, EnumSet.allOf(MptcpEvent.EventType.class));
+        MptcpEventMonitor lifecycle = openMonitor(e -> {
+            filtered.add(e);
+            table.apply(e, System.nanoTime());
+        }, SubflowLifecycle.EVENTS_USED);
+        int listener = -1;
+        int client = -1;
+        int accepted = -1;
+        try {
+            listener = listen();
+            client = connect(server);
+            accepted = TestNative.accept(listener);
+            exchange(client, accepted);
+            awaitOneConnectionWithTwoSubflows(table, filtered);
+            ConnectionTable.TrackedConnection conn = table.snapshot().connections().get(0);
+            assertTrue(conn.established());
+            assertFalse(conn.serverSide());
+            assertEquals(InetAddress.getByName("198.18.41.1"), conn.subflows().get(1).localAddress());
+            waitFor(() -> everything.stream().anyMatch(e -> e instanceof MptcpEvent.Announced),
+                    "ANNOUNCED at the unfiltered monitor in " + everything);
+
+            Libc.close(client);
+            client = -1;
+            Libc.close(accepted);
+            accepted = -1;
+            waitFor(() -> everything.stream().anyMatch(e -> e instanceof MptcpEvent.Closed), "CLOSED in " + everything);
+            waitFor(() -> table.size() == 0, "the connection gone from the filtered table, events " + filtered);
+            assertTrue(everything.stream().anyMatch(e -> e instanceof MptcpEvent.Created), everything::toString);
+            assertTrue(filtered.stream().allMatch(e -> SubflowLifecycle.EVENTS_USED.contains(e.kind())),
+                    filtered::toString);
+            assertEquals(1, filtered.stream().filter(e -> e instanceof MptcpEvent.Established).count(),
+                    filtered::toString);
+            assertEquals(1, filtered.stream().filter(e -> e instanceof MptcpEvent.SubflowEstablished).count(),
+                    filtered::toString);
+        } finally {
+            closeAll(client, accepted, listener);
+            all.close();
+            lifecycle.close();
+        }
+        assertTrue(lifecycle.failure().isEmpty(), () -> lifecycle.failure().toString());
+        assertEquals(0, lifecycle.overruns());
+    }
+
+    /** A monitor in the client's namespace, whose path manager may open the second subflow. */
+    private MptcpEventMonitor openMonitor(Consumer<MptcpEvent> consumer, Set<MptcpEvent.EventType> types)
+            throws Exception {
+        return cli.call(() -> {
+            try (MptcpPathManagerClient pm = MptcpPathManagerClient.open()) {
+                pm.setLimits(new MptcpLimits(2, 2));
+            }
+            return MptcpEventMonitor.open(consumer, types);
+        });
+    }
+
+    private static void awaitOneConnectionWithTwoSubflows(ConnectionTable table, List<MptcpEvent> seen)
+            throws InterruptedException {
+        waitFor(() -> {
+            ConnectionTable.Snapshot s = table.snapshot();
+            return s.connections().size() == 1 && s.connections().get(0).subflows().size() == 2;
+        }, "one connection with two subflows from " + seen);
+    }
+
+    private static void closeAll(int... fds) throws Exception {
+        for (int fd : fds) {
+            if (fd >= 0) {
+                Libc.close(fd);
+            }
+        }
+    }
+
+    private int listen() throws Exception {
+        return srv.call(() -> {
+            int fd = Libc.socket(SocketConstants.AF_INET, SocketConstants.SOCK_STREAM | SocketConstants.SOCK_CLOEXEC,
+                    SocketConstants.IPPROTO_MPTCP);
+            try (Arena arena = Arena.ofConfined()) {
+                // The wildcard address: joins arrive at the announced lte address, not the dsl one.
+                Libc.bind(fd, TestNative.sockaddrIn(arena, InetAddress.getByName("0.0.0.0"), PORT));
+            }
+            TestNative.listen(fd, 4);
+            return fd;
+        });
+    }
+
+    private int connect(InetAddress server) throws Exception {
+        return cli.call(() -> {
+            int fd = Libc.socket(SocketConstants.AF_INET, SocketConstants.SOCK_STREAM | SocketConstants.SOCK_CLOEXEC,
+                    SocketConstants.IPPROTO_MPTCP);
+            TestNative.connect(fd, server, PORT);
+            return fd;
+        });
     }
 
     private static void exchange(int client, int server) throws Exception {
