@@ -237,7 +237,7 @@ final class TransmitAssembly {
             SubflowView view = views.get(pick);
             Subflow subflow = usable.get(pick);
             int room = (int) Math.min(out.remaining(), view.spaceBytes());
-            int limit = framePayloadLimit(view);
+            int limit = framePayloadLimit(view, subflow);
             int maxPayload = Math.min(limit, room - Frame.HEADER_LENGTH - Data.FIXED_BODY_LENGTH);
             int minPayload = minimumPayload(view, want, limit, stream.send.hasRetransmission());
             if (maxPayload < minPayload) {
@@ -287,13 +287,17 @@ final class TransmitAssembly {
      * 16 KiB while its rate is unknown). A frame only gets this large when the stream has that much to send: nothing
      * waits for a frame to fill.
      */
-    private int framePayloadLimit(SubflowView view) {
+    private int framePayloadLimit(SubflowView view, Subflow subflow) {
         int max = session.maxDataPayload();
         if (max <= Data.MAX_PAYLOAD || view.cwndBytes() <= 0 || view.srttNanos() <= 0) {
             return Math.min(max, Data.MAX_PAYLOAD);
         }
         // cwnd is at most a few hundred MB and the bound 1.6e7 ns: the product stays far below 2^63.
         long sentInBound = view.cwndBytes() * LARGE_FRAME_MAX_SEND_NANOS / view.srttNanos();
+        long delivered = subflow.deliveredRate().bytesPerSecond();
+        if (delivered > 0) {
+            sentInBound = Math.min(sentInBound, delivered * LARGE_FRAME_MAX_SEND_NANOS / 1_000_000_000L);
+        }
         return (int) Math.max(Data.MAX_PAYLOAD, Math.min(max, sentInBound));
     }
 
