@@ -285,7 +285,10 @@ final class TransmitAssembly {
      * The largest new DATA payload for {@code view}'s subflow: the session's bound (version 2: 16 KiB), and in
      * version 3 no more than the subflow sends in {@link #LARGE_FRAME_MAX_SEND_NANOS} (at least version 2's 16 KiB;
      * 16 KiB while its rate is unknown). A frame only gets this large when the stream has that much to send: nothing
-     * waits for a frame to fill.
+     * waits for a frame to fill. The rate is the lower of the congestion window over the smoothed RTT and what the
+     * subflow's connection delivered lately ({@code tcpi_delivered}, {@link Subflow#deliveredRate()}): a path whose
+     * rate collapsed keeps its window sized for the old rate (nothing is lost until its queue overflows), and with the
+     * window alone an LTE fallen from 60 to 3 Mbit/s was still handed 64 KiB frames, 175 ms each at the new rate.
      */
     private int framePayloadLimit(SubflowView view, Subflow subflow) {
         int max = session.maxDataPayload();
