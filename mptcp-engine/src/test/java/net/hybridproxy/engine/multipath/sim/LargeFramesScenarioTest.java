@@ -82,21 +82,8 @@ class LargeFramesScenarioTest {
      */
     @Test
     void anLteCollapsingUnderLargeFramesStarvesNoIntervalMoreThanVersion2Does() {
-        SimLink dsl = SimLink.of("dsl", 20, 20, 1);
-        SimLink lte = SimLink.of("lte", 60, 50, 2);
-        SimPair pair = new SimPair(SessionConfig.defaults().withLateReinjection(true), List.of(dsl, lte), PRIMARIES);
-        pair.cpe.offerVersion(CapableSyn.VERSION_LARGE_FRAMES);
-        pair.runFor(SimPair.SECOND / 2);
-        pair.onConcentratorStream(id -> pair.sendFromConcentrator(id, Long.MAX_VALUE, 0));
-        long id = pair.openStream(100);
-        pair.runFor(Bulk.WARMUP);
-        long start = pair.now();
-        pair.runFor(2 * SimPair.SECOND);
-        lte.rateBitsPerSecond = 3_000_000;
-        pair.runFor(3 * SimPair.SECOND);
-        lte.rateBitsPerSecond = 60_000_000;
-        pair.runFor(3 * SimPair.SECOND);
-        Bulk.Download run = new Bulk.Download(pair, pair.cpeSinks.get(id), start, pair.now());
+        Bulk.Download run = LossyPathScenarioTest.lteCollapsingFromSixtyToThree(CapableSyn.VERSION_LARGE_FRAMES);
+        SimPair pair = run.pair();
 
         assertEquals(CapableSyn.VERSION_LARGE_FRAMES, pair.cpe.version());
         assertEquals(null, run.sink().corruption);
