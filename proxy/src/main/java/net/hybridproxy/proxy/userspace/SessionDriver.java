@@ -314,7 +314,7 @@ final class SessionDriver {
             for (ByteBuffer nio : bytes.nioBuffers(bytes.readerIndex(), bytes.readableBytes())) {
                 session.handleSubflowBytes(subflowId, nio, now);
             }
-            awaitWholeFrame(link, session.subflowBytesMissing(subflowId), now);
+            awaitWholeFrame(link, session.subflowBytesMissing(subflowId, now), now);
         } finally {
             bytes.release();
         }
@@ -865,7 +865,14 @@ final class SessionDriver {
         // must be read now, not at the last pump (on a loaded machine the loop may have slept past a stall timeout
         // while the path kept delivering).
         refreshEstimates();
-        if (session.handleTimeout(now())) {
+        boolean changed = session.handleTimeout(now());
+        // A version 3 frame that arrives far slower than it was sized for becomes overdue with no byte arriving: from
+        // then on the session takes its bytes as they come, so the socket should wake this loop for any of them.
+        long now = now();
+        for (Map.Entry<Long, SubflowLink> entry : subflows.entrySet()) {
+            awaitWholeFrame(entry.getValue(), session.subflowBytesMissing(entry.getKey(), now), now);
+        }
+        if (changed) {
             pump();
         } else {
             // Nothing was due after all (a stall deadline the subflow's progress had pushed back): no pass, only the

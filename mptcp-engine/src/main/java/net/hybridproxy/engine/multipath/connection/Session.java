@@ -17,6 +17,7 @@ import net.hybridproxy.engine.multipath.frame.Data;
 import net.hybridproxy.engine.multipath.frame.FastClose;
 import net.hybridproxy.engine.multipath.frame.Frame;
 import net.hybridproxy.engine.multipath.frame.FrameException;
+import net.hybridproxy.engine.multipath.frame.FrameReader;
 import net.hybridproxy.engine.multipath.frame.ResetReason;
 import net.hybridproxy.engine.multipath.frame.SubflowPriority;
 import net.hybridproxy.engine.multipath.mib.Mib;
@@ -278,6 +279,9 @@ public final class Session {
                     && (frame = subflow.reader().read(in)) != null) {
                 inbound.onFrame(subflow, frame, now);
             }
+            if (subflows.get(subflowId) == subflow && subflow.state() != SubflowState.CLOSING) {
+                deliverOverdueLargeFrame(subflow, now);
+            }
         } catch (FrameException e) {
             mib.increment(MibCounter.SUBFLOW_PROTOCOL_ERRORS);
             subflows.fail(subflow, e.reason(), e.getMessage(), now);
@@ -293,6 +297,69 @@ public final class Session {
     public int subflowBytesMissing(long subflowId) {
         Subflow subflow = subflows.get(subflowId);
         return subflow == null ? 0 : subflow.reader().missingBytes();
+    }
+
+    /**
+     * The same at {@code now}: 1 once a large DATA frame the subflow is reading is overdue
+     * ({@link #LARGE_FRAME_OVERDUE_NANOS}), since from then on every byte of it that arrives is handed on as it comes
+     * (when in-order delivery waits for it), so the adapter should read whatever arrives. Ask again when the timer
+     * ({@link #pollTimeout}) fires: a frame becomes overdue without any byte arriving.
+     */
+    public int subflowBytesMissing(long subflowId, long now) {
+        Subflow subflow = subflows.get(subflowId);
+        if (subflow == null) {
+            return 0;
+        }
+        long since = subflow.reader().partialPayloadSince();
+        return since != Long.MIN_VALUE && now - since >= LARGE_FRAME_OVERDUE_NANOS ? 1
+                : subflow.reader().missingBytes();
+    }
+
+    /**
+     * Version 3: a large DATA frame whose bytes are still arriving this long after a read first ended inside it is
+     * handed on in pieces as they arrive, while in-order delivery waits for it. Twice the time the sender lets such a
+     * frame take at its path's rate ({@link TransmitAssembly#LARGE_FRAME_MAX_SEND_NANOS}): on a steady path a frame
+     * arrives within it and is handed on whole, one wake-up per frame, which is the point of version 3. A path whose
+     * rate falls (LTE from 60 to 3 Mbit/s) delivers a 64 KiB frame sized for the old rate in 175 ms, and the receiver
+     * could use none of it before its last byte: in the simulator, a 100 ms interval of in-order delivery at nothing
+     * at every such collapse (docs/decisions.md, 2026-11-30, "large frames by default").
+     */
+    static final long LARGE_FRAME_OVERDUE_NANOS = 2 * TransmitAssembly.LARGE_FRAME_MAX_SEND_NANOS;
+
+    /**
+     * Hands on what arrived of an overdue large DATA frame ({@link #LARGE_FRAME_OVERDUE_NANOS}) if in-order delivery
+     * waits for it: its bytes start at or before the stream's next expected byte. A frame further ahead stays whole
+     * in the reader, so the reorder buffer gets no more out-of-order pieces than frames.
+     */
+    private void deliverOverdueLargeFrame(Subflow subflow, long now) throws FrameException {
+        FrameReader reader = subflow.reader();
+        reader.notePartialPayload(now);
+        long since = reader.partialPayloadSince();
+        if (since == Long.MIN_VALUE || now - since < LARGE_FRAME_OVERDUE_NANOS || !subflow.state().isAttached()) {
+            return;
+        }
+        Stream stream = streams.get(reader.partialDataStream());
+        if (stream == null || reader.partialDataDsn() > stream.receive.dataAck()) {
+            return;
+        }
+        Data arrived = reader.takeArrivedPayload();
+        if (arrived != null) {
+            mib.increment(MibCounter.LARGE_FRAME_PIECES_RECEIVED);
+            inbound.onFrame(subflow, arrived, now);
+        }
+    }
+
+    /** The earliest moment a large DATA frame being read becomes overdue and was not announced yet. */
+    private long nextOverdueLargeFrame() {
+        long next = Long.MAX_VALUE;
+        for (Subflow subflow : subflows.inOrder()) {
+            FrameReader reader = subflow.reader();
+            long since = reader.partialPayloadSince();
+            if (since != Long.MIN_VALUE && !reader.overdueAnnounced()) {
+                next = Math.min(next, since + LARGE_FRAME_OVERDUE_NANOS);
+            }
+        }
+        return next;
     }
 
     // ------------------------------------------------------------------ streams (StreamTable holds them)
@@ -529,6 +596,7 @@ public final class Session {
         timers.set(SessionTimer.RECONNECT, state == Lifecycle.CLOSED ? Long.MAX_VALUE : subflows.nextReconnect());
         timers.set(SessionTimer.PROBES, subflows.nextProbeDeadline());
         timers.set(SessionTimer.HANDSHAKE, subflows.nextHandshakeDeadline());
+        timers.set(SessionTimer.LARGE_FRAME, nextOverdueLargeFrame());
         return timers.next();
     }
 
@@ -545,6 +613,16 @@ public final class Session {
         if (timers.expired(SessionTimer.ORPHAN, now)) {
             terminate("no subflow for " + config.orphanTimeout(), ResetReason.UNSPECIFIED, now);
             return true;
+        }
+        if (timers.expired(SessionTimer.LARGE_FRAME, now)) {
+            // Nothing changes in the session: the adapter asks subflowBytesMissing(id, now) again after a timer and
+            // reads what arrived of the overdue frame. Announced once per frame, so the timer does not fire again.
+            for (Subflow subflow : subflows.inOrder()) {
+                long since = subflow.reader().partialPayloadSince();
+                if (since != Long.MIN_VALUE && now - since >= LARGE_FRAME_OVERDUE_NANOS) {
+                    subflow.reader().announceOverdue();
+                }
+            }
         }
         int eventsBefore = events.size();
         boolean probed = subflows.handleProbeTimers(now);

@@ -18,7 +18,9 @@ final class TimerTable {
         /** Cpe: the path manager's next reconnect attempt. */
         RECONNECT,
         /** Cpe: the earliest CAPABLE_SYN or JOIN_SYN to give up as unanswered. */
-        HANDSHAKE
+        HANDSHAKE,
+        /** Version 3: the earliest large DATA frame being read that becomes overdue (Session#LARGE_FRAME_OVERDUE_NANOS). */
+        LARGE_FRAME
     }
 
     private static final SessionTimer[] TIMERS = SessionTimer.values();

@@ -237,7 +237,7 @@ final class TransmitAssembly {
             SubflowView view = views.get(pick);
             Subflow subflow = usable.get(pick);
             int room = (int) Math.min(out.remaining(), view.spaceBytes());
-            int limit = framePayloadLimit(view);
+            int limit = framePayloadLimit(view, subflow);
             int maxPayload = Math.min(limit, room - Frame.HEADER_LENGTH - Data.FIXED_BODY_LENGTH);
             int minPayload = minimumPayload(view, want, limit, stream.send.hasRetransmission());
             if (maxPayload < minPayload) {
@@ -285,15 +285,22 @@ final class TransmitAssembly {
      * The largest new DATA payload for {@code view}'s subflow: the session's bound (version 2: 16 KiB), and in
      * version 3 no more than the subflow sends in {@link #LARGE_FRAME_MAX_SEND_NANOS} (at least version 2's 16 KiB;
      * 16 KiB while its rate is unknown). A frame only gets this large when the stream has that much to send: nothing
-     * waits for a frame to fill.
+     * waits for a frame to fill. The rate is the lower of the congestion window over the smoothed RTT and what the
+     * subflow's connection delivered lately ({@code tcpi_delivered}, {@link Subflow#deliveredRate()}): a path whose
+     * rate collapsed keeps its window sized for the old rate (nothing is lost until its queue overflows), and with the
+     * window alone an LTE fallen from 60 to 3 Mbit/s was still handed 64 KiB frames, 175 ms each at the new rate.
      */
-    private int framePayloadLimit(SubflowView view) {
+    private int framePayloadLimit(SubflowView view, Subflow subflow) {
         int max = session.maxDataPayload();
         if (max <= Data.MAX_PAYLOAD || view.cwndBytes() <= 0 || view.srttNanos() <= 0) {
             return Math.min(max, Data.MAX_PAYLOAD);
         }
         // cwnd is at most a few hundred MB and the bound 1.6e7 ns: the product stays far below 2^63.
         long sentInBound = view.cwndBytes() * LARGE_FRAME_MAX_SEND_NANOS / view.srttNanos();
+        long delivered = subflow.deliveredRate().bytesPerSecond();
+        if (delivered > 0) {
+            sentInBound = Math.min(sentInBound, delivered * LARGE_FRAME_MAX_SEND_NANOS / 1_000_000_000L);
+        }
         return (int) Math.max(Data.MAX_PAYLOAD, Math.min(max, sentInBound));
     }
 

@@ -1,6 +1,7 @@
 package net.hybridproxy.engine.multipath.frame;
 
 import java.nio.ByteBuffer;
+import java.util.Arrays;
 import java.util.Objects;
 
 /**
@@ -27,6 +28,12 @@ public final class FrameReader {
     private int payloadLength;
     /** The largest DATA payload this subflow may carry: version 2's until the session says otherwise. */
     private int maxDataPayload = Data.MAX_PAYLOAD;
+    /** Payload bytes of the DATA frame being read already handed on as pieces ({@link #takeArrivedPayload}). */
+    private int handedOut;
+    /** When a read first ended inside the large DATA frame being read ({@link #notePartialPayload}), or MIN_VALUE. */
+    private long partialSince = Long.MIN_VALUE;
+    /** Whether the session was told, by a timer, that the frame being read is overdue (one timer per frame). */
+    private boolean overdueAnnounced;
 
     /**
      * Accepts DATA payloads of up to {@code max} bytes from now on ({@link Data#MAX_PAYLOAD} to
@@ -96,11 +103,88 @@ public final class FrameReader {
 
     private Frame completeData() throws FrameException {
         byte[] body = payload;
+        int before = handedOut;
         payload = null;
         payloadLength = 0;
         pendingLength = 0;
         expectedLength = -1;
-        return FrameCodec.parseData(pending[1] & 0xFF, pending, Frame.HEADER_LENGTH, body);
+        handedOut = 0;
+        partialSince = Long.MIN_VALUE;
+        overdueAnnounced = false;
+        if (before == 0) {
+            return FrameCodec.parseData(pending[1] & 0xFF, pending, Frame.HEADER_LENGTH, body);
+        }
+        // Its first bytes went on as pieces: the frame's rest, with the DATA_FIN if the frame carries one.
+        byte[] rest = Arrays.copyOfRange(body, before, body.length);
+        Data whole = FrameCodec.parseData(pending[1] & 0xFF, pending, Frame.HEADER_LENGTH, rest);
+        return new Data(whole.streamId(), whole.dsn() + before, whole.fin(), rest, whole.pinned());
+    }
+
+    /**
+     * Version 3: whether a large DATA frame (a payload above version 2's {@link Data#MAX_PAYLOAD}) is being read.
+     * Only such frames are handed on in pieces; a version 2 sized frame is always handed on whole, as before.
+     */
+    private boolean readingLargePayload() {
+        return payload != null && payload.length > Data.MAX_PAYLOAD;
+    }
+
+    /**
+     * Notes that a read ended at {@code now} inside the payload of a large DATA frame: the first such read starts the
+     * clock of {@link #partialPayloadSince()}. Called by the session after each read that returned no more frames.
+     */
+    public void notePartialPayload(long now) {
+        if (readingLargePayload() && partialSince == Long.MIN_VALUE) {
+            partialSince = now;
+        }
+    }
+
+    /**
+     * When the large DATA frame being read was first seen incomplete ({@link #notePartialPayload}), or
+     * {@code Long.MIN_VALUE} when no such frame is being read.
+     */
+    public long partialPayloadSince() {
+        return readingLargePayload() ? partialSince : Long.MIN_VALUE;
+    }
+
+    /** Whether the overdue moment of the frame being read was announced already (see {@link #announceOverdue}). */
+    public boolean overdueAnnounced() {
+        return overdueAnnounced;
+    }
+
+    /** Records that the session's timer for the frame being read fired: the next frame gets a timer of its own. */
+    public void announceOverdue() {
+        overdueAnnounced = true;
+    }
+
+    /** The stream of the large DATA frame being read; only while {@link #partialPayloadSince()} is set. */
+    public long partialDataStream() {
+        return ByteBuffer.wrap(pending, Frame.HEADER_LENGTH, 4).getInt() & 0xFFFF_FFFFL;
+    }
+
+    /**
+     * The data sequence number of the large DATA frame's first byte not yet handed on; only while
+     * {@link #partialPayloadSince()} is set.
+     */
+    public long partialDataDsn() {
+        return ByteBuffer.wrap(pending, Frame.HEADER_LENGTH + 4, 8).getLong() + handedOut;
+    }
+
+    /**
+     * The payload bytes of the large DATA frame being read that arrived and were not handed on yet, as a DATA frame
+     * of their own (its mapping: the frame's DSN plus their offset; no DATA_FIN, which goes with the frame's last
+     * byte), or null when there are none. The frame's rest comes out of {@link #read} when it is complete. Copies
+     * those bytes once more: this is for a frame that arrives far slower than it was sized for (its path's rate fell),
+     * where the receiver would otherwise use none of its bytes before its last.
+     */
+    public Data takeArrivedPayload() throws FrameException {
+        if (!readingLargePayload() || payloadLength <= handedOut) {
+            return null;
+        }
+        byte[] piece = Arrays.copyOfRange(payload, handedOut, payloadLength);
+        Data whole = FrameCodec.parseData(pending[1] & 0xFF, pending, Frame.HEADER_LENGTH, piece);
+        Data arrived = new Data(whole.streamId(), whole.dsn() + handedOut, false, piece, whole.pinned());
+        handedOut = payloadLength;
+        return arrived;
     }
 
     /** Bytes of an incomplete frame held right now. */

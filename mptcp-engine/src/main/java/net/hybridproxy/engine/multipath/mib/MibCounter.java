@@ -41,6 +41,8 @@ public enum MibCounter {
     SUBFLOW_STALL_CLOSES,
     /** DATA payload bytes sent, first transmissions and retransmissions. */
     DATA_BYTES_SENT,
+    /** Version 3: pieces of overdue large DATA frames handed on before the frame was complete. */
+    LARGE_FRAME_PIECES_RECEIVED,
     /** DATA payload bytes sent again on another subflow after their subflow failed or stalled. */
     REINJECTED_BYTES,
     /** Times a subflow's held segments were reinjected because it delivered them too slowly (its rate collapsed). */

@@ -224,7 +224,34 @@ public final class SendBuffer {
                 break;
             }
         }
+        trimPartlyAckedHead();
         return acked;
+    }
+
+    /**
+     * A DATA_ACK inside a segment (a version 3 receiver hands on an overdue large frame's bytes as they arrive, so
+     * it acknowledges up to where they reached): the segment keeps only its unacknowledged rest, under that rest's
+     * data sequence number, so that whatever sends it again (a reinjection, a redundant or opportunistic copy) sends
+     * no byte below {@code una}, which the ring no longer holds.
+     */
+    private void trimPartlyAckedHead() {
+        Map.Entry<Long, StoredSegment> first = segments.firstEntry();
+        if (first == null || first.getKey() >= una) {
+            return;
+        }
+        StoredSegment old = first.getValue();
+        StoredSegment rest = new StoredSegment((int) (old.length - (una - first.getKey())), old.fin, old.subflows,
+                old.sentAt);
+        rest.opportunisticallyRetransmitted = old.opportunisticallyRetransmitted;
+        rest.queued = old.queued;
+        rest.carrierSlot = old.carrierSlot;
+        rest.carrierEnd = old.carrierEnd;
+        rest.lateAt = old.lateAt;
+        segments.pollFirstEntry();
+        segments.put(una, rest);
+        if (old.queued && retransmit.remove(first.getKey())) {
+            retransmit.addFirst(una);
+        }
     }
 
     /** Whether anything can be sent now: a reinjection, new data within the window, or the DATA_FIN. */

@@ -221,4 +221,43 @@ class FrameWireTest {
         assertThrows(IllegalArgumentException.class, () -> new FrameReader().acceptDataPayload(Data.MAX_PAYLOAD_V3 + 1));
         assertThrows(IllegalArgumentException.class, () -> new FrameReader().acceptDataPayload(Data.MAX_PAYLOAD - 1));
     }
+
+    @Test
+    void anOverdueLargeFrameIsHandedOnInPiecesAndItsRestWithTheFinComesWhole() throws Exception {
+        byte[] payload = new byte[40_000];
+        for (int i = 0; i < payload.length; i++) {
+            payload[i] = (byte) (i * 13);
+        }
+        byte[] wire = new Data(5, 1_000, true, payload).encode();
+        FrameReader reader = new FrameReader();
+        reader.acceptDataPayload(Data.MAX_PAYLOAD_V3);
+        int prefix = Frame.HEADER_LENGTH + Data.FIXED_BODY_LENGTH;
+
+        assertEquals(null, reader.read(ByteBuffer.wrap(wire, 0, prefix + 10_000)));
+        assertEquals(Long.MIN_VALUE, reader.partialPayloadSince(), "no clock before the session notes one");
+        reader.notePartialPayload(7);
+        reader.notePartialPayload(9);
+        assertEquals(7, reader.partialPayloadSince(), "the first read that ended inside the frame");
+        assertEquals(5, reader.partialDataStream());
+        assertEquals(1_000, reader.partialDataDsn());
+        Data first = reader.takeArrivedPayload();
+        assertEquals(new Data(5, 1_000, false, java.util.Arrays.copyOfRange(payload, 0, 10_000)), first);
+        assertEquals(null, reader.takeArrivedPayload(), "nothing new arrived");
+        assertEquals(11_000, reader.partialDataDsn());
+        assertEquals(wire.length - prefix - 10_000, reader.missingBytes(), "the frame still lacks its rest");
+
+        assertEquals(null, reader.read(ByteBuffer.wrap(wire, prefix + 10_000, 5_000)));
+        assertEquals(new Data(5, 11_000, false, java.util.Arrays.copyOfRange(payload, 10_000, 15_000)),
+                reader.takeArrivedPayload());
+        Data rest = (Data) reader.read(ByteBuffer.wrap(wire, prefix + 15_000, wire.length - prefix - 15_000));
+        assertEquals(new Data(5, 16_000, true, java.util.Arrays.copyOfRange(payload, 15_000, 40_000)), rest);
+        assertEquals(Long.MIN_VALUE, reader.partialPayloadSince(), "the next frame starts its own clock");
+
+        // A version 2 sized frame is never handed on in pieces.
+        byte[] small = new Data(5, 50_000, false, new byte[Data.MAX_PAYLOAD]).encode();
+        assertEquals(null, reader.read(ByteBuffer.wrap(small, 0, 1_000)));
+        reader.notePartialPayload(20);
+        assertEquals(Long.MIN_VALUE, reader.partialPayloadSince());
+        assertEquals(null, reader.takeArrivedPayload());
+    }
 }

@@ -191,4 +191,29 @@ class SendBufferTest {
         assertTrue(buffer.finAcked());
         assertEquals(0, buffer.ringBytes());
     }
+
+    @Test
+    void aDataAckInsideASegmentLeavesOnlyItsRestToSendAgain() {
+        SendBuffer buffer = new SendBuffer(1000, 1000);
+        byte[] bytes = new byte[300];
+        for (int i = 0; i < bytes.length; i++) {
+            bytes[i] = (byte) i;
+        }
+        buffer.write(ByteBuffer.wrap(bytes));
+        buffer.take(200, 0, 0);
+        buffer.take(100, 1, 0);
+
+        // Queued to be sent again (its subflow failed), then the receiver hands on the first 120 bytes of the frame
+        // as they arrive and acknowledges them: what is sent again starts at the acknowledgement.
+        assertEquals(200, buffer.reinject(0, 1L << 1));
+        buffer.onDataAck(120, 1000);
+        SendBuffer.Chunk rest = buffer.take(1000, 1, 1);
+        assertEquals(120, rest.dsn());
+        assertEquals(80, rest.length());
+        assertTrue(rest.retransmission());
+        ByteBuffer out = ByteBuffer.allocate(80);
+        buffer.copyTo(rest, out);
+        assertEquals((byte) 120, out.get(0));
+        assertNull(buffer.take(1000, 1, 1), "nothing else to send");
+    }
 }

@@ -38,7 +38,7 @@ final class Bulk {
     /** The same with subflow sockets that hold {@code unsentBytes} before they report no room. */
     static Download download(SessionConfig config, List<SimLink> links, List<SubflowPriority> priorities, int seconds,
                              long unsentBytes) {
-        return download(config, links, priorities, seconds, unsentBytes, CapableSyn.VERSION);
+        return download(config, links, priorities, seconds, unsentBytes, SimPair.ADAPTER_VERSION);
     }
 
     /** The same with the cpe offering protocol version {@code version} (3: DATA frames of up to 64 KiB). */

@@ -60,7 +60,7 @@ class HandshakeAttackScenarioTest {
         // A join signed as RFC 8684 signs it, with Key-A || Key-B.
         ConcentratorEndpoint.Incoming join = pair.endpoint.incoming("observer", pair.now());
         JoinSynAck synAck = JoinSynAck.class.cast(frame(assertInstanceOf(ConcentratorEndpoint.Answer.class,
-                join.handleBytes(ByteBuffer.wrap(new JoinSyn(CapableSyn.VERSION, SubflowPriority.PRIMARY, 9,
+                join.handleBytes(ByteBuffer.wrap(new JoinSyn(concentrator.version(), SubflowPriority.PRIMARY, 9,
                         MptcpCrypto.token(keyB), 0x1111).encode()), pair.now())).reply()));
         ConcentratorEndpoint.Accept joined = join.handleBytes(ByteBuffer.wrap(new JoinAck(
                 MptcpCrypto.joinHmac160(keyA, keyB, 0x1111, synAck.nonce())).encode()), pair.now());
@@ -207,7 +207,7 @@ class HandshakeAttackScenarioTest {
         Session concentrator = pair.concentratorSessions.get(0);
         for (int i = 0; i < 32; i++) {
             pair.endpoint.incoming("198.18.9.9", pair.now()).handleBytes(ByteBuffer.wrap(new JoinSyn(
-                    CapableSyn.VERSION, SubflowPriority.PRIMARY, 9, concentrator.localToken(), i).encode()), pair.now());
+                    concentrator.version(), SubflowPriority.PRIMARY, 9, concentrator.localToken(), i).encode()), pair.now());
         }
         // The DSL subflow fails; the cpe rejoins over it while the half-open joins are pending.
         long dsl = pair.cpe.subflows().stream().filter(s -> s.uplink().equals("dsl")).findFirst().orElseThrow().id();

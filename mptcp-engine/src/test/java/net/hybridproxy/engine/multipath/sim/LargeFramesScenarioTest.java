@@ -73,6 +73,30 @@ class LargeFramesScenarioTest {
                 + v2Frames);
     }
 
+    /**
+     * LossyPathScenarioTest's collapse (LTE 60 -> 3 Mbit/s for 3 s, DSL 20, late reinjection) in version 3. Frames
+     * sized for 60 Mbit/s (64 KiB) take 175 ms at 3: before overdue frames were handed on in pieces, and before a
+     * frame's size followed the subflow's delivered rate, in-order delivery stopped for a whole 100 ms interval after
+     * the fall (0.0 Mbit/s). Held to version 2's bound there: no interval below 6 % of the mean, 0.85 of the offered
+     * rate (measured 3.8 of 50.1 Mbit/s).
+     */
+    @Test
+    void anLteCollapsingUnderLargeFramesStarvesNoIntervalMoreThanVersion2Does() {
+        Bulk.Download run = LossyPathScenarioTest.lteCollapsingFromSixtyToThree(CapableSyn.VERSION_LARGE_FRAMES);
+        SimPair pair = run.pair();
+
+        assertEquals(CapableSyn.VERSION_LARGE_FRAMES, pair.cpe.version());
+        assertEquals(null, run.sink().corruption);
+        double offered = (20.0 * 8 + 60 * 5 + 3 * 3) / 8;
+        double worst = run.worstWindowMegabitsPerSecond(100 * SimPair.MS);
+        System.out.printf("version 3, LTE 60 -> 3 -> 60 Mb/s: mean %.1f Mb/s, worst 100 ms %.1f, pieces %d%n",
+                run.megabitsPerSecond(), worst, pair.cpe.mib().get(MibCounter.LARGE_FRAME_PIECES_RECEIVED));
+        assertTrue(worst >= 0.06 * run.megabitsPerSecond(), "a 100 ms interval at " + worst + " Mb/s, the mean "
+                + run.megabitsPerSecond());
+        assertTrue(run.megabitsPerSecond() >= 0.85 * offered, run.megabitsPerSecond() + " Mb/s of " + offered);
+        assertTrue(pair.cpe.mib().get(MibCounter.LARGE_FRAME_PIECES_RECEIVED) > 0, "no overdue frame handed on");
+    }
+
     @Test
     void aCpeRefusedByAVersion2ConcentratorOffersVersion2NextAndACurrentConcentratorAcceptsIt() throws Exception {
         Session cpe = Session.cpe(SessionConfig.defaults(), SimPair.KEY,

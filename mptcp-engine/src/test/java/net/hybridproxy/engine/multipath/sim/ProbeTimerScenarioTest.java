@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.ByteBuffer;
 import java.util.List;
-import net.hybridproxy.engine.multipath.connection.Session;
 import net.hybridproxy.engine.multipath.connection.SessionConfig;
 import net.hybridproxy.engine.multipath.frame.SubflowPriority;
 import org.junit.jupiter.api.Test;
@@ -34,7 +33,7 @@ class ProbeTimerScenarioTest {
         long due = pair.cpe.pollTimeout();
         assertTrue(due > pair.now(), "a timer is pending");
         assertFalse(pair.cpe.handleTimeout(pair.now()), "nothing was due");
-        assertNull(pair.cpe.pollTransmit(pair.now(), ByteBuffer.allocate(Session.MIN_TRANSMIT_BUFFER)),
+        assertNull(pair.cpe.pollTransmit(pair.now(), ByteBuffer.allocate(pair.cpe.transmitBufferBytes())),
                 "nothing to send after a firing that changed nothing");
         assertEquals(due, pair.cpe.pollTimeout(), "the same deadline stands");
 

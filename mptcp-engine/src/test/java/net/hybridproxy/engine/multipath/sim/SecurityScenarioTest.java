@@ -99,7 +99,7 @@ class SecurityScenarioTest {
         int subflowsBefore = concentrator.subflows().size();
 
         ConcentratorEndpoint.Incoming incoming = pair.endpoint.incoming("attacker", pair.now());
-        JoinSyn join = new JoinSyn(CapableSyn.VERSION, SubflowPriority.PRIMARY, 9, concentrator.localToken(), 0x55);
+        JoinSyn join = new JoinSyn(concentrator.version(), SubflowPriority.PRIMARY, 9, concentrator.localToken(), 0x55);
         assertInstanceOf(ConcentratorEndpoint.Answer.class,
                 incoming.handleBytes(ByteBuffer.wrap(join.encode()), pair.now()));
         ConcentratorEndpoint.Accept accept = incoming.handleBytes(ByteBuffer.wrap(new JoinAck(new byte[20]).encode()),
@@ -188,7 +188,7 @@ class SecurityScenarioTest {
     }
 
     static SessionSecret secret(SimPair pair) {
-        return SessionSecret.derive(SimPair.KEY, CapableSyn.VERSION, pair.cpe.localKey(),
+        return SessionSecret.derive(SimPair.KEY, pair.cpe.version(), pair.cpe.localKey(),
                 pair.concentratorSessions.get(0).localKey());
     }
 
@@ -200,7 +200,7 @@ class SecurityScenarioTest {
     static List<byte[]> joinWithWrongAck(SimPair pair, int token) {
         ConcentratorEndpoint.Incoming incoming = pair.endpoint.incoming("prober", pair.now());
         ConcentratorEndpoint.Answer answer = assertInstanceOf(ConcentratorEndpoint.Answer.class, incoming.handleBytes(
-                ByteBuffer.wrap(new JoinSyn(CapableSyn.VERSION, SubflowPriority.PRIMARY, 9, token, 7).encode()),
+                ByteBuffer.wrap(new JoinSyn(pair.cpe.version(), SubflowPriority.PRIMARY, 9, token, 7).encode()),
                 pair.now()));
         ConcentratorEndpoint.ConnectionRefused refused = assertInstanceOf(ConcentratorEndpoint.ConnectionRefused.class,
                 incoming.handleBytes(ByteBuffer.wrap(new JoinAck(new byte[20]).encode()), pair.now()));

@@ -15,6 +15,7 @@ import net.hybridproxy.engine.multipath.connection.Session;
 import net.hybridproxy.engine.multipath.connection.SessionConfig;
 import net.hybridproxy.engine.multipath.connection.SessionEvent;
 import net.hybridproxy.engine.multipath.connection.Transmit;
+import net.hybridproxy.engine.multipath.frame.CapableSyn;
 import net.hybridproxy.engine.multipath.frame.SubflowPriority;
 import net.hybridproxy.engine.multipath.pm.Uplink;
 
@@ -41,6 +42,12 @@ final class SimPair {
 
     /** Unsent bytes each subflow socket holds before it reports no room; set before the subflows connect. */
     long subflowUnsentBytes = NOTSENT_LOWAT;
+
+    /**
+     * The protocol version the cpe offers unless a test says otherwise: what the adapter offers by default
+     * ({@code userspace.large-frames = false}, version 2). The one place to change when that default changes.
+     */
+    static final int ADAPTER_VERSION = CapableSyn.VERSION;
 
     static final CpeKey KEY = new CpeKey("cpe-sim", new byte[] {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16});
 
@@ -91,6 +98,7 @@ final class SimPair {
         this.endpoint = new ConcentratorEndpoint(concentratorConfig, concentratorKeys,
                 ConcentratorEndpoint.Limits.defaults(16), concentratorMemory, new SplittableRandom(seed + 1));
         this.cpe = Session.cpe(cpeConfig, cpeKey, uplinks, new SplittableRandom(seed), 0);
+        cpe.offerVersion(ADAPTER_VERSION);
     }
 
     SimPair(SessionConfig config, List<SimLink> links, List<SubflowPriority> priorities) {
