@@ -172,16 +172,13 @@ abstract class RelayTransportSuite extends ProxiedTcpContract {
 
     private void tailQueuedWhenBothFinsAreReadStillArrives(boolean download) throws Exception {
         try (Socket client = connectThroughProxy(); Socket server = backend().accept()) {
-            server.setSoTimeout(30_000);
-            Channel[] pair = relayed.poll(10, TimeUnit.SECONDS);
-            assertNotNull(pair, "no relay was joined");
-            Socket sender = download ? server : client;
-            Socket receiver = download ? client : server;
-            Channel fromSender = download ? pair[1] : pair[0];
-            Channel toReceiver = download ? pair[0] : pair[1];
-            LongSupplier relayedBytes = download ? counters::bytesDownstream : counters::bytesUpstream;
+            OneWay way = oneWay(download, client, server);
+            Socket sender = way.sender();
+            Socket receiver = way.receiver();
+            Channel fromSender = way.fromSender();
+            Channel toReceiver = way.toReceiver();
 
-            ByteArrayOutputStream sent = sendUntilQueuedFor(sender, toReceiver, relayedBytes);
+            ByteArrayOutputStream sent = sendUntilQueuedFor(sender, toReceiver, way.relayedBytes());
             sender.shutdownOutput();
             await(() -> RelayHandler.isInputShutdown(fromSender), "the relay reading the sender's FIN");
             long tail = pendingOutbound(toReceiver);
@@ -217,25 +214,36 @@ abstract class RelayTransportSuite extends ProxiedTcpContract {
 
     private void fillAfterTheReceiversFinStillArrives(boolean download) throws Exception {
         try (Socket client = connectThroughProxy(); Socket server = backend().accept()) {
-            server.setSoTimeout(30_000);
-            Channel[] pair = relayed.poll(10, TimeUnit.SECONDS);
-            assertNotNull(pair, "no relay was joined");
-            Socket sender = download ? server : client;
-            Socket receiver = download ? client : server;
-            Channel toReceiver = download ? pair[0] : pair[1];
-            LongSupplier relayedBytes = download ? counters::bytesDownstream : counters::bytesUpstream;
+            OneWay way = oneWay(download, client, server);
+            Socket sender = way.sender();
+            Socket receiver = way.receiver();
+            Channel toReceiver = way.toReceiver();
 
             receiver.shutdownOutput();
             assertEquals(-1, sender.getInputStream().read(), "the receiver's FIN reaches the sender");
             assertTrue(RelayHandler.isInputShutdown(toReceiver), "the relay has read the receiver's FIN");
 
-            ByteArrayOutputStream sent = sendUntilQueuedFor(sender, toReceiver, relayedBytes);
+            ByteArrayOutputStream sent = sendUntilQueuedFor(sender, toReceiver, way.relayedBytes());
             long queued = pendingOutbound(toReceiver);
             sender.shutdownOutput();
             assertSameBytes(sent.toByteArray(), receiver.getInputStream().readAllBytes(),
                     (download ? "download" : "upload") + " after the receiver's FIN, " + queued
                             + " bytes queued in the relay");
         }
+    }
+
+    /** One direction of the relay joined for {@code client} and {@code server}: download or upload. */
+    private record OneWay(Socket sender, Socket receiver, Channel fromSender, Channel toReceiver,
+                          LongSupplier relayedBytes) {
+    }
+
+    private OneWay oneWay(boolean download, Socket client, Socket server) throws Exception {
+        server.setSoTimeout(30_000);
+        Channel[] pair = relayed.poll(10, TimeUnit.SECONDS);
+        assertNotNull(pair, "no relay was joined");
+        return download
+                ? new OneWay(server, client, pair[1], pair[0], counters::bytesDownstream)
+                : new OneWay(client, server, pair[0], pair[1], counters::bytesUpstream);
     }
 
     /**
