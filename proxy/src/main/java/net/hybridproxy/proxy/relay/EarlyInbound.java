@@ -46,6 +46,8 @@ public final class EarlyInbound extends ChannelInboundHandlerAdapter {
     public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
         if (evt instanceof ChannelInputShutdownEvent) {
             finSeen = true;
+            // Now, while the descriptor is still in the epoll set: at the replay it may be gone already.
+            HalfClosedEpollRegistration.keep(ctx.channel());
             return;
         }
         ctx.fireUserEventTriggered(evt);

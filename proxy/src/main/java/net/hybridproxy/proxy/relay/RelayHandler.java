@@ -92,6 +92,8 @@ final class RelayHandler extends ChannelInboundHandlerAdapter {
             // Nearly always nothing is queued any more (each read was flushed as it came): then at once, without
             // an empty write and a listener to learn what is already known.
             Channel self = ctx.channel();
+            // The other direction may still send through this channel: it must stay able to wait for EPOLLOUT.
+            HalfClosedEpollRegistration.keep(self);
             if (nothingQueued(peer)) {
                 forwardFin(self);
             } else {

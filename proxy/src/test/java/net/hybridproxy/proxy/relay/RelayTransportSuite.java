@@ -172,29 +172,13 @@ abstract class RelayTransportSuite extends ProxiedTcpContract {
 
     private void tailQueuedWhenBothFinsAreReadStillArrives(boolean download) throws Exception {
         try (Socket client = connectThroughProxy(); Socket server = backend().accept()) {
-            server.setSoTimeout(30_000);
-            Channel[] pair = relayed.poll(10, TimeUnit.SECONDS);
-            assertNotNull(pair, "no relay was joined");
-            Socket sender = download ? server : client;
-            Socket receiver = download ? client : server;
-            Channel fromSender = download ? pair[1] : pair[0];
-            Channel toReceiver = download ? pair[0] : pair[1];
-            LongSupplier relayedBytes = download ? counters::bytesDownstream : counters::bytesUpstream;
+            OneWay way = oneWay(download, client, server);
+            Socket sender = way.sender();
+            Socket receiver = way.receiver();
+            Channel fromSender = way.fromSender();
+            Channel toReceiver = way.toReceiver();
 
-            // Send in chunks smaller than the high water mark, each read by the relay before the next, until bytes
-            // stay queued in Netty for the receiver (its kernel buffers are full: it reads nothing yet). The queue
-            // is then below the high water mark, so the relay still reads the sender, and will read its FIN.
-            ByteArrayOutputStream sent = new ByteArrayOutputStream();
-            Random random = new Random(3);
-            byte[] chunk = new byte[HIGH_WATER_MARK / 2];
-            while (pendingOutbound(toReceiver) == 0 || !stillPendingAfterAWhile(toReceiver)) {
-                assertTrue(sent.size() < 256 << 20,
-                        "nothing stayed queued for the receiver after " + (sent.size() >> 20) + " MiB");
-                random.nextBytes(chunk);
-                sender.getOutputStream().write(chunk);
-                sent.write(chunk);
-                await(() -> relayedBytes.getAsLong() == sent.size(), "the relay reading the sender's bytes");
-            }
+            ByteArrayOutputStream sent = sendUntilQueuedFor(sender, toReceiver, way.relayedBytes());
             sender.shutdownOutput();
             await(() -> RelayHandler.isInputShutdown(fromSender), "the relay reading the sender's FIN");
             long tail = pendingOutbound(toReceiver);
@@ -207,6 +191,81 @@ abstract class RelayTransportSuite extends ProxiedTcpContract {
             assertSameBytes(sent.toByteArray(), receiver.getInputStream().readAllBytes(),
                     (download ? "download" : "upload") + " with " + tail + " bytes queued in the relay at both FINs");
         }
+    }
+
+    /**
+     * The flake that outlived the fix above (docs/decisions.md, "Relay: a stream cut short after the receiver's
+     * FIN"): once a channel's input is shut down, Netty 4.2.18's epoll transport drops its descriptor from the epoll
+     * set but keeps the registration marked added, so the first write to it that fills the kernel's buffers asks
+     * for EPOLLOUT with EPOLL_CTL_MOD, gets ENOENT, and Netty shuts the channel's output down: the receiver sees a
+     * clean FIN after a truncated stream, and the relay resets the sender. Here the receiver half-closes first and
+     * reads nothing until bytes stay queued in the relay for it; then everything must arrive.
+     */
+    @Test
+    void aDownloadThatFillsTheClientAfterItsFinStillArrives() throws Exception {
+        fillAfterTheReceiversFinStillArrives(true);
+    }
+
+    /** The same the other way: the upload fills the server's buffers after the server's FIN. */
+    @Test
+    void anUploadThatFillsTheServerAfterItsFinStillArrives() throws Exception {
+        fillAfterTheReceiversFinStillArrives(false);
+    }
+
+    private void fillAfterTheReceiversFinStillArrives(boolean download) throws Exception {
+        try (Socket client = connectThroughProxy(); Socket server = backend().accept()) {
+            OneWay way = oneWay(download, client, server);
+            Socket sender = way.sender();
+            Socket receiver = way.receiver();
+            Channel toReceiver = way.toReceiver();
+
+            receiver.shutdownOutput();
+            assertEquals(-1, sender.getInputStream().read(), "the receiver's FIN reaches the sender");
+            assertTrue(RelayHandler.isInputShutdown(toReceiver), "the relay has read the receiver's FIN");
+
+            ByteArrayOutputStream sent = sendUntilQueuedFor(sender, toReceiver, way.relayedBytes());
+            long queued = pendingOutbound(toReceiver);
+            sender.shutdownOutput();
+            assertSameBytes(sent.toByteArray(), receiver.getInputStream().readAllBytes(),
+                    (download ? "download" : "upload") + " after the receiver's FIN, " + queued
+                            + " bytes queued in the relay");
+        }
+    }
+
+    /** One direction of the relay joined for {@code client} and {@code server}: download or upload. */
+    private record OneWay(Socket sender, Socket receiver, Channel fromSender, Channel toReceiver,
+                          LongSupplier relayedBytes) {
+    }
+
+    private OneWay oneWay(boolean download, Socket client, Socket server) throws Exception {
+        server.setSoTimeout(30_000);
+        Channel[] pair = relayed.poll(10, TimeUnit.SECONDS);
+        assertNotNull(pair, "no relay was joined");
+        return download
+                ? new OneWay(server, client, pair[1], pair[0], counters::bytesDownstream)
+                : new OneWay(client, server, pair[0], pair[1], counters::bytesUpstream);
+    }
+
+    /**
+     * Sends in chunks smaller than the high water mark, each read by the relay before the next, until bytes stay
+     * queued in Netty for the receiver (its kernel buffers are full: it reads nothing yet), so the relay's last
+     * write to it met a full socket. The queue is then below the high water mark, so the relay still reads the
+     * sender, and will read its FIN. Returns what was sent.
+     */
+    private static ByteArrayOutputStream sendUntilQueuedFor(Socket sender, Channel toReceiver,
+                                                            LongSupplier relayedBytes) throws Exception {
+        ByteArrayOutputStream sent = new ByteArrayOutputStream();
+        Random random = new Random(3);
+        byte[] chunk = new byte[HIGH_WATER_MARK / 2];
+        while (pendingOutbound(toReceiver) == 0 || !stillPendingAfterAWhile(toReceiver)) {
+            assertTrue(sent.size() < 256 << 20,
+                    "nothing stayed queued for the receiver after " + (sent.size() >> 20) + " MiB");
+            random.nextBytes(chunk);
+            sender.getOutputStream().write(chunk);
+            sent.write(chunk);
+            await(() -> relayedBytes.getAsLong() == sent.size(), "the relay reading the sender's bytes");
+        }
+        return sent;
     }
 
     /**
