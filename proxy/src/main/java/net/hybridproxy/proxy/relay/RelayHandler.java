@@ -9,6 +9,7 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.ChannelOutboundBuffer;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.channel.socket.ChannelOutputShutdownException;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.channel.unix.Socket;
 import io.netty.channel.unix.UnixChannel;
@@ -150,7 +151,7 @@ final class RelayHandler extends ChannelInboundHandlerAdapter {
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
         if (cause instanceof IOException) {
             // Reset (or another transport error) on this side: reproduce it as a reset on the other side.
-            session.closeReason("reset by " + (upstream ? "client side" : "server side") + ": " + cause.getMessage());
+            session.closeReason(transportErrorReason(upstream, cause));
             resetAndClose(peer);
             ctx.close();
         } else {
@@ -158,6 +159,20 @@ final class RelayHandler extends ChannelInboundHandlerAdapter {
             ctx.close();
             peer.close();
         }
+    }
+
+    /**
+     * The close reason the connection log gives for a transport error on one side. A write that failed because this
+     * process had shut the channel's output down (Netty's {@link ChannelOutputShutdownException}, also what its epoll
+     * transport raises when it cannot wait for EPOLLOUT) is a local failure, not a reset by the far end, and an
+     * operator reading the log must be able to tell the two apart.
+     */
+    static String transportErrorReason(boolean upstream, Throwable cause) {
+        String side = upstream ? "client side" : "server side";
+        if (cause instanceof ChannelOutputShutdownException) {
+            return "local write failure on " + side + " (output already shut down): " + cause.getMessage();
+        }
+        return "reset by " + side + ": " + cause.getMessage();
     }
 
     /**
