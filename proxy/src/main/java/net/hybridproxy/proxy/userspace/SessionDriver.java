@@ -865,10 +865,10 @@ final class SessionDriver {
         // must be read now, not at the last pump (on a loaded machine the loop may have slept past a stall timeout
         // while the path kept delivering).
         refreshEstimates();
-        boolean changed = session.handleTimeout(now());
+        long now = now();
+        boolean changed = session.handleTimeout(now);
         // A version 3 frame that arrives far slower than it was sized for becomes overdue with no byte arriving: from
         // then on the session takes its bytes as they come, so the socket should wake this loop for any of them.
-        long now = now();
         for (Map.Entry<Long, SubflowLink> entry : subflows.entrySet()) {
             awaitWholeFrame(entry.getValue(), session.subflowBytesMissing(entry.getKey(), now), now);
         }

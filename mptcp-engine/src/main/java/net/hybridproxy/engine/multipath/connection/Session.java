@@ -310,9 +310,13 @@ public final class Session {
         if (subflow == null) {
             return 0;
         }
-        long since = subflow.reader().partialPayloadSince();
-        return since != Long.MIN_VALUE && now - since >= LARGE_FRAME_OVERDUE_NANOS ? 1
-                : subflow.reader().missingBytes();
+        return largeFrameOverdue(subflow.reader(), now) ? 1 : subflow.reader().missingBytes();
+    }
+
+    /** Whether the reader holds a large DATA frame incomplete for {@link #LARGE_FRAME_OVERDUE_NANOS} or longer. */
+    private static boolean largeFrameOverdue(FrameReader reader, long now) {
+        long since = reader.partialPayloadSince();
+        return since != Long.MIN_VALUE && now - since >= LARGE_FRAME_OVERDUE_NANOS;
     }
 
     /**
@@ -334,8 +338,7 @@ public final class Session {
     private void deliverOverdueLargeFrame(Subflow subflow, long now) throws FrameException {
         FrameReader reader = subflow.reader();
         reader.notePartialPayload(now);
-        long since = reader.partialPayloadSince();
-        if (since == Long.MIN_VALUE || now - since < LARGE_FRAME_OVERDUE_NANOS || !subflow.state().isAttached()) {
+        if (!largeFrameOverdue(reader, now) || !subflow.state().isAttached()) {
             return;
         }
         Stream stream = streams.get(reader.partialDataStream());
@@ -618,8 +621,7 @@ public final class Session {
             // Nothing changes in the session: the adapter asks subflowBytesMissing(id, now) again after a timer and
             // reads what arrived of the overdue frame. Announced once per frame, so the timer does not fire again.
             for (Subflow subflow : subflows.inOrder()) {
-                long since = subflow.reader().partialPayloadSince();
-                if (since != Long.MIN_VALUE && now - since >= LARGE_FRAME_OVERDUE_NANOS) {
+                if (largeFrameOverdue(subflow.reader(), now)) {
                     subflow.reader().announceOverdue();
                 }
             }

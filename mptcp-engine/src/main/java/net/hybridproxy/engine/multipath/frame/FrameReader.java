@@ -115,9 +115,17 @@ public final class FrameReader {
             return FrameCodec.parseData(pending[1] & 0xFF, pending, Frame.HEADER_LENGTH, body);
         }
         // Its first bytes went on as pieces: the frame's rest, with the DATA_FIN if the frame carries one.
-        byte[] rest = Arrays.copyOfRange(body, before, body.length);
-        Data whole = FrameCodec.parseData(pending[1] & 0xFF, pending, Frame.HEADER_LENGTH, rest);
-        return new Data(whole.streamId(), whole.dsn() + before, whole.fin(), rest, whole.pinned());
+        return payloadFrom(before, Arrays.copyOfRange(body, before, body.length), true);
+    }
+
+    /**
+     * The header being read with {@code bytes} as its payload, which starts {@code offset} bytes into the frame's:
+     * the mapping moves by that offset. The DATA_FIN stays only if {@code withFin} (it goes with the frame's last
+     * byte).
+     */
+    private Data payloadFrom(int offset, byte[] bytes, boolean withFin) throws FrameException {
+        Data whole = FrameCodec.parseData(pending[1] & 0xFF, pending, Frame.HEADER_LENGTH, bytes);
+        return new Data(whole.streamId(), whole.dsn() + offset, withFin && whole.fin(), bytes, whole.pinned());
     }
 
     /**
@@ -180,9 +188,7 @@ public final class FrameReader {
         if (!readingLargePayload() || payloadLength <= handedOut) {
             return null;
         }
-        byte[] piece = Arrays.copyOfRange(payload, handedOut, payloadLength);
-        Data whole = FrameCodec.parseData(pending[1] & 0xFF, pending, Frame.HEADER_LENGTH, piece);
-        Data arrived = new Data(whole.streamId(), whole.dsn() + handedOut, false, piece, whole.pinned());
+        Data arrived = payloadFrom(handedOut, Arrays.copyOfRange(payload, handedOut, payloadLength), false);
         handedOut = payloadLength;
         return arrived;
     }
