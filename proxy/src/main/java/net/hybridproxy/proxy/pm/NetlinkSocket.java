@@ -20,7 +20,6 @@ final class NetlinkSocket implements AutoCloseable {
     /** Kernel netlink dumps are capped at 32 KiB per datagram; twice that leaves room and detects anything odd. */
     static final int RECEIVE_BUFFER = 64 * 1024;
 
-    private static final int SO_RCVBUF = 8;
     private static final int SO_RCVTIMEO = 20;
     private static final int MSG_TRUNC = 0x20;
     private static final int SO_ATTACH_FILTER = 26;
@@ -98,7 +97,7 @@ final class NetlinkSocket implements AutoCloseable {
 
     /** Asks for a bigger receive queue, so bursts of multicast events are less likely to be dropped. */
     void requestReceiveBuffer(int bytes) throws NativeException {
-        Libc.setsockoptInt(fd, SocketConstants.SOL_SOCKET, SO_RCVBUF, bytes);
+        Libc.setsockoptInt(fd, SocketConstants.SOL_SOCKET, SocketConstants.SO_RCVBUF, bytes);
     }
 
     /**
