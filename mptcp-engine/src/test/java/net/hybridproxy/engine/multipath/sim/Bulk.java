@@ -60,6 +60,30 @@ final class Bulk {
         return new Download(pair, sink, start, end);
     }
 
+    /** The moments of {@link #lteCollapse}'s download, in simulator time, and its sink. */
+    record CollapseRun(StreamSink sink, long start, long collapsedAt, long recovered, long end) {
+    }
+
+    /**
+     * The lab's LTE collapse on {@code pair}: a download as fast as the session goes; after the warm-up, 2 s at the
+     * links' rates, then {@code lte} at 3 Mbit/s for 3 s, then at 60 again for 3 s.
+     */
+    static CollapseRun lteCollapse(SimPair pair, SimLink lte) {
+        pair.runFor(SimPair.SECOND / 2);
+        pair.onConcentratorStream(id -> pair.sendFromConcentrator(id, Long.MAX_VALUE, 0));
+        long id = pair.openStream(100);
+        pair.runFor(WARMUP);
+        long start = pair.now();
+        pair.runFor(2 * SimPair.SECOND);
+        long collapsedAt = pair.now();
+        lte.rateBitsPerSecond = 3_000_000;
+        pair.runFor(3 * SimPair.SECOND);
+        lte.rateBitsPerSecond = 60_000_000;
+        long recovered = pair.now();
+        pair.runFor(3 * SimPair.SECOND);
+        return new CollapseRun(pair.cpeSinks.get(id), start, collapsedAt, recovered, pair.now());
+    }
+
     /** The same download over one link alone: the best a single path does in this simulator. */
     static double singlePath(SimLink link, int seconds) {
         return singlePath(link, seconds, SimPair.NOTSENT_LOWAT);

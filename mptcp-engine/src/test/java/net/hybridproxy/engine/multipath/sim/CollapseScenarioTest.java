@@ -173,20 +173,12 @@ class CollapseScenarioTest {
         }
         SimPair pair = new SimPair(config, List.of(dsl, lte), BOTH);
         pair.subflowUnsentBytes = SimPair.ADAPTER_UNSENT;
-        pair.runFor(SimPair.SECOND / 2);
-        pair.onConcentratorStream(id -> pair.sendFromConcentrator(id, Long.MAX_VALUE, 0));
-        long id = pair.openStream(100);
-        pair.runFor(Bulk.WARMUP);
-        long start = pair.now();
-        pair.runFor(2 * SimPair.SECOND);
-        long collapsedAt = pair.now();
-        lte.rateBitsPerSecond = 3_000_000;
-        pair.runFor(3 * SimPair.SECOND);
-        lte.rateBitsPerSecond = 60_000_000;
-        long recovered = pair.now();
-        pair.runFor(3 * SimPair.SECOND);
-        long end = pair.now();
-        StreamSink sink = pair.cpeSinks.get(id);
+        Bulk.CollapseRun collapseRun = Bulk.lteCollapse(pair, lte);
+        long start = collapseRun.start();
+        long collapsedAt = collapseRun.collapsedAt();
+        long recovered = collapseRun.recovered();
+        long end = collapseRun.end();
+        StreamSink sink = collapseRun.sink();
         assertNull(sink.corruption);
 
         StringBuilder timeline = new StringBuilder();

@@ -484,16 +484,7 @@ class LossyPathScenarioTest {
         SimLink lte = SimLink.of("lte", 60, 50, 2);
         SimPair pair = new SimPair(LATE, List.of(dsl, lte), BOTH);
         pair.cpe.offerVersion(version);
-        pair.runFor(SimPair.SECOND / 2);
-        pair.onConcentratorStream(id -> pair.sendFromConcentrator(id, Long.MAX_VALUE, 0));
-        long id = pair.openStream(100);
-        pair.runFor(Bulk.WARMUP);
-        long start = pair.now();
-        pair.runFor(2 * SimPair.SECOND);
-        lte.rateBitsPerSecond = 3_000_000;
-        pair.runFor(3 * SimPair.SECOND);
-        lte.rateBitsPerSecond = 60_000_000;
-        pair.runFor(3 * SimPair.SECOND);
-        return new Bulk.Download(pair, pair.cpeSinks.get(id), start, pair.now());
+        Bulk.CollapseRun run = Bulk.lteCollapse(pair, lte);
+        return new Bulk.Download(pair, run.sink(), run.start(), run.end());
     }
 }
