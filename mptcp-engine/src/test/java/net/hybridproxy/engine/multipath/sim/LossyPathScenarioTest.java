@@ -334,17 +334,10 @@ class LossyPathScenarioTest {
         lte.bbrLike = true;
         SimPair pair = new SimPair(LATE, List.of(dsl, lte), BOTH);
         pair.subflowUnsentBytes = SimPair.ADAPTER_UNSENT;
-        pair.runFor(SimPair.SECOND / 2);
-        pair.onConcentratorStream(id -> pair.sendFromConcentrator(id, Long.MAX_VALUE, 0));
-        long id = pair.openStream(100);
-        pair.runFor(Bulk.WARMUP + 2 * SimPair.SECOND);
-        long collapse = pair.now();
-        lte.rateBitsPerSecond = 3_000_000;
-        pair.runFor(3 * SimPair.SECOND);
-        lte.rateBitsPerSecond = 60_000_000;
-        long recovered = pair.now();
-        pair.runFor(3 * SimPair.SECOND);
-        StreamSink sink = pair.cpeSinks.get(id);
+        Bulk.CollapseRun run = Bulk.lteCollapse(pair, lte);
+        long collapse = run.collapsedAt();
+        long recovered = run.recovered();
+        StreamSink sink = run.sink();
 
         StringBuilder timeline = new StringBuilder();
         double worstAfterJudgement = Double.MAX_VALUE;
