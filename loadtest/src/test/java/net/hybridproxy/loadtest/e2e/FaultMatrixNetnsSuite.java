@@ -6,6 +6,7 @@ import net.hybridproxy.loadtest.lab.HybridAccessLab;
 import net.hybridproxy.loadtest.lab.HybridAccessLab.Link;
 import net.hybridproxy.loadtest.lab.JavaLauncher;
 import net.hybridproxy.loadtest.lab.LabProcess;
+import net.hybridproxy.loadtest.lab.Netns;
 import net.hybridproxy.loadtest.lab.Teardown;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
@@ -427,18 +428,14 @@ abstract class FaultMatrixNetnsSuite {
             out.append(side.getValue().tryExec(Duration.ofSeconds(10), "ss", "-ltnH").stdout());
             // Where a hung connection's bytes wait: a connection with bytes queued on either side, with its TCP and
             // MPTCP state (window, cwnd, unacked, the MPTCP level's send and receive sequence), at most 20 of each.
-            out.append("--- ").append(side.getKey()).append(" established TCP sockets with bytes queued (ss -tniH) ---\n");
-            out.append(queuedSockets(side.getValue().tryExec(Duration.ofSeconds(10), "ss", "-tnimH", "state",
-                    "established").stdout()));
+            out.append(queuedTcpSockets(side.getKey(), side.getValue()));
             out.append("--- ").append(side.getKey()).append(" MPTCP sockets with bytes queued (ss -MniH) ---\n");
             out.append(queuedSockets(side.getValue().tryExec(Duration.ofSeconds(10), "ss", "-MnimH").stdout()));
         }
         // The ends of the path: the echo server's sockets and the LAN client's. An echo server that stopped reading
         // shows a full Recv-Q on its side with nothing queued in the appliances; the appliances then hold no bytes.
         for (var end : List.of(java.util.Map.entry("server", lab.server()), java.util.Map.entry("client", lab.client()))) {
-            out.append("--- ").append(end.getKey()).append(" established TCP sockets with bytes queued (ss -tniH) ---\n");
-            out.append(queuedSockets(end.getValue().tryExec(Duration.ofSeconds(10), "ss", "-tnimH", "state",
-                    "established").stdout()));
+            out.append(queuedTcpSockets(end.getKey(), end.getValue()));
         }
         out.append("--- this JVM's echo server threads (virtual) ---\n").append(echoThreads());
         // Whether each connected socket of an appliance is in an event loop's epoll set, and for what: a relay that
@@ -459,6 +456,12 @@ abstract class FaultMatrixNetnsSuite {
                     .append(threadsOf(appliance));
         }
         return out.toString();
+    }
+
+    /** A heading and the established TCP sockets of {@code ns} with bytes queued ({@link #queuedSockets}). */
+    private static String queuedTcpSockets(String name, Netns ns) {
+        return "--- " + name + " established TCP sockets with bytes queued (ss -tniH) ---\n" + queuedSockets(
+                ns.tryExec(Duration.ofSeconds(10), "ss", "-tnimH", "state", "established").stdout());
     }
 
     /**
