@@ -31,6 +31,7 @@ import java.util.Collections;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Future;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -64,6 +65,13 @@ abstract class RelayTransportSuite extends ProxiedTcpContract {
     protected ProxyCounters counters;
     /** Every pair joined so far: the accepted channel and the outbound one. */
     private final BlockingQueue<Channel[]> relayed = new LinkedBlockingQueue<>();
+    /** Every accepted channel, in order, before its relay is joined. */
+    private final BlockingQueue<Channel> accepted = new LinkedBlockingQueue<>();
+    /**
+     * When accepted connections may be joined to the backend: at once, unless a test holds the join back to have
+     * {@link EarlyInbound} take the client's first bytes or FIN.
+     */
+    private volatile CompletableFuture<Void> joinAllowed = CompletableFuture.completedFuture(null);
 
     abstract Transport transport();
 
@@ -98,6 +106,16 @@ abstract class RelayTransportSuite extends ProxiedTcpContract {
                             public void channelActive(ChannelHandlerContext ctx) {
                                 Channel client = ctx.channel();
                                 ctx.pipeline().remove(this);
+                                accepted.add(client);
+                                CompletableFuture<Void> allowed = joinAllowed;
+                                if (allowed.isDone()) {
+                                    join(client);
+                                } else {
+                                    allowed.thenRun(() -> client.eventLoop().execute(() -> join(client)));
+                                }
+                            }
+
+                            private void join(Channel client) {
                                 counters.tryAdmit();
                                 context.outboundBootstrap(client, backendFactory(transport))
                                         .handler(new ChannelInboundHandlerAdapter())
@@ -212,24 +230,51 @@ abstract class RelayTransportSuite extends ProxiedTcpContract {
         fillAfterTheReceiversFinStillArrives(false);
     }
 
+    /**
+     * The same download, with the client's FIN read before the relay exists: {@link EarlyInbound} holds it and the
+     * relay replays it at the join, by when the epoll transport may have dropped the descriptor already, so the
+     * registration must be kept when the FIN is first read, not at the replay.
+     */
+    @Test
+    void aDownloadThatFillsTheClientAfterAFinSentBeforeTheJoinStillArrives() throws Exception {
+        CompletableFuture<Void> allowed = new CompletableFuture<>();
+        joinAllowed = allowed;
+        try (Socket client = connectThroughProxy()) {
+            client.shutdownOutput();
+            Channel early = accepted.poll(10, TimeUnit.SECONDS);
+            assertNotNull(early, "the client was not accepted");
+            await(() -> RelayHandler.isInputShutdown(early), "the client's FIN read before the join");
+            assertTrue(relayed.isEmpty(), "setup: no relay joined before the FIN");
+            allowed.complete(null);
+            try (Socket server = backend().accept()) {
+                fillAfterTheReceiversFinStillArrives(oneWay(true, client, server), true);
+            }
+        }
+    }
+
     private void fillAfterTheReceiversFinStillArrives(boolean download) throws Exception {
         try (Socket client = connectThroughProxy(); Socket server = backend().accept()) {
             OneWay way = oneWay(download, client, server);
-            Socket sender = way.sender();
-            Socket receiver = way.receiver();
-            Channel toReceiver = way.toReceiver();
-
-            receiver.shutdownOutput();
-            assertEquals(-1, sender.getInputStream().read(), "the receiver's FIN reaches the sender");
-            assertTrue(RelayHandler.isInputShutdown(toReceiver), "the relay has read the receiver's FIN");
-
-            ByteArrayOutputStream sent = sendUntilQueuedFor(sender, toReceiver, way.relayedBytes());
-            long queued = pendingOutbound(toReceiver);
-            sender.shutdownOutput();
-            assertSameBytes(sent.toByteArray(), receiver.getInputStream().readAllBytes(),
-                    (download ? "download" : "upload") + " after the receiver's FIN, " + queued
-                            + " bytes queued in the relay");
+            way.receiver().shutdownOutput();
+            fillAfterTheReceiversFinStillArrives(way, download);
         }
+    }
+
+    /** The receiver has sent its FIN (through the relay or before it): fill it, then everything must arrive. */
+    private void fillAfterTheReceiversFinStillArrives(OneWay way, boolean download) throws Exception {
+        Socket sender = way.sender();
+        Socket receiver = way.receiver();
+        Channel toReceiver = way.toReceiver();
+
+        assertEquals(-1, sender.getInputStream().read(), "the receiver's FIN reaches the sender");
+        assertTrue(RelayHandler.isInputShutdown(toReceiver), "the relay has read the receiver's FIN");
+
+        ByteArrayOutputStream sent = sendUntilQueuedFor(sender, toReceiver, way.relayedBytes());
+        long queued = pendingOutbound(toReceiver);
+        sender.shutdownOutput();
+        assertSameBytes(sent.toByteArray(), receiver.getInputStream().readAllBytes(),
+                (download ? "download" : "upload") + " after the receiver's FIN, " + queued
+                        + " bytes queued in the relay");
     }
 
     /** One direction of the relay joined for {@code client} and {@code server}: download or upload. */
