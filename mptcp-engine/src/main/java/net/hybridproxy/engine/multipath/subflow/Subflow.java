@@ -189,8 +189,14 @@ public final class Subflow {
         // carry now, and the samples are what clears it when its rate recovers; so it is sampled whenever it holds
         // something, not only while it holds a window.
         long backlog = backlogBytes();
+        // What the peer's TCP SACKed is delivered: a connection whose cumulative acknowledgement waits for a lost
+        // retransmission holds it without anything to send. Counted as held, a connection that had delivered all it
+        // was handed (the session's receive window closed behind its hole) looked busy while idle, its rate sample
+        // over that interval was near zero, and a Reno-like LTE on lossy-mixed links was judged collapsed
+        // (docs/decisions.md, "large frames by default, second attempt").
+        long undelivered = backlog - Math.min(estimates.sackedBytes(), backlog);
         deliveredRate.update(now, estimates.deliveredBytes(), minRttNanos,
-                estimates.cwndBytes() > 0 && (backlog >= estimates.cwndBytes() || suspect && backlog > 0));
+                estimates.cwndBytes() > 0 && (undelivered >= estimates.cwndBytes() || suspect && backlog > 0));
     }
 
     /**

@@ -10,6 +10,7 @@ import java.util.Map;
 import java.util.TreeMap;
 import net.hybridproxy.engine.multipath.connection.Session;
 import net.hybridproxy.engine.multipath.connection.SessionConfig;
+import net.hybridproxy.engine.multipath.frame.CapableSyn;
 import net.hybridproxy.engine.multipath.frame.SubflowPriority;
 import net.hybridproxy.engine.multipath.mib.MibCounter;
 import net.hybridproxy.engine.multipath.mib.UplinkJudgements;
@@ -148,6 +149,22 @@ class CollapseScenarioTest {
         assertEquals(reference.pair().concentratorCounter(MibCounter.REINJECTED_BYTES),
                 run.pair().concentratorCounter(MibCounter.REINJECTED_BYTES), "reinjected, against the same without it");
         assertEquals(reference.megabitsPerSecond(), run.megabitsPerSecond(), 1e-9, "against the same without it");
+    }
+
+    /**
+     * A Reno-like LTE on the lossy-mixed links repairs a loss while the session's receive window waits behind the
+     * hole: its connection has delivered (SACKed) all it was handed and sits idle, then gets a window's worth at once.
+     * Its delivery rate over that idle time is no rate the path can carry, and the collapse rule must not take it for
+     * one. With version 3, whose aggregate fills the receive window this case needs, the rule judged this LTE
+     * collapsed once while its rate samples counted SACKed bytes as held (docs/decisions.md, "large frames by
+     * default, second attempt").
+     */
+    @Test
+    void aRenoLteIdleBehindItsOwnHoleIsNotJudgedCollapsedUnderLargeFrames() {
+        SessionConfig config = SessionConfig.defaults().withReceiveWindowPeriods(4).withCollapseReinjection(true);
+        Bulk.Download run = Bulk.download(config, steadyLinks("lossy-mixed", false), BOTH, 6, SimPair.ADAPTER_UNSENT,
+                CapableSyn.VERSION_LARGE_FRAMES);
+        assertNeverCollapsed("lossy-mixed, Reno, collapse rule alone, 4 periods, version 3", config, run);
     }
 
     private static List<SimLink> steadyLinks(String scenario, boolean bbr) {
