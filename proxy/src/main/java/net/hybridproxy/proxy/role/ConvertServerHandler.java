@@ -309,7 +309,8 @@ final class ConvertServerHandler extends ChannelInboundHandlerAdapter {
                 + RoleContext.describe(destination)
                 + (auth instanceof AuthResult.Authenticated accepted ? " [" + accepted.keyId() + "]" : "");
         connecting = true;
-        Bootstrap outbound = context.outboundBootstrap(client, context.transport().tcpClient()).handler(NO_HANDLER);
+        Bootstrap outbound = context.outboundBootstrap(client, context.transport().tcpClient(destination))
+                .handler(NO_HANDLER);
         if (client instanceof StreamChannel) {
             // The server's bytes are copied into the session's send buffer as they are written to the stream, so
             // its reads can reuse the loop's buffers instead of a malloc'd one per read (ReusedReadBuffers).

@@ -25,7 +25,7 @@ import java.util.HashSet;
 import java.security.SecureRandom;
 import java.util.Optional;
 import java.util.Set;
-import java.util.function.Function;
+import java.util.function.BiFunction;
 
 /**
  * CPE, each LAN connection of one listener (one instance per listener, the only handler an accepted channel starts
@@ -42,7 +42,7 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
     private final RoleContext context;
     private final ListenerConfig listener;
     private final ConcentratorMonitor concentrators;
-    private final Function<Channel, Bootstrap> multipath;
+    private final BiFunction<Channel, InetSocketAddress, Bootstrap> multipath;
     private final Optional<CpeKey> key;
     private final Optional<String> pinnedUplink;
     private final Optional<WarmPool> pool;
@@ -50,8 +50,8 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
     private final ConcentratorReplies replies;
 
     /**
-     * @param multipath    the bootstrap of the connection to the concentrator, on the client's loop: a kernel MPTCP
-     *                     socket or a userspace stream, or a plain TCP socket bound to one uplink
+     * @param multipath    the bootstrap of the connection to a concentrator's address, on the client's loop: a kernel
+     *                     MPTCP socket or a userspace stream, or a plain TCP socket bound to one uplink
      * @param key          the key to prove in the Cookie TLV on every connection (empty: no Cookie TLV)
      * @param pinnedUplink the uplink a bypass rule pinned these connections to (then {@code multipath} opens plain
      *                     TCP on it with the kernel engine, a stream pinned to it with the userspace engine), or
@@ -62,8 +62,9 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
      * @param replies        the bound on the wait for each Convert reply, and the logs of what replies bring
      */
     CpeClientHandler(RoleContext context, ListenerConfig listener, ConcentratorMonitor concentrators,
-                     Function<Channel, Bootstrap> multipath, Optional<CpeKey> key, Optional<String> pinnedUplink,
-                     Optional<WarmPool> pool, LocalAddresses localAddresses, ConcentratorReplies replies) {
+                     BiFunction<Channel, InetSocketAddress, Bootstrap> multipath, Optional<CpeKey> key,
+                     Optional<String> pinnedUplink, Optional<WarmPool> pool, LocalAddresses localAddresses,
+                     ConcentratorReplies replies) {
         this.localAddresses = localAddresses;
         this.replies = replies;
         this.context = context;
@@ -141,7 +142,7 @@ final class CpeClientHandler extends ChannelInboundHandlerAdapter {
     private void connect(Channel client, byte[] convert, String label, Choice target, Set<String> tried) {
         tried.add(target.concentrator().name());
         InetSocketAddress concentrator = target.concentrator().address();
-        ChannelFuture connect = multipath.apply(client)
+        ChannelFuture connect = multipath.apply(client, concentrator)
                 .handler(new ConvertReplyHandler(client, replies, target, label, pinnedUplink.isEmpty()))
                 .connect(concentrator);
         Channel outbound = connect.channel();

@@ -23,7 +23,7 @@ import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
-import java.util.function.Function;
+import java.util.function.BiFunction;
 
 /** The CPE: LAN listeners (TPROXY, REDIRECT, explicit) whose connections leave as MPTCP to the concentrator. */
 public final class CpeRole implements Role {
@@ -53,9 +53,10 @@ public final class CpeRole implements Role {
     @Override
     public void start() throws Exception {
         Optional<CpeKey> key = cpe.key().map(k -> new CpeKey(k.id(), k.secret()));
-        Function<Channel, Bootstrap> multipath;
+        // The outbound leg of a client's connection to a concentrator's address.
+        BiFunction<Channel, InetSocketAddress, Bootstrap> multipath;
         // A connection a bypass rule pins to the uplink with this index: how its outbound leg is opened.
-        java.util.function.IntFunction<Function<Channel, Bootstrap>> pinnedOutbound;
+        java.util.function.IntFunction<BiFunction<Channel, InetSocketAddress, Bootstrap>> pinnedOutbound;
         Optional<CpeKey> cookieKey;
         boolean userspaceEngine = context.config().engine() == AppConfig.Engine.USERSPACE;
         // Probes reach each concentrator the way the engine does: a plain TCP subflow or an MPTCP socket.
@@ -72,22 +73,24 @@ public final class CpeRole implements Role {
             AppConfig.Relay relay = context.config().relay();
             WriteBufferWaterMark marks = new WriteBufferWaterMark(relay.writeBufferLowWaterMark(),
                     relay.writeBufferHighWaterMark());
-            multipath = client -> engine.streamBootstrap(client, marks);
+            multipath = (client, concentrator) -> engine.streamBootstrap(client, marks);
             // A stream of the loop's session whose frames use that uplink's subflows only (and ask the concentrator
             // to answer over the same address): the session's key and the concentrator's port as for any stream.
-            pinnedOutbound = index -> client -> engine.streamBootstrap(client, marks,
+            pinnedOutbound = index -> (client, concentrator) -> engine.streamBootstrap(client, marks,
                     context.config().uplinks().get(index).name());
             // The session proved the key once for all its streams (docs/userspace-protocol.md §4.1).
             cookieKey = Optional.empty();
         } else {
-            ChannelFactory<SocketChannel> factory = multipathFactory();
-            multipath = client -> context.outboundBootstrap(client, factory);
+            boolean fastOpen = fastOpenUsable();
+            multipath = (client, concentrator) -> context.outboundBootstrap(client,
+                    multipathFactory(concentrator, fastOpen));
             // Plain TCP from that uplink's address, which its policy route sends out that uplink only.
-            pinnedOutbound = index -> client -> context.outboundBootstrap(client, context.transport().tcpClient())
+            pinnedOutbound = index -> (client, concentrator) -> context
+                    .outboundBootstrap(client, context.transport().tcpClient())
                     .localAddress(context.config().uplinks().get(index).address(), 0);
             cookieKey = key;
             if (cpe.warmPool().size() > 0) {
-                WarmPool warm = new WarmPool(context, concentrators, context.transport().mptcpClient(),
+                WarmPool warm = new WarmPool(context, concentrators, context.transport()::mptcpClient,
                         cpe.warmPool());
                 warm.start();
                 pool = Optional.of(warm);
@@ -108,7 +111,8 @@ public final class CpeRole implements Role {
         }
     }
 
-    private void listen(ListenerConfig listener, InetSocketAddress bind, Function<Channel, Bootstrap> outbound,
+    private void listen(ListenerConfig listener, InetSocketAddress bind,
+                        BiFunction<Channel, InetSocketAddress, Bootstrap> outbound,
                         Optional<CpeKey> cookieKey, Optional<String> pinnedUplink, Optional<WarmPool> readyConnections)
             throws InterruptedException {
         // One sharable handler for the listener's connections, rather than an initializer that builds two handlers
@@ -141,15 +145,23 @@ public final class CpeRole implements Role {
         };
     }
 
-    private ChannelFactory<SocketChannel> multipathFactory() {
-        ChannelFactory<SocketChannel> mptcp = context.transport().mptcpClient();
+    /** Whether the cpe's MPTCP connects ask for TCP Fast Open; said once, at start, when the kernel rules it out. */
+    private boolean fastOpenUsable() {
         if (!cpe.fastOpen()) {
-            return mptcp;
+            return false;
         }
         if (!MptcpFastOpen.usableHere()) {
             LOG.log(System.Logger.Level.INFO, "not using TCP Fast Open on MPTCP sockets: kernel "
                     + MptcpFastOpen.runningRelease().orElse("(unknown)") + " collapses MPTCP fast open connections "
                     + "(docs/decisions.md); the warm pool gives the 0-RTT start");
+            return false;
+        }
+        return true;
+    }
+
+    private ChannelFactory<SocketChannel> multipathFactory(InetSocketAddress concentrator, boolean fastOpen) {
+        ChannelFactory<SocketChannel> mptcp = context.transport().mptcpClient(concentrator);
+        if (!fastOpen) {
             return mptcp;
         }
         return () -> {

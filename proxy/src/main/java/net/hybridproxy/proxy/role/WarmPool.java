@@ -29,6 +29,7 @@ import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.function.Function;
 
 /**
  * CPE, kernel engine: established MPTCP connections to the concentrator kept ready, so that a new LAN connection's
@@ -69,7 +70,8 @@ final class WarmPool implements AutoCloseable {
 
     private final RoleContext context;
     private final ConcentratorMonitor concentrators;
-    private final ChannelFactory<SocketChannel> factory;
+    /** The channels for a connection to a concentrator's address (IPv4 sockets for an IPv4 one, on epoll). */
+    private final Function<InetSocketAddress, ChannelFactory<SocketChannel>> factory;
     private final long maxIdleNanos;
     private final Map<EventLoop, LoopShare> shares = new IdentityHashMap<>();
     /** Takes served by a ready connection. */
@@ -87,7 +89,8 @@ final class WarmPool implements AutoCloseable {
     /** Ready connections in every share (each share updates it on its own loop). */
     private final AtomicInteger readyNow = new AtomicInteger();
 
-    WarmPool(RoleContext context, ConcentratorMonitor concentrators, ChannelFactory<SocketChannel> factory,
+    WarmPool(RoleContext context, ConcentratorMonitor concentrators,
+             Function<InetSocketAddress, ChannelFactory<SocketChannel>> factory,
              AppConfig.WarmPoolConfig settings) {
         this.context = context;
         this.concentrators = concentrators;
@@ -213,7 +216,7 @@ final class WarmPool implements AutoCloseable {
             ConcentratorSelector.Choice to = destination;
             InetSocketAddress concentrator = to.concentrator().address();
             long started = System.nanoTime();
-            ChannelFuture connect = context.outboundBootstrap(loop, factory)
+            ChannelFuture connect = context.outboundBootstrap(loop, factory.apply(concentrator))
                     .handler(new ReadyHandler(this, to))
                     .connect(concentrator);
             connect.addListener(done -> {

@@ -31,9 +31,8 @@ import static net.hybridproxy.proxy.nativeio.SocketConstants.SO_PROTOCOL;
  */
 public final class MptcpSockets {
     /**
-     * The address family Netty gives each channel class's sockets, read once per class: the transports create every
-     * socket with their no-argument constructors, whose family follows the process-wide IPv6 preference, so the
-     * answer never changes. Saves one getsockopt(SO_DOMAIN) on every MPTCP connection the cpe opens.
+     * The address family Netty gives each channel class's sockets when made by the class's no-argument constructor,
+     * read once per class: that family follows the process-wide IPv6 preference, so the answer never changes. Saves one getsockopt(SO_DOMAIN) on every MPTCP connection the cpe opens.
      */
     private static final ClassValue<int[]> FAMILY = new ClassValue<>() {
         @Override
@@ -41,6 +40,12 @@ public final class MptcpSockets {
             return new int[] {-1};
         }
     };
+
+    /**
+     * For {@link #replaceWithMptcp(Channel, boolean, int)}: the channel was made by its class's no-argument
+     * constructor, so its family is the class's ({@link #FAMILY}).
+     */
+    static final int FAMILY_OF_CLASS = -1;
 
     private MptcpSockets() {
     }
@@ -56,6 +61,16 @@ public final class MptcpSockets {
      * discards, so a client socket would otherwise need the option again once it is a channel's.
      */
     public static void replaceWithMptcp(Channel channel, boolean noDelay) throws MptcpUnavailableException {
+        replaceWithMptcp(channel, noDelay, FAMILY_OF_CLASS);
+    }
+
+    /**
+     * As {@link #replaceWithMptcp(Channel, boolean)}, for a channel whose socket's address family the caller chose
+     * ({@code AF_INET} or {@code AF_INET6}), or {@link #FAMILY_OF_CLASS} for one made by its class's no-argument
+     * constructor. A channel made with an explicit family must say so: the per-class answer is only true of the
+     * no-argument constructor's sockets.
+     */
+    static void replaceWithMptcp(Channel channel, boolean noDelay, int knownFamily) throws MptcpUnavailableException {
         if (!(channel instanceof UnixChannel unix)) {
             throw new IllegalArgumentException("MPTCP needs an epoll or io_uring channel, not " + channel.getClass());
         }
@@ -65,7 +80,7 @@ public final class MptcpSockets {
         int fd = unix.fd().intValue();
         int temporary = -1;
         try {
-            int family = familyOf(channel.getClass(), fd);
+            int family = knownFamily == FAMILY_OF_CLASS ? familyOf(channel.getClass(), fd) : knownFamily;
             temporary = Libc.socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_MPTCP);
             if (family == AF_INET6) {
                 // Netty chose IPv6 because the host prefers it; keep IPv4 reachable through mapped addresses.

@@ -12,6 +12,7 @@ import io.netty.channel.epoll.EpollSocketChannel;
 import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.ServerSocketChannel;
 import io.netty.channel.socket.SocketChannel;
+import io.netty.channel.socket.SocketProtocolFamily;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.channel.socket.nio.NioSocketChannel;
 import io.netty.channel.uring.IoUring;
@@ -24,7 +25,10 @@ import io.netty.channel.uring.IoUringServerSocketChannel;
 import io.netty.channel.uring.IoUringSocketChannel;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import net.hybridproxy.proxy.config.AppConfig.TransportPreference;
+import net.hybridproxy.proxy.nativeio.SocketConstants;
 
+import java.net.Inet4Address;
+import java.net.InetSocketAddress;
 import java.util.Optional;
 import java.util.function.Supplier;
 
@@ -130,6 +134,17 @@ public enum Transport {
         return newSocket::get;
     }
 
+    /**
+     * Plain TCP client channels for a connection to {@code remote}: on epoll an IPv4 socket when {@code remote} is an
+     * IPv4 address, otherwise as {@link #tcpClient()}. The no-argument channels are IPv6 sockets on a host that
+     * prefers IPv6 (Netty follows the JDK's preference), which reach IPv4 peers through mapped addresses at the cost
+     * of an {@code IPV6_V6ONLY} setsockopt per socket and mapped-address conversions in every address Netty reads
+     * back. io_uring's channel has no family constructor in Netty 4.2.18, so it keeps the default.
+     */
+    public ChannelFactory<SocketChannel> tcpClient(InetSocketAddress remote) {
+        return ipv4Socket(remote) ? Transport::newIpv4EpollSocket : newSocket::get;
+    }
+
     /** Plain TCP listener channels. */
     public ChannelFactory<ServerSocketChannel> tcpServer() {
         return newServerSocket::get;
@@ -138,15 +153,37 @@ public enum Transport {
     /** MPTCP client channels; each socket is swapped for an MPTCP one before registration. */
     public ChannelFactory<SocketChannel> mptcpClient() {
         requireMptcpCapable();
-        return () -> {
-            SocketChannel channel = newSocket.get();
-            if (this == IO_URING) {
-                // See the class comment: the default recv path stops reading MPTCP sockets.
-                channel.config().setOption(IoUringChannelOption.IO_URING_BUFFER_GROUP_ID, MPTCP_READ_BUFFER_GROUP);
-            }
-            swap(channel, true);
-            return channel;
-        };
+        return () -> mptcpClientChannel(newSocket.get(), MptcpSockets.FAMILY_OF_CLASS);
+    }
+
+    /**
+     * MPTCP client channels for a connection to {@code remote}: IPv4 sockets for an IPv4 address on epoll, for the
+     * reason {@link #tcpClient(InetSocketAddress)} gives (here it saves the setsockopt twice: on Netty's socket and
+     * on the MPTCP socket swapped in), otherwise as {@link #mptcpClient()}.
+     */
+    public ChannelFactory<SocketChannel> mptcpClient(InetSocketAddress remote) {
+        requireMptcpCapable();
+        if (!ipv4Socket(remote)) {
+            return mptcpClient();
+        }
+        return () -> mptcpClientChannel(newIpv4EpollSocket(), SocketConstants.AF_INET);
+    }
+
+    private SocketChannel mptcpClientChannel(SocketChannel channel, int family) {
+        if (this == IO_URING) {
+            // See the class comment: the default recv path stops reading MPTCP sockets.
+            channel.config().setOption(IoUringChannelOption.IO_URING_BUFFER_GROUP_ID, MPTCP_READ_BUFFER_GROUP);
+        }
+        swap(channel, true, family);
+        return channel;
+    }
+
+    private boolean ipv4Socket(InetSocketAddress remote) {
+        return this == EPOLL && remote.getAddress() instanceof Inet4Address;
+    }
+
+    private static SocketChannel newIpv4EpollSocket() {
+        return new EpollSocketChannel(SocketProtocolFamily.INET);
     }
 
     /** MPTCP listener channels; accepted children of an MPTCP listener are MPTCP (or fallen-back) sockets. */
@@ -154,7 +191,7 @@ public enum Transport {
         requireMptcpCapable();
         return () -> {
             ServerSocketChannel channel = newServerSocket.get();
-            swap(channel, false);
+            swap(channel, false, MptcpSockets.FAMILY_OF_CLASS);
             return channel;
         };
     }
@@ -166,9 +203,9 @@ public enum Transport {
         }
     }
 
-    private static void swap(io.netty.channel.Channel channel, boolean noDelay) {
+    private static void swap(io.netty.channel.Channel channel, boolean noDelay, int family) {
         try {
-            MptcpSockets.replaceWithMptcp(channel, noDelay);
+            MptcpSockets.replaceWithMptcp(channel, noDelay, family);
         } catch (MptcpUnavailableException e) {
             channel.unsafe().closeForcibly();
             throw new ChannelException(e.getMessage(), e);

@@ -5,6 +5,8 @@ import io.netty.channel.socket.ServerSocketChannel;
 import io.netty.channel.socket.SocketChannel;
 import net.hybridproxy.proxy.transport.Transport;
 
+import java.net.InetSocketAddress;
+
 /** The same relay behaviour with MPTCP sockets on both Netty sides (listener and backend connection). */
 class EpollMptcpRelayTest extends RelayTransportSuite {
     @Override
@@ -13,8 +15,9 @@ class EpollMptcpRelayTest extends RelayTransportSuite {
     }
 
     @Override
-    ChannelFactory<? extends SocketChannel> backendFactory(Transport transport) {
-        return transport.mptcpClient();
+    ChannelFactory<? extends SocketChannel> backendFactory(Transport transport, InetSocketAddress backend) {
+        // As the cpe's connects to an IPv4 concentrator: an IPv4 MPTCP socket.
+        return transport.mptcpClient(backend);
     }
 
     @Override

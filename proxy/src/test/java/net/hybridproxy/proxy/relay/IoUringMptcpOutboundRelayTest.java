@@ -5,6 +5,8 @@ import io.netty.channel.socket.ServerSocketChannel;
 import io.netty.channel.socket.SocketChannel;
 import net.hybridproxy.proxy.transport.Transport;
 
+import java.net.InetSocketAddress;
+
 /**
  * MPTCP sockets on both Netty sides under io_uring, including the outbound connection, built by
  * {@link Transport#mptcpClient()} as the cpe and the sidecar build them. With Netty 4.2.18's default io_uring read
@@ -19,8 +21,8 @@ class IoUringMptcpOutboundRelayTest extends RelayTransportSuite {
     }
 
     @Override
-    ChannelFactory<? extends SocketChannel> backendFactory(Transport transport) {
-        return transport.mptcpClient();
+    ChannelFactory<? extends SocketChannel> backendFactory(Transport transport, InetSocketAddress backend) {
+        return transport.mptcpClient(backend);
     }
 
     @Override

@@ -75,9 +75,13 @@ abstract class RelayTransportSuite extends ProxiedTcpContract {
 
     abstract Transport transport();
 
-    /** The backend connection's channel factory; MPTCP-capable suites override it. */
-    ChannelFactory<? extends io.netty.channel.socket.SocketChannel> backendFactory(Transport transport) {
-        return transport.tcpClient();
+    /**
+     * The backend connection's channel factory, as the concentrator picks it for a destination; MPTCP-capable suites
+     * override it. The backend is on IPv4 loopback, so on epoll this is an IPv4 socket.
+     */
+    ChannelFactory<? extends io.netty.channel.socket.SocketChannel> backendFactory(Transport transport,
+                                                                                  InetSocketAddress backend) {
+        return transport.tcpClient(backend);
     }
 
     ChannelFactory<? extends ServerSocketChannel> listenerFactory(Transport transport) {
@@ -117,7 +121,7 @@ abstract class RelayTransportSuite extends ProxiedTcpContract {
 
                             private void join(Channel client) {
                                 counters.tryAdmit();
-                                context.outboundBootstrap(client, backendFactory(transport))
+                                context.outboundBootstrap(client, backendFactory(transport, backendAddress))
                                         .handler(new ChannelInboundHandlerAdapter())
                                         .connect(backendAddress)
                                         .addListener(f -> {
