@@ -187,16 +187,18 @@ public final class KernelSubflowSampler implements SubflowSampler, AutoCloseable
 
     /**
      * Runs on the channel's event loop when the peer's DATA_FIN arrived and again just before the channel closes,
-     * socket still open. After the closing read the ledger stays (marked closed) until the close completes, so a
+     * socket still open; the second time without a read when the first was a moment ago in the same event. After the closing read the ledger stays (marked closed) until the close completes, so a
      * pass that still lists the channel cannot count it afresh.
      */
-    private void settlingSample(Channel channel, boolean closing) {
+    private void settlingSample(Channel channel, boolean closing, boolean readJustNow) {
         Ledger ledger = ledgerFor(channel);
         synchronized (ledger) {
             if (ledger.closed) {
                 return;
             }
-            read(closingReaders.get(), channel).ifPresent(i -> account(ledger, i));
+            if (!readJustNow) {
+                read(closingReaders.get(), channel).ifPresent(i -> account(ledger, i));
+            }
             ledger.closed = closing;
         }
     }

@@ -19,13 +19,15 @@ import java.util.concurrent.ConcurrentHashMap;
  * (input shutdown: everything the peer sent has been received, and usually everything we sent has been acked),
  * and just before the channel closes through its pipeline (every relay close does), with {@code closing} set.
  * The kernel closes subflows soon after both DATA_FINs, so waiting for the next periodic sample would lose the
- * tail of the transfer. The listener must be quick (one getsockopt).
+ * tail of the transfer. The listener must be quick (one getsockopt). When the close comes while the DATA_FIN is
+ * still being handled (the relay closes the pair at the second FIN, which for a short exchange is this one), the
+ * closing call says the counters were just read, which saves a second read of the same figures.
  */
 public final class MultipathConnections implements Iterable<Channel> {
     private static final String FINAL_SAMPLE = "final-sample";
 
     private final Set<Channel> open = ConcurrentHashMap.newKeySet();
-    private volatile SettlingListener settling = (channel, closing) -> { };
+    private volatile SettlingListener settling = (channel, closing, readJustNow) -> { };
     private volatile long lastAddedNanos;
     private volatile boolean everAdded;
 
@@ -47,7 +49,13 @@ public final class MultipathConnections implements Iterable<Channel> {
     /** Told when a tracked channel's counters settle (see the class comment); runs on the channel's event loop. */
     @FunctionalInterface
     public interface SettlingListener {
-        void settling(Channel channel, boolean closing);
+        /**
+         * @param closing     the channel is about to close (otherwise its peer's DATA_FIN has just arrived)
+         * @param readJustNow only with {@code closing}: the close comes within the handling of the DATA_FIN whose
+         *                    call read the counters a moment ago (the relay closes a pair when the second FIN
+         *                    arrives), so nothing moved on the socket since that read and there is no need to read again
+         */
+        void settling(Channel channel, boolean closing, boolean readJustNow);
     }
 
     public void onSettling(SettlingListener listener) {
@@ -75,27 +83,36 @@ public final class MultipathConnections implements Iterable<Channel> {
      */
     private final class FinalSample extends ChannelDuplexHandler {
         private boolean closed;
+        /** The input-shutdown event is passing the handlers behind this one, after its settling call. */
+        private boolean inInputShutdown;
 
         @Override
         public void userEventTriggered(ChannelHandlerContext ctx, Object evt) throws Exception {
-            if (evt instanceof ChannelInputShutdownEvent && !closed) {
-                notify(ctx.channel(), false);
+            if (!(evt instanceof ChannelInputShutdownEvent) || closed) {
+                super.userEventTriggered(ctx, evt);
+                return;
             }
-            super.userEventTriggered(ctx, evt);
+            notify(ctx.channel(), false, false);
+            inInputShutdown = true;
+            try {
+                super.userEventTriggered(ctx, evt);
+            } finally {
+                inInputShutdown = false;
+            }
         }
 
         @Override
         public void close(ChannelHandlerContext ctx, ChannelPromise promise) throws Exception {
             if (!closed) {
                 closed = true;
-                notify(ctx.channel(), true);
+                notify(ctx.channel(), true, inInputShutdown);
             }
             super.close(ctx, promise);
         }
 
-        private void notify(Channel channel, boolean closing) {
+        private void notify(Channel channel, boolean closing, boolean readJustNow) {
             try {
-                settling.settling(channel, closing);
+                settling.settling(channel, closing, readJustNow);
             } catch (RuntimeException e) {
                 System.getLogger("hybridproxy.metrics").log(System.Logger.Level.WARNING, "subflow sample failed", e);
             }
