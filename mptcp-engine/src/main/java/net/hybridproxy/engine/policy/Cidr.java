@@ -79,9 +79,26 @@ public record Cidr(InetAddress network, int prefixLength) {
 
     /** True if {@code address} (IPv4-mapped treated as IPv4) lies in this network. */
     public boolean contains(InetAddress address) {
-        byte[] candidate = Addresses.normalBytes(address);
+        return containsNormalBytes(Addresses.normalBytes(address));
+    }
+
+    /**
+     * As {@link #contains(InetAddress)}, for an address already in {@link Addresses#normalBytes} form: a caller
+     * that checks one address against many networks (the concentrator's policy, once per connection) converts it
+     * once, and no masked copy is made.
+     */
+    boolean containsNormalBytes(byte[] candidate) {
         byte[] net = network.getAddress();
-        return candidate.length == net.length && Arrays.equals(mask(candidate, prefixLength), net);
+        if (candidate.length != net.length) {
+            return false;
+        }
+        for (int i = 0; i < net.length; i++) {
+            int keep = Math.clamp(prefixLength - i * 8, 0, 8);
+            if ((byte) (candidate[i] & (0xFF00 >>> keep)) != net[i]) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** True if every address of {@code other} lies in this network. */

@@ -143,19 +143,20 @@ public record DestinationPolicy(List<Cidr> allowCidrs, List<Cidr> denyCidrs,
             return Decision.deny(where + ": that is one of this concentrator's own addresses (allow it as a /"
                     + (address.getAddress().length * 8) + " to reach it)");
         }
+        byte[] raw = Addresses.normalBytes(address);
         for (Cidr block : UNUSABLE) {
-            if (block.contains(address)) {
+            if (block.containsNormalBytes(raw)) {
                 return Decision.deny(where + ": " + block + " cannot be a unicast destination");
             }
         }
         for (Named internal : INTERNAL) {
-            if (internal.block().contains(address) && explicitAllowance(address, internal.block()).isEmpty()) {
+            if (internal.block().containsNormalBytes(raw) && explicitAllowance(address, internal.block()).isEmpty()) {
                 return Decision.deny(where + ": " + internal.kind() + " address (" + internal.block()
                         + ") not explicitly allowed");
             }
         }
         for (Cidr deny : denyCidrs) {
-            if (deny.contains(address)) {
+            if (deny.containsNormalBytes(raw)) {
                 return Decision.deny(where + ": in denied " + deny);
             }
         }
@@ -164,7 +165,7 @@ public record DestinationPolicy(List<Cidr> allowCidrs, List<Cidr> denyCidrs,
                 return Decision.deny(where + ": port in denied " + deny);
             }
         }
-        Optional<Cidr> allowedBy = allowCidrs.stream().filter(c -> c.contains(address)).findFirst();
+        Optional<Cidr> allowedBy = allowCidrs.stream().filter(c -> c.containsNormalBytes(raw)).findFirst();
         if (!allowCidrs.isEmpty() && allowedBy.isEmpty()) {
             return Decision.deny(where + ": not in any allowed CIDR");
         }
