@@ -540,6 +540,11 @@ public final class BenchmarkRunner {
         row.setupRunCounters = setupRunGrowth(lab, linksBefore, poolBefore);
         row.setupOk = setup.ok();
         row.setupPerSecond32 = round(setup.connectionsPerSecond(), 1);
+        // The rate is the count over the time until the last connection finished, so one slow connection (a SYN
+        // or a segment retransmitted after a timeout) lowers it as much as CPU does: say how the time was spread.
+        System.err.println("   setup run: " + setup.count() + " connections at " + setup.concurrency()
+                + " clients, " + row.setupPerSecond32 + "/s; each (connect to last byte) p50 " + setup.total().p50Ms()
+                + " ms, p99 " + setup.total().p99Ms() + " ms, max " + setup.total().maxMs() + " ms");
         if (!running.proxies().isEmpty()) {
             row.setupCost = measureSetupCost(lab, running, row.scenario + "-" + row.system
                     + (row.round != null ? "-round" + row.round : ""));
