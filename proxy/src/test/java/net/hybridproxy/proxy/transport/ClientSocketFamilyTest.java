@@ -1,11 +1,17 @@
 package net.hybridproxy.proxy.transport;
 
+import io.netty.bootstrap.Bootstrap;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
 import io.netty.channel.ChannelFactory;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.EventLoopGroup;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.channel.unix.UnixChannel;
 import net.hybridproxy.proxy.nativeio.Libc;
 import org.junit.jupiter.api.Test;
 
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 
 import static net.hybridproxy.proxy.nativeio.SocketConstants.AF_INET;
@@ -17,6 +23,7 @@ import static net.hybridproxy.proxy.nativeio.SocketConstants.SO_DOMAIN;
 import static net.hybridproxy.proxy.nativeio.SocketConstants.SO_PROTOCOL;
 import static net.hybridproxy.proxy.nativeio.SocketConstants.TCP_NODELAY;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
@@ -50,6 +57,35 @@ class ClientSocketFamilyTest {
                 fd -> Libc.getsockoptInt(fd, SOL_SOCKET, SO_DOMAIN)));
         assertEquals(IPPROTO_MPTCP, read(Transport.EPOLL.mptcpClient(),
                 fd -> Libc.getsockoptInt(fd, SOL_SOCKET, SO_PROTOCOL)));
+    }
+
+    /**
+     * The subflow sampler matches subflows to uplinks by their local address: over an IPv4 MPTCP socket the kernel
+     * reports IPv4 subflow addresses, which must decode to the same addresses as the mapped ones did.
+     */
+    @Test
+    void anIpv4MptcpConnectionsSubflowsReadAsIpv4Addresses() throws Exception {
+        assumeTrue(Transport.EPOLL.isAvailable(), "needs the epoll transport");
+        MptcpSockets.probe();
+        EventLoopGroup group = Transport.EPOLL.newEventLoopGroup(1, "family-test");
+        try (MptcpFullInfo.Reader reader = new MptcpFullInfo.Reader()) {
+            Channel server = new ServerBootstrap().group(group).channelFactory(Transport.EPOLL.mptcpServer())
+                    .childHandler(new ChannelInboundHandlerAdapter())
+                    .bind(new InetSocketAddress(InetAddress.getByName("127.0.0.1"), 0)).sync().channel();
+            InetSocketAddress listening = (InetSocketAddress) server.localAddress();
+            Channel client = new Bootstrap().group(group).channelFactory(Transport.EPOLL.mptcpClient(listening))
+                    .handler(new ChannelInboundHandlerAdapter()).connect(listening).sync().channel();
+            MptcpFullInfo info = reader.read(client).orElseThrow();
+            assertFalse(info.subflows().isEmpty(), info.toString());
+            for (MptcpFullInfo.MptcpSubflowInfo subflow : info.subflows()) {
+                assertEquals(InetAddress.getByName("127.0.0.1"), subflow.local().getAddress(), info.toString());
+                assertEquals(listening.getPort(), subflow.remote().getPort(), info.toString());
+            }
+            client.close().sync();
+            server.close().sync();
+        } finally {
+            group.shutdownGracefully().sync();
+        }
     }
 
     @Test
