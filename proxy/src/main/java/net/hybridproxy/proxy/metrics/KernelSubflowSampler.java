@@ -187,8 +187,9 @@ public final class KernelSubflowSampler implements SubflowSampler, AutoCloseable
 
     /**
      * Runs on the channel's event loop when the peer's DATA_FIN arrived and again just before the channel closes,
-     * socket still open; the second time without a read when the first was a moment ago in the same event. After the closing read the ledger stays (marked closed) until the close completes, so a
-     * pass that still lists the channel cannot count it afresh.
+     * socket still open; the second time without a read when the first was a moment ago in the same event. After
+     * the closing call the ledger stays (marked closed) until the close completes, so a pass that still lists the
+     * channel cannot count it afresh.
      */
     private void settlingSample(Channel channel, boolean closing, boolean readJustNow) {
         Ledger ledger = ledgerFor(channel);

@@ -32,7 +32,8 @@ import static net.hybridproxy.proxy.nativeio.SocketConstants.SO_PROTOCOL;
 public final class MptcpSockets {
     /**
      * The address family Netty gives each channel class's sockets when made by the class's no-argument constructor,
-     * read once per class: that family follows the process-wide IPv6 preference, so the answer never changes. Saves one getsockopt(SO_DOMAIN) on every MPTCP connection the cpe opens.
+     * read once per class: that family follows the process-wide IPv6 preference, so the answer never changes. Saves
+     * one getsockopt(SO_DOMAIN) on every MPTCP connection the cpe opens.
      */
     private static final ClassValue<int[]> FAMILY = new ClassValue<>() {
         @Override

@@ -53,7 +53,7 @@ public final class MultipathConnections implements Iterable<Channel> {
          * @param closing     the channel is about to close (otherwise its peer's DATA_FIN has just arrived)
          * @param readJustNow only with {@code closing}: the close comes within the handling of the DATA_FIN whose
          *                    call read the counters a moment ago (the relay closes a pair when the second FIN
-         *                    arrives), so nothing moved on the socket since that read and there is no need to read again
+         *                    arrives), so nothing moved on the socket since and there is nothing new to read
          */
         void settling(Channel channel, boolean closing, boolean readJustNow);
     }
