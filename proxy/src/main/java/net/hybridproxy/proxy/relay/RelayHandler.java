@@ -93,8 +93,12 @@ final class RelayHandler extends ChannelInboundHandlerAdapter {
             // Nearly always nothing is queued any more (each read was flushed as it came): then at once, without
             // an empty write and a listener to learn what is already known.
             Channel self = ctx.channel();
-            // The other direction may still send through this channel: it must stay able to wait for EPOLLOUT.
-            HalfClosedEpollRegistration.keep(self);
+            // The other direction may still send through this channel: it must stay able to wait for EPOLLOUT. Not
+            // once that direction has finished: its FIN was written here after all its bytes, nothing more will be,
+            // and this FIN closes the pair (the registration's epoll_ctl would be one more per relay for nothing).
+            if (!session.isFinished(!upstream)) {
+                HalfClosedEpollRegistration.keep(self);
+            }
             if (nothingQueued(peer)) {
                 forwardFin(self);
             } else {
