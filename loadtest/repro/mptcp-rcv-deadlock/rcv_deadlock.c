@@ -14,8 +14,8 @@
  * Sender knob: SIZE  bytes per connection (default 1 MiB).
  *
  * A connection that reads nothing for STALL_MS is reported with SO_MEMINFO (rmem_alloc against rcvbuf) and
- * SIOCINQ of the MPTCP socket, then ss's view of its MPTCP socket and its subflows (the subflows' addresses
- * from MPTCP_SUBFLOW_ADDRS).  "rmem_alloc > rcvbuf and SIOCINQ 0" is the stopped receive path: the MPTCP
+ * SIOCINQ of the MPTCP socket; in the stopped state (or with SHOW_ALL set) also ss's view of its MPTCP socket
+ * and its subflows (the subflows' addresses from MPTCP_SUBFLOW_ADDRS).  "rmem_alloc > rcvbuf and SIOCINQ 0" is the stopped receive path: the MPTCP
  * socket holds data beyond a gap at the data level and no longer moves the bytes that would fill the gap up
  * from the subflow that has them.  With UNBLOCK=1 the receiver then sets SO_RCVBUF to twice what is held,
  * asks SIOCINQ again (the MPTCP ioctl moves what the larger buffer admits) and reads on.  The exit status is
@@ -199,7 +199,7 @@ static int receiver(int port, int conns) {
                 printf("conn %d: silent for %.0f ms after %ld bytes (%.0f ms after accept): SO_MEMINFO rmem_alloc %u "
                        "rcvbuf %u, SIOCINQ %d%s\n", i, t - x->last_progress_at, x->received, t - x->accepted_at,
                        held, rcvbuf, readable, stopped ? " -> STOPPED: held over the buffer, nothing readable" : "");
-                show_state(x->fd, port);
+                if (stopped || getenv("SHOW_ALL")) show_state(x->fd, port);
                 x->reported = 1;
                 if (stopped) {
                     x->stuck = 1;

@@ -12,6 +12,7 @@
 #   UNBLOCK=0 sh run.sh                         # report the stopped connections and leave them stopped
 #   MTU=1280 GSO_MAX_SEGS=1 sh run.sh           # small packets, no GSO on the sender's links
 # Receiver knobs (ACCEPT_DELAY_MS, READ_PAUSE_MS, STALL_MS, UNBLOCK) and SIZE: see rcv_deadlock.c.
+# Status on 6.18.44: no connection reached the stopped state yet (REPORT.md: the shapes tried, and why).
 set -e
 cd "$(dirname "$0")"
 BIN=/tmp/rcv_deadlock$$
