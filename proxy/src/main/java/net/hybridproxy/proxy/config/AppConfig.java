@@ -237,13 +237,15 @@ public record AppConfig(
      * @param receivePeriodFromReceiverRtt the autotuning period from the subflows' receiver RTT estimates
      * @param largeFrames         cpe: offer protocol version 3 (DATA frames of up to 64 KiB)
      * @param collapseReinjection the collapse rule acts without the rest of late reinjection
+     * @param warmStreamWindows   a stream's send and receive limits, when they first grow, grow to the largest the
+     *                            session's streams reached
      */
     public record Userspace(String scheduler, int subflowsPerUplink, Optional<Long> overflowBudgetBytes,
                             Duration overflowBudgetPeriod, Duration sessionStartTimeout, Duration sessionRestartDelay,
                             int subflowSendQueue, int maxSessions, int maxSessionsPerKey, int maxPendingHandshakes,
                             int maxPendingHandshakesPerSource, long sessionMemory, long processMemory,
                             boolean lateReinjection, int receiveWindowPeriods, boolean receivePeriodFromReceiverRtt,
-                            boolean largeFrames, boolean collapseReinjection) {
+                            boolean largeFrames, boolean collapseReinjection, boolean warmStreamWindows) {
     }
 
     public enum SidecarMode { MPTCP_TO_TCP, TCP_TO_MPTCP }

@@ -72,7 +72,8 @@ public record UserspaceSettings(SessionConfig session, Duration connectTimeout, 
                 .withSessionMemoryBudget(u.sessionMemory()).withLateReinjection(u.lateReinjection())
                 .withReceiveWindowPeriods(u.receiveWindowPeriods())
                 .withReceivePeriodFromReceiverRtt(u.receivePeriodFromReceiverRtt())
-                .withCollapseReinjection(u.collapseReinjection());
+                .withCollapseReinjection(u.collapseReinjection())
+                .withWarmStreamWindows(u.warmStreamWindows());
         if (u.overflowBudgetBytes().isPresent()) {
             session = session.withOverflowBudget(u.overflowBudgetBytes().get(), u.overflowBudgetPeriod());
         }

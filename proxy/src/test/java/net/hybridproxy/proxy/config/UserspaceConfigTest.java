@@ -60,6 +60,13 @@ class UserspaceConfigTest {
         assertEquals(2, settings.session().receiveWindowPeriods());
         assertEquals(false, settings.session().receivePeriodFromReceiverRtt());
         assertEquals(false, settings.session().collapseReinjection());
+        assertEquals(false, settings.session().warmStreamWindows());
+    }
+
+    @Test
+    void warmStreamWindowsAreTurnedOnByTheirKey() throws Exception {
+        AppConfig config = ConfigLoader.parseString(CPE.formatted(KEY, "userspace.warm-stream-windows = true"));
+        assertTrue(UserspaceSettings.from(config).session().warmStreamWindows());
     }
 
     @Test

@@ -63,6 +63,13 @@ import net.hybridproxy.engine.multipath.sched.Schedulers;
  *                             copies cost the lab's lossy paths; {@code lateReinjection} turns it on as well. Off by
  *                             default until a quiet lab series shows it judges no loss-free link collapsed
  *                             (docs/decisions.md, "lossy and collapsing paths, eleventh pass")
+ * @param warmStreamWindows    a stream whose send or receive limit grows by autotuning grows at once to the largest
+ *                             limit this session's streams reached before ({@code StreamTable#autotuneReceive}): the
+ *                             subflows are warm (their congestion windows survive between streams), so a new bulk
+ *                             stream need not learn the paths' bandwidth-delay product again from the 256 KiB initial
+ *                             window, doubling at most once per period on each side. A stream that never grows (a
+ *                             short or idle one) reserves nothing more. Off by default until a quiet lab series
+ *                             confirms it (docs/decisions.md, "the first two seconds of a download")
  */
 public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration overflowBudgetPeriod,
                             int streamSendBuffer, int streamReceiveWindow, long sessionReceiveBudget,
@@ -70,7 +77,7 @@ public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration
                             Duration handshakeTimeout, Duration reconnectBackoff, Duration maxReconnectBackoff,
                             Duration stableAfter, Duration orphanTimeout, long sessionMemoryBudget,
                             boolean lateReinjection, int receiveWindowPeriods, boolean receivePeriodFromReceiverRtt,
-                            boolean collapseReinjection) {
+                            boolean collapseReinjection, boolean warmStreamWindows) {
 
     public SessionConfig {
         Objects.requireNonNull(scheduler, "scheduler");
@@ -119,7 +126,7 @@ public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration
                 1024, 8, 2048,
                 new ProbePolicy(ms(100), ms(1000), 3, ms(200), ms(700), ms(5000)),
                 Duration.ofSeconds(5), Duration.ofMillis(100), Duration.ofSeconds(10), Duration.ofSeconds(10),
-                Duration.ofSeconds(60), 32L << 20, false, 2, false, false);
+                Duration.ofSeconds(60), 32L << 20, false, 2, false, false, false);
     }
 
     /** The same configuration with another scheduler. */
@@ -127,7 +134,8 @@ public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration
         return new SessionConfig(name, overflowBudgetBytes, overflowBudgetPeriod, streamSendBuffer,
                 streamReceiveWindow, sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes,
                 handshakeTimeout, reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, sessionMemoryBudget,
-                lateReinjection, receiveWindowPeriods, receivePeriodFromReceiverRtt, collapseReinjection);
+                lateReinjection, receiveWindowPeriods, receivePeriodFromReceiverRtt, collapseReinjection,
+                warmStreamWindows);
     }
 
     /** The same configuration with an overflow budget. */
@@ -135,7 +143,8 @@ public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration
         return new SessionConfig(scheduler, bytes, period, streamSendBuffer, streamReceiveWindow,
                 sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes, handshakeTimeout,
                 reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, sessionMemoryBudget,
-                lateReinjection, receiveWindowPeriods, receivePeriodFromReceiverRtt, collapseReinjection);
+                lateReinjection, receiveWindowPeriods, receivePeriodFromReceiverRtt, collapseReinjection,
+                warmStreamWindows);
     }
 
     /** The same configuration with another per-session memory budget. */
@@ -143,7 +152,8 @@ public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration
         return new SessionConfig(scheduler, overflowBudgetBytes, overflowBudgetPeriod, streamSendBuffer,
                 streamReceiveWindow, sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes,
                 handshakeTimeout, reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, bytes,
-                lateReinjection, receiveWindowPeriods, receivePeriodFromReceiverRtt, collapseReinjection);
+                lateReinjection, receiveWindowPeriods, receivePeriodFromReceiverRtt, collapseReinjection,
+                warmStreamWindows);
     }
 
     /** The same configuration with late-path reinjection on or off. */
@@ -151,7 +161,8 @@ public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration
         return new SessionConfig(scheduler, overflowBudgetBytes, overflowBudgetPeriod, streamSendBuffer,
                 streamReceiveWindow, sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes,
                 handshakeTimeout, reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, sessionMemoryBudget,
-                on, receiveWindowPeriods, receivePeriodFromReceiverRtt, collapseReinjection);
+                on, receiveWindowPeriods, receivePeriodFromReceiverRtt, collapseReinjection,
+                warmStreamWindows);
     }
 
     /** The same configuration with another receive window growth ({@code receiveWindowPeriods}). */
@@ -159,7 +170,8 @@ public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration
         return new SessionConfig(scheduler, overflowBudgetBytes, overflowBudgetPeriod, streamSendBuffer,
                 streamReceiveWindow, sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes,
                 handshakeTimeout, reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, sessionMemoryBudget,
-                lateReinjection, periods, receivePeriodFromReceiverRtt, collapseReinjection);
+                lateReinjection, periods, receivePeriodFromReceiverRtt, collapseReinjection,
+                warmStreamWindows);
     }
 
     /** The same configuration with the receive autotuning period from the receivers' RTT estimates or not. */
@@ -167,7 +179,7 @@ public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration
         return new SessionConfig(scheduler, overflowBudgetBytes, overflowBudgetPeriod, streamSendBuffer,
                 streamReceiveWindow, sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes,
                 handshakeTimeout, reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, sessionMemoryBudget,
-                lateReinjection, receiveWindowPeriods, on, collapseReinjection);
+                lateReinjection, receiveWindowPeriods, on, collapseReinjection, warmStreamWindows);
     }
 
     /** The same configuration with the collapse rule acting on its own (without the rest of late reinjection) or not. */
@@ -175,7 +187,15 @@ public record SessionConfig(String scheduler, long overflowBudgetBytes, Duration
         return new SessionConfig(scheduler, overflowBudgetBytes, overflowBudgetPeriod, streamSendBuffer,
                 streamReceiveWindow, sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes,
                 handshakeTimeout, reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, sessionMemoryBudget,
-                lateReinjection, receiveWindowPeriods, receivePeriodFromReceiverRtt, on);
+                lateReinjection, receiveWindowPeriods, receivePeriodFromReceiverRtt, on, warmStreamWindows);
+    }
+
+    /** The same configuration with new streams' windows grown from the session's earlier streams or not. */
+    public SessionConfig withWarmStreamWindows(boolean on) {
+        return new SessionConfig(scheduler, overflowBudgetBytes, overflowBudgetPeriod, streamSendBuffer,
+                streamReceiveWindow, sessionReceiveBudget, maxStreams, maxSubflows, maxOutOfOrderPieces, probes,
+                handshakeTimeout, reconnectBackoff, maxReconnectBackoff, stableAfter, orphanTimeout, sessionMemoryBudget,
+                lateReinjection, receiveWindowPeriods, receivePeriodFromReceiverRtt, collapseReinjection, on);
     }
 
     private static long ms(long millis) {

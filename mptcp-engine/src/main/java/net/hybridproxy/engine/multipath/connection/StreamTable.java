@@ -45,6 +45,12 @@ final class StreamTable {
     private long streamWatermark = 1;
     private final TreeSet<Long> seenAboveWatermark = new TreeSet<>();
     private long receiveReserved;
+    /**
+     * The largest receive and send limits autotuning gave any stream of this session: where a new bulk stream's limits
+     * go on their first growth with {@link SessionConfig#warmStreamWindows()}.
+     */
+    private long warmReceiveLimit;
+    private long warmSendLimit;
     /** Heap bytes the streams hold, reserved in {@link #processMemory} (on a concentrator, the key's share) as well. */
     private long memoryUsed;
 
@@ -429,7 +435,10 @@ final class StreamTable {
     private void autotuneReceive(Stream stream, int read, long now) {
         stream.readInPeriod += read;
         if (now - stream.receivePeriodStart >= autotunePeriod(session.receivePeriodNanos())) {
-            stream.receive.limit((long) config.receiveWindowPeriods() * stream.readInPeriod);
+            long grown = warmGrowth((long) config.receiveWindowPeriods() * stream.readInPeriod,
+                    stream.receive.limit(), warmReceiveLimit);
+            stream.receive.limit(grown);
+            warmReceiveLimit = Math.max(warmReceiveLimit, stream.receive.limit());
             stream.receivePeriodStart = now;
             stream.readInPeriod = 0;
         }
@@ -439,10 +448,23 @@ final class StreamTable {
     private void autotuneSend(Stream stream, long acked, long now) {
         stream.ackedInPeriod += acked;
         if (now - stream.sendPeriodStart >= autotunePeriod(session.slowestRttNanos())) {
-            stream.send.limit(2 * stream.ackedInPeriod);
+            stream.send.limit(warmGrowth(2 * stream.ackedInPeriod, stream.send.limit(), warmSendLimit));
+            warmSendLimit = Math.max(warmSendLimit, stream.send.limit());
             stream.sendPeriodStart = now;
             stream.ackedInPeriod = 0;
         }
+    }
+
+    /**
+     * What a limit grows to: {@code measured}, or with {@link SessionConfig#warmStreamWindows()}, when it grows at all,
+     * at least {@code warm}, the largest this session's streams reached. The subflows carry their congestion windows
+     * from one stream to the next; without this each new stream learns the paths' bandwidth-delay product again from
+     * the initial window, each side at most doubling per period, and on the lab's lossy LTE in-order delivery's waits
+     * for repairs keep it from even that (docs/decisions.md, "the first two seconds of a download"). Only a stream
+     * that would grow anyway takes it, so short and idle streams reserve no more than before.
+     */
+    private long warmGrowth(long measured, long current, long warm) {
+        return config.warmStreamWindows() && measured > current ? Math.max(measured, warm) : measured;
     }
 
     /** An autotuning period of {@code rttNanos}, never under {@link #MIN_AUTOTUNE_PERIOD}. */
