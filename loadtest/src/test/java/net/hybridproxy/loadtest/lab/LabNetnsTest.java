@@ -274,7 +274,9 @@ class LabNetnsTest {
             if (!line.isBlank() && !Character.isWhitespace(line.charAt(0))) {
                 String[] columns = line.strip().split("\\s+");
                 String address = columns[columns.length - 1];
-                peer = address.substring(0, address.lastIndexOf(':'));
+                // "[::ffff:198.18.10.1]:40000" from a dual-stack listener, "198.18.10.1:40000" otherwise.
+                peer = address.substring(0, address.lastIndexOf(':')).replace("[", "").replace("]", "")
+                        .replace("::ffff:", "");
             } else if (peer != null) {
                 for (String token : line.strip().split("\\s+")) {
                     if (algorithms.contains(token)) {
