@@ -79,6 +79,12 @@ public final class BenchmarkRunner {
      */
     static final String SERVER_CC_VARIABLE = "HYBRIDPROXY_LAB_SERVER_CC";
     /**
+     * The concentrator's per-uplink route congestion control for one run instead of the lab's recommended one
+     * ({@link HybridAccessLab.Builder#concentratorCongestionControl}): {@code none} (every uplink on the host's
+     * default), or {@code link=algorithm} pairs such as {@code dsl=cubic,lte=bbr}; a link left out keeps the default.
+     */
+    static final String CONC_ROUTE_CC_VARIABLE = "HYBRIDPROXY_LAB_CONC_ROUTE_CC";
+    /**
      * Longest wait for the server's line of the warm-up download after its client returned: immediate when it went
      * well; a stalled one was seen torn down by the proxies about 3 s after its client gave up.
      */
@@ -229,6 +235,25 @@ public final class BenchmarkRunner {
                 Machine.loadAverage());
     }
 
+    /** Applies {@link #CONC_ROUTE_CC_VARIABLE}'s value to the lab's builder. */
+    static void concentratorCongestionControl(HybridAccessLab.Builder builder, String value) {
+        List<Link> uplinks = List.of(Link.DSL, Link.LTE);
+        if (value.strip().equals("none")) {
+            uplinks.forEach(link -> builder.concentratorCongestionControl(link, null));
+            return;
+        }
+        for (String entry : value.strip().split(",")) {
+            String[] linkAndAlgorithm = entry.strip().split("=", 2);
+            Link link = uplinks.stream().filter(l -> l.ifname().equals(linkAndAlgorithm[0].strip())).findFirst()
+                    .orElse(null);
+            if (link == null || linkAndAlgorithm.length != 2 || linkAndAlgorithm[1].isBlank()) {
+                throw new IllegalArgumentException(CONC_ROUTE_CC_VARIABLE + ": expected none or dsl=<algorithm>,"
+                        + " lte=<algorithm> pairs; got \"" + entry.strip() + "\"");
+            }
+            builder.concentratorCongestionControl(link, linkAndAlgorithm[1]);
+        }
+    }
+
     private List<BenchmarkRow> runScenario(Scenario scenario, List<SystemUnderTest> systems) throws IOException {
         List<BenchmarkRow> rows = new ArrayList<>();
         System.err.println("== scenario " + scenario.name() + ": " + scenario.title());
@@ -236,6 +261,11 @@ public final class BenchmarkRunner {
                 .impairment(Link.DSL, scenario.dsl()).impairment(Link.LTE, scenario.lte());
         if (scenario.unlimited()) {
             builder.emulation(HybridAccessLab.Emulation.NONE);
+        }
+        String routeCongestionControl = System.getenv(CONC_ROUTE_CC_VARIABLE);
+        if (routeCongestionControl != null && !routeCongestionControl.isBlank()) {
+            concentratorCongestionControl(builder, routeCongestionControl);
+            System.err.println("   concentrator's route congestion control: " + routeCongestionControl.strip());
         }
         try (HybridAccessLab lab = builder.build()) {
             for (Netns ns : List.of(lab.client(), lab.cpe(), lab.conc(), lab.server())) {

@@ -74,6 +74,11 @@ import java.util.regex.Pattern;
  */
 public final class HybridAccessLab implements AutoCloseable {
     private static final String CLIENT_SUBNET = "198.18.1.0/24";
+    /**
+     * What docs/operations.md recommends for the concentrator's route to its DSL subscribers when its host runs BBR:
+     * a loss-based algorithm on DSL, so that only the LTE subflow of a connection ever enters BBR's PROBE_RTT.
+     */
+    public static final String RECOMMENDED_DSL_CONGESTION_CONTROL = "cubic";
     public static final String CLIENT_ADDR = "198.18.1.2";
     public static final String CPE_LAN_ADDR = "198.18.1.1";
     public static final String CPE_DSL_ADDR = "198.18.10.1";
@@ -168,6 +173,8 @@ public final class HybridAccessLab implements AutoCloseable {
         private final Map<Link, Impairment[]> impairments = new EnumMap<>(Link.class);
         private Path logDir;
         private boolean uplinkPolicyRouting = true;
+        private final Map<Link, String> concentratorCongestionControl =
+                new EnumMap<>(Map.of(Link.DSL, RECOMMENDED_DSL_CONGESTION_CONTROL));
         private Emulation emulation = Emulation.AUTO;
         private int uplinkMtu = 1500;
         private long seed = 1;
@@ -246,6 +253,22 @@ public final class HybridAccessLab implements AutoCloseable {
          */
         public Builder uplinkPolicyRouting(boolean install) {
             this.uplinkPolicyRouting = install;
+            return this;
+        }
+
+        /**
+         * The congestion control of the concentrator's route to the cpe's address on an uplink ({@code congctl
+         * lock}), which every TCP connection and MPTCP subflow the concentrator sends over that uplink takes; null
+         * leaves the link on the namespace's default. By default DSL is on {@value #RECOMMENDED_DSL_CONGESTION_CONTROL}
+         * and LTE on the default, as docs/operations.md recommends for a concentrator whose host runs BBR.
+         */
+        public Builder concentratorCongestionControl(Link link, String algorithm) {
+            requireUplink(link);
+            if (algorithm == null || algorithm.isBlank()) {
+                concentratorCongestionControl.remove(link);
+            } else {
+                concentratorCongestionControl.put(link, algorithm.strip());
+            }
             return this;
         }
 
@@ -333,6 +356,7 @@ public final class HybridAccessLab implements AutoCloseable {
     private final Thread shutdownHook;
 
     private final boolean uplinkPolicyRouting;
+    private final Map<Link, String> concentratorCongestionControl;
     private final Emulation requestedEmulation;
     private final int uplinkMtu;
     private final long seed;
@@ -347,6 +371,7 @@ public final class HybridAccessLab implements AutoCloseable {
         this.logDir = b.logDir != null ? b.logDir : defaultLogRoot().resolve(prefix.substring(0, prefix.length() - 1));
         this.shaping = new EnumMap<>(b.shaping);
         this.uplinkPolicyRouting = b.uplinkPolicyRouting;
+        this.concentratorCongestionControl = Map.copyOf(b.concentratorCongestionControl);
         this.requestedEmulation = b.emulation;
         this.uplinkMtu = b.uplinkMtu;
         this.seed = b.seed;
@@ -384,6 +409,11 @@ public final class HybridAccessLab implements AutoCloseable {
             }
         }
         return false;
+    }
+
+    /** The congestion control of the concentrator's route per uplink, as built (absent: the default). */
+    public Map<Link, String> concentratorCongestionControl() {
+        return concentratorCongestionControl;
     }
 
     public static Builder builder() {
@@ -461,6 +491,17 @@ public final class HybridAccessLab implements AutoCloseable {
             routes.add(new RouteCommand(Host.CPE, Link.LTE, List.of("default", "via", CONC_LTE_ADDR, "dev", "lte", "table", "20")));
         }
         routes.add(new RouteCommand(Host.CONC, Link.DSL, List.of(CLIENT_SUBNET, "via", CPE_DSL_ADDR, "dev", "dsl")));
+        for (Link l : List.of(Link.DSL, Link.LTE)) {
+            String algorithm = concentratorCongestionControl.get(l);
+            if (algorithm != null) {
+                // The uplink's connected route, replaced by itself plus the algorithm; linkUp re-applies it after
+                // the kernel re-creates the connected route. Locked, because MPTCP gives a joining subflow the
+                // connection's algorithm over an unlocked route's (net/mptcp/sockopt.c, sync_socket_options).
+                String subnet = l.addrB.substring(0, l.addrB.lastIndexOf('.')) + ".0/24";
+                routes.add(new RouteCommand(Host.CONC, l, List.of(subnet, "dev", l.ifname, "proto", "kernel",
+                        "scope", "link", "src", l.addrB, "congctl", "lock", algorithm)));
+            }
+        }
         for (RouteCommand r : routes) {
             applyRoute(r);
         }

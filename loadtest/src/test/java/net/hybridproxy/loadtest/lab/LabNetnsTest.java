@@ -213,8 +213,83 @@ class LabNetnsTest {
         return lab.conc().mptcpExtCounters().getOrDefault("MPCapableSYNRX", 0L) - before;
     }
 
+    /**
+     * The lab's concentrator route to the cpe's DSL address carries the recommended algorithm, locked: every subflow
+     * the concentrator sends over DSL uses it, whether it is the connection's first subflow or one that joins (MPTCP
+     * gives a joining subflow the connection's algorithm unless the route locks it), and the LTE subflow keeps the
+     * host's default. Read from the concentrator's subflows while a download runs, for either uplink first.
+     */
     @Test
     @Order(9)
+    void theConcentratorsDslSubflowsTakeTheRoutesAlgorithmWhicheverUplinkConnectsFirst() throws Exception {
+        String dslAlgorithm = lab.concentratorCongestionControl().get(Link.DSL);
+        assertEquals(HybridAccessLab.RECOMMENDED_DSL_CONGESTION_CONTROL, dslAlgorithm);
+        String hostDefault = lab.conc().sysctl("net.ipv4.tcp_congestion_control");
+        Assumptions.assumeFalse(dslAlgorithm.equals(hostDefault),
+                () -> "the host's default is already " + hostDefault + "; nothing tells the route's apart");
+        int port = 5302;
+        LabProcess server = lab.conc().startLogged("mptcp-cc-server", JavaLauncher.command(
+                JavaLauncher.DEFAULT_JVM_ARGS, LoadServer.class.getName(),
+                "--listen", HybridAccessLab.SERVICE_ADDR + ":" + port, "--mptcp").toArray(String[]::new));
+        server.awaitStdoutLine(l -> l.startsWith("LISTENING "), Duration.ofSeconds(30));
+        lab.cpe().ip("mptcp", "limits", "set", "subflow", "2", "add_addr_accepted", "2");
+        lab.conc().ip("mptcp", "limits", "set", "subflow", "2", "add_addr_accepted", "2");
+        try {
+            for (Link first : List.of(Link.LTE, Link.DSL)) {
+                Link joining = first == Link.DSL ? Link.LTE : Link.DSL;
+                lab.cpe().ip("mptcp", "endpoint", "flush");
+                lab.cpe().ip("mptcp", "endpoint", "add", joining.addressA(), "dev", joining.ifname(), "subflow");
+                LabProcess client = lab.cpe().startLogged("mptcp-cc-client-" + first.ifname(),
+                        HybridAccessLab.loadClientCommand("bulk", "--connect", HybridAccessLab.SERVICE_ADDR + ":"
+                                + port, "--mptcp", "--bind", first.addressA(), "--direction", "down",
+                                "--duration-ms", "4000"));
+                try {
+                    Map<String, String> byPeer = Map.of();
+                    long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+                    while (byPeer.size() < 2 && System.nanoTime() < deadline) {
+                        Thread.sleep(200);
+                        byPeer = subflowAlgorithmsByPeer(lab.conc(), port);
+                    }
+                    String seen = first.ifname() + " first: " + byPeer;
+                    System.out.println("concentrator's subflows, " + seen);
+                    assertEquals(dslAlgorithm, byPeer.get(Link.DSL.addressA()), seen);
+                    assertEquals(hostDefault, byPeer.get(Link.LTE.addressA()), seen);
+                } finally {
+                    client.close();
+                }
+            }
+        } finally {
+            lab.cpe().ip("mptcp", "endpoint", "flush");
+            server.close();
+        }
+    }
+
+    /** Each established TCP socket's peer address to its congestion control, for local port {@code port}. */
+    private static Map<String, String> subflowAlgorithmsByPeer(Netns ns, int port) {
+        List<String> algorithms = List.of(ns.sysctl("net.ipv4.tcp_available_congestion_control").split("\\s+"));
+        Map<String, String> byPeer = new java.util.HashMap<>();
+        String peer = null;
+        for (String line : ns.exec("ss", "-tniH", "state", "established", "( sport = :" + port + " )").stdout()
+                .lines().toList()) {
+            if (!line.isBlank() && !Character.isWhitespace(line.charAt(0))) {
+                String[] columns = line.strip().split("\\s+");
+                String address = columns[columns.length - 1];
+                // "[::ffff:198.18.10.1]:40000" from a dual-stack listener, "198.18.10.1:40000" otherwise.
+                peer = address.substring(0, address.lastIndexOf(':')).replace("[", "").replace("]", "")
+                        .replace("::ffff:", "");
+            } else if (peer != null) {
+                for (String token : line.strip().split("\\s+")) {
+                    if (algorithms.contains(token)) {
+                        byPeer.put(peer, token);
+                    }
+                }
+            }
+        }
+        return byPeer;
+    }
+
+    @Test
+    @Order(10)
     void closeRemovesEveryNamespaceAndProcess() {
         String runPrefix = "hpx" + ProcessHandle.current().pid() + "-";
         List<LabProcess> procs = lab.server().processes();
@@ -225,7 +300,7 @@ class LabNetnsTest {
     }
 
     @Test
-    @Order(10)
+    @Order(11)
     void leftoversOfDeadRunsAreRemovedButLiveRunsAreNot() throws Exception {
         Process gone = new ProcessBuilder("true").start();
         gone.waitFor();
