@@ -93,8 +93,7 @@ public record Cidr(InetAddress network, int prefixLength) {
             return false;
         }
         for (int i = 0; i < net.length; i++) {
-            int keep = Math.clamp(prefixLength - i * 8, 0, 8);
-            if ((byte) (candidate[i] & (0xFF00 >>> keep)) != net[i]) {
+            if ((byte) (candidate[i] & maskByte(prefixLength, i)) != net[i]) {
                 return false;
             }
         }
@@ -114,10 +113,14 @@ public record Cidr(InetAddress network, int prefixLength) {
     private static byte[] mask(byte[] address, int prefixLength) {
         byte[] out = address.clone();
         for (int i = 0; i < out.length; i++) {
-            int keep = Math.clamp(prefixLength - i * 8, 0, 8);
-            out[i] &= (byte) (0xFF00 >>> keep);
+            out[i] &= maskByte(prefixLength, i);
         }
         return out;
+    }
+
+    /** Byte {@code index} of the netmask of a {@code prefixLength}-bit prefix. */
+    private static byte maskByte(int prefixLength, int index) {
+        return (byte) (0xFF00 >>> Math.clamp(prefixLength - index * 8, 0, 8));
     }
 
     private static InetAddress mappedForm(InetAddress ipv4) {
