@@ -540,7 +540,7 @@ public final class BenchmarkRunner {
             // The same counters as over the setup run: which uplink carried the first bytes (the LTE share of a
             // run of single 10 kB objects says whether the kernel's scheduler put them on the slower path), and the
             // warm pool's takes.
-            Map<String, Long> ttfbLinksBefore = SetupRunCounters.read(lab.cpe(), lab.conc());
+            Map<String, Long> ttfbLinksBefore = SetupRunCounters.read(lab);
             Map<String, Long> setupCountersBefore = setupCounters(lab, running);
             TtfbResult ttfb = measureTtfb(lab, running, "after burst", ttfbCpu);
             row.ttfbCounters = setupRunGrowth(lab, ttfbLinksBefore, setupCountersBefore);
@@ -563,7 +563,7 @@ public final class BenchmarkRunner {
      * process's cost per connection over a further run.
      */
     private void measureSetupRate(HybridAccessLab lab, Running running, BenchmarkRow.RowBuilder row) {
-        Map<String, Long> linksBefore = SetupRunCounters.read(lab.cpe(), lab.conc());
+        Map<String, Long> linksBefore = SetupRunCounters.read(lab);
         Map<String, Long> poolBefore = setupCounters(lab, running);
         TtfbResult setup = client(lab, running, TtfbOptions.of(SETUP_OBJECTS, 32, 10_000)
                 .withWarmup(SETUP_WARMUP_OBJECTS));
@@ -574,7 +574,9 @@ public final class BenchmarkRunner {
         // or a segment retransmitted after a timeout) lowers it as much as CPU does: say how the time was spread.
         System.err.println("   setup run: " + setup.count() + " connections at " + setup.concurrency()
                 + " clients, " + row.setupPerSecond32 + "/s; each (connect to last byte) p50 " + setup.total().p50Ms()
-                + " ms, p99 " + setup.total().p99Ms() + " ms, max " + setup.total().maxMs() + " ms");
+                + " ms, p99 " + setup.total().p99Ms() + " ms, max " + setup.total().maxMs() + " ms; connect p99 "
+                + setup.connect().p99Ms() + " ms, max " + setup.connect().maxMs() + " ms; first byte p99 "
+                + setup.ttfb().p99Ms() + " ms, max " + setup.ttfb().maxMs() + " ms");
         if (!running.proxies().isEmpty()) {
             row.setupCost = measureSetupCost(lab, running, row.scenario + "-" + row.system
                     + (row.round != null ? "-round" + row.round : ""));
@@ -700,7 +702,7 @@ public final class BenchmarkRunner {
     private static Map<String, Long> setupRunGrowth(HybridAccessLab lab, Map<String, Long> linksBefore,
                                                     Map<String, Long> poolBefore) {
         Map<String, Long> out = new TreeMap<>();
-        Map<String, Long> links = EngineCounters.growth(linksBefore, SetupRunCounters.read(lab.cpe(), lab.conc()));
+        Map<String, Long> links = EngineCounters.growth(linksBefore, SetupRunCounters.read(lab));
         if (links != null) {
             out.putAll(links);
         }
