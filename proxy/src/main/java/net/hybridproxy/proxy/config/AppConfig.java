@@ -67,8 +67,12 @@ public record AppConfig(
         }
     }
 
+    /**
+     * @param firstReadBytes the size of a relayed channel's first read ({@code relay.first-read-size}); later reads
+     *                       follow what the earlier ones returned (Netty's adaptive sizing)
+     */
     public record Relay(Duration connectTimeout, Duration idleTimeout, int writeBufferHighWaterMark,
-                        int writeBufferLowWaterMark) {
+                        int writeBufferLowWaterMark, int firstReadBytes) {
     }
 
     public enum ListenerMode { TPROXY, REDIRECT, EXPLICIT }

@@ -251,6 +251,10 @@ public final class ConfigLoader {
                 intInRange(p, at, "announce-port", 0, 65535));
     }
 
+    /** Netty's adaptive read sizing's bounds, which {@code relay.first-read-size} must lie between. */
+    public static final int FIRST_READ_MIN_BYTES = 64;
+    public static final int FIRST_READ_MAX_BYTES = 64 * 1024;
+
     private static Relay relay(Config c) throws InvalidConfigException {
         Config r = c.getConfig("relay");
         Duration connect = positiveDuration(r, "relay.", "connect-timeout");
@@ -264,7 +268,11 @@ public final class ConfigLoader {
             throw InvalidConfigException.at(key("relay.write-buffer-low-water-mark"),
                     "must be positive and below write-buffer-high-water-mark (" + high + " bytes)");
         }
-        return new Relay(connect, idle, (int) high, (int) low);
+        long firstRead = r.getBytes("first-read-size");
+        if (firstRead < FIRST_READ_MIN_BYTES || firstRead > FIRST_READ_MAX_BYTES) {
+            throw InvalidConfigException.at(key("relay.first-read-size"), "must be between 64B and 64KiB");
+        }
+        return new Relay(connect, idle, (int) high, (int) low, (int) firstRead);
     }
 
     private static LogSettings log(Config c) throws InvalidConfigException {

@@ -2,6 +2,7 @@ package net.hybridproxy.proxy.role;
 
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.AdaptiveRecvByteBufAllocator;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelException;
 import io.netty.channel.ChannelFactory;
@@ -18,6 +19,7 @@ import io.netty.channel.unix.UnixChannelOption;
 import io.netty.util.AttributeKey;
 import io.netty.util.concurrent.EventExecutor;
 import net.hybridproxy.proxy.config.AppConfig;
+import net.hybridproxy.proxy.config.ConfigLoader;
 import net.hybridproxy.proxy.metrics.FailoverLog;
 import net.hybridproxy.proxy.metrics.UserspaceStats;
 import net.hybridproxy.proxy.nativeio.NativeException;
@@ -74,7 +76,8 @@ public record RoleContext(AppConfig config, Transport transport, EventLoopGroup 
                 .childOption(ChannelOption.AUTO_READ, false)
                 .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK,
-                        new WriteBufferWaterMark(relay.writeBufferLowWaterMark(), relay.writeBufferHighWaterMark()));
+                        new WriteBufferWaterMark(relay.writeBufferLowWaterMark(), relay.writeBufferHighWaterMark()))
+                .childOption(ChannelOption.RCVBUF_ALLOCATOR, relayReads(relay));
         if (!inherited) {
             bootstrap.childOption(ChannelOption.SO_KEEPALIVE, true);
         }
@@ -176,7 +179,17 @@ public record RoleContext(AppConfig config, Transport transport, EventLoopGroup 
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.min(Integer.MAX_VALUE,
                         relay.connectTimeout().toMillis()))
                 .option(ChannelOption.WRITE_BUFFER_WATER_MARK,
-                        new WriteBufferWaterMark(relay.writeBufferLowWaterMark(), relay.writeBufferHighWaterMark()));
+                        new WriteBufferWaterMark(relay.writeBufferLowWaterMark(), relay.writeBufferHighWaterMark()))
+                .option(ChannelOption.RCVBUF_ALLOCATOR, relayReads(relay));
+    }
+
+    /**
+     * Netty's adaptive read sizing starting at {@code relay.first-read-size}: a relayed answer of up to that size is
+     * read and sent on in one piece, not as Netty's first 2 KiB and the rest one loop pass later.
+     */
+    static AdaptiveRecvByteBufAllocator relayReads(AppConfig.Relay relay) {
+        return new AdaptiveRecvByteBufAllocator(ConfigLoader.FIRST_READ_MIN_BYTES, relay.firstReadBytes(),
+                ConfigLoader.FIRST_READ_MAX_BYTES);
     }
 
     /**
