@@ -26,7 +26,7 @@ final class SetupRunCounters {
     private static final List<String> CONC_MIB = List.of("MPCapableSYNRX", "MPJoinSynRx", "ActiveOpens",
             "RetransSegs", "TCPTimeouts");
     /** Kept in every namespace: what makes a new connection wait for a timer. */
-    private static final List<String> WAIT_MIB = List.of("TCPSynRetrans", "ListenOverflows", "ListenDrops",
+    static final List<String> WAIT_MIB = List.of("TCPSynRetrans", "ListenOverflows", "ListenDrops",
             "TCPReqQFullDrop", "TCPTimeouts", "RetransSegs", "TCPChallengeACK", "TCPAbortOnData");
     private static final String READ_MIB = "cat /proc/net/netstat /proc/net/snmp";
 

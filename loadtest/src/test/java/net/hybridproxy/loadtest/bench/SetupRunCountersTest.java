@@ -37,6 +37,23 @@ class SetupRunCountersTest {
                 out);
     }
 
+    /** The counters that say why a new connection waited for a timer, as the client's and server's namespaces give them. */
+    @Test
+    void keepsTheWaitCountersOfTheClientAndServerNamespaces() {
+        String mib = """
+                TcpExt: SyncookiesSent ListenOverflows ListenDrops TCPTimeouts TCPSynRetrans TCPReqQFullDrop TCPChallengeACK
+                TcpExt: 0 3 4 2 1 5 6
+                Tcp: RtoAlgorithm ActiveOpens RetransSegs
+                Tcp: 1 900 7
+                """;
+        Map<String, Long> out = new TreeMap<>();
+        SetupRunCounters.parseMib("client", mib, SetupRunCounters.WAIT_MIB, out);
+
+        assertEquals(Map.of("client ListenOverflows", 3L, "client ListenDrops", 4L, "client TCPTimeouts", 2L,
+                "client TCPSynRetrans", 1L, "client TCPReqQFullDrop", 5L, "client TCPChallengeACK", 6L,
+                "client RetransSegs", 7L), out);
+    }
+
     @Test
     void addsReceivedAndSentBytesPerUplink() {
         Map<String, Long> out = new TreeMap<>();
