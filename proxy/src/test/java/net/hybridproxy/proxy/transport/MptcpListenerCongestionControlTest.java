@@ -8,15 +8,11 @@ import io.netty.channel.ChannelInitializer;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.socket.SocketChannel;
 import net.hybridproxy.proxy.nativeio.Errno;
-import net.hybridproxy.proxy.nativeio.Libc;
 import net.hybridproxy.proxy.nativeio.NativeException;
-import net.hybridproxy.proxy.nativeio.SocketConstants;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.Socket;
@@ -73,12 +69,12 @@ class MptcpListenerCongestionControlTest {
     void anAcceptedConnectionHasTheListenersAlgorithm() throws Exception {
         // reno is built into every kernel and always allowed, and is not the default anywhere that matters.
         NativeSocketOptions.setCongestionControl(listener, "reno");
-        assertEquals("reno", congestionControl(listener));
+        assertEquals("reno", NativeSocketOptions.congestionControl(listener));
         try (Socket client = new Socket()) {
             client.connect(listener.localAddress(), 5_000);
             Channel child = accepted.poll(10, TimeUnit.SECONDS);
             assertNotNull(child, "nothing accepted");
-            assertEquals("reno", congestionControl(child));
+            assertEquals("reno", NativeSocketOptions.congestionControl(child));
         }
     }
 
@@ -87,14 +83,5 @@ class MptcpListenerCongestionControlTest {
         NativeException e = assertThrows(NativeException.class,
                 () -> NativeSocketOptions.setCongestionControl(listener, "no_such_cc"));
         assertEquals(Errno.ENOENT, e.errno());
-    }
-
-    private static String congestionControl(Channel channel) throws NativeException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment name = arena.allocate(16);
-            int length = Libc.getsockopt(NativeSocketOptions.fd(channel), SocketConstants.SOL_TCP,
-                    SocketConstants.TCP_CONGESTION, name);
-            return name.asSlice(0, length).getString(0);
-        }
     }
 }
