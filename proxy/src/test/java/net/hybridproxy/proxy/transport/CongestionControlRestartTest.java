@@ -1,12 +1,7 @@
 package net.hybridproxy.proxy.transport;
 
-import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
-import io.netty.channel.ChannelInboundHandlerAdapter;
-import io.netty.channel.ChannelInitializer;
-import io.netty.channel.EventLoopGroup;
-import io.netty.channel.socket.SocketChannel;
 import net.hybridproxy.proxy.nativeio.Errno;
 import net.hybridproxy.proxy.nativeio.Libc;
 import net.hybridproxy.proxy.nativeio.NativeException;
@@ -18,17 +13,11 @@ import org.junit.jupiter.api.Test;
 import java.io.InputStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.util.Optional;
-import java.util.concurrent.BlockingQueue;
-import java.util.concurrent.LinkedBlockingQueue;
-import java.util.concurrent.TimeUnit;
 
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -45,25 +34,16 @@ class CongestionControlRestartTest {
     /** {@code tcp_bbr.c}'s {@code bbr_high_gain} (2/ln(2) in units of 1/256): STARTUP's pacing gain. */
     private static final int BBR_HIGH_GAIN = 2885 * 256 / 1000 + 1;
 
-    private EventLoopGroup group;
+    private AcceptingLoopbackListener bound;
     private Channel listener;
-    private final BlockingQueue<Channel> accepted = new LinkedBlockingQueue<>();
 
     @BeforeEach
     void bindATcpListenerOnBbr() throws Exception {
         Transport transport = Transport.EPOLL;
         assumeTrue(transport.isAvailable(),
                 () -> "epoll unavailable here: " + transport.unavailabilityCause().orElse(""));
-        group = transport.newEventLoopGroup(1, "congestion-control-restart-test");
-        listener = new ServerBootstrap().group(group).channelFactory(transport.tcpServer())
-                .childHandler(new ChannelInitializer<SocketChannel>() {
-                    @Override
-                    protected void initChannel(SocketChannel ch) {
-                        accepted.add(ch);
-                        ch.pipeline().addLast(new ChannelInboundHandlerAdapter());
-                    }
-                })
-                .bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0)).sync().channel();
+        bound = new AcceptingLoopbackListener(transport, transport.tcpServer());
+        listener = bound.channel();
         try {
             NativeSocketOptions.setCongestionControl(listener, "bbr");
         } catch (NativeException e) {
@@ -73,11 +53,8 @@ class CongestionControlRestartTest {
 
     @AfterEach
     void close() throws Exception {
-        if (listener != null) {
-            listener.close().sync();
-        }
-        if (group != null) {
-            group.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
+        if (bound != null) {
+            bound.close();
         }
     }
 
@@ -85,8 +62,7 @@ class CongestionControlRestartTest {
     void aRestartClearsBbrsBandwidthEstimateWhereSettingItAgainDoesNot() throws Exception {
         try (Socket client = new Socket()) {
             client.connect(listener.localAddress(), 5_000);
-            Channel sender = accepted.poll(10, TimeUnit.SECONDS);
-            assertNotNull(sender, "nothing accepted");
+            Channel sender = bound.nextAccepted();
             int bytes = 8 << 20;
             sender.writeAndFlush(Unpooled.wrappedBuffer(new byte[bytes]));
             // Not closed before the end: the sender's channel would close at the end of its input, and its socket with it.
@@ -120,8 +96,7 @@ class CongestionControlRestartTest {
         NativeSocketOptions.setCongestionControl(listener, "reno");
         try (Socket client = new Socket()) {
             client.connect(listener.localAddress(), 5_000);
-            Channel sender = accepted.poll(10, TimeUnit.SECONDS);
-            assertNotNull(sender, "nothing accepted");
+            Channel sender = bound.nextAccepted();
             assertEquals(Optional.empty(), NativeSocketOptions.restartCongestionControl(sender));
             assertEquals("reno", NativeSocketOptions.congestionControl(sender));
         }
