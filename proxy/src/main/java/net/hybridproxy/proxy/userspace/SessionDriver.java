@@ -689,7 +689,7 @@ final class SessionDriver {
         }
         try {
             var restarted = NativeSocketOptions.restartCongestionControl(link.channel);
-            LOG.log(Level.DEBUG, () -> name + ": subflow " + r.subflowId() + " over " + r.uplink()
+            LOG.log(Level.INFO, () -> name + ": subflow " + r.subflowId() + " over " + r.uplink()
                     + " kept its collapsed rate; congestion control " + restarted.orElse("reno (nothing to restart)")
                     + " restarted");
         } catch (NativeException e) {

@@ -302,17 +302,17 @@ public final class Subflow {
         return collapseOpen;
     }
 
-    /**
-     * Linux BBR paces at its bandwidth estimate with a window of twice its bandwidth-delay product: in the lab, paced
-     * at the collapsed rate, 12-14 of 34-40 segments were in flight.
-     */
-    static final double PACED_WINDOW_SHARE = 0.75;
-
     /** The collapse is over for the restart rule: the rate came back, or its sender was asked to restart. */
     public void collapseClosed() {
         collapseOpen = false;
         senderLimitedSince = Long.MIN_VALUE;
     }
+
+    /**
+     * Linux BBR paces at its bandwidth estimate with a window of twice its bandwidth-delay product: in the lab, paced
+     * at the collapsed rate, 12-14 of 34-40 segments were in flight.
+     */
+    static final double PACED_WINDOW_SHARE = 0.75;
 
     /**
      * How long, by the successive TCP states the adapter reported, the connection has been limited by its own
