@@ -243,13 +243,16 @@ public record AppConfig(
      * @param collapseReinjection the collapse rule acts without the rest of late reinjection
      * @param warmStreamWindows   a stream's send and receive limits, when they first grow, grow to the largest the
      *                            session's streams reached
+     * @param restartCongestionControlAfterCollapse a subflow whose TCP sender keeps a collapsed rate after its link
+     *                            came back has its congestion control initialised again
      */
     public record Userspace(String scheduler, int subflowsPerUplink, Optional<Long> overflowBudgetBytes,
                             Duration overflowBudgetPeriod, Duration sessionStartTimeout, Duration sessionRestartDelay,
                             int subflowSendQueue, int maxSessions, int maxSessionsPerKey, int maxPendingHandshakes,
                             int maxPendingHandshakesPerSource, long sessionMemory, long processMemory,
                             boolean lateReinjection, int receiveWindowPeriods, boolean receivePeriodFromReceiverRtt,
-                            boolean largeFrames, boolean collapseReinjection, boolean warmStreamWindows) {
+                            boolean largeFrames, boolean collapseReinjection, boolean warmStreamWindows,
+                            boolean restartCongestionControlAfterCollapse) {
     }
 
     public enum SidecarMode { MPTCP_TO_TCP, TCP_TO_MPTCP }

@@ -13,6 +13,7 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
 import java.nio.ByteOrder;
+import java.util.Optional;
 
 import static net.hybridproxy.proxy.nativeio.SocketConstants.AF_INET;
 import static net.hybridproxy.proxy.nativeio.SocketConstants.AF_INET6;
@@ -95,6 +96,51 @@ public final class NativeSocketOptions {
         try (Arena arena = Arena.ofConfined()) {
             Libc.setsockopt(fd(listener), SOL_TCP, TCP_CONGESTION, arena.allocateFrom(algorithm));
         }
+    }
+
+    /** Linux's {@code TCP_CA_NAME_MAX}: a congestion control's name with its terminating NUL fits. */
+    private static final int CONGESTION_CONTROL_NAME_MAX = 16;
+    /** Always permitted ({@code TCP_CONG_NON_RESTRICTED}), and without state of its own to initialise. */
+    private static final String RENO = "reno";
+
+    /** The connection's congestion control algorithm (TCP_CONGESTION). */
+    public static String congestionControl(Channel channel) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment name = arena.allocate(CONGESTION_CONTROL_NAME_MAX + 1);
+            Libc.getsockopt(fd(channel), SOL_TCP, TCP_CONGESTION, name.asSlice(0, CONGESTION_CONTROL_NAME_MAX));
+            return name.getString(0);
+        }
+    }
+
+    /**
+     * Initialises a connection's congestion control again with the same algorithm: Linux BBR back in STARTUP, its
+     * bandwidth filter and policer state ({@code lt_use_bw}) cleared. {@code tcp_set_congestion_control()}
+     * (net/ipv4/tcp_cong.c) returns at once when asked for the algorithm the socket already has ("No change asking
+     * for existing value"), and only a change runs {@code tcp_reinit_congestion_control()} and with it the
+     * algorithm's {@code init}; so the socket goes to reno and back. The window and the RTT estimates stay. A
+     * socket on reno has nothing to restart (empty); a route's {@code congctl lock} refuses the first switch
+     * (EPERM) and leaves the socket as it was. If the switch back fails (the algorithm not in
+     * {@code net.ipv4.tcp_allowed_congestion_control} and no CAP_NET_ADMIN: only a route's unlocked {@code congctl}
+     * gives a socket such an algorithm) the socket stays on reno and the error says so.
+     *
+     * @return the algorithm restarted, empty if the socket was on reno
+     */
+    public static Optional<String> restartCongestionControl(Channel channel) throws NativeException {
+        String algorithm = congestionControl(channel);
+        if (algorithm.equals(RENO)) {
+            return Optional.empty();
+        }
+        int fd = fd(channel);
+        try (Arena arena = Arena.ofConfined()) {
+            Libc.setsockopt(fd, SOL_TCP, TCP_CONGESTION, arena.allocateFrom(RENO));
+            try {
+                Libc.setsockopt(fd, SOL_TCP, TCP_CONGESTION, arena.allocateFrom(algorithm));
+            } catch (NativeException e) {
+                throw new NativeException("setsockopt(TCP_CONGESTION, " + algorithm + ") after reno; the connection "
+                        + "stays on reno", e.errno());
+            }
+        }
+        return Optional.of(algorithm);
     }
 
     /** TCP_FASTOPEN on a listener with the given queue length (Linux 6.2+ for MPTCP listeners). */

@@ -24,6 +24,8 @@ import net.hybridproxy.engine.multipath.mib.UplinkSends;
 import net.hybridproxy.engine.multipath.subflow.SubflowEstimates;
 import net.hybridproxy.proxy.metrics.UplinkStats;
 import net.hybridproxy.proxy.metrics.UserspaceStats;
+import net.hybridproxy.proxy.nativeio.NativeException;
+import net.hybridproxy.proxy.transport.NativeSocketOptions;
 import net.hybridproxy.proxy.transport.TcpInfo;
 
 import java.io.IOException;
@@ -172,6 +174,8 @@ final class SessionDriver {
     private boolean capableAttached;
     /** How often a subflow idle on its send side is read anyway; never unless the engine uses tcpi_rcv_rtt. */
     private final long idleInfoIntervalNanos;
+    /** {@code userspace.restart-congestion-control-after-collapse}. */
+    private final boolean restartCongestionControlAfterCollapse;
 
     /**
      * @param maxPendingOpens cpe: how many new streams may wait for the session to be established
@@ -188,6 +192,7 @@ final class SessionDriver {
         this.idleInfoIntervalNanos = settings.session().receivePeriodFromReceiverRtt()
                 ? IDLE_TCP_INFO_INTERVAL_NANOS : Long.MAX_VALUE;
         this.maxPendingOpens = maxPendingOpens;
+        this.restartCongestionControlAfterCollapse = settings.restartCongestionControlAfterCollapse();
     }
 
     EventLoop loop() {
@@ -671,6 +676,28 @@ final class SessionDriver {
         }
     }
 
+    /**
+     * The session found the subflow's TCP sender holding a collapsed rate after its link came back (Linux BBR's
+     * policer mode): its congestion control starts again, if the configuration says so (two system calls, once per
+     * collapse at most). Otherwise only the judgement is counted.
+     */
+    private void restartCongestionControl(SessionEvent.SubflowRestartCongestionControl r) {
+        SubflowLink link = subflows.get(r.subflowId());
+        if (!restartCongestionControlAfterCollapse || link == null || !(link.channel instanceof UnixChannel)
+                || !link.channel.isActive()) {
+            return;
+        }
+        try {
+            var restarted = NativeSocketOptions.restartCongestionControl(link.channel);
+            LOG.log(Level.INFO, () -> name + ": subflow " + r.subflowId() + " over " + r.uplink()
+                    + " kept its collapsed rate; congestion control " + restarted.orElse("reno (nothing to restart)")
+                    + " restarted");
+        } catch (NativeException e) {
+            LOG.log(Level.WARNING, () -> name + ": subflow " + r.subflowId() + " over " + r.uplink()
+                    + ": congestion control not restarted: " + e.getMessage());
+        }
+    }
+
     private void drainEvents() {
         SessionEvent event;
         while ((event = session.pollEvent()) != null) {
@@ -708,6 +735,7 @@ final class SessionDriver {
                         link.stalled = false;
                     }
                 }
+                case SessionEvent.SubflowRestartCongestionControl r -> restartCongestionControl(r);
                 case SessionEvent.SubflowClose c -> closeSubflow(c);
                 case SessionEvent.StreamOpened o -> owner.streamOpened(this, o.streamId());
                 case SessionEvent.StreamReadable r -> {

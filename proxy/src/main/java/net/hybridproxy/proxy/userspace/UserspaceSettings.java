@@ -33,10 +33,14 @@ import java.util.Optional;
  * @param processMemory       heap bytes all sessions of the process may hold together ({@link MemoryBudget})
  * @param largeFrames         cpe: its sessions offer protocol version 3, DATA frames of up to 64 KiB (a concentrator
  *                            accepts versions 2 and 3 whatever this says)
+ * @param restartCongestionControlAfterCollapse the adapter restarts a subflow's congestion control when its session
+ *                            asks ({@code SessionEvent.SubflowRestartCongestionControl}: its TCP sender keeps a
+ *                            collapsed rate after the link came back)
  */
 public record UserspaceSettings(SessionConfig session, Duration connectTimeout, Duration openTimeout,
                                 Duration restartDelay, WriteBufferWaterMark subflowWaterMark, int notSentLowWatermark,
-                                ConcentratorEndpoint.Limits endpointLimits, long processMemory, boolean largeFrames) {
+                                ConcentratorEndpoint.Limits endpointLimits, long processMemory, boolean largeFrames,
+                                boolean restartCongestionControlAfterCollapse) {
     /**
      * Write buffer water marks of a concentrator's stream channels: small, because the session's send buffer
      * (autotuned with the path, within the session's memory budget) is where a stream's bytes wait. With the relay's
@@ -56,6 +60,14 @@ public record UserspaceSettings(SessionConfig session, Duration connectTimeout, 
 
     /** reference.conf's {@code userspace.process-memory}. */
     private static final long DEFAULT_PROCESS_MEMORY = 128L << 20;
+
+    /** Settings that leave a subflow's congestion control alone after a collapse (the key's default). */
+    public UserspaceSettings(SessionConfig session, Duration connectTimeout, Duration openTimeout,
+                             Duration restartDelay, WriteBufferWaterMark subflowWaterMark, int notSentLowWatermark,
+                             ConcentratorEndpoint.Limits endpointLimits, long processMemory, boolean largeFrames) {
+        this(session, connectTimeout, openTimeout, restartDelay, subflowWaterMark, notSentLowWatermark, endpointLimits,
+                processMemory, largeFrames, false);
+    }
 
     /** Settings with the endpoint's default limits around {@code maxSessions}. */
     public UserspaceSettings(SessionConfig session, Duration connectTimeout, Duration openTimeout,
@@ -82,7 +94,8 @@ public record UserspaceSettings(SessionConfig session, Duration connectTimeout, 
                 u.sessionRestartDelay(), new WriteBufferWaterMark(queue / 2, queue), queue,
                 new ConcentratorEndpoint.Limits(u.maxSessions(), u.maxSessionsPerKey(), u.maxPendingHandshakes(),
                         u.maxPendingHandshakesPerSource()),
-                effectiveProcessMemory(u.processMemory(), Runtime.getRuntime().maxMemory()), u.largeFrames());
+                effectiveProcessMemory(u.processMemory(), Runtime.getRuntime().maxMemory()), u.largeFrames(),
+                u.restartCongestionControlAfterCollapse());
     }
 
     /**

@@ -61,6 +61,14 @@ class UserspaceConfigTest {
         assertEquals(false, settings.session().receivePeriodFromReceiverRtt());
         assertEquals(false, settings.session().collapseReinjection());
         assertEquals(false, settings.session().warmStreamWindows());
+        assertEquals(false, settings.restartCongestionControlAfterCollapse());
+    }
+
+    @Test
+    void theCongestionControlRestartAfterACollapseIsTurnedOnByItsKey() throws Exception {
+        AppConfig config = ConfigLoader.parseString(CPE.formatted(KEY,
+                "userspace.restart-congestion-control-after-collapse = true"));
+        assertTrue(UserspaceSettings.from(config).restartCongestionControlAfterCollapse());
     }
 
     @Test

@@ -31,6 +31,17 @@ public sealed interface SessionEvent {
     }
 
     /**
+     * A subflow whose rate collapsed has its queue drained but still delivers at the collapsed rate while its socket
+     * holds bytes and its congestion window has room: its TCP sender keeps the rate it measured through the collapse
+     * (Linux BBR, docs/decisions.md "the LTE collapse, twelfth pass": two intervals with a fifth lost at a steady
+     * rate look like a token-bucket policer to it, and it paces at that rate for 48 round trips, seconds after the
+     * link came back). The adapter may restart the connection's congestion control (Linux: switch the socket's
+     * algorithm away and back, which initialises it again; setting the same one changes nothing).
+     */
+    record SubflowRestartCongestionControl(long subflowId, String uplink) implements SessionEvent {
+    }
+
+    /**
      * Close the subflow's TCP connection once everything {@link Session#pollTransmit} returned for
      * it has been written. The session has forgotten it.
      */

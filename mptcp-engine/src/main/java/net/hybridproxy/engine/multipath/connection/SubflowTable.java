@@ -371,6 +371,7 @@ final class SubflowTable {
             if (s.state() == SubflowState.ATTACHED) {
                 s.sampleMinRtt(now);
                 s.noteProgress(now);
+                askForSenderRestart(s, now);
             }
         }
         for (Subflow s : inOrder) {
@@ -452,13 +453,6 @@ final class SubflowTable {
      * @return whether the rule acted (the other rules need not look at {@code s} this pass)
      */
     private boolean actOnCollapse(Subflow s, long now) {
-        if (!config.lateReinjection() && !config.collapseReinjection()) {
-            // Off by default until a quiet lab run shows no judgement on loss-free links: the simulator never judges
-            // them collapsed, by default or with late reinjection (CollapseScenarioTest), but the lab could not
-            // confirm it (docs/decisions.md, tenth and eleventh passes). It has a key of its own, collapse-reinjection:
-            // the rest of late reinjection (overdue heads, holes, queued heads) cost the lab's lossy paths.
-            return false;
-        }
         var rate = s.deliveredRate();
         boolean collapsed = rate.collapsed();
         // A collapsed rate leaves a queue behind it (the RTT grows with what waits); a loss-based sender that cut
@@ -466,6 +460,15 @@ final class SubflowTable {
         long minRtt = s.minRtt().minRttNanos();
         if (!collapsed || s.silentFor(now) > silenceAfter(s) || minRtt <= 0
                 || s.estimates().srttNanos() < COLLAPSE_MIN_RTTS * minRtt) {
+            return false;
+        }
+        // What follows a collapse (askForSenderRestart) is watched whether or not the rule may move data.
+        s.collapseSeen();
+        if (!config.lateReinjection() && !config.collapseReinjection()) {
+            // Off by default until a quiet lab run shows no judgement on loss-free links: the simulator never judges
+            // them collapsed, by default or with late reinjection (CollapseScenarioTest), but the lab could not
+            // confirm it (docs/decisions.md, tenth and eleventh passes). It has a key of its own, collapse-reinjection:
+            // the rest of late reinjection (overdue heads, holes, queued heads) cost the lab's lossy paths.
             return false;
         }
         long collapsedRate = Math.max(1, rate.bytesPerSecond());
@@ -516,6 +519,44 @@ final class SubflowTable {
         }
         return true;
     }
+
+    /**
+     * After a collapse (engine issue item 2), asks the adapter to restart the congestion control of a subflow whose
+     * own TCP sender keeps the collapsed rate: its queue drained (smoothed RTT at most {@link #RESTART_BELOW_MIN_RTTS}
+     * minimum RTTs) and for a minimum RTT at least its socket held bytes with room in its congestion window, yet its
+     * delivery rate has not come back ({@link SessionEvent.SubflowRestartCongestionControl}). In the lab every
+     * system's LTE subflow stayed at the collapsed 3 Mbit/s for 2.2 s after the link was back at 60 and needed
+     * another 1.2 s to climb: Linux BBR had taken the collapse's losses at a steady rate for a token-bucket
+     * policer and paced at that rate for 48 round trips (docs/decisions.md, "the LTE collapse, twelfth pass").
+     * A sender that finds the rate on its own (CUBIC filling its queue, BBR probing) is never asked: its rate
+     * comes back first and closes the episode. Once per collapse: a path found collapsed again opens another.
+     */
+    private void askForSenderRestart(Subflow s, long now) {
+        if (!s.collapseOpen()) {
+            return;
+        }
+        if (s.deliveredRate().recovered()) {
+            s.collapseClosed();
+            return;
+        }
+        long minRtt = s.minRtt().minRttNanos();
+        long limitedFor = s.senderLimitedFor(now, RESTART_BELOW_MIN_RTTS);
+        // Held back or not: a subflow held until it delivered what it held (the collapse rule) delivers that at the
+        // rate its sender keeps; in the lab that was 1.4 s of held bytes at 2.9 Mbit/s after the link was back.
+        if (minRtt <= 0 || limitedFor < minRtt) {
+            return;
+        }
+        s.collapseClosed();
+        judged(s, UplinkJudgements.Rule.SENDER_LIMITED);
+        session.events.add(new SessionEvent.SubflowRestartCongestionControl(s.id(), s.uplink()));
+    }
+
+    /**
+     * A subflow's queue has drained when its smoothed RTT is at most this many minimum RTTs. In the lab, LTE paced at
+     * the collapsed rate still ran 1.3-1.4 minimum RTTs (66-70 ms of 50) while the link was collapsed, and 1.01-1.05
+     * once it was back: a restart before the link is back would only learn the collapsed rate again.
+     */
+    static final double RESTART_BELOW_MIN_RTTS = 1.2;
 
     /**
      * A path's delivery rate now: its latest {@code tcpi_delivered} sample, else its congestion window per smoothed

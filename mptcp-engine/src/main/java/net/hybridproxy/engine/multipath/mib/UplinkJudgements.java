@@ -29,7 +29,14 @@ public final class UplinkJudgements {
          * another path delivered faster: what blocked in-order delivery on it moved, and it gets little new data
          * until its rate recovers. Acts with late reinjection.
          */
-        COLLAPSED
+        COLLAPSED,
+        /**
+         * After a collapse its queue drained (RTT near its minimum) but its rate stayed low while bytes waited in its
+         * socket with room in its window: its TCP sender holds the collapsed rate on its own (Linux BBR's policer
+         * model), and the adapter was asked to restart its congestion control
+         * ({@code SessionEvent.SubflowRestartCongestionControl}).
+         */
+        SENDER_LIMITED
     }
 
     private final long[] counts = new long[Rule.values().length];

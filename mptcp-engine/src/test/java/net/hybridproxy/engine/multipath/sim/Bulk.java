@@ -69,6 +69,16 @@ final class Bulk {
      * links' rates, then {@code lte} at 3 Mbit/s for 3 s, then at 60 again for 3 s.
      */
     static CollapseRun lteCollapse(SimPair pair, SimLink lte) {
+        return lteCollapse(pair, lte, false);
+    }
+
+    /**
+     * The same; if {@code senderHoldsCollapsedRate}, LTE's sender holds 2.9 Mbit/s
+     * ({@link SimLink#senderHeldBitsPerSecond}) from 2 s into the collapse until 2.2 s after it, unless the
+     * concentrator's adapter restarts its congestion control first: what Linux BBR did in the lab (docs/decisions.md,
+     * "the LTE collapse, twelfth pass": policer mode 2.0 s into the collapse, at 2.89 Mbit/s, until 2.2 s after it).
+     */
+    static CollapseRun lteCollapse(SimPair pair, SimLink lte, boolean senderHoldsCollapsedRate) {
         pair.runFor(SimPair.SECOND / 2);
         pair.onConcentratorStream(id -> pair.sendFromConcentrator(id, Long.MAX_VALUE, 0));
         long id = pair.openStream(100);
@@ -77,7 +87,14 @@ final class Bulk {
         pair.runFor(2 * SimPair.SECOND);
         long collapsedAt = pair.now();
         lte.rateBitsPerSecond = 3_000_000;
-        pair.runFor(3 * SimPair.SECOND);
+        if (senderHoldsCollapsedRate) {
+            pair.runFor(2 * SimPair.SECOND);
+            lte.senderHeldBitsPerSecond = 2_900_000;
+            pair.runFor(SimPair.SECOND);
+            pair.queue.at(pair.now() + 2_200 * SimPair.MS, () -> lte.senderHeldBitsPerSecond = 0);
+        } else {
+            pair.runFor(3 * SimPair.SECOND);
+        }
         lte.rateBitsPerSecond = 60_000_000;
         long recovered = pair.now();
         pair.runFor(3 * SimPair.SECOND);

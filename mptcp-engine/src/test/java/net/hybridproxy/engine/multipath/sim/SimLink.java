@@ -45,6 +45,14 @@ final class SimLink {
      * dropped.
      */
     long queueTimeNanos;
+    /**
+     * When above 0, the download's sender (direction 1) keeps no more in flight than this rate delivers in one RTT of
+     * the link, whatever its window: Linux BBR in its policer mode ({@code lt_use_bw}), which paces at the rate it
+     * measured through a lossy collapse for 48 round trips, with its window (twice that rate's bandwidth-delay
+     * product) never full. Cleared by the model's own expiry or by a restart of the connection's congestion control
+     * ({@link SimPair#restartsCongestionControl}).
+     */
+    long senderHeldBitsPerSecond;
     private final long[] busyUntil = new long[2];
     private final SplittableRandom random;
     long bytesCarried;

@@ -42,6 +42,14 @@ final class SimPair {
 
     /** Unsent bytes each subflow socket holds before it reports no room; set before the subflows connect. */
     long subflowUnsentBytes = NOTSENT_LOWAT;
+    /**
+     * Whether the concentrator's adapter restarts a subflow's congestion control when the session asks
+     * ({@code userspace.restart-congestion-control-after-collapse}).
+     */
+    boolean restartsCongestionControl = true;
+    /** Restarts the concentrator's adapter made, and when it made the last one (-1 before). */
+    int congestionControlRestarts;
+    long lastCongestionControlRestartAt = -1;
 
     /**
      * The protocol version the cpe offers unless a test says otherwise: what the adapter offers by default
@@ -326,6 +334,7 @@ final class SimPair {
                 }
                 case SessionEvent.StreamReadable r -> readAll(session, concentratorSinks, r.streamId());
                 case SessionEvent.SubflowClose c -> closeFromConcentrator(session, c.subflowId());
+                case SessionEvent.SubflowRestartCongestionControl r -> restartCongestionControl(session, r.subflowId());
                 case SessionEvent.SessionClosed c -> endpoint.release(session);
                 default -> {
                 }
@@ -431,6 +440,20 @@ final class SimPair {
                 s.subflowClosed(id, now());
             }
         });
+    }
+
+    /**
+     * The concentrator adapter's answer to {@link SessionEvent.SubflowRestartCongestionControl} when
+     * {@link #restartsCongestionControl}: the subflow's sender no longer holds a rate it measured
+     * ({@link SimLink#senderHeldBitsPerSecond}).
+     */
+    private void restartCongestionControl(Session session, long subflowId) {
+        SimTcp tcp = concentratorTcp.get(session).get(subflowId);
+        if (tcp != null && restartsCongestionControl) {
+            tcp.link.senderHeldBitsPerSecond = 0;
+            congestionControlRestarts++;
+            lastCongestionControlRestartAt = now();
+        }
     }
 
     private void closeFromConcentrator(Session session, long subflowId) {

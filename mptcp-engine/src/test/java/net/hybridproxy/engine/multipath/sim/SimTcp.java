@@ -103,7 +103,7 @@ final class SimTcp {
         }
 
         private void trySend() {
-            while (!closed && notSentBytes > 0 && (inflight == 0 || inflight + MSS <= cwnd)) {
+            while (!closed && notSentBytes > 0 && (inflight == 0 || inflight + MSS <= sendLimit())) {
                 int length = (int) Math.min(MSS, notSentBytes);
                 byte[] data = new byte[length];
                 int filled = 0;
@@ -125,6 +125,14 @@ final class SimTcp {
                 unacked.put(segment.seq, segment);
                 transmit(segment);
             }
+        }
+
+        /** The window, or less while the link's sender holds a rate ({@link SimLink#senderHeldBitsPerSecond}). */
+        private double sendLimit() {
+            if (dir != 1 || link.senderHeldBitsPerSecond <= 0) {
+                return cwnd;
+            }
+            return Math.min(cwnd, link.senderHeldBitsPerSecond / 8e9 * link.rttNanos);
         }
 
         private void transmit(SimSegment segment) {
