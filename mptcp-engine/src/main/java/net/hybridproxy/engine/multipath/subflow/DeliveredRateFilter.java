@@ -29,6 +29,9 @@ public final class DeliveredRateFilter {
     private long sampleAt = Long.MIN_VALUE;
     private long sampleDelivered;
     private long rate;
+    /** The latest sample above zero (a sample of zero is silence, see {@link #update}), and when it was taken. */
+    private long lastMovingRate;
+    private long lastMovingAt = Long.MIN_VALUE;
     private long peak;
     private long previousPeak;
     private long windowStart = Long.MIN_VALUE;
@@ -55,6 +58,10 @@ public final class DeliveredRateFilter {
             return;
         }
         rate = (long) ((deliveredBytes - sampleDelivered) * 1e9 / interval);
+        if (rate > 0) {
+            lastMovingRate = rate;
+            lastMovingAt = now;
+        }
         long recentPeak = peakBytesPerSecond();
         if (rate > 0 && rate < COLLAPSE_FRACTION * recentPeak) {
             if (lowSamples++ == 0) {
@@ -79,6 +86,14 @@ public final class DeliveredRateFilter {
     /** The latest sample, bytes per second (0 before one). */
     public long bytesPerSecond() {
         return rate;
+    }
+
+    /**
+     * The latest sample above zero if it was taken at {@code since} or later, bytes per second, else 0: the rate
+     * before a silence, while it is still news.
+     */
+    public long movingBytesPerSecondSince(long since) {
+        return lastMovingAt != Long.MIN_VALUE && lastMovingAt >= since ? lastMovingRate : 0;
     }
 
     /** The highest sample of the last one to two peak windows, bytes per second (0 before one). */
