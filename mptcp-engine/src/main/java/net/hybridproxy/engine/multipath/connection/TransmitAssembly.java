@@ -516,9 +516,17 @@ final class TransmitAssembly {
         // queue had just drained (its window sized for 60 Mbit/s, its smoothed RTT falling from seconds towards
         // 100 ms) was handed up to 64 KB at 3 Mbit/s, and in-order delivery stopped behind them. An older rate is
         // no news: a path held back for seconds may have recovered, and the window is then the better guess
-        // (docs/decisions.md, large frames, third attempt).
+        // (docs/decisions.md, large frames, third attempt). Nor is the rate before a silence all that is known: a
+        // zero sample mostly means the batch handed to a connection that held nothing was still on its way when the
+        // sample's interval ended, and that batch's own delivery time bounds the path's rate from below. A
+        // recovered LTE (its queue drained, its batch of 37 KB acknowledged one minimum RTT after it was handed)
+        // was handed 37 KB at its collapsed rate instead of a window's worth, and the four-period byte-queue
+        // collapse fell from 52.6 to 52.26 Mbit/s; a still-collapsed one keeps its 3 Mbit/s, since its batch takes
+        // 100 ms to arrive (docs/decisions.md, large frames, fourth attempt).
         if (rate == 0) {
-            rate = subflow.deliveredRate().movingBytesPerSecondSince(now - RECENT_RATE_MIN_RTTS * minRtt);
+            long recent = now - RECENT_RATE_MIN_RTTS * minRtt;
+            rate = Math.max(subflow.deliveredRate().movingBytesPerSecondSince(recent),
+                    subflow.deliveredRate().sinceRestartBytesPerSecondLowerBound(now, recent, minRtt));
         }
         long allowed = rate > 0 ? (long) (2 * rate * (minRtt / 1e9))
                 : e.srttNanos() <= 0 ? SUSPECT_ROOM : (long) ((double) e.cwndBytes() * minRtt / e.srttNanos());
