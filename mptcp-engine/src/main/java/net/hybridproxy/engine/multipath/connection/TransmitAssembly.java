@@ -454,7 +454,7 @@ final class TransmitAssembly {
             space /= 2;
         }
         space = Math.min(space, congestionRoom(subflow));
-        space = Math.min(space, lateRoom(subflow)); // unbounded unless the subflow was judged late or silent
+        space = Math.min(space, lateRoom(subflow, now)); // unbounded unless the subflow was judged late or silent
         return new SubflowView(subflow.id(), subflow.slot(), subflow.priority(), subflow.srttNanos(session.probes.minStall()),
                 subflow.probeRttVarNanos(), e.cwndBytes(), e.inflightBytes(), e.notSentBytes(), space, penalised);
     }
@@ -496,7 +496,7 @@ final class TransmitAssembly {
      * and in-order delivery waited seconds behind them. TCP's own window and RTT, not a rate sampled by the engine:
      * those swung with the event loop's lag in the lab (docs/decisions.md).
      */
-    private static long lateRoom(Subflow subflow) {
+    private static long lateRoom(Subflow subflow, long now) {
         if (subflow.heldBack()) {
             return 0;
         }
@@ -511,11 +511,30 @@ final class TransmitAssembly {
         // overflows), so its window's worth was 170-340 KB at 3 Mbit/s, and in-order delivery waited behind them.
         // Twice, so that a recovered path's rate can double per RTT as in slow start; with once its rate measured
         // what it was allowed, and a recovered LTE stayed at its collapsed rate (simulator).
+        // A sample of zero is a silence, not the path's rate: the rate before it then, if it was measured within the
+        // last few minimum RTTs. With the window over the smoothed RTT in its place, a still-collapsed LTE whose
+        // queue had just drained (its window sized for 60 Mbit/s, its smoothed RTT falling from seconds towards
+        // 100 ms) was handed up to 64 KB at 3 Mbit/s, and in-order delivery stopped behind them. An older rate is
+        // no news: a path held back for seconds may have recovered, and the window is then the better guess
+        // (docs/decisions.md, large frames, third attempt). Nor is the rate before a silence all that is known: a
+        // zero sample mostly means the batch handed to a connection that held nothing was still on its way when the
+        // sample's interval ended, and that batch's own delivery time bounds the path's rate from below. A
+        // recovered LTE (its queue drained, its batch of 37 KB acknowledged one minimum RTT after it was handed)
+        // was handed 37 KB at its collapsed rate instead of a window's worth, and the four-period byte-queue
+        // collapse fell from 52.6 to 52.26 Mbit/s; a still-collapsed one keeps its 3 Mbit/s, since its batch takes
+        // 100 ms to arrive (docs/decisions.md, large frames, fourth attempt).
+        if (rate == 0) {
+            long recent = now - RECENT_RATE_MIN_RTTS * minRtt;
+            rate = Math.max(subflow.deliveredRate().movingBytesPerSecondSince(recent),
+                    subflow.deliveredRate().sinceRestartBytesPerSecondLowerBound(now, recent, minRtt));
+        }
         long allowed = rate > 0 ? (long) (2 * rate * (minRtt / 1e9))
                 : e.srttNanos() <= 0 ? SUSPECT_ROOM : (long) ((double) e.cwndBytes() * minRtt / e.srttNanos());
         return Math.max(0, Math.max(SUSPECT_ROOM, allowed) - subflow.backlogBytes());
     }
 
+    /** How many minimum RTTs a rate sample stays news for a suspect subflow's room ({@link #lateRoom}). */
+    static final int RECENT_RATE_MIN_RTTS = 4;
     /** A late subflow is trusted again once its smoothed RTT is at most this many minimum RTTs. */
     static final double SUSPECT_CLEAR_MIN_RTTS = 1.5;
     /** What a suspect subflow may always hold. */

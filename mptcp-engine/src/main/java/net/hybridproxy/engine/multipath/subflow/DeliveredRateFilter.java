@@ -29,6 +29,13 @@ public final class DeliveredRateFilter {
     private long sampleAt = Long.MIN_VALUE;
     private long sampleDelivered;
     private long rate;
+    /** The latest sample above zero (a sample of zero is silence, see {@link #update}), and when it was taken. */
+    private long lastMovingRate;
+    private long lastMovingAt = Long.MIN_VALUE;
+    /** The latest call's {@code tcpi_delivered}, and the last call at which the connection was not busy. */
+    private long latestDelivered;
+    private long restartAt = Long.MIN_VALUE;
+    private long restartDelivered;
     private long peak;
     private long previousPeak;
     private long windowStart = Long.MIN_VALUE;
@@ -44,6 +51,11 @@ public final class DeliveredRateFilter {
      * faster path), not what the path can carry, and is not taken.
      */
     public void update(long now, long deliveredBytes, long minRttNanos, boolean busy) {
+        latestDelivered = deliveredBytes;
+        if (!busy || restartAt == Long.MIN_VALUE || deliveredBytes < restartDelivered) {
+            restartAt = now;
+            restartDelivered = deliveredBytes;
+        }
         if (sampleAt == Long.MIN_VALUE || deliveredBytes < sampleDelivered || !busy) {
             sampleAt = now;
             sampleDelivered = deliveredBytes;
@@ -55,6 +67,10 @@ public final class DeliveredRateFilter {
             return;
         }
         rate = (long) ((deliveredBytes - sampleDelivered) * 1e9 / interval);
+        if (rate > 0) {
+            lastMovingRate = rate;
+            lastMovingAt = now;
+        }
         long recentPeak = peakBytesPerSecond();
         if (rate > 0 && rate < COLLAPSE_FRACTION * recentPeak) {
             if (lowSamples++ == 0) {
@@ -80,6 +96,41 @@ public final class DeliveredRateFilter {
     public long bytesPerSecond() {
         return rate;
     }
+
+    /**
+     * The latest sample above zero if it was taken at {@code since} or later, bytes per second, else 0: the rate
+     * before a silence, while it is still news.
+     */
+    public long movingBytesPerSecondSince(long since) {
+        return lastMovingAt != Long.MIN_VALUE && lastMovingAt >= since ? lastMovingRate : 0;
+    }
+
+    /**
+     * A lower bound on the path's rate from what the connection delivered since it last was not busy (for a suspect
+     * subflow: since it last held nothing), if that was at {@code since} or later, else 0. Bytes handed to an idle
+     * connection are acknowledged one minimum RTT later at the soonest, so what it delivered since took the
+     * bottleneck at most the time since less that RTT: {@code delivered / (elapsed - minimum RTT)}, the divisor at
+     * least {@link #MIN_CARRYING_NANOS} (a larger divisor only lowers a lower bound). A sample over a fixed interval
+     * reads such a connection as silent when its interval ends before the batch's acknowledgements arrive; this
+     * reads the batch's own time (docs/decisions.md, large frames, fourth attempt).
+     */
+    public long sinceRestartBytesPerSecondLowerBound(long now, long since, long minRttNanos) {
+        if (restartAt == Long.MIN_VALUE || restartAt < since || latestDelivered <= restartDelivered) {
+            return 0;
+        }
+        long carrying = Math.max(MIN_CARRYING_NANOS, now - restartAt - minRttNanos);
+        return (long) ((latestDelivered - restartDelivered) * 1e9 / carrying);
+    }
+
+    /**
+     * The least time {@link #sinceRestartBytesPerSecondLowerBound} credits a batch with: what one burst of
+     * acknowledgements can claim (a batch acknowledged all at once, one minimum RTT after it was handed, reads at
+     * most its size per 10 ms; a suspect path's room is twice that rate over a minimum RTT, so a 50 ms path that
+     * delivered a 37 KB batch at once is handed 376 KB, about its window at 60 Mbit/s). With 20 ms a recovered
+     * LTE was handed 188 KB and took one 100 ms interval longer to carry its share (simulator, the four-period
+     * byte-queue collapse: 52.40 Mbit/s against 52.6).
+     */
+    static final long MIN_CARRYING_NANOS = 10_000_000L;
 
     /** The highest sample of the last one to two peak windows, bytes per second (0 before one). */
     public long peakBytesPerSecond() {

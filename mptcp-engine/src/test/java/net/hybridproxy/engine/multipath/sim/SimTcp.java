@@ -18,7 +18,11 @@ import net.hybridproxy.engine.multipath.subflow.SubflowEstimates;
  * plus its queue (the most a loss-free TCP would keep in flight). A dropped segment (random loss,
  * a full queue) is sent again after about one RTT (fast retransmit) and halves the window; a
  * dropped retransmission, and every segment under a blackhole, waits for a retransmission timeout
- * of max(200 ms, 2 RTT), doubling. The receiver delivers only in order, so one lost segment holds
+ * of max(200 ms, 2 RTT), doubling, unless a segment sent after it is acknowledged first: then it is
+ * sent again at once, as Linux's RACK loss detection does ({@code tcp_rack_detect_loss()} in
+ * {@code net/ipv4/tcp_recovery.c}: a packet is lost "if some packet sent later has been (s)acked",
+ * and "it applies to both original and retransmitted packet"), one reordering window (a quarter of
+ * the minimum RTT) after the later segment's RTT. The receiver delivers only in order, so one lost segment holds
  * back everything behind it, as in TCP. Every segment is acknowledged on its own (SACK), with the
  * cumulative acknowledgement alongside; the estimates report what Linux's {@code TCP_INFO} does:
  * bytes not cumulatively acknowledged as in flight ({@code tcpi_unacked}, SACKed ones included),
@@ -50,6 +54,11 @@ final class SimTcp {
         private final double maxCwnd;
         private long lastReductionAt = Long.MIN_VALUE;
         private final Map<Long, SimSegment> unacked = new HashMap<>();
+        /** Dropped retransmissions waiting for their timeout, which RACK may detect first. */
+        private final ArrayDeque<SimSegment> awaitingTimeout = new ArrayDeque<>();
+        /** The connection's retransmission timer for those, re-armed by every acknowledgement with an RTT sample. */
+        private long retransmitTimerAt = Long.MAX_VALUE;
+        private boolean retransmitTimerScheduled;
         private long rcvNext;
         private final TreeMap<Long, byte[]> outOfOrder = new TreeMap<>();
         private double srttNanos;
@@ -168,12 +177,82 @@ final class SimTcp {
                 }
             }
             lostBytes += segment.data.length;
-            queue.at(now + delay, () -> {
-                lostBytes -= segment.data.length;
-                if (!closed && unacked.containsKey(segment.seq)) {
-                    transmit(segment);
+            int lostTransmission = segment.transmissions;
+            segment.awaitingResend = true;
+            if (segment.transmissions > 1 && !segment.awaitingTimeout) {
+                segment.awaitingTimeout = true;
+                awaitingTimeout.addLast(segment);
+            }
+            queue.at(now + delay, () -> sendAgain(segment, lostTransmission));
+        }
+
+        /**
+         * Linux keeps one retransmission timer per connection and re-arms it, backoff reset, on every acknowledgement
+         * that carries a valid RTT sample ({@code tcp_ack_update_rtt()}: "RFC6298: only reset backoff on valid RTT
+         * measurement"; {@code tcp_rearm_rto()}): a dropped retransmission that RACK cannot detect (nothing sent after
+         * it was acknowledged) is sent again one un-backed-off timeout after the last such acknowledgement, not after
+         * a backoff its segment built up while the path was down.
+         */
+        private void rearmRetransmitTimer() {
+            for (SimSegment waiting : awaitingTimeout) {
+                waiting.rtoBackoff = 0;
+            }
+            retransmitTimerAt = queue.now() + Math.max(200_000_000L, 2 * (long) srttNanos);
+            if (!retransmitTimerScheduled) {
+                retransmitTimerScheduled = true;
+                queue.at(retransmitTimerAt, this::retransmitTimerFired);
+            }
+        }
+
+        private void retransmitTimerFired() {
+            if (queue.now() < retransmitTimerAt) {
+                queue.at(retransmitTimerAt, this::retransmitTimerFired);
+                return;
+            }
+            retransmitTimerScheduled = false;
+            retransmitTimerAt = Long.MAX_VALUE;
+            int pending = awaitingTimeout.size();
+            for (int i = 0; i < pending; i++) {
+                SimSegment lost = awaitingTimeout.pollFirst();
+                lost.awaitingTimeout = false;
+                sendAgain(lost, lost.transmissions);
+            }
+        }
+
+        /** Sends a dropped segment again unless it was acknowledged or already sent again (by RACK). */
+        private void sendAgain(SimSegment segment, int lostTransmission) {
+            if (!segment.awaitingResend || segment.transmissions != lostTransmission) {
+                return;
+            }
+            segment.awaitingResend = false;
+            lostBytes -= segment.data.length;
+            if (!closed && unacked.containsKey(segment.seq)) {
+                transmit(segment);
+            }
+        }
+
+        /**
+         * RACK: a dropped retransmission that left before the acknowledged transmission is lost once that
+         * transmission's RTT plus the reordering window has passed since it left.
+         */
+        private void detectLostRetransmissions(long ackedSentAt, long ackedRtt) {
+            long reorderingWindow = link.rttNanos / 4;
+            int pending = awaitingTimeout.size();
+            for (int i = 0; i < pending; i++) {
+                SimSegment lost = awaitingTimeout.pollFirst();
+                if (!lost.awaitingResend || !unacked.containsKey(lost.seq)) {
+                    lost.awaitingTimeout = false;
+                    continue;
                 }
-            });
+                if (lost.sentAt >= ackedSentAt) {
+                    awaitingTimeout.addLast(lost);
+                    continue;
+                }
+                lost.awaitingTimeout = false;
+                int lostTransmission = lost.transmissions;
+                long due = Math.max(queue.now(), lost.sentAt + ackedRtt + reorderingWindow);
+                queue.at(due, () -> sendAgain(lost, lostTransmission));
+            }
         }
 
         private void arrive(SimSegment segment, int transmission) {
@@ -241,6 +320,10 @@ final class SimTcp {
             if (transmission == segment.transmissions) {
                 double sample = queue.now() - segment.sentAt;
                 srttNanos = 0.875 * srttNanos + 0.125 * sample;
+                if (!awaitingTimeout.isEmpty()) {
+                    detectLostRetransmissions(segment.sentAt, queue.now() - segment.sentAt);
+                    rearmRetransmitTimer();
+                }
             }
             if (cwnd < ssthresh) {
                 cwnd += segment.data.length;
@@ -261,6 +344,10 @@ final class SimTcp {
         long tsecr = -1;
         int transmissions;
         int rtoBackoff;
+        /** Dropped and not yet sent again. */
+        boolean awaitingResend;
+        /** In {@code awaitingTimeout}. */
+        boolean awaitingTimeout;
         boolean retransCounted;
 
         SimSegment(long seq, byte[] data) {

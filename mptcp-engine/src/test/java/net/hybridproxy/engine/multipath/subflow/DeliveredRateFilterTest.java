@@ -147,4 +147,32 @@ class DeliveredRateFilterTest {
         assertEquals(FAST * 1000 / 10, filter.peakBytesPerSecond());
         assertFalse(filter.fellBelow(0.25));
     }
+
+    /**
+     * A batch handed to an idle connection: nothing can be acknowledged for one minimum RTT, so what arrives after
+     * that bounds the rate by the time since less that RTT. Acknowledged all at once, the batch is credited with
+     * 10 ms at least; trickling in over 100 ms (a collapsed path), it reads its trickle; a restart older than asked
+     * is no news.
+     */
+    @Test
+    void aBatchHandedToAnIdleConnectionBoundsTheRateByItsOwnDeliveryTime() {
+        after(10, 0, false); // held nothing: the batch starts here
+        long start = now;
+        after(30, 0, true);
+        after(20, 0, true); // a sample over the first minimum RTT: zero
+        assertEquals(0, filter.sinceRestartBytesPerSecondLowerBound(now, start, MIN_RTT), "nothing delivered yet");
+        now += 2 * MS;
+        delivered += 37_500; // the whole batch at once, 2 ms after the minimum RTT
+        filter.update(now, delivered, MIN_RTT, true);
+        assertEquals(0, filter.bytesPerSecond(), "the fixed-interval sample ended before the batch arrived");
+        assertEquals(37_500 * 100, filter.sinceRestartBytesPerSecondLowerBound(now, start, MIN_RTT),
+                "credited with 10 ms, not 2");
+
+        after(10, 0, false);
+        start = now;
+        after(50, 0, true);
+        after(100, 375, true); // 3 Mbit/s behind the minimum RTT
+        assertEquals(375_000, filter.sinceRestartBytesPerSecondLowerBound(now, start, MIN_RTT));
+        assertEquals(0, filter.sinceRestartBytesPerSecondLowerBound(now, start + 1, MIN_RTT), "an older restart");
+    }
 }
