@@ -239,13 +239,16 @@ public record AppConfig(
      * @param collapseReinjection the collapse rule acts without the rest of late reinjection
      * @param warmStreamWindows   a stream's send and receive limits, when they first grow, grow to the largest the
      *                            session's streams reached
+     * @param warmSessionConnections cpe: LAN connections an event loop takes while its session is the one that carried
+     *                            data last; 0 for each loop in turn
      */
     public record Userspace(String scheduler, int subflowsPerUplink, Optional<Long> overflowBudgetBytes,
                             Duration overflowBudgetPeriod, Duration sessionStartTimeout, Duration sessionRestartDelay,
                             int subflowSendQueue, int maxSessions, int maxSessionsPerKey, int maxPendingHandshakes,
                             int maxPendingHandshakesPerSource, long sessionMemory, long processMemory,
                             boolean lateReinjection, int receiveWindowPeriods, boolean receivePeriodFromReceiverRtt,
-                            boolean largeFrames, boolean collapseReinjection, boolean warmStreamWindows) {
+                            boolean largeFrames, boolean collapseReinjection, boolean warmStreamWindows,
+                            int warmSessionConnections) {
     }
 
     public enum SidecarMode { MPTCP_TO_TCP, TCP_TO_MPTCP }

@@ -61,6 +61,15 @@ class UserspaceConfigTest {
         assertEquals(false, settings.session().receivePeriodFromReceiverRtt());
         assertEquals(false, settings.session().collapseReinjection());
         assertEquals(false, settings.session().warmStreamWindows());
+        assertEquals(8, config.userspace().warmSessionConnections());
+    }
+
+    @Test
+    void theWarmSessionPreferenceIsTurnedOffByAZeroLimitAndRefusesANegativeOne() throws Exception {
+        AppConfig config = ConfigLoader.parseString(CPE.formatted(KEY, "userspace.warm-session-connections = 0"));
+        assertEquals(0, config.userspace().warmSessionConnections());
+        assertThrows(InvalidConfigException.class, () -> ConfigLoader.parseString(
+                CPE.formatted(KEY, "userspace.warm-session-connections = -1")));
     }
 
     @Test
