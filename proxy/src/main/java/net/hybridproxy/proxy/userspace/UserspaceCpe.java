@@ -154,7 +154,7 @@ public final class UserspaceCpe implements AutoCloseable {
                 settings.session().maxStreams(), stats);
         owners.put(driver, owner);
         drivers.put(loop, driver);
-        driver.publishStreamActivity(lanLoops.sessionStarted(loop));
+        driver.publishStreamActivity(lanLoops.markCold(loop));
         driver.pump();
     }
 
@@ -416,6 +416,9 @@ public final class UserspaceCpe implements AutoCloseable {
                 return; // the loop's new streams already go to another session
             }
             drivers.remove(driver.loop(), driver);
+            // Until its replacement delivers, the loop is no warmer than one whose session never carried data (and
+            // during the restart delay it has no session at all).
+            lanLoops.markCold(driver.loop());
             if (!closing && !driver.loop().isShuttingDown()) {
                 // A session that was established is replaced at once (its concentrator or replica is gone, and
                 // new LAN connections on this loop wait for the next one); the delay applies when the one before

@@ -35,7 +35,7 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <p>What the choice reads is two numbers per loop, bounded by the loop count: the LAN connections registered and
  * not yet closed (counted here, atomically, since accept threads and the loops' close listeners both touch it), and
- * when the loop's current session last delivered stream bytes ({@link #sessionStarted}, written by the loop itself,
+ * when the loop's current session last delivered stream bytes ({@link #markCold}, written by the loop itself,
  * read here). No session state is read or changed off its loop. The choice is made for every registration, on the
  * accepting thread, in a loop over the loops (a handful): no lock.
  *
@@ -84,11 +84,12 @@ public final class WarmSessionLoops extends AbstractEventExecutorGroup implement
     }
 
     /**
-     * A new session starts on {@code loop}: it is cold until it delivers stream bytes itself. Returns where that session
-     * publishes when it last did ({@link SessionDriver#publishStreamActivity}), on its loop, with a release store: the
-     * accepting thread sees it at its next choice, and the loop pays no fence for it.
+     * The session of {@code loop} ended, or a new one starts there: the loop is cold until its next session delivers
+     * stream bytes itself. Returns where that session publishes when it last did
+     * ({@link SessionDriver#publishStreamActivity}), on its loop, with a release store: the accepting thread sees it
+     * at its next choice, and the loop pays no fence for it.
      */
-    AtomicLong sessionStarted(EventLoop loop) {
+    AtomicLong markCold(EventLoop loop) {
         AtomicLong last = byLoop.get(loop).lastStreamBytesNanos;
         last.set(NEVER);
         return last;

@@ -66,9 +66,9 @@ class WarmSessionLoopsTest {
         workers.forEach(e -> all.add((EventLoop) e));
         EventLoop warm = all.get(2);
         for (EventLoop loop : all) {
-            loops.sessionStarted(loop);
+            loops.markCold(loop);
         }
-        AtomicLong delivered = loops.sessionStarted(warm);
+        AtomicLong delivered = loops.markCold(warm);
         delivered.set(System.nanoTime());
 
         Channel a = register(loops);
@@ -86,7 +86,7 @@ class WarmSessionLoopsTest {
 
         // A new session on the warm loop (its concentrator restarted) is as cold as the others, and it holds a
         // connection they do not.
-        loops.sessionStarted(warm);
+        loops.markCold(warm);
         b.close().sync();
         c.close().sync();
         assertEquals(1, loops.connections(warm));
