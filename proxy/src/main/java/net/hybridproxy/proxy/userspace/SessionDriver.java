@@ -172,7 +172,7 @@ final class SessionDriver {
     private boolean capableAttached;
     /** How often a subflow idle on its send side is read anyway; never unless the engine uses tcpi_rcv_rtt. */
     private final long idleInfoIntervalNanos;
-    /** cpe: where the time this session last moved stream bytes is published ({@link WarmSessionLoops}); or null. */
+    /** cpe: where the time this session last delivered stream bytes goes ({@link WarmSessionLoops}); or null. */
     private AtomicLong streamActivity;
 
     /**

@@ -119,9 +119,9 @@ public final class WarmSessionLoops extends AbstractEventExecutorGroup implement
 
     /**
      * The rule, apart from its inputs' threads (tested alone). Among the loops with fewer than {@code limit}
-     * connections, the one whose session delivered stream bytes last; if none under the limit has delivered any, or every
-     * loop is at the limit, the loop with the fewest connections, equals taken in turn from {@code start}. A limit
-     * of 0: {@code start}, each loop in turn.
+     * connections, the one whose session delivered stream bytes last; if none under the limit has delivered any, or
+     * every loop is at the limit, the loop with the fewest connections, equals taken in turn from {@code start}. A
+     * limit of 0: {@code start}, each loop in turn.
      *
      * @param connections     per loop, LAN connections open on it
      * @param lastStreamBytes per loop, when its session last delivered stream bytes ({@link #NEVER}: not yet)
