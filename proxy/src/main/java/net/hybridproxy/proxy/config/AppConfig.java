@@ -245,6 +245,8 @@ public record AppConfig(
      *                            session's streams reached
      * @param restartCongestionControlAfterCollapse a subflow whose TCP sender keeps a collapsed rate after its link
      *                            came back has its congestion control initialised again
+     * @param warmSessionConnections cpe: LAN connections an event loop takes while its session is the one that carried
+     *                            data last; 0 for each loop in turn
      */
     public record Userspace(String scheduler, int subflowsPerUplink, Optional<Long> overflowBudgetBytes,
                             Duration overflowBudgetPeriod, Duration sessionStartTimeout, Duration sessionRestartDelay,
@@ -252,7 +254,7 @@ public record AppConfig(
                             int maxPendingHandshakesPerSource, long sessionMemory, long processMemory,
                             boolean lateReinjection, int receiveWindowPeriods, boolean receivePeriodFromReceiverRtt,
                             boolean largeFrames, boolean collapseReinjection, boolean warmStreamWindows,
-                            boolean restartCongestionControlAfterCollapse) {
+                            boolean restartCongestionControlAfterCollapse, int warmSessionConnections) {
     }
 
     public enum SidecarMode { MPTCP_TO_TCP, TCP_TO_MPTCP }

@@ -654,7 +654,8 @@ public final class ConfigLoader {
                 bytesInRange(u, at, "process-memory", 1L << 20, 1L << 44), u.getBoolean("late-reinjection"),
                 intInRange(u, at, "receive-window-periods", 2, 16), u.getBoolean("receive-period-from-receiver-rtt"),
                 u.getBoolean("large-frames"), u.getBoolean("collapse-reinjection"),
-                u.getBoolean("warm-stream-windows"), u.getBoolean("restart-congestion-control-after-collapse"));
+                u.getBoolean("warm-stream-windows"), u.getBoolean("restart-congestion-control-after-collapse"),
+                intInRange(u, at, "warm-session-connections", 0, 65_536));
     }
 
     private static long bytesInRange(Config c, String at, String name, long min, long max)

@@ -65,7 +65,8 @@ public final class CpeRole implements Role {
         if (userspaceEngine) {
             UserspaceCpe engine = new UserspaceCpe(UserspaceSettings.from(context.config()), key.orElseThrow(),
                     concentrators, UserspaceSettings.uplinks(context.config()),
-                    UserspaceSettings.uplinkAddresses(context.config()), context.transport(), context.userspaceStats());
+                    UserspaceSettings.uplinkAddresses(context.config()), context.transport(), context.userspaceStats(),
+                    context.config().userspace().warmSessionConnections());
             engine.start(context.workerGroup());
             userspace = Optional.of(engine);
             UserspaceSettings.processMemoryNotice(context.config()).ifPresent(line -> LOG.log(System.Logger.Level.INFO,
@@ -117,9 +118,12 @@ public final class CpeRole implements Role {
             throws InterruptedException {
         // One sharable handler for the listener's connections, rather than an initializer that builds two handlers
         // per connection: a connection served from the warm pool needs nothing else before its relay.
+        // A userspace cpe's connections go to a loop whose session is warm (UserspaceCpe.lanConnectionLoops); the
+        // kernel engine's to the worker loops in turn.
         List<Channel> bound = context.bindListener(lanListenerFactory(listener),
                 new CpeClientHandler(context, listener, concentrators, outbound, cookieKey, pinnedUplink,
-                        readyConnections, localAddresses, replies), bind);
+                        readyConnections, localAddresses, replies), bind,
+                userspace.map(UserspaceCpe::lanConnectionLoops).orElse(null));
         listeners.addAll(bound);
         LOG.log(System.Logger.Level.INFO, "cpe listener " + listener.name() + pinnedUplink.map(u -> "@" + u)
                 .orElse("") + " (" + listener.mode().name().toLowerCase() + ") on " + RoleContext.describeBound(bound)

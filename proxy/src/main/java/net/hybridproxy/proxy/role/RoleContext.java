@@ -99,8 +99,20 @@ public record RoleContext(AppConfig config, Transport transport, EventLoopGroup 
      */
     public List<Channel> bindListener(ChannelFactory<? extends ServerSocketChannel> factory, ChannelHandler childHandler,
                                       InetSocketAddress address) throws InterruptedException {
+        return bindListener(factory, childHandler, address, null);
+    }
+
+    /**
+     * As {@link #bindListener(ChannelFactory, ChannelHandler, InetSocketAddress)}, with each accepted connection
+     * registered on the loop {@code connectionLoops} chooses (null: the worker loops in turn, or the accepting loop
+     * itself with {@code accept-on-event-loops}). A userspace cpe's listeners: the loop decides the session.
+     */
+    public List<Channel> bindListener(ChannelFactory<? extends ServerSocketChannel> factory, ChannelHandler childHandler,
+                                      InetSocketAddress address, EventLoopGroup connectionLoops)
+            throws InterruptedException {
         if (!config.acceptOnEventLoops() || transport == Transport.NIO) {
-            return List.of(serverBootstrap(factory).childHandler(childHandler).bind(address).sync().channel());
+            return List.of(serverBootstrap(factory, acceptGroup, connectionLoops == null ? workerGroup : connectionLoops)
+                    .childHandler(childHandler).bind(address).sync().channel());
         }
         refuseIfTaken(address);
         List<Channel> bound = new ArrayList<>();
@@ -108,7 +120,7 @@ public record RoleContext(AppConfig config, Transport transport, EventLoopGroup 
         try {
             for (EventExecutor executor : workerGroup) {
                 EventLoop loop = (EventLoop) executor;
-                Channel channel = serverBootstrap(factory, loop, loop)
+                Channel channel = serverBootstrap(factory, loop, connectionLoops == null ? loop : connectionLoops)
                         .option(UnixChannelOption.SO_REUSEPORT, true)
                         .childHandler(childHandler).bind(groupAddress).sync().channel();
                 bound.add(channel);

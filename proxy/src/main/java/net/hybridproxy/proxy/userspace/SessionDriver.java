@@ -176,6 +176,8 @@ final class SessionDriver {
     private final long idleInfoIntervalNanos;
     /** {@code userspace.restart-congestion-control-after-collapse}. */
     private final boolean restartCongestionControlAfterCollapse;
+    /** cpe: where the time this session last delivered stream bytes goes ({@link WarmSessionLoops}); or null. */
+    private AtomicLong streamActivity;
 
     /**
      * @param maxPendingOpens cpe: how many new streams may wait for the session to be established
@@ -197,6 +199,16 @@ final class SessionDriver {
 
     EventLoop loop() {
         return loop;
+    }
+
+    /**
+     * From now on, each time the session hands received stream bytes to a stream's reader, {@code into} gets the time
+     * (a release store, no fence on this loop); null stops it. cpe only: which loop's session is warm. Received, not
+     * sent: every stream's first bytes out are its Convert message, so writes would mark a session that only opened
+     * a stream, and a download is what grows the windows a new one needs.
+     */
+    void publishStreamActivity(AtomicLong into) {
+        streamActivity = into;
     }
 
     Session session() {
@@ -531,9 +543,13 @@ final class SessionDriver {
     /** Reads stream bytes into {@code dst}'s writable space: bytes read, 0 if none are ready, -1 at the end. */
     int read(long streamId, ByteBuf dst) {
         ByteBuffer nio = dst.nioBuffer(dst.writerIndex(), dst.writableBytes());
-        int n = session.read(streamId, nio, now());
+        long now = now();
+        int n = session.read(streamId, nio, now);
         if (n > 0) {
             dst.writerIndex(dst.writerIndex() + n);
+            if (streamActivity != null) {
+                streamActivity.lazySet(now);
+            }
         }
         return n;
     }

@@ -16,6 +16,7 @@ import net.hybridproxy.engine.multipath.connection.SessionEvent;
 import net.hybridproxy.engine.multipath.frame.CapableSyn;
 import net.hybridproxy.engine.multipath.frame.ResetReason;
 import net.hybridproxy.engine.multipath.frame.SubflowPriority;
+import net.hybridproxy.engine.multipath.mib.MibCounter;
 import net.hybridproxy.engine.multipath.pm.Uplink;
 import net.hybridproxy.proxy.metrics.UserspaceStats;
 import net.hybridproxy.proxy.transport.Transport;
@@ -42,7 +43,9 @@ import java.util.function.ToIntFunction;
  * The cpe's side of the userspace engine: one session per worker event loop, each with its own warm subflows over
  * every uplink (plain TCP, bound to the uplink's source address, so the per-uplink policy routes send it out the
  * right interface). A LAN connection accepted on a loop becomes a stream of that loop's session
- * ({@link #streamBootstrap}): no TCP handshake on its critical path and nothing crossing threads.
+ * ({@link #streamBootstrap}): no TCP handshake on its critical path and nothing crossing threads. The LAN listeners
+ * register their connections on {@link #lanConnectionLoops()}, which prefers the loop whose session carried data
+ * most recently, so that a new download meets warm subflows ({@link WarmSessionLoops}).
  *
  * <p>A session that ends (the concentrator restarted, every uplink failed for its orphan timeout) is replaced by a
  * new one, at once if it had been established (at most once per {@link UserspaceSettings#restartDelay()}), else
@@ -74,6 +77,9 @@ public final class UserspaceCpe implements AutoCloseable {
     private final UserspaceSampler sampler;
     /** The operator's uplink states, applied to every session, including those started later. */
     private final Map<String, UplinkMode> modes = new ConcurrentHashMap<>();
+    private final int warmSessionConnections;
+    /** The loops LAN connections are registered on; set by {@link #start}. */
+    private volatile WarmSessionLoops lanLoops;
     private volatile boolean closing;
 
     /**
@@ -88,9 +94,13 @@ public final class UserspaceCpe implements AutoCloseable {
     /**
      * @param uplinkAddresses the source address of each uplink, by name
      * @param stats           where the sessions' figures go (metrics and status)
+     * @param warmSessionConnections LAN connections a loop takes while its session is the one that carried data
+     *                        last ({@link WarmSessionLoops}); 0: each loop in turn
      */
     public UserspaceCpe(UserspaceSettings settings, CpeKey key, ConcentratorMonitor concentrators, List<Uplink> uplinks,
-                        Map<String, InetAddress> uplinkAddresses, Transport transport, UserspaceStats stats) {
+                        Map<String, InetAddress> uplinkAddresses, Transport transport, UserspaceStats stats,
+                        int warmSessionConnections) {
+        this.warmSessionConnections = warmSessionConnections;
         this.memory = new MemoryBudget(settings.processMemory());
         this.stats = Objects.requireNonNull(stats, "stats");
         this.sampler = new UserspaceSampler(stats, this::allDrivers, () -> { });
@@ -104,6 +114,7 @@ public final class UserspaceCpe implements AutoCloseable {
 
     /** Starts one session on every loop of {@code workers}; returns once each has asked for its subflows. */
     public void start(EventLoopGroup workers) throws InterruptedException {
+        lanLoops = new WarmSessionLoops(workers, warmSessionConnections);
         List<io.netty.util.concurrent.Future<?>> started = new ArrayList<>();
         int n = 0;
         for (EventExecutor executor : workers) {
@@ -143,6 +154,7 @@ public final class UserspaceCpe implements AutoCloseable {
                 settings.session().maxStreams(), stats);
         owners.put(driver, owner);
         drivers.put(loop, driver);
+        driver.publishStreamActivity(lanLoops.markCold(loop));
         driver.pump();
     }
 
@@ -162,6 +174,7 @@ public final class UserspaceCpe implements AutoCloseable {
                 // The replacement first: a LAN connection accepted on this loop meanwhile finds a session.
                 owner.retired = true;
                 drivers.remove(driver.loop(), driver);
+                driver.publishStreamActivity(null); // the loop's warmth is its new session's from now on
                 startSession(driver.loop(), owner.name);
                 if (change.leftDown()) {
                     driver.close(ResetReason.UNSPECIFIED);
@@ -196,6 +209,32 @@ public final class UserspaceCpe implements AutoCloseable {
         List<SessionDriver> all = new ArrayList<>(drivers.values());
         all.addAll(retiring);
         return all;
+    }
+
+    /**
+     * The event loops the LAN listeners register their connections on: the workers given to {@link #start}, each new
+     * connection on the loop whose session carried data most recently while that loop has fewer than
+     * {@code warmSessionConnections} of them.
+     */
+    public EventLoopGroup lanConnectionLoops() {
+        WarmSessionLoops loops = lanLoops;
+        if (loops == null) {
+            throw new IllegalStateException("the userspace cpe has not started");
+        }
+        return loops;
+    }
+
+    /** Per session, in no particular order, the streams it has opened so far (for tests). */
+    List<Long> streamsOpenedBySession() throws InterruptedException {
+        List<Long> opened = new ArrayList<>();
+        for (SessionDriver driver : allDrivers()) {
+            try {
+                opened.add(driver.loop().submit(() -> driver.session().mib().get(MibCounter.STREAMS_OPENED)).get());
+            } catch (ExecutionException e) {
+                throw new IllegalStateException(e.getCause());
+            }
+        }
+        return opened;
     }
 
     /** Whether every loop's session is established (for readiness checks and tests). */
@@ -377,6 +416,9 @@ public final class UserspaceCpe implements AutoCloseable {
                 return; // the loop's new streams already go to another session
             }
             drivers.remove(driver.loop(), driver);
+            // Until its replacement delivers, the loop is no warmer than one whose session never carried data (and
+            // during the restart delay it has no session at all).
+            lanLoops.markCold(driver.loop());
             if (!closing && !driver.loop().isShuttingDown()) {
                 // A session that was established is replaced at once (its concentrator or replica is gone, and
                 // new LAN connections on this loop wait for the next one); the delay applies when the one before

@@ -62,6 +62,7 @@ class UserspaceConfigTest {
         assertEquals(false, settings.session().collapseReinjection());
         assertEquals(false, settings.session().warmStreamWindows());
         assertEquals(false, settings.restartCongestionControlAfterCollapse());
+        assertEquals(8, config.userspace().warmSessionConnections());
     }
 
     @Test
@@ -69,6 +70,14 @@ class UserspaceConfigTest {
         AppConfig config = ConfigLoader.parseString(CPE.formatted(KEY,
                 "userspace.restart-congestion-control-after-collapse = true"));
         assertTrue(UserspaceSettings.from(config).restartCongestionControlAfterCollapse());
+    }
+
+    @Test
+    void theWarmSessionPreferenceIsTurnedOffByAZeroLimitAndRefusesANegativeOne() throws Exception {
+        AppConfig config = ConfigLoader.parseString(CPE.formatted(KEY, "userspace.warm-session-connections = 0"));
+        assertEquals(0, config.userspace().warmSessionConnections());
+        assertThrows(InvalidConfigException.class, () -> ConfigLoader.parseString(
+                CPE.formatted(KEY, "userspace.warm-session-connections = -1")));
     }
 
     @Test

@@ -59,6 +59,8 @@ abstract class UserspacePairSuite extends ProxiedTcpContract {
     private static final InetAddress LOOPBACK = InetAddress.getLoopbackAddress();
     private static final int HIGH_WATER_MARK = 64 * 1024;
     private static final CpeKey KEY = new CpeKey("cpe-test", "0123456789abcdef".getBytes());
+    /** reference.conf's {@code userspace.warm-session-connections}. */
+    private static final int WARM_SESSION_CONNECTIONS = 8;
 
     private EventLoopGroup group;
     private ServerSocket backend;
@@ -139,10 +141,11 @@ abstract class UserspacePairSuite extends ProxiedTcpContract {
         cpe = new UserspaceCpe(settings, KEY, concentrators,
                 List.of(new Uplink("a", 1, SubflowPriority.PRIMARY, 1), new Uplink("b", 2, SubflowPriority.PRIMARY, 1)),
                 Map.of("a", InetAddress.getByName("127.0.0.1"), "b", InetAddress.getByName("127.0.0.2")), transport,
-                context.userspaceStats());
+                context.userspaceStats(), WARM_SESSION_CONNECTIONS);
         cpe.start(group);
-        lanListener = context.serverBootstrap(transport.tcpServer())
-                .childHandler(new ChannelInitializer<io.netty.channel.socket.SocketChannel>() {
+        // The LAN listener registers its connections where a userspace cpe's do (CpeRole).
+        lanListener = context.bindListener(transport.tcpServer(),
+                new ChannelInitializer<io.netty.channel.socket.SocketChannel>() {
                     @Override
                     protected void initChannel(io.netty.channel.socket.SocketChannel ch) {
                         ch.pipeline().addLast(new EarlyInbound());
@@ -171,8 +174,7 @@ abstract class UserspacePairSuite extends ProxiedTcpContract {
                             }
                         });
                     }
-                })
-                .bind(new InetSocketAddress(LOOPBACK, 0)).sync().channel();
+                }, new InetSocketAddress(LOOPBACK, 0), cpe.lanConnectionLoops()).getFirst();
         await(cpe::allEstablished, "cpe sessions established");
         assertEquals(0, cpe.sessionsBelowVersion(largeFrames() ? CapableSyn.VERSION_LARGE_FRAMES : CapableSyn.VERSION),
                 "every session speaks the version the cpe offered");
@@ -241,6 +243,42 @@ abstract class UserspacePairSuite extends ProxiedTcpContract {
                 && row.identifiedBy().equals("key") && row.sessions() == 2
                 && row.subflowsByUplink().equals(bothUplinks)), "the key's row with two sessions and four subflows",
                 TimeUnit.SECONDS.toNanos(20));
+    }
+
+    /**
+     * A subscriber's next downloads go over the session that carried the first one: its subflows have their windows
+     * grown. Netty's own choice of loop, each in turn, put every other connection on the second loop's session,
+     * which had carried nothing (reference.conf, {@code warm-session-connections}).
+     */
+    @Test
+    void connectionsOneAfterAnotherUseTheSessionThatCarriedData() throws Exception {
+        int connections = 6;
+        byte[] first = randomBytes(1 << 20, 5);
+        byte[] next = randomBytes(16 * 1024, 6);
+        CompletableFuture<Void> server = CompletableFuture.runAsync(() -> {
+            for (int i = 0; i < connections; i++) {
+                try (Socket s = backend.accept()) {
+                    writeAndHalfClose(s, i == 0 ? first : next);
+                    s.getInputStream().readAllBytes();
+                } catch (IOException e) {
+                    throw new RuntimeException(e);
+                }
+            }
+        }, blockingIo);
+        for (int i = 0; i < connections; i++) {
+            try (Socket client = connectThroughProxy()) {
+                client.setSoTimeout(20_000);
+                assertArrayEquals(i == 0 ? first : next, client.getInputStream().readAllBytes());
+                client.shutdownOutput();
+            }
+            // The next connection is accepted once this one is gone from its loop's count, as a subscriber's next
+            // download would be.
+            afterEveryConnectionEnded();
+        }
+        server.get(30, TimeUnit.SECONDS);
+        List<Long> opened = cpe.streamsOpenedBySession();
+        assertEquals(connections, opened.stream().mapToLong(Long::longValue).max().orElseThrow(),
+                "every stream on one session; streams opened per session: " + opened);
     }
 
     @Test
