@@ -65,8 +65,7 @@ public final class CpeRole implements Role {
         if (userspaceEngine) {
             UserspaceCpe engine = new UserspaceCpe(UserspaceSettings.from(context.config()), key.orElseThrow(),
                     concentrators, UserspaceSettings.uplinks(context.config()),
-                    UserspaceSettings.uplinkAddresses(context.config()), context.transport(), context.userspaceStats(),
-                    context.config().userspace().warmSessionConnections());
+                    UserspaceSettings.uplinkAddresses(context.config()), context.transport(), context.userspaceStats());
             engine.start(context.workerGroup());
             userspace = Optional.of(engine);
             UserspaceSettings.processMemoryNotice(context.config()).ifPresent(line -> LOG.log(System.Logger.Level.INFO,

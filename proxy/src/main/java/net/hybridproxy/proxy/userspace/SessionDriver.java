@@ -706,8 +706,8 @@ final class SessionDriver {
         try {
             var restarted = NativeSocketOptions.restartCongestionControl(link.channel);
             LOG.log(Level.INFO, () -> name + ": subflow " + r.subflowId() + " over " + r.uplink()
-                    + " kept its collapsed rate; congestion control " + restarted.orElse("reno (nothing to restart)")
-                    + " restarted");
+                    + " kept its collapsed rate; " + restarted.map(cc -> "congestion control " + cc + " restarted")
+                            .orElse("on reno, nothing to restart"));
         } catch (NativeException e) {
             LOG.log(Level.WARNING, () -> name + ": subflow " + r.subflowId() + " over " + r.uplink()
                     + ": congestion control not restarted: " + e.getMessage());

@@ -77,7 +77,6 @@ public final class UserspaceCpe implements AutoCloseable {
     private final UserspaceSampler sampler;
     /** The operator's uplink states, applied to every session, including those started later. */
     private final Map<String, UplinkMode> modes = new ConcurrentHashMap<>();
-    private final int warmSessionConnections;
     /** The loops LAN connections are registered on; set by {@link #start}. */
     private volatile WarmSessionLoops lanLoops;
     private volatile boolean closing;
@@ -94,13 +93,9 @@ public final class UserspaceCpe implements AutoCloseable {
     /**
      * @param uplinkAddresses the source address of each uplink, by name
      * @param stats           where the sessions' figures go (metrics and status)
-     * @param warmSessionConnections LAN connections a loop takes while its session is the one that carried data
-     *                        last ({@link WarmSessionLoops}); 0: each loop in turn
      */
     public UserspaceCpe(UserspaceSettings settings, CpeKey key, ConcentratorMonitor concentrators, List<Uplink> uplinks,
-                        Map<String, InetAddress> uplinkAddresses, Transport transport, UserspaceStats stats,
-                        int warmSessionConnections) {
-        this.warmSessionConnections = warmSessionConnections;
+                        Map<String, InetAddress> uplinkAddresses, Transport transport, UserspaceStats stats) {
         this.memory = new MemoryBudget(settings.processMemory());
         this.stats = Objects.requireNonNull(stats, "stats");
         this.sampler = new UserspaceSampler(stats, this::allDrivers, () -> { });
@@ -114,7 +109,7 @@ public final class UserspaceCpe implements AutoCloseable {
 
     /** Starts one session on every loop of {@code workers}; returns once each has asked for its subflows. */
     public void start(EventLoopGroup workers) throws InterruptedException {
-        lanLoops = new WarmSessionLoops(workers, warmSessionConnections);
+        lanLoops = new WarmSessionLoops(workers, settings.warmSessionConnections());
         List<io.netty.util.concurrent.Future<?>> started = new ArrayList<>();
         int n = 0;
         for (EventExecutor executor : workers) {
@@ -214,7 +209,7 @@ public final class UserspaceCpe implements AutoCloseable {
     /**
      * The event loops the LAN listeners register their connections on: the workers given to {@link #start}, each new
      * connection on the loop whose session carried data most recently while that loop has fewer than
-     * {@code warmSessionConnections} of them.
+     * {@link UserspaceSettings#warmSessionConnections} of them.
      */
     public EventLoopGroup lanConnectionLoops() {
         WarmSessionLoops loops = lanLoops;

@@ -36,11 +36,13 @@ import java.util.Optional;
  * @param restartCongestionControlAfterCollapse the adapter restarts a subflow's congestion control when its session
  *                            asks ({@code SessionEvent.SubflowRestartCongestionControl}: its TCP sender keeps a
  *                            collapsed rate after the link came back)
+ * @param warmSessionConnections cpe: LAN connections an event loop takes while its session is the one that carried
+ *                            data last ({@link WarmSessionLoops}); 0 for each loop in turn
  */
 public record UserspaceSettings(SessionConfig session, Duration connectTimeout, Duration openTimeout,
                                 Duration restartDelay, WriteBufferWaterMark subflowWaterMark, int notSentLowWatermark,
                                 ConcentratorEndpoint.Limits endpointLimits, long processMemory, boolean largeFrames,
-                                boolean restartCongestionControlAfterCollapse) {
+                                boolean restartCongestionControlAfterCollapse, int warmSessionConnections) {
     /**
      * Write buffer water marks of a concentrator's stream channels: small, because the session's send buffer
      * (autotuned with the path, within the session's memory budget) is where a stream's bytes wait. With the relay's
@@ -60,21 +62,16 @@ public record UserspaceSettings(SessionConfig session, Duration connectTimeout, 
 
     /** reference.conf's {@code userspace.process-memory}. */
     private static final long DEFAULT_PROCESS_MEMORY = 128L << 20;
-
-    /** Settings that leave a subflow's congestion control alone after a collapse (the key's default). */
-    public UserspaceSettings(SessionConfig session, Duration connectTimeout, Duration openTimeout,
-                             Duration restartDelay, WriteBufferWaterMark subflowWaterMark, int notSentLowWatermark,
-                             ConcentratorEndpoint.Limits endpointLimits, long processMemory, boolean largeFrames) {
-        this(session, connectTimeout, openTimeout, restartDelay, subflowWaterMark, notSentLowWatermark, endpointLimits,
-                processMemory, largeFrames, false);
-    }
+    /** reference.conf's {@code userspace.warm-session-connections}. */
+    private static final int DEFAULT_WARM_SESSION_CONNECTIONS = 8;
 
     /** Settings with the endpoint's default limits around {@code maxSessions}. */
     public UserspaceSettings(SessionConfig session, Duration connectTimeout, Duration openTimeout,
                              Duration restartDelay, WriteBufferWaterMark subflowWaterMark, int notSentLowWatermark,
                              int maxSessions) {
         this(session, connectTimeout, openTimeout, restartDelay, subflowWaterMark, notSentLowWatermark,
-                ConcentratorEndpoint.Limits.defaults(maxSessions), DEFAULT_PROCESS_MEMORY, false);
+                ConcentratorEndpoint.Limits.defaults(maxSessions), DEFAULT_PROCESS_MEMORY, false, false,
+                DEFAULT_WARM_SESSION_CONNECTIONS);
     }
 
     /** The settings a configuration asks for. */
@@ -95,7 +92,7 @@ public record UserspaceSettings(SessionConfig session, Duration connectTimeout, 
                 new ConcentratorEndpoint.Limits(u.maxSessions(), u.maxSessionsPerKey(), u.maxPendingHandshakes(),
                         u.maxPendingHandshakesPerSource()),
                 effectiveProcessMemory(u.processMemory(), Runtime.getRuntime().maxMemory()), u.largeFrames(),
-                u.restartCongestionControlAfterCollapse());
+                u.restartCongestionControlAfterCollapse(), u.warmSessionConnections());
     }
 
     /**

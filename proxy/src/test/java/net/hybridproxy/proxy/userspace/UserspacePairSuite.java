@@ -93,7 +93,8 @@ abstract class UserspacePairSuite extends ProxiedTcpContract {
         WriteBufferWaterMark marks = new WriteBufferWaterMark(HIGH_WATER_MARK / 4, HIGH_WATER_MARK);
         UserspaceSettings settings = new UserspaceSettings(SessionConfig.defaults(), Duration.ofSeconds(5),
                 Duration.ofSeconds(10), Duration.ofMillis(200), new WriteBufferWaterMark(32 * 1024, 64 * 1024),
-                64 * 1024, ConcentratorEndpoint.Limits.defaults(16), 128L << 20, largeFrames());
+                64 * 1024, ConcentratorEndpoint.Limits.defaults(16), 128L << 20, largeFrames(), false,
+                WARM_SESSION_CONNECTIONS);
 
         backend = new ServerSocket(0, 50, LOOPBACK);
         InetSocketAddress backendAddress = (InetSocketAddress) backend.getLocalSocketAddress();
@@ -141,7 +142,7 @@ abstract class UserspacePairSuite extends ProxiedTcpContract {
         cpe = new UserspaceCpe(settings, KEY, concentrators,
                 List.of(new Uplink("a", 1, SubflowPriority.PRIMARY, 1), new Uplink("b", 2, SubflowPriority.PRIMARY, 1)),
                 Map.of("a", InetAddress.getByName("127.0.0.1"), "b", InetAddress.getByName("127.0.0.2")), transport,
-                context.userspaceStats(), WARM_SESSION_CONNECTIONS);
+                context.userspaceStats());
         cpe.start(group);
         // The LAN listener registers its connections where a userspace cpe's do (CpeRole).
         lanListener = context.bindListener(transport.tcpServer(),

@@ -45,6 +45,7 @@ class UserspaceSettingsTest {
     private static UserspaceSettings settings(long sessionMemory, long processMemory) {
         return new UserspaceSettings(SessionConfig.defaults().withSessionMemoryBudget(sessionMemory),
                 Duration.ofSeconds(1), Duration.ofSeconds(1), Duration.ofSeconds(1),
-                new WriteBufferWaterMark(1024, 2048), 2048, ConcentratorEndpoint.Limits.defaults(16), processMemory, false);
+                new WriteBufferWaterMark(1024, 2048), 2048, ConcentratorEndpoint.Limits.defaults(16), processMemory, false,
+                false, 8);
     }
 }
